@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything dagprof needs to build, test and benchmark on Debian 12.
+# Idempotent: packages already present are left as they are.
+#   scripts/install-deps.sh          build and run dependencies
+#   scripts/install-deps.sh --test   also the end-to-end test peers (Python, Node)
+set -euo pipefail
+
+packages=(
+    build-essential cmake pkg-config
+    libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
+    libssl-dev libcmocka-dev libyaml-dev libjansson-dev zlib1g-dev
+)
+if [ "${1:-}" = "--test" ]; then
+    packages+=(python3 python3-grpcio python3-protobuf protobuf-compiler)
+    # Node.js may come from elsewhere than Debian (with npm bundled); only
+    # install Debian's when there is none.
+    command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi
