@@ -1,0 +1,98 @@
+/*
+ * OTLP protobuf decoding for the receiver and the offline reader.
+ *
+ * Two steps, so the daemon can keep spans as the bytes they arrived as:
+ *
+ * 1. dp_otlp_trace_batch_parse() validates a whole ExportTraceServiceRequest
+ *    (protobuf-c, allocations in the caller's arena) and lists every span as
+ *    a view of its encoded bytes plus the few fields assembly needs (ids,
+ *    times). Spans that decode but cannot be used (trace id not 16 bytes,
+ *    span id not 8 bytes, parent id neither empty nor 8 bytes) are counted
+ *    in `rejected` with a message, and not listed.
+ *
+ * 2. dp_otlp_span_decode() turns one span's bytes (and its resource's bytes)
+ *    into a dp_span for the profiler, in the caller's arena.
+ *
+ * Nothing here allocates with malloc per span: all memory comes from the
+ * arena passed in, which the caller resets or frees in one step.
+ */
+#ifndef DP_OTLP_DECODE_H
+#define DP_OTLP_DECODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "span.h"
+
+enum {
+    DP_OTLP_OK = 0,
+    DP_OTLP_EDECODE = -1, /* bytes are not a valid message of that type */
+    DP_OTLP_ENOMEM = -2,  /* arena cap or out of memory */
+};
+
+/** One resource (ResourceSpans.resource) of a request, as encoded bytes. */
+typedef struct dp_otlp_resource_ref {
+    dp_str resource_raw; /* encoded Resource message; empty when absent */
+    dp_str schema_url;   /* ResourceSpans.schema_url */
+} dp_otlp_resource_ref;
+
+/** One scope (ScopeSpans.scope) of a request, as encoded bytes. */
+typedef struct dp_otlp_scope_ref {
+    dp_str scope_raw;        /* encoded InstrumentationScope; empty when absent */
+    dp_str schema_url;       /* ScopeSpans.schema_url */
+    uint32_t resource_index; /* into dp_otlp_trace_batch.resources */
+} dp_otlp_scope_ref;
+
+/** One usable span of a request. */
+typedef struct dp_otlp_span_ref {
+    dp_str raw;           /* encoded Span message bytes (a view into the request) */
+    uint32_t scope_index; /* into dp_otlp_trace_batch.scopes */
+    uint8_t trace_id[16];
+    uint8_t span_id[8];
+    uint8_t parent_span_id[8];
+    bool has_parent;
+    uint64_t start_ns;
+    uint64_t end_ns;
+} dp_otlp_span_ref;
+
+typedef struct dp_otlp_trace_batch {
+    dp_otlp_resource_ref *resources;
+    size_t resource_count;
+    dp_otlp_scope_ref *scopes;
+    size_t scope_count;
+    dp_otlp_span_ref *spans;
+    size_t span_count;
+    size_t rejected;            /* spans that decoded but were unusable */
+    char reject_message[256];   /* the first reason, e.g. "span 3: trace_id is 5 bytes, want 16" */
+} dp_otlp_trace_batch;
+
+/**
+ * Validate and index an encoded ExportTraceServiceRequest. Views in `out`
+ * point into `data` (which must outlive them) and into `arena`.
+ * Returns DP_OTLP_OK, DP_OTLP_EDECODE (with a reason in err) or DP_OTLP_ENOMEM.
+ */
+int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
+                              dp_otlp_trace_batch *out, char *err, size_t errlen);
+
+/**
+ * Decode one span (as listed by dp_otlp_trace_batch_parse) into `out`.
+ * resource_raw may be empty. All views in `out` point into `arena` or into
+ * the given bytes. Returns DP_OTLP_OK, DP_OTLP_EDECODE or DP_OTLP_ENOMEM.
+ */
+int dp_otlp_span_decode(dp_str span_raw, dp_str resource_raw, dp_arena *arena, dp_span *out);
+
+/** Validate an encoded ExportMetricsServiceRequest; count its data points. */
+int dp_otlp_metrics_validate(const uint8_t *data, size_t len, dp_arena *arena, size_t *points,
+                             char *err, size_t errlen);
+
+/** Validate an encoded ExportLogsServiceRequest; count its log records. */
+int dp_otlp_logs_validate(const uint8_t *data, size_t len, dp_arena *arena, size_t *records,
+                          char *err, size_t errlen);
+
+/** A ProtobufCAllocator-compatible adapter over an arena (free is a no-op). */
+struct ProtobufCAllocator;
+void dp_otlp_arena_allocator(dp_arena *arena, struct ProtobufCAllocator *out);
+
+#endif
