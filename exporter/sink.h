@@ -1,0 +1,65 @@
+/*
+ * dp_sink: where finalised runs go once profiled.
+ *
+ * A small vtable so the daemon does not care whether runs are printed
+ * (report_sink.c) or re-encoded and sent upstream. on_run() receives the
+ * run's stored encoded spans with their resource/scope bytes (so an exporter
+ * can rebuild OTLP requests byte-exact) and the run's profile. Both are
+ * borrowed for the duration of the call only.
+ *
+ * on_run() may be called from several threads at once; a sink serialises
+ * what it must itself.
+ */
+#ifndef DP_SINK_H
+#define DP_SINK_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "profile.h"
+#include "render.h"
+#include "trace_table.h"
+
+typedef struct dp_sink dp_sink;
+
+typedef struct dp_sink_ops {
+    /** Handle one run. Returns 0, or -1 when the run could not be handled (logged by the sink). */
+    int (*on_run)(dp_sink *sink, const dp_run_record *run, const dp_run_profile *profile);
+    /** Push out anything buffered. Returns 0 or -1. */
+    int (*flush)(dp_sink *sink);
+    /** Free the sink (tolerates NULL-free internals). */
+    void (*destroy)(dp_sink *sink);
+} dp_sink_ops;
+
+/** Every sink starts with this header. */
+struct dp_sink {
+    const dp_sink_ops *ops;
+};
+
+static inline int dp_sink_on_run(dp_sink *s, const dp_run_record *run, const dp_run_profile *p)
+{
+    return s->ops->on_run(s, run, p);
+}
+
+static inline int dp_sink_flush(dp_sink *s)
+{
+    return s->ops->flush ? s->ops->flush(s) : 0;
+}
+
+static inline void dp_sink_destroy(dp_sink *s)
+{
+    if (s)
+        s->ops->destroy(s);
+}
+
+/**
+ * The report sink: renders each run as text (opt) or one JSON line (json)
+ * and writes it to `out` with one fwrite under a mutex, then fflush.
+ * `out` is borrowed (not closed). NULL on out of memory.
+ */
+dp_sink *dp_report_sink_create(FILE *out, bool json, const dp_render_options *opt);
+
+/** Runs written and runs that failed to render, for the daemon's totals. */
+void dp_report_sink_counts(dp_sink *sink, unsigned long long *written, unsigned long long *failed);
+
+#endif
