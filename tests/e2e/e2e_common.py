@@ -1,0 +1,160 @@
+"""Shared pieces of dagprof's end-to-end tests.
+
+Starts the real `dagprof` daemon on a free loopback port, waits for its
+"dagprof listening on ADDR" line on stderr (no sleeps), stops it with
+SIGTERM and returns the JSON reports it printed on stdout, one per run.
+Also small checking helpers that collect every mismatch of a test instead
+of stopping at the first, so one run shows everything that is wrong.
+"""
+
+import json
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+LISTEN_RE = re.compile(r"dagprof listening on (\S+)")
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """A running dagprof daemon with its stdout and stderr collected."""
+
+    def __init__(self, binary, extra_args=(), idle_timeout="200ms", start_timeout=30.0):
+        self.binary = binary
+        self.extra_args = list(extra_args)
+        self.idle_timeout = idle_timeout
+        self.start_timeout = start_timeout
+        self.proc = None
+        self.port = None
+        self.stdout_lines = []
+        self.stderr_lines = []
+        self._ready = threading.Event()
+        self._threads = []
+
+    def _read_stdout(self):
+        for line in self.proc.stdout:
+            self.stdout_lines.append(line)
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line)
+            m = LISTEN_RE.search(line)
+            if m and not self._ready.is_set():
+                addr = m.group(1)
+                port = addr.rsplit(":", 1)[-1]
+                if port.isdigit() and int(port) != 0:
+                    self.port = int(port)
+                self._ready.set()
+        # stderr closed: the process is gone; wake up a waiting start().
+        self._ready.set()
+
+    def start(self):
+        # A port from free_port() can be taken by someone else before the
+        # daemon binds it; try a few times rather than fail on that race.
+        for _attempt in range(5):
+            self.port = free_port()
+            self.stdout_lines, self.stderr_lines = [], []
+            self._ready.clear()
+            args = [self.binary, "--listen", "127.0.0.1:%d" % self.port,
+                    "--format", "json", "--idle-timeout", self.idle_timeout] + self.extra_args
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True, bufsize=1)
+            self._threads = [threading.Thread(target=self._read_stdout, daemon=True),
+                             threading.Thread(target=self._read_stderr, daemon=True)]
+            for t in self._threads:
+                t.start()
+            self._ready.wait(self.start_timeout)
+            if self.proc.poll() is None and any(LISTEN_RE.search(l) for l in self.stderr_lines):
+                return self
+            self._kill()
+            if not any("address" in l.lower() or "bind" in l.lower() for l in self.stderr_lines):
+                break
+        raise RuntimeError("dagprof did not start (%s):\n%s" % (
+            " ".join(args), "".join(self.stderr_lines[-40:])))
+
+    @property
+    def endpoint(self):
+        return "127.0.0.1:%d" % self.port
+
+    def _kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for t in self._threads:
+            t.join(5)
+
+    def stop(self, timeout=120.0):
+        """SIGTERM, wait for exit; returns (exit code, list of report dicts)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            raise RuntimeError("dagprof did not exit within %.0f s of SIGTERM:\n%s" % (
+                timeout, "".join(self.stderr_lines[-40:])))
+        for t in self._threads:
+            t.join(10)
+        reports = []
+        for line in self.stdout_lines:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                reports.append(json.loads(line))
+            except ValueError as e:
+                raise RuntimeError("dagprof printed a line that is not JSON (%s): %r" % (e, line[:300]))
+        return rc, reports
+
+    def stderr_tail(self, n=40):
+        return "".join(self.stderr_lines[-n:])
+
+
+class Checker:
+    """Collects failed expectations; report() prints them and the tally."""
+
+    def __init__(self, name):
+        self.name = name
+        self.passed = 0
+        self.failures = []
+
+    def ok(self, cond, what):
+        if cond:
+            self.passed += 1
+        else:
+            self.failures.append(what)
+        return cond
+
+    def eq(self, got, want, what):
+        return self.ok(got == want, "%s: got %r, want %r" % (what, got, want))
+
+    def near(self, got, want, what, tol=1e-6):
+        good = (isinstance(got, (int, float)) and not isinstance(got, bool)
+                and math.isclose(got, want, rel_tol=tol, abs_tol=tol))
+        return self.ok(good, "%s: got %r, want %r" % (what, got, want))
+
+    def report(self):
+        for f in self.failures:
+            print("FAIL %s: %s" % (self.name, f))
+        print("%s: %d passed, %d failed" % (self.name, self.passed, len(self.failures)))
+        return 0 if not self.failures else 1
+
+
+def python_for_grpc():
+    """The interpreter to use: this one if it has grpc, else Debian's."""
+    try:
+        import grpc  # noqa: F401
+        return sys.executable
+    except ImportError:
+        return "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
