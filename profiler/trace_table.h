@@ -10,7 +10,8 @@
  * re-encoded later with its spans' resources and scopes.
  *
  * A run is finalised when:
- *  - its root span (no parent) has arrived and no span came for idle_timeout;
+ *  - its root span (no parent) has arrived (or it is a late run) and no span
+ *    came for idle_timeout;
  *  - or it is max_age old (since its first span);
  *  - or buffered memory is over memory_limit_bytes: oldest runs first;
  *  - or dp_trace_table_finalise_all() is called (shutdown).

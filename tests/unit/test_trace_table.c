@@ -1,0 +1,425 @@
+/*
+ * Trace assembly rules: idle finalisation after the root, max age, the
+ * memory cap (oldest first), late spans, all-or-nothing admission, no span
+ * lost, stored bytes intact, memory per buffered span.
+ * A fake clock makes every rule deterministic.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "trace_table.h"
+
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void *ctx)
+{
+    (void)ctx;
+    return fake_now;
+}
+
+static dp_trace_table *make_table(size_t memory_limit, size_t max_pending)
+{
+    dp_trace_table_options o;
+    dp_trace_table_options_defaults(&o);
+    o.idle_timeout_ms = 2000;
+    o.max_age_ms = 30000;
+    o.memory_limit_bytes = memory_limit;
+    o.max_pending_runs = max_pending;
+    o.late_window_ms = 60000;
+    o.shards = 8;
+    o.clock = fake_clock;
+    fake_now = 1000000;
+    dp_trace_table *t = dp_trace_table_create(&o);
+    assert_non_null(t);
+    return t;
+}
+
+static const dp_trace_batch_scope one_scope[1] = {{
+    .resource_raw = {"\x0a\x05hello", 7},
+    .resource_schema_url = {"", 0},
+    .scope_raw = {"\x0a\x03lib", 5},
+    .scope_schema_url = {"", 0},
+}};
+
+/* A span of trace `trace` (first id byte), span id `id`, parent `parent` (0 = root). */
+static dp_trace_batch_span make_span(uint8_t trace, uint8_t id, uint8_t parent, const char *raw,
+                                     size_t len)
+{
+    dp_trace_batch_span s;
+    memset(&s, 0, sizeof(s));
+    s.raw = (dp_str){raw, len};
+    s.scope_index = 0;
+    s.trace_id[0] = trace;
+    s.trace_id[15] = 0x5a;
+    s.span_id[0] = id;
+    if (parent) {
+        s.parent_span_id[0] = parent;
+        s.has_parent = true;
+    }
+    s.start_ns = 1000u * id;
+    s.end_ns = 1000u * id + 500;
+    return s;
+}
+
+static int insert_spans(dp_trace_table *t, const dp_trace_batch_span *spans, size_t n)
+{
+    dp_trace_batch b = {one_scope, 1, spans, n};
+    return dp_trace_table_insert(t, &b);
+}
+
+static dp_run_record *take_now(dp_trace_table *t)
+{
+    dp_run_record *r = NULL;
+    int rc = dp_trace_table_take(t, 0, &r);
+    return rc == DP_TRACE_TABLE_OK ? r : NULL;
+}
+
+static void idle_after_root(void **state)
+{
+    (void)state;
+    dp_trace_table *t = make_table(0, 0);
+    dp_trace_batch_span s[2] = {make_span(1, 1, 0, "ROOTBYTES", 9),
+                                make_span(1, 2, 1, "CHILD", 5)};
+    assert_int_equal(insert_spans(t, s, 2), DP_TRACE_TABLE_OK);
+
+    /* idle_timeout 2000 ms: 1999 ms after the last span it is still buffered */
+    fake_now += 1999;
+    assert_int_equal(dp_trace_table_collect(t), 0);
+    assert_null(take_now(t));
+    fake_now += 1;
+    assert_int_equal(dp_trace_table_collect(t), 1);
+
+    dp_run_record *r = take_now(t);
+    assert_non_null(r);
+    assert_int_equal(r->reason, DP_RUN_IDLE);
+    assert_false(r->late);
+    assert_true(r->has_root);
+    assert_int_equal(r->span_count, 2);
+    /* both spans share one resource/scope record, stored once */
+    assert_int_equal(r->scope_count, 1);
+    assert_int_equal(r->scopes[0].resource_raw.len, 7);
+    assert_memory_equal(r->scopes[0].resource_raw.ptr, "\x0a\x05hello", 7);
+    assert_memory_equal(r->scopes[0].scope_raw.ptr, "\x0a\x03lib", 5);
+    /* arrival order, bytes intact, header fields kept */
+    assert_int_equal(r->spans[0].raw.len, 9);
+    assert_memory_equal(r->spans[0].raw.ptr, "ROOTBYTES", 9);
+    assert_false(r->spans[0].has_parent);
+    assert_memory_equal(r->spans[1].raw.ptr, "CHILD", 5);
+    assert_true(r->spans[1].has_parent);
+    assert_int_equal(r->spans[1].parent_span_id[0], 1);
+    assert_int_equal(r->spans[1].start_ns, 2000);
+    assert_int_equal(r->spans[1].end_ns, 2500);
+    assert_int_equal(r->encoded_bytes, 9 + 5);
+    dp_trace_table_release(t, r);
+    dp_trace_table_destroy(t);
+}
+
+static void new_span_restarts_idle(void **state)
+{
+    (void)state;
+    dp_trace_table *t = make_table(0, 0);
+    dp_trace_batch_span root = make_span(2, 1, 0, "R", 1);
+    dp_trace_batch_span child = make_span(2, 2, 1, "C", 1);
+    assert_int_equal(insert_spans(t, &root, 1), DP_TRACE_TABLE_OK);
+    fake_now += 1500;
+    assert_int_equal(insert_spans(t, &child, 1), DP_TRACE_TABLE_OK);
+    /* 2000 ms after the root but only 500 ms after the child: not idle */
+    fake_now += 500;
+    assert_int_equal(dp_trace_table_collect(t), 0);
+    /* 1500 + 2000 = 3500 ms after the root = 2000 ms after the child */
+    fake_now += 1500;
+    assert_int_equal(dp_trace_table_collect(t), 1);
+    dp_run_record *r = take_now(t);
+    assert_non_null(r);
+    assert_int_equal(r->span_count, 2);
+    dp_trace_table_release(t, r);
+    dp_trace_table_destroy(t);
+}
+
+static void no_root_waits_for_max_age(void **state)
+{
+    (void)state;
+    dp_trace_table *t = make_table(0, 0);
+    dp_trace_batch_span child = make_span(3, 2, 1, "C", 1);
+    assert_int_equal(insert_spans(t, &child, 1), DP_TRACE_TABLE_OK);
+    fake_now += 10000; /* long idle, but no root */
+    assert_int_equal(dp_trace_table_collect(t), 0);
+    /* the next due time is the max age: 30000 - 10000 = 20000 ms away */
+    assert_int_equal(dp_trace_table_next_due_ms(t, 100000), 20000);
+    fake_now += 19999;
+    assert_int_equal(dp_trace_table_collect(t), 0);
+    fake_now += 1;
+    assert_int_equal(dp_trace_table_collect(t), 1);
+    dp_run_record *r = take_now(t);
+    assert_non_null(r);
+    assert_int_equal(r->reason, DP_RUN_MAX_AGE);
+    assert_false(r->has_root);
+    dp_trace_table_release(t, r);
+    dp_trace_table_destroy(t);
+}
+
+static void memory_cap_finalises_oldest_first(void **state)
+{
+    (void)state;
+    /*
+     * Each trace holds one 3000-byte span. Its storage is at least the
+     * span record (40-byte header + 3000 bytes) plus the scope record
+     * (40 + 12 bytes) = 3092 bytes, and at most that plus one 1 KiB chunk,
+     * chunk headers, the entry and the scope array: under 5000 bytes.
+     * With a 10000-byte cap: two traces (< 10000) fit, three (> 9276) do
+     * not, so the third insert finalises exactly the oldest (trace 10).
+     */
+    dp_trace_table *t = make_table(10000, 0);
+    static char big[3000];
+    memset(big, 'x', sizeof(big));
+    dp_trace_batch_span a = make_span(10, 1, 0, big, sizeof(big));
+    dp_trace_batch_span b = make_span(11, 1, 0, big, sizeof(big));
+    dp_trace_batch_span c = make_span(12, 1, 0, big, sizeof(big));
+    assert_int_equal(insert_spans(t, &a, 1), DP_TRACE_TABLE_OK);
+    fake_now += 1;
+    assert_int_equal(insert_spans(t, &b, 1), DP_TRACE_TABLE_OK);
+    assert_null(take_now(t));
+    fake_now += 1;
+    assert_int_equal(insert_spans(t, &c, 1), DP_TRACE_TABLE_OK);
+
+    dp_run_record *r = take_now(t);
+    assert_non_null(r);
+    assert_int_equal(r->trace_id[0], 10);
+    assert_int_equal(r->reason, DP_RUN_MEMORY);
+    assert_int_equal(r->span_count, 1);
+    assert_memory_equal(r->spans[0].raw.ptr, big, sizeof(big));
+    dp_trace_table_release(t, r);
+    assert_null(take_now(t));
+
+    dp_trace_table_stats st;
+    dp_trace_table_get_stats(t, &st);
+    assert_int_equal(st.buffered_runs, 2);
+    assert_true(st.buffered_bytes <= 10000);
+    /* shutdown finalises the rest, never drops them */
+    assert_int_equal(dp_trace_table_finalise_all(t), 2);
+    for (int i = 0; i < 2; i++) {
+        r = take_now(t);
+        assert_non_null(r);
+        assert_int_equal(r->reason, DP_RUN_SHUTDOWN);
+        dp_trace_table_release(t, r);
+    }
+    dp_trace_table_destroy(t);
+}
+
+static void late_spans_form_a_late_run(void **state)
+{
+    (void)state;
+    dp_trace_table *t = make_table(0, 0);
+    dp_trace_batch_span root = make_span(4, 1, 0, "R", 1);
+    assert_int_equal(insert_spans(t, &root, 1), DP_TRACE_TABLE_OK);
+    fake_now += 2000;
+    assert_int_equal(dp_trace_table_collect(t), 1);
+    dp_run_record *r = take_now(t);
+    assert_non_null(r);
+    assert_false(r->late);
+    dp_trace_table_release(t, r);
+
+    /* a child of the finalised run arrives 1 s later: a new run, flagged late,
+     * finalised on idle although it has no root of its own */
+    fake_now += 1000;
+    dp_trace_batch_span child = make_span(4, 2, 1, "LATE", 4);
+    assert_int_equal(insert_spans(t, &child, 1), DP_TRACE_TABLE_OK);
+    fake_now += 2000;
+    assert_int_equal(dp_trace_table_collect(t), 1);
+    r = take_now(t);
+    assert_non_null(r);
+    assert_true(r->late);
+    assert_int_equal(r->span_count, 1);
+    assert_memory_equal(r->spans[0].raw.ptr, "LATE", 4);
+    dp_trace_table_release(t, r);
+
+    /* after the late window (60 s after the last finalisation) the id is
+     * forgotten: a span for it starts an ordinary run */
+    fake_now += 60000;
+    dp_trace_batch_span again = make_span(4, 3, 0, "NEW", 3);
+    assert_int_equal(insert_spans(t, &again, 1), DP_TRACE_TABLE_OK);
+    fake_now += 2000;
+    assert_int_equal(dp_trace_table_collect(t), 1);
+    r = take_now(t);
+    assert_non_null(r);
+    assert_false(r->late);
+    dp_trace_table_release(t, r);
+
+    dp_trace_table_stats st;
+    dp_trace_table_get_stats(t, &st);
+    assert_int_equal(st.runs_late, 1);
+    assert_int_equal(st.runs_finalised, 3);
+    dp_trace_table_destroy(t);
+}
+
+static void full_pending_queue_refuses_whole_batch(void **state)
+{
+    (void)state;
+    dp_trace_table *t = make_table(0, 1);
+    dp_trace_batch_span root = make_span(5, 1, 0, "R", 1);
+    assert_int_equal(insert_spans(t, &root, 1), DP_TRACE_TABLE_OK);
+    fake_now += 2000;
+    assert_int_equal(dp_trace_table_collect(t), 1); /* pending: 1 = the cap */
+
+    dp_trace_batch_span more[2] = {make_span(6, 1, 0, "A", 1), make_span(7, 1, 0, "B", 1)};
+    assert_int_equal(insert_spans(t, more, 2), DP_TRACE_TABLE_EFULL);
+    dp_trace_table_stats st;
+    dp_trace_table_get_stats(t, &st);
+    assert_int_equal(st.buffered_runs, 0);
+    assert_int_equal(st.buffered_spans, 0);
+    assert_int_equal(st.spans_inserted, 1);
+    assert_int_equal(st.batches_refused, 1);
+
+    /* once the sink took the run, the same batch is accepted */
+    dp_run_record *r = take_now(t);
+    assert_non_null(r);
+    dp_trace_table_release(t, r);
+    assert_int_equal(insert_spans(t, more, 2), DP_TRACE_TABLE_OK);
+    dp_trace_table_get_stats(t, &st);
+    assert_int_equal(st.buffered_runs, 2);
+    assert_int_equal(st.buffered_spans, 2);
+    dp_trace_table_destroy(t);
+}
+
+static void bad_scope_index_keeps_nothing(void **state)
+{
+    (void)state;
+    dp_trace_table *t = make_table(0, 0);
+    dp_trace_batch_span s[2] = {make_span(8, 1, 0, "OK", 2), make_span(8, 2, 1, "BAD", 3)};
+    s[1].scope_index = 1; /* the batch has one scope */
+    assert_int_equal(insert_spans(t, s, 2), DP_TRACE_TABLE_EINVAL);
+    dp_trace_table_stats st;
+    dp_trace_table_get_stats(t, &st);
+    assert_int_equal(st.buffered_spans, 0);
+    assert_int_equal(st.buffered_runs, 0);
+    dp_trace_table_destroy(t);
+}
+
+/* A realistic load: 200 traces of 20 spans of 200-600 bytes, sent in
+ * batches that interleave traces; every span comes back exactly once. */
+static void no_loss_and_memory_per_span(void **state)
+{
+    (void)state;
+    enum { TRACES = 200, SPANS = 20, BATCH = 50 };
+    dp_trace_table *t = make_table(0, 0);
+    static char raw[TRACES * SPANS][600];
+    static size_t raw_len[TRACES * SPANS];
+    static dp_trace_batch_span all[TRACES * SPANS];
+    size_t n = 0;
+    uint32_t seed = 12345;
+    for (int s = 0; s < SPANS; s++) {
+        for (int tr = 0; tr < TRACES; tr++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t len = 200 + (seed >> 8) % 401; /* 200..600 */
+            snprintf(raw[n], sizeof(raw[n]), "t%d-s%d", tr, s);
+            memset(raw[n] + strlen(raw[n]), 'a' + s, len - strlen(raw[n]));
+            raw_len[n] = len;
+            all[n] = make_span(0, (uint8_t)(s + 1), s ? 1 : 0, raw[n], len);
+            all[n].trace_id[1] = (uint8_t)tr;
+            n++;
+        }
+    }
+    size_t encoded = 0;
+    for (size_t i = 0; i < n; i += BATCH) {
+        assert_int_equal(insert_spans(t, all + i, BATCH), DP_TRACE_TABLE_OK);
+    }
+    for (size_t i = 0; i < n; i++)
+        encoded += raw_len[i];
+
+    dp_trace_table_stats st;
+    dp_trace_table_get_stats(t, &st);
+    assert_int_equal(st.buffered_spans, TRACES * SPANS);
+    assert_int_equal(st.buffered_runs, TRACES);
+    assert_int_equal(st.buffered_encoded_bytes, encoded);
+    double ratio = (double)st.buffered_bytes / (double)encoded;
+    printf("memory per buffered span: %.2f x its encoded size (%zu spans, %zu bytes encoded, "
+           "%zu bytes held)\n",
+           ratio, (size_t)(TRACES * SPANS), encoded, st.buffered_bytes);
+    assert_true(ratio <= 2.0);
+
+    assert_int_equal(dp_trace_table_finalise_all(t), TRACES);
+    static int seen[TRACES * SPANS];
+    size_t got = 0;
+    dp_run_record *r;
+    while ((r = take_now(t)) != NULL) {
+        assert_int_equal(r->span_count, SPANS);
+        for (size_t i = 0; i < r->span_count; i++) {
+            int tr = r->trace_id[1];
+            int s = r->spans[i].span_id[0] - 1;
+            size_t idx = (size_t)s * TRACES + (size_t)tr;
+            assert_int_equal(r->spans[i].raw.len, raw_len[idx]);
+            assert_memory_equal(r->spans[i].raw.ptr, raw[idx], raw_len[idx]);
+            seen[idx]++;
+            got++;
+        }
+        dp_trace_table_release(t, r);
+    }
+    assert_int_equal(got, TRACES * SPANS);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(seen[i], 1);
+    dp_trace_table_get_stats(t, &st);
+    assert_int_equal(st.pending_bytes, 0);
+    assert_int_equal(st.buffered_bytes, 0);
+    dp_trace_table_destroy(t);
+}
+
+static void distinct_resources_are_kept_apart(void **state)
+{
+    (void)state;
+    dp_trace_table *t = make_table(0, 0);
+    dp_trace_batch_scope scopes[3] = {
+        {{"\x0a\x01" "A", 3}, {"", 0}, {"", 0}, {"", 0}},
+        {{"\x0a\x01" "B", 3}, {"", 0}, {"", 0}, {"", 0}},
+        {{"\x0a\x01" "A", 3}, {"", 0}, {"", 0}, {"", 0}}, /* same bytes as the first */
+    };
+    dp_trace_batch_span s[3] = {make_span(9, 1, 0, "X", 1), make_span(9, 2, 1, "Y", 1),
+                                make_span(9, 3, 1, "Z", 1)};
+    s[1].scope_index = 1;
+    s[2].scope_index = 2;
+    dp_trace_batch b = {scopes, 3, s, 3};
+    assert_int_equal(dp_trace_table_insert(t, &b), DP_TRACE_TABLE_OK);
+    dp_trace_table_finalise_all(t);
+    dp_run_record *r = take_now(t);
+    assert_non_null(r);
+    assert_int_equal(r->scope_count, 2); /* A and B; the third equals A */
+    assert_int_equal(r->spans[0].scope_index, r->spans[2].scope_index);
+    assert_int_not_equal(r->spans[0].scope_index, r->spans[1].scope_index);
+    assert_memory_equal(r->scopes[r->spans[1].scope_index].resource_raw.ptr, "\x0a\x01" "B", 3);
+    dp_trace_table_release(t, r);
+    dp_trace_table_destroy(t);
+}
+
+static void take_after_close(void **state)
+{
+    (void)state;
+    dp_trace_table *t = make_table(0, 0);
+    dp_trace_table_close(t);
+    dp_run_record *r = NULL;
+    assert_int_equal(dp_trace_table_take(t, UINT64_MAX, &r), DP_TRACE_TABLE_ECLOSED);
+    assert_null(r);
+    dp_trace_table_destroy(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(idle_after_root),
+        cmocka_unit_test(new_span_restarts_idle),
+        cmocka_unit_test(no_root_waits_for_max_age),
+        cmocka_unit_test(memory_cap_finalises_oldest_first),
+        cmocka_unit_test(late_spans_form_a_late_run),
+        cmocka_unit_test(full_pending_queue_refuses_whole_batch),
+        cmocka_unit_test(bad_scope_index_keeps_nothing),
+        cmocka_unit_test(no_loss_and_memory_per_span),
+        cmocka_unit_test(distinct_resources_are_kept_apart),
+        cmocka_unit_test(take_after_close),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
