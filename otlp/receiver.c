@@ -1,0 +1,631 @@
+/*
+ * OTLP/gRPC receiver on the gRPC C core; see receiver.h for the contract.
+ *
+ * Each worker thread owns a completion queue and a pool of call contexts.
+ * A context cycles: REQUESTED (a registered call is requested on the
+ * worker's queue) -> the call arrives, the worker handles it synchronously
+ * (read, parse into the context's arena, insert into the trace table) and
+ * starts one batch that sends the answer -> SENDING -> the batch completes,
+ * the call is released, the arena reset, and the call requested again.
+ * A context is freed only after its last batch has completed (shutdown).
+ */
+#include "receiver.h"
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "decode.h"
+#include "log.h"
+
+#define DP_RECEIVER_DEFAULT_MAX_RECV (16u * 1024 * 1024)
+#define DP_RECEIVER_SIDE_CALLS 2 /* outstanding metrics and logs calls per worker */
+
+static const char *const method_paths[3] = {
+    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+};
+
+enum ctx_state { CTX_IDLE, CTX_REQUESTED, CTX_SENDING };
+
+typedef struct worker worker;
+
+typedef struct call_ctx {
+    worker *w;
+    enum dp_signal signal;
+    enum ctx_state state;
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array request_md;
+    grpc_byte_buffer *payload;
+    grpc_byte_buffer *response;
+    grpc_slice details;
+    int cancelled;
+    dp_arena arena;   /* per call: decode structures; reset between calls */
+    uint8_t *scratch; /* contiguous copy of a multi-slice message */
+    size_t scratch_cap;
+} call_ctx;
+
+struct worker {
+    dp_receiver *r;
+    grpc_completion_queue *cq;
+    pthread_t thread;
+    bool thread_started;
+    call_ctx *ctxs;
+    size_t ctx_count;
+};
+
+struct dp_receiver {
+    dp_receiver_options opt;
+    char listen[256];
+    grpc_server *server;
+    grpc_completion_queue *shutdown_cq;
+    void *methods[3];
+    worker *workers;
+    unsigned worker_count;
+    int port;
+    bool started, shut_down;
+    atomic_bool shutting_down;
+    _Atomic uint64_t spans_received, spans_accepted, spans_rejected, spans_refused;
+    _Atomic uint64_t metric_points, log_records;
+    _Atomic uint64_t calls_by_status[17];
+};
+
+/* --- answers --------------------------------------------------------------- */
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/*
+ * Export*ServiceResponse { Export*PartialSuccess partial_success = 1; }
+ * Export*PartialSuccess { int64 rejected_<items> = 1; string error_message = 2; }
+ * The three services share this shape, so one encoder serves them all.
+ */
+static grpc_byte_buffer *encode_response(uint64_t rejected, const char *message)
+{
+    uint8_t buf[512];
+    size_t n = 0;
+    if (rejected) {
+        uint8_t inner[400];
+        size_t m = 0;
+        size_t mlen = message ? strlen(message) : 0;
+        if (mlen > 300)
+            mlen = 300;
+        inner[m++] = 0x08; /* field 1, varint */
+        m += put_varint(inner + m, rejected);
+        if (mlen) {
+            inner[m++] = 0x12; /* field 2, length-delimited */
+            m += put_varint(inner + m, mlen);
+            memcpy(inner + m, message, mlen);
+            m += mlen;
+        }
+        buf[n++] = 0x0a; /* field 1, length-delimited */
+        n += put_varint(buf + n, m);
+        memcpy(buf + n, inner, m);
+        n += m;
+    }
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)buf, n);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    return bb;
+}
+
+/* --- reading a request --------------------------------------------------------- */
+
+/* The request's bytes, contiguous; NULL with *len 0 for an empty message. -1 on failure. */
+static int read_payload(call_ctx *c, const uint8_t **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    grpc_byte_buffer *bb = c->payload;
+    if (!bb)
+        return 0;
+    if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
+        bb->data.raw.slice_buffer.count == 1) {
+        /* the common case: one slice, use it in place */
+        grpc_slice s = bb->data.raw.slice_buffer.slices[0];
+        *data = GRPC_SLICE_START_PTR(s);
+        *len = GRPC_SLICE_LENGTH(s);
+        return 0;
+    }
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, bb))
+        return -1; /* undecompressable */
+    size_t total = 0;
+    grpc_slice s;
+    int rc = 0;
+    while (grpc_byte_buffer_reader_next(&reader, &s)) {
+        size_t sl = GRPC_SLICE_LENGTH(s);
+        size_t limit = c->w->r->opt.max_recv_message_bytes;
+        if (rc == 0 && total + sl > limit)
+            rc = -1; /* decompressed past the cap */
+        if (rc == 0 && total + sl > c->scratch_cap) {
+            size_t ncap = c->scratch_cap ? c->scratch_cap : 64 * 1024;
+            while (ncap < total + sl)
+                ncap *= 2;
+            if (ncap > limit)
+                ncap = limit;
+            uint8_t *p = realloc(c->scratch, ncap);
+            if (!p) {
+                rc = -1;
+            } else {
+                c->scratch = p;
+                c->scratch_cap = ncap;
+            }
+        }
+        if (rc == 0) {
+            memcpy(c->scratch + total, GRPC_SLICE_START_PTR(s), sl);
+            total += sl;
+        }
+        grpc_slice_unref(s);
+    }
+    grpc_byte_buffer_reader_destroy(&reader);
+    if (rc == 0) {
+        *data = c->scratch;
+        *len = total;
+    }
+    return rc;
+}
+
+/* --- handling ------------------------------------------------------------------ */
+
+typedef struct answer {
+    grpc_status_code status;
+    char message[320];
+    uint64_t rejected;
+} answer;
+
+static void handle_traces(call_ctx *c, const uint8_t *data, size_t len, answer *a)
+{
+    dp_receiver *r = c->w->r;
+    dp_otlp_trace_batch batch;
+    char err[256] = "";
+    memset(&batch, 0, sizeof(batch));
+    int rc = dp_otlp_trace_batch_parse(data, len, &c->arena, &batch, err, sizeof(err));
+    if (rc == DP_OTLP_EDECODE) {
+        a->status = GRPC_STATUS_INVALID_ARGUMENT;
+        snprintf(a->message, sizeof(a->message), "ExportTraceServiceRequest does not decode: %s",
+                 err);
+        return;
+    }
+    if (rc != DP_OTLP_OK) {
+        a->status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        snprintf(a->message, sizeof(a->message),
+                 "request needs more than %zu bytes of decode memory", c->arena.max_bytes);
+        return;
+    }
+    atomic_fetch_add(&r->spans_received, batch.span_count + batch.rejected);
+
+    /* the table's input is the same information in pure-C types */
+    dp_trace_batch_scope *scopes =
+        dp_arena_alloc(&c->arena, (batch.scope_count ? batch.scope_count : 1) * sizeof(*scopes));
+    dp_trace_batch_span *spans =
+        dp_arena_alloc(&c->arena, (batch.span_count ? batch.span_count : 1) * sizeof(*spans));
+    if (!scopes || !spans) {
+        a->status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        snprintf(a->message, sizeof(a->message),
+                 "request needs more than %zu bytes of decode memory", c->arena.max_bytes);
+        return;
+    }
+    for (size_t i = 0; i < batch.scope_count; i++) {
+        const dp_otlp_scope_ref *s = &batch.scopes[i];
+        dp_trace_batch_scope *o = &scopes[i];
+        o->scope_raw = s->scope_raw;
+        o->scope_schema_url = s->schema_url;
+        if (s->resource_index < batch.resource_count) {
+            o->resource_raw = batch.resources[s->resource_index].resource_raw;
+            o->resource_schema_url = batch.resources[s->resource_index].schema_url;
+        } else {
+            o->resource_raw = DP_STR_NULL;
+            o->resource_schema_url = DP_STR_NULL;
+        }
+    }
+    for (size_t i = 0; i < batch.span_count; i++) {
+        const dp_otlp_span_ref *s = &batch.spans[i];
+        dp_trace_batch_span *o = &spans[i];
+        o->raw = s->raw;
+        o->scope_index = s->scope_index;
+        memcpy(o->trace_id, s->trace_id, 16);
+        memcpy(o->span_id, s->span_id, 8);
+        memcpy(o->parent_span_id, s->parent_span_id, 8);
+        o->has_parent = s->has_parent;
+        o->start_ns = s->start_ns;
+        o->end_ns = s->end_ns;
+    }
+    dp_trace_batch tb = {scopes, batch.scope_count, spans, batch.span_count};
+    rc = dp_trace_table_insert(r->opt.table, &tb);
+    if (rc == DP_TRACE_TABLE_OK) {
+        atomic_fetch_add(&r->spans_accepted, batch.span_count);
+        atomic_fetch_add(&r->spans_rejected, batch.rejected);
+        a->status = GRPC_STATUS_OK;
+        a->rejected = batch.rejected;
+        if (batch.rejected)
+            snprintf(a->message, sizeof(a->message), "%zu span(s) rejected; first: %s",
+                     batch.rejected, batch.reject_message);
+        return;
+    }
+    if (rc == DP_TRACE_TABLE_EINVAL) {
+        a->status = GRPC_STATUS_INVALID_ARGUMENT;
+        snprintf(a->message, sizeof(a->message), "spans refer to a scope the request lacks");
+        return;
+    }
+    atomic_fetch_add(&r->spans_refused, batch.span_count + batch.rejected);
+    a->status = GRPC_STATUS_UNAVAILABLE;
+    snprintf(a->message, sizeof(a->message),
+             "dagprof cannot buffer more spans right now (pending runs or memory limit); "
+             "nothing of this request was kept, retry later");
+}
+
+static void handle_side(call_ctx *c, const uint8_t *data, size_t len, answer *a)
+{
+    dp_receiver *r = c->w->r;
+    char err[256] = "";
+    size_t items = 0;
+    int rc;
+    if (c->signal == DP_SIGNAL_METRICS)
+        rc = dp_otlp_metrics_validate(data, len, &c->arena, &items, err, sizeof(err));
+    else
+        rc = dp_otlp_logs_validate(data, len, &c->arena, &items, err, sizeof(err));
+    const char *what =
+        c->signal == DP_SIGNAL_METRICS ? "ExportMetricsServiceRequest" : "ExportLogsServiceRequest";
+    if (rc == DP_OTLP_EDECODE) {
+        a->status = GRPC_STATUS_INVALID_ARGUMENT;
+        snprintf(a->message, sizeof(a->message), "%s does not decode: %s", what, err);
+        return;
+    }
+    if (rc != DP_OTLP_OK) {
+        a->status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        snprintf(a->message, sizeof(a->message), "%s needs more than %zu bytes of decode memory",
+                 what, c->arena.max_bytes);
+        return;
+    }
+    if (r->opt.forward && r->opt.forward(r->opt.forward_ctx, c->signal, data, len) != 0) {
+        a->status = GRPC_STATUS_UNAVAILABLE;
+        snprintf(a->message, sizeof(a->message), "dagprof cannot forward more right now; retry");
+        return;
+    }
+    atomic_fetch_add(c->signal == DP_SIGNAL_METRICS ? &r->metric_points : &r->log_records, items);
+    a->status = GRPC_STATUS_OK;
+}
+
+static void request_call(call_ctx *c)
+{
+    dp_receiver *r = c->w->r;
+    if (atomic_load(&r->shutting_down)) {
+        c->state = CTX_IDLE;
+        return;
+    }
+    grpc_metadata_array_init(&c->request_md);
+    c->call = NULL;
+    c->payload = NULL;
+    c->state = CTX_REQUESTED;
+    grpc_call_error e = grpc_server_request_registered_call(
+        r->server, r->methods[c->signal], &c->call, &c->deadline, &c->request_md, &c->payload,
+        c->w->cq, c->w->cq, c);
+    if (e != GRPC_CALL_OK) {
+        dp_log_error("receiver", "cannot request a call: grpc_call_error %d", (int)e);
+        grpc_metadata_array_destroy(&c->request_md);
+        c->state = CTX_IDLE;
+    }
+}
+
+static void on_call(call_ctx *c)
+{
+    dp_receiver *r = c->w->r;
+    answer a;
+    memset(&a, 0, sizeof(a));
+    const uint8_t *data;
+    size_t len;
+    if (read_payload(c, &data, &len) != 0) {
+        a.status = GRPC_STATUS_INVALID_ARGUMENT;
+        snprintf(a.message, sizeof(a.message),
+                 "the request message cannot be read (bad compression or over %zu bytes)",
+                 r->opt.max_recv_message_bytes);
+    } else if (c->signal == DP_SIGNAL_TRACES) {
+        handle_traces(c, data, len, &a);
+    } else {
+        handle_side(c, data, len, &a);
+    }
+    if (a.status != GRPC_STATUS_OK)
+        dp_log_debug("receiver", "%s: status %d: %s", method_paths[c->signal], (int)a.status,
+                     a.message);
+    atomic_fetch_add(&r->calls_by_status[a.status <= 16 ? a.status : 2], 1);
+
+    grpc_op ops[4];
+    memset(ops, 0, sizeof(ops));
+    size_t n = 0;
+    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    c->response = NULL;
+    if (a.status == GRPC_STATUS_OK) {
+        c->response = encode_response(a.rejected, a.message);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = c->response;
+    }
+    c->details = grpc_slice_from_copied_string(a.status == GRPC_STATUS_OK ? "" : a.message);
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = a.status;
+    ops[n++].data.send_status_from_server.status_details = &c->details;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+    c->state = CTX_SENDING;
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+    if (e != GRPC_CALL_OK) {
+        dp_log_error("receiver", "cannot answer a call: grpc_call_error %d", (int)e);
+        c->state = CTX_SENDING; /* clean up as if it had completed */
+        grpc_byte_buffer_destroy(c->response);
+        c->response = NULL;
+        grpc_slice_unref(c->details);
+        c->details = grpc_empty_slice();
+        grpc_call_unref(c->call);
+        c->call = NULL;
+        grpc_byte_buffer_destroy(c->payload);
+        c->payload = NULL;
+        grpc_metadata_array_destroy(&c->request_md);
+        dp_arena_reset(&c->arena);
+        request_call(c);
+    }
+}
+
+static void on_sent(call_ctx *c)
+{
+    if (c->response)
+        grpc_byte_buffer_destroy(c->response);
+    c->response = NULL;
+    grpc_slice_unref(c->details);
+    c->details = grpc_empty_slice();
+    grpc_call_unref(c->call);
+    c->call = NULL;
+    if (c->payload)
+        grpc_byte_buffer_destroy(c->payload);
+    c->payload = NULL;
+    grpc_metadata_array_destroy(&c->request_md);
+    dp_arena_reset(&c->arena);
+    request_call(c);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    for (;;) {
+        grpc_event ev =
+            grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue;
+        call_ctx *c = ev.tag;
+        if (c->state == CTX_REQUESTED) {
+            if (!ev.success) {
+                /* the server is shutting down: this request will not be matched */
+                grpc_metadata_array_destroy(&c->request_md);
+                c->state = CTX_IDLE;
+                continue;
+            }
+            on_call(c);
+        } else if (c->state == CTX_SENDING) {
+            on_sent(c);
+        }
+    }
+    return NULL;
+}
+
+/* --- lifecycle ------------------------------------------------------------------- */
+
+static int worker_init(dp_receiver *r, worker *w, unsigned trace_calls)
+{
+    w->r = r;
+    w->cq = grpc_completion_queue_create_for_next(NULL);
+    if (!w->cq)
+        return -1;
+    w->ctx_count = trace_calls + 2 * DP_RECEIVER_SIDE_CALLS;
+    w->ctxs = calloc(w->ctx_count, sizeof(*w->ctxs));
+    if (!w->ctxs)
+        return -1;
+    /* decoded structures are a few times the message size at most */
+    size_t arena_cap = 4 * r->opt.max_recv_message_bytes + (1u << 20);
+    for (size_t i = 0; i < w->ctx_count; i++) {
+        call_ctx *c = &w->ctxs[i];
+        c->w = w;
+        c->signal = i < trace_calls ? DP_SIGNAL_TRACES
+                    : i < trace_calls + DP_RECEIVER_SIDE_CALLS ? DP_SIGNAL_METRICS
+                                                               : DP_SIGNAL_LOGS;
+        c->state = CTX_IDLE;
+        c->details = grpc_empty_slice();
+        dp_arena_init(&c->arena, 64 * 1024, arena_cap);
+    }
+    return 0;
+}
+
+int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *err,
+                      size_t errlen)
+{
+    int rc = DP_RECEIVER_EINVAL;
+    dp_receiver *r = NULL;
+    *out = NULL;
+    if (!opt || !opt->table || !opt->listen) {
+        snprintf(err, errlen, "receiver: listen address and trace table are required");
+        goto out;
+    }
+    rc = DP_RECEIVER_ENOMEM;
+    r = calloc(1, sizeof(*r));
+    if (!r) {
+        snprintf(err, errlen, "receiver: out of memory");
+        goto out;
+    }
+    grpc_init();
+    r->opt = *opt;
+    snprintf(r->listen, sizeof(r->listen), "%s", opt->listen);
+    r->opt.listen = r->listen;
+    if (!r->opt.max_recv_message_bytes)
+        r->opt.max_recv_message_bytes = DP_RECEIVER_DEFAULT_MAX_RECV;
+    if (r->opt.max_recv_message_bytes > INT_MAX)
+        r->opt.max_recv_message_bytes = INT_MAX;
+    if (!r->opt.calls_per_worker)
+        r->opt.calls_per_worker = 16;
+    r->worker_count = opt->workers;
+    if (!r->worker_count) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        r->worker_count = n > 0 ? (unsigned)n : 1;
+    }
+
+    grpc_arg args[2];
+    memset(args, 0, sizeof(args));
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = (int)r->opt.max_recv_message_bytes;
+    /* without this a second server on the same port would bind silently */
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_ALLOW_REUSEPORT;
+    args[1].value.integer = 0;
+    grpc_channel_args cargs = {2, args};
+    r->server = grpc_server_create(&cargs, NULL);
+    if (!r->server)
+        goto out;
+    for (int m = 0; m < 3; m++) {
+        r->methods[m] = grpc_server_register_method(r->server, method_paths[m], NULL,
+                                                    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        if (!r->methods[m])
+            goto out;
+    }
+    r->workers = calloc(r->worker_count, sizeof(*r->workers));
+    if (!r->workers)
+        goto out;
+    for (unsigned i = 0; i < r->worker_count; i++) {
+        if (worker_init(r, &r->workers[i], r->opt.calls_per_worker) != 0)
+            goto out;
+        grpc_server_register_completion_queue(r->server, r->workers[i].cq, NULL);
+    }
+    r->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
+    if (!r->shutdown_cq)
+        goto out;
+
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    r->port = grpc_server_add_http2_port(r->server, r->listen, creds);
+    grpc_server_credentials_release(creds);
+    if (r->port <= 0) {
+        rc = DP_RECEIVER_EBIND;
+        snprintf(err, errlen, "receiver: cannot listen on %s (address in use or invalid)",
+                 r->listen);
+        goto out;
+    }
+    grpc_server_start(r->server);
+    r->started = true;
+
+    for (unsigned i = 0; i < r->worker_count; i++) {
+        worker *w = &r->workers[i];
+        for (size_t k = 0; k < w->ctx_count; k++)
+            request_call(&w->ctxs[k]);
+    }
+    for (unsigned i = 0; i < r->worker_count; i++) {
+        if (pthread_create(&r->workers[i].thread, NULL, worker_main, &r->workers[i]) != 0) {
+            rc = DP_RECEIVER_ETHREAD;
+            snprintf(err, errlen, "receiver: cannot start worker threads");
+            goto out;
+        }
+        r->workers[i].thread_started = true;
+    }
+    *out = r;
+    r = NULL;
+    rc = DP_RECEIVER_OK;
+out:
+    if (r && rc == DP_RECEIVER_ENOMEM)
+        snprintf(err, errlen, "receiver: out of memory creating the gRPC server");
+    dp_receiver_destroy(r);
+    return rc;
+}
+
+int dp_receiver_port(const dp_receiver *r)
+{
+    return r->port;
+}
+
+void dp_receiver_shutdown(dp_receiver *r)
+{
+    if (!r || r->shut_down)
+        return;
+    r->shut_down = true;
+    atomic_store(&r->shutting_down, true);
+    if (r->server) {
+        if (r->started) {
+            /* no new calls; the tag comes once every call in flight has finished */
+            grpc_server_shutdown_and_notify(r->server, r->shutdown_cq, r);
+            grpc_completion_queue_pluck(r->shutdown_cq, r, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                        NULL);
+        }
+        grpc_server_destroy(r->server);
+        r->server = NULL;
+    }
+    for (unsigned i = 0; r->workers && i < r->worker_count; i++) {
+        worker *w = &r->workers[i];
+        if (!w->cq)
+            continue;
+        grpc_completion_queue_shutdown(w->cq);
+        if (w->thread_started) {
+            pthread_join(w->thread, NULL);
+            w->thread_started = false;
+        } else {
+            /* never started: drain the queue here */
+            while (grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+                       .type != GRPC_QUEUE_SHUTDOWN) {
+            }
+        }
+    }
+}
+
+void dp_receiver_destroy(dp_receiver *r)
+{
+    if (!r)
+        return;
+    dp_receiver_shutdown(r);
+    for (unsigned i = 0; r->workers && i < r->worker_count; i++) {
+        worker *w = &r->workers[i];
+        for (size_t k = 0; w->ctxs && k < w->ctx_count; k++) {
+            dp_arena_free(&w->ctxs[k].arena);
+            free(w->ctxs[k].scratch);
+        }
+        free(w->ctxs);
+        if (w->cq)
+            grpc_completion_queue_destroy(w->cq);
+    }
+    free(r->workers);
+    if (r->shutdown_cq) {
+        grpc_completion_queue_shutdown(r->shutdown_cq);
+        grpc_completion_queue_destroy(r->shutdown_cq);
+    }
+    free(r);
+    grpc_shutdown();
+}
+
+void dp_receiver_get_stats(dp_receiver *r, dp_receiver_stats *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->spans_received = atomic_load(&r->spans_received);
+    o->spans_accepted = atomic_load(&r->spans_accepted);
+    o->spans_rejected = atomic_load(&r->spans_rejected);
+    o->spans_refused = atomic_load(&r->spans_refused);
+    o->metric_points = atomic_load(&r->metric_points);
+    o->log_records = atomic_load(&r->log_records);
+    for (int i = 0; i < 17; i++)
+        o->calls_by_status[i] = atomic_load(&r->calls_by_status[i]);
+}

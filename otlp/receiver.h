@@ -1,0 +1,94 @@
+/*
+ * The OTLP/gRPC receiver: a gRPC C core server for the three OTLP collector
+ * services (TraceService, MetricsService, LogsService /Export, unary).
+ *
+ * N worker threads, each with its own completion queue and its own pool of
+ * call contexts; each context keeps one grpc_server_request_registered_call
+ * outstanding, so many calls are in flight per worker. A trace request is
+ * parsed into the context's arena (reset, not freed, between calls) and its
+ * spans go into the trace table, all or nothing:
+ *   OK                  spans stored (partial_success lists unusable spans)
+ *   INVALID_ARGUMENT    the payload does not decode
+ *   RESOURCE_EXHAUSTED  over max_recv_message_bytes (answered by the core)
+ *   UNAVAILABLE         the table cannot take more now; nothing was kept,
+ *                       so the client's retry does not duplicate spans
+ * Metrics and logs are validated and answered OK (or INVALID_ARGUMENT), then
+ * offered to the forward hook when one is set (upstream export).
+ */
+#ifndef DP_RECEIVER_H
+#define DP_RECEIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace_table.h"
+
+enum dp_signal {
+    DP_SIGNAL_TRACES = 0,
+    DP_SIGNAL_METRICS = 1,
+    DP_SIGNAL_LOGS = 2,
+};
+
+/**
+ * Hook for requests the receiver does not keep itself (metrics, logs):
+ * called with the request's encoded bytes (valid during the call only).
+ * Return 0 when taken, non-zero when it cannot take more now: the client
+ * is answered UNAVAILABLE.
+ */
+typedef int (*dp_receiver_forward_fn)(void *ctx, enum dp_signal signal, const uint8_t *data,
+                                      size_t len);
+
+typedef struct dp_receiver_options {
+    const char *listen;            /* "HOST:PORT"; port 0 picks a free port */
+    unsigned workers;              /* 0 = number of cores */
+    size_t max_recv_message_bytes; /* 0 = 16 MiB */
+    unsigned calls_per_worker;     /* outstanding trace calls per worker; 0 = 16 */
+    dp_trace_table *table;         /* borrowed; required */
+    dp_receiver_forward_fn forward; /* NULL = metrics/logs are validated and dropped */
+    void *forward_ctx;
+} dp_receiver_options;
+
+/** Counters since start; each read atomically. */
+typedef struct dp_receiver_stats {
+    uint64_t spans_received; /* usable + rejected spans of decodable requests */
+    uint64_t spans_accepted; /* stored in the table */
+    uint64_t spans_rejected; /* unusable (partial_success) */
+    uint64_t spans_refused;  /* answered UNAVAILABLE (the client may retry) */
+    uint64_t metric_points;
+    uint64_t log_records;
+    uint64_t calls_by_status[17]; /* indexed by gRPC status code */
+} dp_receiver_stats;
+
+typedef struct dp_receiver dp_receiver;
+
+enum {
+    DP_RECEIVER_OK = 0,
+    DP_RECEIVER_EBIND = -1,  /* the listen address could not be bound */
+    DP_RECEIVER_ENOMEM = -2,
+    DP_RECEIVER_EINVAL = -3,
+    DP_RECEIVER_ETHREAD = -4,
+};
+
+/**
+ * Create the server, bind the listen address and start the workers.
+ * Returns DP_RECEIVER_OK and *out, or a negative code with a message in err.
+ */
+int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *err,
+                      size_t errlen);
+
+/** The bound TCP port (useful with port 0). */
+int dp_receiver_port(const dp_receiver *r);
+
+/**
+ * Stop accepting, let calls in flight finish (their spans are in the table
+ * when this returns), stop and join the workers. Idempotent.
+ */
+void dp_receiver_shutdown(dp_receiver *r);
+
+/** Shut down if needed and free everything. Tolerates NULL. */
+void dp_receiver_destroy(dp_receiver *r);
+
+/** Read the counters. */
+void dp_receiver_get_stats(dp_receiver *r, dp_receiver_stats *out);
+
+#endif
