@@ -41,10 +41,31 @@ class Daemon:
         self.stderr_lines = []
         self._ready = threading.Event()
         self._threads = []
+        self._cond = threading.Condition()
 
     def _read_stdout(self):
         for line in self.proc.stdout:
-            self.stdout_lines.append(line)
+            with self._cond:
+                self.stdout_lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    def wait_for_report(self, predicate, timeout=60.0):
+        """Block until a printed report satisfies predicate (True), or the
+        timeout passes or stdout closes (False). Waits on the reader thread's
+        notifications, not on a clock."""
+        def found():
+            for line in self.stdout_lines:
+                try:
+                    if predicate(json.loads(line)):
+                        return True
+                except ValueError:
+                    pass
+            return False
+        with self._cond:
+            return self._cond.wait_for(lambda: found() or self._eof, timeout) and found()
 
     def _read_stderr(self):
         for line in self.proc.stderr:
@@ -65,6 +86,7 @@ class Daemon:
         for _attempt in range(5):
             self.port = free_port()
             self.stdout_lines, self.stderr_lines = [], []
+            self._eof = False
             self._ready.clear()
             args = [self.binary, "--listen", "127.0.0.1:%d" % self.port,
                     "--format", "json", "--idle-timeout", self.idle_timeout] + self.extra_args
