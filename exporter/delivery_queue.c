@@ -1,0 +1,243 @@
+/*
+ * The bounded request FIFO of the upstream client (see delivery_queue.h).
+ *
+ * Requests are kept as one allocation each (header + bytes). Batching copies
+ * them once into a contiguous buffer, which is what gRPC sends; the copy
+ * costs far less than the network write and lets each request's memory go
+ * back as soon as its batch is formed.
+ */
+#include "delivery_queue.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct dp_delivery_item {
+    dp_delivery_item *next;
+    uint64_t items;
+    size_t len;
+    uint64_t enqueued_ms; /* monotonic */
+    uint8_t data[];
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int dp_delivery_queue_init(dp_delivery_queue *q, uint64_t max_items, uint64_t max_bytes)
+{
+    pthread_condattr_t attr;
+
+    memset(q, 0, sizeof(*q));
+    q->max_items = max_items;
+    q->max_bytes = max_bytes;
+    if (pthread_mutex_init(&q->mu, NULL) != 0)
+        return DP_DELIVERY_ENOMEM;
+    /* Batch deadlines are monotonic so a clock step cannot stall them. */
+    if (pthread_condattr_init(&attr) != 0)
+        goto fail_mutex;
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&q->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (rc != 0)
+        goto fail_mutex;
+    return 0;
+fail_mutex:
+    pthread_mutex_destroy(&q->mu);
+    return DP_DELIVERY_ENOMEM;
+}
+
+void dp_delivery_queue_destroy(dp_delivery_queue *q)
+{
+    dp_delivery_item *it = q->head;
+    while (it) {
+        dp_delivery_item *next = it->next;
+        free(it);
+        it = next;
+    }
+    q->head = q->tail = NULL;
+    pthread_cond_destroy(&q->cond);
+    pthread_mutex_destroy(&q->mu);
+}
+
+int dp_delivery_queue_push(dp_delivery_queue *q, const void *data, size_t len, uint64_t items)
+{
+    dp_delivery_item *it;
+    int result;
+
+    if (!q || !data || len == 0)
+        return DP_DELIVERY_EINVAL;
+    /* Copy before taking the lock: producers do not serialise on memcpy. */
+    it = malloc(sizeof(*it) + len);
+    if (!it)
+        return DP_DELIVERY_ENOMEM;
+    it->next = NULL;
+    it->items = items;
+    it->len = len;
+    memcpy(it->data, data, len);
+
+    pthread_mutex_lock(&q->mu);
+    dp_delivery_depth *d = &q->depth;
+    bool empty = d->queued_requests == 0 && d->inflight_bytes == 0;
+    if (q->closed) {
+        result = DP_DELIVERY_ECLOSED;
+    } else if (!empty && ((q->max_items && d->queued_items + d->inflight_items + items > q->max_items) ||
+                          (q->max_bytes && d->queued_bytes + d->inflight_bytes + len > q->max_bytes))) {
+        result = DP_DELIVERY_EFULL;
+    } else {
+        it->enqueued_ms = now_ms();
+        if (q->tail)
+            q->tail->next = it;
+        else
+            q->head = it;
+        q->tail = it;
+        d->queued_items += items;
+        d->queued_bytes += len;
+        d->queued_requests++;
+        it = NULL;
+        result = 0;
+        pthread_cond_signal(&q->cond);
+    }
+    pthread_mutex_unlock(&q->mu);
+    free(it);
+    return result;
+}
+
+/* Whether the consumer should form a batch now; called with the lock held. */
+static bool batch_ready(dp_delivery_queue *q, uint64_t max_items, uint64_t max_bytes,
+                        uint64_t deadline_ms)
+{
+    if (q->closed)
+        return true;
+    if (q->depth.queued_items >= max_items || q->depth.queued_bytes >= max_bytes)
+        return true;
+    return now_ms() >= deadline_ms;
+}
+
+int dp_delivery_queue_take(dp_delivery_queue *q, dp_delivery_batch *batch, uint64_t max_items,
+                           uint64_t max_bytes, uint32_t batch_timeout_ms)
+{
+    dp_delivery_item *first, *last, *it;
+    uint64_t items = 0, bytes = 0, requests = 0;
+    uint8_t *buf;
+
+    memset(batch, 0, sizeof(*batch));
+    if (max_items == 0)
+        max_items = UINT64_MAX;
+    if (max_bytes == 0)
+        max_bytes = UINT64_MAX;
+
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        if (!q->head) {
+            if (q->closed) {
+                pthread_mutex_unlock(&q->mu);
+                return 0;
+            }
+            pthread_cond_wait(&q->cond, &q->mu);
+            continue;
+        }
+        uint64_t deadline = q->head->enqueued_ms + batch_timeout_ms;
+        if (batch_ready(q, max_items, max_bytes, deadline))
+            break;
+        struct timespec ts = {(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000};
+        pthread_cond_timedwait(&q->cond, &q->mu, &ts);
+    }
+
+    /* The first request always goes, even when larger than a batch. */
+    first = last = q->head;
+    items = first->items;
+    bytes = first->len;
+    requests = 1;
+    for (it = first->next; it; it = it->next) {
+        if (items + it->items > max_items || bytes + it->len > max_bytes)
+            break;
+        items += it->items;
+        bytes += it->len;
+        requests++;
+        last = it;
+    }
+    buf = malloc(bytes);
+    if (!buf) {
+        pthread_mutex_unlock(&q->mu);
+        return DP_DELIVERY_ENOMEM;
+    }
+    q->head = last->next;
+    if (!q->head)
+        q->tail = NULL;
+    last->next = NULL;
+    q->depth.queued_items -= items;
+    q->depth.queued_bytes -= bytes;
+    q->depth.queued_requests -= requests;
+    q->depth.inflight_items += items;
+    q->depth.inflight_bytes += bytes;
+    pthread_mutex_unlock(&q->mu);
+
+    size_t off = 0;
+    for (it = first; it;) {
+        dp_delivery_item *next = it->next;
+        memcpy(buf + off, it->data, it->len);
+        off += it->len;
+        free(it);
+        it = next;
+    }
+    batch->data = buf;
+    batch->len = (size_t)bytes;
+    batch->items = items;
+    batch->requests = requests;
+    return 1;
+}
+
+void dp_delivery_queue_complete(dp_delivery_queue *q, dp_delivery_batch *batch)
+{
+    if (!batch->data)
+        return;
+    pthread_mutex_lock(&q->mu);
+    q->depth.inflight_items -= batch->items;
+    q->depth.inflight_bytes -= batch->len;
+    pthread_mutex_unlock(&q->mu);
+    free(batch->data);
+    memset(batch, 0, sizeof(*batch));
+}
+
+void dp_delivery_queue_close(dp_delivery_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->closed = true;
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->mu);
+}
+
+uint64_t dp_delivery_queue_drain(dp_delivery_queue *q, uint64_t *requests)
+{
+    dp_delivery_item *it;
+    uint64_t items;
+
+    pthread_mutex_lock(&q->mu);
+    it = q->head;
+    items = q->depth.queued_items;
+    if (requests)
+        *requests = q->depth.queued_requests;
+    q->head = q->tail = NULL;
+    q->depth.queued_items = q->depth.queued_bytes = q->depth.queued_requests = 0;
+    pthread_mutex_unlock(&q->mu);
+    while (it) {
+        dp_delivery_item *next = it->next;
+        free(it);
+        it = next;
+    }
+    return items;
+}
+
+dp_delivery_depth dp_delivery_queue_depth(dp_delivery_queue *q)
+{
+    dp_delivery_depth d;
+    pthread_mutex_lock(&q->mu);
+    d = q->depth;
+    pthread_mutex_unlock(&q->mu);
+    return d;
+}

@@ -1,0 +1,93 @@
+/*
+ * dp_delivery_queue: the bounded FIFO between the code that produces encoded
+ * OTLP export requests and the thread that sends them upstream.
+ *
+ * Producers push whole encoded Export*ServiceRequest messages; the queue
+ * copies them (one allocation per request, never per span), so the caller's
+ * buffer is free again when push returns. The consumer takes batches: the
+ * oldest requests, concatenated byte for byte into one message (protobuf
+ * appends repeated fields of concatenated messages, so N requests become one
+ * request holding all their resource entries without decoding anything).
+ *
+ * Bounds: queued plus in-flight items (spans, data points or log records)
+ * and bytes. A push that would pass a bound is refused with
+ * DP_DELIVERY_EFULL, except into an empty queue with nothing in flight, so
+ * an oversized request can always make progress.
+ *
+ * Thread safety: any number of producers, one consumer.
+ */
+#ifndef DP_DELIVERY_QUEUE_H
+#define DP_DELIVERY_QUEUE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DP_DELIVERY_EINVAL (-1)  /**< bad argument */
+#define DP_DELIVERY_EFULL (-2)   /**< a bound would be passed: push back on the sender */
+#define DP_DELIVERY_ECLOSED (-3) /**< the queue no longer accepts requests */
+#define DP_DELIVERY_ENOMEM (-4)  /**< out of memory */
+
+typedef struct dp_delivery_item dp_delivery_item;
+
+/** A batch taken by the consumer; owns data until dp_delivery_queue_complete(). */
+typedef struct dp_delivery_batch {
+    uint8_t *data;      /**< concatenated requests (malloc'd) */
+    size_t len;
+    uint64_t items;     /**< spans / points / records in the batch */
+    uint64_t requests;  /**< requests concatenated */
+} dp_delivery_batch;
+
+/** Depth figures, for counters and tests. */
+typedef struct dp_delivery_depth {
+    uint64_t queued_items, queued_bytes, queued_requests;
+    uint64_t inflight_items, inflight_bytes;
+} dp_delivery_depth;
+
+typedef struct dp_delivery_queue {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    dp_delivery_item *head, *tail;
+    dp_delivery_depth depth;
+    uint64_t max_items, max_bytes;
+    bool closed;
+} dp_delivery_queue;
+
+/** Initialise with bounds (0 = unbounded). Returns 0 or DP_DELIVERY_ENOMEM. */
+int dp_delivery_queue_init(dp_delivery_queue *q, uint64_t max_items, uint64_t max_bytes);
+
+/** Free every queued request. No thread may use the queue any more. */
+void dp_delivery_queue_destroy(dp_delivery_queue *q);
+
+/** Copy one encoded request holding `items` items to the tail. Returns 0 or
+ *  DP_DELIVERY_EFULL / ECLOSED / ENOMEM / EINVAL (len 0). */
+int dp_delivery_queue_push(dp_delivery_queue *q, const void *data, size_t len, uint64_t items);
+
+/**
+ * Wait for and take the next batch. Waits until the queued requests reach
+ * max_items or max_bytes, the oldest has waited batch_timeout_ms, or the
+ * queue is closed (closing flushes at once). Takes at least one request and
+ * then more while both limits hold. The batch stays counted as in flight
+ * until dp_delivery_queue_complete().
+ * Returns 1 with a batch, 0 when the queue is closed and empty, or
+ * DP_DELIVERY_ENOMEM (the requests stay queued).
+ */
+int dp_delivery_queue_take(dp_delivery_queue *q, dp_delivery_batch *batch, uint64_t max_items,
+                           uint64_t max_bytes, uint32_t batch_timeout_ms);
+
+/** Release a taken batch (delivered or given up): frees its data and its
+ *  share of the bounds. */
+void dp_delivery_queue_complete(dp_delivery_queue *q, dp_delivery_batch *batch);
+
+/** Stop accepting requests and wake the consumer so it flushes. */
+void dp_delivery_queue_close(dp_delivery_queue *q);
+
+/** Remove every queued request (not the in-flight batch); returns how many
+ *  items they held. Used when a shutdown runs out of time. */
+uint64_t dp_delivery_queue_drain(dp_delivery_queue *q, uint64_t *requests);
+
+/** Current depth. */
+dp_delivery_depth dp_delivery_queue_depth(dp_delivery_queue *q);
+
+#endif

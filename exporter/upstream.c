@@ -1,0 +1,799 @@
+/*
+ * The upstream OTLP/gRPC client: channels, sender threads and the retry
+ * loop over the gRPC C core (see upstream.h for the contract and
+ * docs/upstream.md for the delivery rules).
+ *
+ * Each enabled signal has a sender: a delivery queue, a gRPC channel, a
+ * completion queue used by that sender's thread only, and the request
+ * metadata (extra headers) built once. The thread takes a batch, makes one
+ * Export call at a time and waits for it; a single outstanding call per
+ * signal keeps ordering simple and gives natural backpressure: while the
+ * upstream is slow or down the queue fills and submit answers EFULL.
+ */
+#include "upstream.h"
+
+#include <errno.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "delivery_queue.h"
+#include "log.h"
+#include "upstream_status.h"
+
+#define COMPONENT "upstream"
+/* Largest PEM file read for TLS settings. */
+#define MAX_PEM_BYTES (4u * 1024 * 1024)
+/* How much of an upstream's error message is logged. */
+#define MAX_LOGGED_MESSAGE 512
+/* The system's trust store, used when no CA file is given. */
+#define SYSTEM_ROOTS_FILE "/etc/ssl/certs/ca-certificates.crt"
+
+static const char *const export_methods[DP_UPSTREAM_SIGNAL_COUNT] = {
+    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+};
+
+typedef struct sender {
+    dp_upstream *up;
+    dp_upstream_signal signal;
+    bool enabled;
+    bool queue_ready;
+    dp_delivery_queue queue;
+
+    grpc_channel *channel;
+    grpc_completion_queue *cq;
+    void *method; /* registered call handle */
+    grpc_metadata metadata[DP_UPSTREAM_MAX_HEADERS];
+    size_t metadata_count;
+
+    pthread_t thread;
+    bool thread_started;
+
+    /* Guards everything below. */
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* attempts, done, abort */
+    bool sync_ready;
+    grpc_call *call;     /* the call in flight, for cancellation */
+    bool abort;          /* shutdown ran out of time */
+    bool done;           /* the thread has sent all it will send */
+    dp_upstream_stats stats;
+    uint64_t rng;
+} sender;
+
+struct dp_upstream {
+    dp_upstream_config cfg;
+    sender senders[DP_UPSTREAM_SIGNAL_COUNT];
+    bool grpc_initialised;
+    bool shut_down;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct timespec abs_time(uint64_t ms)
+{
+    return (struct timespec){(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+}
+
+/* xorshift64*: jitter only needs to de-synchronise clients, not be secure. */
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* ---- setup ------------------------------------------------------------- */
+
+/* Read a whole PEM file into a NUL-terminated string; NULL with the reason
+ * logged when it cannot be read or is too large. */
+static char *read_pem(const char *path, const char *what)
+{
+    FILE *f = fopen(path, "rb");
+    char *data = NULL, *result = NULL;
+    size_t len = 0;
+
+    if (!f) {
+        dp_log_error(COMPONENT, "cannot open %s %s: %s", what, path, strerror(errno));
+        goto out;
+    }
+    data = malloc(MAX_PEM_BYTES + 1);
+    if (!data)
+        goto out;
+    len = fread(data, 1, MAX_PEM_BYTES + 1, f);
+    if (ferror(f) || len == 0 || len > MAX_PEM_BYTES) {
+        dp_log_error(COMPONENT, "cannot read %s %s (empty, unreadable or over %u bytes)", what,
+                     path, MAX_PEM_BYTES);
+        goto out;
+    }
+    data[len] = '\0';
+    result = data;
+    data = NULL;
+out:
+    free(data);
+    if (f)
+        fclose(f);
+    return result;
+}
+
+static grpc_channel_credentials *make_credentials(const dp_upstream_connection *c)
+{
+    grpc_channel_credentials *creds = NULL;
+    char *roots = NULL, *cert = NULL, *key = NULL;
+    grpc_ssl_pem_key_cert_pair pair;
+
+    if (c->insecure)
+        return grpc_insecure_credentials_create();
+
+    if (c->ca_file) {
+        if (!(roots = read_pem(c->ca_file, "CA file")))
+            goto out;
+    } else {
+        /* The system store; when absent gRPC falls back to its own roots. */
+        FILE *f = fopen(SYSTEM_ROOTS_FILE, "rb");
+        if (f) {
+            fclose(f);
+            roots = read_pem(SYSTEM_ROOTS_FILE, "system roots");
+        }
+    }
+    if ((c->client_cert_file != NULL) != (c->client_key_file != NULL)) {
+        dp_log_error(COMPONENT, "a client certificate needs both a certificate and a key file");
+        goto out;
+    }
+    if (c->client_cert_file) {
+        if (!(cert = read_pem(c->client_cert_file, "client certificate")) ||
+            !(key = read_pem(c->client_key_file, "client key")))
+            goto out;
+        pair.cert_chain = cert;
+        pair.private_key = key;
+    }
+    /* gRPC copies the PEM strings. */
+    creds = grpc_ssl_credentials_create(roots, cert ? &pair : NULL, NULL, NULL);
+    if (!creds)
+        dp_log_error(COMPONENT, "cannot create TLS credentials");
+out:
+    free(roots);
+    free(cert);
+    if (key) {
+        memset(key, 0, strlen(key));
+        free(key);
+    }
+    return creds;
+}
+
+static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
+{
+    const dp_upstream_config *cfg = &up->cfg;
+    const dp_upstream_connection *c = &cfg->conn[signal];
+    grpc_channel_credentials *creds = NULL;
+    int result = -1;
+
+    s->up = up;
+    s->signal = signal;
+    s->rng = (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull + (uint64_t)(uintptr_t)s + 1;
+
+    pthread_condattr_t attr;
+    if (pthread_mutex_init(&s->mu, NULL) != 0)
+        return -1;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&s->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (rc != 0) {
+        pthread_mutex_destroy(&s->mu);
+        return -1;
+    }
+    s->sync_ready = true;
+
+    if (!c->endpoint || !*c->endpoint)
+        return 0; /* disabled: counters read as zero */
+
+    if (dp_delivery_queue_init(&s->queue, cfg->queue_max_items, cfg->queue_max_bytes) != 0)
+        goto out;
+    s->queue_ready = true;
+
+    if (!(creds = make_credentials(c)))
+        goto out;
+
+    /* gRPC's own reconnect backoff follows ours, so a retry after the
+     * upstream comes back finds the channel trying to connect. gRPC's
+     * transparent retries are off: this client decides what is retried. */
+    grpc_arg args[6];
+    size_t nargs = 0;
+    args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                               .key = (char *)GRPC_ARG_ENABLE_RETRIES,
+                               .value.integer = 0};
+    args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                               .key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                               .value.integer = (int)cfg->retry_initial_ms};
+    args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                               .key = (char *)GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+                               .value.integer = (int)cfg->retry_initial_ms};
+    args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                               .key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                               .value.integer = (int)cfg->retry_max_ms};
+    if (c->compression == DP_UPSTREAM_COMPRESSION_GZIP)
+        args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                                   .key = (char *)GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM,
+                                   .value.integer = GRPC_COMPRESS_GZIP};
+    grpc_channel_args channel_args = {.num_args = nargs, .args = args};
+
+    s->channel = grpc_channel_create(c->endpoint, creds, &channel_args);
+    if (!s->channel)
+        goto out;
+    s->method = grpc_channel_register_call(s->channel, export_methods[signal], NULL, NULL);
+    s->cq = grpc_completion_queue_create_for_next(NULL);
+    if (!s->method || !s->cq)
+        goto out;
+    for (size_t i = 0; i < c->header_count; i++) {
+        s->metadata[i].key = grpc_slice_from_copied_string(c->headers[i].key);
+        s->metadata[i].value = grpc_slice_from_copied_string(c->headers[i].value);
+        s->metadata_count++;
+    }
+    s->enabled = true;
+    result = 0;
+    dp_log_info(COMPONENT, "%s go to %s (%s%s, %zu extra header%s)",
+                dp_upstream_signal_name(signal), c->endpoint, c->insecure ? "plaintext" : "TLS",
+                c->compression == DP_UPSTREAM_COMPRESSION_GZIP ? ", gzip" : "", c->header_count,
+                c->header_count == 1 ? "" : "s");
+out:
+    if (creds)
+        grpc_channel_credentials_release(creds);
+    return result;
+}
+
+/* ---- one attempt ------------------------------------------------------- */
+
+typedef struct attempt_result {
+    int code;                 /* gRPC status */
+    char message[MAX_LOGGED_MESSAGE];
+    bool has_retry_info;
+    uint64_t retry_delay_ms;
+    int64_t rejected;         /* partial success */
+    char partial_message[MAX_LOGGED_MESSAGE];
+} attempt_result;
+
+static void copy_slice_text(char *dst, size_t cap, grpc_slice s)
+{
+    size_t n = GRPC_SLICE_LENGTH(s);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, GRPC_SLICE_START_PTR(s), n);
+    dst[n] = '\0';
+    /* Keep log lines on one line whatever the upstream sent. */
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)dst[i] < 0x20)
+            dst[i] = ' ';
+}
+
+static void read_status_details(const grpc_metadata_array *trailing, attempt_result *res)
+{
+    for (size_t i = 0; i < trailing->count; i++) {
+        const grpc_metadata *md = &trailing->metadata[i];
+        if (!grpc_slice_str_cmp(md->key, "grpc-status-details-bin")) {
+            uint64_t delay = 0;
+            int rc = dp_upstream_status_retry_delay(GRPC_SLICE_START_PTR(md->value),
+                                                    GRPC_SLICE_LENGTH(md->value), &delay);
+            if (rc == 1) {
+                res->has_retry_info = true;
+                res->retry_delay_ms = delay;
+            } else if (rc < 0) {
+                dp_log_warn(COMPONENT, "ignoring malformed grpc-status-details-bin from upstream");
+            }
+        }
+    }
+}
+
+static void read_response(grpc_byte_buffer *bb, attempt_result *res)
+{
+    grpc_byte_buffer_reader reader;
+
+    if (!bb)
+        return;
+    if (!grpc_byte_buffer_reader_init(&reader, bb))
+        return;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    if (dp_upstream_partial_success_parse(GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all),
+                                          &res->rejected, res->partial_message,
+                                          sizeof(res->partial_message)) != 0)
+        dp_log_warn(COMPONENT, "ignoring malformed export response from upstream");
+    grpc_slice_unref(all);
+}
+
+/* Make one Export call carrying payload and wait for its end. */
+static void attempt_export(sender *s, grpc_slice payload, attempt_result *res)
+{
+    const dp_upstream_connection *c = &s->up->cfg.conn[s->signal];
+    grpc_metadata_array initial_md, trailing_md;
+    grpc_byte_buffer *send = NULL, *recv = NULL;
+    grpc_status_code status = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+    const char *error_string = NULL;
+    grpc_call *call;
+    grpc_op ops[6];
+
+    memset(res, 0, sizeof(*res));
+    grpc_metadata_array_init(&initial_md);
+    grpc_metadata_array_init(&trailing_md);
+
+    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                         gpr_time_from_millis(c->timeout_ms, GPR_TIMESPAN));
+    call = grpc_channel_create_registered_call(s->channel, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq,
+                                               s->method, deadline, NULL);
+    if (!call) {
+        res->code = GRPC_STATUS_UNAVAILABLE;
+        snprintf(res->message, sizeof(res->message), "cannot create a call");
+        goto out;
+    }
+    send = grpc_raw_byte_buffer_create(&payload, 1);
+
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = s->metadata_count;
+    ops[0].data.send_initial_metadata.metadata = s->metadata_count ? s->metadata : NULL;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &recv;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
+    ops[5].data.recv_status_on_client.status = &status;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    ops[5].data.recv_status_on_client.error_string = &error_string;
+
+    pthread_mutex_lock(&s->mu);
+    s->call = call;
+    bool abort_now = s->abort;
+    pthread_mutex_unlock(&s->mu);
+    if (abort_now)
+        grpc_call_cancel(call, NULL);
+
+    grpc_call_error err = grpc_call_start_batch(call, ops, 6, s, NULL);
+    if (err != GRPC_CALL_OK) {
+        res->code = GRPC_STATUS_INTERNAL;
+        snprintf(res->message, sizeof(res->message), "cannot start the call (error %d)", (int)err);
+    } else {
+        /* The batch always completes: at the latest at the call deadline
+         * or when shutdown cancels it. */
+        grpc_event ev;
+        do {
+            ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        } while (ev.type != GRPC_OP_COMPLETE || ev.tag != s);
+        res->code = (int)status;
+        copy_slice_text(res->message, sizeof(res->message), details);
+        if (!res->message[0] && error_string)
+            snprintf(res->message, sizeof(res->message), "%s", error_string);
+        read_status_details(&trailing_md, res);
+        if (status == GRPC_STATUS_OK)
+            read_response(recv, res);
+    }
+
+    pthread_mutex_lock(&s->mu);
+    s->call = NULL;
+    pthread_mutex_unlock(&s->mu);
+    grpc_call_unref(call);
+out:
+    if (send)
+        grpc_byte_buffer_destroy(send);
+    if (recv)
+        grpc_byte_buffer_destroy(recv);
+    grpc_slice_unref(details);
+    if (error_string)
+        gpr_free((void *)error_string);
+    grpc_metadata_array_destroy(&initial_md);
+    grpc_metadata_array_destroy(&trailing_md);
+}
+
+/* ---- the retry loop ---------------------------------------------------- */
+
+static const char *status_name(int code)
+{
+    static const char *const names[] = {
+        "OK",        "CANCELLED",      "UNKNOWN",        "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+        "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
+        "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+    };
+    if (code >= 0 && code < (int)(sizeof(names) / sizeof(names[0])))
+        return names[code];
+    return "UNKNOWN";
+}
+
+/* Sleep for delay_ms unless the shutdown aborts; returns false if aborted. */
+static bool backoff_wait(sender *s, uint64_t delay_ms)
+{
+    uint64_t until = now_ms() + delay_ms;
+    struct timespec ts = abs_time(until);
+    bool aborted;
+
+    pthread_mutex_lock(&s->mu);
+    while (!s->abort && now_ms() < until)
+        pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+    aborted = s->abort;
+    pthread_mutex_unlock(&s->mu);
+    return !aborted;
+}
+
+static void count(sender *s, uint64_t *field, uint64_t n)
+{
+    pthread_mutex_lock(&s->mu);
+    *field += n;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void deliver(sender *s, dp_delivery_batch *batch)
+{
+    const dp_upstream_config *cfg = &s->up->cfg;
+    const char *sig = dp_upstream_signal_name(s->signal);
+    uint64_t start = now_ms();
+    uint64_t backoff = cfg->retry_initial_ms ? cfg->retry_initial_ms : 1;
+    attempt_result res;
+
+    /* A static slice does not own the batch: the batch outlives every
+     * attempt (each call is unreferenced before the next starts) and is
+     * freed by dp_delivery_queue_complete() after the last one. */
+    grpc_slice payload = grpc_slice_from_static_buffer(batch->data, batch->len);
+
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        bool aborted = s->abort;
+        pthread_mutex_unlock(&s->mu);
+        if (aborted) {
+            count(s, &s->stats.dropped_at_shutdown, batch->items);
+            return;
+        }
+
+        attempt_export(s, payload, &res);
+
+        pthread_mutex_lock(&s->mu);
+        s->stats.attempts++;
+        aborted = s->abort;
+        if (res.code == GRPC_STATUS_OK) {
+            uint64_t rejected = res.rejected > 0 ? (uint64_t)res.rejected : 0;
+            if (rejected > batch->items)
+                rejected = batch->items;
+            s->stats.exported_items += batch->items - rejected;
+            s->stats.rejected_items += rejected;
+            if (rejected || res.partial_message[0])
+                s->stats.partial_success_calls++;
+        }
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->mu);
+
+        if (res.code == GRPC_STATUS_OK) {
+            if (res.rejected > 0 || res.partial_message[0])
+                dp_log_warn(COMPONENT, "%s: upstream accepted the batch but rejected %" PRId64
+                            " of %" PRIu64 " item(s): %s",
+                            sig, res.rejected, batch->items,
+                            res.partial_message[0] ? res.partial_message : "(no message)");
+            return;
+        }
+        if (aborted) {
+            count(s, &s->stats.dropped_at_shutdown, batch->items);
+            return;
+        }
+        if (!dp_upstream_status_retryable(res.code, res.has_retry_info)) {
+            pthread_mutex_lock(&s->mu);
+            s->stats.failed_items += batch->items;
+            s->stats.failed_calls++;
+            pthread_mutex_unlock(&s->mu);
+            dp_log_error(COMPONENT, "%s: upstream refused a batch of %" PRIu64
+                         " item(s) with %s: %s (not retried)",
+                         sig, batch->items, status_name(res.code),
+                         res.message[0] ? res.message : "(no message)");
+            return;
+        }
+
+        /* Jitter in [backoff/2, 3*backoff/2) keeps many clients from
+         * retrying in step; the server's RetryInfo delay wins when given. */
+        uint64_t delay = backoff / 2 + next_random(&s->rng) % (backoff + 1);
+        if (res.has_retry_info && res.retry_delay_ms > 0)
+            delay = res.retry_delay_ms;
+        backoff = backoff * 2 > cfg->retry_max_ms ? cfg->retry_max_ms : backoff * 2;
+        if (backoff == 0)
+            backoff = 1;
+
+        if (cfg->retry_max_elapsed_ms && now_ms() + delay - start > cfg->retry_max_elapsed_ms) {
+            pthread_mutex_lock(&s->mu);
+            s->stats.failed_items += batch->items;
+            s->stats.failed_calls++;
+            pthread_mutex_unlock(&s->mu);
+            dp_log_error(COMPONENT, "%s: giving up a batch of %" PRIu64
+                         " item(s) after %u ms of retries; last answer %s: %s",
+                         sig, batch->items, cfg->retry_max_elapsed_ms, status_name(res.code),
+                         res.message[0] ? res.message : "(no message)");
+            return;
+        }
+        count(s, &s->stats.retries, 1);
+        dp_log_warn(COMPONENT, "%s: upstream answered %s (%s); retrying in %" PRIu64 " ms", sig,
+                    status_name(res.code), res.message[0] ? res.message : "no message", delay);
+        if (!backoff_wait(s, delay)) {
+            count(s, &s->stats.dropped_at_shutdown, batch->items);
+            return;
+        }
+        /* After a connection failure gRPC may still be waiting out its own
+         * reconnect backoff; make the next attempt connect at once. */
+        if (res.code == GRPC_STATUS_UNAVAILABLE)
+            grpc_channel_reset_connect_backoff(s->channel);
+    }
+}
+
+static void *sender_main(void *arg)
+{
+    sender *s = arg;
+    const dp_upstream_config *cfg = &s->up->cfg;
+    dp_delivery_batch batch;
+
+    for (;;) {
+        int rc = dp_delivery_queue_take(&s->queue, &batch, cfg->batch_max_items,
+                                        cfg->batch_max_bytes, cfg->batch_timeout_ms);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            /* Out of memory forming a batch: wait a little and try again;
+             * nothing is lost, it is still queued. */
+            if (!backoff_wait(s, cfg->retry_initial_ms ? cfg->retry_initial_ms : 100))
+                break;
+            continue;
+        }
+        deliver(s, &batch);
+        dp_delivery_queue_complete(&s->queue, &batch);
+    }
+
+    pthread_mutex_lock(&s->mu);
+    s->done = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+static void sender_close(sender *s)
+{
+    if (s->cq) {
+        grpc_completion_queue_shutdown(s->cq);
+        while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+               GRPC_QUEUE_SHUTDOWN)
+            ;
+        grpc_completion_queue_destroy(s->cq);
+        s->cq = NULL;
+    }
+    for (size_t i = 0; i < s->metadata_count; i++) {
+        grpc_slice_unref(s->metadata[i].key);
+        grpc_slice_unref(s->metadata[i].value);
+    }
+    s->metadata_count = 0;
+    if (s->channel) {
+        grpc_channel_destroy(s->channel);
+        s->channel = NULL;
+    }
+    if (s->queue_ready) {
+        dp_delivery_queue_destroy(&s->queue);
+        s->queue_ready = false;
+    }
+    if (s->sync_ready) {
+        pthread_cond_destroy(&s->cond);
+        pthread_mutex_destroy(&s->mu);
+        s->sync_ready = false;
+    }
+}
+
+dp_upstream *dp_upstream_create(const dp_upstream_config *cfg)
+{
+    dp_upstream *up = NULL;
+
+    if (!cfg)
+        return NULL;
+    if (cfg->retry_initial_ms > cfg->retry_max_ms) {
+        dp_log_error(COMPONENT, "retry initial backoff (%u ms) exceeds the maximum (%u ms)",
+                     cfg->retry_initial_ms, cfg->retry_max_ms);
+        return NULL;
+    }
+    up = calloc(1, sizeof(*up));
+    if (!up)
+        return NULL;
+    if (dp_upstream_config_copy(&up->cfg, cfg) != 0) {
+        free(up);
+        return NULL;
+    }
+    grpc_init();
+    up->grpc_initialised = true;
+
+    for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++) {
+        if (sender_open(up, &up->senders[i], (dp_upstream_signal)i) != 0)
+            goto fail;
+    }
+    for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++) {
+        sender *s = &up->senders[i];
+        if (!s->enabled)
+            continue;
+        if (pthread_create(&s->thread, NULL, sender_main, s) != 0)
+            goto fail;
+        s->thread_started = true;
+    }
+    return up;
+fail:
+    dp_log_error(COMPONENT, "cannot start the upstream client");
+    dp_upstream_destroy(up);
+    return NULL;
+}
+
+bool dp_upstream_enabled(const dp_upstream *up, dp_upstream_signal signal)
+{
+    return up && (int)signal >= 0 && signal < DP_UPSTREAM_SIGNAL_COUNT &&
+           up->senders[signal].enabled;
+}
+
+int dp_upstream_submit(dp_upstream *up, dp_upstream_signal signal, const void *bytes, size_t len,
+                       uint64_t items)
+{
+    if (!up || (int)signal < 0 || signal >= DP_UPSTREAM_SIGNAL_COUNT || !bytes || len == 0)
+        return DP_UPSTREAM_EINVAL;
+    sender *s = &up->senders[signal];
+    if (!s->enabled)
+        return DP_UPSTREAM_EDISABLED;
+
+    switch (dp_delivery_queue_push(&s->queue, bytes, len, items)) {
+    case 0:
+        count(s, &s->stats.submitted_items, items);
+        return 0;
+    case DP_DELIVERY_EFULL:
+        count(s, &s->stats.refused_full, 1);
+        return DP_UPSTREAM_EFULL;
+    case DP_DELIVERY_ECLOSED:
+        return DP_UPSTREAM_ESHUTDOWN;
+    case DP_DELIVERY_ENOMEM:
+        return DP_UPSTREAM_ENOMEM;
+    default:
+        return DP_UPSTREAM_EINVAL;
+    }
+}
+
+int dp_upstream_submit_traces(dp_upstream *up, const void *bytes, size_t len, uint64_t span_count)
+{
+    return dp_upstream_submit(up, DP_UPSTREAM_TRACES, bytes, len, span_count);
+}
+
+int dp_upstream_submit_metrics(dp_upstream *up, const void *bytes, size_t len,
+                               uint64_t data_point_count)
+{
+    return dp_upstream_submit(up, DP_UPSTREAM_METRICS, bytes, len, data_point_count);
+}
+
+int dp_upstream_submit_logs(dp_upstream *up, const void *bytes, size_t len,
+                            uint64_t log_record_count)
+{
+    return dp_upstream_submit(up, DP_UPSTREAM_LOGS, bytes, len, log_record_count);
+}
+
+void dp_upstream_get_stats(dp_upstream *up, dp_upstream_signal signal, dp_upstream_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!dp_upstream_enabled(up, signal))
+        return;
+    sender *s = &up->senders[signal];
+    pthread_mutex_lock(&s->mu);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->mu);
+    dp_delivery_depth d = dp_delivery_queue_depth(&s->queue);
+    out->queue_items = d.queued_items + d.inflight_items;
+    out->queue_bytes = d.queued_bytes + d.inflight_bytes;
+}
+
+int dp_upstream_wait_attempts(dp_upstream *up, dp_upstream_signal signal, uint64_t min_attempts,
+                              uint32_t timeout_ms)
+{
+    if (!dp_upstream_enabled(up, signal))
+        return -1;
+    sender *s = &up->senders[signal];
+    uint64_t until = now_ms() + timeout_ms;
+    struct timespec ts = abs_time(until);
+    int result;
+
+    pthread_mutex_lock(&s->mu);
+    while (s->stats.attempts < min_attempts && now_ms() < until)
+        pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+    result = s->stats.attempts >= min_attempts ? 0 : -1;
+    pthread_mutex_unlock(&s->mu);
+    return result;
+}
+
+uint64_t dp_upstream_shutdown(dp_upstream *up, uint32_t timeout_ms)
+{
+    uint64_t undelivered = 0;
+
+    if (!up || up->shut_down)
+        return 0;
+    up->shut_down = true;
+
+    for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++)
+        if (up->senders[i].queue_ready)
+            dp_delivery_queue_close(&up->senders[i].queue);
+
+    /* Flush: wait for every sender to finish, all against one deadline. */
+    uint64_t until = now_ms() + timeout_ms;
+    struct timespec ts = abs_time(until);
+    for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++) {
+        sender *s = &up->senders[i];
+        if (!s->thread_started)
+            continue;
+        pthread_mutex_lock(&s->mu);
+        while (!s->done && now_ms() < until)
+            pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+        pthread_mutex_unlock(&s->mu);
+    }
+
+    /* Out of time: cancel the calls in flight and stop retrying. */
+    for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++) {
+        sender *s = &up->senders[i];
+        if (!s->thread_started)
+            continue;
+        pthread_mutex_lock(&s->mu);
+        if (!s->done) {
+            s->abort = true;
+            if (s->call)
+                grpc_call_cancel(s->call, NULL);
+            pthread_cond_broadcast(&s->cond);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++) {
+        sender *s = &up->senders[i];
+        if (s->thread_started) {
+            pthread_join(s->thread, NULL);
+            s->thread_started = false;
+        }
+        if (!s->queue_ready)
+            continue;
+        uint64_t requests = 0;
+        uint64_t left = dp_delivery_queue_drain(&s->queue, &requests);
+        pthread_mutex_lock(&s->mu);
+        s->stats.dropped_at_shutdown += left;
+        uint64_t dropped = s->stats.dropped_at_shutdown;
+        pthread_mutex_unlock(&s->mu);
+        if (dropped)
+            dp_log_error(COMPONENT, "%s: %" PRIu64 " item(s) could not be delivered before the "
+                         "shutdown timeout (%u ms)",
+                         dp_upstream_signal_name((dp_upstream_signal)i), dropped, timeout_ms);
+        undelivered += dropped;
+    }
+    return undelivered;
+}
+
+void dp_upstream_destroy(dp_upstream *up)
+{
+    if (!up)
+        return;
+    /* A half-built client may have threads but was never shut down. */
+    if (!up->shut_down)
+        dp_upstream_shutdown(up, 0);
+    for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++)
+        sender_close(&up->senders[i]);
+    dp_upstream_config_free(&up->cfg);
+    if (up->grpc_initialised)
+        grpc_shutdown();
+    free(up);
+}

@@ -1,0 +1,110 @@
+/*
+ * dp_upstream: the OTLP/gRPC client that delivers already-encoded export
+ * requests (traces, metrics, logs) to an upstream collector or backend,
+ * losing nothing that it accepted unless a shutdown runs out of time or the
+ * upstream refuses the data outright.
+ *
+ * One bounded queue and one sender thread per enabled signal. A sender takes
+ * batches (concatenated requests), makes one unary Export call per attempt
+ * on the gRPC C core with a per-attempt deadline, and retries the answers the
+ * OTLP specification calls retryable with exponential backoff and jitter,
+ * honouring the server's RetryInfo delay. See docs/upstream.md.
+ *
+ * Ownership and threads:
+ * - dp_upstream_create() copies the config; the caller keeps its own.
+ * - dp_upstream_submit*() COPY the request bytes before returning; the caller
+ *   may reuse or free its buffer at once. They may be called from any thread.
+ * - dp_upstream_shutdown() may be called once from one thread (later calls
+ *   return 0 at once); dp_upstream_destroy() shuts down (with no time to
+ *   flush) if that was not done, then frees everything.
+ */
+#ifndef DP_UPSTREAM_H
+#define DP_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "upstream_config.h"
+
+typedef struct dp_upstream dp_upstream;
+
+/* Error codes of dp_upstream_submit*() (0 is success). */
+#define DP_UPSTREAM_EINVAL (-1)    /**< bad argument or empty request */
+#define DP_UPSTREAM_EFULL (-2)     /**< queue full: answer the sender UNAVAILABLE */
+#define DP_UPSTREAM_ESHUTDOWN (-3) /**< shutting down: no longer accepting */
+#define DP_UPSTREAM_ENOMEM (-4)    /**< out of memory */
+#define DP_UPSTREAM_EDISABLED (-5) /**< no endpoint configured for this signal */
+
+/** Counters of one signal. "items" are spans, data points or log records. */
+typedef struct dp_upstream_stats {
+    uint64_t submitted_items;     /**< accepted by submit */
+    uint64_t refused_full;        /**< submit calls answered DP_UPSTREAM_EFULL */
+    uint64_t exported_items;      /**< acknowledged by the upstream (minus partial rejections) */
+    uint64_t rejected_items;      /**< partial_success.rejected_* reported by the upstream */
+    uint64_t failed_items;        /**< refused (non-retryable) or retries given up */
+    uint64_t dropped_at_shutdown; /**< still undelivered when the shutdown timed out */
+    uint64_t attempts;            /**< Export calls finished, successful or not */
+    uint64_t retries;             /**< attempts that were followed by a retry */
+    uint64_t failed_calls;        /**< batches given up (non-retryable or out of time) */
+    uint64_t partial_success_calls; /**< successful calls that reported rejections */
+    uint64_t queue_items;         /**< queued and in flight, now */
+    uint64_t queue_bytes;         /**< queued and in flight, now */
+} dp_upstream_stats;
+
+/**
+ * Validate the config, open one channel per signal that has an endpoint and
+ * start its sender. Returns NULL (with the reason logged) when the settings
+ * are unusable (e.g. an unreadable certificate file) or resources run out.
+ * A config with no endpoint at all gives a client with every signal disabled.
+ */
+dp_upstream *dp_upstream_create(const dp_upstream_config *cfg);
+
+/** Whether a signal has an upstream endpoint. */
+bool dp_upstream_enabled(const dp_upstream *up, dp_upstream_signal signal);
+
+/**
+ * Queue one encoded Export{Trace,Metrics,Logs}ServiceRequest holding `items`
+ * spans / data points / log records. The bytes are copied. Returns 0 or a
+ * DP_UPSTREAM_E* code; DP_UPSTREAM_EFULL means the queue is at its bound and
+ * the receiver should answer its client UNAVAILABLE so the SDK retries.
+ */
+int dp_upstream_submit(dp_upstream *up, dp_upstream_signal signal, const void *bytes, size_t len,
+                       uint64_t items);
+
+/** dp_upstream_submit() for an ExportTraceServiceRequest. */
+int dp_upstream_submit_traces(dp_upstream *up, const void *bytes, size_t len, uint64_t span_count);
+
+/** dp_upstream_submit() for an ExportMetricsServiceRequest. */
+int dp_upstream_submit_metrics(dp_upstream *up, const void *bytes, size_t len,
+                               uint64_t data_point_count);
+
+/** dp_upstream_submit() for an ExportLogsServiceRequest. */
+int dp_upstream_submit_logs(dp_upstream *up, const void *bytes, size_t len,
+                            uint64_t log_record_count);
+
+/** Snapshot of one signal's counters (zeros for a disabled signal). */
+void dp_upstream_get_stats(dp_upstream *up, dp_upstream_signal signal, dp_upstream_stats *out);
+
+/**
+ * Block until `signal` has finished at least min_attempts Export attempts
+ * (dp_upstream_stats.attempts) or timeout_ms passes. Returns 0 when reached,
+ * -1 on timeout. Lets tests and health checks wait on delivery events
+ * instead of sleeping.
+ */
+int dp_upstream_wait_attempts(dp_upstream *up, dp_upstream_signal signal, uint64_t min_attempts,
+                              uint32_t timeout_ms);
+
+/**
+ * Stop accepting, send everything queued (without waiting for batch
+ * timers, still retrying) for at most timeout_ms, then cancel what is left.
+ * Returns the number of items (spans + data points + log records) that
+ * could not be delivered because time ran out; they are also counted in
+ * dropped_at_shutdown and logged.
+ */
+uint64_t dp_upstream_shutdown(dp_upstream *up, uint32_t timeout_ms);
+
+/** Shut down if needed (timeout 0) and free everything. NULL is allowed. */
+void dp_upstream_destroy(dp_upstream *up);
+
+#endif

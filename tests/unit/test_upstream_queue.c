@@ -1,0 +1,113 @@
+/*
+ * Tests of the delivery queue: bounds in items and bytes (with the
+ * empty-queue exception), batching by concatenation, limits per batch,
+ * close-to-flush and drain.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "delivery_queue.h"
+
+static void test_bounds(void **state)
+{
+    dp_delivery_queue q;
+    assert_int_equal(dp_delivery_queue_init(&q, 10, 100), 0);
+
+    assert_int_equal(dp_delivery_queue_push(&q, "aaaa", 4, 6), 0);
+    /* 6 + 5 = 11 items > 10 */
+    assert_int_equal(dp_delivery_queue_push(&q, "bbbb", 4, 5), DP_DELIVERY_EFULL);
+    /* 6 + 4 = 10 items, 8 bytes: fits exactly */
+    assert_int_equal(dp_delivery_queue_push(&q, "cccc", 4, 4), 0);
+    assert_int_equal(dp_delivery_queue_push(&q, "d", 1, 0), 0); /* 0 items, 9 bytes */
+    assert_int_equal(dp_delivery_queue_push(&q, "", 0, 1), DP_DELIVERY_EINVAL);
+
+    dp_delivery_depth d = dp_delivery_queue_depth(&q);
+    assert_int_equal(d.queued_items, 10);
+    assert_int_equal(d.queued_bytes, 9);
+    assert_int_equal(d.queued_requests, 3);
+
+    uint64_t requests = 0;
+    assert_int_equal(dp_delivery_queue_drain(&q, &requests), 10);
+    assert_int_equal(requests, 3);
+
+    /* Empty queue: one request over both bounds is still taken... */
+    char big[200];
+    memset(big, 'x', sizeof(big));
+    assert_int_equal(dp_delivery_queue_push(&q, big, sizeof(big), 50), 0);
+    /* ...but nothing after it. */
+    assert_int_equal(dp_delivery_queue_push(&q, "e", 1, 1), DP_DELIVERY_EFULL);
+    dp_delivery_queue_destroy(&q);
+}
+
+static void test_batches_concatenate_in_order(void **state)
+{
+    dp_delivery_queue q;
+    dp_delivery_batch b;
+    assert_int_equal(dp_delivery_queue_init(&q, 0, 0), 0);
+    assert_int_equal(dp_delivery_queue_push(&q, "AB", 2, 1), 0);
+    assert_int_equal(dp_delivery_queue_push(&q, "CDE", 3, 2), 0);
+    assert_int_equal(dp_delivery_queue_push(&q, "FG", 2, 4), 0);
+    assert_int_equal(dp_delivery_queue_push(&q, "H", 1, 1), 0);
+
+    /* max 3 items: "AB"(1) + "CDE"(2) = 3; "FG" would make 7. Queued items
+     * (8) already pass the batch size, so no wait. */
+    assert_int_equal(dp_delivery_queue_take(&q, &b, 3, 0, 60000), 1);
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.data, "ABCDE", 5);
+    assert_int_equal(b.items, 3);
+    assert_int_equal(b.requests, 2);
+
+    dp_delivery_depth d = dp_delivery_queue_depth(&q);
+    assert_int_equal(d.inflight_items, 3);
+    assert_int_equal(d.queued_items, 5);
+    dp_delivery_queue_complete(&q, &b);
+    d = dp_delivery_queue_depth(&q);
+    assert_int_equal(d.inflight_items, 0);
+    assert_int_equal(d.inflight_bytes, 0);
+
+    /* A batch larger than the limit still takes its first request: "FG"
+     * (4 items) with max 3, and the byte limit 2 stops "H". Closing means
+     * no wait for the batch timer. */
+    dp_delivery_queue_close(&q);
+    assert_int_equal(dp_delivery_queue_push(&q, "Z", 1, 1), DP_DELIVERY_ECLOSED);
+    assert_int_equal(dp_delivery_queue_take(&q, &b, 3, 2, 60000), 1);
+    assert_memory_equal(b.data, "FG", 2);
+    assert_int_equal(b.items, 4);
+    dp_delivery_queue_complete(&q, &b);
+    assert_int_equal(dp_delivery_queue_take(&q, &b, 3, 2, 60000), 1);
+    assert_memory_equal(b.data, "H", 1);
+    dp_delivery_queue_complete(&q, &b);
+    /* Closed and empty: the consumer is told to stop. */
+    assert_int_equal(dp_delivery_queue_take(&q, &b, 3, 2, 60000), 0);
+    dp_delivery_queue_destroy(&q);
+}
+
+/* In-flight bytes count against the bound until the batch completes. */
+static void test_inflight_counts_against_bounds(void **state)
+{
+    dp_delivery_queue q;
+    dp_delivery_batch b;
+    assert_int_equal(dp_delivery_queue_init(&q, 0, 10), 0);
+    assert_int_equal(dp_delivery_queue_push(&q, "12345678", 8, 1), 0);
+    assert_int_equal(dp_delivery_queue_take(&q, &b, 1, 0, 0), 1);
+    /* 8 in flight + 3 = 11 > 10 */
+    assert_int_equal(dp_delivery_queue_push(&q, "abc", 3, 1), DP_DELIVERY_EFULL);
+    dp_delivery_queue_complete(&q, &b);
+    assert_int_equal(dp_delivery_queue_push(&q, "abc", 3, 1), 0);
+    dp_delivery_queue_destroy(&q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_batches_concatenate_in_order),
+        cmocka_unit_test(test_inflight_counts_against_bounds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,146 @@
+/*
+ * Tests of the retry rules and of the hand-walked google.rpc.Status /
+ * RetryInfo and partial_success decoding, on bytes encoded by hand below.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "upstream_status.h"
+
+static void test_retryable_codes(void **state)
+{
+    int always[] = {DP_GRPC_CANCELLED, DP_GRPC_DEADLINE_EXCEEDED, DP_GRPC_ABORTED,
+                    DP_GRPC_OUT_OF_RANGE, DP_GRPC_UNAVAILABLE, DP_GRPC_DATA_LOSS};
+    for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++) {
+        assert_true(dp_upstream_status_retryable(always[i], false));
+        assert_true(dp_upstream_status_retryable(always[i], true));
+    }
+    int never[] = {DP_GRPC_OK, DP_GRPC_UNKNOWN, DP_GRPC_INVALID_ARGUMENT, DP_GRPC_NOT_FOUND,
+                   DP_GRPC_PERMISSION_DENIED, DP_GRPC_UNIMPLEMENTED, DP_GRPC_INTERNAL,
+                   DP_GRPC_UNAUTHENTICATED};
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
+        assert_false(dp_upstream_status_retryable(never[i], true));
+    assert_false(dp_upstream_status_retryable(DP_GRPC_RESOURCE_EXHAUSTED, false));
+    assert_true(dp_upstream_status_retryable(DP_GRPC_RESOURCE_EXHAUSTED, true));
+}
+
+/* RetryInfo{retry_delay: Duration{seconds: 2, nanos: 500000000}} inside
+ * Status{code: 8, message: "x", details: [Any{other}, Any{RetryInfo}]}.
+ * Expected delay: 2 s + 0.5 s = 2500 ms. */
+static void test_retry_info_found(void **state)
+{
+    const char url[] = DP_RETRY_INFO_TYPE_URL; /* 40 bytes */
+    uint8_t duration[] = {0x08, 0x02, 0x10, 0x80, 0xCA, 0xB5, 0xEE, 0x01}; /* 500000000 varint */
+    uint8_t buf[256];
+    size_t n = 0;
+
+    buf[n++] = 0x08; buf[n++] = 0x08;             /* code = 8 */
+    buf[n++] = 0x12; buf[n++] = 0x01; buf[n++] = 'x'; /* message = "x" */
+    /* details[0]: Any{type_url: "t/o", value: ""} = 0a 03 't' '/' 'o' */
+    buf[n++] = 0x1a; buf[n++] = 5;
+    buf[n++] = 0x0a; buf[n++] = 3; buf[n++] = 't'; buf[n++] = '/'; buf[n++] = 'o';
+    /* details[1]: Any{type_url(42 bytes incl. key+len), value: RetryInfo} */
+    size_t retry_info_len = 2 + sizeof(duration);          /* 0a 08 <duration> = 10 */
+    size_t any_len = 2 + (sizeof(url) - 1) + 2 + retry_info_len; /* 42 + 12 = 54 */
+    buf[n++] = 0x1a; buf[n++] = (uint8_t)any_len;
+    buf[n++] = 0x0a; buf[n++] = (uint8_t)(sizeof(url) - 1);
+    memcpy(buf + n, url, sizeof(url) - 1); n += sizeof(url) - 1;
+    buf[n++] = 0x12; buf[n++] = (uint8_t)retry_info_len;
+    buf[n++] = 0x0a; buf[n++] = (uint8_t)sizeof(duration);
+    memcpy(buf + n, duration, sizeof(duration)); n += sizeof(duration);
+
+    uint64_t delay = 0;
+    assert_int_equal(dp_upstream_status_retry_delay(buf, n, &delay), 1);
+    assert_int_equal(delay, 2500);
+
+    /* Every truncation is either still well-formed without RetryInfo or malformed,
+     * never read past the end (ASan checks that) and never a RetryInfo with a
+     * different delay. */
+    for (size_t cut = 0; cut < n; cut++) {
+        uint64_t d = 0;
+        int rc = dp_upstream_status_retry_delay(buf, cut, &d);
+        assert_true(rc == 0 || rc == -1 || (rc == 1 && d <= 2500));
+    }
+}
+
+static void test_retry_info_absent_and_malformed(void **state)
+{
+    uint64_t delay = 77;
+    uint8_t plain[] = {0x08, 0x0e, 0x12, 0x02, 'n', 'o'}; /* code 14, message "no" */
+    assert_int_equal(dp_upstream_status_retry_delay(plain, sizeof(plain), &delay), 0);
+    assert_int_equal(delay, 77); /* untouched */
+    assert_int_equal(dp_upstream_status_retry_delay(NULL, 0, &delay), 0);
+
+    uint8_t overlong[] = {0x1a, 0x10, 0x0a}; /* length 16 but 1 byte left */
+    assert_int_equal(dp_upstream_status_retry_delay(overlong, sizeof(overlong), &delay), -1);
+    uint8_t group[] = {0x0b}; /* field 1, wire type 3 */
+    assert_int_equal(dp_upstream_status_retry_delay(group, sizeof(group), &delay), -1);
+    uint8_t endless[11];
+    memset(endless, 0xff, sizeof(endless)); /* varint never ends */
+    assert_int_equal(dp_upstream_status_retry_delay(endless, sizeof(endless), &delay), -1);
+}
+
+/* Negative durations mean "now"; 1 ns rounds up to 1 ms. */
+static void test_retry_delay_rounding(void **state)
+{
+    const char url[] = DP_RETRY_INFO_TYPE_URL;
+    uint8_t buf[128];
+    uint64_t delay;
+
+    /* Duration{nanos: 1} -> 10 01 */
+    size_t n = 0;
+    buf[n++] = 0x1a; buf[n++] = (uint8_t)(2 + 40 + 2 + 4);
+    buf[n++] = 0x0a; buf[n++] = 40; memcpy(buf + n, url, 40); n += 40;
+    buf[n++] = 0x12; buf[n++] = 4;
+    buf[n++] = 0x0a; buf[n++] = 2; buf[n++] = 0x10; buf[n++] = 0x01;
+    assert_int_equal(dp_upstream_status_retry_delay(buf, n, &delay), 1);
+    assert_int_equal(delay, 1);
+
+    /* Duration{seconds: -1} -> 08 ff ff ff ff ff ff ff ff ff 01 (11 bytes) */
+    n = 0;
+    buf[n++] = 0x1a; buf[n++] = (uint8_t)(2 + 40 + 2 + 13);
+    buf[n++] = 0x0a; buf[n++] = 40; memcpy(buf + n, url, 40); n += 40;
+    buf[n++] = 0x12; buf[n++] = 13;
+    buf[n++] = 0x0a; buf[n++] = 11; buf[n++] = 0x08;
+    for (int i = 0; i < 9; i++)
+        buf[n++] = 0xff;
+    buf[n++] = 0x01;
+    assert_int_equal(dp_upstream_status_retry_delay(buf, n, &delay), 1);
+    assert_int_equal(delay, 0);
+}
+
+/* ExportTraceServiceResponse{partial_success: {rejected_spans: 3,
+ * error_message: "bad"}} = 0a 07 08 03 12 03 'b' 'a' 'd' */
+static void test_partial_success(void **state)
+{
+    uint8_t resp[] = {0x0a, 0x07, 0x08, 0x03, 0x12, 0x03, 'b', 'a', 'd'};
+    int64_t rejected = -1;
+    char msg[3];
+    assert_int_equal(dp_upstream_partial_success_parse(resp, sizeof(resp), &rejected, msg,
+                                                       sizeof(msg)), 0);
+    assert_int_equal(rejected, 3);
+    assert_string_equal(msg, "ba"); /* truncated to the 3-byte buffer */
+
+    char full[16];
+    assert_int_equal(dp_upstream_partial_success_parse(NULL, 0, &rejected, full, sizeof(full)), 0);
+    assert_int_equal(rejected, 0);
+    assert_string_equal(full, "");
+    assert_int_equal(dp_upstream_partial_success_parse(resp, 5, &rejected, full, sizeof(full)), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_retryable_codes),
+        cmocka_unit_test(test_retry_info_found),
+        cmocka_unit_test(test_retry_info_absent_and_malformed),
+        cmocka_unit_test(test_retry_delay_rounding),
+        cmocka_unit_test(test_partial_success),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
