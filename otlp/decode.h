@@ -65,13 +65,20 @@ typedef struct dp_otlp_trace_batch {
     dp_otlp_span_ref *spans;
     size_t span_count;
     size_t rejected;            /* spans that decoded but were unusable */
-    char reject_message[256];   /* the first reason, e.g. "span 3: trace_id is 5 bytes, want 16" */
+    char reject_message[256];   /* the first reason, e.g.
+                                   "resource_spans[0].scope_spans[1].spans[3]: trace_id is 5 bytes, want 16" */
+    size_t reject_offset;       /* byte offset of that span in the request */
 } dp_otlp_trace_batch;
 
 /**
  * Validate and index an encoded ExportTraceServiceRequest. Views in `out`
  * point into `data` (which must outlive them) and into `arena`.
- * Returns DP_OTLP_OK, DP_OTLP_EDECODE (with a reason in err) or DP_OTLP_ENOMEM.
+ * Returns DP_OTLP_OK, DP_OTLP_EDECODE (with a reason in err, e.g.
+ * "offset 57: Span.attributes: length runs past the end of the message") or
+ * DP_OTLP_ENOMEM. Spans with all-zero trace or span ids are rejected too; an
+ * all-zero parent_span_id counts as no parent. A resource or scope that occurs
+ * more than once in its ResourceSpans/ScopeSpans is merged (its encodings are
+ * concatenated into the arena, which protobuf defines as a merge).
  */
 int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
                               dp_otlp_trace_batch *out, char *err, size_t errlen);
@@ -82,6 +89,15 @@ int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
  * the given bytes. Returns DP_OTLP_OK, DP_OTLP_EDECODE or DP_OTLP_ENOMEM.
  */
 int dp_otlp_span_decode(dp_str span_raw, dp_str resource_raw, dp_arena *arena, dp_span *out);
+
+/**
+ * Decode an encoded Resource's attributes once, so spans of one resource can
+ * share them (set dp_span.resource_attrs after dp_otlp_span_decode() with an
+ * empty resource). Views point into `arena`. Returns DP_OTLP_OK, DP_OTLP_EDECODE
+ * or DP_OTLP_ENOMEM; an empty resource_raw gives no attributes.
+ */
+int dp_otlp_resource_decode(dp_str resource_raw, dp_arena *arena, const dp_attr **attrs,
+                            size_t *count);
 
 /** Validate an encoded ExportMetricsServiceRequest; count its data points. */
 int dp_otlp_metrics_validate(const uint8_t *data, size_t len, dp_arena *arena, size_t *points,

@@ -1,0 +1,88 @@
+/*
+ * Internals shared by the OTLP decoders (protobuf and JSON); not a public
+ * interface: the receiver and the CLI use decode.h and otlp_file.h.
+ *
+ * The wire walker exists because protobuf-c neither reports where a message
+ * is malformed nor limits nesting (it recurses once per nested message, so a
+ * deeply nested AnyValue could exhaust the stack). Every input is checked
+ * with dp_otlp_wire_check() before protobuf-c sees it.
+ */
+#ifndef DP_OTLP_INTERNAL_H
+#define DP_OTLP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "arena.h"
+#include "span.h"
+
+/** Deepest message nesting accepted (request → ... → nested AnyValue). */
+#define DP_OTLP_MAX_DEPTH 64
+
+enum {
+    DP_WIRE_VARINT = 0,
+    DP_WIRE_I64 = 1,
+    DP_WIRE_LEN = 2,
+    DP_WIRE_I32 = 5,
+};
+
+/** One field read off the wire. */
+typedef struct dp_otlp_wire_field {
+    uint32_t number;
+    int wire_type;
+    uint64_t value;        /* VARINT, I64 and I32 fields */
+    const uint8_t *data;   /* LEN fields: the payload */
+    size_t len;
+} dp_otlp_wire_field;
+
+/**
+ * Read the field at *pos (not past end) and advance *pos.
+ * Returns 1 for a field, 0 at the end, -1 when malformed (*why says how).
+ */
+int dp_otlp_wire_next(const uint8_t **pos, const uint8_t *end, dp_otlp_wire_field *f,
+                      const char **why);
+
+/**
+ * Check that data is a well-formed encoding of `desc`: every field readable,
+ * known fields with their wire type, nested messages checked recursively, at
+ * most DP_OTLP_MAX_DEPTH levels. Unknown fields are skipped (they are legal).
+ * On failure writes "offset N: Message.field: reason" to err and returns -1.
+ */
+int dp_otlp_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+                       char *err, size_t errlen);
+
+/** Allocator state that remembers whether an allocation failed. */
+typedef struct dp_otlp_alloc_track {
+    dp_arena *arena;
+    bool failed;
+} dp_otlp_alloc_track;
+
+/** Like dp_otlp_arena_allocator(), recording failures in track (track->arena must be set). */
+void dp_otlp_arena_allocator_tracked(dp_otlp_alloc_track *track, struct ProtobufCAllocator *out);
+
+/** Append a span to a list, growing it in the arena. 0 or -1 (out of memory). */
+struct dp_span_list;
+int dp_otlp_span_list_push(struct dp_span_list *list, dp_arena *arena, const dp_span *span);
+
+/**
+ * Convert one parsed OTLP/JSON ExportTraceServiceRequest (a jansson json_t)
+ * and append its spans; on error nothing is appended and err holds
+ * "json.path: reason".
+ */
+struct json_t;
+int dp_otlp_json_request(struct json_t *root, dp_arena *arena, struct dp_span_list *list,
+                         char *err, size_t errlen);
+
+/** True when all n bytes are zero (an invalid OTLP id). */
+static inline bool dp_otlp_id_is_zero(const uint8_t *id, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (id[i])
+            return false;
+    return true;
+}
+
+#endif

@@ -1,0 +1,740 @@
+/*
+ * Tests for the OTLP protobuf decoder: request indexing, span decoding,
+ * rejection of unusable spans, malformed input and metrics/logs counting.
+ * Requests are built with the generated protobuf-c code, or by hand where
+ * the point is bytes protobuf-c would never write (unknown fields, repeated
+ * singular fields, unusual field order, deep nesting).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "decode.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+
+typedef Opentelemetry__Proto__Trace__V1__Span Span;
+typedef Opentelemetry__Proto__Trace__V1__ScopeSpans ScopeSpans;
+typedef Opentelemetry__Proto__Trace__V1__ResourceSpans ResourceSpans;
+typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest TraceRequest;
+typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
+typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
+typedef Opentelemetry__Proto__Resource__V1__Resource Resource;
+
+/* ---- hand encoding ------------------------------------------------------ */
+
+typedef struct bytes {
+    uint8_t *p;
+    size_t len;
+} bytes;
+
+static void put(bytes *b, const void *d, size_t n)
+{
+    b->p = realloc(b->p, b->len + n + 1);
+    assert_non_null(b->p);
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+
+static void put_varint(bytes *b, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    put(b, tmp, n);
+}
+
+static void put_len_field(bytes *b, uint32_t field, const void *d, size_t n)
+{
+    put_varint(b, (uint64_t)field << 3 | 2);
+    put_varint(b, n);
+    put(b, d, n);
+}
+
+static void put_varint_field(bytes *b, uint32_t field, uint64_t v)
+{
+    put_varint(b, (uint64_t)field << 3 | 0);
+    put_varint(b, v);
+}
+
+static bytes pack_msg(const ProtobufCMessage *m)
+{
+    bytes b = {NULL, 0};
+    b.len = protobuf_c_message_get_packed_size(m);
+    b.p = malloc(b.len + 1);
+    assert_non_null(b.p);
+    assert_int_equal(protobuf_c_message_pack(m, b.p), b.len);
+    return b;
+}
+
+/* ---- builders with the generated code ----------------------------------- */
+
+static uint8_t TID_A[16] = {0xa1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+static uint8_t TID_B[16] = {0xb1, 0xb2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xb3};
+static uint8_t ZERO16[16];
+
+static void make_span(Span *s, const uint8_t *tid, size_t tid_len, uint8_t sid_byte,
+                      size_t sid_len, const uint8_t *parent, size_t parent_len, const char *name,
+                      uint64_t start, uint64_t end)
+{
+    static uint8_t sids[256][8];
+    opentelemetry__proto__trace__v1__span__init(s);
+    memset(sids[sid_byte], sid_byte, 8);
+    s->trace_id.data = (uint8_t *)tid;
+    s->trace_id.len = tid_len;
+    s->span_id.data = sids[sid_byte];
+    s->span_id.len = sid_len;
+    s->parent_span_id.data = (uint8_t *)parent;
+    s->parent_span_id.len = parent_len;
+    s->name = (char *)name;
+    s->start_time_unix_nano = start;
+    s->end_time_unix_nano = end;
+}
+
+static void set_str_attr(KeyValue *kv, AnyValue *v, const char *key, const char *val)
+{
+    opentelemetry__proto__common__v1__key_value__init(kv);
+    opentelemetry__proto__common__v1__any_value__init(v);
+    kv->key = (char *)key;
+    kv->value = v;
+    v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+    v->string_value = (char *)val;
+}
+
+typedef struct fixture {
+    dp_arena arena;
+    dp_otlp_trace_batch batch;
+    char err[256];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    dp_arena_init(&f->arena, 0, 64u << 20);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    dp_arena_free(&f->arena);
+    free(f);
+    return 0;
+}
+
+/* Two ResourceSpans: the first with scopes of 2 and 1 spans, the second with 1 span. */
+static void test_batch_indexes_every_span(void **state)
+{
+    fixture *f = *state;
+    Span s[4], *sp0[2] = {&s[0], &s[1]}, *sp1[1] = {&s[2]}, *sp2[1] = {&s[3]};
+    ScopeSpans ss[3], *ssp0[2] = {&ss[0], &ss[1]}, *ssp1[1] = {&ss[2]};
+    ResourceSpans rs[2], *rsp[2] = {&rs[0], &rs[1]};
+    Resource res;
+    KeyValue kv, *kvp[1] = {&kv};
+    AnyValue av;
+    TraceRequest req;
+    uint8_t parent[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+
+    make_span(&s[0], TID_A, 16, 1, 8, NULL, 0, "root", 1000, 9000);
+    make_span(&s[1], TID_A, 16, 2, 8, parent, 8, "child", 2000, 3000);
+    make_span(&s[2], TID_A, 16, 3, 8, parent, 8, "other", 4000, 5000);
+    make_span(&s[3], TID_B, 16, 4, 8, NULL, 0, "b-root", 10, 20);
+    for (int i = 0; i < 3; i++)
+        opentelemetry__proto__trace__v1__scope_spans__init(&ss[i]);
+    ss[0].n_spans = 2, ss[0].spans = sp0;
+    ss[1].n_spans = 1, ss[1].spans = sp1;
+    ss[2].n_spans = 1, ss[2].spans = sp2;
+    ss[1].schema_url = "https://example/scope";
+    opentelemetry__proto__resource__v1__resource__init(&res);
+    set_str_attr(&kv, &av, "service.name", "agent");
+    res.n_attributes = 1, res.attributes = kvp;
+    for (int i = 0; i < 2; i++)
+        opentelemetry__proto__trace__v1__resource_spans__init(&rs[i]);
+    rs[0].resource = &res;
+    rs[0].n_scope_spans = 2, rs[0].scope_spans = ssp0;
+    rs[0].schema_url = "https://example/res";
+    rs[1].n_scope_spans = 1, rs[1].scope_spans = ssp1;
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
+    req.n_resource_spans = 2, req.resource_spans = rsp;
+    bytes b = pack_msg(&req.base);
+
+    int rc = dp_otlp_trace_batch_parse(b.p, b.len, &f->arena, &f->batch, f->err, sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_OK);
+    dp_otlp_trace_batch *bt = &f->batch;
+    assert_int_equal(bt->resource_count, 2);
+    assert_int_equal(bt->scope_count, 3);
+    assert_int_equal(bt->span_count, 4);
+    assert_int_equal(bt->rejected, 0);
+    assert_true(dp_str_eq_cstr(bt->resources[0].schema_url, "https://example/res"));
+    assert_int_equal(bt->resources[1].resource_raw.len, 0);
+    assert_true(dp_str_eq_cstr(bt->scopes[1].schema_url, "https://example/scope"));
+    /* scope → resource: scopes 0 and 1 belong to resource 0, scope 2 to resource 1 */
+    assert_int_equal(bt->scopes[0].resource_index, 0);
+    assert_int_equal(bt->scopes[1].resource_index, 0);
+    assert_int_equal(bt->scopes[2].resource_index, 1);
+    const uint32_t want_scope[4] = {0, 0, 1, 2};
+    const char *want_name[4] = {"root", "child", "other", "b-root"};
+    for (int i = 0; i < 4; i++) {
+        const dp_otlp_span_ref *r = &bt->spans[i];
+        uint8_t sid[8];
+        memset(sid, i + 1, 8);
+        assert_int_equal(r->scope_index, want_scope[i]);
+        assert_memory_equal(r->trace_id, i == 3 ? TID_B : TID_A, 16);
+        assert_memory_equal(r->span_id, sid, 8);
+        /* the raw view is exactly the span's own encoding */
+        bytes one = pack_msg(&s[i].base);
+        assert_int_equal(r->raw.len, one.len);
+        assert_memory_equal(r->raw.ptr, one.p, one.len);
+        free(one.p);
+
+        dp_span d;
+        uint32_t res_i = bt->scopes[r->scope_index].resource_index;
+        rc = dp_otlp_span_decode(r->raw, bt->resources[res_i].resource_raw, &f->arena, &d);
+        assert_int_equal(rc, DP_OTLP_OK);
+        assert_true(dp_str_eq_cstr(d.name, want_name[i]));
+        assert_memory_equal(d.span_id, sid, 8);
+        assert_int_equal(d.resource_attr_count, res_i == 0 ? 1 : 0);
+    }
+    assert_false(bt->spans[0].has_parent);
+    assert_true(bt->spans[1].has_parent);
+    assert_memory_equal(bt->spans[1].parent_span_id, parent, 8);
+    assert_int_equal(bt->spans[0].start_ns, 1000);
+    assert_int_equal(bt->spans[0].end_ns, 9000);
+    assert_int_equal(bt->spans[3].start_ns, 10);
+    assert_int_equal(bt->spans[3].end_ns, 20);
+
+    dp_span d;
+    assert_int_equal(dp_otlp_span_decode(bt->spans[0].raw, bt->resources[0].resource_raw,
+                                         &f->arena, &d),
+                     DP_OTLP_OK);
+    assert_true(dp_str_eq_cstr(d.resource_attrs[0].key, "service.name"));
+    assert_true(dp_str_eq_cstr(d.resource_attrs[0].value.u.s, "agent"));
+    free(b.p);
+}
+
+/* Spans 1..5 each break one id rule; spans 0 and 6 are good. */
+static void test_unusable_ids_are_rejected_with_reasons(void **state)
+{
+    fixture *f = *state;
+    Span s[7], *sp[7];
+    ScopeSpans ss, *ssp[1] = {&ss};
+    ResourceSpans rs, *rsp[1] = {&rs};
+    TraceRequest req;
+    uint8_t parent3[3] = {1, 2, 3}, zero_parent[8] = {0};
+
+    make_span(&s[0], TID_A, 16, 1, 8, NULL, 0, "ok", 1, 2);
+    make_span(&s[1], TID_A, 5, 2, 8, NULL, 0, "short-trace", 1, 2);
+    make_span(&s[2], TID_A, 16, 3, 7, NULL, 0, "short-span", 1, 2);
+    make_span(&s[3], TID_A, 16, 4, 8, parent3, 3, "bad-parent", 1, 2);
+    make_span(&s[4], ZERO16, 16, 5, 8, NULL, 0, "zero-trace", 1, 2);
+    make_span(&s[5], TID_A, 16, 0, 8, NULL, 0, "zero-span", 1, 2);
+    make_span(&s[6], TID_A, 16, 7, 8, zero_parent, 8, "zero-parent-is-root", 1, 2);
+    for (int i = 0; i < 7; i++)
+        sp[i] = &s[i];
+    opentelemetry__proto__trace__v1__scope_spans__init(&ss);
+    ss.n_spans = 7, ss.spans = sp;
+    opentelemetry__proto__trace__v1__resource_spans__init(&rs);
+    rs.n_scope_spans = 1, rs.scope_spans = ssp;
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
+    req.n_resource_spans = 1, req.resource_spans = rsp;
+    bytes b = pack_msg(&req.base);
+
+    int rc = dp_otlp_trace_batch_parse(b.p, b.len, &f->arena, &f->batch, f->err, sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_OK);
+    /* 7 spans − 5 broken = 2 listed */
+    assert_int_equal(f->batch.rejected, 5);
+    assert_int_equal(f->batch.span_count, 2);
+    assert_string_equal(f->batch.reject_message,
+                        "resource_spans[0].scope_spans[0].spans[1]: trace_id is 5 bytes, want 16");
+    /* the offset points at span 1's encoding */
+    bytes one = pack_msg(&s[1].base);
+    assert_true(f->batch.reject_offset + one.len <= b.len);
+    assert_memory_equal(b.p + f->batch.reject_offset, one.p, one.len);
+    free(one.p);
+    assert_false(f->batch.spans[1].has_parent);
+
+    /* each rule's message, one span at a time */
+    const char *want[5] = {
+        "trace_id is 5 bytes, want 16", "span_id is 7 bytes, want 8",
+        "parent_span_id is 3 bytes, want 0 or 8", "trace_id is all zeros",
+        "span_id is all zeros"};
+    for (int i = 1; i <= 5; i++) {
+        char expect[200];
+        ss.n_spans = 1, ss.spans = &sp[i];
+        bytes bi = pack_msg(&req.base);
+        rc = dp_otlp_trace_batch_parse(bi.p, bi.len, &f->arena, &f->batch, f->err,
+                                       sizeof f->err);
+        assert_int_equal(rc, DP_OTLP_OK);
+        assert_int_equal(f->batch.rejected, 1);
+        assert_int_equal(f->batch.span_count, 0);
+        snprintf(expect, sizeof expect, "resource_spans[0].scope_spans[0].spans[0]: %s",
+                 want[i - 1]);
+        assert_string_equal(f->batch.reject_message, expect);
+        /* and dp_otlp_span_decode refuses the same bytes */
+        dp_span d;
+        bytes one_i = pack_msg(&s[i].base);
+        assert_int_equal(dp_otlp_span_decode((dp_str){(char *)one_i.p, one_i.len}, DP_STR_NULL,
+                                             &f->arena, &d),
+                         DP_OTLP_EDECODE);
+        free(one_i.p);
+        free(bi.p);
+    }
+    free(b.p);
+}
+
+static void test_garbage_and_empty(void **state)
+{
+    fixture *f = *state;
+    const char *garbage = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    int rc = dp_otlp_trace_batch_parse((const uint8_t *)garbage, strlen(garbage), &f->arena,
+                                       &f->batch, f->err, sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_EDECODE);
+    assert_true(strncmp(f->err, "offset ", 7) == 0);
+
+    /* an empty request is valid and has no spans */
+    rc = dp_otlp_trace_batch_parse((const uint8_t *)"", 0, &f->arena, &f->batch, f->err,
+                                   sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_OK);
+    assert_int_equal(f->batch.span_count, 0);
+
+    /* wrong wire type for a known field: resource_spans (1) as a varint */
+    const uint8_t wrong[] = {0x08, 0x01};
+    rc = dp_otlp_trace_batch_parse(wrong, sizeof wrong, &f->arena, &f->batch, f->err,
+                                   sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_EDECODE);
+    assert_string_equal(f->err, "offset 0: ExportTraceServiceRequest.resource_spans: wire type 0, want 2");
+
+    /* a length past the end: field 1, length 5, one byte of payload */
+    const uint8_t past[] = {0x0a, 0x05, 0x00};
+    rc = dp_otlp_trace_batch_parse(past, sizeof past, &f->arena, &f->batch, f->err,
+                                   sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_EDECODE);
+    assert_string_equal(f->err,
+                        "offset 0: ExportTraceServiceRequest: length runs past the end of the message");
+
+    size_t n;
+    rc = dp_otlp_metrics_validate((const uint8_t *)garbage, strlen(garbage), &f->arena, &n, f->err,
+                                  sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_EDECODE);
+    rc = dp_otlp_logs_validate((const uint8_t *)garbage, strlen(garbage), &f->arena, &n, f->err,
+                               sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_EDECODE);
+}
+
+static bytes one_span_request(Span *s)
+{
+    Span *sp[1] = {s};
+    ScopeSpans ss, *ssp[1] = {&ss};
+    ResourceSpans rs, *rsp[1] = {&rs};
+    TraceRequest req;
+    opentelemetry__proto__trace__v1__scope_spans__init(&ss);
+    ss.n_spans = 1, ss.spans = sp;
+    opentelemetry__proto__trace__v1__resource_spans__init(&rs);
+    rs.n_scope_spans = 1, rs.scope_spans = ssp;
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
+    req.n_resource_spans = 1, req.resource_spans = rsp;
+    return pack_msg(&req.base);
+}
+
+/* Every strict prefix of a one-span request cuts into the span: never OK with a span. */
+static void test_truncated_requests(void **state)
+{
+    fixture *f = *state;
+    Span s;
+    make_span(&s, TID_A, 16, 1, 8, NULL, 0, "truncate-me", 5, 6);
+    bytes b = one_span_request(&s);
+    for (size_t cut = 1; cut < b.len; cut++) {
+        uint8_t *copy = malloc(cut); /* exact size so ASan sees overreads */
+        memcpy(copy, b.p, cut);
+        int rc = dp_otlp_trace_batch_parse(copy, cut, &f->arena, &f->batch, f->err,
+                                           sizeof f->err);
+        assert_int_equal(rc, DP_OTLP_EDECODE);
+        assert_true(strncmp(f->err, "offset ", 7) == 0);
+        free(copy);
+        dp_arena_reset(&f->arena);
+    }
+    free(b.p);
+}
+
+/* Unknown fields of every wire type, at every level, are skipped. */
+static void test_unknown_fields_are_accepted(void **state)
+{
+    fixture *f = *state;
+    Span s;
+    make_span(&s, TID_A, 16, 9, 8, NULL, 0, "with-unknowns", 100, 200);
+    bytes span = pack_msg(&s.base);
+    bytes unknown = {NULL, 0};
+    put_varint_field(&unknown, 100, 12345);             /* varint */
+    put_len_field(&unknown, 101, "xyz", 3);             /* length-delimited */
+    put_varint(&unknown, (uint64_t)102 << 3 | 5);       /* fixed32 */
+    put(&unknown, "\x01\x02\x03\x04", 4);
+    put_varint(&unknown, (uint64_t)103 << 3 | 1);       /* fixed64 */
+    put(&unknown, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+    put(&span, unknown.p, unknown.len);
+
+    bytes scope = {NULL, 0}, rs = {NULL, 0}, req = {NULL, 0};
+    put(&scope, unknown.p, unknown.len);
+    put_len_field(&scope, 2, span.p, span.len);
+    put_len_field(&rs, 2, scope.p, scope.len);
+    put(&rs, unknown.p, unknown.len);
+    put(&req, unknown.p, unknown.len);
+    put_len_field(&req, 1, rs.p, rs.len);
+
+    int rc = dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &f->batch, f->err,
+                                       sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_OK);
+    assert_int_equal(f->batch.span_count, 1);
+    assert_int_equal(f->batch.spans[0].raw.len, span.len);
+    assert_memory_equal(f->batch.spans[0].raw.ptr, span.p, span.len);
+    dp_span d;
+    assert_int_equal(dp_otlp_span_decode(f->batch.spans[0].raw, DP_STR_NULL, &f->arena, &d),
+                     DP_OTLP_OK);
+    assert_true(dp_str_eq_cstr(d.name, "with-unknowns"));
+    assert_int_equal(d.start_ns, 100);
+    assert_int_equal(d.end_ns, 200);
+    free(span.p), free(unknown.p), free(scope.p), free(rs.p), free(req.p);
+}
+
+static bytes resource_with(const char *key, const char *val)
+{
+    Resource r;
+    KeyValue kv, *kvp[1] = {&kv};
+    AnyValue av;
+    opentelemetry__proto__resource__v1__resource__init(&r);
+    set_str_attr(&kv, &av, key, val);
+    r.n_attributes = 1, r.attributes = kvp;
+    return pack_msg(&r.base);
+}
+
+/*
+ * A ResourceSpans whose resource comes twice and after its scope_spans, and a
+ * ScopeSpans whose spans surround its scope: spans still pair with their own
+ * bytes, and the resource is the merge of both occurrences.
+ */
+static void test_repeated_resource_and_unusual_order(void **state)
+{
+    fixture *f = *state;
+    Span s1, s2;
+    make_span(&s1, TID_A, 16, 1, 8, NULL, 0, "first", 1, 2);
+    make_span(&s2, TID_B, 16, 2, 8, NULL, 0, "second", 3, 4);
+    bytes b1 = pack_msg(&s1.base), b2 = pack_msg(&s2.base);
+    bytes r1 = resource_with("a", "1"), r2 = resource_with("b", "2");
+
+    bytes scope = {NULL, 0}, rs = {NULL, 0}, req = {NULL, 0};
+    put_len_field(&scope, 2, b1.p, b1.len);
+    put_len_field(&scope, 3, "url", 3);
+    put_len_field(&scope, 1, "\x0a\x01s", 3); /* InstrumentationScope{name: "s"} */
+    put_len_field(&scope, 2, b2.p, b2.len);
+    put_len_field(&rs, 1, r1.p, r1.len);
+    put_len_field(&rs, 2, scope.p, scope.len);
+    put_len_field(&rs, 1, r2.p, r2.len);
+    put_len_field(&req, 1, rs.p, rs.len);
+
+    int rc = dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &f->batch, f->err,
+                                       sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_OK);
+    assert_int_equal(f->batch.span_count, 2);
+    assert_memory_equal(f->batch.spans[0].trace_id, TID_A, 16);
+    assert_memory_equal(f->batch.spans[1].trace_id, TID_B, 16);
+    assert_memory_equal(f->batch.spans[0].raw.ptr, b1.p, b1.len);
+    assert_memory_equal(f->batch.spans[1].raw.ptr, b2.p, b2.len);
+    assert_true(dp_str_eq_cstr(f->batch.scopes[0].schema_url, "url"));
+    assert_int_equal(f->batch.scopes[0].scope_raw.len, 3);
+    /* merged resource = both encodings back to back: 2 attributes, a then b */
+    assert_int_equal(f->batch.resources[0].resource_raw.len, r1.len + r2.len);
+    dp_span d;
+    rc = dp_otlp_span_decode(f->batch.spans[1].raw, f->batch.resources[0].resource_raw,
+                             &f->arena, &d);
+    assert_int_equal(rc, DP_OTLP_OK);
+    assert_int_equal(d.resource_attr_count, 2);
+    assert_true(dp_str_eq_cstr(d.resource_attrs[0].key, "a"));
+    assert_true(dp_str_eq_cstr(d.resource_attrs[1].key, "b"));
+    assert_true(dp_str_eq_cstr(d.resource_attrs[1].value.u.s, "2"));
+    free(b1.p), free(b2.p), free(r1.p), free(r2.p), free(scope.p), free(rs.p), free(req.p);
+}
+
+/* Every attribute kind, links, status and kind come through span decode. */
+static void test_span_decode_values(void **state)
+{
+    fixture *f = *state;
+    Span s;
+    KeyValue kv[9], *kvp[9];
+    AnyValue av[9], items[3], *itemp[3] = {&items[0], &items[1], &items[2]};
+    Opentelemetry__Proto__Common__V1__ArrayValue arr;
+    Opentelemetry__Proto__Common__V1__KeyValueList kvl;
+    Opentelemetry__Proto__Trace__V1__Status st;
+    Opentelemetry__Proto__Trace__V1__Span__Link l[2], *lp[2] = {&l[0], &l[1]};
+    uint8_t sid7[7] = {0};
+    uint8_t bin[3] = {1, 2, 0xff};
+
+    make_span(&s, TID_A, 16, 1, 8, NULL, 0, "llm.call", 1700000000000000000ull,
+              1700000001500000000ull);
+    s.kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
+    for (int i = 0; i < 9; i++) {
+        set_str_attr(&kv[i], &av[i], "k", "v");
+        kvp[i] = &kv[i];
+    }
+    kv[0].key = "gen_ai.request.model"; /* string "gpt-4o" */
+    av[0].string_value = "gpt-4o";
+    kv[1].key = "flag";
+    av[1].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
+    av[1].bool_value = 1;
+    kv[2].key = "gen_ai.usage.input_tokens";
+    av[2].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+    av[2].int_value = -5;
+    kv[3].key = "ratio";
+    av[3].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
+    av[3].double_value = 2.5;
+    kv[4].key = "dag.depends_on";
+    opentelemetry__proto__common__v1__array_value__init(&arr);
+    for (int i = 0; i < 3; i++)
+        opentelemetry__proto__common__v1__any_value__init(&items[i]);
+    items[0].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+    items[0].string_value = "plan";
+    items[1].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+    items[1].string_value = "search";
+    items[2].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+    items[2].int_value = 7;
+    arr.n_values = 3, arr.values = itemp;
+    av[4].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE;
+    av[4].array_value = &arr;
+    kv[5].key = "map";
+    opentelemetry__proto__common__v1__key_value_list__init(&kvl);
+    kvl.n_values = 1, kvl.values = &kvp[0];
+    av[5].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE;
+    av[5].kvlist_value = &kvl;
+    kv[6].key = "blob";
+    av[6].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE;
+    av[6].bytes_value.data = bin, av[6].bytes_value.len = 3;
+    kv[7].key = "empty";
+    av[7].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE__NOT_SET;
+    kv[8].key = "novalue";
+    kv[8].value = NULL;
+    s.n_attributes = 9, s.attributes = kvp;
+
+    opentelemetry__proto__trace__v1__status__init(&st);
+    st.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+    st.message = "rate limited";
+    s.status = &st;
+    for (int i = 0; i < 2; i++)
+        opentelemetry__proto__trace__v1__span__link__init(&l[i]);
+    l[0].trace_id.data = TID_B, l[0].trace_id.len = 16;
+    l[0].span_id.data = (uint8_t *)"\x11\x12\x13\x14\x15\x16\x17\x18", l[0].span_id.len = 8;
+    l[1].trace_id.data = TID_B, l[1].trace_id.len = 16; /* unusable: 7-byte span id */
+    l[1].span_id.data = sid7, l[1].span_id.len = 7;
+    s.n_links = 2, s.links = lp;
+
+    bytes b = pack_msg(&s.base);
+    dp_span d;
+    int rc = dp_otlp_span_decode((dp_str){(char *)b.p, b.len}, DP_STR_NULL, &f->arena, &d);
+    assert_int_equal(rc, DP_OTLP_OK);
+    assert_true(dp_str_eq_cstr(d.name, "llm.call"));
+    assert_int_equal(d.kind, 3);
+    assert_int_equal(d.start_ns, 1700000000000000000ull);
+    assert_int_equal(d.end_ns, 1700000001500000000ull);
+    assert_int_equal(d.status, DP_STATUS_ERROR);
+    assert_true(dp_str_eq_cstr(d.status_message, "rate limited"));
+    assert_int_equal(d.attr_count, 9);
+    const dp_value *v = dp_span_attr(&d, "gen_ai.request.model");
+    assert_int_equal(v->kind, DP_VALUE_STRING);
+    assert_true(dp_str_eq_cstr(v->u.s, "gpt-4o"));
+    v = dp_span_attr(&d, "flag");
+    assert_int_equal(v->kind, DP_VALUE_BOOL);
+    assert_true(v->u.b);
+    v = dp_span_attr(&d, "gen_ai.usage.input_tokens");
+    assert_int_equal(v->kind, DP_VALUE_INT);
+    assert_int_equal(v->u.i, -5);
+    v = dp_span_attr(&d, "ratio");
+    assert_int_equal(v->kind, DP_VALUE_DOUBLE);
+    assert_true(v->u.d == 2.5);
+    v = dp_span_attr(&d, "dag.depends_on");
+    assert_int_equal(v->kind, DP_VALUE_ARRAY);
+    assert_int_equal(v->u.array.count, 3);
+    assert_true(dp_str_eq_cstr(v->u.array.items[0].u.s, "plan"));
+    assert_true(dp_str_eq_cstr(v->u.array.items[1].u.s, "search"));
+    assert_int_equal(v->u.array.items[2].kind, DP_VALUE_INT);
+    assert_int_equal(v->u.array.items[2].u.i, 7);
+    assert_int_equal(dp_span_attr(&d, "map")->kind, DP_VALUE_KVLIST);
+    v = dp_span_attr(&d, "blob");
+    assert_int_equal(v->kind, DP_VALUE_BYTES);
+    assert_int_equal(v->u.s.len, 3);
+    assert_memory_equal(v->u.s.ptr, bin, 3);
+    assert_int_equal(dp_span_attr(&d, "empty")->kind, DP_VALUE_EMPTY);
+    assert_int_equal(dp_span_attr(&d, "novalue")->kind, DP_VALUE_EMPTY);
+    /* the link with a 7-byte span id cannot be an edge: 1 of 2 kept */
+    assert_int_equal(d.link_count, 1);
+    assert_memory_equal(d.links[0].trace_id, TID_B, 16);
+    assert_memory_equal(d.links[0].span_id, "\x11\x12\x13\x14\x15\x16\x17\x18", 8);
+    free(b.p);
+}
+
+/* A 1 MiB attribute value decodes whole; under a 256 KiB arena cap it is ENOMEM. */
+static void test_huge_attribute_value(void **state)
+{
+    fixture *f = *state;
+    const size_t big = 1u << 20;
+    char *val = malloc(big + 1);
+    for (size_t i = 0; i < big; i++)
+        val[i] = (char)('a' + i % 26);
+    val[big] = '\0';
+    Span s;
+    KeyValue kv, *kvp[1] = {&kv};
+    AnyValue av;
+    make_span(&s, TID_A, 16, 1, 8, NULL, 0, "big", 1, 2);
+    set_str_attr(&kv, &av, "llm.input_messages", val);
+    s.n_attributes = 1, s.attributes = kvp;
+    bytes b = one_span_request(&s);
+
+    int rc = dp_otlp_trace_batch_parse(b.p, b.len, &f->arena, &f->batch, f->err, sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_OK);
+    assert_int_equal(f->batch.span_count, 1);
+    dp_span d;
+    rc = dp_otlp_span_decode(f->batch.spans[0].raw, DP_STR_NULL, &f->arena, &d);
+    assert_int_equal(rc, DP_OTLP_OK);
+    assert_int_equal(d.attrs[0].value.u.s.len, big);
+    assert_memory_equal(d.attrs[0].value.u.s.ptr, val, big);
+
+    dp_arena small;
+    dp_arena_init(&small, 16 * 1024, 256 * 1024);
+    rc = dp_otlp_trace_batch_parse(b.p, b.len, &small, &f->batch, f->err, sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_ENOMEM);
+    dp_arena_free(&small);
+    free(b.p);
+    free(val);
+}
+
+/* AnyValue arrays nested 100 deep: refused before protobuf-c recurses. */
+static void test_deep_nesting_is_refused(void **state)
+{
+    fixture *f = *state;
+    bytes value = {NULL, 0};
+    put_varint_field(&value, 3, 1); /* AnyValue{int_value: 1} */
+    for (int i = 0; i < 100; i++) {
+        bytes arr = {NULL, 0}, any = {NULL, 0};
+        put_len_field(&arr, 1, value.p, value.len);    /* ArrayValue{values} */
+        put_len_field(&any, 5, arr.p, arr.len);        /* AnyValue{array_value} */
+        free(value.p), free(arr.p);
+        value = any;
+    }
+    bytes kv = {NULL, 0};
+    put_len_field(&kv, 1, "deep", 4);
+    put_len_field(&kv, 2, value.p, value.len);
+    Span s;
+    make_span(&s, TID_A, 16, 1, 8, NULL, 0, "deep", 1, 2);
+    bytes span = pack_msg(&s.base);
+    put_len_field(&span, 9, kv.p, kv.len);
+    bytes scope = {NULL, 0}, rs = {NULL, 0}, req = {NULL, 0};
+    put_len_field(&scope, 2, span.p, span.len);
+    put_len_field(&rs, 2, scope.p, scope.len);
+    put_len_field(&req, 1, rs.p, rs.len);
+
+    int rc = dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &f->batch, f->err,
+                                       sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_EDECODE);
+    assert_non_null(strstr(f->err, "nested more than 64 deep"));
+    dp_span d;
+    assert_int_equal(dp_otlp_span_decode((dp_str){(char *)span.p, span.len}, DP_STR_NULL,
+                                         &f->arena, &d),
+                     DP_OTLP_EDECODE);
+    free(value.p), free(kv.p), free(span.p), free(scope.p), free(rs.p), free(req.p);
+}
+
+/* Gauge with 2 points + sum with 1 + histogram with 1 = 4 points; 3 log records. */
+static void test_metrics_and_logs_are_counted(void **state)
+{
+    fixture *f = *state;
+    Opentelemetry__Proto__Metrics__V1__NumberDataPoint np[3], *gp[2] = {&np[0], &np[1]},
+                                                              *sp[1] = {&np[2]};
+    Opentelemetry__Proto__Metrics__V1__HistogramDataPoint hp, *hpp[1] = {&hp};
+    Opentelemetry__Proto__Metrics__V1__Gauge g;
+    Opentelemetry__Proto__Metrics__V1__Sum sum;
+    Opentelemetry__Proto__Metrics__V1__Histogram h;
+    Opentelemetry__Proto__Metrics__V1__Metric m[3], *mp[3] = {&m[0], &m[1], &m[2]};
+    Opentelemetry__Proto__Metrics__V1__ScopeMetrics sm, *smp[1] = {&sm};
+    Opentelemetry__Proto__Metrics__V1__ResourceMetrics rm, *rmp[1] = {&rm};
+    Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest mreq;
+    uint64_t buckets[2] = {3, 4};
+    double bounds[1] = {10.0};
+
+    for (int i = 0; i < 3; i++) {
+        opentelemetry__proto__metrics__v1__number_data_point__init(&np[i]);
+        opentelemetry__proto__metrics__v1__metric__init(&m[i]);
+    }
+    np[0].value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE;
+    np[0].as_double = 1.5;
+    opentelemetry__proto__metrics__v1__histogram_data_point__init(&hp);
+    hp.n_bucket_counts = 2, hp.bucket_counts = buckets;
+    hp.n_explicit_bounds = 1, hp.explicit_bounds = bounds;
+    hp.has_sum = 1, hp.sum = 7.0;
+    opentelemetry__proto__metrics__v1__gauge__init(&g);
+    g.n_data_points = 2, g.data_points = gp;
+    opentelemetry__proto__metrics__v1__sum__init(&sum);
+    sum.n_data_points = 1, sum.data_points = sp;
+    opentelemetry__proto__metrics__v1__histogram__init(&h);
+    h.n_data_points = 1, h.data_points = hpp;
+    m[0].data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE, m[0].gauge = &g;
+    m[1].data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM, m[1].sum = &sum;
+    m[2].data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM, m[2].histogram = &h;
+    opentelemetry__proto__metrics__v1__scope_metrics__init(&sm);
+    sm.n_metrics = 3, sm.metrics = mp;
+    opentelemetry__proto__metrics__v1__resource_metrics__init(&rm);
+    rm.n_scope_metrics = 1, rm.scope_metrics = smp;
+    opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__init(&mreq);
+    mreq.n_resource_metrics = 1, mreq.resource_metrics = rmp;
+    bytes mb = pack_msg(&mreq.base);
+    size_t n = 0;
+    int rc = dp_otlp_metrics_validate(mb.p, mb.len, &f->arena, &n, f->err, sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_OK);
+    assert_int_equal(n, 4);
+
+    Opentelemetry__Proto__Logs__V1__LogRecord lr[3], *lrp[3] = {&lr[0], &lr[1], &lr[2]};
+    Opentelemetry__Proto__Logs__V1__ScopeLogs sl, *slp[1] = {&sl};
+    Opentelemetry__Proto__Logs__V1__ResourceLogs rl, *rlp[1] = {&rl};
+    Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest lreq;
+    for (int i = 0; i < 3; i++) {
+        opentelemetry__proto__logs__v1__log_record__init(&lr[i]);
+        lr[i].severity_text = "INFO";
+    }
+    opentelemetry__proto__logs__v1__scope_logs__init(&sl);
+    sl.n_log_records = 3, sl.log_records = lrp;
+    opentelemetry__proto__logs__v1__resource_logs__init(&rl);
+    rl.n_scope_logs = 1, rl.scope_logs = slp;
+    opentelemetry__proto__collector__logs__v1__export_logs_service_request__init(&lreq);
+    lreq.n_resource_logs = 1, lreq.resource_logs = rlp;
+    bytes lb = pack_msg(&lreq.base);
+    rc = dp_otlp_logs_validate(lb.p, lb.len, &f->arena, &n, f->err, sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_OK);
+    assert_int_equal(n, 3);
+    /* truncated by one byte: refused */
+    rc = dp_otlp_logs_validate(lb.p, lb.len - 1, &f->arena, &n, f->err, sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_EDECODE);
+    free(mb.p), free(lb.p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_batch_indexes_every_span, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unusable_ids_are_rejected_with_reasons, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_and_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_fields_are_accepted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_resource_and_unusual_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_span_decode_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_huge_attribute_value, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deep_nesting_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_and_logs_are_counted, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
