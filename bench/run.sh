@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# dagprof benchmark: builds Release, then on this machine measures
+#   1. the ceiling: loadgen -> null_server (gRPC C core, answers OK, decodes)
+#   2. loadgen -> dagprof (--format json, output to /dev/null): spans/s, peak RSS
+#   3. loadgen -> dagprof (output kept): a fixed number of requests, then the
+#      count check: spans accepted = sum of span_count in dagprof's reports
+#   4. memory per buffered span: long idle timeout so every run stays
+#      buffered; RSS growth / encoded bytes accepted, then the count check again
+#
+#   bench/run.sh [--duration S] [--concurrency N] [--spans-per-request N]
+#                [--requests N] [--memory-requests N] [--build-dir DIR]
+# Environment: LOADGEN_THREADS (default 1), DAGPROF_WORKERS (default 0 = cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+DURATION=10
+CONCURRENCY=64
+SPANS_PER_REQUEST=200
+REQUESTS=5000
+MEMORY_REQUESTS=1000
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --duration) DURATION=$2; shift 2 ;;
+        --concurrency) CONCURRENCY=$2; shift 2 ;;
+        --spans-per-request) SPANS_PER_REQUEST=$2; shift 2 ;;
+        --requests) REQUESTS=$2; shift 2 ;;
+        --memory-requests) MEMORY_REQUESTS=$2; shift 2 ;;
+        --build-dir) BUILD_DIR=$2; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+LOADGEN_THREADS=${LOADGEN_THREADS:-1}
+DAGPROF_WORKERS=${DAGPROF_WORKERS:-0}
+
+echo "== build (Release) in $BUILD_DIR =="
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DDAGPROF_BUILD_TESTS=OFF \
+    -DDAGPROF_BUILD_BENCH=ON >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc 2>/dev/null || echo 2)" --target dagprof loadgen null_server >/dev/null
+DAGPROF=$BUILD_DIR/dagprof
+LOADGEN=$BUILD_DIR/bench/loadgen
+NULL_SERVER=$BUILD_DIR/bench/null_server
+
+WORK=$(mktemp -d /tmp/dagprof-bench.XXXXXX)
+SERVER_PID=""
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_server NAME LOGFILE OUTFILE CMD...: runs CMD in the background and
+# waits (up to 30 s) for "listening" on its stderr.
+start_server() {
+    local name=$1 err=$2 out=$3
+    shift 3
+    "$@" >"$out" 2>"$err" &
+    SERVER_PID=$!
+    for _ in $(seq 1 300); do
+        if grep -q "listening on" "$err"; then
+            return 0
+        fi
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+    done
+    echo "run.sh: $name did not start:" >&2
+    cat "$err" >&2
+    exit 1
+}
+
+# stop_server: SIGTERM and wait; fails the script on a non-zero exit.
+stop_server() {
+    kill -TERM "$SERVER_PID"
+    local rc=0
+    wait "$SERVER_PID" || rc=$?
+    SERVER_PID=""
+    if [ "$rc" -ne 0 ]; then
+        echo "run.sh: server exited with status $rc" >&2
+        return 1
+    fi
+}
+
+field() { # field KEY LINE
+    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+vm() { # vm PID FIELD -> kB
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+
+sum_span_count() {
+    python3 -c '
+import json, sys
+total = runs = late = 0
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line:
+        r = json.loads(line)
+        total += r["span_count"]; runs += 1; late += bool(r.get("late"))
+print(total, runs, late)' "$1"
+}
+
+LG_ARGS=(--concurrency "$CONCURRENCY" --spans-per-request "$SPANS_PER_REQUEST"
+         --threads "$LOADGEN_THREADS" --quiet)
+
+echo "== 1. ceiling: loadgen -> null_server (decodes every request) =="
+PORT=$(free_port)
+start_server null_server "$WORK/null.err" "$WORK/null.out" "$NULL_SERVER" --listen "127.0.0.1:$PORT" --decode
+NULL_LINE=$("$LOADGEN" --target "127.0.0.1:$PORT" --duration "$DURATION" "${LG_ARGS[@]}" || true)
+stop_server
+echo "$NULL_LINE"
+NULL_SPS=$(field spans_per_s "$NULL_LINE")
+
+echo "== 2. loadgen -> dagprof --format json >/dev/null, ${DURATION}s =="
+PORT=$(free_port)
+start_server dagprof "$WORK/d1.err" /dev/null "$DAGPROF" --listen "127.0.0.1:$PORT" --format json \
+    --idle-timeout 200ms --workers "$DAGPROF_WORKERS"
+D1_LINE=$("$LOADGEN" --target "127.0.0.1:$PORT" --duration "$DURATION" "${LG_ARGS[@]}" || true)
+D1_HWM=$(vm "$SERVER_PID" VmHWM)
+stop_server
+echo "$D1_LINE"
+D1_SPS=$(field spans_per_s "$D1_LINE")
+
+echo "== 3. count check: $REQUESTS requests -> dagprof, reports kept =="
+PORT=$(free_port)
+start_server dagprof "$WORK/d2.err" "$WORK/d2.json" "$DAGPROF" --listen "127.0.0.1:$PORT" --format json \
+    --idle-timeout 200ms --workers "$DAGPROF_WORKERS"
+D2_LINE=$("$LOADGEN" --target "127.0.0.1:$PORT" --requests "$REQUESTS" "${LG_ARGS[@]}" || true)
+stop_server
+echo "$D2_LINE"
+read -r D2_REPORTED D2_RUNS D2_LATE < <(sum_span_count "$WORK/d2.json")
+D2_SENT=$(field spans_ok "$D2_LINE")
+D2_SPS=$(field spans_per_s "$D2_LINE")
+echo "spans accepted=$D2_SENT spans reported=$D2_REPORTED runs=$D2_RUNS late_reports=$D2_LATE"
+
+echo "== 4. memory per buffered span: $MEMORY_REQUESTS requests held (idle timeout 600 s) =="
+cat >"$WORK/hold.yaml" <<EOF
+assembly:
+  idle_timeout: 600s
+  max_age: 600s
+  memory_limit: 8GiB
+EOF
+PORT=$(free_port)
+start_server dagprof "$WORK/d3.err" "$WORK/d3.json" "$DAGPROF" --config "$WORK/hold.yaml" \
+    --listen "127.0.0.1:$PORT" --format json --workers "$DAGPROF_WORKERS"
+RSS0=$(vm "$SERVER_PID" VmRSS)
+D3_LINE=$("$LOADGEN" --target "127.0.0.1:$PORT" --requests "$MEMORY_REQUESTS" "${LG_ARGS[@]}" || true)
+RSS1=$(vm "$SERVER_PID" VmRSS)
+stop_server
+echo "$D3_LINE"
+read -r D3_REPORTED D3_RUNS D3_LATE < <(sum_span_count "$WORK/d3.json")
+D3_SENT=$(field spans_ok "$D3_LINE")
+D3_BYTES=$(field bytes_ok "$D3_LINE")
+echo "spans accepted=$D3_SENT spans reported=$D3_REPORTED runs=$D3_RUNS"
+
+python3 - "$NULL_SPS" "$D1_SPS" "$D1_HWM" "$D2_SENT" "$D2_REPORTED" "$D2_SPS" \
+    "$RSS0" "$RSS1" "$D3_BYTES" "$D3_SENT" "$D3_REPORTED" <<'EOF'
+import sys
+a = sys.argv[1:]
+num = lambda s: float(s) if s not in ("", None) else float("nan")
+null_sps, d1_sps, hwm, d2_sent, d2_rep, d2_sps, rss0, rss1, d3_bytes, d3_sent, d3_rep = map(num, a)
+growth = (rss1 - rss0) * 1024
+print()
+print("| measure | value |")
+print("| --- | --- |")
+print("| null_server (ceiling), spans/s | %.0f |" % null_sps)
+print("| dagprof, spans/s (json to /dev/null) | %.0f |" % d1_sps)
+print("| dagprof peak RSS (VmHWM) in that run | %.1f MiB |" % (hwm / 1024))
+print("| dagprof, spans/s (json kept, fixed requests) | %.0f |" % d2_sps)
+print("| count check: spans accepted / reported | %.0f / %.0f %s |" % (
+    d2_sent, d2_rep, "ok" if d2_sent == d2_rep else "MISMATCH"))
+print("| buffered: encoded bytes accepted | %.1f MiB (%.0f spans, %.0f B/span) |" % (
+    d3_bytes / 2**20, d3_sent, d3_bytes / d3_sent if d3_sent else float("nan")))
+print("| buffered: RSS growth | %.1f MiB = %.2f x encoded size |" % (
+    growth / 2**20, growth / d3_bytes if d3_bytes else float("nan")))
+print("| buffered count check: accepted / reported | %.0f / %.0f %s |" % (
+    d3_sent, d3_rep, "ok" if d3_sent == d3_rep else "MISMATCH"))
+ok = d2_sent == d2_rep and d3_sent == d3_rep
+sys.exit(0 if ok else 1)
+EOF
