@@ -13,6 +13,8 @@
 #ifndef DP_PRICES_H
 #define DP_PRICES_H
 
+#include <stdbool.h>
+
 #include "dp_str.h"
 
 typedef struct dp_model_price {
@@ -35,5 +37,20 @@ int dp_price_table_set(dp_price_table *t, const dp_model_price *price);
 const dp_model_price *dp_price_table_lookup(const dp_price_table *t, dp_str model);
 
 void dp_price_table_destroy(dp_price_table *t);
+
+/** "openai", "anthropic", "google" by the model name's family, or NULL. */
+const char *dp_price_vendor(dp_str model);
+
+/**
+ * The price of a named cheaper model of the same family (e.g. gpt-4o ->
+ * gpt-4o-mini, claude opus -> sonnet) for the model's built-in entry, looked
+ * up in t (so user prices apply); *name receives the sibling's name.
+ * NULL when the model has no built-in cheaper sibling.
+ */
+const dp_model_price *dp_price_table_cheaper_sibling(const dp_price_table *t, dp_str model,
+                                                     const char **name);
+
+/** Case-insensitive glob ('*' only) of a whole string; exported for tests. */
+bool dp_price_glob_match(const char *pattern, dp_str text);
 
 #endif

@@ -43,6 +43,7 @@ typedef struct dp_profile_config {
     unsigned batch_min_calls;           /* 5: calls of one operation in one node */
     double batch_small_ms;              /* 500: a call at most this long is "small" */
     unsigned restructure_chain_nodes;   /* 4: critical path at least this many nodes */
+    double parallelize_min_share;       /* 0.05: parallelize only when it saves this share of wall */
 
     /* model used when a node names none; "" = none (cost unknown) */
     char default_model[128];

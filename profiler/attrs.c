@@ -1,0 +1,389 @@
+/*
+ * First step of a profile build: read what each span says (parent, node id,
+ * model, tokens, cost, retries, dependencies, tool and LLM markers) once,
+ * coercing values of the wrong type where their meaning is clear and
+ * counting the rest as ignored. Later steps only look at dp_prof_span.
+ */
+#include "profile_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#define NUMBER_TEXT_MAX 64
+
+/* --- value readers ------------------------------------------------------ */
+
+/* Copy a short string view into buf (NUL-terminated); false when too long. */
+static bool short_cstr(dp_str s, char *buf, size_t cap)
+{
+    if (!s.ptr || s.len == 0 || s.len >= cap)
+        return false;
+    memcpy(buf, s.ptr, s.len);
+    buf[s.len] = '\0';
+    return true;
+}
+
+static bool parse_u64_text(dp_str s, uint64_t *out)
+{
+    char buf[NUMBER_TEXT_MAX];
+    if (!short_cstr(s, buf, sizeof(buf)))
+        return false;
+    for (size_t i = 0; buf[i]; i++) {
+        if (buf[i] < '0' || buf[i] > '9')
+            return false;
+    }
+    errno = 0;
+    unsigned long long v = strtoull(buf, NULL, 10);
+    if (errno)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_double_text(dp_str s, double *out)
+{
+    char buf[NUMBER_TEXT_MAX];
+    char *end = NULL;
+    if (!short_cstr(s, buf, sizeof(buf)))
+        return false;
+    double v = strtod(buf, &end);
+    if (end == buf || *end != '\0' || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+/* A non-negative integer. Doubles with an integral value and numeric
+ * strings are coerced (counted); anything else is ignored (counted). */
+static bool read_count(dp_prof_ctx *c, const dp_value *v, uint64_t *out)
+{
+    switch (v->kind) {
+    case DP_VALUE_INT:
+        if (v->u.i >= 0) {
+            *out = (uint64_t)v->u.i;
+            return true;
+        }
+        break;
+    case DP_VALUE_DOUBLE:
+        if (isfinite(v->u.d) && v->u.d >= 0 && v->u.d < 9.0e18 && floor(v->u.d) == v->u.d) {
+            *out = (uint64_t)v->u.d;
+            c->p->coerced_values++;
+            return true;
+        }
+        break;
+    case DP_VALUE_STRING:
+        if (parse_u64_text(v->u.s, out)) {
+            c->p->coerced_values++;
+            return true;
+        }
+        break;
+    default:
+        break;
+    }
+    c->p->ignored_values++;
+    return false;
+}
+
+/* A non-negative amount (cost). Integers are numbers already; numeric
+ * strings are coerced (counted). */
+static bool read_amount(dp_prof_ctx *c, const dp_value *v, double *out)
+{
+    double d = -1;
+    bool coerced = false;
+    if (v->kind == DP_VALUE_DOUBLE)
+        d = v->u.d;
+    else if (v->kind == DP_VALUE_INT)
+        d = (double)v->u.i;
+    else if (v->kind == DP_VALUE_STRING && parse_double_text(v->u.s, &d))
+        coerced = true;
+    if (isfinite(d) && d >= 0) {
+        *out = d;
+        if (coerced)
+            c->p->coerced_values++;
+        return true;
+    }
+    c->p->ignored_values++;
+    return false;
+}
+
+/* A text value. Integers are written in decimal (coerced, counted) because
+ * node ids are sometimes numbers; other kinds are ignored (counted). */
+static bool read_text(dp_prof_ctx *c, const dp_value *v, dp_str *out, bool allow_number)
+{
+    if (v->kind == DP_VALUE_STRING && v->u.s.len > 0) {
+        *out = v->u.s;
+        return true;
+    }
+    if (allow_number && v->kind == DP_VALUE_INT) {
+        char buf[32];
+        int len = snprintf(buf, sizeof(buf), "%lld", (long long)v->u.i);
+        char *copy = dp_arena_strndup(c->scratch, buf, (size_t)len);
+        if (copy) {
+            *out = (dp_str){copy, (size_t)len};
+            c->p->coerced_values++;
+            return true;
+        }
+    }
+    c->p->ignored_values++;
+    return false;
+}
+
+/* The first present attribute among keys, or NULL. */
+static const dp_value *first_attr(const dp_span *s, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const dp_value *v = dp_span_attr(s, keys[i]);
+        if (v && v->kind != DP_VALUE_EMPTY)
+            return v;
+    }
+    return NULL;
+}
+
+static bool read_count_of(dp_prof_ctx *c, const dp_span *s, const char *const *keys, size_t n,
+                          uint64_t *out)
+{
+    const dp_value *v = first_attr(s, keys, n);
+    return v && read_count(c, v, out);
+}
+
+static bool read_text_of(dp_prof_ctx *c, const dp_span *s, const char *key, dp_str *out,
+                         bool allow_number)
+{
+    const dp_value *v = dp_span_attr(s, key);
+    if (!v || v->kind == DP_VALUE_EMPTY)
+        return false;
+    return read_text(c, v, out, allow_number);
+}
+
+#define COUNT_OF(keys) (sizeof(keys) / sizeof(keys[0]))
+
+static const char *const input_keys[] = {"gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
+                                         "llm.token_count.prompt", "dag.tokens.input"};
+static const char *const output_keys[] = {"gen_ai.usage.output_tokens",
+                                          "gen_ai.usage.completion_tokens",
+                                          "llm.token_count.completion", "dag.tokens.output"};
+static const char *const cache_read_keys[] = {"gen_ai.usage.cache_read.input_tokens",
+                                              "llm.token_count.prompt_details.cache_read"};
+static const char *const cache_write_keys[] = {"gen_ai.usage.cache_creation.input_tokens",
+                                               "llm.token_count.prompt_details.cache_write"};
+static const char *const cost_keys[] = {"gen_ai.usage.cost", "llm.cost.total"};
+static const char *const model_keys[] = {"dag.model", "gen_ai.response.model",
+                                         "gen_ai.request.model", "llm.model_name"};
+static const char *const input_text_keys[] = {"gen_ai.prompt", "gen_ai.input.messages",
+                                              "llm.input_messages", "input.value"};
+
+/* SHA-256 of the call's input (string, or array of strings with each item's
+ * length mixed in so ["ab","c"] and ["a","bc"] differ). */
+static bool hash_input(dp_prof_ctx *c, const dp_span *s, uint8_t out[32])
+{
+    const dp_value *v = first_attr(s, input_text_keys, COUNT_OF(input_text_keys));
+    if (!v)
+        return false;
+    if (v->kind != DP_VALUE_STRING && v->kind != DP_VALUE_ARRAY) {
+        c->p->ignored_values++;
+        return false;
+    }
+    bool ok = false;
+    unsigned int len = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+        goto out;
+    if (v->kind == DP_VALUE_STRING) {
+        if (EVP_DigestUpdate(md, v->u.s.ptr ? v->u.s.ptr : "", v->u.s.len) != 1)
+            goto out;
+    } else {
+        for (size_t i = 0; i < v->u.array.count; i++) {
+            const dp_value *it = &v->u.array.items[i];
+            if (it->kind != DP_VALUE_STRING)
+                continue;
+            uint64_t l = it->u.s.len;
+            if (EVP_DigestUpdate(md, &l, sizeof(l)) != 1 ||
+                EVP_DigestUpdate(md, it->u.s.ptr ? it->u.s.ptr : "", it->u.s.len) != 1)
+                goto out;
+        }
+    }
+    ok = EVP_DigestFinal_ex(md, out, &len) == 1 && len == 32;
+out:
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
+static bool str_in(dp_str s, const char *const *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (dp_str_eq_cstr(s, set[i]))
+            return true;
+    }
+    return false;
+}
+
+static const char *const llm_ops[] = {"chat", "text_completion", "generate_content"};
+static const char *const non_llm_ops[] = {"invoke_agent", "create_agent", "execute_tool",
+                                          "embeddings"};
+
+static void read_one(dp_prof_ctx *c, size_t i)
+{
+    const dp_span *s = &c->spans[i];
+    dp_prof_span *ps = &c->si[i];
+    uint64_t u;
+    double d;
+
+    ps->start_ns = s->start_ns;
+    ps->end_ns = s->end_ns;
+    if (s->end_ns < s->start_ns) {
+        /* an end before the start says nothing reliable: zero duration */
+        ps->end_ns = s->start_ns;
+        c->p->ignored_values++;
+    }
+
+    if (!read_text_of(c, s, "dag.node.id", &ps->node_id, true))
+        read_text_of(c, s, "graph.node.id", &ps->node_id, true);
+    read_text_of(c, s, "graph.node.parent_id", &ps->graph_parent_id, true);
+    ps->depends_on = dp_span_attr(s, "dag.depends_on");
+    if (!ps->depends_on || ps->depends_on->kind == DP_VALUE_EMPTY)
+        ps->depends_on = dp_span_attr(s, "dag.node.depends_on");
+    if (ps->depends_on && ps->depends_on->kind == DP_VALUE_EMPTY)
+        ps->depends_on = NULL;
+
+    read_text_of(c, s, "gen_ai.operation.name", &ps->op, false);
+    if (!read_text_of(c, s, "gen_ai.tool.name", &ps->tool_name, false))
+        read_text_of(c, s, "tool.name", &ps->tool_name, false);
+    read_text_of(c, s, "gen_ai.agent.name", &ps->agent_name, false);
+    bool any_model = false, call_model = false;
+    for (size_t k = 0; k < COUNT_OF(model_keys); k++) {
+        if (read_text_of(c, s, model_keys[k], &ps->models[k], false)) {
+            any_model = true;
+            if (k > 0)
+                call_model = true;
+        }
+    }
+    (void)any_model;
+
+    if (read_count_of(c, s, input_keys, COUNT_OF(input_keys), &u)) {
+        ps->tokens.input = u;
+        ps->has_tokens = true;
+    }
+    if (read_count_of(c, s, output_keys, COUNT_OF(output_keys), &u)) {
+        ps->tokens.output = u;
+        ps->has_tokens = true;
+    }
+    if (read_count_of(c, s, cache_read_keys, COUNT_OF(cache_read_keys), &u)) {
+        ps->tokens.cache_read = u;
+        ps->has_tokens = true;
+    }
+    if (read_count_of(c, s, cache_write_keys, COUNT_OF(cache_write_keys), &u)) {
+        ps->tokens.cache_write = u;
+        ps->has_tokens = true;
+    }
+    const dp_value *rv = dp_span_attr(s, "dag.retries");
+    if (rv && rv->kind != DP_VALUE_EMPTY && read_count(c, rv, &u)) {
+        ps->has_retries = true;
+        ps->retries_attr = u > 1000000 ? 1000000 : u;
+    }
+
+    const dp_value *kind = dp_span_attr(s, "openinference.span.kind");
+    bool oi_llm = kind && kind->kind == DP_VALUE_STRING && dp_str_eq_cstr(kind->u.s, "LLM");
+    bool oi_tool = kind && kind->kind == DP_VALUE_STRING && dp_str_eq_cstr(kind->u.s, "TOOL");
+
+    ps->is_tool = dp_str_eq_cstr(ps->op, "execute_tool") || ps->tool_name.len > 0 || oi_tool;
+    ps->is_llm = str_in(ps->op, llm_ops, COUNT_OF(llm_ops)) || ps->has_tokens || oi_llm ||
+                 (call_model && !str_in(ps->op, non_llm_ops, COUNT_OF(non_llm_ops)) &&
+                  !ps->is_tool);
+
+    if (ps->is_llm) {
+        const dp_value *cv = first_attr(s, cost_keys, COUNT_OF(cost_keys));
+        if (cv && read_amount(c, cv, &d)) {
+            ps->has_cost_attr = true;
+            ps->cost_attr = d;
+        }
+        ps->has_input = hash_input(c, s, ps->input_sha);
+    }
+}
+
+/* --- span id index ------------------------------------------------------ */
+
+static uint64_t id_key(const uint8_t id[8])
+{
+    uint64_t k;
+    memcpy(&k, id, 8);
+    return k;
+}
+
+static size_t id_hash(uint64_t k, size_t mask)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return (size_t)k & mask;
+}
+
+/* Resolve every span's parent index through an open-addressing table. */
+static int link_parents(dp_prof_ctx *c)
+{
+    size_t cap = 16;
+    while (cap < c->n * 2)
+        cap *= 2;
+    int *slots = dp_arena_alloc(c->scratch, cap * sizeof(int));
+    if (!slots)
+        return -1;
+    memset(slots, 0xff, cap * sizeof(int)); /* -1 = empty */
+    size_t mask = cap - 1;
+    for (size_t i = 0; i < c->n; i++) {
+        uint64_t k = id_key(c->spans[i].span_id);
+        size_t h = id_hash(k, mask);
+        while (slots[h] >= 0 && id_key(c->spans[slots[h]].span_id) != k)
+            h = (h + 1) & mask;
+        if (slots[h] < 0)
+            slots[h] = (int)i; /* a duplicate span id keeps the first span */
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        c->si[i].parent = -1;
+        if (!c->spans[i].has_parent)
+            continue;
+        uint64_t k = id_key(c->spans[i].parent_span_id);
+        size_t h = id_hash(k, mask);
+        while (slots[h] >= 0) {
+            if (id_key(c->spans[slots[h]].span_id) == k) {
+                if ((size_t)slots[h] != i)
+                    c->si[i].parent = slots[h];
+                break;
+            }
+            h = (h + 1) & mask;
+        }
+    }
+    c->id_slots = slots;
+    c->id_mask = mask;
+    return 0;
+}
+
+int dp_prof_find_span(const dp_prof_ctx *c, const uint8_t id[8])
+{
+    const int *slots = c->id_slots;
+    if (!slots)
+        return -1;
+    uint64_t k = id_key(id);
+    size_t h = id_hash(k, c->id_mask);
+    while (slots[h] >= 0) {
+        if (id_key(c->spans[slots[h]].span_id) == k)
+            return slots[h];
+        h = (h + 1) & c->id_mask;
+    }
+    return -1;
+}
+
+int dp_prof_read_spans(dp_prof_ctx *c)
+{
+    c->si = dp_arena_calloc(c->scratch, c->n ? c->n : 1, sizeof(dp_prof_span));
+    if (!c->si)
+        return -1;
+    for (size_t i = 0; i < c->n; i++) {
+        c->si[i].node = -1;
+        read_one(c, i);
+    }
+    return link_parents(c);
+}

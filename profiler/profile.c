@@ -1,0 +1,130 @@
+/*
+ * dp_profile_build(): the steps that turn the spans of one trace into a run
+ * profile, in order: read attributes (attrs.c), map spans to nodes and sum
+ * usage (nodes.c), link nodes and find the critical path (deps.c), then
+ * bottlenecks (bottlenecks.c) and recommendations (recommend.c).
+ *
+ * All working memory lives in a scratch arena freed at the end; what the
+ * profile keeps is copied into the profile's own arena, so the spans may be
+ * freed as soon as the build returns.
+ */
+#include "profile.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "profile_internal.h"
+
+/* Hard caps: a pathological trace fails cleanly instead of eating memory. */
+#define SCRATCH_MAX_BYTES ((size_t)512 << 20)
+#define PROFILE_MAX_BYTES ((size_t)256 << 20)
+
+void dp_prof_format(char *dst, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, cap, fmt, ap);
+    va_end(ap);
+}
+
+int dp_profile_build(const dp_span *spans, size_t count, const dp_profile_config *cfg,
+                     dp_run_profile **out)
+{
+    int rc = -1;
+    dp_arena scratch;
+    dp_profile_config defaults;
+    dp_run_profile *p = NULL;
+
+    dp_arena_init(&scratch, 0, SCRATCH_MAX_BYTES);
+    if (!out || (count && !spans))
+        goto out;
+    *out = NULL;
+    if (!cfg) {
+        dp_profile_config_defaults(&defaults);
+        cfg = &defaults;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        goto out;
+    dp_arena_init(&p->arena, 0, PROFILE_MAX_BYTES);
+    p->span_count = count;
+    p->cost_complete = true;
+    p->speedup = 1.0;
+    if (count) {
+        memcpy(p->trace_id, spans[0].trace_id, 16);
+        uint64_t start = UINT64_MAX, end = 0;
+        for (size_t i = 0; i < count; i++) {
+            uint64_t e = spans[i].end_ns > spans[i].start_ns ? spans[i].end_ns : spans[i].start_ns;
+            if (spans[i].start_ns < start)
+                start = spans[i].start_ns;
+            if (e > end)
+                end = e;
+        }
+        p->start_ns = start;
+        p->wall_ms = dp_prof_ms(end - start);
+    }
+
+    dp_prof_ctx c = {.spans = spans, .n = count, .cfg = cfg, .p = p, .scratch = &scratch,
+                     .root = -1};
+    if (dp_prof_read_spans(&c) < 0 || dp_prof_map_nodes(&c) < 0 || dp_prof_sum_usage(&c) < 0 ||
+        dp_prof_link_nodes(&c) < 0)
+        goto out;
+    if (p->wall_ms > 0)
+        p->parallelism = p->execution_ms / p->wall_ms;
+    if (p->critical_path_ms > 0)
+        p->speedup = p->wall_ms / p->critical_path_ms;
+    if (dp_prof_find_bottlenecks(&c) < 0 || dp_prof_recommend(&c) < 0)
+        goto out;
+
+    *out = p;
+    p = NULL; /* handed over */
+    rc = 0;
+out:
+    dp_run_profile_destroy(p);
+    dp_arena_free(&scratch);
+    return rc;
+}
+
+void dp_run_profile_destroy(dp_run_profile *p)
+{
+    if (!p)
+        return;
+    dp_arena_free(&p->arena);
+    free(p);
+}
+
+const uint8_t *dp_run_profile_trace_id(const dp_run_profile *p)
+{
+    return p->trace_id;
+}
+
+void dp_run_profile_set_late(dp_run_profile *p, bool late)
+{
+    p->late = late;
+}
+
+const char *dp_bottleneck_type_name(enum dp_bottleneck_type t)
+{
+    static const char *const names[] = {
+        "slow_node",      "high_token_usage",      "excessive_retries",
+        "tool_latency",   "slow_llm_call",         "dependency_wait",
+        "sequential_bottleneck", "expensive_node", "budget_exceeded",
+    };
+    return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "unknown";
+}
+
+const char *dp_recommendation_type_name(enum dp_recommendation_type t)
+{
+    static const char *const names[] = {"parallelize",    "cache",
+                                        "model_downgrade", "reduce_context",
+                                        "batch_operations", "restructure_dag"};
+    return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "unknown";
+}
+
+const char *dp_severity_name(enum dp_severity s)
+{
+    static const char *const names[] = {"low", "medium", "high"};
+    return (unsigned)s < 3 ? names[s] : "unknown";
+}

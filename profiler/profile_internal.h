@@ -1,0 +1,98 @@
+/*
+ * Internal to the profiler: the state shared by the build steps while one
+ * run profile is made (attrs.c reads attributes, nodes.c maps spans to
+ * nodes and sums usage, deps.c links nodes, bottlenecks.c and recommend.c
+ * judge the result). Not for other modules.
+ */
+#ifndef DP_PROFILE_INTERNAL_H
+#define DP_PROFILE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "profile_types.h"
+
+/* What one span says, read once (so each odd value is counted once). */
+typedef struct dp_prof_span {
+    int parent; /* index of the parent span in this trace, -1 when none */
+    uint64_t start_ns;
+    uint64_t end_ns; /* never before start_ns */
+    dp_str node_id; /* dag.node.id / graph.node.id (coerced), empty when none */
+    dp_str graph_parent_id;
+    const dp_value *depends_on;
+    dp_str op;        /* gen_ai.operation.name */
+    dp_str tool_name; /* gen_ai.tool.name / tool.name */
+    dp_str models[4]; /* dag.model, response, request, llm.model_name (empty = absent) */
+    dp_str agent_name;
+    dp_token_counts tokens;
+    bool has_tokens;
+    bool has_cost_attr;
+    double cost_attr;
+    bool has_retries;
+    uint64_t retries_attr;
+    bool has_input;
+    uint8_t input_sha[32];
+    bool is_llm;
+    bool is_tool;
+    /* filled by nodes.c */
+    int node;       /* owning node (nearest node ancestor, itself included), -1 */
+    bool is_node_span;
+    bool cost_known;
+    double cost;
+    dp_str model;   /* resolved model label */
+} dp_prof_span;
+
+typedef struct dp_prof_ctx {
+    const dp_span *spans;
+    size_t n;
+    const dp_profile_config *cfg;
+    dp_run_profile *p;
+    dp_arena *scratch; /* freed when the build ends */
+    dp_prof_span *si;
+    int root;          /* -1 for an empty trace */
+    int *node_span;    /* per node: its representative (last attempt) span */
+    int *id_slots;     /* span id -> span index, open addressing */
+    size_t id_mask;
+} dp_prof_ctx;
+
+#define DP_PROF_NS_PER_MS 1e6
+
+/* attrs.c */
+int dp_prof_read_spans(dp_prof_ctx *c);
+/* Index of the span with this id in the trace, -1 when absent. */
+int dp_prof_find_span(const dp_prof_ctx *c, const uint8_t id[8]);
+
+/* nodes.c */
+int dp_prof_map_nodes(dp_prof_ctx *c);
+int dp_prof_sum_usage(dp_prof_ctx *c);
+/* USD of one call: uncached input, output, cache read and write at their rates. */
+double dp_prof_call_cost(const dp_model_price *pr, const dp_token_counts *t);
+/* The price for a model label under the configured table; NULL when unknown. */
+const dp_model_price *dp_prof_price(const dp_prof_ctx *c, dp_str model);
+
+/* deps.c */
+int dp_prof_link_nodes(dp_prof_ctx *c);
+/* Time the run's top-level nodes would end if only explicit dependencies
+ * held them back (relative to run start, ms); *actual_end gets the real one. */
+double dp_prof_ideal_end(dp_prof_ctx *c, double *actual_end);
+/* Whether node b has a direct dependency edge on node a. */
+bool dp_prof_has_edge(const dp_run_profile *p, size_t b, size_t a);
+
+/* bottlenecks.c */
+int dp_prof_find_bottlenecks(dp_prof_ctx *c);
+
+/* recommend.c */
+int dp_prof_recommend(dp_prof_ctx *c);
+
+/* profile.c: bounded formatting into fixed fields */
+void dp_prof_format(char *dst, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static inline double dp_prof_ms(uint64_t ns_from_start)
+{
+    return (double)ns_from_start / DP_PROF_NS_PER_MS;
+}
+
+#endif

@@ -1,0 +1,234 @@
+/*
+ * The human report of one run: summary, node breakdown, critical path,
+ * bottlenecks, recommendations, an ASCII waterfall with the critical path
+ * marked, and cost-by-node bars. Written into a dp_buf in one go so the
+ * caller prints a report with a single write.
+ */
+#include "render.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "profile_types.h"
+
+#define NAME_COL 24
+#define BAR_WIDTH 20
+#define WATERFALL_MAX 200
+
+typedef struct text_out {
+    dp_buf *b;
+    bool color;
+    int err;
+} text_out;
+
+static void put(text_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(text_out *o, const char *fmt, ...)
+{
+    if (o->err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (dp_buf_vprintf(o->b, fmt, ap) < 0)
+        o->err = -1;
+    va_end(ap);
+}
+
+static const char *sev_color(const text_out *o, enum dp_severity s)
+{
+    if (!o->color)
+        return "";
+    return s == DP_SEVERITY_HIGH ? "\033[31m" : s == DP_SEVERITY_MEDIUM ? "\033[33m" : "\033[36m";
+}
+
+static const char *reset(const text_out *o)
+{
+    return o->color ? "\033[0m" : "";
+}
+
+/* "$0.0123", or "unknown" */
+static const char *money(char *buf, size_t cap, double usd, bool known)
+{
+    if (known)
+        snprintf(buf, cap, "$%.4f", usd);
+    else
+        snprintf(buf, cap, "unknown");
+    return buf;
+}
+
+static void summary(text_out *o, const dp_run_profile *p)
+{
+    char hex[33];
+    for (size_t i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", p->trace_id[i]);
+    put(o, "=== dagprof run %s  trace %s  (%zu spans)%s ===\n", p->dag_id, hex, p->span_count,
+        p->late ? "  [LATE SPANS of an already reported run]" : "");
+    put(o, "Summary\n");
+    put(o, "  wall time        %12.1f ms\n", p->wall_ms);
+    put(o, "  execution (sum)  %12.1f ms   parallelism %.2f\n", p->execution_ms, p->parallelism);
+    put(o, "  critical path    %12.1f ms   possible speed-up %.2fx\n", p->critical_path_ms,
+        p->speedup);
+    put(o, "  nodes %zu   LLM calls %u   tool calls %u   retries %u\n", p->node_count, p->llm_calls,
+        p->tool_calls, p->retries);
+    put(o, "  tokens           %llu (input %llu, output %llu, cache read %llu, cache write %llu)\n",
+        (unsigned long long)dp_token_total(&p->tokens), (unsigned long long)p->tokens.input,
+        (unsigned long long)p->tokens.output, (unsigned long long)p->tokens.cache_read,
+        (unsigned long long)p->tokens.cache_write);
+    if (p->cost_complete)
+        put(o, "  cost             $%.4f\n", p->cost_usd);
+    else if (p->cost_any_known)
+        put(o, "  cost             $%.4f known + unknown (%u call(s) with no price)\n",
+            p->cost_usd, p->unknown_cost_calls);
+    else
+        put(o, "  cost             unknown (%u call(s) with no price)\n", p->unknown_cost_calls);
+    if (p->coerced_values || p->ignored_values)
+        put(o, "  odd values       %u coerced, %u ignored\n", p->coerced_values,
+            p->ignored_values);
+    if (p->node_source == DP_NODES_ROOT_CHILDREN)
+        put(o, "  (no node attributes: the root's direct children are the nodes)\n");
+    else if (p->node_source == DP_NODES_GEN_AI)
+        put(o, "  (nodes from gen_ai agent/tool/chat spans)\n");
+    put(o, "  dependencies     %s\n", p->explicit_deps ? "declared (links / depends_on)"
+                                                      : "inferred from timing");
+}
+
+static void node_table(text_out *o, const dp_run_profile *p)
+{
+    if (!p->node_count)
+        return;
+    put(o, "\nNodes\n");
+    put(o, "  %-*s %10s %10s %10s %10s %5s %9s %10s  %s\n", NAME_COL, "NODE", "START ms", "DUR ms",
+        "WAIT ms", "EXEC ms", "RETRY", "TOKENS", "COST", "MODEL");
+    for (size_t j = 0; j < p->node_count; j++) {
+        const dp_node_profile *n = &p->nodes[j];
+        char cost[32];
+        put(o, "  %-*.*s %10.1f %10.1f %10.1f %10.1f %5u %9llu %10s  %s%s\n", NAME_COL, NAME_COL,
+            n->id, n->start_ms, n->duration_ms, n->wait_ms, n->execution_ms, n->retries,
+            (unsigned long long)dp_token_total(&n->tokens),
+            money(cost, sizeof(cost), n->cost_usd, n->cost_known), n->model ? n->model : "-",
+            n->on_critical_path ? "  *" : "");
+        for (size_t t = 0; t < n->tool_call_count; t++) {
+            const dp_tool_call_profile *tc = &n->tool_calls[t];
+            put(o, "      tool %-.40s %.1f ms %s\n", tc->name, tc->duration_ms,
+                tc->success ? "ok" : "FAILED");
+        }
+    }
+}
+
+static void critical(text_out *o, const dp_run_profile *p)
+{
+    if (!p->critical_path_count)
+        return;
+    put(o, "\nCritical path (%.1f ms): ", p->critical_path_ms);
+    for (size_t i = 0; i < p->critical_path_count; i++)
+        put(o, "%s%s", i ? " -> " : "", p->nodes[p->critical_path[i]].id);
+    put(o, "\n");
+}
+
+static void waterfall(text_out *o, const dp_run_profile *p, unsigned width)
+{
+    if (!p->node_count)
+        return;
+    put(o, "\nWaterfall (0 .. %.1f ms; '#' critical path, '=' other, '*' marks critical nodes)\n",
+        p->wall_ms);
+    char bar[WATERFALL_MAX + 1];
+    for (size_t j = 0; j < p->node_count; j++) {
+        const dp_node_profile *n = &p->nodes[j];
+        unsigned from = 0, len = width;
+        if (p->wall_ms > 0) {
+            from = (unsigned)floor(n->start_ms / p->wall_ms * width);
+            len = (unsigned)lround(n->duration_ms / p->wall_ms * width);
+        }
+        if (from >= width)
+            from = width - 1;
+        if (len < 1)
+            len = 1;
+        if (from + len > width)
+            len = width - from;
+        memset(bar, ' ', width);
+        memset(bar + from, n->on_critical_path ? '#' : '=', len);
+        bar[width] = '\0';
+        put(o, "  %-*.*s |%s| %10.1f ms%s\n", NAME_COL, NAME_COL, n->id, bar, n->duration_ms,
+            n->on_critical_path ? " *" : "");
+    }
+}
+
+static void cost_bars(text_out *o, const dp_run_profile *p)
+{
+    if (!p->node_count || !p->llm_calls)
+        return;
+    put(o, "\nCost by node\n");
+    for (size_t j = 0; j < p->node_count; j++) {
+        const dp_node_profile *n = &p->nodes[j];
+        if (!n->cost_known) {
+            put(o, "  %-*.*s %-*s  unknown\n", NAME_COL, NAME_COL, n->id, BAR_WIDTH, "?");
+            continue;
+        }
+        double share = p->cost_usd > 0 ? n->cost_usd / p->cost_usd : 0;
+        unsigned filled = (unsigned)lround(share * BAR_WIDTH);
+        put(o, "  %-*.*s ", NAME_COL, NAME_COL, n->id);
+        for (unsigned i = 0; i < BAR_WIDTH; i++)
+            put(o, "%s", i < filled ? "\xe2\x96\x88" : "\xe2\x96\x91"); /* U+2588 / U+2591 */
+        put(o, " %3.0f%%  $%.4f\n", share * 100.0, n->cost_usd);
+    }
+    if (p->model_count) {
+        put(o, "\nBy model\n");
+        for (size_t m = 0; m < p->model_count; m++) {
+            const dp_model_usage *u = &p->models[m];
+            char cost[32];
+            put(o, "  %-*.*s calls %4u  tokens %9llu  cost %s\n", NAME_COL, NAME_COL, u->model,
+                u->calls, (unsigned long long)dp_token_total(&u->tokens),
+                money(cost, sizeof(cost), u->cost_usd, u->cost_known));
+        }
+    }
+}
+
+static void bottlenecks(text_out *o, const dp_run_profile *p)
+{
+    put(o, "\nBottlenecks%s\n", p->bottleneck_count ? "" : ": none");
+    for (size_t i = 0; i < p->bottleneck_count; i++) {
+        const dp_bottleneck *b = &p->bottlenecks[i];
+        put(o, "  %zu. %s[%s]%s %s  %s  impact %.1f%%\n", i + 1, sev_color(o, b->severity),
+            dp_severity_name(b->severity), reset(o), dp_bottleneck_type_name(b->type),
+            b->node >= 0 ? p->nodes[b->node].id : "(run)", b->impact_pct);
+        put(o, "     %s\n     -> %s\n", b->details, b->suggestion);
+    }
+    if (p->bottlenecks_omitted)
+        put(o, "  (%zu more with lower impact not shown)\n", p->bottlenecks_omitted);
+}
+
+static void recommendations(text_out *o, const dp_run_profile *p)
+{
+    put(o, "\nRecommendations%s\n", p->recommendation_count ? "" : ": none");
+    for (size_t i = 0; i < p->recommendation_count; i++) {
+        const dp_recommendation *r = &p->recommendations[i];
+        char cost[32];
+        put(o, "  %zu. %s[%s]%s %s  saves %.1f ms, %llu tokens, %s\n", i + 1,
+            sev_color(o, r->priority), dp_severity_name(r->priority), reset(o),
+            dp_recommendation_type_name(r->type), r->savings_time_ms,
+            (unsigned long long)r->savings_tokens,
+            money(cost, sizeof(cost), r->savings_cost_usd, r->savings_cost_known));
+        put(o, "     %s\n     -> %s\n", r->description, r->implementation);
+    }
+}
+
+int dp_render_text(const dp_run_profile *p, const dp_render_options *opt, dp_buf *out)
+{
+    if (!p || !out)
+        return -1;
+    unsigned width = opt && opt->waterfall_width ? opt->waterfall_width : 50;
+    if (width > WATERFALL_MAX)
+        width = WATERFALL_MAX;
+    text_out o = {out, opt && opt->color, 0};
+    summary(&o, p);
+    node_table(&o, p);
+    critical(&o, p);
+    bottlenecks(&o, p);
+    recommendations(&o, p);
+    waterfall(&o, p, width);
+    cost_bars(&o, p);
+    put(&o, "\n");
+    return o.err;
+}
