@@ -1,0 +1,303 @@
+/*
+ * The daemon's wiring: receiver -> trace table -> finaliser -> run
+ * processors -> sink.
+ *
+ * Threads: the receiver's workers insert spans into the table; one
+ * finaliser thread wakes when the next run could be due (a timed condition
+ * wait) and moves due runs to the table's pending queue; run processor
+ * threads take pending runs, decode their spans into a per-thread arena,
+ * build the profile and hand run + profile to the sink. The calling thread
+ * waits for SIGINT/SIGTERM with sigwait(), so no work happens in a signal
+ * handler.
+ */
+#include "daemon.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "decode.h"
+#include "log.h"
+#include "profile.h"
+#include "receiver.h"
+#include "render.h"
+#include "sink.h"
+#include "trace_table.h"
+
+#define DP_DAEMON_MAX_PROCESSORS 64
+#define DP_DAEMON_RUN_ARENA_MAX (1024u * 1024 * 1024)
+#define DP_DAEMON_FINALISER_MAX_WAIT_MS 1000
+
+typedef struct daemon_state {
+    const dp_config *cfg;
+    dp_trace_table *table;
+    dp_sink *sink;
+    dp_receiver *receiver;
+
+    pthread_t finaliser;
+    bool finaliser_started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping;
+
+    pthread_t processors[DP_DAEMON_MAX_PROCESSORS];
+    unsigned processor_count;
+
+    atomic_ullong runs_processed, runs_failed, spans_undecodable;
+} daemon_state;
+
+static void trace_id_hex(const uint8_t id[16], char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[id[i] >> 4];
+        out[2 * i + 1] = hex[id[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+/* Decode, profile and hand one run to the sink. */
+static void process_run(daemon_state *d, dp_arena *arena, const dp_run_record *run)
+{
+    char hex[33];
+    dp_run_profile *profile = NULL;
+    dp_arena_reset(arena);
+    dp_span *spans = dp_arena_calloc(arena, run->span_count ? run->span_count : 1, sizeof(*spans));
+    size_t n = 0, bad = 0;
+    for (size_t i = 0; spans && i < run->span_count; i++) {
+        const dp_run_span *rs = &run->spans[i];
+        dp_str resource = rs->scope_index < run->scope_count
+                              ? run->scopes[rs->scope_index].resource_raw
+                              : DP_STR_NULL;
+        if (dp_otlp_span_decode(rs->raw, resource, arena, &spans[n]) == DP_OTLP_OK)
+            n++;
+        else
+            bad++;
+    }
+    trace_id_hex(run->trace_id, hex);
+    if (!spans || bad) {
+        /* the bytes were validated on receipt, so this is memory: say so, loudly */
+        size_t lost = spans ? bad : run->span_count;
+        atomic_fetch_add(&d->spans_undecodable, lost);
+        dp_log_error("daemon", "run %s: %zu of %zu spans could not be decoded for the profile",
+                     hex, lost, run->span_count);
+    }
+    if (dp_profile_build(spans, n, &d->cfg->profile, &profile) != 0 || !profile) {
+        atomic_fetch_add(&d->runs_failed, 1);
+        dp_log_error("daemon", "run %s (%zu spans): cannot build the profile: out of memory", hex,
+                     run->span_count);
+        return;
+    }
+    dp_run_profile_set_late(profile, run->late);
+    if (dp_sink_on_run(d->sink, run, profile) == 0)
+        atomic_fetch_add(&d->runs_processed, 1);
+    else
+        atomic_fetch_add(&d->runs_failed, 1);
+    dp_run_profile_destroy(profile);
+}
+
+static void *processor_main(void *arg)
+{
+    daemon_state *d = arg;
+    dp_arena arena;
+    dp_arena_init(&arena, 256 * 1024, DP_DAEMON_RUN_ARENA_MAX);
+    for (;;) {
+        dp_run_record *run = NULL;
+        int rc = dp_trace_table_take(d->table, UINT64_MAX, &run);
+        if (rc == DP_TRACE_TABLE_ECLOSED)
+            break;
+        if (rc != DP_TRACE_TABLE_OK)
+            continue;
+        process_run(d, &arena, run);
+        dp_trace_table_release(d->table, run);
+    }
+    dp_arena_free(&arena);
+    return NULL;
+}
+
+static void *finaliser_main(void *arg)
+{
+    daemon_state *d = arg;
+    pthread_mutex_lock(&d->lock);
+    while (!d->stopping) {
+        pthread_mutex_unlock(&d->lock);
+        dp_trace_table_collect(d->table);
+        uint64_t wait = dp_trace_table_next_due_ms(d->table, DP_DAEMON_FINALISER_MAX_WAIT_MS);
+        if (wait < 1)
+            wait = 1; /* a due run was just collected; do not spin */
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += (time_t)(wait / 1000);
+        deadline.tv_nsec += (long)(wait % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&d->lock);
+        if (!d->stopping)
+            pthread_cond_timedwait(&d->wake, &d->lock, &deadline);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+/* "HOST:PORT" with the port actually bound (the configured one may be 0). */
+static void bound_address(const char *listen, int port, char *out, size_t outlen)
+{
+    const char *colon = strrchr(listen, ':');
+    int host_len = colon ? (int)(colon - listen) : (int)strlen(listen);
+    snprintf(out, outlen, "%.*s:%d", host_len, listen, port);
+}
+
+static void log_totals(daemon_state *d)
+{
+    dp_receiver_stats rs;
+    dp_trace_table_stats ts;
+    memset(&rs, 0, sizeof(rs));
+    if (d->receiver)
+        dp_receiver_get_stats(d->receiver, &rs);
+    dp_trace_table_get_stats(d->table, &ts);
+    dp_log_info("daemon",
+                "totals: spans received %llu, accepted %llu, rejected %llu, refused %llu; "
+                "runs reported %llu (late %llu), failed %llu; spans not decodable %llu",
+                (unsigned long long)rs.spans_received, (unsigned long long)rs.spans_accepted,
+                (unsigned long long)rs.spans_rejected, (unsigned long long)rs.spans_refused,
+                (unsigned long long)atomic_load(&d->runs_processed),
+                (unsigned long long)ts.runs_late, (unsigned long long)atomic_load(&d->runs_failed),
+                (unsigned long long)atomic_load(&d->spans_undecodable));
+}
+
+static void stop_threads(daemon_state *d)
+{
+    if (d->finaliser_started) {
+        pthread_mutex_lock(&d->lock);
+        d->stopping = true;
+        pthread_cond_signal(&d->wake);
+        pthread_mutex_unlock(&d->lock);
+        pthread_join(d->finaliser, NULL);
+        d->finaliser_started = false;
+    }
+    /* nothing buffered is dropped: finalise it all, then let the processors drain */
+    size_t n = dp_trace_table_finalise_all(d->table);
+    if (n)
+        dp_log_info("daemon", "finalising %zu pending run(s)", n);
+    dp_trace_table_close(d->table);
+    for (unsigned i = 0; i < d->processor_count; i++)
+        pthread_join(d->processors[i], NULL);
+    d->processor_count = 0;
+}
+
+int dp_daemon_run(const dp_config *cfg)
+{
+    int rc = 1;
+    daemon_state d;
+    memset(&d, 0, sizeof(d));
+    d.cfg = cfg;
+    pthread_mutex_init(&d.lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d.wake, &ca);
+    pthread_condattr_destroy(&ca);
+
+    /* every thread started below inherits this mask; only sigwait() sees the signals */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    dp_trace_table_options to;
+    dp_trace_table_options_defaults(&to);
+    to.idle_timeout_ms = cfg->assembly.idle_timeout_ms;
+    to.max_age_ms = cfg->assembly.max_age_ms;
+    to.memory_limit_bytes = cfg->assembly.memory_limit_bytes;
+    to.shards = cfg->assembly.shards;
+    to.late_window_ms = cfg->assembly.late_window_ms;
+    to.max_pending_runs = cfg->assembly.max_pending_runs;
+    d.table = dp_trace_table_create(&to);
+    if (!d.table) {
+        dp_log_error("daemon", "out of memory creating the trace table");
+        goto out;
+    }
+
+    dp_render_options ro;
+    memset(&ro, 0, sizeof(ro));
+    ro.color = cfg->output.color == 1 || (cfg->output.color < 0 && isatty(STDOUT_FILENO));
+    ro.waterfall_width = cfg->output.waterfall_width;
+    d.sink = dp_report_sink_create(stdout, cfg->output.format == DP_FORMAT_JSON, &ro);
+    if (!d.sink) {
+        dp_log_error("daemon", "out of memory creating the report sink");
+        goto out;
+    }
+
+    unsigned workers = cfg->server.workers;
+    if (!workers) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = n > 0 ? (unsigned)n : 1;
+    }
+    unsigned nproc = workers < DP_DAEMON_MAX_PROCESSORS ? workers : DP_DAEMON_MAX_PROCESSORS;
+    for (unsigned i = 0; i < nproc; i++) {
+        if (pthread_create(&d.processors[i], NULL, processor_main, &d) != 0) {
+            dp_log_error("daemon", "cannot start run processor threads");
+            goto out;
+        }
+        d.processor_count++;
+    }
+    if (pthread_create(&d.finaliser, NULL, finaliser_main, &d) != 0) {
+        dp_log_error("daemon", "cannot start the finaliser thread");
+        goto out;
+    }
+    d.finaliser_started = true;
+
+    dp_receiver_options rcv;
+    memset(&rcv, 0, sizeof(rcv));
+    rcv.listen = cfg->server.listen;
+    rcv.workers = workers;
+    rcv.max_recv_message_bytes = cfg->server.max_recv_message_bytes;
+    /* outstanding calls per worker; the core queues the rest */
+    rcv.calls_per_worker =
+        cfg->server.max_concurrent_calls && cfg->server.max_concurrent_calls < 32
+            ? cfg->server.max_concurrent_calls
+            : 32;
+    rcv.table = d.table;
+    char err[512];
+    if (dp_receiver_start(&rcv, &d.receiver, err, sizeof(err)) != DP_RECEIVER_OK) {
+        dp_log_error("daemon", "%s", err);
+        goto out;
+    }
+    char addr[300];
+    bound_address(cfg->server.listen, dp_receiver_port(d.receiver), addr, sizeof(addr));
+    dp_log_info("daemon", "dagprof listening on %s", addr);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) == 0 && (sig == SIGINT || sig == SIGTERM)) {
+            dp_log_info("daemon", "%s: stopping; finishing calls in flight and pending runs",
+                        sig == SIGINT ? "SIGINT" : "SIGTERM");
+            break;
+        }
+    }
+    /* stop accepting; calls in flight finish and their spans are in the table */
+    dp_receiver_shutdown(d.receiver);
+    rc = 0;
+out:
+    if (d.table)
+        stop_threads(&d);
+    if (d.sink)
+        dp_sink_flush(d.sink);
+    if (d.table && d.sink)
+        log_totals(&d);
+    dp_receiver_destroy(d.receiver);
+    dp_sink_destroy(d.sink);
+    dp_trace_table_destroy(d.table);
+    pthread_cond_destroy(&d.wake);
+    pthread_mutex_destroy(&d.lock);
+    return rc;
+}
