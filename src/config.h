@@ -64,6 +64,19 @@ int dp_config_load_file(dp_config *c, const char *path, char *err, size_t errlen
  */
 int dp_config_load_prices(dp_config *c, char *err, size_t errlen);
 
+/**
+ * Set one key from its text form, as a flag or `--set SECTION.KEY=VALUE`
+ * gives it: path is "SECTION.KEY". Returns 0, or -1 with a message in err
+ * (unknown section or key with the allowed names, wrong type, out of range).
+ */
+int dp_config_set(dp_config *c, const char *path, const char *value, char *err, size_t errlen);
+
+/**
+ * Check rules that join two keys (a "high" threshold not below its base).
+ * Returns 0, or -1 with a message naming both keys in err.
+ */
+int dp_config_validate(const dp_config *c, char *err, size_t errlen);
+
 /** Free what the config owns (prices). */
 void dp_config_release(dp_config *c);
 

@@ -1,5 +1,10 @@
-/* placeholder until the CLI lands */
-int main(void)
+/*
+ * The dagprof binary. Everything it does lives in the library (cli.c) so
+ * tests can run the same code in-process.
+ */
+#include "cli.h"
+
+int main(int argc, char **argv)
 {
-    return 0;
+    return dp_cli_main(argc, argv);
 }

@@ -1,0 +1,346 @@
+/*
+ * dagprof's configuration: defaults from the key tables (config_table.c),
+ * the YAML config file, single keys set from the command line, rules that
+ * join two keys, and the price table (built-ins + price file).
+ *
+ * The YAML file is a mapping of sections to mappings of keys to scalars:
+ *     server:
+ *       listen: 0.0.0.0:4317
+ * Loading is all-or-nothing: it works on a copy and only replaces the
+ * caller's config when the whole file was valid.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_table.h"
+#include "log.h"
+#include "price_file.h"
+#include "yaml_util.h"
+
+/* More than the number of keys of all sections together. */
+#define MAX_KEYS_SEEN 128
+
+void dp_config_defaults(dp_config *c)
+{
+    char err[256];
+    memset(c, 0, sizeof(*c));
+    dp_profile_config_defaults(&c->profile);
+    for (size_t i = 0; i < dp_config_section_count; i++) {
+        const dp_config_section *s = &dp_config_sections[i];
+        for (size_t j = 0; j < s->key_count; j++) {
+            const dp_config_key *k = &s->keys[j];
+            /* The tables are tested to hold valid defaults; a failure here
+             * is a programming error, so say it loudly. */
+            if (dp_config_key_set(c, s, k, k->default_value, strlen(k->default_value), err,
+                                  sizeof(err)) < 0)
+                dp_log_error("config", "bad built-in default: %s", err);
+        }
+    }
+    c->profile.prices = NULL;
+    c->prices = NULL;
+}
+
+/* ---- rules joining two keys ---------------------------------------------- */
+
+typedef struct key_pair_rule {
+    const char *section;
+    const char *base;
+    const char *high;
+} key_pair_rule;
+
+static const key_pair_rule pair_rules[] = {
+    {"thresholds", "slow_node_factor", "slow_node_high_factor"},
+    {"thresholds", "token_usage_factor", "token_usage_high_factor"},
+    {"thresholds", "retries_min", "retries_high"},
+    {"thresholds", "tool_latency", "tool_latency_high"},
+    {"thresholds", "slow_llm_call", "slow_llm_call_high"},
+    {"thresholds", "dependency_wait_factor", "dependency_wait_high_factor"},
+};
+
+/* Returns the index of the first broken rule, or -1 when all hold. */
+static int broken_pair_rule(const dp_config *c, char *err, size_t errlen,
+                            const dp_config_key **base_out, const dp_config_key **high_out)
+{
+    for (size_t i = 0; i < sizeof(pair_rules) / sizeof(pair_rules[0]); i++) {
+        const key_pair_rule *r = &pair_rules[i];
+        const dp_config_section *s = dp_config_section_find(r->section, strlen(r->section));
+        const dp_config_key *base = s ? dp_config_key_find(s, r->base, strlen(r->base)) : NULL;
+        const dp_config_key *high = s ? dp_config_key_find(s, r->high, strlen(r->high)) : NULL;
+        if (!base || !high)
+            continue;
+        if (dp_config_key_number(c, high) >= dp_config_key_number(c, base))
+            continue;
+        char hv[48], bv[48];
+        dp_config_key_format(c, high, hv, sizeof(hv));
+        dp_config_key_format(c, base, bv, sizeof(bv));
+        snprintf(err, errlen, "%s.%s (%s) must not be below %s.%s (%s)", s->name, high->name, hv,
+                 s->name, base->name, bv);
+        *base_out = base;
+        *high_out = high;
+        return (int)i;
+    }
+    return -1;
+}
+
+int dp_config_validate(const dp_config *c, char *err, size_t errlen)
+{
+    const dp_config_key *base, *high;
+    return broken_pair_rule(c, err, errlen, &base, &high) < 0 ? 0 : -1;
+}
+
+/* ---- one key from the command line ---------------------------------------- */
+
+int dp_config_set(dp_config *c, const char *path, const char *value, char *err, size_t errlen)
+{
+    char allowed[768];
+    const char *dot = strchr(path, '.');
+    size_t section_len = dot ? (size_t)(dot - path) : strlen(path);
+    const dp_config_section *s = dp_config_section_find(path, section_len);
+    if (!s) {
+        dp_config_allowed_names(NULL, allowed, sizeof(allowed));
+        snprintf(err, errlen, "unknown section '%.*s' (allowed: %s)", (int)section_len, path,
+                 allowed);
+        return -1;
+    }
+    if (!dot) {
+        dp_config_allowed_names(s, allowed, sizeof(allowed));
+        snprintf(err, errlen, "'%s' names a section, not a key (allowed keys: %s)", path,
+                 allowed);
+        return -1;
+    }
+    const dp_config_key *k = dp_config_key_find(s, dot + 1, strlen(dot + 1));
+    if (!k) {
+        dp_config_allowed_names(s, allowed, sizeof(allowed));
+        snprintf(err, errlen, "unknown key '%s' in section '%s' (allowed: %s)", dot + 1, s->name,
+                 allowed);
+        return -1;
+    }
+    return dp_config_key_set(c, s, k, value, strlen(value), err, errlen);
+}
+
+/* ---- the YAML file ------------------------------------------------------- */
+
+typedef struct load_ctx {
+    const char *path;
+    char *err;
+    size_t errlen;
+    yaml_document_t *doc;
+    struct {
+        const dp_config_key *key;
+        unsigned long line;
+    } seen[MAX_KEYS_SEEN];
+    size_t seen_count;
+} load_ctx;
+
+static int fail(load_ctx *x, const yaml_node_t *at, const char *msg)
+{
+    snprintf(x->err, x->errlen, "%s:%lu: %s", x->path, dp_yaml_line(at), msg);
+    return -1;
+}
+
+static unsigned long seen_line(const load_ctx *x, const dp_config_key *k)
+{
+    for (size_t i = 0; i < x->seen_count; i++)
+        if (x->seen[i].key == k)
+            return x->seen[i].line;
+    return 0;
+}
+
+/* The text of a mapping key; keys must be plain strings. */
+static int key_text(load_ctx *x, const yaml_node_t *n, const char *what, const char **text,
+                    size_t *len)
+{
+    char msg[128];
+    if (n->type != YAML_SCALAR_NODE) {
+        snprintf(msg, sizeof(msg), "expected a %s name, got %s", what, dp_yaml_kind_name(n));
+        return fail(x, n, msg);
+    }
+    *text = (const char *)n->data.scalar.value;
+    *len = n->data.scalar.length;
+    return 0;
+}
+
+static int load_key(load_ctx *x, dp_config *c, const dp_config_section *s,
+                    const yaml_node_t *key_node, const yaml_node_t *value)
+{
+    char msg[1024], allowed[768];
+    const char *name;
+    size_t len;
+    if (key_text(x, key_node, "key", &name, &len) < 0)
+        return -1;
+    const dp_config_key *k = dp_config_key_find(s, name, len);
+    if (!k) {
+        dp_config_allowed_names(s, allowed, sizeof(allowed));
+        snprintf(msg, sizeof(msg), "unknown key '%.*s' in section '%s' (allowed: %s)",
+                 (int)(len > 64 ? 64 : len), name, s->name, allowed);
+        return fail(x, key_node, msg);
+    }
+    unsigned long first = seen_line(x, k);
+    if (first) {
+        snprintf(msg, sizeof(msg), "duplicate key '%s' in section '%s' (first set on line %lu)",
+                 k->name, s->name, first);
+        return fail(x, key_node, msg);
+    }
+    if (value->type != YAML_SCALAR_NODE ||
+        (dp_yaml_is_null(value) && k->type != DP_CFG_STRING)) {
+        snprintf(msg, sizeof(msg), "%s.%s: expected a single %s value, got %s", s->name, k->name,
+                 dp_config_type_name(k), dp_yaml_kind_name(value));
+        return fail(x, value, msg);
+    }
+    /* a null string is the empty string ("file:" with nothing after it) */
+    const char *text = dp_yaml_is_null(value) ? "" : (const char *)value->data.scalar.value;
+    size_t text_len = dp_yaml_is_null(value) ? 0 : value->data.scalar.length;
+    if (dp_config_key_set(c, s, k, text, text_len, msg, sizeof(msg)) < 0)
+        return fail(x, value, msg);
+    if (x->seen_count < MAX_KEYS_SEEN) {
+        x->seen[x->seen_count].key = k;
+        x->seen[x->seen_count].line = dp_yaml_line(key_node);
+        x->seen_count++;
+    }
+    return 0;
+}
+
+static int load_section(load_ctx *x, dp_config *c, const yaml_node_t *name_node,
+                        const yaml_node_t *body, const yaml_node_pair_t *pairs,
+                        const yaml_node_pair_t *this_pair)
+{
+    char msg[1024], allowed[768];
+    const char *name;
+    size_t len;
+    if (key_text(x, name_node, "section", &name, &len) < 0)
+        return -1;
+    const dp_config_section *s = dp_config_section_find(name, len);
+    if (!s) {
+        dp_config_allowed_names(NULL, allowed, sizeof(allowed));
+        snprintf(msg, sizeof(msg), "unknown section '%.*s' (allowed: %s)",
+                 (int)(len > 64 ? 64 : len), name, allowed);
+        return fail(x, name_node, msg);
+    }
+    for (const yaml_node_pair_t *p = pairs; p < this_pair; p++) {
+        const yaml_node_t *earlier = yaml_document_get_node(x->doc, p->key);
+        if (earlier && earlier->type == YAML_SCALAR_NODE && earlier->data.scalar.length == len &&
+            memcmp(earlier->data.scalar.value, name, len) == 0) {
+            snprintf(msg, sizeof(msg), "duplicate section '%s' (first on line %lu)", s->name,
+                     dp_yaml_line(earlier));
+            return fail(x, name_node, msg);
+        }
+    }
+    if (dp_yaml_is_null(body))
+        return 0; /* "server:" with no keys under it */
+    if (body->type != YAML_MAPPING_NODE) {
+        dp_config_allowed_names(s, allowed, sizeof(allowed));
+        snprintf(msg, sizeof(msg), "section '%s' must be a mapping of keys, got %s (allowed: %s)",
+                 s->name, dp_yaml_kind_name(body), allowed);
+        return fail(x, body, msg);
+    }
+    for (const yaml_node_pair_t *p = body->data.mapping.pairs.start;
+         p < body->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
+        if (!k || !v)
+            return fail(x, body, "malformed YAML mapping");
+        if (load_key(x, c, s, k, v) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int dp_config_load_file(dp_config *c, const char *path, char *err, size_t errlen)
+{
+    int result = -1;
+    yaml_document_t doc;
+    bool doc_ready = false;
+    char msg[1024], allowed[768];
+    /* all-or-nothing: fill a copy, replace the caller's config on success */
+    dp_config next = *c;
+    load_ctx *x = calloc(1, sizeof(*x));
+    if (!x) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    x->path = path;
+    x->err = err;
+    x->errlen = errlen;
+    x->doc = &doc;
+
+    if (dp_yaml_load_file(path, &doc, err, errlen) < 0)
+        goto out;
+    doc_ready = true;
+    const yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root || dp_yaml_is_null(root)) {
+        result = 0; /* an empty file changes nothing */
+        goto out;
+    }
+    if (root->type != YAML_MAPPING_NODE) {
+        dp_config_allowed_names(NULL, allowed, sizeof(allowed));
+        snprintf(msg, sizeof(msg), "expected a mapping of sections, got %s (allowed: %s)",
+                 dp_yaml_kind_name(root), allowed);
+        fail(x, root, msg);
+        goto out;
+    }
+    const yaml_node_pair_t *pairs = root->data.mapping.pairs.start;
+    for (const yaml_node_pair_t *p = pairs; p < root->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(&doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(&doc, p->value);
+        if (!k || !v) {
+            fail(x, root, "malformed YAML mapping");
+            goto out;
+        }
+        if (load_section(x, &next, k, v, pairs, p) < 0)
+            goto out;
+    }
+
+    const dp_config_key *base, *high;
+    if (broken_pair_rule(&next, msg, sizeof(msg), &base, &high) >= 0) {
+        /* point at whichever of the two keys this file set (the high one first) */
+        unsigned long line = seen_line(x, high);
+        if (!line)
+            line = seen_line(x, base);
+        snprintf(err, errlen, "%s:%lu: %s", path, line, msg);
+        goto out;
+    }
+    *c = next;
+    result = 0;
+out:
+    if (doc_ready)
+        yaml_document_delete(&doc);
+    free(x);
+    return result;
+}
+
+/* ---- prices --------------------------------------------------------------- */
+
+int dp_config_load_prices(dp_config *c, char *err, size_t errlen)
+{
+    int result = -1;
+    dp_price_table *t = dp_price_table_create();
+    if (!t) {
+        snprintf(err, errlen, "out of memory creating the price table");
+        goto out;
+    }
+    if (c->price_file[0] && dp_price_file_load(t, c->price_file, err, errlen) < 0)
+        goto out;
+    if (c->prices)
+        dp_price_table_destroy(c->prices);
+    c->prices = t;
+    c->profile.prices = t;
+    t = NULL;
+    result = 0;
+out:
+    if (t)
+        dp_price_table_destroy(t);
+    return result;
+}
+
+void dp_config_release(dp_config *c)
+{
+    if (!c)
+        return;
+    if (c->prices)
+        dp_price_table_destroy(c->prices);
+    c->prices = NULL;
+    c->profile.prices = NULL;
+}

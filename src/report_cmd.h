@@ -1,0 +1,33 @@
+/*
+ * `dagprof report FILE...`: the offline path. Reads OTLP trace files
+ * (protobuf or OTLP/JSON, see otlp_file.h), groups all their spans by trace
+ * id, profiles each trace as one run and prints the reports in the order of
+ * the runs' start times, exactly as the daemon would print them.
+ */
+#ifndef DP_REPORT_CMD_H
+#define DP_REPORT_CMD_H
+
+#include <stdio.h>
+
+#include "config.h"
+
+/**
+ * Largest total of span memory the offline report holds; a file set beyond
+ * it fails with a message instead of exhausting the machine.
+ */
+#define DP_REPORT_MAX_SPAN_BYTES ((size_t)4 << 30)
+
+/**
+ * Profile `files` and write one report per run to `out` (text or JSON lines
+ * per cfg->output.format); problems with files go to `errout`, each naming
+ * the file (and line). A file that cannot be read does not stop the others.
+ * Returns the exit status: 0, or 1 when a file failed, a run could not be
+ * profiled, or no file held any span.
+ */
+int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *out,
+                     FILE *errout);
+
+/** dp_report_run_to() on stdout and stderr. */
+int dp_report_run(const dp_config *cfg, char *const *files, int count);
+
+#endif
