@@ -69,16 +69,28 @@ static void process_run(daemon_state *d, dp_arena *arena, const dp_run_record *r
     dp_run_profile *profile = NULL;
     dp_arena_reset(arena);
     dp_span *spans = dp_arena_calloc(arena, run->span_count ? run->span_count : 1, sizeof(*spans));
+    /* a run has few resources: decode each once and share it among its spans */
+    size_t nscopes = run->scope_count ? run->scope_count : 1;
+    const dp_attr **res_attrs = dp_arena_calloc(arena, nscopes, sizeof(*res_attrs));
+    size_t *res_counts = dp_arena_calloc(arena, nscopes, sizeof(*res_counts));
+    bool *res_ok = dp_arena_calloc(arena, nscopes, sizeof(*res_ok));
+    if (!res_attrs || !res_counts || !res_ok)
+        spans = NULL;
+    for (size_t i = 0; spans && i < run->scope_count; i++)
+        res_ok[i] = dp_otlp_resource_decode(run->scopes[i].resource_raw, arena, &res_attrs[i],
+                                            &res_counts[i]) == DP_OTLP_OK;
     size_t n = 0, bad = 0;
     for (size_t i = 0; spans && i < run->span_count; i++) {
         const dp_run_span *rs = &run->spans[i];
-        dp_str resource = rs->scope_index < run->scope_count
-                              ? run->scopes[rs->scope_index].resource_raw
-                              : DP_STR_NULL;
-        if (dp_otlp_span_decode(rs->raw, resource, arena, &spans[n]) == DP_OTLP_OK)
-            n++;
-        else
+        uint32_t si = rs->scope_index;
+        if (si >= run->scope_count || !res_ok[si] ||
+            dp_otlp_span_decode(rs->raw, DP_STR_NULL, arena, &spans[n]) != DP_OTLP_OK) {
             bad++;
+            continue;
+        }
+        spans[n].resource_attrs = res_attrs[si];
+        spans[n].resource_attr_count = res_counts[si];
+        n++;
     }
     trace_id_hex(run->trace_id, hex);
     if (!spans || bad) {
