@@ -1,0 +1,319 @@
+/*
+ * Per-call usage rules: tokens (cache inside input), cost from the price
+ * table, span cost attributes, unknown models, the default model, model
+ * precedence, nested LLM and tool spans, retries (attribute and inferred),
+ * wrong-typed and missing values. Expected values worked out by hand.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "profile_types.h"
+#include "span_builder.h"
+
+static sb_trace t;
+
+#define EPS 1e-9
+
+static dp_run_profile *build_with(const dp_profile_config *cfg)
+{
+    dp_run_profile *p = NULL;
+    assert_int_equal(dp_profile_build(t.spans, t.count, cfg, &p), 0);
+    return p;
+}
+
+static dp_run_profile *build(void)
+{
+    dp_profile_config cfg;
+    dp_profile_config_defaults(&cfg);
+    return build_with(&cfg);
+}
+
+static const dp_node_profile *node(const dp_run_profile *p, const char *id)
+{
+    for (size_t i = 0; i < p->node_count; i++) {
+        if (strcmp(p->nodes[i].id, id) == 0)
+            return &p->nodes[i];
+    }
+    fail_msg("no node %s", id);
+    return NULL;
+}
+
+static const dp_model_usage *model(const dp_run_profile *p, const char *name)
+{
+    for (size_t i = 0; i < p->model_count; i++) {
+        if (strcmp(p->models[i].model, name) == 0)
+            return &p->models[i];
+    }
+    fail_msg("no model %s", name);
+    return NULL;
+}
+
+/* claude-sonnet-4-5: $3 in, $15 out, $0.30 cache read, $3.75 cache write per 1M.
+ * input 10000 of which 4000 cache read and 1000 cache write, output 2000:
+ * uncached 5000*3 = 15000; 4000*0.30 = 1200; 1000*3.75 = 3750; 2000*15 = 30000;
+ * sum 49950 / 1e6 = 0.04995 */
+static void test_cache_tokens_inside_input(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int s = sb_span(&t, "chat", -1, 0, 100);
+    sb_str(&t, s, "gen_ai.operation.name", "chat");
+    sb_str(&t, s, "gen_ai.response.model", "claude-sonnet-4-5-20250929");
+    sb_int(&t, s, "gen_ai.usage.input_tokens", 10000);
+    sb_int(&t, s, "gen_ai.usage.cache_read.input_tokens", 4000);
+    sb_int(&t, s, "gen_ai.usage.cache_creation.input_tokens", 1000);
+    sb_int(&t, s, "gen_ai.usage.output_tokens", 2000);
+    dp_run_profile *p = build();
+    assert_float_equal(p->cost_usd, 0.04995, EPS);
+    assert_int_equal(p->tokens.input, 10000);
+    assert_int_equal(p->tokens.cache_read, 4000);
+    assert_int_equal(p->tokens.cache_write, 1000);
+    /* total = input + output: cache tokens are not added again */
+    assert_int_equal(dp_token_total(&p->tokens), 12000);
+    dp_run_profile_destroy(p);
+}
+
+/* The span's own cost wins; unknown models give unknown cost, never $0. */
+static void test_cost_attribute_and_unknown_model(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 300);
+    int a = sb_span(&t, "a", root, 0, 100);
+    sb_node(&t, a, "a", "gpt-4o", 1000, 1000);
+    sb_double(&t, a, "gen_ai.usage.cost", 0.5);
+    int b = sb_span(&t, "b", root, 100, 200);
+    sb_node(&t, b, "b", "mystery-model-9", 1000, 1000);
+    int c = sb_span(&t, "c", root, 200, 300);
+    /* llm.cost.total as a numeric string: coerced */
+    sb_node(&t, c, "c", "mystery-model-9", 10, 10);
+    sb_str(&t, c, "llm.cost.total", "0.25");
+    dp_run_profile *p = build();
+    assert_float_equal(node(p, "a")->cost_usd, 0.5, EPS);
+    assert_true(node(p, "a")->cost_known);
+    assert_false(node(p, "b")->cost_known);
+    assert_int_equal(node(p, "b")->unknown_cost_calls, 1);
+    assert_float_equal(node(p, "c")->cost_usd, 0.25, EPS);
+    assert_int_equal(p->unknown_cost_calls, 1);
+    assert_false(p->cost_complete);
+    assert_true(p->cost_any_known);
+    assert_float_equal(p->cost_usd, 0.75, EPS); /* known part: 0.5 + 0.25 */
+    const dp_model_usage *m = model(p, "mystery-model-9");
+    assert_int_equal(m->calls, 2);
+    assert_false(m->cost_known);
+    assert_int_equal(p->coerced_values, 1);
+    dp_run_profile_destroy(p);
+}
+
+/* gpt-4o-mini default: 1000 in * 0.15 + 1000 out * 0.60 = 750 / 1e6 = 0.00075 */
+static void test_default_model(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int s = sb_span(&t, "call", -1, 0, 10);
+    sb_int(&t, s, "gen_ai.usage.input_tokens", 1000);
+    sb_int(&t, s, "gen_ai.usage.output_tokens", 1000);
+    dp_profile_config cfg;
+    dp_profile_config_defaults(&cfg);
+    dp_run_profile *p = build_with(&cfg);
+    assert_int_equal(p->unknown_cost_calls, 1); /* no model, no default */
+    assert_string_equal(p->models[0].model, "unknown");
+    dp_run_profile_destroy(p);
+
+    strcpy(cfg.default_model, "gpt-4o-mini");
+    p = build_with(&cfg);
+    assert_int_equal(p->unknown_cost_calls, 0);
+    assert_float_equal(p->cost_usd, 0.00075, EPS);
+    assert_string_equal(p->models[0].model, "gpt-4o-mini");
+    assert_string_equal(p->nodes[0].model, "gpt-4o-mini");
+    dp_run_profile_destroy(p);
+}
+
+/* dag.model > response > request > llm.model_name; the price falls back along
+ * the same order when the first name has no price. */
+static void test_model_precedence(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 40);
+    int a = sb_span(&t, "a", root, 0, 10);
+    sb_str(&t, a, "dag.node.id", "a");
+    sb_str(&t, a, "gen_ai.request.model", "gpt-4o");
+    sb_str(&t, a, "gen_ai.response.model", "gpt-4o-mini-2024-07-18");
+    sb_int(&t, a, "gen_ai.usage.input_tokens", 1000000);
+    int b = sb_span(&t, "b", root, 10, 20);
+    sb_str(&t, b, "dag.node.id", "b");
+    sb_str(&t, b, "gen_ai.response.model", "my-finetune");
+    sb_str(&t, b, "gen_ai.request.model", "gpt-4o");
+    sb_int(&t, b, "gen_ai.usage.input_tokens", 1000000);
+    int c = sb_span(&t, "c", root, 20, 30);
+    sb_str(&t, c, "dag.node.id", "c");
+    sb_str(&t, c, "llm.model_name", "gemini-2.5-flash");
+    sb_int(&t, c, "llm.token_count.prompt", 1000000);
+    sb_int(&t, c, "llm.token_count.completion", 1000000);
+    dp_run_profile *p = build();
+    /* a: response model gpt-4o-mini: 1M input * $0.15 = 0.15 */
+    assert_string_equal(node(p, "a")->model, "gpt-4o-mini-2024-07-18");
+    assert_float_equal(node(p, "a")->cost_usd, 0.15, EPS);
+    /* b: label my-finetune (unpriced), priced as the request model gpt-4o: $2.50 */
+    assert_string_equal(node(p, "b")->model, "my-finetune");
+    assert_float_equal(node(p, "b")->cost_usd, 2.5, EPS);
+    /* c: OpenInference names: 1M in * 0.30 + 1M out * 2.50 = 2.80 */
+    assert_float_equal(node(p, "c")->cost_usd, 2.8, EPS);
+    dp_run_profile_destroy(p);
+}
+
+/* Nested LLM and tool spans belong to the nearest node; each span once.
+ *   n1 (node, tokens 100/10, model haiku) > chat (200/20, no model) > tool grep (failed)
+ *   n1 > tool "fetch_url" span without gen_ai.tool.name but execute_tool
+ * n1 tokens = 100+200 in, 10+20 out. Both calls priced as haiku ($1/$5):
+ * (300*1 + 30*5) / 1e6 = 450e-6. */
+static void test_nested_llm_and_tool_spans(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 1000);
+    int n1 = sb_span(&t, "n1", root, 0, 1000);
+    sb_node(&t, n1, "n1", "haiku", 100, 10);
+    int chat = sb_span(&t, "chat", n1, 10, 500);
+    sb_str(&t, chat, "gen_ai.operation.name", "chat");
+    sb_int(&t, chat, "gen_ai.usage.input_tokens", 200);
+    sb_int(&t, chat, "gen_ai.usage.output_tokens", 20);
+    int grep = sb_span(&t, "tool call", chat, 20, 32.5);
+    sb_str(&t, grep, "gen_ai.tool.name", "grep");
+    sb_status(&t, grep, DP_STATUS_ERROR);
+    int fetch = sb_span(&t, "fetch_url", n1, 600, 900);
+    sb_str(&t, fetch, "gen_ai.operation.name", "execute_tool");
+    dp_run_profile *p = build();
+    const dp_node_profile *n = node(p, "n1");
+    assert_int_equal(n->tokens.input, 300);
+    assert_int_equal(n->tokens.output, 30);
+    assert_int_equal(p->tokens.input, 300);
+    assert_int_equal(n->llm_calls, 2);
+    assert_int_equal(n->span_count, 4);
+    assert_float_equal(n->cost_usd, 450e-6, EPS);
+    assert_int_equal(n->tool_call_count, 2);
+    assert_string_equal(n->tool_calls[0].name, "grep");
+    assert_float_equal(n->tool_calls[0].duration_ms, 12.5, 1e-6);
+    assert_false(n->tool_calls[0].success);
+    assert_string_equal(n->tool_calls[1].name, "fetch_url");
+    assert_true(n->tool_calls[1].success);
+    assert_int_equal(p->tool_calls, 2);
+    /* the failed grep has no later attempt: not a retry */
+    assert_int_equal(n->retries, 0);
+    dp_run_profile_destroy(p);
+}
+
+/* Retries: a node id seen on a failed attempt then a successful one is one
+ * node with one retry; nested failed sibling attempts count for their node;
+ * dag.retries overrides inference. */
+static void test_retries(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 1000);
+    int f1 = sb_span(&t, "fetch", root, 0, 100);
+    sb_str(&t, f1, "dag.node.id", "fetch");
+    sb_status(&t, f1, DP_STATUS_ERROR);
+    int f2 = sb_span(&t, "fetch", root, 110, 200);
+    sb_str(&t, f2, "dag.node.id", "fetch");
+
+    int n2 = sb_span(&t, "n2", root, 200, 900);
+    sb_str(&t, n2, "dag.node.id", "n2");
+    sb_status(&t, sb_span(&t, "llm", n2, 210, 300), DP_STATUS_ERROR);
+    sb_status(&t, sb_span(&t, "llm", n2, 310, 400), DP_STATUS_ERROR);
+    sb_span(&t, "llm", n2, 410, 500);
+    /* same name, different parent: a separate operation, not a retry */
+    int other = sb_span(&t, "other", n2, 500, 600);
+    sb_status(&t, sb_span(&t, "llm", other, 510, 520), DP_STATUS_ERROR);
+
+    int n3 = sb_span(&t, "n3", root, 900, 1000);
+    sb_str(&t, n3, "dag.node.id", "n3");
+    sb_int(&t, n3, "dag.retries", 0);
+    sb_status(&t, sb_span(&t, "step", n3, 900, 950), DP_STATUS_ERROR);
+    sb_span(&t, "step", n3, 950, 990);
+
+    dp_run_profile *p = build();
+    assert_int_equal(p->node_count, 3);
+    const dp_node_profile *f = node(p, "fetch");
+    assert_int_equal(f->retries, 1);
+    assert_float_equal(f->start_ms, 0.0, 1e-9);
+    assert_float_equal(f->duration_ms, 200.0, 1e-9);
+    assert_float_equal(f->failed_attempt_ms, 100.0, 1e-9);
+    assert_int_equal(node(p, "n2")->retries, 2);
+    assert_float_equal(node(p, "n2")->failed_attempt_ms, 180.0, 1e-9); /* 90 + 90 */
+    assert_int_equal(node(p, "n3")->retries, 0);
+    assert_int_equal(p->retries, 3);
+    dp_run_profile_destroy(p);
+}
+
+/* Wrong types: "1500" -> 1500 (coerced), 200.0 -> 200 (coerced), int node id
+ * 7 -> "7" (coerced), "2" retries -> 2 (coerced); "abc", -5, 2.5 and a bool
+ * are ignored. */
+static void test_wrong_typed_values(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 100);
+    int a = sb_span(&t, "a", root, 0, 50);
+    sb_int(&t, a, "dag.node.id", 7);
+    sb_str(&t, a, "dag.model", "haiku");
+    sb_str(&t, a, "dag.tokens.input", "1500");
+    sb_double(&t, a, "gen_ai.usage.output_tokens", 200.0);
+    sb_str(&t, a, "dag.retries", "2");
+    int b = sb_span(&t, "b", root, 50, 100);
+    sb_str(&t, b, "dag.node.id", "b");
+    sb_str(&t, b, "gen_ai.usage.input_tokens", "abc");
+    sb_int(&t, b, "gen_ai.usage.output_tokens", -5);
+    sb_double(&t, b, "gen_ai.usage.cache_read.input_tokens", 2.5);
+    sb_bool(&t, b, "dag.model", true);
+    dp_run_profile *p = build();
+    assert_int_equal(p->coerced_values, 4);
+    assert_int_equal(p->ignored_values, 4);
+    const dp_node_profile *n = node(p, "7");
+    assert_int_equal(n->tokens.input, 1500);
+    assert_int_equal(n->tokens.output, 200);
+    assert_int_equal(n->retries, 2);
+    /* haiku: 1500*1 + 200*5 = 2500 -> 0.0025 */
+    assert_float_equal(n->cost_usd, 0.0025, EPS);
+    assert_int_equal(dp_token_total(&node(p, "b")->tokens), 0);
+    dp_run_profile_destroy(p);
+}
+
+/* Nodes with nothing but ids: no model, zero tokens, known zero cost. */
+static void test_missing_attributes(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 100);
+    sb_str(&t, sb_span(&t, "a", root, 0, 100), "dag.node.id", "a");
+    dp_run_profile *p = build();
+    assert_string_equal(p->dag_id, "root");
+    assert_null(p->nodes[0].model);
+    assert_int_equal(p->nodes[0].llm_calls, 0);
+    assert_true(p->nodes[0].cost_known);
+    assert_float_equal(p->cost_usd, 0.0, EPS);
+    assert_true(p->cost_complete);
+    assert_int_equal(p->model_count, 0);
+    assert_int_equal(p->coerced_values + p->ignored_values, 0);
+    dp_run_profile_destroy(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cache_tokens_inside_input),
+        cmocka_unit_test(test_cost_attribute_and_unknown_model),
+        cmocka_unit_test(test_default_model),
+        cmocka_unit_test(test_model_precedence),
+        cmocka_unit_test(test_nested_llm_and_tool_spans),
+        cmocka_unit_test(test_retries),
+        cmocka_unit_test(test_wrong_typed_values),
+        cmocka_unit_test(test_missing_attributes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
