@@ -449,6 +449,7 @@ static void deliver(sender *s, dp_delivery_batch *batch)
     const char *sig = dp_upstream_signal_name(s->signal);
     uint64_t start = now_ms();
     uint64_t backoff = cfg->retry_initial_ms ? cfg->retry_initial_ms : 1;
+    uint64_t retries = 0;
     attempt_result res;
 
     /* A static slice does not own the batch: the batch outlives every
@@ -527,8 +528,11 @@ static void deliver(sender *s, dp_delivery_batch *batch)
             return;
         }
         count(s, &s->stats.retries, 1);
-        dp_log_warn(COMPONENT, "%s: upstream answered %s (%s); retrying in %" PRIu64 " ms", sig,
-                    status_name(res.code), res.message[0] ? res.message : "no message", delay);
+        /* One warning per batch; an outage would otherwise log at the
+         * retry rate. The retries counter keeps the full figure. */
+        dp_log_at(++retries == 1 ? DP_LOG_WARN : DP_LOG_DEBUG, COMPONENT,
+                  "%s: upstream answered %s (%s); retrying in %" PRIu64 " ms", sig,
+                  status_name(res.code), res.message[0] ? res.message : "no message", delay);
         if (!backoff_wait(s, delay)) {
             count(s, &s->stats.dropped_at_shutdown, batch->items);
             return;
