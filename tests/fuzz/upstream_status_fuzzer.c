@@ -1,0 +1,34 @@
+/*
+ * Fuzz target for the upstream answer parsers: the google.rpc.Status /
+ * RetryInfo walker (bytes from the grpc-status-details-bin trailer) and the
+ * partial_success reader of Export responses. Both take bytes from the
+ * network and must never read outside them.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "upstream_status.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint64_t delay = 0;
+    int64_t rejected = 0;
+    char msg[64];
+
+    /* Copy so that a read past the end is caught by ASan on the heap copy. */
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy)
+        return 0;
+    memcpy(copy, data, size);
+    int rc = dp_upstream_status_retry_delay(copy, size, &delay);
+    if (rc == 1 && delay > 24ull * 3600 * 1000)
+        abort(); /* the delay is capped at 24 h */
+    if (dp_upstream_partial_success_parse(copy, size, &rejected, msg, sizeof(msg)) == 0 &&
+        strlen(msg) >= sizeof(msg))
+        abort();
+    free(copy);
+    return 0;
+}
