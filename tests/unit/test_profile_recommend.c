@@ -1,0 +1,265 @@
+/*
+ * Recommendations: each type with its savings worked out by hand, and the
+ * case where it must not be made.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "profile_types.h"
+#include "span_builder.h"
+
+static sb_trace t;
+static dp_profile_config cfg;
+
+#define EPS 1e-9
+
+static int setup(void **state)
+{
+    (void)state;
+    dp_profile_config_defaults(&cfg);
+    sb_init(&t);
+    return 0;
+}
+
+static dp_run_profile *build(void)
+{
+    dp_run_profile *p = NULL;
+    assert_int_equal(dp_profile_build(t.spans, t.count, &cfg, &p), 0);
+    return p;
+}
+
+static const dp_recommendation *find(const dp_run_profile *p, enum dp_recommendation_type type)
+{
+    for (size_t i = 0; i < p->recommendation_count; i++) {
+        if (p->recommendations[i].type == type)
+            return &p->recommendations[i];
+    }
+    return NULL;
+}
+
+static int add_node(const char *id, int parent, double start, double end)
+{
+    int s = sb_span(&t, id, parent, start, end);
+    sb_str(&t, s, "dag.node.id", id);
+    return s;
+}
+
+/* a 0..100, b 100..200 (declares nothing), c 200..300 depends on a only.
+ * Ideal: a 0..100, b 0..100, c after a: 100..200 -> ends 200; actual 300:
+ * saves 100 ms = 33.3% of wall -> high. */
+static void test_parallelize(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 300);
+    add_node("a", root, 0, 100);
+    add_node("b", root, 100, 200);
+    sb_str(&t, add_node("c", root, 200, 300), "dag.depends_on", "a");
+    dp_run_profile *p = build();
+    const dp_recommendation *r = find(p, DP_REC_PARALLELIZE);
+    assert_non_null(r);
+    assert_float_equal(r->savings_time_ms, 100.0, EPS);
+    assert_int_equal(r->priority, DP_SEVERITY_HIGH);
+    assert_int_equal(r->savings_tokens, 0);
+    dp_run_profile_destroy(p);
+
+    cfg.parallelize_min_share = 0.5; /* 100 < 150 */
+    p = build();
+    assert_null(find(p, DP_REC_PARALLELIZE));
+    dp_run_profile_destroy(p);
+}
+
+/* A fully declared chain a -> b -> c already runs as early as it can. */
+static void test_parallelize_not_when_chain_is_declared(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 300);
+    add_node("a", root, 0, 100);
+    sb_str(&t, add_node("b", root, 100, 200), "dag.depends_on", "a");
+    sb_str(&t, add_node("c", root, 200, 300), "dag.depends_on", "b");
+    dp_run_profile *p = build();
+    assert_null(find(p, DP_REC_PARALLELIZE));
+    dp_run_profile_destroy(p);
+}
+
+static int chat(int parent, double start, double end, const char *model, const char *input)
+{
+    int s = sb_span(&t, "chat", parent, start, end);
+    sb_str(&t, s, "gen_ai.operation.name", "chat");
+    sb_str(&t, s, "gen_ai.request.model", model);
+    sb_int(&t, s, "gen_ai.usage.input_tokens", 1000);
+    sb_int(&t, s, "gen_ai.usage.output_tokens", 100);
+    if (input)
+        sb_str(&t, s, "input.value", input);
+    return s;
+}
+
+/* Three gpt-4o calls with input "hello" (200 ms each), one with "other", one on
+ * gpt-4o-mini with "hello". Repeats: the 2nd and 3rd gpt-4o "hello" calls.
+ * Each: (1000 * 2.5 + 100 * 10) / 1e6 = 0.0035. Savings: 400 ms, 2200 tokens, $0.007. */
+static void test_cache(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 1000);
+    int n = add_node("n", root, 0, 1000);
+    chat(n, 0, 200, "gpt-4o", "hello");
+    chat(n, 200, 400, "gpt-4o", "hello");
+    chat(n, 400, 600, "gpt-4o", "hello");
+    chat(n, 600, 800, "gpt-4o", "other");
+    chat(n, 800, 1000, "gpt-4o-mini", "hello");
+    dp_run_profile *p = build();
+    const dp_recommendation *r = find(p, DP_REC_CACHE);
+    assert_non_null(r);
+    assert_float_equal(r->savings_time_ms, 400.0, EPS);
+    assert_int_equal(r->savings_tokens, 2200);
+    assert_float_equal(r->savings_cost_usd, 0.007, EPS);
+    assert_true(r->savings_cost_known);
+    dp_run_profile_destroy(p);
+}
+
+static void test_cache_not_for_distinct_inputs(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 400);
+    int n = add_node("n", root, 0, 400);
+    chat(n, 0, 200, "gpt-4o", "one");
+    chat(n, 200, 400, "gpt-4o", "two");
+    chat(n, 200, 400, "gpt-4o", NULL); /* no input on the span: never compared */
+    chat(n, 200, 400, "gpt-4o", NULL);
+    dp_run_profile *p = build();
+    assert_null(find(p, DP_REC_CACHE));
+    dp_run_profile_destroy(p);
+}
+
+/* Only gpt-4o is used: the named cheaper sibling gpt-4o-mini is the target.
+ * 1M input: gpt-4o $2.50, gpt-4o-mini $0.15 -> saves $2.35 (94% of cost: high). */
+static void test_model_downgrade_sibling(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 100);
+    sb_node(&t, sb_span(&t, "a", root, 0, 100), "a", "gpt-4o", 1000000, 0);
+    dp_run_profile *p = build();
+    const dp_recommendation *r = find(p, DP_REC_MODEL_DOWNGRADE);
+    assert_non_null(r);
+    assert_float_equal(r->savings_cost_usd, 2.35, EPS);
+    assert_int_equal(r->priority, DP_SEVERITY_HIGH);
+    assert_non_null(strstr(r->description, "gpt-4o-mini"));
+    dp_run_profile_destroy(p);
+}
+
+/* gpt-4o has 100 of 1100 tokens (9% < 30%): no downgrade. */
+static void test_model_downgrade_not_below_share(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 100);
+    sb_node(&t, sb_span(&t, "a", root, 0, 100), "a", "gpt-4o", 100, 0);
+    sb_node(&t, sb_span(&t, "b", root, 0, 100), "b", "gpt-4o-mini", 1000, 0);
+    dp_run_profile *p = build();
+    assert_null(find(p, DP_REC_MODEL_DOWNGRADE));
+    dp_run_profile_destroy(p);
+}
+
+/* inputs 10000 and 2000 on gpt-4o: mean 6000 > 4000 (not > 8000: medium);
+ * tokens above 4000: 6000, at $2.50/1M = $0.015 */
+static void test_reduce_context(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 100);
+    sb_node(&t, sb_span(&t, "a", root, 0, 100), "a", "gpt-4o", 10000, 0);
+    sb_node(&t, sb_span(&t, "b", root, 0, 100), "b", "gpt-4o", 2000, 0);
+    dp_run_profile *p = build();
+    const dp_recommendation *r = find(p, DP_REC_REDUCE_CONTEXT);
+    assert_non_null(r);
+    assert_int_equal(r->savings_tokens, 6000);
+    assert_float_equal(r->savings_cost_usd, 0.015, EPS);
+    assert_int_equal(r->priority, DP_SEVERITY_MEDIUM);
+    dp_run_profile_destroy(p);
+
+    cfg.reduce_context_tokens = 6000; /* mean 6000 is not above */
+    p = build();
+    assert_null(find(p, DP_REC_REDUCE_CONTEXT));
+    dp_run_profile_destroy(p);
+}
+
+/* Five sequential 100 ms "lookup" tool calls in one node: busy 500 ms, one batched
+ * call of the longest length (100) would save 400 ms. Four calls would not do. */
+static void test_batch_operations(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 500);
+    int n = add_node("n", root, 0, 500);
+    for (int i = 0; i < 5; i++)
+        sb_str(&t, sb_span(&t, "tool", n, i * 100.0, i * 100.0 + 100), "gen_ai.tool.name",
+               "lookup");
+    dp_run_profile *p = build();
+    const dp_recommendation *r = find(p, DP_REC_BATCH_OPERATIONS);
+    assert_non_null(r);
+    assert_float_equal(r->savings_time_ms, 400.0, EPS);
+    dp_run_profile_destroy(p);
+
+    cfg.batch_min_calls = 6;
+    p = build();
+    assert_null(find(p, DP_REC_BATCH_OPERATIONS));
+    dp_run_profile_destroy(p);
+}
+
+/* Overlapping small calls: 0..100, 50..150, 100..200, 300..400, 300..350:
+ * busy = [0,200] + [300,400] = 300; minus longest 100 -> 200 ms. */
+static void test_batch_operations_overlap(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 400);
+    int n = add_node("n", root, 0, 400);
+    const double iv[5][2] = {{0, 100}, {50, 150}, {100, 200}, {300, 400}, {300, 350}};
+    for (int i = 0; i < 5; i++)
+        sb_str(&t, sb_span(&t, "tool", n, iv[i][0], iv[i][1]), "gen_ai.tool.name", "lookup");
+    dp_run_profile *p = build();
+    const dp_recommendation *r = find(p, DP_REC_BATCH_OPERATIONS);
+    assert_non_null(r);
+    assert_float_equal(r->savings_time_ms, 200.0, EPS);
+    dp_run_profile_destroy(p);
+}
+
+/* Declared chain a -> b -> c -> d of 100 ms each: critical path 4 nodes, 400 ms;
+ * up to 400 - 100 = 300 ms. A chain of three is below the threshold of 4. */
+static void test_restructure_dag(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 400);
+    add_node("a", root, 0, 100);
+    sb_str(&t, add_node("b", root, 100, 200), "dag.depends_on", "a");
+    sb_str(&t, add_node("c", root, 200, 300), "dag.depends_on", "b");
+    sb_str(&t, add_node("d", root, 300, 400), "dag.depends_on", "c");
+    dp_run_profile *p = build();
+    assert_int_equal(p->critical_path_count, 4);
+    const dp_recommendation *r = find(p, DP_REC_RESTRUCTURE_DAG);
+    assert_non_null(r);
+    assert_float_equal(r->savings_time_ms, 300.0, EPS);
+    assert_int_equal(r->priority, DP_SEVERITY_HIGH); /* 75% of wall */
+    dp_run_profile_destroy(p);
+
+    cfg.restructure_chain_nodes = 5;
+    p = build();
+    assert_null(find(p, DP_REC_RESTRUCTURE_DAG));
+    dp_run_profile_destroy(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_parallelize, setup),
+        cmocka_unit_test_setup(test_parallelize_not_when_chain_is_declared, setup),
+        cmocka_unit_test_setup(test_cache, setup),
+        cmocka_unit_test_setup(test_cache_not_for_distinct_inputs, setup),
+        cmocka_unit_test_setup(test_model_downgrade_sibling, setup),
+        cmocka_unit_test_setup(test_model_downgrade_not_below_share, setup),
+        cmocka_unit_test_setup(test_reduce_context, setup),
+        cmocka_unit_test_setup(test_batch_operations, setup),
+        cmocka_unit_test_setup(test_batch_operations_overlap, setup),
+        cmocka_unit_test_setup(test_restructure_dag, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
