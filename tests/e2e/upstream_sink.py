@@ -17,7 +17,9 @@ Protocol, one line each way (stdout is line-buffered):
     down / up               stop listening / listen again on the same port
     stats                   -> "stats KEY=VALUE ..." (see stats_line())
     quit                    exit
-Usage: upstream_sink.py [--port P]   (0 = any free port)
+Usage: upstream_sink.py [--port P] [--tls-cert PEM --tls-key PEM [--client-ca PEM]]
+  --port 0 picks a free port; with --tls-* the sink speaks TLS, and with
+  --client-ca it also requires a client certificate signed by that CA.
 """
 import argparse
 import gzip
@@ -119,8 +121,9 @@ def item_names(signal, req):
 
 
 class Sink:
-    def __init__(self, port, messages):
+    def __init__(self, port, messages, tls=None):
         self.port = port
+        self.tls = tls
         self.messages = messages
         self.lock = threading.Lock()
         self.out_lock = threading.Lock()
@@ -206,7 +209,15 @@ class Sink:
         for signal, (service, _) in SERVICES.items():
             server.add_generic_rpc_handlers(
                 (grpc.method_handlers_generic_handler(service, {"Export": self.handler(signal)}),))
-        port = server.add_insecure_port("127.0.0.1:%d" % self.port)
+        address = "127.0.0.1:%d" % self.port
+        if self.tls:
+            cert, key, client_ca = self.tls
+            creds = grpc.ssl_server_credentials(
+                [(key, cert)], root_certificates=client_ca,
+                require_client_auth=client_ca is not None)
+            port = server.add_secure_port(address, creds)
+        else:
+            port = server.add_insecure_port(address)
         if port == 0:
             raise SystemExit("upstream_sink: cannot listen on port %d" % self.port)
         self.port = port
@@ -263,8 +274,18 @@ class Sink:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--client-ca")
     args = ap.parse_args()
-    sink = Sink(args.port, generate_messages())
+    tls = None
+    if args.tls_cert:
+        def read(path):
+            with open(path, "rb") as f:
+                return f.read()
+        tls = (read(args.tls_cert), read(args.tls_key),
+               read(args.client_ca) if args.client_ca else None)
+    sink = Sink(args.port, generate_messages(), tls)
     sink.start()
     sink.emit("listening %d" % sink.port)
     for line in sys.stdin:
