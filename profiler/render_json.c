@@ -49,7 +49,7 @@ static json_t *node_value(const dp_run_profile *p, const dp_node_profile *n)
         if (json_array_append_new(tools, tv) < 0)
             goto fail;
     }
-    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:i,s:i,s:o,s:o,s:o}", "id", n->id,
+    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:i,s:i,s:o,s:o,s:o}", "id", n->id,
                      "name", n->name, "model", n->model ? json_string(n->model) : json_null(),
                      "start_ms", ms_value(n->start_ms), "duration_ms", ms_value(n->duration_ms),
                      "wait_ms", ms_value(n->wait_ms), "execution_ms", ms_value(n->execution_ms),
