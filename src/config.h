@@ -53,8 +53,9 @@ typedef struct dp_config {
 void dp_config_defaults(dp_config *c);
 
 /**
- * Read a YAML config file over the current values. On error returns -1 and
- * writes "FILE:LINE: message (allowed keys: ...)" into err.
+ * Read a YAML config file over the current values. On error returns -1,
+ * leaves c unchanged and writes "FILE:LINE: message" into err; unknown
+ * sections and keys list the allowed names: "... (allowed: listen, ...)".
  */
 int dp_config_load_file(dp_config *c, const char *path, char *err, size_t errlen);
 

@@ -85,6 +85,24 @@ static void test_defaults(void **state)
     assert_null(c.profile.prices);
 }
 
+/* Every default in the tables parses as its own key and lies in its range. */
+static void test_every_default_is_valid(void **state)
+{
+    dp_config c;
+    char err[512];
+    memset(&c, 0, sizeof(c));
+    for (size_t i = 0; i < dp_config_section_count; i++) {
+        const dp_config_section *s = &dp_config_sections[i];
+        for (size_t j = 0; j < s->key_count; j++) {
+            const dp_config_key *k = &s->keys[j];
+            assert_non_null(k->description);
+            assert_int_equal(dp_config_key_set(&c, s, k, k->default_value,
+                                               strlen(k->default_value), err, sizeof(err)),
+                             0);
+        }
+    }
+}
+
 /* The tables' defaults for the analysis settings must be the profiler's own. */
 static void test_table_defaults_match_profiler(void **state)
 {
@@ -415,6 +433,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_every_default_is_valid),
         cmocka_unit_test(test_table_defaults_match_profiler),
         cmocka_unit_test(test_every_type),
         cmocka_unit_test(test_partial_file_keeps_other_defaults),
