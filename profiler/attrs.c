@@ -133,55 +133,105 @@ static bool read_text(dp_prof_ctx *c, const dp_value *v, dp_str *out, bool allow
     return false;
 }
 
-/* The first present attribute among keys, or NULL. */
-static const dp_value *first_attr(const dp_span *s, const char *const *keys, size_t n)
+/* Every attribute key the profiler reads. A span's attributes are scanned
+ * once into a table indexed by these ids, instead of one linear search per
+ * key: this runs for every span the daemon receives. */
+enum known_key {
+    K_NODE_ID, K_GRAPH_NODE_ID, K_GRAPH_PARENT_ID, K_DEPENDS_ON, K_NODE_DEPENDS_ON,
+    K_OPERATION, K_TOOL_NAME, K_OI_TOOL_NAME, K_AGENT_NAME,
+    K_DAG_MODEL, K_RESPONSE_MODEL, K_REQUEST_MODEL, K_LLM_MODEL,
+    K_IN_TOKENS, K_PROMPT_TOKENS, K_OI_PROMPT, K_DAG_IN,
+    K_OUT_TOKENS, K_COMPLETION_TOKENS, K_OI_COMPLETION, K_DAG_OUT,
+    K_CACHE_READ, K_OI_CACHE_READ, K_CACHE_WRITE, K_OI_CACHE_WRITE,
+    K_RETRIES, K_OI_SPAN_KIND, K_COST, K_OI_COST,
+    K_PROMPT, K_INPUT_MESSAGES, K_OI_INPUT_MESSAGES, K_INPUT_VALUE,
+    K_COUNT
+};
+
+static const dp_str known_keys[K_COUNT] = {
+    DP_STR_LIT("dag.node.id"), DP_STR_LIT("graph.node.id"), DP_STR_LIT("graph.node.parent_id"),
+    DP_STR_LIT("dag.depends_on"), DP_STR_LIT("dag.node.depends_on"),
+    DP_STR_LIT("gen_ai.operation.name"), DP_STR_LIT("gen_ai.tool.name"), DP_STR_LIT("tool.name"),
+    DP_STR_LIT("gen_ai.agent.name"),
+    DP_STR_LIT("dag.model"), DP_STR_LIT("gen_ai.response.model"),
+    DP_STR_LIT("gen_ai.request.model"), DP_STR_LIT("llm.model_name"),
+    DP_STR_LIT("gen_ai.usage.input_tokens"), DP_STR_LIT("gen_ai.usage.prompt_tokens"),
+    DP_STR_LIT("llm.token_count.prompt"), DP_STR_LIT("dag.tokens.input"),
+    DP_STR_LIT("gen_ai.usage.output_tokens"), DP_STR_LIT("gen_ai.usage.completion_tokens"),
+    DP_STR_LIT("llm.token_count.completion"), DP_STR_LIT("dag.tokens.output"),
+    DP_STR_LIT("gen_ai.usage.cache_read.input_tokens"),
+    DP_STR_LIT("llm.token_count.prompt_details.cache_read"),
+    DP_STR_LIT("gen_ai.usage.cache_creation.input_tokens"),
+    DP_STR_LIT("llm.token_count.prompt_details.cache_write"),
+    DP_STR_LIT("dag.retries"), DP_STR_LIT("openinference.span.kind"),
+    DP_STR_LIT("gen_ai.usage.cost"), DP_STR_LIT("llm.cost.total"),
+    DP_STR_LIT("gen_ai.prompt"), DP_STR_LIT("gen_ai.input.messages"),
+    DP_STR_LIT("llm.input_messages"), DP_STR_LIT("input.value"),
+};
+
+typedef struct attr_view {
+    const dp_value *v[K_COUNT];
+} attr_view;
+
+/* Fill the view; the first occurrence of a key wins (as dp_span_attr). */
+static void scan_attrs(const dp_span *s, attr_view *view)
+{
+    memset(view, 0, sizeof(*view));
+    for (size_t i = 0; i < s->attr_count; i++) {
+        dp_str key = s->attrs[i].key;
+        if (key.len < 9 || s->attrs[i].value.kind == DP_VALUE_EMPTY)
+            continue; /* the shortest known key is 9 bytes */
+        for (int k = 0; k < K_COUNT; k++) {
+            if (known_keys[k].len == key.len && known_keys[k].ptr[0] == key.ptr[0] &&
+                memcmp(known_keys[k].ptr, key.ptr, key.len) == 0) {
+                if (!view->v[k])
+                    view->v[k] = &s->attrs[i].value;
+                break;
+            }
+        }
+    }
+}
+
+/* The first present attribute among the ids, or NULL. */
+static const dp_value *first_attr(const attr_view *view, const int *ids, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const dp_value *v = dp_span_attr(s, keys[i]);
-        if (v && v->kind != DP_VALUE_EMPTY)
-            return v;
+        if (view->v[ids[i]])
+            return view->v[ids[i]];
     }
     return NULL;
 }
 
-static bool read_count_of(dp_prof_ctx *c, const dp_span *s, const char *const *keys, size_t n,
+static bool read_count_of(dp_prof_ctx *c, const attr_view *view, const int *ids, size_t n,
                           uint64_t *out)
 {
-    const dp_value *v = first_attr(s, keys, n);
+    const dp_value *v = first_attr(view, ids, n);
     return v && read_count(c, v, out);
 }
 
-static bool read_text_of(dp_prof_ctx *c, const dp_span *s, const char *key, dp_str *out,
+static bool read_text_of(dp_prof_ctx *c, const attr_view *view, int id, dp_str *out,
                          bool allow_number)
 {
-    const dp_value *v = dp_span_attr(s, key);
-    if (!v || v->kind == DP_VALUE_EMPTY)
-        return false;
-    return read_text(c, v, out, allow_number);
+    const dp_value *v = view->v[id];
+    return v && read_text(c, v, out, allow_number);
 }
 
 #define COUNT_OF(keys) (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const input_keys[] = {"gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
-                                         "llm.token_count.prompt", "dag.tokens.input"};
-static const char *const output_keys[] = {"gen_ai.usage.output_tokens",
-                                          "gen_ai.usage.completion_tokens",
-                                          "llm.token_count.completion", "dag.tokens.output"};
-static const char *const cache_read_keys[] = {"gen_ai.usage.cache_read.input_tokens",
-                                              "llm.token_count.prompt_details.cache_read"};
-static const char *const cache_write_keys[] = {"gen_ai.usage.cache_creation.input_tokens",
-                                               "llm.token_count.prompt_details.cache_write"};
-static const char *const cost_keys[] = {"gen_ai.usage.cost", "llm.cost.total"};
-static const char *const model_keys[] = {"dag.model", "gen_ai.response.model",
-                                         "gen_ai.request.model", "llm.model_name"};
-static const char *const input_text_keys[] = {"gen_ai.prompt", "gen_ai.input.messages",
-                                              "llm.input_messages", "input.value"};
+static const int input_keys[] = {K_IN_TOKENS, K_PROMPT_TOKENS, K_OI_PROMPT, K_DAG_IN};
+static const int output_keys[] = {K_OUT_TOKENS, K_COMPLETION_TOKENS, K_OI_COMPLETION, K_DAG_OUT};
+static const int cache_read_keys[] = {K_CACHE_READ, K_OI_CACHE_READ};
+static const int cache_write_keys[] = {K_CACHE_WRITE, K_OI_CACHE_WRITE};
+static const int cost_keys[] = {K_COST, K_OI_COST};
+static const int model_keys[] = {K_DAG_MODEL, K_RESPONSE_MODEL, K_REQUEST_MODEL, K_LLM_MODEL};
+static const int input_text_keys[] = {K_PROMPT, K_INPUT_MESSAGES, K_OI_INPUT_MESSAGES,
+                                      K_INPUT_VALUE};
 
 /* SHA-256 of the call's input (string, or array of strings with each item's
  * length mixed in so ["ab","c"] and ["a","bc"] differ). */
-static bool hash_input(dp_prof_ctx *c, const dp_span *s, uint8_t out[32])
+static bool hash_input(dp_prof_ctx *c, const attr_view *view, uint8_t out[32])
 {
-    const dp_value *v = first_attr(s, input_text_keys, COUNT_OF(input_text_keys));
+    const dp_value *v = first_attr(view, input_text_keys, COUNT_OF(input_text_keys));
     if (!v)
         return false;
     if (v->kind != DP_VALUE_STRING && v->kind != DP_VALUE_ARRAY) {
@@ -190,7 +240,10 @@ static bool hash_input(dp_prof_ctx *c, const dp_span *s, uint8_t out[32])
     }
     bool ok = false;
     unsigned int len = 0;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    /* one digest context per build, reused for every call */
+    if (!c->md)
+        c->md = EVP_MD_CTX_new();
+    EVP_MD_CTX *md = c->md;
     if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
         goto out;
     if (v->kind == DP_VALUE_STRING) {
@@ -209,7 +262,6 @@ static bool hash_input(dp_prof_ctx *c, const dp_span *s, uint8_t out[32])
     }
     ok = EVP_DigestFinal_ex(md, out, &len) == 1 && len == 32;
 out:
-    EVP_MD_CTX_free(md);
     return ok;
 }
 
@@ -232,6 +284,8 @@ static void read_one(dp_prof_ctx *c, size_t i)
     dp_prof_span *ps = &c->si[i];
     uint64_t u;
     double d;
+    attr_view view_storage, *view = &view_storage;
+    scan_attrs(s, view);
 
     ps->start_ns = s->start_ns;
     ps->end_ns = s->end_ns;
@@ -241,22 +295,18 @@ static void read_one(dp_prof_ctx *c, size_t i)
         c->p->ignored_values++;
     }
 
-    if (!read_text_of(c, s, "dag.node.id", &ps->node_id, true))
-        read_text_of(c, s, "graph.node.id", &ps->node_id, true);
-    read_text_of(c, s, "graph.node.parent_id", &ps->graph_parent_id, true);
-    ps->depends_on = dp_span_attr(s, "dag.depends_on");
-    if (!ps->depends_on || ps->depends_on->kind == DP_VALUE_EMPTY)
-        ps->depends_on = dp_span_attr(s, "dag.node.depends_on");
-    if (ps->depends_on && ps->depends_on->kind == DP_VALUE_EMPTY)
-        ps->depends_on = NULL;
+    if (!read_text_of(c, view, K_NODE_ID, &ps->node_id, true))
+        read_text_of(c, view, K_GRAPH_NODE_ID, &ps->node_id, true);
+    read_text_of(c, view, K_GRAPH_PARENT_ID, &ps->graph_parent_id, true);
+    ps->depends_on = view->v[K_DEPENDS_ON] ? view->v[K_DEPENDS_ON] : view->v[K_NODE_DEPENDS_ON];
 
-    read_text_of(c, s, "gen_ai.operation.name", &ps->op, false);
-    if (!read_text_of(c, s, "gen_ai.tool.name", &ps->tool_name, false))
-        read_text_of(c, s, "tool.name", &ps->tool_name, false);
-    read_text_of(c, s, "gen_ai.agent.name", &ps->agent_name, false);
+    read_text_of(c, view, K_OPERATION, &ps->op, false);
+    if (!read_text_of(c, view, K_TOOL_NAME, &ps->tool_name, false))
+        read_text_of(c, view, K_OI_TOOL_NAME, &ps->tool_name, false);
+    read_text_of(c, view, K_AGENT_NAME, &ps->agent_name, false);
     bool any_model = false, call_model = false;
     for (size_t k = 0; k < COUNT_OF(model_keys); k++) {
-        if (read_text_of(c, s, model_keys[k], &ps->models[k], false)) {
+        if (read_text_of(c, view, model_keys[k], &ps->models[k], false)) {
             any_model = true;
             if (k > 0)
                 call_model = true;
@@ -264,29 +314,29 @@ static void read_one(dp_prof_ctx *c, size_t i)
     }
     (void)any_model;
 
-    if (read_count_of(c, s, input_keys, COUNT_OF(input_keys), &u)) {
+    if (read_count_of(c, view, input_keys, COUNT_OF(input_keys), &u)) {
         ps->tokens.input = u;
         ps->has_tokens = true;
     }
-    if (read_count_of(c, s, output_keys, COUNT_OF(output_keys), &u)) {
+    if (read_count_of(c, view, output_keys, COUNT_OF(output_keys), &u)) {
         ps->tokens.output = u;
         ps->has_tokens = true;
     }
-    if (read_count_of(c, s, cache_read_keys, COUNT_OF(cache_read_keys), &u)) {
+    if (read_count_of(c, view, cache_read_keys, COUNT_OF(cache_read_keys), &u)) {
         ps->tokens.cache_read = u;
         ps->has_tokens = true;
     }
-    if (read_count_of(c, s, cache_write_keys, COUNT_OF(cache_write_keys), &u)) {
+    if (read_count_of(c, view, cache_write_keys, COUNT_OF(cache_write_keys), &u)) {
         ps->tokens.cache_write = u;
         ps->has_tokens = true;
     }
-    const dp_value *rv = dp_span_attr(s, "dag.retries");
-    if (rv && rv->kind != DP_VALUE_EMPTY && read_count(c, rv, &u)) {
+    const dp_value *rv = view->v[K_RETRIES];
+    if (rv && read_count(c, rv, &u)) {
         ps->has_retries = true;
         ps->retries_attr = u > 1000000 ? 1000000 : u;
     }
 
-    const dp_value *kind = dp_span_attr(s, "openinference.span.kind");
+    const dp_value *kind = view->v[K_OI_SPAN_KIND];
     bool oi_llm = kind && kind->kind == DP_VALUE_STRING && dp_str_eq_cstr(kind->u.s, "LLM");
     bool oi_tool = kind && kind->kind == DP_VALUE_STRING && dp_str_eq_cstr(kind->u.s, "TOOL");
 
@@ -296,12 +346,12 @@ static void read_one(dp_prof_ctx *c, size_t i)
                   !ps->is_tool);
 
     if (ps->is_llm) {
-        const dp_value *cv = first_attr(s, cost_keys, COUNT_OF(cost_keys));
+        const dp_value *cv = first_attr(view, cost_keys, COUNT_OF(cost_keys));
         if (cv && read_amount(c, cv, &d)) {
             ps->has_cost_attr = true;
             ps->cost_attr = d;
         }
-        ps->has_input = hash_input(c, s, ps->input_sha);
+        ps->has_input = hash_input(c, view, ps->input_sha);
     }
 }
 

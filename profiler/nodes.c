@@ -330,21 +330,22 @@ double dp_prof_call_cost(const dp_model_price *pr, const dp_token_counts *t)
            1e6;
 }
 
-const dp_model_price *dp_prof_price(const dp_prof_ctx *c, dp_str m)
+const dp_model_price *dp_prof_price(dp_prof_ctx *c, dp_str m)
 {
     if (m.len == 0)
         return NULL;
-    const dp_model_price *pr = NULL;
-    if (c->cfg->prices)
-        pr = dp_price_table_lookup(c->cfg->prices, m);
-    else
-        pr = dp_price_table_lookup(NULL, m);
-    return pr;
+    /* runs mostly repeat one or two models: remember the last answer */
+    if (c->price_memo_valid && dp_str_eq(c->price_memo_model, m))
+        return c->price_memo;
+    c->price_memo = dp_price_table_lookup(c->cfg->prices, m);
+    c->price_memo_model = m;
+    c->price_memo_valid = true;
+    return c->price_memo;
 }
 
 /* Resolve a call's model label and price: its own model attributes in
  * precedence order, else its node's, else the configured default. */
-static const dp_model_price *resolve_model(const dp_prof_ctx *c, size_t i, dp_str *label)
+static const dp_model_price *resolve_model(dp_prof_ctx *c, size_t i, dp_str *label)
 {
     const dp_prof_span *ps = &c->si[i];
     const dp_prof_span *sources[2] = {ps, NULL};

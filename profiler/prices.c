@@ -19,54 +19,58 @@
 typedef struct builtin_price {
     dp_model_price price;
     const char *cheaper;
+    size_t len; /* strlen(pattern), fixed at compile time: lookups run per LLM call */
 } builtin_price;
+
+#define PRICE(pattern, in, out, cache_read, cache_write, cheaper)                                  \
+    {{pattern, in, out, cache_read, cache_write}, cheaper, sizeof(pattern) - 1}
 
 static const builtin_price builtin_prices[] = {
     /* OpenAI */
-    {{"gpt-4o", 2.50, 10.00, 1.25, 2.50}, "gpt-4o-mini"},
-    {{"gpt-4o-mini", 0.15, 0.60, 0.075, 0.15}, NULL},
-    {{"gpt-4.1", 2.00, 8.00, 0.50, 2.00}, "gpt-4.1-mini"},
-    {{"gpt-4.1-mini", 0.40, 1.60, 0.10, 0.40}, "gpt-4.1-nano"},
-    {{"gpt-4.1-nano", 0.10, 0.40, 0.025, 0.10}, NULL},
-    {{"o1", 15.00, 60.00, 7.50, 15.00}, "o3"},
-    {{"o1-mini", 1.10, 4.40, 0.55, 1.10}, NULL},
-    {{"o3", 2.00, 8.00, 0.50, 2.00}, "o4-mini"},
-    {{"o3-mini", 1.10, 4.40, 0.55, 1.10}, NULL},
-    {{"o4-mini", 1.10, 4.40, 0.275, 1.10}, NULL},
-    {{"gpt-5", 1.25, 10.00, 0.125, 1.25}, "gpt-5-mini"},
-    {{"gpt-5-mini", 0.25, 2.00, 0.025, 0.25}, "gpt-5-nano"},
-    {{"gpt-5-nano", 0.05, 0.40, 0.005, 0.05}, NULL},
-    {{"gpt-3.5-turbo", 0.50, 1.50, 0.50, 0.50}, NULL},
-    {{"gpt-4-turbo", 10.00, 30.00, 10.00, 10.00}, "gpt-4o"},
-    {{"gpt-4", 30.00, 60.00, 30.00, 30.00}, "gpt-4o"},
+    PRICE("gpt-4o", 2.50, 10.00, 1.25, 2.50, "gpt-4o-mini"),
+    PRICE("gpt-4o-mini", 0.15, 0.60, 0.075, 0.15, NULL),
+    PRICE("gpt-4.1", 2.00, 8.00, 0.50, 2.00, "gpt-4.1-mini"),
+    PRICE("gpt-4.1-mini", 0.40, 1.60, 0.10, 0.40, "gpt-4.1-nano"),
+    PRICE("gpt-4.1-nano", 0.10, 0.40, 0.025, 0.10, NULL),
+    PRICE("o1", 15.00, 60.00, 7.50, 15.00, "o3"),
+    PRICE("o1-mini", 1.10, 4.40, 0.55, 1.10, NULL),
+    PRICE("o3", 2.00, 8.00, 0.50, 2.00, "o4-mini"),
+    PRICE("o3-mini", 1.10, 4.40, 0.55, 1.10, NULL),
+    PRICE("o4-mini", 1.10, 4.40, 0.275, 1.10, NULL),
+    PRICE("gpt-5", 1.25, 10.00, 0.125, 1.25, "gpt-5-mini"),
+    PRICE("gpt-5-mini", 0.25, 2.00, 0.025, 0.25, "gpt-5-nano"),
+    PRICE("gpt-5-nano", 0.05, 0.40, 0.005, 0.05, NULL),
+    PRICE("gpt-3.5-turbo", 0.50, 1.50, 0.50, 0.50, NULL),
+    PRICE("gpt-4-turbo", 10.00, 30.00, 10.00, 10.00, "gpt-4o"),
+    PRICE("gpt-4", 30.00, 60.00, 30.00, 30.00, "gpt-4o"),
     /* Anthropic: cache read 0.1x input, cache write 1.25x input */
-    {{"claude-opus-4", 15.00, 75.00, 1.50, 18.75}, "claude-sonnet-4"},
-    {{"claude-opus-4-1", 15.00, 75.00, 1.50, 18.75}, "claude-sonnet-4-5"},
-    {{"claude-opus-4-5", 5.00, 25.00, 0.50, 6.25}, "claude-sonnet-4-5"},
-    {{"claude-sonnet-4", 3.00, 15.00, 0.30, 3.75}, "claude-haiku-4-5"},
-    {{"claude-sonnet-4-5", 3.00, 15.00, 0.30, 3.75}, "claude-haiku-4-5"},
-    {{"claude-3-7-sonnet", 3.00, 15.00, 0.30, 3.75}, "claude-3-5-haiku"},
-    {{"claude-3.7-sonnet", 3.00, 15.00, 0.30, 3.75}, "claude-3-5-haiku"},
-    {{"claude-3-5-sonnet", 3.00, 15.00, 0.30, 3.75}, "claude-3-5-haiku"},
-    {{"claude-3.5-sonnet", 3.00, 15.00, 0.30, 3.75}, "claude-3-5-haiku"},
-    {{"claude-3-sonnet", 3.00, 15.00, 0.30, 3.75}, "claude-3-haiku"},
-    {{"claude-3-5-haiku", 0.80, 4.00, 0.08, 1.00}, NULL},
-    {{"claude-3.5-haiku", 0.80, 4.00, 0.08, 1.00}, NULL},
-    {{"claude-haiku-4-5", 1.00, 5.00, 0.10, 1.25}, NULL},
-    {{"claude-3-opus", 15.00, 75.00, 1.50, 18.75}, "claude-3-5-sonnet"},
-    {{"claude-3-haiku", 0.25, 1.25, 0.03, 0.30}, NULL},
+    PRICE("claude-opus-4", 15.00, 75.00, 1.50, 18.75, "claude-sonnet-4"),
+    PRICE("claude-opus-4-1", 15.00, 75.00, 1.50, 18.75, "claude-sonnet-4-5"),
+    PRICE("claude-opus-4-5", 5.00, 25.00, 0.50, 6.25, "claude-sonnet-4-5"),
+    PRICE("claude-sonnet-4", 3.00, 15.00, 0.30, 3.75, "claude-haiku-4-5"),
+    PRICE("claude-sonnet-4-5", 3.00, 15.00, 0.30, 3.75, "claude-haiku-4-5"),
+    PRICE("claude-3-7-sonnet", 3.00, 15.00, 0.30, 3.75, "claude-3-5-haiku"),
+    PRICE("claude-3.7-sonnet", 3.00, 15.00, 0.30, 3.75, "claude-3-5-haiku"),
+    PRICE("claude-3-5-sonnet", 3.00, 15.00, 0.30, 3.75, "claude-3-5-haiku"),
+    PRICE("claude-3.5-sonnet", 3.00, 15.00, 0.30, 3.75, "claude-3-5-haiku"),
+    PRICE("claude-3-sonnet", 3.00, 15.00, 0.30, 3.75, "claude-3-haiku"),
+    PRICE("claude-3-5-haiku", 0.80, 4.00, 0.08, 1.00, NULL),
+    PRICE("claude-3.5-haiku", 0.80, 4.00, 0.08, 1.00, NULL),
+    PRICE("claude-haiku-4-5", 1.00, 5.00, 0.10, 1.25, NULL),
+    PRICE("claude-3-opus", 15.00, 75.00, 1.50, 18.75, "claude-3-5-sonnet"),
+    PRICE("claude-3-haiku", 0.25, 1.25, 0.03, 0.30, NULL),
     /* family aliases: the latest model of each family */
-    {{"opus", 5.00, 25.00, 0.50, 6.25}, "sonnet"},
-    {{"sonnet", 3.00, 15.00, 0.30, 3.75}, "haiku"},
-    {{"haiku", 1.00, 5.00, 0.10, 1.25}, NULL},
+    PRICE("opus", 5.00, 25.00, 0.50, 6.25, "sonnet"),
+    PRICE("sonnet", 3.00, 15.00, 0.30, 3.75, "haiku"),
+    PRICE("haiku", 1.00, 5.00, 0.10, 1.25, NULL),
     /* Google (prompts up to 200k tokens) */
-    {{"gemini-2.5-pro", 1.25, 10.00, 0.31, 1.25}, "gemini-2.5-flash"},
-    {{"gemini-2.5-flash", 0.30, 2.50, 0.075, 0.30}, "gemini-2.5-flash-lite"},
-    {{"gemini-2.5-flash-lite", 0.10, 0.40, 0.025, 0.10}, NULL},
-    {{"gemini-2.0-flash", 0.10, 0.40, 0.025, 0.10}, "gemini-2.0-flash-lite"},
-    {{"gemini-2.0-flash-lite", 0.075, 0.30, 0.01875, 0.075}, NULL},
-    {{"gemini-1.5-pro", 1.25, 5.00, 0.3125, 1.25}, "gemini-1.5-flash"},
-    {{"gemini-1.5-flash", 0.075, 0.30, 0.01875, 0.075}, NULL},
+    PRICE("gemini-2.5-pro", 1.25, 10.00, 0.31, 1.25, "gemini-2.5-flash"),
+    PRICE("gemini-2.5-flash", 0.30, 2.50, 0.075, 0.30, "gemini-2.5-flash-lite"),
+    PRICE("gemini-2.5-flash-lite", 0.10, 0.40, 0.025, 0.10, NULL),
+    PRICE("gemini-2.0-flash", 0.10, 0.40, 0.025, 0.10, "gemini-2.0-flash-lite"),
+    PRICE("gemini-2.0-flash-lite", 0.075, 0.30, 0.01875, 0.075, NULL),
+    PRICE("gemini-1.5-pro", 1.25, 5.00, 0.3125, 1.25, "gemini-1.5-flash"),
+    PRICE("gemini-1.5-flash", 0.075, 0.30, 0.01875, 0.075, NULL),
 };
 
 #define BUILTIN_COUNT (sizeof(builtin_prices) / sizeof(builtin_prices[0]))
@@ -161,16 +165,22 @@ bool dp_price_glob_match(const char *pattern, dp_str text)
     return p == plen;
 }
 
-static bool substring_match(const char *pattern, dp_str text)
+static bool substring_match_len(const char *pattern, size_t plen, dp_str text)
 {
-    size_t plen = strlen(pattern);
     if (plen == 0 || plen > text.len)
         return false;
+    int first = tolower((unsigned char)pattern[0]);
     for (size_t i = 0; i + plen <= text.len; i++) {
-        if (strncasecmp(text.ptr + i, pattern, plen) == 0)
+        if (tolower((unsigned char)text.ptr[i]) == first &&
+            strncasecmp(text.ptr + i, pattern, plen) == 0)
             return true;
     }
     return false;
+}
+
+static bool substring_match(const char *pattern, dp_str text)
+{
+    return substring_match_len(pattern, strlen(pattern), text);
 }
 
 static bool pattern_matches(const char *pattern, dp_str model)
@@ -185,10 +195,10 @@ static int builtin_lookup(dp_str model)
 {
     int best = -1;
     size_t best_len = 0;
+    /* built-in patterns hold no '*': plain case-insensitive substrings */
     for (size_t i = 0; i < BUILTIN_COUNT; i++) {
-        const char *pat = builtin_prices[i].price.pattern;
-        size_t len = strlen(pat);
-        if (len > best_len && pattern_matches(pat, model)) {
+        size_t len = builtin_prices[i].len;
+        if (len > best_len && substring_match_len(builtin_prices[i].price.pattern, len, model)) {
             best = (int)i;
             best_len = len;
         }

@@ -17,6 +17,8 @@
 
 #include "profile_internal.h"
 
+#include <openssl/evp.h>
+
 /* Hard caps: a pathological trace fails cleanly instead of eating memory. */
 #define SCRATCH_MAX_BYTES ((size_t)512 << 20)
 #define PROFILE_MAX_BYTES ((size_t)256 << 20)
@@ -36,7 +38,9 @@ int dp_profile_build(const dp_span *spans, size_t count, const dp_profile_config
     dp_arena scratch;
     dp_profile_config defaults;
     dp_run_profile *p = NULL;
+    dp_prof_ctx c;
 
+    memset(&c, 0, sizeof(c));
     dp_arena_init(&scratch, 0, SCRATCH_MAX_BYTES);
     if (!out || (count && !spans))
         goto out;
@@ -66,8 +70,12 @@ int dp_profile_build(const dp_span *spans, size_t count, const dp_profile_config
         p->wall_ms = dp_prof_ms(end - start);
     }
 
-    dp_prof_ctx c = {.spans = spans, .n = count, .cfg = cfg, .p = p, .scratch = &scratch,
-                     .root = -1};
+    c.spans = spans;
+    c.n = count;
+    c.cfg = cfg;
+    c.p = p;
+    c.scratch = &scratch;
+    c.root = -1;
     if (dp_prof_read_spans(&c) < 0 || dp_prof_map_nodes(&c) < 0 || dp_prof_sum_usage(&c) < 0 ||
         dp_prof_link_nodes(&c) < 0)
         goto out;
@@ -82,6 +90,8 @@ int dp_profile_build(const dp_span *spans, size_t count, const dp_profile_config
     p = NULL; /* handed over */
     rc = 0;
 out:
+    if (c.md)
+        EVP_MD_CTX_free(c.md);
     dp_run_profile_destroy(p);
     dp_arena_free(&scratch);
     return rc;

@@ -53,8 +53,12 @@ typedef struct dp_prof_ctx {
     dp_prof_span *si;
     int root;          /* -1 for an empty trace */
     int *node_span;    /* per node: its representative (last attempt) span */
+    void *md;          /* EVP_MD_CTX for input hashes, created on first use */
     int *id_slots;     /* span id -> span index, open addressing */
     size_t id_mask;
+    dp_str price_memo_model; /* last price lookup (views into spans or config) */
+    const dp_model_price *price_memo;
+    bool price_memo_valid;
 } dp_prof_ctx;
 
 #define DP_PROF_NS_PER_MS 1e6
@@ -70,7 +74,7 @@ int dp_prof_sum_usage(dp_prof_ctx *c);
 /* USD of one call: uncached input, output, cache read and write at their rates. */
 double dp_prof_call_cost(const dp_model_price *pr, const dp_token_counts *t);
 /* The price for a model label under the configured table; NULL when unknown. */
-const dp_model_price *dp_prof_price(const dp_prof_ctx *c, dp_str model);
+const dp_model_price *dp_prof_price(dp_prof_ctx *c, dp_str model);
 
 /* deps.c */
 int dp_prof_link_nodes(dp_prof_ctx *c);
