@@ -61,6 +61,24 @@ static void trace_id_hex(const uint8_t *id, char out[33])
     out[32] = '\0';
 }
 
+/* The same span given twice (a file passed twice, or files that overlap)
+ * would count twice; after sorting, copies are neighbours (same trace, start
+ * and span id). Keeps the first of each and returns how many were removed. */
+static size_t drop_duplicate_spans(dp_span *spans, size_t *count)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < *count; i++) {
+        if (kept > 0 && memcmp(spans[i].trace_id, spans[kept - 1].trace_id, 16) == 0 &&
+            memcmp(spans[i].span_id, spans[kept - 1].span_id, 8) == 0 &&
+            spans[i].start_ns == spans[kept - 1].start_ns)
+            continue;
+        spans[kept++] = spans[i];
+    }
+    size_t removed = *count - kept;
+    *count = kept;
+    return removed;
+}
+
 /* Spans sorted by trace id → one slice per trace. */
 static size_t split_runs(const dp_span *spans, size_t count, run_slice *runs)
 {
@@ -120,6 +138,11 @@ int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *
     }
 
     qsort(list.spans, list.count, sizeof(list.spans[0]), compare_spans);
+    size_t duplicates = drop_duplicate_spans(list.spans, &list.count);
+    if (duplicates)
+        fprintf(errout, "dagprof report: %zu duplicate span%s (same trace id, span id and start) "
+                        "counted once\n",
+                duplicates, duplicates == 1 ? "" : "s");
     runs = malloc(list.count * sizeof(*runs));
     if (!runs) {
         fprintf(errout, "dagprof report: out of memory grouping %zu spans\n", list.count);

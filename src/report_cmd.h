@@ -21,6 +21,8 @@
  * Profile `files` and write one report per run to `out` (text or JSON lines
  * per cfg->output.format); problems with files go to `errout`, each naming
  * the file (and line). A file that cannot be read does not stop the others.
+ * A span present more than once (same trace id, span id and start) is
+ * profiled once, and the number of copies dropped is reported on errout.
  * Returns the exit status: 0, or 1 when a file failed, a run could not be
  * profiled, or no file held any span.
  */

@@ -392,12 +392,18 @@ static void test_committed_reference_is_generated(void **state)
     dp_buf_init(&b, 1 << 20);
     assert_int_equal(dp_config_reference_markdown(&b), 0);
     char *doc = read_whole(REPO "docs/configuration.md");
+    if (strcmp(doc, b.data) != 0)
+        print_error("docs/configuration.md is stale: regenerate it with "
+                    "`dagprof config-reference > docs/configuration.md`\n");
     assert_string_equal(doc, b.data);
     free(doc);
 
     dp_buf_reset(&b);
     assert_int_equal(dp_config_example_yaml(&b), 0);
     doc = read_whole(REPO "examples/dagprof.yaml");
+    if (strcmp(doc, b.data) != 0)
+        print_error("examples/dagprof.yaml is stale: regenerate it with "
+                    "`dagprof config-example > examples/dagprof.yaml`\n");
     assert_string_equal(doc, b.data);
     free(doc);
     dp_buf_free(&b);

@@ -195,6 +195,22 @@ static void test_bad_and_empty_files_are_named_good_ones_reported(void **state)
     free_output(&r);
 }
 
+/* The same file twice: every span of it is there twice, and counts once. */
+static void test_duplicate_spans_count_once(void **state)
+{
+    char *files[] = {DIR "run_b.json", DIR "run_b.json"};
+    run_output r = report(DP_FORMAT_JSON, files, 2);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.err, "dagprof report: 1 duplicate span (same trace id, span id and "
+                               "start) counted once\n");
+    json_error_t jerr;
+    json_t *b = json_loads(r.out, JSON_DISABLE_EOF_CHECK, &jerr);
+    assert_non_null(b);
+    assert_int_equal((int)number(b, "span_count"), 1);
+    json_decref(b);
+    free_output(&r);
+}
+
 static void test_no_spans_at_all(void **state)
 {
     char *files[] = {DIR "empty.json"};
@@ -221,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_json_runs_grouped_across_files_in_start_order),
         cmocka_unit_test(test_text_order_independent_of_file_order),
         cmocka_unit_test(test_bad_and_empty_files_are_named_good_ones_reported),
+        cmocka_unit_test(test_duplicate_spans_count_once),
         cmocka_unit_test(test_no_spans_at_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
