@@ -9,6 +9,7 @@
  */
 #include "cli.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,8 +53,8 @@ static void flag_metavar(const dp_config_key *k, char *out, size_t outlen)
         size_t used = 0;
         out[0] = '\0';
         for (size_t i = 0; k->enum_values[i].name && used < outlen; i++) {
-            int n = snprintf(out + used, outlen - used, "%s%s", i ? "|" : "",
-                             k->enum_values[i].name);
+            int n =
+                snprintf(out + used, outlen - used, "%s%s", i ? "|" : "", k->enum_values[i].name);
             if (n < 0)
                 break;
             used += (size_t)n;
@@ -115,10 +116,16 @@ static const dp_config_key *flag_key(const char *flag, size_t len, const dp_conf
     return NULL;
 }
 
-static int usage_error(dp_cli *cli, char *err, size_t errlen, const char *fmt, const char *a,
-                       const char *b)
+static int usage_error(dp_cli *cli, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* A mistake on the command line: the message, and the --help hint. */
+static int usage_error(dp_cli *cli, char *err, size_t errlen, const char *fmt, ...)
 {
-    snprintf(err, errlen, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
     cli->usage_hint = true;
     return -1;
 }
@@ -132,7 +139,7 @@ static int flag_value(dp_cli *cli, int argc, char **argv, int *i, const char *eq
         return 0;
     }
     if (*i + 1 >= argc)
-        return usage_error(cli, err, errlen, "option '%s' needs a value%s", flag_text, "");
+        return usage_error(cli, err, errlen, "option '%s' needs a value", flag_text);
     *value = argv[++*i];
     return 0;
 }
@@ -214,8 +221,8 @@ int dp_cli_parse(dp_cli *cli, int argc, char **argv, char *err, size_t errlen)
                 goto out;
             const char *assign = strchr(value, '=');
             if (!assign || assign == value || (size_t)(assign - value) >= sizeof(sets[0].path)) {
-                usage_error(cli, err, errlen, "option '--set' needs SECTION.KEY=VALUE, got '%s'%s",
-                            value, "");
+                usage_error(cli, err, errlen, "option '--set' needs SECTION.KEY=VALUE, got '%s'",
+                            value);
                 goto out;
             }
             sets[set_count].flag = "--set";
@@ -228,7 +235,7 @@ int dp_cli_parse(dp_cli *cli, int argc, char **argv, char *err, size_t errlen)
         const dp_config_section *s;
         const dp_config_key *k = flag_key(arg, name_len, &s);
         if (!k) {
-            usage_error(cli, err, errlen, "unknown option '%s'%s", flag_text, "");
+            usage_error(cli, err, errlen, "unknown option '%s'", flag_text);
             goto out;
         }
         if (flag_value(cli, argc, argv, &i, eq, flag_text, &value, err, errlen) < 0)
@@ -250,8 +257,7 @@ int dp_cli_parse(dp_cli *cli, int argc, char **argv, char *err, size_t errlen)
     }
 
     /* defaults < file < flags */
-    if (cli->config_path &&
-        dp_config_load_file(&cli->config, cli->config_path, err, errlen) < 0)
+    if (cli->config_path && dp_config_load_file(&cli->config, cli->config_path, err, errlen) < 0)
         goto out;
     for (size_t i = 0; i < set_count; i++) {
         if (dp_config_set(&cli->config, sets[i].path, sets[i].value, msg, sizeof(msg)) < 0) {
@@ -260,11 +266,11 @@ int dp_cli_parse(dp_cli *cli, int argc, char **argv, char *err, size_t errlen)
         }
     }
     if (dp_config_validate(&cli->config, msg, sizeof(msg)) < 0) {
-        usage_error(cli, err, errlen, "%s%s", msg, "");
+        usage_error(cli, err, errlen, "%s", msg);
         goto out;
     }
     if (cli->command == DP_CLI_REPORT && cli->file_count == 0) {
-        usage_error(cli, err, errlen, "report needs at least one FILE%s%s", "", "");
+        usage_error(cli, err, errlen, "report needs at least one FILE");
         goto out;
     }
     result = 0;

@@ -107,8 +107,7 @@ int dp_config_set(dp_config *c, const char *path, const char *value, char *err, 
     }
     if (!dot) {
         dp_config_allowed_names(s, allowed, sizeof(allowed));
-        snprintf(err, errlen, "'%s' names a section, not a key (allowed keys: %s)", path,
-                 allowed);
+        snprintf(err, errlen, "'%s' names a section, not a key (allowed keys: %s)", path, allowed);
         return -1;
     }
     const dp_config_key *k = dp_config_key_find(s, dot + 1, strlen(dot + 1));
@@ -184,8 +183,7 @@ static int load_key(load_ctx *x, dp_config *c, const dp_config_section *s,
                  k->name, s->name, first);
         return fail(x, key_node, msg);
     }
-    if (value->type != YAML_SCALAR_NODE ||
-        (dp_yaml_is_null(value) && k->type != DP_CFG_STRING)) {
+    if (value->type != YAML_SCALAR_NODE || (dp_yaml_is_null(value) && k->type != DP_CFG_STRING)) {
         snprintf(msg, sizeof(msg), "%s.%s: expected a single %s value, got %s", s->name, k->name,
                  dp_config_type_name(k), dp_yaml_kind_name(value));
         return fail(x, value, msg);

@@ -51,7 +51,8 @@ static const char reference_intro[] =
     "\n"
     "| type | written as |\n"
     "| --- | --- |\n"
-    "| string | any text; quote it when it contains `: ` or starts with a YAML special character |\n"
+    "| string | any text; quote it when it contains `: ` or starts with a YAML special character "
+    "|\n"
     "| integer | a whole number without sign: `64` |\n"
     "| number | a decimal number: `2.5`, `0.05` |\n"
     "| size | bytes, with an optional unit: `1048576`, `512KiB`, `16MiB`, `1GiB` (powers of 1024) "
@@ -179,8 +180,8 @@ int dp_config_help_keys(dp_buf *out)
             snprintf(path, sizeof(path), "%s.%s", s->name, k->name);
             TRY(dp_buf_printf(out, "  %-42s %-8s default %s%s%s%s\n      %s\n", path,
                               dp_config_type_name(k),
-                              k->default_value[0] ? k->default_value : "\"\"",
-                              range[0] ? ", " : "", range, "", k->description));
+                              k->default_value[0] ? k->default_value : "\"\"", range[0] ? ", " : "",
+                              range, "", k->description));
         }
     }
     return 0;

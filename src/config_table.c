@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define KEY(sec, nm, ty, field, def, lo, hi, en, fl, desc)                                        \
+#define KEY(sec, nm, ty, field, def, lo, hi, en, fl, desc)                                         \
     {                                                                                              \
         nm, ty, offsetof(dp_config, field), sizeof(((dp_config *)0)->field), def, lo, hi, en, fl,  \
             desc                                                                                   \
@@ -41,11 +41,7 @@ static const dp_config_enum_value color_values[] = {
 };
 
 static const dp_config_enum_value log_level_values[] = {
-    {"error", 0},
-    {"warn", 1},
-    {"info", 2},
-    {"debug", 3},
-    {NULL, 0},
+    {"error", 0}, {"warn", 1}, {"info", 2}, {"debug", 3}, {NULL, 0},
 };
 
 static const dp_config_key server_keys[] = {
@@ -98,11 +94,10 @@ static const dp_config_key profile_keys[] = {
 static const dp_config_key threshold_keys[] = {
     KEY(thresholds, "slow_node_factor", DP_CFG_DOUBLE, profile.slow_node_factor, "2.0", 1, 1000,
         NULL, NULL, "slow_node: a node's execution is above this many times the run's mean."),
-    KEY(thresholds, "slow_node_high_factor", DP_CFG_DOUBLE, profile.slow_node_high_factor, "4.0",
-        1, 1000, NULL, NULL, "slow_node is of high severity above this many times the mean."),
-    KEY(thresholds, "token_usage_factor", DP_CFG_DOUBLE, profile.token_usage_factor, "3.0", 1,
-        1000, NULL, NULL,
-        "high_token_usage: a node's tokens are above this many times the run's mean."),
+    KEY(thresholds, "slow_node_high_factor", DP_CFG_DOUBLE, profile.slow_node_high_factor, "4.0", 1,
+        1000, NULL, NULL, "slow_node is of high severity above this many times the mean."),
+    KEY(thresholds, "token_usage_factor", DP_CFG_DOUBLE, profile.token_usage_factor, "3.0", 1, 1000,
+        NULL, NULL, "high_token_usage: a node's tokens are above this many times the run's mean."),
     KEY(thresholds, "token_usage_high_factor", DP_CFG_DOUBLE, profile.token_usage_high_factor,
         "5.0", 1, 1000, NULL, NULL,
         "high_token_usage is of high severity above this many times the mean."),
@@ -124,11 +119,11 @@ static const dp_config_key threshold_keys[] = {
     KEY(thresholds, "dependency_wait_high_factor", DP_CFG_DOUBLE,
         profile.dependency_wait_high_factor, "2.0", 0, 1000, NULL, NULL,
         "dependency_wait is of high severity above this many times the execution."),
-    KEY(thresholds, "sequential_min_nodes", DP_CFG_UINT, profile.sequential_min_nodes, "3", 2,
-        1000, NULL, NULL,
+    KEY(thresholds, "sequential_min_nodes", DP_CFG_UINT, profile.sequential_min_nodes, "3", 2, 1000,
+        NULL, NULL,
         "sequential_bottleneck: at least this many nodes ran one after another, unlinked."),
-    KEY(thresholds, "expensive_node_usd", DP_CFG_DOUBLE, profile.expensive_node_usd, "0.10", 0,
-        1e6, NULL, NULL, "expensive_node: a node cost more than this many US dollars."),
+    KEY(thresholds, "expensive_node_usd", DP_CFG_DOUBLE, profile.expensive_node_usd, "0.10", 0, 1e6,
+        NULL, NULL, "expensive_node: a node cost more than this many US dollars."),
 };
 
 static const dp_config_key recommendation_keys[] = {
@@ -163,11 +158,14 @@ static const dp_config_key pricing_keys[] = {
 };
 
 static const dp_config_key log_keys[] = {
-    KEY(log, "level", DP_CFG_ENUM_STRING, log_level, "info", 0, 0, log_level_values,
-        "--log-level", "Least severe log lines written to stderr."),
+    KEY(log, "level", DP_CFG_ENUM_STRING, log_level, "info", 0, 0, log_level_values, "--log-level",
+        "Least severe log lines written to stderr."),
 };
 
-#define SECTION(nm, desc, keys) {nm, desc, keys, sizeof(keys) / sizeof(keys[0])}
+#define SECTION(nm, desc, keys)                                                                    \
+    {                                                                                              \
+        nm, desc, keys, sizeof(keys) / sizeof(keys[0])                                             \
+    }
 
 const dp_config_section dp_config_sections[] = {
     SECTION("server", "The OTLP/gRPC receiver.", server_keys),
@@ -390,9 +388,8 @@ static int parse_size(const char *s, double *out)
         const char *unit;
         double mult;
     } units[] = {
-        {"", 1},           {"b", 1},           {"byte", 1},           {"bytes", 1},
-        {"kib", KIB},      {"mib", MIB},       {"gib", GIB},          {"kb", 1e3},
-        {"mb", 1e6},       {"gb", 1e9},
+        {"", 1},      {"b", 1},     {"byte", 1}, {"bytes", 1}, {"kib", KIB},
+        {"mib", MIB}, {"gib", GIB}, {"kb", 1e3}, {"mb", 1e6},  {"gb", 1e9},
     };
     double v;
     const char *p;
@@ -498,8 +495,7 @@ int dp_config_key_set(dp_config *c, const dp_config_section *s, const dp_config_
     double num = 0;
 
     if (len >= sizeof(text) || memchr(value, '\0', len)) {
-        snprintf(err, errlen, "%s.%s: value is too long or contains a NUL byte", s->name,
-                 k->name);
+        snprintf(err, errlen, "%s.%s: value is too long or contains a NUL byte", s->name, k->name);
         return -1;
     }
     memcpy(text, value, len);

@@ -64,8 +64,7 @@ extern const size_t dp_config_section_count;
 const dp_config_section *dp_config_section_find(const char *name, size_t len);
 
 /** The key called `name` (len bytes) in `s`, or NULL. */
-const dp_config_key *dp_config_key_find(const dp_config_section *s, const char *name,
-                                        size_t len);
+const dp_config_key *dp_config_key_find(const dp_config_section *s, const char *name, size_t len);
 
 /**
  * Parse `value` (len bytes, the user's text) as key `k` and store it in `c`.

@@ -25,8 +25,7 @@ typedef struct entry_nodes {
     const yaml_node_t *field[F_COUNT];
 } entry_nodes;
 
-static int fail(char *err, size_t errlen, const char *path, const yaml_node_t *at,
-                const char *msg)
+static int fail(char *err, size_t errlen, const char *path, const yaml_node_t *at, const char *msg)
 {
     snprintf(err, errlen, "%s:%lu: %s", path, dp_yaml_line(at), msg);
     return -1;
@@ -65,10 +64,9 @@ static int read_entry_nodes(yaml_document_t *doc, const yaml_node_t *item, const
             snprintf(msg, sizeof(msg),
                      "unknown key '%.*s' in price entry (allowed: model, input, output, "
                      "cache_read, cache_write)",
-                     k->type == YAML_SCALAR_NODE ? (int)(k->data.scalar.length > 64
-                                                             ? 64
-                                                             : k->data.scalar.length)
-                                                 : 0,
+                     k->type == YAML_SCALAR_NODE
+                         ? (int)(k->data.scalar.length > 64 ? 64 : k->data.scalar.length)
+                         : 0,
                      k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "");
             return fail(err, errlen, path, k, msg);
         }
@@ -87,8 +85,9 @@ static int read_entry_nodes(yaml_document_t *doc, const yaml_node_t *item, const
     }
     for (int f = F_MODEL; f <= F_OUTPUT; f++) {
         if (!e->field[f]) {
-            snprintf(msg, sizeof(msg), "price entry lacks '%s' (model, input and output are "
-                                       "required)",
+            snprintf(msg, sizeof(msg),
+                     "price entry lacks '%s' (model, input and output are "
+                     "required)",
                      field_names[f]);
             return fail(err, errlen, path, item, msg);
         }
@@ -134,8 +133,7 @@ int dp_price_file_load(dp_price_table *t, const char *path, char *err, size_t er
         goto out;
     }
     if (root->type != YAML_SEQUENCE_NODE) {
-        snprintf(msg, sizeof(msg),
-                 "expected a list of price entries ('- model: ...'), got %s",
+        snprintf(msg, sizeof(msg), "expected a list of price entries ('- model: ...'), got %s",
                  dp_yaml_kind_name(root));
         fail(err, errlen, path, root, msg);
         goto out;

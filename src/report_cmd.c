@@ -113,8 +113,7 @@ static int read_files(char *const *files, int count, dp_arena *arena, dp_span_li
     return status;
 }
 
-int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *out,
-                     FILE *errout)
+int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *out, FILE *errout)
 {
     int status = 0;
     dp_arena arena;
@@ -140,8 +139,9 @@ int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *
     qsort(list.spans, list.count, sizeof(list.spans[0]), compare_spans);
     size_t duplicates = drop_duplicate_spans(list.spans, &list.count);
     if (duplicates)
-        fprintf(errout, "dagprof report: %zu duplicate span%s (same trace id, span id and start) "
-                        "counted once\n",
+        fprintf(errout,
+                "dagprof report: %zu duplicate span%s (same trace id, span id and start) "
+                "counted once\n",
                 duplicates, duplicates == 1 ? "" : "s");
     runs = malloc(list.count * sizeof(*runs));
     if (!runs) {

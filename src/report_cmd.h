@@ -26,8 +26,7 @@
  * Returns the exit status: 0, or 1 when a file failed, a run could not be
  * profiled, or no file held any span.
  */
-int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *out,
-                     FILE *errout);
+int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *out, FILE *errout);
 
 /** dp_report_run_to() on stdout and stderr. */
 int dp_report_run(const dp_config *cfg, char *const *files, int count);

@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int read_capped(const char *path, unsigned char **out, size_t *len, char *err,
-                       size_t errlen)
+static int read_capped(const char *path, unsigned char **out, size_t *len, char *err, size_t errlen)
 {
     int result = -1;
     unsigned char *data = NULL;

@@ -29,8 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dp_config c, before;
     dp_config_defaults(&c);
     before = c;
-    if (dp_config_load_file(&c, path, err, sizeof(err)) < 0 &&
-        memcmp(&c, &before, sizeof(c)) != 0)
+    if (dp_config_load_file(&c, path, err, sizeof(err)) < 0 && memcmp(&c, &before, sizeof(c)) != 0)
         abort(); /* a failed load must leave the config as it was */
 
     dp_price_table *t = dp_price_table_create();

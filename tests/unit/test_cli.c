@@ -74,8 +74,8 @@ static void test_no_arguments_runs_the_daemon_with_defaults(void **state)
 
 static void test_report_flags_and_files(void **state)
 {
-    char *argv[] = {"dagprof", "report",        "--format", "json", "a.json",
-                    "--color=never", "--default-model", "gpt-4o", "b.pb", "--", "--odd-name"};
+    char *argv[] = {"dagprof",         "report", "--format", "json", "a.json",    "--color=never",
+                    "--default-model", "gpt-4o", "b.pb",     "--",   "--odd-name"};
     dp_cli cli;
     char err[512];
     assert_int_equal(dp_cli_parse(&cli, ARGC(argv), argv, err, sizeof(err)), 0);
@@ -93,10 +93,21 @@ static void test_report_flags_and_files(void **state)
 
 static void test_every_common_flag(void **state)
 {
-    char *argv[] = {"dagprof",        "--listen",     "0.0.0.0:9999", "--workers=7",
-                    "--idle-timeout", "750ms",        "--max-age",    "1m",
-                    "--price-file",   "p.yaml",       "--log-level",  "warn",
-                    "--set",          "budget.usd=2.5", "--set=server.max_recv_message_size=1MiB"};
+    char *argv[] = {"dagprof",
+                    "--listen",
+                    "0.0.0.0:9999",
+                    "--workers=7",
+                    "--idle-timeout",
+                    "750ms",
+                    "--max-age",
+                    "1m",
+                    "--price-file",
+                    "p.yaml",
+                    "--log-level",
+                    "warn",
+                    "--set",
+                    "budget.usd=2.5",
+                    "--set=server.max_recv_message_size=1MiB"};
     dp_cli cli;
     char err[512];
     assert_int_equal(dp_cli_parse(&cli, ARGC(argv), argv, err, sizeof(err)), 0);
@@ -117,18 +128,28 @@ static void test_precedence(void **state)
     char path[64];
     write_tmp(path, "server:\n  listen: 10.0.0.1:4317\n  workers: 3\n"
                     "output:\n  format: json\n  waterfall_width: 70\n");
-    char *argv[] = {"dagprof", "--workers", "5", "--format", "text", "--config", path,
-                    "--format", "json", "--set", "output.waterfall_width=90",
-                    "--set", "output.waterfall_width=95"};
+    char *argv[] = {"dagprof",
+                    "--workers",
+                    "5",
+                    "--format",
+                    "text",
+                    "--config",
+                    path,
+                    "--format",
+                    "json",
+                    "--set",
+                    "output.waterfall_width=90",
+                    "--set",
+                    "output.waterfall_width=95"};
     dp_cli cli;
     char err[512];
     assert_int_equal(dp_cli_parse(&cli, ARGC(argv), argv, err, sizeof(err)), 0);
     assert_string_equal(cli.config_path, path);
     assert_string_equal(cli.config.server.listen, "10.0.0.1:4317"); /* file over default */
-    assert_int_equal(cli.config.server.workers, 5);                  /* flag over file */
-    assert_int_equal(cli.config.output.format, DP_FORMAT_JSON);      /* last flag */
-    assert_int_equal(cli.config.output.waterfall_width, 95);         /* last --set */
-    assert_int_equal(cli.config.assembly.shards, 64);                 /* untouched default */
+    assert_int_equal(cli.config.server.workers, 5);                 /* flag over file */
+    assert_int_equal(cli.config.output.format, DP_FORMAT_JSON);     /* last flag */
+    assert_int_equal(cli.config.output.waterfall_width, 95);        /* last --set */
+    assert_int_equal(cli.config.assembly.shards, 64);               /* untouched default */
     dp_cli_release(&cli);
     unlink(path);
 }
@@ -209,11 +230,18 @@ static void test_help_version_and_generated_text(void **state)
     char *argv[] = {"dagprof", "--help"};
     char *out = run(ARGC(argv), argv, 0, "");
     /* every flag and every key is listed */
-    const char *flags[] = {"--config FILE", "--listen HOST:PORT", "--format text|json",
-                           "--workers N", "--idle-timeout DURATION", "--max-age DURATION",
-                           "--default-model NAME", "--price-file FILE",
-                           "--log-level error|warn|info|debug", "--color auto|always|never",
-                           "--set SECTION.KEY=VALUE", "--version"};
+    const char *flags[] = {"--config FILE",
+                           "--listen HOST:PORT",
+                           "--format text|json",
+                           "--workers N",
+                           "--idle-timeout DURATION",
+                           "--max-age DURATION",
+                           "--default-model NAME",
+                           "--price-file FILE",
+                           "--log-level error|warn|info|debug",
+                           "--color auto|always|never",
+                           "--set SECTION.KEY=VALUE",
+                           "--version"};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
         assert_non_null(strstr(out, flags[i]));
     for (size_t i = 0; i < dp_config_section_count; i++)

@@ -69,8 +69,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.server.workers, 0);
     assert_int_equal(c.server.max_recv_message_bytes, 16 * 1024 * 1024); /* 16MiB */
     assert_int_equal(c.server.max_concurrent_calls, 1024);
-    assert_int_equal(c.assembly.idle_timeout_ms, 2000);  /* 2s */
-    assert_int_equal(c.assembly.max_age_ms, 30000);      /* 30s */
+    assert_int_equal(c.assembly.idle_timeout_ms, 2000);         /* 2s */
+    assert_int_equal(c.assembly.max_age_ms, 30000);             /* 30s */
     assert_int_equal(c.assembly.memory_limit_bytes, 268435456); /* 256 * 1048576 */
     assert_int_equal(c.assembly.shards, 64);
     assert_int_equal(c.assembly.late_window_ms, 60000);
@@ -96,8 +96,8 @@ static void test_every_default_is_valid(void **state)
         for (size_t j = 0; j < s->key_count; j++) {
             const dp_config_key *k = &s->keys[j];
             assert_non_null(k->description);
-            assert_int_equal(dp_config_key_set(&c, s, k, k->default_value,
-                                               strlen(k->default_value), err, sizeof(err)),
+            assert_int_equal(dp_config_key_set(&c, s, k, k->default_value, strlen(k->default_value),
+                                               err, sizeof(err)),
                              0);
         }
     }
@@ -145,8 +145,8 @@ static void test_every_type(void **state)
     assert_int_equal(c.server.workers, 3);
     assert_int_equal(c.server.max_recv_message_bytes, 4 * 1048576); /* 4MiB */
     assert_int_equal(c.server.max_concurrent_calls, 10);
-    assert_int_equal(c.assembly.idle_timeout_ms, 1500); /* 1.5 * 1000 */
-    assert_int_equal(c.assembly.max_age_ms, 120000);    /* 2 * 60000 */
+    assert_int_equal(c.assembly.idle_timeout_ms, 1500);          /* 1.5 * 1000 */
+    assert_int_equal(c.assembly.max_age_ms, 120000);             /* 2 * 60000 */
     assert_int_equal(c.assembly.memory_limit_bytes, 1000000000); /* 1GB is decimal */
     assert_int_equal(c.assembly.shards, 8);
     assert_int_equal(c.assembly.late_window_ms, 0); /* a bare 0 needs no unit */
@@ -229,8 +229,9 @@ static void test_wrong_types(void **state)
                       "2: log.level: 'verbose' is not one of: error, warn, info, debug");
     expect_load_error("server:\n  listen:\n    - a\n    - b\n",
                       "3: server.listen: expected a single string value, got a list");
-    expect_load_error("server:\n  workers:\n", "2: server.workers: expected a single integer value, "
-                                               "got nothing");
+    expect_load_error("server:\n  workers:\n",
+                      "2: server.workers: expected a single integer value, "
+                      "got nothing");
     expect_load_error("server: 4317\n",
                       "1: section 'server' must be a mapping of keys, got a value (allowed: "
                       "listen, workers, max_recv_message_size, max_concurrent_calls)");
@@ -377,9 +378,8 @@ static void test_price_file_errors(void **state)
                        "3: duplicate key 'input' in price entry (first on line 2)");
     expect_price_error("gpt-4o: 2.5\n",
                        "1: expected a list of price entries ('- model: ...'), got a mapping");
-    expect_price_error("- gpt-4o\n",
-                       "1: expected a price entry (model, input, output, cache_read, "
-                       "cache_write), got a value");
+    expect_price_error("- gpt-4o\n", "1: expected a price entry (model, input, output, cache_read, "
+                                     "cache_write), got a value");
 }
 
 /* docs/configuration.md and examples/dagprof.yaml are generated; they must
