@@ -9,7 +9,8 @@
 #
 #   bench/run.sh [--duration S] [--concurrency N] [--spans-per-request N]
 #                [--requests N] [--memory-requests N] [--build-dir DIR]
-# Environment: LOADGEN_THREADS (default 1), DAGPROF_WORKERS (default 0 = cores).
+# Environment: LOADGEN_THREADS (default 1), DAGPROF_WORKERS (default 0 = cores),
+#   RATES (request rates of the sustained sweep), SWEEP_DURATION (s per rate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -28,11 +29,14 @@ while [ $# -gt 0 ]; do
         --requests) REQUESTS=$2; shift 2 ;;
         --memory-requests) MEMORY_REQUESTS=$2; shift 2 ;;
         --build-dir) BUILD_DIR=$2; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
 LOADGEN_THREADS=${LOADGEN_THREADS:-1}
+# Request rates tried for the sustained figure (x ~207 spans per request).
+RATES=${RATES:-"250 300 350 400 450 500 750 1000 1250"}
+SWEEP_DURATION=${SWEEP_DURATION:-5}
 DAGPROF_WORKERS=${DAGPROF_WORKERS:-0}
 
 echo "== build (Release) in $BUILD_DIR =="
@@ -131,6 +135,25 @@ stop_server
 echo "$D1_LINE"
 D1_SPS=$(field spans_per_s "$D1_LINE")
 
+echo "== 2b. sustained: highest of these rates dagprof takes without refusing a call =="
+SUSTAINED_SPS=0
+SUSTAINED_RATE=none
+for rate in $RATES; do
+    PORT=$(free_port)
+    start_server dagprof "$WORK/ds.err" /dev/null "$DAGPROF" --listen "127.0.0.1:$PORT" --format json \
+        --idle-timeout 200ms --workers "$DAGPROF_WORKERS"
+    LINE=$("$LOADGEN" --target "127.0.0.1:$PORT" --duration "$SWEEP_DURATION" --rate "$rate" \
+        "${LG_ARGS[@]}" 2>/dev/null || true)
+    stop_server
+    echo "rate $rate requests/s: $LINE"
+    if [ "$(field requests_failed "$LINE")" = "0" ]; then
+        SUSTAINED_SPS=$(field spans_per_s "$LINE")
+        SUSTAINED_RATE=$rate
+    else
+        break
+    fi
+done
+
 echo "== 3. count check: $REQUESTS requests -> dagprof, reports kept =="
 PORT=$(free_port)
 start_server dagprof "$WORK/d2.err" "$WORK/d2.json" "$DAGPROF" --listen "127.0.0.1:$PORT" --format json \
@@ -164,18 +187,20 @@ D3_BYTES=$(field bytes_ok "$D3_LINE")
 echo "spans accepted=$D3_SENT spans reported=$D3_REPORTED runs=$D3_RUNS"
 
 python3 - "$NULL_SPS" "$D1_SPS" "$D1_HWM" "$D2_SENT" "$D2_REPORTED" "$D2_SPS" \
-    "$RSS0" "$RSS1" "$D3_BYTES" "$D3_SENT" "$D3_REPORTED" <<'EOF'
+    "$RSS0" "$RSS1" "$D3_BYTES" "$D3_SENT" "$D3_REPORTED" "$SUSTAINED_SPS" "$SUSTAINED_RATE" <<'EOF'
 import sys
 a = sys.argv[1:]
 num = lambda s: float(s) if s not in ("", None) else float("nan")
-null_sps, d1_sps, hwm, d2_sent, d2_rep, d2_sps, rss0, rss1, d3_bytes, d3_sent, d3_rep = map(num, a)
+null_sps, d1_sps, hwm, d2_sent, d2_rep, d2_sps, rss0, rss1, d3_bytes, d3_sent, d3_rep, sus_sps = map(num, a[:12])
+sus_rate = a[12]
 growth = (rss1 - rss0) * 1024
 print()
 print("| measure | value |")
 print("| --- | --- |")
 print("| null_server (ceiling), spans/s | %.0f |" % null_sps)
-print("| dagprof, spans/s (json to /dev/null) | %.0f |" % d1_sps)
+print("| dagprof, accepted spans/s at full load (json to /dev/null) | %.0f |" % d1_sps)
 print("| dagprof peak RSS (VmHWM) in that run | %.1f MiB |" % (hwm / 1024))
+print("| dagprof, sustained spans/s with no call refused | %.0f (at %s requests/s) |" % (sus_sps, sus_rate))
 print("| dagprof, spans/s (json kept, fixed requests) | %.0f |" % d2_sps)
 print("| count check: spans accepted / reported | %.0f / %.0f %s |" % (
     d2_sent, d2_rep, "ok" if d2_sent == d2_rep else "MISMATCH"))
