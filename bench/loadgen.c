@@ -39,9 +39,9 @@ typedef struct options {
     const char *target;
     unsigned concurrency;
     unsigned spans_per_request;
-    double duration_s;   /* 0 = until --requests are sent */
-    uint64_t requests;   /* 0 = until --duration ends */
-    double rate;         /* requests per second, all threads; 0 = as fast as possible */
+    double duration_s; /* 0 = until --requests are sent */
+    uint64_t requests; /* 0 = until --duration ends */
+    double rate;       /* requests per second, all threads; 0 = as fast as possible */
     unsigned threads;
     unsigned channels;
     unsigned templates;
@@ -83,9 +83,9 @@ typedef struct worker {
 static const dp_bench_request *g_templates;
 static unsigned g_n_templates;
 static uint32_t g_prefix;
-static atomic_uint_fast64_t g_seq;       /* next request sequence number */
-static atomic_uint_fast64_t g_started;   /* requests started, for --requests */
-static double g_end_time;                /* monotonic seconds; 0 = none */
+static atomic_uint_fast64_t g_seq;     /* next request sequence number */
+static atomic_uint_fast64_t g_started; /* requests started, for --requests */
+static double g_end_time;              /* monotonic seconds; 0 = none */
 static atomic_int g_errors_printed;
 
 static double now_s(void)
@@ -103,19 +103,22 @@ static gpr_timespec in_seconds(double s)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: loadgen --target HOST:PORT [--concurrency N] [--spans-per-request N]\n"
-            "               [--duration SECONDS | --requests N] [--rate REQ_PER_S]\n"
-            "               [--threads N] [--channels N] [--templates N] [--quiet]\n"
-            "Sends pre-encoded OTLP agent DAG traces to TraceService/Export and reports\n"
-            "spans/s. Defaults: concurrency 64, spans-per-request 200, duration 10,\n"
-            "threads 1, channels 4, templates 8, rate unlimited.\n");
+    fprintf(f, "usage: loadgen --target HOST:PORT [--concurrency N] [--spans-per-request N]\n"
+               "               [--duration SECONDS | --requests N] [--rate REQ_PER_S]\n"
+               "               [--threads N] [--channels N] [--templates N] [--quiet]\n"
+               "Sends pre-encoded OTLP agent DAG traces to TraceService/Export and reports\n"
+               "spans/s. Defaults: concurrency 64, spans-per-request 200, duration 10,\n"
+               "threads 1, channels 4, templates 8, rate unlimited.\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)
 {
-    *o = (options){.concurrency = 64, .spans_per_request = 200, .duration_s = 0, .threads = 1,
-                   .channels = 4, .templates = 8};
+    *o = (options){.concurrency = 64,
+                   .spans_per_request = 200,
+                   .duration_s = 0,
+                   .threads = 1,
+                   .channels = 4,
+                   .templates = 8};
     int have_duration = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -342,7 +345,8 @@ int main(int argc, char **argv)
      * never sees a trace id twice; the top bit keeps ids non-zero. */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    g_prefix = 0x80000000u | (uint32_t)((ts.tv_nsec ^ (ts.tv_sec << 10) ^ (getpid() << 4)) & 0x7fffffff);
+    g_prefix =
+        0x80000000u | (uint32_t)((ts.tv_nsec ^ (ts.tv_sec << 10) ^ (getpid() << 4)) & 0x7fffffff);
 
     templates = calloc(o.templates, sizeof(*templates));
     if (!templates)
@@ -443,8 +447,8 @@ out_grpc:
                     grpc_channel_destroy(w->channels[c]);
             if (w->cq) {
                 grpc_completion_queue_shutdown(w->cq);
-                while (grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
-                       GRPC_QUEUE_SHUTDOWN) {
+                while (grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL)
+                           .type != GRPC_QUEUE_SHUTDOWN) {
                 }
                 grpc_completion_queue_destroy(w->cq);
             }

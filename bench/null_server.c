@@ -58,8 +58,8 @@ static void request_call(worker *w, server_call *c)
     c->call = NULL;
     grpc_call_details_init(&c->details);
     grpc_metadata_array_init(&c->request_md);
-    if (grpc_server_request_call(g_server, &c->call, &c->details, &c->request_md, w->cq, w->cq, c) !=
-        GRPC_CALL_OK) {
+    if (grpc_server_request_call(g_server, &c->call, &c->details, &c->request_md, w->cq, w->cq,
+                                 c) != GRPC_CALL_OK) {
         grpc_call_details_destroy(&c->details);
         grpc_metadata_array_destroy(&c->request_md);
         c->w = NULL; /* slot no longer in use */
@@ -81,8 +81,8 @@ static size_t count_spans(grpc_byte_buffer *bb)
         for (size_t i = 0; i < req->n_resource_spans; i++)
             for (size_t j = 0; j < req->resource_spans[i]->n_scope_spans; j++)
                 n += req->resource_spans[i]->scope_spans[j]->n_spans;
-        opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(req,
-                                                                                              NULL);
+        opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
+            req, NULL);
     }
     grpc_slice_unref(all);
     return n;
@@ -152,7 +152,8 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        grpc_event ev =
+            grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type == GRPC_OP_COMPLETE)

@@ -47,7 +47,8 @@ static char *b_strf(builder *b, const char *fmt, unsigned a, unsigned c)
     int n = snprintf(tmp, sizeof(tmp), fmt, a, c);
     if (n < 0)
         n = 0;
-    char *s = dp_arena_strndup(&b->arena, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+    char *s =
+        dp_arena_strndup(&b->arena, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
     if (!s)
         b->failed = 1;
     return s;
@@ -116,8 +117,8 @@ static kv_t *kv_str_array1(builder *b, const char *key, const char *item)
     return kv;
 }
 
-static span_t *span_new(builder *b, unsigned trace, unsigned index, unsigned parent, const char *name,
-                        uint64_t start, uint64_t end, size_t max_attrs)
+static span_t *span_new(builder *b, unsigned trace, unsigned index, unsigned parent,
+                        const char *name, uint64_t start, uint64_t end, size_t max_attrs)
 {
     span_t *s = b_alloc(b, sizeof(*s));
     uint8_t *tid = b_alloc(b, 16);
@@ -199,7 +200,8 @@ static unsigned build_trace(builder *b, span_t **out, unsigned trace, unsigned v
             add_attr(node, kv_str(b, "dag.depends_on", b_strf(b, "step-%u", i - 1, 0)));
         out[count++] = node;
 
-        span_t *chat = span_new(b, trace, count, node_index, "chat", ns + 5 * MS, ns + 700 * MS, 10);
+        span_t *chat =
+            span_new(b, trace, count, node_index, "chat", ns + 5 * MS, ns + 700 * MS, 10);
         if (!chat)
             return 0;
         chat->kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
@@ -216,8 +218,8 @@ static unsigned build_trace(builder *b, span_t **out, unsigned trace, unsigned v
         out[count++] = chat;
 
         const char *tool_name = TOOLS[(trace + 2 * i) % 5];
-        span_t *tool = span_new(b, trace, count, node_index, "execute_tool", ns + 710 * MS,
-                                ns + 980 * MS, 8);
+        span_t *tool =
+            span_new(b, trace, count, node_index, "execute_tool", ns + 710 * MS, ns + 980 * MS, 8);
         if (!tool)
             return 0;
         add_attr(tool, kv_str(b, "gen_ai.operation.name", "execute_tool"));
@@ -257,7 +259,8 @@ int dp_bench_request_build(dp_bench_request *r, unsigned variant, unsigned spans
         ntraces++;
     }
 
-    Opentelemetry__Proto__Resource__V1__Resource res = OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
+    Opentelemetry__Proto__Resource__V1__Resource res =
+        OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
     kv_t *res_attrs[4] = {
         kv_str(&b, "service.name", "bench-agent"),
         kv_str(&b, "service.version", "1.0.0"),
@@ -271,12 +274,14 @@ int dp_bench_request_build(dp_bench_request *r, unsigned variant, unsigned spans
     Opentelemetry__Proto__Common__V1__InstrumentationScope scope =
         OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
     scope.name = "dagprof-loadgen";
-    Opentelemetry__Proto__Trace__V1__ScopeSpans ss = OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
+    Opentelemetry__Proto__Trace__V1__ScopeSpans ss =
+        OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
     ss.scope = &scope;
     ss.n_spans = nspans;
     ss.spans = spans;
     Opentelemetry__Proto__Trace__V1__ScopeSpans *ssp = &ss;
-    Opentelemetry__Proto__Trace__V1__ResourceSpans rs = OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
+    Opentelemetry__Proto__Trace__V1__ResourceSpans rs =
+        OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
     rs.resource = &res;
     rs.n_scope_spans = 1;
     rs.scope_spans = &ssp;
@@ -286,7 +291,9 @@ int dp_bench_request_build(dp_bench_request *r, unsigned variant, unsigned spans
     req.n_resource_spans = 1;
     req.resource_spans = &rsp;
 
-    r->len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(&req);
+    r->len =
+        opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
+            &req);
     r->bytes = malloc(r->len);
     r->id_offsets = calloc(nspans, sizeof(*r->id_offsets));
     r->id_trace = calloc(nspans, sizeof(*r->id_trace));

@@ -13,13 +13,13 @@
 
 /** One encoded request and where its trace ids sit in the bytes. */
 typedef struct dp_bench_request {
-    uint8_t *bytes;         /* owned: the encoded ExportTraceServiceRequest */
+    uint8_t *bytes; /* owned: the encoded ExportTraceServiceRequest */
     size_t len;
-    size_t spans;           /* spans in the request */
-    size_t traces;          /* whole traces in the request */
-    size_t *id_offsets;     /* owned: offset of every 16-byte trace id field value */
-    uint32_t *id_trace;     /* owned: which trace of the request each offset belongs to */
-    size_t id_count;        /* == spans */
+    size_t spans;       /* spans in the request */
+    size_t traces;      /* whole traces in the request */
+    size_t *id_offsets; /* owned: offset of every 16-byte trace id field value */
+    uint32_t *id_trace; /* owned: which trace of the request each offset belongs to */
+    size_t id_count;    /* == spans */
 } dp_bench_request;
 
 /**
