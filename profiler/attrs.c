@@ -15,6 +15,8 @@
 #include <openssl/evp.h>
 
 #define NUMBER_TEXT_MAX 64
+/* Larger counts are not plausible and would overflow the sums: ignored. */
+#define COUNT_MAX 1000000000000000ULL
 
 /* --- value readers ------------------------------------------------------ */
 
@@ -64,20 +66,21 @@ static bool read_count(dp_prof_ctx *c, const dp_value *v, uint64_t *out)
 {
     switch (v->kind) {
     case DP_VALUE_INT:
-        if (v->u.i >= 0) {
+        if (v->u.i >= 0 && (uint64_t)v->u.i <= COUNT_MAX) {
             *out = (uint64_t)v->u.i;
             return true;
         }
         break;
     case DP_VALUE_DOUBLE:
-        if (isfinite(v->u.d) && v->u.d >= 0 && v->u.d < 9.0e18 && floor(v->u.d) == v->u.d) {
+        if (isfinite(v->u.d) && v->u.d >= 0 && v->u.d <= (double)COUNT_MAX &&
+            floor(v->u.d) == v->u.d) {
             *out = (uint64_t)v->u.d;
             c->p->coerced_values++;
             return true;
         }
         break;
     case DP_VALUE_STRING:
-        if (parse_u64_text(v->u.s, out)) {
+        if (parse_u64_text(v->u.s, out) && *out <= COUNT_MAX) {
             c->p->coerced_values++;
             return true;
         }
@@ -101,7 +104,8 @@ static bool read_amount(dp_prof_ctx *c, const dp_value *v, double *out)
         d = (double)v->u.i;
     else if (v->kind == DP_VALUE_STRING && parse_double_text(v->u.s, &d))
         coerced = true;
-    if (isfinite(d) && d >= 0) {
+    /* a single call above a million dollars is a unit mistake, not a cost */
+    if (isfinite(d) && d >= 0 && d <= 1e6) {
         *out = d;
         if (coerced)
             c->p->coerced_values++;

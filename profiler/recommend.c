@@ -222,7 +222,7 @@ static void model_downgrade(dp_prof_ctx *c)
 static void reduce_context(dp_prof_ctx *c)
 {
     dp_run_profile *p = c->p;
-    double threshold = c->cfg->reduce_context_tokens;
+    double threshold = c->cfg->reduce_context_tokens > 0 ? c->cfg->reduce_context_tokens : 0;
     uint64_t input = 0, excess = 0;
     unsigned calls = 0;
     double cost = 0;

@@ -253,6 +253,27 @@ static void test_empty(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* Ids that are not UTF-8 still give valid JSON: the bad bytes become '?'. */
+static void test_json_invalid_utf8(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 10);
+    sb_str(&t, sb_span(&t, "x", root, 0, 10), "dag.node.id", "bad\xff\xfeid");
+    dp_run_profile *p = NULL;
+    assert_int_equal(dp_profile_build(t.spans, t.count, NULL, &p), 0);
+    dp_buf out;
+    dp_buf_init(&out, 1 << 20);
+    assert_int_equal(dp_render_json(p, &out), 0);
+    json_t *v = json_loads(out.data, 0, NULL);
+    assert_non_null(v);
+    json_t *n = json_array_get(json_object_get(v, "nodes"), 0);
+    assert_string_equal(json_string_value(json_object_get(n, "id")), "bad??id");
+    json_decref(v);
+    dp_buf_free(&out);
+    dp_run_profile_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_buffer_cap),
         cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_json_invalid_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
