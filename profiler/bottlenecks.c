@@ -13,6 +13,7 @@
 /* More findings than this on one run are not readable; the highest-impact
  * ones are kept and the list says how many were left out. */
 #define BOTTLENECKS_MAX 256
+#define FINDINGS_MAX 65536
 
 typedef struct finding_list {
     dp_bottleneck *items;
@@ -195,66 +196,66 @@ static int call_checks(dp_prof_ctx *c, finding_list *l, bool tools)
 /* Sibling nodes that ran one after another with no declared dependency
  * between neighbours. In a run without explicit dependencies nothing links
  * them, so any such chain counts. */
-static void sequential_checks(dp_prof_ctx *c, finding_list *l)
+static void report_chain(dp_prof_ctx *c, finding_list *l, const size_t *chain, size_t len)
+{
+    dp_run_profile *p = c->p;
+    double sum = 0, top = 0;
+    for (size_t k = 0; k < len; k++) {
+        double e = p->nodes[chain[k]].execution_ms;
+        sum += e;
+        if (e > top)
+            top = e;
+    }
+    double impact = pct(sum - top, p->wall_ms);
+    enum dp_severity sev = impact >= 50   ? DP_SEVERITY_HIGH
+                           : impact >= 20 ? DP_SEVERITY_MEDIUM
+                                          : DP_SEVERITY_LOW;
+    dp_bottleneck *b = add(l, DP_BOTTLENECK_SEQUENTIAL, (int)chain[0], sev, impact);
+    if (!b)
+        return;
+    dp_prof_format(b->details, sizeof(b->details),
+                   "%zu nodes ran one after another from %s to %s (%.1f ms) with no declared "
+                   "dependency between them",
+                   len, p->nodes[chain[0]].id, p->nodes[chain[len - 1]].id, sum);
+    dp_prof_format(b->suggestion, sizeof(b->suggestion),
+                   "Run these nodes concurrently if they are independent, or declare their "
+                   "dependencies (dag.depends_on)");
+}
+
+/* Sibling nodes that ran one after another with no declared dependency
+ * between neighbours. In a run without explicit dependencies nothing links
+ * them, so any such chain counts. */
+static int sequential_checks(dp_prof_ctx *c, finding_list *l)
 {
     dp_run_profile *p = c->p;
     size_t nn = p->node_count;
     unsigned min_nodes = c->cfg->sequential_min_nodes ? c->cfg->sequential_min_nodes : 2;
-    bool *seen_parent = dp_arena_calloc(c->scratch, nn + 1, sizeof(bool));
+    size_t *order = dp_prof_sibling_order(c);
     size_t *chain = dp_arena_alloc(c->scratch, (nn ? nn : 1) * sizeof(size_t));
-    if (!seen_parent || !chain)
-        return;
-    for (size_t g = 0; g < nn; g++) {
-        int parent = p->nodes[g].parent_node;
-        size_t slot = parent < 0 ? nn : (size_t)parent;
-        if (seen_parent[slot])
-            continue;
-        seen_parent[slot] = true;
-        size_t len = 0;
-        /* nodes are in start order; walk this parent's children */
-        for (size_t j = g; j <= nn; j++) {
-            bool member = j < nn && p->nodes[j].parent_node == parent;
-            if (j < nn && !member)
-                continue;
-            bool extends = false;
-            if (member && len > 0) {
-                size_t prev = chain[len - 1];
-                bool linked = p->explicit_deps &&
-                              (dp_prof_has_edge(p, j, prev) || dp_prof_has_edge(p, prev, j));
-                extends = p->nodes[j].start_ms >= p->nodes[prev].end_ms && !linked;
-            }
-            if (member && (extends || len == 0)) {
-                chain[len++] = j;
-                continue;
-            }
-            if (len >= min_nodes) {
-                double sum = 0, top = 0;
-                for (size_t k = 0; k < len; k++) {
-                    double e = p->nodes[chain[k]].execution_ms;
-                    sum += e;
-                    if (e > top)
-                        top = e;
-                }
-                double impact = pct(sum - top, p->wall_ms);
-                enum dp_severity sev = impact >= 50   ? DP_SEVERITY_HIGH
-                                       : impact >= 20 ? DP_SEVERITY_MEDIUM
-                                                      : DP_SEVERITY_LOW;
-                dp_bottleneck *b = add(l, DP_BOTTLENECK_SEQUENTIAL, (int)chain[0], sev, impact);
-                if (b) {
-                    dp_prof_format(b->details, sizeof(b->details),
-                                   "%zu nodes ran one after another from %s to %s (%.1f ms) "
-                                   "with no declared dependency between them",
-                                   len, p->nodes[chain[0]].id, p->nodes[chain[len - 1]].id, sum);
-                    dp_prof_format(b->suggestion, sizeof(b->suggestion),
-                                   "Run these nodes concurrently if they are independent, or "
-                                   "declare their dependencies (dag.depends_on)");
-                }
-            }
-            len = 0;
-            if (member)
-                chain[len++] = j;
+    if (!order || !chain)
+        return -1;
+    size_t len = 0;
+    for (size_t k = 0; k <= nn; k++) {
+        size_t j = k < nn ? order[k] : 0;
+        bool extends = false;
+        if (k < nn && len > 0) {
+            size_t prev = chain[len - 1];
+            bool sibling = p->nodes[j].parent_node == p->nodes[prev].parent_node;
+            bool linked = p->explicit_deps &&
+                          (dp_prof_has_edge(p, j, prev) || dp_prof_has_edge(p, prev, j));
+            extends = sibling && p->nodes[j].start_ms >= p->nodes[prev].end_ms && !linked;
         }
+        if (extends) {
+            chain[len++] = j;
+            continue;
+        }
+        if (len >= min_nodes)
+            report_chain(c, l, chain, len);
+        len = 0;
+        if (k < nn)
+            chain[len++] = j;
     }
+    return 0;
 }
 
 static void budget_checks(dp_prof_ctx *c, finding_list *l)
@@ -303,14 +304,18 @@ static int cmp_impact(const void *a, const void *b)
 int dp_prof_find_bottlenecks(dp_prof_ctx *c)
 {
     dp_run_profile *p = c->p;
+    /* room for every finding of a normal run; beyond it they are counted only */
     size_t cap = 8 * p->node_count + 8;
+    if (cap > FINDINGS_MAX)
+        cap = FINDINGS_MAX;
     finding_list l = {dp_arena_alloc(c->scratch, cap * sizeof(dp_bottleneck)), 0, cap, 0};
     if (!l.items)
         return -1;
     node_checks(c, &l);
     if (call_checks(c, &l, true) < 0 || call_checks(c, &l, false) < 0)
         return -1;
-    sequential_checks(c, &l);
+    if (sequential_checks(c, &l) < 0)
+        return -1;
     budget_checks(c, &l);
     qsort(l.items, l.count, sizeof(dp_bottleneck), cmp_impact);
     size_t keep = l.count > BOTTLENECKS_MAX ? BOTTLENECKS_MAX : l.count;

@@ -12,6 +12,9 @@
 #include <string.h>
 
 #define DEP_ID_MAX 512
+/* Inferred dependencies listed per node at most (the latest-ending ones);
+ * the ready time only needs the latest. */
+#define DEPS_INFERRED_MAX 64
 
 typedef struct id_index {
     const char *id;
@@ -182,52 +185,144 @@ static int explicit_deps(dp_prof_ctx *c)
     return 0;
 }
 
-/* Among siblings, b depends on every a that ended at or before b started.
- * Only the direct ones are kept: a is left out when another such sibling
- * started after a ended (that sibling already depends on a), so the lists
- * stay short while meaning the same chains. */
+static int cmp_sibling(const void *x, const void *y, void *arg)
+{
+    const dp_node_profile *nodes = arg;
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    if (nodes[a].parent_node != nodes[b].parent_node)
+        return nodes[a].parent_node < nodes[b].parent_node ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+size_t *dp_prof_sibling_order(dp_prof_ctx *c)
+{
+    dp_run_profile *p = c->p;
+    size_t *order = dp_arena_alloc(c->scratch, (p->node_count ? p->node_count : 1) * sizeof(size_t));
+    if (!order)
+        return NULL;
+    for (size_t j = 0; j < p->node_count; j++)
+        order[j] = j;
+    qsort_r(order, p->node_count, sizeof(size_t), cmp_sibling, p->nodes);
+    return order;
+}
+
+/* min-heap of node indexes keyed by end time */
+typedef struct end_heap {
+    size_t *items;
+    size_t count;
+    const dp_node_profile *nodes;
+} end_heap;
+
+static bool heap_less(const end_heap *h, size_t i, size_t j)
+{
+    double a = h->nodes[h->items[i]].end_ms, b = h->nodes[h->items[j]].end_ms;
+    return a < b || (a == b && h->items[i] < h->items[j]);
+}
+
+static void heap_swap(end_heap *h, size_t i, size_t j)
+{
+    size_t t = h->items[i];
+    h->items[i] = h->items[j];
+    h->items[j] = t;
+}
+
+static void heap_push(end_heap *h, size_t node)
+{
+    size_t i = h->count++;
+    h->items[i] = node;
+    while (i > 0 && heap_less(h, i, (i - 1) / 2)) {
+        heap_swap(h, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static size_t heap_pop(end_heap *h)
+{
+    size_t top = h->items[0];
+    h->items[0] = h->items[--h->count];
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->count && heap_less(h, l, m))
+            m = l;
+        if (r < h->count && heap_less(h, r, m))
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(h, i, m);
+        i = m;
+    }
+    return top;
+}
+
+/* Among siblings, b depends on every earlier-listed a that ended at or before
+ * b started (listing order is start order, so zero-length nodes at the same
+ * instant cannot depend on each other both ways). Only the direct ones are
+ * kept: a is left out when another such sibling started at or after a ended
+ * (that sibling already depends on a), so lists stay short while meaning the
+ * same chains. Siblings are swept in start order, moving those that have
+ * ended into a "done" list that is therefore ordered by end: the kept ones
+ * are its tail ending after the latest start among the done. */
 static int inferred_deps(dp_prof_ctx *c)
 {
     dp_run_profile *p = c->p;
     size_t nn = p->node_count;
-    size_t *cand = dp_arena_alloc(c->scratch, (nn ? nn : 1) * sizeof(size_t));
-    if (!cand)
+    size_t *order = dp_prof_sibling_order(c);
+    size_t *done = dp_arena_alloc(c->scratch, (nn ? nn : 1) * sizeof(size_t));
+    end_heap h = {dp_arena_alloc(c->scratch, (nn ? nn : 1) * sizeof(size_t)), 0, p->nodes};
+    if (!order || !done || !h.items)
         return -1;
-    for (size_t b = 0; b < nn; b++) {
-        dp_node_profile *nb = &p->nodes[b];
-        size_t k = 0;
-        for (size_t a = 0; a < nn; a++) {
-            const dp_node_profile *na = &p->nodes[a];
-            if (a != b && na->parent_node == nb->parent_node && na->end_ms <= nb->start_ms &&
-                !(na->start_ms == nb->start_ms && na->end_ms == nb->start_ms && a > b))
-                cand[k++] = a;
-        }
-        if (k == 0)
-            continue;
-        /* the two latest starts among the candidates */
+    for (size_t g = 0; g < nn;) {
+        size_t ge = g;
+        while (ge < nn && p->nodes[order[ge]].parent_node == p->nodes[order[g]].parent_node)
+            ge++;
+        size_t nd = 0;
         double max1 = -1, max2 = -1;
         size_t arg1 = 0;
-        for (size_t i = 0; i < k; i++) {
-            double s = p->nodes[cand[i]].start_ms;
-            if (s > max1) {
-                max2 = max1;
-                max1 = s;
-                arg1 = cand[i];
-            } else if (s > max2) {
-                max2 = s;
+        h.count = 0;
+        for (size_t k = g; k < ge; k++) {
+            size_t b = order[k];
+            dp_node_profile *nb = &p->nodes[b];
+            while (h.count && p->nodes[h.items[0]].end_ms <= nb->start_ms) {
+                size_t a = heap_pop(&h);
+                done[nd++] = a;
+                double st = p->nodes[a].start_ms;
+                if (st > max1) {
+                    max2 = max1;
+                    max1 = st;
+                    arg1 = a;
+                } else if (st > max2) {
+                    max2 = st;
+                }
             }
+            if (nd) {
+                /* tail of done with end > max1, plus arg1 when only max2 bounds it */
+                size_t lo = 0, hi = nd;
+                while (lo < hi) {
+                    size_t mid = (lo + hi) / 2;
+                    if (p->nodes[done[mid]].end_ms > max1)
+                        hi = mid;
+                    else
+                        lo = mid + 1;
+                }
+                size_t count = nd - lo;
+                bool extra = p->nodes[arg1].end_ms <= max1 && p->nodes[arg1].end_ms > max2;
+                /* keep the latest-ending ones when a node has very many */
+                size_t from = count > DEPS_INFERRED_MAX ? nd - DEPS_INFERRED_MAX : lo;
+                size_t m = nd - from + (extra ? 1 : 0);
+                size_t *items = dp_arena_alloc(&p->arena, m * sizeof(size_t));
+                if (!items)
+                    return -1;
+                size_t w = 0;
+                if (extra)
+                    items[w++] = arg1;
+                for (size_t i = from; i < nd; i++)
+                    items[w++] = done[i];
+                nb->deps = items;
+                nb->dep_count = w;
+            }
+            heap_push(&h, b);
         }
-        size_t *items = dp_arena_alloc(&p->arena, k * sizeof(size_t));
-        if (!items)
-            return -1;
-        size_t m = 0;
-        for (size_t i = 0; i < k; i++) {
-            double other = cand[i] == arg1 ? max2 : max1;
-            if (other < p->nodes[cand[i]].end_ms || other < 0)
-                items[m++] = cand[i];
-        }
-        nb->deps = items;
-        nb->dep_count = m;
+        g = ge;
     }
     return 0;
 }

@@ -157,19 +157,23 @@ static size_t choose_node_spans(dp_prof_ctx *c, candidate *out)
         c->p->node_source = DP_NODES_EXPLICIT;
         return k;
     }
-    /* gen_ai spans: only the outermost ones; those nested below belong to them */
+    /* gen_ai spans: only the outermost ones; those nested below belong to them.
+     * marks[] holds, per span, whether it or an ancestor is a gen_ai node span. */
+    int *marks = dp_arena_alloc(c->scratch, (c->n ? c->n : 1) * sizeof(int));
+    if (!marks)
+        return (size_t)-1;
+    bool any = false;
     for (size_t i = 0; i < c->n; i++) {
+        marks[i] = is_node_op(c->si[i].op) ? 0 : -2;
+        any = any || marks[i] == 0;
+    }
+    if (any && resolve_owners(c, marks) < 0)
+        return (size_t)-1;
+    for (size_t i = 0; any && i < c->n; i++) {
         if (!is_node_op(c->si[i].op))
             continue;
-        bool nested = false;
-        size_t guard = 0;
-        for (int a = c->si[i].parent; a >= 0 && guard <= c->n; a = c->si[a].parent, guard++) {
-            if (is_node_op(c->si[a].op)) {
-                nested = true;
-                break;
-            }
-        }
-        if (!nested)
+        int parent = c->si[i].parent;
+        if (parent < 0 || marks[parent] != 0)
             out[k++] = (candidate){(int)i, fallback_key(c, (int)i)};
     }
     if (k) {
@@ -221,6 +225,8 @@ int dp_prof_map_nodes(dp_prof_ctx *c)
     if (!cand || !draft_of || !drafts || !res)
         return -1;
     size_t k = choose_node_spans(c, cand);
+    if (k == (size_t)-1)
+        return -1;
     qsort_r(cand, k, sizeof(candidate), cmp_candidate, c->si);
 
     /* Spans sharing an id are one node (explicit ids), or, for derived ids,

@@ -81,6 +81,8 @@ int dp_prof_link_nodes(dp_prof_ctx *c);
 /* Time the run's top-level nodes would end if only explicit dependencies
  * held them back (relative to run start, ms); *actual_end gets the real one. */
 double dp_prof_ideal_end(dp_prof_ctx *c, double *actual_end);
+/* Node indexes grouped by parent node, start order within a group. */
+size_t *dp_prof_sibling_order(dp_prof_ctx *c);
 /* Whether node b has a direct dependency edge on node a. */
 bool dp_prof_has_edge(const dp_run_profile *p, size_t b, size_t a);
 

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -409,6 +410,32 @@ static void test_bad_structure(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* 100 overlapping siblings p0..p99 (p_i runs 0 .. 10+i), then "after" at 200..300.
+ * All 100 ended before "after" started and none started after another ended, so all
+ * are direct dependencies; the list keeps the 64 latest-ending (p36..p99).
+ * ready = end of p99 = 109, wait = 200 - 109 = 91. */
+static void test_many_parallel_dependencies(void **state)
+{
+    (void)state;
+    static char ids[100][8];
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 300);
+    for (int i = 0; i < 100; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "p%d", i);
+        sb_str(&t, sb_span(&t, ids[i], root, 0, 10 + i), "dag.node.id", ids[i]);
+    }
+    sb_str(&t, sb_span(&t, "after", root, 200, 300), "dag.node.id", "after");
+    dp_run_profile *p = build(NULL);
+    const dp_node_profile *a = node(p, "after");
+    assert_int_equal(a->dep_count, 64);
+    assert_true(depends(p, "after", "p99"));
+    assert_true(depends(p, "after", "p36"));
+    assert_false(depends(p, "after", "p35"));
+    assert_float_equal(a->ready_ms, 109.0, EPS);
+    assert_float_equal(a->wait_ms, 91.0, EPS);
+    dp_run_profile_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -421,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_explicit_dependencies),
         cmocka_unit_test(test_nested_nodes_ready_at_parent_start),
         cmocka_unit_test(test_bad_structure),
+        cmocka_unit_test(test_many_parallel_dependencies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
