@@ -36,6 +36,7 @@ int dp_price_table_set(dp_price_table *t, const dp_model_price *price);
 /** The price for a model name, or NULL when no entry matches. */
 const dp_model_price *dp_price_table_lookup(const dp_price_table *t, dp_str model);
 
+/** Free a table and its user entries; NULL is accepted. */
 void dp_price_table_destroy(dp_price_table *t);
 
 /** "openai", "anthropic", "google" by the model name's family, or NULL. */

@@ -7,8 +7,9 @@
  * it keeps from the spans); dp_run_profile_destroy() frees it in one step.
  * Definitions of every figure: docs/metrics.md.
  *
- * The struct fields below the "shared" marker are owned by the profiler
- * module and may grow; the fields above it are read by other modules.
+ * The fields of struct dp_run_profile are in profile_types.h for the
+ * modules that read them (rendering, exporters, tests); others can keep it
+ * opaque and use the functions below.
  */
 #ifndef DP_PROFILE_H
 #define DP_PROFILE_H
@@ -29,6 +30,7 @@ typedef struct dp_run_profile dp_run_profile;
 int dp_profile_build(const dp_span *spans, size_t count, const dp_profile_config *cfg,
                      dp_run_profile **out);
 
+/** Free a profile and everything it owns; NULL is accepted. */
 void dp_run_profile_destroy(dp_run_profile *p);
 
 /** The run's trace id (16 bytes). */
