@@ -141,36 +141,76 @@ static bool read_text(dp_prof_ctx *c, const dp_value *v, dp_str *out, bool allow
  * once into a table indexed by these ids, instead of one linear search per
  * key: this runs for every span the daemon receives. */
 enum known_key {
-    K_NODE_ID, K_GRAPH_NODE_ID, K_GRAPH_PARENT_ID, K_DEPENDS_ON, K_NODE_DEPENDS_ON,
-    K_OPERATION, K_TOOL_NAME, K_OI_TOOL_NAME, K_AGENT_NAME,
-    K_DAG_MODEL, K_RESPONSE_MODEL, K_REQUEST_MODEL, K_LLM_MODEL,
-    K_IN_TOKENS, K_PROMPT_TOKENS, K_OI_PROMPT, K_DAG_IN,
-    K_OUT_TOKENS, K_COMPLETION_TOKENS, K_OI_COMPLETION, K_DAG_OUT,
-    K_CACHE_READ, K_OI_CACHE_READ, K_CACHE_WRITE, K_OI_CACHE_WRITE,
-    K_RETRIES, K_OI_SPAN_KIND, K_COST, K_OI_COST,
-    K_PROMPT, K_INPUT_MESSAGES, K_OI_INPUT_MESSAGES, K_INPUT_VALUE,
+    K_NODE_ID,
+    K_GRAPH_NODE_ID,
+    K_GRAPH_PARENT_ID,
+    K_DEPENDS_ON,
+    K_NODE_DEPENDS_ON,
+    K_OPERATION,
+    K_TOOL_NAME,
+    K_OI_TOOL_NAME,
+    K_AGENT_NAME,
+    K_DAG_MODEL,
+    K_RESPONSE_MODEL,
+    K_REQUEST_MODEL,
+    K_LLM_MODEL,
+    K_IN_TOKENS,
+    K_PROMPT_TOKENS,
+    K_OI_PROMPT,
+    K_DAG_IN,
+    K_OUT_TOKENS,
+    K_COMPLETION_TOKENS,
+    K_OI_COMPLETION,
+    K_DAG_OUT,
+    K_CACHE_READ,
+    K_OI_CACHE_READ,
+    K_CACHE_WRITE,
+    K_OI_CACHE_WRITE,
+    K_RETRIES,
+    K_OI_SPAN_KIND,
+    K_COST,
+    K_OI_COST,
+    K_PROMPT,
+    K_INPUT_MESSAGES,
+    K_OI_INPUT_MESSAGES,
+    K_INPUT_VALUE,
     K_COUNT
 };
 
 static const dp_str known_keys[K_COUNT] = {
-    DP_STR_LIT("dag.node.id"), DP_STR_LIT("graph.node.id"), DP_STR_LIT("graph.node.parent_id"),
-    DP_STR_LIT("dag.depends_on"), DP_STR_LIT("dag.node.depends_on"),
-    DP_STR_LIT("gen_ai.operation.name"), DP_STR_LIT("gen_ai.tool.name"), DP_STR_LIT("tool.name"),
+    DP_STR_LIT("dag.node.id"),
+    DP_STR_LIT("graph.node.id"),
+    DP_STR_LIT("graph.node.parent_id"),
+    DP_STR_LIT("dag.depends_on"),
+    DP_STR_LIT("dag.node.depends_on"),
+    DP_STR_LIT("gen_ai.operation.name"),
+    DP_STR_LIT("gen_ai.tool.name"),
+    DP_STR_LIT("tool.name"),
     DP_STR_LIT("gen_ai.agent.name"),
-    DP_STR_LIT("dag.model"), DP_STR_LIT("gen_ai.response.model"),
-    DP_STR_LIT("gen_ai.request.model"), DP_STR_LIT("llm.model_name"),
-    DP_STR_LIT("gen_ai.usage.input_tokens"), DP_STR_LIT("gen_ai.usage.prompt_tokens"),
-    DP_STR_LIT("llm.token_count.prompt"), DP_STR_LIT("dag.tokens.input"),
-    DP_STR_LIT("gen_ai.usage.output_tokens"), DP_STR_LIT("gen_ai.usage.completion_tokens"),
-    DP_STR_LIT("llm.token_count.completion"), DP_STR_LIT("dag.tokens.output"),
+    DP_STR_LIT("dag.model"),
+    DP_STR_LIT("gen_ai.response.model"),
+    DP_STR_LIT("gen_ai.request.model"),
+    DP_STR_LIT("llm.model_name"),
+    DP_STR_LIT("gen_ai.usage.input_tokens"),
+    DP_STR_LIT("gen_ai.usage.prompt_tokens"),
+    DP_STR_LIT("llm.token_count.prompt"),
+    DP_STR_LIT("dag.tokens.input"),
+    DP_STR_LIT("gen_ai.usage.output_tokens"),
+    DP_STR_LIT("gen_ai.usage.completion_tokens"),
+    DP_STR_LIT("llm.token_count.completion"),
+    DP_STR_LIT("dag.tokens.output"),
     DP_STR_LIT("gen_ai.usage.cache_read.input_tokens"),
     DP_STR_LIT("llm.token_count.prompt_details.cache_read"),
     DP_STR_LIT("gen_ai.usage.cache_creation.input_tokens"),
     DP_STR_LIT("llm.token_count.prompt_details.cache_write"),
-    DP_STR_LIT("dag.retries"), DP_STR_LIT("openinference.span.kind"),
-    DP_STR_LIT("gen_ai.usage.cost"), DP_STR_LIT("llm.cost.total"),
-    DP_STR_LIT("gen_ai.prompt"), DP_STR_LIT("gen_ai.input.messages"),
-    DP_STR_LIT("llm.input_messages"), DP_STR_LIT("input.value"),
+    DP_STR_LIT("dag.retries"),
+    DP_STR_LIT("openinference.span.kind"),
+    DP_STR_LIT("gen_ai.usage.cost"),
+    DP_STR_LIT("llm.cost.total"),
+    DP_STR_LIT("gen_ai.prompt"),
+    DP_STR_LIT("gen_ai.input.messages"),
+    DP_STR_LIT("llm.input_messages"),
+    DP_STR_LIT("input.value"),
 };
 
 typedef struct attr_view {
@@ -345,9 +385,9 @@ static void read_one(dp_prof_ctx *c, size_t i)
     bool oi_tool = kind && kind->kind == DP_VALUE_STRING && dp_str_eq_cstr(kind->u.s, "TOOL");
 
     ps->is_tool = dp_str_eq_cstr(ps->op, "execute_tool") || ps->tool_name.len > 0 || oi_tool;
-    ps->is_llm = str_in(ps->op, llm_ops, COUNT_OF(llm_ops)) || ps->has_tokens || oi_llm ||
-                 (call_model && !str_in(ps->op, non_llm_ops, COUNT_OF(non_llm_ops)) &&
-                  !ps->is_tool);
+    ps->is_llm =
+        str_in(ps->op, llm_ops, COUNT_OF(llm_ops)) || ps->has_tokens || oi_llm ||
+        (call_model && !str_in(ps->op, non_llm_ops, COUNT_OF(non_llm_ops)) && !ps->is_tool);
 
     if (ps->is_llm) {
         const dp_value *cv = first_attr(view, cost_keys, COUNT_OF(cost_keys));

@@ -131,9 +131,8 @@ static void node_checks(dp_prof_ctx *c, finding_list *l)
             b = add(l, DP_BOTTLENECK_EXPENSIVE_NODE, id,
                     high ? DP_SEVERITY_HIGH : DP_SEVERITY_MEDIUM, pct(n->cost_usd, p->cost_usd));
             if (b) {
-                dp_prof_format(b->details, sizeof(b->details),
-                               "costs $%.4f (threshold $%.4f)", n->cost_usd,
-                               cfg->expensive_node_usd);
+                dp_prof_format(b->details, sizeof(b->details), "costs $%.4f (threshold $%.4f)",
+                               n->cost_usd, cfg->expensive_node_usd);
                 dp_prof_format(b->suggestion, sizeof(b->suggestion),
                                "Use a cheaper model for this node, cache its results or cut "
                                "its context");
@@ -241,8 +240,8 @@ static int sequential_checks(dp_prof_ctx *c, finding_list *l)
         if (k < nn && len > 0) {
             size_t prev = chain[len - 1];
             bool sibling = p->nodes[j].parent_node == p->nodes[prev].parent_node;
-            bool linked = p->explicit_deps &&
-                          (dp_prof_has_edge(p, j, prev) || dp_prof_has_edge(p, prev, j));
+            bool linked =
+                p->explicit_deps && (dp_prof_has_edge(p, j, prev) || dp_prof_has_edge(p, prev, j));
             extends = sibling && p->nodes[j].start_ms >= p->nodes[prev].end_ms && !linked;
         }
         if (extends) {
@@ -264,9 +263,9 @@ static void budget_checks(dp_prof_ctx *c, finding_list *l)
     dp_run_profile *p = c->p;
     if (cfg->budget_usd > 0 && p->cost_usd > cfg->budget_usd) {
         bool high = p->cost_usd > 2 * cfg->budget_usd;
-        dp_bottleneck *b = add(l, DP_BOTTLENECK_BUDGET_EXCEEDED, -1,
-                               high ? DP_SEVERITY_HIGH : DP_SEVERITY_MEDIUM,
-                               pct(p->cost_usd - cfg->budget_usd, p->cost_usd));
+        dp_bottleneck *b =
+            add(l, DP_BOTTLENECK_BUDGET_EXCEEDED, -1, high ? DP_SEVERITY_HIGH : DP_SEVERITY_MEDIUM,
+                pct(p->cost_usd - cfg->budget_usd, p->cost_usd));
         if (b) {
             dp_prof_format(b->details, sizeof(b->details),
                            "run cost $%.4f%s exceeds the budget of $%.4f", p->cost_usd,
@@ -278,13 +277,13 @@ static void budget_checks(dp_prof_ctx *c, finding_list *l)
     uint64_t tt = dp_token_total(&p->tokens);
     if (cfg->budget_tokens > 0 && tt > cfg->budget_tokens) {
         bool high = tt > 2 * cfg->budget_tokens;
-        dp_bottleneck *b = add(l, DP_BOTTLENECK_BUDGET_EXCEEDED, -1,
-                               high ? DP_SEVERITY_HIGH : DP_SEVERITY_MEDIUM,
-                               pct((double)(tt - cfg->budget_tokens), (double)tt));
+        dp_bottleneck *b =
+            add(l, DP_BOTTLENECK_BUDGET_EXCEEDED, -1, high ? DP_SEVERITY_HIGH : DP_SEVERITY_MEDIUM,
+                pct((double)(tt - cfg->budget_tokens), (double)tt));
         if (b) {
             dp_prof_format(b->details, sizeof(b->details),
-                           "run used %llu tokens, over the budget of %llu",
-                           (unsigned long long)tt, (unsigned long long)cfg->budget_tokens);
+                           "run used %llu tokens, over the budget of %llu", (unsigned long long)tt,
+                           (unsigned long long)cfg->budget_tokens);
             dp_prof_format(b->suggestion, sizeof(b->suggestion),
                            "Shorten contexts and outputs on the nodes with most tokens");
         }

@@ -170,7 +170,8 @@ static int explicit_deps(dp_prof_ctx *c)
     for (size_t j = 0; j < nn; j++) {
         if (lists[j].cap > nn)
             lists[j].cap = nn;
-        lists[j].items = dp_arena_alloc(&p->arena, (lists[j].cap ? lists[j].cap : 1) * sizeof(size_t));
+        lists[j].items =
+            dp_arena_alloc(&p->arena, (lists[j].cap ? lists[j].cap : 1) * sizeof(size_t));
         if (!lists[j].items)
             return -1;
     }
@@ -197,7 +198,8 @@ static int cmp_sibling(const void *x, const void *y, void *arg)
 size_t *dp_prof_sibling_order(dp_prof_ctx *c)
 {
     dp_run_profile *p = c->p;
-    size_t *order = dp_arena_alloc(c->scratch, (p->node_count ? p->node_count : 1) * sizeof(size_t));
+    size_t *order =
+        dp_arena_alloc(c->scratch, (p->node_count ? p->node_count : 1) * sizeof(size_t));
     if (!order)
         return NULL;
     for (size_t j = 0; j < p->node_count; j++)

@@ -194,8 +194,8 @@ typedef struct node_draft {
     dp_str key;
     unsigned suffix; /* 0 = none, else "#suffix" */
     uint64_t start_ns, end_ns;
-    int rep;         /* last attempt's span */
-    int draft;       /* its index before sorting */
+    int rep;   /* last attempt's span */
+    int draft; /* its index before sorting */
 } node_draft;
 
 static int cmp_draft(const void *a, const void *b)
@@ -253,8 +253,9 @@ int dp_prof_map_nodes(dp_prof_ctx *c)
                 continue;
             }
         }
-        drafts[nd] = (node_draft){cand[i].key, same_key ? group_count : 0, c->si[s].start_ns,
-                                  c->si[s].end_ns, s, (int)nd};
+        drafts[nd] = (node_draft){
+            cand[i].key, same_key ? group_count : 0, c->si[s].start_ns, c->si[s].end_ns, s,
+            (int)nd};
         draft_of[i] = (int)nd++;
     }
 
@@ -277,10 +278,10 @@ int dp_prof_map_nodes(dp_prof_ctx *c)
         dp_node_profile *node = &p->nodes[j];
         char idbuf[NODE_ID_MAX + 16];
         size_t klen = sorted[j].key.len > NODE_ID_MAX ? NODE_ID_MAX : sorted[j].key.len;
-        int len = sorted[j].suffix ? snprintf(idbuf, sizeof(idbuf), "%.*s#%u", (int)klen,
-                                              sorted[j].key.ptr, sorted[j].suffix)
-                                   : snprintf(idbuf, sizeof(idbuf), "%.*s", (int)klen,
-                                              sorted[j].key.ptr);
+        int len = sorted[j].suffix
+                      ? snprintf(idbuf, sizeof(idbuf), "%.*s#%u", (int)klen, sorted[j].key.ptr,
+                                 sorted[j].suffix)
+                      : snprintf(idbuf, sizeof(idbuf), "%.*s", (int)klen, sorted[j].key.ptr);
         dp_str name = c->spans[sorted[j].rep].name;
         if (name.len > NODE_ID_MAX)
             name.len = NODE_ID_MAX;

@@ -23,7 +23,9 @@ typedef struct builtin_price {
 } builtin_price;
 
 #define PRICE(pattern, in, out, cache_read, cache_write, cheaper)                                  \
-    {{pattern, in, out, cache_read, cache_write}, cheaper, sizeof(pattern) - 1}
+    {                                                                                              \
+        {pattern, in, out, cache_read, cache_write}, cheaper, sizeof(pattern) - 1                  \
+    }
 
 static const builtin_price builtin_prices[] = {
     /* OpenAI */
@@ -103,8 +105,8 @@ static bool price_valid(const dp_model_price *p)
     /* written as !(x >= 0) so NaN is rejected too */
     if (!p->pattern || !p->pattern[0] || strlen(p->pattern) > PATTERN_MAX)
         return false;
-    if (!(p->input_per_mtok >= 0) || !(p->output_per_mtok >= 0) ||
-        !(p->cache_read_per_mtok >= 0) || !(p->cache_write_per_mtok >= 0))
+    if (!(p->input_per_mtok >= 0) || !(p->output_per_mtok >= 0) || !(p->cache_read_per_mtok >= 0) ||
+        !(p->cache_write_per_mtok >= 0))
         return false;
     return true;
 }
@@ -149,8 +151,8 @@ bool dp_price_glob_match(const char *pattern, dp_str text)
         if (p < plen && pattern[p] == '*') {
             star_p = p++;
             star_s = s;
-        } else if (p < plen && tolower((unsigned char)pattern[p]) ==
-                                   tolower((unsigned char)text.ptr[s])) {
+        } else if (p < plen &&
+                   tolower((unsigned char)pattern[p]) == tolower((unsigned char)text.ptr[s])) {
             p++;
             s++;
         } else if (star_p != (size_t)-1) {

@@ -118,17 +118,17 @@ void dp_run_profile_set_late(dp_run_profile *p, bool late)
 const char *dp_bottleneck_type_name(enum dp_bottleneck_type t)
 {
     static const char *const names[] = {
-        "slow_node",      "high_token_usage",      "excessive_retries",
-        "tool_latency",   "slow_llm_call",         "dependency_wait",
-        "sequential_bottleneck", "expensive_node", "budget_exceeded",
+        "slow_node",       "high_token_usage", "excessive_retries",     "tool_latency",
+        "slow_llm_call",   "dependency_wait",  "sequential_bottleneck", "expensive_node",
+        "budget_exceeded",
     };
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "unknown";
 }
 
 const char *dp_recommendation_type_name(enum dp_recommendation_type t)
 {
-    static const char *const names[] = {"parallelize",    "cache",
-                                        "model_downgrade", "reduce_context",
+    static const char *const names[] = {"parallelize",      "cache",
+                                        "model_downgrade",  "reduce_context",
                                         "batch_operations", "restructure_dag"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "unknown";
 }

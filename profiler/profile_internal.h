@@ -19,7 +19,7 @@ typedef struct dp_prof_span {
     int parent; /* index of the parent span in this trace, -1 when none */
     uint64_t start_ns;
     uint64_t end_ns; /* never before start_ns */
-    dp_str node_id; /* dag.node.id / graph.node.id (coerced), empty when none */
+    dp_str node_id;  /* dag.node.id / graph.node.id (coerced), empty when none */
     dp_str graph_parent_id;
     const dp_value *depends_on;
     dp_str op;        /* gen_ai.operation.name */
@@ -37,11 +37,11 @@ typedef struct dp_prof_span {
     bool is_llm;
     bool is_tool;
     /* filled by nodes.c */
-    int node;       /* owning node (nearest node ancestor, itself included), -1 */
+    int node; /* owning node (nearest node ancestor, itself included), -1 */
     bool is_node_span;
     bool cost_known;
     double cost;
-    dp_str model;   /* resolved model label */
+    dp_str model; /* resolved model label */
 } dp_prof_span;
 
 typedef struct dp_prof_ctx {
@@ -51,10 +51,10 @@ typedef struct dp_prof_ctx {
     dp_run_profile *p;
     dp_arena *scratch; /* freed when the build ends */
     dp_prof_span *si;
-    int root;          /* -1 for an empty trace */
-    int *node_span;    /* per node: its representative (last attempt) span */
-    void *md;          /* EVP_MD_CTX for input hashes, created on first use */
-    int *id_slots;     /* span id -> span index, open addressing */
+    int root;       /* -1 for an empty trace */
+    int *node_span; /* per node: its representative (last attempt) span */
+    void *md;       /* EVP_MD_CTX for input hashes, created on first use */
+    int *id_slots;  /* span id -> span index, open addressing */
     size_t id_mask;
     dp_str price_memo_model; /* last price lookup (views into spans or config) */
     const dp_model_price *price_memo;

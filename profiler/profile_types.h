@@ -51,18 +51,18 @@ typedef struct dp_node_profile {
     double execution_ms; /* = duration_ms: the node's own time */
     const size_t *deps;  /* indexes into dp_run_profile.nodes */
     size_t dep_count;
-    int parent_node;     /* nearest node ancestor, -1 when top-level */
+    int parent_node; /* nearest node ancestor, -1 when top-level */
     bool on_critical_path;
     unsigned retries;
     double failed_attempt_ms; /* time spent in failed attempts (inferred retries) */
     unsigned llm_calls;
     dp_token_counts tokens;
-    double cost_usd;          /* meaningful when cost_known */
-    bool cost_known;          /* false when any cost-bearing call had an unknown price */
+    double cost_usd; /* meaningful when cost_known */
+    bool cost_known; /* false when any cost-bearing call had an unknown price */
     unsigned unknown_cost_calls;
     const dp_tool_call_profile *tool_calls;
     size_t tool_call_count;
-    size_t span_count;        /* spans that belong to this node, itself included */
+    size_t span_count; /* spans that belong to this node, itself included */
 } dp_node_profile;
 
 /** Usage of one model over the run, from the actual per-call tokens. */
@@ -125,10 +125,10 @@ typedef struct dp_recommendation {
 
 /** Where the nodes of a run came from (see docs/metrics.md). */
 enum dp_node_source {
-    DP_NODES_NONE = 0,       /* empty trace */
-    DP_NODES_EXPLICIT,       /* dag.node.id / graph.node.id */
-    DP_NODES_GEN_AI,         /* outermost invoke_agent / execute_tool / chat spans */
-    DP_NODES_ROOT_CHILDREN,  /* the root's direct children (or the root alone) */
+    DP_NODES_NONE = 0,      /* empty trace */
+    DP_NODES_EXPLICIT,      /* dag.node.id / graph.node.id */
+    DP_NODES_GEN_AI,        /* outermost invoke_agent / execute_tool / chat spans */
+    DP_NODES_ROOT_CHILDREN, /* the root's direct children (or the root alone) */
 };
 
 struct dp_run_profile {
@@ -150,9 +150,9 @@ struct dp_run_profile {
     unsigned llm_calls;
     unsigned tool_calls;
     dp_token_counts tokens;
-    double cost_usd;          /* sum of the known costs */
-    bool cost_any_known;      /* at least one call has a known cost */
-    bool cost_complete;       /* no call with unknown cost */
+    double cost_usd;     /* sum of the known costs */
+    bool cost_any_known; /* at least one call has a known cost */
+    bool cost_complete;  /* no call with unknown cost */
     unsigned unknown_cost_calls;
     unsigned coerced_values;
     unsigned ignored_values;
@@ -165,7 +165,7 @@ struct dp_run_profile {
     size_t model_count;
     dp_bottleneck *bottlenecks; /* sorted by impact_pct descending */
     size_t bottleneck_count;
-    size_t bottlenecks_omitted; /* findings beyond the kept ones (lowest impact) */
+    size_t bottlenecks_omitted;         /* findings beyond the kept ones (lowest impact) */
     dp_recommendation *recommendations; /* in the order of their type */
     size_t recommendation_count;
 

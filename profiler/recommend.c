@@ -352,8 +352,9 @@ static int batch_operations(dp_prof_ctx *c)
     dp_prof_format(r->description, sizeof(r->description),
                    "%u group(s) of at least %u small calls of one operation; largest: %u x "
                    "'%.*s' in %s",
-                   groups, c->cfg->batch_min_calls, best_count, (int)(name.len > 64 ? 64 : name.len),
-                   name.ptr ? name.ptr : "", node >= 0 ? p->nodes[node].id : "the run");
+                   groups, c->cfg->batch_min_calls, best_count,
+                   (int)(name.len > 64 ? 64 : name.len), name.ptr ? name.ptr : "",
+                   node >= 0 ? p->nodes[node].id : "the run");
     dp_prof_format(r->implementation, sizeof(r->implementation),
                    "Send these requests as one batched call (one prompt with all items, or the "
                    "tool's bulk API)");

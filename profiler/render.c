@@ -79,19 +79,18 @@ static void summary(text_out *o, const dp_run_profile *p)
     if (p->cost_complete)
         put(o, "  cost             $%.4f\n", p->cost_usd);
     else if (p->cost_any_known)
-        put(o, "  cost             $%.4f known + unknown (%u call(s) with no price)\n",
-            p->cost_usd, p->unknown_cost_calls);
+        put(o, "  cost             $%.4f known + unknown (%u call(s) with no price)\n", p->cost_usd,
+            p->unknown_cost_calls);
     else
         put(o, "  cost             unknown (%u call(s) with no price)\n", p->unknown_cost_calls);
     if (p->coerced_values || p->ignored_values)
-        put(o, "  odd values       %u coerced, %u ignored\n", p->coerced_values,
-            p->ignored_values);
+        put(o, "  odd values       %u coerced, %u ignored\n", p->coerced_values, p->ignored_values);
     if (p->node_source == DP_NODES_ROOT_CHILDREN)
         put(o, "  (no node attributes: the root's direct children are the nodes)\n");
     else if (p->node_source == DP_NODES_GEN_AI)
         put(o, "  (nodes from gen_ai agent/tool/chat spans)\n");
-    put(o, "  dependencies     %s\n", p->explicit_deps ? "declared (links / depends_on)"
-                                                      : "inferred from timing");
+    put(o, "  dependencies     %s\n",
+        p->explicit_deps ? "declared (links / depends_on)" : "inferred from timing");
 }
 
 static void node_table(text_out *o, const dp_run_profile *p)

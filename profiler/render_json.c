@@ -19,7 +19,7 @@ static json_t *real_value(double x, double scale)
 {
     double r = round(x * scale) / scale;
     if (!isfinite(r))
-        r = x; /* too large to round: keep as is */
+        r = x;                                       /* too large to round: keep as is */
     return isfinite(r) ? json_real(r) : json_null(); /* JSON has no inf/NaN */
 }
 
@@ -58,9 +58,8 @@ static json_t *text_value(const char *s)
 static json_t *tokens_value(const dp_token_counts *t)
 {
     return json_pack("{s:I,s:I,s:I,s:I,s:I}", "input", (json_int_t)t->input, "output",
-                     (json_int_t)t->output, "cache_read", (json_int_t)t->cache_read,
-                     "cache_write", (json_int_t)t->cache_write, "total",
-                     (json_int_t)dp_token_total(t));
+                     (json_int_t)t->output, "cache_read", (json_int_t)t->cache_read, "cache_write",
+                     (json_int_t)t->cache_write, "total", (json_int_t)dp_token_total(t));
 }
 
 static json_t *node_value(const dp_run_profile *p, const dp_node_profile *n)
@@ -108,13 +107,12 @@ static json_t *build(const dp_run_profile *p)
     json_t *summary = json_pack(
         "{s:o,s:o,s:o,s:o,s:o,s:I,s:i,s:i,s:i,s:o,s:o,s:b,s:i,s:i,s:i}", "wall_ms",
         ms_value(p->wall_ms), "execution_ms", ms_value(p->execution_ms), "critical_path_ms",
-        ms_value(p->critical_path_ms), "parallelism", real_value(p->parallelism, 1000),
-        "speedup", real_value(p->speedup, 1000), "node_count", (json_int_t)p->node_count,
-        "retries", (int)p->retries, "llm_calls", (int)p->llm_calls, "tool_calls",
-        (int)p->tool_calls, "tokens", tokens_value(&p->tokens), "cost_usd",
-        usd_value(p->cost_usd, run_cost_known), "cost_complete", p->cost_complete,
-        "unknown_cost_calls", (int)p->unknown_cost_calls, "coerced_values",
-        (int)p->coerced_values, "ignored_values", (int)p->ignored_values);
+        ms_value(p->critical_path_ms), "parallelism", real_value(p->parallelism, 1000), "speedup",
+        real_value(p->speedup, 1000), "node_count", (json_int_t)p->node_count, "retries",
+        (int)p->retries, "llm_calls", (int)p->llm_calls, "tool_calls", (int)p->tool_calls, "tokens",
+        tokens_value(&p->tokens), "cost_usd", usd_value(p->cost_usd, run_cost_known),
+        "cost_complete", p->cost_complete, "unknown_cost_calls", (int)p->unknown_cost_calls,
+        "coerced_values", (int)p->coerced_values, "ignored_values", (int)p->ignored_values);
 
     json_t *nodes = json_array();
     json_t *cp_nodes = json_array();
@@ -134,19 +132,18 @@ static json_t *build(const dp_run_profile *p)
     for (size_t m = 0; m < p->model_count; m++) {
         const dp_model_usage *u = &p->models[m];
         json_t *mv = json_pack("{s:o,s:i,s:o,s:o}", "model", text_value(u->model), "calls",
-                               (int)u->calls,
-                               "tokens", tokens_value(&u->tokens), "cost_usd",
+                               (int)u->calls, "tokens", tokens_value(&u->tokens), "cost_usd",
                                usd_value(u->cost_usd, u->cost_known));
         if (json_array_append_new(models, mv) < 0)
             goto fail;
     }
     for (size_t b = 0; b < p->bottleneck_count; b++) {
         const dp_bottleneck *x = &p->bottlenecks[b];
-        json_t *bv = json_pack(
-            "{s:s,s:o,s:s,s:o,s:o,s:s}", "type", dp_bottleneck_type_name(x->type), "node",
-            x->node >= 0 ? text_value(p->nodes[x->node].id) : json_null(), "severity",
-            dp_severity_name(x->severity), "impact_pct", real_value(x->impact_pct, 100),
-            "details", text_value(x->details), "suggestion", x->suggestion);
+        json_t *bv =
+            json_pack("{s:s,s:o,s:s,s:o,s:o,s:s}", "type", dp_bottleneck_type_name(x->type), "node",
+                      x->node >= 0 ? text_value(p->nodes[x->node].id) : json_null(), "severity",
+                      dp_severity_name(x->severity), "impact_pct", real_value(x->impact_pct, 100),
+                      "details", text_value(x->details), "suggestion", x->suggestion);
         if (json_array_append_new(bottlenecks, bv) < 0)
             goto fail;
     }
@@ -157,14 +154,13 @@ static json_t *build(const dp_run_profile *p)
             "priority", dp_severity_name(x->priority), "savings", "time_ms",
             ms_value(x->savings_time_ms), "tokens", (json_int_t)x->savings_tokens, "cost_usd",
             usd_value(x->savings_cost_usd, x->savings_cost_known), "description",
-            text_value(x->description),
-            "implementation", x->implementation);
+            text_value(x->description), "implementation", x->implementation);
         if (json_array_append_new(recs, rv) < 0)
             goto fail;
     }
     return json_pack("{s:s,s:o,s:b,s:I,s:o,s:o,s:{s:o,s:o},s:o,s:o,s:o}", "trace_id", trace,
-                     "dag_id", text_value(p->dag_id ? p->dag_id : "unknown"), "late", p->late, "span_count",
-                     (json_int_t)p->span_count, "summary", summary, "nodes", nodes,
+                     "dag_id", text_value(p->dag_id ? p->dag_id : "unknown"), "late", p->late,
+                     "span_count", (json_int_t)p->span_count, "summary", summary, "nodes", nodes,
                      "critical_path", "duration_ms", ms_value(p->critical_path_ms), "nodes",
                      cp_nodes, "by_model", models, "bottlenecks", bottlenecks, "recommendations",
                      recs);

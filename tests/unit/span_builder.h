@@ -124,8 +124,7 @@ static inline void sb_bool(sb_trace *t, int i, const char *key, bool value)
 }
 
 /** A string-array attribute (e.g. dag.depends_on). */
-static inline void sb_strs(sb_trace *t, int i, const char *key, const char *const *values,
-                           size_t n)
+static inline void sb_strs(sb_trace *t, int i, const char *key, const char *const *values, size_t n)
 {
     if (t->item_count + n > SB_MAX_ARRAY_ITEMS)
         abort();

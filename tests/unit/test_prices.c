@@ -135,12 +135,9 @@ static void test_vendor_and_sibling(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_builtin_longest_match),
-        cmocka_unit_test(test_unknown),
-        cmocka_unit_test(test_user_entries_first),
-        cmocka_unit_test(test_glob),
-        cmocka_unit_test(test_bad_entries),
-        cmocka_unit_test(test_vendor_and_sibling),
+        cmocka_unit_test(test_builtin_longest_match), cmocka_unit_test(test_unknown),
+        cmocka_unit_test(test_user_entries_first),    cmocka_unit_test(test_glob),
+        cmocka_unit_test(test_bad_entries),           cmocka_unit_test(test_vendor_and_sibling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

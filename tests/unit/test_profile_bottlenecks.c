@@ -332,8 +332,7 @@ static void test_budget_exceeded(void **state)
             continue;
         assert_int_equal(b->node, -1);
         assert_int_equal(b->severity, DP_SEVERITY_MEDIUM);
-        assert_true(fabs(b->impact_pct - 50.0) < EPS ||
-                    fabs(b->impact_pct - 100.0 / 3.0) < EPS);
+        assert_true(fabs(b->impact_pct - 50.0) < EPS || fabs(b->impact_pct - 100.0 / 3.0) < EPS);
     }
     dp_run_profile_destroy(p);
 }

@@ -294,7 +294,8 @@ static void test_gen_ai_fallback_outermost(void **state)
  *   b1 0..50,  b2 60..110  (branch B)
  * Inferred: a2 <- {a1, b1} (both ended <= 100); b2 <- {b1} (ended 50 <= 60);
  * ready(b2) = 50, wait 10. Critical path ends at a2 (300): a1 (100) then a2 (wait 0 + 200)
- * = 300 beats b1 (50) then a2 (200) = 250. Execution 100+200+50+50 = 400, wall 300, parallelism 4/3. */
+ * = 300 beats b1 (50) then a2 (200) = 250. Execution 100+200+50+50 = 400, wall 300, parallelism
+ * 4/3. */
 static void test_parallel_branches(void **state)
 {
     (void)state;

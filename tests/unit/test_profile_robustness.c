@@ -30,16 +30,30 @@ static uint32_t rnd(uint32_t n)
 }
 
 static const char *const keys[] = {
-    "dag.node.id", "graph.node.id", "graph.node.parent_id", "dag.depends_on",
-    "dag.node.depends_on", "gen_ai.operation.name", "gen_ai.tool.name", "dag.model",
-    "gen_ai.response.model", "gen_ai.request.model", "llm.model_name",
-    "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
-    "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_creation.input_tokens",
-    "dag.retries", "gen_ai.usage.cost", "input.value", "dag.id", "openinference.span.kind",
+    "dag.node.id",
+    "graph.node.id",
+    "graph.node.parent_id",
+    "dag.depends_on",
+    "dag.node.depends_on",
+    "gen_ai.operation.name",
+    "gen_ai.tool.name",
+    "dag.model",
+    "gen_ai.response.model",
+    "gen_ai.request.model",
+    "llm.model_name",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_creation.input_tokens",
+    "dag.retries",
+    "gen_ai.usage.cost",
+    "input.value",
+    "dag.id",
+    "openinference.span.kind",
 };
-static const char *const words[] = {"a", "b", "c", "chat", "execute_tool", "invoke_agent",
-                                    "gpt-4o", "haiku", "a, b", "", "12", "-3", "1e400",
-                                    "LLM", "TOOL", "x,,y"};
+static const char *const words[] = {
+    "a",    "b", "c",  "chat", "execute_tool", "invoke_agent", "gpt-4o", "haiku",
+    "a, b", "",  "12", "-3",   "1e400",        "LLM",          "TOOL",   "x,,y"};
 static const char *const arr[] = {"a", "b", "zz"};
 
 static void random_attr(int s)

@@ -194,9 +194,9 @@ static void test_text(void **state)
     dp_render_options opt = {.color = false, .waterfall_width = 10};
     assert_int_equal(dp_render_text(p, &opt, &out), 0);
     const char *s = out.data;
-    const char *sections[] = {"render-dag", "Summary",      "Nodes",        "Critical path",
-                              "Bottlenecks", "Recommendations", "Waterfall", "Cost by node",
-                              "By model"};
+    const char *sections[] = {"render-dag",    "Summary",      "Nodes",
+                              "Critical path", "Bottlenecks",  "Recommendations",
+                              "Waterfall",     "Cost by node", "By model"};
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
         if (!strstr(s, sections[i]))
             fail_msg("missing section %s", sections[i]);
@@ -277,12 +277,9 @@ static void test_json_invalid_utf8(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json),
-        cmocka_unit_test(test_json_bottlenecks),
-        cmocka_unit_test(test_text),
-        cmocka_unit_test(test_buffer_cap),
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_json_invalid_utf8),
+        cmocka_unit_test(test_json),  cmocka_unit_test(test_json_bottlenecks),
+        cmocka_unit_test(test_text),  cmocka_unit_test(test_buffer_cap),
+        cmocka_unit_test(test_empty), cmocka_unit_test(test_json_invalid_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
