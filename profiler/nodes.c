@@ -60,6 +60,8 @@ static int set_dag_id(dp_prof_ctx *c)
     dp_str id = DP_STR_LIT("unknown");
     if (c->root >= 0) {
         const dp_span *r = &c->spans[c->root];
+        c->p->has_root = true;
+        memcpy(c->p->root_span_id, r->span_id, 8);
         const char *keys[] = {"dag.id", "gen_ai.workflow.name"};
         bool found = false;
         for (size_t k = 0; k < 2 && !found; k++) {
@@ -548,6 +550,46 @@ int dp_prof_sum_usage(dp_prof_ctx *c)
         }
     }
 
+    /* every LLM and tool call, in span order (for per-call metrics) */
+    size_t ncalls = 0;
+    for (size_t i = 0; i < c->n; i++)
+        ncalls += c->si[i].is_llm || c->si[i].is_tool;
+    if (ncalls) {
+        p->calls = dp_arena_calloc(&p->arena, ncalls, sizeof(dp_call_profile));
+        if (!p->calls)
+            return -1;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        const dp_prof_span *ps = &c->si[i];
+        if (!ps->is_llm && !ps->is_tool)
+            continue;
+        dp_call_profile *call = &p->calls[p->call_count++];
+        dp_str name = ps->is_tool && ps->tool_name.len ? ps->tool_name
+                      : ps->op.len                     ? ps->op
+                                                       : c->spans[i].name;
+        if (name.len > NODE_ID_MAX)
+            name.len = NODE_ID_MAX;
+        call->node = ps->node;
+        call->is_llm = ps->is_llm;
+        call->is_tool = ps->is_tool;
+        call->name = dp_arena_strndup(&p->arena, name.ptr ? name.ptr : "", name.len);
+        if (ps->is_llm && ps->model.len) {
+            dp_str m = ps->model;
+            if (m.len > NODE_ID_MAX)
+                m.len = NODE_ID_MAX;
+            call->model = dp_arena_strndup(&p->arena, m.ptr, m.len);
+            if (!call->model)
+                return -1;
+        }
+        if (!call->name)
+            return -1;
+        call->duration_ms = dp_prof_ms(ps->end_ns - ps->start_ns);
+        call->success = c->spans[i].status != DP_STATUS_ERROR;
+        call->tokens = ps->tokens;
+        call->cost_known = ps->is_llm ? ps->cost_known : true;
+        call->cost_usd = ps->is_llm && ps->cost_known ? ps->cost : 0;
+    }
+
     /* tool call lists, in span order */
     for (size_t j = 0; j < nn; j++) {
         if (!p->nodes[j].tool_call_count)
@@ -576,6 +618,7 @@ int dp_prof_sum_usage(dp_prof_ctx *c)
     /* node model: the node span's own, else its busiest call's, else default */
     for (size_t j = 0; j < nn; j++) {
         const dp_prof_span *rep = &c->si[c->node_span[j]];
+        memcpy(p->nodes[j].span_id, c->spans[c->node_span[j]].span_id, 8);
         dp_str m = DP_STR_NULL;
         for (size_t k = 0; k < 4 && !m.len; k++)
             m = rep->models[k];

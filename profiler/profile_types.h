@@ -41,6 +41,7 @@ typedef struct dp_tool_call_profile {
 /** Per-node figures. Nodes are sorted by start time, ties by id. */
 typedef struct dp_node_profile {
     const char *id;
+    uint8_t span_id[8]; /* the node's span (the last attempt when retried) */
     const char *name;  /* span name of the node span (the last attempt) */
     const char *model; /* NULL when the node names no model */
     double start_ms;
@@ -64,6 +65,20 @@ typedef struct dp_node_profile {
     size_t tool_call_count;
     size_t span_count; /* spans that belong to this node, itself included */
 } dp_node_profile;
+
+/** One LLM or tool call of the run (a span that is an LLM call or a tool call). */
+typedef struct dp_call_profile {
+    int node;             /* owning node, -1 when outside every node */
+    bool is_llm;
+    bool is_tool;
+    const char *name;     /* tool name for tools, else the operation (gen_ai.operation.name), else span name */
+    const char *model;    /* resolved model label for LLM calls, NULL otherwise */
+    double duration_ms;
+    bool success;         /* span status is not ERROR */
+    dp_token_counts tokens;
+    double cost_usd;      /* meaningful when cost_known */
+    bool cost_known;
+} dp_call_profile;
 
 /** Usage of one model over the run, from the actual per-call tokens. */
 typedef struct dp_model_usage {
@@ -137,6 +152,8 @@ struct dp_run_profile {
     bool late;
     size_t span_count;
     uint64_t start_ns; /* the run's start: earliest span start */
+    bool has_root;
+    uint8_t root_span_id[8]; /* the root span (see docs/metrics.md), when has_root */
     enum dp_node_source node_source;
     bool explicit_deps; /* dependencies came from links / depends_on attributes */
 
@@ -168,6 +185,8 @@ struct dp_run_profile {
     size_t bottlenecks_omitted;         /* findings beyond the kept ones (lowest impact) */
     dp_recommendation *recommendations; /* in the order of their type */
     size_t recommendation_count;
+    dp_call_profile *calls; /* every LLM and tool call, in span order */
+    size_t call_count;
 
     dp_arena arena; /* owns every string and array above */
 };
