@@ -1,0 +1,67 @@
+/*
+ * Derived metrics: OTLP metrics computed from run profiles (cost, tokens,
+ * latency, bottlenecks, recommendations' savings) plus dagprof's own health
+ * counters, aggregated in memory and encoded as an
+ * ExportMetricsServiceRequest on every export interval.
+ *
+ * Names follow the OpenTelemetry GenAI semantic conventions where they exist
+ * (gen_ai.client.token.usage, gen_ai.client.operation.duration, ...) with
+ * their advised histogram bucket boundaries; dag.* for the rest. Each metric
+ * has a cap on its number of series (attribute sets); beyond it new series
+ * fold into one overflow series with the attribute otel.metric.overflow=true,
+ * as OpenTelemetry SDKs do. Temporality is cumulative by default, delta on
+ * request. The list of metrics and attributes: docs/metrics.md ("Derived
+ * metrics").
+ *
+ * Thread-safe: dp_derived_metrics_record() may be called from several
+ * threads while another collects.
+ */
+#ifndef DP_DERIVED_METRICS_H
+#define DP_DERIVED_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "profile_types.h"
+
+typedef struct dp_derived_metrics dp_derived_metrics;
+
+typedef struct dp_derived_metrics_options {
+    bool delta;              /* false: cumulative (default) */
+    size_t max_series;       /* per metric; 0 selects 2000 */
+    const char *service_name; /* resource service.name; NULL = "dagprof" */
+} dp_derived_metrics_options;
+
+/** dagprof's own counters at collection time (monotonic totals). */
+typedef struct dp_health_counters {
+    uint64_t spans_received;
+    uint64_t spans_accepted;
+    uint64_t spans_rejected;  /* unusable (partial_success) */
+    uint64_t spans_refused;   /* answered UNAVAILABLE */
+    uint64_t spans_exported;
+    uint64_t spans_export_failed;
+    uint64_t export_retries;
+    uint64_t queue_depth;     /* gauge: items waiting upstream */
+} dp_health_counters;
+
+/** NULL on out of memory. */
+dp_derived_metrics *dp_derived_metrics_create(const dp_derived_metrics_options *opt);
+
+/** Fold one run's profile into the aggregates. Returns 0, -1 on out of memory. */
+int dp_derived_metrics_record(dp_derived_metrics *m, const dp_run_profile *profile);
+
+/**
+ * Encode every metric as one ExportMetricsServiceRequest appended to `out`
+ * (health may be NULL: no health metrics). now_ns is the collection time.
+ * With delta temporality the aggregates are reset afterwards.
+ * Returns the number of data points written (0 = nothing to export: `out`
+ * untouched), or -1 on out of memory.
+ */
+long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_health_counters *health,
+                                uint64_t now_ns, dp_buf *out);
+
+void dp_derived_metrics_destroy(dp_derived_metrics *m);
+
+#endif
