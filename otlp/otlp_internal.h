@@ -54,6 +54,22 @@ int dp_otlp_wire_next(const uint8_t **pos, const uint8_t *end, dp_otlp_wire_fiel
 int dp_otlp_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
                        char *err, size_t errlen);
 
+/**
+ * The wire type a field of protobuf type t is encoded with (packed repeated
+ * scalars may also come as DP_WIRE_LEN).
+ */
+int dp_otlp_wire_type_for(ProtobufCType t);
+
+/**
+ * Reference decoders: like dp_otlp_span_decode() and dp_otlp_resource_decode()
+ * but by checking and unpacking with protobuf-c. The fast decoders must give
+ * the same dp_span for every span a request accepted by
+ * dp_otlp_trace_batch_parse() lists (the trace fuzz target compares them).
+ */
+int dp_otlp_span_decode_pbc(dp_str span_raw, dp_str resource_raw, dp_arena *arena, dp_span *out);
+int dp_otlp_resource_decode_pbc(dp_str resource_raw, dp_arena *arena, const dp_attr **attrs,
+                                size_t *count);
+
 /** Allocator state that remembers whether an allocation failed. */
 typedef struct dp_otlp_alloc_track {
     dp_arena *arena;

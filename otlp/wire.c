@@ -100,8 +100,7 @@ int dp_otlp_wire_next(const uint8_t **pos, const uint8_t *end, dp_otlp_wire_fiel
     return 1;
 }
 
-/* The wire type a field of this type must use; packed repeated scalars may also use LEN. */
-static int expected_wire_type(ProtobufCType t)
+int dp_otlp_wire_type_for(ProtobufCType t)
 {
     switch (t) {
     case PROTOBUF_C_TYPE_SFIXED32:
@@ -147,7 +146,7 @@ static int check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *
         const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(desc, f.number);
         if (!fd)
             continue; /* unknown fields are legal and skipped */
-        int want = expected_wire_type(fd->type);
+        int want = dp_otlp_wire_type_for(fd->type);
         bool packed_ok = fd->label == PROTOBUF_C_LABEL_REPEATED && want != DP_WIRE_LEN &&
                          f.wire_type == DP_WIRE_LEN;
         if (f.wire_type != want && !packed_ok) {

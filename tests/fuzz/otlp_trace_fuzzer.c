@@ -1,16 +1,77 @@
 /*
  * Fuzz target for the OTLP protobuf decoder: parse a request as the receiver
  * does, decode every listed span with its resource (which must succeed: the
- * batch only lists usable spans), and run the metrics and logs validators
- * over the same bytes.
+ * batch only lists usable spans) with both the direct wire decoder and the
+ * protobuf-c reference decoder, which must give identical dp_spans, and run
+ * the metrics and logs validators over the same bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "decode.h"
+#include "otlp_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Views are compared by content: the two decoders point into different memory. */
+static bool str_same(dp_str a, dp_str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static bool value_same(const dp_value *a, const dp_value *b)
+{
+    if (a->kind != b->kind)
+        return false;
+    switch (a->kind) {
+    case DP_VALUE_STRING:
+    case DP_VALUE_BYTES:
+        return str_same(a->u.s, b->u.s);
+    case DP_VALUE_BOOL:
+        return a->u.b == b->u.b;
+    case DP_VALUE_INT:
+        return a->u.i == b->u.i;
+    case DP_VALUE_DOUBLE:
+        return memcmp(&a->u.d, &b->u.d, sizeof a->u.d) == 0; /* NaNs too, bit for bit */
+    case DP_VALUE_ARRAY:
+        if (a->u.array.count != b->u.array.count)
+            return false;
+        for (size_t i = 0; i < a->u.array.count; i++)
+            if (!value_same(&a->u.array.items[i], &b->u.array.items[i]))
+                return false;
+        return true;
+    default:
+        return true;
+    }
+}
+
+static bool attrs_same(const dp_attr *a, size_t na, const dp_attr *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (!str_same(a[i].key, b[i].key) || !value_same(&a[i].value, &b[i].value))
+            return false;
+    return true;
+}
+
+static bool span_same(const dp_span *a, const dp_span *b)
+{
+    if (memcmp(a->trace_id, b->trace_id, 16) || memcmp(a->span_id, b->span_id, 8) ||
+        a->has_parent != b->has_parent ||
+        (a->has_parent && memcmp(a->parent_span_id, b->parent_span_id, 8)) ||
+        !str_same(a->name, b->name) || a->kind != b->kind || a->start_ns != b->start_ns ||
+        a->end_ns != b->end_ns || a->status != b->status ||
+        !str_same(a->status_message, b->status_message) || a->link_count != b->link_count)
+        return false;
+    for (size_t i = 0; i < a->link_count; i++)
+        if (memcmp(&a->links[i], &b->links[i], sizeof a->links[i]))
+            return false;
+    return attrs_same(a->attrs, a->attr_count, b->attrs, b->attr_count) &&
+           attrs_same(a->resource_attrs, a->resource_attr_count, b->resource_attrs,
+                      b->resource_attr_count);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -28,15 +89,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint32_t res = batch.scopes[ref->scope_index].resource_index;
             if (res >= batch.resource_count)
                 abort();
-            dp_span s;
-            int rc = dp_otlp_span_decode(ref->raw, batch.resources[res].resource_raw, &arena, &s);
+            dp_str res_raw = batch.resources[res].resource_raw;
+            dp_span s, ref_s;
+            int rc = dp_otlp_span_decode(ref->raw, res_raw, &arena, &s);
+            int ref_rc = dp_otlp_span_decode_pbc(ref->raw, res_raw, &arena, &ref_s);
             /* a listed span always decodes, to the ids the batch reported */
-            if (rc == DP_OTLP_EDECODE)
+            if (rc == DP_OTLP_EDECODE || ref_rc == DP_OTLP_EDECODE)
                 abort();
             if (rc == DP_OTLP_OK && (memcmp(s.trace_id, ref->trace_id, 16) != 0 ||
                                      memcmp(s.span_id, ref->span_id, 8) != 0 ||
                                      s.has_parent != ref->has_parent ||
                                      s.start_ns != ref->start_ns || s.end_ns != ref->end_ns))
+                abort();
+            /* the direct decoder and the protobuf-c reference agree field for field */
+            if (rc == DP_OTLP_OK && ref_rc == DP_OTLP_OK && !span_same(&s, &ref_s))
+                abort();
+            /* and so does the shared resource decode the daemon uses */
+            const dp_attr *ra, *rb;
+            size_t na, nb;
+            if (dp_otlp_resource_decode(res_raw, &arena, &ra, &na) == DP_OTLP_OK &&
+                dp_otlp_resource_decode_pbc(res_raw, &arena, &rb, &nb) == DP_OTLP_OK &&
+                !attrs_same(ra, na, rb, nb))
                 abort();
         }
     }

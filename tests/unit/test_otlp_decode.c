@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "decode.h"
+#include "otlp_internal.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
@@ -722,6 +723,141 @@ static void test_metrics_and_logs_are_counted(void **state)
     free(mb.p), free(lb.p);
 }
 
+/* ---- direct wire decoder against the protobuf-c reference ---------------- */
+
+static bool str_is(dp_str s, const char *want, size_t len)
+{
+    return s.len == len && (len == 0 || memcmp(s.ptr, want, len) == 0);
+}
+
+/* A minimal usable span, hand-encoded: trace id, span id, times 10 and 20. */
+static bytes base_span(void)
+{
+    bytes b = {NULL, 0};
+    uint8_t sid[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    uint8_t t7[9] = {0x39, 10, 0, 0, 0, 0, 0, 0, 0};  /* field 7, fixed64: 10 */
+    uint8_t t8[9] = {0x41, 20, 0, 0, 0, 0, 0, 0, 0};  /* field 8, fixed64: 20 */
+    put_len_field(&b, 1, TID_A, 16);
+    put_len_field(&b, 2, sid, 8);
+    put(&b, t7, sizeof t7);
+    put(&b, t8, sizeof t8);
+    return b;
+}
+
+/* Strings and bytes are views into the span's own bytes, not copies. */
+static void test_wire_decode_views_point_into_the_bytes(void **state)
+{
+    fixture *f = *state;
+    bytes b = base_span();
+    put_len_field(&b, 5, "plan", 4);
+    dp_span d;
+    assert_int_equal(dp_otlp_span_decode((dp_str){(char *)b.p, b.len}, DP_STR_NULL, &f->arena, &d),
+                     DP_OTLP_OK);
+    assert_true(str_is(d.name, "plan", 4));
+    assert_true(d.name.ptr >= (const char *)b.p && d.name.ptr + 4 <= (const char *)b.p + b.len);
+    assert_int_equal(d.start_ns, 10);
+    assert_int_equal(d.end_ns, 20);
+    assert_false(d.has_parent);
+    free(b.p);
+}
+
+/* Encodings protobuf-c reads in its own way: both decoders must agree, and on
+ * the values worked out here. */
+static void test_wire_decode_matches_reference_on_odd_encodings(void **state)
+{
+    fixture *f = *state;
+    bytes b = base_span();
+    /* name "ab\0cd": protobuf-c hands out a C string, so the name is "ab" */
+    put_len_field(&b, 5, "ab\0cd", 5);
+    /* attribute "x": AnyValue{string "s", int 7}: a oneof, the last field wins -> INT 7 */
+    bytes any = {NULL, 0}, kv = {NULL, 0};
+    put_len_field(&any, 1, "s", 1);
+    put_varint_field(&any, 3, 7);
+    put_len_field(&kv, 1, "x", 1);
+    put_len_field(&kv, 2, any.p, any.len);
+    put_len_field(&b, 9, kv.p, kv.len);
+    /* attribute "m": value given twice, AnyValue{int 5} then AnyValue{} (empty):
+     * merged, the empty one sets nothing -> INT 5 */
+    bytes kv2 = {NULL, 0}, five = {NULL, 0};
+    put_varint_field(&five, 3, 5);
+    put_len_field(&kv2, 1, "m", 1);
+    put_len_field(&kv2, 2, five.p, five.len);
+    put_len_field(&kv2, 2, "", 0);
+    put_len_field(&b, 9, kv2.p, kv2.len);
+    /* Status twice: {code ERROR, message "a"} then {message "b"}: the message is "b" */
+    bytes st1 = {NULL, 0}, st2 = {NULL, 0};
+    put_len_field(&st1, 2, "a", 1);
+    put_varint_field(&st1, 3, 2);
+    put_len_field(&st2, 2, "b", 1);
+    put_len_field(&b, 15, st1.p, st1.len);
+    put_len_field(&b, 15, st2.p, st2.len);
+    /* kind as a 10-byte varint of -1 (int32 on the wire) -> -1 */
+    put_varint_field(&b, 6, UINT64_MAX);
+
+    dp_str raw = {(char *)b.p, b.len};
+    dp_span d, r;
+    assert_int_equal(dp_otlp_span_decode(raw, DP_STR_NULL, &f->arena, &d), DP_OTLP_OK);
+    assert_int_equal(dp_otlp_span_decode_pbc(raw, DP_STR_NULL, &f->arena, &r), DP_OTLP_OK);
+    assert_true(str_is(d.name, "ab", 2));
+    assert_true(str_is(r.name, "ab", 2));
+    assert_int_equal(d.kind, -1);
+    assert_int_equal(r.kind, -1);
+    assert_int_equal(d.attr_count, 2);
+    assert_int_equal(r.attr_count, 2);
+    assert_int_equal(d.attrs[0].value.kind, DP_VALUE_INT);
+    assert_int_equal(d.attrs[0].value.u.i, 7);
+    assert_int_equal(r.attrs[0].value.u.i, 7);
+    assert_int_equal(d.attrs[1].value.kind, DP_VALUE_INT);
+    assert_int_equal(d.attrs[1].value.u.i, 5);
+    assert_int_equal(r.attrs[1].value.u.i, 5);
+    assert_true(str_is(d.status_message, "b", 1));
+    assert_true(str_is(r.status_message, "b", 1));
+    assert_int_equal(d.status, r.status);
+    free(b.p), free(any.p), free(kv.p), free(kv2.p), free(five.p), free(st1.p), free(st2.p);
+}
+
+/* Malformed or unusable bytes are refused by the direct decoder, never read past. */
+static void test_wire_decode_refuses_bad_bytes(void **state)
+{
+    fixture *f = *state;
+    dp_span d;
+    /* Span.name (field 5) as a varint: wrong wire type */
+    bytes b = base_span();
+    put_varint_field(&b, 5, 1);
+    assert_int_equal(dp_otlp_span_decode((dp_str){(char *)b.p, b.len}, DP_STR_NULL, &f->arena, &d),
+                     DP_OTLP_EDECODE);
+    free(b.p);
+    /* an attribute whose length runs 1 byte past the end */
+    b = base_span();
+    size_t base_len = b.len;
+    put_varint(&b, 9 << 3 | 2);
+    put_varint(&b, 5);
+    put(&b, "\x0a\x01", 2);
+    /* and every cut inside that field (the base span alone is valid) */
+    for (size_t cut = base_len + 1; cut < b.len; cut++)
+        assert_int_not_equal(
+            dp_otlp_span_decode((dp_str){(char *)b.p, cut}, DP_STR_NULL, &f->arena, &d),
+            DP_OTLP_OK);
+    assert_int_equal(dp_otlp_span_decode((dp_str){(char *)b.p, b.len}, DP_STR_NULL, &f->arena, &d),
+                     DP_OTLP_EDECODE);
+    free(b.p);
+    /* a span id of 7 bytes */
+    b = (bytes){NULL, 0};
+    put_len_field(&b, 1, TID_A, 16);
+    put_len_field(&b, 2, "\1\1\1\1\1\1\1", 7);
+    assert_int_equal(dp_otlp_span_decode((dp_str){(char *)b.p, b.len}, DP_STR_NULL, &f->arena, &d),
+                     DP_OTLP_EDECODE);
+    free(b.p);
+    /* a resource whose attribute is a varint */
+    bytes res = {NULL, 0};
+    put_varint_field(&res, 1, 3);
+    const dp_attr *ra;
+    size_t rn;
+    assert_int_equal(dp_otlp_resource_decode((dp_str){(char *)res.p, res.len}, &f->arena, &ra, &rn),
+                     DP_OTLP_EDECODE);
+    free(res.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -735,6 +871,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_huge_attribute_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deep_nesting_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_and_logs_are_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wire_decode_views_point_into_the_bytes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wire_decode_matches_reference_on_odd_encodings, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wire_decode_refuses_bad_bytes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
