@@ -32,6 +32,7 @@ typedef struct dp_derived_metrics_options {
     bool delta;              /* false: cumulative (default) */
     size_t max_series;       /* per metric; 0 selects 2000 */
     const char *service_name; /* resource service.name; NULL = "dagprof" */
+    uint64_t start_time_ns;   /* start of the first interval (unix ns); 0 = creation time */
 } dp_derived_metrics_options;
 
 /** dagprof's own counters at collection time (monotonic totals). */

@@ -1,0 +1,890 @@
+/*
+ * Derived metrics: folds finished run profiles into in-memory OTLP
+ * aggregates (explicit-bucket histograms and sums) and encodes them, with
+ * dagprof's health counters, as one ExportMetricsServiceRequest per export
+ * interval. Sits after the profiler in the exporter stage; the daemon hands
+ * the encoded bytes to the upstream client.
+ *
+ * Each metric keeps its series (attribute sets) in insertion order plus an
+ * open-addressing hash index over them, so a lookup costs one hash of the
+ * attribute set whatever the number of series. Past the per-metric cap new
+ * attribute sets fold into one overflow series (otel.metric.overflow=true).
+ * One mutex guards record and collect: runs finish at a coarse rate, so the
+ * lock is never hot. Metric definitions: docs/metrics.md ("Derived metrics").
+ */
+#include "derived_metrics.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "arena.h"
+#include "log.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
+
+typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest pb_request;
+typedef Opentelemetry__Proto__Metrics__V1__ResourceMetrics pb_resource_metrics;
+typedef Opentelemetry__Proto__Metrics__V1__ScopeMetrics pb_scope_metrics;
+typedef Opentelemetry__Proto__Metrics__V1__Metric pb_metric;
+typedef Opentelemetry__Proto__Metrics__V1__Histogram pb_histogram;
+typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint pb_hist_point;
+typedef Opentelemetry__Proto__Metrics__V1__Sum pb_sum;
+typedef Opentelemetry__Proto__Metrics__V1__Gauge pb_gauge;
+typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint pb_number_point;
+typedef Opentelemetry__Proto__Common__V1__KeyValue pb_key_value;
+typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any_value;
+typedef Opentelemetry__Proto__Common__V1__InstrumentationScope pb_scope;
+typedef Opentelemetry__Proto__Resource__V1__Resource pb_resource;
+
+#define DM_DEFAULT_MAX_SERIES 2000
+#define DM_MAX_ATTRS 6
+/* Attribute values longer than this are cut (at a UTF-8 boundary): keeps
+ * one series' key bounded whatever a span carried. */
+#define DM_VALUE_MAX 256
+#define DM_KEY_MAX (DM_MAX_ATTRS * (64 + DM_VALUE_MAX + 2))
+/* Encoding scratch for one collection; far above 20 metrics x 2001 series. */
+#define DM_ENCODE_ARENA_MAX (512u << 20)
+#define DM_OVERFLOW_KEY "otel.metric.overflow"
+/* The semantic conventions' fallback error.type when the class is unknown:
+ * a span with status ERROR says that a call failed, not why. */
+#define DM_ERROR_OTHER "_OTHER"
+#define DM_TEMPORALITY_DELTA OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA
+#define DM_TEMPORALITY_CUMULATIVE                                                                  \
+    OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE
+
+enum dm_kind { DM_HISTOGRAM, DM_SUM_DOUBLE, DM_SUM_INT };
+
+/* Advised boundaries of the GenAI semantic conventions. */
+static const double token_bounds[] = {1,       4,       16,       64,       256,     1024,
+                                      4096,    16384,   65536,    262144,   1048576, 4194304,
+                                      16777216, 67108864};
+static const double operation_bounds[] = {0.01, 0.02, 0.04, 0.08,  0.16,  0.32,  0.64,
+                                          1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
+static const double workflow_bounds[] = {1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200};
+/* gen_ai.invoke_agent.duration's boundaries: a DAG node is usually one agent step. */
+static const double agent_bounds[] = {0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4,
+                                      204.8, 409.6};
+/* Parallelism = node execution / wall time: 1 is sequential, below 1 has gaps. */
+static const double parallelism_bounds[] = {0.5, 1, 1.5, 2, 3, 4, 6, 8, 16, 32};
+
+#define BOUNDS(a) a, sizeof(a) / sizeof(a[0])
+
+typedef struct dm_desc {
+    const char *name;
+    const char *unit;
+    const char *description;
+    enum dm_kind kind;
+    const double *bounds;
+    size_t bound_count;
+} dm_desc;
+
+enum dm_metric_id {
+    M_TOKEN_USAGE,
+    M_OPERATION_DURATION,
+    M_TOOL_DURATION,
+    M_WORKFLOW_DURATION,
+    M_NODE_DURATION,
+    M_NODE_WAIT,
+    M_RUN_DURATION,
+    M_RUN_CRITICAL_PATH,
+    M_RUN_PARALLELISM,
+    M_COST,
+    M_COST_UNKNOWN,
+    M_NODE_RETRIES,
+    M_BOTTLENECKS,
+    M_SAVINGS_TIME,
+    M_SAVINGS_TOKENS,
+    M_SAVINGS_COST,
+    M_COUNT
+};
+
+static const dm_desc descs[M_COUNT] = {
+    [M_TOKEN_USAGE] = {"gen_ai.client.token.usage", "{token}", "Number of input and output tokens used.",
+                       DM_HISTOGRAM, BOUNDS(token_bounds)},
+    [M_OPERATION_DURATION] = {"gen_ai.client.operation.duration", "s", "GenAI operation duration.",
+                              DM_HISTOGRAM, BOUNDS(operation_bounds)},
+    [M_TOOL_DURATION] = {"gen_ai.execute_tool.duration", "s", "The duration of a single tool execution.",
+                         DM_HISTOGRAM, BOUNDS(operation_bounds)},
+    [M_WORKFLOW_DURATION] = {"gen_ai.workflow.duration", "s", "GenAI workflow duration (one DAG run).",
+                             DM_HISTOGRAM, BOUNDS(workflow_bounds)},
+    [M_NODE_DURATION] = {"dag.node.duration", "s", "Execution time of a DAG node.", DM_HISTOGRAM,
+                         BOUNDS(agent_bounds)},
+    [M_NODE_WAIT] = {"dag.node.wait.duration", "s",
+                     "Time a DAG node waited between being ready and starting.", DM_HISTOGRAM,
+                     BOUNDS(agent_bounds)},
+    [M_RUN_DURATION] = {"dag.run.duration", "s", "Wall-clock time of a DAG run.", DM_HISTOGRAM,
+                        BOUNDS(workflow_bounds)},
+    [M_RUN_CRITICAL_PATH] = {"dag.run.critical_path.duration", "s",
+                             "Length of a DAG run's critical path.", DM_HISTOGRAM,
+                             BOUNDS(workflow_bounds)},
+    [M_RUN_PARALLELISM] = {"dag.run.parallelism", "1",
+                           "Sum of node execution time divided by the run's wall-clock time.",
+                           DM_HISTOGRAM, BOUNDS(parallelism_bounds)},
+    [M_COST] = {"dag.cost", "USD", "Cost of LLM calls with a known price.", DM_SUM_DOUBLE, NULL, 0},
+    [M_COST_UNKNOWN] = {"dag.cost.unknown", "{call}", "LLM calls whose model has no known price.",
+                        DM_SUM_INT, NULL, 0},
+    [M_NODE_RETRIES] = {"dag.node.retries", "{retry}", "Retries of DAG nodes.", DM_SUM_INT, NULL, 0},
+    [M_BOTTLENECKS] = {"dag.bottlenecks", "{bottleneck}", "Bottlenecks detected in DAG runs.",
+                       DM_SUM_INT, NULL, 0},
+    [M_SAVINGS_TIME] = {"dag.recommendation.savings.time", "s",
+                        "Estimated wall-clock time recommendations would save.", DM_SUM_DOUBLE, NULL,
+                        0},
+    [M_SAVINGS_TOKENS] = {"dag.recommendation.savings.tokens", "{token}",
+                          "Estimated tokens recommendations would save.", DM_SUM_INT, NULL, 0},
+    [M_SAVINGS_COST] = {"dag.recommendation.savings.cost", "USD",
+                        "Estimated cost recommendations would save (known prices only).",
+                        DM_SUM_DOUBLE, NULL, 0},
+};
+
+/* Health counters, in dp_health_counters order; the last is a gauge. */
+typedef struct dm_health_desc {
+    const char *name;
+    const char *unit;
+    const char *description;
+    size_t offset;
+} dm_health_desc;
+
+#define HEALTH(n, u, d, f) {n, u, d, offsetof(dp_health_counters, f)}
+static const dm_health_desc health_descs[] = {
+    HEALTH("dagprof.spans.received", "{span}", "Spans received from SDKs.", spans_received),
+    HEALTH("dagprof.spans.accepted", "{span}", "Spans accepted for profiling.", spans_accepted),
+    HEALTH("dagprof.spans.rejected", "{span}", "Spans rejected as unusable.", spans_rejected),
+    HEALTH("dagprof.spans.refused", "{span}", "Spans refused with UNAVAILABLE (backpressure).",
+           spans_refused),
+    HEALTH("dagprof.spans.exported", "{span}", "Spans delivered upstream.", spans_exported),
+    HEALTH("dagprof.spans.export_failed", "{span}", "Spans the upstream refused or never got.",
+           spans_export_failed),
+    HEALTH("dagprof.export.retries", "{retry}", "Export attempts that were retried.",
+           export_retries),
+    HEALTH("dagprof.export.queue.depth", "{item}", "Items waiting for upstream delivery.",
+           queue_depth),
+};
+#define HEALTH_COUNT (sizeof(health_descs) / sizeof(health_descs[0]))
+#define HEALTH_GAUGE_INDEX (HEALTH_COUNT - 1)
+
+typedef struct dm_attr {
+    const char *key;   /* static string */
+    const char *value; /* NULL: attribute left out */
+} dm_attr;
+
+/* One attribute set and its aggregate. Allocated in one block: the struct,
+ * the bucket counts, then the canonical key "k\0v\0k\0v\0" that the
+ * attribute values point into. */
+typedef struct dm_series {
+    uint64_t hash;
+    size_t key_len;
+    const char *key;
+    size_t attr_count;
+    dm_attr attrs[DM_MAX_ATTRS];
+    bool overflow;
+    uint64_t count;
+    double sum;
+    double min;
+    double max;
+    int64_t int_value;
+    uint64_t *buckets;
+} dm_series;
+
+typedef struct dm_metric {
+    dm_series **series; /* insertion order */
+    size_t count;
+    size_t cap;
+    uint32_t *slots; /* hash index: series index + 1, 0 = empty */
+    size_t slot_cap; /* power of two, at least twice count */
+    dm_series *overflow;
+    uint64_t folded; /* observations that went to the overflow series */
+} dm_metric;
+
+struct dp_derived_metrics {
+    pthread_mutex_t lock;
+    bool delta;
+    size_t max_series;
+    char *service_name;
+    uint64_t start_ns; /* cumulative start, or the previous delta collection */
+    dm_metric metrics[M_COUNT];
+    dp_health_counters health_prev; /* for delta health sums */
+};
+
+/* --- attribute keys ---------------------------------------------------------- */
+
+static uint64_t fnv1a(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Length of the valid UTF-8 sequence starting at s (n bytes left), 0 when
+ * invalid. OTLP strings must be UTF-8; span attributes need not be. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f))
+        return 0; /* overlong, surrogate or past U+10FFFF */
+    return len;
+}
+
+/* Copy src as valid UTF-8 (invalid bytes become '?'), at most max bytes,
+ * never cutting a character. Returns the bytes written. */
+static size_t copy_utf8(char *dst, size_t max, const char *src)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    size_t n = strlen(src), i = 0, o = 0;
+    while (i < n) {
+        size_t len = utf8_seq(s + i, n - i);
+        size_t out_len = len ? len : 1;
+        if (o + out_len > max)
+            break;
+        if (len)
+            memcpy(dst + o, s + i, len);
+        else
+            dst[o] = '?';
+        o += out_len;
+        i += len ? len : 1;
+    }
+    return o;
+}
+
+/* Build the canonical key of an attribute set into buf. */
+static size_t build_key(char *buf, const dm_attr *attrs, size_t n, size_t *kept)
+{
+    size_t o = 0;
+    *kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!attrs[i].value)
+            continue;
+        size_t kl = strlen(attrs[i].key);
+        memcpy(buf + o, attrs[i].key, kl + 1);
+        o += kl + 1;
+        o += copy_utf8(buf + o, DM_VALUE_MAX, attrs[i].value);
+        buf[o++] = '\0';
+        (*kept)++;
+    }
+    return o;
+}
+
+/* --- series table ---------------------------------------------------------- */
+
+static dm_series *series_new(const dm_desc *d, const char *key, size_t key_len, uint64_t hash,
+                             const dm_attr *attrs, size_t n)
+{
+    size_t nb = d->kind == DM_HISTOGRAM ? d->bound_count + 1 : 0;
+    dm_series *s = calloc(1, sizeof(*s) + nb * sizeof(uint64_t) + key_len + 1);
+    if (!s)
+        return NULL;
+    s->buckets = (uint64_t *)(s + 1);
+    char *k = (char *)(s->buckets + nb);
+    memcpy(k, key, key_len);
+    s->key = k;
+    s->key_len = key_len;
+    s->hash = hash;
+    /* attribute values point into the key copy: key\0value\0 pairs */
+    const char *p = k;
+    for (size_t i = 0; i < n; i++) {
+        if (!attrs[i].value)
+            continue;
+        s->attrs[s->attr_count].key = attrs[i].key;
+        p += strlen(p) + 1;
+        s->attrs[s->attr_count].value = p;
+        p += strlen(p) + 1;
+        s->attr_count++;
+    }
+    return s;
+}
+
+static int index_grow(dm_metric *m)
+{
+    size_t cap = m->slot_cap ? m->slot_cap * 2 : 16;
+    uint32_t *slots = calloc(cap, sizeof(uint32_t));
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < m->count; i++) {
+        size_t j = (size_t)m->series[i]->hash & (cap - 1);
+        while (slots[j])
+            j = (j + 1) & (cap - 1);
+        slots[j] = (uint32_t)(i + 1);
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->slot_cap = cap;
+    return 0;
+}
+
+/* The series of an attribute set: found, created, or the overflow series
+ * once the metric holds max_series. NULL on out of memory. */
+static dm_series *series_get(dp_derived_metrics *dm, enum dm_metric_id id, const dm_attr *attrs,
+                             size_t n)
+{
+    dm_metric *m = &dm->metrics[id];
+    char key[DM_KEY_MAX];
+    size_t kept;
+    size_t key_len = build_key(key, attrs, n, &kept);
+    uint64_t hash = fnv1a(key, key_len);
+
+    if (m->slot_cap) {
+        for (size_t j = (size_t)hash & (m->slot_cap - 1); m->slots[j];
+             j = (j + 1) & (m->slot_cap - 1)) {
+            dm_series *s = m->series[m->slots[j] - 1];
+            if (s->hash == hash && s->key_len == key_len && memcmp(s->key, key, key_len) == 0)
+                return s;
+        }
+    }
+    if (m->count >= dm->max_series) {
+        if (!m->overflow) {
+            m->overflow = series_new(&descs[id], "", 0, 0, NULL, 0);
+            if (!m->overflow)
+                return NULL;
+            m->overflow->overflow = true;
+            dp_log_warn("metrics", "%s: more than %zu series, folding new ones into the overflow series",
+                        descs[id].name, dm->max_series);
+        }
+        m->folded++;
+        return m->overflow;
+    }
+    if (m->count == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        dm_series **arr = realloc(m->series, cap * sizeof(*arr));
+        if (!arr)
+            return NULL;
+        m->series = arr;
+        m->cap = cap;
+    }
+    if ((m->count + 1) * 2 > m->slot_cap && index_grow(m) < 0)
+        return NULL;
+    dm_series *s = series_new(&descs[id], key, key_len, hash, attrs, n);
+    if (!s)
+        return NULL;
+    m->series[m->count++] = s;
+    size_t j = (size_t)hash & (m->slot_cap - 1);
+    while (m->slots[j])
+        j = (j + 1) & (m->slot_cap - 1);
+    m->slots[j] = (uint32_t)m->count;
+    return s;
+}
+
+static void metric_clear(dm_metric *m)
+{
+    for (size_t i = 0; i < m->count; i++)
+        free(m->series[i]);
+    free(m->overflow);
+    m->overflow = NULL;
+    m->count = 0;
+    m->folded = 0;
+    if (m->slots)
+        memset(m->slots, 0, m->slot_cap * sizeof(uint32_t));
+}
+
+/* --- recording ------------------------------------------------------------- */
+
+/* Histogram observation. Non-finite values are dropped (they would poison
+ * sum/min/max); negative durations, which clock skew can give, count as 0. */
+static int observe(dp_derived_metrics *dm, enum dm_metric_id id, const dm_attr *attrs, size_t n,
+                   double v)
+{
+    if (!isfinite(v)) {
+        dp_log_debug("metrics", "%s: non-finite value ignored", descs[id].name);
+        return 0;
+    }
+    if (v < 0)
+        v = 0;
+    dm_series *s = series_get(dm, id, attrs, n);
+    if (!s)
+        return -1;
+    const dm_desc *d = &descs[id];
+    size_t b = 0;
+    while (b < d->bound_count && v > d->bounds[b])
+        b++; /* buckets are (bounds[b-1], bounds[b]]: upper bound inclusive */
+    s->buckets[b]++;
+    if (s->count == 0 || v < s->min)
+        s->min = v;
+    if (s->count == 0 || v > s->max)
+        s->max = v;
+    s->count++;
+    s->sum += v;
+    return 0;
+}
+
+static int add_double(dp_derived_metrics *dm, enum dm_metric_id id, const dm_attr *attrs, size_t n,
+                      double v)
+{
+    if (!isfinite(v) || v <= 0)
+        return 0; /* monotonic sums only grow; a zero adds no information */
+    dm_series *s = series_get(dm, id, attrs, n);
+    if (!s)
+        return -1;
+    s->sum += v;
+    return 0;
+}
+
+static int add_int(dp_derived_metrics *dm, enum dm_metric_id id, const dm_attr *attrs, size_t n,
+                   uint64_t v)
+{
+    if (v == 0)
+        return 0;
+    dm_series *s = series_get(dm, id, attrs, n);
+    if (!s)
+        return -1;
+    s->int_value += v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
+    return 0;
+}
+
+#define NATTR(a) (sizeof(a) / sizeof(a[0]))
+
+static int record_call(dp_derived_metrics *dm, const dp_run_profile *p, const dp_call_profile *c)
+{
+    const char *dag = p->dag_id ? p->dag_id : "unknown";
+    const char *node =
+        c->node >= 0 && (size_t)c->node < p->node_count ? p->nodes[c->node].id : NULL;
+    const char *err = c->success ? NULL : DM_ERROR_OTHER;
+    int rc = 0;
+
+    if (c->is_llm) {
+        dm_attr tok[] = {{"gen_ai.operation.name", c->name},
+                         {"gen_ai.request.model", c->model},
+                         {"gen_ai.token.type", "input"},
+                         {"dag.id", dag},
+                         {"dag.node.id", node}};
+        /* A call with no token counts at all reported no usage: the
+         * conventions say not to invent it. */
+        if (c->tokens.input + c->tokens.output > 0) {
+            rc |= observe(dm, M_TOKEN_USAGE, tok, NATTR(tok), (double)c->tokens.input);
+            tok[2].value = "output";
+            rc |= observe(dm, M_TOKEN_USAGE, tok, NATTR(tok), (double)c->tokens.output);
+        }
+        dm_attr op[] = {{"gen_ai.operation.name", c->name},
+                        {"gen_ai.request.model", c->model},
+                        {"dag.id", dag},
+                        {"dag.node.id", node},
+                        {"error.type", err}};
+        rc |= observe(dm, M_OPERATION_DURATION, op, NATTR(op), c->duration_ms / 1000.0);
+        dm_attr cost[] = {{"gen_ai.request.model", c->model}, {"dag.id", dag}, {"dag.node.id", node}};
+        if (c->cost_known)
+            rc |= add_double(dm, M_COST, cost, NATTR(cost), c->cost_usd);
+        else
+            rc |= add_int(dm, M_COST_UNKNOWN, cost, 2, 1); /* model, dag.id */
+    }
+    if (c->is_tool) {
+        dm_attr tool[] = {{"gen_ai.tool.name", c->name},
+                          {"dag.id", dag},
+                          {"dag.node.id", node},
+                          {"error.type", err}};
+        rc |= observe(dm, M_TOOL_DURATION, tool, NATTR(tool), c->duration_ms / 1000.0);
+    }
+    return rc;
+}
+
+static int record_profile(dp_derived_metrics *dm, const dp_run_profile *p)
+{
+    const char *dag = p->dag_id ? p->dag_id : "unknown";
+    int rc = 0;
+
+    for (size_t i = 0; i < p->call_count; i++)
+        rc |= record_call(dm, p, &p->calls[i]);
+
+    for (size_t i = 0; i < p->node_count; i++) {
+        const dp_node_profile *n = &p->nodes[i];
+        dm_attr a[] = {{"dag.id", dag}, {"dag.node.id", n->id}};
+        rc |= observe(dm, M_NODE_DURATION, a, NATTR(a), n->duration_ms / 1000.0);
+        rc |= observe(dm, M_NODE_WAIT, a, NATTR(a), n->wait_ms / 1000.0);
+        rc |= add_int(dm, M_NODE_RETRIES, a, NATTR(a), n->retries);
+    }
+
+    dm_attr wf[] = {{"gen_ai.workflow.name", dag}, {"dag.id", dag}};
+    rc |= observe(dm, M_WORKFLOW_DURATION, wf, NATTR(wf), p->wall_ms / 1000.0);
+    dm_attr run[] = {{"dag.id", dag}};
+    rc |= observe(dm, M_RUN_DURATION, run, 1, p->wall_ms / 1000.0);
+    rc |= observe(dm, M_RUN_CRITICAL_PATH, run, 1, p->critical_path_ms / 1000.0);
+    rc |= observe(dm, M_RUN_PARALLELISM, run, 1, p->parallelism);
+
+    for (size_t i = 0; i < p->bottleneck_count; i++) {
+        const dp_bottleneck *b = &p->bottlenecks[i];
+        const char *node =
+            b->node >= 0 && (size_t)b->node < p->node_count ? p->nodes[b->node].id : NULL;
+        dm_attr a[] = {{"dag.bottleneck.type", dp_bottleneck_type_name(b->type)},
+                       {"dag.bottleneck.severity", dp_severity_name(b->severity)},
+                       {"dag.id", dag},
+                       {"dag.node.id", node}};
+        rc |= add_int(dm, M_BOTTLENECKS, a, NATTR(a), 1);
+    }
+
+    for (size_t i = 0; i < p->recommendation_count; i++) {
+        const dp_recommendation *r = &p->recommendations[i];
+        dm_attr a[] = {{"dag.recommendation.type", dp_recommendation_type_name(r->type)},
+                       {"dag.id", dag}};
+        rc |= add_double(dm, M_SAVINGS_TIME, a, NATTR(a), r->savings_time_ms / 1000.0);
+        rc |= add_int(dm, M_SAVINGS_TOKENS, a, NATTR(a), r->savings_tokens);
+        if (r->savings_cost_known)
+            rc |= add_double(dm, M_SAVINGS_COST, a, NATTR(a), r->savings_cost_usd);
+    }
+    return rc ? -1 : 0;
+}
+
+/* --- public: lifecycle and recording ---------------------------------------- */
+
+static uint64_t now_realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+dp_derived_metrics *dp_derived_metrics_create(const dp_derived_metrics_options *opt)
+{
+    dp_derived_metrics *dm = calloc(1, sizeof(*dm));
+    if (!dm)
+        return NULL;
+    if (pthread_mutex_init(&dm->lock, NULL) != 0) {
+        free(dm);
+        return NULL;
+    }
+    dm->delta = opt && opt->delta;
+    dm->max_series = opt && opt->max_series ? opt->max_series : DM_DEFAULT_MAX_SERIES;
+    if (dm->max_series > UINT32_MAX / 4)
+        dm->max_series = UINT32_MAX / 4; /* the hash index stores 32-bit positions */
+    dm->service_name = strdup(opt && opt->service_name ? opt->service_name : "dagprof");
+    dm->start_ns = opt && opt->start_time_ns ? opt->start_time_ns : now_realtime_ns();
+    if (!dm->service_name) {
+        dp_derived_metrics_destroy(dm);
+        return NULL;
+    }
+    return dm;
+}
+
+int dp_derived_metrics_record(dp_derived_metrics *m, const dp_run_profile *profile)
+{
+    if (!m || !profile)
+        return -1;
+    pthread_mutex_lock(&m->lock);
+    int rc = record_profile(m, profile);
+    pthread_mutex_unlock(&m->lock);
+    if (rc < 0)
+        dp_log_error("metrics", "out of memory: run %s only partly counted in derived metrics",
+                     profile->dag_id ? profile->dag_id : "unknown");
+    return rc;
+}
+
+void dp_derived_metrics_destroy(dp_derived_metrics *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < M_COUNT; i++) {
+        metric_clear(&m->metrics[i]);
+        free(m->metrics[i].series);
+        free(m->metrics[i].slots);
+    }
+    free(m->service_name);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+/* --- encoding ---------------------------------------------------------------- */
+
+typedef struct dm_encoder {
+    dp_arena arena;
+    uint64_t start_ns;
+    uint64_t now_ns;
+    bool delta;
+} dm_encoder;
+
+static pb_key_value *kv_string(dm_encoder *e, const char *key, const char *value)
+{
+    pb_key_value *kv = dp_arena_alloc(&e->arena, sizeof(*kv));
+    pb_any_value *v = dp_arena_alloc(&e->arena, sizeof(*v));
+    if (!kv || !v)
+        return NULL;
+    *kv = (pb_key_value)OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+    *v = (pb_any_value)OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+    v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+    v->string_value = (char *)value;
+    kv->key = (char *)key;
+    kv->value = v;
+    return kv;
+}
+
+static int point_attrs(dm_encoder *e, const dm_series *s, size_t *n_out, pb_key_value ***out)
+{
+    size_t n = s->overflow ? 1 : s->attr_count;
+    *n_out = n;
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    pb_key_value **arr = dp_arena_alloc(&e->arena, n * sizeof(*arr));
+    if (!arr)
+        return -1;
+    if (s->overflow) {
+        arr[0] = kv_string(e, DM_OVERFLOW_KEY, "");
+        if (!arr[0])
+            return -1;
+        arr[0]->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
+        arr[0]->value->bool_value = 1;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (!(arr[i] = kv_string(e, s->attrs[i].key, s->attrs[i].value)))
+                return -1;
+    }
+    *out = arr;
+    return 0;
+}
+
+static pb_hist_point *hist_point(dm_encoder *e, const dm_desc *d, const dm_series *s)
+{
+    pb_hist_point *hp = dp_arena_alloc(&e->arena, sizeof(*hp));
+    if (!hp)
+        return NULL;
+    *hp = (pb_hist_point)OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__INIT;
+    if (point_attrs(e, s, &hp->n_attributes, &hp->attributes) < 0)
+        return NULL;
+    hp->has_start_time_unix_nano = hp->has_time_unix_nano = 1;
+    hp->start_time_unix_nano = e->start_ns;
+    hp->time_unix_nano = e->now_ns;
+    hp->has_count = hp->has_sum = 1;
+    hp->count = s->count;
+    hp->sum = s->sum;
+    if (s->count) {
+        hp->has_min = hp->has_max = 1;
+        hp->min = s->min;
+        hp->max = s->max;
+    }
+    hp->n_bucket_counts = d->bound_count + 1;
+    hp->bucket_counts = s->buckets;
+    hp->n_explicit_bounds = d->bound_count;
+    hp->explicit_bounds = (double *)d->bounds;
+    return hp;
+}
+
+static pb_number_point *number_point(dm_encoder *e, const dm_series *s, bool is_int, int64_t iv,
+                                     double dv, bool with_start)
+{
+    pb_number_point *np = dp_arena_alloc(&e->arena, sizeof(*np));
+    if (!np)
+        return NULL;
+    *np = (pb_number_point)OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__INIT;
+    if (s && point_attrs(e, s, &np->n_attributes, &np->attributes) < 0)
+        return NULL;
+    np->has_start_time_unix_nano = with_start;
+    np->start_time_unix_nano = with_start ? e->start_ns : 0;
+    np->has_time_unix_nano = 1;
+    np->time_unix_nano = e->now_ns;
+    if (is_int) {
+        np->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
+        np->as_int = iv;
+    } else {
+        np->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE;
+        np->as_double = dv;
+    }
+    return np;
+}
+
+static pb_metric *metric_new(dm_encoder *e, const char *name, const char *unit, const char *desc)
+{
+    pb_metric *pm = dp_arena_alloc(&e->arena, sizeof(*pm));
+    if (!pm)
+        return NULL;
+    *pm = (pb_metric)OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT;
+    pm->name = (char *)name;
+    pm->unit = (char *)unit;
+    pm->description = (char *)desc;
+    return pm;
+}
+
+static pb_sum *sum_new(dm_encoder *e, pb_metric *pm, size_t points)
+{
+    pb_sum *sum = dp_arena_alloc(&e->arena, sizeof(*sum));
+    void *arr = dp_arena_alloc(&e->arena, points * sizeof(pb_number_point *));
+    if (!sum || !arr)
+        return NULL;
+    *sum = (pb_sum)OPENTELEMETRY__PROTO__METRICS__V1__SUM__INIT;
+    sum->data_points = arr;
+    sum->has_aggregation_temporality = sum->has_is_monotonic = 1;
+    sum->aggregation_temporality = e->delta ? DM_TEMPORALITY_DELTA : DM_TEMPORALITY_CUMULATIVE;
+    sum->is_monotonic = 1;
+    pm->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
+    pm->sum = sum;
+    return sum;
+}
+
+/* One aggregated metric as an OTLP Metric, its series then the overflow. */
+static pb_metric *encode_metric(dm_encoder *e, enum dm_metric_id id, const dm_metric *m)
+{
+    const dm_desc *d = &descs[id];
+    size_t points = m->count + (m->overflow ? 1 : 0);
+    pb_metric *pm = metric_new(e, d->name, d->unit, d->description);
+    if (!pm)
+        return NULL;
+    if (d->kind == DM_HISTOGRAM) {
+        pb_histogram *h = dp_arena_alloc(&e->arena, sizeof(*h));
+        void *arr = dp_arena_alloc(&e->arena, points * sizeof(pb_hist_point *));
+        if (!h || !arr)
+            return NULL;
+        *h = (pb_histogram)OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM__INIT;
+        h->data_points = arr;
+        h->has_aggregation_temporality = 1;
+        h->aggregation_temporality = e->delta ? DM_TEMPORALITY_DELTA : DM_TEMPORALITY_CUMULATIVE;
+        for (size_t i = 0; i < points; i++) {
+            const dm_series *s = i < m->count ? m->series[i] : m->overflow;
+            if (!(h->data_points[h->n_data_points++] = hist_point(e, d, s)))
+                return NULL;
+        }
+        pm->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
+        pm->histogram = h;
+        return pm;
+    }
+    pb_sum *sum = sum_new(e, pm, points);
+    if (!sum)
+        return NULL;
+    for (size_t i = 0; i < points; i++) {
+        const dm_series *s = i < m->count ? m->series[i] : m->overflow;
+        pb_number_point *np =
+            number_point(e, s, d->kind == DM_SUM_INT, s->int_value, s->sum, true);
+        if (!np)
+            return NULL;
+        sum->data_points[sum->n_data_points++] = np;
+    }
+    return pm;
+}
+
+static pb_metric *encode_health(dm_encoder *e, size_t i, const dp_health_counters *cur,
+                                const dp_health_counters *prev)
+{
+    const dm_health_desc *hd = &health_descs[i];
+    uint64_t v = *(const uint64_t *)((const char *)cur + hd->offset);
+    pb_metric *pm = metric_new(e, hd->name, hd->unit, hd->description);
+    if (!pm)
+        return NULL;
+    if (i == HEALTH_GAUGE_INDEX) {
+        pb_gauge *g = dp_arena_alloc(&e->arena, sizeof(*g));
+        pb_number_point **arr = dp_arena_alloc(&e->arena, sizeof(*arr));
+        if (!g || !arr)
+            return NULL;
+        *g = (pb_gauge)OPENTELEMETRY__PROTO__METRICS__V1__GAUGE__INIT;
+        if (!(arr[0] = number_point(e, NULL, true, v > INT64_MAX ? INT64_MAX : (int64_t)v, 0, false)))
+            return NULL;
+        g->data_points = arr;
+        g->n_data_points = 1;
+        pm->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
+        pm->gauge = g;
+        return pm;
+    }
+    if (e->delta) {
+        uint64_t before = *(const uint64_t *)((const char *)prev + hd->offset);
+        v = v >= before ? v - before : v; /* a counter that went back restarted from 0 */
+    }
+    pb_sum *sum = sum_new(e, pm, 1);
+    if (!sum)
+        return NULL;
+    if (!(sum->data_points[0] = number_point(e, NULL, true, v > INT64_MAX ? INT64_MAX : (int64_t)v, 0,
+                                             true)))
+        return NULL;
+    sum->n_data_points = 1;
+    return pm;
+}
+
+long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_health_counters *health,
+                                uint64_t now_ns, dp_buf *out)
+{
+    if (!m || !out)
+        return -1;
+    long result = -1;
+    dm_encoder e = {.now_ns = now_ns, .delta = false};
+    dp_arena_init(&e.arena, 0, DM_ENCODE_ARENA_MAX);
+
+    pthread_mutex_lock(&m->lock);
+    e.start_ns = m->start_ns;
+    e.delta = m->delta;
+
+    size_t points = 0, metric_count = 0;
+    for (size_t i = 0; i < M_COUNT; i++) {
+        size_t n = m->metrics[i].count + (m->metrics[i].overflow ? 1 : 0);
+        points += n;
+        metric_count += n ? 1 : 0;
+    }
+    if (health) {
+        points += HEALTH_COUNT;
+        metric_count += HEALTH_COUNT;
+    }
+    if (points == 0) {
+        result = 0;
+        goto out;
+    }
+
+    pb_metric **metrics = dp_arena_alloc(&e.arena, metric_count * sizeof(*metrics));
+    if (!metrics)
+        goto out;
+    size_t nm = 0;
+    for (size_t i = 0; i < M_COUNT; i++) {
+        if (m->metrics[i].count == 0 && !m->metrics[i].overflow)
+            continue;
+        if (!(metrics[nm++] = encode_metric(&e, (enum dm_metric_id)i, &m->metrics[i])))
+            goto out;
+    }
+    for (size_t i = 0; health && i < HEALTH_COUNT; i++)
+        if (!(metrics[nm++] = encode_health(&e, i, health, &m->health_prev)))
+            goto out;
+
+    pb_key_value *service = kv_string(&e, "service.name", m->service_name);
+    if (!service)
+        goto out;
+    pb_resource resource = OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
+    resource.n_attributes = 1;
+    resource.attributes = &service;
+    pb_scope scope = OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
+    scope.name = "dagprof";
+    pb_scope_metrics sm = OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT;
+    sm.scope = &scope;
+    sm.n_metrics = nm;
+    sm.metrics = metrics;
+    pb_scope_metrics *smp = &sm;
+    pb_resource_metrics rm = OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
+    rm.resource = &resource;
+    rm.n_scope_metrics = 1;
+    rm.scope_metrics = &smp;
+    pb_resource_metrics *rmp = &rm;
+    pb_request req = OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
+    req.n_resource_metrics = 1;
+    req.resource_metrics = &rmp;
+
+    size_t size = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(&req);
+    uint8_t *bytes = dp_arena_alloc(&e.arena, size ? size : 1);
+    if (!bytes)
+        goto out;
+    opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(&req, bytes);
+    if (dp_buf_append(out, bytes, size) != 0)
+        goto out;
+
+    if (m->delta) {
+        for (size_t i = 0; i < M_COUNT; i++)
+            metric_clear(&m->metrics[i]);
+        m->start_ns = now_ns;
+        if (health)
+            m->health_prev = *health;
+    }
+    result = (long)points;
+out:
+    pthread_mutex_unlock(&m->lock);
+    if (result < 0)
+        dp_log_error("metrics", "could not encode derived metrics (out of memory or buffer cap)");
+    dp_arena_free(&e.arena);
+    return result;
+}
