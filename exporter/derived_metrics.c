@@ -50,22 +50,22 @@ typedef Opentelemetry__Proto__Resource__V1__Resource pb_resource;
 /* The semantic conventions' fallback error.type when the class is unknown:
  * a span with status ERROR says that a call failed, not why. */
 #define DM_ERROR_OTHER "_OTHER"
-#define DM_TEMPORALITY_DELTA OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA
+#define DM_TEMPORALITY_DELTA                                                                       \
+    OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA
 #define DM_TEMPORALITY_CUMULATIVE                                                                  \
     OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE
 
 enum dm_kind { DM_HISTOGRAM, DM_SUM_DOUBLE, DM_SUM_INT };
 
 /* Advised boundaries of the GenAI semantic conventions. */
-static const double token_bounds[] = {1,       4,       16,       64,       256,     1024,
-                                      4096,    16384,   65536,    262144,   1048576, 4194304,
-                                      16777216, 67108864};
+static const double token_bounds[] = {1,     4,     16,     64,      256,     1024,     4096,
+                                      16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
 static const double operation_bounds[] = {0.01, 0.02, 0.04, 0.08,  0.16,  0.32,  0.64,
                                           1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
 static const double workflow_bounds[] = {1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200};
 /* gen_ai.invoke_agent.duration's boundaries: a DAG node is usually one agent step. */
-static const double agent_bounds[] = {0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4,
-                                      204.8, 409.6};
+static const double agent_bounds[] = {0.1,  0.2,  0.4,  0.8,   1.6,   3.2,  6.4,
+                                      12.8, 25.6, 51.2, 102.4, 204.8, 409.6};
 /* Parallelism = node execution / wall time: 1 is sequential, below 1 has gaps. */
 static const double parallelism_bounds[] = {0.5, 1, 1.5, 2, 3, 4, 6, 8, 16, 32};
 
@@ -101,14 +101,17 @@ enum dm_metric_id {
 };
 
 static const dm_desc descs[M_COUNT] = {
-    [M_TOKEN_USAGE] = {"gen_ai.client.token.usage", "{token}", "Number of input and output tokens used.",
-                       DM_HISTOGRAM, BOUNDS(token_bounds)},
+    [M_TOKEN_USAGE] = {"gen_ai.client.token.usage", "{token}",
+                       "Number of input and output tokens used.", DM_HISTOGRAM,
+                       BOUNDS(token_bounds)},
     [M_OPERATION_DURATION] = {"gen_ai.client.operation.duration", "s", "GenAI operation duration.",
                               DM_HISTOGRAM, BOUNDS(operation_bounds)},
-    [M_TOOL_DURATION] = {"gen_ai.execute_tool.duration", "s", "The duration of a single tool execution.",
-                         DM_HISTOGRAM, BOUNDS(operation_bounds)},
-    [M_WORKFLOW_DURATION] = {"gen_ai.workflow.duration", "s", "GenAI workflow duration (one DAG run).",
-                             DM_HISTOGRAM, BOUNDS(workflow_bounds)},
+    [M_TOOL_DURATION] = {"gen_ai.execute_tool.duration", "s",
+                         "The duration of a single tool execution.", DM_HISTOGRAM,
+                         BOUNDS(operation_bounds)},
+    [M_WORKFLOW_DURATION] = {"gen_ai.workflow.duration", "s",
+                             "GenAI workflow duration (one DAG run).", DM_HISTOGRAM,
+                             BOUNDS(workflow_bounds)},
     [M_NODE_DURATION] = {"dag.node.duration", "s", "Execution time of a DAG node.", DM_HISTOGRAM,
                          BOUNDS(agent_bounds)},
     [M_NODE_WAIT] = {"dag.node.wait.duration", "s",
@@ -125,12 +128,13 @@ static const dm_desc descs[M_COUNT] = {
     [M_COST] = {"dag.cost", "USD", "Cost of LLM calls with a known price.", DM_SUM_DOUBLE, NULL, 0},
     [M_COST_UNKNOWN] = {"dag.cost.unknown", "{call}", "LLM calls whose model has no known price.",
                         DM_SUM_INT, NULL, 0},
-    [M_NODE_RETRIES] = {"dag.node.retries", "{retry}", "Retries of DAG nodes.", DM_SUM_INT, NULL, 0},
+    [M_NODE_RETRIES] = {"dag.node.retries", "{retry}", "Retries of DAG nodes.", DM_SUM_INT, NULL,
+                        0},
     [M_BOTTLENECKS] = {"dag.bottlenecks", "{bottleneck}", "Bottlenecks detected in DAG runs.",
                        DM_SUM_INT, NULL, 0},
     [M_SAVINGS_TIME] = {"dag.recommendation.savings.time", "s",
-                        "Estimated wall-clock time recommendations would save.", DM_SUM_DOUBLE, NULL,
-                        0},
+                        "Estimated wall-clock time recommendations would save.", DM_SUM_DOUBLE,
+                        NULL, 0},
     [M_SAVINGS_TOKENS] = {"dag.recommendation.savings.tokens", "{token}",
                           "Estimated tokens recommendations would save.", DM_SUM_INT, NULL, 0},
     [M_SAVINGS_COST] = {"dag.recommendation.savings.cost", "USD",
@@ -146,7 +150,10 @@ typedef struct dm_health_desc {
     size_t offset;
 } dm_health_desc;
 
-#define HEALTH(n, u, d, f) {n, u, d, offsetof(dp_health_counters, f)}
+#define HEALTH(n, u, d, f)                                                                         \
+    {                                                                                              \
+        n, u, d, offsetof(dp_health_counters, f)                                                   \
+    }
 static const dm_health_desc health_descs[] = {
     HEALTH("dagprof.spans.received", "{span}", "Spans received from SDKs.", spans_received),
     HEALTH("dagprof.spans.accepted", "{span}", "Spans accepted for profiling.", spans_accepted),
@@ -357,7 +364,8 @@ static dm_series *series_get(dp_derived_metrics *dm, enum dm_metric_id id, const
             if (!m->overflow)
                 return NULL;
             m->overflow->overflow = true;
-            dp_log_warn("metrics", "%s: more than %zu series, folding new ones into the overflow series",
+            dp_log_warn("metrics",
+                        "%s: more than %zu series, folding new ones into the overflow series",
                         descs[id].name, dm->max_series);
         }
         m->folded++;
@@ -479,7 +487,8 @@ static int record_call(dp_derived_metrics *dm, const dp_run_profile *p, const dp
                         {"dag.node.id", node},
                         {"error.type", err}};
         rc |= observe(dm, M_OPERATION_DURATION, op, NATTR(op), c->duration_ms / 1000.0);
-        dm_attr cost[] = {{"gen_ai.request.model", c->model}, {"dag.id", dag}, {"dag.node.id", node}};
+        dm_attr cost[] = {
+            {"gen_ai.request.model", c->model}, {"dag.id", dag}, {"dag.node.id", node}};
         if (c->cost_known)
             rc |= add_double(dm, M_COST, cost, NATTR(cost), c->cost_usd);
         else
@@ -756,8 +765,7 @@ static pb_metric *encode_metric(dm_encoder *e, enum dm_metric_id id, const dm_me
         return NULL;
     for (size_t i = 0; i < points; i++) {
         const dm_series *s = i < m->count ? m->series[i] : m->overflow;
-        pb_number_point *np =
-            number_point(e, s, d->kind == DM_SUM_INT, s->int_value, s->sum, true);
+        pb_number_point *np = number_point(e, s, d->kind == DM_SUM_INT, s->int_value, s->sum, true);
         if (!np)
             return NULL;
         sum->data_points[sum->n_data_points++] = np;
@@ -779,7 +787,8 @@ static pb_metric *encode_health(dm_encoder *e, size_t i, const dp_health_counter
         if (!g || !arr)
             return NULL;
         *g = (pb_gauge)OPENTELEMETRY__PROTO__METRICS__V1__GAUGE__INIT;
-        if (!(arr[0] = number_point(e, NULL, true, v > INT64_MAX ? INT64_MAX : (int64_t)v, 0, false)))
+        if (!(arr[0] =
+                  number_point(e, NULL, true, v > INT64_MAX ? INT64_MAX : (int64_t)v, 0, false)))
             return NULL;
         g->data_points = arr;
         g->n_data_points = 1;
@@ -794,8 +803,8 @@ static pb_metric *encode_health(dm_encoder *e, size_t i, const dp_health_counter
     pb_sum *sum = sum_new(e, pm, 1);
     if (!sum)
         return NULL;
-    if (!(sum->data_points[0] = number_point(e, NULL, true, v > INT64_MAX ? INT64_MAX : (int64_t)v, 0,
-                                             true)))
+    if (!(sum->data_points[0] =
+              number_point(e, NULL, true, v > INT64_MAX ? INT64_MAX : (int64_t)v, 0, true)))
         return NULL;
     sum->n_data_points = 1;
     return pm;
@@ -861,11 +870,14 @@ long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_health_counters 
     rm.n_scope_metrics = 1;
     rm.scope_metrics = &smp;
     pb_resource_metrics *rmp = &rm;
-    pb_request req = OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
+    pb_request req =
+        OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
     req.n_resource_metrics = 1;
     req.resource_metrics = &rmp;
 
-    size_t size = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(&req);
+    size_t size =
+        opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(
+            &req);
     uint8_t *bytes = dp_arena_alloc(&e.arena, size ? size : 1);
     if (!bytes)
         goto out;

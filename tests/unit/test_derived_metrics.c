@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -30,7 +31,8 @@ typedef Opentelemetry__Proto__Common__V1__KeyValue pb_key_value;
 
 #define CUMULATIVE                                                                                 \
     OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE
-#define DELTA OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA
+#define DELTA                                                                                      \
+    OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA
 
 /* --- hand-built profiles ----------------------------------------------------- */
 
@@ -62,34 +64,59 @@ static void build_a(dp_run_profile *p)
     a_nodes[1] = (dp_node_profile){.id = "code", .duration_ms = 300, .wait_ms = 50};
     p->nodes = a_nodes;
     p->node_count = 2;
-    a_calls[0] = (dp_call_profile){.node = 0, .is_llm = true, .name = "chat", .model = "gpt-4o",
-                                   .duration_ms = 800, .success = true,
-                                   .tokens = {.input = 1000, .output = 200}, .cost_usd = 0.0045,
+    a_calls[0] = (dp_call_profile){.node = 0,
+                                   .is_llm = true,
+                                   .name = "chat",
+                                   .model = "gpt-4o",
+                                   .duration_ms = 800,
+                                   .success = true,
+                                   .tokens = {.input = 1000, .output = 200},
+                                   .cost_usd = 0.0045,
                                    .cost_known = true};
-    a_calls[1] = (dp_call_profile){.node = 1, .is_llm = true, .name = "chat", .model = "mystery",
-                                   .duration_ms = 100, .success = false,
-                                   .tokens = {.input = 5, .output = 0}, .cost_known = false};
-    a_calls[2] = (dp_call_profile){.node = 0, .is_tool = true, .name = "search", .duration_ms = 10,
-                                   .success = true, .cost_known = true};
-    a_calls[3] = (dp_call_profile){.node = 1, .is_tool = true, .name = "search", .duration_ms = 250,
-                                   .success = false, .cost_known = true};
-    a_calls[4] = (dp_call_profile){.node = -1, .is_llm = true, .name = "chat", .model = "gpt-4o",
-                                   .duration_ms = 2000, .success = true, .cost_known = true};
+    a_calls[1] = (dp_call_profile){.node = 1,
+                                   .is_llm = true,
+                                   .name = "chat",
+                                   .model = "mystery",
+                                   .duration_ms = 100,
+                                   .success = false,
+                                   .tokens = {.input = 5, .output = 0},
+                                   .cost_known = false};
+    a_calls[2] = (dp_call_profile){.node = 0,
+                                   .is_tool = true,
+                                   .name = "search",
+                                   .duration_ms = 10,
+                                   .success = true,
+                                   .cost_known = true};
+    a_calls[3] = (dp_call_profile){.node = 1,
+                                   .is_tool = true,
+                                   .name = "search",
+                                   .duration_ms = 250,
+                                   .success = false,
+                                   .cost_known = true};
+    a_calls[4] = (dp_call_profile){.node = -1,
+                                   .is_llm = true,
+                                   .name = "chat",
+                                   .model = "gpt-4o",
+                                   .duration_ms = 2000,
+                                   .success = true,
+                                   .cost_known = true};
     p->calls = a_calls;
     p->call_count = 5;
     p->wall_ms = 2000;
     p->critical_path_ms = 1800;
     p->parallelism = 0.9;
-    a_bottlenecks[0] = (dp_bottleneck){.type = DP_BOTTLENECK_SLOW_NODE, .node = 0,
-                                       .severity = DP_SEVERITY_HIGH};
-    a_bottlenecks[1] = (dp_bottleneck){.type = DP_BOTTLENECK_SEQUENTIAL, .node = -1,
-                                       .severity = DP_SEVERITY_MEDIUM};
+    a_bottlenecks[0] =
+        (dp_bottleneck){.type = DP_BOTTLENECK_SLOW_NODE, .node = 0, .severity = DP_SEVERITY_HIGH};
+    a_bottlenecks[1] = (dp_bottleneck){
+        .type = DP_BOTTLENECK_SEQUENTIAL, .node = -1, .severity = DP_SEVERITY_MEDIUM};
     p->bottlenecks = a_bottlenecks;
     p->bottleneck_count = 2;
-    a_recs[0] = (dp_recommendation){.type = DP_REC_PARALLELIZE, .savings_time_ms = 500,
+    a_recs[0] = (dp_recommendation){
+        .type = DP_REC_PARALLELIZE, .savings_time_ms = 500, .savings_cost_known = true};
+    a_recs[1] = (dp_recommendation){.type = DP_REC_CACHE,
+                                    .savings_tokens = 300,
+                                    .savings_cost_usd = 0.001,
                                     .savings_cost_known = true};
-    a_recs[1] = (dp_recommendation){.type = DP_REC_CACHE, .savings_tokens = 300,
-                                    .savings_cost_usd = 0.001, .savings_cost_known = true};
     a_recs[2] = (dp_recommendation){.type = DP_REC_MODEL_DOWNGRADE, .savings_cost_known = false};
     p->recommendations = a_recs;
     p->recommendation_count = 3;
@@ -134,8 +161,9 @@ static pb_request *collect(dp_derived_metrics *m, const dp_health_counters *h, u
     long n = dp_derived_metrics_collect(m, h, now, &b);
     assert_int_equal(n, expect_points);
     assert_true(b.len > 0);
-    pb_request *req = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
-        NULL, b.len, (const uint8_t *)b.data);
+    pb_request *req =
+        opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+            NULL, b.len, (const uint8_t *)b.data);
     dp_buf_free(&b);
     assert_non_null(req);
     assert_int_equal(req->n_resource_metrics, 1);
@@ -145,8 +173,8 @@ static pb_request *collect(dp_derived_metrics *m, const dp_health_counters *h, u
 
 static void request_free(pb_request *req)
 {
-    opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(req,
-                                                                                              NULL);
+    opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
+        req, NULL);
 }
 
 static const pb_metric *find_metric(const pb_request *req, const char *name)
@@ -222,7 +250,7 @@ static size_t point_count(const pb_metric *m)
     }
 }
 
-#define NEAR(a, b) assert_true((a) > (b) - 1e-9 && (a) < (b) + 1e-9)
+#define NEAR(a, b) assert_true((a) > (b)-1e-9 && (a) < (b) + 1e-9)
 
 /* One observation of v in bucket `index` out of n buckets. */
 static void assert_single(const pb_hist_point *p, double v, size_t index, size_t nbuckets)
@@ -240,8 +268,8 @@ static void assert_single(const pb_hist_point *p, double v, size_t index, size_t
 
 static dp_derived_metrics *make(bool delta, size_t max_series)
 {
-    dp_derived_metrics_options opt = {.delta = delta, .max_series = max_series,
-                                      .service_name = "agents", .start_time_ns = T0};
+    dp_derived_metrics_options opt = {
+        .delta = delta, .max_series = max_series, .service_name = "agents", .start_time_ns = T0};
     dp_derived_metrics *m = dp_derived_metrics_create(&opt);
     assert_non_null(m);
     return m;
@@ -275,25 +303,28 @@ static void test_names_units_attributes_buckets(void **state)
     assert_string_equal(tu->unit, "{token}");
     assert_int_equal(tu->histogram->aggregation_temporality, CUMULATIVE);
     assert_int_equal(point_count(tu), 4);
-    const pb_hist_point *hp = find_hist(
-        tu, (const char *const[]){"gen_ai.operation.name", "chat", "gen_ai.request.model", "gpt-4o",
-                                  "gen_ai.token.type", "input", "dag.id", "review", "dag.node.id",
-                                  "plan", NULL});
+    const pb_hist_point *hp =
+        find_hist(tu, (const char *const[]){"gen_ai.operation.name", "chat", "gen_ai.request.model",
+                                            "gpt-4o", "gen_ai.token.type", "input", "dag.id",
+                                            "review", "dag.node.id", "plan", NULL});
     assert_single(hp, 1000, 5, 15);
     assert_int_equal(hp->start_time_unix_nano, T0);
     assert_int_equal(hp->time_unix_nano, T1);
     assert_true(hp->explicit_bounds[0] == 1.0 && hp->explicit_bounds[13] == 67108864.0);
-    hp = find_hist(tu, (const char *const[]){"gen_ai.operation.name", "chat", "gen_ai.request.model",
-                                             "gpt-4o", "gen_ai.token.type", "output", "dag.id",
-                                             "review", "dag.node.id", "plan", NULL});
+    hp =
+        find_hist(tu, (const char *const[]){"gen_ai.operation.name", "chat", "gen_ai.request.model",
+                                            "gpt-4o", "gen_ai.token.type", "output", "dag.id",
+                                            "review", "dag.node.id", "plan", NULL});
     assert_single(hp, 200, 4, 15);
-    hp = find_hist(tu, (const char *const[]){"gen_ai.operation.name", "chat", "gen_ai.request.model",
-                                             "mystery", "gen_ai.token.type", "input", "dag.id",
-                                             "review", "dag.node.id", "code", NULL});
+    hp =
+        find_hist(tu, (const char *const[]){"gen_ai.operation.name", "chat", "gen_ai.request.model",
+                                            "mystery", "gen_ai.token.type", "input", "dag.id",
+                                            "review", "dag.node.id", "code", NULL});
     assert_single(hp, 5, 2, 15);
-    hp = find_hist(tu, (const char *const[]){"gen_ai.operation.name", "chat", "gen_ai.request.model",
-                                             "mystery", "gen_ai.token.type", "output", "dag.id",
-                                             "review", "dag.node.id", "code", NULL});
+    hp =
+        find_hist(tu, (const char *const[]){"gen_ai.operation.name", "chat", "gen_ai.request.model",
+                                            "mystery", "gen_ai.token.type", "output", "dag.id",
+                                            "review", "dag.node.id", "code", NULL});
     assert_single(hp, 0, 0, 15);
 
     /* gen_ai.client.operation.duration: bounds 0.01,0.02,0.04,0.08,0.16,0.32,0.64,1.28,2.56,...
@@ -306,15 +337,15 @@ static void test_names_units_attributes_buckets(void **state)
                                                       "gen_ai.request.model", "gpt-4o", "dag.id",
                                                       "review", "dag.node.id", "plan", NULL}),
                   0.8, 7, 15);
-    assert_single(find_hist(od, (const char *const[]){"gen_ai.operation.name", "chat",
-                                                      "gen_ai.request.model", "mystery", "dag.id",
-                                                      "review", "dag.node.id", "code", "error.type",
-                                                      "_OTHER", NULL}),
-                  0.1, 4, 15);
-    assert_single(find_hist(od, (const char *const[]){"gen_ai.operation.name", "chat",
-                                                      "gen_ai.request.model", "gpt-4o", "dag.id",
-                                                      "review", NULL}),
-                  2.0, 8, 15);
+    assert_single(
+        find_hist(od, (const char *const[]){"gen_ai.operation.name", "chat", "gen_ai.request.model",
+                                            "mystery", "dag.id", "review", "dag.node.id", "code",
+                                            "error.type", "_OTHER", NULL}),
+        0.1, 4, 15);
+    assert_single(
+        find_hist(od, (const char *const[]){"gen_ai.operation.name", "chat", "gen_ai.request.model",
+                                            "gpt-4o", "dag.id", "review", NULL}),
+        2.0, 8, 15);
 
     /* gen_ai.execute_tool.duration: same bounds; 0.01 s is exactly the first
      * bound (upper bounds are inclusive) -> 0; 0.25 s in (0.16,0.32] -> 5 */
@@ -325,10 +356,10 @@ static void test_names_units_attributes_buckets(void **state)
     assert_single(find_hist(td, (const char *const[]){"gen_ai.tool.name", "search", "dag.id",
                                                       "review", "dag.node.id", "plan", NULL}),
                   0.01, 0, 15);
-    assert_single(find_hist(td, (const char *const[]){"gen_ai.tool.name", "search", "dag.id",
-                                                      "review", "dag.node.id", "code", "error.type",
-                                                      "_OTHER", NULL}),
-                  0.25, 5, 15);
+    assert_single(
+        find_hist(td, (const char *const[]){"gen_ai.tool.name", "search", "dag.id", "review",
+                                            "dag.node.id", "code", "error.type", "_OTHER", NULL}),
+        0.25, 5, 15);
 
     /* gen_ai.workflow.duration, bounds 1,5,10,30,... (11 bounds): 2 s in (1,5] -> 1 */
     const pb_metric *wf = find_metric(req, "gen_ai.workflow.duration");
@@ -343,16 +374,20 @@ static void test_names_units_attributes_buckets(void **state)
     const pb_metric *nd = find_metric(req, "dag.node.duration");
     assert_non_null(nd);
     assert_string_equal(nd->unit, "s");
-    assert_single(find_hist(nd, (const char *const[]){"dag.id", "review", "dag.node.id", "plan", NULL}),
-                  1.5, 4, 14);
-    assert_single(find_hist(nd, (const char *const[]){"dag.id", "review", "dag.node.id", "code", NULL}),
-                  0.3, 2, 14);
+    assert_single(
+        find_hist(nd, (const char *const[]){"dag.id", "review", "dag.node.id", "plan", NULL}), 1.5,
+        4, 14);
+    assert_single(
+        find_hist(nd, (const char *const[]){"dag.id", "review", "dag.node.id", "code", NULL}), 0.3,
+        2, 14);
     /* dag.node.wait.duration: 0 and 0.05 s are both <= 0.1 -> 0 */
     const pb_metric *nw = find_metric(req, "dag.node.wait.duration");
-    assert_single(find_hist(nw, (const char *const[]){"dag.id", "review", "dag.node.id", "plan", NULL}),
-                  0, 0, 14);
-    assert_single(find_hist(nw, (const char *const[]){"dag.id", "review", "dag.node.id", "code", NULL}),
-                  0.05, 0, 14);
+    assert_single(
+        find_hist(nw, (const char *const[]){"dag.id", "review", "dag.node.id", "plan", NULL}), 0, 0,
+        14);
+    assert_single(
+        find_hist(nw, (const char *const[]){"dag.id", "review", "dag.node.id", "code", NULL}), 0.05,
+        0, 14);
 
     /* run figures: 2 s -> (1,5] -> 1; 1.8 s -> 1; parallelism 0.9 with bounds
      * 0.5,1,1.5,... (10 bounds) -> (0.5,1] -> 1 */
@@ -374,22 +409,27 @@ static void test_names_units_attributes_buckets(void **state)
     const pb_number_point *np =
         find_sum(cost, (const char *const[]){"gen_ai.request.model", "gpt-4o", "dag.id", "review",
                                              "dag.node.id", "plan", NULL});
-    assert_int_equal(np->value_case, OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE);
+    assert_int_equal(np->value_case,
+                     OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE);
     NEAR(np->as_double, 0.0045);
     assert_int_equal(np->start_time_unix_nano, T0);
 
     /* dag.cost.unknown: c1 only, by model and dag */
     const pb_metric *unk = find_metric(req, "dag.cost.unknown");
     assert_string_equal(unk->unit, "{call}");
-    np = find_sum(unk, (const char *const[]){"gen_ai.request.model", "mystery", "dag.id", "review", NULL});
-    assert_int_equal(np->value_case, OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT);
+    np = find_sum(
+        unk, (const char *const[]){"gen_ai.request.model", "mystery", "dag.id", "review", NULL});
+    assert_int_equal(np->value_case,
+                     OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT);
     assert_int_equal(np->as_int, 1);
 
     /* dag.node.retries: plan 2; code had none (no point) */
     const pb_metric *ret = find_metric(req, "dag.node.retries");
     assert_int_equal(point_count(ret), 1);
     assert_int_equal(
-        find_sum(ret, (const char *const[]){"dag.id", "review", "dag.node.id", "plan", NULL})->as_int, 2);
+        find_sum(ret, (const char *const[]){"dag.id", "review", "dag.node.id", "plan", NULL})
+            ->as_int,
+        2);
 
     /* dag.bottlenecks: one per finding; the run-wide one has no node */
     const pb_metric *bn = find_metric(req, "dag.bottlenecks");
@@ -399,11 +439,12 @@ static void test_names_units_attributes_buckets(void **state)
                                                         "review", "dag.node.id", "plan", NULL})
                          ->as_int,
                      1);
-    assert_int_equal(find_sum(bn, (const char *const[]){"dag.bottleneck.type", "sequential_bottleneck",
-                                                        "dag.bottleneck.severity", "medium",
-                                                        "dag.id", "review", NULL})
-                         ->as_int,
-                     1);
+    assert_int_equal(
+        find_sum(bn, (const char *const[]){"dag.bottleneck.type", "sequential_bottleneck",
+                                           "dag.bottleneck.severity", "medium", "dag.id", "review",
+                                           NULL})
+            ->as_int,
+        1);
 
     /* savings: parallelize 500 ms = 0.5 s; cache 300 tokens and $0.001;
      * model_downgrade saved nothing known: no point anywhere */
@@ -451,9 +492,9 @@ static void test_cumulative_across_collections(void **state)
     assert_int_equal(dp_derived_metrics_record(m, &b), 0);
     pb_request *req = collect(m, NULL, T2, A_POINTS);
 
-    const pb_hist_point *hp = find_hist(find_metric(req, "dag.node.duration"),
-                                        (const char *const[]){"dag.id", "review", "dag.node.id",
-                                                              "plan", NULL});
+    const pb_hist_point *hp =
+        find_hist(find_metric(req, "dag.node.duration"),
+                  (const char *const[]){"dag.id", "review", "dag.node.id", "plan", NULL});
     assert_int_equal(hp->start_time_unix_nano, T0);
     assert_int_equal(hp->time_unix_nano, T2);
     assert_int_equal(hp->count, 2);
@@ -463,14 +504,15 @@ static void test_cumulative_across_collections(void **state)
     assert_int_equal(hp->bucket_counts[4], 1);
     assert_int_equal(hp->bucket_counts[5], 1);
 
-    hp = find_hist(find_metric(req, "dag.run.duration"), (const char *const[]){"dag.id", "review", NULL});
+    hp = find_hist(find_metric(req, "dag.run.duration"),
+                   (const char *const[]){"dag.id", "review", NULL});
     assert_int_equal(hp->count, 2);
     NEAR(hp->sum, 6.0);
     assert_int_equal(hp->bucket_counts[1], 2);
 
-    const pb_number_point *np = find_sum(find_metric(req, "dag.node.retries"),
-                                         (const char *const[]){"dag.id", "review", "dag.node.id",
-                                                               "plan", NULL});
+    const pb_number_point *np =
+        find_sum(find_metric(req, "dag.node.retries"),
+                 (const char *const[]){"dag.id", "review", "dag.node.id", "plan", NULL});
     assert_int_equal(np->as_int, 3);
     assert_int_equal(np->start_time_unix_nano, T0);
     request_free(req);
@@ -498,17 +540,18 @@ static void test_delta_resets(void **state)
     req = collect(m, NULL, T2, 7);
     assert_null(find_metric(req, "gen_ai.client.token.usage"));
     assert_null(find_metric(req, "dag.cost"));
-    const pb_hist_point *hp = find_hist(find_metric(req, "dag.node.duration"),
-                                        (const char *const[]){"dag.id", "review", "dag.node.id",
-                                                              "plan", NULL});
+    const pb_hist_point *hp =
+        find_hist(find_metric(req, "dag.node.duration"),
+                  (const char *const[]){"dag.id", "review", "dag.node.id", "plan", NULL});
     assert_int_equal(hp->start_time_unix_nano, T1);
     assert_int_equal(hp->time_unix_nano, T2);
     /* 3.0 s alone, bucket 5 of 14 */
     assert_single(hp, 3.0, 5, 14);
-    assert_int_equal(find_sum(find_metric(req, "dag.node.retries"),
-                              (const char *const[]){"dag.id", "review", "dag.node.id", "plan", NULL})
-                         ->as_int,
-                     1);
+    assert_int_equal(
+        find_sum(find_metric(req, "dag.node.retries"),
+                 (const char *const[]){"dag.id", "review", "dag.node.id", "plan", NULL})
+            ->as_int,
+        1);
     request_free(req);
 
     dp_buf buf;
@@ -566,7 +609,8 @@ static void test_overflow_series(void **state)
     nd = find_metric(req, "dag.node.duration");
     assert_int_equal(point_count(nd), 3);
     assert_int_equal(
-        find_hist(nd, (const char *const[]){"dag.id", "wide", "dag.node.id", "n1", NULL})->count, 2);
+        find_hist(nd, (const char *const[]){"dag.id", "wide", "dag.node.id", "n1", NULL})->count,
+        2);
     assert_int_equal(nd->histogram->data_points[2]->count, 4);
     request_free(req);
     dp_derived_metrics_destroy(m);
@@ -577,12 +621,22 @@ static void test_overflow_series(void **state)
 static void test_health_metrics(void **state)
 {
     (void)state;
-    dp_health_counters h1 = {.spans_received = 10, .spans_accepted = 9, .spans_rejected = 1,
-                             .spans_refused = 2, .spans_exported = 7, .spans_export_failed = 1,
-                             .export_retries = 3, .queue_depth = 5};
-    dp_health_counters h2 = {.spans_received = 25, .spans_accepted = 22, .spans_rejected = 1,
-                             .spans_refused = 4, .spans_exported = 20, .spans_export_failed = 1,
-                             .export_retries = 4, .queue_depth = 2};
+    dp_health_counters h1 = {.spans_received = 10,
+                             .spans_accepted = 9,
+                             .spans_rejected = 1,
+                             .spans_refused = 2,
+                             .spans_exported = 7,
+                             .spans_export_failed = 1,
+                             .export_retries = 3,
+                             .queue_depth = 5};
+    dp_health_counters h2 = {.spans_received = 25,
+                             .spans_accepted = 22,
+                             .spans_rejected = 1,
+                             .spans_refused = 4,
+                             .spans_exported = 20,
+                             .spans_export_failed = 1,
+                             .export_retries = 4,
+                             .queue_depth = 2};
     const char *const none[] = {NULL};
 
     dp_derived_metrics *m = make(false, 0);
@@ -623,7 +677,8 @@ static void test_health_metrics(void **state)
     assert_int_equal(find_sum(find_metric(req, "dagprof.spans.exported"), none)->as_int, 13);
     assert_int_equal(find_sum(find_metric(req, "dagprof.spans.export_failed"), none)->as_int, 0);
     assert_int_equal(find_sum(find_metric(req, "dagprof.export.retries"), none)->as_int, 1);
-    assert_int_equal(find_metric(req, "dagprof.export.queue.depth")->gauge->data_points[0]->as_int, 2);
+    assert_int_equal(find_metric(req, "dagprof.export.queue.depth")->gauge->data_points[0]->as_int,
+                     2);
     request_free(req);
     dp_derived_metrics_destroy(m);
 }
@@ -639,7 +694,9 @@ static void test_attribute_values_sanitised(void **state)
     long_dag[300] = '\0';
     dp_run_profile p;
     memset(&p, 0, sizeof(p));
-    odd_nodes[0] = (dp_node_profile){.id = "\xff" "bad", .duration_ms = 100};
+    odd_nodes[0] = (dp_node_profile){.id = "\xff"
+                                           "bad",
+                                     .duration_ms = 100};
     p.dag_id = long_dag;
     p.nodes = odd_nodes;
     p.node_count = 1;
@@ -691,10 +748,49 @@ static void test_concurrent_record(void **state)
         assert_null(rc);
     }
     pb_request *req = collect(m, NULL, T2, 7);
-    assert_int_equal(find_hist(find_metric(req, "dag.node.duration"),
-                               (const char *const[]){"dag.id", "review", "dag.node.id", "plan", NULL})
-                         ->count,
-                     400);
+    assert_int_equal(
+        find_hist(find_metric(req, "dag.node.duration"),
+                  (const char *const[]){"dag.id", "review", "dag.node.id", "plan", NULL})
+            ->count,
+        400);
+    request_free(req);
+    dp_derived_metrics_destroy(m);
+}
+
+/* 3000 distinct nodes (the hash index grows many times), recorded twice:
+ * every node keeps its own series with count 2, none overflows (cap 5000).
+ * Points: node.duration 3000 + node.wait 3000 + workflow, run, critical
+ * path, parallelism 4 = 6004. */
+#define MANY 3000
+static dp_node_profile many_nodes[MANY];
+static char many_ids[MANY][8];
+
+static void test_many_series(void **state)
+{
+    (void)state;
+    dp_run_profile p;
+    memset(&p, 0, sizeof(p));
+    for (int i = 0; i < MANY; i++) {
+        snprintf(many_ids[i], sizeof(many_ids[i]), "n%d", i);
+        many_nodes[i] = (dp_node_profile){.id = many_ids[i], .duration_ms = 1000};
+    }
+    p.dag_id = "many";
+    p.nodes = many_nodes;
+    p.node_count = MANY;
+    p.wall_ms = 1000;
+
+    dp_derived_metrics *m = make(false, 5000);
+    assert_int_equal(dp_derived_metrics_record(m, &p), 0);
+    assert_int_equal(dp_derived_metrics_record(m, &p), 0);
+    pb_request *req = collect(m, NULL, T1, 2 * MANY + 4);
+    const pb_metric *nd = find_metric(req, "dag.node.duration");
+    assert_int_equal(point_count(nd), MANY);
+    for (size_t i = 0; i < MANY; i++) {
+        const pb_hist_point *hp = nd->histogram->data_points[i];
+        assert_int_equal(hp->count, 2);
+        assert_int_equal(hp->n_attributes, 2);
+        assert_string_equal(hp->attributes[1]->value->string_value, many_ids[i]);
+    }
     request_free(req);
     dp_derived_metrics_destroy(m);
 }
@@ -730,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_health_metrics),
         cmocka_unit_test(test_attribute_values_sanitised),
         cmocka_unit_test(test_concurrent_record),
+        cmocka_unit_test(test_many_series),
         cmocka_unit_test(test_buffer_cap_keeps_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
