@@ -3,6 +3,11 @@
  * bottlenecks, recommendations, an ASCII waterfall with the critical path
  * marked, and cost-by-node bars. Written into a dp_buf in one go so the
  * caller prints a report with a single write.
+ *
+ * It is the daemon's default output, rendered once per finished run, so
+ * it stays cheap: every line is formatted once, straight into the buffer
+ * (which is sized up front from the node count), and each section is one
+ * pass over its items.
  */
 #include "render.h"
 
@@ -16,6 +21,8 @@
 #define NAME_COL 24
 #define BAR_WIDTH 20
 #define WATERFALL_MAX 200
+#define MODEL_COL_MAX 40
+#define ELLIPSIS "..."
 
 typedef struct text_out {
     dp_buf *b;
@@ -25,15 +32,72 @@ typedef struct text_out {
 
 static void put(text_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Format straight into the buffer's free room; only a line that does not
+ * fit goes through dp_buf_vprintf, which grows the buffer (or hits its cap). */
 static void put(text_out *o, const char *fmt, ...)
 {
     if (o->err)
         return;
+    dp_buf *b = o->b;
     va_list ap;
+    if (b->data && b->cap > b->len + 1) {
+        size_t room = b->cap - b->len; /* the NUL included */
+        if (b->max && room > b->max + 1 - b->len)
+            room = b->max + 1 - b->len;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->data + b->len, room, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->data[b->len] = '\0'; /* drop the cut attempt */
+        if (n < 0) {
+            o->err = -1;
+            return;
+        }
+    }
     va_start(ap, fmt);
-    if (dp_buf_vprintf(o->b, fmt, ap) < 0)
+    if (dp_buf_vprintf(b, fmt, ap) < 0)
         o->err = -1;
     va_end(ap);
+}
+
+static void put_bytes(text_out *o, const char *s, size_t n)
+{
+    if (!o->err && dp_buf_append(o->b, s, n) < 0)
+        o->err = -1;
+}
+
+/* Display width of UTF-8 text: one column per code point (continuation
+ * bytes do not count). */
+static size_t text_width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+/* s left-aligned in a column of width code points; longer text is cut at
+ * a code point boundary and ends in an ellipsis so the column keeps its width. */
+static void put_column(text_out *o, const char *s, size_t width)
+{
+    size_t w = text_width(s);
+    if (w <= width) {
+        put_bytes(o, s, strlen(s));
+        for (; w < width; w++)
+            put_bytes(o, " ", 1);
+        return;
+    }
+    size_t keep = width > sizeof(ELLIPSIS) - 1 ? width - (sizeof(ELLIPSIS) - 1) : 0;
+    size_t i = 0, seen = 0;
+    for (; s[i]; i++) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80 && seen++ == keep)
+            break;
+    }
+    put_bytes(o, s, i);
+    put_bytes(o, ELLIPSIS, sizeof(ELLIPSIS) - 1);
 }
 
 static const char *sev_color(const text_out *o, enum dp_severity s)
@@ -60,9 +124,13 @@ static const char *money(char *buf, size_t cap, double usd, bool known)
 
 static void summary(text_out *o, const dp_run_profile *p)
 {
+    static const char digits[] = "0123456789abcdef";
     char hex[33];
-    for (size_t i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", p->trace_id[i]);
+    for (size_t i = 0; i < 16; i++) {
+        hex[2 * i] = digits[p->trace_id[i] >> 4];
+        hex[2 * i + 1] = digits[p->trace_id[i] & 15];
+    }
+    hex[32] = '\0';
     put(o, "=== dagprof run %s  trace %s  (%zu spans)%s ===\n", p->dag_id, hex, p->span_count,
         p->late ? "  [LATE SPANS of an already reported run]" : "");
     put(o, "Summary\n");
@@ -159,6 +227,9 @@ static void cost_bars(text_out *o, const dp_run_profile *p)
     if (!p->node_count || !p->llm_calls)
         return;
     put(o, "\nCost by node\n");
+    /* U+2588 / U+2591, three bytes each */
+    static const char full[] = "\xe2\x96\x88", empty[] = "\xe2\x96\x91";
+    char bar[BAR_WIDTH * 3 + 1];
     for (size_t j = 0; j < p->node_count; j++) {
         const dp_node_profile *n = &p->nodes[j];
         if (!n->cost_known) {
@@ -167,18 +238,30 @@ static void cost_bars(text_out *o, const dp_run_profile *p)
         }
         double share = p->cost_usd > 0 ? n->cost_usd / p->cost_usd : 0;
         unsigned filled = (unsigned)lround(share * BAR_WIDTH);
-        put(o, "  %-*.*s ", NAME_COL, NAME_COL, n->id);
         for (unsigned i = 0; i < BAR_WIDTH; i++)
-            put(o, "%s", i < filled ? "\xe2\x96\x88" : "\xe2\x96\x91"); /* U+2588 / U+2591 */
-        put(o, " %3.0f%%  $%.4f\n", share * 100.0, n->cost_usd);
+            memcpy(bar + 3 * i, i < filled ? full : empty, 3);
+        bar[BAR_WIDTH * 3] = '\0';
+        put(o, "  %-*.*s %s %3.0f%%  $%.4f\n", NAME_COL, NAME_COL, n->id, bar, share * 100.0,
+            n->cost_usd);
     }
     if (p->model_count) {
         put(o, "\nBy model\n");
+        /* the column fits the longest name, up to MODEL_COL_MAX */
+        size_t width = 0;
+        for (size_t m = 0; m < p->model_count && width < MODEL_COL_MAX; m++) {
+            size_t w = p->models[m].model ? text_width(p->models[m].model) : 1;
+            if (w > width)
+                width = w;
+        }
+        if (width > MODEL_COL_MAX)
+            width = MODEL_COL_MAX;
         for (size_t m = 0; m < p->model_count; m++) {
             const dp_model_usage *u = &p->models[m];
             char cost[32];
-            put(o, "  %-*.*s calls %4u  tokens %9llu  cost %s\n", NAME_COL, NAME_COL, u->model,
-                u->calls, (unsigned long long)dp_token_total(&u->tokens),
+            put(o, "  ");
+            put_column(o, u->model ? u->model : "-", width);
+            put(o, " calls %4u  tokens %9llu  cost %s\n", u->calls,
+                (unsigned long long)dp_token_total(&u->tokens),
                 money(cost, sizeof(cost), u->cost_usd, u->cost_known));
         }
     }
@@ -221,6 +304,12 @@ int dp_render_text(const dp_run_profile *p, const dp_render_options *opt, dp_buf
     if (width > WATERFALL_MAX)
         width = WATERFALL_MAX;
     text_out o = {out, opt && opt->color, 0};
+    /* Size the buffer once for a typical report (the fixed sections plus a
+     * few lines per node) so lines rarely have to grow it; a refusal (the
+     * cap) is not an error here, the lines themselves decide. */
+    size_t estimate = 2048 + (p->node_count < 1000000 ? p->node_count : 1000000) *
+                                 (4 * NAME_COL + 3 * width + 200);
+    (void)dp_buf_reserve(out, estimate);
     summary(&o, p);
     node_table(&o, p);
     critical(&o, p);

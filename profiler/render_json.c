@@ -1,194 +1,228 @@
 /*
  * The JSON report: one object per run on one line (the --format json
- * output), built with jansson. Times are milliseconds relative to the run's
- * start, costs USD or null when unknown, token counts integers.
+ * output). Times are milliseconds relative to the run's start, costs USD or
+ * null when unknown, token counts integers.
+ *
+ * It runs once per finished run on the run processors, so it streams
+ * straight into the caller's dp_buf with the json_write writer: no tree,
+ * no allocation beyond the buffer's own growth. Names and ids come from the
+ * wire and may be any bytes; the writer escapes them and replaces invalid
+ * UTF-8, so the line is always valid JSON.
  */
 #include "render.h"
 
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <jansson.h>
-
+#include "json_write.h"
 #include "profile_types.h"
 
-/* Round away binary noise (0.1 + 0.2) so reports compare and read cleanly:
- * times to the microsecond, money to a millionth of a cent. */
-static json_t *real_value(double x, double scale)
+/* Rounding of reals, chosen so binary noise (0.1 + 0.2) never shows and
+ * reports compare cleanly: times to the microsecond, money to a millionth
+ * of a cent, ratios to 3 places, percentages to 2. */
+#define MS_DECIMALS 3
+#define USD_DECIMALS 8
+#define RATIO_DECIMALS 3
+#define PCT_DECIMALS 2
+
+static void key_ms(dp_json_writer *w, const char *key, double ms)
 {
-    double r = round(x * scale) / scale;
-    if (!isfinite(r))
-        r = x;                                       /* too large to round: keep as is */
-    return isfinite(r) ? json_real(r) : json_null(); /* JSON has no inf/NaN */
+    dp_json_writer_key(w, key);
+    dp_json_writer_double(w, ms, MS_DECIMALS);
 }
 
-static json_t *ms_value(double ms)
+static void key_usd(dp_json_writer *w, const char *key, double usd, bool known)
 {
-    return real_value(ms, 1000.0);
+    dp_json_writer_key(w, key);
+    if (known)
+        dp_json_writer_double(w, usd, USD_DECIMALS);
+    else
+        dp_json_writer_null(w);
 }
 
-static json_t *usd_value(double usd, bool known)
+static void key_uint(dp_json_writer *w, const char *key, uint64_t v)
 {
-    return known ? real_value(usd, 1e8) : json_null();
+    dp_json_writer_key(w, key);
+    dp_json_writer_uint(w, v);
 }
 
-/* Span names and ids are bytes from the wire and may not be UTF-8, which
- * JSON strings must be: such bytes are replaced by '?' rather than losing
- * the whole report. */
-static json_t *text_value(const char *s)
+static void key_bool(dp_json_writer *w, const char *key, bool v)
 {
-    if (!s)
-        return json_null();
-    json_t *v = json_string(s);
-    if (v)
-        return v;
-    size_t len = strlen(s);
-    char *copy = malloc(len + 1);
-    if (!copy)
-        return NULL;
-    for (size_t i = 0; i < len; i++)
-        copy[i] = (unsigned char)s[i] >= 0x80 ? '?' : s[i];
-    copy[len] = '\0';
-    v = json_string(copy);
-    free(copy);
-    return v;
+    dp_json_writer_key(w, key);
+    dp_json_writer_bool(w, v);
 }
 
-static json_t *tokens_value(const dp_token_counts *t)
+static void key_text(dp_json_writer *w, const char *key, const char *s)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I}", "input", (json_int_t)t->input, "output",
-                     (json_int_t)t->output, "cache_read", (json_int_t)t->cache_read, "cache_write",
-                     (json_int_t)t->cache_write, "total", (json_int_t)dp_token_total(t));
+    dp_json_writer_key(w, key);
+    dp_json_writer_cstring(w, s);
 }
 
-static json_t *node_value(const dp_run_profile *p, const dp_node_profile *n)
+static void tokens(dp_json_writer *w, const dp_token_counts *t)
 {
-    json_t *deps = json_array();
-    json_t *tools = json_array();
-    if (!deps || !tools)
-        goto fail;
-    for (size_t i = 0; i < n->dep_count; i++) {
-        if (json_array_append_new(deps, text_value(p->nodes[n->deps[i]].id)) < 0)
-            goto fail;
-    }
+    dp_json_writer_key(w, "tokens");
+    dp_json_writer_object_begin(w);
+    key_uint(w, "input", t->input);
+    key_uint(w, "output", t->output);
+    key_uint(w, "cache_read", t->cache_read);
+    key_uint(w, "cache_write", t->cache_write);
+    key_uint(w, "total", dp_token_total(t));
+    dp_json_writer_object_end(w);
+}
+
+static void summary(dp_json_writer *w, const dp_run_profile *p)
+{
+    bool run_cost_known = p->cost_any_known || p->unknown_cost_calls == 0;
+    dp_json_writer_key(w, "summary");
+    dp_json_writer_object_begin(w);
+    key_ms(w, "wall_ms", p->wall_ms);
+    key_ms(w, "execution_ms", p->execution_ms);
+    key_ms(w, "critical_path_ms", p->critical_path_ms);
+    dp_json_writer_key(w, "parallelism");
+    dp_json_writer_double(w, p->parallelism, RATIO_DECIMALS);
+    dp_json_writer_key(w, "speedup");
+    dp_json_writer_double(w, p->speedup, RATIO_DECIMALS);
+    key_uint(w, "node_count", p->node_count);
+    key_uint(w, "retries", p->retries);
+    key_uint(w, "llm_calls", p->llm_calls);
+    key_uint(w, "tool_calls", p->tool_calls);
+    tokens(w, &p->tokens);
+    key_usd(w, "cost_usd", p->cost_usd, run_cost_known);
+    key_bool(w, "cost_complete", p->cost_complete);
+    key_uint(w, "unknown_cost_calls", p->unknown_cost_calls);
+    key_uint(w, "coerced_values", p->coerced_values);
+    key_uint(w, "ignored_values", p->ignored_values);
+    dp_json_writer_object_end(w);
+}
+
+static void node(dp_json_writer *w, const dp_run_profile *p, const dp_node_profile *n)
+{
+    dp_json_writer_object_begin(w);
+    key_text(w, "id", n->id);
+    key_text(w, "name", n->name);
+    key_text(w, "model", n->model);
+    key_ms(w, "start_ms", n->start_ms);
+    key_ms(w, "duration_ms", n->duration_ms);
+    key_ms(w, "wait_ms", n->wait_ms);
+    key_ms(w, "execution_ms", n->execution_ms);
+    dp_json_writer_key(w, "depends_on");
+    dp_json_writer_array_begin(w);
+    for (size_t i = 0; i < n->dep_count; i++)
+        dp_json_writer_cstring(w, p->nodes[n->deps[i]].id);
+    dp_json_writer_array_end(w);
+    key_bool(w, "on_critical_path", n->on_critical_path);
+    key_uint(w, "retries", n->retries);
+    key_uint(w, "llm_calls", n->llm_calls);
+    tokens(w, &n->tokens);
+    key_usd(w, "cost_usd", n->cost_usd, n->cost_known);
+    dp_json_writer_key(w, "tool_calls");
+    dp_json_writer_array_begin(w);
     for (size_t i = 0; i < n->tool_call_count; i++) {
         const dp_tool_call_profile *t = &n->tool_calls[i];
-        json_t *tv = json_pack("{s:o,s:o,s:b}", "name", text_value(t->name), "duration_ms",
-                               ms_value(t->duration_ms), "success", t->success);
-        if (json_array_append_new(tools, tv) < 0)
-            goto fail;
+        dp_json_writer_object_begin(w);
+        key_text(w, "name", t->name);
+        key_ms(w, "duration_ms", t->duration_ms);
+        key_bool(w, "success", t->success);
+        dp_json_writer_object_end(w);
     }
-    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:b,s:i,s:i,s:o,s:o,s:o}", "id",
-                     text_value(n->id), "name", text_value(n->name), "model", text_value(n->model),
-                     "start_ms", ms_value(n->start_ms), "duration_ms", ms_value(n->duration_ms),
-                     "wait_ms", ms_value(n->wait_ms), "execution_ms", ms_value(n->execution_ms),
-                     "depends_on", deps, "on_critical_path", n->on_critical_path, "retries",
-                     (int)n->retries, "llm_calls", (int)n->llm_calls, "tokens",
-                     tokens_value(&n->tokens), "cost_usd", usd_value(n->cost_usd, n->cost_known),
-                     "tool_calls", tools);
-fail:
-    json_decref(deps);
-    json_decref(tools);
-    return NULL;
+    dp_json_writer_array_end(w);
+    dp_json_writer_object_end(w);
 }
 
-static json_t *build(const dp_run_profile *p)
+static void models(dp_json_writer *w, const dp_run_profile *p)
 {
-    static const char hex[] = "0123456789abcdef";
-    char trace[33];
-    for (size_t i = 0; i < 16; i++) {
-        trace[2 * i] = hex[p->trace_id[i] >> 4];
-        trace[2 * i + 1] = hex[p->trace_id[i] & 15];
-    }
-    trace[32] = '\0';
-
-    bool run_cost_known = p->cost_any_known || p->unknown_cost_calls == 0;
-    json_t *summary = json_pack(
-        "{s:o,s:o,s:o,s:o,s:o,s:I,s:i,s:i,s:i,s:o,s:o,s:b,s:i,s:i,s:i}", "wall_ms",
-        ms_value(p->wall_ms), "execution_ms", ms_value(p->execution_ms), "critical_path_ms",
-        ms_value(p->critical_path_ms), "parallelism", real_value(p->parallelism, 1000), "speedup",
-        real_value(p->speedup, 1000), "node_count", (json_int_t)p->node_count, "retries",
-        (int)p->retries, "llm_calls", (int)p->llm_calls, "tool_calls", (int)p->tool_calls, "tokens",
-        tokens_value(&p->tokens), "cost_usd", usd_value(p->cost_usd, run_cost_known),
-        "cost_complete", p->cost_complete, "unknown_cost_calls", (int)p->unknown_cost_calls,
-        "coerced_values", (int)p->coerced_values, "ignored_values", (int)p->ignored_values);
-
-    json_t *nodes = json_array();
-    json_t *cp_nodes = json_array();
-    json_t *models = json_array();
-    json_t *bottlenecks = json_array();
-    json_t *recs = json_array();
-    if (!summary || !nodes || !cp_nodes || !models || !bottlenecks || !recs)
-        goto fail;
-    for (size_t j = 0; j < p->node_count; j++) {
-        if (json_array_append_new(nodes, node_value(p, &p->nodes[j])) < 0)
-            goto fail;
-    }
-    for (size_t i = 0; i < p->critical_path_count; i++) {
-        if (json_array_append_new(cp_nodes, text_value(p->nodes[p->critical_path[i]].id)) < 0)
-            goto fail;
-    }
+    dp_json_writer_key(w, "by_model");
+    dp_json_writer_array_begin(w);
     for (size_t m = 0; m < p->model_count; m++) {
         const dp_model_usage *u = &p->models[m];
-        json_t *mv = json_pack("{s:o,s:i,s:o,s:o}", "model", text_value(u->model), "calls",
-                               (int)u->calls, "tokens", tokens_value(&u->tokens), "cost_usd",
-                               usd_value(u->cost_usd, u->cost_known));
-        if (json_array_append_new(models, mv) < 0)
-            goto fail;
+        dp_json_writer_object_begin(w);
+        key_text(w, "model", u->model);
+        key_uint(w, "calls", u->calls);
+        tokens(w, &u->tokens);
+        key_usd(w, "cost_usd", u->cost_usd, u->cost_known);
+        dp_json_writer_object_end(w);
     }
+    dp_json_writer_array_end(w);
+}
+
+static void bottlenecks(dp_json_writer *w, const dp_run_profile *p)
+{
+    dp_json_writer_key(w, "bottlenecks");
+    dp_json_writer_array_begin(w);
     for (size_t b = 0; b < p->bottleneck_count; b++) {
         const dp_bottleneck *x = &p->bottlenecks[b];
-        json_t *bv =
-            json_pack("{s:s,s:o,s:s,s:o,s:o,s:s}", "type", dp_bottleneck_type_name(x->type), "node",
-                      x->node >= 0 ? text_value(p->nodes[x->node].id) : json_null(), "severity",
-                      dp_severity_name(x->severity), "impact_pct", real_value(x->impact_pct, 100),
-                      "details", text_value(x->details), "suggestion", x->suggestion);
-        if (json_array_append_new(bottlenecks, bv) < 0)
-            goto fail;
+        dp_json_writer_object_begin(w);
+        key_text(w, "type", dp_bottleneck_type_name(x->type));
+        key_text(w, "node", x->node >= 0 ? p->nodes[x->node].id : NULL);
+        key_text(w, "severity", dp_severity_name(x->severity));
+        dp_json_writer_key(w, "impact_pct");
+        dp_json_writer_double(w, x->impact_pct, PCT_DECIMALS);
+        key_text(w, "details", x->details);
+        key_text(w, "suggestion", x->suggestion);
+        dp_json_writer_object_end(w);
     }
+    dp_json_writer_array_end(w);
+}
+
+static void recommendations(dp_json_writer *w, const dp_run_profile *p)
+{
+    dp_json_writer_key(w, "recommendations");
+    dp_json_writer_array_begin(w);
     for (size_t r = 0; r < p->recommendation_count; r++) {
         const dp_recommendation *x = &p->recommendations[r];
-        json_t *rv = json_pack(
-            "{s:s,s:s,s:{s:o,s:I,s:o},s:o,s:s}", "type", dp_recommendation_type_name(x->type),
-            "priority", dp_severity_name(x->priority), "savings", "time_ms",
-            ms_value(x->savings_time_ms), "tokens", (json_int_t)x->savings_tokens, "cost_usd",
-            usd_value(x->savings_cost_usd, x->savings_cost_known), "description",
-            text_value(x->description), "implementation", x->implementation);
-        if (json_array_append_new(recs, rv) < 0)
-            goto fail;
+        dp_json_writer_object_begin(w);
+        key_text(w, "type", dp_recommendation_type_name(x->type));
+        key_text(w, "priority", dp_severity_name(x->priority));
+        dp_json_writer_key(w, "savings");
+        dp_json_writer_object_begin(w);
+        key_ms(w, "time_ms", x->savings_time_ms);
+        key_uint(w, "tokens", x->savings_tokens);
+        key_usd(w, "cost_usd", x->savings_cost_usd, x->savings_cost_known);
+        dp_json_writer_object_end(w);
+        key_text(w, "description", x->description);
+        key_text(w, "implementation", x->implementation);
+        dp_json_writer_object_end(w);
     }
-    return json_pack("{s:s,s:o,s:b,s:I,s:o,s:o,s:{s:o,s:o},s:o,s:o,s:o}", "trace_id", trace,
-                     "dag_id", text_value(p->dag_id ? p->dag_id : "unknown"), "late", p->late,
-                     "span_count", (json_int_t)p->span_count, "summary", summary, "nodes", nodes,
-                     "critical_path", "duration_ms", ms_value(p->critical_path_ms), "nodes",
-                     cp_nodes, "by_model", models, "bottlenecks", bottlenecks, "recommendations",
-                     recs);
-fail:
-    json_decref(summary);
-    json_decref(nodes);
-    json_decref(cp_nodes);
-    json_decref(models);
-    json_decref(bottlenecks);
-    json_decref(recs);
-    return NULL;
+    dp_json_writer_array_end(w);
 }
 
 int dp_render_json(const dp_run_profile *p, dp_buf *out)
 {
-    int rc = -1;
-    char *text = NULL;
-    json_t *root = p && out ? build(p) : NULL;
-    if (!root)
-        goto out;
-    text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    if (!text)
-        goto out;
-    if (dp_buf_puts(out, text) < 0 || dp_buf_puts(out, "\n") < 0)
-        goto out;
-    rc = 0;
-out:
-    free(text);
-    json_decref(root);
-    return rc;
+    static const char hex[] = "0123456789abcdef";
+    if (!p || !out)
+        return -1;
+    char trace[32];
+    for (size_t i = 0; i < 16; i++) {
+        trace[2 * i] = hex[p->trace_id[i] >> 4];
+        trace[2 * i + 1] = hex[p->trace_id[i] & 15];
+    }
+
+    dp_json_writer w;
+    dp_json_writer_init(&w, out);
+    dp_json_writer_object_begin(&w);
+    dp_json_writer_key(&w, "trace_id");
+    dp_json_writer_string(&w, trace, sizeof(trace));
+    key_text(&w, "dag_id", p->dag_id ? p->dag_id : "unknown");
+    key_bool(&w, "late", p->late);
+    key_uint(&w, "span_count", p->span_count);
+    summary(&w, p);
+    dp_json_writer_key(&w, "nodes");
+    dp_json_writer_array_begin(&w);
+    for (size_t j = 0; j < p->node_count; j++)
+        node(&w, p, &p->nodes[j]);
+    dp_json_writer_array_end(&w);
+    dp_json_writer_key(&w, "critical_path");
+    dp_json_writer_object_begin(&w);
+    key_ms(&w, "duration_ms", p->critical_path_ms);
+    dp_json_writer_key(&w, "nodes");
+    dp_json_writer_array_begin(&w);
+    for (size_t i = 0; i < p->critical_path_count; i++)
+        dp_json_writer_cstring(&w, p->nodes[p->critical_path[i]].id);
+    dp_json_writer_array_end(&w);
+    dp_json_writer_object_end(&w);
+    models(&w, p);
+    bottlenecks(&w, p);
+    recommendations(&w, p);
+    dp_json_writer_object_end(&w);
+    /* the newline is part of the document so a failure removes it too */
+    if (!w.err && dp_buf_append(out, "\n", 1) != 0)
+        w.err = -1;
+    return dp_json_writer_finish(&w);
 }

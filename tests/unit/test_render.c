@@ -3,6 +3,7 @@
  * checked against values worked out by hand; the text report must carry
  * each section, the critical-path marks and "unknown" for unknown costs.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -229,7 +230,15 @@ static void test_buffer_cap(void **state)
     dp_buf out;
     dp_buf_init(&out, 64);
     assert_int_equal(dp_render_json(p, &out), -1);
+    assert_int_equal(out.len, 0); /* nothing of the failed report is left */
     assert_int_equal(dp_render_text(p, NULL, &out), -1);
+    dp_buf_free(&out);
+
+    /* what the buffer held before a failed JSON report stays as it was */
+    dp_buf_init(&out, 64);
+    assert_int_equal(dp_buf_puts(&out, "earlier\n"), 0);
+    assert_int_equal(dp_render_json(p, &out), -1);
+    assert_string_equal(out.data, "earlier\n");
     dp_buf_free(&out);
     dp_run_profile_destroy(p);
 }
@@ -253,7 +262,8 @@ static void test_empty(void **state)
     dp_run_profile_destroy(p);
 }
 
-/* Ids that are not UTF-8 still give valid JSON: the bad bytes become '?'. */
+/* Ids that are not UTF-8 still give valid JSON: each bad byte (FF and FE
+ * can never start a sequence) becomes U+FFFD, EF BF BD in UTF-8. */
 static void test_json_invalid_utf8(void **state)
 {
     (void)state;
@@ -268,7 +278,297 @@ static void test_json_invalid_utf8(void **state)
     json_t *v = json_loads(out.data, 0, NULL);
     assert_non_null(v);
     json_t *n = json_array_get(json_object_get(v, "nodes"), 0);
-    assert_string_equal(json_string_value(json_object_get(n, "id")), "bad??id");
+    assert_string_equal(json_string_value(json_object_get(n, "id")),
+                        "bad\xEF\xBF\xBD\xEF\xBF\xBDid");
+    json_decref(v);
+    dp_buf_free(&out);
+    dp_run_profile_destroy(p);
+}
+
+/* The keys of object o, in order, are exactly keys[0..n). */
+static void check_keys(json_t *o, const char *what, const char *const *keys, size_t n)
+{
+    if (!json_is_object(o))
+        fail_msg("%s is not an object", what);
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        (void)v;
+        if (i >= n || strcmp(k, keys[i]) != 0)
+            fail_msg("%s: key %zu is %s, expected %s", what, i, k, i < n ? keys[i] : "(none)");
+        i++;
+    }
+    if (i != n)
+        fail_msg("%s: %zu keys, expected %zu", what, i, n);
+}
+
+#define KEYS(o, what, ...)                                                                         \
+    do {                                                                                           \
+        static const char *const keys_[] = {__VA_ARGS__};                                          \
+        check_keys(o, what, keys_, sizeof(keys_) / sizeof(keys_[0]));                              \
+    } while (0)
+
+/* The document layout scripts rely on: every object's keys in order, and
+ * the JSON type of each value (reals stay reals even when whole). */
+static void test_json_layout(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 300);
+    sb_node(&t, sb_span(&t, "a", root, 0, 100), "a", "gpt-4", 10000, 0);
+    int b = sb_span(&t, "b", root, 100, 200);
+    sb_str(&t, b, "dag.node.id", "b");
+    sb_str(&t, sb_span(&t, "tool", b, 120, 150), "gen_ai.tool.name", "fetch");
+    sb_str(&t, sb_span(&t, "c", root, 200, 300), "dag.node.id", "c");
+    dp_profile_config cfg;
+    dp_profile_config_defaults(&cfg);
+    cfg.budget_usd = 0.2;
+    dp_run_profile *p = NULL;
+    assert_int_equal(dp_profile_build(t.spans, t.count, &cfg, &p), 0);
+    dp_buf out;
+    dp_buf_init(&out, 1 << 20);
+    assert_int_equal(dp_render_json(p, &out), 0);
+    json_t *r = json_loads(out.data, 0, NULL);
+    assert_non_null(r);
+
+    KEYS(r, "report", "trace_id", "dag_id", "late", "span_count", "summary", "nodes",
+         "critical_path", "by_model", "bottlenecks", "recommendations");
+    assert_true(json_is_string(json_object_get(r, "dag_id")));
+    assert_true(json_is_integer(json_object_get(r, "span_count")));
+    assert_true(json_is_false(json_object_get(r, "late")));
+    json_t *s = json_object_get(r, "summary");
+    KEYS(s, "summary", "wall_ms", "execution_ms", "critical_path_ms", "parallelism", "speedup",
+         "node_count", "retries", "llm_calls", "tool_calls", "tokens", "cost_usd", "cost_complete",
+         "unknown_cost_calls", "coerced_values", "ignored_values");
+    assert_true(json_is_real(json_object_get(s, "wall_ms"))); /* 300.0, not 300 */
+    assert_true(json_is_real(json_object_get(s, "speedup")));
+    assert_true(json_is_integer(json_object_get(s, "node_count")));
+    /* 10000 input tokens of gpt-4 at $30 per million = 0.3 */
+    assert_true(json_is_real(json_object_get(s, "cost_usd")));
+    assert_float_equal(num(s, "cost_usd"), 0.3, EPS);
+    assert_true(json_is_true(json_object_get(s, "cost_complete")));
+    KEYS(json_object_get(s, "tokens"), "summary tokens", "input", "output", "cache_read",
+         "cache_write", "total");
+
+    json_t *nodes = json_object_get(r, "nodes");
+    assert_int_equal(json_array_size(nodes), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *n = json_array_get(nodes, i);
+        KEYS(n, "node", "id", "name", "model", "start_ms", "duration_ms", "wait_ms", "execution_ms",
+             "depends_on", "on_critical_path", "retries", "llm_calls", "tokens", "cost_usd",
+             "tool_calls");
+        assert_true(json_is_array(json_object_get(n, "depends_on")));
+        assert_true(json_is_integer(json_object_get(n, "retries")));
+    }
+    /* b has no model: null; its tool call */
+    json_t *nb = json_array_get(nodes, 1);
+    assert_true(json_is_null(json_object_get(nb, "model")));
+    json_t *tc = json_array_get(json_object_get(nb, "tool_calls"), 0);
+    KEYS(tc, "tool call", "name", "duration_ms", "success");
+    assert_float_equal(num(tc, "duration_ms"), 30.0, EPS); /* 120 .. 150 */
+
+    KEYS(json_object_get(r, "critical_path"), "critical_path", "duration_ms", "nodes");
+    json_t *m0 = json_array_get(json_object_get(r, "by_model"), 0);
+    KEYS(m0, "by_model entry", "model", "calls", "tokens", "cost_usd");
+    assert_true(json_is_integer(json_object_get(m0, "calls")));
+
+    json_t *bs = json_object_get(r, "bottlenecks");
+    assert_true(json_array_size(bs) >= 1);
+    for (size_t i = 0; i < json_array_size(bs); i++) {
+        json_t *x = json_array_get(bs, i);
+        KEYS(x, "bottleneck", "type", "node", "severity", "impact_pct", "details", "suggestion");
+        assert_true(json_is_string(json_object_get(x, "details")));
+        assert_true(json_is_string(json_object_get(x, "suggestion")));
+    }
+    json_t *recs = json_object_get(r, "recommendations");
+    for (size_t i = 0; i < json_array_size(recs); i++) {
+        json_t *x = json_array_get(recs, i);
+        KEYS(x, "recommendation", "type", "priority", "savings", "description", "implementation");
+        KEYS(json_object_get(x, "savings"), "savings", "time_ms", "tokens", "cost_usd");
+    }
+    json_decref(r);
+    dp_buf_free(&out);
+    dp_run_profile_destroy(p);
+}
+
+/* Quotes, backslashes, newlines, control characters, non-ASCII and
+ * truncated UTF-8 in ids, names and the dag id: the line stays one valid
+ * JSON object and every string decodes to what was sent (bad UTF-8 to
+ * U+FFFD). */
+static void test_json_escaping(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 100);
+    sb_str(&t, root, "dag.id", "dag \"quoted\"\n");
+    int a = sb_span(&t, "say \"hi\"\r\n\ttab", root, 0, 40);
+    sb_str(&t, a, "dag.node.id", "n\\1\x01\x1f");
+    int b = sb_span(&t, "caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC", root, 50, 90);
+    sb_str(&t, b, "dag.node.id", "cut\xE2\x82");
+    sb_str(&t, b, "dag.model", "m\"odel\x7f");
+    sb_int(&t, b, "gen_ai.usage.input_tokens", 5); /* an LLM call: listed by model */
+    dp_run_profile *p = NULL;
+    assert_int_equal(dp_profile_build(t.spans, t.count, NULL, &p), 0);
+    dp_buf out;
+    dp_buf_init(&out, 1 << 20);
+    assert_int_equal(dp_render_json(p, &out), 0);
+    assert_null(memchr(out.data, '\n', out.len - 1));
+    /* control characters are written as \u00XX: the newline of the dag id
+     * (0x0a) and 0x01 of node a's id */
+    assert_non_null(strstr(out.data, "\"dag \\\"quoted\\\"\\u000a\""));
+    assert_non_null(strstr(out.data, "\"n\\\\1\\u0001\\u001f\""));
+    json_error_t err;
+    json_t *v = json_loads(out.data, 0, &err);
+    if (!v)
+        fail_msg("invalid JSON: %s", err.text);
+    assert_string_equal(json_string_value(json_object_get(v, "dag_id")), "dag \"quoted\"\n");
+    json_t *nodes = json_object_get(v, "nodes");
+    assert_int_equal(json_array_size(nodes), 2);
+    json_t *na = json_array_get(nodes, 0), *nb = json_array_get(nodes, 1);
+    assert_string_equal(json_string_value(json_object_get(na, "id")), "n\\1\x01\x1f");
+    assert_string_equal(json_string_value(json_object_get(na, "name")), "say \"hi\"\r\n\ttab");
+    /* E2 82 is a cut 3-byte sequence: one U+FFFD for both bytes */
+    assert_string_equal(json_string_value(json_object_get(nb, "id")), "cut\xEF\xBF\xBD");
+    assert_string_equal(json_string_value(json_object_get(nb, "name")),
+                        "caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC");
+    assert_string_equal(json_string_value(json_object_get(nb, "model")), "m\"odel\x7f");
+    json_t *m = json_array_get(json_object_get(v, "by_model"), 0);
+    assert_non_null(m);
+    assert_string_equal(json_string_value(json_object_get(m, "model")), "m\"odel\x7f");
+    json_decref(v);
+    dp_buf_free(&out);
+    dp_run_profile_destroy(p);
+}
+
+/* NaN and infinities anywhere in the figures are written as null, so the
+ * line still parses; finite neighbours are unaffected. */
+static void test_json_non_finite(void **state)
+{
+    (void)state;
+    dp_run_profile *p = build_sample();
+    p->wall_ms = NAN;
+    p->parallelism = INFINITY;
+    p->speedup = -INFINITY;
+    p->cost_usd = NAN; /* known (a's cost) but not a number */
+    p->nodes[0].duration_ms = INFINITY;
+    p->nodes[1].wait_ms = -NAN;
+    dp_buf out;
+    dp_buf_init(&out, 1 << 20);
+    assert_int_equal(dp_render_json(p, &out), 0);
+    assert_null(strstr(out.data, "nan"));
+    assert_null(strstr(out.data, "inf"));
+    json_t *v = json_loads(out.data, 0, NULL);
+    assert_non_null(v);
+    json_t *s = json_object_get(v, "summary");
+    assert_true(json_is_null(json_object_get(s, "wall_ms")));
+    assert_true(json_is_null(json_object_get(s, "parallelism")));
+    assert_true(json_is_null(json_object_get(s, "speedup")));
+    assert_true(json_is_null(json_object_get(s, "cost_usd")));
+    assert_float_equal(num(s, "execution_ms"), 1000.0, EPS);
+    json_t *nodes = json_object_get(v, "nodes");
+    assert_true(json_is_null(json_object_get(json_array_get(nodes, 0), "duration_ms")));
+    assert_true(json_is_null(json_object_get(json_array_get(nodes, 1), "wait_ms")));
+    assert_float_equal(num(json_array_get(nodes, 1), "duration_ms"), 600.0, EPS);
+    json_decref(v);
+    dp_buf_free(&out);
+    dp_run_profile_destroy(p);
+}
+
+/* The start of the "By model" line of model, or NULL. */
+static const char *model_line(const char *report, const char *model)
+{
+    const char *sec = strstr(report, "\nBy model\n");
+    assert_non_null(sec);
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\n  %s", model);
+    const char *at = strstr(sec, needle);
+    return at ? at + 1 : NULL;
+}
+
+/* "By model": the name column is as wide as the longest name (in
+ * characters, not bytes), so a dated model name is never cut; past 40
+ * characters a name is cut to 37 plus "...". */
+static void test_text_model_column(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 300);
+    sb_node(&t, sb_span(&t, "a", root, 0, 100), "a", "claude-3-5-sonnet-20241022", 100, 10);
+    sb_node(&t, sb_span(&t, "b", root, 100, 200), "b", "haiku", 100, 10);
+    sb_node(&t, sb_span(&t, "c", root, 200, 300), "c", "mod\xC3\xA8le", 100, 10);
+    dp_run_profile *p = NULL;
+    assert_int_equal(dp_profile_build(t.spans, t.count, NULL, &p), 0);
+    dp_buf out;
+    dp_buf_init(&out, 1 << 20);
+    assert_int_equal(dp_render_text(p, NULL, &out), 0);
+    /* widest: claude-3-5-sonnet-20241022, 26 characters; haiku (5) gets 21
+     * spaces, "modèle" (6 characters, 7 bytes) gets 20 */
+    const char *l = model_line(out.data, "claude-3-5-sonnet-20241022");
+    assert_non_null(l);
+    assert_memory_equal(l, "  claude-3-5-sonnet-20241022 calls", 34);
+    l = model_line(out.data, "haiku");
+    assert_non_null(l);
+    assert_memory_equal(l, "  haiku                      calls", 34);
+    l = model_line(out.data, "mod\xC3\xA8le");
+    assert_non_null(l);
+    assert_memory_equal(l, "  mod\xC3\xA8le                     calls", 35);
+    dp_buf_free(&out);
+    dp_run_profile_destroy(p);
+
+    /* a 48-character name: the column is capped at 40, the name cut to its
+     * first 37 characters and "..." */
+    sb_init(&t);
+    root = sb_span(&t, "root", -1, 0, 200);
+    sb_node(&t, sb_span(&t, "a", root, 0, 100), "a",
+            "a-very-long-model-name-from-a-custom-provider-v2", 100, 10);
+    sb_node(&t, sb_span(&t, "b", root, 100, 200), "b", "haiku", 100, 10);
+    assert_int_equal(dp_profile_build(t.spans, t.count, NULL, &p), 0);
+    dp_buf_init(&out, 1 << 20);
+    assert_int_equal(dp_render_text(p, NULL, &out), 0);
+    l = model_line(out.data, "a-very");
+    assert_non_null(l);
+    assert_memory_equal(l, "  a-very-long-model-name-from-a-custom-... calls", 48);
+    l = model_line(out.data, "haiku");
+    assert_non_null(l);
+    /* 5 characters + 35 spaces = 40 */
+    assert_memory_equal(l, "  haiku                                    calls", 48);
+    dp_buf_free(&out);
+    dp_run_profile_destroy(p);
+}
+
+/* A run of many nodes renders whole in both formats, into a buffer that
+ * starts empty (the text renderer sizes it up front and then grows it). */
+static void test_many_nodes(void **state)
+{
+    (void)state;
+    static char ids[200][8];
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 2000);
+    for (int i = 0; i < 200; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "n%03d", i);
+        sb_str(&t, sb_span(&t, "step", root, i * 10, i * 10 + 10), "dag.node.id", ids[i]);
+    }
+    dp_run_profile *p = NULL;
+    assert_int_equal(dp_profile_build(t.spans, t.count, NULL, &p), 0);
+    assert_int_equal(p->node_count, 200);
+    dp_buf out;
+    dp_buf_init(&out, 0);
+    assert_int_equal(dp_render_text(p, NULL, &out), 0);
+    /* the first and last nodes' waterfall rows: n000 0..10 of 2000 ms and
+     * n199 1990..2000, width 50 -> one column each, first and last */
+    assert_non_null(strstr(out.data, "  n000                     |#"));
+    assert_non_null(strstr(out.data, "#| "));
+    assert_non_null(strstr(out.data, "\n  n199 "));
+    dp_buf_reset(&out);
+    assert_int_equal(dp_render_json(p, &out), 0);
+    json_t *v = json_loads(out.data, 0, NULL);
+    assert_non_null(v);
+    assert_int_equal(json_array_size(json_object_get(v, "nodes")), 200);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(v, "nodes"), 199), "id")),
+        "n199");
     json_decref(v);
     dp_buf_free(&out);
     dp_run_profile_destroy(p);
@@ -277,9 +577,17 @@ static void test_json_invalid_utf8(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json),  cmocka_unit_test(test_json_bottlenecks),
-        cmocka_unit_test(test_text),  cmocka_unit_test(test_buffer_cap),
-        cmocka_unit_test(test_empty), cmocka_unit_test(test_json_invalid_utf8),
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_json_bottlenecks),
+        cmocka_unit_test(test_text),
+        cmocka_unit_test(test_buffer_cap),
+        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_json_invalid_utf8),
+        cmocka_unit_test(test_json_layout),
+        cmocka_unit_test(test_json_escaping),
+        cmocka_unit_test(test_json_non_finite),
+        cmocka_unit_test(test_text_model_column),
+        cmocka_unit_test(test_many_nodes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
