@@ -1,12 +1,15 @@
 /*
  * ExportTraceServiceRequest → an index of its spans (dp_otlp_trace_batch).
  *
- * The request is checked with the wire walker (offsets in errors, bounded
- * nesting), unpacked once by protobuf-c into the caller's arena, and walked
- * again at the top three levels to find each span's encoded bytes. Both
- * views see repeated fields in wire order, so the i-th walked span is the
- * i-th unpacked one; any disagreement is treated as a decode error rather
- * than risk pairing the wrong bytes with the wrong ids.
+ * One walk in wire order. The three framing levels (request, ResourceSpans,
+ * ScopeSpans) are read here; every message below them (each Resource, scope
+ * and Span) is checked with the wire walker (offsets in errors, bounded
+ * nesting) and then unpacked by protobuf-c, which stays the judge of what is
+ * acknowledged. Each part is unpacked on its own into a scratch arena that
+ * is emptied after it, so decoding a request needs memory for its largest
+ * span, not for the whole request unpacked at once, and the bytes are read
+ * while they are still in cache. A span's ids and times come from its
+ * unpacked form; its listed bytes are the view the walk is standing on.
  */
 #include "decode.h"
 
@@ -21,13 +24,10 @@ typedef Opentelemetry__Proto__Trace__V1__ResourceSpans resource_spans;
 typedef Opentelemetry__Proto__Trace__V1__ScopeSpans scope_spans;
 typedef Opentelemetry__Proto__Trace__V1__Span pb_span;
 
-typedef struct walk_ctx {
-    const uint8_t *base;
-    dp_arena *arena;
-    dp_otlp_trace_batch *out;
-    const trace_request *req;
-    bool mismatch;
-} walk_ctx;
+/* Index arrays start with room for this many entries and double in the arena. */
+#define DP_BATCH_INITIAL 64
+/* The scratch arena's first block: most spans unpack in far less. */
+#define DP_BATCH_SCRATCH_BLOCK (32 * 1024)
 
 /* A message field that may occur more than once; protobuf merges the
  * occurrences, which is the same as concatenating their encodings. */
@@ -64,9 +64,15 @@ static int merged_field(const uint8_t *data, size_t len, uint32_t number, dp_are
     return DP_OTLP_OK;
 }
 
-static dp_str cstr_view(const char *s)
+/* A string field as protobuf-c hands it over (NUL-terminated): up to its first NUL. */
+static dp_str string_view(const dp_otlp_wire_field *f)
 {
-    return s ? dp_str_from_cstr(s) : DP_STR_NULL;
+    const char *p = (const char *)f->data;
+    const char *nul;
+    if (!f->len)
+        return (dp_str){"", 0};
+    nul = memchr(p, 0, f->len);
+    return (dp_str){p, nul ? (size_t)(nul - p) : f->len};
 }
 
 /* NULL when the span's ids are usable, else why not (written to buf). */
@@ -88,125 +94,245 @@ static const char *span_id_problem(const pb_span *sp, char *buf, size_t buflen)
     return buf;
 }
 
-static int walk_scope_spans(walk_ctx *c, const uint8_t *data, size_t len, const scope_spans *ss,
-                            size_t rs_index, size_t ss_index)
+typedef struct walk_ctx {
+    const uint8_t *base;
+    dp_arena *arena;   /* the caller's: the index and merged resources/scopes */
+    dp_arena scratch;  /* protobuf-c's unpack of one part; emptied after each */
+    dp_otlp_alloc_track track;
+    ProtobufCAllocator alloc;
+    dp_otlp_trace_batch *out;
+    size_t resource_cap, scope_cap, span_cap;
+    char *err;
+    size_t errlen;
+} walk_ctx;
+
+/* Make room for one more element of an index array (doubling in the arena). */
+static int grow(walk_ctx *c, void **items, size_t count, size_t *cap, size_t size)
 {
-    dp_otlp_trace_batch *out = c->out;
-    size_t scope_index = out->scope_count;
-    dp_otlp_scope_ref *scope = &out->scopes[out->scope_count++];
-    const uint8_t *pos = data, *end = data + len;
-    dp_otlp_wire_field f;
-    const char *why;
-    size_t k = 0;
-    int rc;
-
-    rc = merged_field(data, len, 1, c->arena, &scope->scope_raw);
-    if (rc != DP_OTLP_OK)
-        return rc;
-    scope->schema_url = cstr_view(ss->schema_url);
-    scope->resource_index = (uint32_t)rs_index;
-
-    while (dp_otlp_wire_next(&pos, end, &f, &why) > 0) {
-        if (f.number != 2 || f.wire_type != DP_WIRE_LEN)
-            continue;
-        if (k >= ss->n_spans) {
-            c->mismatch = true;
-            return DP_OTLP_EDECODE;
-        }
-        const pb_span *sp = ss->spans[k];
-        char why_buf[96];
-        const char *problem = span_id_problem(sp, why_buf, sizeof why_buf);
-        if (problem) {
-            if (out->rejected++ == 0) {
-                snprintf(out->reject_message, sizeof out->reject_message,
-                         "resource_spans[%zu].scope_spans[%zu].spans[%zu]: %s", rs_index,
-                         ss_index, k, problem);
-                out->reject_offset = (size_t)(f.data - c->base);
-            }
-            k++;
-            continue;
-        }
-        dp_otlp_span_ref *ref = &out->spans[out->span_count++];
-        ref->raw = (dp_str){(const char *)f.data, f.len};
-        ref->scope_index = (uint32_t)scope_index;
-        memcpy(ref->trace_id, sp->trace_id.data, 16);
-        memcpy(ref->span_id, sp->span_id.data, 8);
-        ref->has_parent = sp->parent_span_id.len == 8 &&
-                          !dp_otlp_id_is_zero(sp->parent_span_id.data, 8);
-        if (ref->has_parent)
-            memcpy(ref->parent_span_id, sp->parent_span_id.data, 8);
-        else
-            memset(ref->parent_span_id, 0, 8);
-        ref->start_ns = sp->start_time_unix_nano;
-        ref->end_ns = sp->end_time_unix_nano;
-        k++;
+    if (count < *cap)
+        return DP_OTLP_OK;
+    size_t ncap = *cap ? *cap * 2 : DP_BATCH_INITIAL;
+    void *n = dp_arena_alloc(c->arena, ncap * size);
+    if (!n) {
+        snprintf(c->err, c->errlen, "out of memory indexing %zu spans", c->out->span_count);
+        return DP_OTLP_ENOMEM;
     }
-    if (k != ss->n_spans) {
-        c->mismatch = true;
-        return DP_OTLP_EDECODE;
-    }
+    if (count)
+        memcpy(n, *items, count * size);
+    *items = n;
+    *cap = ncap;
     return DP_OTLP_OK;
 }
 
-static int walk_resource_spans(walk_ctx *c, const uint8_t *data, size_t len,
-                               const resource_spans *rs, size_t rs_index)
+/* Read the next field of a framing message, checking the wire type of a known one. */
+static int next_field(walk_ctx *c, const ProtobufCMessageDescriptor *desc, const uint8_t **pos,
+                      const uint8_t *end, dp_otlp_wire_field *f)
 {
-    dp_otlp_resource_ref *res = &c->out->resources[c->out->resource_count++];
-    const uint8_t *pos = data, *end = data + len;
-    dp_otlp_wire_field f;
-    const char *why;
-    size_t j = 0;
-    int rc;
+    const uint8_t *at = *pos;
+    const char *why = NULL;
+    int rc = dp_otlp_wire_next(pos, end, f, &why);
+    if (rc < 0) {
+        snprintf(c->err, c->errlen, "offset %zu: %s: %s", (size_t)(at - c->base),
+                 desc->short_name, why);
+        return -1;
+    }
+    if (rc == 0)
+        return 0;
+    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(desc, f->number);
+    if (fd && f->wire_type != DP_WIRE_LEN) {
+        /* every field of the framing messages is length-delimited */
+        snprintf(c->err, c->errlen, "offset %zu: %s.%s: wire type %d, want %d",
+                 (size_t)(at - c->base), desc->short_name, fd->name, f->wire_type,
+                 DP_WIRE_LEN);
+        return -1;
+    }
+    return fd ? 1 : 2; /* 2: unknown field, skipped */
+}
 
-    rc = merged_field(data, len, 1, c->arena, &res->resource_raw);
+/* Check and unpack one nested part with protobuf-c; NULL with *rc and err set on failure. */
+static ProtobufCMessage *unpack_part(walk_ctx *c, const ProtobufCMessageDescriptor *desc,
+                                    const dp_otlp_wire_field *f, int depth, int *rc)
+{
+    static const uint8_t empty[1];
+    const uint8_t *data = f->len ? f->data : empty;
+    ProtobufCMessage *m;
+
+    if (dp_otlp_wire_check_at(desc, c->base, data, f->len, depth, c->err, c->errlen) < 0) {
+        *rc = DP_OTLP_EDECODE;
+        return NULL;
+    }
+    m = protobuf_c_message_unpack(desc, &c->alloc, f->len, data);
+    if (!m) {
+        if (c->track.failed) {
+            snprintf(c->err, c->errlen, "out of memory decoding a %s at offset %zu",
+                     desc->short_name, (size_t)(f->data - c->base));
+            *rc = DP_OTLP_ENOMEM;
+        } else {
+            snprintf(c->err, c->errlen, "not a valid ExportTraceServiceRequest");
+            *rc = DP_OTLP_EDECODE;
+        }
+    }
+    return m;
+}
+
+static void scratch_empty(walk_ctx *c)
+{
+    dp_arena_reset(&c->scratch);
+    c->track.failed = false;
+}
+
+static int add_span(walk_ctx *c, const dp_otlp_wire_field *f, size_t scope_index, size_t rs_index,
+                    size_t ss_index, size_t k)
+{
+    dp_otlp_trace_batch *out = c->out;
+    int rc = DP_OTLP_OK;
+    const pb_span *sp =
+        (const pb_span *)unpack_part(c, &opentelemetry__proto__trace__v1__span__descriptor, f, 3, &rc);
+    if (!sp)
+        return rc;
+    char why_buf[96];
+    const char *problem = span_id_problem(sp, why_buf, sizeof why_buf);
+    if (problem) {
+        if (out->rejected++ == 0) {
+            snprintf(out->reject_message, sizeof out->reject_message,
+                     "resource_spans[%zu].scope_spans[%zu].spans[%zu]: %s", rs_index, ss_index, k,
+                     problem);
+            out->reject_offset = (size_t)(f->data - c->base);
+        }
+        scratch_empty(c);
+        return DP_OTLP_OK;
+    }
+    rc = grow(c, (void **)&out->spans, out->span_count, &c->span_cap, sizeof *out->spans);
     if (rc != DP_OTLP_OK)
         return rc;
-    res->schema_url = cstr_view(rs->schema_url);
-
-    while (dp_otlp_wire_next(&pos, end, &f, &why) > 0) {
-        if (f.number != 2 || f.wire_type != DP_WIRE_LEN)
-            continue;
-        if (j >= rs->n_scope_spans) {
-            c->mismatch = true;
-            return DP_OTLP_EDECODE;
-        }
-        rc = walk_scope_spans(c, f.data, f.len, rs->scope_spans[j], rs_index, j);
-        if (rc != DP_OTLP_OK)
-            return rc;
-        j++;
-    }
-    if (j != rs->n_scope_spans) {
-        c->mismatch = true;
-        return DP_OTLP_EDECODE;
-    }
+    dp_otlp_span_ref *ref = &out->spans[out->span_count++];
+    ref->raw = (dp_str){(const char *)f->data, f->len};
+    ref->scope_index = (uint32_t)scope_index;
+    memcpy(ref->trace_id, sp->trace_id.data, 16);
+    memcpy(ref->span_id, sp->span_id.data, 8);
+    ref->has_parent = sp->parent_span_id.len == 8 && !dp_otlp_id_is_zero(sp->parent_span_id.data, 8);
+    if (ref->has_parent)
+        memcpy(ref->parent_span_id, sp->parent_span_id.data, 8);
+    else
+        memset(ref->parent_span_id, 0, 8);
+    ref->start_ns = sp->start_time_unix_nano;
+    ref->end_ns = sp->end_time_unix_nano;
+    scratch_empty(c);
     return DP_OTLP_OK;
+}
+
+static int walk_scope_spans(walk_ctx *c, const uint8_t *data, size_t len, size_t rs_index,
+                            size_t ss_index)
+{
+    const ProtobufCMessageDescriptor *desc = &opentelemetry__proto__trace__v1__scope_spans__descriptor;
+    dp_otlp_trace_batch *out = c->out;
+    const uint8_t *pos = data, *end = data + len;
+    dp_otlp_wire_field f;
+    size_t k = 0, scopes = 0;
+    int rc;
+
+    rc = grow(c, (void **)&out->scopes, out->scope_count, &c->scope_cap, sizeof *out->scopes);
+    if (rc != DP_OTLP_OK)
+        return rc;
+    size_t scope_index = out->scope_count++;
+    dp_otlp_scope_ref *scope = &out->scopes[scope_index];
+    memset(scope, 0, sizeof *scope);
+    scope->schema_url = (dp_str){"", 0};
+    scope->resource_index = (uint32_t)rs_index;
+
+    while ((rc = next_field(c, desc, &pos, end, &f)) > 0) {
+        if (rc == 2)
+            continue;
+        if (f.number == 1) { /* scope */
+            if (!unpack_part(c, &opentelemetry__proto__common__v1__instrumentation_scope__descriptor,
+                             &f, 3, &rc))
+                return rc;
+            scratch_empty(c);
+            if (scopes++ == 0)
+                scope->scope_raw = (dp_str){(const char *)f.data, f.len};
+        } else if (f.number == 2) {
+            rc = add_span(c, &f, scope_index, rs_index, ss_index, k++);
+            if (rc != DP_OTLP_OK)
+                return rc;
+            scope = &c->out->scopes[scope_index];
+        } else if (f.number == 3) {
+            scope->schema_url = string_view(&f);
+        }
+    }
+    if (rc < 0)
+        return DP_OTLP_EDECODE;
+    if (scopes > 1) {
+        /* given more than once: protobuf merges the occurrences */
+        rc = merged_field(data, len, 1, c->arena, &scope->scope_raw);
+        if (rc != DP_OTLP_OK)
+            snprintf(c->err, c->errlen, "out of memory merging resources or scopes");
+    }
+    return rc;
+}
+
+static int walk_resource_spans(walk_ctx *c, const uint8_t *data, size_t len, size_t rs_index)
+{
+    const ProtobufCMessageDescriptor *desc =
+        &opentelemetry__proto__trace__v1__resource_spans__descriptor;
+    dp_otlp_trace_batch *out = c->out;
+    const uint8_t *pos = data, *end = data + len;
+    dp_otlp_wire_field f;
+    size_t j = 0, resources = 0;
+    int rc;
+
+    rc = grow(c, (void **)&out->resources, out->resource_count, &c->resource_cap,
+              sizeof *out->resources);
+    if (rc != DP_OTLP_OK)
+        return rc;
+    size_t res_index = out->resource_count++;
+    memset(&out->resources[res_index], 0, sizeof out->resources[res_index]);
+    out->resources[res_index].schema_url = (dp_str){"", 0};
+
+    while ((rc = next_field(c, desc, &pos, end, &f)) > 0) {
+        if (rc == 2)
+            continue;
+        if (f.number == 1) { /* resource */
+            if (!unpack_part(c, &opentelemetry__proto__resource__v1__resource__descriptor, &f, 2,
+                             &rc))
+                return rc;
+            scratch_empty(c);
+            if (resources++ == 0)
+                out->resources[res_index].resource_raw = (dp_str){(const char *)f.data, f.len};
+        } else if (f.number == 2) {
+            rc = walk_scope_spans(c, f.data, f.len, rs_index, j++);
+            if (rc != DP_OTLP_OK)
+                return rc;
+        } else if (f.number == 3) {
+            out->resources[res_index].schema_url = string_view(&f);
+        }
+    }
+    if (rc < 0)
+        return DP_OTLP_EDECODE;
+    if (resources > 1) {
+        rc = merged_field(data, len, 1, c->arena, &out->resources[res_index].resource_raw);
+        if (rc != DP_OTLP_OK)
+            snprintf(c->err, c->errlen, "out of memory merging resources or scopes");
+    }
+    return rc;
 }
 
 static int walk_request(walk_ctx *c, const uint8_t *data, size_t len)
 {
+    const ProtobufCMessageDescriptor *desc =
+        &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor;
     const uint8_t *pos = data, *end = data + len;
     dp_otlp_wire_field f;
-    const char *why;
     size_t i = 0;
     int rc;
 
-    while (dp_otlp_wire_next(&pos, end, &f, &why) > 0) {
-        if (f.number != 1 || f.wire_type != DP_WIRE_LEN)
+    while ((rc = next_field(c, desc, &pos, end, &f)) > 0) {
+        if (rc == 2)
             continue;
-        if (i >= c->req->n_resource_spans) {
-            c->mismatch = true;
-            return DP_OTLP_EDECODE;
-        }
-        rc = walk_resource_spans(c, f.data, f.len, c->req->resource_spans[i], i);
+        rc = walk_resource_spans(c, f.data, f.len, i++);
         if (rc != DP_OTLP_OK)
             return rc;
-        i++;
     }
-    if (i != c->req->n_resource_spans) {
-        c->mismatch = true;
-        return DP_OTLP_EDECODE;
-    }
-    return DP_OTLP_OK;
+    return rc < 0 ? DP_OTLP_EDECODE : DP_OTLP_OK;
 }
 
 int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
@@ -214,11 +340,8 @@ int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
 {
     static const uint8_t empty[1];
     char scratch[8];
-    ProtobufCAllocator alloc;
-    dp_otlp_alloc_track track = {.arena = arena};
-    trace_request *req;
-    size_t scopes = 0, spans = 0;
-    int rc = DP_OTLP_EDECODE;
+    walk_ctx c;
+    int rc;
 
     memset(out, 0, sizeof *out);
     if (!err || !errlen) {
@@ -233,49 +356,32 @@ int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
         }
         data = empty;
     }
+    memset(&c, 0, sizeof c);
+    c.base = data;
+    c.arena = arena;
+    c.out = out;
+    c.err = err;
+    c.errlen = errlen;
+    /* the scratch arena is capped like the caller's: one part may not need more */
+    dp_arena_init(&c.scratch, DP_BATCH_SCRATCH_BLOCK, arena->max_bytes);
+    c.track.arena = &c.scratch;
+    dp_otlp_arena_allocator_tracked(&c.track, &c.alloc);
 
-    if (dp_otlp_wire_check(&opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor,
-                           data, len, err, errlen) < 0)
-        return DP_OTLP_EDECODE;
-
-    dp_otlp_arena_allocator_tracked(&track, &alloc);
-    req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
-        &alloc, len, data);
-    if (!req) {
-        if (track.failed) {
-            snprintf(err, errlen, "out of memory decoding a %zu-byte request", len);
-            return DP_OTLP_ENOMEM;
-        }
-        snprintf(err, errlen, "not a valid ExportTraceServiceRequest");
-        return DP_OTLP_EDECODE;
-    }
-
-    /* counts are bounded by len: every element takes at least two bytes */
-    for (size_t i = 0; i < req->n_resource_spans; i++) {
-        const resource_spans *rs = req->resource_spans[i];
-        scopes += rs->n_scope_spans;
-        for (size_t j = 0; j < rs->n_scope_spans; j++)
-            spans += rs->scope_spans[j]->n_spans;
-    }
-    out->resources = dp_arena_calloc(arena, req->n_resource_spans ? req->n_resource_spans : 1,
-                                     sizeof *out->resources);
-    out->scopes = dp_arena_calloc(arena, scopes ? scopes : 1, sizeof *out->scopes);
-    out->spans = dp_arena_calloc(arena, spans ? spans : 1, sizeof *out->spans);
-    if (!out->resources || !out->scopes || !out->spans) {
-        snprintf(err, errlen, "out of memory indexing %zu spans", spans);
-        rc = DP_OTLP_ENOMEM;
-        goto fail;
-    }
-
-    walk_ctx c = {.base = data, .arena = arena, .out = out, .req = req};
     rc = walk_request(&c, data, len);
-    if (rc == DP_OTLP_OK)
-        return DP_OTLP_OK;
-    if (rc == DP_OTLP_ENOMEM)
-        snprintf(err, errlen, "out of memory merging resources or scopes");
-    else
-        snprintf(err, errlen, "request structure does not match its decoded form");
-fail:
+    dp_arena_free(&c.scratch);
+    if (rc == DP_OTLP_OK) {
+        /* never NULL, as callers index them */
+        if (!out->resources)
+            out->resources = dp_arena_calloc(arena, 1, sizeof *out->resources);
+        if (!out->scopes)
+            out->scopes = dp_arena_calloc(arena, 1, sizeof *out->scopes);
+        if (!out->spans)
+            out->spans = dp_arena_calloc(arena, 1, sizeof *out->spans);
+        if (out->resources && out->scopes && out->spans)
+            return DP_OTLP_OK;
+        snprintf(err, errlen, "out of memory indexing %zu spans", out->span_count);
+        rc = DP_OTLP_ENOMEM;
+    }
     /* keep rejected counts meaningful only for a successful parse */
     memset(out, 0, sizeof *out);
     return rc;

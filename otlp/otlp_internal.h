@@ -55,6 +55,14 @@ int dp_otlp_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *da
                        char *err, size_t errlen);
 
 /**
+ * dp_otlp_wire_check() for a message nested `depth` levels inside a larger
+ * one that starts at base: offsets in err count from base, and the nesting
+ * limit counts the enclosing levels.
+ */
+int dp_otlp_wire_check_at(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
+                          const uint8_t *data, size_t len, int depth, char *err, size_t errlen);
+
+/**
  * The wire type a field of protobuf type t is encoded with (packed repeated
  * scalars may also come as DP_WIRE_LEN).
  */

@@ -448,7 +448,7 @@ static int wire_resource(dp_str resource_raw, dp_arena *arena, const dp_attr **a
                          size_t *count)
 {
     const uint8_t *data = (const uint8_t *)resource_raw.ptr;
-    const uint8_t *pos = data, *end = data + resource_raw.len;
+    const uint8_t *pos, *end;
     dp_otlp_wire_field f;
     const char *why;
     size_t n = 0;
@@ -456,8 +456,10 @@ static int wire_resource(dp_str resource_raw, dp_arena *arena, const dp_attr **a
 
     *attrs = NULL;
     *count = 0;
-    if (resource_raw.len == 0)
+    if (resource_raw.len == 0 || !data)
         return DP_OTLP_OK;
+    pos = data;
+    end = data + resource_raw.len;
     while ((rc = dp_otlp_wire_next(&pos, end, &f, &why)) > 0) {
         if (f.number == 1) {
             if (f.wire_type != DP_WIRE_LEN)
@@ -564,8 +566,10 @@ static const int8_t span_wire_type[17] = {
 
 static int wire_span(dp_str span_raw, dp_arena *arena, dp_span *out)
 {
-    const uint8_t *data = (const uint8_t *)span_raw.ptr;
-    const uint8_t *pos = data, *end = data + span_raw.len;
+    static const uint8_t empty[1];
+    const uint8_t *data = span_raw.ptr && span_raw.len ? (const uint8_t *)span_raw.ptr : empty;
+    size_t len = data == empty ? 0 : span_raw.len;
+    const uint8_t *pos = data, *end = data + len;
     dp_otlp_wire_field f, tid = {0}, sid = {0}, parent = {0}, status = {0};
     const char *why;
     size_t nattrs = 0, nlinks = 0, nstatus = 0;
@@ -573,8 +577,6 @@ static int wire_span(dp_str span_raw, dp_arena *arena, dp_span *out)
     int rc;
 
     out->name = (dp_str){"", 0};
-    if (!data)
-        pos = end = NULL;
     while ((rc = dp_otlp_wire_next(&pos, end, &f, &why)) > 0) {
         if (f.number > 16) {
             continue; /* unknown: legal */
@@ -637,7 +639,7 @@ static int wire_span(dp_str span_raw, dp_arena *arena, dp_span *out)
         if (rc != DP_OTLP_OK)
             return rc;
     }
-    rc = wire_attrs(data, span_raw.len, 9, nattrs, arena, &out->attrs, &out->attr_count, 0);
+    rc = wire_attrs(data, len, 9, nattrs, arena, &out->attrs, &out->attr_count, 0);
     if (rc != DP_OTLP_OK)
         return rc;
     if (nlinks) {

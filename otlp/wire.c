@@ -161,6 +161,12 @@ static int check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *
     }
 }
 
+int dp_otlp_wire_check_at(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
+                          const uint8_t *data, size_t len, int depth, char *err, size_t errlen)
+{
+    return check_message(desc, base, data, len, depth, err, errlen);
+}
+
 int dp_otlp_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
                        char *err, size_t errlen)
 {
