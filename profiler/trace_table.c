@@ -12,8 +12,12 @@
  * tail chunk, 8-byte aligned: a 40-byte header then the bytes. A record is a
  * span (header: ids, times, scope index) or a resource/scope blob (the four
  * byte strings of a dp_run_scope, stored once per trace). Chunks grow with
- * the trace (a new chunk is half the bytes already held, 1-64 KiB), so the
- * slack stays a fraction of the stored bytes and there is no malloc per span.
+ * the trace (a new chunk is half the bytes already held, 1-64 KiB, or
+ * what the rest of the batch stores for the trace if that is more; a
+ * trace's first chunk is exactly what its first batch stores), so a
+ * trace sent whole takes one exactly sized chunk, the slack of one sent in
+ * pieces stays a fraction of the stored bytes, and there is no malloc per
+ * span.
  *
  * A batch is inserted under the locks of every shard it touches, taken in
  * ascending order (no deadlock). Each touched entry records a mark first;
@@ -33,6 +37,7 @@
 #define DP_TT_HDR_SIZE 40
 #define DP_TT_CHUNK_MIN 1024
 #define DP_TT_CHUNK_MAX (64 * 1024)
+#define DP_TT_LOOKAHEAD 256
 #define DP_TT_KIND_BLOB 0x80000000u
 #define DP_TT_HAS_PARENT 0x40000000u
 #define DP_TT_INDEX_MASK 0x3fffffffu
@@ -469,8 +474,13 @@ static size_t align8(size_t n)
     return (n + 7) & ~(size_t)7;
 }
 
-/* Room for `need` bytes at the tail of e's chunk chain; NULL on out of memory. */
-static unsigned char *entry_reserve(dp_trace_table *t, trace_entry *e, size_t need)
+/*
+ * Room for `need` bytes at the tail of e's chunk chain; NULL on out of memory.
+ * A new chunk is at least `hint` bytes: what the rest of the current batch
+ * will store for this trace, so a trace that arrives whole (the usual case)
+ * fills one exactly sized chunk instead of a chain with slack at every end.
+ */
+static unsigned char *entry_reserve(dp_trace_table *t, trace_entry *e, size_t need, size_t hint)
 {
     chunk *c = e->tail;
     if (c && c->size - c->used >= need) {
@@ -483,6 +493,10 @@ static unsigned char *entry_reserve(dp_trace_table *t, trace_entry *e, size_t ne
         size = DP_TT_CHUNK_MIN;
     if (size > DP_TT_CHUNK_MAX)
         size = DP_TT_CHUNK_MAX;
+    if (hint && !c)
+        size = hint; /* a first chunk for what is known to come: exact */
+    else if (size < hint)
+        size = hint;
     if (size < need)
         size = need;
     chunk *nc = malloc(sizeof(*nc) + size);
@@ -511,9 +525,8 @@ static dp_str store_bytes(unsigned char **p, dp_str s)
     return out;
 }
 
-/* Index of the batch scope `bs` (hash h) in e's records, storing it if new; -1 on failure. */
-static int64_t entry_scope(dp_trace_table *t, trace_entry *e, const dp_trace_batch_scope *bs,
-                           uint64_t h)
+/* Index of the batch scope `bs` (hash h) among e's stored scopes; -1 when not stored. */
+static int64_t entry_scope_find(const trace_entry *e, const dp_trace_batch_scope *bs, uint64_t h)
 {
     for (uint32_t i = 0; i < e->scope_count; i++) {
         const dp_run_scope *r = &e->scopes[i];
@@ -523,10 +536,24 @@ static int64_t entry_scope(dp_trace_table *t, trace_entry *e, const dp_trace_bat
             dp_str_eq(r->scope_schema_url, bs->scope_schema_url))
             return i;
     }
+    return -1;
+}
+
+static size_t scope_blob_len(const dp_trace_batch_scope *bs)
+{
+    return bs->resource_raw.len + bs->resource_schema_url.len + bs->scope_raw.len +
+           bs->scope_schema_url.len;
+}
+
+/* Store the batch scope `bs` (hash h, not yet stored) in e; its index, or -1 on failure. */
+static int64_t entry_scope_store(dp_trace_table *t, trace_entry *e,
+                                 const dp_trace_batch_scope *bs, uint64_t h, size_t hint)
+{
     if (e->scope_count >= DP_TT_INDEX_MASK)
         return -1;
     if (e->scope_count == e->scope_cap) {
-        uint32_t ncap = e->scope_cap ? e->scope_cap * 2 : 2;
+        /* most traces have one resource and scope: start with room for exactly one */
+        uint32_t ncap = e->scope_cap ? e->scope_cap * 2 : 1;
         dp_run_scope *ns = realloc(e->scopes, ncap * sizeof(*ns));
         if (!ns)
             return -1;
@@ -538,11 +565,10 @@ static int64_t entry_scope(dp_trace_table *t, trace_entry *e, const dp_trace_bat
         e->stored_bytes += (ncap - e->scope_cap) * (sizeof(*ns) + sizeof(*nh));
         e->scope_cap = ncap;
     }
-    size_t blob = bs->resource_raw.len + bs->resource_schema_url.len + bs->scope_raw.len +
-                  bs->scope_schema_url.len;
+    size_t blob = scope_blob_len(bs);
     if (blob > UINT32_MAX)
         return -1;
-    unsigned char *p = entry_reserve(t, e, DP_TT_HDR_SIZE + align8(blob));
+    unsigned char *p = entry_reserve(t, e, DP_TT_HDR_SIZE + align8(blob), hint);
     if (!p)
         return -1;
     record_hdr hdr = {0};
@@ -616,6 +642,21 @@ static void shards_unlock(dp_trace_table *t, const uint64_t *bitmap)
 
 static size_t enforce_memory_limit(dp_trace_table *t);
 
+/*
+ * Record bytes the spans of trace `id` from batch index `from` on will need,
+ * looking at most DP_TT_LOOKAHEAD spans ahead (so a batch of many one-span
+ * traces costs O(n) per new chunk, not O(n^2) in total beyond that bound).
+ */
+static size_t batch_rest_bytes(const dp_trace_batch *b, size_t from, const uint8_t id[16])
+{
+    size_t total = 0;
+    size_t end = b->span_count - from > DP_TT_LOOKAHEAD ? from + DP_TT_LOOKAHEAD : b->span_count;
+    for (size_t j = from; j < end; j++)
+        if (memcmp(b->spans[j].trace_id, id, 16) == 0)
+            total += DP_TT_HDR_SIZE + align8(b->spans[j].raw.len);
+    return total;
+}
+
 int dp_trace_table_insert(dp_trace_table *t, const dp_trace_batch *batch)
 {
     if (!t || !batch || (batch->span_count && !batch->spans))
@@ -678,11 +719,19 @@ int dp_trace_table_insert(dp_trace_table *t, const dp_trace_batch *batch)
         } else if (!e->in_txn) {
             entry_mark(e, &txn, false);
         }
-        int64_t si = entry_scope(t, e, &batch->scopes[sp->scope_index],
-                                 scope_hashes[sp->scope_index]);
+        const dp_trace_batch_scope *bs = &batch->scopes[sp->scope_index];
+        uint64_t sh = scope_hashes[sp->scope_index];
+        int64_t si = entry_scope_find(e, bs, sh);
+        size_t span_need = DP_TT_HDR_SIZE + align8(sp->raw.len);
+        size_t blob_need = si < 0 ? DP_TT_HDR_SIZE + align8(scope_blob_len(bs)) : 0;
+        size_t hint = 0;
+        if (!e->tail || e->tail->size - e->tail->used < blob_need + span_need)
+            hint = blob_need + batch_rest_bytes(batch, i, sp->trace_id);
+        if (si < 0)
+            si = entry_scope_store(t, e, bs, sh, hint);
         if (si < 0)
             break;
-        unsigned char *p = entry_reserve(t, e, DP_TT_HDR_SIZE + align8(sp->raw.len));
+        unsigned char *p = entry_reserve(t, e, span_need, hint);
         if (!p)
             break;
         record_hdr hdr;

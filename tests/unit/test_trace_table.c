@@ -407,6 +407,39 @@ static void take_after_close(void **state)
     dp_trace_table_destroy(t);
 }
 
+/*
+ * A trace sent whole is stored in one exactly sized chunk: the 10-span trace
+ * holds exactly 9 more records than the 1-span trace. Each record is a
+ * 40-byte header plus the span rounded up to 8 bytes: 300 -> 304, so the
+ * difference is 9 * (40 + 304) = 3096 bytes. (With chunks grown 1 KiB at a
+ * time the 10-span trace would also pay for chunk headers and the unused
+ * ends of its chunks.)
+ */
+static void whole_trace_takes_one_exact_chunk(void **state)
+{
+    (void)state;
+    static char raw[300];
+    dp_trace_table_stats st;
+    dp_trace_batch_span one[1], ten[10];
+
+    dp_trace_table *t1 = make_table(0, 0);
+    one[0] = make_span(1, 1, 0, raw, sizeof raw);
+    assert_int_equal(insert_spans(t1, one, 1), DP_TRACE_TABLE_OK);
+    dp_trace_table_get_stats(t1, &st);
+    size_t one_bytes = st.buffered_bytes;
+
+    dp_trace_table *t10 = make_table(0, 0);
+    for (uint8_t i = 0; i < 10; i++)
+        ten[i] = make_span(2, (uint8_t)(i + 1), i ? 1 : 0, raw, sizeof raw);
+    assert_int_equal(insert_spans(t10, ten, 10), DP_TRACE_TABLE_OK);
+    dp_trace_table_get_stats(t10, &st);
+    assert_int_equal(st.buffered_bytes - one_bytes, 9 * (40 + 304));
+    assert_int_equal(st.buffered_encoded_bytes, 10 * 300);
+
+    dp_trace_table_destroy(t1);
+    dp_trace_table_destroy(t10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +453,7 @@ int main(void)
         cmocka_unit_test(no_loss_and_memory_per_span),
         cmocka_unit_test(distinct_resources_are_kept_apart),
         cmocka_unit_test(take_after_close),
+        cmocka_unit_test(whole_trace_takes_one_exact_chunk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
