@@ -195,6 +195,18 @@ static void stop_threads(daemon_state *d)
         pthread_join(d->finaliser, NULL);
         d->finaliser_started = false;
     }
+    /* what the buffered runs cost, by the table's own accounting (the benchmark reads it) */
+    dp_trace_table_stats ts;
+    dp_trace_table_get_stats(d->table, &ts);
+    if (ts.buffered_spans)
+        dp_log_info("daemon",
+                    "buffered at shutdown: %zu runs, %zu spans, %zu encoded span bytes held in "
+                    "%zu bytes (%.2f x)",
+                    ts.buffered_runs, ts.buffered_spans, ts.buffered_encoded_bytes,
+                    ts.buffered_bytes,
+                    ts.buffered_encoded_bytes
+                        ? (double)ts.buffered_bytes / (double)ts.buffered_encoded_bytes
+                        : 0.0);
     /* nothing buffered is dropped: finalise it all, then let the processors drain */
     size_t n = dp_trace_table_finalise_all(d->table);
     if (n)
