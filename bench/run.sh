@@ -5,7 +5,9 @@
 #   3. loadgen -> dagprof (output kept): a fixed number of requests, then the
 #      count check: spans accepted = sum of span_count in dagprof's reports
 #   4. memory per buffered span: long idle timeout so every run stays
-#      buffered; RSS growth / encoded bytes accepted, then the count check again
+#      buffered; RSS growth / encoded bytes accepted, and the table's own
+#      accounting (bytes held / encoded span bytes, which dagprof logs at
+#      shutdown), then the count check again
 #
 #   bench/run.sh [--duration S] [--concurrency N] [--spans-per-request N]
 #                [--requests N] [--memory-requests N] [--build-dir DIR]
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
         --requests) REQUESTS=$2; shift 2 ;;
         --memory-requests) MEMORY_REQUESTS=$2; shift 2 ;;
         --build-dir) BUILD_DIR=$2; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -185,11 +187,18 @@ read -r D3_REPORTED D3_RUNS D3_LATE < <(sum_span_count "$WORK/d3.json")
 D3_SENT=$(field spans_ok "$D3_LINE")
 D3_BYTES=$(field bytes_ok "$D3_LINE")
 echo "spans accepted=$D3_SENT spans reported=$D3_REPORTED runs=$D3_RUNS"
+# the table's own accounting, logged by dagprof at shutdown before it finalises the runs
+D3_TABLE=$(sed -n 's/.*buffered at shutdown: .* \([0-9][0-9]*\) encoded span bytes held in \([0-9][0-9]*\) bytes.*/\1 \2/p' "$WORK/d3.err" | tail -1)
+D3_TABLE_ENCODED=${D3_TABLE%% *}
+D3_TABLE_HELD=${D3_TABLE##* }
+echo "table accounting: encoded span bytes=$D3_TABLE_ENCODED held=$D3_TABLE_HELD"
 
 python3 - "$NULL_SPS" "$D1_SPS" "$D1_HWM" "$D2_SENT" "$D2_REPORTED" "$D2_SPS" \
-    "$RSS0" "$RSS1" "$D3_BYTES" "$D3_SENT" "$D3_REPORTED" "$SUSTAINED_SPS" "$SUSTAINED_RATE" <<'EOF'
+    "$RSS0" "$RSS1" "$D3_BYTES" "$D3_SENT" "$D3_REPORTED" "$SUSTAINED_SPS" "$SUSTAINED_RATE" \
+    "$D3_TABLE_ENCODED" "$D3_TABLE_HELD" <<'EOF'
 import sys
 a = sys.argv[1:]
+tbl_enc, tbl_held = (float(x) if x else float("nan") for x in a[13:15])
 num = lambda s: float(s) if s not in ("", None) else float("nan")
 null_sps, d1_sps, hwm, d2_sent, d2_rep, d2_sps, rss0, rss1, d3_bytes, d3_sent, d3_rep, sus_sps = map(num, a[:12])
 sus_rate = a[12]
@@ -208,6 +217,8 @@ print("| buffered: encoded bytes accepted | %.1f MiB (%.0f spans, %.0f B/span) |
     d3_bytes / 2**20, d3_sent, d3_bytes / d3_sent if d3_sent else float("nan")))
 print("| buffered: RSS growth | %.1f MiB = %.2f x encoded size |" % (
     growth / 2**20, growth / d3_bytes if d3_bytes else float("nan")))
+print("| buffered: table accounting (bytes held / encoded span bytes) | %.1f MiB / %.1f MiB = %.2f x |" % (
+    tbl_held / 2**20, tbl_enc / 2**20, tbl_held / tbl_enc if tbl_enc else float("nan")))
 print("| buffered count check: accepted / reported | %.0f / %.0f %s |" % (
     d3_sent, d3_rep, "ok" if d3_sent == d3_rep else "MISMATCH"))
 ok = d2_sent == d2_rep and d3_sent == d3_rep
