@@ -14,6 +14,7 @@
 #define DP_SINK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "profile.h"
@@ -61,5 +62,44 @@ dp_sink *dp_report_sink_create(FILE *out, bool json, const dp_render_options *op
 
 /** Runs written and runs that failed to render, for the daemon's totals. */
 void dp_report_sink_counts(dp_sink *sink, unsigned long long *written, unsigned long long *failed);
+
+/** Settings of the upstream sink. Everything pointed to is borrowed and
+ *  must outlive the sink. */
+typedef struct dp_upstream_sink_options {
+    struct dp_upstream *upstream;          /**< required: where enriched traces go */
+    struct dp_derived_metrics *metrics;    /**< each profile is recorded here; NULL = none */
+    dp_sink *also;                         /**< also handed every run (e.g. a report sink); NULL = none */
+    size_t max_request_bytes;              /**< cap of one run's encoded request; 0 = 1 GiB */
+} dp_upstream_sink_options;
+
+/**
+ * The upstream sink: on_run() encodes the run's spans, enriched with the
+ * profile (dp_enrich_run, into a per-thread buffer), and queues them for
+ * the upstream, waiting while the queue is full, so a slow upstream slows
+ * the run processors and, through the trace table, makes the receiver
+ * answer SDKs UNAVAILABLE: backpressure, not loss. It then records the
+ * profile into the derived metrics. NULL on out of memory or a missing
+ * upstream.
+ */
+dp_sink *dp_upstream_sink_create(const dp_upstream_sink_options *opt);
+
+/**
+ * From now on a run waits for room in the queue until `deadline_ms`
+ * (CLOCK_MONOTONIC milliseconds) at most; a run still not queued then is
+ * counted as undelivered and logged. Used at shutdown, when the upstream
+ * may be gone for good. Thread-safe.
+ */
+void dp_upstream_sink_set_deadline(dp_sink *sink, uint64_t deadline_ms);
+
+/** Totals of the upstream sink. */
+typedef struct dp_upstream_sink_counts {
+    uint64_t runs_sent;        /**< queued for the upstream */
+    uint64_t spans_sent;
+    uint64_t runs_failed;      /**< could not be encoded or queued */
+    uint64_t spans_undelivered; /**< spans of those runs */
+} dp_upstream_sink_counts;
+
+/** Snapshot of the upstream sink's totals. */
+void dp_upstream_sink_get_counts(dp_sink *sink, dp_upstream_sink_counts *out);
 
 #endif

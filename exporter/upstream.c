@@ -67,6 +67,7 @@ typedef struct sender {
     grpc_call *call;     /* the call in flight, for cancellation */
     bool abort;          /* shutdown ran out of time */
     bool done;           /* the thread has sent all it will send */
+    uint64_t batches_completed; /* wakes dp_upstream_submit_wait(): room in the queue */
     dp_upstream_stats stats;
     uint64_t rng;
 } sender;
@@ -564,6 +565,10 @@ static void *sender_main(void *arg)
         }
         deliver(s, &batch);
         dp_delivery_queue_complete(&s->queue, &batch);
+        pthread_mutex_lock(&s->mu);
+        s->batches_completed++;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->mu);
     }
 
     pthread_mutex_lock(&s->mu);
@@ -673,6 +678,48 @@ int dp_upstream_submit(dp_upstream *up, dp_upstream_signal signal, const void *b
         return DP_UPSTREAM_ENOMEM;
     default:
         return DP_UPSTREAM_EINVAL;
+    }
+}
+
+int dp_upstream_submit_wait(dp_upstream *up, dp_upstream_signal signal, const void *bytes,
+                            size_t len, uint64_t items, uint32_t timeout_ms)
+{
+    if (!up || (int)signal < 0 || signal >= DP_UPSTREAM_SIGNAL_COUNT || !bytes || len == 0)
+        return DP_UPSTREAM_EINVAL;
+    sender *s = &up->senders[signal];
+    if (!s->enabled)
+        return DP_UPSTREAM_EDISABLED;
+    uint64_t until = now_ms() + timeout_ms;
+    struct timespec ts = abs_time(until);
+    for (;;) {
+        /* read the completion count before trying, so a batch finished
+         * between a refused push and the wait still wakes us */
+        pthread_mutex_lock(&s->mu);
+        uint64_t seen = s->batches_completed;
+        pthread_mutex_unlock(&s->mu);
+        int rc = dp_delivery_queue_push(&s->queue, bytes, len, items);
+        if (rc == 0) {
+            count(s, &s->stats.submitted_items, items);
+            return 0;
+        }
+        if (rc == DP_DELIVERY_ECLOSED)
+            return DP_UPSTREAM_ESHUTDOWN;
+        if (rc == DP_DELIVERY_ENOMEM)
+            return DP_UPSTREAM_ENOMEM;
+        if (rc != DP_DELIVERY_EFULL)
+            return DP_UPSTREAM_EINVAL;
+        pthread_mutex_lock(&s->mu);
+        while (s->batches_completed == seen && !s->done && now_ms() < until)
+            pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+        bool give_up = s->done || (s->batches_completed == seen && now_ms() >= until);
+        if (give_up && !s->done)
+            s->stats.refused_full++;
+        bool done = s->done;
+        pthread_mutex_unlock(&s->mu);
+        if (done)
+            return DP_UPSTREAM_ESHUTDOWN;
+        if (give_up)
+            return DP_UPSTREAM_EFULL;
     }
 }
 

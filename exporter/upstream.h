@@ -72,6 +72,17 @@ bool dp_upstream_enabled(const dp_upstream *up, dp_upstream_signal signal);
 int dp_upstream_submit(dp_upstream *up, dp_upstream_signal signal, const void *bytes, size_t len,
                        uint64_t items);
 
+/**
+ * dp_upstream_submit() that waits, for at most timeout_ms, while the queue
+ * is full: the caller is slowed down to the upstream's pace instead of
+ * being refused (backpressure). Wakes when the sender finishes a batch.
+ * Returns 0 or a DP_UPSTREAM_E* code; DP_UPSTREAM_EFULL after the wait
+ * timed out (counted in refused_full once), DP_UPSTREAM_ESHUTDOWN once
+ * shutdown has begun.
+ */
+int dp_upstream_submit_wait(dp_upstream *up, dp_upstream_signal signal, const void *bytes,
+                            size_t len, uint64_t items, uint32_t timeout_ms);
+
 /** dp_upstream_submit() for an ExportTraceServiceRequest. */
 int dp_upstream_submit_traces(dp_upstream *up, const void *bytes, size_t len, uint64_t span_count);
 

@@ -300,7 +300,14 @@ static void handle_side(call_ctx *c, const uint8_t *data, size_t len, answer *a)
                  what, c->arena.max_bytes);
         return;
     }
-    if (r->opt.forward && r->opt.forward(r->opt.forward_ctx, c->signal, data, len) != 0) {
+    /* the forward hook queues the request upstream without waiting: a full
+     * queue is answered UNAVAILABLE so the SDK keeps the data and retries */
+    int taken = 0;
+    if (r->opt.forward_counted)
+        taken = r->opt.forward_counted(r->opt.forward_ctx, c->signal, data, len, items);
+    else if (r->opt.forward)
+        taken = r->opt.forward(r->opt.forward_ctx, c->signal, data, len);
+    if (taken != 0) {
         a->status = GRPC_STATUS_UNAVAILABLE;
         snprintf(a->message, sizeof(a->message), "dagprof cannot forward more right now; retry");
         return;

@@ -46,6 +46,10 @@ typedef struct dp_receiver_options {
     dp_trace_table *table;         /* borrowed; required */
     dp_receiver_forward_fn forward; /* NULL = metrics/logs are validated and dropped */
     void *forward_ctx;
+    /* Like forward, also given the request's data point / log record count
+     * (for queue bounds and counters); used instead of forward when set. */
+    int (*forward_counted)(void *ctx, enum dp_signal signal, const uint8_t *data, size_t len,
+                           size_t items);
 } dp_receiver_options;
 
 /** Counters since start; each read atomically. */

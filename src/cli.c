@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "report_cmd.h"
+#include "upstream_settings.h"
 
 /* A flag from argv waiting to be applied after the config file. */
 typedef struct pending_set {
@@ -34,6 +35,7 @@ static const char usage_text[] =
     "default\n"
     "\n"
     "Settings come from built-in defaults, then --config FILE, then flags (later wins).\n"
+    "Upstream settings: OTEL_EXPORTER_OTLP_* variables < --config FILE < flags.\n"
     "\n"
     "Options:\n"
     "  --config FILE                      YAML configuration file\n";
@@ -68,7 +70,7 @@ static void flag_metavar(const dp_config_key *k, char *out, size_t outlen)
         m = "N";
     else if (k->type == DP_CFG_SIZE)
         m = "SIZE";
-    else if (strcmp(k->name, "listen") == 0)
+    else if (strcmp(k->name, "listen") == 0 || strcmp(k->name, "endpoint") == 0)
         m = "HOST:PORT";
     else if (strcmp(k->name, "file") == 0)
         m = "FILE";
@@ -341,10 +343,19 @@ int dp_cli_main_to(int argc, char **argv, FILE *out, FILE *errout)
     if (cli.config.output.color < 0)
         cli.config.output.color = isatty(fileno(out)) ? 1 : 0;
 
-    if (cli.command == DP_CLI_REPORT)
+    if (cli.command == DP_CLI_REPORT) {
         status = dp_report_run_to(&cli.config, cli.files, cli.file_count, out, errout);
-    else
+    } else {
+        /* check the upstream settings (and the environment under them)
+         * before starting anything: a bad one is a configuration error */
+        dp_upstream_config ucfg;
+        if (dp_upstream_settings_build(&cli.config, &ucfg, err, sizeof(err)) != 0) {
+            fprintf(errout, "dagprof: %s\n", err);
+            goto out;
+        }
+        dp_upstream_config_free(&ucfg);
         status = dp_daemon_run(&cli.config);
+    }
 out:
     dp_cli_release(&cli);
     return status;

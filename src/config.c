@@ -11,6 +11,8 @@
  */
 #include "config.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,10 +164,65 @@ static int key_text(load_ctx *x, const yaml_node_t *n, const char *what, const c
     return 0;
 }
 
+/* Append `text` percent-encoding what the "k=v,k2=v2" list form reserves. */
+static int append_encoded(char *out, size_t cap, size_t *used, const unsigned char *text,
+                          size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = text[i];
+        bool plain = ch > ' ' && ch < 127 && ch != ',' && ch != '=' && ch != '%';
+        if (*used + (plain ? 1 : 3) >= cap)
+            return -1;
+        if (plain) {
+            out[(*used)++] = (char)ch;
+        } else {
+            out[(*used)++] = '%';
+            out[(*used)++] = hex[ch >> 4];
+            out[(*used)++] = hex[ch & 15];
+        }
+    }
+    out[*used] = '\0';
+    return 0;
+}
+
+/*
+ * upstream.headers may be a YAML mapping of header names to values; it is
+ * turned into the "k1=v1,k2=v2" list form (values percent-encoded) that
+ * flags and OTEL_EXPORTER_OTLP_HEADERS use, so all three parse alike.
+ * Messages never quote a value: they are secrets.
+ */
+static int headers_from_mapping(load_ctx *x, const yaml_node_t *map, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        const yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
+        if (!k || !v || k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE ||
+            k->data.scalar.length == 0)
+            return fail(x, map, "upstream.headers: expected a mapping of header names to values");
+        if (used) {
+            if (used + 1 >= cap)
+                return fail(x, map, "upstream.headers: too long");
+            out[used++] = ',';
+        }
+        if (append_encoded(out, cap, &used, k->data.scalar.value, k->data.scalar.length) < 0 ||
+            used + 1 >= cap)
+            return fail(x, map, "upstream.headers: too long");
+        out[used++] = '=';
+        out[used] = '\0';
+        if (append_encoded(out, cap, &used, v->data.scalar.value, v->data.scalar.length) < 0)
+            return fail(x, map, "upstream.headers: too long");
+    }
+    return 0;
+}
+
 static int load_key(load_ctx *x, dp_config *c, const dp_config_section *s,
                     const yaml_node_t *key_node, const yaml_node_t *value)
 {
-    char msg[1024], allowed[768];
+    char msg[4200], allowed[768];
     const char *name;
     size_t len;
     if (key_text(x, key_node, "key", &name, &len) < 0)
@@ -183,6 +240,13 @@ static int load_key(load_ctx *x, dp_config *c, const dp_config_section *s,
                  k->name, s->name, first);
         return fail(x, key_node, msg);
     }
+    if (value->type == YAML_MAPPING_NODE && k->offset == offsetof(dp_config, upstream.headers)) {
+        if (headers_from_mapping(x, value, msg, sizeof(msg)) < 0)
+            return -1;
+        if (dp_config_key_set(c, s, k, msg, strlen(msg), msg, sizeof(msg)) < 0)
+            return fail(x, value, msg);
+        goto seen;
+    }
     if (value->type != YAML_SCALAR_NODE || (dp_yaml_is_null(value) && k->type != DP_CFG_STRING)) {
         snprintf(msg, sizeof(msg), "%s.%s: expected a single %s value, got %s", s->name, k->name,
                  dp_config_type_name(k), dp_yaml_kind_name(value));
@@ -193,6 +257,7 @@ static int load_key(load_ctx *x, dp_config *c, const dp_config_section *s,
     size_t text_len = dp_yaml_is_null(value) ? 0 : value->data.scalar.length;
     if (dp_config_key_set(c, s, k, text, text_len, msg, sizeof(msg)) < 0)
         return fail(x, value, msg);
+seen:
     if (x->seen_count < MAX_KEYS_SEEN) {
         x->seen[x->seen_count].key = k;
         x->seen[x->seen_count].line = dp_yaml_line(key_node);

@@ -33,16 +33,59 @@ typedef struct dp_assembly_config {
     size_t max_pending_runs;        /* 4096: finalised runs waiting for the sink; beyond: UNAVAILABLE */
 } dp_assembly_config;
 
+/* When run reports are printed on stdout. */
+enum dp_output_reports {
+    DP_REPORTS_AUTO = 0,   /* only when no upstream is configured */
+    DP_REPORTS_ALWAYS = 1,
+    DP_REPORTS_NEVER = 2,
+};
+
 typedef struct dp_output_config {
     enum dp_output_format format;   /* text */
     int color;                      /* 0 never, 1 always, -1 auto (tty) */
     unsigned waterfall_width;       /* 50 */
+    int reports;                    /* enum dp_output_reports; auto */
 } dp_output_config;
+
+/*
+ * Where enriched spans, derived metrics and forwarded metrics/logs go.
+ * Settings that an OTEL_EXPORTER_OTLP_* variable can also give start
+ * "unset" (empty string, -1, 0) so that the variables apply underneath
+ * the config file and the flags: env < file < flags.
+ */
+typedef struct dp_upstream_settings {
+    char endpoint[512];             /* "" = none (or OTEL_EXPORTER_OTLP_ENDPOINT) */
+    int insecure;                   /* -1 unset, 0 TLS, 1 plaintext */
+    char ca_file[1024];             /* "" = unset: system roots */
+    char client_cert_file[1024];
+    char client_key_file[1024];
+    char headers[4096];             /* "k1=v1,k2=v2" (secret values: never logged) */
+    int compression;                /* -1 unset, 0 none, 1 gzip */
+    uint64_t timeout_ms;            /* 0 = unset: 10 s */
+    uint64_t queue_max_spans;       /* 1,000,000 */
+    size_t queue_max_bytes;         /* 256 MiB */
+    unsigned batch_max_spans;       /* 8192 */
+    size_t batch_max_bytes;         /* 4 MiB */
+    uint64_t batch_timeout_ms;      /* 200 ms */
+    uint64_t retry_initial_backoff_ms; /* 100 ms */
+    uint64_t retry_max_backoff_ms;  /* 5 s */
+    uint64_t retry_max_elapsed_ms;  /* 0 = never give up (backpressure instead) */
+    uint64_t shutdown_timeout_ms;   /* 10 s */
+} dp_upstream_settings;
+
+/* Derived metrics sent upstream. */
+typedef struct dp_metrics_config {
+    uint64_t export_interval_ms;    /* 15 s */
+    int delta;                      /* 0 cumulative, 1 delta */
+    unsigned max_series_per_metric; /* 2000 */
+} dp_metrics_config;
 
 typedef struct dp_config {
     dp_server_config server;
     dp_assembly_config assembly;
     dp_output_config output;
+    dp_upstream_settings upstream;
+    dp_metrics_config metrics;
     dp_profile_config profile;
     char price_file[1024];          /* "" = built-in prices only */
     char log_level[16];             /* "info" */

@@ -40,6 +40,34 @@ static const dp_config_enum_value color_values[] = {
     {NULL, 0},
 };
 
+static const dp_config_enum_value reports_values[] = {
+    {"auto", DP_REPORTS_AUTO},
+    {"always", DP_REPORTS_ALWAYS},
+    {"never", DP_REPORTS_NEVER},
+    {NULL, 0},
+};
+
+/* "unset" lets an OTEL_EXPORTER_OTLP_* variable decide (env < file < flags). */
+static const dp_config_enum_value insecure_values[] = {
+    {"unset", -1},
+    {"false", 0},
+    {"true", 1},
+    {NULL, 0},
+};
+
+static const dp_config_enum_value compression_values[] = {
+    {"unset", -1},
+    {"none", 0},
+    {"gzip", 1},
+    {NULL, 0},
+};
+
+static const dp_config_enum_value temporality_values[] = {
+    {"cumulative", 0},
+    {"delta", 1},
+    {NULL, 0},
+};
+
 static const dp_config_enum_value log_level_values[] = {
     {"error", 0}, {"warn", 1}, {"info", 2}, {"debug", 3}, {NULL, 0},
 };
@@ -83,6 +111,67 @@ static const dp_config_key output_keys[] = {
         "ANSI colours in text reports. auto = only when stdout is a terminal."),
     KEY(output, "waterfall_width", DP_CFG_UINT, output.waterfall_width, "50", 10, 500, NULL, NULL,
         "Columns of the waterfall chart's time axis in text reports."),
+    KEY(output, "reports", DP_CFG_ENUM, output.reports, "auto", 0, 0, reports_values, "--reports",
+        "Print run reports on stdout. auto = only when no upstream is configured."),
+};
+
+static const dp_config_key upstream_keys[] = {
+    KEY(upstream, "endpoint", DP_CFG_STRING, upstream.endpoint, "", 0, 0, NULL, "--upstream",
+        "OTLP/gRPC upstream, HOST:PORT (http:// = plaintext, https:// = TLS). Empty = "
+        "OTEL_EXPORTER_OTLP_ENDPOINT if set, else no upstream: runs are only reported."),
+    KEY(upstream, "insecure", DP_CFG_ENUM, upstream.insecure, "unset", 0, 0, insecure_values,
+        "--upstream-insecure",
+        "true = plaintext, false = TLS. unset = OTEL_EXPORTER_OTLP_INSECURE, else TLS."),
+    KEY(upstream, "ca_file", DP_CFG_STRING, upstream.ca_file, "", 0, 0, NULL, NULL,
+        "PEM file of the CAs that sign the upstream's certificate. Empty = system roots."),
+    KEY(upstream, "client_cert_file", DP_CFG_STRING, upstream.client_cert_file, "", 0, 0, NULL,
+        NULL, "PEM client certificate chain for mutual TLS. Empty = none."),
+    KEY(upstream, "client_key_file", DP_CFG_STRING, upstream.client_key_file, "", 0, 0, NULL,
+        NULL, "PEM private key of client_cert_file."),
+    KEY(upstream, "headers", DP_CFG_STRING, upstream.headers, "", 0, 0, NULL, NULL,
+        "Extra request headers: a YAML mapping (or k1=v1,k2=v2 with --set). Values are never "
+        "logged."),
+    KEY(upstream, "compression", DP_CFG_ENUM, upstream.compression, "unset", 0, 0,
+        compression_values, NULL,
+        "Compression on the wire. unset = OTEL_EXPORTER_OTLP_COMPRESSION, else none."),
+    KEY(upstream, "timeout", DP_CFG_DURATION, upstream.timeout_ms, "0", 0, HOUR_MS, NULL, NULL,
+        "Deadline of one export attempt. 0 = OTEL_EXPORTER_OTLP_TIMEOUT, else 10s."),
+    KEY(upstream, "queue_max_spans", DP_CFG_UINT, upstream.queue_max_spans, "1000000", 1,
+        1e10, NULL, NULL,
+        "Items (spans; data points, log records) queued per signal. Beyond it: backpressure."),
+    KEY(upstream, "queue_max_bytes", DP_CFG_SIZE, upstream.queue_max_bytes, "256MiB", 64.0 * KIB,
+        64.0 * GIB, NULL, NULL, "Encoded bytes queued per signal. Beyond it: backpressure."),
+    KEY(upstream, "batch_max_spans", DP_CFG_UINT, upstream.batch_max_spans, "8192", 1, 10000000,
+        NULL, NULL, "Most items in one export call."),
+    KEY(upstream, "batch_max_bytes", DP_CFG_SIZE, upstream.batch_max_bytes, "4MiB", KIB,
+        1.0 * GIB, NULL, NULL, "Most encoded bytes in one export call (one request may exceed it)."),
+    KEY(upstream, "batch_timeout", DP_CFG_DURATION, upstream.batch_timeout_ms, "200ms", 0,
+        HOUR_MS, NULL, NULL, "A batch that is not full is sent this long after its oldest item."),
+    KEY(upstream, "retry_initial_backoff", DP_CFG_DURATION, upstream.retry_initial_backoff_ms,
+        "100ms", 1, HOUR_MS, NULL, NULL,
+        "First retry delay after a retryable answer; doubles up to retry_max_backoff, with "
+        "jitter."),
+    KEY(upstream, "retry_max_backoff", DP_CFG_DURATION, upstream.retry_max_backoff_ms, "5s", 1,
+        HOUR_MS, NULL, NULL, "Longest retry delay (a RetryInfo delay from the upstream wins)."),
+    KEY(upstream, "retry_max_elapsed", DP_CFG_DURATION, upstream.retry_max_elapsed_ms, "0", 0,
+        DAY_MS, NULL, NULL,
+        "Give a batch up after retrying this long. 0 = never: the queue fills and SDKs are "
+        "answered UNAVAILABLE instead of losing data."),
+    KEY(upstream, "shutdown_timeout", DP_CFG_DURATION, upstream.shutdown_timeout_ms, "10s", 0,
+        HOUR_MS, NULL, NULL,
+        "On SIGTERM, how long to keep delivering what is queued; what is left is counted and "
+        "logged."),
+};
+
+static const dp_config_key metrics_keys[] = {
+    KEY(metrics, "export_interval", DP_CFG_DURATION, metrics.export_interval_ms, "15s", 100,
+        DAY_MS, NULL, NULL, "How often derived metrics are collected and sent upstream."),
+    KEY(metrics, "temporality", DP_CFG_ENUM, metrics.delta, "cumulative", 0, 0,
+        temporality_values, NULL,
+        "cumulative: totals since start; delta: changes since the previous export."),
+    KEY(metrics, "max_series_per_metric", DP_CFG_UINT, metrics.max_series_per_metric, "2000", 1,
+        1000000, NULL, NULL,
+        "Attribute sets per metric; beyond it new ones fold into one otel.metric.overflow series."),
 };
 
 static const dp_config_key profile_keys[] = {
@@ -172,6 +261,11 @@ const dp_config_section dp_config_sections[] = {
     SECTION("assembly", "How spans are grouped into runs and when a run counts as finished.",
             assembly_keys),
     SECTION("output", "How reports are printed.", output_keys),
+    SECTION("upstream",
+            "Where enriched spans, derived metrics and forwarded metrics and logs are sent "
+            "(OTLP/gRPC). Precedence: OTEL_EXPORTER_OTLP_* variables < config file < flags.",
+            upstream_keys),
+    SECTION("metrics", "Derived metrics sent upstream.", metrics_keys),
     SECTION("profile", "How spans are read into DAG nodes.", profile_keys),
     SECTION("thresholds", "When a bottleneck is reported, and when it is of high severity.",
             threshold_keys),
@@ -486,9 +580,9 @@ static void store_uint(void *field, size_t size, uint64_t v)
 int dp_config_key_set(dp_config *c, const dp_config_section *s, const dp_config_key *k,
                       const char *value, size_t len, char *err, size_t errlen)
 {
-    /* A copy with a NUL, long enough for the longest string key; values
-     * longer than that are wrong for every key anyway. */
-    char text[1100];
+    /* A copy with a NUL, long enough for the longest string key
+     * (upstream.headers); values longer than that are wrong for every key. */
+    char text[4200];
     char shown[64];
     char range[160];
     char *field = (char *)c + k->offset;
@@ -500,10 +594,13 @@ int dp_config_key_set(dp_config *c, const dp_config_section *s, const dp_config_
     }
     memcpy(text, value, len);
     text[len] = '\0';
-    /* what the message quotes: the user's text, shortened */
+    /* what the message quotes: the user's text, shortened; header values
+     * are secrets and are never quoted */
     snprintf(shown, sizeof(shown), "%.*s", (int)(sizeof(shown) - 1), text);
     if (len >= sizeof(shown))
         memcpy(shown + sizeof(shown) - 4, "...", 4);
+    if (k->offset == offsetof(dp_config, upstream.headers))
+        snprintf(shown, sizeof(shown), "(value not shown)");
 
     switch (k->type) {
     case DP_CFG_STRING:

@@ -23,6 +23,7 @@
 
 #include "arena.h"
 #include "decode.h"
+#include "export_pipeline.h"
 #include "log.h"
 #include "profile.h"
 #include "receiver.h"
@@ -39,6 +40,7 @@ typedef struct daemon_state {
     dp_trace_table *table;
     dp_sink *sink;
     dp_receiver *receiver;
+    dp_export_pipeline *exporter; /* NULL without an upstream; owns sink then */
 
     pthread_t finaliser;
     bool finaliser_started;
@@ -255,9 +257,28 @@ int dp_daemon_run(const dp_config *cfg)
     memset(&ro, 0, sizeof(ro));
     ro.color = cfg->output.color == 1 || (cfg->output.color < 0 && isatty(STDOUT_FILENO));
     ro.waterfall_width = cfg->output.waterfall_width;
-    d.sink = dp_report_sink_create(stdout, cfg->output.format == DP_FORMAT_JSON, &ro);
+    dp_sink *reports = NULL;
+    if (cfg->output.reports != DP_REPORTS_NEVER) {
+        reports = dp_report_sink_create(stdout, cfg->output.format == DP_FORMAT_JSON, &ro);
+        if (!reports) {
+            dp_log_error("daemon", "out of memory creating the report sink");
+            goto out;
+        }
+    }
+    /* with an upstream, runs go there; reports only when asked for */
+    if (dp_export_pipeline_create(cfg, cfg->output.reports == DP_REPORTS_ALWAYS ? reports : NULL,
+                                  &d.exporter) != 0) {
+        if (cfg->output.reports != DP_REPORTS_ALWAYS)
+            dp_sink_destroy(reports);
+        goto out;
+    }
+    if (d.exporter && cfg->output.reports != DP_REPORTS_ALWAYS)
+        dp_sink_destroy(reports);
+    d.sink = d.exporter ? dp_export_pipeline_sink(d.exporter) : reports;
+    if (!d.sink)
+        d.sink = dp_discard_sink_create();
     if (!d.sink) {
-        dp_log_error("daemon", "out of memory creating the report sink");
+        dp_log_error("daemon", "out of memory creating the sink");
         goto out;
     }
 
@@ -291,6 +312,10 @@ int dp_daemon_run(const dp_config *cfg)
             ? cfg->server.max_concurrent_calls
             : 32;
     rcv.table = d.table;
+    if (d.exporter) {
+        rcv.forward_counted = dp_export_pipeline_forward;
+        rcv.forward_ctx = d.exporter;
+    }
     char err[512];
     if (dp_receiver_start(&rcv, &d.receiver, err, sizeof(err)) != DP_RECEIVER_OK) {
         dp_log_error("daemon", "%s", err);
@@ -298,6 +323,8 @@ int dp_daemon_run(const dp_config *cfg)
     }
     char addr[300];
     bound_address(cfg->server.listen, dp_receiver_port(d.receiver), addr, sizeof(addr));
+    if (d.exporter && dp_export_pipeline_start_metrics(d.exporter, d.receiver, d.table) != 0)
+        goto out;
     dp_log_info("daemon", "dagprof listening on %s", addr);
 
     for (;;) {
@@ -312,14 +339,22 @@ int dp_daemon_run(const dp_config *cfg)
     dp_receiver_shutdown(d.receiver);
     rc = 0;
 out:
+    /* runs still to process may wait for upstream room only so long */
+    dp_export_pipeline_begin_shutdown(d.exporter);
     if (d.table)
         stop_threads(&d);
     if (d.sink)
         dp_sink_flush(d.sink);
     if (d.table && d.sink)
         log_totals(&d);
+    /* final metrics, then deliver what is queued within the shutdown timeout;
+     * what is left is counted and logged, and the exit is still clean */
+    dp_export_pipeline_finish(d.exporter);
     dp_receiver_destroy(d.receiver);
-    dp_sink_destroy(d.sink);
+    if (d.exporter)
+        dp_export_pipeline_destroy(d.exporter);
+    else
+        dp_sink_destroy(d.sink);
     dp_trace_table_destroy(d.table);
     pthread_cond_destroy(&d.wake);
     pthread_mutex_destroy(&d.lock);

@@ -206,7 +206,7 @@ static void test_config_errors_exit_2_with_file_and_line(void **state)
     char *argv[] = {"dagprof", "report", "--config", path, "x.json"};
     snprintf(want, sizeof(want),
              "dagprof: %s:3: unknown key 'colour' in section 'output' (allowed: format, color, "
-             "waterfall_width)\n",
+             "waterfall_width, reports)\n",
              path);
     free(run(ARGC(argv), argv, 2, want));
     unlink(path);

@@ -195,8 +195,8 @@ static void test_unknown_key_and_section(void **state)
                       "2: unknown key 'listn' in section 'server' (allowed: listen, workers, "
                       "max_recv_message_size, max_concurrent_calls)");
     expect_load_error("output:\n  format: json\nserve:\n  listen: x\n",
-                      "3: unknown section 'serve' (allowed: server, assembly, output, profile, "
-                      "thresholds, recommendations, budget, pricing, log)");
+                      "3: unknown section 'serve' (allowed: server, assembly, output, upstream, "
+                      "metrics, profile, thresholds, recommendations, budget, pricing, log)");
 }
 
 static void test_duplicates(void **state)
@@ -237,7 +237,7 @@ static void test_wrong_types(void **state)
                       "listen, workers, max_recv_message_size, max_concurrent_calls)");
     expect_load_error("- server\n",
                       "1: expected a mapping of sections, got a list (allowed: server, assembly, "
-                      "output, profile, thresholds, recommendations, budget, pricing, log)");
+                      "output, upstream, metrics, profile, thresholds, recommendations, budget, pricing, log)");
 }
 
 static void test_out_of_range(void **state)
@@ -303,7 +303,7 @@ static void test_set_single_key(void **state)
                              "max_recv_message_size, max_concurrent_calls)");
     assert_int_equal(dp_config_set(&c, "sever.listen", "x", err, sizeof(err)), -1);
     assert_string_equal(err, "unknown section 'sever' (allowed: server, assembly, output, "
-                             "profile, thresholds, recommendations, budget, pricing, log)");
+                             "upstream, metrics, profile, thresholds, recommendations, budget, pricing, log)");
     assert_int_equal(dp_config_set(&c, "budget", "1", err, sizeof(err)), -1);
     assert_string_equal(err, "'budget' names a section, not a key (allowed keys: usd, tokens)");
     assert_int_equal(dp_config_set(&c, "thresholds.retries_high", "1", err, sizeof(err)), 0);

@@ -1,0 +1,211 @@
+/*
+ * The upstream sink: the last step of the daemon's pipeline when an
+ * upstream is configured. Each finalised run is re-encoded with its
+ * enrichment (exporter/enrich.c) and queued on the upstream client's trace
+ * queue; its profile then feeds the derived metrics.
+ *
+ * Loss-free by construction: when the queue is full, on_run() waits for the
+ * sender to finish a batch instead of dropping the run. The run processor
+ * that called it stays busy, pending runs pile up in the trace table, the
+ * table refuses new spans and the receiver answers the SDKs UNAVAILABLE, so
+ * they keep their spans and retry. Only a shutdown deadline ends the wait;
+ * what could not be queued then is counted and logged.
+ *
+ * One encoding buffer per run-processor thread (a pthread key), reused for
+ * every run of that thread: no allocation per span, one capped buffer.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "buf.h"
+#include "derived_metrics.h"
+#include "enrich.h"
+#include "log.h"
+#include "sink.h"
+#include "upstream.h"
+
+#define COMPONENT "upstream"
+#define DEFAULT_MAX_REQUEST_BYTES (1024u * 1024 * 1024)
+/* Slice of one wait for room: the deadline is re-read between slices. */
+#define WAIT_SLICE_MS 500
+/* A buffer larger than this after a run is freed rather than kept for the next. */
+#define KEEP_BUFFER_BYTES (8u * 1024 * 1024)
+
+typedef struct upstream_sink {
+    dp_sink base;
+    dp_upstream_sink_options opt;
+    pthread_key_t buf_key;
+    bool key_ready;
+    atomic_ullong deadline_ms; /* 0 = wait as long as it takes */
+    atomic_ullong runs_sent, spans_sent, runs_failed, spans_undelivered;
+} upstream_sink;
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void free_thread_buf(void *p)
+{
+    dp_buf *b = p;
+    dp_buf_free(b);
+    free(b);
+}
+
+static dp_buf *thread_buf(upstream_sink *u)
+{
+    dp_buf *b = pthread_getspecific(u->buf_key);
+    if (b)
+        return b;
+    b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    dp_buf_init(b, u->opt.max_request_bytes);
+    if (pthread_setspecific(u->buf_key, b) != 0) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+static void trace_id_hex(const uint8_t id[16], char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[id[i] >> 4];
+        out[2 * i + 1] = hex[id[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+/* Queue one encoded request, waiting for room as long as the deadline allows. */
+static int submit(upstream_sink *u, const dp_buf *b, uint64_t spans)
+{
+    for (;;) {
+        uint64_t deadline = atomic_load(&u->deadline_ms);
+        uint32_t slice = WAIT_SLICE_MS;
+        if (deadline) {
+            uint64_t now = monotonic_ms();
+            if (now >= deadline)
+                slice = 0;
+            else if (deadline - now < slice)
+                slice = (uint32_t)(deadline - now);
+        }
+        int rc = dp_upstream_submit_wait(u->opt.upstream, DP_UPSTREAM_TRACES, b->data, b->len,
+                                         spans, slice);
+        if (rc != DP_UPSTREAM_EFULL || (deadline && slice == 0))
+            return rc;
+    }
+}
+
+static int upstream_on_run(dp_sink *sink, const dp_run_record *run,
+                           const dp_run_profile *profile)
+{
+    upstream_sink *u = (upstream_sink *)sink;
+    char hex[33];
+    int result = -1;
+    const char *why = "out of memory";
+    dp_buf *b = thread_buf(u);
+
+    /* the reports (when also wanted) do not depend on the delivery */
+    if (u->opt.also)
+        dp_sink_on_run(u->opt.also, run, profile);
+    if (run->span_count == 0)
+        return 0;
+    if (b) {
+        dp_buf_reset(b);
+        if (dp_enrich_run(run, profile, b) != 0) {
+            why = "cannot encode the run (out of memory or over the request size cap)";
+        } else {
+            int rc = submit(u, b, run->span_count);
+            if (rc == 0)
+                result = 0;
+            else if (rc == DP_UPSTREAM_EFULL)
+                why = "the upstream queue stayed full until the shutdown deadline";
+            else if (rc == DP_UPSTREAM_ESHUTDOWN)
+                why = "the upstream client is shut down";
+            else if (rc != DP_UPSTREAM_ENOMEM)
+                why = "the upstream client refused the request";
+        }
+        if (b->cap > KEEP_BUFFER_BYTES)
+            dp_buf_free(b); /* one huge run must not pin its buffer forever */
+    }
+    if (result == 0) {
+        atomic_fetch_add(&u->runs_sent, 1);
+        atomic_fetch_add(&u->spans_sent, run->span_count);
+    } else {
+        atomic_fetch_add(&u->runs_failed, 1);
+        atomic_fetch_add(&u->spans_undelivered, run->span_count);
+        trace_id_hex(run->trace_id, hex);
+        dp_log_error(COMPONENT, "run %s: %zu span(s) not delivered: %s", hex, run->span_count,
+                     why);
+    }
+    /* metrics describe every profiled run, delivered or not */
+    if (u->opt.metrics && profile && dp_derived_metrics_record(u->opt.metrics, profile) != 0)
+        dp_log_warn(COMPONENT, "out of memory recording a run into the derived metrics");
+    return result;
+}
+
+static int upstream_flush(dp_sink *sink)
+{
+    upstream_sink *u = (upstream_sink *)sink;
+    /* the upstream client flushes itself on shutdown; only the tee remains */
+    return u->opt.also ? dp_sink_flush(u->opt.also) : 0;
+}
+
+static void upstream_destroy(dp_sink *sink)
+{
+    upstream_sink *u = (upstream_sink *)sink;
+    if (u->key_ready) {
+        /* the calling thread's buffer, if it ever ran on_run itself */
+        dp_buf *b = pthread_getspecific(u->buf_key);
+        if (b)
+            free_thread_buf(b);
+        pthread_key_delete(u->buf_key);
+    }
+    free(u);
+}
+
+static const dp_sink_ops upstream_sink_ops = {
+    .on_run = upstream_on_run,
+    .flush = upstream_flush,
+    .destroy = upstream_destroy,
+};
+
+dp_sink *dp_upstream_sink_create(const dp_upstream_sink_options *opt)
+{
+    if (!opt || !opt->upstream)
+        return NULL;
+    upstream_sink *u = calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    u->base.ops = &upstream_sink_ops;
+    u->opt = *opt;
+    if (!u->opt.max_request_bytes)
+        u->opt.max_request_bytes = DEFAULT_MAX_REQUEST_BYTES;
+    if (pthread_key_create(&u->buf_key, free_thread_buf) != 0) {
+        free(u);
+        return NULL;
+    }
+    u->key_ready = true;
+    return &u->base;
+}
+
+void dp_upstream_sink_set_deadline(dp_sink *sink, uint64_t deadline_ms)
+{
+    upstream_sink *u = (upstream_sink *)sink;
+    atomic_store(&u->deadline_ms, deadline_ms ? deadline_ms : 1);
+}
+
+void dp_upstream_sink_get_counts(dp_sink *sink, dp_upstream_sink_counts *out)
+{
+    upstream_sink *u = (upstream_sink *)sink;
+    out->runs_sent = atomic_load(&u->runs_sent);
+    out->spans_sent = atomic_load(&u->spans_sent);
+    out->runs_failed = atomic_load(&u->runs_failed);
+    out->spans_undelivered = atomic_load(&u->spans_undelivered);
+}

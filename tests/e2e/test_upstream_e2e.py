@@ -1,0 +1,545 @@
+#!/usr/bin/env python3
+"""End-to-end tests of re-export: SDK -> dagprof -> a real OTLP upstream.
+
+The upstream is tests/e2e/upstream_sink.py's Sink, run in this process and
+decoding with protoc-generated Python classes (not dagprof's decoder); this
+file only adds a record of every request it accepted.
+
+Scenarios (--scenario, one CTest test each):
+  js       the official OpenTelemetry JS SDK sends one run both to dagprof and
+           straight to a reference sink (tests/e2e/js/send_tee.js); every span
+           must reach the upstream exactly once and, once dagprof's dag.node.*
+           / dag.run.* attributes and dag.* events are taken away, equal what
+           the reference got. The added values and the derived metrics are
+           checked against figures worked out by hand; SDK metrics and logs
+           sent to dagprof must reach the upstream unchanged.
+  retry    the upstream answers UNAVAILABLE 3 times: retried, then delivered.
+  invalid  the upstream answers INVALID_ARGUMENT once: counted and logged,
+           the daemon keeps going and delivers the next run.
+  outage   the upstream is down while runs arrive (tiny queue, so dagprof
+           pushes back with UNAVAILABLE), then comes back: nothing lost,
+           nothing duplicated.
+  chain    SDK -> dagprof A -> dagprof B -> upstream: B passes A's
+           enrichment through without adding it twice.
+
+  test_upstream_e2e.py --dagprof PATH --scenario NAME [--node PATH]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import upstream_sink  # noqa: E402
+from e2e_common import Checker, Daemon  # noqa: E402
+
+import grpc  # noqa: E402
+
+MESSAGES = upstream_sink.generate_messages()
+# generate_messages() put the generated modules on sys.path.
+from opentelemetry.proto.common.v1 import common_pb2  # noqa: E402
+from opentelemetry.proto.trace.v1 import trace_pb2  # noqa: E402
+from opentelemetry.proto.metrics.v1 import metrics_pb2  # noqa: E402
+from opentelemetry.proto.logs.v1 import logs_pb2  # noqa: E402
+
+JS_DIR = os.path.join(HERE, "js")
+MS = 1_000_000
+BASE_NS = 1_700_000_000_000 * MS
+EXPORT = {
+    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+}
+
+
+class RecordingSink(upstream_sink.Sink):
+    """The test sink, also keeping every request it answered OK."""
+
+    def __init__(self):
+        super().__init__(0, MESSAGES)
+        self.received = {s: [] for s in upstream_sink.SERVICES}
+        self.answers = []
+        self.changed = threading.Condition()
+
+    def emit(self, line):
+        with self.changed:
+            self.answers.append(line)
+            self.changed.notify_all()
+
+    def handler(self, signal):
+        h = super().handler(signal)
+        inner = h.unary_unary
+
+        def export(request, context):
+            resp = inner(request, context)  # aborts (raises) for error answers
+            with self.changed:
+                self.received[signal].append(request)
+                self.changed.notify_all()
+            return resp
+        return h._replace(unary_unary=export)
+
+    def wait_for(self, predicate, timeout=60.0):
+        with self.changed:
+            return self.changed.wait_for(predicate, timeout)
+
+    def spans(self):
+        """[(resource, scope, span)] of every accepted trace request."""
+        out = []
+        with self.changed:
+            for req in self.received["traces"]:
+                for rs in req.resource_spans:
+                    for ss in rs.scope_spans:
+                        for sp in ss.spans:
+                            out.append((rs.resource, ss.scope, sp))
+        return out
+
+    def answered(self, word):
+        with self.changed:
+            return sum(1 for a in self.answers if word in a)
+
+
+def start_sink():
+    s = RecordingSink()
+    s.start()
+    return s
+
+
+def strip_enrichment(span):
+    """A copy of span without dagprof's attributes and events."""
+    c = trace_pb2.Span()
+    c.CopyFrom(span)
+    keep = [a for a in c.attributes
+            if not (a.key.startswith("dag.node.") and a.key not in ("dag.node.id", "dag.node.depends_on"))
+            and not a.key.startswith("dag.run.")]
+    del c.attributes[:]
+    c.attributes.extend(keep)
+    events = [e for e in c.events if not e.name.startswith("dag.")]
+    del c.events[:]
+    c.events.extend(events)
+    return c
+
+
+def attrs_of(span):
+    out = {}
+    for a in span.attributes:
+        v = a.value
+        kind = v.WhichOneof("value")
+        if kind == "array_value":
+            out.setdefault(a.key, []).append([getattr(x, x.WhichOneof("value")) for x in v.array_value.values])
+        else:
+            out.setdefault(a.key, []).append(getattr(v, kind) if kind else None)
+    return out
+
+
+def one(c, attrs, key, what):
+    vals = attrs.get(key)
+    c.ok(vals is not None and len(vals) == 1, "%s: %s present once (got %r)" % (what, key, vals))
+    return vals[0] if vals else None
+
+
+def any_value(v):
+    av = common_pb2.AnyValue()
+    if isinstance(v, bool):
+        av.bool_value = v
+    elif isinstance(v, int):
+        av.int_value = v
+    elif isinstance(v, float):
+        av.double_value = v
+    elif isinstance(v, (list, tuple)):
+        for x in v:
+            av.array_value.values.append(any_value(x))
+    else:
+        av.string_value = v
+    return av
+
+
+def kv(k, v):
+    return common_pb2.KeyValue(key=k, value=any_value(v))
+
+
+def build_run(run_no, nodes=3):
+    """A small run: a root and `nodes` sequential nodes of 100 ms with one
+    gpt-4o-mini call each (100 in / 10 out). Ids encode run_no."""
+    tid = bytes([0xB0]) + run_no.to_bytes(15, "big")
+    spans = []
+
+    def sid(i):
+        return bytes([0x5B, 0, 0]) + run_no.to_bytes(4, "big") + bytes([i])
+    root = trace_pb2.Span(trace_id=tid, span_id=sid(0), name="run",
+                          start_time_unix_nano=BASE_NS, end_time_unix_nano=BASE_NS + nodes * 100 * MS)
+    root.attributes.append(kv("dag.id", "load-dag"))
+    spans.append(root)
+    for i in range(nodes):
+        n = trace_pb2.Span(trace_id=tid, span_id=sid(1 + 2 * i), parent_span_id=root.span_id,
+                           name="step%d" % i, start_time_unix_nano=BASE_NS + i * 100 * MS,
+                           end_time_unix_nano=BASE_NS + (i + 1) * 100 * MS)
+        n.attributes.append(kv("dag.node.id", "step%d" % i))
+        if i:
+            n.attributes.append(kv("dag.depends_on", ["step%d" % (i - 1)]))
+        spans.append(n)
+        ch = trace_pb2.Span(trace_id=tid, span_id=sid(2 + 2 * i), parent_span_id=n.span_id,
+                            name="chat", kind=trace_pb2.Span.SPAN_KIND_CLIENT,
+                            start_time_unix_nano=BASE_NS + (i * 100 + 10) * MS,
+                            end_time_unix_nano=BASE_NS + (i * 100 + 90) * MS)
+        for k, v in (("gen_ai.operation.name", "chat"), ("gen_ai.request.model", "gpt-4o-mini"),
+                     ("gen_ai.usage.input_tokens", 100), ("gen_ai.usage.output_tokens", 10)):
+            ch.attributes.append(kv(k, v))
+        spans.append(ch)
+    return spans
+
+
+def trace_request(spans):
+    req = MESSAGES["traces"][0]()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.append(kv("service.name", "e2e-upstream-agent"))
+    ss = rs.scope_spans.add()
+    ss.scope.name = "dagprof-e2e-upstream"
+    ss.spans.extend(spans)
+    return req
+
+
+def export(channel, signal, req, timeout=30):
+    call = channel.unary_unary(EXPORT[signal], request_serializer=lambda m: m.SerializeToString(),
+                               response_deserializer=MESSAGES[signal][1].FromString)
+    return call(req, timeout=timeout)
+
+
+def send_until_accepted(channel, req, refused, stop_after=20000, on_refused=None):
+    """Send one request the way an SDK with retries does: UNAVAILABLE means
+    try again (after a short pause, as SDKs back off)."""
+    pause = threading.Event()
+    for _ in range(stop_after):
+        try:
+            export(channel, "traces", req)
+            return True
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            refused[0] += 1
+            if on_refused:
+                on_refused()
+            pause.wait(0.02)
+    return False
+
+
+def start_daemon(binary, sink_port, extra=()):
+    d = Daemon(binary, ["--upstream", "http://127.0.0.1:%d" % sink_port,
+                        "--set", "upstream.batch_timeout=20ms",
+                        "--set", "upstream.retry_initial_backoff=20ms",
+                        "--set", "upstream.retry_max_backoff=200ms"] + list(extra))
+    return d.start()
+
+
+def span_key(sp):
+    return (sp.trace_id, sp.span_id)
+
+
+# ---- scenario: the JS SDK, compared span by span --------------------------------
+
+def ensure_node_modules():
+    if os.path.isdir(os.path.join(JS_DIR, "node_modules", "@opentelemetry", "exporter-trace-otlp-grpc")):
+        return
+    npm = shutil.which("npm")
+    if not npm:
+        raise RuntimeError("npm not found: run scripts/install-deps.sh --test")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True)
+
+
+def metric_points(sink):
+    """{(name, frozenset(attrs)): latest data point} over every metrics request."""
+    latest = {}
+    with sink.changed:
+        reqs = list(sink.received["metrics"])
+    for req in reqs:
+        for rm in req.resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    kind = m.WhichOneof("data")
+                    if not kind:
+                        continue
+                    for p in getattr(m, kind).data_points:
+                        key = (m.name, frozenset((a.key, str(getattr(a.value, a.value.WhichOneof("value"))))
+                                                 for a in p.attributes))
+                        old = latest.get(key)
+                        if old is None or p.time_unix_nano >= old.time_unix_nano:
+                            latest[key] = p
+    return latest
+
+
+def scenario_js(c, args):
+    ensure_node_modules()
+    up, direct = start_sink(), start_sink()
+    d = start_daemon(args.dagprof, up.port, ["--set", "metrics.export_interval=200ms"])
+    try:
+        # SDK metrics and logs sent to dagprof are forwarded unchanged.
+        mreq = MESSAGES["metrics"][0]()
+        rm = mreq.resource_metrics.add()
+        rm.resource.attributes.append(kv("service.name", "sdk-with-metrics"))
+        m = rm.scope_metrics.add().metrics.add()
+        m.name = "app.requests"
+        m.sum.is_monotonic = True
+        m.sum.aggregation_temporality = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+        m.sum.data_points.add(as_int=42, time_unix_nano=BASE_NS)
+        lreq = MESSAGES["logs"][0]()
+        rl = lreq.resource_logs.add()
+        rl.resource.attributes.append(kv("service.name", "sdk-with-logs"))
+        rl.scope_logs.add().log_records.add(time_unix_nano=BASE_NS, body=any_value("hello upstream"),
+                                            severity_number=logs_pb2.SEVERITY_NUMBER_INFO)
+        with grpc.insecure_channel(d.endpoint) as ch:
+            export(ch, "metrics", mreq)
+            export(ch, "logs", lreq)
+
+        proc = subprocess.run([args.node, os.path.join(JS_DIR, "send_tee.js"),
+                               "--dagprof", "http://" + d.endpoint,
+                               "--direct", "http://127.0.0.1:%d" % direct.port],
+                              cwd=JS_DIR, capture_output=True, text=True, timeout=120)
+        c.eq(proc.returncode, 0, "send_tee.js exit status (stderr: %s)" % proc.stderr[-500:])
+        sent = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {"spans": 0}
+        # 1 root + 3 nodes + 2 chats + 1 tool
+        c.eq(sent.get("spans"), 7, "spans created by the JS client")
+        c.ok(up.wait_for(lambda: sum(1 for _ in _iter_spans(up)) >= 7, 60),
+             "the upstream got the run's 7 spans")
+    finally:
+        rc, _ = d.stop()
+    c.eq(rc, 0, "dagprof exit status")
+    c.eq(_count_lines(d, "[export] everything received was delivered upstream"), 1,
+         "dagprof says everything was delivered")
+
+    # Metrics and logs forwarded unchanged (their resource entries byte-equal).
+    got_rm = [x for req in up.received["metrics"] for x in req.resource_metrics]
+    c.eq(sum(1 for x in got_rm if x.SerializeToString() == rm.SerializeToString()), 1,
+         "the SDK's metrics arrive once, unchanged")
+    got_rl = [x for req in up.received["logs"] for x in req.resource_logs]
+    c.eq(sum(1 for x in got_rl if x.SerializeToString() == rl.SerializeToString()), 1,
+         "the SDK's logs arrive once, unchanged")
+
+    # Every span exactly once; unchanged but for the enrichment.
+    ref = {span_key(sp): (res, scope, sp) for res, scope, sp in direct.spans()}
+    got = {}
+    for res, scope, sp in up.spans():
+        got.setdefault(span_key(sp), []).append((res, scope, sp))
+    c.eq(len(ref), 7, "spans at the reference receiver")
+    c.eq(sorted(got), sorted(ref), "span ids at the upstream = span ids the SDK sent")
+    c.eq([k for k, v in got.items() if len(v) != 1], [], "spans that arrived more than once")
+    for k, (res, scope, sp) in ref.items():
+        if k not in got:
+            continue
+        gres, gscope, gsp = got[k][0]
+        c.eq(gres, res, "resource of span %s" % sp.name)
+        c.eq(gscope, scope, "scope of span %s" % sp.name)
+        c.eq(strip_enrichment(gsp), sp, "span %s without dagprof's additions" % sp.name)
+
+    by_name = {sp.name: attrs_of(sp) for entries in got.values() for _, _, sp in entries[:1]}
+    root = by_name.get("tee-run", {})
+    # wall = 6000 - 0 = 6000 ms; critical path plan (0 wait + 2000) -> write (0 + 4000) = 6000 ms
+    c.near(one(c, root, "dag.run.wall_ms", "root"), 6000.0, "dag.run.wall_ms", 1e-6)
+    c.near(one(c, root, "dag.run.critical_path_ms", "root"), 6000.0, "dag.run.critical_path_ms", 1e-6)
+    # execution 2000 + 4000 + 2000 = 8000 over a 6000 ms wall
+    c.near(one(c, root, "dag.run.parallelism", "root"), 8000 / 6000, "dag.run.parallelism", 1e-3)
+    # gpt-4o: 1000 x 2.50/1e6 + 200 x 10.00/1e6 = 0.0045; gpt-4o-mini: 2000 x 0.15/1e6 + 500 x 0.60/1e6 = 0.0006
+    c.near(one(c, root, "dag.run.cost_usd", "root"), 0.0051, "dag.run.cost_usd", 1e-9)
+    c.eq(one(c, root, "dag.run.tokens.input", "root"), 3000, "dag.run.tokens.input")
+    c.eq(one(c, root, "dag.run.tokens.output", "root"), 700, "dag.run.tokens.output")
+    plan, write, search = by_name.get("plan", {}), by_name.get("write", {}), by_name.get("search", {})
+    c.near(one(c, plan, "dag.node.cost_usd", "plan"), 0.0045, "plan cost", 1e-9)
+    c.near(one(c, write, "dag.node.cost_usd", "write"), 0.0006, "write cost", 1e-9)
+    c.near(one(c, write, "dag.node.execution_ms", "write"), 4000.0, "write execution", 1e-6)
+    c.near(one(c, search, "dag.node.wait_ms", "search"), 0.0, "search wait", 1e-6)
+    c.eq(one(c, plan, "dag.node.on_critical_path", "plan"), True, "plan on the critical path")
+    c.eq(one(c, write, "dag.node.on_critical_path", "write"), True, "write on the critical path")
+    c.eq(one(c, search, "dag.node.on_critical_path", "search"), False, "search off the critical path")
+    c.ok("dag.run.wall_ms" not in by_name.get("chat gpt-4o", {}), "a call span gets no run figures")
+
+    # Derived metrics of the known workload (cumulative: the latest points hold the totals).
+    pts = metric_points(up)
+
+    def find(name, **want):
+        return [p for (n, attrs), p in pts.items() if n == name and
+                all((k.replace("__", "."), str(v)) in attrs for k, v in want.items())]
+    for model, ttype, tokens in (("gpt-4o", "input", 1000), ("gpt-4o", "output", 200),
+                                 ("gpt-4o-mini", "input", 2000), ("gpt-4o-mini", "output", 500)):
+        ps = find("gen_ai.client.token.usage", gen_ai__request__model=model, gen_ai__token__type=ttype)
+        c.eq(len(ps), 1, "token usage series %s/%s" % (model, ttype))
+        if ps:
+            c.eq(ps[0].count, 1, "token usage count %s/%s" % (model, ttype))
+            c.near(ps[0].sum, tokens, "token usage sum %s/%s" % (model, ttype))
+    cost = find("dag.cost")
+    # 0.0045 + 0.0006 (no other run in this daemon)
+    c.near(sum(p.as_double for p in cost), 0.0051, "dag.cost summed over its series", 1e-9)
+    runs = find("dag.run.duration", dag__id="tee-dag")
+    c.eq([p.count for p in runs], [1], "dag.run.duration: one run")
+    if runs:
+        c.near(runs[0].sum, 6.0, "dag.run.duration sum (s)")
+    for srv in (up, direct):
+        srv.stop()
+
+
+def _iter_spans(sink):
+    return sink.spans()
+
+
+def _count_lines(d, text):
+    return sum(1 for line in d.stderr_lines if text in line)
+
+
+# ---- scenarios: the upstream misbehaves -----------------------------------------
+
+def send_runs(c, d, first, count, nodes=3):
+    refused = [0]
+    with grpc.insecure_channel(d.endpoint) as ch:
+        for r in range(first, first + count):
+            c.ok(send_until_accepted(ch, trace_request(build_run(r, nodes)), refused),
+                 "run %d accepted by dagprof" % r)
+    return refused[0]
+
+
+def expect_all_once(c, sink, runs, nodes=3):
+    want = {(bytes([0xB0]) + r.to_bytes(15, "big")) for r in runs}
+    per = 1 + 2 * nodes
+    seen = {}
+    for _, _, sp in sink.spans():
+        seen[span_key(sp)] = seen.get(span_key(sp), 0) + 1
+    traces = {}
+    for (tid, _sid) in seen:
+        traces[tid] = traces.get(tid, 0) + 1
+    c.eq(sum(1 for t in want if traces.get(t) == per), len(want),
+         "runs with all %d spans at the upstream" % per)
+    c.eq(sum(seen.values()), len(want) * per, "spans at the upstream (no loss, no duplicate)")
+    c.eq([k for k, n in seen.items() if n > 1], [], "duplicated spans")
+
+
+def scenario_retry(c, args):
+    sink = start_sink()
+    sink.command("unavailable 3")
+    d = start_daemon(args.dagprof, sink.port)
+    try:
+        send_runs(c, d, 1, 2)
+        c.ok(sink.wait_for(lambda: len(sink.spans()) >= 14, 60), "both runs delivered after retries")
+    finally:
+        rc, _ = d.stop()
+    c.eq(rc, 0, "dagprof exit status")
+    c.ok(sink.answered("answer=UNAVAILABLE") >= 3, "the upstream answered UNAVAILABLE 3 times")
+    c.ok(_count_lines(d, "answered UNAVAILABLE") >= 1, "dagprof logged the retry")
+    expect_all_once(c, sink, [1, 2])
+    sink.stop()
+
+
+def scenario_invalid(c, args):
+    sink = start_sink()
+    sink.command("invalid 1")
+    d = start_daemon(args.dagprof, sink.port)
+    try:
+        send_runs(c, d, 1, 1)
+        c.ok(sink.wait_for(lambda: sink.answered("answer=INVALID_ARGUMENT") >= 1, 60),
+             "the first batch was refused")
+        send_runs(c, d, 2, 1)
+        c.ok(sink.wait_for(lambda: len(sink.spans()) >= 7, 60), "the next run is delivered")
+        alive = d.proc.poll() is None
+    finally:
+        rc, _ = d.stop()
+    c.ok(alive, "dagprof kept running after INVALID_ARGUMENT")
+    c.eq(rc, 0, "dagprof exit status")
+    c.eq(_count_lines(d, "with INVALID_ARGUMENT: sink refuses this batch"), 1,
+         "the refusal is logged with the upstream's message")
+    c.ok(_count_lines(d, "7 item(s) could not be delivered upstream") == 1,
+         "the undelivered count is reported at exit:\n" + d.stderr_tail(8))
+    expect_all_once(c, sink, [2])
+    sink.stop()
+
+
+def scenario_outage(c, args):
+    sink = start_sink()
+    sink.command("down")
+    # A tiny queue, few pending runs and little table memory (refusals start
+    # at twice memory_limit) so the outage soon reaches the client as UNAVAILABLE.
+    d = start_daemon(args.dagprof, sink.port, ["--set", "upstream.queue_max_spans=50",
+                                               "--set", "assembly.max_pending_runs=2",
+                                               "--set", "assembly.memory_limit=1MiB",
+                                               "--idle-timeout", "5ms", "--workers", "2"])
+    sent = []
+    refused = [0]
+    pushed_back = threading.Event()
+    try:
+        def client():
+            # Runs keep coming until dagprof has pushed back, then 20 more.
+            with grpc.insecure_channel(d.endpoint) as ch:
+                extra = 20
+                def note():
+                    if refused[0] >= 5:
+                        pushed_back.set()
+                for r in range(1, 20001):
+                    if not send_until_accepted(ch, trace_request(build_run(r)), refused,
+                                               on_refused=note):
+                        return
+                    sent.append(r)
+                    if pushed_back.is_set():
+                        extra -= 1
+                        if extra == 0:
+                            return
+        t = threading.Thread(target=client)
+        t.start()
+        # Bring the upstream back once dagprof has pushed back on the client.
+        c.ok(pushed_back.wait(120), "dagprof answered UNAVAILABLE while the upstream was down")
+        sink.command("up")
+        t.join(300)
+        c.ok(not t.is_alive(), "the client got every run accepted")
+        c.ok(sink.wait_for(lambda: len(sink.spans()) >= len(sent) * 7, 120),
+             "every span delivered once the upstream is back")
+    finally:
+        rc, _ = d.stop()
+    c.eq(rc, 0, "dagprof exit status")
+    c.ok(len(sent) > 20, "runs sent during the outage: %d" % len(sent))
+    expect_all_once(c, sink, sent)
+    sink.stop()
+
+
+def scenario_chain(c, args):
+    sink = start_sink()
+    b = start_daemon(args.dagprof, sink.port)
+    a = None
+    try:
+        a = start_daemon(args.dagprof, b.port)
+        send_runs(c, a, 1, 2)
+        c.ok(sink.wait_for(lambda: len(sink.spans()) >= 14, 60), "A -> B -> upstream delivered")
+    finally:
+        rc_a = a.stop()[0] if a else 1
+        rc_b = b.stop()[0]
+    c.eq((rc_a, rc_b), (0, 0), "exit status of A and B")
+    expect_all_once(c, sink, [1, 2])
+    for _, _, sp in sink.spans():
+        counts = attrs_of(sp)
+        dup = [k for k, v in counts.items() if len(v) > 1]
+        c.eq(dup, [], "attributes given twice on span %s" % sp.name)
+        names = [e.name for e in sp.events]
+        c.eq(len(names), len(set((e.name, e.SerializeToString()) for e in sp.events)),
+             "events given twice on span %s" % sp.name)
+        if sp.name == "run":
+            # 3 sequential nodes of 100 ms: wall 300 ms; critical path 300 ms
+            c.near(counts.get("dag.run.wall_ms", [None])[0], 300.0, "wall after the chain")
+            # 3 calls x (100 x 0.15 + 10 x 0.60) / 1e6 = 3 x 0.000021 = 0.000063
+            c.near(counts.get("dag.run.cost_usd", [None])[0], 0.000063, "cost after the chain", 1e-9)
+    sink.stop()
+
+
+SCENARIOS = {"js": scenario_js, "retry": scenario_retry, "invalid": scenario_invalid,
+             "outage": scenario_outage, "chain": scenario_chain}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dagprof", required=True)
+    ap.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
+    ap.add_argument("--node", default=shutil.which("node") or "node")
+    args = ap.parse_args()
+    c = Checker("upstream_" + args.scenario)
+    SCENARIOS[args.scenario](c, args)
+    return c.report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

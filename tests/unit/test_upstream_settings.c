@@ -1,0 +1,201 @@
+/*
+ * Tests of the upstream settings: the upstream and metrics sections of the
+ * config file (headers as a YAML mapping), the --upstream flag, and the
+ * precedence OTEL_EXPORTER_OTLP_* variables < config file < flags.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cli.h"
+#include "config.h"
+#include "upstream_settings.h"
+
+static const char *const env_names[] = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT",        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",         "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",     "OTEL_EXPORTER_OTLP_INSECURE",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+};
+
+static int clear_env(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++)
+        unsetenv(env_names[i]);
+    return 0;
+}
+
+static void write_tmp(char path[64], const char *text)
+{
+    snprintf(path, 64, "/tmp/dp_test_upset_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    size_t len = strlen(text);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+}
+
+static const char *header(const dp_upstream_connection *c, const char *key)
+{
+    for (size_t i = 0; i < c->header_count; i++)
+        if (strcmp(c->headers[i].key, key) == 0)
+            return c->headers[i].value;
+    return NULL;
+}
+
+static void test_defaults_mean_no_upstream(void **state)
+{
+    (void)state;
+    dp_config c;
+    dp_upstream_config u;
+    char err[256];
+    dp_config_defaults(&c);
+    assert_int_equal(c.output.reports, DP_REPORTS_AUTO);
+    assert_int_equal(c.metrics.export_interval_ms, 15000);
+    assert_int_equal(c.metrics.delta, 0);
+    assert_int_equal(c.metrics.max_series_per_metric, 2000);
+    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), 0);
+    assert_false(dp_upstream_settings_active(&u));
+    dp_upstream_config_free(&u);
+}
+
+static void test_file_with_header_mapping(void **state)
+{
+    (void)state;
+    char path[64], err[512];
+    dp_config c;
+    dp_upstream_config u;
+    dp_config_defaults(&c);
+    /* a value with the list form's reserved characters (',' '=' '%') must survive */
+    write_tmp(path, "upstream:\n"
+                    "  endpoint: https://collector.example:4317\n"
+                    "  headers:\n"
+                    "    x-api-key: s3cr=t,100%\n"
+                    "    X-Team: agents\n"
+                    "  compression: gzip\n"
+                    "  timeout: 2s\n"
+                    "  queue_max_spans: 5000\n"
+                    "  shutdown_timeout: 3s\n"
+                    "metrics:\n"
+                    "  export_interval: 30s\n"
+                    "  temporality: delta\n"
+                    "  max_series_per_metric: 10\n");
+    assert_int_equal(dp_config_load_file(&c, path, err, sizeof(err)), 0);
+    unlink(path);
+    assert_int_equal(c.metrics.export_interval_ms, 30000);
+    assert_int_equal(c.metrics.delta, 1);
+    assert_int_equal(c.metrics.max_series_per_metric, 10);
+    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), 0);
+    assert_true(dp_upstream_settings_active(&u));
+    for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT; s++) {
+        const dp_upstream_connection *k = &u.conn[s];
+        assert_string_equal(k->endpoint, "collector.example:4317");
+        assert_false(k->insecure); /* https:// */
+        assert_int_equal(k->header_count, 2);
+        assert_string_equal(header(k, "x-api-key"), "s3cr=t,100%");
+        assert_string_equal(header(k, "x-team"), "agents"); /* keys lowercased */
+        assert_int_equal(k->compression, DP_UPSTREAM_COMPRESSION_GZIP);
+        assert_int_equal(k->timeout_ms, 2000);
+    }
+    assert_int_equal(u.queue_max_items, 5000);
+    assert_int_equal(u.shutdown_timeout_ms, 3000);
+    dp_upstream_config_free(&u);
+}
+
+static void test_header_errors_do_not_quote_values(void **state)
+{
+    (void)state;
+    char path[64], err[512];
+    dp_config c;
+    dp_config_defaults(&c);
+    write_tmp(path, "upstream:\n  headers:\n    x-api-key: [not, a, scalar]\n");
+    assert_int_equal(dp_config_load_file(&c, path, err, sizeof(err)), -1);
+    unlink(path);
+    assert_non_null(strstr(err, ":3: upstream.headers: expected a mapping of header names"));
+}
+
+/* env < file < flags, one setting at a time. */
+static void test_precedence(void **state)
+{
+    (void)state;
+    char path[64], err[512];
+    dp_upstream_config u;
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env-host:1111", 1);
+    setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "7000", 1);
+    setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-from=env", 1);
+    setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", 1);
+
+    /* environment only: every value comes from it */
+    dp_config c;
+    dp_config_defaults(&c);
+    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), 0);
+    assert_string_equal(u.conn[DP_UPSTREAM_TRACES].endpoint, "env-host:1111");
+    assert_true(u.conn[DP_UPSTREAM_TRACES].insecure); /* http:// */
+    assert_int_equal(u.conn[DP_UPSTREAM_METRICS].timeout_ms, 7000);
+    assert_string_equal(header(&u.conn[DP_UPSTREAM_LOGS], "x-from"), "env");
+    dp_upstream_config_free(&u);
+
+    /* the file wins over the environment for what it sets (endpoint, timeout);
+     * the flag wins over the file (endpoint); compression stays the env's */
+    write_tmp(path, "upstream:\n  endpoint: http://file-host:2222\n  timeout: 3s\n");
+    dp_cli cli;
+    char *argv[] = {"dagprof", "--config", path, "--upstream", "http://flag-host:3333"};
+    assert_int_equal(dp_cli_parse(&cli, 5, argv, err, sizeof(err)), 0);
+    unlink(path);
+    assert_int_equal(dp_upstream_settings_build(&cli.config, &u, err, sizeof(err)), 0);
+    assert_string_equal(u.conn[DP_UPSTREAM_TRACES].endpoint, "flag-host:3333");
+    assert_int_equal(u.conn[DP_UPSTREAM_TRACES].timeout_ms, 3000);
+    assert_int_equal(u.conn[DP_UPSTREAM_TRACES].compression, DP_UPSTREAM_COMPRESSION_GZIP);
+    assert_string_equal(header(&u.conn[DP_UPSTREAM_TRACES], "x-from"), "env");
+    dp_upstream_config_free(&u);
+    dp_cli_release(&cli);
+
+    /* compression set to none in a flag beats gzip from the environment */
+    char *argv2[] = {"dagprof", "--set", "upstream.compression=none"};
+    assert_int_equal(dp_cli_parse(&cli, 3, argv2, err, sizeof(err)), 0);
+    assert_int_equal(dp_upstream_settings_build(&cli.config, &u, err, sizeof(err)), 0);
+    assert_int_equal(u.conn[DP_UPSTREAM_TRACES].compression, DP_UPSTREAM_COMPRESSION_NONE);
+    dp_upstream_config_free(&u);
+    dp_cli_release(&cli);
+}
+
+static void test_bad_settings_are_usage_errors(void **state)
+{
+    (void)state;
+    char err[512];
+    dp_upstream_config u;
+    dp_config c;
+    dp_config_defaults(&c);
+    assert_int_equal(dp_config_set(&c, "upstream.headers", "no-equals-sign", err, sizeof(err)), 0);
+    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), -1);
+    assert_string_equal(err, "upstream.headers: not a list of name=value pairs");
+    assert_int_equal(dp_config_set(&c, "output.reports", "sometimes", err, sizeof(err)), -1);
+    assert_string_equal(err, "output.reports: 'sometimes' is not one of: auto, always, never");
+    assert_int_equal(dp_config_set(&c, "metrics.temporality", "gauge", err, sizeof(err)), -1);
+    /* a header value never appears in a message */
+    char long_value[5000];
+    memset(long_value, 'k', sizeof(long_value) - 1);
+    long_value[sizeof(long_value) - 1] = '\0';
+    assert_int_equal(dp_config_set(&c, "upstream.headers", long_value, err, sizeof(err)), -1);
+    assert_null(strstr(err, "kkkk"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_defaults_mean_no_upstream, clear_env),
+        cmocka_unit_test_setup(test_file_with_header_mapping, clear_env),
+        cmocka_unit_test_setup(test_header_errors_do_not_quote_values, clear_env),
+        cmocka_unit_test_setup(test_precedence, clear_env),
+        cmocka_unit_test_setup(test_bad_settings_are_usage_errors, clear_env),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
