@@ -210,7 +210,7 @@ int dp_cli_parse(dp_cli *cli, int argc, char **argv, char *err, size_t errlen)
         size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
         char flag_text[64];
         snprintf(flag_text, sizeof(flag_text), "%.*s", (int)name_len, arg);
-        const char *value;
+        const char *value = NULL;
 
         if (strcmp(flag_text, "--config") == 0) {
             if (flag_value(cli, argc, argv, &i, eq, flag_text, &value, err, errlen) < 0)
