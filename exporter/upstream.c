@@ -44,6 +44,20 @@ static const char *const export_methods[DP_UPSTREAM_SIGNAL_COUNT] = {
     "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
 };
 
+struct sender;
+
+/* One Export call at a time per lane; a signal's lanes share its queue so
+ * that up to `concurrency` calls are in flight, which a single unary call
+ * at a time could not keep the upstream's pipe full with. */
+typedef struct lane {
+    struct sender *s;
+    pthread_t thread;
+    bool thread_started;
+    grpc_completion_queue *cq;
+    grpc_call *call; /* the call in flight, for cancellation; under s->mu */
+    uint64_t rng;
+} lane;
+
 typedef struct sender {
     dp_upstream *up;
     dp_upstream_signal signal;
@@ -57,19 +71,18 @@ typedef struct sender {
     grpc_metadata metadata[DP_UPSTREAM_MAX_HEADERS];
     size_t metadata_count;
 
-    pthread_t thread;
-    bool thread_started;
+    lane lanes[DP_UPSTREAM_MAX_CONCURRENCY];
+    unsigned lane_count;
 
     /* Guards everything below. */
     pthread_mutex_t mu;
     pthread_cond_t cond; /* attempts, done, abort */
     bool sync_ready;
-    grpc_call *call;     /* the call in flight, for cancellation */
     bool abort;          /* shutdown ran out of time */
-    bool done;           /* the thread has sent all it will send */
+    unsigned lanes_done; /* lanes that have sent all they will send */
+    bool done;           /* every lane is done */
     uint64_t batches_completed; /* wakes dp_upstream_submit_wait(): room in the queue */
     dp_upstream_stats stats;
-    uint64_t rng;
 } sender;
 
 struct dp_upstream {
@@ -189,7 +202,14 @@ static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
 
     s->up = up;
     s->signal = signal;
-    s->rng = (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull + (uint64_t)(uintptr_t)s + 1;
+    s->lane_count = cfg->concurrency < 1 ? 1
+                    : cfg->concurrency > DP_UPSTREAM_MAX_CONCURRENCY ? DP_UPSTREAM_MAX_CONCURRENCY
+                                                                     : cfg->concurrency;
+    for (unsigned i = 0; i < s->lane_count; i++) {
+        s->lanes[i].s = s;
+        s->lanes[i].rng =
+            (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull + (uint64_t)(uintptr_t)&s->lanes[i] + 1;
+    }
 
     pthread_condattr_t attr;
     if (pthread_mutex_init(&s->mu, NULL) != 0)
@@ -241,9 +261,11 @@ static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
     if (!s->channel)
         goto out;
     s->method = grpc_channel_register_call(s->channel, export_methods[signal], NULL, NULL);
-    s->cq = grpc_completion_queue_create_for_next(NULL);
-    if (!s->method || !s->cq)
+    if (!s->method)
         goto out;
+    for (unsigned i = 0; i < s->lane_count; i++)
+        if (!(s->lanes[i].cq = grpc_completion_queue_create_for_next(NULL)))
+            goto out;
     for (size_t i = 0; i < c->header_count; i++) {
         s->metadata[i].key = grpc_slice_from_copied_string(c->headers[i].key);
         s->metadata[i].value = grpc_slice_from_copied_string(c->headers[i].value);
@@ -321,8 +343,9 @@ static void read_response(grpc_byte_buffer *bb, attempt_result *res)
 }
 
 /* Make one Export call carrying payload and wait for its end. */
-static void attempt_export(sender *s, grpc_slice payload, attempt_result *res)
+static void attempt_export(lane *l, grpc_slice payload, attempt_result *res)
 {
+    sender *s = l->s;
     const dp_upstream_connection *c = &s->up->cfg.conn[s->signal];
     grpc_metadata_array initial_md, trailing_md;
     grpc_byte_buffer *send = NULL, *recv = NULL;
@@ -338,7 +361,7 @@ static void attempt_export(sender *s, grpc_slice payload, attempt_result *res)
 
     gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                          gpr_time_from_millis(c->timeout_ms, GPR_TIMESPAN));
-    call = grpc_channel_create_registered_call(s->channel, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq,
+    call = grpc_channel_create_registered_call(s->channel, NULL, GRPC_PROPAGATE_DEFAULTS, l->cq,
                                                s->method, deadline, NULL);
     if (!call) {
         res->code = GRPC_STATUS_UNAVAILABLE;
@@ -365,13 +388,13 @@ static void attempt_export(sender *s, grpc_slice payload, attempt_result *res)
     ops[5].data.recv_status_on_client.error_string = &error_string;
 
     pthread_mutex_lock(&s->mu);
-    s->call = call;
+    l->call = call;
     bool abort_now = s->abort;
     pthread_mutex_unlock(&s->mu);
     if (abort_now)
         grpc_call_cancel(call, NULL);
 
-    grpc_call_error err = grpc_call_start_batch(call, ops, 6, s, NULL);
+    grpc_call_error err = grpc_call_start_batch(call, ops, 6, l, NULL);
     if (err != GRPC_CALL_OK) {
         res->code = GRPC_STATUS_INTERNAL;
         snprintf(res->message, sizeof(res->message), "cannot start the call (error %d)", (int)err);
@@ -380,8 +403,8 @@ static void attempt_export(sender *s, grpc_slice payload, attempt_result *res)
          * or when shutdown cancels it. */
         grpc_event ev;
         do {
-            ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        } while (ev.type != GRPC_OP_COMPLETE || ev.tag != s);
+            ev = grpc_completion_queue_next(l->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        } while (ev.type != GRPC_OP_COMPLETE || ev.tag != l);
         res->code = (int)status;
         copy_slice_text(res->message, sizeof(res->message), details);
         if (!res->message[0] && error_string)
@@ -392,7 +415,7 @@ static void attempt_export(sender *s, grpc_slice payload, attempt_result *res)
     }
 
     pthread_mutex_lock(&s->mu);
-    s->call = NULL;
+    l->call = NULL;
     pthread_mutex_unlock(&s->mu);
     grpc_call_unref(call);
 out:
@@ -444,8 +467,9 @@ static void count(sender *s, uint64_t *field, uint64_t n)
     pthread_mutex_unlock(&s->mu);
 }
 
-static void deliver(sender *s, dp_delivery_batch *batch)
+static void deliver(lane *l, dp_delivery_batch *batch)
 {
+    sender *s = l->s;
     const dp_upstream_config *cfg = &s->up->cfg;
     const char *sig = dp_upstream_signal_name(s->signal);
     uint64_t start = now_ms();
@@ -467,7 +491,7 @@ static void deliver(sender *s, dp_delivery_batch *batch)
             return;
         }
 
-        attempt_export(s, payload, &res);
+        attempt_export(l, payload, &res);
 
         pthread_mutex_lock(&s->mu);
         s->stats.attempts++;
@@ -510,7 +534,7 @@ static void deliver(sender *s, dp_delivery_batch *batch)
 
         /* Jitter in [backoff/2, 3*backoff/2) keeps many clients from
          * retrying in step; the server's RetryInfo delay wins when given. */
-        uint64_t delay = backoff / 2 + next_random(&s->rng) % (backoff + 1);
+        uint64_t delay = backoff / 2 + next_random(&l->rng) % (backoff + 1);
         if (res.has_retry_info && res.retry_delay_ms > 0)
             delay = res.retry_delay_ms;
         backoff = backoff * 2 > cfg->retry_max_ms ? cfg->retry_max_ms : backoff * 2;
@@ -547,7 +571,8 @@ static void deliver(sender *s, dp_delivery_batch *batch)
 
 static void *sender_main(void *arg)
 {
-    sender *s = arg;
+    lane *l = arg;
+    sender *s = l->s;
     const dp_upstream_config *cfg = &s->up->cfg;
     dp_delivery_batch batch;
 
@@ -563,7 +588,7 @@ static void *sender_main(void *arg)
                 break;
             continue;
         }
-        deliver(s, &batch);
+        deliver(l, &batch);
         dp_delivery_queue_complete(&s->queue, &batch);
         pthread_mutex_lock(&s->mu);
         s->batches_completed++;
@@ -572,7 +597,8 @@ static void *sender_main(void *arg)
     }
 
     pthread_mutex_lock(&s->mu);
-    s->done = true;
+    if (++s->lanes_done == s->lane_count)
+        s->done = true;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->mu);
     return NULL;
@@ -582,13 +608,16 @@ static void *sender_main(void *arg)
 
 static void sender_close(sender *s)
 {
-    if (s->cq) {
-        grpc_completion_queue_shutdown(s->cq);
-        while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+    for (unsigned i = 0; i < s->lane_count; i++) {
+        lane *l = &s->lanes[i];
+        if (!l->cq)
+            continue;
+        grpc_completion_queue_shutdown(l->cq);
+        while (grpc_completion_queue_next(l->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
                GRPC_QUEUE_SHUTDOWN)
             ;
-        grpc_completion_queue_destroy(s->cq);
-        s->cq = NULL;
+        grpc_completion_queue_destroy(l->cq);
+        l->cq = NULL;
     }
     for (size_t i = 0; i < s->metadata_count; i++) {
         grpc_slice_unref(s->metadata[i].key);
@@ -639,9 +668,11 @@ dp_upstream *dp_upstream_create(const dp_upstream_config *cfg)
         sender *s = &up->senders[i];
         if (!s->enabled)
             continue;
-        if (pthread_create(&s->thread, NULL, sender_main, s) != 0)
-            goto fail;
-        s->thread_started = true;
+        for (unsigned j = 0; j < s->lane_count; j++) {
+            if (pthread_create(&s->lanes[j].thread, NULL, sender_main, &s->lanes[j]) != 0)
+                goto fail; /* shutdown(0) aborts and joins the lanes that started */
+            s->lanes[j].thread_started = true;
+        }
     }
     return up;
 fail:
@@ -789,7 +820,7 @@ uint64_t dp_upstream_shutdown(dp_upstream *up, uint32_t timeout_ms)
     struct timespec ts = abs_time(until);
     for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++) {
         sender *s = &up->senders[i];
-        if (!s->thread_started)
+        if (!s->enabled || !s->lanes[0].thread_started)
             continue;
         pthread_mutex_lock(&s->mu);
         while (!s->done && now_ms() < until)
@@ -800,22 +831,25 @@ uint64_t dp_upstream_shutdown(dp_upstream *up, uint32_t timeout_ms)
     /* Out of time: cancel the calls in flight and stop retrying. */
     for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++) {
         sender *s = &up->senders[i];
-        if (!s->thread_started)
+        if (!s->enabled || !s->lanes[0].thread_started)
             continue;
         pthread_mutex_lock(&s->mu);
         if (!s->done) {
             s->abort = true;
-            if (s->call)
-                grpc_call_cancel(s->call, NULL);
+            for (unsigned j = 0; j < s->lane_count; j++)
+                if (s->lanes[j].call)
+                    grpc_call_cancel(s->lanes[j].call, NULL);
             pthread_cond_broadcast(&s->cond);
         }
         pthread_mutex_unlock(&s->mu);
     }
     for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++) {
         sender *s = &up->senders[i];
-        if (s->thread_started) {
-            pthread_join(s->thread, NULL);
-            s->thread_started = false;
+        for (unsigned j = 0; j < s->lane_count; j++) {
+            if (s->lanes[j].thread_started) {
+                pthread_join(s->lanes[j].thread, NULL);
+                s->lanes[j].thread_started = false;
+            }
         }
         if (!s->queue_ready)
             continue;

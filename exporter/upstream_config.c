@@ -45,6 +45,7 @@ void dp_upstream_config_init(dp_upstream_config *cfg)
     cfg->retry_max_ms = 5000;
     cfg->retry_max_elapsed_ms = 0;
     cfg->shutdown_timeout_ms = 10000;
+    cfg->concurrency = 1;
 }
 
 static void headers_free(dp_upstream_connection *c)

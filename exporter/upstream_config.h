@@ -39,6 +39,9 @@ typedef enum dp_upstream_compression {
     DP_UPSTREAM_COMPRESSION_GZIP = 1,
 } dp_upstream_compression;
 
+/** Most Export calls in flight per signal (dp_upstream_config.concurrency). */
+#define DP_UPSTREAM_MAX_CONCURRENCY 16
+
 /** Most extra headers per signal; more is a configuration error. */
 #define DP_UPSTREAM_MAX_HEADERS 32
 /** Longest accepted endpoint, file path, header key or header value. */
@@ -96,11 +99,17 @@ typedef struct dp_upstream_config {
 
     /** Default bound of dp_upstream_shutdown() for callers that want one. */
     uint32_t shutdown_timeout_ms;
+
+    /** Export calls in flight per signal, each on its own sender thread
+     *  taking batches from the signal's one queue (1..16; 0 means 1).
+     *  Batches may then arrive in another order than they were queued. */
+    uint32_t concurrency;
 } dp_upstream_config;
 
 /** Defaults: no endpoint (disabled), TLS, no compression, 10 s timeout,
  *  queue 1,000,000 items / 256 MiB, batch 8192 items / 4 MiB / 200 ms,
- *  retries 100 ms .. 5 s, max elapsed 0 (never give up), shutdown 10 s. */
+ *  retries 100 ms .. 5 s, max elapsed 0 (never give up), shutdown 10 s,
+ *  one call in flight per signal. */
 void dp_upstream_config_init(dp_upstream_config *cfg);
 
 /** Free every string the config owns and re-initialise it to defaults. */

@@ -71,6 +71,7 @@ typedef struct dp_upstream_settings {
     uint64_t retry_max_backoff_ms;  /* 5 s */
     uint64_t retry_max_elapsed_ms;  /* 0 = never give up (backpressure instead) */
     uint64_t shutdown_timeout_ms;   /* 10 s */
+    unsigned concurrency;           /* 4: export calls in flight per signal */
 } dp_upstream_settings;
 
 /* Derived metrics sent upstream. */

@@ -161,6 +161,8 @@ static const dp_config_key upstream_keys[] = {
         HOUR_MS, NULL, NULL,
         "On SIGTERM, how long to keep delivering what is queued; what is left is counted and "
         "logged."),
+    KEY(upstream, "concurrency", DP_CFG_UINT, upstream.concurrency, "4", 1, 16, NULL, NULL,
+        "Export calls in flight per signal. More keeps a distant or slow upstream busy."),
 };
 
 static const dp_config_key metrics_keys[] = {

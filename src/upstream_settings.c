@@ -67,6 +67,7 @@ int dp_upstream_settings_build(const dp_config *c, dp_upstream_config *out, char
     out->retry_max_ms = (uint32_t)u->retry_max_backoff_ms;
     out->retry_max_elapsed_ms = (uint32_t)u->retry_max_elapsed_ms;
     out->shutdown_timeout_ms = (uint32_t)u->shutdown_timeout_ms;
+    out->concurrency = u->concurrency;
     return 0;
 fail:
     dp_upstream_config_free(out);
