@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -441,6 +442,101 @@ static void test_queue_full_returns_full_code(void **state)
     assert_int_equal(stat_of(stats, "traces_items"), 10);
 }
 
+/* A waiting submit: with the upstream down and the queue at its bound it
+ * gives up when its wait ends (EFULL, counted once); a second one, allowed
+ * to wait long, returns 0 as soon as the upstream is back and a batch has
+ * completed. Synchronised on the call returning, not on a clock. */
+typedef struct wait_submit {
+    dp_upstream *up;
+    uint8_t *buf;
+    size_t len;
+    int rc;
+} wait_submit;
+
+static void *wait_submit_main(void *arg)
+{
+    wait_submit *w = arg;
+    w->rc = dp_upstream_submit_wait(w->up, DP_UPSTREAM_TRACES, w->buf, w->len, 5, READ_BOUND_MS);
+    return NULL;
+}
+
+static void test_submit_wait_blocks_until_room(void **state)
+{
+    sink *k = *state;
+    dp_upstream_config cfg;
+    dp_upstream_stats st;
+    char stats[4096];
+
+    sink_command(k, "down");
+    base_config(&cfg, k->port, false);
+    cfg.queue_max_items = 10;
+    dp_upstream *up = dp_upstream_create(&cfg);
+    assert_non_null(up);
+    submit_traces(up, "w1", 6, 0);
+    size_t len;
+    uint8_t *buf = make_traces("w2", 5, &len);
+    /* 6 + 5 > 10 and nothing can leave while the upstream is down */
+    assert_int_equal(dp_upstream_submit_wait(up, DP_UPSTREAM_TRACES, buf, len, 5, 50),
+                     DP_UPSTREAM_EFULL);
+    dp_upstream_get_stats(up, DP_UPSTREAM_TRACES, &st);
+    assert_int_equal(st.refused_full, 1);
+    assert_int_equal(st.submitted_items, 6);
+
+    wait_submit w = {up, buf, len, -100};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, wait_submit_main, &w), 0);
+    sink_command(k, "up");
+    pthread_join(t, NULL);
+    assert_int_equal(w.rc, 0);
+    free(buf);
+    assert_int_equal(dp_upstream_shutdown(up, FLUSH_MS), 0);
+    dp_upstream_get_stats(up, DP_UPSTREAM_TRACES, &st);
+    assert_int_equal(st.exported_items, 11); /* 6 + 5 */
+    assert_int_equal(st.refused_full, 1);    /* the long wait was not a refusal */
+    assert_int_equal(dp_upstream_submit_wait(up, DP_UPSTREAM_TRACES, "x", 1, 1, 10),
+                     DP_UPSTREAM_ESHUTDOWN);
+    dp_upstream_destroy(up);
+    dp_upstream_config_free(&cfg);
+
+    sink_stats(k, stats, sizeof(stats));
+    assert_int_equal(stat_of(stats, "unique_spans"), 11);
+    assert_int_equal(stat_of(stats, "duplicate_spans"), 0);
+}
+
+/* Four calls in flight, 30 batches of 10 spans, the first 5 answers
+ * UNAVAILABLE: 300 spans delivered, each once, whatever the order. */
+static void test_concurrent_calls_deliver_everything_once(void **state)
+{
+    sink *k = *state;
+    dp_upstream_config cfg;
+    dp_upstream_stats st;
+    char stats[4096], prefix[16];
+
+    sink_command(k, "unavailable 5");
+    base_config(&cfg, k->port, false);
+    cfg.concurrency = 4;
+    cfg.batch_max_items = 10; /* one request per batch */
+    dp_upstream *up = dp_upstream_create(&cfg);
+    assert_non_null(up);
+    for (int i = 0; i < 30; i++) {
+        snprintf(prefix, sizeof(prefix), "c%d-", i);
+        submit_traces(up, prefix, 10, 0);
+    }
+    assert_int_equal(dp_upstream_shutdown(up, FLUSH_MS), 0);
+    dp_upstream_get_stats(up, DP_UPSTREAM_TRACES, &st);
+    assert_int_equal(st.exported_items, 300);
+    assert_int_equal(st.retries, 5);
+    assert_int_equal(st.attempts, 35); /* 30 batches + 5 retried attempts */
+    assert_int_equal(st.failed_items + st.dropped_at_shutdown, 0);
+    dp_upstream_destroy(up);
+    dp_upstream_config_free(&cfg);
+
+    sink_stats(k, stats, sizeof(stats));
+    assert_int_equal(stat_of(stats, "traces_requests"), 30);
+    assert_int_equal(stat_of(stats, "unique_spans"), 300);
+    assert_int_equal(stat_of(stats, "duplicate_spans"), 0);
+}
+
 /* Extra headers reach the upstream; gzip is used on the wire (the sink sees
  * the gzip member header because it does not decompress for us). */
 static void test_headers_and_gzip(void **state)
@@ -666,6 +762,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upstream_down_then_back_loses_nothing, sink_start,
                                         sink_stop),
         cmocka_unit_test_setup_teardown(test_queue_full_returns_full_code, sink_start, sink_stop),
+        cmocka_unit_test_setup_teardown(test_submit_wait_blocks_until_room, sink_start, sink_stop),
+        cmocka_unit_test_setup_teardown(test_concurrent_calls_deliver_everything_once, sink_start,
+                                        sink_stop),
         cmocka_unit_test_setup_teardown(test_headers_and_gzip, sink_start, sink_stop),
         cmocka_unit_test_setup_teardown(test_partial_success_counted_not_retried, sink_start,
                                         sink_stop),
