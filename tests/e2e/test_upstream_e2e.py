@@ -500,16 +500,21 @@ def scenario_outage(c, args):
 
 def scenario_chain(c, args):
     sink = start_sink()
-    b = start_daemon(args.dagprof, sink.port)
+    # B also prints its reports (output.reports=always); A, with an upstream
+    # and the default (auto), prints none.
+    b = start_daemon(args.dagprof, sink.port, ["--reports", "always"])
     a = None
     try:
         a = start_daemon(args.dagprof, b.port)
         send_runs(c, a, 1, 2)
         c.ok(sink.wait_for(lambda: len(sink.spans()) >= 14, 60), "A -> B -> upstream delivered")
     finally:
-        rc_a = a.stop()[0] if a else 1
-        rc_b = b.stop()[0]
+        rc_a, reports_a = a.stop() if a else (1, [])
+        rc_b, reports_b = b.stop()
     c.eq((rc_a, rc_b), (0, 0), "exit status of A and B")
+    c.eq(reports_a, [], "reports printed by A (auto with an upstream)")
+    c.eq(sorted((r.get("dag_id"), r.get("span_count")) for r in reports_b),
+         [("load-dag", 7), ("load-dag", 7)], "reports printed by B (always)")
     expect_all_once(c, sink, [1, 2])
     for _, _, sp in sink.spans():
         counts = attrs_of(sp)
