@@ -16,9 +16,9 @@ Scenarios (--scenario, one CTest test each):
   retry    the upstream answers UNAVAILABLE 3 times: retried, then delivered.
   invalid  the upstream answers INVALID_ARGUMENT once: counted and logged,
            the daemon keeps going and delivers the next run.
-  outage   the upstream is down while runs arrive (tiny queue, so dagprof
-           pushes back with UNAVAILABLE), then comes back: nothing lost,
-           nothing duplicated.
+  outage   the upstream is down while runs and SDK metrics arrive (tiny
+           queue, so dagprof pushes back with UNAVAILABLE), then comes back:
+           nothing lost, nothing duplicated.
   chain    SDK -> dagprof A -> dagprof B -> upstream: B passes A's
            enrichment through without adding it twice.
 
@@ -223,6 +223,20 @@ def send_until_accepted(channel, req, refused, stop_after=20000, on_refused=None
             refused[0] += 1
             if on_refused:
                 on_refused()
+            pause.wait(0.02)
+    return False
+
+
+def send_until_accepted_signal(channel, signal, req, tries=2000):
+    """send_until_accepted() for metrics and logs."""
+    pause = threading.Event()
+    for _ in range(tries):
+        try:
+            export(channel, signal, req)
+            return True
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
             pause.wait(0.02)
     return False
 
@@ -452,6 +466,17 @@ def scenario_invalid(c, args):
     sink.stop()
 
 
+def metrics_request(name, points):
+    req = MESSAGES["metrics"][0]()
+    rm = req.resource_metrics.add()
+    rm.resource.attributes.append(kv("service.name", name))
+    m = rm.scope_metrics.add().metrics.add()
+    m.name = "app.queue.depth"
+    for i in range(points):
+        m.gauge.data_points.add(as_int=i, time_unix_nano=BASE_NS + i)
+    return req
+
+
 def scenario_outage(c, args):
     sink = start_sink()
     sink.command("down")
@@ -464,7 +489,18 @@ def scenario_outage(c, args):
     sent = []
     refused = [0]
     pushed_back = threading.Event()
+    m1, m2 = metrics_request("sdk-one", 30), metrics_request("sdk-two", 30)
     try:
+        # Forwarded metrics meet the same bound (50 items per signal, in flight
+        # included): 30 fit, 30 more do not while the upstream is down.
+        with grpc.insecure_channel(d.endpoint) as ch:
+            export(ch, "metrics", m1)
+            try:
+                export(ch, "metrics", m2)
+                code = grpc.StatusCode.OK
+            except grpc.RpcError as e:
+                code = e.code()
+        c.eq(code, grpc.StatusCode.UNAVAILABLE, "forwarded metrics over the queue bound")
         def client():
             # Runs keep coming until dagprof has pushed back, then 20 more.
             with grpc.insecure_channel(d.endpoint) as ch:
@@ -490,10 +526,17 @@ def scenario_outage(c, args):
         c.ok(not t.is_alive(), "the client got every run accepted")
         c.ok(sink.wait_for(lambda: len(sink.spans()) >= len(sent) * 7, 120),
              "every span delivered once the upstream is back")
+        # the SDK's retry of the refused metrics now goes through
+        with grpc.insecure_channel(d.endpoint) as ch:
+            c.ok(send_until_accepted_signal(ch, "metrics", m2), "refused metrics accepted on retry")
     finally:
         rc, _ = d.stop()
     c.eq(rc, 0, "dagprof exit status")
     c.ok(len(sent) > 20, "runs sent during the outage: %d" % len(sent))
+    got = [x.SerializeToString() for req in sink.received["metrics"] for x in req.resource_metrics]
+    for name, req in (("first", m1), ("retried", m2)):
+        c.eq(got.count(req.resource_metrics[0].SerializeToString()), 1,
+             "%s forwarded metrics request arrives once, unchanged" % name)
     expect_all_once(c, sink, sent)
     sink.stop()
 
