@@ -102,8 +102,7 @@ static int submit(upstream_sink *u, const dp_buf *b, uint64_t spans)
     }
 }
 
-static int upstream_on_run(dp_sink *sink, const dp_run_record *run,
-                           const dp_run_profile *profile)
+static int upstream_on_run(dp_sink *sink, const dp_run_record *run, const dp_run_profile *profile)
 {
     upstream_sink *u = (upstream_sink *)sink;
     char hex[33];
@@ -141,8 +140,7 @@ static int upstream_on_run(dp_sink *sink, const dp_run_record *run,
         atomic_fetch_add(&u->runs_failed, 1);
         atomic_fetch_add(&u->spans_undelivered, run->span_count);
         trace_id_hex(run->trace_id, hex);
-        dp_log_error(COMPONENT, "run %s: %zu span(s) not delivered: %s", hex, run->span_count,
-                     why);
+        dp_log_error(COMPONENT, "run %s: %zu span(s) not delivered: %s", hex, run->span_count, why);
     }
     /* metrics describe every profiled run, delivered or not */
     if (u->opt.metrics && profile && dp_derived_metrics_record(u->opt.metrics, profile) != 0)

@@ -119,7 +119,7 @@ int dp_export_pipeline_create(const dp_config *cfg, dp_sink *reports, dp_export_
                 ucfg.conn[DP_UPSTREAM_TRACES].endpoint,
                 ucfg.conn[DP_UPSTREAM_TRACES].insecure ? "plaintext" : "TLS",
                 ucfg.conn[DP_UPSTREAM_TRACES].compression == DP_UPSTREAM_COMPRESSION_GZIP ? ", gzip"
-                                                                                           : "",
+                                                                                          : "",
                 ucfg.conn[DP_UPSTREAM_TRACES].header_count);
     dp_upstream_config_free(&ucfg);
     *out = p;
@@ -187,7 +187,8 @@ static void collect_and_send(dp_export_pipeline *p, uint32_t wait_ms)
     dp_buf_reset(&p->metrics_buf);
     long points = dp_derived_metrics_collect(p->metrics, &h, realtime_ns(), &p->metrics_buf);
     if (points < 0) {
-        dp_log_error(COMPONENT, "cannot encode the derived metrics (out of memory or over %u bytes)",
+        dp_log_error(COMPONENT,
+                     "cannot encode the derived metrics (out of memory or over %u bytes)",
                      METRICS_MAX_BYTES);
         return;
     }
@@ -196,9 +197,8 @@ static void collect_and_send(dp_export_pipeline *p, uint32_t wait_ms)
     int rc = dp_upstream_submit_wait(p->upstream, DP_UPSTREAM_METRICS, p->metrics_buf.data,
                                      p->metrics_buf.len, (uint64_t)points, wait_ms);
     if (rc != 0)
-        dp_log_warn(COMPONENT,
-                    "derived metrics (%ld data points) not queued: %s%s", points,
-                    rc == DP_UPSTREAM_EFULL ? "the metrics queue is full"
+        dp_log_warn(COMPONENT, "derived metrics (%ld data points) not queued: %s%s", points,
+                    rc == DP_UPSTREAM_EFULL       ? "the metrics queue is full"
                     : rc == DP_UPSTREAM_EDISABLED ? "no metrics endpoint"
                                                   : "the upstream client refused them",
                     p->cfg->metrics.delta ? "" : " (the next export carries the totals)");

@@ -53,15 +53,16 @@ int dp_upstream_settings_build(const dp_config *c, dp_upstream_config *out, char
             goto fail;
         }
         if (u->compression >= 0)
-            conn->compression = u->compression == 1 ? DP_UPSTREAM_COMPRESSION_GZIP
-                                                    : DP_UPSTREAM_COMPRESSION_NONE;
+            conn->compression =
+                u->compression == 1 ? DP_UPSTREAM_COMPRESSION_GZIP : DP_UPSTREAM_COMPRESSION_NONE;
         if (u->timeout_ms)
             conn->timeout_ms = (uint32_t)u->timeout_ms;
     }
     out->queue_max_items = u->queue_max_spans;
     out->queue_max_bytes = u->queue_max_bytes;
     out->batch_max_items = u->batch_max_spans;
-    out->batch_max_bytes = u->batch_max_bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)u->batch_max_bytes;
+    out->batch_max_bytes =
+        u->batch_max_bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)u->batch_max_bytes;
     out->batch_timeout_ms = (uint32_t)u->batch_timeout_ms;
     out->retry_initial_ms = (uint32_t)u->retry_initial_backoff_ms;
     out->retry_max_ms = (uint32_t)u->retry_max_backoff_ms;
