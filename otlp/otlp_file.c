@@ -197,6 +197,20 @@ fail:
     return -1;
 }
 
+/* Decoded protobuf spans are views into the bytes they were decoded from, so
+ * those bytes must live as long as the spans: in the caller's arena. */
+static int read_protobuf_kept(const char *path, const char *data, size_t len, dp_arena *arena,
+                              dp_span_list *list, char *err, size_t errlen)
+{
+    uint8_t *kept = dp_arena_alloc(arena, len ? len : 1);
+    if (!kept) {
+        snprintf(err, errlen, "%s: out of memory (%zu bytes)", path, len);
+        return -1;
+    }
+    memcpy(kept, data, len);
+    return read_protobuf(path, kept, len, arena, list, err, errlen);
+}
+
 int dp_otlp_file_read(const char *path, dp_arena *arena, dp_span_list *list, char *err,
                       size_t errlen)
 {
@@ -224,12 +238,12 @@ int dp_otlp_file_read(const char *path, dp_arena *arena, dp_span_list *list, cha
          * is not JSON at all, it may still be protobuf. */
         if (rc == -2) {
             char perr[8];
-            rc = read_protobuf(path, (const uint8_t *)data, len, arena, list, perr, sizeof perr);
+            rc = read_protobuf_kept(path, data, len, arena, list, perr, sizeof perr);
             if (rc < 0)
                 rc = -1; /* the JSON error explains it best */
         }
     } else {
-        rc = read_protobuf(path, (const uint8_t *)data, len, arena, list, err, errlen);
+        rc = read_protobuf_kept(path, data, len, arena, list, err, errlen);
     }
     free(data);
     return rc;
