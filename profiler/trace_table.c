@@ -192,7 +192,7 @@ void dp_trace_table_options_defaults(dp_trace_table_options *o)
     o->shards = 64;
     o->late_window_ms = 60000;
     o->late_ids_max = 65536;
-    o->max_pending_runs = 4096;
+    o->max_pending_runs = 65536;
 }
 
 /* --- lists ---------------------------------------------------------------- */

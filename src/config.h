@@ -30,7 +30,7 @@ typedef struct dp_assembly_config {
     size_t memory_limit_bytes;      /* 256 MiB: buffered span bytes; oldest runs finalised first */
     unsigned shards;                /* 64 */
     uint64_t late_window_ms;        /* 60000: how long a finalised trace id is remembered */
-    size_t max_pending_runs;        /* 4096: finalised runs waiting for the sink; beyond: UNAVAILABLE */
+    size_t max_pending_runs;        /* 65536: finalised runs waiting for the sink; beyond: UNAVAILABLE */
 } dp_assembly_config;
 
 /* When run reports are printed on stdout. */

@@ -99,9 +99,9 @@ static const dp_config_key assembly_keys[] = {
     KEY(assembly, "late_window", DP_CFG_DURATION, assembly.late_window_ms, "60s", 0, DAY_MS, NULL,
         NULL,
         "How long a finished run's trace id is remembered, so later spans are reported as late."),
-    KEY(assembly, "max_pending_runs", DP_CFG_UINT, assembly.max_pending_runs, "4096", 1, 1000000,
+    KEY(assembly, "max_pending_runs", DP_CFG_UINT, assembly.max_pending_runs, "65536", 1, 1000000,
         NULL, NULL,
-        "Finished runs waiting to be profiled and reported. Beyond it calls get UNAVAILABLE."),
+        "Finished runs waiting to be profiled and reported; a buffer for bursts (their bytes also count against twice memory_limit). Beyond it calls get UNAVAILABLE."),
 };
 
 static const dp_config_key output_keys[] = {

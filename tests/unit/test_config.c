@@ -74,7 +74,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.assembly.memory_limit_bytes, 268435456); /* 256 * 1048576 */
     assert_int_equal(c.assembly.shards, 64);
     assert_int_equal(c.assembly.late_window_ms, 60000);
-    assert_int_equal(c.assembly.max_pending_runs, 4096);
+    assert_int_equal(c.assembly.max_pending_runs, 65536);
     assert_int_equal(c.output.format, DP_FORMAT_TEXT);
     assert_int_equal(c.output.color, -1);
     assert_int_equal(c.output.waterfall_width, 50);
