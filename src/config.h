@@ -21,7 +21,7 @@ typedef struct dp_server_config {
     char listen[256];               /* "127.0.0.1:4317" */
     unsigned workers;               /* 0 = number of cores */
     size_t max_recv_message_bytes;  /* 16 MiB */
-    unsigned max_concurrent_calls;  /* per worker; beyond: UNAVAILABLE. 1024 */
+    unsigned max_concurrent_calls;  /* trace calls handled at once per worker; the core queues more. 32 */
 } dp_server_config;
 
 typedef struct dp_assembly_config {

@@ -80,9 +80,10 @@ static const dp_config_key server_keys[] = {
     KEY(server, "max_recv_message_size", DP_CFG_SIZE, server.max_recv_message_bytes, "16MiB", KIB,
         GIB, NULL, NULL,
         "Largest accepted request (after decompression). Larger ones get RESOURCE_EXHAUSTED."),
-    KEY(server, "max_concurrent_calls", DP_CFG_UINT, server.max_concurrent_calls, "1024", 1,
-        1048576, NULL, NULL,
-        "Calls in flight per worker. Beyond it new calls get UNAVAILABLE so clients retry."),
+    KEY(server, "max_concurrent_calls", DP_CFG_UINT, server.max_concurrent_calls, "32", 1, 1024,
+        NULL, NULL,
+        "Trace export calls each worker handles at once. Further calls wait in the gRPC "
+        "core's queue until one finishes; they are not refused."),
 };
 
 static const dp_config_key assembly_keys[] = {

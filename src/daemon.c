@@ -307,10 +307,7 @@ int dp_daemon_run(const dp_config *cfg)
     rcv.workers = workers;
     rcv.max_recv_message_bytes = cfg->server.max_recv_message_bytes;
     /* outstanding calls per worker; the core queues the rest */
-    rcv.calls_per_worker =
-        cfg->server.max_concurrent_calls && cfg->server.max_concurrent_calls < 32
-            ? cfg->server.max_concurrent_calls
-            : 32;
+    rcv.calls_per_worker = cfg->server.max_concurrent_calls;
     rcv.table = d.table;
     if (d.exporter) {
         rcv.forward_counted = dp_export_pipeline_forward;

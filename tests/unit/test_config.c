@@ -68,7 +68,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.server.listen, "127.0.0.1:4317");
     assert_int_equal(c.server.workers, 0);
     assert_int_equal(c.server.max_recv_message_bytes, 16 * 1024 * 1024); /* 16MiB */
-    assert_int_equal(c.server.max_concurrent_calls, 1024);
+    assert_int_equal(c.server.max_concurrent_calls, 32);
     assert_int_equal(c.assembly.idle_timeout_ms, 2000);         /* 2s */
     assert_int_equal(c.assembly.max_age_ms, 30000);             /* 30s */
     assert_int_equal(c.assembly.memory_limit_bytes, 268435456); /* 256 * 1048576 */
