@@ -19,10 +19,10 @@
 typedef struct dp_arena_block dp_arena_block;
 
 typedef struct dp_arena {
-    dp_arena_block *head;   /* current block */
-    size_t block_size;      /* default size of new blocks */
-    size_t used_bytes;      /* bytes held in all blocks */
-    size_t max_bytes;       /* cap; 0 = unlimited */
+    dp_arena_block *head; /* current block */
+    size_t block_size;    /* default size of new blocks */
+    size_t used_bytes;    /* bytes held in all blocks */
+    size_t max_bytes;     /* cap; 0 = unlimited */
 } dp_arena;
 
 /** Initialise an arena. block_size 0 selects 64 KiB. max_bytes 0 = no cap. */

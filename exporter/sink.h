@@ -66,10 +66,10 @@ void dp_report_sink_counts(dp_sink *sink, unsigned long long *written, unsigned 
 /** Settings of the upstream sink. Everything pointed to is borrowed and
  *  must outlive the sink. */
 typedef struct dp_upstream_sink_options {
-    struct dp_upstream *upstream;          /**< required: where enriched traces go */
-    struct dp_derived_metrics *metrics;    /**< each profile is recorded here; NULL = none */
-    dp_sink *also;                         /**< also handed every run (e.g. a report sink); NULL = none */
-    size_t max_request_bytes;              /**< cap of one run's encoded request; 0 = 1 GiB */
+    struct dp_upstream *upstream;       /**< required: where enriched traces go */
+    struct dp_derived_metrics *metrics; /**< each profile is recorded here; NULL = none */
+    dp_sink *also;            /**< also handed every run (e.g. a report sink); NULL = none */
+    size_t max_request_bytes; /**< cap of one run's encoded request; 0 = 1 GiB */
 } dp_upstream_sink_options;
 
 /**
@@ -93,9 +93,9 @@ void dp_upstream_sink_set_deadline(dp_sink *sink, uint64_t deadline_ms);
 
 /** Totals of the upstream sink. */
 typedef struct dp_upstream_sink_counts {
-    uint64_t runs_sent;        /**< queued for the upstream */
+    uint64_t runs_sent; /**< queued for the upstream */
     uint64_t spans_sent;
-    uint64_t runs_failed;      /**< could not be encoded or queued */
+    uint64_t runs_failed;       /**< could not be encoded or queued */
     uint64_t spans_undelivered; /**< spans of those runs */
 } dp_upstream_sink_counts;
 

@@ -87,8 +87,7 @@ static const char *span_id_problem(const pb_span *sp, char *buf, size_t buflen)
     else if (dp_otlp_id_is_zero(sp->span_id.data, 8))
         snprintf(buf, buflen, "span_id is all zeros");
     else if (sp->parent_span_id.len != 0 && sp->parent_span_id.len != 8)
-        snprintf(buf, buflen, "parent_span_id is %zu bytes, want 0 or 8",
-                 sp->parent_span_id.len);
+        snprintf(buf, buflen, "parent_span_id is %zu bytes, want 0 or 8", sp->parent_span_id.len);
     else
         return NULL;
     return buf;
@@ -96,8 +95,8 @@ static const char *span_id_problem(const pb_span *sp, char *buf, size_t buflen)
 
 typedef struct walk_ctx {
     const uint8_t *base;
-    dp_arena *arena;   /* the caller's: the index and merged resources/scopes */
-    dp_arena scratch;  /* protobuf-c's unpack of one part; emptied after each */
+    dp_arena *arena;  /* the caller's: the index and merged resources/scopes */
+    dp_arena scratch; /* protobuf-c's unpack of one part; emptied after each */
     dp_otlp_alloc_track track;
     ProtobufCAllocator alloc;
     dp_otlp_trace_batch *out;
@@ -132,8 +131,8 @@ static int next_field(walk_ctx *c, const ProtobufCMessageDescriptor *desc, const
     const char *why = NULL;
     int rc = dp_otlp_wire_next(pos, end, f, &why);
     if (rc < 0) {
-        snprintf(c->err, c->errlen, "offset %zu: %s: %s", (size_t)(at - c->base),
-                 desc->short_name, why);
+        snprintf(c->err, c->errlen, "offset %zu: %s: %s", (size_t)(at - c->base), desc->short_name,
+                 why);
         return -1;
     }
     if (rc == 0)
@@ -142,8 +141,7 @@ static int next_field(walk_ctx *c, const ProtobufCMessageDescriptor *desc, const
     if (fd && f->wire_type != DP_WIRE_LEN) {
         /* every field of the framing messages is length-delimited */
         snprintf(c->err, c->errlen, "offset %zu: %s.%s: wire type %d, want %d",
-                 (size_t)(at - c->base), desc->short_name, fd->name, f->wire_type,
-                 DP_WIRE_LEN);
+                 (size_t)(at - c->base), desc->short_name, fd->name, f->wire_type, DP_WIRE_LEN);
         return -1;
     }
     return fd ? 1 : 2; /* 2: unknown field, skipped */
@@ -151,7 +149,7 @@ static int next_field(walk_ctx *c, const ProtobufCMessageDescriptor *desc, const
 
 /* Check and unpack one nested part with protobuf-c; NULL with *rc and err set on failure. */
 static ProtobufCMessage *unpack_part(walk_ctx *c, const ProtobufCMessageDescriptor *desc,
-                                    const dp_otlp_wire_field *f, int depth, int *rc)
+                                     const dp_otlp_wire_field *f, int depth, int *rc)
 {
     static const uint8_t empty[1];
     const uint8_t *data = f->len ? f->data : empty;
@@ -186,8 +184,8 @@ static int add_span(walk_ctx *c, const dp_otlp_wire_field *f, size_t scope_index
 {
     dp_otlp_trace_batch *out = c->out;
     int rc = DP_OTLP_OK;
-    const pb_span *sp =
-        (const pb_span *)unpack_part(c, &opentelemetry__proto__trace__v1__span__descriptor, f, 3, &rc);
+    const pb_span *sp = (const pb_span *)unpack_part(
+        c, &opentelemetry__proto__trace__v1__span__descriptor, f, 3, &rc);
     if (!sp)
         return rc;
     char why_buf[96];
@@ -210,7 +208,8 @@ static int add_span(walk_ctx *c, const dp_otlp_wire_field *f, size_t scope_index
     ref->scope_index = (uint32_t)scope_index;
     memcpy(ref->trace_id, sp->trace_id.data, 16);
     memcpy(ref->span_id, sp->span_id.data, 8);
-    ref->has_parent = sp->parent_span_id.len == 8 && !dp_otlp_id_is_zero(sp->parent_span_id.data, 8);
+    ref->has_parent =
+        sp->parent_span_id.len == 8 && !dp_otlp_id_is_zero(sp->parent_span_id.data, 8);
     if (ref->has_parent)
         memcpy(ref->parent_span_id, sp->parent_span_id.data, 8);
     else
@@ -224,7 +223,8 @@ static int add_span(walk_ctx *c, const dp_otlp_wire_field *f, size_t scope_index
 static int walk_scope_spans(walk_ctx *c, const uint8_t *data, size_t len, size_t rs_index,
                             size_t ss_index)
 {
-    const ProtobufCMessageDescriptor *desc = &opentelemetry__proto__trace__v1__scope_spans__descriptor;
+    const ProtobufCMessageDescriptor *desc =
+        &opentelemetry__proto__trace__v1__scope_spans__descriptor;
     dp_otlp_trace_batch *out = c->out;
     const uint8_t *pos = data, *end = data + len;
     dp_otlp_wire_field f;
@@ -244,7 +244,8 @@ static int walk_scope_spans(walk_ctx *c, const uint8_t *data, size_t len, size_t
         if (rc == 2)
             continue;
         if (f.number == 1) { /* scope */
-            if (!unpack_part(c, &opentelemetry__proto__common__v1__instrumentation_scope__descriptor,
+            if (!unpack_part(c,
+                             &opentelemetry__proto__common__v1__instrumentation_scope__descriptor,
                              &f, 3, &rc))
                 return rc;
             scratch_empty(c);

@@ -64,10 +64,11 @@ typedef struct dp_otlp_trace_batch {
     size_t scope_count;
     dp_otlp_span_ref *spans;
     size_t span_count;
-    size_t rejected;            /* spans that decoded but were unusable */
-    char reject_message[256];   /* the first reason, e.g.
-                                   "resource_spans[0].scope_spans[1].spans[3]: trace_id is 5 bytes, want 16" */
-    size_t reject_offset;       /* byte offset of that span in the request */
+    size_t rejected;          /* spans that decoded but were unusable */
+    char reject_message[256]; /* the first reason, e.g.
+                                 "resource_spans[0].scope_spans[1].spans[3]: trace_id is 5 bytes,
+                                 want 16" */
+    size_t reject_offset;     /* byte offset of that span in the request */
 } dp_otlp_trace_batch;
 
 /**

@@ -95,9 +95,8 @@ static int read_protobuf(const char *path, const uint8_t *data, size_t len, dp_a
         return -1;
     }
     if (batch.rejected) {
-        snprintf(err, errlen, "%s: offset %zu: %s (%zu unusable span%s)", path,
-                 batch.reject_offset, batch.reject_message, batch.rejected,
-                 batch.rejected == 1 ? "" : "s");
+        snprintf(err, errlen, "%s: offset %zu: %s (%zu unusable span%s)", path, batch.reject_offset,
+                 batch.reject_message, batch.rejected, batch.rejected == 1 ? "" : "s");
         return -1;
     }
     /* resources are decoded once and shared by their spans */

@@ -35,7 +35,7 @@ int dp_otlp_file_read(const char *path, dp_arena *arena, dp_span_list *list, cha
  * Decode one OTLP/JSON ExportTraceServiceRequest held in memory (one JSON
  * document). Returns 0, or -1 with a message in err (without file/line).
  */
-int dp_otlp_json_parse(const char *json, size_t len, dp_arena *arena, dp_span_list *list,
-                       char *err, size_t errlen);
+int dp_otlp_json_parse(const char *json, size_t len, dp_arena *arena, dp_span_list *list, char *err,
+                       size_t errlen);
 
 #endif

@@ -33,8 +33,8 @@ enum {
 typedef struct dp_otlp_wire_field {
     uint32_t number;
     int wire_type;
-    uint64_t value;        /* VARINT, I64 and I32 fields */
-    const uint8_t *data;   /* LEN fields: the payload */
+    uint64_t value;      /* VARINT, I64 and I32 fields */
+    const uint8_t *data; /* LEN fields: the payload */
     size_t len;
 } dp_otlp_wire_field;
 
@@ -97,8 +97,8 @@ int dp_otlp_span_list_push(struct dp_span_list *list, dp_arena *arena, const dp_
  * "json.path: reason".
  */
 struct json_t;
-int dp_otlp_json_request(struct json_t *root, dp_arena *arena, struct dp_span_list *list,
-                         char *err, size_t errlen);
+int dp_otlp_json_request(struct json_t *root, dp_arena *arena, struct dp_span_list *list, char *err,
+                         size_t errlen);
 
 /** True when all n bytes are zero (an invalid OTLP id). */
 static inline bool dp_otlp_id_is_zero(const uint8_t *id, size_t n)

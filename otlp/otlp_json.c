@@ -49,7 +49,8 @@ static int fail(json_ctx *c, const char *path, const char *field, const char *fm
 }
 
 /* Paths are cut at PATH_MAX_LEN on purpose: the start locates the problem. */
-static void path_fmt(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void path_fmt(char *dst, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void path_fmt(char *dst, size_t n, const char *fmt, ...)
 {
@@ -90,8 +91,8 @@ static int get_string(json_ctx *c, json_t *obj, const char *path, const char *ca
 }
 
 /* Unsigned 64-bit: a JSON integer, an integral real, or a decimal string. */
-static int get_u64(json_ctx *c, json_t *obj, const char *path, const char *camel,
-                   const char *snake, uint64_t *out)
+static int get_u64(json_ctx *c, json_t *obj, const char *path, const char *camel, const char *snake,
+                   uint64_t *out)
 {
     json_t *v = member(obj, camel, snake);
     *out = 0;
@@ -478,8 +479,8 @@ static int convert_span(json_ctx *c, json_t *js, const char *path, const dp_attr
         return fail(c, path, "spanId", "not 16 hex digits");
     if (dp_otlp_id_is_zero(s.span_id, 8))
         return fail(c, path, "spanId", "all zeros");
-    if (get_hex_id(c, js, path, "parentSpanId", "parent_span_id", s.parent_span_id, 8,
-                   &present) < 0)
+    if (get_hex_id(c, js, path, "parentSpanId", "parent_span_id", s.parent_span_id, 8, &present) <
+        0)
         return -1;
     /* an all-zero parent is read as "no parent", as in the protobuf path */
     s.has_parent = present && !dp_otlp_id_is_zero(s.parent_span_id, 8);
@@ -606,8 +607,8 @@ int dp_otlp_json_request(struct json_t *root, dp_arena *arena, dp_span_list *lis
     return 0;
 }
 
-int dp_otlp_json_parse(const char *json, size_t len, dp_arena *arena, dp_span_list *list,
-                       char *err, size_t errlen)
+int dp_otlp_json_parse(const char *json, size_t len, dp_arena *arena, dp_span_list *list, char *err,
+                       size_t errlen)
 {
     json_error_t jerr;
     json_t *root;
@@ -623,8 +624,8 @@ int dp_otlp_json_parse(const char *json, size_t len, dp_arena *arena, dp_span_li
     root = json_loadb(json, len, 0, &jerr);
     if (!root) {
         if (err && errlen)
-            snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line,
-                     jerr.column, jerr.text);
+            snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                     jerr.text);
         return -1;
     }
     rc = dp_otlp_json_request(root, arena, list, err, errlen);

@@ -327,9 +327,9 @@ static void request_call(call_ctx *c)
     c->call = NULL;
     c->payload = NULL;
     c->state = CTX_REQUESTED;
-    grpc_call_error e = grpc_server_request_registered_call(
-        r->server, r->methods[c->signal], &c->call, &c->deadline, &c->request_md, &c->payload,
-        c->w->cq, c->w->cq, c);
+    grpc_call_error e = grpc_server_request_registered_call(r->server, r->methods[c->signal],
+                                                            &c->call, &c->deadline, &c->request_md,
+                                                            &c->payload, c->w->cq, c->w->cq, c);
     if (e != GRPC_CALL_OK) {
         dp_log_error("receiver", "cannot request a call: grpc_call_error %d", (int)e);
         grpc_metadata_array_destroy(&c->request_md);
@@ -415,8 +415,7 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     for (;;) {
-        grpc_event ev =
-            grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type != GRPC_OP_COMPLETE)
@@ -454,7 +453,7 @@ static int worker_init(dp_receiver *r, worker *w, unsigned trace_calls)
     for (size_t i = 0; i < w->ctx_count; i++) {
         call_ctx *c = &w->ctxs[i];
         c->w = w;
-        c->signal = i < trace_calls ? DP_SIGNAL_TRACES
+        c->signal = i < trace_calls                            ? DP_SIGNAL_TRACES
                     : i < trace_calls + DP_RECEIVER_SIDE_CALLS ? DP_SIGNAL_METRICS
                                                                : DP_SIGNAL_LOGS;
         c->state = CTX_IDLE;
@@ -464,8 +463,7 @@ static int worker_init(dp_receiver *r, worker *w, unsigned trace_calls)
     return 0;
 }
 
-int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *err,
-                      size_t errlen)
+int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *err, size_t errlen)
 {
     int rc = DP_RECEIVER_EINVAL;
     dp_receiver *r = NULL;
@@ -593,8 +591,9 @@ void dp_receiver_shutdown(dp_receiver *r)
             w->thread_started = false;
         } else {
             /* never started: drain the queue here */
-            while (grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-                       .type != GRPC_QUEUE_SHUTDOWN) {
+            while (
+                grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+                GRPC_QUEUE_SHUTDOWN) {
             }
         }
     }

@@ -39,11 +39,11 @@ typedef int (*dp_receiver_forward_fn)(void *ctx, enum dp_signal signal, const ui
                                       size_t len);
 
 typedef struct dp_receiver_options {
-    const char *listen;            /* "HOST:PORT"; port 0 picks a free port */
-    unsigned workers;              /* 0 = number of cores */
-    size_t max_recv_message_bytes; /* 0 = 16 MiB */
-    unsigned calls_per_worker;     /* outstanding trace calls per worker; 0 = 16 */
-    dp_trace_table *table;         /* borrowed; required */
+    const char *listen;             /* "HOST:PORT"; port 0 picks a free port */
+    unsigned workers;               /* 0 = number of cores */
+    size_t max_recv_message_bytes;  /* 0 = 16 MiB */
+    unsigned calls_per_worker;      /* outstanding trace calls per worker; 0 = 16 */
+    dp_trace_table *table;          /* borrowed; required */
     dp_receiver_forward_fn forward; /* NULL = metrics/logs are validated and dropped */
     void *forward_ctx;
     /* Like forward, also given the request's data point / log record count
@@ -67,7 +67,7 @@ typedef struct dp_receiver dp_receiver;
 
 enum {
     DP_RECEIVER_OK = 0,
-    DP_RECEIVER_EBIND = -1,  /* the listen address could not be bound */
+    DP_RECEIVER_EBIND = -1, /* the listen address could not be bound */
     DP_RECEIVER_ENOMEM = -2,
     DP_RECEIVER_EINVAL = -3,
     DP_RECEIVER_ETHREAD = -4,
@@ -77,8 +77,7 @@ enum {
  * Create the server, bind the listen address and start the workers.
  * Returns DP_RECEIVER_OK and *out, or a negative code with a message in err.
  */
-int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *err,
-                      size_t errlen);
+int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *err, size_t errlen);
 
 /** The bound TCP port (useful with port 0). */
 int dp_receiver_port(const dp_receiver *r);

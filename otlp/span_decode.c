@@ -134,7 +134,7 @@ static ProtobufCMessage *unpack_checked(const ProtobufCMessageDescriptor *desc, 
 }
 
 int dp_otlp_resource_decode_pbc(dp_str resource_raw, dp_arena *arena, const dp_attr **attrs,
-                            size_t *count)
+                                size_t *count)
 {
     int rc = DP_OTLP_OK;
     *attrs = NULL;
@@ -188,8 +188,8 @@ int dp_otlp_span_decode_pbc(dp_str span_raw, dp_str resource_raw, dp_arena *aren
 
     memcpy(out->trace_id, sp->trace_id.data, 16);
     memcpy(out->span_id, sp->span_id.data, 8);
-    out->has_parent = sp->parent_span_id.len == 8 &&
-                      !dp_otlp_id_is_zero(sp->parent_span_id.data, 8);
+    out->has_parent =
+        sp->parent_span_id.len == 8 && !dp_otlp_id_is_zero(sp->parent_span_id.data, 8);
     if (out->has_parent)
         memcpy(out->parent_span_id, sp->parent_span_id.data, 8);
     out->name = view(sp->name);
@@ -246,9 +246,8 @@ static bool other_field_ok(const ProtobufCMessageDescriptor *desc, const dp_otlp
     if (!fd)
         return true;
     int want = dp_otlp_wire_type_for(fd->type);
-    return f->wire_type == want ||
-           (fd->label == PROTOBUF_C_LABEL_REPEATED && want != DP_WIRE_LEN &&
-            f->wire_type == DP_WIRE_LEN);
+    return f->wire_type == want || (fd->label == PROTOBUF_C_LABEL_REPEATED && want != DP_WIRE_LEN &&
+                                    f->wire_type == DP_WIRE_LEN);
 }
 
 static int wire_any(const uint8_t *data, size_t len, dp_arena *arena, dp_value *out, int depth);
@@ -375,8 +374,7 @@ static int wire_any(const uint8_t *data, size_t len, dp_arena *arena, dp_value *
 }
 
 /* KeyValue at message depth `depth`. */
-static int wire_key_value(const uint8_t *data, size_t len, dp_arena *arena, dp_attr *out,
-                          int depth)
+static int wire_key_value(const uint8_t *data, size_t len, dp_arena *arena, dp_attr *out, int depth)
 {
     const uint8_t *pos = data, *end = data + len;
     dp_otlp_wire_field f;
@@ -399,8 +397,7 @@ static int wire_key_value(const uint8_t *data, size_t len, dp_arena *arena, dp_a
                 val_len = f.len;
                 nval++;
             }
-        } else if (!other_field_ok(&opentelemetry__proto__common__v1__key_value__descriptor,
-                                   &f)) {
+        } else if (!other_field_ok(&opentelemetry__proto__common__v1__key_value__descriptor, &f)) {
             return DP_OTLP_EDECODE;
         }
     }
@@ -416,8 +413,8 @@ static int wire_key_value(const uint8_t *data, size_t len, dp_arena *arena, dp_a
 }
 
 /* The `number` fields (repeated KeyValue) of a message at depth `depth`, n of them. */
-static int wire_attrs(const uint8_t *data, size_t len, uint32_t number, size_t n,
-                      dp_arena *arena, const dp_attr **out, size_t *count, int depth)
+static int wire_attrs(const uint8_t *data, size_t len, uint32_t number, size_t n, dp_arena *arena,
+                      const dp_attr **out, size_t *count, int depth)
 {
     const uint8_t *pos = data, *end = data + len;
     dp_otlp_wire_field f;
@@ -444,8 +441,7 @@ static int wire_attrs(const uint8_t *data, size_t len, uint32_t number, size_t n
     return DP_OTLP_OK;
 }
 
-static int wire_resource(dp_str resource_raw, dp_arena *arena, const dp_attr **attrs,
-                         size_t *count)
+static int wire_resource(dp_str resource_raw, dp_arena *arena, const dp_attr **attrs, size_t *count)
 {
     const uint8_t *data = (const uint8_t *)resource_raw.ptr;
     const uint8_t *pos, *end;
@@ -465,8 +461,7 @@ static int wire_resource(dp_str resource_raw, dp_arena *arena, const dp_attr **a
             if (f.wire_type != DP_WIRE_LEN)
                 return DP_OTLP_EDECODE;
             n++;
-        } else if (!other_field_ok(&opentelemetry__proto__resource__v1__resource__descriptor,
-                                   &f)) {
+        } else if (!other_field_ok(&opentelemetry__proto__resource__v1__resource__descriptor, &f)) {
             return DP_OTLP_EDECODE;
         }
     }
@@ -501,8 +496,7 @@ static int wire_link(const uint8_t *data, size_t len, dp_link *out)
                 tid = f;
             else
                 sid = f;
-        } else if (!other_field_ok(&opentelemetry__proto__trace__v1__span__link__descriptor,
-                                   &f)) {
+        } else if (!other_field_ok(&opentelemetry__proto__trace__v1__span__link__descriptor, &f)) {
             return DP_OTLP_EDECODE;
         }
     }

@@ -14,9 +14,9 @@
 #include "otlp_internal.h"
 
 /* Check and unpack a whole request; NULL with a reason on failure. */
-static ProtobufCMessage *unpack_request(const ProtobufCMessageDescriptor *desc,
-                                        const uint8_t *data, size_t len, dp_arena *arena,
-                                        int *rc, char *err, size_t errlen)
+static ProtobufCMessage *unpack_request(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                        size_t len, dp_arena *arena, int *rc, char *err,
+                                        size_t errlen)
 {
     static const uint8_t empty[1];
     ProtobufCAllocator alloc;
@@ -105,9 +105,10 @@ int dp_otlp_logs_validate(const uint8_t *data, size_t len, dp_arena *arena, size
     }
     err[0] = '\0';
     *records = 0;
-    Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest *req = (void *)unpack_request(
-        &opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor, data,
-        len, arena, &rc, err, errlen);
+    Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest *req =
+        (void *)unpack_request(
+            &opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor,
+            data, len, arena, &rc, err, errlen);
     if (!req)
         return rc;
     for (size_t i = 0; i < req->n_resource_logs; i++) {

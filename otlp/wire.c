@@ -72,8 +72,8 @@ int dp_otlp_wire_next(const uint8_t **pos, const uint8_t *end, dp_otlp_wire_fiel
             *why = "truncated 32-bit value";
             return -1;
         }
-        f->value = (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
-                   (uint64_t)p[3] << 24;
+        f->value =
+            (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
         p += 4;
         break;
     case DP_WIRE_LEN: {
@@ -139,19 +139,19 @@ static int check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *
         if (rc == 0)
             return 0;
         if (rc < 0) {
-            snprintf(err, errlen, "offset %zu: %s: %s", (size_t)(at - base), desc->short_name,
-                     why);
+            snprintf(err, errlen, "offset %zu: %s: %s", (size_t)(at - base), desc->short_name, why);
             return -1;
         }
-        const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(desc, f.number);
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field(desc, f.number);
         if (!fd)
             continue; /* unknown fields are legal and skipped */
         int want = dp_otlp_wire_type_for(fd->type);
         bool packed_ok = fd->label == PROTOBUF_C_LABEL_REPEATED && want != DP_WIRE_LEN &&
                          f.wire_type == DP_WIRE_LEN;
         if (f.wire_type != want && !packed_ok) {
-            snprintf(err, errlen, "offset %zu: %s.%s: wire type %d, want %d",
-                     (size_t)(at - base), desc->short_name, fd->name, f.wire_type, want);
+            snprintf(err, errlen, "offset %zu: %s.%s: wire type %d, want %d", (size_t)(at - base),
+                     desc->short_name, fd->name, f.wire_type, want);
             return -1;
         }
         if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {

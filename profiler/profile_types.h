@@ -42,8 +42,8 @@ typedef struct dp_tool_call_profile {
 typedef struct dp_node_profile {
     const char *id;
     uint8_t span_id[8]; /* the node's span (the last attempt when retried) */
-    const char *name;  /* span name of the node span (the last attempt) */
-    const char *model; /* NULL when the node names no model */
+    const char *name;   /* span name of the node span (the last attempt) */
+    const char *model;  /* NULL when the node names no model */
     double start_ms;
     double end_ms;
     double ready_ms;     /* latest dependency end, else parent node start / run start */
@@ -68,15 +68,16 @@ typedef struct dp_node_profile {
 
 /** One LLM or tool call of the run (a span that is an LLM call or a tool call). */
 typedef struct dp_call_profile {
-    int node;             /* owning node, -1 when outside every node */
+    int node; /* owning node, -1 when outside every node */
     bool is_llm;
     bool is_tool;
-    const char *name;     /* tool name for tools, else the operation (gen_ai.operation.name), else span name */
-    const char *model;    /* resolved model label for LLM calls, NULL otherwise */
+    const char
+        *name; /* tool name for tools, else the operation (gen_ai.operation.name), else span name */
+    const char *model; /* resolved model label for LLM calls, NULL otherwise */
     double duration_ms;
-    bool success;         /* span status is not ERROR */
+    bool success; /* span status is not ERROR */
     dp_token_counts tokens;
-    double cost_usd;      /* meaningful when cost_known */
+    double cost_usd; /* meaningful when cost_known */
     bool cost_known;
 } dp_call_profile;
 

@@ -76,7 +76,7 @@ typedef struct trace_entry {
     size_t stored_bytes;
     uint64_t first_ms, last_ms;
     bool has_root, late;
-    bool in_act;       /* on the activity list (rootless idle traces leave it) */
+    bool in_act;        /* on the activity list (rootless idle traces leave it) */
     uint8_t due_reason; /* set when collected */
     /* the current batch's rollback mark */
     bool in_txn, created_in_txn;
@@ -100,7 +100,7 @@ typedef struct shard {
     size_t count;
     trace_entry *age_head, *age_tail;
     trace_entry *act_head, *act_tail;
-    late_slot *late;     /* ring */
+    late_slot *late; /* ring */
     int32_t *late_buckets;
     size_t late_cap, late_bucket_mask, late_start, late_len;
 } shard;
@@ -546,8 +546,8 @@ static size_t scope_blob_len(const dp_trace_batch_scope *bs)
 }
 
 /* Store the batch scope `bs` (hash h, not yet stored) in e; its index, or -1 on failure. */
-static int64_t entry_scope_store(dp_trace_table *t, trace_entry *e,
-                                 const dp_trace_batch_scope *bs, uint64_t h, size_t hint)
+static int64_t entry_scope_store(dp_trace_table *t, trace_entry *e, const dp_trace_batch_scope *bs,
+                                 uint64_t h, size_t hint)
 {
     if (e->scope_count >= DP_TT_INDEX_MASK)
         return -1;
@@ -676,8 +676,7 @@ int dp_trace_table_insert(dp_trace_table *t, const dp_trace_batch *batch)
     if (t->opt.max_pending_runs && atomic_load(&t->pending_runs) >= t->opt.max_pending_runs)
         goto refuse;
     if (t->hard_limit &&
-        atomic_load(&t->buffered_bytes) + atomic_load(&t->pending_bytes) + encoded >
-            t->hard_limit)
+        atomic_load(&t->buffered_bytes) + atomic_load(&t->pending_bytes) + encoded > t->hard_limit)
         goto refuse;
 
     int rc = DP_TRACE_TABLE_ENOMEM;

@@ -48,13 +48,13 @@ enum {
 typedef uint64_t (*dp_trace_table_clock_fn)(void *ctx);
 
 typedef struct dp_trace_table_options {
-    uint64_t idle_timeout_ms;  /* root seen and no span for this long */
-    uint64_t max_age_ms;       /* finalise regardless after this long */
-    size_t memory_limit_bytes; /* buffered bytes before oldest-first finalisation; 0 = none */
-    unsigned shards;           /* 0 selects 64 */
-    uint64_t late_window_ms;   /* how long finalised trace ids are remembered; 0 = not at all */
-    size_t late_ids_max;       /* cap on remembered ids; 0 selects 65536 */
-    size_t max_pending_runs;   /* finalised runs not yet taken; beyond: EFULL. 0 = no cap */
+    uint64_t idle_timeout_ms;      /* root seen and no span for this long */
+    uint64_t max_age_ms;           /* finalise regardless after this long */
+    size_t memory_limit_bytes;     /* buffered bytes before oldest-first finalisation; 0 = none */
+    unsigned shards;               /* 0 selects 64 */
+    uint64_t late_window_ms;       /* how long finalised trace ids are remembered; 0 = not at all */
+    size_t late_ids_max;           /* cap on remembered ids; 0 selects 65536 */
+    size_t max_pending_runs;       /* finalised runs not yet taken; beyond: EFULL. 0 = no cap */
     dp_trace_table_clock_fn clock; /* NULL = CLOCK_MONOTONIC */
     void *clock_ctx;
 } dp_trace_table_options;
@@ -137,11 +137,11 @@ typedef struct dp_trace_table_stats {
     uint64_t runs_started;
     uint64_t runs_finalised;
     uint64_t runs_late;
-    uint64_t runs_by_reason[4]; /* indexed by dp_run_finalise_reason */
-    size_t buffered_runs;       /* not yet finalised */
-    size_t pending_runs;        /* finalised, not yet taken */
-    size_t buffered_bytes;      /* memory held by buffered runs */
-    size_t pending_bytes;       /* memory held by finalised runs not yet released */
+    uint64_t runs_by_reason[4];    /* indexed by dp_run_finalise_reason */
+    size_t buffered_runs;          /* not yet finalised */
+    size_t pending_runs;           /* finalised, not yet taken */
+    size_t buffered_bytes;         /* memory held by buffered runs */
+    size_t pending_bytes;          /* memory held by finalised runs not yet released */
     size_t buffered_encoded_bytes; /* encoded span bytes held by buffered runs */
     size_t buffered_spans;
 } dp_trace_table_stats;

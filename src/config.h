@@ -18,33 +18,34 @@ enum dp_output_format {
 };
 
 typedef struct dp_server_config {
-    char listen[256];               /* "127.0.0.1:4317" */
-    unsigned workers;               /* 0 = number of cores */
-    size_t max_recv_message_bytes;  /* 16 MiB */
-    unsigned max_concurrent_calls;  /* trace calls handled at once per worker; the core queues more. 32 */
+    char listen[256];              /* "127.0.0.1:4317" */
+    unsigned workers;              /* 0 = number of cores */
+    size_t max_recv_message_bytes; /* 16 MiB */
+    unsigned
+        max_concurrent_calls; /* trace calls handled at once per worker; the core queues more. 32 */
 } dp_server_config;
 
 typedef struct dp_assembly_config {
-    uint64_t idle_timeout_ms;       /* 2000: root seen and no span for this long */
-    uint64_t max_age_ms;            /* 30000: finalise regardless */
-    size_t memory_limit_bytes;      /* 256 MiB: buffered span bytes; oldest runs finalised first */
-    unsigned shards;                /* 64 */
-    uint64_t late_window_ms;        /* 60000: how long a finalised trace id is remembered */
-    size_t max_pending_runs;        /* 65536: finalised runs waiting for the sink; beyond: UNAVAILABLE */
+    uint64_t idle_timeout_ms;  /* 2000: root seen and no span for this long */
+    uint64_t max_age_ms;       /* 30000: finalise regardless */
+    size_t memory_limit_bytes; /* 256 MiB: buffered span bytes; oldest runs finalised first */
+    unsigned shards;           /* 64 */
+    uint64_t late_window_ms;   /* 60000: how long a finalised trace id is remembered */
+    size_t max_pending_runs;   /* 65536: finalised runs waiting for the sink; beyond: UNAVAILABLE */
 } dp_assembly_config;
 
 /* When run reports are printed on stdout. */
 enum dp_output_reports {
-    DP_REPORTS_AUTO = 0,   /* only when no upstream is configured */
+    DP_REPORTS_AUTO = 0, /* only when no upstream is configured */
     DP_REPORTS_ALWAYS = 1,
     DP_REPORTS_NEVER = 2,
 };
 
 typedef struct dp_output_config {
-    enum dp_output_format format;   /* text */
-    int color;                      /* 0 never, 1 always, -1 auto (tty) */
-    unsigned waterfall_width;       /* 50 */
-    int reports;                    /* enum dp_output_reports; auto */
+    enum dp_output_format format; /* text */
+    int color;                    /* 0 never, 1 always, -1 auto (tty) */
+    unsigned waterfall_width;     /* 50 */
+    int reports;                  /* enum dp_output_reports; auto */
 } dp_output_config;
 
 /*
@@ -54,24 +55,24 @@ typedef struct dp_output_config {
  * the config file and the flags: env < file < flags.
  */
 typedef struct dp_upstream_settings {
-    char endpoint[512];             /* "" = none (or OTEL_EXPORTER_OTLP_ENDPOINT) */
-    int insecure;                   /* -1 unset, 0 TLS, 1 plaintext */
-    char ca_file[1024];             /* "" = unset: system roots */
+    char endpoint[512]; /* "" = none (or OTEL_EXPORTER_OTLP_ENDPOINT) */
+    int insecure;       /* -1 unset, 0 TLS, 1 plaintext */
+    char ca_file[1024]; /* "" = unset: system roots */
     char client_cert_file[1024];
     char client_key_file[1024];
-    char headers[4096];             /* "k1=v1,k2=v2" (secret values: never logged) */
-    int compression;                /* -1 unset, 0 none, 1 gzip */
-    uint64_t timeout_ms;            /* 0 = unset: 10 s */
-    uint64_t queue_max_spans;       /* 1,000,000 */
-    size_t queue_max_bytes;         /* 256 MiB */
-    unsigned batch_max_spans;       /* 8192 */
-    size_t batch_max_bytes;         /* 4 MiB */
-    uint64_t batch_timeout_ms;      /* 200 ms */
+    char headers[4096];                /* "k1=v1,k2=v2" (secret values: never logged) */
+    int compression;                   /* -1 unset, 0 none, 1 gzip */
+    uint64_t timeout_ms;               /* 0 = unset: 10 s */
+    uint64_t queue_max_spans;          /* 1,000,000 */
+    size_t queue_max_bytes;            /* 256 MiB */
+    unsigned batch_max_spans;          /* 8192 */
+    size_t batch_max_bytes;            /* 4 MiB */
+    uint64_t batch_timeout_ms;         /* 200 ms */
     uint64_t retry_initial_backoff_ms; /* 100 ms */
-    uint64_t retry_max_backoff_ms;  /* 5 s */
-    uint64_t retry_max_elapsed_ms;  /* 0 = never give up (backpressure instead) */
-    uint64_t shutdown_timeout_ms;   /* 10 s */
-    unsigned concurrency;           /* 4: export calls in flight per signal */
+    uint64_t retry_max_backoff_ms;     /* 5 s */
+    uint64_t retry_max_elapsed_ms;     /* 0 = never give up (backpressure instead) */
+    uint64_t shutdown_timeout_ms;      /* 10 s */
+    unsigned concurrency;              /* 4: export calls in flight per signal */
 } dp_upstream_settings;
 
 /* Derived metrics sent upstream. */
@@ -88,9 +89,9 @@ typedef struct dp_config {
     dp_upstream_settings upstream;
     dp_metrics_config metrics;
     dp_profile_config profile;
-    char price_file[1024];          /* "" = built-in prices only */
-    char log_level[16];             /* "info" */
-    dp_price_table *prices;         /* owned: built-ins + price_file entries */
+    char price_file[1024];  /* "" = built-in prices only */
+    char log_level[16];     /* "info" */
+    dp_price_table *prices; /* owned: built-ins + price_file entries */
 } dp_config;
 
 /** Fill every field with its built-in default. prices stays NULL. */

@@ -102,7 +102,8 @@ static const dp_config_key assembly_keys[] = {
         "How long a finished run's trace id is remembered, so later spans are reported as late."),
     KEY(assembly, "max_pending_runs", DP_CFG_UINT, assembly.max_pending_runs, "65536", 1, 1000000,
         NULL, NULL,
-        "Finished runs waiting to be profiled and reported; a buffer for bursts (their bytes also count against twice memory_limit). Beyond it calls get UNAVAILABLE."),
+        "Finished runs waiting to be profiled and reported; a buffer for bursts (their bytes also "
+        "count against twice memory_limit). Beyond it calls get UNAVAILABLE."),
 };
 
 static const dp_config_key output_keys[] = {
@@ -127,8 +128,8 @@ static const dp_config_key upstream_keys[] = {
         "PEM file of the CAs that sign the upstream's certificate. Empty = system roots."),
     KEY(upstream, "client_cert_file", DP_CFG_STRING, upstream.client_cert_file, "", 0, 0, NULL,
         NULL, "PEM client certificate chain for mutual TLS. Empty = none."),
-    KEY(upstream, "client_key_file", DP_CFG_STRING, upstream.client_key_file, "", 0, 0, NULL,
-        NULL, "PEM private key of client_cert_file."),
+    KEY(upstream, "client_key_file", DP_CFG_STRING, upstream.client_key_file, "", 0, 0, NULL, NULL,
+        "PEM private key of client_cert_file."),
     KEY(upstream, "headers", DP_CFG_STRING, upstream.headers, "", 0, 0, NULL, NULL,
         "Extra request headers: a YAML mapping (or k1=v1,k2=v2 with --set). Values are never "
         "logged."),
@@ -137,17 +138,17 @@ static const dp_config_key upstream_keys[] = {
         "Compression on the wire. unset = OTEL_EXPORTER_OTLP_COMPRESSION, else none."),
     KEY(upstream, "timeout", DP_CFG_DURATION, upstream.timeout_ms, "0", 0, HOUR_MS, NULL, NULL,
         "Deadline of one export attempt. 0 = OTEL_EXPORTER_OTLP_TIMEOUT, else 10s."),
-    KEY(upstream, "queue_max_spans", DP_CFG_UINT, upstream.queue_max_spans, "1000000", 1,
-        1e10, NULL, NULL,
+    KEY(upstream, "queue_max_spans", DP_CFG_UINT, upstream.queue_max_spans, "1000000", 1, 1e10,
+        NULL, NULL,
         "Items (spans; data points, log records) queued per signal. Beyond it: backpressure."),
     KEY(upstream, "queue_max_bytes", DP_CFG_SIZE, upstream.queue_max_bytes, "256MiB", 64.0 * KIB,
         64.0 * GIB, NULL, NULL, "Encoded bytes queued per signal. Beyond it: backpressure."),
     KEY(upstream, "batch_max_spans", DP_CFG_UINT, upstream.batch_max_spans, "8192", 1, 10000000,
         NULL, NULL, "Most items in one export call."),
-    KEY(upstream, "batch_max_bytes", DP_CFG_SIZE, upstream.batch_max_bytes, "4MiB", KIB,
-        1.0 * GIB, NULL, NULL, "Most encoded bytes in one export call (one request may exceed it)."),
-    KEY(upstream, "batch_timeout", DP_CFG_DURATION, upstream.batch_timeout_ms, "200ms", 0,
-        HOUR_MS, NULL, NULL, "A batch that is not full is sent this long after its oldest item."),
+    KEY(upstream, "batch_max_bytes", DP_CFG_SIZE, upstream.batch_max_bytes, "4MiB", KIB, 1.0 * GIB,
+        NULL, NULL, "Most encoded bytes in one export call (one request may exceed it)."),
+    KEY(upstream, "batch_timeout", DP_CFG_DURATION, upstream.batch_timeout_ms, "200ms", 0, HOUR_MS,
+        NULL, NULL, "A batch that is not full is sent this long after its oldest item."),
     KEY(upstream, "retry_initial_backoff", DP_CFG_DURATION, upstream.retry_initial_backoff_ms,
         "100ms", 1, HOUR_MS, NULL, NULL,
         "First retry delay after a retryable answer; doubles up to retry_max_backoff, with "
@@ -167,11 +168,10 @@ static const dp_config_key upstream_keys[] = {
 };
 
 static const dp_config_key metrics_keys[] = {
-    KEY(metrics, "export_interval", DP_CFG_DURATION, metrics.export_interval_ms, "15s", 100,
-        DAY_MS, NULL, NULL, "How often derived metrics are collected and sent upstream."),
-    KEY(metrics, "temporality", DP_CFG_ENUM, metrics.delta, "cumulative", 0, 0,
-        temporality_values, NULL,
-        "cumulative: totals since start; delta: changes since the previous export."),
+    KEY(metrics, "export_interval", DP_CFG_DURATION, metrics.export_interval_ms, "15s", 100, DAY_MS,
+        NULL, NULL, "How often derived metrics are collected and sent upstream."),
+    KEY(metrics, "temporality", DP_CFG_ENUM, metrics.delta, "cumulative", 0, 0, temporality_values,
+        NULL, "cumulative: totals since start; delta: changes since the previous export."),
     KEY(metrics, "max_series_per_metric", DP_CFG_UINT, metrics.max_series_per_metric, "2000", 1,
         1000000, NULL, NULL,
         "Attribute sets per metric; beyond it new ones fold into one otel.metric.overflow series."),

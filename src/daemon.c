@@ -99,8 +99,8 @@ static void process_run(daemon_state *d, dp_arena *arena, const dp_run_record *r
         /* the bytes were validated on receipt, so this is memory: say so, loudly */
         size_t lost = spans ? bad : run->span_count;
         atomic_fetch_add(&d->spans_undecodable, lost);
-        dp_log_error("daemon", "run %s: %zu of %zu spans could not be decoded for the profile",
-                     hex, lost, run->span_count);
+        dp_log_error("daemon", "run %s: %zu of %zu spans could not be decoded for the profile", hex,
+                     lost, run->span_count);
     }
     if (dp_profile_build(spans, n, &d->cfg->profile, &profile) != 0 || !profile) {
         atomic_fetch_add(&d->runs_failed, 1);

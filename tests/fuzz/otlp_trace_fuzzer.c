@@ -96,10 +96,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* a listed span always decodes, to the ids the batch reported */
             if (rc == DP_OTLP_EDECODE || ref_rc == DP_OTLP_EDECODE)
                 abort();
-            if (rc == DP_OTLP_OK && (memcmp(s.trace_id, ref->trace_id, 16) != 0 ||
-                                     memcmp(s.span_id, ref->span_id, 8) != 0 ||
-                                     s.has_parent != ref->has_parent ||
-                                     s.start_ns != ref->start_ns || s.end_ns != ref->end_ns))
+            if (rc == DP_OTLP_OK &&
+                (memcmp(s.trace_id, ref->trace_id, 16) != 0 ||
+                 memcmp(s.span_id, ref->span_id, 8) != 0 || s.has_parent != ref->has_parent ||
+                 s.start_ns != ref->start_ns || s.end_ns != ref->end_ns))
                 abort();
             /* the direct decoder and the protobuf-c reference agree field for field */
             if (rc == DP_OTLP_OK && ref_rc == DP_OTLP_OK && !span_same(&s, &ref_s))

@@ -84,9 +84,9 @@ static uint8_t TID_A[16] = {0xa1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
 static uint8_t TID_B[16] = {0xb1, 0xb2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xb3};
 static uint8_t ZERO16[16];
 
-static void make_span(Span *s, const uint8_t *tid, size_t tid_len, uint8_t sid_byte,
-                      size_t sid_len, const uint8_t *parent, size_t parent_len, const char *name,
-                      uint64_t start, uint64_t end)
+static void make_span(Span *s, const uint8_t *tid, size_t tid_len, uint8_t sid_byte, size_t sid_len,
+                      const uint8_t *parent, size_t parent_len, const char *name, uint64_t start,
+                      uint64_t end)
 {
     static uint8_t sids[256][8];
     opentelemetry__proto__trace__v1__span__init(s);
@@ -216,9 +216,9 @@ static void test_batch_indexes_every_span(void **state)
     assert_int_equal(bt->spans[3].end_ns, 20);
 
     dp_span d;
-    assert_int_equal(dp_otlp_span_decode(bt->spans[0].raw, bt->resources[0].resource_raw,
-                                         &f->arena, &d),
-                     DP_OTLP_OK);
+    assert_int_equal(
+        dp_otlp_span_decode(bt->spans[0].raw, bt->resources[0].resource_raw, &f->arena, &d),
+        DP_OTLP_OK);
     assert_true(dp_str_eq_cstr(d.resource_attrs[0].key, "service.name"));
     assert_true(dp_str_eq_cstr(d.resource_attrs[0].value.u.s, "agent"));
     free(b.p);
@@ -266,16 +266,14 @@ static void test_unusable_ids_are_rejected_with_reasons(void **state)
     assert_false(f->batch.spans[1].has_parent);
 
     /* each rule's message, one span at a time */
-    const char *want[5] = {
-        "trace_id is 5 bytes, want 16", "span_id is 7 bytes, want 8",
-        "parent_span_id is 3 bytes, want 0 or 8", "trace_id is all zeros",
-        "span_id is all zeros"};
+    const char *want[5] = {"trace_id is 5 bytes, want 16", "span_id is 7 bytes, want 8",
+                           "parent_span_id is 3 bytes, want 0 or 8", "trace_id is all zeros",
+                           "span_id is all zeros"};
     for (int i = 1; i <= 5; i++) {
         char expect[200];
         ss.n_spans = 1, ss.spans = &sp[i];
         bytes bi = pack_msg(&req.base);
-        rc = dp_otlp_trace_batch_parse(bi.p, bi.len, &f->arena, &f->batch, f->err,
-                                       sizeof f->err);
+        rc = dp_otlp_trace_batch_parse(bi.p, bi.len, &f->arena, &f->batch, f->err, sizeof f->err);
         assert_int_equal(rc, DP_OTLP_OK);
         assert_int_equal(f->batch.rejected, 1);
         assert_int_equal(f->batch.span_count, 0);
@@ -285,9 +283,9 @@ static void test_unusable_ids_are_rejected_with_reasons(void **state)
         /* and dp_otlp_span_decode refuses the same bytes */
         dp_span d;
         bytes one_i = pack_msg(&s[i].base);
-        assert_int_equal(dp_otlp_span_decode((dp_str){(char *)one_i.p, one_i.len}, DP_STR_NULL,
-                                             &f->arena, &d),
-                         DP_OTLP_EDECODE);
+        assert_int_equal(
+            dp_otlp_span_decode((dp_str){(char *)one_i.p, one_i.len}, DP_STR_NULL, &f->arena, &d),
+            DP_OTLP_EDECODE);
         free(one_i.p);
         free(bi.p);
     }
@@ -311,18 +309,18 @@ static void test_garbage_and_empty(void **state)
 
     /* wrong wire type for a known field: resource_spans (1) as a varint */
     const uint8_t wrong[] = {0x08, 0x01};
-    rc = dp_otlp_trace_batch_parse(wrong, sizeof wrong, &f->arena, &f->batch, f->err,
-                                   sizeof f->err);
+    rc =
+        dp_otlp_trace_batch_parse(wrong, sizeof wrong, &f->arena, &f->batch, f->err, sizeof f->err);
     assert_int_equal(rc, DP_OTLP_EDECODE);
-    assert_string_equal(f->err, "offset 0: ExportTraceServiceRequest.resource_spans: wire type 0, want 2");
+    assert_string_equal(f->err,
+                        "offset 0: ExportTraceServiceRequest.resource_spans: wire type 0, want 2");
 
     /* a length past the end: field 1, length 5, one byte of payload */
     const uint8_t past[] = {0x0a, 0x05, 0x00};
-    rc = dp_otlp_trace_batch_parse(past, sizeof past, &f->arena, &f->batch, f->err,
-                                   sizeof f->err);
+    rc = dp_otlp_trace_batch_parse(past, sizeof past, &f->arena, &f->batch, f->err, sizeof f->err);
     assert_int_equal(rc, DP_OTLP_EDECODE);
-    assert_string_equal(f->err,
-                        "offset 0: ExportTraceServiceRequest: length runs past the end of the message");
+    assert_string_equal(
+        f->err, "offset 0: ExportTraceServiceRequest: length runs past the end of the message");
 
     size_t n;
     rc = dp_otlp_metrics_validate((const uint8_t *)garbage, strlen(garbage), &f->arena, &n, f->err,
@@ -358,8 +356,7 @@ static void test_truncated_requests(void **state)
     for (size_t cut = 1; cut < b.len; cut++) {
         uint8_t *copy = malloc(cut); /* exact size so ASan sees overreads */
         memcpy(copy, b.p, cut);
-        int rc = dp_otlp_trace_batch_parse(copy, cut, &f->arena, &f->batch, f->err,
-                                           sizeof f->err);
+        int rc = dp_otlp_trace_batch_parse(copy, cut, &f->arena, &f->batch, f->err, sizeof f->err);
         assert_int_equal(rc, DP_OTLP_EDECODE);
         assert_true(strncmp(f->err, "offset ", 7) == 0);
         free(copy);
@@ -376,11 +373,11 @@ static void test_unknown_fields_are_accepted(void **state)
     make_span(&s, TID_A, 16, 9, 8, NULL, 0, "with-unknowns", 100, 200);
     bytes span = pack_msg(&s.base);
     bytes unknown = {NULL, 0};
-    put_varint_field(&unknown, 100, 12345);             /* varint */
-    put_len_field(&unknown, 101, "xyz", 3);             /* length-delimited */
-    put_varint(&unknown, (uint64_t)102 << 3 | 5);       /* fixed32 */
+    put_varint_field(&unknown, 100, 12345);       /* varint */
+    put_len_field(&unknown, 101, "xyz", 3);       /* length-delimited */
+    put_varint(&unknown, (uint64_t)102 << 3 | 5); /* fixed32 */
     put(&unknown, "\x01\x02\x03\x04", 4);
-    put_varint(&unknown, (uint64_t)103 << 3 | 1);       /* fixed64 */
+    put_varint(&unknown, (uint64_t)103 << 3 | 1); /* fixed64 */
     put(&unknown, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
     put(&span, unknown.p, unknown.len);
 
@@ -392,8 +389,7 @@ static void test_unknown_fields_are_accepted(void **state)
     put(&req, unknown.p, unknown.len);
     put_len_field(&req, 1, rs.p, rs.len);
 
-    int rc = dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &f->batch, f->err,
-                                       sizeof f->err);
+    int rc = dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &f->batch, f->err, sizeof f->err);
     assert_int_equal(rc, DP_OTLP_OK);
     assert_int_equal(f->batch.span_count, 1);
     assert_int_equal(f->batch.spans[0].raw.len, span.len);
@@ -442,8 +438,7 @@ static void test_repeated_resource_and_unusual_order(void **state)
     put_len_field(&rs, 1, r2.p, r2.len);
     put_len_field(&req, 1, rs.p, rs.len);
 
-    int rc = dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &f->batch, f->err,
-                                       sizeof f->err);
+    int rc = dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &f->batch, f->err, sizeof f->err);
     assert_int_equal(rc, DP_OTLP_OK);
     assert_int_equal(f->batch.span_count, 2);
     assert_memory_equal(f->batch.spans[0].trace_id, TID_A, 16);
@@ -455,8 +450,8 @@ static void test_repeated_resource_and_unusual_order(void **state)
     /* merged resource = both encodings back to back: 2 attributes, a then b */
     assert_int_equal(f->batch.resources[0].resource_raw.len, r1.len + r2.len);
     dp_span d;
-    rc = dp_otlp_span_decode(f->batch.spans[1].raw, f->batch.resources[0].resource_raw,
-                             &f->arena, &d);
+    rc = dp_otlp_span_decode(f->batch.spans[1].raw, f->batch.resources[0].resource_raw, &f->arena,
+                             &d);
     assert_int_equal(rc, DP_OTLP_OK);
     assert_int_equal(d.resource_attr_count, 2);
     assert_true(dp_str_eq_cstr(d.resource_attrs[0].key, "a"));
@@ -623,8 +618,8 @@ static void test_deep_nesting_is_refused(void **state)
     put_varint_field(&value, 3, 1); /* AnyValue{int_value: 1} */
     for (int i = 0; i < 100; i++) {
         bytes arr = {NULL, 0}, any = {NULL, 0};
-        put_len_field(&arr, 1, value.p, value.len);    /* ArrayValue{values} */
-        put_len_field(&any, 5, arr.p, arr.len);        /* AnyValue{array_value} */
+        put_len_field(&arr, 1, value.p, value.len); /* ArrayValue{values} */
+        put_len_field(&any, 5, arr.p, arr.len);     /* AnyValue{array_value} */
         free(value.p), free(arr.p);
         value = any;
     }
@@ -640,14 +635,13 @@ static void test_deep_nesting_is_refused(void **state)
     put_len_field(&rs, 2, scope.p, scope.len);
     put_len_field(&req, 1, rs.p, rs.len);
 
-    int rc = dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &f->batch, f->err,
-                                       sizeof f->err);
+    int rc = dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &f->batch, f->err, sizeof f->err);
     assert_int_equal(rc, DP_OTLP_EDECODE);
     assert_non_null(strstr(f->err, "nested more than 64 deep"));
     dp_span d;
-    assert_int_equal(dp_otlp_span_decode((dp_str){(char *)span.p, span.len}, DP_STR_NULL,
-                                         &f->arena, &d),
-                     DP_OTLP_EDECODE);
+    assert_int_equal(
+        dp_otlp_span_decode((dp_str){(char *)span.p, span.len}, DP_STR_NULL, &f->arena, &d),
+        DP_OTLP_EDECODE);
     free(value.p), free(kv.p), free(span.p), free(scope.p), free(rs.p), free(req.p);
 }
 
@@ -735,8 +729,8 @@ static bytes base_span(void)
 {
     bytes b = {NULL, 0};
     uint8_t sid[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-    uint8_t t7[9] = {0x39, 10, 0, 0, 0, 0, 0, 0, 0};  /* field 7, fixed64: 10 */
-    uint8_t t8[9] = {0x41, 20, 0, 0, 0, 0, 0, 0, 0};  /* field 8, fixed64: 20 */
+    uint8_t t7[9] = {0x39, 10, 0, 0, 0, 0, 0, 0, 0}; /* field 7, fixed64: 10 */
+    uint8_t t8[9] = {0x41, 20, 0, 0, 0, 0, 0, 0, 0}; /* field 8, fixed64: 20 */
     put_len_field(&b, 1, TID_A, 16);
     put_len_field(&b, 2, sid, 8);
     put(&b, t7, sizeof t7);
@@ -862,7 +856,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_indexes_every_span, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unusable_ids_are_rejected_with_reasons, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unusable_ids_are_rejected_with_reasons, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_garbage_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_fields_are_accepted, setup, teardown),

@@ -138,11 +138,12 @@ static void test_pretty_printed_file(void **state)
 static void test_file_errors_name_the_line(void **state)
 {
     fixture *f = *state;
-    int rc = dp_otlp_file_read(DATA "bad_trace_id.jsonl", &f->arena, &f->list, f->err,
-                               sizeof f->err);
+    int rc =
+        dp_otlp_file_read(DATA "bad_trace_id.jsonl", &f->arena, &f->list, f->err, sizeof f->err);
     assert_int_equal(rc, -1);
-    assert_string_equal(f->err, DATA "bad_trace_id.jsonl:3: "
-                                     "resourceSpans[0].scopeSpans[0].spans[2].traceId: not 32 hex digits");
+    assert_string_equal(f->err,
+                        DATA "bad_trace_id.jsonl:3: "
+                             "resourceSpans[0].scopeSpans[0].spans[2].traceId: not 32 hex digits");
     assert_int_equal(f->list.count, 0); /* nothing half-read */
 
     rc = dp_otlp_file_read(DATA "broken.jsonl", &f->arena, &f->list, f->err, sizeof f->err);
@@ -164,42 +165,62 @@ static void test_json_error_messages(void **state)
         const char *doc;
         const char *err;
     } cases[] = {
-        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"abc\",\"spanId\":\"2222222222222222\"}]}]}]}",
+        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"abc\",\"spanId\":"
+         "\"2222222222222222\"}]}]}]}",
          "resourceSpans[0].scopeSpans[0].spans[0].traceId: not 32 hex digits"},
-        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"zz111111111111111111111111111111\",\"spanId\":\"2222222222222222\"}]}]}]}",
+        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+         "\"zz111111111111111111111111111111\",\"spanId\":\"2222222222222222\"}]}]}]}",
          "resourceSpans[0].scopeSpans[0].spans[0].traceId: not 32 hex digits"},
-        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"11111111111111111111111111111111\"}]}]}]}",
+        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+         "\"11111111111111111111111111111111\"}]}]}]}",
          "resourceSpans[0].scopeSpans[0].spans[0].spanId: not 16 hex digits"},
-        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"00000000000000000000000000000000\",\"spanId\":\"2222222222222222\"}]}]}]}",
+        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+         "\"00000000000000000000000000000000\",\"spanId\":\"2222222222222222\"}]}]}]}",
          "resourceSpans[0].scopeSpans[0].spans[0].traceId: all zeros"},
-        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"11111111111111111111111111111111\",\"spanId\":\"0000000000000000\"}]}]}]}",
+        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+         "\"11111111111111111111111111111111\",\"spanId\":\"0000000000000000\"}]}]}]}",
          "resourceSpans[0].scopeSpans[0].spans[0].spanId: all zeros"},
-        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\",\"parentSpanId\":\"22\"}]}]}]}",
+        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+         "\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\",\"parentSpanId\":"
+         "\"22\"}]}]}]}",
          "resourceSpans[0].scopeSpans[0].spans[0].parentSpanId: not 16 hex digits"},
-        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\",\"startTimeUnixNano\":\"-5\"}]}]}]}",
-         "resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: not an unsigned 64-bit integer"},
-        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\",\"endTimeUnixNano\":\"18446744073709551616\"}]}]}]}",
+        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+         "\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\","
+         "\"startTimeUnixNano\":\"-5\"}]}]}]}",
+         "resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: not an unsigned 64-bit "
+         "integer"},
+        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+         "\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\",\"endTimeUnixNano\":"
+         "\"18446744073709551616\"}]}]}]}",
          "resourceSpans[0].scopeSpans[0].spans[0].endTimeUnixNano: not an unsigned 64-bit integer"},
-        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\",\"kind\":\"SPAN_KIND_BOGUS\"}]}]}]}",
+        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+         "\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\",\"kind\":\"SPAN_"
+         "KIND_BOGUS\"}]}]}]}",
          "resourceSpans[0].scopeSpans[0].spans[0].kind: unknown name \"SPAN_KIND_BOGUS\""},
-        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\",\"name\":5}]}]}]}",
+        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+         "\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\",\"name\":5}]}]}]}",
          "resourceSpans[0].scopeSpans[0].spans[0].name: want a string"},
-        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\",\"attributes\":[{\"key\":\"n\",\"value\":{\"intValue\":\"12x\"}}]}]}]}]}",
-         "resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.intValue: not a 64-bit integer"},
-        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\",\"attributes\":[{\"key\":\"b\",\"value\":{\"bytesValue\":\"A\"}}]}]}]}]}",
+        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+         "\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\",\"attributes\":[{"
+         "\"key\":\"n\",\"value\":{\"intValue\":\"12x\"}}]}]}]}]}",
+         "resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.intValue: not a 64-bit "
+         "integer"},
+        {"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+         "\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\",\"attributes\":[{"
+         "\"key\":\"b\",\"value\":{\"bytesValue\":\"A\"}}]}]}]}]}",
          "resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.bytesValue: not base64"},
         {"{\"resourceSpans\":{}}", "resourceSpans: want an array"},
         {"[1]", "want an ExportTraceServiceRequest object"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int rc = dp_otlp_json_parse(cases[i].doc, strlen(cases[i].doc), &f->arena, &f->list,
-                                    f->err, sizeof f->err);
+        int rc = dp_otlp_json_parse(cases[i].doc, strlen(cases[i].doc), &f->arena, &f->list, f->err,
+                                    sizeof f->err);
         assert_int_equal(rc, -1);
         assert_string_equal(f->err, cases[i].err);
         assert_int_equal(f->list.count, 0);
     }
-    int rc = dp_otlp_json_parse("{\"resourceSpans\":[", 18, &f->arena, &f->list, f->err,
-                                sizeof f->err);
+    int rc =
+        dp_otlp_json_parse("{\"resourceSpans\":[", 18, &f->arena, &f->list, f->err, sizeof f->err);
     assert_int_equal(rc, -1);
     assert_true(strncmp(f->err, "invalid JSON at line 1", 22) == 0);
 }

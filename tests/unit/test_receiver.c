@@ -76,8 +76,8 @@ static void encode_span(pb *out, const uint8_t *trace_id, size_t trace_len, uint
 }
 
 /* ExportTraceServiceRequest with one resource, one scope and the given spans. */
-static size_t encode_request(uint8_t *out, const uint8_t *trace_id, size_t trace_len,
-                             int nspans, int bad_trace_span)
+static size_t encode_request(uint8_t *out, const uint8_t *trace_id, size_t trace_len, int nspans,
+                             int bad_trace_span)
 {
     static pb scope_spans, resource_spans, req;
     scope_spans.n = resource_spans.n = req.n = 0;
@@ -92,10 +92,10 @@ static size_t encode_request(uint8_t *out, const uint8_t *trace_id, size_t trace
     }
     pb resource = {.n = 0};
     pb kv = {.n = 0}, val = {.n = 0};
-    pb_bytes(&val, 1, "svc", 3);                /* AnyValue.string_value */
-    pb_bytes(&kv, 1, "service.name", 12);       /* KeyValue.key */
-    pb_bytes(&kv, 2, val.b, val.n);             /* KeyValue.value */
-    pb_bytes(&resource, 1, kv.b, kv.n);         /* Resource.attributes */
+    pb_bytes(&val, 1, "svc", 3);          /* AnyValue.string_value */
+    pb_bytes(&kv, 1, "service.name", 12); /* KeyValue.key */
+    pb_bytes(&kv, 2, val.b, val.n);       /* KeyValue.value */
+    pb_bytes(&resource, 1, kv.b, kv.n);   /* Resource.attributes */
     pb_bytes(&resource_spans, 1, resource.b, resource.n);
     pb_bytes(&resource_spans, 2, scope_spans.b, scope_spans.n);
     pb_bytes(&req, 1, resource_spans.b, resource_spans.n);
@@ -117,8 +117,8 @@ static void call_unary(grpc_channel *ch, const char *method, const uint8_t *data
 {
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
     grpc_slice m = grpc_slice_from_static_string(method);
-    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-                                         gpr_time_from_seconds(30, GPR_TIMESPAN));
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_seconds(30, GPR_TIMESPAN));
     grpc_call *call =
         grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, deadline, NULL);
     assert_non_null(call);

@@ -85,8 +85,7 @@ static void idle_after_root(void **state)
 {
     (void)state;
     dp_trace_table *t = make_table(0, 0);
-    dp_trace_batch_span s[2] = {make_span(1, 1, 0, "ROOTBYTES", 9),
-                                make_span(1, 2, 1, "CHILD", 5)};
+    dp_trace_batch_span s[2] = {make_span(1, 1, 0, "ROOTBYTES", 9), make_span(1, 2, 1, "CHILD", 5)};
     assert_int_equal(insert_spans(t, s, 2), DP_TRACE_TABLE_OK);
 
     /* idle_timeout 2000 ms: 1999 ms after the last span it is still buffered */
@@ -375,9 +374,24 @@ static void distinct_resources_are_kept_apart(void **state)
     (void)state;
     dp_trace_table *t = make_table(0, 0);
     dp_trace_batch_scope scopes[3] = {
-        {{"\x0a\x01" "A", 3}, {"", 0}, {"", 0}, {"", 0}},
-        {{"\x0a\x01" "B", 3}, {"", 0}, {"", 0}, {"", 0}},
-        {{"\x0a\x01" "A", 3}, {"", 0}, {"", 0}, {"", 0}}, /* same bytes as the first */
+        {{"\x0a\x01"
+          "A",
+          3},
+         {"", 0},
+         {"", 0},
+         {"", 0}},
+        {{"\x0a\x01"
+          "B",
+          3},
+         {"", 0},
+         {"", 0},
+         {"", 0}},
+        {{"\x0a\x01"
+          "A",
+          3},
+         {"", 0},
+         {"", 0},
+         {"", 0}}, /* same bytes as the first */
     };
     dp_trace_batch_span s[3] = {make_span(9, 1, 0, "X", 1), make_span(9, 2, 1, "Y", 1),
                                 make_span(9, 3, 1, "Z", 1)};
@@ -391,7 +405,10 @@ static void distinct_resources_are_kept_apart(void **state)
     assert_int_equal(r->scope_count, 2); /* A and B; the third equals A */
     assert_int_equal(r->spans[0].scope_index, r->spans[2].scope_index);
     assert_int_not_equal(r->spans[0].scope_index, r->spans[1].scope_index);
-    assert_memory_equal(r->scopes[r->spans[1].scope_index].resource_raw.ptr, "\x0a\x01" "B", 3);
+    assert_memory_equal(r->scopes[r->spans[1].scope_index].resource_raw.ptr,
+                        "\x0a\x01"
+                        "B",
+                        3);
     dp_trace_table_release(t, r);
     dp_trace_table_destroy(t);
 }
