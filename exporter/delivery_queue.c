@@ -1,10 +1,10 @@
 /*
  * The bounded request FIFO of the upstream client (see delivery_queue.h).
  *
- * Requests are kept as one allocation each (header + bytes). Batching copies
- * them once into a contiguous buffer, which is what gRPC sends; the copy
- * costs far less than the network write and lets each request's memory go
- * back as soon as its batch is formed.
+ * Requests are kept as one allocation each (header + bytes). A batch is the
+ * chain of those allocations, unlinked from the queue under the lock: no
+ * join into a contiguous buffer, which at the default batch size meant a
+ * fresh multi-megabyte allocation, a copy and its page faults per call.
  */
 #include "delivery_queue.h"
 
@@ -123,7 +123,6 @@ int dp_delivery_queue_take(dp_delivery_queue *q, dp_delivery_batch *batch, uint6
 {
     dp_delivery_item *first, *last, *it;
     uint64_t items = 0, bytes = 0, requests = 0;
-    uint8_t *buf;
 
     memset(batch, 0, sizeof(*batch));
     if (max_items == 0)
@@ -161,11 +160,6 @@ int dp_delivery_queue_take(dp_delivery_queue *q, dp_delivery_batch *batch, uint6
         requests++;
         last = it;
     }
-    buf = malloc(bytes);
-    if (!buf) {
-        pthread_mutex_unlock(&q->mu);
-        return DP_DELIVERY_ENOMEM;
-    }
     q->head = last->next;
     if (!q->head)
         q->tail = NULL;
@@ -177,30 +171,51 @@ int dp_delivery_queue_take(dp_delivery_queue *q, dp_delivery_batch *batch, uint6
     q->depth.inflight_bytes += bytes;
     pthread_mutex_unlock(&q->mu);
 
-    size_t off = 0;
-    for (it = first; it;) {
-        dp_delivery_item *next = it->next;
-        memcpy(buf + off, it->data, it->len);
-        off += it->len;
-        free(it);
-        it = next;
-    }
-    batch->data = buf;
+    batch->first = first;
     batch->len = (size_t)bytes;
     batch->items = items;
     batch->requests = requests;
     return 1;
 }
 
+const uint8_t *dp_delivery_item_data(const dp_delivery_item *it, size_t *len)
+{
+    *len = it->len;
+    return it->data;
+}
+
+dp_delivery_item *dp_delivery_item_next(const dp_delivery_item *it)
+{
+    return it->next;
+}
+
+void dp_delivery_batch_copy(const dp_delivery_batch *batch, void *dst)
+{
+    uint8_t *out = dst;
+    for (const dp_delivery_item *it = batch->first; it; it = it->next) {
+        memcpy(out, it->data, it->len);
+        out += it->len;
+    }
+}
+
+static void free_items(dp_delivery_item *it)
+{
+    while (it) {
+        dp_delivery_item *next = it->next;
+        free(it);
+        it = next;
+    }
+}
+
 void dp_delivery_queue_complete(dp_delivery_queue *q, dp_delivery_batch *batch)
 {
-    if (!batch->data)
+    if (!batch->first)
         return;
     pthread_mutex_lock(&q->mu);
     q->depth.inflight_items -= batch->items;
     q->depth.inflight_bytes -= batch->len;
     pthread_mutex_unlock(&q->mu);
-    free(batch->data);
+    free_items(batch->first);
     memset(batch, 0, sizeof(*batch));
 }
 

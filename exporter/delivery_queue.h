@@ -5,9 +5,11 @@
  * Producers push whole encoded Export*ServiceRequest messages; the queue
  * copies them (one allocation per request, never per span), so the caller's
  * buffer is free again when push returns. The consumer takes batches: the
- * oldest requests, concatenated byte for byte into one message (protobuf
- * appends repeated fields of concatenated messages, so N requests become one
- * request holding all their resource entries without decoding anything).
+ * oldest requests, sent byte for byte one after the other as one message
+ * (protobuf appends repeated fields of concatenated messages, so N requests
+ * become one request holding all their resource entries without decoding
+ * anything). A batch is a list of the queued requests themselves, never
+ * joined into a new buffer: the sender hands them to gRPC as a slice list.
  *
  * Bounds: queued plus in-flight items (spans, data points or log records)
  * and bytes. A push that would pass a bound is refused with
@@ -31,13 +33,22 @@
 
 typedef struct dp_delivery_item dp_delivery_item;
 
-/** A batch taken by the consumer; owns data until dp_delivery_queue_complete(). */
+/** A batch taken by the consumer; owns its requests until dp_delivery_queue_complete(). */
 typedef struct dp_delivery_batch {
-    uint8_t *data;      /**< concatenated requests (malloc'd) */
-    size_t len;
-    uint64_t items;     /**< spans / points / records in the batch */
-    uint64_t requests;  /**< requests concatenated */
+    dp_delivery_item *first; /**< the requests, oldest first (dp_delivery_item_next) */
+    size_t len;              /**< bytes of all requests together */
+    uint64_t items;          /**< spans / points / records in the batch */
+    uint64_t requests;       /**< requests in the batch */
 } dp_delivery_batch;
+
+/** The encoded bytes of one request of a batch. */
+const uint8_t *dp_delivery_item_data(const dp_delivery_item *it, size_t *len);
+
+/** The request after `it` in its batch, or NULL. */
+dp_delivery_item *dp_delivery_item_next(const dp_delivery_item *it);
+
+/** Copy the batch's requests, concatenated, into dst (batch->len bytes). */
+void dp_delivery_batch_copy(const dp_delivery_batch *batch, void *dst);
 
 /** Depth figures, for counters and tests. */
 typedef struct dp_delivery_depth {
@@ -70,14 +81,14 @@ int dp_delivery_queue_push(dp_delivery_queue *q, const void *data, size_t len, u
  * queue is closed (closing flushes at once). Takes at least one request and
  * then more while both limits hold. The batch stays counted as in flight
  * until dp_delivery_queue_complete().
- * Returns 1 with a batch, 0 when the queue is closed and empty, or
- * DP_DELIVERY_ENOMEM (the requests stay queued).
+ * Takes the requests out of the queue without copying them.
+ * Returns 1 with a batch, 0 when the queue is closed and empty.
  */
 int dp_delivery_queue_take(dp_delivery_queue *q, dp_delivery_batch *batch, uint64_t max_items,
                            uint64_t max_bytes, uint32_t batch_timeout_ms);
 
-/** Release a taken batch (delivered or given up): frees its data and its
- *  share of the bounds. */
+/** Release a taken batch (delivered or given up): frees its requests and
+ *  its share of the bounds. */
 void dp_delivery_queue_complete(dp_delivery_queue *q, dp_delivery_batch *batch);
 
 /** Stop accepting requests and wake the consumer so it flushes. */

@@ -5,10 +5,14 @@
  *
  * Each enabled signal has a sender: a delivery queue, a gRPC channel, a
  * completion queue used by that sender's thread only, and the request
- * metadata (extra headers) built once. The thread takes a batch, makes one
- * Export call at a time and waits for it; a single outstanding call per
- * signal keeps ordering simple and gives natural backpressure: while the
+ * metadata (extra headers) built once. Each lane thread takes a batch, makes
+ * one Export call at a time and waits for it; the lanes together keep
+ * `concurrency` calls in flight and give natural backpressure: while the
  * upstream is slow or down the queue fills and submit answers EFULL.
+ *
+ * A batch is sent as a list of slices, one per queued request, pointing at
+ * the queue's own storage: gRPC frames and writes them without the batch
+ * ever being joined into one buffer.
  */
 #include "upstream.h"
 
@@ -56,6 +60,8 @@ typedef struct lane {
     grpc_completion_queue *cq;
     grpc_call *call; /* the call in flight, for cancellation; under s->mu */
     uint64_t rng;
+    grpc_slice *slices; /* one per request of the batch; reused by every batch */
+    size_t slice_cap;
 } lane;
 
 typedef struct sender {
@@ -342,8 +348,8 @@ static void read_response(grpc_byte_buffer *bb, attempt_result *res)
     grpc_slice_unref(all);
 }
 
-/* Make one Export call carrying payload and wait for its end. */
-static void attempt_export(lane *l, grpc_slice payload, attempt_result *res)
+/* Make one Export call carrying the batch's slices and wait for its end. */
+static void attempt_export(lane *l, grpc_slice *payload, size_t nslices, attempt_result *res)
 {
     sender *s = l->s;
     const dp_upstream_connection *c = &s->up->cfg.conn[s->signal];
@@ -368,7 +374,7 @@ static void attempt_export(lane *l, grpc_slice payload, attempt_result *res)
         snprintf(res->message, sizeof(res->message), "cannot create a call");
         goto out;
     }
-    send = grpc_raw_byte_buffer_create(&payload, 1);
+    send = grpc_raw_byte_buffer_create(payload, nslices);
 
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -477,10 +483,15 @@ static void deliver(lane *l, dp_delivery_batch *batch)
     uint64_t retries = 0;
     attempt_result res;
 
-    /* A static slice does not own the batch: the batch outlives every
+    /* Static slices do not own the requests: the batch outlives every
      * attempt (each call is unreferenced before the next starts) and is
      * freed by dp_delivery_queue_complete() after the last one. */
-    grpc_slice payload = grpc_slice_from_static_buffer(batch->data, batch->len);
+    size_t nslices = 0;
+    for (dp_delivery_item *it = batch->first; it; it = dp_delivery_item_next(it)) {
+        size_t len;
+        const uint8_t *data = dp_delivery_item_data(it, &len);
+        l->slices[nslices++] = grpc_slice_from_static_buffer(data, len);
+    }
 
     for (;;) {
         pthread_mutex_lock(&s->mu);
@@ -491,7 +502,7 @@ static void deliver(lane *l, dp_delivery_batch *batch)
             return;
         }
 
-        attempt_export(l, payload, &res);
+        attempt_export(l, l->slices, nslices, &res);
 
         pthread_mutex_lock(&s->mu);
         s->stats.attempts++;
@@ -569,6 +580,22 @@ static void deliver(lane *l, dp_delivery_batch *batch)
     }
 }
 
+/* Room for one slice per request of the batch; false when out of memory. */
+static bool reserve_slices(lane *l, uint64_t requests)
+{
+    if (requests <= l->slice_cap)
+        return true;
+    size_t cap = l->slice_cap ? l->slice_cap : 64;
+    while (cap < requests)
+        cap *= 2;
+    grpc_slice *slices = realloc(l->slices, cap * sizeof(*slices));
+    if (!slices)
+        return false;
+    l->slices = slices;
+    l->slice_cap = cap;
+    return true;
+}
+
 static void *sender_main(void *arg)
 {
     lane *l = arg;
@@ -588,7 +615,16 @@ static void *sender_main(void *arg)
                 break;
             continue;
         }
-        deliver(l, &batch);
+        while (!reserve_slices(l, batch.requests)) {
+            /* Out of memory for the slice list: the batch waits, nothing
+             * is lost; only a shutdown out of time ends the wait. */
+            if (!backoff_wait(s, cfg->retry_initial_ms ? cfg->retry_initial_ms : 100)) {
+                count(s, &s->stats.dropped_at_shutdown, batch.items);
+                break;
+            }
+        }
+        if (batch.requests <= l->slice_cap)
+            deliver(l, &batch);
         dp_delivery_queue_complete(&s->queue, &batch);
         pthread_mutex_lock(&s->mu);
         s->batches_completed++;
@@ -618,6 +654,11 @@ static void sender_close(sender *s)
             ;
         grpc_completion_queue_destroy(l->cq);
         l->cq = NULL;
+    }
+    for (unsigned i = 0; i < s->lane_count; i++) {
+        free(s->lanes[i].slices);
+        s->lanes[i].slices = NULL;
+        s->lanes[i].slice_cap = 0;
     }
     for (size_t i = 0; i < s->metadata_count; i++) {
         grpc_slice_unref(s->metadata[i].key);

@@ -13,6 +13,15 @@
 
 #include "delivery_queue.h"
 
+/* The batch's bytes joined, as the upstream receives them (at most 64). */
+static const uint8_t *joined(const dp_delivery_batch *b)
+{
+    static uint8_t out[64];
+    assert_true(b->len <= sizeof(out));
+    dp_delivery_batch_copy(b, out);
+    return out;
+}
+
 static void test_bounds(void **state)
 {
     dp_delivery_queue q;
@@ -58,7 +67,7 @@ static void test_batches_concatenate_in_order(void **state)
      * (8) already pass the batch size, so no wait. */
     assert_int_equal(dp_delivery_queue_take(&q, &b, 3, 0, 60000), 1);
     assert_int_equal(b.len, 5);
-    assert_memory_equal(b.data, "ABCDE", 5);
+    assert_memory_equal(joined(&b), "ABCDE", 5);
     assert_int_equal(b.items, 3);
     assert_int_equal(b.requests, 2);
 
@@ -76,14 +85,60 @@ static void test_batches_concatenate_in_order(void **state)
     dp_delivery_queue_close(&q);
     assert_int_equal(dp_delivery_queue_push(&q, "Z", 1, 1), DP_DELIVERY_ECLOSED);
     assert_int_equal(dp_delivery_queue_take(&q, &b, 3, 2, 60000), 1);
-    assert_memory_equal(b.data, "FG", 2);
+    assert_memory_equal(joined(&b), "FG", 2);
     assert_int_equal(b.items, 4);
     dp_delivery_queue_complete(&q, &b);
     assert_int_equal(dp_delivery_queue_take(&q, &b, 3, 2, 60000), 1);
-    assert_memory_equal(b.data, "H", 1);
+    assert_memory_equal(joined(&b), "H", 1);
     dp_delivery_queue_complete(&q, &b);
     /* Closed and empty: the consumer is told to stop. */
     assert_int_equal(dp_delivery_queue_take(&q, &b, 3, 2, 60000), 0);
+    dp_delivery_queue_destroy(&q);
+}
+
+/* A batch is the queued requests themselves, in order, one entry each:
+ * what the sender hands to gRPC as a slice list without joining them. */
+static void test_batch_is_the_request_list(void **state)
+{
+    dp_delivery_queue q;
+    dp_delivery_batch b;
+    size_t len;
+    assert_int_equal(dp_delivery_queue_init(&q, 0, 0), 0);
+    assert_int_equal(dp_delivery_queue_push(&q, "one", 3, 1), 0);
+    assert_int_equal(dp_delivery_queue_push(&q, "two!", 4, 1), 0);
+    assert_int_equal(dp_delivery_queue_push(&q, "3", 1, 1), 0);
+    dp_delivery_queue_close(&q);
+
+    /* no limits: all three, 3 + 4 + 1 = 8 bytes, 3 items, 3 requests */
+    assert_int_equal(dp_delivery_queue_take(&q, &b, 0, 0, 60000), 1);
+    assert_int_equal(b.requests, 3);
+    assert_int_equal(b.items, 3);
+    assert_int_equal(b.len, 8);
+    dp_delivery_item *it = b.first;
+    assert_non_null(it);
+    const uint8_t *data = dp_delivery_item_data(it, &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(data, "one", 3);
+    it = dp_delivery_item_next(it);
+    assert_non_null(it);
+    data = dp_delivery_item_data(it, &len);
+    assert_int_equal(len, 4);
+    assert_memory_equal(data, "two!", 4);
+    it = dp_delivery_item_next(it);
+    assert_non_null(it);
+    data = dp_delivery_item_data(it, &len);
+    assert_int_equal(len, 1);
+    assert_memory_equal(data, "3", 1);
+    assert_null(dp_delivery_item_next(it));
+    assert_memory_equal(joined(&b), "onetwo!3", 8);
+
+    /* the queue no longer holds them: closed and empty */
+    dp_delivery_depth d = dp_delivery_queue_depth(&q);
+    assert_int_equal(d.queued_requests, 0);
+    assert_int_equal(d.inflight_bytes, 8);
+    dp_delivery_queue_complete(&q, &b);
+    assert_null(b.first);
+    assert_int_equal(dp_delivery_queue_take(&q, &b, 0, 0, 60000), 0);
     dp_delivery_queue_destroy(&q);
 }
 
@@ -107,6 +162,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_batches_concatenate_in_order),
+        cmocka_unit_test(test_batch_is_the_request_list),
         cmocka_unit_test(test_inflight_counts_against_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
