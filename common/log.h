@@ -26,8 +26,9 @@ void dp_log_write(int level, const char *component, const char *fmt, ...)
 
 #define dp_log_at(level, component, ...)                                                           \
     do {                                                                                           \
-        if ((level) <= dp_log_level_current)                                                       \
-            dp_log_write((level), (component), __VA_ARGS__);                                       \
+        int dp_log_at_level_ = (level); /* evaluated once */                                       \
+        if (dp_log_at_level_ <= dp_log_level_current)                                              \
+            dp_log_write(dp_log_at_level_, (component), __VA_ARGS__);                              \
     } while (0)
 
 #define dp_log_error(component, ...) dp_log_at(DP_LOG_ERROR, component, __VA_ARGS__)

@@ -406,8 +406,12 @@ static int critical_path(dp_prof_ctx *c)
         p->critical_path[--k] = (size_t)j;
         p->nodes[j].on_critical_path = true;
     }
+    /* The path starts when its first node was ready, or when it started if
+     * that was earlier: a declared dependency can end after the node that
+     * depends on it began (clock skew, a wrong declaration, a cycle). */
     const dp_node_profile *first = &p->nodes[p->critical_path[0]];
-    p->critical_path_ms = p->nodes[last].end_ms - first->ready_ms;
+    double begin = first->ready_ms < first->start_ms ? first->ready_ms : first->start_ms;
+    p->critical_path_ms = p->nodes[last].end_ms - begin;
     return 0;
 }
 

@@ -437,6 +437,45 @@ static void test_many_parallel_dependencies(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* A declared dependency that ends after its dependant started (clock skew or a
+ * wrong declaration), and a dependency cycle:
+ *   root 0..40; x 0..10 depends on y; y 0..20; z 30..40 depends on x.
+ * x is ready at 20 (y's end) but started at 0. The path that ends last runs
+ * x -> z (z's only dependency); it begins at min(ready 20, start 0) = 0 and
+ * ends at z's end 40: 40 ms, not 40 - 20 = 20.
+ * Cycle: p 0..10 depends on q, q 0..15 depends on p; the path ends at q (the
+ * latest end, 15) and cannot be shorter than q itself: >= 15 ms. */
+static void test_critical_path_skewed_dependency(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "run", -1, 0, 40);
+    int x = sb_span(&t, "x", root, 0, 10);
+    sb_str(&t, x, "dag.node.id", "x");
+    sb_str(&t, x, "dag.depends_on", "y");
+    int y = sb_span(&t, "y", root, 0, 20);
+    sb_str(&t, y, "dag.node.id", "y");
+    int z = sb_span(&t, "z", root, 30, 40);
+    sb_str(&t, z, "dag.node.id", "z");
+    sb_str(&t, z, "dag.depends_on", "x");
+    dp_run_profile *p = build(NULL);
+    assert_float_equal(p->critical_path_ms, 40.0, EPS);
+    assert_true(p->speedup <= 1.0 + EPS);
+    dp_run_profile_destroy(p);
+
+    sb_init(&t);
+    root = sb_span(&t, "run", -1, 0, 15);
+    int pp = sb_span(&t, "p", root, 0, 10);
+    sb_str(&t, pp, "dag.node.id", "p");
+    sb_str(&t, pp, "dag.depends_on", "q");
+    int q = sb_span(&t, "q", root, 0, 15);
+    sb_str(&t, q, "dag.node.id", "q");
+    sb_str(&t, q, "dag.depends_on", "p");
+    p = build(NULL);
+    assert_true(p->critical_path_ms >= 15.0 - EPS);
+    dp_run_profile_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_nested_nodes_ready_at_parent_start),
         cmocka_unit_test(test_bad_structure),
         cmocka_unit_test(test_many_parallel_dependencies),
+        cmocka_unit_test(test_critical_path_skewed_dependency),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
