@@ -31,6 +31,60 @@ void dp_prof_format(char *dst, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
+/*
+ * A span id seen twice in one trace is the same span delivered twice (an SDK
+ * or collector retried an export whose answer it did not get). The first copy
+ * is profiled; the others are counted in duplicate_spans and skipped, so their
+ * tokens and cost are not counted twice. Returns the spans to profile: the
+ * input itself when there is no duplicate, else a compacted copy in scratch;
+ * NULL on out of memory.
+ */
+static const dp_span *drop_duplicates(const dp_span *spans, size_t count, dp_arena *scratch,
+                                      size_t *kept)
+{
+    *kept = count;
+    if (count < 2)
+        return spans;
+    size_t cap = 16;
+    while (cap < count * 2)
+        cap *= 2;
+    size_t mask = cap - 1;
+    int *slots = dp_arena_alloc(scratch, cap * sizeof(int));
+    bool *dup = dp_arena_calloc(scratch, count, sizeof(bool));
+    if (!slots || !dup)
+        return NULL;
+    memset(slots, 0xff, cap * sizeof(int));
+    size_t ndup = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t k;
+        memcpy(&k, spans[i].span_id, 8);
+        uint64_t h = k ^ (k >> 33);
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
+        size_t j = (size_t)h & mask;
+        while (slots[j] >= 0 && memcmp(spans[slots[j]].span_id, spans[i].span_id, 8) != 0)
+            j = (j + 1) & mask;
+        if (slots[j] >= 0) {
+            dup[i] = true;
+            ndup++;
+        } else {
+            slots[j] = (int)i;
+        }
+    }
+    if (!ndup)
+        return spans;
+    dp_span *unique = dp_arena_alloc(scratch, (count - ndup) * sizeof(dp_span));
+    if (!unique)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!dup[i])
+            unique[n++] = spans[i];
+    }
+    *kept = n;
+    return unique;
+}
+
 int dp_profile_build(const dp_span *spans, size_t count, const dp_profile_config *cfg,
                      dp_run_profile **out)
 {
@@ -54,6 +108,12 @@ int dp_profile_build(const dp_span *spans, size_t count, const dp_profile_config
         goto out;
     dp_arena_init(&p->arena, 0, PROFILE_MAX_BYTES);
     p->span_count = count;
+    size_t unique_count;
+    spans = drop_duplicates(spans, count, &scratch, &unique_count);
+    if (!spans)
+        goto out;
+    p->duplicate_spans = count - unique_count;
+    count = unique_count;
     p->cost_complete = true;
     p->speedup = 1.0;
     if (count) {

@@ -151,8 +151,9 @@ struct dp_run_profile {
     uint8_t trace_id[16];
     const char *dag_id;
     bool late;
-    size_t span_count;
-    uint64_t start_ns; /* the run's start: earliest span start */
+    size_t span_count;      /* spans of the trace as received, duplicates included */
+    size_t duplicate_spans; /* copies of an already seen span id: skipped */
+    uint64_t start_ns;      /* the run's start: earliest span start */
     bool has_root;
     uint8_t root_span_id[8]; /* the root span (see docs/metrics.md), when has_root */
     enum dp_node_source node_source;

@@ -153,6 +153,9 @@ static void summary(text_out *o, const dp_run_profile *p)
         put(o, "  cost             unknown (%u call(s) with no price)\n", p->unknown_cost_calls);
     if (p->coerced_values || p->ignored_values)
         put(o, "  odd values       %u coerced, %u ignored\n", p->coerced_values, p->ignored_values);
+    if (p->duplicate_spans)
+        put(o, "  duplicates       %zu span(s) received more than once, counted once\n",
+            p->duplicate_spans);
     if (p->node_source == DP_NODES_ROOT_CHILDREN)
         put(o, "  (no node attributes: the root's direct children are the nodes)\n");
     else if (p->node_source == DP_NODES_GEN_AI)

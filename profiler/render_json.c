@@ -89,6 +89,7 @@ static void summary(dp_json_writer *w, const dp_run_profile *p)
     key_uint(w, "unknown_cost_calls", p->unknown_cost_calls);
     key_uint(w, "coerced_values", p->coerced_values);
     key_uint(w, "ignored_values", p->ignored_values);
+    key_uint(w, "duplicate_spans", p->duplicate_spans);
     dp_json_writer_object_end(w);
 }
 

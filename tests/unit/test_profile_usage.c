@@ -303,9 +303,42 @@ static void test_missing_attributes(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* The same span delivered twice (an export retried after a lost answer):
+ * node n1 with a chat call of gpt-4o-mini, 1000 in / 200 out, sent twice.
+ * Counted once: 1000 + 200 = 1200 tokens, one LLM call,
+ * cost 1000 * 0.15 + 200 * 0.60 = 270 per 1M -> 0.00027 USD;
+ * span_count keeps what arrived (3 + 1 duplicate = 4), duplicate_spans = 1. */
+static void test_duplicate_span_counted_once(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "run", -1, 0, 1000);
+    int n1 = sb_span(&t, "n1", root, 0, 900);
+    sb_str(&t, n1, "dag.node.id", "n1");
+    int chat = sb_span(&t, "chat", n1, 10, 500);
+    sb_str(&t, chat, "gen_ai.operation.name", "chat");
+    sb_str(&t, chat, "gen_ai.request.model", "gpt-4o-mini");
+    sb_int(&t, chat, "gen_ai.usage.input_tokens", 1000);
+    sb_int(&t, chat, "gen_ai.usage.output_tokens", 200);
+    /* the copy: same span id, same everything */
+    int copy = sb_span(&t, "chat", n1, 10, 500);
+    t.spans[copy] = t.spans[chat];
+
+    dp_run_profile *p = build();
+    assert_int_equal(p->span_count, 4);
+    assert_int_equal(p->duplicate_spans, 1);
+    assert_int_equal(p->llm_calls, 1);
+    assert_int_equal(p->tokens.input, 1000);
+    assert_int_equal(p->tokens.output, 200);
+    assert_true(p->cost_usd > 0.00027 - 1e-12 && p->cost_usd < 0.00027 + 1e-12);
+    assert_int_equal(p->node_count, 1);
+    dp_run_profile_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_duplicate_span_counted_once),
         cmocka_unit_test(test_cache_tokens_inside_input),
         cmocka_unit_test(test_cost_attribute_and_unknown_model),
         cmocka_unit_test(test_default_model),

@@ -341,7 +341,7 @@ static void test_json_layout(void **state)
     json_t *s = json_object_get(r, "summary");
     KEYS(s, "summary", "wall_ms", "execution_ms", "critical_path_ms", "parallelism", "speedup",
          "node_count", "retries", "llm_calls", "tool_calls", "tokens", "cost_usd", "cost_complete",
-         "unknown_cost_calls", "coerced_values", "ignored_values");
+         "unknown_cost_calls", "coerced_values", "ignored_values", "duplicate_spans");
     assert_true(json_is_real(json_object_get(s, "wall_ms"))); /* 300.0, not 300 */
     assert_true(json_is_real(json_object_get(s, "speedup")));
     assert_true(json_is_integer(json_object_get(s, "node_count")));
