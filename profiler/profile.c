@@ -11,6 +11,7 @@
 #include "profile.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,67 @@ static const dp_span *drop_duplicates(const dp_span *spans, size_t count, dp_are
     return unique;
 }
 
+/* Replace, in place, control characters and bytes that are not part of valid
+ * UTF-8 by '?'. Names come from the network and end up on terminals, in
+ * JSON and in metric attributes: a report must never carry escape
+ * sequences or line breaks it did not write itself. Lengths do not change. */
+static void clean_text(const char *cs)
+{
+    unsigned char *s = (unsigned char *)(uintptr_t)cs;
+    if (!s)
+        return;
+    while (*s) {
+        unsigned char b = *s;
+        size_t n = b < 0x80             ? 1
+                   : (b & 0xe0) == 0xc0 ? 2
+                   : (b & 0xf0) == 0xe0 ? 3
+                   : (b & 0xf8) == 0xf0 ? 4
+                                        : 0;
+        bool ok = n > 0;
+        for (size_t k = 1; ok && k < n; k++)
+            ok = (s[k] & 0xc0) == 0x80;
+        if (ok && n == 2)
+            ok = b >= 0xc2; /* no overlong forms */
+        if (ok && n == 3) {
+            unsigned cp = (b & 0x0fu) << 12 | (s[1] & 0x3fu) << 6 | (s[2] & 0x3fu);
+            ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
+        }
+        if (ok && n == 4) {
+            unsigned cp =
+                (b & 0x07u) << 18 | (s[1] & 0x3fu) << 12 | (s[2] & 0x3fu) << 6 | (s[3] & 0x3fu);
+            ok = cp >= 0x10000 && cp <= 0x10ffff;
+        }
+        if (ok && n == 1 && (b < 0x20 || b == 0x7f))
+            ok = false;
+        if (!ok) {
+            *s++ = '?';
+            continue;
+        }
+        s += n;
+    }
+}
+
+/* After dependencies are linked (they match node ids as sent), and before
+ * any finding's text is formatted from these names. */
+static void clean_profile_text(dp_run_profile *p)
+{
+    clean_text(p->dag_id);
+    for (size_t j = 0; j < p->node_count; j++) {
+        dp_node_profile *n = &p->nodes[j];
+        clean_text(n->id);
+        clean_text(n->name);
+        clean_text(n->model);
+        for (size_t k = 0; k < n->tool_call_count; k++)
+            clean_text(n->tool_calls[k].name);
+    }
+    for (size_t i = 0; i < p->call_count; i++) {
+        clean_text(p->calls[i].name);
+        clean_text(p->calls[i].model);
+    }
+    for (size_t i = 0; i < p->model_count; i++)
+        clean_text(p->models[i].model);
+}
+
 int dp_profile_build(const dp_span *spans, size_t count, const dp_profile_config *cfg,
                      dp_run_profile **out)
 {
@@ -139,6 +201,7 @@ int dp_profile_build(const dp_span *spans, size_t count, const dp_profile_config
     if (dp_prof_read_spans(&c) < 0 || dp_prof_map_nodes(&c) < 0 || dp_prof_sum_usage(&c) < 0 ||
         dp_prof_link_nodes(&c) < 0)
         goto out;
+    clean_profile_text(p);
     if (p->wall_ms > 0)
         p->parallelism = p->execution_ms / p->wall_ms;
     if (p->critical_path_ms > 0)

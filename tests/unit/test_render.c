@@ -269,9 +269,12 @@ static void test_json_invalid_utf8(void **state)
     (void)state;
     sb_init(&t);
     int root = sb_span(&t, "root", -1, 0, 10);
-    sb_str(&t, sb_span(&t, "x", root, 0, 10), "dag.node.id", "bad\xff\xfeid");
+    sb_str(&t, sb_span(&t, "x", root, 0, 10), "dag.node.id", "x");
     dp_run_profile *p = NULL;
     assert_int_equal(dp_profile_build(t.spans, t.count, NULL, &p), 0);
+    /* the profile cleans names itself (test_profile_text_is_cleaned); set the
+     * raw bytes afterwards to test the renderer on its own */
+    p->nodes[0].id = "bad\xff\xfeid";
     dp_buf out;
     dp_buf_init(&out, 1 << 20);
     assert_int_equal(dp_render_json(p, &out), 0);
@@ -281,6 +284,40 @@ static void test_json_invalid_utf8(void **state)
     assert_string_equal(json_string_value(json_object_get(n, "id")),
                         "bad\xEF\xBF\xBD\xEF\xBF\xBDid");
     json_decref(v);
+    dp_buf_free(&out);
+    dp_run_profile_destroy(p);
+}
+
+/* Names come from the network: the profile replaces control characters and
+ * bytes that are not valid UTF-8 by '?' (same length), so no report carries
+ * escape sequences or line breaks it did not write. ESC ] 0 ; t BEL in the dag
+ * id -> "d?]0;t?"; "a" ESC "[2J" CR LF "x" -> "a?[2J??x"; FF FE -> "??";
+ * a cut E2 82 -> "??"; valid UTF-8 (caf\xC3\xA9) stays. */
+static void test_profile_text_is_cleaned(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 100);
+    sb_str(&t, root, "dag.id", "d\x1b]0;t\x07");
+    int a = sb_span(&t, "caf\xC3\xA9", root, 0, 40);
+    sb_str(&t, a, "dag.node.id", "a\x1b[2J\r\nx");
+    int b = sb_span(&t, "b", root, 50, 90);
+    sb_str(&t, b, "dag.node.id", "\xff\xfe");
+    sb_str(&t, b, "dag.model", "cut\xE2\x82");
+    sb_int(&t, b, "gen_ai.usage.input_tokens", 5);
+    dp_run_profile *p = NULL;
+    assert_int_equal(dp_profile_build(t.spans, t.count, NULL, &p), 0);
+    assert_string_equal(p->dag_id, "d?]0;t?");
+    assert_int_equal(p->node_count, 2);
+    assert_string_equal(p->nodes[0].id, "a?[2J??x");
+    assert_string_equal(p->nodes[0].name, "caf\xC3\xA9");
+    assert_string_equal(p->nodes[1].id, "??");
+    assert_string_equal(p->nodes[1].model, "cut??");
+    dp_buf out;
+    dp_buf_init(&out, 1 << 20);
+    assert_int_equal(dp_render_text(p, NULL, &out), 0);
+    for (size_t i = 0; i < out.len; i++)
+        assert_true((unsigned char)out.data[i] >= 0x20 || out.data[i] == '\n');
     dp_buf_free(&out);
     dp_run_profile_destroy(p);
 }
@@ -411,6 +448,16 @@ static void test_json_escaping(void **state)
     sb_int(&t, b, "gen_ai.usage.input_tokens", 5); /* an LLM call: listed by model */
     dp_run_profile *p = NULL;
     assert_int_equal(dp_profile_build(t.spans, t.count, NULL, &p), 0);
+    /* the profile cleans names itself (test_profile_text_is_cleaned); put the
+     * raw values back to test the renderer's escaping on its own */
+    assert_int_equal(p->node_count, 2);
+    p->dag_id = "dag \"quoted\"\n";
+    p->nodes[0].id = "n\\1\x01\x1f";
+    p->nodes[0].name = "say \"hi\"\r\n\ttab";
+    p->nodes[1].id = "cut\xE2\x82";
+    p->nodes[1].model = "m\"odel\x7f";
+    assert_true(p->model_count >= 1);
+    p->models[0].model = "m\"odel\x7f";
     dp_buf out;
     dp_buf_init(&out, 1 << 20);
     assert_int_equal(dp_render_json(p, &out), 0);
@@ -577,6 +624,7 @@ static void test_many_nodes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_profile_text_is_cleaned),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_json_bottlenecks),
         cmocka_unit_test(test_text),
