@@ -127,7 +127,7 @@ static void node_checks(dp_prof_ctx *c, finding_list *l)
         }
 
         if (n->cost_known && n->llm_calls && n->cost_usd > cfg->expensive_node_usd) {
-            bool high = n->cost_usd > 5.0 * cfg->expensive_node_usd;
+            bool high = n->cost_usd > cfg->expensive_node_high_factor * cfg->expensive_node_usd;
             b = add(l, DP_BOTTLENECK_EXPENSIVE_NODE, id,
                     high ? DP_SEVERITY_HIGH : DP_SEVERITY_MEDIUM, pct(n->cost_usd, p->cost_usd));
             if (b) {
@@ -192,9 +192,9 @@ static int call_checks(dp_prof_ctx *c, finding_list *l, bool tools)
     return 0;
 }
 
-/* Sibling nodes that ran one after another with no declared dependency
- * between neighbours. In a run without explicit dependencies nothing links
- * them, so any such chain counts. */
+/* One finding for a chain of sequential siblings. Impact is the time that
+ * running them side by side would save (all but the longest); its severity
+ * steps come from the config. */
 static void report_chain(dp_prof_ctx *c, finding_list *l, const size_t *chain, size_t len)
 {
     dp_run_profile *p = c->p;
@@ -205,10 +205,11 @@ static void report_chain(dp_prof_ctx *c, finding_list *l, const size_t *chain, s
         if (e > top)
             top = e;
     }
+    const dp_profile_config *cfg = c->cfg;
     double impact = pct(sum - top, p->wall_ms);
-    enum dp_severity sev = impact >= 50   ? DP_SEVERITY_HIGH
-                           : impact >= 20 ? DP_SEVERITY_MEDIUM
-                                          : DP_SEVERITY_LOW;
+    enum dp_severity sev = impact >= cfg->sequential_high_impact_pct     ? DP_SEVERITY_HIGH
+                           : impact >= cfg->sequential_medium_impact_pct ? DP_SEVERITY_MEDIUM
+                                                                         : DP_SEVERITY_LOW;
     dp_bottleneck *b = add(l, DP_BOTTLENECK_SEQUENTIAL, (int)chain[0], sev, impact);
     if (!b)
         return;
@@ -262,7 +263,7 @@ static void budget_checks(dp_prof_ctx *c, finding_list *l)
     const dp_profile_config *cfg = c->cfg;
     dp_run_profile *p = c->p;
     if (cfg->budget_usd > 0 && p->cost_usd > cfg->budget_usd) {
-        bool high = p->cost_usd > 2 * cfg->budget_usd;
+        bool high = p->cost_usd > cfg->budget_high_factor * cfg->budget_usd;
         dp_bottleneck *b =
             add(l, DP_BOTTLENECK_BUDGET_EXCEEDED, -1, high ? DP_SEVERITY_HIGH : DP_SEVERITY_MEDIUM,
                 pct(p->cost_usd - cfg->budget_usd, p->cost_usd));
@@ -276,7 +277,7 @@ static void budget_checks(dp_prof_ctx *c, finding_list *l)
     }
     uint64_t tt = dp_token_total(&p->tokens);
     if (cfg->budget_tokens > 0 && tt > cfg->budget_tokens) {
-        bool high = tt > 2 * cfg->budget_tokens;
+        bool high = (double)tt > cfg->budget_high_factor * (double)cfg->budget_tokens;
         dp_bottleneck *b =
             add(l, DP_BOTTLENECK_BUDGET_EXCEEDED, -1, high ? DP_SEVERITY_HIGH : DP_SEVERITY_MEDIUM,
                 pct((double)(tt - cfg->budget_tokens), (double)tt));

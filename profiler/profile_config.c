@@ -22,9 +22,13 @@ void dp_profile_config_defaults(dp_profile_config *c)
     c->dependency_wait_factor = 1.0;
     c->dependency_wait_high_factor = 2.0;
     c->sequential_min_nodes = 3;
+    c->sequential_high_impact_pct = 50.0;
+    c->sequential_medium_impact_pct = 20.0;
     c->expensive_node_usd = 0.10;
+    c->expensive_node_high_factor = 5.0;
     c->budget_usd = 0.0;
     c->budget_tokens = 0;
+    c->budget_high_factor = 2.0;
     c->model_downgrade_share = 0.30;
     c->reduce_context_tokens = 4000.0;
     c->batch_min_calls = 5;

@@ -29,13 +29,19 @@ typedef struct dp_profile_config {
     /* dependency_wait: wait > factor x execution */
     double dependency_wait_factor;      /* 1.0 */
     double dependency_wait_high_factor; /* 2.0 */
-    /* sequential_bottleneck: at least this many unlinked nodes in a row */
-    unsigned sequential_min_nodes; /* 3 */
-    /* expensive_node: node cost above this (USD) */
-    double expensive_node_usd; /* 0.10 */
-    /* budget_exceeded: 0 disables */
-    double budget_usd;      /* 0 */
-    uint64_t budget_tokens; /* 0 */
+    /* sequential_bottleneck: at least this many unlinked nodes in a row;
+     * severity by impact (% of wall): high from the first cut-off, medium
+     * from the second, else low */
+    unsigned sequential_min_nodes;       /* 3 */
+    double sequential_high_impact_pct;   /* 50 */
+    double sequential_medium_impact_pct; /* 20 */
+    /* expensive_node: node cost above this (USD); high above factor x it */
+    double expensive_node_usd;         /* 0.10 */
+    double expensive_node_high_factor; /* 5.0 */
+    /* budget_exceeded: 0 disables; high above factor x the budget */
+    double budget_usd;         /* 0 */
+    uint64_t budget_tokens;    /* 0 */
+    double budget_high_factor; /* 2.0 */
 
     /* recommendations */
     double model_downgrade_share;     /* 0.30: share of tokens on the priciest model */

@@ -60,6 +60,7 @@ static const key_pair_rule pair_rules[] = {
     {"thresholds", "tool_latency", "tool_latency_high"},
     {"thresholds", "slow_llm_call", "slow_llm_call_high"},
     {"thresholds", "dependency_wait_factor", "dependency_wait_high_factor"},
+    {"thresholds", "sequential_medium_impact_pct", "sequential_high_impact_pct"},
 };
 
 /* Returns the index of the first broken rule, or -1 when all hold. */

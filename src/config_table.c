@@ -214,8 +214,23 @@ static const dp_config_key threshold_keys[] = {
     KEY(thresholds, "sequential_min_nodes", DP_CFG_UINT, profile.sequential_min_nodes, "3", 2, 1000,
         NULL, NULL,
         "sequential_bottleneck: at least this many nodes ran one after another, unlinked."),
+    KEY(thresholds, "sequential_medium_impact_pct", DP_CFG_DOUBLE,
+        profile.sequential_medium_impact_pct, "20", 0, 100, NULL, NULL,
+        "sequential_bottleneck is of medium severity (else low) from this impact, in % of the "
+        "run's wall time."),
+    KEY(thresholds, "sequential_high_impact_pct", DP_CFG_DOUBLE,
+        profile.sequential_high_impact_pct, "50", 0, 100, NULL, NULL,
+        "sequential_bottleneck is of high severity from this impact, in % of the run's wall "
+        "time."),
     KEY(thresholds, "expensive_node_usd", DP_CFG_DOUBLE, profile.expensive_node_usd, "0.10", 0, 1e6,
         NULL, NULL, "expensive_node: a node cost more than this many US dollars."),
+    KEY(thresholds, "expensive_node_high_factor", DP_CFG_DOUBLE, profile.expensive_node_high_factor,
+        "5.0", 1, 1000, NULL, NULL,
+        "expensive_node is of high severity above this many times expensive_node_usd."),
+    KEY(thresholds, "budget_high_factor", DP_CFG_DOUBLE, profile.budget_high_factor, "2.0", 1, 1000,
+        NULL, NULL,
+        "budget_exceeded is of high severity above this many times the budget (budget.usd or "
+        "budget.tokens)."),
 };
 
 static const dp_config_key recommendation_keys[] = {

@@ -123,9 +123,13 @@ static void test_table_defaults_match_profiler(void **state)
     assert_true(c.profile.dependency_wait_factor == p.dependency_wait_factor);
     assert_true(c.profile.dependency_wait_high_factor == p.dependency_wait_high_factor);
     assert_int_equal(c.profile.sequential_min_nodes, p.sequential_min_nodes);
+    assert_true(c.profile.sequential_medium_impact_pct == p.sequential_medium_impact_pct);
+    assert_true(c.profile.sequential_high_impact_pct == p.sequential_high_impact_pct);
     assert_true(c.profile.expensive_node_usd == p.expensive_node_usd);
+    assert_true(c.profile.expensive_node_high_factor == p.expensive_node_high_factor);
     assert_true(c.profile.budget_usd == p.budget_usd);
     assert_int_equal(c.profile.budget_tokens, p.budget_tokens);
+    assert_true(c.profile.budget_high_factor == p.budget_high_factor);
     assert_true(c.profile.model_downgrade_share == p.model_downgrade_share);
     assert_true(c.profile.reduce_context_tokens == p.reduce_context_tokens);
     assert_int_equal(c.profile.batch_min_calls, p.batch_min_calls);
@@ -274,6 +278,15 @@ static void test_joined_rules_and_syntax(void **state)
     expect_load_error("thresholds:\n  tool_latency: 6s\n",
                       "2: thresholds.tool_latency_high (5s) must not be below "
                       "thresholds.tool_latency (6s)");
+    /* the severity steps of sequential_bottleneck: high (default 50) below medium */
+    expect_load_error("thresholds:\n  sequential_medium_impact_pct: 60\n",
+                      "2: thresholds.sequential_high_impact_pct (50) must not be below "
+                      "thresholds.sequential_medium_impact_pct (60)");
+    /* a high-severity factor below 1 would put the high cut-off under the base one */
+    expect_load_error("thresholds:\n  expensive_node_high_factor: 0.5\n",
+                      "2: thresholds.expensive_node_high_factor: '0.5' is out of range (1..1000)");
+    expect_load_error("thresholds:\n  budget_high_factor: 0.9\n",
+                      "2: thresholds.budget_high_factor: '0.9' is out of range (1..1000)");
     expect_load_error("server:\n  listen: [1, 2\n",
                       "3: YAML syntax error: while parsing a flow sequence did not find expected "
                       "',' or ']'");

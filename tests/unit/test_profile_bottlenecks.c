@@ -258,6 +258,54 @@ static void test_sequential_inferred(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* The severity steps of sequential_bottleneck come from the config.
+ * a 0..100, b 100..200, c 200..300 in a run of wall 800:
+ * impact = (300 - longest 100) / 800 = 25% (exactly: 200/800 = 0.25). */
+static void test_sequential_severity_configured(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 800);
+    add_node("a", root, 0, 100);
+    add_node("b", root, 100, 200);
+    add_node("c", root, 200, 300);
+
+    /* defaults: 20 <= 25 < 50 -> medium */
+    dp_run_profile *p = build();
+    const dp_bottleneck *b = find_type(p, DP_BOTTLENECK_SEQUENTIAL);
+    assert_float_equal(b->impact_pct, 25.0, EPS);
+    assert_int_equal(b->severity, DP_SEVERITY_MEDIUM);
+    dp_run_profile_destroy(p);
+
+    /* high from 25%: 25 >= 25 -> high */
+    cfg.sequential_high_impact_pct = 25.0;
+    p = build();
+    assert_int_equal(find_type(p, DP_BOTTLENECK_SEQUENTIAL)->severity, DP_SEVERITY_HIGH);
+    dp_run_profile_destroy(p);
+
+    /* medium from 30%, high from 60%: 25 < 30 -> low */
+    cfg.sequential_medium_impact_pct = 30.0;
+    cfg.sequential_high_impact_pct = 60.0;
+    p = build();
+    assert_int_equal(find_type(p, DP_BOTTLENECK_SEQUENTIAL)->severity, DP_SEVERITY_LOW);
+    assert_float_equal(find_type(p, DP_BOTTLENECK_SEQUENTIAL)->impact_pct, 25.0, EPS);
+    dp_run_profile_destroy(p);
+}
+
+/* The 66.67% chain of test_sequential_inferred is high by default; with the
+ * high step at 70% it is medium (66.67 < 70, >= 20). */
+static void test_sequential_high_step_configured(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 300);
+    add_node("a", root, 0, 100);
+    add_node("b", root, 100, 200);
+    add_node("c", root, 200, 300);
+    cfg.sequential_high_impact_pct = 70.0;
+    dp_run_profile *p = build();
+    assert_int_equal(find_type(p, DP_BOTTLENECK_SEQUENTIAL)->severity, DP_SEVERITY_MEDIUM);
+    dp_run_profile_destroy(p);
+}
+
 /* With declared edges a -> b -> c the chain is justified: no finding. */
 static void test_sequential_linked(void **state)
 {
@@ -305,6 +353,20 @@ static void test_expensive_node(void **state)
     assert_float_equal(b->impact_pct, 100.0, EPS);
     dp_run_profile_destroy(p);
 
+    /* high above 2 x $0.10 = $0.20: $0.30 is above -> high; impact unchanged */
+    cfg.expensive_node_high_factor = 2.0;
+    p = build();
+    b = find_type(p, DP_BOTTLENECK_EXPENSIVE_NODE);
+    assert_int_equal(b->severity, DP_SEVERITY_HIGH);
+    assert_float_equal(b->impact_pct, 100.0, EPS);
+    dp_run_profile_destroy(p);
+
+    /* high above 4 x $0.10 = $0.40: $0.30 is not -> medium again */
+    cfg.expensive_node_high_factor = 4.0;
+    p = build();
+    assert_int_equal(find_type(p, DP_BOTTLENECK_EXPENSIVE_NODE)->severity, DP_SEVERITY_MEDIUM);
+    dp_run_profile_destroy(p);
+
     cfg.expensive_node_usd = 0.30; /* not above */
     p = build();
     assert_int_equal(count_type(p, DP_BOTTLENECK_EXPENSIVE_NODE), 0);
@@ -335,6 +397,44 @@ static void test_budget_exceeded(void **state)
         assert_true(fabs(b->impact_pct - 50.0) < EPS || fabs(b->impact_pct - 100.0 / 3.0) < EPS);
     }
     dp_run_profile_destroy(p);
+}
+
+/* The same run ($0.30, 10000 tokens) against budgets of $0.20 and 5000 tokens
+ * with the high step moved:
+ * factor 1.4: cost 0.30 > 1.4 x 0.20 = 0.28 -> high; tokens 10000 > 7000 -> high.
+ * factor 1.6: cost 0.30 > 0.32? no -> medium;    tokens 10000 > 8000 -> high.
+ * Impacts stay (0.30-0.20)/0.30 = 33.33% (cost) and (10000-5000)/10000 = 50% (tokens). */
+static void test_budget_severity_configured(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 100);
+    sb_node(&t, sb_span(&t, "a", root, 0, 100), "a", "gpt-4", 10000, 0);
+    cfg.budget_usd = 0.20;
+    cfg.budget_tokens = 5000;
+
+    const double factors[] = {1.4, 1.6};
+    const enum dp_severity cost_sev[] = {DP_SEVERITY_HIGH, DP_SEVERITY_MEDIUM};
+    for (size_t f = 0; f < 2; f++) {
+        cfg.budget_high_factor = factors[f];
+        dp_run_profile *p = build();
+        assert_int_equal(count_type(p, DP_BOTTLENECK_BUDGET_EXCEEDED), 2);
+        size_t seen = 0;
+        for (size_t i = 0; i < p->bottleneck_count; i++) {
+            const dp_bottleneck *b = &p->bottlenecks[i];
+            if (b->type != DP_BOTTLENECK_BUDGET_EXCEEDED)
+                continue;
+            if (fabs(b->impact_pct - 50.0) < EPS) { /* tokens */
+                assert_int_equal(b->severity, DP_SEVERITY_HIGH);
+                seen |= 1;
+            } else { /* cost */
+                assert_float_equal(b->impact_pct, 100.0 / 3.0, EPS);
+                assert_int_equal(b->severity, cost_sev[f]);
+                seen |= 2;
+            }
+        }
+        assert_int_equal(seen, 3);
+        dp_run_profile_destroy(p);
+    }
 }
 
 /* Mixed findings come out highest impact first: slow_node c (1300 > 2 x mean
@@ -371,10 +471,13 @@ int main(void)
         cmocka_unit_test_setup(test_slow_llm_call, setup),
         cmocka_unit_test_setup(test_dependency_wait, setup),
         cmocka_unit_test_setup(test_sequential_inferred, setup),
+        cmocka_unit_test_setup(test_sequential_severity_configured, setup),
+        cmocka_unit_test_setup(test_sequential_high_step_configured, setup),
         cmocka_unit_test_setup(test_sequential_linked, setup),
         cmocka_unit_test_setup(test_sequential_explicit_unlinked, setup),
         cmocka_unit_test_setup(test_expensive_node, setup),
         cmocka_unit_test_setup(test_budget_exceeded, setup),
+        cmocka_unit_test_setup(test_budget_severity_configured, setup),
         cmocka_unit_test_setup(test_sorted_by_impact, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

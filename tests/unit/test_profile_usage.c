@@ -77,6 +77,103 @@ static void test_cache_tokens_inside_input(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* Every token attribute family, one node each, all priced as haiku ($1 in,
+ * $5 out per 1M); the first attribute present in each list wins:
+ *   older  gen_ai.usage.prompt_tokens 1200 / completion_tokens 300
+ *          -> (1200*1 + 300*5) / 1e6 = 2700e-6
+ *   oi     llm.token_count.prompt 2000 / completion 400
+ *          -> (2000*1 + 400*5) / 1e6 = 4000e-6
+ *   dag    dag.tokens.input 500 / dag.tokens.output 70
+ *          -> (500*1 + 70*5) / 1e6 = 850e-6
+ *   both   input_tokens 100 beats prompt_tokens 9999, output_tokens 10 beats
+ *          completion_tokens 8888 -> (100 + 50) / 1e6 = 150e-6
+ *   mixed  prompt_tokens 40 beats dag.tokens.input 7777, completion_tokens 4
+ *          beats dag.tokens.output 6666 -> (40 + 20) / 1e6 = 60e-6
+ * Run: input 1200+2000+500+100+40 = 3840, output 300+400+70+10+4 = 784,
+ * total 4624; cost 2700+4000+850+150+60 = 7760e-6; 5 LLM calls (token usage
+ * alone makes a span one). */
+static void test_token_attribute_families(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 500);
+    int older = sb_span(&t, "older", root, 0, 100);
+    sb_node(&t, older, "older", "haiku", -1, -1);
+    sb_int(&t, older, "gen_ai.usage.prompt_tokens", 1200);
+    sb_int(&t, older, "gen_ai.usage.completion_tokens", 300);
+    int oi = sb_span(&t, "oi", root, 100, 200);
+    sb_node(&t, oi, "oi", "haiku", -1, -1);
+    sb_int(&t, oi, "llm.token_count.prompt", 2000);
+    sb_int(&t, oi, "llm.token_count.completion", 400);
+    int dag = sb_span(&t, "dag", root, 200, 300);
+    sb_node(&t, dag, "dag", "haiku", -1, -1);
+    sb_int(&t, dag, "dag.tokens.input", 500);
+    sb_int(&t, dag, "dag.tokens.output", 70);
+    int both = sb_span(&t, "both", root, 300, 400);
+    sb_node(&t, both, "both", "haiku", 100, 10);
+    sb_int(&t, both, "gen_ai.usage.prompt_tokens", 9999);
+    sb_int(&t, both, "gen_ai.usage.completion_tokens", 8888);
+    int mixed = sb_span(&t, "mixed", root, 400, 500);
+    sb_node(&t, mixed, "mixed", "haiku", -1, -1);
+    sb_int(&t, mixed, "dag.tokens.input", 7777);
+    sb_int(&t, mixed, "gen_ai.usage.prompt_tokens", 40);
+    sb_int(&t, mixed, "dag.tokens.output", 6666);
+    sb_int(&t, mixed, "gen_ai.usage.completion_tokens", 4);
+    dp_run_profile *p = build();
+
+    static const struct {
+        const char *id;
+        uint64_t input, output;
+        double cost;
+    } want[] = {
+        {"older", 1200, 300, 2700e-6}, {"oi", 2000, 400, 4000e-6}, {"dag", 500, 70, 850e-6},
+        {"both", 100, 10, 150e-6},     {"mixed", 40, 4, 60e-6},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const dp_node_profile *n = node(p, want[i].id);
+        assert_int_equal(n->tokens.input, want[i].input);
+        assert_int_equal(n->tokens.output, want[i].output);
+        assert_int_equal(n->llm_calls, 1);
+        assert_true(n->cost_known);
+        assert_float_equal(n->cost_usd, want[i].cost, EPS);
+    }
+    assert_int_equal(p->tokens.input, 3840);
+    assert_int_equal(p->tokens.output, 784);
+    assert_int_equal(dp_token_total(&p->tokens), 4624);
+    assert_int_equal(p->llm_calls, 5);
+    assert_float_equal(p->cost_usd, 7760e-6, EPS);
+    assert_true(p->cost_complete);
+    assert_int_equal(p->coerced_values + p->ignored_values, 0);
+    dp_run_profile_destroy(p);
+}
+
+/* Tokens given on a call below a node add to the node: node n (dag.tokens.output
+ * 50 on the node span, no input) with a child call reporting the older names
+ * prompt_tokens 80 / completion_tokens 25. n: input 0 + 80 = 80, output
+ * 50 + 25 = 75; both calls priced as haiku through the node's model:
+ * (80*1 + 75*5) / 1e6 = 455e-6. */
+static void test_older_token_names_below_a_node(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 100);
+    int n = sb_span(&t, "n", root, 0, 100);
+    sb_node(&t, n, "n", "haiku", -1, -1);
+    sb_int(&t, n, "dag.tokens.output", 50);
+    int call = sb_span(&t, "call", n, 10, 90);
+    sb_int(&t, call, "gen_ai.usage.prompt_tokens", 80);
+    sb_int(&t, call, "gen_ai.usage.completion_tokens", 25);
+    dp_run_profile *p = build();
+    const dp_node_profile *np = node(p, "n");
+    assert_int_equal(np->tokens.input, 80);
+    assert_int_equal(np->tokens.output, 75);
+    assert_int_equal(np->llm_calls, 2);
+    assert_float_equal(np->cost_usd, 455e-6, EPS);
+    assert_int_equal(p->tokens.input, 80);
+    assert_int_equal(p->tokens.output, 75);
+    dp_run_profile_destroy(p);
+}
+
 /* The span's own cost wins; unknown models give unknown cost, never $0. */
 static void test_cost_attribute_and_unknown_model(void **state)
 {
@@ -340,6 +437,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duplicate_span_counted_once),
         cmocka_unit_test(test_cache_tokens_inside_input),
+        cmocka_unit_test(test_token_attribute_families),
+        cmocka_unit_test(test_older_token_names_below_a_node),
         cmocka_unit_test(test_cost_attribute_and_unknown_model),
         cmocka_unit_test(test_default_model),
         cmocka_unit_test(test_model_precedence),
