@@ -7,9 +7,11 @@
 # the end-to-end rate = spans delivered / (load time + drain time until
 # dagprof exited). Calls dagprof refused with UNAVAILABLE (backpressure) are
 # shown as status_14 by loadgen; an SDK would retry them, nothing is lost.
+# It also prints the CPU time each process of run 2 spent per delivered span.
 #
 #   bench/run_upstream.sh [--duration S] [--concurrency N] [--spans-per-request N]
-#                         [--rate REQ_PER_S] [--build-dir DIR]
+#                         [--rate REQ_PER_S] [--batch-spans N] [--build-dir DIR]
+# --batch-spans sets dagprof's upstream.batch_max_spans (default: dagprof's own).
 # Environment: LOADGEN_THREADS (default 1), DAGPROF_WORKERS (default 0 = cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,7 @@ DURATION=10
 CONCURRENCY=64
 SPANS_PER_REQUEST=200
 RATE=""
+BATCH_SPANS=""
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -27,7 +30,8 @@ while [ $# -gt 0 ]; do
         --spans-per-request) SPANS_PER_REQUEST=$2; shift 2 ;;
         --rate) RATE=$2; shift 2 ;;
         --build-dir) BUILD_DIR=$2; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        --batch-spans) BATCH_SPANS=$2; shift 2 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "run_upstream.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -89,6 +93,26 @@ field() { # field KEY LINE
 
 now() { date +%s.%N; }
 
+cpu_s() { # cpu_s PID: user + system CPU seconds so far
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+stop_counting_cpu() { # like stop, and sets STOP_CPU to the CPU time read until the exit
+    kill -TERM "$1"
+    STOP_CPU=0
+    while [ -r "/proc/$1/stat" ]; do
+        STOP_CPU=$(cpu_s "$1" 2>/dev/null || echo "$STOP_CPU")
+        grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null && break
+        sleep 0.05
+    done
+    local rc=0
+    wait "$1" || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        echo "run_upstream.sh: process $1 exited with status $rc" >&2
+        exit 1
+    fi
+}
+
 LG_ARGS=(--concurrency "$CONCURRENCY" --spans-per-request "$SPANS_PER_REQUEST"
          --threads "$LOADGEN_THREADS" --duration "$DURATION" --quiet)
 [ -n "$RATE" ] && LG_ARGS+=(--rate "$RATE")
@@ -110,14 +134,19 @@ N2=$LAST_PID
 PORT=$(free_port)
 start dagprof "$WORK/d.err" /dev/null "$DAGPROF" --listen "127.0.0.1:$PORT" \
     --upstream "http://127.0.0.1:$UP_PORT" --idle-timeout 200ms --workers "$DAGPROF_WORKERS" \
-    --set upstream.shutdown_timeout=60s
+    --set upstream.shutdown_timeout=60s ${BATCH_SPANS:+--set upstream.batch_max_spans=$BATCH_SPANS}
 D=$LAST_PID
 T0=$(now)
-THROUGH_LINE=$("$LOADGEN" --target "127.0.0.1:$PORT" "${LG_ARGS[@]}" || true)
+TIMEFORMAT="%U %S"
+THROUGH_LINE=$( { time "$LOADGEN" --target "127.0.0.1:$PORT" "${LG_ARGS[@]}" || true; } \
+    2>"$WORK/lg.time")
 T_LOAD=$(now)
 HWM=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$D/status")
-stop "$D"
+stop_counting_cpu "$D"
 T1=$(now)
+D_CPU=$STOP_CPU
+N_CPU=$(cpu_s "$N2")
+L_CPU=$(tail -n 1 "$WORK/lg.time" | awk '{ print $1 + $2 }')
 stop "$N2"
 echo "loadgen: $THROUGH_LINE"
 echo "null_server: $(cat "$WORK/n2.out")"
@@ -126,10 +155,12 @@ grep -E "\[export\]|totals" "$WORK/d.err" | sed 's/^/dagprof: /'
 ACKED=$(field spans_ok "$THROUGH_LINE")
 REFUSED=$(field status_14 "$THROUGH_LINE")
 DELIVERED=$(field spans "$(cat "$WORK/n2.out")")
-python3 - "$DIRECT_SPS" "$ACKED" "${REFUSED:-0}" "$DELIVERED" "$T0" "$T_LOAD" "$T1" "$HWM" <<'PY'
+python3 - "$DIRECT_SPS" "$ACKED" "${REFUSED:-0}" "$DELIVERED" "$T0" "$T_LOAD" "$T1" "$HWM" \
+    "$L_CPU" "$D_CPU" "$N_CPU" <<'PY'
 import sys
 direct, acked, refused, delivered = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 t0, tl, t1, hwm = float(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8])
+l_cpu, d_cpu, n_cpu = float(sys.argv[9]), float(sys.argv[10]), float(sys.argv[11])
 print("== summary ==")
 print("direct to the null sink:        %10.0f spans/s" % direct)
 print("acknowledged by dagprof:        %10.0f spans/s (%d spans in %.2f s; %d calls refused UNAVAILABLE)"
@@ -137,6 +168,12 @@ print("acknowledged by dagprof:        %10.0f spans/s (%d spans in %.2f s; %d ca
 print("end to end (until delivered):   %10.0f spans/s (%d spans in %.2f s incl. %.2f s drain)"
       % (delivered / (t1 - t0), delivered, t1 - t0, t1 - tl))
 print("dagprof peak RSS:               %10.1f MiB" % (hwm / 1024))
+if delivered:
+    us = lambda c: c / delivered * 1e6
+    print("CPU per delivered span:         loadgen %.2f us, dagprof %.2f us, null server %.2f us"
+          " (total %.2f us; 2 cores allow %.0f spans/s at most)"
+          % (us(l_cpu), us(d_cpu), us(n_cpu), us(l_cpu + d_cpu + n_cpu),
+             2e6 / max(us(l_cpu + d_cpu + n_cpu), 1e-9)))
 print("loss: %d span(s) acknowledged but not delivered" % (acked - delivered))
 sys.exit(0 if delivered == acked else 1)
 PY

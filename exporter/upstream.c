@@ -52,11 +52,16 @@ struct sender;
 
 /* One Export call at a time per lane; a signal's lanes share its queue so
  * that up to `concurrency` calls are in flight, which a single unary call
- * at a time could not keep the upstream's pipe full with. */
+ * at a time could not keep the upstream's pipe full with. Each lane has its
+ * own channel on its own connection: several connections let the upstream
+ * read and decode calls in parallel instead of through one HTTP/2 stream
+ * multiplex, and a load balancer in front of it can spread them. */
 typedef struct lane {
     struct sender *s;
     pthread_t thread;
     bool thread_started;
+    grpc_channel *channel;
+    void *method; /* registered call handle on channel */
     grpc_completion_queue *cq;
     grpc_call *call; /* the call in flight, for cancellation; under s->mu */
     uint64_t rng;
@@ -71,9 +76,6 @@ typedef struct sender {
     bool queue_ready;
     dp_delivery_queue queue;
 
-    grpc_channel *channel;
-    grpc_completion_queue *cq;
-    void *method; /* registered call handle */
     grpc_metadata metadata[DP_UPSTREAM_MAX_HEADERS];
     size_t metadata_count;
 
@@ -243,7 +245,7 @@ static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
     /* gRPC's own reconnect backoff follows ours, so a retry after the
      * upstream comes back finds the channel trying to connect. gRPC's
      * transparent retries are off: this client decides what is retried. */
-    grpc_arg args[6];
+    grpc_arg args[7];
     size_t nargs = 0;
     args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
                                .key = (char *)GRPC_ARG_ENABLE_RETRIES,
@@ -257,21 +259,26 @@ static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
     args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
                                .key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
                                .value.integer = (int)cfg->retry_max_ms};
+    /* Without it channels to one target share one connection. */
+    args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
+                               .key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
+                               .value.integer = 1};
     if (c->compression == DP_UPSTREAM_COMPRESSION_GZIP)
         args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
                                    .key = (char *)GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM,
                                    .value.integer = GRPC_COMPRESS_GZIP};
     grpc_channel_args channel_args = {.num_args = nargs, .args = args};
 
-    s->channel = grpc_channel_create(c->endpoint, creds, &channel_args);
-    if (!s->channel)
-        goto out;
-    s->method = grpc_channel_register_call(s->channel, export_methods[signal], NULL, NULL);
-    if (!s->method)
-        goto out;
-    for (unsigned i = 0; i < s->lane_count; i++)
-        if (!(s->lanes[i].cq = grpc_completion_queue_create_for_next(NULL)))
+    for (unsigned i = 0; i < s->lane_count; i++) {
+        lane *l = &s->lanes[i];
+        if (!(l->channel = grpc_channel_create(c->endpoint, creds, &channel_args)))
             goto out;
+        if (!(l->method = grpc_channel_register_call(l->channel, export_methods[signal], NULL,
+                                                     NULL)))
+            goto out;
+        if (!(l->cq = grpc_completion_queue_create_for_next(NULL)))
+            goto out;
+    }
     for (size_t i = 0; i < c->header_count; i++) {
         s->metadata[i].key = grpc_slice_from_copied_string(c->headers[i].key);
         s->metadata[i].value = grpc_slice_from_copied_string(c->headers[i].value);
@@ -367,8 +374,8 @@ static void attempt_export(lane *l, grpc_slice *payload, size_t nslices, attempt
 
     gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                          gpr_time_from_millis(c->timeout_ms, GPR_TIMESPAN));
-    call = grpc_channel_create_registered_call(s->channel, NULL, GRPC_PROPAGATE_DEFAULTS, l->cq,
-                                               s->method, deadline, NULL);
+    call = grpc_channel_create_registered_call(l->channel, NULL, GRPC_PROPAGATE_DEFAULTS, l->cq,
+                                               l->method, deadline, NULL);
     if (!call) {
         res->code = GRPC_STATUS_UNAVAILABLE;
         snprintf(res->message, sizeof(res->message), "cannot create a call");
@@ -576,7 +583,7 @@ static void deliver(lane *l, dp_delivery_batch *batch)
         /* After a connection failure gRPC may still be waiting out its own
          * reconnect backoff; make the next attempt connect at once. */
         if (res.code == GRPC_STATUS_UNAVAILABLE)
-            grpc_channel_reset_connect_backoff(s->channel);
+            grpc_channel_reset_connect_backoff(l->channel);
     }
 }
 
@@ -656,6 +663,10 @@ static void sender_close(sender *s)
         l->cq = NULL;
     }
     for (unsigned i = 0; i < s->lane_count; i++) {
+        if (s->lanes[i].channel) {
+            grpc_channel_destroy(s->lanes[i].channel);
+            s->lanes[i].channel = NULL;
+        }
         free(s->lanes[i].slices);
         s->lanes[i].slices = NULL;
         s->lanes[i].slice_cap = 0;
@@ -665,10 +676,6 @@ static void sender_close(sender *s)
         grpc_slice_unref(s->metadata[i].value);
     }
     s->metadata_count = 0;
-    if (s->channel) {
-        grpc_channel_destroy(s->channel);
-        s->channel = NULL;
-    }
     if (s->queue_ready) {
         dp_delivery_queue_destroy(&s->queue);
         s->queue_ready = false;

@@ -133,6 +133,8 @@ class Sink:
         self.names = {}
         self.headers = {}
         self.encodings = set()
+        self.peers = set()  # client addresses of trace calls: one per connection
+        self.gather = None  # barrier: trace calls wait until this many are in flight
         self.server = None
 
     def emit(self, line):
@@ -155,6 +157,15 @@ class Sink:
 
         def export(request, context):
             md = dict(context.invocation_metadata())
+            if signal == "traces":
+                with self.lock:
+                    self.peers.add(context.peer())
+                    gather = self.gather
+                if gather is not None:
+                    try:
+                        gather.wait(timeout=20)
+                    except threading.BrokenBarrierError:
+                        context.abort(grpc.StatusCode.UNAVAILABLE, "calls did not gather")
             kind, arg = self.next_answer()
             n = count_items(signal, request)
             with self.lock:
@@ -204,7 +215,7 @@ class Sink:
     def start(self):
         # Per-message decompression off: the handler sees the bytes as they
         # travelled, so the sink can tell whether the client used gzip.
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
                              options=[("grpc.per_message_decompression", 0)])
         for signal, (service, _) in SERVICES.items():
             server.add_generic_rpc_handlers(
@@ -241,6 +252,7 @@ class Sink:
                 if k.startswith("x-"):
                     parts.append("header.%s=%s" % (k, self.headers[k]))
             parts.append("encodings=%s" % (",".join(sorted(self.encodings)) or "identity"))
+            parts.append("traces_peers=%d" % len(self.peers))
             return "stats " + " ".join(parts)
 
     def command(self, line):
@@ -254,6 +266,10 @@ class Sink:
         elif cmd in ("exhausted", "partial"):
             with self.lock:
                 self.plan.append((cmd, int(words[1]), int(words[2])))
+        elif cmd == "gather":
+            # the next trace calls each wait until N of them are in flight
+            with self.lock:
+                self.gather = threading.Barrier(int(words[1]))
         elif cmd == "down":
             self.stop()
         elif cmd == "up":

@@ -537,6 +537,39 @@ static void test_concurrent_calls_deliver_everything_once(void **state)
     assert_int_equal(stat_of(stats, "duplicate_spans"), 0);
 }
 
+/* Each lane has its own connection: the sink holds every trace call until
+ * four are in flight at once, which only four lanes can do, and sees four
+ * client addresses. Over one shared connection it would see one. */
+static void test_each_lane_has_its_own_connection(void **state)
+{
+    sink *k = *state;
+    dp_upstream_config cfg;
+    dp_upstream_stats st;
+    char stats[4096], prefix[16];
+
+    sink_command(k, "gather 4");
+    base_config(&cfg, k->port, false);
+    cfg.concurrency = 4;
+    cfg.batch_max_items = 10; /* one request per batch */
+    dp_upstream *up = dp_upstream_create(&cfg);
+    assert_non_null(up);
+    for (int i = 0; i < 4; i++) {
+        snprintf(prefix, sizeof(prefix), "g%d-", i);
+        submit_traces(up, prefix, 10, 0);
+    }
+    assert_int_equal(dp_upstream_shutdown(up, FLUSH_MS), 0);
+    dp_upstream_get_stats(up, DP_UPSTREAM_TRACES, &st);
+    assert_int_equal(st.exported_items, 40); /* 4 batches x 10 spans */
+    assert_int_equal(st.attempts, 4);
+    dp_upstream_destroy(up);
+    dp_upstream_config_free(&cfg);
+
+    sink_stats(k, stats, sizeof(stats));
+    assert_int_equal(stat_of(stats, "traces_requests"), 4);
+    assert_int_equal(stat_of(stats, "unique_spans"), 40);
+    assert_int_equal(stat_of(stats, "traces_peers"), 4);
+}
+
 /* Extra headers reach the upstream; gzip is used on the wire (the sink sees
  * the gzip member header because it does not decompress for us). */
 static void test_headers_and_gzip(void **state)
@@ -764,6 +797,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_full_returns_full_code, sink_start, sink_stop),
         cmocka_unit_test_setup_teardown(test_submit_wait_blocks_until_room, sink_start, sink_stop),
         cmocka_unit_test_setup_teardown(test_concurrent_calls_deliver_everything_once, sink_start,
+                                        sink_stop),
+        cmocka_unit_test_setup_teardown(test_each_lane_has_its_own_connection, sink_start,
                                         sink_stop),
         cmocka_unit_test_setup_teardown(test_headers_and_gzip, sink_start, sink_stop),
         cmocka_unit_test_setup_teardown(test_partial_success_counted_not_retried, sink_start,
