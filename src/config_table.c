@@ -218,8 +218,8 @@ static const dp_config_key threshold_keys[] = {
         profile.sequential_medium_impact_pct, "20", 0, 100, NULL, NULL,
         "sequential_bottleneck is of medium severity (else low) from this impact, in % of the "
         "run's wall time."),
-    KEY(thresholds, "sequential_high_impact_pct", DP_CFG_DOUBLE,
-        profile.sequential_high_impact_pct, "50", 0, 100, NULL, NULL,
+    KEY(thresholds, "sequential_high_impact_pct", DP_CFG_DOUBLE, profile.sequential_high_impact_pct,
+        "50", 0, 100, NULL, NULL,
         "sequential_bottleneck is of high severity from this impact, in % of the run's wall "
         "time."),
     KEY(thresholds, "expensive_node_usd", DP_CFG_DOUBLE, profile.expensive_node_usd, "0.10", 0, 1e6,
