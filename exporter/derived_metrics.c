@@ -267,11 +267,16 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 static size_t copy_utf8(char *dst, size_t max, const char *src)
 {
     const unsigned char *s = (const unsigned char *)src;
-    size_t n = strlen(src), i = 0, o = 0;
-    /* Most values are short ASCII: copy the ASCII prefix in one go. */
-    while (i < n && i < max && s[i] < 0x80)
+    size_t i = 0, o = 0;
+    /* Most values are short ASCII: copy that prefix in the same pass that
+     * finds its end, and only measure the rest when there is one. */
+    while (i < max && s[i] != 0 && s[i] < 0x80) {
+        dst[i] = (char)s[i];
         i++;
-    memcpy(dst, s, i);
+    }
+    if (s[i] == 0)
+        return i;
+    size_t n = i + strlen(src + i);
     o = i;
     while (i < n) {
         size_t len = utf8_seq(s + i, n - i);

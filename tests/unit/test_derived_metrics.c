@@ -715,6 +715,52 @@ static void test_attribute_values_sanitised(void **state)
     dp_derived_metrics_destroy(m);
 }
 
+/* Values that sanitise to the same text share one series; keys that differ
+ * only past an 8-byte boundary, or in a valid multi-byte character, do not. */
+static dp_node_profile same_nodes[5];
+
+static void test_series_identity_after_sanitising(void **state)
+{
+    (void)state;
+    dp_run_profile p;
+    memset(&p, 0, sizeof(p));
+    same_nodes[0] = (dp_node_profile){.id = "x\xffy", .duration_ms = 100};
+    same_nodes[1] = (dp_node_profile){.id = "x\xfey", .duration_ms = 300};
+    same_nodes[2] = (dp_node_profile){.id = "abcdefg", .duration_ms = 100};
+    same_nodes[3] = (dp_node_profile){.id = "abcdefgh", .duration_ms = 100};
+    same_nodes[4] = (dp_node_profile){.id = "caf\xc3\xa9", .duration_ms = 100};
+    p.dag_id = "d";
+    p.nodes = same_nodes;
+    p.node_count = 5;
+    p.wall_ms = 400;
+
+    dp_derived_metrics *m = make(false, 0);
+    assert_int_equal(dp_derived_metrics_record(m, &p), 0);
+    /* node.duration and node.wait: 4 series each ("x?y" once), plus
+     * workflow, run, critical path, parallelism: 4 x 2 + 4 = 12 points */
+    pb_request *req = collect(m, NULL, T1, 12);
+    const pb_metric *nd = find_metric(req, "dag.node.duration");
+    assert_int_equal(nd->histogram->n_data_points, 4);
+    const pb_hist_point *xy =
+        find_hist(nd, (const char *const[]){"dag.id", "d", "dag.node.id", "x?y", NULL});
+    assert_int_equal(xy->count, 2);
+    assert_true(xy->sum > 0.399 && xy->sum < 0.401); /* 0.1 s + 0.3 s */
+    assert_int_equal(
+        find_hist(nd, (const char *const[]){"dag.id", "d", "dag.node.id", "abcdefg", NULL})
+            ->count,
+        1);
+    assert_int_equal(
+        find_hist(nd, (const char *const[]){"dag.id", "d", "dag.node.id", "abcdefgh", NULL})
+            ->count,
+        1);
+    assert_int_equal(find_hist(nd, (const char *const[]){"dag.id", "d", "dag.node.id",
+                                                         "caf\xc3\xa9", NULL})
+                         ->count,
+                     1);
+    request_free(req);
+    dp_derived_metrics_destroy(m);
+}
+
 /* Two threads record profile B 200 times each while the main thread
  * collects; the final count of plan's node duration is 2 x 200 = 400. */
 static void *record_many(void *arg)
@@ -825,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_overflow_series),
         cmocka_unit_test(test_health_metrics),
         cmocka_unit_test(test_attribute_values_sanitised),
+        cmocka_unit_test(test_series_identity_after_sanitising),
         cmocka_unit_test(test_concurrent_record),
         cmocka_unit_test(test_many_series),
         cmocka_unit_test(test_buffer_cap_keeps_data),
