@@ -180,18 +180,20 @@ typedef struct dm_attr {
  * the bucket counts, then the canonical key "k\0v\0k\0v\0" that the
  * attribute values point into. */
 typedef struct dm_series {
+    /* What a lookup and an update touch comes first, in one cache line:
+     * the attributes are only read when collecting. */
     uint64_t hash;
     size_t key_len;
     const char *key;
-    size_t attr_count;
-    dm_attr attrs[DM_MAX_ATTRS];
-    bool overflow;
     uint64_t count;
     double sum;
     double min;
     double max;
     int64_t int_value;
     uint64_t *buckets;
+    size_t attr_count;
+    dm_attr attrs[DM_MAX_ATTRS];
+    bool overflow;
 } dm_series;
 
 typedef struct dm_metric {
