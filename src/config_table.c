@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -595,6 +596,62 @@ static void store_uint(void *field, size_t size, uint64_t v)
     }
 }
 
+/* HOST:PORT, [IPV6]:PORT; the port a number 0..65535, the host not empty. */
+static bool valid_listen_address(const char *a)
+{
+    const char *colon = strrchr(a, ':');
+    if (!colon || colon == a || !colon[1])
+        return false;
+    if (a[0] == '[' && colon[-1] != ']')
+        return false;
+    if (a[0] != '[' && memchr(a, ':', (size_t)(colon - a)))
+        return false; /* a bare IPv6 address needs brackets */
+    unsigned long port = 0;
+    for (const char *p = colon + 1; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        port = port * 10 + (unsigned long)(*p - '0');
+        if (port > 65535)
+            return false;
+    }
+    return true;
+}
+
+/* name=value[,name=value...] as in OTEL_EXPORTER_OTLP_HEADERS: names are
+ * HTTP tokens, values may carry %XX escapes. Empty = no headers. */
+static bool valid_header_list(const char *h)
+{
+    const char *p = h;
+    while (*p == ' ')
+        p++;
+    if (!*p)
+        return true;
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        const char *name = p;
+        while (*p && *p != '=' && *p != ',') {
+            if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '.'))
+                return false;
+            p++;
+        }
+        if (p == name || *p != '=')
+            return false;
+        p++;
+        while (*p && *p != ',') {
+            if (*p == '%') {
+                if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
+                    return false;
+                p += 2;
+            }
+            p++;
+        }
+        if (!*p)
+            return true;
+        p++; /* ',' */
+    }
+}
+
 int dp_config_key_set(dp_config *c, const dp_config_section *s, const dp_config_key *k,
                       const char *value, size_t len, char *err, size_t errlen)
 {
@@ -625,6 +682,21 @@ int dp_config_key_set(dp_config *c, const dp_config_section *s, const dp_config_
         if (len >= k->size) {
             snprintf(err, errlen, "%s.%s: '%s' is too long (at most %zu bytes)", s->name, k->name,
                      shown, k->size - 1);
+            return -1;
+        }
+        if (k->offset == offsetof(dp_config, server.listen) && !valid_listen_address(text)) {
+            snprintf(err, errlen,
+                     "%s.%s: '%s' is not HOST:PORT (e.g. 127.0.0.1:4317, [::1]:4317, "
+                     "0.0.0.0:4317; port 0..65535)",
+                     s->name, k->name, shown);
+            return -1;
+        }
+        if (k->offset == offsetof(dp_config, upstream.headers) && !valid_header_list(text)) {
+            snprintf(err, errlen,
+                     "%s.%s: not a list of name=value pairs separated by commas, with "
+                     "names of letters, digits and -_. and values percent-encoded (value not "
+                     "shown)",
+                     s->name, k->name);
             return -1;
         }
         memcpy(field, text, len + 1);

@@ -171,12 +171,24 @@ static void test_bad_settings_are_usage_errors(void **state)
 {
     (void)state;
     char err[512];
-    dp_upstream_config u;
     dp_config c;
     dp_config_defaults(&c);
-    assert_int_equal(dp_config_set(&c, "upstream.headers", "no-equals-sign", err, sizeof(err)), 0);
-    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), -1);
-    assert_string_equal(err, "upstream.headers: not a list of name=value pairs");
+    /* refused where it is set, so a config file's message names its line */
+    assert_int_equal(dp_config_set(&c, "upstream.headers", "no-equals-sign", err, sizeof(err)), -1);
+    assert_string_equal(err, "upstream.headers: not a list of name=value pairs separated by "
+                             "commas, with names of letters, digits and -_. and values "
+                             "percent-encoded (value not shown)");
+    assert_int_equal(dp_config_set(&c, "upstream.headers", "x-key=a%zz", err, sizeof(err)), -1);
+    assert_int_equal(dp_config_set(&c, "upstream.headers", "x-key=a%20b, y=2", err, sizeof(err)),
+                     0);
+    assert_int_equal(dp_config_set(&c, "server.listen", "nonsense", err, sizeof(err)), -1);
+    assert_string_equal(err, "server.listen: 'nonsense' is not HOST:PORT (e.g. 127.0.0.1:4317, "
+                             "[::1]:4317, 0.0.0.0:4317; port 0..65535)");
+    assert_int_equal(dp_config_set(&c, "server.listen", "127.0.0.1:65536", err, sizeof(err)), -1);
+    assert_int_equal(dp_config_set(&c, "server.listen", "fe80::1:4317", err, sizeof(err)), -1);
+    assert_int_equal(dp_config_set(&c, "server.listen", "[::1]:0", err, sizeof(err)), 0);
+    assert_int_equal(dp_config_set(&c, "server.listen", "localhost:4317", err, sizeof(err)), 0);
+    assert_int_equal(dp_config_set(&c, "upstream.headers", "", err, sizeof(err)), 0);
     assert_int_equal(dp_config_set(&c, "output.reports", "sometimes", err, sizeof(err)), -1);
     assert_string_equal(err, "output.reports: 'sometimes' is not one of: auto, always, never");
     assert_int_equal(dp_config_set(&c, "metrics.temporality", "gauge", err, sizeof(err)), -1);
