@@ -115,9 +115,13 @@ static int upstream_on_run(dp_sink *sink, const dp_run_record *run, const dp_run
         dp_sink_on_run(u->opt.also, run, profile);
     if (run->span_count == 0)
         return 0;
+    /* Late spans belong to a run already profiled and sent: they are
+     * forwarded as they arrived, not enriched as if they were a run of their
+     * own, and they are not counted as another run in the metrics. */
+    const dp_run_profile *enrich_with = run->late ? NULL : profile;
     if (b) {
         dp_buf_reset(b);
-        if (dp_enrich_run(run, profile, b) != 0) {
+        if (dp_enrich_run(run, enrich_with, b) != 0) {
             why = "cannot encode the run (out of memory or over the request size cap)";
         } else {
             int rc = submit(u, b, run->span_count);
@@ -142,8 +146,9 @@ static int upstream_on_run(dp_sink *sink, const dp_run_record *run, const dp_run
         trace_id_hex(run->trace_id, hex);
         dp_log_error(COMPONENT, "run %s: %zu span(s) not delivered: %s", hex, run->span_count, why);
     }
-    /* metrics describe every profiled run, delivered or not */
-    if (u->opt.metrics && profile && dp_derived_metrics_record(u->opt.metrics, profile) != 0)
+    /* metrics describe every profiled run, delivered or not (late spans are no run) */
+    if (u->opt.metrics && enrich_with &&
+        dp_derived_metrics_record(u->opt.metrics, enrich_with) != 0)
         dp_log_warn(COMPONENT, "out of memory recording a run into the derived metrics");
     return result;
 }
