@@ -6,6 +6,8 @@
  * to every signal, replacing the signal-specific variables too.
  */
 #include "upstream_settings.h"
+#include <stdbool.h>
+#include <strings.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,53 @@ static int set_string(char **field, const char *value)
     free(*field);
     *field = copy;
     return 0;
+}
+
+/* Split "HOST:PORT" / "[V6]:PORT" (a scheme already removed) into host and port. */
+static bool split_address(const char *a, char *host, size_t hostcap, long *port)
+{
+    const char *colon = strrchr(a, ':');
+    if (!colon || !colon[1])
+        return false;
+    const char *h = a;
+    size_t hlen = (size_t)(colon - a);
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen >= hostcap)
+        return false;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    char *end;
+    *port = strtol(colon + 1, &end, 10);
+    return *end == '\0';
+}
+
+static bool is_loopback_or_any(const char *h)
+{
+    return strcasecmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 ||
+           strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 || strcmp(h, "") == 0;
+}
+
+/*
+ * True when sending to `endpoint` would reach this very dagprof: the same
+ * port, and the same host or a loopback address while dagprof listens on
+ * loopback or on every address. Forwarded spans would come back as late
+ * runs, be forwarded again, and so on.
+ */
+static bool loops_back(const char *endpoint, const char *listen)
+{
+    char eh[256], lh[256];
+    long ep, lp;
+    if (!split_address(endpoint, eh, sizeof(eh), &ep) ||
+        !split_address(listen, lh, sizeof(lh), &lp))
+        return false;
+    if (ep != lp || lp == 0)
+        return false;
+    if (strcasecmp(eh, lh) == 0)
+        return true;
+    return is_loopback_or_any(eh) && is_loopback_or_any(lh);
 }
 
 int dp_upstream_settings_build(const dp_config *c, dp_upstream_config *out, char *err,
@@ -57,6 +106,17 @@ int dp_upstream_settings_build(const dp_config *c, dp_upstream_config *out, char
                 u->compression == 1 ? DP_UPSTREAM_COMPRESSION_GZIP : DP_UPSTREAM_COMPRESSION_NONE;
         if (u->timeout_ms)
             conn->timeout_ms = (uint32_t)u->timeout_ms;
+    }
+    for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT; s++) {
+        const char *e = out->conn[s].endpoint;
+        if (e && e[0] && loops_back(e, c->server.listen)) {
+            snprintf(err, errlen,
+                     "the upstream endpoint %s is dagprof's own listen address %s: everything "
+                     "sent there would come back (check upstream.endpoint and "
+                     "OTEL_EXPORTER_OTLP_*ENDPOINT)",
+                     e, c->server.listen);
+            goto fail;
+        }
     }
     out->queue_max_items = u->queue_max_spans;
     out->queue_max_bytes = u->queue_max_bytes;

@@ -200,9 +200,40 @@ static void test_bad_settings_are_usage_errors(void **state)
     assert_null(strstr(err, "kkkk"));
 }
 
+/* An upstream that is dagprof itself would loop every span back in:
+ * same port and same host, or loopback names while listening on loopback or
+ * on every address, are refused; another port or another host is fine. */
+static void test_upstream_loop_refused(void **state)
+{
+    (void)state;
+    char err[512];
+    dp_upstream_config u;
+    dp_config c;
+    dp_config_defaults(&c); /* listens on 127.0.0.1:4317 */
+    assert_int_equal(
+        dp_config_set(&c, "upstream.endpoint", "http://localhost:4317", err, sizeof(err)), 0);
+    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "is dagprof's own listen address 127.0.0.1:4317"));
+
+    assert_int_equal(dp_config_set(&c, "server.listen", "0.0.0.0:4317", err, sizeof(err)), 0);
+    assert_int_equal(dp_config_set(&c, "upstream.endpoint", "127.0.0.1:4317", err, sizeof(err)), 0);
+    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), -1);
+
+    assert_int_equal(dp_config_set(&c, "upstream.endpoint", "127.0.0.1:4318", err, sizeof(err)), 0);
+    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), 0);
+    dp_upstream_config_free(&u);
+
+    assert_int_equal(dp_config_set(&c, "server.listen", "127.0.0.1:4317", err, sizeof(err)), 0);
+    assert_int_equal(
+        dp_config_set(&c, "upstream.endpoint", "collector.example:4317", err, sizeof(err)), 0);
+    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), 0);
+    dp_upstream_config_free(&u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_upstream_loop_refused),
         cmocka_unit_test_setup(test_defaults_mean_no_upstream, clear_env),
         cmocka_unit_test_setup(test_file_with_header_mapping, clear_env),
         cmocka_unit_test_setup(test_header_errors_do_not_quote_values, clear_env),
