@@ -616,8 +616,9 @@ static void *sender_main(void *arg)
         if (rc == 0)
             break;
         if (rc < 0) {
-            /* Out of memory forming a batch: wait a little and try again;
-             * nothing is lost, it is still queued. */
+            /* Taking a batch does not allocate today; should a future
+             * queue fail, wait a little and try again: nothing is lost,
+             * it is still queued. */
             if (!backoff_wait(s, cfg->retry_initial_ms ? cfg->retry_initial_ms : 100))
                 break;
             continue;
