@@ -4,10 +4,12 @@
  * losing nothing that it accepted unless a shutdown runs out of time or the
  * upstream refuses the data outright.
  *
- * One bounded queue and one sender thread per enabled signal. A sender takes
- * batches (concatenated requests), makes one unary Export call per attempt
- * on the gRPC C core with a per-attempt deadline, and retries the answers the
- * OTLP specification calls retryable with exponential backoff and jitter,
+ * One bounded queue per enabled signal and `concurrency` sender lanes
+ * (threads), each with its own channel and connection. A lane takes batches
+ * (the queued requests, sent one after the other as one message without
+ * being joined), makes one unary Export call per attempt on the gRPC C core
+ * with a per-attempt deadline, and retries the answers the OTLP
+ * specification calls retryable with exponential backoff and jitter,
  * honouring the server's RetryInfo delay. See docs/upstream.md.
  *
  * Ownership and threads:
