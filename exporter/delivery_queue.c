@@ -85,8 +85,9 @@ int dp_delivery_queue_push(dp_delivery_queue *q, const void *data, size_t len, u
     bool empty = d->queued_requests == 0 && d->inflight_bytes == 0;
     if (q->closed) {
         result = DP_DELIVERY_ECLOSED;
-    } else if (!empty && ((q->max_items && d->queued_items + d->inflight_items + items > q->max_items) ||
-                          (q->max_bytes && d->queued_bytes + d->inflight_bytes + len > q->max_bytes))) {
+    } else if (!empty &&
+               ((q->max_items && d->queued_items + d->inflight_items + items > q->max_items) ||
+                (q->max_bytes && d->queued_bytes + d->inflight_bytes + len > q->max_bytes))) {
         result = DP_DELIVERY_EFULL;
     } else {
         it->enqueued_ms = now_ms();

@@ -29,8 +29,8 @@
 typedef struct dp_derived_metrics dp_derived_metrics;
 
 typedef struct dp_derived_metrics_options {
-    bool delta;              /* false: cumulative (default) */
-    size_t max_series;       /* per metric; 0 selects 2000 */
+    bool delta;               /* false: cumulative (default) */
+    size_t max_series;        /* per metric; 0 selects 2000 */
     const char *service_name; /* resource service.name; NULL = "dagprof" */
     uint64_t start_time_ns;   /* start of the first interval (unix ns); 0 = creation time */
 } dp_derived_metrics_options;
@@ -39,12 +39,12 @@ typedef struct dp_derived_metrics_options {
 typedef struct dp_health_counters {
     uint64_t spans_received;
     uint64_t spans_accepted;
-    uint64_t spans_rejected;  /* unusable (partial_success) */
-    uint64_t spans_refused;   /* answered UNAVAILABLE */
+    uint64_t spans_rejected; /* unusable (partial_success) */
+    uint64_t spans_refused;  /* answered UNAVAILABLE */
     uint64_t spans_exported;
     uint64_t spans_export_failed;
     uint64_t export_retries;
-    uint64_t queue_depth;     /* gauge: items waiting upstream */
+    uint64_t queue_depth; /* gauge: items waiting upstream */
 } dp_health_counters;
 
 /** NULL on out of memory. */

@@ -299,7 +299,8 @@ static size_t array_body_size(const attr *a)
 {
     size_t n = 0;
     for (size_t k = 0; k < a->u.strs.count; k++)
-        n += len_field_size(F_ARRAY_VALUES, len_field_size(F_ANY_STRING, strlen(a->u.strs.items[k])));
+        n += len_field_size(F_ARRAY_VALUES,
+                            len_field_size(F_ANY_STRING, strlen(a->u.strs.items[k])));
     return n;
 }
 
@@ -639,9 +640,9 @@ typedef struct scope_plan {
     uint32_t same_scope;    /* first record with the same resource and scope */
     uint32_t same_resource; /* first record with the same resource */
     size_t span_count;
-    size_t first;      /* into the span order */
-    size_t spans_size; /* bytes of the ScopeSpans.spans fields */
-    size_t body_size;  /* ScopeSpans message */
+    size_t first;              /* into the span order */
+    size_t spans_size;         /* bytes of the ScopeSpans.spans fields */
+    size_t body_size;          /* ScopeSpans message */
     size_t resource_body_size; /* ResourceSpans message, on the same_resource record */
 } scope_plan;
 
@@ -767,8 +768,8 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
                 sp->additions = count.len;
             } else {
                 /* not walkable: forwarded as it is rather than made worse */
-                dp_log_warn("enrich", "span %zu of a run is not valid protobuf; forwarded unenriched",
-                            i);
+                dp_log_warn("enrich",
+                            "span %zu of a run is not valid protobuf; forwarded unenriched", i);
                 sp->node = -1;
                 sp->root = false;
             }
@@ -811,9 +812,9 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
         if (sc->same_resource != k || !sc->resource_body_size)
             continue;
         dp_run_scope s = scope_at(run, k);
-        sc->resource_body_size += optional_field_size(F_RESOURCE_SPANS_RESOURCE, s.resource_raw) +
-                                  optional_field_size(F_RESOURCE_SPANS_SCHEMA_URL,
-                                                      s.resource_schema_url);
+        sc->resource_body_size +=
+            optional_field_size(F_RESOURCE_SPANS_RESOURCE, s.resource_raw) +
+            optional_field_size(F_RESOURCE_SPANS_SCHEMA_URL, s.resource_schema_url);
         total += len_field_size(F_REQUEST_RESOURCE_SPANS, sc->resource_body_size);
     }
 

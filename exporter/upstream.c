@@ -86,9 +86,9 @@ typedef struct sender {
     pthread_mutex_t mu;
     pthread_cond_t cond; /* attempts, done, abort */
     bool sync_ready;
-    bool abort;          /* shutdown ran out of time */
-    unsigned lanes_done; /* lanes that have sent all they will send */
-    bool done;           /* every lane is done */
+    bool abort;                 /* shutdown ran out of time */
+    unsigned lanes_done;        /* lanes that have sent all they will send */
+    bool done;                  /* every lane is done */
     uint64_t batches_completed; /* wakes dp_upstream_submit_wait(): room in the queue */
     dp_upstream_stats stats;
 } sender;
@@ -210,7 +210,7 @@ static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
 
     s->up = up;
     s->signal = signal;
-    s->lane_count = cfg->concurrency < 1 ? 1
+    s->lane_count = cfg->concurrency < 1                             ? 1
                     : cfg->concurrency > DP_UPSTREAM_MAX_CONCURRENCY ? DP_UPSTREAM_MAX_CONCURRENCY
                                                                      : cfg->concurrency;
     for (unsigned i = 0; i < s->lane_count; i++) {
@@ -247,9 +247,8 @@ static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
      * transparent retries are off: this client decides what is retried. */
     grpc_arg args[7];
     size_t nargs = 0;
-    args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
-                               .key = (char *)GRPC_ARG_ENABLE_RETRIES,
-                               .value.integer = 0};
+    args[nargs++] = (grpc_arg){
+        .type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_ENABLE_RETRIES, .value.integer = 0};
     args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
                                .key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
                                .value.integer = (int)cfg->retry_initial_ms};
@@ -273,8 +272,8 @@ static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
         lane *l = &s->lanes[i];
         if (!(l->channel = grpc_channel_create(c->endpoint, creds, &channel_args)))
             goto out;
-        if (!(l->method = grpc_channel_register_call(l->channel, export_methods[signal], NULL,
-                                                     NULL)))
+        if (!(l->method =
+                  grpc_channel_register_call(l->channel, export_methods[signal], NULL, NULL)))
             goto out;
         if (!(l->cq = grpc_completion_queue_create_for_next(NULL)))
             goto out;
@@ -299,11 +298,11 @@ out:
 /* ---- one attempt ------------------------------------------------------- */
 
 typedef struct attempt_result {
-    int code;                 /* gRPC status */
+    int code; /* gRPC status */
     char message[MAX_LOGGED_MESSAGE];
     bool has_retry_info;
     uint64_t retry_delay_ms;
-    int64_t rejected;         /* partial success */
+    int64_t rejected; /* partial success */
     char partial_message[MAX_LOGGED_MESSAGE];
 } attempt_result;
 
@@ -448,10 +447,23 @@ out:
 static const char *status_name(int code)
 {
     static const char *const names[] = {
-        "OK",        "CANCELLED",      "UNKNOWN",        "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-        "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-        "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
     };
     if (code >= 0 && code < (int)(sizeof(names) / sizeof(names[0])))
         return names[code];
@@ -528,8 +540,9 @@ static void deliver(lane *l, dp_delivery_batch *batch)
 
         if (res.code == GRPC_STATUS_OK) {
             if (res.rejected > 0 || res.partial_message[0])
-                dp_log_warn(COMPONENT, "%s: upstream accepted the batch but rejected %" PRId64
-                            " of %" PRIu64 " item(s): %s",
+                dp_log_warn(COMPONENT,
+                            "%s: upstream accepted the batch but rejected %" PRId64 " of %" PRIu64
+                            " item(s): %s",
                             sig, res.rejected, batch->items,
                             res.partial_message[0] ? res.partial_message : "(no message)");
             return;
@@ -543,7 +556,8 @@ static void deliver(lane *l, dp_delivery_batch *batch)
             s->stats.failed_items += batch->items;
             s->stats.failed_calls++;
             pthread_mutex_unlock(&s->mu);
-            dp_log_error(COMPONENT, "%s: upstream refused a batch of %" PRIu64
+            dp_log_error(COMPONENT,
+                         "%s: upstream refused a batch of %" PRIu64
                          " item(s) with %s: %s (not retried)",
                          sig, batch->items, status_name(res.code),
                          res.message[0] ? res.message : "(no message)");
@@ -564,7 +578,8 @@ static void deliver(lane *l, dp_delivery_batch *batch)
             s->stats.failed_items += batch->items;
             s->stats.failed_calls++;
             pthread_mutex_unlock(&s->mu);
-            dp_log_error(COMPONENT, "%s: giving up a batch of %" PRIu64
+            dp_log_error(COMPONENT,
+                         "%s: giving up a batch of %" PRIu64
                          " item(s) after %u ms of retries; last answer %s: %s",
                          sig, batch->items, cfg->retry_max_elapsed_ms, status_name(res.code),
                          res.message[0] ? res.message : "(no message)");
@@ -909,7 +924,8 @@ uint64_t dp_upstream_shutdown(dp_upstream *up, uint32_t timeout_ms)
         uint64_t dropped = s->stats.dropped_at_shutdown;
         pthread_mutex_unlock(&s->mu);
         if (dropped)
-            dp_log_error(COMPONENT, "%s: %" PRIu64 " item(s) could not be delivered before the "
+            dp_log_error(COMPONENT,
+                         "%s: %" PRIu64 " item(s) could not be delivered before the "
                          "shutdown timeout (%u ms)",
                          dp_upstream_signal_name((dp_upstream_signal)i), dropped, timeout_ms);
         undelivered += dropped;

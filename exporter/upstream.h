@@ -40,18 +40,18 @@ typedef struct dp_upstream dp_upstream;
 
 /** Counters of one signal. "items" are spans, data points or log records. */
 typedef struct dp_upstream_stats {
-    uint64_t submitted_items;     /**< accepted by submit */
-    uint64_t refused_full;        /**< submit calls answered DP_UPSTREAM_EFULL */
-    uint64_t exported_items;      /**< acknowledged by the upstream (minus partial rejections) */
-    uint64_t rejected_items;      /**< partial_success.rejected_* reported by the upstream */
-    uint64_t failed_items;        /**< refused (non-retryable) or retries given up */
-    uint64_t dropped_at_shutdown; /**< still undelivered when the shutdown timed out */
-    uint64_t attempts;            /**< Export calls finished, successful or not */
-    uint64_t retries;             /**< attempts that were followed by a retry */
-    uint64_t failed_calls;        /**< batches given up (non-retryable or out of time) */
+    uint64_t submitted_items;       /**< accepted by submit */
+    uint64_t refused_full;          /**< submit calls answered DP_UPSTREAM_EFULL */
+    uint64_t exported_items;        /**< acknowledged by the upstream (minus partial rejections) */
+    uint64_t rejected_items;        /**< partial_success.rejected_* reported by the upstream */
+    uint64_t failed_items;          /**< refused (non-retryable) or retries given up */
+    uint64_t dropped_at_shutdown;   /**< still undelivered when the shutdown timed out */
+    uint64_t attempts;              /**< Export calls finished, successful or not */
+    uint64_t retries;               /**< attempts that were followed by a retry */
+    uint64_t failed_calls;          /**< batches given up (non-retryable or out of time) */
     uint64_t partial_success_calls; /**< successful calls that reported rejections */
-    uint64_t queue_items;         /**< queued and in flight, now */
-    uint64_t queue_bytes;         /**< queued and in flight, now */
+    uint64_t queue_items;           /**< queued and in flight, now */
+    uint64_t queue_bytes;           /**< queued and in flight, now */
 } dp_upstream_stats;
 
 /**

@@ -262,7 +262,8 @@ int dp_upstream_config_set_headers(dp_upstream_config *cfg, dp_upstream_signal s
         }
         const char *vs = eq + 1, *ve = end;
         trim(&vs, &ve);
-        if ((size_t)(ke - ks) > DP_UPSTREAM_MAX_STRING || (size_t)(ve - vs) > DP_UPSTREAM_MAX_STRING) {
+        if ((size_t)(ke - ks) > DP_UPSTREAM_MAX_STRING ||
+            (size_t)(ve - vs) > DP_UPSTREAM_MAX_STRING) {
             dp_log_error("upstream", "%s: item %zu is too long", what, item);
             goto out;
         }
@@ -285,8 +286,8 @@ int dp_upstream_config_set_headers(dp_upstream_config *cfg, dp_upstream_signal s
          * be refused by gRPC at call time, so refuse them now. */
         for (const char *v = h->value; *v; v++) {
             if ((unsigned char)*v < 0x20 || *v == 0x7f) {
-                dp_log_error("upstream", "%s: item %zu has a control character in its value",
-                             what, item);
+                dp_log_error("upstream", "%s: item %zu has a control character in its value", what,
+                             item);
                 goto out;
             }
         }

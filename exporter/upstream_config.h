@@ -62,14 +62,14 @@ typedef struct dp_upstream_connection {
     /** gRPC target "HOST:PORT" with any http:// or https:// prefix removed;
      *  NULL or "" means this signal is not exported. */
     char *endpoint;
-    bool insecure;           /**< plaintext instead of TLS */
-    char *ca_file;           /**< PEM roots; NULL = system roots */
-    char *client_cert_file;  /**< PEM client certificate chain for mTLS; NULL = none */
-    char *client_key_file;   /**< PEM private key matching client_cert_file */
+    bool insecure;          /**< plaintext instead of TLS */
+    char *ca_file;          /**< PEM roots; NULL = system roots */
+    char *client_cert_file; /**< PEM client certificate chain for mTLS; NULL = none */
+    char *client_key_file;  /**< PEM private key matching client_cert_file */
     dp_upstream_header headers[DP_UPSTREAM_MAX_HEADERS];
     size_t header_count;
     dp_upstream_compression compression;
-    uint32_t timeout_ms;     /**< deadline of one export attempt */
+    uint32_t timeout_ms; /**< deadline of one export attempt */
 } dp_upstream_connection;
 
 /** Everything the upstream client needs. */
@@ -79,8 +79,8 @@ typedef struct dp_upstream_config {
     /* Queue bounds, per signal. A request is refused (DP_UPSTREAM_EFULL)
      * when adding it would pass either bound, except into an empty queue so
      * that one oversized request can never be refused forever. */
-    uint64_t queue_max_items;   /**< spans / data points / log records */
-    uint64_t queue_max_bytes;   /**< encoded request bytes, including those in flight */
+    uint64_t queue_max_items; /**< spans / data points / log records */
+    uint64_t queue_max_bytes; /**< encoded request bytes, including those in flight */
 
     /* Batching: queued requests are concatenated (protobuf repeated fields
      * append) into one Export call of at most these sizes; a batch is sent

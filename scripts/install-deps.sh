@@ -11,7 +11,7 @@ packages=(
     libssl-dev libcmocka-dev libyaml-dev libjansson-dev zlib1g-dev
 )
 if [ "${1:-}" = "--test" ]; then
-    packages+=(python3 python3-grpcio python3-protobuf protobuf-compiler openssl)
+    packages+=(python3 python3-grpcio python3-protobuf protobuf-compiler openssl clang-format)
     # Node.js may come from elsewhere than Debian (with npm bundled); only
     # install Debian's when there is none.
     command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

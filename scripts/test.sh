@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need, builds dagprof twice (optimised, and with
-# AddressSanitizer + UndefinedBehaviorSanitizer) and runs the whole suite
+# Installs what the tests need, checks the source format, builds dagprof
+# twice (optimised, and with AddressSanitizer + UndefinedBehaviorSanitizer)
+# and runs the whole suite
 # (unit tests, fuzz corpus replays, end-to-end tests with real OTLP clients)
 # against each build.
 #   scripts/test.sh            both builds
@@ -19,6 +20,11 @@ run_suite() {
     cmake --build "$dir" -j"$jobs"
     ctest --test-dir "$dir" --output-on-failure -j"$jobs"
 }
+
+echo "== source format (clang-format, .clang-format at the root) =="
+# shellcheck disable=SC2046
+git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+echo "format ok"
 
 echo "== build and test: RelWithDebInfo =="
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -38,7 +38,7 @@ typedef Opentelemetry__Proto__Common__V1__InstrumentationScope Scope;
 typedef Opentelemetry__Proto__Resource__V1__Resource Resource;
 
 #define BASE_NS 1700000000000000000ULL
-#define MS(x) (BASE_NS + (uint64_t)(x) * 1000000ULL)
+#define MS(x) (BASE_NS + (uint64_t)(x)*1000000ULL)
 
 static const uint8_t TRACE_ID[16] = {0x5e, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 
@@ -46,9 +46,12 @@ static const uint8_t TRACE_ID[16] = {0x5e, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
  * field 99, length-delimited: tag (99 << 3 | 2) = 794 = 0x9a 0x06, length 12, "keep-me-root"
  * field 98, length-delimited: tag (98 << 3 | 2) = 786 = 0x92 0x06, length 12, "keep-me-node"
  * field 77, length-delimited: tag (77 << 3 | 2) = 618 = 0xea 0x04, length 16, "keep-me-resource" */
-static const uint8_t UNKNOWN_ROOT[] = "\x9a\x06\x0c" "keep-me-root";
-static const uint8_t UNKNOWN_NODE[] = "\x92\x06\x0c" "keep-me-node";
-static const uint8_t UNKNOWN_RESOURCE[] = "\xea\x04\x10" "keep-me-resource";
+static const uint8_t UNKNOWN_ROOT[] = "\x9a\x06\x0c"
+                                      "keep-me-root";
+static const uint8_t UNKNOWN_NODE[] = "\x92\x06\x0c"
+                                      "keep-me-node";
+static const uint8_t UNKNOWN_RESOURCE[] = "\xea\x04\x10"
+                                          "keep-me-resource";
 
 /* ---- building requests with the generated code ---------------------------- */
 
@@ -190,7 +193,8 @@ static uint8_t *main_request(size_t *len)
         res[r].n_attributes = 1;
         res[r].attributes = res_kvp[r];
     }
-    set_unknown(&res[0].base, &fx.unknown[0], 77, UNKNOWN_RESOURCE, sizeof(UNKNOWN_RESOURCE) - 1, 2);
+    set_unknown(&res[0].base, &fx.unknown[0], 77, UNKNOWN_RESOURCE, sizeof(UNKNOWN_RESOURCE) - 1,
+                2);
 
     const char *scope_names[3] = {"sdk-one", "sdk-two", "sdk-three"};
     for (int k = 0; k < 3; k++) {
@@ -260,7 +264,8 @@ static void run_from_request(const uint8_t *data, size_t len, run_ctx *rc)
     dp_otlp_trace_batch b;
     char err[256];
     dp_arena_init(&arena, 0, 0);
-    assert_int_equal(dp_otlp_trace_batch_parse(data, len, &arena, &b, err, sizeof(err)), DP_OTLP_OK);
+    assert_int_equal(dp_otlp_trace_batch_parse(data, len, &arena, &b, err, sizeof(err)),
+                     DP_OTLP_OK);
     assert_int_equal(b.rejected, 0);
 
     dp_trace_batch_scope *scopes = calloc(b.scope_count + 1, sizeof(*scopes));
@@ -422,7 +427,8 @@ static void want_double(KeyValue **kvs, size_t n, const char *key, double want)
     const AnyValue *v = attr_in(kvs, n, key);
     if (!v)
         fail_msg("missing %s", key);
-    assert_int_equal(v->value_case, OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE);
+    assert_int_equal(v->value_case,
+                     OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE);
     assert_float_equal(v->double_value, want, 1e-9);
 }
 
@@ -449,7 +455,8 @@ static void want_string(KeyValue **kvs, size_t n, const char *key, const char *w
     const AnyValue *v = attr_in(kvs, n, key);
     if (!v)
         fail_msg("missing %s", key);
-    assert_int_equal(v->value_case, OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE);
+    assert_int_equal(v->value_case,
+                     OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE);
     assert_string_equal(v->string_value, want);
 }
 
@@ -588,8 +595,8 @@ static void test_layout_and_values(void **state)
                     want_double(e->attributes, 6, "impact_pct", 100.0);
                     want_string(e->attributes, 6, "details", "costs $0.2500 (threshold $0.1000)");
                     want_string(e->attributes, 6, "suggestion",
-                                  "Use a cheaper model for this node, cache its results or cut "
-                                  "its context");
+                                "Use a cheaper model for this node, cache its results or cut "
+                                "its context");
                     e = add->events[1];
                     assert_string_equal(e->name, "dag.recommendation");
                     assert_int_equal(e->time_unix_nano, MS(100));
@@ -615,8 +622,9 @@ static void test_layout_and_values(void **state)
                     want_bool(kv, nkv, "dag.node.on_critical_path", true);
                     const AnyValue *b = attr_in(kv, nkv, "dag.node.bottlenecks");
                     assert_non_null(b);
-                    assert_int_equal(b->value_case,
-                                     OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE);
+                    assert_int_equal(
+                        b->value_case,
+                        OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE);
                     assert_int_equal(b->array_value->n_values, 1);
                     assert_string_equal(b->array_value->values[0]->string_value, "expensive_node");
                     assert_int_equal(add->n_events, 0);
@@ -677,13 +685,12 @@ static void test_chaining_adds_nothing_twice(void **state)
         opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
             NULL, twice.len, (const uint8_t *)twice.data);
     assert_non_null(req);
-    static const char *keys[] = {"dag.node.wait_ms", "dag.node.execution_ms",
-                                 "dag.node.cost_usd", "dag.node.on_critical_path",
-                                 "dag.node.bottlenecks", "dag.run.wall_ms",
-                                 "dag.run.critical_path_ms", "dag.run.parallelism",
-                                 "dag.run.cost_usd", "dag.run.cost_complete",
-                                 "dag.run.tokens.input", "dag.run.tokens.output",
-                                 "dag.run.bottleneck_count"};
+    static const char *keys[] = {
+        "dag.node.wait_ms",          "dag.node.execution_ms", "dag.node.cost_usd",
+        "dag.node.on_critical_path", "dag.node.bottlenecks",  "dag.run.wall_ms",
+        "dag.run.critical_path_ms",  "dag.run.parallelism",   "dag.run.cost_usd",
+        "dag.run.cost_complete",     "dag.run.tokens.input",  "dag.run.tokens.output",
+        "dag.run.bottleneck_count"};
     size_t root_events = 0;
     for (size_t r = 0; r < req->n_resource_spans; r++)
         for (size_t k = 0; k < req->resource_spans[r]->n_scope_spans; k++)
@@ -786,8 +793,8 @@ static void test_hand_profile(void **state)
     /* resource bytes: field 1 (attributes) left empty is fine; any bytes pass through */
     static const char resource[] = "\x0a\x00";
     dp_run_scope scope = {{resource, 2}, DP_STR_NULL, DP_STR_NULL, DP_STR_NULL};
-    dp_run_record run = {.spans = spans, .span_count = 3, .scopes = &scope, .scope_count = 1,
-                         .has_root = true};
+    dp_run_record run = {
+        .spans = spans, .span_count = 3, .scopes = &scope, .scope_count = 1, .has_root = true};
 
     dp_node_profile node;
     memset(&node, 0, sizeof(node));

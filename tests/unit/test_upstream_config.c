@@ -15,8 +15,8 @@
 
 #include "upstream_config.h"
 
-static const char *const names[] = {"ENDPOINT", "INSECURE", "CERTIFICATE", "CLIENT_CERTIFICATE",
-                                    "CLIENT_KEY", "HEADERS", "COMPRESSION", "TIMEOUT"};
+static const char *const names[] = {"ENDPOINT",   "INSECURE", "CERTIFICATE", "CLIENT_CERTIFICATE",
+                                    "CLIENT_KEY", "HEADERS",  "COMPRESSION", "TIMEOUT"};
 static const char *const signals[] = {"", "TRACES_", "METRICS_", "LOGS_"};
 
 static int clear_env(void **state)
@@ -129,7 +129,8 @@ static void test_bad_headers_refused_and_old_kept(void **state)
     assert_int_equal(dp_upstream_config_set_headers(&cfg, DP_UPSTREAM_LOGS, "k=a%0Ab", "test"),
                      DP_UPSTREAM_CONFIG_EINVAL); /* decoded newline */
     /* A '%' without two hex digits stays literal. */
-    assert_int_equal(dp_upstream_config_set_headers(&cfg, DP_UPSTREAM_METRICS, "k=100%,j=%4", "t"), 0);
+    assert_int_equal(dp_upstream_config_set_headers(&cfg, DP_UPSTREAM_METRICS, "k=100%,j=%4", "t"),
+                     0);
     assert_string_equal(cfg.conn[DP_UPSTREAM_METRICS].headers[0].value, "100%");
     assert_string_equal(cfg.conn[DP_UPSTREAM_METRICS].headers[1].value, "%4");
 
@@ -194,8 +195,9 @@ static void test_set_endpoint(void **state)
     assert_int_equal(dp_upstream_config_set_endpoint(&cfg, DP_UPSTREAM_TRACES, "HTTPS://h:1/"), 0);
     assert_string_equal(cfg.conn[DP_UPSTREAM_TRACES].endpoint, "h:1");
     assert_false(cfg.conn[DP_UPSTREAM_TRACES].insecure);
-    assert_int_equal(dp_upstream_config_set_endpoint(&cfg, DP_UPSTREAM_TRACES, "http://h:1/v1/traces"),
-                     DP_UPSTREAM_CONFIG_EINVAL);
+    assert_int_equal(
+        dp_upstream_config_set_endpoint(&cfg, DP_UPSTREAM_TRACES, "http://h:1/v1/traces"),
+        DP_UPSTREAM_CONFIG_EINVAL);
     assert_int_equal(dp_upstream_config_set_endpoint(&cfg, DP_UPSTREAM_TRACES, "http://"),
                      DP_UPSTREAM_CONFIG_EINVAL);
     assert_string_equal(cfg.conn[DP_UPSTREAM_TRACES].endpoint, "h:1"); /* unchanged */

@@ -180,8 +180,8 @@ static int sink_start_mtls(void **state)
         fprintf(stderr, "openssl could not make a test certificate\n");
         return -1;
     }
-    const char *extra[] = {"--tls-cert", tls_cert, "--tls-key", tls_key, "--client-ca", tls_cert,
-                           NULL};
+    const char *extra[] = {"--tls-cert",  tls_cert, "--tls-key", tls_key,
+                           "--client-ca", tls_cert, NULL};
     return sink_start_with(state, extra);
 }
 
@@ -221,9 +221,11 @@ static uint8_t *make_traces(const char *prefix, size_t n, size_t *len)
     static char names[MAX_TEST_ITEMS][160];
     static uint8_t trace_id[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
     static uint8_t span_ids[MAX_TEST_ITEMS][8];
-    Opentelemetry__Proto__Trace__V1__ScopeSpans scope = OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
+    Opentelemetry__Proto__Trace__V1__ScopeSpans scope =
+        OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
     Opentelemetry__Proto__Trace__V1__ScopeSpans *scope_ptr = &scope;
-    Opentelemetry__Proto__Trace__V1__ResourceSpans rs = OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
+    Opentelemetry__Proto__Trace__V1__ResourceSpans rs =
+        OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
     Opentelemetry__Proto__Trace__V1__ResourceSpans *rs_ptr = &rs;
     Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req =
         OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
@@ -250,7 +252,9 @@ static uint8_t *make_traces(const char *prefix, size_t n, size_t *len)
     rs.scope_spans = &scope_ptr;
     req.n_resource_spans = 1;
     req.resource_spans = &rs_ptr;
-    *len = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(&req);
+    *len =
+        opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
+            &req);
     uint8_t *buf = malloc(*len);
     assert_non_null(buf);
     opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&req, buf);
@@ -660,16 +664,19 @@ static void test_metrics_and_logs(void **state)
     Opentelemetry__Proto__Metrics__V1__Gauge gauge = OPENTELEMETRY__PROTO__METRICS__V1__GAUGE__INIT;
     gauge.n_data_points = 2;
     gauge.data_points = dpp;
-    Opentelemetry__Proto__Metrics__V1__Metric metric = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT;
+    Opentelemetry__Proto__Metrics__V1__Metric metric =
+        OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT;
     Opentelemetry__Proto__Metrics__V1__Metric *mp = &metric;
     metric.name = "dag.test";
     metric.data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
     metric.gauge = &gauge;
-    Opentelemetry__Proto__Metrics__V1__ScopeMetrics sm = OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT;
+    Opentelemetry__Proto__Metrics__V1__ScopeMetrics sm =
+        OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT;
     Opentelemetry__Proto__Metrics__V1__ScopeMetrics *smp = &sm;
     sm.n_metrics = 1;
     sm.metrics = &mp;
-    Opentelemetry__Proto__Metrics__V1__ResourceMetrics rm = OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
+    Opentelemetry__Proto__Metrics__V1__ResourceMetrics rm =
+        OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
     Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rmp = &rm;
     rm.n_scope_metrics = 1;
     rm.scope_metrics = &smp;
@@ -678,7 +685,9 @@ static void test_metrics_and_logs(void **state)
     mreq.n_resource_metrics = 1;
     mreq.resource_metrics = &rmp;
     uint8_t mbuf[512];
-    size_t mlen = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(&mreq, mbuf);
+    size_t mlen =
+        opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(&mreq,
+                                                                                           mbuf);
 
     /* 3 log records. */
     Opentelemetry__Proto__Logs__V1__LogRecord lr[3];
@@ -691,7 +700,8 @@ static void test_metrics_and_logs(void **state)
     Opentelemetry__Proto__Logs__V1__ScopeLogs *slp = &sl;
     sl.n_log_records = 3;
     sl.log_records = lrp;
-    Opentelemetry__Proto__Logs__V1__ResourceLogs rl = OPENTELEMETRY__PROTO__LOGS__V1__RESOURCE_LOGS__INIT;
+    Opentelemetry__Proto__Logs__V1__ResourceLogs rl =
+        OPENTELEMETRY__PROTO__LOGS__V1__RESOURCE_LOGS__INIT;
     Opentelemetry__Proto__Logs__V1__ResourceLogs *rlp = &rl;
     rl.n_scope_logs = 1;
     rl.scope_logs = &slp;
@@ -700,7 +710,8 @@ static void test_metrics_and_logs(void **state)
     lreq.n_resource_logs = 1;
     lreq.resource_logs = &rlp;
     uint8_t lbuf[512];
-    size_t llen = opentelemetry__proto__collector__logs__v1__export_logs_service_request__pack(&lreq, lbuf);
+    size_t llen =
+        opentelemetry__proto__collector__logs__v1__export_logs_service_request__pack(&lreq, lbuf);
 
     /* Traces only: the other signals are disabled. */
     base_config(&cfg, k->port, false);
@@ -777,7 +788,8 @@ static void test_bad_tls_settings_refused(void **state)
 {
     dp_upstream_config cfg;
     dp_upstream_config_init(&cfg);
-    assert_int_equal(dp_upstream_config_set_endpoint(&cfg, DP_UPSTREAM_TRACES, "https://127.0.0.1:1"), 0);
+    assert_int_equal(
+        dp_upstream_config_set_endpoint(&cfg, DP_UPSTREAM_TRACES, "https://127.0.0.1:1"), 0);
     cfg.conn[DP_UPSTREAM_TRACES].ca_file = strdup("/nonexistent/ca.pem");
     assert_null(dp_upstream_create(&cfg));
     dp_upstream_config_free(&cfg);
@@ -787,9 +799,10 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_unavailable_then_delivered_once, sink_start, sink_stop),
-        cmocka_unit_test_setup_teardown(test_invalid_argument_counted_and_later_delivered, sink_start,
+        cmocka_unit_test_setup_teardown(test_unavailable_then_delivered_once, sink_start,
                                         sink_stop),
+        cmocka_unit_test_setup_teardown(test_invalid_argument_counted_and_later_delivered,
+                                        sink_start, sink_stop),
         cmocka_unit_test_setup_teardown(test_resource_exhausted_with_and_without_retry_info,
                                         sink_start, sink_stop),
         cmocka_unit_test_setup_teardown(test_upstream_down_then_back_loses_nothing, sink_start,

@@ -14,15 +14,15 @@
 
 static void test_retryable_codes(void **state)
 {
-    int always[] = {DP_GRPC_CANCELLED, DP_GRPC_DEADLINE_EXCEEDED, DP_GRPC_ABORTED,
-                    DP_GRPC_OUT_OF_RANGE, DP_GRPC_UNAVAILABLE, DP_GRPC_DATA_LOSS};
+    int always[] = {DP_GRPC_CANCELLED,    DP_GRPC_DEADLINE_EXCEEDED, DP_GRPC_ABORTED,
+                    DP_GRPC_OUT_OF_RANGE, DP_GRPC_UNAVAILABLE,       DP_GRPC_DATA_LOSS};
     for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++) {
         assert_true(dp_upstream_status_retryable(always[i], false));
         assert_true(dp_upstream_status_retryable(always[i], true));
     }
-    int never[] = {DP_GRPC_OK, DP_GRPC_UNKNOWN, DP_GRPC_INVALID_ARGUMENT, DP_GRPC_NOT_FOUND,
-                   DP_GRPC_PERMISSION_DENIED, DP_GRPC_UNIMPLEMENTED, DP_GRPC_INTERNAL,
-                   DP_GRPC_UNAUTHENTICATED};
+    int never[] = {DP_GRPC_OK,        DP_GRPC_UNKNOWN,           DP_GRPC_INVALID_ARGUMENT,
+                   DP_GRPC_NOT_FOUND, DP_GRPC_PERMISSION_DENIED, DP_GRPC_UNIMPLEMENTED,
+                   DP_GRPC_INTERNAL,  DP_GRPC_UNAUTHENTICATED};
     for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
         assert_false(dp_upstream_status_retryable(never[i], true));
     assert_false(dp_upstream_status_retryable(DP_GRPC_RESOURCE_EXHAUSTED, false));
@@ -34,25 +34,39 @@ static void test_retryable_codes(void **state)
  * Expected delay: 2 s + 0.5 s = 2500 ms. */
 static void test_retry_info_found(void **state)
 {
-    const char url[] = DP_RETRY_INFO_TYPE_URL; /* 40 bytes */
+    const char url[] = DP_RETRY_INFO_TYPE_URL;                             /* 40 bytes */
     uint8_t duration[] = {0x08, 0x02, 0x10, 0x80, 0xCA, 0xB5, 0xEE, 0x01}; /* 500000000 varint */
     uint8_t buf[256];
     size_t n = 0;
 
-    buf[n++] = 0x08; buf[n++] = 0x08;             /* code = 8 */
-    buf[n++] = 0x12; buf[n++] = 0x01; buf[n++] = 'x'; /* message = "x" */
+    buf[n++] = 0x08;
+    buf[n++] = 0x08; /* code = 8 */
+    buf[n++] = 0x12;
+    buf[n++] = 0x01;
+    buf[n++] = 'x'; /* message = "x" */
     /* details[0]: Any{type_url: "t/o", value: ""} = 0a 03 't' '/' 'o' */
-    buf[n++] = 0x1a; buf[n++] = 5;
-    buf[n++] = 0x0a; buf[n++] = 3; buf[n++] = 't'; buf[n++] = '/'; buf[n++] = 'o';
+    buf[n++] = 0x1a;
+    buf[n++] = 5;
+    buf[n++] = 0x0a;
+    buf[n++] = 3;
+    buf[n++] = 't';
+    buf[n++] = '/';
+    buf[n++] = 'o';
     /* details[1]: Any{type_url(42 bytes incl. key+len), value: RetryInfo} */
-    size_t retry_info_len = 2 + sizeof(duration);          /* 0a 08 <duration> = 10 */
+    size_t retry_info_len = 2 + sizeof(duration);                /* 0a 08 <duration> = 10 */
     size_t any_len = 2 + (sizeof(url) - 1) + 2 + retry_info_len; /* 42 + 12 = 54 */
-    buf[n++] = 0x1a; buf[n++] = (uint8_t)any_len;
-    buf[n++] = 0x0a; buf[n++] = (uint8_t)(sizeof(url) - 1);
-    memcpy(buf + n, url, sizeof(url) - 1); n += sizeof(url) - 1;
-    buf[n++] = 0x12; buf[n++] = (uint8_t)retry_info_len;
-    buf[n++] = 0x0a; buf[n++] = (uint8_t)sizeof(duration);
-    memcpy(buf + n, duration, sizeof(duration)); n += sizeof(duration);
+    buf[n++] = 0x1a;
+    buf[n++] = (uint8_t)any_len;
+    buf[n++] = 0x0a;
+    buf[n++] = (uint8_t)(sizeof(url) - 1);
+    memcpy(buf + n, url, sizeof(url) - 1);
+    n += sizeof(url) - 1;
+    buf[n++] = 0x12;
+    buf[n++] = (uint8_t)retry_info_len;
+    buf[n++] = 0x0a;
+    buf[n++] = (uint8_t)sizeof(duration);
+    memcpy(buf + n, duration, sizeof(duration));
+    n += sizeof(duration);
 
     uint64_t delay = 0;
     assert_int_equal(dp_upstream_status_retry_delay(buf, n, &delay), 1);
@@ -94,19 +108,34 @@ static void test_retry_delay_rounding(void **state)
 
     /* Duration{nanos: 1} -> 10 01 */
     size_t n = 0;
-    buf[n++] = 0x1a; buf[n++] = (uint8_t)(2 + 40 + 2 + 4);
-    buf[n++] = 0x0a; buf[n++] = 40; memcpy(buf + n, url, 40); n += 40;
-    buf[n++] = 0x12; buf[n++] = 4;
-    buf[n++] = 0x0a; buf[n++] = 2; buf[n++] = 0x10; buf[n++] = 0x01;
+    buf[n++] = 0x1a;
+    buf[n++] = (uint8_t)(2 + 40 + 2 + 4);
+    buf[n++] = 0x0a;
+    buf[n++] = 40;
+    memcpy(buf + n, url, 40);
+    n += 40;
+    buf[n++] = 0x12;
+    buf[n++] = 4;
+    buf[n++] = 0x0a;
+    buf[n++] = 2;
+    buf[n++] = 0x10;
+    buf[n++] = 0x01;
     assert_int_equal(dp_upstream_status_retry_delay(buf, n, &delay), 1);
     assert_int_equal(delay, 1);
 
     /* Duration{seconds: -1} -> 08 ff ff ff ff ff ff ff ff ff 01 (11 bytes) */
     n = 0;
-    buf[n++] = 0x1a; buf[n++] = (uint8_t)(2 + 40 + 2 + 13);
-    buf[n++] = 0x0a; buf[n++] = 40; memcpy(buf + n, url, 40); n += 40;
-    buf[n++] = 0x12; buf[n++] = 13;
-    buf[n++] = 0x0a; buf[n++] = 11; buf[n++] = 0x08;
+    buf[n++] = 0x1a;
+    buf[n++] = (uint8_t)(2 + 40 + 2 + 13);
+    buf[n++] = 0x0a;
+    buf[n++] = 40;
+    memcpy(buf + n, url, 40);
+    n += 40;
+    buf[n++] = 0x12;
+    buf[n++] = 13;
+    buf[n++] = 0x0a;
+    buf[n++] = 11;
+    buf[n++] = 0x08;
     for (int i = 0; i < 9; i++)
         buf[n++] = 0xff;
     buf[n++] = 0x01;
@@ -121,8 +150,8 @@ static void test_partial_success(void **state)
     uint8_t resp[] = {0x0a, 0x07, 0x08, 0x03, 0x12, 0x03, 'b', 'a', 'd'};
     int64_t rejected = -1;
     char msg[3];
-    assert_int_equal(dp_upstream_partial_success_parse(resp, sizeof(resp), &rejected, msg,
-                                                       sizeof(msg)), 0);
+    assert_int_equal(
+        dp_upstream_partial_success_parse(resp, sizeof(resp), &rejected, msg, sizeof(msg)), 0);
     assert_int_equal(rejected, 3);
     assert_string_equal(msg, "ba"); /* truncated to the 3-byte buffer */
 
