@@ -574,8 +574,42 @@ def scenario_chain(c, args):
     sink.stop()
 
 
+def scenario_late(c, args):
+    """Spans that arrive after their run was finalised and sent are forwarded
+    as they arrived (no dag.* enrichment) and are not a second run in the
+    metrics. Run 1 (3 nodes) is sent without its last node and that node's
+    chat span; once the other 5 spans reached the upstream (the run was
+    finalised), the 2 withheld spans follow."""
+    sink = start_sink()
+    d = start_daemon(args.dagprof, sink.port, ["--idle-timeout", "100ms"])
+    spans = build_run(1)
+    late = [sp for sp in spans if sp.name == "step2" or
+            (sp.name == "chat" and sp.parent_span_id == spans[5].span_id)]
+    c.eq(len(late), 2, "withheld spans (step2 and its chat)")
+    early = [sp for sp in spans if sp not in late]
+    refused = [0]
+    try:
+        with grpc.insecure_channel(d.endpoint) as ch:
+            c.ok(send_until_accepted(ch, trace_request(early), refused), "run 1 without step2")
+            c.ok(sink.wait_for(lambda: len(sink.spans()) >= 5, 60), "first part delivered")
+            c.ok(send_until_accepted(ch, trace_request(late), refused), "late spans accepted")
+            c.ok(sink.wait_for(lambda: len(sink.spans()) >= 7, 60), "late spans delivered")
+    finally:
+        rc, _ = d.stop()
+    c.eq(rc, 0, "dagprof exit status")
+    got = {sp.span_id: sp for _, _, sp in sink.spans()}
+    c.eq(len(got), 7, "spans at the upstream (no loss, no duplicate)")
+    for sp in late:
+        c.eq(got.get(sp.span_id, trace_pb2.Span()).SerializeToString(), sp.SerializeToString(),
+             "late span %s forwarded byte for byte, without enrichment" % sp.name)
+    pts = metric_points(sink)
+    runs = [p for (n, attrs), p in pts.items() if n == "dag.run.duration"]
+    c.eq(sum(p.count for p in runs), 1, "dag.run.duration counts one run, not the late spans")
+    sink.stop()
+
+
 SCENARIOS = {"js": scenario_js, "retry": scenario_retry, "invalid": scenario_invalid,
-             "outage": scenario_outage, "chain": scenario_chain}
+             "outage": scenario_outage, "chain": scenario_chain, "late": scenario_late}
 
 
 def main():
