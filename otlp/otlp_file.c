@@ -230,7 +230,11 @@ int dp_otlp_file_read(const char *path, dp_arena *arena, dp_span_list *list, cha
         i = 3;
     while (i < len && is_blank(data[i]))
         i++;
-    if (i < len && data[i] == '{') {
+    if (i == len) {
+        /* empty or only blanks: no spans either way (as protobuf it could
+         * only hold unknown fields) */
+        rc = 0;
+    } else if (data[i] == '{') {
         rc = read_json(path, data, len, arena, list, err, errlen);
         /* Binary requests begin with 0x0a (field 1, length-delimited), which
          * is also '\n'; the next byte may happen to be '{'. When such a file

@@ -311,6 +311,23 @@ static size_t write_binary(char *path, size_t trace_len, size_t name_len)
     return len;
 }
 
+/* A file of blanks only holds no spans: read without error, nothing added
+ * (the report command then says the file holds no spans). */
+static void test_blank_file(void **state)
+{
+    fixture *f = *state;
+    char path[64];
+    strcpy(path, "/tmp/dagprof-otlp-test-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "\n\n  \t\r\n", 7), 7);
+    close(fd);
+    size_t before = f->list.count;
+    assert_int_equal(dp_otlp_file_read(path, &f->arena, &f->list, f->err, sizeof f->err), 0);
+    assert_int_equal(f->list.count, before);
+    unlink(path);
+}
+
 static void test_binary_files(void **state)
 {
     fixture *f = *state;
@@ -363,6 +380,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_edge_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_deep_nesting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binary_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blank_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
