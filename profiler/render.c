@@ -112,11 +112,12 @@ static const char *reset(const text_out *o)
     return o->color ? "\033[0m" : "";
 }
 
-/* "$0.0123", or "unknown" */
+/* "$0.0123", "$0.000063" below a tenth of a cent (so small runs do not read $0.0000),
+ * or "unknown" */
 static const char *money(char *buf, size_t cap, double usd, bool known)
 {
     if (known)
-        snprintf(buf, cap, "$%.4f", usd);
+        snprintf(buf, cap, usd != 0 && fabs(usd) < 0.001 ? "$%.6f" : "$%.4f", usd);
     else
         snprintf(buf, cap, "unknown");
     return buf;
@@ -124,6 +125,7 @@ static const char *money(char *buf, size_t cap, double usd, bool known)
 
 static void summary(text_out *o, const dp_run_profile *p)
 {
+    char usd[32];
     static const char digits[] = "0123456789abcdef";
     char hex[33];
     for (size_t i = 0; i < 16; i++) {
@@ -145,10 +147,10 @@ static void summary(text_out *o, const dp_run_profile *p)
         (unsigned long long)p->tokens.output, (unsigned long long)p->tokens.cache_read,
         (unsigned long long)p->tokens.cache_write);
     if (p->cost_complete)
-        put(o, "  cost             $%.4f\n", p->cost_usd);
+        put(o, "  cost             %s\n", money(usd, sizeof(usd), p->cost_usd, true));
     else if (p->cost_any_known)
-        put(o, "  cost             $%.4f known + unknown (%u call(s) with no price)\n", p->cost_usd,
-            p->unknown_cost_calls);
+        put(o, "  cost             %s known + unknown (%u call(s) with no price)\n",
+            money(usd, sizeof(usd), p->cost_usd, true), p->unknown_cost_calls);
     else
         put(o, "  cost             unknown (%u call(s) with no price)\n", p->unknown_cost_calls);
     if (p->coerced_values || p->ignored_values)
@@ -244,8 +246,9 @@ static void cost_bars(text_out *o, const dp_run_profile *p)
         for (unsigned i = 0; i < BAR_WIDTH; i++)
             memcpy(bar + 3 * i, i < filled ? full : empty, 3);
         bar[BAR_WIDTH * 3] = '\0';
-        put(o, "  %-*.*s %s %3.0f%%  $%.4f\n", NAME_COL, NAME_COL, n->id, bar, share * 100.0,
-            n->cost_usd);
+        char usd[32];
+        put(o, "  %-*.*s %s %3.0f%%  %s\n", NAME_COL, NAME_COL, n->id, bar, share * 100.0,
+            money(usd, sizeof(usd), n->cost_usd, true));
     }
     if (p->model_count) {
         put(o, "\nBy model\n");

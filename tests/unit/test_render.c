@@ -322,6 +322,27 @@ static void test_profile_text_is_cleaned(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* Costs below a tenth of a cent keep six decimals in text, so a small run
+ * does not read $0.0000: gpt-4o-mini ($0.15 in, $0.60 out per 1M),
+ * 100 in / 10 out -> 100 * 0.15 + 10 * 0.60 = 21 per 1M = $0.000021. */
+static void test_text_small_cost(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 100);
+    int a = sb_span(&t, "a", root, 0, 90);
+    sb_node(&t, a, "a", "gpt-4o-mini", 100, 10);
+    dp_run_profile *p = NULL;
+    assert_int_equal(dp_profile_build(t.spans, t.count, NULL, &p), 0);
+    dp_buf out;
+    dp_buf_init(&out, 1 << 20);
+    assert_int_equal(dp_render_text(p, NULL, &out), 0);
+    assert_non_null(strstr(out.data, "  cost             $0.000021\n"));
+    assert_null(strstr(out.data, "$0.0000 "));
+    dp_buf_free(&out);
+    dp_run_profile_destroy(p);
+}
+
 /* The keys of object o, in order, are exactly keys[0..n). */
 static void check_keys(json_t *o, const char *what, const char *const *keys, size_t n)
 {
@@ -624,6 +645,7 @@ static void test_many_nodes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_text_small_cost),
         cmocka_unit_test(test_profile_text_is_cleaned),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_json_bottlenecks),
