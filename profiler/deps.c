@@ -121,6 +121,12 @@ static void collect_explicit(dp_prof_ctx *c, const id_index *idx, size_t i, dep_
                 start = k + 1;
             }
         }
+    } else if (v && v->kind == DP_VALUE_INT) {
+        /* a single numeric node id, as in an array of them */
+        char buf[32];
+        int len = snprintf(buf, sizeof(buf), "%lld", (long long)v->u.i);
+        c->p->coerced_values++;
+        add_dep_id(c, idx, l, self, (dp_str){buf, (size_t)len});
     } else if (v) {
         c->p->ignored_values++;
     }

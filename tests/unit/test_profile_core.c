@@ -476,6 +476,29 @@ static void test_critical_path_skewed_dependency(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* dag.depends_on given as one integer names a node id like an array of
+ * integers does: node "2" (50..90) depends on node "1" (0..40); ready 40,
+ * wait 50 - 40 = 10; one coerced value. */
+static void test_depends_on_single_integer(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "run", -1, 0, 100);
+    int a = sb_span(&t, "first", root, 0, 40);
+    sb_str(&t, a, "dag.node.id", "1");
+    int b = sb_span(&t, "second", root, 50, 90);
+    sb_str(&t, b, "dag.node.id", "2");
+    sb_int(&t, b, "dag.depends_on", 1);
+    dp_run_profile *p = build(NULL);
+    const dp_node_profile *n2 = node(p, "2");
+    assert_int_equal(n2->dep_count, 1);
+    assert_string_equal(p->nodes[n2->deps[0]].id, "1");
+    assert_float_equal(n2->wait_ms, 10.0, EPS);
+    assert_int_equal(p->coerced_values, 1);
+    assert_true(p->explicit_deps);
+    dp_run_profile_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_bad_structure),
         cmocka_unit_test(test_many_parallel_dependencies),
         cmocka_unit_test(test_critical_path_skewed_dependency),
+        cmocka_unit_test(test_depends_on_single_integer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
