@@ -2,10 +2,11 @@
  * The ceiling for dagprof's throughput: a gRPC C core server that answers
  * every call with OK and an empty ExportTraceServiceResponse and does nothing
  * else (with --decode it also unpacks each request with protobuf-c and counts
- * its spans, the cost of decoding alone). Same threading model as a daemon
- * would use: one completion queue per worker thread.
+ * its spans, the cost of decoding alone; with --count it counts the spans by
+ * walking the wire format, without decoding them). Same threading model as a
+ * daemon would use: one completion queue per worker thread.
  *
- *   null_server --listen 127.0.0.1:PORT [--threads 2] [--decode]
+ *   null_server --listen 127.0.0.1:PORT [--threads 2] [--decode | --count]
  *
  * Prints "null_server listening on ADDR" on stderr when ready; on SIGTERM or
  * SIGINT it stops and prints "calls=N bytes=N spans=N" on stdout.
@@ -13,6 +14,8 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
+#include <grpc/slice.h>
+#include <stdbool.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
@@ -88,6 +91,70 @@ static size_t count_spans(grpc_byte_buffer *bb)
     return n;
 }
 
+/* --count: the spans of a request found by walking the wire format only
+ * (ExportTraceServiceRequest.resource_spans = 1 -> ResourceSpans.scope_spans
+ * = 2 -> ScopeSpans.spans = 2), without decoding them: a sink that does
+ * nothing but can still tell how many spans it got. */
+static int wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+/* Counts the length-delimited fields at the end of `path` (field numbers, one
+ * per nesting level) inside the message [p, end). */
+static size_t wire_count(const uint8_t *p, const uint8_t *end, const uint32_t *path, int depth)
+{
+    size_t n = 0;
+    while (p < end) {
+        uint64_t tag, v;
+        if (wire_varint(&p, end, &tag) < 0)
+            return n;
+        switch (tag & 7) {
+        case 0:
+            if (wire_varint(&p, end, &v) < 0)
+                return n;
+            break;
+        case 1:
+            p += 8;
+            break;
+        case 5:
+            p += 4;
+            break;
+        case 2:
+            if (wire_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
+                return n;
+            if ((tag >> 3) == path[0])
+                n += depth == 1 ? 1 : wire_count(p, p + v, path + 1, depth - 1);
+            p += v;
+            break;
+        default:
+            return n;
+        }
+    }
+    return n;
+}
+
+static size_t count_spans_wire(grpc_byte_buffer *bb)
+{
+    static const uint32_t path[3] = {1, 2, 2};
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, bb))
+        return 0;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    const uint8_t *p = GRPC_SLICE_START_PTR(all);
+    size_t n = wire_count(p, p + GRPC_SLICE_LENGTH(all), path, 3);
+    grpc_slice_unref(all);
+    return n;
+}
+
 static void on_event(worker *w, server_call *c, int success)
 {
     grpc_op ops[3];
@@ -111,8 +178,14 @@ static void on_event(worker *w, server_call *c, int success)
     case WAIT_MESSAGE:
         if (success && c->recv) {
             w->bytes += grpc_byte_buffer_length(c->recv);
-            if (g_decode)
+            /* only trace exports hold spans (an upstream also gets metrics) */
+            static const char trace_method[] =
+                "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+            bool traces = grpc_slice_str_cmp(c->details.method, trace_method) == 0;
+            if (traces && g_decode == 1)
                 w->spans += count_spans(c->recv);
+            else if (traces && g_decode == 2)
+                w->spans += count_spans_wire(c->recv);
             grpc_byte_buffer_destroy(c->recv);
             c->recv = NULL;
         }
@@ -173,8 +246,11 @@ int main(int argc, char **argv)
             threads = (unsigned)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--decode"))
             g_decode = 1;
+        else if (!strcmp(argv[i], "--count"))
+            g_decode = 2;
         else {
-            fprintf(stderr, "usage: null_server --listen HOST:PORT [--threads N] [--decode]\n");
+            fprintf(stderr,
+                    "usage: null_server --listen HOST:PORT [--threads N] [--decode | --count]\n");
             return 2;
         }
     }

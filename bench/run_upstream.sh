@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # dagprof end-to-end benchmark with an upstream, in one run on this machine:
-#   1. direct:  loadgen -> null_server (decodes every request, counts spans)
+#   1. direct:  loadgen -> null_server (a do-nothing sink that counts the spans
+#               of every request by walking the wire format; --sink decode
+#               makes it unpack every request with protobuf-c instead)
 #   2. through: loadgen -> dagprof --upstream -> null_server (same settings)
 # For 2 it prints the spans dagprof acknowledged, the spans the null server
 # received once dagprof has shut down (they must be equal: zero loss), and
@@ -11,6 +13,7 @@
 #
 #   bench/run_upstream.sh [--duration S] [--concurrency N] [--spans-per-request N]
 #                         [--rate REQ_PER_S] [--batch-spans N] [--build-dir DIR]
+#                         [--sink count|decode]
 # --batch-spans sets dagprof's upstream.batch_max_spans (default: dagprof's own).
 # Environment: LOADGEN_THREADS (default 1), DAGPROF_WORKERS (default 0 = cores).
 set -euo pipefail
@@ -22,6 +25,7 @@ CONCURRENCY=64
 SPANS_PER_REQUEST=200
 RATE=""
 BATCH_SPANS=""
+SINK=count
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -31,6 +35,7 @@ while [ $# -gt 0 ]; do
         --rate) RATE=$2; shift 2 ;;
         --build-dir) BUILD_DIR=$2; shift 2 ;;
         --batch-spans) BATCH_SPANS=$2; shift 2 ;;
+        --sink) SINK=$2; shift 2 ;;
         -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "run_upstream.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -117,9 +122,13 @@ LG_ARGS=(--concurrency "$CONCURRENCY" --spans-per-request "$SPANS_PER_REQUEST"
          --threads "$LOADGEN_THREADS" --duration "$DURATION" --quiet)
 [ -n "$RATE" ] && LG_ARGS+=(--rate "$RATE")
 
-echo "== 1. direct: loadgen -> null_server --decode, ${DURATION}s =="
+case "$SINK" in
+    count|decode) ;;
+    *) echo "--sink takes count or decode" >&2; exit 2 ;;
+esac
+echo "== 1. direct: loadgen -> null_server --$SINK, ${DURATION}s =="
 PORT=$(free_port)
-start null_server "$WORK/n1.err" "$WORK/n1.out" "$NULL_SERVER" --listen "127.0.0.1:$PORT" --decode
+start null_server "$WORK/n1.err" "$WORK/n1.out" "$NULL_SERVER" --listen "127.0.0.1:$PORT" "--$SINK"
 N1=$LAST_PID
 DIRECT_LINE=$("$LOADGEN" --target "127.0.0.1:$PORT" "${LG_ARGS[@]}" || true)
 stop "$N1"
@@ -127,9 +136,9 @@ echo "loadgen: $DIRECT_LINE"
 echo "null_server: $(cat "$WORK/n1.out")"
 DIRECT_SPS=$(field spans_per_s "$DIRECT_LINE")
 
-echo "== 2. through dagprof: loadgen -> dagprof --upstream -> null_server --decode, ${DURATION}s =="
+echo "== 2. through dagprof: loadgen -> dagprof --upstream -> null_server --$SINK, ${DURATION}s =="
 UP_PORT=$(free_port)
-start null_server "$WORK/n2.err" "$WORK/n2.out" "$NULL_SERVER" --listen "127.0.0.1:$UP_PORT" --decode
+start null_server "$WORK/n2.err" "$WORK/n2.out" "$NULL_SERVER" --listen "127.0.0.1:$UP_PORT" "--$SINK"
 N2=$LAST_PID
 PORT=$(free_port)
 start dagprof "$WORK/d.err" /dev/null "$DAGPROF" --listen "127.0.0.1:$PORT" \
