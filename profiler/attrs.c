@@ -401,21 +401,6 @@ static void read_one(dp_prof_ctx *c, size_t i)
 
 /* --- span id index ------------------------------------------------------ */
 
-static uint64_t id_key(const uint8_t id[8])
-{
-    uint64_t k;
-    memcpy(&k, id, 8);
-    return k;
-}
-
-static size_t id_hash(uint64_t k, size_t mask)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    return (size_t)k & mask;
-}
-
 /* Resolve every span's parent index through an open-addressing table. */
 static int link_parents(dp_prof_ctx *c)
 {
@@ -428,9 +413,9 @@ static int link_parents(dp_prof_ctx *c)
     memset(slots, 0xff, cap * sizeof(int)); /* -1 = empty */
     size_t mask = cap - 1;
     for (size_t i = 0; i < c->n; i++) {
-        uint64_t k = id_key(c->spans[i].span_id);
-        size_t h = id_hash(k, mask);
-        while (slots[h] >= 0 && id_key(c->spans[slots[h]].span_id) != k)
+        uint64_t k = dp_prof_id_key(c->spans[i].span_id);
+        size_t h = dp_prof_id_hash(k, mask);
+        while (slots[h] >= 0 && dp_prof_id_key(c->spans[slots[h]].span_id) != k)
             h = (h + 1) & mask;
         if (slots[h] < 0)
             slots[h] = (int)i; /* a duplicate span id keeps the first span */
@@ -439,10 +424,10 @@ static int link_parents(dp_prof_ctx *c)
         c->si[i].parent = -1;
         if (!c->spans[i].has_parent)
             continue;
-        uint64_t k = id_key(c->spans[i].parent_span_id);
-        size_t h = id_hash(k, mask);
+        uint64_t k = dp_prof_id_key(c->spans[i].parent_span_id);
+        size_t h = dp_prof_id_hash(k, mask);
         while (slots[h] >= 0) {
-            if (id_key(c->spans[slots[h]].span_id) == k) {
+            if (dp_prof_id_key(c->spans[slots[h]].span_id) == k) {
                 if ((size_t)slots[h] != i)
                     c->si[i].parent = slots[h];
                 break;
@@ -460,10 +445,10 @@ int dp_prof_find_span(const dp_prof_ctx *c, const uint8_t id[8])
     const int *slots = c->id_slots;
     if (!slots)
         return -1;
-    uint64_t k = id_key(id);
-    size_t h = id_hash(k, c->id_mask);
+    uint64_t k = dp_prof_id_key(id);
+    size_t h = dp_prof_id_hash(k, c->id_mask);
     while (slots[h] >= 0) {
-        if (id_key(c->spans[slots[h]].span_id) == k)
+        if (dp_prof_id_key(c->spans[slots[h]].span_id) == k)
             return slots[h];
         h = (h + 1) & c->id_mask;
     }

@@ -57,13 +57,9 @@ static const dp_span *drop_duplicates(const dp_span *spans, size_t count, dp_are
     memset(slots, 0xff, cap * sizeof(int));
     size_t ndup = 0;
     for (size_t i = 0; i < count; i++) {
-        uint64_t k;
-        memcpy(&k, spans[i].span_id, 8);
-        uint64_t h = k ^ (k >> 33);
-        h *= 0xff51afd7ed558ccdULL;
-        h ^= h >> 33;
-        size_t j = (size_t)h & mask;
-        while (slots[j] >= 0 && memcmp(spans[slots[j]].span_id, spans[i].span_id, 8) != 0)
+        uint64_t k = dp_prof_id_key(spans[i].span_id);
+        size_t j = dp_prof_id_hash(k, mask);
+        while (slots[j] >= 0 && dp_prof_id_key(spans[slots[j]].span_id) != k)
             j = (j + 1) & mask;
         if (slots[j] >= 0) {
             dup[i] = true;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "arena.h"
 #include "profile_types.h"
@@ -95,6 +96,23 @@ int dp_prof_recommend(dp_prof_ctx *c);
 /* profile.c: bounded formatting into fixed fields */
 void dp_prof_format(char *dst, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A span id as a 64-bit key, and its slot in an open-addressing table of
+ * mask + 1 slots (a power of two). */
+static inline uint64_t dp_prof_id_key(const uint8_t id[8])
+{
+    uint64_t k;
+    memcpy(&k, id, 8);
+    return k;
+}
+
+static inline size_t dp_prof_id_hash(uint64_t k, size_t mask)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return (size_t)k & mask;
+}
 
 static inline double dp_prof_ms(uint64_t ns_from_start)
 {
