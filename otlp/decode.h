@@ -92,6 +92,12 @@ int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
 int dp_otlp_span_decode(dp_str span_raw, dp_str resource_raw, dp_arena *arena, dp_span *out);
 
 /**
+ * The name of an encoded InstrumentationScope (a view into scope_raw; empty
+ * when absent or when the bytes do not decode).
+ */
+dp_str dp_otlp_scope_name(dp_str scope_raw);
+
+/**
  * Decode an encoded Resource's attributes once, so spans of one resource can
  * share them (set dp_span.resource_attrs after dp_otlp_span_decode() with an
  * empty resource). Views point into `arena`. Returns DP_OTLP_OK, DP_OTLP_EDECODE

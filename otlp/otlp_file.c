@@ -130,6 +130,7 @@ static int read_protobuf(const char *path, const uint8_t *data, size_t len, dp_a
         }
         s.resource_attrs = res_attrs[res];
         s.resource_attr_count = res_counts[res];
+        s.scope_name = dp_otlp_scope_name(batch.scopes[ref->scope_index].scope_raw);
         if (dp_otlp_span_list_push(list, arena, &s) < 0)
             goto nomem;
     }

@@ -458,7 +458,7 @@ static int convert_links(json_ctx *c, json_t *span, const char *path, dp_span *o
 }
 
 static int convert_span(json_ctx *c, json_t *js, const char *path, const dp_attr *res_attrs,
-                        size_t res_count)
+                        size_t res_count, dp_str scope_name)
 {
     dp_span s;
     bool present;
@@ -511,6 +511,7 @@ static int convert_span(json_ctx *c, json_t *js, const char *path, const dp_attr
         return -1;
     s.resource_attrs = res_attrs;
     s.resource_attr_count = res_count;
+    s.scope_name = scope_name;
     if (dp_otlp_span_list_push(c->list, c->arena, &s) < 0)
         return oom(c);
     return 0;
@@ -558,12 +559,18 @@ static int convert_request(json_ctx *c, json_t *root)
             json_t *spans = member(ss, "spans", NULL);
             if (!spans)
                 continue;
+            dp_str scope_name = DP_STR_NULL;
+            json_t *scope = member(ss, "scope", NULL);
+            if (scope && json_is_object(scope) &&
+                get_string(c, scope, spath, "name", NULL, &scope_name) < 0)
+                return -1;
             if (!json_is_array(spans))
                 return fail(c, spath, "spans", "want an array");
             for (size_t k = 0; k < json_array_size(spans); k++) {
                 char kpath[PATH_MAX_LEN];
                 path_fmt(kpath, sizeof kpath, "%s.spans[%zu]", spath, k);
-                if (convert_span(c, json_array_get(spans, k), kpath, res_attrs, res_count) < 0)
+                if (convert_span(c, json_array_get(spans, k), kpath, res_attrs, res_count,
+                                 scope_name) < 0)
                     return -1;
             }
         }

@@ -479,6 +479,24 @@ int dp_otlp_resource_decode(dp_str resource_raw, dp_arena *arena, const dp_attr 
     return rc;
 }
 
+dp_str dp_otlp_scope_name(dp_str scope_raw)
+{
+    const uint8_t *pos = (const uint8_t *)scope_raw.ptr, *end;
+    dp_otlp_wire_field f;
+    const char *why;
+    dp_str name = DP_STR_NULL;
+
+    if (!pos || scope_raw.len == 0)
+        return name;
+    end = pos + scope_raw.len;
+    /* the last occurrence of a singular field wins, as protobuf parsers do */
+    while (dp_otlp_wire_next(&pos, end, &f, &why) > 0) {
+        if (f.number == 1 && f.wire_type == DP_WIRE_LEN)
+            name = (dp_str){(const char *)f.data, f.len};
+    }
+    return name;
+}
+
 /* Span.Link → *out; 1 when its ids are usable, 0 when not (it cannot be an edge). */
 static int wire_link(const uint8_t *data, size_t len, dp_link *out)
 {

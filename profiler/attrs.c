@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #define NUMBER_TEXT_MAX 64
@@ -149,23 +150,40 @@ enum known_key {
     K_OPERATION,
     K_TOOL_NAME,
     K_OI_TOOL_NAME,
+    K_AI_TOOL_NAME,
     K_AGENT_NAME,
     K_DAG_MODEL,
     K_RESPONSE_MODEL,
     K_REQUEST_MODEL,
     K_LLM_MODEL,
+    K_AI_MODEL,
+    K_EMBEDDING_MODEL,
     K_IN_TOKENS,
     K_PROMPT_TOKENS,
     K_OI_PROMPT,
     K_DAG_IN,
+    K_AI_IN,
+    K_AI_PROMPT,
+    K_AI_EMBED_TOKENS,
     K_OUT_TOKENS,
     K_COMPLETION_TOKENS,
     K_OI_COMPLETION,
     K_DAG_OUT,
+    K_AI_OUT,
+    K_AI_COMPLETION,
     K_CACHE_READ,
     K_OI_CACHE_READ,
+    K_TL_CACHE_READ,
+    K_AI_CACHE_READ,
+    K_AI_CACHED_IN,
     K_CACHE_WRITE,
     K_OI_CACHE_WRITE,
+    K_TL_CACHE_WRITE,
+    K_AI_CACHE_WRITE,
+    K_TOTAL_TOKENS,
+    K_OI_TOTAL,
+    K_TL_TOTAL,
+    K_AI_TOTAL,
     K_RETRIES,
     K_OI_SPAN_KIND,
     K_COST,
@@ -174,6 +192,11 @@ enum known_key {
     K_INPUT_MESSAGES,
     K_OI_INPUT_MESSAGES,
     K_INPUT_VALUE,
+    K_AI_PROMPT_TEXT,
+    K_AI_FUNCTION_ID,
+    K_TL_KIND,
+    K_TL_ENTITY,
+    K_METADATA,
     K_COUNT
 };
 
@@ -186,23 +209,40 @@ static const dp_str known_keys[K_COUNT] = {
     DP_STR_LIT("gen_ai.operation.name"),
     DP_STR_LIT("gen_ai.tool.name"),
     DP_STR_LIT("tool.name"),
+    DP_STR_LIT("ai.toolCall.name"),
     DP_STR_LIT("gen_ai.agent.name"),
     DP_STR_LIT("dag.model"),
     DP_STR_LIT("gen_ai.response.model"),
     DP_STR_LIT("gen_ai.request.model"),
     DP_STR_LIT("llm.model_name"),
+    DP_STR_LIT("ai.model.id"),
+    DP_STR_LIT("embedding.model_name"),
     DP_STR_LIT("gen_ai.usage.input_tokens"),
     DP_STR_LIT("gen_ai.usage.prompt_tokens"),
     DP_STR_LIT("llm.token_count.prompt"),
     DP_STR_LIT("dag.tokens.input"),
+    DP_STR_LIT("ai.usage.inputTokens"),
+    DP_STR_LIT("ai.usage.promptTokens"),
+    DP_STR_LIT("ai.usage.tokens"),
     DP_STR_LIT("gen_ai.usage.output_tokens"),
     DP_STR_LIT("gen_ai.usage.completion_tokens"),
     DP_STR_LIT("llm.token_count.completion"),
     DP_STR_LIT("dag.tokens.output"),
+    DP_STR_LIT("ai.usage.outputTokens"),
+    DP_STR_LIT("ai.usage.completionTokens"),
     DP_STR_LIT("gen_ai.usage.cache_read.input_tokens"),
     DP_STR_LIT("llm.token_count.prompt_details.cache_read"),
+    DP_STR_LIT("gen_ai.usage.cache_read_input_tokens"),
+    DP_STR_LIT("ai.usage.inputTokenDetails.cacheReadTokens"),
+    DP_STR_LIT("ai.usage.cachedInputTokens"),
     DP_STR_LIT("gen_ai.usage.cache_creation.input_tokens"),
     DP_STR_LIT("llm.token_count.prompt_details.cache_write"),
+    DP_STR_LIT("gen_ai.usage.cache_creation_input_tokens"),
+    DP_STR_LIT("ai.usage.inputTokenDetails.cacheWriteTokens"),
+    DP_STR_LIT("gen_ai.usage.total_tokens"),
+    DP_STR_LIT("llm.token_count.total"),
+    DP_STR_LIT("llm.usage.total_tokens"),
+    DP_STR_LIT("ai.usage.totalTokens"),
     DP_STR_LIT("dag.retries"),
     DP_STR_LIT("openinference.span.kind"),
     DP_STR_LIT("gen_ai.usage.cost"),
@@ -211,6 +251,11 @@ static const dp_str known_keys[K_COUNT] = {
     DP_STR_LIT("gen_ai.input.messages"),
     DP_STR_LIT("llm.input_messages"),
     DP_STR_LIT("input.value"),
+    DP_STR_LIT("ai.prompt.messages"),
+    DP_STR_LIT("ai.telemetry.functionId"),
+    DP_STR_LIT("traceloop.span.kind"),
+    DP_STR_LIT("traceloop.entity.name"),
+    DP_STR_LIT("metadata"),
 };
 
 typedef struct attr_view {
@@ -223,8 +268,8 @@ static void scan_attrs(const dp_span *s, attr_view *view)
     memset(view, 0, sizeof(*view));
     for (size_t i = 0; i < s->attr_count; i++) {
         dp_str key = s->attrs[i].key;
-        if (key.len < 9 || s->attrs[i].value.kind == DP_VALUE_EMPTY)
-            continue; /* the shortest known key is 9 bytes */
+        if (key.len < 8 || s->attrs[i].value.kind == DP_VALUE_EMPTY)
+            continue; /* the shortest known key is 8 bytes */
         for (int k = 0; k < K_COUNT; k++) {
             if (known_keys[k].len == key.len && known_keys[k].ptr[0] == key.ptr[0] &&
                 memcmp(known_keys[k].ptr, key.ptr, key.len) == 0) {
@@ -262,23 +307,59 @@ static bool read_text_of(dp_prof_ctx *c, const attr_view *view, int id, dp_str *
 
 #define COUNT_OF(keys) (sizeof(keys) / sizeof(keys[0]))
 
-static const int input_keys[] = {K_IN_TOKENS, K_PROMPT_TOKENS, K_OI_PROMPT, K_DAG_IN};
-static const int output_keys[] = {K_OUT_TOKENS, K_COMPLETION_TOKENS, K_OI_COMPLETION, K_DAG_OUT};
-static const int cache_read_keys[] = {K_CACHE_READ, K_OI_CACHE_READ};
-static const int cache_write_keys[] = {K_CACHE_WRITE, K_OI_CACHE_WRITE};
+static const int input_keys[] = {K_IN_TOKENS, K_PROMPT_TOKENS, K_OI_PROMPT,      K_DAG_IN,
+                                 K_AI_IN,     K_AI_PROMPT,     K_AI_EMBED_TOKENS};
+static const int output_keys[] = {K_OUT_TOKENS, K_COMPLETION_TOKENS, K_OI_COMPLETION, K_DAG_OUT,
+                                  K_AI_OUT,     K_AI_COMPLETION};
+static const int cache_read_keys[] = {K_CACHE_READ, K_OI_CACHE_READ, K_TL_CACHE_READ,
+                                      K_AI_CACHE_READ, K_AI_CACHED_IN};
+static const int cache_write_keys[] = {K_CACHE_WRITE, K_OI_CACHE_WRITE, K_TL_CACHE_WRITE,
+                                       K_AI_CACHE_WRITE};
+static const int total_keys[] = {K_TOTAL_TOKENS, K_OI_TOTAL, K_TL_TOTAL, K_AI_TOTAL};
 static const int cost_keys[] = {K_COST, K_OI_COST};
-static const int model_keys[] = {K_DAG_MODEL, K_RESPONSE_MODEL, K_REQUEST_MODEL, K_LLM_MODEL};
+/* In the order of dp_prof_span.models[] (the price lookup order). */
+static const int model_keys[DP_PROF_MODEL_KEYS] = {
+    K_DAG_MODEL, K_RESPONSE_MODEL, K_REQUEST_MODEL, K_LLM_MODEL, K_AI_MODEL, K_EMBEDDING_MODEL};
 static const int input_text_keys[] = {K_PROMPT, K_INPUT_MESSAGES, K_OI_INPUT_MESSAGES,
-                                      K_INPUT_VALUE};
+                                      K_INPUT_VALUE, K_AI_PROMPT_TEXT};
 
-/* SHA-256 of the call's input (string, or array of strings with each item's
- * length mixed in so ["ab","c"] and ["a","bc"] differ). */
-static bool hash_input(dp_prof_ctx *c, const attr_view *view, uint8_t out[32])
+/* Whether key is "gen_ai.prompt.<digits>.content" (OpenLLMetry's prompt
+ * messages, one attribute per message). */
+static bool is_indexed_prompt_key(dp_str key)
+{
+    static const char prefix[] = "gen_ai.prompt.", suffix[] = ".content";
+    size_t pl = sizeof(prefix) - 1, sl = sizeof(suffix) - 1;
+    if (key.len <= pl + sl || memcmp(key.ptr, prefix, pl) != 0 ||
+        memcmp(key.ptr + key.len - sl, suffix, sl) != 0)
+        return false;
+    for (size_t i = pl; i < key.len - sl; i++) {
+        if (key.ptr[i] < '0' || key.ptr[i] > '9')
+            return false;
+    }
+    return true;
+}
+
+static bool digest_text(EVP_MD_CTX *md, dp_str s)
+{
+    uint64_t l = s.len;
+    return EVP_DigestUpdate(md, &l, sizeof(l)) == 1 &&
+           EVP_DigestUpdate(md, s.ptr ? s.ptr : "", s.len) == 1;
+}
+
+/* SHA-256 of the call's input: the first input attribute present (a string,
+ * or an array of strings with each item's length mixed in so ["ab","c"] and
+ * ["a","bc"] differ), else every gen_ai.prompt.N.content in attribute order. */
+static bool hash_input(dp_prof_ctx *c, const dp_span *s, const attr_view *view, uint8_t out[32])
 {
     const dp_value *v = first_attr(view, input_text_keys, COUNT_OF(input_text_keys));
-    if (!v)
-        return false;
-    if (v->kind != DP_VALUE_STRING && v->kind != DP_VALUE_ARRAY) {
+    size_t indexed = 0;
+    if (!v) {
+        for (size_t i = 0; i < s->attr_count; i++)
+            indexed +=
+                s->attrs[i].value.kind == DP_VALUE_STRING && is_indexed_prompt_key(s->attrs[i].key);
+        if (!indexed)
+            return false;
+    } else if (v->kind != DP_VALUE_STRING && v->kind != DP_VALUE_ARRAY) {
         c->p->ignored_values++;
         return false;
     }
@@ -290,17 +371,20 @@ static bool hash_input(dp_prof_ctx *c, const attr_view *view, uint8_t out[32])
     EVP_MD_CTX *md = c->md;
     if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
         goto out;
-    if (v->kind == DP_VALUE_STRING) {
+    if (!v) {
+        for (size_t i = 0; i < s->attr_count; i++) {
+            const dp_attr *a = &s->attrs[i];
+            if (a->value.kind == DP_VALUE_STRING && is_indexed_prompt_key(a->key) &&
+                !digest_text(md, a->value.u.s))
+                goto out;
+        }
+    } else if (v->kind == DP_VALUE_STRING) {
         if (EVP_DigestUpdate(md, v->u.s.ptr ? v->u.s.ptr : "", v->u.s.len) != 1)
             goto out;
     } else {
         for (size_t i = 0; i < v->u.array.count; i++) {
             const dp_value *it = &v->u.array.items[i];
-            if (it->kind != DP_VALUE_STRING)
-                continue;
-            uint64_t l = it->u.s.len;
-            if (EVP_DigestUpdate(md, &l, sizeof(l)) != 1 ||
-                EVP_DigestUpdate(md, it->u.s.ptr ? it->u.s.ptr : "", it->u.s.len) != 1)
+            if (it->kind == DP_VALUE_STRING && !digest_text(md, it->u.s))
                 goto out;
         }
     }
@@ -318,9 +402,65 @@ static bool str_in(dp_str s, const char *const *set, size_t n)
     return false;
 }
 
-static const char *const llm_ops[] = {"chat", "text_completion", "generate_content"};
-static const char *const non_llm_ops[] = {"invoke_agent", "create_agent", "execute_tool",
-                                          "embeddings"};
+/* Operations that are a model request (embeddings included: they are
+ * billed per token like any other call), and those that never are. */
+static const char *const llm_ops[] = {"chat", "text_completion", "generate_content", "embeddings"};
+static const char *const non_llm_ops[] = {"invoke_agent", "create_agent", "execute_tool"};
+
+/* Copy a string into the scratch arena (JSON values do not outlive their
+ * parsed document). */
+static dp_str scratch_str(dp_prof_ctx *c, const char *s, size_t len)
+{
+    char *copy = dp_arena_strndup(c->scratch, s, len);
+    return copy ? (dp_str){copy, len} : DP_STR_NULL;
+}
+
+/*
+ * LangGraph, as recorded by OpenInference: the span attribute "metadata" is
+ * a JSON object whose langgraph_node, langgraph_step and langgraph_triggers
+ * name the graph node a span runs in, its superstep and what triggered it.
+ * Anything else in it is not read.
+ */
+static void read_langgraph(dp_prof_ctx *c, const dp_value *v, dp_prof_span *ps)
+{
+    static const char marker[] = "langgraph_node";
+    if (v->kind != DP_VALUE_STRING || v->u.s.len < 2 || v->u.s.ptr[0] != '{' ||
+        !memmem(v->u.s.ptr, v->u.s.len, marker, sizeof(marker) - 1))
+        return;
+    json_error_t err;
+    json_t *root = json_loadb(v->u.s.ptr, v->u.s.len, 0, &err);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        c->p->ignored_values++;
+        return;
+    }
+    json_t *node = json_object_get(root, "langgraph_node");
+    if (json_is_string(node) && json_string_length(node) > 0)
+        ps->lg_node = scratch_str(c, json_string_value(node), json_string_length(node));
+    json_t *step = json_object_get(root, "langgraph_step");
+    if (json_is_integer(step) && json_integer_value(step) >= 0) {
+        ps->lg_step = json_integer_value(step);
+        ps->has_lg_step = true;
+    }
+    json_t *triggers = json_object_get(root, "langgraph_triggers");
+    size_t n = json_is_array(triggers) ? json_array_size(triggers) : 0;
+    if (n > DP_PROF_TRIGGERS_MAX)
+        n = DP_PROF_TRIGGERS_MAX;
+    dp_str *items = n ? dp_arena_calloc(c->scratch, n, sizeof(dp_str)) : NULL;
+    for (size_t k = 0; items && k < n; k++) {
+        json_t *t = json_array_get(triggers, k);
+        if (json_is_string(t))
+            items[ps->lg_trigger_count++] =
+                scratch_str(c, json_string_value(t), json_string_length(t));
+    }
+    ps->lg_triggers = items;
+    json_decref(root);
+}
+
+static bool str_is(const dp_value *v, const char *text)
+{
+    return v && v->kind == DP_VALUE_STRING && dp_str_eq_cstr(v->u.s, text);
+}
 
 static void read_one(dp_prof_ctx *c, size_t i)
 {
@@ -333,6 +473,7 @@ static void read_one(dp_prof_ctx *c, size_t i)
 
     ps->start_ns = s->start_ns;
     ps->end_ns = s->end_ns;
+    ps->scope = s->scope_name;
     if (s->end_ns < s->start_ns) {
         /* an end before the start says nothing reliable: zero duration */
         ps->end_ns = s->start_ns;
@@ -345,18 +486,35 @@ static void read_one(dp_prof_ctx *c, size_t i)
     ps->depends_on = view->v[K_DEPENDS_ON] ? view->v[K_DEPENDS_ON] : view->v[K_NODE_DEPENDS_ON];
 
     read_text_of(c, view, K_OPERATION, &ps->op, false);
-    if (!read_text_of(c, view, K_TOOL_NAME, &ps->tool_name, false))
-        read_text_of(c, view, K_OI_TOOL_NAME, &ps->tool_name, false);
+    if (!read_text_of(c, view, K_TOOL_NAME, &ps->tool_name, false) &&
+        !read_text_of(c, view, K_OI_TOOL_NAME, &ps->tool_name, false))
+        read_text_of(c, view, K_AI_TOOL_NAME, &ps->tool_name, false);
     read_text_of(c, view, K_AGENT_NAME, &ps->agent_name, false);
-    bool any_model = false, call_model = false;
+    bool call_model = false;
     for (size_t k = 0; k < COUNT_OF(model_keys); k++) {
-        if (read_text_of(c, view, model_keys[k], &ps->models[k], false)) {
-            any_model = true;
-            if (k > 0)
-                call_model = true;
-        }
+        if (read_text_of(c, view, model_keys[k], &ps->models[k], false) && k > 0)
+            call_model = true;
     }
-    (void)any_model;
+
+    /* the workflow's own steps, as each framework names them */
+    if (view->v[K_METADATA])
+        read_langgraph(c, view->v[K_METADATA], ps);
+    const dp_value *tl_kind = view->v[K_TL_KIND];
+    dp_str tl_entity = DP_STR_NULL;
+    if (tl_kind)
+        read_text_of(c, view, K_TL_ENTITY, &tl_entity, false);
+    bool tl_step = str_is(tl_kind, "task") || str_is(tl_kind, "agent");
+    bool tl_tool = str_is(tl_kind, "tool");
+    dp_str function_id = DP_STR_NULL;
+    read_text_of(c, view, K_AI_FUNCTION_ID, &function_id, false);
+    if (ps->lg_node.len)
+        ps->fw_node = ps->lg_node;
+    else if (tl_step && tl_entity.len)
+        ps->fw_node = tl_entity;
+    else if (function_id.len)
+        ps->fw_node = function_id;
+    if (tl_tool && !ps->tool_name.len)
+        ps->tool_name = tl_entity.len ? tl_entity : s->name;
 
     if (read_count_of(c, view, input_keys, COUNT_OF(input_keys), &u)) {
         ps->tokens.input = u;
@@ -364,6 +522,11 @@ static void read_one(dp_prof_ctx *c, size_t i)
     }
     if (read_count_of(c, view, output_keys, COUNT_OF(output_keys), &u)) {
         ps->tokens.output = u;
+        ps->has_tokens = true;
+    }
+    /* a total alone (no input or output count) is billed as input */
+    if (!ps->has_tokens && read_count_of(c, view, total_keys, COUNT_OF(total_keys), &u)) {
+        ps->tokens.input = u;
         ps->has_tokens = true;
     }
     if (read_count_of(c, view, cache_read_keys, COUNT_OF(cache_read_keys), &u)) {
@@ -381,8 +544,8 @@ static void read_one(dp_prof_ctx *c, size_t i)
     }
 
     const dp_value *kind = view->v[K_OI_SPAN_KIND];
-    bool oi_llm = kind && kind->kind == DP_VALUE_STRING && dp_str_eq_cstr(kind->u.s, "LLM");
-    bool oi_tool = kind && kind->kind == DP_VALUE_STRING && dp_str_eq_cstr(kind->u.s, "TOOL");
+    bool oi_llm = str_is(kind, "LLM") || str_is(kind, "EMBEDDING");
+    bool oi_tool = str_is(kind, "TOOL");
 
     ps->is_tool = dp_str_eq_cstr(ps->op, "execute_tool") || ps->tool_name.len > 0 || oi_tool;
     ps->is_llm =
@@ -395,8 +558,9 @@ static void read_one(dp_prof_ctx *c, size_t i)
             ps->has_cost_attr = true;
             ps->cost_attr = d;
         }
-        ps->has_input = hash_input(c, view, ps->input_sha);
+        ps->has_input = hash_input(c, s, view, ps->input_sha);
     }
+    ps->has_usage = ps->has_tokens || ps->has_cost_attr;
 }
 
 /* --- span id index ------------------------------------------------------ */

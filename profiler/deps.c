@@ -192,6 +192,54 @@ static int explicit_deps(dp_prof_ctx *c)
     return 0;
 }
 
+/*
+ * LangGraph runs in supersteps: every node of step s starts only after all
+ * nodes of step s - 1 have finished (a barrier), so those are its
+ * dependencies. Nodes are matched within the same parent node (a subgraph
+ * counts its own steps). Step 0 is the graph's input ("__start__"), which is
+ * no node: nodes of step 1 depend on nothing.
+ */
+static int langgraph_deps(dp_prof_ctx *c)
+{
+    dp_run_profile *p = c->p;
+    size_t nn = p->node_count;
+    size_t *order = dp_prof_sibling_order(c);
+    if (!order)
+        return -1;
+    /* order groups nodes by parent node; within a group, pair step s with s - 1 */
+    for (size_t g = 0; g < nn;) {
+        size_t ge = g;
+        while (ge < nn && p->nodes[order[ge]].parent_node == p->nodes[order[g]].parent_node)
+            ge++;
+        for (size_t k = g; k < ge; k++) {
+            size_t b = order[k];
+            const dp_prof_span *rb = &c->si[c->node_span[b]];
+            if (!rb->has_lg_step || rb->lg_step < 1)
+                continue;
+            size_t count = 0;
+            for (size_t q = g; q < ge; q++) {
+                const dp_prof_span *ra = &c->si[c->node_span[order[q]]];
+                count += ra->has_lg_step && ra->lg_step == rb->lg_step - 1;
+            }
+            if (!count)
+                continue;
+            size_t *items = dp_arena_alloc(&p->arena, count * sizeof(size_t));
+            if (!items)
+                return -1;
+            size_t w = 0;
+            for (size_t q = g; q < ge; q++) {
+                const dp_prof_span *ra = &c->si[c->node_span[order[q]]];
+                if (ra->has_lg_step && ra->lg_step == rb->lg_step - 1)
+                    items[w++] = order[q];
+            }
+            p->nodes[b].deps = items;
+            p->nodes[b].dep_count = w;
+        }
+        g = ge;
+    }
+    return 0;
+}
+
 static int cmp_sibling(const void *x, const void *y, void *arg)
 {
     const dp_node_profile *nodes = arg;
@@ -429,8 +477,20 @@ int dp_prof_link_nodes(dp_prof_ctx *c)
         if (c->si[i].is_node_span && declares_deps(c, i))
             p->explicit_deps = true;
     }
-    if (nn && (p->explicit_deps ? explicit_deps(c) : inferred_deps(c)) < 0)
-        return -1;
+    /* declared edges first, then LangGraph's steps, then timing */
+    bool steps = false;
+    for (size_t j = 0; j < nn && !p->explicit_deps && !steps; j++)
+        steps = p->node_source == DP_NODES_FRAMEWORK && c->si[c->node_span[j]].has_lg_step;
+    if (steps) {
+        p->explicit_deps = true;
+        p->deps_source = DP_DEPS_LANGGRAPH_STEPS;
+        if (langgraph_deps(c) < 0)
+            return -1;
+    } else {
+        p->deps_source = p->explicit_deps ? DP_DEPS_DECLARED : DP_DEPS_INFERRED;
+        if (nn && (p->explicit_deps ? explicit_deps(c) : inferred_deps(c)) < 0)
+            return -1;
+    }
     for (size_t j = 0; j < nn; j++) {
         dp_node_profile *n = &p->nodes[j];
         double ready = n->parent_node >= 0 ? p->nodes[n->parent_node].start_ms : 0.0;

@@ -16,17 +16,6 @@
 #define MODELS_MAX 256
 #define NODE_ID_MAX 512
 
-static const char *const node_ops[] = {"invoke_agent", "execute_tool", "chat"};
-
-static bool is_node_op(dp_str op)
-{
-    for (size_t i = 0; i < sizeof(node_ops) / sizeof(node_ops[0]); i++) {
-        if (dp_str_eq_cstr(op, node_ops[i]))
-            return true;
-    }
-    return false;
-}
-
 static int str_cmp(dp_str a, dp_str b)
 {
     size_t m = a.len < b.len ? a.len : b.len;
@@ -62,9 +51,9 @@ static int set_dag_id(dp_prof_ctx *c)
         const dp_span *r = &c->spans[c->root];
         c->p->has_root = true;
         memcpy(c->p->root_span_id, r->span_id, 8);
-        const char *keys[] = {"dag.id", "gen_ai.workflow.name"};
+        const char *keys[] = {"dag.id", "gen_ai.workflow.name", "traceloop.workflow.name"};
         bool found = false;
-        for (size_t k = 0; k < 2 && !found; k++) {
+        for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]) && !found; k++) {
             const dp_value *v = dp_span_attr(r, keys[k]);
             if (!v || v->kind == DP_VALUE_EMPTY)
                 continue;
@@ -147,6 +136,14 @@ static dp_str fallback_key(const dp_prof_ctx *c, int i)
     return DP_STR_LIT("(unnamed)");
 }
 
+/* A framework step name that is a node: LangGraph's "__start__" and
+ * "__end__" (and any other "__name__") are the graph's own plumbing. */
+static bool fw_node_usable(dp_str id)
+{
+    return id.len > 0 && !(id.len >= 4 && id.ptr[0] == '_' && id.ptr[1] == '_' &&
+                           id.ptr[id.len - 1] == '_' && id.ptr[id.len - 2] == '_');
+}
+
 /* Mark the candidate node spans; returns how many (0 when none). */
 static size_t choose_node_spans(dp_prof_ctx *c, candidate *out)
 {
@@ -159,27 +156,31 @@ static size_t choose_node_spans(dp_prof_ctx *c, candidate *out)
         c->p->node_source = DP_NODES_EXPLICIT;
         return k;
     }
-    /* gen_ai spans: only the outermost ones; those nested below belong to them.
-     * marks[] holds, per span, whether it or an ancestor is a gen_ai node span. */
-    int *marks = dp_arena_alloc(c->scratch, (c->n ? c->n : 1) * sizeof(int));
-    if (!marks)
+    /* Framework steps: the outermost span of each step. The spans inside a
+     * step (its model calls, tool calls, internal chains) carry the same
+     * step name and belong to it. owner[] holds, per span, the nearest span
+     * at or above it that names a step. */
+    int *owner = dp_arena_alloc(c->scratch, (c->n ? c->n : 1) * sizeof(int));
+    if (!owner)
         return (size_t)-1;
     bool any = false;
     for (size_t i = 0; i < c->n; i++) {
-        marks[i] = is_node_op(c->si[i].op) ? 0 : -2;
-        any = any || marks[i] == 0;
+        owner[i] = c->si[i].fw_node.len ? (int)i : -2;
+        any = any || owner[i] >= 0;
     }
-    if (any && resolve_owners(c, marks) < 0)
+    if (any && resolve_owners(c, owner) < 0)
         return (size_t)-1;
     for (size_t i = 0; any && i < c->n; i++) {
-        if (!is_node_op(c->si[i].op))
+        dp_str id = c->si[i].fw_node;
+        if (!fw_node_usable(id))
             continue;
         int parent = c->si[i].parent;
-        if (parent < 0 || marks[parent] != 0)
-            out[k++] = (candidate){(int)i, fallback_key(c, (int)i)};
+        int above = parent >= 0 ? owner[parent] : -1;
+        if (above < 0 || !dp_str_eq(c->si[above].fw_node, id))
+            out[k++] = (candidate){(int)i, id};
     }
     if (k) {
-        c->p->node_source = DP_NODES_GEN_AI;
+        c->p->node_source = DP_NODES_FRAMEWORK;
         return k;
     }
     for (size_t i = 0; i < c->n; i++) {
@@ -352,8 +353,25 @@ const dp_model_price *dp_prof_price(dp_prof_ctx *c, dp_str m)
     return c->price_memo;
 }
 
-/* Resolve a call's model label and price: its own model attributes in
- * precedence order, else its node's, else the configured default. */
+/* The label of a span's model: dag.model; else the request model when the
+ * response model is that model with a release date ("gpt-4o" answered as
+ * "gpt-4o-2024-08-06" is one model); else the most specific name given. */
+static dp_str span_label(const dp_prof_span *ps)
+{
+    dp_str resp = ps->models[DP_PROF_M_RESPONSE], req = ps->models[DP_PROF_M_REQUEST];
+    if (!ps->models[DP_PROF_M_DAG].len && resp.len && req.len &&
+        dp_str_eq(dp_prof_undated_model(resp), req))
+        return req;
+    for (size_t k = 0; k < DP_PROF_MODEL_KEYS; k++) {
+        if (ps->models[k].len)
+            return ps->models[k];
+    }
+    return DP_STR_NULL;
+}
+
+/* Resolve a call's model label and price: its own model attributes (the
+ * price in models[] order, the most specific name first), else its node's,
+ * else the configured default. */
 static const dp_model_price *resolve_model(dp_prof_ctx *c, size_t i, dp_str *label)
 {
     const dp_prof_span *ps = &c->si[i];
@@ -364,25 +382,103 @@ static const dp_model_price *resolve_model(dp_prof_ctx *c, size_t i, dp_str *lab
     for (size_t s = 0; s < 2; s++) {
         if (!sources[s])
             continue;
-        bool any = false;
-        for (size_t k = 0; k < 4; k++) {
+        *label = span_label(sources[s]);
+        if (!label->len)
+            continue;
+        for (size_t k = 0; k < DP_PROF_MODEL_KEYS; k++) {
             if (!sources[s]->models[k].len)
                 continue;
-            if (!any)
-                *label = sources[s]->models[k];
-            any = true;
             const dp_model_price *pr = dp_prof_price(c, sources[s]->models[k]);
             if (pr)
                 return pr;
         }
-        if (any)
-            return NULL;
+        return NULL;
     }
     if (c->cfg->default_model[0]) {
         *label = dp_str_from_cstr(c->cfg->default_model);
         return dp_prof_price(c, *label);
     }
     return NULL;
+}
+
+static bool all_digits(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+    }
+    return true;
+}
+
+dp_str dp_prof_undated_model(dp_str m)
+{
+    /* -YYYY-MM-DD */
+    if (m.len > 11) {
+        const char *t = m.ptr + m.len - 11;
+        if (t[0] == '-' && all_digits(t + 1, 4) && t[5] == '-' && all_digits(t + 6, 2) &&
+            t[8] == '-' && all_digits(t + 9, 2))
+            return (dp_str){m.ptr, m.len - 11};
+    }
+    /* -YYYYMMDD or @YYYYMMDD */
+    if (m.len > 9) {
+        const char *t = m.ptr + m.len - 9;
+        if ((t[0] == '-' || t[0] == '@') && all_digits(t + 1, 8) && (t[1] == '1' || t[1] == '2'))
+            return (dp_str){m.ptr, m.len - 9};
+    }
+    return m;
+}
+
+/* A dated label ("gpt-4o-2024-08-06") becomes its undated name when the
+ * run also names that model undated: one model, one entry. Distinct labels
+ * are few (at most MODELS_MAX are looked at); spans are many. */
+static int merge_dated_labels(dp_prof_ctx *c)
+{
+    dp_str *labels = dp_arena_alloc(c->scratch, MODELS_MAX * sizeof(dp_str));
+    dp_str *to = dp_arena_alloc(c->scratch, MODELS_MAX * sizeof(dp_str));
+    if (!labels || !to)
+        return -1;
+    size_t nl = 0;
+    bool dated = false;
+    for (size_t i = 0; i < c->n && nl < MODELS_MAX; i++) {
+        dp_str m = c->si[i].model;
+        if (!m.len)
+            continue;
+        size_t k = 0;
+        while (k < nl && !dp_str_eq(labels[k], m))
+            k++;
+        if (k == nl) {
+            labels[nl++] = m;
+            dated = dated || dp_prof_undated_model(m).len != m.len;
+        }
+    }
+    if (!dated)
+        return 0;
+    size_t changes = 0;
+    for (size_t k = 0; k < nl; k++) {
+        dp_str base = dp_prof_undated_model(labels[k]);
+        to[k] = labels[k];
+        if (base.len == labels[k].len)
+            continue;
+        for (size_t q = 0; q < nl; q++) {
+            if (dp_str_eq(labels[q], base)) {
+                to[k] = labels[q];
+                changes++;
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; changes && i < c->n; i++) {
+        dp_str m = c->si[i].model;
+        if (!m.len)
+            continue;
+        for (size_t k = 0; k < nl; k++) {
+            if (dp_str_eq(labels[k], m)) {
+                c->si[i].model = to[k];
+                break;
+            }
+        }
+    }
+    return 0;
 }
 
 static dp_model_usage *model_entry(dp_prof_ctx *c, dp_str label)
@@ -468,7 +564,8 @@ static int infer_retries(dp_prof_ctx *c, unsigned *inferred, unsigned *unowned)
     qsort_r(order, c->n, sizeof(int), cmp_attempts, c);
     for (size_t i = 0; i + 1 < c->n; i++) {
         int s = order[i];
-        if (c->spans[s].status != DP_STATUS_ERROR || !same_operation(c, s, order[i + 1]))
+        if (c->spans[s].status != DP_STATUS_ERROR || c->si[s].duplicate_layer ||
+            !same_operation(c, s, order[i + 1]))
             continue;
         int node = c->si[s].node;
         if (node < 0) {
@@ -477,6 +574,127 @@ static int infer_retries(dp_prof_ctx *c, unsigned *inferred, unsigned *unowned)
         }
         inferred[node]++;
         c->p->nodes[node].failed_attempt_ms += dp_prof_ms(c->si[s].end_ns - c->si[s].start_ns);
+    }
+    return 0;
+}
+
+/* --- counting every model request once ------------------------------- */
+
+/* Bits of what lies below a span (its descendants, not itself). */
+enum { BELOW_CALL = 1, BELOW_USAGE = 2, BELOW_TOOL = 4 };
+
+static dp_str request_model_key(const dp_prof_span *ps)
+{
+    return dp_prof_undated_model(span_label(ps));
+}
+
+/* Two spans of different instrumentation scopes that overlap in time and
+ * report the same model and the same usage are one request seen twice
+ * (e.g. a framework's LLM span beside the client library's). */
+static bool same_request(const dp_prof_span *a, const dp_prof_span *b)
+{
+    if (!a->scope.len || !b->scope.len || dp_str_eq(a->scope, b->scope))
+        return false;
+    if (a->has_tokens != b->has_tokens || a->tokens.input != b->tokens.input ||
+        a->tokens.output != b->tokens.output || a->tokens.cache_read != b->tokens.cache_read ||
+        a->tokens.cache_write != b->tokens.cache_write)
+        return false;
+    dp_str ma = request_model_key(a), mb = request_model_key(b);
+    if (ma.len && mb.len && !dp_str_eq(ma, mb))
+        return false;
+    return a->start_ns <= b->end_ns && b->start_ns <= a->end_ns;
+}
+
+static int cmp_start(const void *x, const void *y, void *arg)
+{
+    const dp_prof_span *si = arg;
+    int a = *(const int *)x, b = *(const int *)y;
+    if (si[a].start_ns != si[b].start_ns)
+        return si[a].start_ns < si[b].start_ns ? -1 : 1;
+    return a - b;
+}
+
+/* Spans compared with each call for a duplicate layer, at most. */
+#define DUPLICATE_WINDOW 64
+
+/*
+ * The counting rule (docs/metrics.md, "Counting each request once"):
+ *  - a model-request span with another model-request span below it wraps
+ *    them (an agent, ai.generateText around its steps, a framework layer
+ *    around the client library's span): it is not a call itself;
+ *  - usage on a span with usage below it is an aggregate of that usage
+ *    (or the same usage again): folded, not added;
+ *  - of two calls that are the same request seen by two instrumentation
+ *    layers side by side, the later-starting one is folded;
+ *  - a tool span with a tool span below it wraps that tool call.
+ * Folded spans keep their place in the tree; only their figures go.
+ */
+static int fold_layers(dp_prof_ctx *c)
+{
+    dp_run_profile *p = c->p;
+    uint8_t *below = dp_arena_calloc(c->scratch, c->n ? c->n : 1, 1);
+    int *calls = dp_arena_alloc(c->scratch, (c->n ? c->n : 1) * sizeof(int));
+    if (!below || !calls)
+        return -1;
+    for (size_t i = 0; i < c->n; i++) {
+        const dp_prof_span *ps = &c->si[i];
+        uint8_t bits = (uint8_t)((ps->is_llm ? BELOW_CALL : 0) | (ps->has_usage ? BELOW_USAGE : 0) |
+                                 (ps->is_tool ? BELOW_TOOL : 0));
+        if (!bits)
+            continue;
+        /* an ancestor that has these bits already passed them all the way up */
+        int a = ps->parent;
+        for (size_t guard = 0; a >= 0 && guard < c->n; guard++) {
+            if ((below[a] & bits) == bits)
+                break;
+            below[a] |= bits;
+            a = c->si[a].parent;
+        }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        dp_prof_span *ps = &c->si[i];
+        ps->is_call = ps->is_llm && !(below[i] & BELOW_CALL);
+        ps->usage_counted = ps->has_usage && !(below[i] & BELOW_USAGE);
+        if (ps->has_usage && !ps->usage_counted)
+            p->aggregate_spans++;
+        if (ps->is_tool && (below[i] & BELOW_TOOL))
+            ps->is_tool = false;
+        if (ps->is_call)
+            calls[k++] = (int)i;
+    }
+    qsort_r(calls, k, sizeof(int), cmp_start, c->si);
+    for (size_t x = 0; x < k; x++) {
+        dp_prof_span *a = &c->si[calls[x]];
+        if (a->duplicate_layer)
+            continue;
+        for (size_t y = x + 1; y < k && y <= x + DUPLICATE_WINDOW; y++) {
+            dp_prof_span *b = &c->si[calls[y]];
+            if (b->start_ns > a->end_ns)
+                break;
+            if (b->duplicate_layer || !same_request(a, b))
+                continue;
+            b->duplicate_layer = true;
+            b->is_call = false;
+            if (b->usage_counted) {
+                b->usage_counted = false;
+                p->duplicate_layer_spans++;
+            } else if (!b->has_usage) {
+                p->duplicate_layer_spans++;
+            }
+        }
+    }
+    /* from here on, is_llm means a counted call and the usage fields hold
+     * only counted usage */
+    for (size_t i = 0; i < c->n; i++) {
+        dp_prof_span *ps = &c->si[i];
+        ps->is_llm = ps->is_call;
+        if (!ps->usage_counted) {
+            memset(&ps->tokens, 0, sizeof(ps->tokens));
+            ps->has_tokens = false;
+            ps->has_cost_attr = false;
+            ps->has_usage = false;
+        }
     }
     return 0;
 }
@@ -493,6 +711,28 @@ int dp_prof_sum_usage(dp_prof_ctx *c)
     if (!p->models || !tool_fill || !inferred || !best_tokens || !best_model)
         return -1;
     p->cost_complete = true;
+    if (fold_layers(c) < 0)
+        return -1;
+
+    /* labels and costs first, so that dated labels merge before summing */
+    for (size_t i = 0; i < c->n; i++) {
+        dp_prof_span *ps = &c->si[i];
+        if (!ps->is_llm && !ps->has_usage)
+            continue;
+        const dp_model_price *pr = resolve_model(c, i, &ps->model);
+        ps->cost_known = true;
+        if (ps->has_cost_attr) {
+            ps->cost = ps->cost_attr; /* the SDK's own figure wins */
+        } else if (!ps->has_tokens) {
+            ps->cost = 0; /* nothing billed is recorded on this span */
+        } else if (pr) {
+            ps->cost = dp_prof_call_cost(pr, &ps->tokens);
+        } else {
+            ps->cost_known = false;
+        }
+    }
+    if (merge_dated_labels(c) < 0)
+        return -1;
 
     for (size_t i = 0; i < c->n; i++) {
         dp_prof_span *ps = &c->si[i];
@@ -505,29 +745,20 @@ int dp_prof_sum_usage(dp_prof_ctx *c)
             if (node)
                 node->tool_call_count++;
         }
-        if (!ps->is_llm)
+        if (!ps->is_llm && !ps->has_usage)
             continue;
-        p->llm_calls++;
-        const dp_model_price *pr = resolve_model(c, i, &ps->model);
-        ps->cost_known = true;
-        if (ps->has_cost_attr) {
-            ps->cost = ps->cost_attr; /* the SDK's own figure wins */
-        } else if (!ps->has_tokens) {
-            ps->cost = 0; /* nothing billed is recorded on this span */
-        } else if (pr) {
-            ps->cost = dp_prof_call_cost(pr, &ps->tokens);
-        } else {
-            ps->cost_known = false;
-        }
+        if (ps->is_llm)
+            p->llm_calls++;
         dp_model_usage *mu = model_entry(c, ps->model);
         if (!mu)
             return -1;
-        mu->calls++;
+        if (ps->is_llm)
+            mu->calls++;
         add_tokens(&mu->tokens, &ps->tokens);
         if (ps->cost_known) {
             mu->cost_usd += ps->cost;
             p->cost_usd += ps->cost;
-            if (ps->has_tokens || ps->has_cost_attr)
+            if (ps->has_usage)
                 p->cost_any_known = true;
         } else {
             mu->cost_known = false;
@@ -535,7 +766,8 @@ int dp_prof_sum_usage(dp_prof_ctx *c)
             p->unknown_cost_calls++;
         }
         if (node) {
-            node->llm_calls++;
+            if (ps->is_llm)
+                node->llm_calls++;
             if (ps->cost_known) {
                 node->cost_usd += ps->cost;
             } else {
@@ -619,9 +851,7 @@ int dp_prof_sum_usage(dp_prof_ctx *c)
     for (size_t j = 0; j < nn; j++) {
         const dp_prof_span *rep = &c->si[c->node_span[j]];
         memcpy(p->nodes[j].span_id, c->spans[c->node_span[j]].span_id, 8);
-        dp_str m = DP_STR_NULL;
-        for (size_t k = 0; k < 4 && !m.len; k++)
-            m = rep->models[k];
+        dp_str m = span_label(rep);
         if (!m.len)
             m = best_model[j];
         if (!m.len && c->cfg->default_model[0] && p->nodes[j].llm_calls)

@@ -234,6 +234,14 @@ void dp_run_profile_set_late(dp_run_profile *p, bool late)
     p->late = late;
 }
 
+void dp_run_profile_set_completion(dp_run_profile *p, bool partial, bool supersedes,
+                                   const char *why)
+{
+    p->partial = partial;
+    p->supersedes = supersedes;
+    p->partial_reason = partial ? why : NULL;
+}
+
 const char *dp_bottleneck_type_name(enum dp_bottleneck_type t)
 {
     static const char *const names[] = {

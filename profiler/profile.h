@@ -39,4 +39,12 @@ const uint8_t *dp_run_profile_trace_id(const dp_run_profile *p);
 /** Mark the profile as made of late spans of an already finalised run. */
 void dp_run_profile_set_late(dp_run_profile *p, bool late);
 
+/**
+ * How the run was completed: `partial` when it was finalised before it was
+ * done (`why`: "max_age" or "memory_limit", a static string), `supersedes`
+ * when this report replaces an earlier partial report of the same trace.
+ */
+void dp_run_profile_set_completion(dp_run_profile *p, bool partial, bool supersedes,
+                                   const char *why);
+
 #endif

@@ -15,6 +15,14 @@
 #include "arena.h"
 #include "profile_types.h"
 
+/* Model attributes of a span, in price lookup order: dag.model,
+ * gen_ai.response.model, gen_ai.request.model, llm.model_name, ai.model.id,
+ * embedding.model_name. */
+#define DP_PROF_MODEL_KEYS 6
+enum { DP_PROF_M_DAG = 0, DP_PROF_M_RESPONSE, DP_PROF_M_REQUEST };
+/* langgraph_triggers read per span at most */
+#define DP_PROF_TRIGGERS_MAX 32
+
 /* What one span says, read once (so each odd value is counted once). */
 typedef struct dp_prof_span {
     int parent; /* index of the parent span in this trace, -1 when none */
@@ -23,10 +31,19 @@ typedef struct dp_prof_span {
     dp_str node_id;  /* dag.node.id / graph.node.id (coerced), empty when none */
     dp_str graph_parent_id;
     const dp_value *depends_on;
-    dp_str op;        /* gen_ai.operation.name */
-    dp_str tool_name; /* gen_ai.tool.name / tool.name */
-    dp_str models[4]; /* dag.model, response, request, llm.model_name (empty = absent) */
+    dp_str op;                         /* gen_ai.operation.name */
+    dp_str tool_name;                  /* gen_ai.tool.name / tool.name */
+    dp_str models[DP_PROF_MODEL_KEYS]; /* see DP_PROF_MODEL_KEYS (empty = absent) */
     dp_str agent_name;
+    dp_str scope; /* instrumentation scope name */
+    /* a step as a framework names it: langgraph_node, a Traceloop task or
+     * agent entity, or ai.telemetry.functionId (empty when none) */
+    dp_str fw_node;
+    dp_str lg_node; /* LangGraph metadata */
+    int64_t lg_step;
+    bool has_lg_step;
+    const dp_str *lg_triggers;
+    size_t lg_trigger_count;
     dp_token_counts tokens;
     bool has_tokens;
     bool has_cost_attr;
@@ -37,7 +54,12 @@ typedef struct dp_prof_span {
     uint8_t input_sha[32];
     bool is_llm;
     bool is_tool;
+    bool has_usage; /* tokens or a cost attribute */
     /* filled by nodes.c */
+    bool is_call;       /* a model request counted once: is_llm, no model request below it, and
+                           not the same request seen by another instrumentation layer */
+    bool usage_counted; /* its usage is added: no usage below it, not a duplicate layer */
+    bool duplicate_layer;
     int node; /* owning node (nearest node ancestor, itself included), -1 */
     bool is_node_span;
     bool cost_known;
@@ -74,6 +96,9 @@ int dp_prof_map_nodes(dp_prof_ctx *c);
 int dp_prof_sum_usage(dp_prof_ctx *c);
 /* USD of one call: uncached input, output, cache read and write at their rates. */
 double dp_prof_call_cost(const dp_model_price *pr, const dp_token_counts *t);
+/* The model name without a trailing release date ("-2024-08-06",
+ * "-20241022", "@20241022"); the name itself when it has none. */
+dp_str dp_prof_undated_model(dp_str model);
 /* The price for a model label under the configured table; NULL when unknown. */
 const dp_model_price *dp_prof_price(dp_prof_ctx *c, dp_str model);
 

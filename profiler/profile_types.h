@@ -143,21 +143,35 @@ typedef struct dp_recommendation {
 enum dp_node_source {
     DP_NODES_NONE = 0,      /* empty trace */
     DP_NODES_EXPLICIT,      /* dag.node.id / graph.node.id */
-    DP_NODES_GEN_AI,        /* outermost invoke_agent / execute_tool / chat spans */
+    DP_NODES_FRAMEWORK,     /* LangGraph nodes, Traceloop tasks/agents, AI SDK functionIds */
     DP_NODES_ROOT_CHILDREN, /* the root's direct children (or the root alone) */
+};
+
+/** Where the edges of a run came from (see docs/metrics.md). */
+enum dp_deps_source {
+    DP_DEPS_INFERRED = 0,    /* from timing among sibling nodes */
+    DP_DEPS_DECLARED,        /* span links, dag.depends_on, graph.node.parent_id */
+    DP_DEPS_LANGGRAPH_STEPS, /* LangGraph supersteps (langgraph_step) */
 };
 
 struct dp_run_profile {
     uint8_t trace_id[16];
     const char *dag_id;
     bool late;
-    size_t span_count;      /* spans of the trace as received, duplicates included */
-    size_t duplicate_spans; /* copies of an already seen span id: skipped */
-    uint64_t start_ns;      /* the run's start: earliest span start */
+    bool partial;               /* finalised early: more spans may come (and a whole report) */
+    bool supersedes;            /* replaces an earlier partial report of this trace */
+    const char *partial_reason; /* "max_age" / "memory_limit" (static), NULL when not partial */
+    size_t span_count;          /* spans of the trace as received, duplicates included */
+    size_t duplicate_spans;     /* copies of an already seen span id: skipped */
+    /* usage not added because it repeats other spans' (docs/metrics.md) */
+    unsigned aggregate_spans;       /* usage covering model requests below the span */
+    unsigned duplicate_layer_spans; /* one request seen by a second instrumentation layer */
+    uint64_t start_ns;              /* the run's start: earliest span start */
     bool has_root;
     uint8_t root_span_id[8]; /* the root span (see docs/metrics.md), when has_root */
     enum dp_node_source node_source;
-    bool explicit_deps; /* dependencies came from links / depends_on attributes */
+    bool explicit_deps; /* dependencies were declared (deps_source is not INFERRED) */
+    enum dp_deps_source deps_source;
 
     double wall_ms;          /* max end - min start over all spans */
     double execution_ms;     /* sum of node execution */

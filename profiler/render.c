@@ -133,8 +133,14 @@ static void summary(text_out *o, const dp_run_profile *p)
         hex[2 * i + 1] = digits[p->trace_id[i] & 15];
     }
     hex[32] = '\0';
-    put(o, "=== dagprof run %s  trace %s  (%zu spans)%s ===\n", p->dag_id, hex, p->span_count,
-        p->late ? "  [LATE SPANS of an already reported run]" : "");
+    put(o, "=== dagprof run %s  trace %s  (%zu spans)%s%s ===\n", p->dag_id, hex, p->span_count,
+        p->late ? "  [LATE SPANS of an already reported run]" : "",
+        p->supersedes ? "  [WHOLE RUN: supersedes the partial report of this trace]" : "");
+    if (p->partial)
+        put(o,
+            "  [PARTIAL: reported before the run was complete (assembly.%s); a whole report "
+            "follows if its remaining spans arrive]\n",
+            p->partial_reason ? p->partial_reason : "max_age");
     put(o, "Summary\n");
     put(o, "  wall time        %12.1f ms\n", p->wall_ms);
     put(o, "  execution (sum)  %12.1f ms   parallelism %.2f\n", p->execution_ms, p->parallelism);
@@ -158,12 +164,20 @@ static void summary(text_out *o, const dp_run_profile *p)
     if (p->duplicate_spans)
         put(o, "  duplicates       %zu span(s) received more than once, counted once\n",
             p->duplicate_spans);
+    if (p->aggregate_spans || p->duplicate_layer_spans)
+        put(o,
+            "  counted once     %u span(s) with usage summing the calls below them, %u second "
+            "instrumentation layer(s) of a call: not added again\n",
+            p->aggregate_spans, p->duplicate_layer_spans);
     if (p->node_source == DP_NODES_ROOT_CHILDREN)
-        put(o, "  (no node attributes: the root's direct children are the nodes)\n");
-    else if (p->node_source == DP_NODES_GEN_AI)
-        put(o, "  (nodes from gen_ai agent/tool/chat spans)\n");
+        put(o, "  (no step attributes: the root's direct children are the nodes)\n");
+    else if (p->node_source == DP_NODES_FRAMEWORK)
+        put(o, "  (nodes: the framework's steps: LangGraph nodes, Traceloop tasks, AI SDK "
+               "functionIds)\n");
     put(o, "  dependencies     %s\n",
-        p->explicit_deps ? "declared (links / depends_on)" : "inferred from timing");
+        p->deps_source == DP_DEPS_LANGGRAPH_STEPS ? "LangGraph steps (langgraph_step)"
+        : p->explicit_deps                        ? "declared (links / depends_on)"
+                                                  : "inferred from timing (a hypothesis)");
 }
 
 static void node_table(text_out *o, const dp_run_profile *p)

@@ -90,6 +90,12 @@ static void summary(dp_json_writer *w, const dp_run_profile *p)
     key_uint(w, "coerced_values", p->coerced_values);
     key_uint(w, "ignored_values", p->ignored_values);
     key_uint(w, "duplicate_spans", p->duplicate_spans);
+    key_text(w, "dependencies",
+             p->deps_source == DP_DEPS_LANGGRAPH_STEPS ? "langgraph_steps"
+             : p->explicit_deps                        ? "declared"
+                                                       : "inferred");
+    key_uint(w, "aggregate_spans", p->aggregate_spans);
+    key_uint(w, "duplicate_layer_spans", p->duplicate_layer_spans);
     dp_json_writer_object_end(w);
 }
 
@@ -202,6 +208,13 @@ int dp_render_json(const dp_run_profile *p, dp_buf *out)
     dp_json_writer_string(&w, trace, sizeof(trace));
     key_text(&w, "dag_id", p->dag_id ? p->dag_id : "unknown");
     key_bool(&w, "late", p->late);
+    key_bool(&w, "partial", p->partial);
+    dp_json_writer_key(&w, "partial_reason");
+    if (p->partial_reason)
+        dp_json_writer_cstring(&w, p->partial_reason);
+    else
+        dp_json_writer_null(&w);
+    key_bool(&w, "supersedes_partial", p->supersedes);
     key_uint(&w, "span_count", p->span_count);
     summary(&w, p);
     dp_json_writer_key(&w, "nodes");

@@ -70,6 +70,7 @@ typedef struct dp_span {
     size_t attr_count;
     const dp_attr *resource_attrs;
     size_t resource_attr_count;
+    dp_str scope_name; /* InstrumentationScope.name of the span's scope; empty when none */
     const dp_link *links;
     size_t link_count;
 } dp_span;

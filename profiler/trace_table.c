@@ -187,10 +187,10 @@ void dp_trace_table_options_defaults(dp_trace_table_options *o)
 {
     memset(o, 0, sizeof(*o));
     o->idle_timeout_ms = 2000;
-    o->max_age_ms = 30000;
+    o->max_age_ms = 3600000;
     o->memory_limit_bytes = 256u * 1024 * 1024;
     o->shards = 64;
-    o->late_window_ms = 60000;
+    o->late_window_ms = 600000;
     o->late_ids_max = 65536;
     o->max_pending_runs = 65536;
 }

@@ -91,16 +91,19 @@ static const dp_config_key assembly_keys[] = {
     KEY(assembly, "idle_timeout", DP_CFG_DURATION, assembly.idle_timeout_ms, "2s", 1, DAY_MS, NULL,
         "--idle-timeout",
         "A run is finished when its root span has arrived and no span came for this long."),
-    KEY(assembly, "max_age", DP_CFG_DURATION, assembly.max_age_ms, "30s", 1, DAY_MS, NULL,
-        "--max-age", "A run is finished this long after its first span, root or not."),
+    KEY(assembly, "max_age", DP_CFG_DURATION, assembly.max_age_ms, "1h", 1, DAY_MS, NULL,
+        "--max-age",
+        "Safety limit: a run still open this long after its first span is reported as partial "
+        "(reported again, whole, if its remaining spans arrive within late_window)."),
     KEY(assembly, "memory_limit", DP_CFG_SIZE, assembly.memory_limit_bytes, "256MiB", MIB,
         64.0 * GIB, NULL, NULL,
         "Buffered span bytes. Above it the oldest runs are finished early (never dropped)."),
     KEY(assembly, "shards", DP_CFG_UINT, assembly.shards, "64", 1, 4096, NULL, NULL,
         "Trace table shards (one lock each). More shards, less contention between workers."),
-    KEY(assembly, "late_window", DP_CFG_DURATION, assembly.late_window_ms, "60s", 0, DAY_MS, NULL,
+    KEY(assembly, "late_window", DP_CFG_DURATION, assembly.late_window_ms, "10m", 0, DAY_MS, NULL,
         NULL,
-        "How long a finished run's trace id is remembered, so later spans are reported as late."),
+        "How long a finished run's trace id is remembered, so later spans are reported as late; a "
+        "partial run's spans are kept as long, to report it again whole."),
     KEY(assembly, "max_pending_runs", DP_CFG_UINT, assembly.max_pending_runs, "65536", 1, 1000000,
         NULL, NULL,
         "Finished runs waiting to be profiled and reported; a buffer for bursts (their bytes also "

@@ -25,6 +25,7 @@
 #include "decode.h"
 #include "export_pipeline.h"
 #include "log.h"
+#include "partial_runs.h"
 #include "profile.h"
 #include "receiver.h"
 #include "render.h"
@@ -41,6 +42,7 @@ typedef struct daemon_state {
     dp_sink *sink;
     dp_receiver *receiver;
     dp_export_pipeline *exporter; /* NULL without an upstream; owns sink then */
+    dp_partial_runs *partials;    /* runs reported early, kept for their rest */
 
     pthread_t finaliser;
     bool finaliser_started;
@@ -54,6 +56,13 @@ typedef struct daemon_state {
     atomic_ullong runs_processed, runs_failed, spans_undecodable;
 } daemon_state;
 
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void trace_id_hex(const uint8_t id[16], char out[33])
 {
     static const char hex[] = "0123456789abcdef";
@@ -64,56 +73,132 @@ static void trace_id_hex(const uint8_t id[16], char out[33])
     out[32] = '\0';
 }
 
-/* Decode, profile and hand one run to the sink. */
-static void process_run(daemon_state *d, dp_arena *arena, const dp_run_record *run)
+/* Decode the spans of one record into spans[*n...]; returns how many could
+ * not be decoded, or the record's span count on out of memory. */
+static size_t decode_record(dp_arena *arena, const dp_run_record *run, dp_span *spans, size_t *n)
 {
-    char hex[33];
-    dp_run_profile *profile = NULL;
-    dp_arena_reset(arena);
-    dp_span *spans = dp_arena_calloc(arena, run->span_count ? run->span_count : 1, sizeof(*spans));
     /* a run has few resources: decode each once and share it among its spans */
     size_t nscopes = run->scope_count ? run->scope_count : 1;
     const dp_attr **res_attrs = dp_arena_calloc(arena, nscopes, sizeof(*res_attrs));
     size_t *res_counts = dp_arena_calloc(arena, nscopes, sizeof(*res_counts));
     bool *res_ok = dp_arena_calloc(arena, nscopes, sizeof(*res_ok));
     if (!res_attrs || !res_counts || !res_ok)
-        spans = NULL;
-    for (size_t i = 0; spans && i < run->scope_count; i++)
+        return run->span_count;
+    for (size_t i = 0; i < run->scope_count; i++)
         res_ok[i] = dp_otlp_resource_decode(run->scopes[i].resource_raw, arena, &res_attrs[i],
                                             &res_counts[i]) == DP_OTLP_OK;
-    size_t n = 0, bad = 0;
-    for (size_t i = 0; spans && i < run->span_count; i++) {
+    size_t bad = 0;
+    for (size_t i = 0; i < run->span_count; i++) {
         const dp_run_span *rs = &run->spans[i];
         uint32_t si = rs->scope_index;
+        dp_span *out = &spans[*n];
         if (si >= run->scope_count || !res_ok[si] ||
-            dp_otlp_span_decode(rs->raw, DP_STR_NULL, arena, &spans[n]) != DP_OTLP_OK) {
+            dp_otlp_span_decode(rs->raw, DP_STR_NULL, arena, out) != DP_OTLP_OK) {
             bad++;
             continue;
         }
-        spans[n].resource_attrs = res_attrs[si];
-        spans[n].resource_attr_count = res_counts[si];
-        n++;
+        out->resource_attrs = res_attrs[si];
+        out->resource_attr_count = res_counts[si];
+        out->scope_name = dp_otlp_scope_name(run->scopes[si].scope_raw);
+        (*n)++;
     }
+    return bad;
+}
+
+static bool finalised_early(const dp_run_record *run)
+{
+    return run->reason == DP_RUN_MAX_AGE || run->reason == DP_RUN_MEMORY;
+}
+
+/* Say why a run is reported before it was complete, and what to raise. */
+static void log_early(const daemon_state *d, const dp_run_record *run, const char *hex)
+{
+    if (run->reason == DP_RUN_MAX_AGE)
+        dp_log_warn("daemon",
+                    "run %s (%zu spans) reported as partial: still open after assembly.max_age "
+                    "(%llu ms) %s; raise assembly.max_age if runs last longer. A whole report "
+                    "follows if its remaining spans arrive within assembly.late_window",
+                    hex, run->span_count, (unsigned long long)d->cfg->assembly.max_age_ms,
+                    run->has_root ? "without going idle" : "and its root span has not arrived");
+    else
+        dp_log_warn("daemon",
+                    "run %s (%zu spans) reported as partial: buffered spans passed "
+                    "assembly.memory_limit (%zu bytes) and it was the oldest run; raise "
+                    "assembly.memory_limit. A whole report follows if its remaining spans "
+                    "arrive within assembly.late_window",
+                    hex, run->span_count, d->cfg->assembly.memory_limit_bytes);
+}
+
+/* Partial records of one trace taken for a whole report, at most. */
+#define DP_DAEMON_PARTS_MAX 64
+
+/* Decode, profile and hand one run to the sink. Returns true when the
+ * record was kept as a partial run (not to be released by the caller). */
+static bool process_run(daemon_state *d, dp_arena *arena, dp_run_record *run)
+{
+    char hex[33];
+    dp_run_profile *profile = NULL;
+    dp_run_record *parts[DP_DAEMON_PARTS_MAX];
+    size_t nparts = 0;
+    bool kept = false;
+
+    dp_arena_reset(arena);
     trace_id_hex(run->trace_id, hex);
+    /* the rest of a run reported as partial: profile it whole */
+    if (run->late)
+        nparts = dp_partial_runs_take(d->partials, run->trace_id, parts, DP_DAEMON_PARTS_MAX - 1);
+    size_t total = run->span_count;
+    for (size_t i = 0; i < nparts; i++)
+        total += parts[i]->span_count;
+    dp_span *spans = dp_arena_calloc(arena, total ? total : 1, sizeof(*spans));
+    size_t n = 0, bad = 0;
+    for (size_t i = 0; spans && i < nparts; i++)
+        bad += decode_record(arena, parts[i], spans, &n);
+    if (spans)
+        bad += decode_record(arena, run, spans, &n);
     if (!spans || bad) {
         /* the bytes were validated on receipt, so this is memory: say so, loudly */
-        size_t lost = spans ? bad : run->span_count;
+        size_t lost = spans ? bad : total;
         atomic_fetch_add(&d->spans_undecodable, lost);
         dp_log_error("daemon", "run %s: %zu of %zu spans could not be decoded for the profile", hex,
-                     lost, run->span_count);
+                     lost, total);
     }
     if (dp_profile_build(spans, n, &d->cfg->profile, &profile) != 0 || !profile) {
         atomic_fetch_add(&d->runs_failed, 1);
         dp_log_error("daemon", "run %s (%zu spans): cannot build the profile: out of memory", hex,
-                     run->span_count);
-        return;
+                     total);
+        goto keep;
     }
-    dp_run_profile_set_late(profile, run->late);
+    dp_run_profile_set_late(profile, run->late && nparts == 0);
+    dp_run_profile_set_completion(profile, finalised_early(run), nparts > 0,
+                                  run->reason == DP_RUN_MEMORY    ? "memory_limit"
+                                  : run->reason == DP_RUN_MAX_AGE ? "max_age"
+                                                                  : NULL);
+    if (finalised_early(run))
+        log_early(d, run, hex);
+    else if (nparts)
+        dp_log_info("daemon", "run %s: whole report (%zu spans) supersedes its partial report", hex,
+                    total);
+    /* the sink sees only the new record: what was forwarded is not sent again */
     if (dp_sink_on_run(d->sink, run, profile) == 0)
         atomic_fetch_add(&d->runs_processed, 1);
     else
         atomic_fetch_add(&d->runs_failed, 1);
     dp_run_profile_destroy(profile);
+keep:
+    /* an early run (or a whole one finalised early again) is kept for its rest */
+    if (finalised_early(run)) {
+        uint64_t now = monotonic_ms();
+        for (size_t i = 0; i < nparts; i++) {
+            if (dp_partial_runs_keep(d->partials, parts[i], now) != 0)
+                dp_trace_table_release(d->table, parts[i]);
+        }
+        kept = dp_partial_runs_keep(d->partials, run, now) == 0;
+    } else {
+        for (size_t i = 0; i < nparts; i++)
+            dp_trace_table_release(d->table, parts[i]);
+    }
+    return kept;
 }
 
 static void *processor_main(void *arg)
@@ -128,8 +213,8 @@ static void *processor_main(void *arg)
             break;
         if (rc != DP_TRACE_TABLE_OK)
             continue;
-        process_run(d, &arena, run);
-        dp_trace_table_release(d->table, run);
+        if (!process_run(d, &arena, run))
+            dp_trace_table_release(d->table, run);
     }
     dp_arena_free(&arena);
     return NULL;
@@ -142,6 +227,7 @@ static void *finaliser_main(void *arg)
     while (!d->stopping) {
         pthread_mutex_unlock(&d->lock);
         dp_trace_table_collect(d->table);
+        dp_partial_runs_expire(d->partials, monotonic_ms());
         uint64_t wait = dp_trace_table_next_due_ms(d->table, DP_DAEMON_FINALISER_MAX_WAIT_MS);
         if (wait < 1)
             wait = 1; /* a due run was just collected; do not spin */
@@ -252,6 +338,14 @@ int dp_daemon_run(const dp_config *cfg)
         dp_log_error("daemon", "out of memory creating the trace table");
         goto out;
     }
+    /* partial runs count against the table's hard limit (twice memory_limit)
+     * until released: keep at most half of memory_limit of them */
+    d.partials = dp_partial_runs_create(d.table, cfg->assembly.late_window_ms,
+                                        cfg->assembly.memory_limit_bytes / 2, 4096);
+    if (!d.partials) {
+        dp_log_error("daemon", "out of memory creating the partial run store");
+        goto out;
+    }
 
     dp_render_options ro;
     memset(&ro, 0, sizeof(ro));
@@ -352,6 +446,7 @@ out:
         dp_export_pipeline_destroy(d.exporter);
     else
         dp_sink_destroy(d.sink);
+    dp_partial_runs_destroy(d.partials);
     dp_trace_table_destroy(d.table);
     pthread_cond_destroy(&d.wake);
     pthread_mutex_destroy(&d.lock);

@@ -70,10 +70,10 @@ static void test_defaults(void **state)
     assert_int_equal(c.server.max_recv_message_bytes, 16 * 1024 * 1024); /* 16MiB */
     assert_int_equal(c.server.max_concurrent_calls, 32);
     assert_int_equal(c.assembly.idle_timeout_ms, 2000);         /* 2s */
-    assert_int_equal(c.assembly.max_age_ms, 30000);             /* 30s */
+    assert_int_equal(c.assembly.max_age_ms, 3600000);           /* 1h = 3600 * 1000 */
     assert_int_equal(c.assembly.memory_limit_bytes, 268435456); /* 256 * 1048576 */
     assert_int_equal(c.assembly.shards, 64);
-    assert_int_equal(c.assembly.late_window_ms, 60000);
+    assert_int_equal(c.assembly.late_window_ms, 600000); /* 10m = 600 * 1000 */
     assert_int_equal(c.assembly.max_pending_runs, 65536);
     assert_int_equal(c.output.format, DP_FORMAT_TEXT);
     assert_int_equal(c.output.color, -1);

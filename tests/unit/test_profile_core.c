@@ -262,7 +262,9 @@ static void test_root_children_fallback(void **state)
     dp_run_profile_destroy(p);
 }
 
-static void test_gen_ai_fallback_outermost(void **state)
+/* Agent and tool spans under the root are nodes like any root child, named
+ * by gen_ai.agent.name / gen_ai.tool.name. */
+static void test_gen_ai_root_children_named(void **state)
 {
     (void)state;
     sb_init(&t);
@@ -277,7 +279,7 @@ static void test_gen_ai_fallback_outermost(void **state)
     sb_str(&t, tool, "gen_ai.operation.name", "execute_tool");
     sb_str(&t, tool, "gen_ai.tool.name", "search");
     dp_run_profile *p = build(NULL);
-    assert_int_equal(p->node_source, DP_NODES_GEN_AI);
+    assert_int_equal(p->node_source, DP_NODES_ROOT_CHILDREN);
     /* nested chat is not a node: it belongs to the agent */
     assert_int_equal(p->node_count, 2);
     assert_string_equal(p->nodes[0].id, "planner");
@@ -286,6 +288,29 @@ static void test_gen_ai_fallback_outermost(void **state)
     assert_int_equal(p->nodes[0].tokens.input, 100);
     assert_int_equal(p->nodes[1].tool_call_count, 1);
     assert_true(depends(p, "search", "planner")); /* 600 <= 650 */
+    dp_run_profile_destroy(p);
+}
+
+/* The user's own step spans are the nodes even when some model calls carry
+ * gen_ai.operation.name: the calls belong to the step that made them. */
+static void test_user_steps_over_model_calls(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "run", -1, 0, 1000);
+    int plan = sb_span(&t, "plan", root, 0, 400);
+    int chat = sb_span(&t, "chat gpt-4o-mini", plan, 10, 390);
+    sb_str(&t, chat, "gen_ai.operation.name", "chat");
+    sb_int(&t, chat, "gen_ai.usage.input_tokens", 70);
+    int fetch = sb_span(&t, "fetch", root, 400, 900);
+    (void)fetch;
+    dp_run_profile *p = build(NULL);
+    assert_int_equal(p->node_source, DP_NODES_ROOT_CHILDREN);
+    assert_int_equal(p->node_count, 2);
+    assert_string_equal(p->nodes[0].id, "plan");
+    assert_string_equal(p->nodes[1].id, "fetch");
+    assert_int_equal(p->nodes[0].llm_calls, 1);
+    assert_int_equal(p->nodes[0].tokens.input, 70);
     dp_run_profile_destroy(p);
 }
 
@@ -506,7 +531,8 @@ int main(void)
         cmocka_unit_test(test_empty_trace),
         cmocka_unit_test(test_single_span_is_its_own_node),
         cmocka_unit_test(test_root_children_fallback),
-        cmocka_unit_test(test_gen_ai_fallback_outermost),
+        cmocka_unit_test(test_gen_ai_root_children_named),
+        cmocka_unit_test(test_user_steps_over_model_calls),
         cmocka_unit_test(test_parallel_branches),
         cmocka_unit_test(test_explicit_dependencies),
         cmocka_unit_test(test_nested_nodes_ready_at_parent_start),

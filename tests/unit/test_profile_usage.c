@@ -147,11 +147,11 @@ static void test_token_attribute_families(void **state)
     dp_run_profile_destroy(p);
 }
 
-/* Tokens given on a call below a node add to the node: node n (dag.tokens.output
- * 50 on the node span, no input) with a child call reporting the older names
- * prompt_tokens 80 / completion_tokens 25. n: input 0 + 80 = 80, output
- * 50 + 25 = 75; both calls priced as haiku through the node's model:
- * (80*1 + 75*5) / 1e6 = 455e-6. */
+/* Usage on a node span above a call that reports its own usage is an
+ * aggregate of it: node n (dag.tokens.output 50 on the node span) with a
+ * child call reporting the older names prompt_tokens 80 / completion_tokens
+ * 25. Counted once, from the call: n input 80, output 25, one LLM call,
+ * priced as haiku through the node's model: (80*1 + 25*5) / 1e6 = 205e-6. */
 static void test_older_token_names_below_a_node(void **state)
 {
     (void)state;
@@ -166,11 +166,13 @@ static void test_older_token_names_below_a_node(void **state)
     dp_run_profile *p = build();
     const dp_node_profile *np = node(p, "n");
     assert_int_equal(np->tokens.input, 80);
-    assert_int_equal(np->tokens.output, 75);
-    assert_int_equal(np->llm_calls, 2);
-    assert_float_equal(np->cost_usd, 455e-6, EPS);
+    assert_int_equal(np->tokens.output, 25);
+    assert_int_equal(np->llm_calls, 1);
+    assert_float_equal(np->cost_usd, 205e-6, EPS);
     assert_int_equal(p->tokens.input, 80);
-    assert_int_equal(p->tokens.output, 75);
+    assert_int_equal(p->tokens.output, 25);
+    assert_int_equal(p->llm_calls, 1);
+    assert_int_equal(p->aggregate_spans, 1);
     dp_run_profile_destroy(p);
 }
 
@@ -264,11 +266,11 @@ static void test_model_precedence(void **state)
     dp_run_profile_destroy(p);
 }
 
-/* Nested LLM and tool spans belong to the nearest node; each span once.
+/* Nested LLM and tool spans belong to the nearest node; each request once.
  *   n1 (node, tokens 100/10, model haiku) > chat (200/20, no model) > tool grep (failed)
  *   n1 > tool "fetch_url" span without gen_ai.tool.name but execute_tool
- * n1 tokens = 100+200 in, 10+20 out. Both calls priced as haiku ($1/$5):
- * (300*1 + 30*5) / 1e6 = 450e-6. */
+ * n1's own usage sums the call below it: folded. n1 tokens = 200 in, 20 out,
+ * one call priced as haiku ($1/$5) through the node: (200*1 + 20*5) / 1e6 = 300e-6. */
 static void test_nested_llm_and_tool_spans(void **state)
 {
     (void)state;
@@ -287,12 +289,12 @@ static void test_nested_llm_and_tool_spans(void **state)
     sb_str(&t, fetch, "gen_ai.operation.name", "execute_tool");
     dp_run_profile *p = build();
     const dp_node_profile *n = node(p, "n1");
-    assert_int_equal(n->tokens.input, 300);
-    assert_int_equal(n->tokens.output, 30);
-    assert_int_equal(p->tokens.input, 300);
-    assert_int_equal(n->llm_calls, 2);
+    assert_int_equal(n->tokens.input, 200);
+    assert_int_equal(n->tokens.output, 20);
+    assert_int_equal(p->tokens.input, 200);
+    assert_int_equal(n->llm_calls, 1);
     assert_int_equal(n->span_count, 4);
-    assert_float_equal(n->cost_usd, 450e-6, EPS);
+    assert_float_equal(n->cost_usd, 300e-6, EPS);
     assert_int_equal(n->tool_call_count, 2);
     assert_string_equal(n->tool_calls[0].name, "grep");
     assert_float_equal(n->tool_calls[0].duration_ms, 12.5, 1e-6);

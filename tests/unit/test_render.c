@@ -391,15 +391,17 @@ static void test_json_layout(void **state)
     json_t *r = json_loads(out.data, 0, NULL);
     assert_non_null(r);
 
-    KEYS(r, "report", "trace_id", "dag_id", "late", "span_count", "summary", "nodes",
-         "critical_path", "by_model", "bottlenecks", "recommendations");
+    KEYS(r, "report", "trace_id", "dag_id", "late", "partial", "partial_reason",
+         "supersedes_partial", "span_count", "summary", "nodes", "critical_path", "by_model",
+         "bottlenecks", "recommendations");
     assert_true(json_is_string(json_object_get(r, "dag_id")));
     assert_true(json_is_integer(json_object_get(r, "span_count")));
     assert_true(json_is_false(json_object_get(r, "late")));
     json_t *s = json_object_get(r, "summary");
     KEYS(s, "summary", "wall_ms", "execution_ms", "critical_path_ms", "parallelism", "speedup",
          "node_count", "retries", "llm_calls", "tool_calls", "tokens", "cost_usd", "cost_complete",
-         "unknown_cost_calls", "coerced_values", "ignored_values", "duplicate_spans");
+         "unknown_cost_calls", "coerced_values", "ignored_values", "duplicate_spans",
+         "dependencies", "aggregate_spans", "duplicate_layer_spans");
     assert_true(json_is_real(json_object_get(s, "wall_ms"))); /* 300.0, not 300 */
     assert_true(json_is_real(json_object_get(s, "speedup")));
     assert_true(json_is_integer(json_object_get(s, "node_count")));
@@ -525,8 +527,11 @@ static void test_json_non_finite(void **state)
     dp_buf out;
     dp_buf_init(&out, 1 << 20);
     assert_int_equal(dp_render_json(p, &out), 0);
-    assert_null(strstr(out.data, "nan"));
-    assert_null(strstr(out.data, "inf"));
+    /* no bare number text: ":nan", ":inf", ":-inf" (the word "inferred" is a value) */
+    assert_null(strstr(out.data, ":nan"));
+    assert_null(strstr(out.data, ":-nan"));
+    assert_null(strstr(out.data, ":inf"));
+    assert_null(strstr(out.data, ":-inf"));
     json_t *v = json_loads(out.data, 0, NULL);
     assert_non_null(v);
     json_t *s = json_object_get(v, "summary");
