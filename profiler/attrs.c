@@ -197,6 +197,7 @@ enum known_key {
     K_TL_KIND,
     K_TL_ENTITY,
     K_METADATA,
+    K_AI_PROVIDER_META,
     K_COUNT
 };
 
@@ -256,6 +257,7 @@ static const dp_str known_keys[K_COUNT] = {
     DP_STR_LIT("traceloop.span.kind"),
     DP_STR_LIT("traceloop.entity.name"),
     DP_STR_LIT("metadata"),
+    DP_STR_LIT("ai.response.providerMetadata"),
 };
 
 typedef struct attr_view {
@@ -457,6 +459,46 @@ static void read_langgraph(dp_prof_ctx *c, const dp_value *v, dp_prof_span *ps)
     json_decref(root);
 }
 
+/* A non-negative integer member of a JSON object, or of an object member. */
+static bool json_count(json_t *root, const char *obj, const char *key, uint64_t *out)
+{
+    json_t *o = json_object_get(root, obj);
+    json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return false;
+    *out = (uint64_t)json_integer_value(v);
+    return true;
+}
+
+/*
+ * The AI SDK before its ai.usage.cachedInputTokens (ai 4) reports prompt
+ * cache use only inside ai.response.providerMetadata, a JSON object per
+ * provider: openai.cachedPromptTokens, anthropic.cacheReadInputTokens and
+ * anthropic.cacheCreationInputTokens. Read when no cache attribute is given.
+ */
+static void read_provider_cache(dp_prof_ctx *c, const dp_value *v, dp_prof_span *ps, bool want_read,
+                                bool want_write)
+{
+    static const char marker[] = "Tokens";
+    if (v->kind != DP_VALUE_STRING || v->u.s.len < 2 || v->u.s.ptr[0] != '{' ||
+        !memmem(v->u.s.ptr, v->u.s.len, marker, sizeof(marker) - 1))
+        return;
+    json_error_t err;
+    json_t *root = json_loadb(v->u.s.ptr, v->u.s.len, 0, &err);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        c->p->ignored_values++;
+        return;
+    }
+    uint64_t u;
+    if (want_read && (json_count(root, "openai", "cachedPromptTokens", &u) ||
+                      json_count(root, "anthropic", "cacheReadInputTokens", &u)))
+        ps->tokens.cache_read = u;
+    if (want_write && json_count(root, "anthropic", "cacheCreationInputTokens", &u))
+        ps->tokens.cache_write = u;
+    json_decref(root);
+}
+
 static bool str_is(const dp_value *v, const char *text)
 {
     return v && v->kind == DP_VALUE_STRING && dp_str_eq_cstr(v->u.s, text);
@@ -503,8 +545,9 @@ static void read_one(dp_prof_ctx *c, size_t i)
     dp_str tl_entity = DP_STR_NULL;
     if (tl_kind)
         read_text_of(c, view, K_TL_ENTITY, &tl_entity, false);
-    bool tl_step = str_is(tl_kind, "task") || str_is(tl_kind, "agent");
-    bool tl_tool = str_is(tl_kind, "tool");
+    /* a tool run is a tool call, whatever span kind Traceloop gives it */
+    bool tl_tool = str_is(tl_kind, "tool") || dp_str_eq_cstr(ps->op, "execute_tool");
+    bool tl_step = (str_is(tl_kind, "task") || str_is(tl_kind, "agent")) && !tl_tool;
     dp_str function_id = DP_STR_NULL;
     read_text_of(c, view, K_AI_FUNCTION_ID, &function_id, false);
     if (ps->lg_node.len)
@@ -513,7 +556,7 @@ static void read_one(dp_prof_ctx *c, size_t i)
         ps->fw_node = tl_entity;
     else if (function_id.len)
         ps->fw_node = function_id;
-    if (tl_tool && !ps->tool_name.len)
+    if (tl_kind && tl_tool && !ps->tool_name.len)
         ps->tool_name = tl_entity.len ? tl_entity : s->name;
 
     if (read_count_of(c, view, input_keys, COUNT_OF(input_keys), &u)) {
@@ -537,6 +580,10 @@ static void read_one(dp_prof_ctx *c, size_t i)
         ps->tokens.cache_write = u;
         ps->has_tokens = true;
     }
+    if (ps->has_tokens && view->v[K_AI_PROVIDER_META] &&
+        !first_attr(view, cache_read_keys, COUNT_OF(cache_read_keys)))
+        read_provider_cache(c, view->v[K_AI_PROVIDER_META], ps, true,
+                            !first_attr(view, cache_write_keys, COUNT_OF(cache_write_keys)));
     const dp_value *rv = view->v[K_RETRIES];
     if (rv && read_count(c, rv, &u)) {
         ps->has_retries = true;

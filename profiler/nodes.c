@@ -552,20 +552,26 @@ static bool same_operation(const dp_prof_ctx *c, int x, int y)
            dp_str_eq(c->si[x].node_id, c->si[y].node_id);
 }
 
-/* Retries inferred from repeated sibling attempts: every attempt that ended
- * in ERROR and was followed by another attempt of the same operation. */
+/* Retries inferred from repeated sibling attempts: every attempt of an
+ * operation (a node span, a counted model call or a tool call) that ended in
+ * ERROR and was followed by another attempt of the same operation. Wrapper
+ * spans around a failed call (a framework's chain, a second instrumentation
+ * layer) are not attempts of their own, so one failure counts once. */
 static int infer_retries(dp_prof_ctx *c, unsigned *inferred, unsigned *unowned)
 {
-    int *order = dp_arena_alloc(c->scratch, c->n * sizeof(int));
+    int *order = dp_arena_alloc(c->scratch, (c->n ? c->n : 1) * sizeof(int));
     if (!order)
         return -1;
-    for (size_t i = 0; i < c->n; i++)
-        order[i] = (int)i;
-    qsort_r(order, c->n, sizeof(int), cmp_attempts, c);
-    for (size_t i = 0; i + 1 < c->n; i++) {
+    size_t k = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const dp_prof_span *ps = &c->si[i];
+        if ((ps->is_node_span || ps->is_llm || ps->is_tool) && !ps->duplicate_layer)
+            order[k++] = (int)i;
+    }
+    qsort_r(order, k, sizeof(int), cmp_attempts, c);
+    for (size_t i = 0; i + 1 < k; i++) {
         int s = order[i];
-        if (c->spans[s].status != DP_STATUS_ERROR || c->si[s].duplicate_layer ||
-            !same_operation(c, s, order[i + 1]))
+        if (c->spans[s].status != DP_STATUS_ERROR || !same_operation(c, s, order[i + 1]))
             continue;
         int node = c->si[s].node;
         if (node < 0) {
@@ -674,6 +680,12 @@ static int fold_layers(dp_prof_ctx *c)
                 break;
             if (b->duplicate_layer || !same_request(a, b))
                 continue;
+            /* keep the one that belongs to a step, else the earlier one */
+            if (a->node < 0 && b->node >= 0) {
+                dp_prof_span *keep = b;
+                b = a;
+                a = keep;
+            }
             b->duplicate_layer = true;
             b->is_call = false;
             if (b->usage_counted) {

@@ -2,7 +2,8 @@
  * The model price table used to turn token counts into USD.
  *
  * Built-in list prices (USD per 1M tokens) of the vendors' common models,
- * as published on the vendors' pricing pages and current in November 2025.
+ * as published on the vendors' pricing pages; each entry carries the month
+ * its price was read there (`dagprof prices` lists them, docs/prices.md).
  * Cache write is the price of writing a prompt cache entry: Anthropic
  * charges 1.25x input (5-minute cache); OpenAI and Google charge plain input
  * for it, so their cache write equals input. User entries (price file) are
@@ -19,12 +20,14 @@
 typedef struct builtin_price {
     dp_model_price price;
     const char *cheaper;
-    size_t len; /* strlen(pattern), fixed at compile time: lookups run per LLM call */
+    size_t len;        /* strlen(pattern), fixed at compile time: lookups run per LLM call */
+    const char *as_of; /* month the price was read on the vendor's pricing page */
 } builtin_price;
 
+#define PRICE_AS_OF "2025-11"
 #define PRICE(pattern, in, out, cache_read, cache_write, cheaper)                                  \
     {                                                                                              \
-        {pattern, in, out, cache_read, cache_write}, cheaper, sizeof(pattern) - 1                  \
+        {pattern, in, out, cache_read, cache_write}, cheaper, sizeof(pattern) - 1, PRICE_AS_OF     \
     }
 
 static const builtin_price builtin_prices[] = {
@@ -45,6 +48,10 @@ static const builtin_price builtin_prices[] = {
     PRICE("gpt-3.5-turbo", 0.50, 1.50, 0.50, 0.50, NULL),
     PRICE("gpt-4-turbo", 10.00, 30.00, 10.00, 10.00, "gpt-4o"),
     PRICE("gpt-4", 30.00, 60.00, 30.00, 30.00, "gpt-4o"),
+    /* OpenAI embeddings: input only */
+    PRICE("text-embedding-3-small", 0.02, 0.00, 0.02, 0.02, NULL),
+    PRICE("text-embedding-3-large", 0.13, 0.00, 0.13, 0.13, "text-embedding-3-small"),
+    PRICE("text-embedding-ada-002", 0.10, 0.00, 0.10, 0.10, "text-embedding-3-small"),
     /* Anthropic: cache read 0.1x input, cache write 1.25x input */
     PRICE("claude-opus-4", 15.00, 75.00, 1.50, 18.75, "claude-sonnet-4"),
     PRICE("claude-opus-4-1", 15.00, 75.00, 1.50, 18.75, "claude-sonnet-4-5"),
@@ -73,6 +80,8 @@ static const builtin_price builtin_prices[] = {
     PRICE("gemini-2.0-flash-lite", 0.075, 0.30, 0.01875, 0.075, NULL),
     PRICE("gemini-1.5-pro", 1.25, 5.00, 0.3125, 1.25, "gemini-1.5-flash"),
     PRICE("gemini-1.5-flash", 0.075, 0.30, 0.01875, 0.075, NULL),
+    /* Google embeddings: input only */
+    PRICE("gemini-embedding-001", 0.15, 0.00, 0.15, 0.15, NULL),
 };
 
 #define BUILTIN_COUNT (sizeof(builtin_prices) / sizeof(builtin_prices[0]))
@@ -229,6 +238,20 @@ const dp_model_price *dp_price_table_lookup(const dp_price_table *t, dp_str mode
     return b < 0 ? NULL : &builtin_prices[b].price;
 }
 
+size_t dp_price_builtin_count(void)
+{
+    return BUILTIN_COUNT;
+}
+
+const dp_model_price *dp_price_builtin(size_t i, const char **as_of)
+{
+    if (i >= BUILTIN_COUNT)
+        return NULL;
+    if (as_of)
+        *as_of = builtin_prices[i].as_of;
+    return &builtin_prices[i].price;
+}
+
 const char *dp_price_vendor(dp_str model)
 {
     if (substring_match("claude", model) || substring_match("opus", model) ||
@@ -236,9 +259,9 @@ const char *dp_price_vendor(dp_str model)
         return "anthropic";
     if (substring_match("gemini", model))
         return "google";
-    if (substring_match("gpt", model) || dp_price_glob_match("o1*", model) ||
-        dp_price_glob_match("o3*", model) || dp_price_glob_match("o4*", model) ||
-        substring_match("openai", model))
+    if (substring_match("gpt", model) || substring_match("text-embedding", model) ||
+        dp_price_glob_match("o1*", model) || dp_price_glob_match("o3*", model) ||
+        dp_price_glob_match("o4*", model) || substring_match("openai", model))
         return "openai";
     return NULL;
 }

@@ -14,6 +14,7 @@
 #define DP_PRICES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "dp_str.h"
 
@@ -38,6 +39,12 @@ const dp_model_price *dp_price_table_lookup(const dp_price_table *t, dp_str mode
 
 /** Free a table and its user entries; NULL is accepted. */
 void dp_price_table_destroy(dp_price_table *t);
+
+/** Number of built-in entries. */
+size_t dp_price_builtin_count(void);
+
+/** Built-in entry i (NULL past the end); *as_of: "YYYY-MM" the price was read. */
+const dp_model_price *dp_price_builtin(size_t i, const char **as_of);
 
 /** "openai", "anthropic", "google" by the model name's family, or NULL. */
 const char *dp_price_vendor(dp_str model);

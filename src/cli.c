@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config_table.h"
+#include "price_doc.h"
 #include "daemon.h"
 #include "log.h"
 #include "report_cmd.h"
@@ -33,6 +34,7 @@ static const char usage_text[] =
     "       dagprof config-reference          print the configuration reference (Markdown)\n"
     "       dagprof config-example            print a config file with every key at its "
     "default\n"
+    "       dagprof prices                    print the built-in model prices (Markdown)\n"
     "\n"
     "Settings come from built-in defaults, then --config FILE, then flags (later wins).\n"
     "Upstream settings: OTEL_EXPORTER_OTLP_* variables < --config FILE < flags.\n"
@@ -166,6 +168,9 @@ int dp_cli_parse(dp_cli *cli, int argc, char **argv, char *err, size_t errlen)
         first = 2;
     } else if (argc > 1 && strcmp(argv[1], "config-example") == 0) {
         cli->command = DP_CLI_CONFIG_EXAMPLE;
+        first = 2;
+    } else if (argc > 1 && strcmp(argv[1], "prices") == 0) {
+        cli->command = DP_CLI_PRICES;
         first = 2;
     }
 
@@ -329,6 +334,9 @@ int dp_cli_main_to(int argc, char **argv, FILE *out, FILE *errout)
         goto out;
     case DP_CLI_CONFIG_EXAMPLE:
         status = print_generated(dp_config_example_yaml, out, errout);
+        goto out;
+    case DP_CLI_PRICES:
+        status = print_generated(dp_price_reference_markdown, out, errout);
         goto out;
     default:
         break;

@@ -31,6 +31,7 @@ enum dp_cli_command {
     DP_CLI_VERSION,
     DP_CLI_CONFIG_REFERENCE,
     DP_CLI_CONFIG_EXAMPLE,
+    DP_CLI_PRICES,
 };
 
 /** A parsed command line. files point into argv. */

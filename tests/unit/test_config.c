@@ -15,6 +15,8 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "price_doc.h"
+#include "prices.h"
 #include "config_table.h"
 #include "price_file.h"
 
@@ -434,6 +436,29 @@ static void test_committed_reference_is_generated(void **state)
     free(doc);
 }
 
+/* docs/prices.md is `dagprof prices`: every built-in price with the month it
+ * was read, embedding models included. */
+static void test_committed_prices_are_generated(void **state)
+{
+    dp_buf b;
+    dp_buf_init(&b, 1 << 20);
+    assert_int_equal(dp_price_reference_markdown(&b), 0);
+    char *doc = read_whole(REPO "docs/prices.md");
+    if (strcmp(doc, b.data) != 0)
+        print_error("docs/prices.md is stale: regenerate it with "
+                    "`dagprof prices > docs/prices.md`\n");
+    assert_string_equal(doc, b.data);
+    assert_non_null(strstr(doc, "| `text-embedding-3-small` | 0.02 | 0 | 0.02 | 0.02 | 2025-11 |"));
+    free(doc);
+    dp_buf_free(&b);
+    for (size_t i = 0; i < dp_price_builtin_count(); i++) {
+        const char *as_of = NULL;
+        assert_non_null(dp_price_builtin(i, &as_of));
+        assert_non_null(as_of);
+        assert_int_equal(strlen(as_of), 7); /* YYYY-MM */
+    }
+}
+
 /* The example holds every key at its default: loading it changes nothing. */
 static void test_example_config_is_the_defaults(void **state)
 {
@@ -468,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_price_file),
         cmocka_unit_test(test_price_file_errors),
         cmocka_unit_test(test_committed_reference_is_generated),
+        cmocka_unit_test(test_committed_prices_are_generated),
         cmocka_unit_test(test_example_config_is_the_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

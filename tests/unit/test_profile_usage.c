@@ -308,7 +308,8 @@ static void test_nested_llm_and_tool_spans(void **state)
 }
 
 /* Retries: a node id seen on a failed attempt then a successful one is one
- * node with one retry; nested failed sibling attempts count for their node;
+ * node with one retry; nested failed sibling attempts of a model or tool call
+ * count for their node; a failed plain span (a wrapper) is no attempt;
  * dag.retries overrides inference. */
 static void test_retries(void **state)
 {
@@ -323,18 +324,29 @@ static void test_retries(void **state)
 
     int n2 = sb_span(&t, "n2", root, 200, 900);
     sb_str(&t, n2, "dag.node.id", "n2");
-    sb_status(&t, sb_span(&t, "llm", n2, 210, 300), DP_STATUS_ERROR);
-    sb_status(&t, sb_span(&t, "llm", n2, 310, 400), DP_STATUS_ERROR);
-    sb_span(&t, "llm", n2, 410, 500);
+    int a1 = sb_span(&t, "llm", n2, 210, 300);
+    int a2 = sb_span(&t, "llm", n2, 310, 400);
+    int a3 = sb_span(&t, "llm", n2, 410, 500);
+    sb_status(&t, a1, DP_STATUS_ERROR);
+    sb_status(&t, a2, DP_STATUS_ERROR);
     /* same name, different parent: a separate operation, not a retry */
     int other = sb_span(&t, "other", n2, 500, 600);
-    sb_status(&t, sb_span(&t, "llm", other, 510, 520), DP_STATUS_ERROR);
+    int a4 = sb_span(&t, "llm", other, 510, 520);
+    sb_status(&t, a4, DP_STATUS_ERROR);
+    int calls[] = {a1, a2, a3, a4};
+    for (size_t i = 0; i < 4; i++)
+        sb_str(&t, calls[i], "gen_ai.operation.name", "chat");
+    /* a failed wrapper followed by another span of its name: no attempt */
+    sb_status(&t, sb_span(&t, "chain", n2, 600, 650), DP_STATUS_ERROR);
+    sb_span(&t, "chain", n2, 650, 700);
 
     int n3 = sb_span(&t, "n3", root, 900, 1000);
     sb_str(&t, n3, "dag.node.id", "n3");
     sb_int(&t, n3, "dag.retries", 0);
-    sb_status(&t, sb_span(&t, "step", n3, 900, 950), DP_STATUS_ERROR);
-    sb_span(&t, "step", n3, 950, 990);
+    int s1 = sb_span(&t, "step", n3, 900, 950);
+    sb_status(&t, s1, DP_STATUS_ERROR);
+    sb_str(&t, s1, "gen_ai.tool.name", "step");
+    sb_str(&t, sb_span(&t, "step", n3, 950, 990), "gen_ai.tool.name", "step");
 
     dp_run_profile *p = build();
     assert_int_equal(p->node_count, 3);
