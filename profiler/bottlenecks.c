@@ -213,6 +213,12 @@ static void report_chain(dp_prof_ctx *c, finding_list *l, const size_t *chain, s
     dp_bottleneck *b = add(l, DP_BOTTLENECK_SEQUENTIAL, (int)chain[0], sev, impact);
     if (!b)
         return;
+    if (!p->explicit_deps) {
+        /* nothing says these nodes could overlap: a hypothesis, at most medium */
+        b->hypothesis = true;
+        if (b->severity > DP_SEVERITY_MEDIUM)
+            b->severity = DP_SEVERITY_MEDIUM;
+    }
     dp_prof_format(b->details, sizeof(b->details),
                    "%zu nodes ran one after another from %s to %s (%.1f ms) with no declared "
                    "dependency between them",
@@ -291,6 +297,65 @@ static void budget_checks(dp_prof_ctx *c, finding_list *l)
     }
 }
 
+/* The time (ms) or money (USD) a finding is about, for the absolute floors;
+ * budgets are the user's own line and have none. */
+static bool below_floor(const dp_prof_ctx *c, const dp_bottleneck *b)
+{
+    const dp_run_profile *p = c->p;
+    switch (b->type) {
+    case DP_BOTTLENECK_BUDGET_EXCEEDED:
+        return false;
+    case DP_BOTTLENECK_EXPENSIVE_NODE:
+        return b->impact_pct / 100.0 * p->cost_usd < c->cfg->severity_min_usd;
+    case DP_BOTTLENECK_HIGH_TOKEN_USAGE:
+        /* impact is a cost share when costs are known, else a token share */
+        return p->cost_any_known && b->node >= 0 && p->nodes[b->node].cost_known &&
+               p->nodes[b->node].cost_usd < c->cfg->severity_min_usd;
+    default:
+        return b->impact_pct / 100.0 * p->wall_ms < c->cfg->severity_min_ms;
+    }
+}
+
+/*
+ * One finding per cause per node: a slow node whose slow model or tool
+ * calls take at least half its time is told by those (slow_llm_call,
+ * tool_latency), and a node over the cost threshold by expensive_node
+ * rather than also by high_token_usage. Then the absolute floors.
+ */
+static int settle(dp_prof_ctx *c, finding_list *l)
+{
+    dp_run_profile *p = c->p;
+    size_t nn = p->node_count;
+    double *slow_call_ms = dp_arena_calloc(c->scratch, nn ? nn : 1, sizeof(double));
+    bool *expensive = dp_arena_calloc(c->scratch, nn ? nn : 1, sizeof(bool));
+    if (!slow_call_ms || !expensive)
+        return -1;
+    for (size_t i = 0; i < l->count; i++) {
+        const dp_bottleneck *o = &l->items[i];
+        if (o->node < 0)
+            continue;
+        if (o->type == DP_BOTTLENECK_SLOW_LLM_CALL || o->type == DP_BOTTLENECK_TOOL_LATENCY)
+            slow_call_ms[o->node] += o->impact_pct / 100.0 * p->wall_ms;
+        if (o->type == DP_BOTTLENECK_EXPENSIVE_NODE)
+            expensive[o->node] = true;
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < l->count; i++) {
+        dp_bottleneck *b = &l->items[i];
+        if (b->node >= 0 && b->type == DP_BOTTLENECK_SLOW_NODE &&
+            slow_call_ms[b->node] >= 0.5 * p->nodes[b->node].execution_ms &&
+            slow_call_ms[b->node] > 0)
+            continue;
+        if (b->node >= 0 && b->type == DP_BOTTLENECK_HIGH_TOKEN_USAGE && expensive[b->node])
+            continue;
+        if (b->severity > DP_SEVERITY_LOW && below_floor(c, b))
+            b->severity = DP_SEVERITY_LOW;
+        l->items[w++] = *b;
+    }
+    l->count = w;
+    return 0;
+}
+
 static int cmp_impact(const void *a, const void *b)
 {
     const dp_bottleneck *x = a, *y = b;
@@ -317,6 +382,8 @@ int dp_prof_find_bottlenecks(dp_prof_ctx *c)
     if (sequential_checks(c, &l) < 0)
         return -1;
     budget_checks(c, &l);
+    if (settle(c, &l) < 0)
+        return -1;
     qsort(l.items, l.count, sizeof(dp_bottleneck), cmp_impact);
     size_t keep = l.count > BOTTLENECKS_MAX ? BOTTLENECKS_MAX : l.count;
     p->bottlenecks = dp_arena_alloc(&p->arena, (keep ? keep : 1) * sizeof(dp_bottleneck));

@@ -174,6 +174,7 @@ int dp_profile_build(const dp_span *spans, size_t count, const dp_profile_config
     count = unique_count;
     p->cost_complete = true;
     p->speedup = 1.0;
+    p->speedup_if_independent = -1;
     if (count) {
         memcpy(p->trace_id, spans[0].trace_id, 16);
         uint64_t start = UINT64_MAX, end = 0;

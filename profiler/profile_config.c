@@ -35,6 +35,8 @@ void dp_profile_config_defaults(dp_profile_config *c)
     c->batch_small_ms = 500.0;
     c->restructure_chain_nodes = 4;
     c->parallelize_min_share = 0.05;
+    c->severity_min_ms = 1000;
+    c->severity_min_usd = 0.01;
     c->default_model[0] = '\0';
     c->prices = NULL;
 }

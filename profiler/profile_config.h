@@ -38,6 +38,10 @@ typedef struct dp_profile_config {
     /* expensive_node: node cost above this (USD); high above factor x it */
     double expensive_node_usd;         /* 0.10 */
     double expensive_node_high_factor; /* 5.0 */
+    /* absolute floors: a finding or recommendation is medium or high only
+     * when it is worth at least this much time or money (else low) */
+    double severity_min_ms;  /* 1000 */
+    double severity_min_usd; /* 0.01 */
     /* budget_exceeded: 0 disables; high above factor x the budget */
     double budget_usd;         /* 0 */
     uint64_t budget_tokens;    /* 0 */

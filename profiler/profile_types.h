@@ -114,6 +114,7 @@ typedef struct dp_bottleneck {
     int node; /* index into nodes, -1 when it concerns the whole run */
     enum dp_severity severity;
     double impact_pct;
+    bool hypothesis; /* rests on dependencies inferred from timing */
     char details[256];
     char suggestion[192];
 } dp_bottleneck;
@@ -135,6 +136,8 @@ typedef struct dp_recommendation {
     uint64_t savings_tokens;
     double savings_cost_usd;
     bool savings_cost_known;
+    bool hypothesis;   /* rests on dependencies inferred from timing */
+    unsigned overlaps; /* bit (1 << type) per other recommendation claiming the same savings */
     char description[256];
     char implementation[256];
 } dp_recommendation;
@@ -178,6 +181,9 @@ struct dp_run_profile {
     double critical_path_ms; /* last critical node end - first critical node ready */
     double parallelism;      /* execution_ms / wall_ms (0 when wall is 0) */
     double speedup;          /* wall_ms / critical_path_ms (1 when the path is empty) */
+    /* wall_ms / the end of the ideal schedule with independent top-level
+     * nodes; only when dependencies are inferred (< 0 otherwise) */
+    double speedup_if_independent;
 
     unsigned retries;
     unsigned llm_calls;

@@ -16,18 +16,38 @@ static double share_pct(double part, double whole)
     return whole > 0 ? part / whole * 100.0 : 0.0;
 }
 
-/* Priority from the larger of the time share and the cost share saved. */
-static enum dp_severity priority_for(const dp_run_profile *p, double time_ms, double cost)
+/* Whether a saving is big enough in absolute terms for medium or high. */
+static bool above_floor(const dp_prof_ctx *c, double time_ms, double cost)
 {
+    return (time_ms > 0 && time_ms >= c->cfg->severity_min_ms) ||
+           (cost > 0 && cost >= c->cfg->severity_min_usd);
+}
+
+/* Priority from the larger of the time share and the cost share saved,
+ * low whatever the share when the saving is below the absolute floors. */
+static enum dp_severity priority_for(const dp_prof_ctx *c, double time_ms, double cost)
+{
+    const dp_run_profile *p = c->p;
     double s = share_pct(time_ms, p->wall_ms);
     double sc = share_pct(cost, p->cost_usd);
     if (sc > s)
         s = sc;
+    if (!above_floor(c, time_ms, cost))
+        return DP_SEVERITY_LOW;
     if (s >= 30)
         return DP_SEVERITY_HIGH;
     if (s >= 10)
         return DP_SEVERITY_MEDIUM;
     return DP_SEVERITY_LOW;
+}
+
+/* Advice that rests on dependencies inferred from timing is a hypothesis:
+ * at most medium. */
+static void mark_hypothesis(dp_recommendation *r)
+{
+    r->hypothesis = true;
+    if (r->priority > DP_SEVERITY_MEDIUM)
+        r->priority = DP_SEVERITY_MEDIUM;
 }
 
 static dp_recommendation *add(dp_run_profile *p, enum dp_recommendation_type type)
@@ -41,31 +61,35 @@ static dp_recommendation *add(dp_run_profile *p, enum dp_recommendation_type typ
     return r;
 }
 
+/* Only when dependencies are inferred: declared ones (or LangGraph's
+ * steps) say which nodes cannot overlap, and waits beyond them are
+ * dependency_wait findings. The saving is the one speedup_if_independent
+ * states, so the two figures always agree. */
 static void parallelize(dp_prof_ctx *c)
 {
     dp_run_profile *p = c->p;
+    if (p->explicit_deps || p->node_count == 0)
+        return;
     double actual = 0;
     double ideal = dp_prof_ideal_end(c, &actual);
     double saved = actual - ideal;
+    if (saved < 0)
+        saved = 0;
+    if (p->wall_ms > saved)
+        p->speedup_if_independent = p->wall_ms / (p->wall_ms - saved);
     if (saved <= 0 || saved < c->cfg->parallelize_min_share * p->wall_ms)
         return;
     dp_recommendation *r = add(p, DP_REC_PARALLELIZE);
     if (!r)
         return;
     r->savings_time_ms = saved;
-    r->priority = priority_for(p, saved, 0);
-    if (p->explicit_deps)
-        dp_prof_format(r->description, sizeof(r->description),
-                       "Top-level nodes wait longer than their declared dependencies require: "
-                       "started as soon as those are done, they would finish at %.1f ms instead "
-                       "of %.1f ms",
-                       ideal, actual);
-    else
-        dp_prof_format(r->description, sizeof(r->description),
-                       "The run declares no dependencies; if its top-level nodes are "
-                       "independent, running them concurrently would finish at %.1f ms "
-                       "instead of %.1f ms",
-                       ideal, actual);
+    r->priority = priority_for(c, saved, 0);
+    mark_hypothesis(r);
+    dp_prof_format(r->description, sizeof(r->description),
+                   "Hypothesis (dependencies inferred from timing): if the top-level nodes are "
+                   "independent, running them concurrently would finish at %.1f ms instead of "
+                   "%.1f ms (speed-up %.2fx)",
+                   ideal, actual, p->speedup_if_independent);
     dp_prof_format(r->implementation, sizeof(r->implementation),
                    "Start independent nodes together (e.g. asyncio.gather, Promise.all) and "
                    "declare the real edges with dag.depends_on");
@@ -132,7 +156,7 @@ static int cache(dp_prof_ctx *c)
     r->savings_tokens = tokens;
     r->savings_cost_usd = cost;
     r->savings_cost_known = cost_known;
-    r->priority = priority_for(p, time, cost);
+    r->priority = priority_for(c, time, cost);
     dp_prof_format(r->description, sizeof(r->description),
                    "%u LLM call(s) repeat an earlier call with the same model and the same input "
                    "(%u distinct input(s))",
@@ -209,7 +233,7 @@ static void model_downgrade(dp_prof_ctx *c)
     if (!r)
         return;
     r->savings_cost_usd = saved;
-    r->priority = priority_for(p, 0, saved);
+    r->priority = priority_for(c, 0, saved);
     dp_prof_format(r->description, sizeof(r->description),
                    "%.0f%% of the run's tokens go to %s, its most expensive model; the same "
                    "tokens on %s would cost $%.4f less",
@@ -255,6 +279,8 @@ static void reduce_context(dp_prof_ctx *c)
     r->savings_cost_usd = cost;
     r->savings_cost_known = cost_known;
     r->priority = mean > 2 * threshold ? DP_SEVERITY_HIGH : DP_SEVERITY_MEDIUM;
+    if (cost_known && !above_floor(c, 0, cost))
+        r->priority = DP_SEVERITY_LOW;
     dp_prof_format(r->description, sizeof(r->description),
                    "LLM calls send %.0f input tokens on average (threshold %.0f); %llu tokens "
                    "are above the threshold",
@@ -348,7 +374,7 @@ static int batch_operations(dp_prof_ctx *c)
     dp_str name = batch_name(c, best_first);
     int node = c->si[best_first].node;
     r->savings_time_ms = saved;
-    r->priority = priority_for(p, saved, 0);
+    r->priority = priority_for(c, saved, 0);
     dp_prof_format(r->description, sizeof(r->description),
                    "%u group(s) of at least %u small calls of one operation; largest: %u x "
                    "'%.*s' in %s",
@@ -379,14 +405,45 @@ static void restructure_dag(dp_prof_ctx *c)
     if (!r)
         return;
     r->savings_time_ms = saved;
-    r->priority = priority_for(p, saved, 0);
-    dp_prof_format(r->description, sizeof(r->description),
-                   "The critical path is a chain of %zu dependent nodes (%.1f ms); at best, "
-                   "breaking it up saves up to %.1f ms (all but its longest node)",
-                   p->critical_path_count, p->critical_path_ms, saved);
+    r->priority = priority_for(c, saved, 0);
+    if (!p->explicit_deps) {
+        mark_hypothesis(r);
+        dp_prof_format(r->description, sizeof(r->description),
+                       "Hypothesis (dependencies inferred from timing): the critical path is a "
+                       "chain of %zu nodes that ran one after another (%.1f ms); if they do not "
+                       "depend on each other, up to %.1f ms could be saved",
+                       p->critical_path_count, p->critical_path_ms, saved);
+    } else {
+        dp_prof_format(r->description, sizeof(r->description),
+                       "The critical path is a chain of %zu dependent nodes (%.1f ms); at best, "
+                       "breaking it up saves up to %.1f ms (all but its longest node)",
+                       p->critical_path_count, p->critical_path_ms, saved);
+    }
     dp_prof_format(r->implementation, sizeof(r->implementation),
                    "Remove dependencies that are not real, merge small sequential steps, or "
                    "split long steps into parallel parts");
+}
+
+/* Recommendations whose savings come from the same time or the same calls
+ * are not additive: each lists the others (overlaps). */
+static void mark_overlaps(dp_run_profile *p)
+{
+    const unsigned time_group = 1u << DP_REC_PARALLELIZE | 1u << DP_REC_RESTRUCTURE_DAG |
+                                1u << DP_REC_BATCH_OPERATIONS | 1u << DP_REC_CACHE;
+    const unsigned cost_group =
+        1u << DP_REC_CACHE | 1u << DP_REC_MODEL_DOWNGRADE | 1u << DP_REC_REDUCE_CONTEXT;
+    unsigned present = 0;
+    for (size_t i = 0; i < p->recommendation_count; i++)
+        present |= 1u << p->recommendations[i].type;
+    for (size_t i = 0; i < p->recommendation_count; i++) {
+        dp_recommendation *r = &p->recommendations[i];
+        unsigned self = 1u << r->type, o = 0;
+        if (r->savings_time_ms > 0 && (time_group & self))
+            o |= time_group & present;
+        if ((r->savings_cost_usd > 0 || r->savings_tokens > 0) && (cost_group & self))
+            o |= cost_group & present;
+        r->overlaps = o & ~self;
+    }
 }
 
 int dp_prof_recommend(dp_prof_ctx *c)
@@ -403,5 +460,6 @@ int dp_prof_recommend(dp_prof_ctx *c)
     if (batch_operations(c) < 0)
         return -1;
     restructure_dag(c);
+    mark_overlaps(p);
     return 0;
 }

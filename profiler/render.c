@@ -144,8 +144,14 @@ static void summary(text_out *o, const dp_run_profile *p)
     put(o, "Summary\n");
     put(o, "  wall time        %12.1f ms\n", p->wall_ms);
     put(o, "  execution (sum)  %12.1f ms   parallelism %.2f\n", p->execution_ms, p->parallelism);
-    put(o, "  critical path    %12.1f ms   possible speed-up %.2fx\n", p->critical_path_ms,
-        p->speedup);
+    if (p->speedup_if_independent >= 0)
+        put(o,
+            "  critical path    %12.1f ms   possible speed-up %.2fx along the inferred "
+            "dependencies, %.2fx if the top-level nodes are independent\n",
+            p->critical_path_ms, p->speedup, p->speedup_if_independent);
+    else
+        put(o, "  critical path    %12.1f ms   possible speed-up %.2fx\n", p->critical_path_ms,
+            p->speedup);
     put(o, "  nodes %zu   LLM calls %u   tool calls %u   retries %u\n", p->node_count, p->llm_calls,
         p->tool_calls, p->retries);
     put(o, "  tokens           %llu (input %llu, output %llu, cache read %llu, cache write %llu)\n",
@@ -292,9 +298,10 @@ static void bottlenecks(text_out *o, const dp_run_profile *p)
     put(o, "\nBottlenecks%s\n", p->bottleneck_count ? "" : ": none");
     for (size_t i = 0; i < p->bottleneck_count; i++) {
         const dp_bottleneck *b = &p->bottlenecks[i];
-        put(o, "  %zu. %s[%s]%s %s  %s  impact %.1f%%\n", i + 1, sev_color(o, b->severity),
+        put(o, "  %zu. %s[%s]%s %s  %s  impact %.1f%%%s\n", i + 1, sev_color(o, b->severity),
             dp_severity_name(b->severity), reset(o), dp_bottleneck_type_name(b->type),
-            b->node >= 0 ? p->nodes[b->node].id : "(run)", b->impact_pct);
+            b->node >= 0 ? p->nodes[b->node].id : "(run)", b->impact_pct,
+            b->hypothesis ? "  (hypothesis: dependencies inferred from timing)" : "");
         put(o, "     %s\n     -> %s\n", b->details, b->suggestion);
     }
     if (p->bottlenecks_omitted)
@@ -313,6 +320,17 @@ static void recommendations(text_out *o, const dp_run_profile *p)
             (unsigned long long)r->savings_tokens,
             money(cost, sizeof(cost), r->savings_cost_usd, r->savings_cost_known));
         put(o, "     %s\n     -> %s\n", r->description, r->implementation);
+        if (r->overlaps) {
+            put(o, "     (savings overlap with");
+            for (unsigned t = 0, first = 1; t < 32; t++) {
+                if (!(r->overlaps & (1u << t)))
+                    continue;
+                put(o, "%s %s", first ? "" : ",",
+                    dp_recommendation_type_name((enum dp_recommendation_type)t));
+                first = 0;
+            }
+            put(o, ": alternatives, not additive)\n");
+        }
     }
 }
 

@@ -79,6 +79,11 @@ static void summary(dp_json_writer *w, const dp_run_profile *p)
     dp_json_writer_double(w, p->parallelism, RATIO_DECIMALS);
     dp_json_writer_key(w, "speedup");
     dp_json_writer_double(w, p->speedup, RATIO_DECIMALS);
+    dp_json_writer_key(w, "speedup_if_independent");
+    if (p->speedup_if_independent >= 0)
+        dp_json_writer_double(w, p->speedup_if_independent, RATIO_DECIMALS);
+    else
+        dp_json_writer_null(w);
     key_uint(w, "node_count", p->node_count);
     key_uint(w, "retries", p->retries);
     key_uint(w, "llm_calls", p->llm_calls);
@@ -161,6 +166,7 @@ static void bottlenecks(dp_json_writer *w, const dp_run_profile *p)
         key_text(w, "severity", dp_severity_name(x->severity));
         dp_json_writer_key(w, "impact_pct");
         dp_json_writer_double(w, x->impact_pct, PCT_DECIMALS);
+        key_bool(w, "hypothesis", x->hypothesis);
         key_text(w, "details", x->details);
         key_text(w, "suggestion", x->suggestion);
         dp_json_writer_object_end(w);
@@ -183,6 +189,15 @@ static void recommendations(dp_json_writer *w, const dp_run_profile *p)
         key_uint(w, "tokens", x->savings_tokens);
         key_usd(w, "cost_usd", x->savings_cost_usd, x->savings_cost_known);
         dp_json_writer_object_end(w);
+        key_bool(w, "hypothesis", x->hypothesis);
+        dp_json_writer_key(w, "overlaps_with");
+        dp_json_writer_array_begin(w);
+        for (unsigned t = 0; t < 32; t++) {
+            if (x->overlaps & (1u << t))
+                dp_json_writer_cstring(w,
+                                       dp_recommendation_type_name((enum dp_recommendation_type)t));
+        }
+        dp_json_writer_array_end(w);
         key_text(w, "description", x->description);
         key_text(w, "implementation", x->implementation);
         dp_json_writer_object_end(w);

@@ -226,6 +226,14 @@ static const dp_config_key threshold_keys[] = {
         "50", 0, 100, NULL, NULL,
         "sequential_bottleneck is of high severity from this impact, in % of the run's wall "
         "time."),
+    KEY(thresholds, "severity_min_time", DP_CFG_DURATION_D, profile.severity_min_ms, "1s", 0,
+        HOUR_MS, NULL, NULL,
+        "A finding or recommendation about time is medium or high only when it concerns at least "
+        "this long (else low), whatever its share of the run."),
+    KEY(thresholds, "severity_min_usd", DP_CFG_DOUBLE, profile.severity_min_usd, "0.01", 0, 1e6,
+        NULL, NULL,
+        "A finding or recommendation about cost is medium or high only when it concerns at least "
+        "this many US dollars (else low), whatever its share of the run."),
     KEY(thresholds, "expensive_node_usd", DP_CFG_DOUBLE, profile.expensive_node_usd, "0.10", 0, 1e6,
         NULL, NULL, "expensive_node: a node cost more than this many US dollars."),
     KEY(thresholds, "expensive_node_high_factor", DP_CFG_DOUBLE, profile.expensive_node_high_factor,

@@ -23,6 +23,10 @@ static int setup(void **state)
 {
     (void)state;
     dp_profile_config_defaults(&cfg);
+    /* the relative rules alone (runs here last milliseconds); the absolute
+     * floors have tests of their own, which set them back */
+    cfg.severity_min_ms = 0;
+    cfg.severity_min_usd = 0;
     sb_init(&t);
     return 0;
 }
@@ -236,7 +240,8 @@ static void test_dependency_wait(void **state)
 }
 
 /* a 0..100, b 100..200, c 200..300 with nothing declared: a chain of 3.
- * impact = (300 - longest 100) / wall 300 = 66.67% -> high (>= 50%) */
+ * impact = (300 - longest 100) / wall 300 = 66.67% -> high (>= 50%), but
+ * nothing says they could overlap: a hypothesis, medium at most */
 static void test_sequential_inferred(void **state)
 {
     (void)state;
@@ -248,7 +253,8 @@ static void test_sequential_inferred(void **state)
     assert_int_equal(count_type(p, DP_BOTTLENECK_SEQUENTIAL), 1);
     const dp_bottleneck *b = find_type(p, DP_BOTTLENECK_SEQUENTIAL);
     assert_string_equal(node_id(p, b), "a");
-    assert_int_equal(b->severity, DP_SEVERITY_HIGH);
+    assert_int_equal(b->severity, DP_SEVERITY_MEDIUM);
+    assert_true(b->hypothesis);
     assert_float_equal(b->impact_pct, 200.0 / 300.0 * 100.0, EPS);
     dp_run_profile_destroy(p);
 
@@ -259,7 +265,9 @@ static void test_sequential_inferred(void **state)
 }
 
 /* The severity steps of sequential_bottleneck come from the config.
- * a 0..100, b 100..200, c 200..300 in a run of wall 800:
+ * a 0..100, b 100..200, c 200..300 in a run of wall 800; d 300..800 declares
+ * its dependency on c, so the run's edges are declared and a, b, c ran one
+ * after another with none between them (not a hypothesis):
  * impact = (300 - longest 100) / 800 = 25% (exactly: 200/800 = 0.25). */
 static void test_sequential_severity_configured(void **state)
 {
@@ -268,6 +276,7 @@ static void test_sequential_severity_configured(void **state)
     add_node("a", root, 0, 100);
     add_node("b", root, 100, 200);
     add_node("c", root, 200, 300);
+    sb_str(&t, add_node("d", root, 300, 800), "dag.depends_on", "c");
 
     /* defaults: 20 <= 25 < 50 -> medium */
     dp_run_profile *p = build();
@@ -437,9 +446,10 @@ static void test_budget_severity_configured(void **state)
     }
 }
 
-/* Mixed findings come out highest impact first: slow_node c (1300 > 2 x mean
- * 1450/3) and tool_latency c, both 1300/1300 = 100% (ties by type), then
- * dependency_wait b 250/1300 = 19.2% */
+/* Mixed findings come out highest impact first: tool_latency c 1300/1300 =
+ * 100%, then dependency_wait b 250/1300 = 19.2%. c is also a slow node (1300 >
+ * 2 x mean 1450/3), but its slow tool call takes all of its time: one finding
+ * per cause, the tool call. */
 static void test_sorted_by_impact(void **state)
 {
     (void)state;
@@ -449,13 +459,35 @@ static void test_sorted_by_impact(void **state)
     int c = add_node("c", root, 0, 1300);
     sb_str(&t, sb_span(&t, "tool", c, 0, 1300), "gen_ai.tool.name", "x");
     dp_run_profile *p = build();
-    assert_int_equal(p->bottleneck_count, 3);
-    assert_int_equal(p->bottlenecks[0].type, DP_BOTTLENECK_SLOW_NODE);
-    assert_int_equal(p->bottlenecks[1].type, DP_BOTTLENECK_TOOL_LATENCY);
-    assert_int_equal(p->bottlenecks[2].type, DP_BOTTLENECK_DEPENDENCY_WAIT);
-    assert_float_equal(p->bottlenecks[2].impact_pct, 250.0 / 1300.0 * 100.0, EPS);
+    assert_int_equal(p->bottleneck_count, 2);
+    assert_int_equal(p->bottlenecks[0].type, DP_BOTTLENECK_TOOL_LATENCY);
+    assert_int_equal(p->bottlenecks[1].type, DP_BOTTLENECK_DEPENDENCY_WAIT);
+    assert_float_equal(p->bottlenecks[1].impact_pct, 250.0 / 1300.0 * 100.0, EPS);
     for (size_t i = 1; i < p->bottleneck_count; i++)
         assert_true(p->bottlenecks[i - 1].impact_pct >= p->bottlenecks[i].impact_pct);
+    dp_run_profile_destroy(p);
+}
+
+/* Absolute floor: a slow node is medium by its share, low below the floor.
+ * a 0..100, b 100..200 (declared after a), c 0..900: mean (100+100+900)/3 =
+ * 366.7; c 900 > 2 x 366.7 = 733.3, not > 4 x: medium by share. */
+static void test_severity_floor(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 900);
+    add_node("a", root, 0, 100);
+    sb_str(&t, add_node("b", root, 100, 200), "dag.depends_on", "a");
+    add_node("c", root, 0, 900);
+    dp_run_profile *p = build();
+    assert_int_equal(find_type(p, DP_BOTTLENECK_SLOW_NODE)->severity, DP_SEVERITY_MEDIUM);
+    dp_run_profile_destroy(p);
+    cfg.severity_min_ms = 1000; /* 900 ms < 1 s */
+    p = build();
+    assert_int_equal(find_type(p, DP_BOTTLENECK_SLOW_NODE)->severity, DP_SEVERITY_LOW);
+    dp_run_profile_destroy(p);
+    cfg.severity_min_ms = 900; /* exactly at the floor: not below it */
+    p = build();
+    assert_int_equal(find_type(p, DP_BOTTLENECK_SLOW_NODE)->severity, DP_SEVERITY_MEDIUM);
     dp_run_profile_destroy(p);
 }
 
@@ -463,6 +495,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_slow_node, setup),
+        cmocka_unit_test_setup(test_severity_floor, setup),
         cmocka_unit_test_setup(test_slow_node_medium, setup),
         cmocka_unit_test_setup(test_high_token_usage, setup),
         cmocka_unit_test_setup(test_high_token_usage_unknown_cost, setup),

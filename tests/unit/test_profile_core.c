@@ -190,7 +190,8 @@ static void test_code_review_dag(void **state)
 
     /* Recommendations. parallelize: no dependencies declared, so if the top-level nodes
      * were independent they would all start at 0 and end at the longest, 12456; they
-     * ended at 18956: saves 6500 ms = 34.2% of wall -> high.
+     * ended at 18956: saves 6500 ms = 34.2% of wall -> high, but a hypothesis (the
+     * dependencies are inferred): medium. speedup_if_independent = 19000 / (19000 - 6500).
      * model_downgrade: sonnet (3+15) is the priciest model, 22570/28450 = 79% of tokens
      * >= 30%; the cheapest Anthropic model used is haiku ($1/$5):
      *   analyze 0.06345 - (5000 + 3230*5)/1e6 = 0.06345 - 0.02115 = 0.0423
@@ -202,7 +203,12 @@ static void test_code_review_dag(void **state)
     assert_int_equal(p->recommendation_count, 2);
     assert_int_equal(p->recommendations[0].type, DP_REC_PARALLELIZE);
     assert_float_equal(p->recommendations[0].savings_time_ms, 6500.0, EPS);
-    assert_int_equal(p->recommendations[0].priority, DP_SEVERITY_HIGH);
+    assert_int_equal(p->recommendations[0].priority, DP_SEVERITY_MEDIUM);
+    assert_true(p->recommendations[0].hypothesis);
+    assert_float_equal(p->speedup_if_independent, 19000.0 / 12500.0, EPS);
+    /* time and cost savings of different things: no overlap */
+    assert_int_equal(p->recommendations[0].overlaps, 0);
+    assert_int_equal(p->recommendations[1].overlaps, 0);
     assert_int_equal(p->recommendations[1].type, DP_REC_MODEL_DOWNGRADE);
     assert_float_equal(p->recommendations[1].savings_cost_usd, 0.1161, EPS);
     assert_int_equal(p->recommendations[1].priority, DP_SEVERITY_HIGH);

@@ -21,6 +21,10 @@ static int setup(void **state)
 {
     (void)state;
     dp_profile_config_defaults(&cfg);
+    /* the relative rules alone (runs here last milliseconds); the absolute
+     * floors have tests of their own, which set them back */
+    cfg.severity_min_ms = 0;
+    cfg.severity_min_usd = 0;
     sb_init(&t);
     return 0;
 }
@@ -48,10 +52,9 @@ static int add_node(const char *id, int parent, double start, double end)
     return s;
 }
 
-/* a 0..100, b 100..200 (declares nothing), c 200..300 depends on a only.
- * Ideal: a 0..100, b 0..100, c after a: 100..200 -> ends 200; actual 300:
- * saves 100 ms = 33.3% of wall -> high. */
-static void test_parallelize(void **state)
+/* Declared dependencies (c on a; b declares none): no parallelize, whatever
+ * the waits; waits beyond declared edges are dependency_wait findings. */
+static void test_parallelize_not_with_declared_deps(void **state)
 {
     (void)state;
     int root = sb_span(&t, "root", -1, 0, 300);
@@ -59,16 +62,81 @@ static void test_parallelize(void **state)
     add_node("b", root, 100, 200);
     sb_str(&t, add_node("c", root, 200, 300), "dag.depends_on", "a");
     dp_run_profile *p = build();
+    assert_null(find(p, DP_REC_PARALLELIZE));
+    assert_true(p->speedup_if_independent < 0);
+    dp_run_profile_destroy(p);
+}
+
+/* Inferred dependencies: a 0..100, b 100..200, c 200..300, nothing declared.
+ * If independent, all start at 0 and end at 100: saves 300 - 100 = 200 ms =
+ * 66.7% of wall: high by share, capped at medium as a hypothesis;
+ * speedup_if_independent = 300 / (300 - 200) = 3. The chain is also a
+ * critical path of 3 (< 4 for restructure_dag). */
+static void test_parallelize(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 300);
+    add_node("a", root, 0, 100);
+    add_node("b", root, 100, 200);
+    add_node("c", root, 200, 300);
+    dp_run_profile *p = build();
     const dp_recommendation *r = find(p, DP_REC_PARALLELIZE);
     assert_non_null(r);
-    assert_float_equal(r->savings_time_ms, 100.0, EPS);
-    assert_int_equal(r->priority, DP_SEVERITY_HIGH);
+    assert_float_equal(r->savings_time_ms, 200.0, EPS);
+    assert_int_equal(r->priority, DP_SEVERITY_MEDIUM);
+    assert_true(r->hypothesis);
     assert_int_equal(r->savings_tokens, 0);
+    assert_float_equal(p->speedup_if_independent, 3.0, EPS);
     dp_run_profile_destroy(p);
 
-    cfg.parallelize_min_share = 0.5; /* 100 < 150 */
+    cfg.parallelize_min_share = 0.7; /* 200 < 210 */
     p = build();
     assert_null(find(p, DP_REC_PARALLELIZE));
+    assert_float_equal(p->speedup_if_independent, 3.0, EPS); /* stated all the same */
+    dp_run_profile_destroy(p);
+}
+
+/* The absolute floors: the same 200 ms saving is low under the default
+ * 1 s floor, and medium (capped) again when the floor is 200 ms. */
+static void test_severity_floor(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 300);
+    add_node("a", root, 0, 100);
+    add_node("b", root, 100, 200);
+    add_node("c", root, 200, 300);
+    cfg.severity_min_ms = 1000;
+    dp_run_profile *p = build();
+    assert_int_equal(find(p, DP_REC_PARALLELIZE)->priority, DP_SEVERITY_LOW);
+    dp_run_profile_destroy(p);
+    cfg.severity_min_ms = 200;
+    p = build();
+    assert_int_equal(find(p, DP_REC_PARALLELIZE)->priority, DP_SEVERITY_MEDIUM);
+    dp_run_profile_destroy(p);
+}
+
+/* Inferred chain of four 100 ms nodes: parallelize (saves 300) and
+ * restructure_dag (critical path 400 - longest 100 = 300) claim the same
+ * time: each lists the other, and both are hypotheses. */
+static void test_overlapping_time_savings(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 400);
+    add_node("a", root, 0, 100);
+    add_node("b", root, 100, 200);
+    add_node("c", root, 200, 300);
+    add_node("d", root, 300, 400);
+    dp_run_profile *p = build();
+    const dp_recommendation *par = find(p, DP_REC_PARALLELIZE);
+    const dp_recommendation *rs = find(p, DP_REC_RESTRUCTURE_DAG);
+    assert_non_null(par);
+    assert_non_null(rs);
+    assert_float_equal(par->savings_time_ms, 300.0, EPS);
+    assert_float_equal(rs->savings_time_ms, 300.0, EPS);
+    assert_int_equal(par->overlaps, 1u << DP_REC_RESTRUCTURE_DAG);
+    assert_int_equal(rs->overlaps, 1u << DP_REC_PARALLELIZE);
+    assert_true(rs->hypothesis);
+    assert_int_equal(rs->priority, DP_SEVERITY_MEDIUM); /* 75% of wall, capped */
     dp_run_profile_destroy(p);
 }
 
@@ -251,6 +319,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_parallelize, setup),
+        cmocka_unit_test_setup(test_parallelize_not_with_declared_deps, setup),
+        cmocka_unit_test_setup(test_severity_floor, setup),
+        cmocka_unit_test_setup(test_overlapping_time_savings, setup),
         cmocka_unit_test_setup(test_parallelize_not_when_chain_is_declared, setup),
         cmocka_unit_test_setup(test_cache, setup),
         cmocka_unit_test_setup(test_cache_not_for_distinct_inputs, setup),

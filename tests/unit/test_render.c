@@ -151,7 +151,8 @@ static void test_json_bottlenecks(void **state)
     sb_str(&t, sb_span(&t, "c", root, 200, 300), "dag.node.id", "c");
     dp_profile_config cfg;
     dp_profile_config_defaults(&cfg);
-    cfg.budget_usd = 0.2; /* run costs 10000 * 30 / 1e6 = 0.30: 33.3% over */
+    cfg.budget_usd = 0.2;    /* run costs 10000 * 30 / 1e6 = 0.30: 33.3% over */
+    cfg.severity_min_ms = 0; /* a 300 ms run: the relative rules alone */
     dp_run_profile *p = NULL;
     assert_int_equal(dp_profile_build(t.spans, t.count, &cfg, &p), 0);
     dp_buf out;
@@ -176,7 +177,9 @@ static void test_json_bottlenecks(void **state)
         if (strcmp(type, "sequential_bottleneck") == 0) {
             assert_string_equal(json_string_value(json_object_get(b, "node")), "a");
             assert_float_equal(impact, 66.67, 1e-9); /* 66.666.. rounded to 2 places */
-            assert_string_equal(json_string_value(json_object_get(b, "severity")), "high");
+            /* high by share, but nothing was declared: a hypothesis, at most medium */
+            assert_string_equal(json_string_value(json_object_get(b, "severity")), "medium");
+            assert_true(json_is_true(json_object_get(b, "hypothesis")));
             saw_sequential = true;
         }
     }
@@ -399,9 +402,9 @@ static void test_json_layout(void **state)
     assert_true(json_is_false(json_object_get(r, "late")));
     json_t *s = json_object_get(r, "summary");
     KEYS(s, "summary", "wall_ms", "execution_ms", "critical_path_ms", "parallelism", "speedup",
-         "node_count", "retries", "llm_calls", "tool_calls", "tokens", "cost_usd", "cost_complete",
-         "unknown_cost_calls", "coerced_values", "ignored_values", "duplicate_spans",
-         "dependencies", "aggregate_spans", "duplicate_layer_spans");
+         "speedup_if_independent", "node_count", "retries", "llm_calls", "tool_calls", "tokens",
+         "cost_usd", "cost_complete", "unknown_cost_calls", "coerced_values", "ignored_values",
+         "duplicate_spans", "dependencies", "aggregate_spans", "duplicate_layer_spans");
     assert_true(json_is_real(json_object_get(s, "wall_ms"))); /* 300.0, not 300 */
     assert_true(json_is_real(json_object_get(s, "speedup")));
     assert_true(json_is_integer(json_object_get(s, "node_count")));
@@ -438,14 +441,16 @@ static void test_json_layout(void **state)
     assert_true(json_array_size(bs) >= 1);
     for (size_t i = 0; i < json_array_size(bs); i++) {
         json_t *x = json_array_get(bs, i);
-        KEYS(x, "bottleneck", "type", "node", "severity", "impact_pct", "details", "suggestion");
+        KEYS(x, "bottleneck", "type", "node", "severity", "impact_pct", "hypothesis", "details",
+             "suggestion");
         assert_true(json_is_string(json_object_get(x, "details")));
         assert_true(json_is_string(json_object_get(x, "suggestion")));
     }
     json_t *recs = json_object_get(r, "recommendations");
     for (size_t i = 0; i < json_array_size(recs); i++) {
         json_t *x = json_array_get(recs, i);
-        KEYS(x, "recommendation", "type", "priority", "savings", "description", "implementation");
+        KEYS(x, "recommendation", "type", "priority", "savings", "hypothesis", "overlaps_with",
+             "description", "implementation");
         KEYS(json_object_get(x, "savings"), "savings", "time_ms", "tokens", "cost_usd");
     }
     json_decref(r);
