@@ -595,6 +595,9 @@ static void read_one(dp_prof_ctx *c, size_t i)
     bool oi_tool = str_is(kind, "TOOL");
 
     ps->is_tool = dp_str_eq_cstr(ps->op, "execute_tool") || ps->tool_name.len > 0 || oi_tool;
+    ps->is_embedding = dp_str_eq_cstr(ps->op, "embeddings") || str_is(kind, "EMBEDDING") ||
+                       ps->models[DP_PROF_M_EMBEDDING].len > 0 ||
+                       view->v[K_AI_EMBED_TOKENS] != NULL;
     ps->is_llm =
         str_in(ps->op, llm_ops, COUNT_OF(llm_ops)) || ps->has_tokens || oi_llm ||
         (call_model && !str_in(ps->op, non_llm_ops, COUNT_OF(non_llm_ops)) && !ps->is_tool);

@@ -766,6 +766,8 @@ int dp_prof_sum_usage(dp_prof_ctx *c)
             return -1;
         if (ps->is_llm)
             mu->calls++;
+        if (ps->is_embedding)
+            mu->embedding = true;
         add_tokens(&mu->tokens, &ps->tokens);
         if (ps->cost_known) {
             mu->cost_usd += ps->cost;

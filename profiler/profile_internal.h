@@ -19,7 +19,14 @@
  * gen_ai.response.model, gen_ai.request.model, llm.model_name, ai.model.id,
  * embedding.model_name. */
 #define DP_PROF_MODEL_KEYS 6
-enum { DP_PROF_M_DAG = 0, DP_PROF_M_RESPONSE, DP_PROF_M_REQUEST };
+enum {
+    DP_PROF_M_DAG = 0,
+    DP_PROF_M_RESPONSE,
+    DP_PROF_M_REQUEST,
+    DP_PROF_M_LLM,
+    DP_PROF_M_AI,
+    DP_PROF_M_EMBEDDING
+};
 /* langgraph_triggers read per span at most */
 #define DP_PROF_TRIGGERS_MAX 32
 
@@ -54,7 +61,8 @@ typedef struct dp_prof_span {
     uint8_t input_sha[32];
     bool is_llm;
     bool is_tool;
-    bool has_usage; /* tokens or a cost attribute */
+    bool is_embedding; /* an embeddings request (never a chat substitute) */
+    bool has_usage;    /* tokens or a cost attribute */
     /* filled by nodes.c */
     bool is_call;       /* a model request counted once: is_llm, no model request below it, and
                            not the same request seen by another instrumentation layer */

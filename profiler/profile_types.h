@@ -85,6 +85,7 @@ typedef struct dp_call_profile {
 typedef struct dp_model_usage {
     const char *model; /* "unknown" when a call names no model and no default is set */
     unsigned calls;
+    bool embedding; /* its calls are embeddings requests */
     dp_token_counts tokens;
     double cost_usd;
     bool cost_known;

@@ -123,8 +123,9 @@ static int cache(dp_prof_ctx *c)
     if (!calls)
         return -1;
     size_t k = 0;
+    /* a failed call gave no answer to serve again: its retry is no repeat */
     for (size_t i = 0; i < c->n; i++) {
-        if (c->si[i].is_llm && c->si[i].has_input)
+        if (c->si[i].is_llm && c->si[i].has_input && c->spans[i].status != DP_STATUS_ERROR)
             calls[k++] = (int)i;
     }
     qsort_r(calls, k, sizeof(int), cmp_cache, c);
@@ -178,7 +179,10 @@ static void model_downgrade(dp_prof_ctx *c)
     const dp_model_usage *top = NULL;
     const dp_model_price *top_price = NULL;
     uint64_t all_tokens = 0;
+    /* embedding models are no substitutes for chat models, either way */
     for (size_t m = 0; m < p->model_count; m++) {
+        if (p->models[m].embedding)
+            continue;
         all_tokens += dp_token_total(&p->models[m].tokens);
         const dp_model_price *pr = dp_prof_price(c, dp_str_from_cstr(p->models[m].model));
         if (pr && (!top_price || price_level(pr) > price_level(top_price))) {
@@ -198,6 +202,8 @@ static void model_downgrade(dp_prof_ctx *c)
     const char *alt_name = NULL;
     const dp_model_price *alt = NULL;
     for (size_t m = 0; m < p->model_count && vendor; m++) {
+        if (p->models[m].embedding)
+            continue;
         dp_str name = dp_str_from_cstr(p->models[m].model);
         const char *v = dp_price_vendor(name);
         const dp_model_price *pr = dp_prof_price(c, name);

@@ -170,11 +170,19 @@ static void summary(text_out *o, const dp_run_profile *p)
     if (p->duplicate_spans)
         put(o, "  duplicates       %zu span(s) received more than once, counted once\n",
             p->duplicate_spans);
-    if (p->aggregate_spans || p->duplicate_layer_spans)
+    if (p->aggregate_spans && p->duplicate_layer_spans)
         put(o,
-            "  counted once     %u span(s) with usage summing the calls below them, %u second "
+            "  counted once     %u span(s) with usage summing the calls below them and %u second "
             "instrumentation layer(s) of a call: not added again\n",
             p->aggregate_spans, p->duplicate_layer_spans);
+    else if (p->aggregate_spans)
+        put(o,
+            "  counted once     %u span(s) with usage summing the calls below them: not added "
+            "again\n",
+            p->aggregate_spans);
+    else if (p->duplicate_layer_spans)
+        put(o, "  counted once     %u second instrumentation layer(s) of a call: not added again\n",
+            p->duplicate_layer_spans);
     if (p->node_source == DP_NODES_ROOT_CHILDREN)
         put(o, "  (no step attributes: the root's direct children are the nodes)\n");
     else if (p->node_source == DP_NODES_FRAMEWORK)

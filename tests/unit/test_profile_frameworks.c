@@ -352,13 +352,57 @@ static void test_retry_counted_once(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* A failed call and its retry with the same input are no cacheable repeat
+ * (the failure gave no answer); an embedding model is no downgrade target
+ * for a chat model: gpt-4o holds 1000 of the 1000 chat tokens, its cheaper
+ * sibling is gpt-4o-mini (not text-embedding-3-small, used in the run):
+ * 1000 * (2.50 - 0.15) / 1e6 = 0.00235 saved. */
+static void test_no_cache_for_retries_no_embedding_downgrade(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "run", -1, 0, 1000);
+    int c1 = sb_span(&t, "chat", root, 0, 100);
+    int c2 = sb_span(&t, "chat", root, 100, 200);
+    int both[] = {c1, c2};
+    for (int k = 0; k < 2; k++) {
+        sb_str(&t, both[k], "gen_ai.operation.name", "chat");
+        sb_str(&t, both[k], "gen_ai.request.model", "gpt-4o");
+        sb_str(&t, both[k], "gen_ai.input.messages", "same prompt");
+    }
+    sb_status(&t, c1, DP_STATUS_ERROR);
+    sb_int(&t, c2, "gen_ai.usage.input_tokens", 1000);
+    int e = sb_span(&t, "embeddings", root, 200, 300);
+    sb_str(&t, e, "gen_ai.operation.name", "embeddings");
+    sb_str(&t, e, "gen_ai.request.model", "text-embedding-3-small");
+    sb_int(&t, e, "gen_ai.usage.input_tokens", 5000);
+    dp_run_profile *p = build();
+    const dp_recommendation *down = NULL;
+    for (size_t i = 0; i < p->recommendation_count; i++) {
+        assert_int_not_equal(p->recommendations[i].type, DP_REC_CACHE);
+        if (p->recommendations[i].type == DP_REC_MODEL_DOWNGRADE)
+            down = &p->recommendations[i];
+    }
+    assert_non_null(down);
+    assert_float_equal(down->savings_cost_usd, 0.00235, EPS);
+    assert_non_null(strstr(down->description, "gpt-4o-mini"));
+    assert_null(strstr(down->description, "embedding"));
+    assert_true(model(p, "text-embedding-3-small")->embedding);
+    assert_int_equal(p->retries, 1);
+    dp_run_profile_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ai_sdk_aggregate),   cmocka_unit_test(test_duplicate_layer),
-        cmocka_unit_test(test_dated_models_merge), cmocka_unit_test(test_langgraph_nodes_and_steps),
-        cmocka_unit_test(test_traceloop_tasks),    cmocka_unit_test(test_usage_families),
+        cmocka_unit_test(test_ai_sdk_aggregate),
+        cmocka_unit_test(test_duplicate_layer),
+        cmocka_unit_test(test_dated_models_merge),
+        cmocka_unit_test(test_langgraph_nodes_and_steps),
+        cmocka_unit_test(test_traceloop_tasks),
+        cmocka_unit_test(test_usage_families),
         cmocka_unit_test(test_retry_counted_once),
+        cmocka_unit_test(test_no_cache_for_retries_no_embedding_downgrade),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
