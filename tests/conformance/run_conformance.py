@@ -323,6 +323,31 @@ def check_run(c, run, reqs, reports, gaps, long_run_ms, is_long):
                 w + " long run: summary.wall_ms covers the slow step", ">= %d" % long_run_ms, wall)
 
 
+def check_recorded(args):
+    """Replay a recorded run of the setup offline: the same checks on the
+    reports of `dagprof report --format json` over its OTLP/JSON dump."""
+    base = os.path.join(args.recorded, args.setup)
+    gaps = SETUPS[args.setup][1]
+    with open(base + ".mock.jsonl") as f:
+        mock_reqs = [json.loads(l) for l in f if l.strip()]
+    with open(base + ".runs.jsonl") as f:
+        runs = [json.loads(l) for l in f if l.strip()]
+    out = subprocess.run([args.dagprof, "report", "--format", "json", base + ".otlp.jsonl"],
+                         capture_output=True, text=True, timeout=120)
+    c = Checks()
+    c.eq("dagprof report exit code", 0, out.returncode)
+    if out.returncode:
+        print(out.stderr[-4000:], file=sys.stderr)
+    reports = [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
+    c.check(len(runs) > 0, "recorded RUN lines", ">= 1", len(runs))
+    by_run = {}
+    for r in mock_reqs:
+        by_run.setdefault(r.get("run"), []).append(r)
+    for run in runs:
+        check_run(c, run, by_run.get(run.get("run"), []), reports, gaps, args.long_run_ms, False)
+    return c.summary()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dagprof")
@@ -332,7 +357,15 @@ def main():
     ap.add_argument("--node", default=shutil.which("node") or "node")
     ap.add_argument("--long-run-ms", type=int, default=41000)
     ap.add_argument("--keep", metavar="DIR", help="keep logs, reports, RUN lines and the OTLP/JSON dump here")
+    ap.add_argument("--recorded", metavar="DIR",
+                    help="no node, no daemon: profile the setup's recorded trace DIR/<setup>.otlp.jsonl "
+                         "with `dagprof report` and check it against the recorded mock log and RUN lines")
     args = ap.parse_args()
+
+    if args.recorded:
+        if not args.dagprof:
+            ap.error("--dagprof is required")
+        return check_recorded(args)
 
     folder_name, gaps = SETUPS[args.setup]
     folder = os.path.join(HERE, folder_name)
