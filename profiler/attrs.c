@@ -417,6 +417,25 @@ static dp_str scratch_str(dp_prof_ctx *c, const char *s, size_t len)
     return copy ? (dp_str){copy, len} : DP_STR_NULL;
 }
 
+/* A JSON object held in a string attribute, parsed only when the text
+ * mentions `marker` (most such attributes are not what dagprof reads); NULL
+ * when absent, and NULL counted as ignored when it does not parse. The
+ * caller frees it with json_decref(). */
+static json_t *json_attr(dp_prof_ctx *c, const dp_value *v, const char *marker)
+{
+    if (v->kind != DP_VALUE_STRING || v->u.s.len < 2 || v->u.s.ptr[0] != '{' ||
+        !memmem(v->u.s.ptr, v->u.s.len, marker, strlen(marker)))
+        return NULL;
+    json_error_t err;
+    json_t *root = json_loadb(v->u.s.ptr, v->u.s.len, 0, &err);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        c->p->ignored_values++;
+        return NULL;
+    }
+    return root;
+}
+
 /*
  * LangGraph, as recorded by OpenInference: the span attribute "metadata" is
  * a JSON object whose langgraph_node, langgraph_step and langgraph_triggers
@@ -425,17 +444,9 @@ static dp_str scratch_str(dp_prof_ctx *c, const char *s, size_t len)
  */
 static void read_langgraph(dp_prof_ctx *c, const dp_value *v, dp_prof_span *ps)
 {
-    static const char marker[] = "langgraph_node";
-    if (v->kind != DP_VALUE_STRING || v->u.s.len < 2 || v->u.s.ptr[0] != '{' ||
-        !memmem(v->u.s.ptr, v->u.s.len, marker, sizeof(marker) - 1))
+    json_t *root = json_attr(c, v, "langgraph_node");
+    if (!root)
         return;
-    json_error_t err;
-    json_t *root = json_loadb(v->u.s.ptr, v->u.s.len, 0, &err);
-    if (!root || !json_is_object(root)) {
-        json_decref(root);
-        c->p->ignored_values++;
-        return;
-    }
     json_t *node = json_object_get(root, "langgraph_node");
     if (json_is_string(node) && json_string_length(node) > 0)
         ps->lg_node = scratch_str(c, json_string_value(node), json_string_length(node));
@@ -479,17 +490,9 @@ static bool json_count(json_t *root, const char *obj, const char *key, uint64_t 
 static void read_provider_cache(dp_prof_ctx *c, const dp_value *v, dp_prof_span *ps, bool want_read,
                                 bool want_write)
 {
-    static const char marker[] = "Tokens";
-    if (v->kind != DP_VALUE_STRING || v->u.s.len < 2 || v->u.s.ptr[0] != '{' ||
-        !memmem(v->u.s.ptr, v->u.s.len, marker, sizeof(marker) - 1))
+    json_t *root = json_attr(c, v, "Tokens");
+    if (!root)
         return;
-    json_error_t err;
-    json_t *root = json_loadb(v->u.s.ptr, v->u.s.len, 0, &err);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        c->p->ignored_values++;
-        return;
-    }
     uint64_t u;
     if (want_read && (json_count(root, "openai", "cachedPromptTokens", &u) ||
                       json_count(root, "anthropic", "cacheReadInputTokens", &u)))

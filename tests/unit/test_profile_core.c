@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "profile_types.h"
+#include "profile_lookup.h"
 #include "span_builder.h"
 
 static sb_trace t;
@@ -30,32 +31,6 @@ static dp_run_profile *build(const dp_profile_config *cfg)
     assert_int_equal(dp_profile_build(t.spans, t.count, cfg, &p), 0);
     assert_non_null(p);
     return p;
-}
-
-static const dp_node_profile *node(const dp_run_profile *p, const char *id)
-{
-    for (size_t i = 0; i < p->node_count; i++) {
-        if (strcmp(p->nodes[i].id, id) == 0)
-            return &p->nodes[i];
-    }
-    fail_msg("no node %s", id);
-    return NULL;
-}
-
-static size_t node_index(const dp_run_profile *p, const char *id)
-{
-    return (size_t)(node(p, id) - p->nodes);
-}
-
-static bool depends(const dp_run_profile *p, const char *b, const char *a)
-{
-    const dp_node_profile *nb = node(p, b);
-    size_t ia = node_index(p, a);
-    for (size_t i = 0; i < nb->dep_count; i++) {
-        if (nb->deps[i] == ia)
-            return true;
-    }
-    return false;
 }
 
 /*
@@ -417,7 +392,7 @@ static void test_nested_nodes_ready_at_parent_start(void **state)
     int c2 = sb_span(&t, "c2", outer, 260, 400);
     sb_str(&t, c2, "dag.node.id", "c2");
     dp_run_profile *p = build(NULL);
-    assert_int_equal(node(p, "c1")->parent_node, (int)node_index(p, "outer"));
+    assert_int_equal(node(p, "c1")->parent_node, (int)(node(p, "outer") - p->nodes));
     /* c1: ready = outer start 100 -> wait 50; c2 <- c1: ready 250, wait 10 */
     assert_float_equal(node(p, "c1")->wait_ms, 50.0, EPS);
     assert_float_equal(node(p, "c2")->wait_ms, 10.0, EPS);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "profile_types.h"
+#include "profile_lookup.h"
 #include "span_builder.h"
 
 #define EPS 1e-12
@@ -28,36 +29,6 @@ static dp_run_profile *build(void)
     dp_run_profile *p = NULL;
     assert_int_equal(dp_profile_build(t.spans, t.count, &cfg, &p), 0);
     return p;
-}
-
-static const dp_node_profile *node(const dp_run_profile *p, const char *id)
-{
-    for (size_t i = 0; i < p->node_count; i++) {
-        if (strcmp(p->nodes[i].id, id) == 0)
-            return &p->nodes[i];
-    }
-    fail_msg("no node %s", id);
-    return NULL;
-}
-
-static const dp_model_usage *model(const dp_run_profile *p, const char *name)
-{
-    for (size_t i = 0; i < p->model_count; i++) {
-        if (strcmp(p->models[i].model, name) == 0)
-            return &p->models[i];
-    }
-    fail_msg("no model %s", name);
-    return NULL;
-}
-
-static bool depends(const dp_run_profile *p, const char *b, const char *a)
-{
-    const dp_node_profile *nb = node(p, b);
-    for (size_t i = 0; i < nb->dep_count; i++) {
-        if (strcmp(p->nodes[nb->deps[i]].id, a) == 0)
-            return true;
-    }
-    return false;
 }
 
 static void scope(int i, const char *name)

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "profile_types.h"
+#include "profile_lookup.h"
 #include "span_builder.h"
 
 static sb_trace t;
@@ -30,26 +31,6 @@ static dp_run_profile *build(void)
     dp_profile_config cfg;
     dp_profile_config_defaults(&cfg);
     return build_with(&cfg);
-}
-
-static const dp_node_profile *node(const dp_run_profile *p, const char *id)
-{
-    for (size_t i = 0; i < p->node_count; i++) {
-        if (strcmp(p->nodes[i].id, id) == 0)
-            return &p->nodes[i];
-    }
-    fail_msg("no node %s", id);
-    return NULL;
-}
-
-static const dp_model_usage *model(const dp_run_profile *p, const char *name)
-{
-    for (size_t i = 0; i < p->model_count; i++) {
-        if (strcmp(p->models[i].model, name) == 0)
-            return &p->models[i];
-    }
-    fail_msg("no model %s", name);
-    return NULL;
 }
 
 /* claude-sonnet-4-5: $3 in, $15 out, $0.30 cache read, $3.75 cache write per 1M.
