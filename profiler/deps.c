@@ -192,48 +192,79 @@ static int explicit_deps(dp_prof_ctx *c)
     return 0;
 }
 
+/* Within a group of siblings: by step, then by end time (the last of a
+ * step's block are its latest-ending nodes). */
+typedef struct step_key {
+    size_t node;
+    int64_t step; /* -1 when the node has no step */
+    double end_ms;
+} step_key;
+
+static int cmp_step_key(const void *x, const void *y)
+{
+    const step_key *a = x, *b = y;
+    if (a->step != b->step)
+        return a->step < b->step ? -1 : 1;
+    if (a->end_ms != b->end_ms)
+        return a->end_ms < b->end_ms ? -1 : 1;
+    return a->node < b->node ? -1 : a->node > b->node;
+}
+
 /*
  * LangGraph runs in supersteps: every node of step s starts only after all
  * nodes of step s - 1 have finished (a barrier), so those are its
  * dependencies. Nodes are matched within the same parent node (a subgraph
  * counts its own steps). Step 0 is the graph's input ("__start__"), which is
- * no node: nodes of step 1 depend on nothing.
+ * no node: nodes of step 1 depend on nothing. All nodes of a step share one
+ * list: the latest-ending DEPS_INFERRED_MAX nodes of the step before (the
+ * ready time needs only the latest), so a huge step stays linear.
  */
 static int langgraph_deps(dp_prof_ctx *c)
 {
     dp_run_profile *p = c->p;
     size_t nn = p->node_count;
     size_t *order = dp_prof_sibling_order(c);
-    if (!order)
+    step_key *keys = dp_arena_alloc(c->scratch, (nn ? nn : 1) * sizeof(step_key));
+    if (!order || !keys)
         return -1;
-    /* order groups nodes by parent node; within a group, pair step s with s - 1 */
     for (size_t g = 0; g < nn;) {
         size_t ge = g;
         while (ge < nn && p->nodes[order[ge]].parent_node == p->nodes[order[g]].parent_node)
             ge++;
-        for (size_t k = g; k < ge; k++) {
-            size_t b = order[k];
-            const dp_prof_span *rb = &c->si[c->node_span[b]];
-            if (!rb->has_lg_step || rb->lg_step < 1)
-                continue;
-            size_t count = 0;
-            for (size_t q = g; q < ge; q++) {
-                const dp_prof_span *ra = &c->si[c->node_span[order[q]]];
-                count += ra->has_lg_step && ra->lg_step == rb->lg_step - 1;
+        size_t m = ge - g;
+        for (size_t k = 0; k < m; k++) {
+            size_t j = order[g + k];
+            const dp_prof_span *r = &c->si[c->node_span[j]];
+            keys[k] = (step_key){j, r->has_lg_step ? r->lg_step : -1, p->nodes[j].end_ms};
+        }
+        qsort(keys, m, sizeof(step_key), cmp_step_key);
+        /* blocks of one step each; the previous block feeds the next when
+         * their steps are consecutive */
+        size_t prev_lo = 0, prev_hi = 0;
+        int64_t prev_step = -2;
+        for (size_t lo = 0; lo < m;) {
+            size_t hi = lo;
+            while (hi < m && keys[hi].step == keys[lo].step)
+                hi++;
+            int64_t step = keys[lo].step;
+            if (step >= 1 && prev_step == step - 1) {
+                size_t from =
+                    prev_hi - prev_lo > DEPS_INFERRED_MAX ? prev_hi - DEPS_INFERRED_MAX : prev_lo;
+                size_t count = prev_hi - from;
+                size_t *items = dp_arena_alloc(&p->arena, count * sizeof(size_t));
+                if (!items)
+                    return -1;
+                for (size_t q = 0; q < count; q++)
+                    items[q] = keys[from + q].node;
+                for (size_t k = lo; k < hi; k++) {
+                    p->nodes[keys[k].node].deps = items;
+                    p->nodes[keys[k].node].dep_count = count;
+                }
             }
-            if (!count)
-                continue;
-            size_t *items = dp_arena_alloc(&p->arena, count * sizeof(size_t));
-            if (!items)
-                return -1;
-            size_t w = 0;
-            for (size_t q = g; q < ge; q++) {
-                const dp_prof_span *ra = &c->si[c->node_span[order[q]]];
-                if (ra->has_lg_step && ra->lg_step == rb->lg_step - 1)
-                    items[w++] = order[q];
-            }
-            p->nodes[b].deps = items;
-            p->nodes[b].dep_count = w;
+            prev_lo = lo;
+            prev_hi = hi;
+            prev_step = step;
+            lo = hi;
         }
         g = ge;
     }

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -363,6 +364,61 @@ static void test_no_cache_for_retries_no_embedding_downgrade(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* A hostile or huge LangGraph run: 2 x 5000 nodes in steps 1 and 2 under
+ * one root. Every step-2 node lists the 64 latest-ending step-1 nodes (the
+ * ready time needs only the latest); the build stays linear in the nodes. */
+static void test_langgraph_wide_steps(void **state)
+{
+    (void)state;
+    enum { PER_STEP = 5000, N = 1 + 2 * PER_STEP };
+    dp_span *spans = calloc(N, sizeof(dp_span));
+    dp_attr *attrs = calloc(N, sizeof(dp_attr));
+    char(*meta)[96] = calloc(N, sizeof(*meta));
+    assert_non_null(spans);
+    assert_non_null(attrs);
+    assert_non_null(meta);
+    for (int i = 0; i < N; i++) {
+        dp_span *sp = &spans[i];
+        memset(sp->trace_id, 7, 16);
+        sb_span_id(i, sp->span_id);
+        sp->name = dp_str_from_cstr("node");
+        if (i == 0) {
+            sp->start_ns = sb_ns(0);
+            sp->end_ns = sb_ns(100000);
+            continue;
+        }
+        int step = i <= PER_STEP ? 1 : 2;
+        sp->has_parent = true;
+        sb_span_id(0, sp->parent_span_id);
+        /* step 1 nodes end at 1000 + i ms: the latest are the highest ids */
+        sp->start_ns = sb_ns(step == 1 ? 0 : 20000);
+        sp->end_ns = sb_ns(step == 1 ? 1000 + i : 30000);
+        snprintf(meta[i], sizeof(meta[i]), "{\"langgraph_node\":\"n%d\",\"langgraph_step\":%d}", i,
+                 step);
+        attrs[i].key = dp_str_from_cstr("metadata");
+        attrs[i].value.kind = DP_VALUE_STRING;
+        attrs[i].value.u.s = dp_str_from_cstr(meta[i]);
+        sp->attrs = &attrs[i];
+        sp->attr_count = 1;
+    }
+    dp_profile_config cfg;
+    dp_profile_config_defaults(&cfg);
+    dp_run_profile *p = NULL;
+    assert_int_equal(dp_profile_build(spans, N, &cfg, &p), 0);
+    assert_int_equal(p->node_count, 2 * PER_STEP);
+    assert_int_equal(p->deps_source, DP_DEPS_LANGGRAPH_STEPS);
+    const dp_node_profile *last = node(p, "n10000");
+    assert_int_equal(last->dep_count, 64);
+    /* the latest-ending step-1 node, n5000 (ends at 6000 ms), sets the ready time */
+    assert_true(depends(p, "n10000", "n5000"));
+    assert_float_equal(last->ready_ms, 6000.0, 1e-6);
+    assert_int_equal(node(p, "n1")->dep_count, 0);
+    dp_run_profile_destroy(p);
+    free(meta);
+    free(attrs);
+    free(spans);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_usage_families),
         cmocka_unit_test(test_retry_counted_once),
         cmocka_unit_test(test_no_cache_for_retries_no_embedding_downgrade),
+        cmocka_unit_test(test_langgraph_wide_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
