@@ -1,0 +1,414 @@
+/*
+ * The engine (engine.h): trace table -> finaliser -> run processors ->
+ * outputs, with the inputs in front.
+ *
+ * Threads: inputs insert spans into the table from their own threads; one
+ * finaliser thread wakes when the next run could be due (a timed condition
+ * wait, never a sleep) and moves due runs to the table's pending queue; run
+ * processor threads take pending runs, decode their spans into a
+ * per-thread arena, build the profile and hand run + profile to every
+ * output. A run finished early (age or memory) is reported as partial and
+ * kept in the partial-run store; when the rest of the trace arrives, both
+ * are profiled together and reported whole.
+ */
+#include "engine.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "decode.h"
+#include "log.h"
+#include "partial_runs.h"
+#include "profile.h"
+
+#define COMPONENT "engine"
+#define DP_ENGINE_MAX_PROCESSORS 64
+#define DP_ENGINE_MAX_INPUTS 8
+#define DP_ENGINE_MAX_OUTPUTS 8
+#define DP_ENGINE_RUN_ARENA_MAX (1024u * 1024 * 1024)
+#define DP_ENGINE_FINALISER_MAX_WAIT_MS 1000
+
+typedef struct engine_input {
+    const dp_input_plugin *plugin;
+    void *ctx;
+    bool started;
+} engine_input;
+
+struct dp_engine {
+    const dp_config *cfg;
+    dp_trace_table *table;
+    dp_partial_runs *partials; /* runs reported early, kept for their rest */
+    engine_input inputs[DP_ENGINE_MAX_INPUTS];
+    size_t input_count;
+    dp_sink *outputs[DP_ENGINE_MAX_OUTPUTS];
+    size_t output_count;
+
+    pthread_t finaliser;
+    bool finaliser_started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool stopping;
+
+    pthread_t processors[DP_ENGINE_MAX_PROCESSORS];
+    unsigned processor_count;
+    bool running, stopped;
+
+    atomic_ullong runs_processed, runs_failed, spans_undecodable;
+};
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void trace_id_hex(const uint8_t id[16], char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[id[i] >> 4];
+        out[2 * i + 1] = hex[id[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+/* Decode the spans of one record into spans[*n...]; returns how many could
+ * not be decoded, or the record's span count on out of memory. */
+static size_t decode_record(dp_arena *arena, const dp_run_record *run, dp_span *spans, size_t *n)
+{
+    /* a run has few resources: decode each once and share it among its spans */
+    size_t nscopes = run->scope_count ? run->scope_count : 1;
+    const dp_attr **res_attrs = dp_arena_calloc(arena, nscopes, sizeof(*res_attrs));
+    size_t *res_counts = dp_arena_calloc(arena, nscopes, sizeof(*res_counts));
+    bool *res_ok = dp_arena_calloc(arena, nscopes, sizeof(*res_ok));
+    if (!res_attrs || !res_counts || !res_ok)
+        return run->span_count;
+    for (size_t i = 0; i < run->scope_count; i++)
+        res_ok[i] = dp_otlp_resource_decode(run->scopes[i].resource_raw, arena, &res_attrs[i],
+                                            &res_counts[i]) == DP_OTLP_OK;
+    size_t bad = 0;
+    for (size_t i = 0; i < run->span_count; i++) {
+        const dp_run_span *rs = &run->spans[i];
+        uint32_t si = rs->scope_index;
+        dp_span *out = &spans[*n];
+        if (si >= run->scope_count || !res_ok[si] ||
+            dp_otlp_span_decode(rs->raw, DP_STR_NULL, arena, out) != DP_OTLP_OK) {
+            bad++;
+            continue;
+        }
+        out->resource_attrs = res_attrs[si];
+        out->resource_attr_count = res_counts[si];
+        out->scope_name = dp_otlp_scope_name(run->scopes[si].scope_raw);
+        (*n)++;
+    }
+    return bad;
+}
+
+static bool finalised_early(const dp_run_record *run)
+{
+    return run->reason == DP_RUN_MAX_AGE || run->reason == DP_RUN_MEMORY;
+}
+
+/* Say why a run is reported before it was complete, and what to raise. */
+static void log_early(const dp_engine *d, const dp_run_record *run, const char *hex)
+{
+    if (run->reason == DP_RUN_MAX_AGE)
+        dp_log_warn(COMPONENT,
+                    "run %s (%zu spans) reported as partial: still open after assembly.max_age "
+                    "(%llu ms) %s; raise assembly.max_age if runs last longer. A whole report "
+                    "follows if its remaining spans arrive within assembly.late_window",
+                    hex, run->span_count, (unsigned long long)d->cfg->assembly.max_age_ms,
+                    run->has_root ? "without going idle" : "and its root span has not arrived");
+    else
+        dp_log_warn(COMPONENT,
+                    "run %s (%zu spans) reported as partial: buffered spans passed "
+                    "assembly.memory_limit (%zu bytes) and it was the oldest run; raise "
+                    "assembly.memory_limit. A whole report follows if its remaining spans "
+                    "arrive within assembly.late_window",
+                    hex, run->span_count, d->cfg->assembly.memory_limit_bytes);
+}
+
+/* Partial records of one trace taken for a whole report, at most. */
+#define DP_ENGINE_PARTS_MAX 64
+
+/* Decode, profile and hand one run to the sink. Returns true when the
+ * record was kept as a partial run (not to be released by the caller). */
+static bool process_run(dp_engine *d, dp_arena *arena, dp_run_record *run)
+{
+    char hex[33];
+    dp_run_profile *profile = NULL;
+    dp_run_record *parts[DP_ENGINE_PARTS_MAX];
+    size_t nparts = 0;
+    bool kept = false;
+
+    dp_arena_reset(arena);
+    trace_id_hex(run->trace_id, hex);
+    /* the rest of a run reported as partial: profile it whole */
+    if (run->late)
+        nparts = dp_partial_runs_take(d->partials, run->trace_id, parts, DP_ENGINE_PARTS_MAX - 1);
+    size_t total = run->span_count;
+    for (size_t i = 0; i < nparts; i++)
+        total += parts[i]->span_count;
+    dp_span *spans = dp_arena_calloc(arena, total ? total : 1, sizeof(*spans));
+    size_t n = 0, bad = 0;
+    for (size_t i = 0; spans && i < nparts; i++)
+        bad += decode_record(arena, parts[i], spans, &n);
+    if (spans)
+        bad += decode_record(arena, run, spans, &n);
+    if (!spans || bad) {
+        /* the bytes were validated on receipt, so this is memory: say so, loudly */
+        size_t lost = spans ? bad : total;
+        atomic_fetch_add(&d->spans_undecodable, lost);
+        dp_log_error(COMPONENT, "run %s: %zu of %zu spans could not be decoded for the profile",
+                     hex, lost, total);
+    }
+    if (dp_profile_build(spans, n, &d->cfg->profile, &profile) != 0 || !profile) {
+        atomic_fetch_add(&d->runs_failed, 1);
+        dp_log_error(COMPONENT, "run %s (%zu spans): cannot build the profile: out of memory", hex,
+                     total);
+        goto keep;
+    }
+    dp_run_profile_set_late(profile, run->late && nparts == 0);
+    dp_run_profile_set_completion(profile, finalised_early(run), nparts > 0,
+                                  run->reason == DP_RUN_MEMORY    ? "memory_limit"
+                                  : run->reason == DP_RUN_MAX_AGE ? "max_age"
+                                                                  : NULL);
+    if (finalised_early(run))
+        log_early(d, run, hex);
+    else if (nparts)
+        dp_log_info(COMPONENT, "run %s: whole report (%zu spans) supersedes its partial report",
+                    hex, total);
+    /* the sink sees only the new record: what was forwarded is not sent again */
+    bool ok = true;
+    for (size_t i = 0; i < d->output_count; i++)
+        ok = dp_sink_on_run(d->outputs[i], run, profile) == 0 && ok;
+    atomic_fetch_add(ok ? &d->runs_processed : &d->runs_failed, 1);
+    dp_run_profile_destroy(profile);
+keep:
+    /* an early run (or a whole one finalised early again) is kept for its rest */
+    if (finalised_early(run)) {
+        uint64_t now = monotonic_ms();
+        for (size_t i = 0; i < nparts; i++) {
+            if (dp_partial_runs_keep(d->partials, parts[i], now) != 0)
+                dp_trace_table_release(d->table, parts[i]);
+        }
+        kept = dp_partial_runs_keep(d->partials, run, now) == 0;
+    } else {
+        for (size_t i = 0; i < nparts; i++)
+            dp_trace_table_release(d->table, parts[i]);
+    }
+    return kept;
+}
+
+static void *processor_main(void *arg)
+{
+    dp_engine *d = arg;
+    dp_arena arena;
+    dp_arena_init(&arena, 256 * 1024, DP_ENGINE_RUN_ARENA_MAX);
+    for (;;) {
+        dp_run_record *run = NULL;
+        int rc = dp_trace_table_take(d->table, UINT64_MAX, &run);
+        if (rc == DP_TRACE_TABLE_ECLOSED)
+            break;
+        if (rc != DP_TRACE_TABLE_OK)
+            continue;
+        if (!process_run(d, &arena, run))
+            dp_trace_table_release(d->table, run);
+    }
+    dp_arena_free(&arena);
+    return NULL;
+}
+
+static void *finaliser_main(void *arg)
+{
+    dp_engine *d = arg;
+    pthread_mutex_lock(&d->lock);
+    while (!d->stopping) {
+        pthread_mutex_unlock(&d->lock);
+        dp_trace_table_collect(d->table);
+        dp_partial_runs_expire(d->partials, monotonic_ms());
+        uint64_t wait = dp_trace_table_next_due_ms(d->table, DP_ENGINE_FINALISER_MAX_WAIT_MS);
+        if (wait < 1)
+            wait = 1; /* a due run was just collected; do not spin */
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += (time_t)(wait / 1000);
+        deadline.tv_nsec += (long)(wait % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&d->lock);
+        if (!d->stopping)
+            pthread_cond_timedwait(&d->wake, &d->lock, &deadline);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+int dp_engine_create(const dp_config *cfg, dp_engine **out)
+{
+    *out = NULL;
+    dp_engine *e = calloc(1, sizeof(*e));
+    if (!e) {
+        dp_log_error(COMPONENT, "out of memory creating the engine");
+        return -1;
+    }
+    e->cfg = cfg;
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->wake, &ca);
+    pthread_condattr_destroy(&ca);
+
+    dp_trace_table_options to;
+    dp_trace_table_options_defaults(&to);
+    to.idle_timeout_ms = cfg->assembly.idle_timeout_ms;
+    to.max_age_ms = cfg->assembly.max_age_ms;
+    to.memory_limit_bytes = cfg->assembly.memory_limit_bytes;
+    to.shards = cfg->assembly.shards;
+    to.late_window_ms = cfg->assembly.late_window_ms;
+    to.max_pending_runs = cfg->assembly.max_pending_runs;
+    e->table = dp_trace_table_create(&to);
+    /* partial runs count against the table's hard limit (twice memory_limit)
+     * until released: keep at most half of memory_limit of them */
+    if (e->table)
+        e->partials = dp_partial_runs_create(e->table, cfg->assembly.late_window_ms,
+                                             cfg->assembly.memory_limit_bytes / 2, 4096);
+    if (!e->table || !e->partials) {
+        dp_log_error(COMPONENT, "out of memory creating the trace table");
+        dp_engine_destroy(e);
+        return -1;
+    }
+    *out = e;
+    return 0;
+}
+
+dp_trace_table *dp_engine_table(dp_engine *e)
+{
+    return e->table;
+}
+
+int dp_engine_add_input(dp_engine *e, const dp_input_plugin *plugin, void *ctx)
+{
+    if (e->running || e->input_count == DP_ENGINE_MAX_INPUTS)
+        return -1;
+    e->inputs[e->input_count++] = (engine_input){plugin, ctx, false};
+    return 0;
+}
+
+int dp_engine_add_output(dp_engine *e, dp_sink *output)
+{
+    if (e->running || !output || e->output_count == DP_ENGINE_MAX_OUTPUTS)
+        return -1;
+    e->outputs[e->output_count++] = output;
+    return 0;
+}
+
+int dp_engine_start(dp_engine *e)
+{
+    const dp_config *cfg = e->cfg;
+    e->running = true;
+    /* one processor per receiver worker (one per core by default) */
+    unsigned workers = cfg->server.workers;
+    if (!workers) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = n > 0 ? (unsigned)n : 1;
+    }
+    unsigned nproc = workers < DP_ENGINE_MAX_PROCESSORS ? workers : DP_ENGINE_MAX_PROCESSORS;
+    for (unsigned i = 0; i < nproc; i++) {
+        if (pthread_create(&e->processors[i], NULL, processor_main, e) != 0) {
+            dp_log_error(COMPONENT, "cannot start run processor threads");
+            return -1;
+        }
+        e->processor_count++;
+    }
+    if (pthread_create(&e->finaliser, NULL, finaliser_main, e) != 0) {
+        dp_log_error(COMPONENT, "cannot start the finaliser thread");
+        return -1;
+    }
+    e->finaliser_started = true;
+    for (size_t i = 0; i < e->input_count; i++) {
+        char err[512] = "";
+        engine_input *in = &e->inputs[i];
+        if (in->plugin->start(in->ctx, e, err, sizeof(err)) != 0) {
+            dp_log_error(COMPONENT, "%s", err[0] ? err : in->plugin->name);
+            return -1;
+        }
+        in->started = true;
+    }
+    return 0;
+}
+
+void dp_engine_stop(dp_engine *e)
+{
+    if (!e || e->stopped)
+        return;
+    e->stopped = true;
+    /* stop accepting; calls in flight finish and their spans are in the table */
+    for (size_t i = 0; i < e->input_count; i++) {
+        if (e->inputs[i].started)
+            e->inputs[i].plugin->stop(e->inputs[i].ctx);
+    }
+    if (e->finaliser_started) {
+        pthread_mutex_lock(&e->lock);
+        e->stopping = true;
+        pthread_cond_signal(&e->wake);
+        pthread_mutex_unlock(&e->lock);
+        pthread_join(e->finaliser, NULL);
+        e->finaliser_started = false;
+    }
+    /* what the buffered runs cost, by the table's own accounting (the benchmark reads it) */
+    dp_trace_table_stats ts;
+    dp_trace_table_get_stats(e->table, &ts);
+    if (ts.buffered_spans)
+        dp_log_info("daemon",
+                    "buffered at shutdown: %zu runs, %zu spans, %zu encoded span bytes held in "
+                    "%zu bytes (%.2f x)",
+                    ts.buffered_runs, ts.buffered_spans, ts.buffered_encoded_bytes,
+                    ts.buffered_bytes,
+                    ts.buffered_encoded_bytes
+                        ? (double)ts.buffered_bytes / (double)ts.buffered_encoded_bytes
+                        : 0.0);
+    /* nothing buffered is dropped: finalise it all, then let the processors drain */
+    size_t n = dp_trace_table_finalise_all(e->table);
+    if (n)
+        dp_log_info("daemon", "finalising %zu pending run(s)", n);
+    dp_trace_table_close(e->table);
+    for (unsigned i = 0; i < e->processor_count; i++)
+        pthread_join(e->processors[i], NULL);
+    e->processor_count = 0;
+    for (size_t i = 0; i < e->output_count; i++)
+        dp_sink_flush(e->outputs[i]);
+}
+
+void dp_engine_get_stats(dp_engine *e, dp_engine_stats *out)
+{
+    out->runs_processed = atomic_load(&e->runs_processed);
+    out->runs_failed = atomic_load(&e->runs_failed);
+    out->spans_undecodable = atomic_load(&e->spans_undecodable);
+}
+
+void dp_engine_destroy(dp_engine *e)
+{
+    if (!e)
+        return;
+    if (e->running)
+        dp_engine_stop(e);
+    for (size_t i = 0; i < e->input_count; i++)
+        e->inputs[i].plugin->destroy(e->inputs[i].ctx);
+    dp_partial_runs_destroy(e->partials);
+    dp_trace_table_destroy(e->table);
+    pthread_cond_destroy(&e->wake);
+    pthread_mutex_destroy(&e->lock);
+    free(e);
+}

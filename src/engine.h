@@ -1,0 +1,73 @@
+/*
+ * The engine: what turns spans into reported runs, whatever brings them in
+ * and wherever the runs go. It owns the trace table, the finaliser thread,
+ * the run processor threads and the store of partial runs; inputs insert
+ * spans into its table, outputs (dp_sink) receive every finished run with
+ * its profile.
+ *
+ *   dp_engine_create()       table + partial-run store, from the config
+ *   dp_engine_add_input()    any number of inputs (an input plugin each)
+ *   dp_engine_add_output()   any number of outputs (a dp_sink each)
+ *   dp_engine_start()        processors and finaliser, then every input
+ *   dp_engine_stop()         inputs stop accepting (calls in flight finish),
+ *                            every buffered run is finalised and processed,
+ *                            outputs are flushed: nothing buffered is dropped
+ *   dp_engine_destroy()      inputs destroyed; outputs are the caller's
+ *
+ * Inputs and outputs are called from the engine's threads: an output's
+ * on_run from several processor threads at once.
+ */
+#ifndef DP_ENGINE_H
+#define DP_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "sink.h"
+#include "trace_table.h"
+
+typedef struct dp_engine dp_engine;
+
+/** An input: something that inserts spans into dp_engine_table(). */
+typedef struct dp_input_plugin {
+    const char *name;
+    /** Start taking data; 0, or -1 with the reason in err. */
+    int (*start)(void *ctx, dp_engine *engine, char *err, size_t errlen);
+    /** Stop accepting; return once what was accepted is in the table. */
+    void (*stop)(void *ctx);
+    /** Free the input (after stop, or when it never started). */
+    void (*destroy)(void *ctx);
+} dp_input_plugin;
+
+/** Counters of finished runs; a snapshot. */
+typedef struct dp_engine_stats {
+    uint64_t runs_processed;    /* handed to every output */
+    uint64_t runs_failed;       /* profile or an output failed */
+    uint64_t spans_undecodable; /* stored bytes that did not decode (never expected) */
+} dp_engine_stats;
+
+/** 0 and *out, or -1 (out of memory, logged). cfg must outlive the engine. */
+int dp_engine_create(const dp_config *cfg, dp_engine **out);
+
+/** The trace table inputs insert into. */
+dp_trace_table *dp_engine_table(dp_engine *e);
+
+/** Register an input (ctx is the plugin's; the engine destroys it). Before start. */
+int dp_engine_add_input(dp_engine *e, const dp_input_plugin *plugin, void *ctx);
+
+/** Register an output (not owned). Before start. */
+int dp_engine_add_output(dp_engine *e, dp_sink *output);
+
+/** Start the threads, then the inputs in order; 0, or -1 with the reason logged. */
+int dp_engine_start(dp_engine *e);
+
+/** Stop the inputs, finalise and process every buffered run, flush the outputs. */
+void dp_engine_stop(dp_engine *e);
+
+void dp_engine_get_stats(dp_engine *e, dp_engine_stats *out);
+
+/** Stop if running, destroy the inputs, free the engine; NULL is accepted. */
+void dp_engine_destroy(dp_engine *e);
+
+#endif

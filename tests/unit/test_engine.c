@@ -1,0 +1,322 @@
+/*
+ * The whole pipeline in-process: an input plugin inserts encoded spans into
+ * the engine, the engine's threads finalise, decode and profile them, and a
+ * capturing output receives every run. Waits on the output's condition
+ * variable (bounded), never on a clock.
+ *
+ * The run: root "run" 0..300 ms; node "a" (dag.node.id) 0..100 with a chat
+ * of 100 in / 10 out; node "b" 150..300 with a chat of 200 in / 20 out.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "engine.h"
+#include "opentelemetry/proto/trace/v1/trace.pb-c.h"
+#include "profile_types.h"
+#include "sink.h"
+
+typedef Opentelemetry__Proto__Trace__V1__Span Span;
+typedef Opentelemetry__Proto__Common__V1__KeyValue KeyValue;
+typedef Opentelemetry__Proto__Common__V1__AnyValue AnyValue;
+
+#define MS(x) (1700000000000000000ULL + (uint64_t)(x)*1000000ULL)
+#define NSPANS 5
+
+static const uint8_t TRACE_ID[16] = {0xe9, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
+/* encoded spans: 0 root, 1 a, 2 chat of a, 3 b, 4 chat of b */
+static uint8_t *encoded[NSPANS];
+static size_t encoded_len[NSPANS];
+
+static void span_id(int n, uint8_t out[8])
+{
+    memset(out, 0, 8);
+    out[0] = 0x5a;
+    out[7] = (uint8_t)(n + 1);
+}
+
+static void encode_all(void)
+{
+    static const struct {
+        int parent;
+        const char *name, *node;
+        unsigned start, end;
+        int64_t in, out;
+    } def[NSPANS] = {
+        {-1, "run", NULL, 0, 300, 0, 0},
+        {0, "a", "a", 0, 100, 0, 0},
+        {1, "chat gpt-4o-mini", NULL, 10, 90, 100, 10},
+        {0, "b", "b", 150, 300, 0, 0},
+        {3, "chat gpt-4o-mini", NULL, 160, 290, 200, 20},
+    };
+    for (int n = 0; n < NSPANS; n++) {
+        Span s;
+        KeyValue kv[4], *kvp[4];
+        AnyValue av[4];
+        uint8_t sid[8], pid[8];
+        opentelemetry__proto__trace__v1__span__init(&s);
+        span_id(n, sid);
+        s.trace_id.data = (uint8_t *)TRACE_ID;
+        s.trace_id.len = 16;
+        s.span_id.data = sid;
+        s.span_id.len = 8;
+        if (def[n].parent >= 0) {
+            span_id(def[n].parent, pid);
+            s.parent_span_id.data = pid;
+            s.parent_span_id.len = 8;
+        }
+        s.name = (char *)def[n].name;
+        s.start_time_unix_nano = MS(def[n].start);
+        s.end_time_unix_nano = MS(def[n].end);
+        size_t k = 0;
+        for (int i = 0; i < 4; i++) {
+            opentelemetry__proto__common__v1__key_value__init(&kv[i]);
+            opentelemetry__proto__common__v1__any_value__init(&av[i]);
+            kv[i].value = &av[i];
+            kvp[i] = &kv[i];
+        }
+        if (def[n].node) {
+            kv[k].key = "dag.node.id";
+            av[k].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+            av[k++].string_value = (char *)def[n].node;
+        }
+        if (def[n].in) {
+            kv[k].key = "gen_ai.request.model";
+            av[k].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+            av[k++].string_value = "gpt-4o-mini";
+            kv[k].key = "gen_ai.usage.input_tokens";
+            av[k].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+            av[k++].int_value = def[n].in;
+            kv[k].key = "gen_ai.usage.output_tokens";
+            av[k].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+            av[k++].int_value = def[n].out;
+        }
+        s.attributes = kvp;
+        s.n_attributes = k;
+        encoded_len[n] = protobuf_c_message_get_packed_size(&s.base);
+        encoded[n] = malloc(encoded_len[n]);
+        assert_non_null(encoded[n]);
+        assert_int_equal(protobuf_c_message_pack(&s.base, encoded[n]), encoded_len[n]);
+    }
+}
+
+/* Insert spans [from, to) as one request of one (empty) resource and scope. */
+static void insert(dp_engine *e, int from, int to)
+{
+    dp_trace_batch_scope scope;
+    dp_trace_batch_span spans[NSPANS];
+    memset(&scope, 0, sizeof(scope));
+    static const int parent_of[NSPANS] = {-1, 0, 1, 0, 3};
+    size_t k = 0;
+    for (int n = from; n < to; n++) {
+        dp_trace_batch_span *b = &spans[k++];
+        memset(b, 0, sizeof(*b));
+        b->raw = (dp_str){(const char *)encoded[n], encoded_len[n]};
+        memcpy(b->trace_id, TRACE_ID, 16);
+        span_id(n, b->span_id);
+        if (parent_of[n] >= 0) {
+            span_id(parent_of[n], b->parent_span_id);
+            b->has_parent = true;
+        }
+    }
+    dp_trace_batch batch = {&scope, 1, spans, k};
+    assert_int_equal(dp_trace_table_insert(dp_engine_table(e), &batch), DP_TRACE_TABLE_OK);
+}
+
+/* --- an input plugin that inserts a fixed part of the run when started ---- */
+
+typedef struct test_input {
+    int from, to;
+    bool started, stopped, destroyed;
+} test_input;
+
+static int input_start(void *ctx, dp_engine *e, char *err, size_t errlen)
+{
+    test_input *in = ctx;
+    in->started = true;
+    insert(e, in->from, in->to);
+    return 0;
+}
+
+static void input_stop(void *ctx)
+{
+    ((test_input *)ctx)->stopped = true;
+}
+
+static void input_destroy(void *ctx)
+{
+    ((test_input *)ctx)->destroyed = true;
+}
+
+static const dp_input_plugin test_input_plugin = {"test", input_start, input_stop, input_destroy};
+
+/* --- an output that keeps what it was given ------------------------------- */
+
+typedef struct seen_run {
+    size_t spans;
+    unsigned llm_calls;
+    uint64_t input, output;
+    bool partial, supersedes, late;
+} seen_run;
+
+typedef struct capture {
+    dp_sink base;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    seen_run runs[8];
+    size_t count;
+    int flushes;
+} capture;
+
+static int capture_on_run(dp_sink *sink, const dp_run_record *run, const dp_run_profile *p)
+{
+    capture *c = (capture *)sink;
+    pthread_mutex_lock(&c->lock);
+    if (c->count < 8)
+        c->runs[c->count++] =
+            (seen_run){p->span_count, p->llm_calls,  p->tokens.input, p->tokens.output,
+                       p->partial,    p->supersedes, p->late};
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    (void)run;
+    return 0;
+}
+
+static int capture_flush(dp_sink *sink)
+{
+    ((capture *)sink)->flushes++;
+    return 0;
+}
+
+static void capture_destroy(dp_sink *sink)
+{
+    (void)sink;
+}
+
+static const dp_sink_ops capture_ops = {capture_on_run, capture_flush, capture_destroy};
+
+static void capture_init(capture *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->base.ops = &capture_ops;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->cond, NULL);
+}
+
+/* Wait (at most 30 s) until the output has seen n runs. */
+static bool wait_runs(capture *c, size_t n)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 30;
+    pthread_mutex_lock(&c->lock);
+    while (c->count < n && pthread_cond_timedwait(&c->cond, &c->lock, &deadline) == 0)
+        ;
+    bool ok = c->count >= n;
+    pthread_mutex_unlock(&c->lock);
+    return ok;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    encode_all();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (int n = 0; n < NSPANS; n++)
+        free(encoded[n]);
+    return 0;
+}
+
+/* The whole run through an input, reported once at stop: 5 spans, 2 calls,
+ * 300 in / 30 out; the input is started, stopped and destroyed once. */
+static void test_whole_run(void **state)
+{
+    (void)state;
+    dp_config cfg;
+    dp_config_defaults(&cfg);
+    cfg.server.workers = 2;
+    capture out;
+    capture_init(&out);
+    test_input in = {0, NSPANS, false, false, false};
+    dp_engine *e = NULL;
+    assert_int_equal(dp_engine_create(&cfg, &e), 0);
+    assert_int_equal(dp_engine_add_output(e, &out.base), 0);
+    assert_int_equal(dp_engine_add_input(e, &test_input_plugin, &in), 0);
+    assert_int_equal(dp_engine_start(e), 0);
+    assert_true(in.started);
+    dp_engine_stop(e);
+    assert_true(in.stopped);
+    assert_int_equal(out.count, 1);
+    assert_int_equal(out.flushes, 1);
+    seen_run r = out.runs[0];
+    assert_int_equal(r.spans, 5);
+    assert_int_equal(r.llm_calls, 2);
+    assert_int_equal(r.input, 300);
+    assert_int_equal(r.output, 30);
+    assert_false(r.partial || r.supersedes || r.late);
+    dp_engine_stats st;
+    dp_engine_get_stats(e, &st);
+    assert_int_equal(st.runs_processed, 1);
+    assert_int_equal(st.runs_failed, 0);
+    dp_engine_destroy(e);
+    assert_true(in.destroyed);
+}
+
+/* max_age 1 ms: node a and its chat (no root) are reported as partial (2
+ * spans, 100 in); then b, its chat and the root arrive and, at stop, the run
+ * is reported whole from all 5 spans, superseding the partial report. */
+static void test_partial_then_whole(void **state)
+{
+    (void)state;
+    dp_config cfg;
+    dp_config_defaults(&cfg);
+    cfg.server.workers = 1;
+    cfg.assembly.max_age_ms = 1;
+    capture out;
+    capture_init(&out);
+    test_input in = {1, 3, false, false, false};
+    dp_engine *e = NULL;
+    assert_int_equal(dp_engine_create(&cfg, &e), 0);
+    assert_int_equal(dp_engine_add_output(e, &out.base), 0);
+    assert_int_equal(dp_engine_add_input(e, &test_input_plugin, &in), 0);
+    assert_int_equal(dp_engine_start(e), 0);
+    assert_true(wait_runs(&out, 1));
+    assert_true(out.runs[0].partial);
+    assert_int_equal(out.runs[0].spans, 2);
+    assert_int_equal(out.runs[0].input, 100);
+    /* the rest: root and node b with its chat */
+    insert(e, 3, NSPANS);
+    insert(e, 0, 1);
+    dp_engine_stop(e);
+    assert_true(out.count >= 2);
+    seen_run whole = out.runs[out.count - 1];
+    assert_true(whole.supersedes);
+    assert_false(whole.late);
+    assert_int_equal(whole.spans, 5);
+    assert_int_equal(whole.llm_calls, 2);
+    assert_int_equal(whole.input, 300);
+    assert_int_equal(whole.output, 30);
+    dp_engine_destroy(e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_whole_run),
+        cmocka_unit_test(test_partial_then_whole),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
