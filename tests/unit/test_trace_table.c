@@ -164,6 +164,24 @@ static void no_root_waits_for_max_age(void **state)
     dp_trace_table_destroy(t);
 }
 
+/* A run complete by the idle rule that the finaliser only looks at after its
+ * max age as well (it ran late) is finished as idle: whole, not cut short. */
+static void late_collect_of_a_complete_run_is_idle(void **state)
+{
+    (void)state;
+    dp_trace_table *t = make_table(0, 0);
+    dp_trace_batch_span spans[2] = {make_span(4, 1, 0, "R", 1), make_span(4, 2, 1, "C", 1)};
+    assert_int_equal(insert_spans(t, spans, 2), DP_TRACE_TABLE_OK);
+    fake_now += 30000; /* both idle (>= 2000) and max age (>= 30000) */
+    assert_int_equal(dp_trace_table_collect(t), 1);
+    dp_run_record *r = take_now(t);
+    assert_non_null(r);
+    assert_int_equal(r->reason, DP_RUN_IDLE);
+    assert_int_equal(r->span_count, 2);
+    dp_trace_table_release(t, r);
+    dp_trace_table_destroy(t);
+}
+
 static void memory_cap_finalises_oldest_first(void **state)
 {
     (void)state;
@@ -463,6 +481,7 @@ int main(void)
         cmocka_unit_test(idle_after_root),
         cmocka_unit_test(new_span_restarts_idle),
         cmocka_unit_test(no_root_waits_for_max_age),
+        cmocka_unit_test(late_collect_of_a_complete_run_is_idle),
         cmocka_unit_test(memory_cap_finalises_oldest_first),
         cmocka_unit_test(late_spans_form_a_late_run),
         cmocka_unit_test(full_pending_queue_refuses_whole_batch),

@@ -930,9 +930,12 @@ size_t dp_trace_table_collect(dp_trace_table *t)
         /* max age: the age list is in creation order */
         while (s->age_head && now - s->age_head->first_ms >= t->opt.max_age_ms) {
             trace_entry *e = s->age_head;
+            /* complete by the idle rule as well (the finaliser ran late):
+             * it is a whole run, not one cut short by its age */
+            bool idle = (e->has_root || e->late) && now - e->last_ms >= t->opt.idle_timeout_ms;
             entry_detach(t, s, e, now);
             e->txn_next = due;
-            e->due_reason = DP_RUN_MAX_AGE;
+            e->due_reason = idle ? DP_RUN_IDLE : DP_RUN_MAX_AGE;
             due = e;
         }
         /* idle: the activity list is least recently touched first */
