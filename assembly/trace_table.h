@@ -35,13 +35,14 @@
 #include <stdint.h>
 
 #include "dp_str.h"
+#include "err.h"
 
 enum {
     DP_TRACE_TABLE_OK = 0,
-    DP_TRACE_TABLE_EFULL = -1,  /* cannot take more now: the caller answers UNAVAILABLE */
-    DP_TRACE_TABLE_ENOMEM = -2, /* malloc failed; nothing of the batch was kept */
-    DP_TRACE_TABLE_EINVAL = -3, /* bad arguments (e.g. an index out of range) */
-    DP_TRACE_TABLE_ECLOSED = -4 /* the table is closed and nothing is pending */
+    DP_TRACE_TABLE_EFULL = DP_EFULL,    /* cannot take more now: the caller answers UNAVAILABLE */
+    DP_TRACE_TABLE_ENOMEM = DP_ENOMEM,  /* malloc failed; nothing of the batch was kept */
+    DP_TRACE_TABLE_EINVAL = DP_EINVAL,  /* bad arguments (e.g. an index out of range) */
+    DP_TRACE_TABLE_ECLOSED = DP_ECLOSED /* the table is closed and nothing is pending */
 };
 
 /** Milliseconds on a monotonic clock; injectable for tests. */

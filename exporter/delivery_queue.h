@@ -26,10 +26,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DP_DELIVERY_EINVAL (-1)  /**< bad argument */
-#define DP_DELIVERY_EFULL (-2)   /**< a bound would be passed: push back on the sender */
-#define DP_DELIVERY_ECLOSED (-3) /**< the queue no longer accepts requests */
-#define DP_DELIVERY_ENOMEM (-4)  /**< out of memory */
+#include "err.h"
+
+#define DP_DELIVERY_EINVAL DP_EINVAL   /**< bad argument */
+#define DP_DELIVERY_EFULL DP_EFULL     /**< a bound would be passed: push back on the sender */
+#define DP_DELIVERY_ECLOSED DP_ECLOSED /**< the queue no longer accepts requests */
+#define DP_DELIVERY_ENOMEM DP_ENOMEM   /**< out of memory */
 
 typedef struct dp_delivery_item dp_delivery_item;
 

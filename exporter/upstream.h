@@ -27,16 +27,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "upstream_config.h"
 
 typedef struct dp_upstream dp_upstream;
 
 /* Error codes of dp_upstream_submit*() (0 is success). */
-#define DP_UPSTREAM_EINVAL (-1)    /**< bad argument or empty request */
-#define DP_UPSTREAM_EFULL (-2)     /**< queue full: answer the sender UNAVAILABLE */
-#define DP_UPSTREAM_ESHUTDOWN (-3) /**< shutting down: no longer accepting */
-#define DP_UPSTREAM_ENOMEM (-4)    /**< out of memory */
-#define DP_UPSTREAM_EDISABLED (-5) /**< no endpoint configured for this signal */
+#define DP_UPSTREAM_EINVAL DP_EINVAL       /**< bad argument or empty request */
+#define DP_UPSTREAM_EFULL DP_EFULL         /**< queue full: answer the sender UNAVAILABLE */
+#define DP_UPSTREAM_ESHUTDOWN DP_ECLOSED   /**< shutting down: no longer accepting */
+#define DP_UPSTREAM_ENOMEM DP_ENOMEM       /**< out of memory */
+#define DP_UPSTREAM_EDISABLED DP_EDISABLED /**< no endpoint configured for this signal */
 
 /** Counters of one signal. "items" are spans, data points or log records. */
 typedef struct dp_upstream_stats {

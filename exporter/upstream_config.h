@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
+
 /** Signals the upstream client exports; also indexes per-signal arrays. */
 typedef enum dp_upstream_signal {
     DP_UPSTREAM_TRACES = 0,
@@ -48,8 +50,8 @@ typedef enum dp_upstream_compression {
 #define DP_UPSTREAM_MAX_STRING 4096
 
 /* Error codes of this module (0 is success). */
-#define DP_UPSTREAM_CONFIG_EINVAL (-1) /**< malformed value; the log names the variable */
-#define DP_UPSTREAM_CONFIG_ENOMEM (-2) /**< out of memory */
+#define DP_UPSTREAM_CONFIG_EINVAL DP_EINVAL /**< malformed value; the log names the variable */
+#define DP_UPSTREAM_CONFIG_ENOMEM DP_ENOMEM /**< out of memory */
 
 /** One extra request header (gRPC metadata). key is lowercase ASCII. */
 typedef struct dp_upstream_header {

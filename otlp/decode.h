@@ -24,12 +24,13 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "err.h"
 #include "span.h"
 
 enum {
     DP_OTLP_OK = 0,
-    DP_OTLP_EDECODE = -1, /* bytes are not a valid message of that type */
-    DP_OTLP_ENOMEM = -2,  /* arena cap or out of memory */
+    DP_OTLP_EDECODE = DP_EDECODE, /* bytes are not a valid message of that type */
+    DP_OTLP_ENOMEM = DP_ENOMEM,   /* arena cap or out of memory */
 };
 
 /** One resource (ResourceSpans.resource) of a request, as encoded bytes. */

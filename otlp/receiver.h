@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "trace_table.h"
 
 enum dp_signal {
@@ -67,10 +68,10 @@ typedef struct dp_receiver dp_receiver;
 
 enum {
     DP_RECEIVER_OK = 0,
-    DP_RECEIVER_EBIND = -1, /* the listen address could not be bound */
-    DP_RECEIVER_ENOMEM = -2,
-    DP_RECEIVER_EINVAL = -3,
-    DP_RECEIVER_ETHREAD = -4,
+    DP_RECEIVER_EBIND = DP_EBIND, /* the listen address could not be bound */
+    DP_RECEIVER_ENOMEM = DP_ENOMEM,
+    DP_RECEIVER_EINVAL = DP_EINVAL,
+    DP_RECEIVER_ETHREAD = DP_ETHREAD,
 };
 
 /**

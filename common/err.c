@@ -1,0 +1,28 @@
+/* Texts of the error codes of err.h. */
+#include "err.h"
+
+const char *dp_strerror(int err)
+{
+    switch (err) {
+    case DP_OK:
+        return "success";
+    case DP_ENOMEM:
+        return "out of memory";
+    case DP_EINVAL:
+        return "invalid argument";
+    case DP_EFULL:
+        return "full";
+    case DP_ECLOSED:
+        return "closed";
+    case DP_EDECODE:
+        return "not a valid message";
+    case DP_EBIND:
+        return "cannot bind the address";
+    case DP_ETHREAD:
+        return "cannot start a thread";
+    case DP_EDISABLED:
+        return "not configured";
+    default:
+        return "unknown error";
+    }
+}
