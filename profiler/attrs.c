@@ -657,21 +657,6 @@ static int link_parents(dp_prof_ctx *c)
     return 0;
 }
 
-int dp_prof_find_span(const dp_prof_ctx *c, const uint8_t id[8])
-{
-    const int *slots = c->id_slots;
-    if (!slots)
-        return -1;
-    uint64_t k = dp_prof_id_key(id);
-    size_t h = dp_prof_id_hash(k, c->id_mask);
-    while (slots[h] >= 0) {
-        if (dp_prof_id_key(c->spans[slots[h]].span_id) == k)
-            return slots[h];
-        h = (h + 1) & c->id_mask;
-    }
-    return -1;
-}
-
 int dp_prof_read_spans(dp_prof_ctx *c)
 {
     c->si = dp_arena_calloc(c->scratch, c->n ? c->n : 1, sizeof(dp_prof_span));

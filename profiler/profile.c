@@ -10,7 +10,6 @@
  */
 #include "profile.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,14 +22,6 @@
 /* Hard caps: a pathological trace fails cleanly instead of eating memory. */
 #define SCRATCH_MAX_BYTES ((size_t)512 << 20)
 #define PROFILE_MAX_BYTES ((size_t)256 << 20)
-
-void dp_prof_format(char *dst, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(dst, cap, fmt, ap);
-    va_end(ap);
-}
 
 /*
  * A span id seen twice in one trace is the same span delivered twice (an SDK

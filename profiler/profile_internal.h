@@ -2,7 +2,9 @@
  * Internal to the profiler: the state shared by the build steps while one
  * run profile is made (attrs.c reads attributes, nodes.c maps spans to
  * nodes and sums usage, deps.c links nodes, bottlenecks.c and recommend.c
- * judge the result). Not for other modules.
+ * judge the result; prof_helpers.c holds what several steps use and calls
+ * none of them). Not for other modules. Calls go one way: profile.c ->
+ * steps -> deps.c -> prof_helpers.c.
  */
 #ifndef DP_PROFILE_INTERNAL_H
 #define DP_PROFILE_INTERNAL_H

@@ -1,0 +1,85 @@
+/*
+ * Helpers every step of a profile build uses: bounded formatting, prices
+ * and costs, model names without their release date, span lookup by id.
+ * A leaf: it calls no other step, so the steps (attrs, nodes, deps,
+ * bottlenecks, recommend) depend on it and on each other without a circle.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "profile_internal.h"
+
+void dp_prof_format(char *dst, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, cap, fmt, ap);
+    va_end(ap);
+}
+
+double dp_prof_call_cost(const dp_model_price *pr, const dp_token_counts *t)
+{
+    /* cache tokens are inside input: bill them at their own rate, once */
+    uint64_t cached = t->cache_read + t->cache_write;
+    uint64_t uncached = t->input > cached ? t->input - cached : 0;
+    return ((double)uncached * pr->input_per_mtok + (double)t->output * pr->output_per_mtok +
+            (double)t->cache_read * pr->cache_read_per_mtok +
+            (double)t->cache_write * pr->cache_write_per_mtok) /
+           1e6;
+}
+
+const dp_model_price *dp_prof_price(dp_prof_ctx *c, dp_str m)
+{
+    if (m.len == 0)
+        return NULL;
+    /* runs mostly repeat one or two models: remember the last answer */
+    if (c->price_memo_valid && dp_str_eq(c->price_memo_model, m))
+        return c->price_memo;
+    c->price_memo = dp_price_table_lookup(c->cfg->prices, m);
+    c->price_memo_model = m;
+    c->price_memo_valid = true;
+    return c->price_memo;
+}
+
+static bool all_digits(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+    }
+    return true;
+}
+
+dp_str dp_prof_undated_model(dp_str m)
+{
+    /* -YYYY-MM-DD */
+    if (m.len > 11) {
+        const char *t = m.ptr + m.len - 11;
+        if (t[0] == '-' && all_digits(t + 1, 4) && t[5] == '-' && all_digits(t + 6, 2) &&
+            t[8] == '-' && all_digits(t + 9, 2))
+            return (dp_str){m.ptr, m.len - 11};
+    }
+    /* -YYYYMMDD or @YYYYMMDD */
+    if (m.len > 9) {
+        const char *t = m.ptr + m.len - 9;
+        if ((t[0] == '-' || t[0] == '@') && all_digits(t + 1, 8) && (t[1] == '1' || t[1] == '2'))
+            return (dp_str){m.ptr, m.len - 9};
+    }
+    return m;
+}
+
+int dp_prof_find_span(const dp_prof_ctx *c, const uint8_t id[8])
+{
+    const int *slots = c->id_slots;
+    if (!slots)
+        return -1;
+    uint64_t k = dp_prof_id_key(id);
+    size_t h = dp_prof_id_hash(k, c->id_mask);
+    while (slots[h] >= 0) {
+        if (dp_prof_id_key(c->spans[slots[h]].span_id) == k)
+            return slots[h];
+        h = (h + 1) & c->id_mask;
+    }
+    return -1;
+}
