@@ -25,6 +25,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,8 @@ typedef struct sender {
     unsigned lanes_done;        /* lanes that have sent all they will send */
     bool done;                  /* every lane is done */
     uint64_t batches_completed; /* wakes dp_upstream_submit_wait(): room in the queue */
+    uint64_t bytes_since_trim;  /* delivered since memory was last handed back */
+    uint64_t last_trim_ms;
     dp_upstream_stats stats;
 } sender;
 
@@ -618,6 +621,35 @@ static bool reserve_slices(lane *l, uint64_t requests)
     return true;
 }
 
+/* Memory that passed through the queue before a drained queue hands freed
+ * pages back to the system, and how often at most. */
+#define TRIM_MIN_BYTES (64u << 20)
+#define TRIM_MIN_INTERVAL_MS 1000
+
+/*
+ * The queue's requests are allocated by the run processors and freed by the
+ * sender lanes: glibc keeps such memory in the allocating threads' arenas,
+ * so after a burst dagprof held several times its no-upstream footprint long
+ * after the queue had drained (bench/README.md, "Memory after a drain").
+ * Once the queue is empty after enough bytes went through it, malloc_trim()
+ * hands the free pages back. Called with s->mu held.
+ */
+static bool want_trim(sender *s, uint64_t delivered_bytes)
+{
+    s->bytes_since_trim += delivered_bytes;
+    if (s->bytes_since_trim < TRIM_MIN_BYTES)
+        return false;
+    uint64_t now = now_ms();
+    if (now - s->last_trim_ms < TRIM_MIN_INTERVAL_MS)
+        return false;
+    dp_delivery_depth d = dp_delivery_queue_depth(&s->queue);
+    if (d.queued_bytes || d.inflight_bytes)
+        return false;
+    s->bytes_since_trim = 0;
+    s->last_trim_ms = now;
+    return true;
+}
+
 static void *sender_main(void *arg)
 {
     lane *l = arg;
@@ -648,11 +680,19 @@ static void *sender_main(void *arg)
         }
         if (batch.requests <= l->slice_cap)
             deliver(l, &batch);
+        uint64_t len = batch.len;
         dp_delivery_queue_complete(&s->queue, &batch);
         pthread_mutex_lock(&s->mu);
         s->batches_completed++;
         pthread_cond_broadcast(&s->cond);
+        bool trim = want_trim(s, len);
         pthread_mutex_unlock(&s->mu);
+#ifdef __GLIBC__
+        if (trim)
+            malloc_trim(0);
+#else
+        (void)trim;
+#endif
     }
 
     pthread_mutex_lock(&s->mu);
