@@ -33,6 +33,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 #define DP_TT_MAX_SHARDS 4096
 #define DP_TT_HDR_SIZE 40
 #define DP_TT_CHUNK_MIN 1024
@@ -135,9 +137,7 @@ struct dp_trace_table {
 static uint64_t monotonic_ms(void *ctx)
 {
     (void)ctx;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return dp_clock_monotonic_ms();
 }
 
 static uint64_t now_ms(dp_trace_table *t)

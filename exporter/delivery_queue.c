@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 struct dp_delivery_item {
     dp_delivery_item *next;
     uint64_t items;
@@ -20,13 +22,6 @@ struct dp_delivery_item {
     uint64_t enqueued_ms; /* monotonic */
     uint8_t data[];
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int dp_delivery_queue_init(dp_delivery_queue *q, uint64_t max_items, uint64_t max_bytes)
 {
@@ -90,7 +85,7 @@ int dp_delivery_queue_push(dp_delivery_queue *q, const void *data, size_t len, u
                 (q->max_bytes && d->queued_bytes + d->inflight_bytes + len > q->max_bytes))) {
         result = DP_DELIVERY_EFULL;
     } else {
-        it->enqueued_ms = now_ms();
+        it->enqueued_ms = dp_clock_monotonic_ms();
         if (q->tail)
             q->tail->next = it;
         else
@@ -116,7 +111,7 @@ static bool batch_ready(dp_delivery_queue *q, uint64_t max_items, uint64_t max_b
         return true;
     if (q->depth.queued_items >= max_items || q->depth.queued_bytes >= max_bytes)
         return true;
-    return now_ms() >= deadline_ms;
+    return dp_clock_monotonic_ms() >= deadline_ms;
 }
 
 int dp_delivery_queue_take(dp_delivery_queue *q, dp_delivery_batch *batch, uint64_t max_items,

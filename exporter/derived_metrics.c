@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "clock.h"
 #include "log.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 
@@ -573,13 +574,6 @@ static int record_profile(dp_derived_metrics *dm, const dp_run_profile *p)
 
 /* --- public: lifecycle and recording ---------------------------------------- */
 
-static uint64_t now_realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 dp_derived_metrics *dp_derived_metrics_create(const dp_derived_metrics_options *opt)
 {
     dp_derived_metrics *dm = calloc(1, sizeof(*dm));
@@ -594,7 +588,7 @@ dp_derived_metrics *dp_derived_metrics_create(const dp_derived_metrics_options *
     if (dm->max_series > UINT32_MAX / 4)
         dm->max_series = UINT32_MAX / 4; /* the hash index stores 32-bit positions */
     dm->service_name = strdup(opt && opt->service_name ? opt->service_name : "dagprof");
-    dm->start_ns = opt && opt->start_time_ns ? opt->start_time_ns : now_realtime_ns();
+    dm->start_ns = opt && opt->start_time_ns ? opt->start_time_ns : dp_clock_realtime_ns();
     if (!dm->service_name) {
         dp_derived_metrics_destroy(dm);
         return NULL;

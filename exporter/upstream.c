@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "delivery_queue.h"
 #include "log.h"
 #include "upstream_status.h"
@@ -102,13 +103,6 @@ struct dp_upstream {
     bool grpc_initialised;
     bool shut_down;
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static struct timespec abs_time(uint64_t ms)
 {
@@ -218,8 +212,8 @@ static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
                                                                      : cfg->concurrency;
     for (unsigned i = 0; i < s->lane_count; i++) {
         s->lanes[i].s = s;
-        s->lanes[i].rng =
-            (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull + (uint64_t)(uintptr_t)&s->lanes[i] + 1;
+        s->lanes[i].rng = (uint64_t)dp_clock_monotonic_ms() * 0x9E3779B97F4A7C15ull +
+                          (uint64_t)(uintptr_t)&s->lanes[i] + 1;
     }
 
     pthread_condattr_t attr;
@@ -476,12 +470,12 @@ static const char *status_name(int code)
 /* Sleep for delay_ms unless the shutdown aborts; returns false if aborted. */
 static bool backoff_wait(sender *s, uint64_t delay_ms)
 {
-    uint64_t until = now_ms() + delay_ms;
+    uint64_t until = dp_clock_monotonic_ms() + delay_ms;
     struct timespec ts = abs_time(until);
     bool aborted;
 
     pthread_mutex_lock(&s->mu);
-    while (!s->abort && now_ms() < until)
+    while (!s->abort && dp_clock_monotonic_ms() < until)
         pthread_cond_timedwait(&s->cond, &s->mu, &ts);
     aborted = s->abort;
     pthread_mutex_unlock(&s->mu);
@@ -500,7 +494,7 @@ static void deliver(lane *l, dp_delivery_batch *batch)
     sender *s = l->s;
     const dp_upstream_config *cfg = &s->up->cfg;
     const char *sig = dp_upstream_signal_name(s->signal);
-    uint64_t start = now_ms();
+    uint64_t start = dp_clock_monotonic_ms();
     uint64_t backoff = cfg->retry_initial_ms ? cfg->retry_initial_ms : 1;
     uint64_t retries = 0;
     attempt_result res;
@@ -576,7 +570,8 @@ static void deliver(lane *l, dp_delivery_batch *batch)
         if (backoff == 0)
             backoff = 1;
 
-        if (cfg->retry_max_elapsed_ms && now_ms() + delay - start > cfg->retry_max_elapsed_ms) {
+        if (cfg->retry_max_elapsed_ms &&
+            dp_clock_monotonic_ms() + delay - start > cfg->retry_max_elapsed_ms) {
             pthread_mutex_lock(&s->mu);
             s->stats.failed_items += batch->items;
             s->stats.failed_calls++;
@@ -639,7 +634,7 @@ static bool want_trim(sender *s, uint64_t delivered_bytes)
     s->bytes_since_trim += delivered_bytes;
     if (s->bytes_since_trim < TRIM_MIN_BYTES)
         return false;
-    uint64_t now = now_ms();
+    uint64_t now = dp_clock_monotonic_ms();
     if (now - s->last_trim_ms < TRIM_MIN_INTERVAL_MS)
         return false;
     dp_delivery_depth d = dp_delivery_queue_depth(&s->queue);
@@ -824,7 +819,7 @@ int dp_upstream_submit_wait(dp_upstream *up, dp_upstream_signal signal, const vo
     sender *s = &up->senders[signal];
     if (!s->enabled)
         return DP_UPSTREAM_EDISABLED;
-    uint64_t until = now_ms() + timeout_ms;
+    uint64_t until = dp_clock_monotonic_ms() + timeout_ms;
     struct timespec ts = abs_time(until);
     for (;;) {
         /* read the completion count before trying, so a batch finished
@@ -844,9 +839,10 @@ int dp_upstream_submit_wait(dp_upstream *up, dp_upstream_signal signal, const vo
         if (rc != DP_DELIVERY_EFULL)
             return DP_UPSTREAM_EINVAL;
         pthread_mutex_lock(&s->mu);
-        while (s->batches_completed == seen && !s->done && now_ms() < until)
+        while (s->batches_completed == seen && !s->done && dp_clock_monotonic_ms() < until)
             pthread_cond_timedwait(&s->cond, &s->mu, &ts);
-        bool give_up = s->done || (s->batches_completed == seen && now_ms() >= until);
+        bool give_up =
+            s->done || (s->batches_completed == seen && dp_clock_monotonic_ms() >= until);
         if (give_up && !s->done)
             s->stats.refused_full++;
         bool done = s->done;
@@ -895,12 +891,12 @@ int dp_upstream_wait_attempts(dp_upstream *up, dp_upstream_signal signal, uint64
     if (!dp_upstream_enabled(up, signal))
         return -1;
     sender *s = &up->senders[signal];
-    uint64_t until = now_ms() + timeout_ms;
+    uint64_t until = dp_clock_monotonic_ms() + timeout_ms;
     struct timespec ts = abs_time(until);
     int result;
 
     pthread_mutex_lock(&s->mu);
-    while (s->stats.attempts < min_attempts && now_ms() < until)
+    while (s->stats.attempts < min_attempts && dp_clock_monotonic_ms() < until)
         pthread_cond_timedwait(&s->cond, &s->mu, &ts);
     result = s->stats.attempts >= min_attempts ? 0 : -1;
     pthread_mutex_unlock(&s->mu);
@@ -920,14 +916,14 @@ uint64_t dp_upstream_shutdown(dp_upstream *up, uint32_t timeout_ms)
             dp_delivery_queue_close(&up->senders[i].queue);
 
     /* Flush: wait for every sender to finish, all against one deadline. */
-    uint64_t until = now_ms() + timeout_ms;
+    uint64_t until = dp_clock_monotonic_ms() + timeout_ms;
     struct timespec ts = abs_time(until);
     for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++) {
         sender *s = &up->senders[i];
         if (!s->enabled || !s->lanes[0].thread_started)
             continue;
         pthread_mutex_lock(&s->mu);
-        while (!s->done && now_ms() < until)
+        while (!s->done && dp_clock_monotonic_ms() < until)
             pthread_cond_timedwait(&s->cond, &s->mu, &ts);
         pthread_mutex_unlock(&s->mu);
     }

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "derived_metrics.h"
 #include "enrich.h"
 #include "log.h"
@@ -41,13 +42,6 @@ typedef struct upstream_sink {
     atomic_ullong deadline_ms; /* 0 = wait as long as it takes */
     atomic_ullong runs_sent, spans_sent, runs_failed, spans_undelivered;
 } upstream_sink;
-
-static uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void free_thread_buf(void *p)
 {
@@ -72,16 +66,6 @@ static dp_buf *thread_buf(upstream_sink *u)
     return b;
 }
 
-static void trace_id_hex(const uint8_t id[16], char out[33])
-{
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[id[i] >> 4];
-        out[2 * i + 1] = hex[id[i] & 15];
-    }
-    out[32] = '\0';
-}
-
 /* Queue one encoded request, waiting for room as long as the deadline allows. */
 static int submit(upstream_sink *u, const dp_buf *b, uint64_t spans)
 {
@@ -89,7 +73,7 @@ static int submit(upstream_sink *u, const dp_buf *b, uint64_t spans)
         uint64_t deadline = atomic_load(&u->deadline_ms);
         uint32_t slice = WAIT_SLICE_MS;
         if (deadline) {
-            uint64_t now = monotonic_ms();
+            uint64_t now = dp_clock_monotonic_ms();
             if (now >= deadline)
                 slice = 0;
             else if (deadline - now < slice)
@@ -143,7 +127,7 @@ static int upstream_on_run(dp_sink *sink, const dp_run_record *run, const dp_run
     } else {
         atomic_fetch_add(&u->runs_failed, 1);
         atomic_fetch_add(&u->spans_undelivered, run->span_count);
-        trace_id_hex(run->trace_id, hex);
+        dp_hex(run->trace_id, 16, hex);
         dp_log_error(COMPONENT, "run %s: %zu span(s) not delivered: %s", hex, run->span_count, why);
     }
     /* metrics describe every profiled run, delivered or not (late spans are no run) */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "profile_types.h"
 
 #define NAME_COL 24
@@ -126,13 +127,8 @@ static const char *money(char *buf, size_t cap, double usd, bool known)
 static void summary(text_out *o, const dp_run_profile *p)
 {
     char usd[32];
-    static const char digits[] = "0123456789abcdef";
     char hex[33];
-    for (size_t i = 0; i < 16; i++) {
-        hex[2 * i] = digits[p->trace_id[i] >> 4];
-        hex[2 * i + 1] = digits[p->trace_id[i] & 15];
-    }
-    hex[32] = '\0';
+    dp_hex(p->trace_id, 16, hex);
     put(o, "=== dagprof run %s  trace %s  (%zu spans)%s%s ===\n", p->dag_id, hex, p->span_count,
         p->late ? "  [LATE SPANS of an already reported run]" : "",
         p->supersedes ? "  [WHOLE RUN: supersedes the partial report of this trace]" : "");

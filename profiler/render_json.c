@@ -11,6 +11,7 @@
  */
 #include "render.h"
 
+#include "clock.h"
 #include "json_write.h"
 #include "profile_types.h"
 
@@ -207,20 +208,16 @@ static void recommendations(dp_json_writer *w, const dp_run_profile *p)
 
 int dp_render_json(const dp_run_profile *p, dp_buf *out)
 {
-    static const char hex[] = "0123456789abcdef";
     if (!p || !out)
         return -1;
-    char trace[32];
-    for (size_t i = 0; i < 16; i++) {
-        trace[2 * i] = hex[p->trace_id[i] >> 4];
-        trace[2 * i + 1] = hex[p->trace_id[i] & 15];
-    }
+    char trace[33];
+    dp_hex(p->trace_id, 16, trace);
 
     dp_json_writer w;
     dp_json_writer_init(&w, out);
     dp_json_writer_object_begin(&w);
     dp_json_writer_key(&w, "trace_id");
-    dp_json_writer_string(&w, trace, sizeof(trace));
+    dp_json_writer_string(&w, trace, 32);
     key_text(&w, "dag_id", p->dag_id ? p->dag_id : "unknown");
     key_bool(&w, "late", p->late);
     key_bool(&w, "partial", p->partial);

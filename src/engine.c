@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "clock.h"
 #include "decode.h"
 #include "log.h"
 #include "partial_runs.h"
@@ -62,23 +63,6 @@ struct dp_engine {
 
     atomic_ullong runs_processed, runs_failed, spans_undecodable;
 };
-
-static uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void trace_id_hex(const uint8_t id[16], char out[33])
-{
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[id[i] >> 4];
-        out[2 * i + 1] = hex[id[i] & 15];
-    }
-    out[32] = '\0';
-}
 
 /* Decode the spans of one record into spans[*n...]; returns how many could
  * not be decoded, or the record's span count on out of memory. */
@@ -150,7 +134,7 @@ static bool process_run(dp_engine *d, dp_arena *arena, dp_run_record *run)
     bool kept = false;
 
     dp_arena_reset(arena);
-    trace_id_hex(run->trace_id, hex);
+    dp_hex(run->trace_id, 16, hex);
     /* the rest of a run reported as partial: profile it whole */
     if (run->late)
         nparts = dp_partial_runs_take(d->partials, run->trace_id, parts, DP_ENGINE_PARTS_MAX - 1);
@@ -195,7 +179,7 @@ static bool process_run(dp_engine *d, dp_arena *arena, dp_run_record *run)
 keep:
     /* an early run (or a whole one finalised early again) is kept for its rest */
     if (finalised_early(run)) {
-        uint64_t now = monotonic_ms();
+        uint64_t now = dp_clock_monotonic_ms();
         for (size_t i = 0; i < nparts; i++) {
             if (dp_partial_runs_keep(d->partials, parts[i], now) != 0)
                 dp_trace_table_release(d->table, parts[i]);
@@ -234,18 +218,11 @@ static void *finaliser_main(void *arg)
     while (!d->stopping) {
         pthread_mutex_unlock(&d->lock);
         dp_trace_table_collect(d->table);
-        dp_partial_runs_expire(d->partials, monotonic_ms());
+        dp_partial_runs_expire(d->partials, dp_clock_monotonic_ms());
         uint64_t wait = dp_trace_table_next_due_ms(d->table, DP_ENGINE_FINALISER_MAX_WAIT_MS);
         if (wait < 1)
             wait = 1; /* a due run was just collected; do not spin */
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += (time_t)(wait / 1000);
-        deadline.tv_nsec += (long)(wait % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
+        struct timespec deadline = dp_clock_deadline(wait);
         pthread_mutex_lock(&d->lock);
         if (!d->stopping)
             pthread_cond_timedwait(&d->wake, &d->lock, &deadline);

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "derived_metrics.h"
 #include "log.h"
 #include "upstream.h"
@@ -50,20 +51,6 @@ struct dp_export_pipeline {
     atomic_ullong forward_disabled_warned;
     uint64_t undelivered;
 };
-
-static uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 int dp_export_pipeline_create(const dp_config *cfg, dp_sink *reports, dp_export_pipeline **out)
 {
@@ -185,7 +172,8 @@ static void collect_and_send(dp_export_pipeline *p, uint32_t wait_ms)
     dp_health_counters h;
     read_health(p, &h);
     dp_buf_reset(&p->metrics_buf);
-    long points = dp_derived_metrics_collect(p->metrics, &h, realtime_ns(), &p->metrics_buf);
+    long points =
+        dp_derived_metrics_collect(p->metrics, &h, dp_clock_realtime_ns(), &p->metrics_buf);
     if (points < 0) {
         dp_log_error(COMPONENT,
                      "cannot encode the derived metrics (out of memory or over %u bytes)",
@@ -208,19 +196,19 @@ static void *timer_main(void *arg)
 {
     dp_export_pipeline *p = arg;
     uint64_t interval = p->cfg->metrics.export_interval_ms;
-    uint64_t next = monotonic_ms() + interval;
+    uint64_t next = dp_clock_monotonic_ms() + interval;
     pthread_mutex_lock(&p->lock);
     while (!p->stopping) {
         struct timespec ts = {(time_t)(next / 1000), (long)(next % 1000) * 1000000L};
         pthread_cond_timedwait(&p->wake, &p->lock, &ts);
         if (p->stopping)
             break;
-        if (monotonic_ms() < next)
+        if (dp_clock_monotonic_ms() < next)
             continue; /* woken early: wait out the interval */
         pthread_mutex_unlock(&p->lock);
         collect_and_send(p, METRICS_SUBMIT_WAIT_MS);
         next += interval;
-        uint64_t now = monotonic_ms();
+        uint64_t now = dp_clock_monotonic_ms();
         if (next <= now)
             next = now + interval; /* fell behind: do not export in a burst */
         pthread_mutex_lock(&p->lock);
@@ -246,7 +234,7 @@ void dp_export_pipeline_begin_shutdown(dp_export_pipeline *p)
 {
     if (!p)
         return;
-    p->shutdown_deadline_ms = monotonic_ms() + p->cfg->upstream.shutdown_timeout_ms;
+    p->shutdown_deadline_ms = dp_clock_monotonic_ms() + p->cfg->upstream.shutdown_timeout_ms;
     dp_upstream_sink_set_deadline(p->sink, p->shutdown_deadline_ms);
 }
 
@@ -270,11 +258,11 @@ uint64_t dp_export_pipeline_finish(dp_export_pipeline *p)
     stop_timer(p);
     if (!p->shutdown_deadline_ms)
         dp_export_pipeline_begin_shutdown(p);
-    uint64_t now = monotonic_ms();
+    uint64_t now = dp_clock_monotonic_ms();
     uint64_t left = p->shutdown_deadline_ms > now ? p->shutdown_deadline_ms - now : 0;
     /* the last collection holds every run processed */
     collect_and_send(p, (uint32_t)(left < METRICS_SUBMIT_WAIT_MS ? left : METRICS_SUBMIT_WAIT_MS));
-    now = monotonic_ms();
+    now = dp_clock_monotonic_ms();
     left = p->shutdown_deadline_ms > now ? p->shutdown_deadline_ms - now : 0;
     uint64_t dropped = dp_upstream_shutdown(p->upstream, (uint32_t)left);
 

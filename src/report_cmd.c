@@ -17,6 +17,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "clock.h"
 #include "otlp_file.h"
 #include "profile.h"
 #include "render.h"
@@ -49,16 +50,6 @@ static int compare_runs(const void *a, const void *b)
         return x->start_ns < y->start_ns ? -1 : 1;
     /* slices are in trace-id order already; keep it for equal starts */
     return x->first < y->first ? -1 : x->first > y->first;
-}
-
-static void trace_id_hex(const uint8_t *id, char out[33])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = digits[id[i] >> 4];
-        out[2 * i + 1] = digits[id[i] & 15];
-    }
-    out[32] = '\0';
 }
 
 /* The same span given twice (a file passed twice, or files that overlap)
@@ -155,7 +146,7 @@ int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *
     for (size_t r = 0; r < run_count; r++) {
         dp_run_profile *p = NULL;
         char hex[33];
-        trace_id_hex(list.spans[runs[r].first].trace_id, hex);
+        dp_hex(list.spans[runs[r].first].trace_id, 16, hex);
         if (dp_profile_build(&list.spans[runs[r].first], runs[r].count, &cfg->profile, &p) < 0) {
             fprintf(errout, "dagprof report: trace %s: out of memory profiling %zu spans\n", hex,
                     runs[r].count);

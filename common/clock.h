@@ -1,0 +1,26 @@
+/*
+ * Clocks and hex, the small helpers every module needs: monotonic
+ * milliseconds for timeouts and ages, wall-clock nanoseconds for OTLP
+ * timestamps, an absolute CLOCK_MONOTONIC deadline for timed condition
+ * waits (on condition variables set to that clock), and ids in hex.
+ */
+#ifndef DP_CLOCK_H
+#define DP_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/** Milliseconds on CLOCK_MONOTONIC. */
+uint64_t dp_clock_monotonic_ms(void);
+
+/** Nanoseconds since the Unix epoch (CLOCK_REALTIME). */
+uint64_t dp_clock_realtime_ns(void);
+
+/** CLOCK_MONOTONIC now + ms, for pthread_cond_timedwait on a monotonic condition. */
+struct timespec dp_clock_deadline(uint64_t ms);
+
+/** Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void dp_hex(const uint8_t *bytes, size_t n, char *out);
+
+#endif

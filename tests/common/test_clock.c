@@ -1,0 +1,55 @@
+/* The shared clock and hex helpers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "clock.h"
+
+static void test_hex(void **state)
+{
+    (void)state;
+    const uint8_t id[4] = {0x00, 0x9f, 0xa0, 0xff};
+    char out[9];
+    memset(out, 'x', sizeof(out));
+    dp_hex(id, 4, out);
+    assert_string_equal(out, "009fa0ff");
+    dp_hex(id, 0, out);
+    assert_string_equal(out, "");
+}
+
+/* The deadline is `ms` past a monotonic reading taken before it, with
+ * nanoseconds normalised below one second. */
+static void test_deadline(void **state)
+{
+    (void)state;
+    uint64_t before = dp_clock_monotonic_ms();
+    struct timespec d = dp_clock_deadline(1999);
+    uint64_t after = dp_clock_monotonic_ms();
+    uint64_t at = (uint64_t)d.tv_sec * 1000u + (uint64_t)d.tv_nsec / 1000000u;
+    assert_true(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+    assert_true(at >= before + 1999);
+    assert_true(at <= after + 1999);
+}
+
+static void test_realtime_is_unix_nanoseconds(void **state)
+{
+    (void)state;
+    /* after 2020-01-01 (1577836800 s) and before 2100-01-01 (4102444800 s) */
+    uint64_t ns = dp_clock_realtime_ns();
+    assert_true(ns > 1577836800ull * 1000000000ull);
+    assert_true(ns < 4102444800ull * 1000000000ull);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_realtime_is_unix_nanoseconds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
