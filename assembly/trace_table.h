@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #include "dp_str.h"
-#include "err.h"
+#include "dp_err.h"
 
 enum {
     DP_TRACE_TABLE_OK = 0,

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "dp_err.h"
 
 #define DP_DELIVERY_EINVAL DP_EINVAL   /**< bad argument */
 #define DP_DELIVERY_EFULL DP_EFULL     /**< a bound would be passed: push back on the sender */

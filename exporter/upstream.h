@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "dp_err.h"
 #include "upstream_config.h"
 
 typedef struct dp_upstream dp_upstream;

@@ -25,15 +25,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "dp_err.h"
+#include "otlp_signal.h"
 
-/** Signals the upstream client exports; also indexes per-signal arrays. */
-typedef enum dp_upstream_signal {
-    DP_UPSTREAM_TRACES = 0,
-    DP_UPSTREAM_METRICS = 1,
-    DP_UPSTREAM_LOGS = 2,
-    DP_UPSTREAM_SIGNAL_COUNT = 3,
-} dp_upstream_signal;
+/** Signals the upstream client exports (common/signal.h); also indexes per-signal arrays. */
+typedef dp_signal dp_upstream_signal;
+#define DP_UPSTREAM_TRACES DP_SIGNAL_TRACES
+#define DP_UPSTREAM_METRICS DP_SIGNAL_METRICS
+#define DP_UPSTREAM_LOGS DP_SIGNAL_LOGS
+#define DP_UPSTREAM_SIGNAL_COUNT DP_SIGNAL_COUNT
 
 /** Message compression on the wire to the upstream. */
 typedef enum dp_upstream_compression {

@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "arena.h"
-#include "err.h"
+#include "dp_err.h"
 #include "span.h"
 
 enum {

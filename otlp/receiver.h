@@ -21,14 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "dp_err.h"
+#include "otlp_signal.h"
 #include "trace_table.h"
-
-enum dp_signal {
-    DP_SIGNAL_TRACES = 0,
-    DP_SIGNAL_METRICS = 1,
-    DP_SIGNAL_LOGS = 2,
-};
 
 /**
  * Hook for requests the receiver does not keep itself (metrics, logs):

@@ -131,7 +131,7 @@ int dp_export_pipeline_forward(void *ctx, enum dp_signal signal, const uint8_t *
                                size_t items)
 {
     dp_export_pipeline *p = ctx;
-    dp_upstream_signal s = signal == DP_SIGNAL_METRICS ? DP_UPSTREAM_METRICS : DP_UPSTREAM_LOGS;
+    dp_upstream_signal s = signal; /* one enum: the receiver's signal is the upstream's */
     if (len == 0)
         return 0; /* an empty request carries nothing to forward */
     int rc = dp_upstream_submit(p->upstream, s, data, len, items);

@@ -12,7 +12,7 @@
 
 #include "decode.h"
 #include "delivery_queue.h"
-#include "err.h"
+#include "dp_err.h"
 #include "receiver.h"
 #include "trace_table.h"
 #include "upstream.h"

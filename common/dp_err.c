@@ -1,5 +1,5 @@
-/* Texts of the error codes of err.h. */
-#include "err.h"
+/* Texts of the error codes of dp_err.h. */
+#include "dp_err.h"
 
 const char *dp_strerror(int err)
 {
