@@ -438,8 +438,8 @@ static json_t *json_attr(dp_prof_ctx *c, const dp_value *v, const char *marker)
 
 /*
  * LangGraph, as recorded by OpenInference: the span attribute "metadata" is
- * a JSON object whose langgraph_node, langgraph_step and langgraph_triggers
- * name the graph node a span runs in, its superstep and what triggered it.
+ * a JSON object whose langgraph_node and langgraph_step name the graph node
+ * a span runs in and its superstep (the step's barrier gives the edges).
  * Anything else in it is not read.
  */
 static void read_langgraph(dp_prof_ctx *c, const dp_value *v, dp_prof_span *ps)
@@ -449,24 +449,12 @@ static void read_langgraph(dp_prof_ctx *c, const dp_value *v, dp_prof_span *ps)
         return;
     json_t *node = json_object_get(root, "langgraph_node");
     if (json_is_string(node) && json_string_length(node) > 0)
-        ps->lg_node = scratch_str(c, json_string_value(node), json_string_length(node));
+        ps->fw_node = scratch_str(c, json_string_value(node), json_string_length(node));
     json_t *step = json_object_get(root, "langgraph_step");
     if (json_is_integer(step) && json_integer_value(step) >= 0) {
         ps->lg_step = json_integer_value(step);
         ps->has_lg_step = true;
     }
-    json_t *triggers = json_object_get(root, "langgraph_triggers");
-    size_t n = json_is_array(triggers) ? json_array_size(triggers) : 0;
-    if (n > DP_PROF_TRIGGERS_MAX)
-        n = DP_PROF_TRIGGERS_MAX;
-    dp_str *items = n ? dp_arena_calloc(c->scratch, n, sizeof(dp_str)) : NULL;
-    for (size_t k = 0; items && k < n; k++) {
-        json_t *t = json_array_get(triggers, k);
-        if (json_is_string(t))
-            items[ps->lg_trigger_count++] =
-                scratch_str(c, json_string_value(t), json_string_length(t));
-    }
-    ps->lg_triggers = items;
     json_decref(root);
 }
 
@@ -553,12 +541,9 @@ static void read_one(dp_prof_ctx *c, size_t i)
     bool tl_step = (str_is(tl_kind, "task") || str_is(tl_kind, "agent")) && !tl_tool;
     dp_str function_id = DP_STR_NULL;
     read_text_of(c, view, K_AI_FUNCTION_ID, &function_id, false);
-    if (ps->lg_node.len)
-        ps->fw_node = ps->lg_node;
-    else if (tl_step && tl_entity.len)
-        ps->fw_node = tl_entity;
-    else if (function_id.len)
-        ps->fw_node = function_id;
+    /* a LangGraph node (read above) wins */
+    if (!ps->fw_node.len)
+        ps->fw_node = tl_step && tl_entity.len ? tl_entity : function_id;
     if (tl_kind && tl_tool && !ps->tool_name.len)
         ps->tool_name = tl_entity.len ? tl_entity : s->name;
 

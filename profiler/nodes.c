@@ -609,13 +609,14 @@ static int fold_layers(dp_prof_ctx *c)
     size_t k = 0;
     for (size_t i = 0; i < c->n; i++) {
         dp_prof_span *ps = &c->si[i];
-        ps->is_call = ps->is_llm && !(below[i] & BELOW_CALL);
+        /* from here on, is_llm means a call counted once */
+        ps->is_llm = ps->is_llm && !(below[i] & BELOW_CALL);
         ps->usage_counted = ps->has_usage && !(below[i] & BELOW_USAGE);
         if (ps->has_usage && !ps->usage_counted)
             p->aggregate_spans++;
         if (ps->is_tool && (below[i] & BELOW_TOOL))
             ps->is_tool = false;
-        if (ps->is_call)
+        if (ps->is_llm)
             calls[k++] = (int)i;
     }
     qsort_r(calls, k, sizeof(int), cmp_start, c->si);
@@ -636,20 +637,16 @@ static int fold_layers(dp_prof_ctx *c)
                 a = keep;
             }
             b->duplicate_layer = true;
-            b->is_call = false;
-            if (b->usage_counted) {
-                b->usage_counted = false;
+            b->is_llm = false;
+            /* usage already folded as an aggregate is counted there */
+            if (b->usage_counted || !b->has_usage)
                 p->duplicate_layer_spans++;
-            } else if (!b->has_usage) {
-                p->duplicate_layer_spans++;
-            }
+            b->usage_counted = false;
         }
     }
-    /* from here on, is_llm means a counted call and the usage fields hold
-     * only counted usage */
+    /* from here on the usage fields hold only counted usage */
     for (size_t i = 0; i < c->n; i++) {
         dp_prof_span *ps = &c->si[i];
-        ps->is_llm = ps->is_call;
         if (!ps->usage_counted) {
             memset(&ps->tokens, 0, sizeof(ps->tokens));
             ps->has_tokens = false;

@@ -29,8 +29,6 @@ enum {
     DP_PROF_M_AI,
     DP_PROF_M_EMBEDDING
 };
-/* langgraph_triggers read per span at most */
-#define DP_PROF_TRIGGERS_MAX 32
 
 /* What one span says, read once (so each odd value is counted once). */
 typedef struct dp_prof_span {
@@ -48,11 +46,8 @@ typedef struct dp_prof_span {
     /* a step as a framework names it: langgraph_node, a Traceloop task or
      * agent entity, or ai.telemetry.functionId (empty when none) */
     dp_str fw_node;
-    dp_str lg_node; /* LangGraph metadata */
-    int64_t lg_step;
+    int64_t lg_step; /* LangGraph superstep (metadata.langgraph_step) */
     bool has_lg_step;
-    const dp_str *lg_triggers;
-    size_t lg_trigger_count;
     dp_token_counts tokens;
     bool has_tokens;
     bool has_cost_attr;
@@ -66,8 +61,6 @@ typedef struct dp_prof_span {
     bool is_embedding; /* an embeddings request (never a chat substitute) */
     bool has_usage;    /* tokens or a cost attribute */
     /* filled by nodes.c */
-    bool is_call;       /* a model request counted once: is_llm, no model request below it, and
-                           not the same request seen by another instrumentation layer */
     bool usage_counted; /* its usage is added: no usage below it, not a duplicate layer */
     bool duplicate_layer;
     int node; /* owning node (nearest node ancestor, itself included), -1 */

@@ -43,11 +43,7 @@ static int grpc_input_start(void *ctx, dp_engine *engine, char *err, size_t errl
     dp_receiver_options rcv;
     memset(&rcv, 0, sizeof(rcv));
     rcv.listen = cfg->server.listen;
-    rcv.workers = cfg->server.workers;
-    if (!rcv.workers) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        rcv.workers = n > 0 ? (unsigned)n : 1;
-    }
+    rcv.workers = cfg->server.workers; /* 0: the receiver takes one per core */
     rcv.max_recv_message_bytes = cfg->server.max_recv_message_bytes;
     /* outstanding calls per worker; the core queues the rest */
     rcv.calls_per_worker = cfg->server.max_concurrent_calls;
