@@ -24,11 +24,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-from e2e_common import LISTEN_RE, Daemon, free_port  # noqa: E402
+from e2e_common import Daemon  # noqa: E402
 
 # setup -> (folder, instrumentation gaps). A gap is something the setup's
 # instrumentation provably leaves out of its spans (read in its sources, see
@@ -104,32 +103,6 @@ def fmt(v):
 
 
 # --- processes ---------------------------------------------------------------
-
-class DefaultsDaemon(Daemon):
-    """e2e_common's Daemon, but with dagprof's built-in defaults: only
-    --listen and --format json on the command line (no --idle-timeout)."""
-
-    def start(self):
-        for _attempt in range(5):
-            self.port = free_port()
-            self.stdout_lines, self.stderr_lines = [], []
-            self._eof = False
-            self._ready.clear()
-            args = [self.binary, "--listen", "127.0.0.1:%d" % self.port, "--format", "json"] + self.extra_args
-            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         text=True, bufsize=1)
-            self._threads = [threading.Thread(target=self._read_stdout, daemon=True),
-                             threading.Thread(target=self._read_stderr, daemon=True)]
-            for t in self._threads:
-                t.start()
-            self._ready.wait(self.start_timeout)
-            if self.proc.poll() is None and any(LISTEN_RE.search(l) for l in self.stderr_lines):
-                return self
-            self._kill()
-            if not any("address" in l.lower() or "bind" in l.lower() for l in self.stderr_lines):
-                break
-        raise RuntimeError("dagprof did not start (%s):\n%s" % (" ".join(args), self.stderr_tail()))
-
 
 def start_mock(log_path):
     """mock_llm.py on a free port; returns (process, port) once it listens."""
@@ -391,7 +364,8 @@ def main():
     mock, mock_port = start_mock(mock_log)
     daemon = None
     try:
-        daemon = DefaultsDaemon(args.dagprof).start()
+        # built-in defaults: only --listen and --format json on the command line
+        daemon = Daemon(args.dagprof, idle_timeout=None).start()
         env = dict(os.environ, OTLP_ENDPOINT="http://" + daemon.endpoint,
                    MOCK_URL="http://127.0.0.1:%d/v1" % mock_port, OPENAI_API_KEY="test",
                    LONG_RUN_MS=str(args.long_run_ms))

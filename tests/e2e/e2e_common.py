@@ -88,8 +88,10 @@ class Daemon:
             self.stdout_lines, self.stderr_lines = [], []
             self._eof = False
             self._ready.clear()
+            # idle_timeout None: dagprof's built-in default
+            idle = ["--idle-timeout", self.idle_timeout] if self.idle_timeout is not None else []
             args = [self.binary, "--listen", "127.0.0.1:%d" % self.port,
-                    "--format", "json", "--idle-timeout", self.idle_timeout] + self.extra_args
+                    "--format", "json"] + idle + self.extra_args
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          text=True, bufsize=1)
             self._threads = [threading.Thread(target=self._read_stdout, daemon=True),
