@@ -35,13 +35,13 @@ static int merged_field(const uint8_t *data, size_t len, uint32_t number, dp_are
                         dp_str *out)
 {
     const uint8_t *pos = data, *end = data + len;
-    dp_otlp_wire_field f;
+    dp_pb_field f;
     const char *why;
     size_t count = 0, total = 0;
 
     *out = DP_STR_NULL;
-    while (dp_otlp_wire_next(&pos, end, &f, &why) > 0) {
-        if (f.number != number || f.wire_type != DP_WIRE_LEN)
+    while (dp_pb_next(&pos, end, &f, &why) > 0) {
+        if (f.number != number || f.wire_type != DP_PB_LEN)
             continue;
         if (count++ == 0)
             *out = (dp_str){(const char *)f.data, f.len};
@@ -54,8 +54,8 @@ static int merged_field(const uint8_t *data, size_t len, uint32_t number, dp_are
         return DP_OTLP_ENOMEM;
     size_t at = 0;
     pos = data;
-    while (dp_otlp_wire_next(&pos, end, &f, &why) > 0) {
-        if (f.number != number || f.wire_type != DP_WIRE_LEN)
+    while (dp_pb_next(&pos, end, &f, &why) > 0) {
+        if (f.number != number || f.wire_type != DP_PB_LEN)
             continue;
         memcpy(buf + at, f.data, f.len);
         at += f.len;
@@ -65,7 +65,7 @@ static int merged_field(const uint8_t *data, size_t len, uint32_t number, dp_are
 }
 
 /* A string field as protobuf-c hands it over (NUL-terminated): up to its first NUL. */
-static dp_str string_view(const dp_otlp_wire_field *f)
+static dp_str string_view(const dp_pb_field *f)
 {
     const char *p = (const char *)f->data;
     const char *nul;
@@ -125,11 +125,11 @@ static int grow(walk_ctx *c, void **items, size_t count, size_t *cap, size_t siz
 
 /* Read the next field of a framing message, checking the wire type of a known one. */
 static int next_field(walk_ctx *c, const ProtobufCMessageDescriptor *desc, const uint8_t **pos,
-                      const uint8_t *end, dp_otlp_wire_field *f)
+                      const uint8_t *end, dp_pb_field *f)
 {
     const uint8_t *at = *pos;
     const char *why = NULL;
-    int rc = dp_otlp_wire_next(pos, end, f, &why);
+    int rc = dp_pb_next(pos, end, f, &why);
     if (rc < 0) {
         snprintf(c->err, c->errlen, "offset %zu: %s: %s", (size_t)(at - c->base), desc->short_name,
                  why);
@@ -138,10 +138,10 @@ static int next_field(walk_ctx *c, const ProtobufCMessageDescriptor *desc, const
     if (rc == 0)
         return 0;
     const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(desc, f->number);
-    if (fd && f->wire_type != DP_WIRE_LEN) {
+    if (fd && f->wire_type != DP_PB_LEN) {
         /* every field of the framing messages is length-delimited */
         snprintf(c->err, c->errlen, "offset %zu: %s.%s: wire type %d, want %d",
-                 (size_t)(at - c->base), desc->short_name, fd->name, f->wire_type, DP_WIRE_LEN);
+                 (size_t)(at - c->base), desc->short_name, fd->name, f->wire_type, DP_PB_LEN);
         return -1;
     }
     return fd ? 1 : 2; /* 2: unknown field, skipped */
@@ -149,7 +149,7 @@ static int next_field(walk_ctx *c, const ProtobufCMessageDescriptor *desc, const
 
 /* Check and unpack one nested part with protobuf-c; NULL with *rc and err set on failure. */
 static ProtobufCMessage *unpack_part(walk_ctx *c, const ProtobufCMessageDescriptor *desc,
-                                     const dp_otlp_wire_field *f, int depth, int *rc)
+                                     const dp_pb_field *f, int depth, int *rc)
 {
     static const uint8_t empty[1];
     const uint8_t *data = f->len ? f->data : empty;
@@ -179,7 +179,7 @@ static void scratch_empty(walk_ctx *c)
     c->track.failed = false;
 }
 
-static int add_span(walk_ctx *c, const dp_otlp_wire_field *f, size_t scope_index, size_t rs_index,
+static int add_span(walk_ctx *c, const dp_pb_field *f, size_t scope_index, size_t rs_index,
                     size_t ss_index, size_t k)
 {
     dp_otlp_trace_batch *out = c->out;
@@ -227,7 +227,7 @@ static int walk_scope_spans(walk_ctx *c, const uint8_t *data, size_t len, size_t
         &opentelemetry__proto__trace__v1__scope_spans__descriptor;
     dp_otlp_trace_batch *out = c->out;
     const uint8_t *pos = data, *end = data + len;
-    dp_otlp_wire_field f;
+    dp_pb_field f;
     size_t k = 0, scopes = 0;
     int rc;
 
@@ -277,7 +277,7 @@ static int walk_resource_spans(walk_ctx *c, const uint8_t *data, size_t len, siz
         &opentelemetry__proto__trace__v1__resource_spans__descriptor;
     dp_otlp_trace_batch *out = c->out;
     const uint8_t *pos = data, *end = data + len;
-    dp_otlp_wire_field f;
+    dp_pb_field f;
     size_t j = 0, resources = 0;
     int rc;
 
@@ -322,7 +322,7 @@ static int walk_request(walk_ctx *c, const uint8_t *data, size_t len)
     const ProtobufCMessageDescriptor *desc =
         &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor;
     const uint8_t *pos = data, *end = data + len;
-    dp_otlp_wire_field f;
+    dp_pb_field f;
     size_t i = 0;
     int rc;
 

@@ -17,33 +17,11 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "arena.h"
+#include "pb_wire.h"
 #include "span.h"
 
 /** Deepest message nesting accepted (request → ... → nested AnyValue). */
 #define DP_OTLP_MAX_DEPTH 64
-
-enum {
-    DP_WIRE_VARINT = 0,
-    DP_WIRE_I64 = 1,
-    DP_WIRE_LEN = 2,
-    DP_WIRE_I32 = 5,
-};
-
-/** One field read off the wire. */
-typedef struct dp_otlp_wire_field {
-    uint32_t number;
-    int wire_type;
-    uint64_t value;      /* VARINT, I64 and I32 fields */
-    const uint8_t *data; /* LEN fields: the payload */
-    size_t len;
-} dp_otlp_wire_field;
-
-/**
- * Read the field at *pos (not past end) and advance *pos.
- * Returns 1 for a field, 0 at the end, -1 when malformed (*why says how).
- */
-int dp_otlp_wire_next(const uint8_t **pos, const uint8_t *end, dp_otlp_wire_field *f,
-                      const char **why);
 
 /**
  * Check that data is a well-formed encoding of `desc`: every field readable,
@@ -64,7 +42,7 @@ int dp_otlp_wire_check_at(const ProtobufCMessageDescriptor *desc, const uint8_t 
 
 /**
  * The wire type a field of protobuf type t is encoded with (packed repeated
- * scalars may also come as DP_WIRE_LEN).
+ * scalars may also come as DP_PB_LEN).
  */
 int dp_otlp_wire_type_for(ProtobufCType t);
 

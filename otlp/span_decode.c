@@ -229,7 +229,7 @@ int dp_otlp_span_decode_pbc(dp_str span_raw, dp_str resource_raw, dp_arena *aren
 
 /* A string field as protobuf-c hands it over: NUL-terminated, so the profiler
  * has always seen it up to its first NUL. */
-static dp_str wire_string(const dp_otlp_wire_field *f)
+static dp_str wire_string(const dp_pb_field *f)
 {
     const char *p = (const char *)f->data;
     const char *nul;
@@ -240,14 +240,14 @@ static dp_str wire_string(const dp_otlp_wire_field *f)
 }
 
 /* A field this decoder does not read: legal when unknown, or known with its own wire type. */
-static bool other_field_ok(const ProtobufCMessageDescriptor *desc, const dp_otlp_wire_field *f)
+static bool other_field_ok(const ProtobufCMessageDescriptor *desc, const dp_pb_field *f)
 {
     const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(desc, f->number);
     if (!fd)
         return true;
     int want = dp_otlp_wire_type_for(fd->type);
-    return f->wire_type == want || (fd->label == PROTOBUF_C_LABEL_REPEATED && want != DP_WIRE_LEN &&
-                                    f->wire_type == DP_WIRE_LEN);
+    return f->wire_type == want || (fd->label == PROTOBUF_C_LABEL_REPEATED && want != DP_PB_LEN &&
+                                    f->wire_type == DP_PB_LEN);
 }
 
 static int wire_any(const uint8_t *data, size_t len, dp_arena *arena, dp_value *out, int depth);
@@ -256,7 +256,7 @@ static int wire_any(const uint8_t *data, size_t len, dp_arena *arena, dp_value *
 static int wire_array(const uint8_t *data, size_t len, dp_arena *arena, dp_value *out, int depth)
 {
     const uint8_t *pos = data, *end = data + len;
-    dp_otlp_wire_field f;
+    dp_pb_field f;
     const char *why;
     size_t n = 0, i = 0;
     dp_value *items = NULL;
@@ -264,9 +264,9 @@ static int wire_array(const uint8_t *data, size_t len, dp_arena *arena, dp_value
 
     if (depth > DP_OTLP_MAX_DEPTH)
         return DP_OTLP_EDECODE;
-    while ((rc = dp_otlp_wire_next(&pos, end, &f, &why)) > 0) {
+    while ((rc = dp_pb_next(&pos, end, &f, &why)) > 0) {
         if (f.number == 1) {
-            if (f.wire_type != DP_WIRE_LEN)
+            if (f.wire_type != DP_PB_LEN)
                 return DP_OTLP_EDECODE;
             n++;
         } else if (!other_field_ok(&opentelemetry__proto__common__v1__array_value__descriptor,
@@ -281,7 +281,7 @@ static int wire_array(const uint8_t *data, size_t len, dp_arena *arena, dp_value
         if (!items)
             return DP_OTLP_ENOMEM;
         pos = data;
-        while (dp_otlp_wire_next(&pos, end, &f, &why) > 0) {
+        while (dp_pb_next(&pos, end, &f, &why) > 0) {
             if (f.number != 1)
                 continue;
             rc = wire_any(f.data, f.len, arena, &items[i++], depth + 1);
@@ -298,7 +298,7 @@ static int wire_array(const uint8_t *data, size_t len, dp_arena *arena, dp_value
 static int wire_any(const uint8_t *data, size_t len, dp_arena *arena, dp_value *out, int depth)
 {
     const uint8_t *pos = data, *end = data + len;
-    dp_otlp_wire_field f;
+    dp_pb_field f;
     const char *why;
     const uint8_t *arr = NULL;
     size_t arr_len = 0;
@@ -307,21 +307,21 @@ static int wire_any(const uint8_t *data, size_t len, dp_arena *arena, dp_value *
     memset(out, 0, sizeof *out);
     if (depth > DP_OTLP_MAX_DEPTH)
         return DP_OTLP_EDECODE;
-    while ((rc = dp_otlp_wire_next(&pos, end, &f, &why)) > 0) {
+    while ((rc = dp_pb_next(&pos, end, &f, &why)) > 0) {
         int want;
         switch (f.number) {
         case 1: /* string_value */
         case 5: /* array_value */
         case 6: /* kvlist_value */
         case 7: /* bytes_value */
-            want = DP_WIRE_LEN;
+            want = DP_PB_LEN;
             break;
         case 2: /* bool_value */
         case 3: /* int_value */
-            want = DP_WIRE_VARINT;
+            want = DP_PB_VARINT;
             break;
         case 4: /* double_value */
-            want = DP_WIRE_I64;
+            want = DP_PB_I64;
             break;
         default:
             if (!other_field_ok(&opentelemetry__proto__common__v1__any_value__descriptor, &f))
@@ -377,7 +377,7 @@ static int wire_any(const uint8_t *data, size_t len, dp_arena *arena, dp_value *
 static int wire_key_value(const uint8_t *data, size_t len, dp_arena *arena, dp_attr *out, int depth)
 {
     const uint8_t *pos = data, *end = data + len;
-    dp_otlp_wire_field f;
+    dp_pb_field f;
     const char *why;
     const uint8_t *val = NULL;
     size_t val_len = 0, nval = 0;
@@ -386,9 +386,9 @@ static int wire_key_value(const uint8_t *data, size_t len, dp_arena *arena, dp_a
     if (depth > DP_OTLP_MAX_DEPTH)
         return DP_OTLP_EDECODE;
     out->key = (dp_str){"", 0};
-    while ((rc = dp_otlp_wire_next(&pos, end, &f, &why)) > 0) {
+    while ((rc = dp_pb_next(&pos, end, &f, &why)) > 0) {
         if (f.number == 1 || f.number == 2) {
-            if (f.wire_type != DP_WIRE_LEN)
+            if (f.wire_type != DP_PB_LEN)
                 return DP_OTLP_EDECODE;
             if (f.number == 1) {
                 out->key = wire_string(&f);
@@ -417,7 +417,7 @@ static int wire_attrs(const uint8_t *data, size_t len, uint32_t number, size_t n
                       const dp_attr **out, size_t *count, int depth)
 {
     const uint8_t *pos = data, *end = data + len;
-    dp_otlp_wire_field f;
+    dp_pb_field f;
     const char *why;
     dp_attr *attrs;
     size_t i = 0;
@@ -429,7 +429,7 @@ static int wire_attrs(const uint8_t *data, size_t len, uint32_t number, size_t n
     attrs = dp_arena_alloc(arena, n * sizeof *attrs);
     if (!attrs)
         return DP_OTLP_ENOMEM;
-    while (i < n && dp_otlp_wire_next(&pos, end, &f, &why) > 0) {
+    while (i < n && dp_pb_next(&pos, end, &f, &why) > 0) {
         if (f.number != number)
             continue;
         int rc = wire_key_value(f.data, f.len, arena, &attrs[i++], depth + 1);
@@ -445,7 +445,7 @@ static int wire_resource(dp_str resource_raw, dp_arena *arena, const dp_attr **a
 {
     const uint8_t *data = (const uint8_t *)resource_raw.ptr;
     const uint8_t *pos, *end;
-    dp_otlp_wire_field f;
+    dp_pb_field f;
     const char *why;
     size_t n = 0;
     int rc;
@@ -456,9 +456,9 @@ static int wire_resource(dp_str resource_raw, dp_arena *arena, const dp_attr **a
         return DP_OTLP_OK;
     pos = data;
     end = data + resource_raw.len;
-    while ((rc = dp_otlp_wire_next(&pos, end, &f, &why)) > 0) {
+    while ((rc = dp_pb_next(&pos, end, &f, &why)) > 0) {
         if (f.number == 1) {
-            if (f.wire_type != DP_WIRE_LEN)
+            if (f.wire_type != DP_PB_LEN)
                 return DP_OTLP_EDECODE;
             n++;
         } else if (!other_field_ok(&opentelemetry__proto__resource__v1__resource__descriptor, &f)) {
@@ -482,7 +482,7 @@ int dp_otlp_resource_decode(dp_str resource_raw, dp_arena *arena, const dp_attr 
 dp_str dp_otlp_scope_name(dp_str scope_raw)
 {
     const uint8_t *pos = (const uint8_t *)scope_raw.ptr, *end;
-    dp_otlp_wire_field f;
+    dp_pb_field f;
     const char *why;
     dp_str name = DP_STR_NULL;
 
@@ -490,8 +490,8 @@ dp_str dp_otlp_scope_name(dp_str scope_raw)
         return name;
     end = pos + scope_raw.len;
     /* the last occurrence of a singular field wins, as protobuf parsers do */
-    while (dp_otlp_wire_next(&pos, end, &f, &why) > 0) {
-        if (f.number == 1 && f.wire_type == DP_WIRE_LEN)
+    while (dp_pb_next(&pos, end, &f, &why) > 0) {
+        if (f.number == 1 && f.wire_type == DP_PB_LEN)
             name = (dp_str){(const char *)f.data, f.len};
     }
     return name;
@@ -501,14 +501,14 @@ dp_str dp_otlp_scope_name(dp_str scope_raw)
 static int wire_link(const uint8_t *data, size_t len, dp_link *out)
 {
     const uint8_t *pos = data, *end = data + len;
-    dp_otlp_wire_field f;
+    dp_pb_field f;
     const char *why;
-    dp_otlp_wire_field tid = {0}, sid = {0};
+    dp_pb_field tid = {0}, sid = {0};
     int rc;
 
-    while ((rc = dp_otlp_wire_next(&pos, end, &f, &why)) > 0) {
+    while ((rc = dp_pb_next(&pos, end, &f, &why)) > 0) {
         if (f.number == 1 || f.number == 2) {
-            if (f.wire_type != DP_WIRE_LEN)
+            if (f.wire_type != DP_PB_LEN)
                 return DP_OTLP_EDECODE;
             if (f.number == 1)
                 tid = f;
@@ -531,19 +531,19 @@ static int wire_link(const uint8_t *data, size_t len, dp_link *out)
 static int wire_status(const uint8_t *data, size_t len, dp_span *out)
 {
     const uint8_t *pos = data, *end = data + len;
-    dp_otlp_wire_field f;
+    dp_pb_field f;
     const char *why;
     int32_t code = 0;
     int rc;
 
     out->status_message = (dp_str){"", 0};
-    while ((rc = dp_otlp_wire_next(&pos, end, &f, &why)) > 0) {
+    while ((rc = dp_pb_next(&pos, end, &f, &why)) > 0) {
         if (f.number == 2) {
-            if (f.wire_type != DP_WIRE_LEN)
+            if (f.wire_type != DP_PB_LEN)
                 return DP_OTLP_EDECODE;
             out->status_message = wire_string(&f);
         } else if (f.number == 3) {
-            if (f.wire_type != DP_WIRE_VARINT)
+            if (f.wire_type != DP_PB_VARINT)
                 return DP_OTLP_EDECODE;
             code = (int32_t)(uint32_t)f.value; /* an enum is an int32 on the wire */
         } else if (!other_field_ok(&opentelemetry__proto__trace__v1__status__descriptor, &f)) {
@@ -558,22 +558,22 @@ static int wire_status(const uint8_t *data, size_t len, dp_span *out)
 
 /* The wire type of each Span field this decoder reads (index = field number). */
 static const int8_t span_wire_type[17] = {
-    [1] = DP_WIRE_LEN,     /* trace_id */
-    [2] = DP_WIRE_LEN,     /* span_id */
-    [3] = DP_WIRE_LEN,     /* trace_state */
-    [4] = DP_WIRE_LEN,     /* parent_span_id */
-    [5] = DP_WIRE_LEN,     /* name */
-    [6] = DP_WIRE_VARINT,  /* kind */
-    [7] = DP_WIRE_I64,     /* start_time_unix_nano */
-    [8] = DP_WIRE_I64,     /* end_time_unix_nano */
-    [9] = DP_WIRE_LEN,     /* attributes */
-    [10] = DP_WIRE_VARINT, /* dropped_attributes_count */
-    [11] = DP_WIRE_LEN,    /* events */
-    [12] = DP_WIRE_VARINT, /* dropped_events_count */
-    [13] = DP_WIRE_LEN,    /* links */
-    [14] = DP_WIRE_VARINT, /* dropped_links_count */
-    [15] = DP_WIRE_LEN,    /* status */
-    [16] = DP_WIRE_I32,    /* flags */
+    [1] = DP_PB_LEN,     /* trace_id */
+    [2] = DP_PB_LEN,     /* span_id */
+    [3] = DP_PB_LEN,     /* trace_state */
+    [4] = DP_PB_LEN,     /* parent_span_id */
+    [5] = DP_PB_LEN,     /* name */
+    [6] = DP_PB_VARINT,  /* kind */
+    [7] = DP_PB_I64,     /* start_time_unix_nano */
+    [8] = DP_PB_I64,     /* end_time_unix_nano */
+    [9] = DP_PB_LEN,     /* attributes */
+    [10] = DP_PB_VARINT, /* dropped_attributes_count */
+    [11] = DP_PB_LEN,    /* events */
+    [12] = DP_PB_VARINT, /* dropped_events_count */
+    [13] = DP_PB_LEN,    /* links */
+    [14] = DP_PB_VARINT, /* dropped_links_count */
+    [15] = DP_PB_LEN,    /* status */
+    [16] = DP_PB_I32,    /* flags */
 };
 
 static int wire_span(dp_str span_raw, dp_arena *arena, dp_span *out)
@@ -582,14 +582,14 @@ static int wire_span(dp_str span_raw, dp_arena *arena, dp_span *out)
     const uint8_t *data = span_raw.ptr && span_raw.len ? (const uint8_t *)span_raw.ptr : empty;
     size_t len = data == empty ? 0 : span_raw.len;
     const uint8_t *pos = data, *end = data + len;
-    dp_otlp_wire_field f, tid = {0}, sid = {0}, parent = {0}, status = {0};
+    dp_pb_field f, tid = {0}, sid = {0}, parent = {0}, status = {0};
     const char *why;
     size_t nattrs = 0, nlinks = 0, nstatus = 0;
     dp_link *links = NULL;
     int rc;
 
     out->name = (dp_str){"", 0};
-    while ((rc = dp_otlp_wire_next(&pos, end, &f, &why)) > 0) {
+    while ((rc = dp_pb_next(&pos, end, &f, &why)) > 0) {
         if (f.number > 16) {
             continue; /* unknown: legal */
         }
@@ -660,7 +660,7 @@ static int wire_span(dp_str span_raw, dp_arena *arena, dp_span *out)
         if (!links)
             return DP_OTLP_ENOMEM;
         pos = data;
-        while (dp_otlp_wire_next(&pos, end, &f, &why) > 0) {
+        while (dp_pb_next(&pos, end, &f, &why) > 0) {
             if (f.number != 13)
                 continue;
             rc = wire_link(f.data, f.len, &links[n]);

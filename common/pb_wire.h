@@ -1,0 +1,115 @@
+/*
+ * The protobuf wire codec every module shares: a reader of one field at a
+ * time and a two-pass writer.
+ *
+ * Reader: dp_pb_next() reads the field at a position and advances; LEN
+ * fields are views into the input. It never allocates and never reads past
+ * `end`. Schema checks (which field has which wire type) are the caller's.
+ *
+ * Writer: an encoder is one function that emits fields in order
+ * (dp_pb_put_*, and dp_pb_begin()/dp_pb_end() around a nested message).
+ * dp_pb_encode() runs it twice: the first pass only measures, recording the
+ * size of every nested message in the order they begin; the second writes
+ * into a buffer reserved to the exact total, using those sizes for the
+ * length prefixes. So an encoder writes each message once, without a size
+ * function beside it, and the output is allocated once.
+ *
+ * An encoder must emit the same fields in both passes (it may not depend on
+ * dp_pb_measuring() for what it emits, only to skip work that does not
+ * change the output).
+ */
+#ifndef DP_PB_WIRE_H
+#define DP_PB_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "dp_err.h"
+
+/** Wire types (groups, 3 and 4, are not used by OTLP). */
+enum dp_pb_wire_type {
+    DP_PB_VARINT = 0,
+    DP_PB_I64 = 1,
+    DP_PB_LEN = 2,
+    DP_PB_I32 = 5,
+};
+
+/** One field read off the wire. */
+typedef struct dp_pb_field {
+    uint32_t number;
+    int wire_type;
+    uint64_t value;      /* VARINT, I64 and I32 fields */
+    const uint8_t *data; /* LEN fields: the payload (a view into the input) */
+    size_t len;
+} dp_pb_field;
+
+/**
+ * Read the field at *pos (not past end) and advance *pos.
+ * Returns 1 for a field, 0 at the end, -1 when malformed (*why says how,
+ * e.g. "length runs past the end of the message").
+ */
+int dp_pb_next(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, const char **why);
+
+/** Read one varint at *pos and advance; 0, or -1 when truncated or overlong. */
+int dp_pb_read_varint(const uint8_t **pos, const uint8_t *end, uint64_t *out);
+
+/** Bytes a varint of value v takes. */
+size_t dp_pb_varint_size(uint64_t v);
+
+/** Deepest dp_pb_begin() nesting a writer accepts. */
+#define DP_PB_MAX_NESTING 96
+
+/** A writer; only dp_pb_encode() creates one. */
+typedef struct dp_pb_writer {
+    uint8_t *out;  /* second pass: where bytes go; NULL while measuring */
+    size_t len;    /* bytes counted (first pass) or written (second) */
+    size_t cap;    /* second pass: the measured total; writing more is an error */
+    size_t *sizes; /* size of each nested message, in begin order */
+    size_t size_count;
+    size_t size_cap;
+    size_t next_size; /* second pass: the next entry of sizes to use */
+    size_t open_index[DP_PB_MAX_NESTING];
+    size_t open_start[DP_PB_MAX_NESTING];
+    int depth;
+    int error; /* first error (DP_ENOMEM, DP_EINVAL); later calls do nothing */
+} dp_pb_writer;
+
+/** An encoder: emits one message's fields into w. */
+typedef void (*dp_pb_encode_fn)(dp_pb_writer *w, const void *ctx);
+
+/**
+ * Encode with fn (run twice, see above) and append the bytes to out.
+ * Returns DP_OK; DP_ENOMEM when memory or out's cap runs out (out is left as
+ * it was); DP_EINVAL when the encoder nests more than DP_PB_MAX_NESTING deep
+ * or does not close what it began.
+ */
+int dp_pb_encode(dp_pb_encode_fn fn, const void *ctx, dp_buf *out);
+
+/** True during the measuring pass. */
+static inline bool dp_pb_measuring(const dp_pb_writer *w)
+{
+    return w->out == NULL;
+}
+
+void dp_pb_put_tag(dp_pb_writer *w, uint32_t field, int wire_type);
+/** Raw varint (no tag), e.g. inside a packed field. */
+void dp_pb_put_raw_varint(dp_pb_writer *w, uint64_t v);
+/** Bytes already encoded (whole fields copied from another message). */
+void dp_pb_put_raw(dp_pb_writer *w, const void *data, size_t len);
+
+/* One field each. */
+void dp_pb_put_varint(dp_pb_writer *w, uint32_t field, uint64_t v);
+void dp_pb_put_int64(dp_pb_writer *w, uint32_t field, int64_t v);
+void dp_pb_put_bool(dp_pb_writer *w, uint32_t field, bool v);
+void dp_pb_put_fixed64(dp_pb_writer *w, uint32_t field, uint64_t v);
+void dp_pb_put_fixed32(dp_pb_writer *w, uint32_t field, uint32_t v);
+void dp_pb_put_double(dp_pb_writer *w, uint32_t field, double v);
+void dp_pb_put_bytes(dp_pb_writer *w, uint32_t field, const void *data, size_t len);
+
+/** Start a nested message as field `field`; every begin needs its end. */
+void dp_pb_begin(dp_pb_writer *w, uint32_t field);
+void dp_pb_end(dp_pb_writer *w);
+
+#endif

@@ -1,0 +1,226 @@
+/*
+ * The shared protobuf wire codec. Expected bytes are the encoding examples
+ * of the protobuf documentation ("Encoding"), worked out by hand: field 1 =
+ * 150 is 08 96 01; field 2 = "testing" is 12 07 74 65 73 74 69 6e 67; a
+ * message holding field 1 = 150 as field 3 is 1a 03 08 96 01.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "pb_wire.h"
+
+static void encode_doc_examples(dp_pb_writer *w, const void *ctx)
+{
+    (void)ctx;
+    dp_pb_put_varint(w, 1, 150);
+    dp_pb_put_bytes(w, 2, "testing", 7);
+    dp_pb_begin(w, 3);
+    dp_pb_put_varint(w, 1, 150);
+    dp_pb_end(w);
+}
+
+static void test_documentation_examples(void **state)
+{
+    (void)state;
+    static const uint8_t want[] = {0x08, 0x96, 0x01, 0x12, 0x07, 0x74, 0x65, 0x73, 0x74,
+                                   0x69, 0x6e, 0x67, 0x1a, 0x03, 0x08, 0x96, 0x01};
+    dp_buf b;
+    dp_buf_init(&b, 0);
+    assert_int_equal(dp_pb_encode(encode_doc_examples, NULL, &b), DP_OK);
+    assert_int_equal(b.len, sizeof want);
+    assert_memory_equal(b.data, want, sizeof want);
+    dp_buf_free(&b);
+}
+
+/* Fixed-width fields are little-endian: fixed64 1 as field 7 is
+ * 39 01 00 00 00 00 00 00 00; fixed32 0x01020304 as field 16 has the
+ * two-byte tag 16 << 3 | 5 = 133 = 85 01; double 1.0 is 0x3ff0000000000000;
+ * int64 -1 is ten bytes ff .. ff 01. */
+static void encode_fixed(dp_pb_writer *w, const void *ctx)
+{
+    (void)ctx;
+    dp_pb_put_fixed64(w, 7, 1);
+    dp_pb_put_fixed32(w, 16, 0x01020304u);
+    dp_pb_put_double(w, 4, 1.0);
+    dp_pb_put_int64(w, 3, -1);
+    dp_pb_put_bool(w, 2, true);
+}
+
+static void test_fixed_and_negative(void **state)
+{
+    (void)state;
+    static const uint8_t want[] = {
+        0x39, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,       /* fixed64 */
+        0x85, 0x01, 0x04, 0x03, 0x02, 0x01,                         /* fixed32 */
+        0x21, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xf0, 0x3f,       /* double */
+        0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* int64 -1 */
+        0x01, 0x10, 0x01,                                           /* bool */
+    };
+    dp_buf b;
+    dp_buf_init(&b, 0);
+    assert_int_equal(dp_pb_encode(encode_fixed, NULL, &b), DP_OK);
+    assert_int_equal(b.len, sizeof want);
+    assert_memory_equal(b.data, want, sizeof want);
+    dp_buf_free(&b);
+}
+
+/* A nested message of 200 bytes needs a two-byte length (c8 01), and its
+ * parent's length counts those two bytes: 1 (tag) + 2 + 200 = 203 = cb 01. */
+static void encode_long_nested(dp_pb_writer *w, const void *ctx)
+{
+    (void)ctx;
+    static const uint8_t payload[197];
+    dp_pb_begin(w, 1);
+    dp_pb_begin(w, 2);
+    dp_pb_put_bytes(w, 5, payload, sizeof payload); /* 1 + 2 (c5 01) + 197 = 200 bytes */
+    dp_pb_end(w);
+    dp_pb_end(w);
+    dp_pb_begin(w, 3); /* empty message: 1a 00 */
+    dp_pb_end(w);
+}
+
+static void test_nested_lengths(void **state)
+{
+    (void)state;
+    dp_buf b;
+    dp_buf_init(&b, 0);
+    assert_int_equal(dp_pb_encode(encode_long_nested, NULL, &b), DP_OK);
+    assert_int_equal(b.len, 3 + 3 + 200 + 2);
+    const uint8_t *p = (const uint8_t *)b.data;
+    assert_int_equal(p[0], 0x0a);
+    assert_int_equal(p[1], 0xcb);
+    assert_int_equal(p[2], 0x01);
+    assert_int_equal(p[3], 0x12);
+    assert_int_equal(p[4], 0xc8);
+    assert_int_equal(p[5], 0x01);
+    assert_int_equal(p[6], 0x2a);
+    assert_int_equal(p[7], 0xc5);
+    assert_int_equal(p[8], 0x01);
+    assert_int_equal(p[206], 0x1a);
+    assert_int_equal(p[207], 0x00);
+
+    /* the reader walks it back */
+    const uint8_t *pos = p, *end = p + b.len;
+    dp_pb_field f;
+    const char *why = NULL;
+    assert_int_equal(dp_pb_next(&pos, end, &f, &why), 1);
+    assert_int_equal(f.number, 1);
+    assert_int_equal(f.wire_type, DP_PB_LEN);
+    assert_int_equal(f.len, 203);
+    assert_int_equal(dp_pb_next(&pos, end, &f, &why), 1);
+    assert_int_equal(f.number, 3);
+    assert_int_equal(f.len, 0);
+    assert_int_equal(dp_pb_next(&pos, end, &f, &why), 0);
+    dp_buf_free(&b);
+}
+
+static void test_reader_fields_and_errors(void **state)
+{
+    (void)state;
+    static const uint8_t msg[] = {0x08, 0x96, 0x01, 0x39, 1, 0, 0, 0,    0,    0,   0,
+                                  0x80, 0x85, 0x01, 4,    3, 2, 1, 0x12, 0x02, 'h', 'i'};
+    const uint8_t *pos = msg, *end = msg + sizeof msg;
+    dp_pb_field f;
+    const char *why = NULL;
+    assert_int_equal(dp_pb_next(&pos, end, &f, &why), 1);
+    assert_int_equal(f.value, 150);
+    assert_int_equal(dp_pb_next(&pos, end, &f, &why), 1);
+    assert_int_equal(f.number, 7);
+    assert_true(f.value == 0x8000000000000001ull);
+    assert_int_equal(dp_pb_next(&pos, end, &f, &why), 1);
+    assert_int_equal(f.number, 16);
+    assert_int_equal(f.value, 0x01020304);
+    assert_int_equal(dp_pb_next(&pos, end, &f, &why), 1);
+    assert_int_equal(f.len, 2);
+    assert_memory_equal(f.data, "hi", 2);
+    assert_int_equal(dp_pb_next(&pos, end, &f, &why), 0);
+
+    static const uint8_t past_end[] = {0x12, 0x05, 'a'};
+    pos = past_end;
+    assert_int_equal(dp_pb_next(&pos, past_end + sizeof past_end, &f, &why), -1);
+    assert_string_equal(why, "length runs past the end of the message");
+    assert_ptr_equal(pos, past_end); /* not advanced */
+
+    static const uint8_t group[] = {0x0b}; /* field 1, wire type 3 */
+    pos = group;
+    assert_int_equal(dp_pb_next(&pos, group + 1, &f, &why), -1);
+
+    static const uint8_t field_zero[] = {0x00, 0x01};
+    pos = field_zero;
+    assert_int_equal(dp_pb_next(&pos, field_zero + 2, &f, &why), -1);
+
+    /* an eleven-byte varint is overlong */
+    static const uint8_t overlong[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                       0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    pos = overlong;
+    assert_int_equal(dp_pb_next(&pos, overlong + sizeof overlong, &f, &why), -1);
+}
+
+static void encode_unbalanced(dp_pb_writer *w, const void *ctx)
+{
+    (void)ctx;
+    dp_pb_begin(w, 1);
+}
+
+static void encode_differs_between_passes(dp_pb_writer *w, const void *ctx)
+{
+    (void)ctx;
+    dp_pb_begin(w, 1);
+    dp_pb_put_varint(w, 1, dp_pb_measuring(w) ? 1 : 100000);
+    dp_pb_end(w);
+}
+
+static void encode_too_deep(dp_pb_writer *w, const void *ctx)
+{
+    (void)ctx;
+    for (int i = 0; i <= DP_PB_MAX_NESTING; i++)
+        dp_pb_begin(w, 1);
+    for (int i = 0; i <= DP_PB_MAX_NESTING; i++)
+        dp_pb_end(w);
+}
+
+/* Encoder mistakes and a full buffer are errors, and the buffer is left as it was. */
+static void test_errors_leave_buffer_alone(void **state)
+{
+    (void)state;
+    dp_buf b;
+    dp_buf_init(&b, 8);
+    assert_int_equal(dp_buf_append(&b, "ab", 2), 0);
+    assert_int_equal(dp_pb_encode(encode_unbalanced, NULL, &b), DP_EINVAL);
+    assert_int_equal(dp_pb_encode(encode_differs_between_passes, NULL, &b), DP_EINVAL);
+    assert_int_equal(dp_pb_encode(encode_too_deep, NULL, &b), DP_EINVAL);
+    /* 17 bytes do not fit under a cap of 8 */
+    assert_int_equal(dp_pb_encode(encode_doc_examples, NULL, &b), DP_ENOMEM);
+    assert_int_equal(b.len, 2);
+    assert_memory_equal(b.data, "ab", 2);
+    dp_buf_free(&b);
+}
+
+static void test_varint_size(void **state)
+{
+    (void)state;
+    assert_int_equal(dp_pb_varint_size(0), 1);
+    assert_int_equal(dp_pb_varint_size(127), 1);
+    assert_int_equal(dp_pb_varint_size(128), 2);
+    assert_int_equal(dp_pb_varint_size(16383), 2);
+    assert_int_equal(dp_pb_varint_size(16384), 3);
+    assert_int_equal(dp_pb_varint_size(UINT64_MAX), 10);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_documentation_examples),
+        cmocka_unit_test(test_fixed_and_negative),
+        cmocka_unit_test(test_nested_lengths),
+        cmocka_unit_test(test_reader_fields_and_errors),
+        cmocka_unit_test(test_errors_leave_buffer_alone),
+        cmocka_unit_test(test_varint_size),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
