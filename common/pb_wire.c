@@ -33,7 +33,9 @@ int dp_pb_next(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, const ch
     uint64_t tag;
     if (p >= end)
         return 0;
-    if (dp_pb_read_varint(&p, end, &tag) < 0) {
+    /* a tag is a 32-bit varint: at most 5 bytes (protobuf-c refuses longer
+     * ones, even when the extra bytes are zero) */
+    if (dp_pb_read_varint(&p, end, &tag) < 0 || p - *pos > 5) {
         *why = "truncated or overlong field tag";
         return -1;
     }

@@ -1,15 +1,19 @@
 /*
  * ExportTraceServiceRequest → an index of its spans (dp_otlp_trace_batch).
  *
- * One walk in wire order. The three framing levels (request, ResourceSpans,
- * ScopeSpans) are read here; every message below them (each Resource, scope
- * and Span) is checked with the wire walker (offsets in errors, bounded
- * nesting) and then unpacked by protobuf-c, which stays the judge of what is
- * acknowledged. Each part is unpacked on its own into a scratch arena that
- * is emptied after it, so decoding a request needs memory for its largest
- * span, not for the whole request unpacked at once, and the bytes are read
- * while they are still in cache. A span's ids and times come from its
- * unpacked form; its listed bytes are the view the walk is standing on.
+ * One walk in wire order, with no unpacking. The three framing levels
+ * (request, ResourceSpans, ScopeSpans) are read here; every message below
+ * them (each Resource, scope and Span) is checked by the schema-driven wire
+ * walker (wire.c: every known field's wire type against the generated
+ * descriptors, offsets in errors, bounded nesting), and a span's ids and
+ * times are read in the same walk that checks it. Its listed bytes are the
+ * view the walk is standing on. Nothing is allocated per span beyond its
+ * index entry.
+ *
+ * The reference parse (dp_otlp_trace_batch_parse_pbc) takes the same walk
+ * but also unpacks every part with protobuf-c, which judges what is valid
+ * and gives the ids and times; the trace fuzz target checks that both
+ * accept and reject the same requests and list the same spans.
  */
 #include "decode.h"
 
@@ -75,19 +79,61 @@ static dp_str string_view(const dp_pb_field *f)
     return (dp_str){p, nul ? (size_t)(nul - p) : f->len};
 }
 
-/* NULL when the span's ids are usable, else why not (written to buf). */
-static const char *span_id_problem(const pb_span *sp, char *buf, size_t buflen)
+/* What the index needs of one span (views into the request). */
+typedef struct span_fields {
+    const uint8_t *trace_id, *span_id, *parent_span_id;
+    size_t trace_id_len, span_id_len, parent_span_id_len;
+    uint64_t start_ns, end_ns;
+} span_fields;
+
+/* Span fields 1, 2, 4, 7 and 8; a field given twice: the last one counts,
+ * as protobuf defines for singular fields. */
+static void visit_span_field(void *ctx, const dp_pb_field *f)
 {
-    if (sp->trace_id.len != 16)
-        snprintf(buf, buflen, "trace_id is %zu bytes, want 16", sp->trace_id.len);
-    else if (dp_otlp_id_is_zero(sp->trace_id.data, 16))
+    span_fields *s = ctx;
+    switch (f->number) {
+    case 1:
+        s->trace_id = f->data, s->trace_id_len = f->len;
+        break;
+    case 2:
+        s->span_id = f->data, s->span_id_len = f->len;
+        break;
+    case 4:
+        s->parent_span_id = f->data, s->parent_span_id_len = f->len;
+        break;
+    case 7:
+        s->start_ns = f->value;
+        break;
+    case 8:
+        s->end_ns = f->value;
+        break;
+    default:
+        break;
+    }
+}
+
+static void span_fields_from_pbc(const pb_span *sp, span_fields *s)
+{
+    s->trace_id = sp->trace_id.data, s->trace_id_len = sp->trace_id.len;
+    s->span_id = sp->span_id.data, s->span_id_len = sp->span_id.len;
+    s->parent_span_id = sp->parent_span_id.data, s->parent_span_id_len = sp->parent_span_id.len;
+    s->start_ns = sp->start_time_unix_nano;
+    s->end_ns = sp->end_time_unix_nano;
+}
+
+/* NULL when the span's ids are usable, else why not (written to buf). */
+static const char *span_id_problem(const span_fields *sp, char *buf, size_t buflen)
+{
+    if (sp->trace_id_len != 16)
+        snprintf(buf, buflen, "trace_id is %zu bytes, want 16", sp->trace_id_len);
+    else if (dp_otlp_id_is_zero(sp->trace_id, 16))
         snprintf(buf, buflen, "trace_id is all zeros");
-    else if (sp->span_id.len != 8)
-        snprintf(buf, buflen, "span_id is %zu bytes, want 8", sp->span_id.len);
-    else if (dp_otlp_id_is_zero(sp->span_id.data, 8))
+    else if (sp->span_id_len != 8)
+        snprintf(buf, buflen, "span_id is %zu bytes, want 8", sp->span_id_len);
+    else if (dp_otlp_id_is_zero(sp->span_id, 8))
         snprintf(buf, buflen, "span_id is all zeros");
-    else if (sp->parent_span_id.len != 0 && sp->parent_span_id.len != 8)
-        snprintf(buf, buflen, "parent_span_id is %zu bytes, want 0 or 8", sp->parent_span_id.len);
+    else if (sp->parent_span_id_len != 0 && sp->parent_span_id_len != 8)
+        snprintf(buf, buflen, "parent_span_id is %zu bytes, want 0 or 8", sp->parent_span_id_len);
     else
         return NULL;
     return buf;
@@ -100,6 +146,7 @@ typedef struct walk_ctx {
     dp_otlp_alloc_track track;
     ProtobufCAllocator alloc;
     dp_otlp_trace_batch *out;
+    bool reference; /* also unpack with protobuf-c, which judges and gives the ids */
     size_t resource_cap, scope_cap, span_cap;
     char *err;
     size_t errlen;
@@ -147,30 +194,30 @@ static int next_field(walk_ctx *c, const ProtobufCMessageDescriptor *desc, const
     return fd ? 1 : 2; /* 2: unknown field, skipped */
 }
 
-/* Check and unpack one nested part with protobuf-c; NULL with *rc and err set on failure. */
-static ProtobufCMessage *unpack_part(walk_ctx *c, const ProtobufCMessageDescriptor *desc,
-                                     const dp_pb_field *f, int depth, int *rc)
+/* Check one nested part; the reference parse also unpacks it with protobuf-c
+ * (into the scratch arena, emptied by the caller) and returns it in *unpacked. */
+static int check_part(walk_ctx *c, const ProtobufCMessageDescriptor *desc, const dp_pb_field *f,
+                      int depth, dp_otlp_wire_visit_fn visit, void *ctx,
+                      ProtobufCMessage **unpacked)
 {
     static const uint8_t empty[1];
     const uint8_t *data = f->len ? f->data : empty;
-    ProtobufCMessage *m;
 
-    if (dp_otlp_wire_check_at(desc, c->base, data, f->len, depth, c->err, c->errlen) < 0) {
-        *rc = DP_OTLP_EDECODE;
-        return NULL;
+    if (dp_otlp_wire_check_visit(desc, c->base, data, f->len, depth, visit, ctx, c->err,
+                                 c->errlen) < 0)
+        return DP_OTLP_EDECODE;
+    if (!c->reference)
+        return DP_OTLP_OK;
+    *unpacked = protobuf_c_message_unpack(desc, &c->alloc, f->len, data);
+    if (*unpacked)
+        return DP_OTLP_OK;
+    if (c->track.failed) {
+        snprintf(c->err, c->errlen, "out of memory decoding a %s at offset %zu", desc->short_name,
+                 (size_t)(f->data - c->base));
+        return DP_OTLP_ENOMEM;
     }
-    m = protobuf_c_message_unpack(desc, &c->alloc, f->len, data);
-    if (!m) {
-        if (c->track.failed) {
-            snprintf(c->err, c->errlen, "out of memory decoding a %s at offset %zu",
-                     desc->short_name, (size_t)(f->data - c->base));
-            *rc = DP_OTLP_ENOMEM;
-        } else {
-            snprintf(c->err, c->errlen, "not a valid ExportTraceServiceRequest");
-            *rc = DP_OTLP_EDECODE;
-        }
-    }
-    return m;
+    snprintf(c->err, c->errlen, "not a valid ExportTraceServiceRequest");
+    return DP_OTLP_EDECODE;
 }
 
 static void scratch_empty(walk_ctx *c)
@@ -183,13 +230,16 @@ static int add_span(walk_ctx *c, const dp_pb_field *f, size_t scope_index, size_
                     size_t ss_index, size_t k)
 {
     dp_otlp_trace_batch *out = c->out;
-    int rc = DP_OTLP_OK;
-    const pb_span *sp = (const pb_span *)unpack_part(
-        c, &opentelemetry__proto__trace__v1__span__descriptor, f, 3, &rc);
-    if (!sp)
+    span_fields sp = {0};
+    ProtobufCMessage *unpacked = NULL;
+    int rc = check_part(c, &opentelemetry__proto__trace__v1__span__descriptor, f, 3,
+                        visit_span_field, &sp, &unpacked);
+    if (rc != DP_OTLP_OK)
         return rc;
+    if (unpacked)
+        span_fields_from_pbc((const pb_span *)unpacked, &sp);
     char why_buf[96];
-    const char *problem = span_id_problem(sp, why_buf, sizeof why_buf);
+    const char *problem = span_id_problem(&sp, why_buf, sizeof why_buf);
     if (problem) {
         if (out->rejected++ == 0) {
             snprintf(out->reject_message, sizeof out->reject_message,
@@ -206,16 +256,15 @@ static int add_span(walk_ctx *c, const dp_pb_field *f, size_t scope_index, size_
     dp_otlp_span_ref *ref = &out->spans[out->span_count++];
     ref->raw = (dp_str){(const char *)f->data, f->len};
     ref->scope_index = (uint32_t)scope_index;
-    memcpy(ref->trace_id, sp->trace_id.data, 16);
-    memcpy(ref->span_id, sp->span_id.data, 8);
-    ref->has_parent =
-        sp->parent_span_id.len == 8 && !dp_otlp_id_is_zero(sp->parent_span_id.data, 8);
+    memcpy(ref->trace_id, sp.trace_id, 16);
+    memcpy(ref->span_id, sp.span_id, 8);
+    ref->has_parent = sp.parent_span_id_len == 8 && !dp_otlp_id_is_zero(sp.parent_span_id, 8);
     if (ref->has_parent)
-        memcpy(ref->parent_span_id, sp->parent_span_id.data, 8);
+        memcpy(ref->parent_span_id, sp.parent_span_id, 8);
     else
         memset(ref->parent_span_id, 0, 8);
-    ref->start_ns = sp->start_time_unix_nano;
-    ref->end_ns = sp->end_time_unix_nano;
+    ref->start_ns = sp.start_ns;
+    ref->end_ns = sp.end_ns;
     scratch_empty(c);
     return DP_OTLP_OK;
 }
@@ -244,9 +293,10 @@ static int walk_scope_spans(walk_ctx *c, const uint8_t *data, size_t len, size_t
         if (rc == 2)
             continue;
         if (f.number == 1) { /* scope */
-            if (!unpack_part(c,
-                             &opentelemetry__proto__common__v1__instrumentation_scope__descriptor,
-                             &f, 3, &rc))
+            ProtobufCMessage *unpacked = NULL;
+            rc = check_part(c, &opentelemetry__proto__common__v1__instrumentation_scope__descriptor,
+                            &f, 3, NULL, NULL, &unpacked);
+            if (rc != DP_OTLP_OK)
                 return rc;
             scratch_empty(c);
             if (scopes++ == 0)
@@ -293,8 +343,10 @@ static int walk_resource_spans(walk_ctx *c, const uint8_t *data, size_t len, siz
         if (rc == 2)
             continue;
         if (f.number == 1) { /* resource */
-            if (!unpack_part(c, &opentelemetry__proto__resource__v1__resource__descriptor, &f, 2,
-                             &rc))
+            ProtobufCMessage *unpacked = NULL;
+            rc = check_part(c, &opentelemetry__proto__resource__v1__resource__descriptor, &f, 2,
+                            NULL, NULL, &unpacked);
+            if (rc != DP_OTLP_OK)
                 return rc;
             scratch_empty(c);
             if (resources++ == 0)
@@ -336,8 +388,8 @@ static int walk_request(walk_ctx *c, const uint8_t *data, size_t len)
     return rc < 0 ? DP_OTLP_EDECODE : DP_OTLP_OK;
 }
 
-int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
-                              dp_otlp_trace_batch *out, char *err, size_t errlen)
+static int batch_parse(const uint8_t *data, size_t len, dp_arena *arena, dp_otlp_trace_batch *out,
+                       bool reference, char *err, size_t errlen)
 {
     static const uint8_t empty[1];
     char scratch[8];
@@ -363,6 +415,7 @@ int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
     c.out = out;
     c.err = err;
     c.errlen = errlen;
+    c.reference = reference;
     /* the scratch arena is capped like the caller's: one part may not need more */
     dp_arena_init(&c.scratch, DP_BATCH_SCRATCH_BLOCK, arena->max_bytes);
     c.track.arena = &c.scratch;
@@ -386,4 +439,16 @@ int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
     /* keep rejected counts meaningful only for a successful parse */
     memset(out, 0, sizeof *out);
     return rc;
+}
+
+int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
+                              dp_otlp_trace_batch *out, char *err, size_t errlen)
+{
+    return batch_parse(data, len, arena, out, false, err, errlen);
+}
+
+int dp_otlp_trace_batch_parse_pbc(const uint8_t *data, size_t len, dp_arena *arena,
+                                  dp_otlp_trace_batch *out, char *err, size_t errlen)
+{
+    return batch_parse(data, len, arena, out, true, err, errlen);
 }

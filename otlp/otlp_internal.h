@@ -26,7 +26,8 @@
 /**
  * Check that data is a well-formed encoding of `desc`: every field readable,
  * known fields with their wire type, nested messages checked recursively, at
- * most DP_OTLP_MAX_DEPTH levels. Unknown fields are skipped (they are legal).
+ * most DP_OTLP_MAX_DEPTH levels, packed repeated scalars made of whole
+ * values. Unknown fields are skipped (they are legal).
  * On failure writes "offset N: Message.field: reason" to err and returns -1.
  */
 int dp_otlp_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
@@ -40,11 +41,33 @@ int dp_otlp_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *da
 int dp_otlp_wire_check_at(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
                           const uint8_t *data, size_t len, int depth, char *err, size_t errlen);
 
+/** Called for each known field of the checked message, after that field passed. */
+typedef void (*dp_otlp_wire_visit_fn)(void *ctx, const dp_pb_field *f);
+
+/**
+ * dp_otlp_wire_check_at() that also hands every known top-level field to
+ * visit (in wire order, once it is checked), so a caller can read the
+ * fields it needs in the same walk that validates them.
+ */
+int dp_otlp_wire_check_visit(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
+                             const uint8_t *data, size_t len, int depth,
+                             dp_otlp_wire_visit_fn visit, void *ctx, char *err, size_t errlen);
+
 /**
  * The wire type a field of protobuf type t is encoded with (packed repeated
  * scalars may also come as DP_PB_LEN).
  */
 int dp_otlp_wire_type_for(ProtobufCType t);
+
+/**
+ * Reference parse: dp_otlp_trace_batch_parse() that also unpacks every
+ * resource, scope and span with protobuf-c, which then judges validity and
+ * gives the ids and times. Both must accept the same requests and list the
+ * same spans (the trace fuzz target compares them).
+ */
+struct dp_otlp_trace_batch;
+int dp_otlp_trace_batch_parse_pbc(const uint8_t *data, size_t len, dp_arena *arena,
+                                  struct dp_otlp_trace_batch *out, char *err, size_t errlen);
 
 /**
  * Reference decoders: like dp_otlp_span_decode() and dp_otlp_resource_decode()

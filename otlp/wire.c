@@ -29,8 +29,24 @@ int dp_otlp_wire_type_for(ProtobufCType t)
     }
 }
 
+/* A packed repeated scalar: its payload must be whole values of that type. */
+static const char *packed_problem(int want, const uint8_t *data, size_t len)
+{
+    if (want == DP_PB_I32)
+        return len % 4 ? "packed 32-bit values with a partial value at the end" : NULL;
+    if (want == DP_PB_I64)
+        return len % 8 ? "packed 64-bit values with a partial value at the end" : NULL;
+    const uint8_t *pos = data, *end = data + len;
+    uint64_t v;
+    while (pos < end)
+        if (dp_pb_read_varint(&pos, end, &v) < 0)
+            return "packed varints with a truncated or overlong value";
+    return NULL;
+}
+
 static int check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
-                         const uint8_t *data, size_t len, int depth, char *err, size_t errlen)
+                         const uint8_t *data, size_t len, int depth, dp_otlp_wire_visit_fn visit,
+                         void *ctx, char *err, size_t errlen)
 {
     const uint8_t *pos = data, *end = data + len;
     dp_pb_field f;
@@ -56,24 +72,39 @@ static int check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *
         if (!fd)
             continue; /* unknown fields are legal and skipped */
         int want = dp_otlp_wire_type_for(fd->type);
-        bool packed_ok =
+        bool packed =
             fd->label == PROTOBUF_C_LABEL_REPEATED && want != DP_PB_LEN && f.wire_type == DP_PB_LEN;
-        if (f.wire_type != want && !packed_ok) {
+        if (f.wire_type != want && !packed) {
             snprintf(err, errlen, "offset %zu: %s.%s: wire type %d, want %d", (size_t)(at - base),
                      desc->short_name, fd->name, f.wire_type, want);
             return -1;
         }
+        if (packed && (why = packed_problem(want, f.data, f.len)) != NULL) {
+            snprintf(err, errlen, "offset %zu: %s.%s: %s", (size_t)(at - base), desc->short_name,
+                     fd->name, why);
+            return -1;
+        }
         if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
-            if (check_message(fd->descriptor, base, f.data, f.len, depth + 1, err, errlen) < 0)
+            if (check_message(fd->descriptor, base, f.data, f.len, depth + 1, NULL, NULL, err,
+                              errlen) < 0)
                 return -1;
         }
+        if (visit)
+            visit(ctx, &f);
     }
+}
+
+int dp_otlp_wire_check_visit(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
+                             const uint8_t *data, size_t len, int depth,
+                             dp_otlp_wire_visit_fn visit, void *ctx, char *err, size_t errlen)
+{
+    return check_message(desc, base, data, len, depth, visit, ctx, err, errlen);
 }
 
 int dp_otlp_wire_check_at(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
                           const uint8_t *data, size_t len, int depth, char *err, size_t errlen)
 {
-    return check_message(desc, base, data, len, depth, err, errlen);
+    return check_message(desc, base, data, len, depth, NULL, NULL, err, errlen);
 }
 
 int dp_otlp_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
@@ -82,5 +113,5 @@ int dp_otlp_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *da
     static const uint8_t empty[1];
     if (!data) /* no pointer arithmetic on NULL */
         data = empty, len = 0;
-    return check_message(desc, data, data, len, 0, err, errlen);
+    return check_message(desc, data, data, len, 0, NULL, NULL, err, errlen);
 }

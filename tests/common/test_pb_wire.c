@@ -159,6 +159,18 @@ static void test_reader_fields_and_errors(void **state)
                                        0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
     pos = overlong;
     assert_int_equal(dp_pb_next(&pos, overlong + sizeof overlong, &f, &why), -1);
+
+    /* a tag of field 1, varint, padded to 6 bytes (88 80 80 80 80 00) is
+     * overlong for a 32-bit tag; padded to 5 bytes it is accepted */
+    static const uint8_t tag6[] = {0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01};
+    pos = tag6;
+    assert_int_equal(dp_pb_next(&pos, tag6 + sizeof tag6, &f, &why), -1);
+    assert_string_equal(why, "truncated or overlong field tag");
+    static const uint8_t tag5[] = {0x88, 0x80, 0x80, 0x80, 0x00, 0x01};
+    pos = tag5;
+    assert_int_equal(dp_pb_next(&pos, tag5 + sizeof tag5, &f, &why), 1);
+    assert_int_equal(f.number, 1);
+    assert_int_equal(f.value, 1);
 }
 
 static void encode_unbalanced(dp_pb_writer *w, const void *ctx)

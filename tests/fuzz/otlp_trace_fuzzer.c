@@ -1,7 +1,9 @@
 /*
  * Fuzz target for the OTLP protobuf decoder: parse a request as the receiver
- * does, decode every listed span with its resource (which must succeed: the
- * batch only lists usable spans) with both the direct wire decoder and the
+ * does (wire walk only) and with the protobuf-c reference parse, which must
+ * accept and reject the same requests and list the same spans (ids, times,
+ * bytes, scopes, resources, rejected counts); decode every listed span with its resource (which
+ * must succeed: the batch only lists usable spans) with both the direct wire decoder and the
  * protobuf-c reference decoder, which must give identical dp_spans, and run
  * the metrics and logs validators over the same bytes.
  */
@@ -73,6 +75,53 @@ static bool span_same(const dp_span *a, const dp_span *b)
                       b->resource_attr_count);
 }
 
+static bool batch_same(const dp_otlp_trace_batch *a, const dp_otlp_trace_batch *b)
+{
+    if (a->span_count != b->span_count || a->scope_count != b->scope_count ||
+        a->resource_count != b->resource_count || a->rejected != b->rejected ||
+        a->reject_offset != b->reject_offset || strcmp(a->reject_message, b->reject_message) != 0)
+        return false;
+    for (size_t i = 0; i < a->span_count; i++) {
+        const dp_otlp_span_ref *x = &a->spans[i], *y = &b->spans[i];
+        if (x->raw.ptr != y->raw.ptr || x->raw.len != y->raw.len ||
+            x->scope_index != y->scope_index || memcmp(x->trace_id, y->trace_id, 16) ||
+            memcmp(x->span_id, y->span_id, 8) || x->has_parent != y->has_parent ||
+            memcmp(x->parent_span_id, y->parent_span_id, 8) || x->start_ns != y->start_ns ||
+            x->end_ns != y->end_ns)
+            return false;
+    }
+    for (size_t i = 0; i < a->scope_count; i++)
+        if (!str_same(a->scopes[i].scope_raw, b->scopes[i].scope_raw) ||
+            !str_same(a->scopes[i].schema_url, b->scopes[i].schema_url) ||
+            a->scopes[i].resource_index != b->scopes[i].resource_index)
+            return false;
+    for (size_t i = 0; i < a->resource_count; i++)
+        if (!str_same(a->resources[i].resource_raw, b->resources[i].resource_raw) ||
+            !str_same(a->resources[i].schema_url, b->resources[i].schema_url))
+            return false;
+    return true;
+}
+
+/* The receive path's parse and the protobuf-c reference agree on everything. */
+static void compare_with_reference(const uint8_t *data, size_t size)
+{
+    dp_arena arena, ref_arena;
+    dp_otlp_trace_batch batch, ref;
+    char err[256], ref_err[256];
+
+    dp_arena_init(&arena, 0, 256u << 20);
+    dp_arena_init(&ref_arena, 0, 256u << 20);
+    int rc = dp_otlp_trace_batch_parse(data, size, &arena, &batch, err, sizeof err);
+    int ref_rc =
+        dp_otlp_trace_batch_parse_pbc(data, size, &ref_arena, &ref, ref_err, sizeof ref_err);
+    if (rc != ref_rc)
+        abort();
+    if (rc == DP_OTLP_OK && !batch_same(&batch, &ref))
+        abort();
+    dp_arena_free(&arena);
+    dp_arena_free(&ref_arena);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     dp_arena arena;
@@ -80,6 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
     size_t n;
 
+    compare_with_reference(data, size);
     dp_arena_init(&arena, 0, 256u << 20);
     if (dp_otlp_trace_batch_parse(data, size, &arena, &batch, err, sizeof err) == DP_OTLP_OK) {
         for (size_t i = 0; i < batch.span_count; i++) {

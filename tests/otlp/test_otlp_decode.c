@@ -601,9 +601,15 @@ static void test_huge_attribute_value(void **state)
     assert_int_equal(d.attrs[0].value.u.s.len, big);
     assert_memory_equal(d.attrs[0].value.u.s.ptr, val, big);
 
+    /* the receive walk keeps the value as a view: a 256 KiB arena is plenty;
+     * the protobuf-c reference, which copies the 1 MiB string, runs out */
     dp_arena small;
     dp_arena_init(&small, 16 * 1024, 256 * 1024);
     rc = dp_otlp_trace_batch_parse(b.p, b.len, &small, &f->batch, f->err, sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_OK);
+    assert_int_equal(f->batch.span_count, 1);
+    dp_arena_reset(&small);
+    rc = dp_otlp_trace_batch_parse_pbc(b.p, b.len, &small, &f->batch, f->err, sizeof f->err);
     assert_int_equal(rc, DP_OTLP_ENOMEM);
     dp_arena_free(&small);
     free(b.p);
@@ -715,6 +721,65 @@ static void test_metrics_and_logs_are_counted(void **state)
     rc = dp_otlp_logs_validate(lb.p, lb.len - 1, &f->arena, &n, f->err, sizeof f->err);
     assert_int_equal(rc, DP_OTLP_EDECODE);
     free(mb.p), free(lb.p);
+}
+
+/* A singular field given twice: the last occurrence counts (protobuf's rule),
+ * for the ids and times the receive walk reads off the wire as for protobuf-c. */
+static void test_receive_walk_takes_the_last_of_a_repeated_singular_field(void **state)
+{
+    fixture *f = *state;
+    bytes span = {NULL, 0}, scope = {NULL, 0}, rs = {NULL, 0}, req = {NULL, 0};
+    uint8_t sid[8] = {7, 7, 7, 7, 7, 7, 7, 7};
+    uint8_t t7a[9] = {0x39, 10, 0, 0, 0, 0, 0, 0, 0}; /* start 10 */
+    uint8_t t8[9] = {0x41, 20, 0, 0, 0, 0, 0, 0, 0};  /* end 20 */
+    uint8_t t7b[9] = {0x39, 0, 1, 0, 0, 0, 0, 0, 0};  /* start 256 */
+    put_len_field(&span, 1, TID_A, 16);
+    put_len_field(&span, 2, sid, 8);
+    put(&span, t7a, sizeof t7a);
+    put(&span, t8, sizeof t8);
+    put_len_field(&span, 1, TID_B, 16);
+    put(&span, t7b, sizeof t7b);
+    put_len_field(&scope, 2, span.p, span.len);
+    put_len_field(&rs, 2, scope.p, scope.len);
+    put_len_field(&req, 1, rs.p, rs.len);
+
+    for (int reference = 0; reference < 2; reference++) {
+        dp_otlp_trace_batch b;
+        int rc = reference ? dp_otlp_trace_batch_parse_pbc(req.p, req.len, &f->arena, &b, f->err,
+                                                           sizeof f->err)
+                           : dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &b, f->err,
+                                                       sizeof f->err);
+        assert_int_equal(rc, DP_OTLP_OK);
+        assert_int_equal(b.span_count, 1);
+        assert_memory_equal(b.spans[0].trace_id, TID_B, 16);
+        assert_int_equal(b.spans[0].start_ns, 256);
+        assert_int_equal(b.spans[0].end_ns, 20);
+        assert_false(b.spans[0].has_parent);
+        assert_ptr_equal(b.spans[0].raw.ptr, (const char *)req.p + req.len - span.len);
+    }
+    free(span.p), free(scope.p), free(rs.p), free(req.p);
+}
+
+/* A packed repeated fixed64 (HistogramDataPoint.bucket_counts, field 6) of 7
+ * bytes is not whole values: refused, naming the field, by the wire check. */
+static void test_packed_field_with_a_partial_value_is_refused(void **state)
+{
+    fixture *f = *state;
+    bytes dp = {NULL, 0}, hist = {NULL, 0}, metric = {NULL, 0}, sm = {NULL, 0}, rm = {NULL, 0},
+          req = {NULL, 0};
+    static const uint8_t seven[7] = {1, 0, 0, 0, 0, 0, 0};
+    put_len_field(&dp, 6, seven, sizeof seven);
+    put_len_field(&hist, 1, dp.p, dp.len);       /* Histogram.data_points */
+    put_len_field(&metric, 9, hist.p, hist.len); /* Metric.histogram */
+    put_len_field(&sm, 2, metric.p, metric.len); /* ScopeMetrics.metrics */
+    put_len_field(&rm, 2, sm.p, sm.len);         /* ResourceMetrics.scope_metrics */
+    put_len_field(&req, 1, rm.p, rm.len);        /* request.resource_metrics */
+    size_t n = 0;
+    int rc = dp_otlp_metrics_validate(req.p, req.len, &f->arena, &n, f->err, sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_EDECODE);
+    assert_non_null(strstr(f->err, "bucket_counts"));
+    assert_non_null(strstr(f->err, "partial value"));
+    free(dp.p), free(hist.p), free(metric.p), free(sm.p), free(rm.p), free(req.p);
 }
 
 /* ---- direct wire decoder against the protobuf-c reference ---------------- */
@@ -866,6 +931,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_huge_attribute_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deep_nesting_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_and_logs_are_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_receive_walk_takes_the_last_of_a_repeated_singular_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_packed_field_with_a_partial_value_is_refused, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_wire_decode_views_point_into_the_bytes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wire_decode_matches_reference_on_odd_encodings, setup,
