@@ -8,10 +8,13 @@
  * the memory limit) and an activity list (least recently touched first, for
  * the idle rule), and a ring of recently finalised trace ids (late spans).
  *
- * Storage: a trace entry owns a chain of chunks. Records are appended to the
- * tail chunk, 8-byte aligned: a 40-byte header then the bytes. A record is a
- * span (header: ids, times, scope index) or a resource/scope blob (the four
- * byte strings of a dp_run_scope, stored once per trace). Chunks grow with
+ * Storage: a trace entry owns a chain of chunks and an index. A span's
+ * encoded bytes, and each resource/scope blob (the four byte strings of a
+ * dp_span_scope, stored once per trace), are appended to the tail chunk,
+ * 8-byte aligned; the span's dp_span_ref (the batch's, with its view moved
+ * to the stored bytes and its scope index to the trace's) goes into the
+ * index array, which grows to what the batch holds for the trace (then by
+ * half) and is handed over whole at finalisation. Chunks grow with
  * the trace (a new chunk is half the bytes already held, 1-64 KiB, or
  * what the rest of the batch stores for the trace if that is more; a
  * trace's first chunk is exactly what its first batch stores), so a
@@ -36,13 +39,10 @@
 #include "clock.h"
 
 #define DP_TT_MAX_SHARDS 4096
-#define DP_TT_HDR_SIZE 40
 #define DP_TT_CHUNK_MIN 1024
 #define DP_TT_CHUNK_MAX (64 * 1024)
 #define DP_TT_LOOKAHEAD 256
-#define DP_TT_KIND_BLOB 0x80000000u
-#define DP_TT_HAS_PARENT 0x40000000u
-#define DP_TT_INDEX_MASK 0x3fffffffu
+#define DP_TT_MAX_SCOPES 0x3fffffffu
 
 typedef struct chunk {
     struct chunk *next;
@@ -50,17 +50,6 @@ typedef struct chunk {
     size_t used;
     _Alignas(16) unsigned char data[];
 } chunk;
-
-/* the 40-byte record header in a chunk */
-typedef struct record_hdr {
-    uint64_t start_ns;
-    uint64_t end_ns;
-    uint8_t span_id[8];
-    uint8_t parent_span_id[8];
-    uint32_t len;   /* bytes following the header */
-    uint32_t flags; /* kind, has_parent, scope index */
-} record_hdr;
-_Static_assert(sizeof(record_hdr) == DP_TT_HDR_SIZE, "record header is 40 bytes");
 
 typedef struct trace_entry {
     uint8_t trace_id[16];
@@ -70,7 +59,9 @@ typedef struct trace_entry {
     struct trace_entry *act_prev, *act_next;
     chunk *head, *tail;
     size_t chunk_bytes; /* sum of chunk sizes, for the growth rule */
-    dp_run_scope *scopes;
+    dp_span_ref *index; /* one per stored span; views into the chunks */
+    size_t index_cap;
+    dp_span_scope *scopes;
     uint64_t *scope_hashes;
     uint32_t scope_count, scope_cap;
     size_t span_count;
@@ -111,9 +102,9 @@ typedef struct run_internal {
     dp_run_record pub;
     struct run_internal *next; /* pending queue */
     chunk *chunks;
-    dp_run_scope *scopes;
+    dp_span_scope *scopes;
     uint64_t *scope_hashes;
-    dp_run_span spans[];
+    dp_span_ref *index;
 } run_internal;
 
 struct dp_trace_table {
@@ -169,7 +160,7 @@ static uint64_t bytes_hash(uint64_t h, dp_str s)
     return h;
 }
 
-static uint64_t scope_hash(const dp_trace_batch_scope *s)
+static uint64_t scope_hash(const dp_span_scope *s)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     h = bytes_hash(h, s->resource_raw);
@@ -365,6 +356,7 @@ static void chunks_free(chunk *c)
 static void entry_free(trace_entry *e)
 {
     chunks_free(e->head);
+    free(e->index);
     free(e->scopes);
     free(e->scope_hashes);
     free(e);
@@ -526,10 +518,10 @@ static dp_str store_bytes(unsigned char **p, dp_str s)
 }
 
 /* Index of the batch scope `bs` (hash h) among e's stored scopes; -1 when not stored. */
-static int64_t entry_scope_find(const trace_entry *e, const dp_trace_batch_scope *bs, uint64_t h)
+static int64_t entry_scope_find(const trace_entry *e, const dp_span_scope *bs, uint64_t h)
 {
     for (uint32_t i = 0; i < e->scope_count; i++) {
-        const dp_run_scope *r = &e->scopes[i];
+        const dp_span_scope *r = &e->scopes[i];
         if (e->scope_hashes[i] == h && dp_str_eq(r->resource_raw, bs->resource_raw) &&
             dp_str_eq(r->scope_raw, bs->scope_raw) &&
             dp_str_eq(r->resource_schema_url, bs->resource_schema_url) &&
@@ -539,22 +531,22 @@ static int64_t entry_scope_find(const trace_entry *e, const dp_trace_batch_scope
     return -1;
 }
 
-static size_t scope_blob_len(const dp_trace_batch_scope *bs)
+static size_t scope_blob_len(const dp_span_scope *bs)
 {
     return bs->resource_raw.len + bs->resource_schema_url.len + bs->scope_raw.len +
            bs->scope_schema_url.len;
 }
 
 /* Store the batch scope `bs` (hash h, not yet stored) in e; its index, or -1 on failure. */
-static int64_t entry_scope_store(dp_trace_table *t, trace_entry *e, const dp_trace_batch_scope *bs,
+static int64_t entry_scope_store(dp_trace_table *t, trace_entry *e, const dp_span_scope *bs,
                                  uint64_t h, size_t hint)
 {
-    if (e->scope_count >= DP_TT_INDEX_MASK)
+    if (e->scope_count >= DP_TT_MAX_SCOPES)
         return -1;
     if (e->scope_count == e->scope_cap) {
         /* most traces have one resource and scope: start with room for exactly one */
         uint32_t ncap = e->scope_cap ? e->scope_cap * 2 : 1;
-        dp_run_scope *ns = realloc(e->scopes, ncap * sizeof(*ns));
+        dp_span_scope *ns = realloc(e->scopes, ncap * sizeof(*ns));
         if (!ns)
             return -1;
         e->scopes = ns;
@@ -568,15 +560,10 @@ static int64_t entry_scope_store(dp_trace_table *t, trace_entry *e, const dp_tra
     size_t blob = scope_blob_len(bs);
     if (blob > UINT32_MAX)
         return -1;
-    unsigned char *p = entry_reserve(t, e, DP_TT_HDR_SIZE + align8(blob), hint);
+    unsigned char *p = entry_reserve(t, e, align8(blob), hint);
     if (!p)
         return -1;
-    record_hdr hdr = {0};
-    hdr.len = (uint32_t)blob;
-    hdr.flags = DP_TT_KIND_BLOB;
-    memcpy(p, &hdr, sizeof(hdr));
-    p += DP_TT_HDR_SIZE;
-    dp_run_scope *r = &e->scopes[e->scope_count];
+    dp_span_scope *r = &e->scopes[e->scope_count];
     r->resource_raw = store_bytes(&p, bs->resource_raw);
     r->resource_schema_url = store_bytes(&p, bs->resource_schema_url);
     r->scope_raw = store_bytes(&p, bs->scope_raw);
@@ -647,17 +634,44 @@ static size_t enforce_memory_limit(dp_trace_table *t);
  * looking at most DP_TT_LOOKAHEAD spans ahead (so a batch of many one-span
  * traces costs O(n) per new chunk, not O(n^2) in total beyond that bound).
  */
-static size_t batch_rest_bytes(const dp_trace_batch *b, size_t from, const uint8_t id[16])
+static size_t batch_rest_bytes(const dp_span_batch *b, size_t from, const uint8_t id[16],
+                               size_t *spans)
 {
     size_t total = 0;
     size_t end = b->span_count - from > DP_TT_LOOKAHEAD ? from + DP_TT_LOOKAHEAD : b->span_count;
+    *spans = 0;
     for (size_t j = from; j < end; j++)
-        if (memcmp(b->spans[j].trace_id, id, 16) == 0)
-            total += DP_TT_HDR_SIZE + align8(b->spans[j].raw.len);
+        if (memcmp(b->spans[j].trace_id, id, 16) == 0) {
+            total += align8(b->spans[j].raw.len);
+            (*spans)++;
+        }
     return total;
 }
 
-int dp_trace_table_insert(dp_trace_table *t, const dp_trace_batch *batch)
+/*
+ * Room for one more index entry: exactly the spans of this trace the batch
+ * is known to hold when it is the first growth (a trace that arrives whole
+ * is indexed without slack), else at least half as much again.
+ */
+static int entry_index_grow(trace_entry *e, const dp_span_batch *b, size_t from)
+{
+    if (e->span_count < e->index_cap)
+        return 0;
+    size_t rest;
+    batch_rest_bytes(b, from, b->spans[from].trace_id, &rest);
+    size_t cap = e->span_count + rest;
+    if (cap < e->index_cap + e->index_cap / 2)
+        cap = e->index_cap + e->index_cap / 2;
+    dp_span_ref *n = realloc(e->index, cap * sizeof(*n));
+    if (!n)
+        return -1;
+    e->index = n;
+    e->stored_bytes += (cap - e->index_cap) * sizeof(*n);
+    e->index_cap = cap;
+    return 0;
+}
+
+int dp_trace_table_insert(dp_trace_table *t, const dp_span_batch *batch)
 {
     if (!t || !batch || (batch->span_count && !batch->spans))
         return DP_TRACE_TABLE_EINVAL;
@@ -666,7 +680,7 @@ int dp_trace_table_insert(dp_trace_table *t, const dp_trace_batch *batch)
 
     size_t encoded = 0;
     for (size_t i = 0; i < batch->span_count; i++) {
-        const dp_trace_batch_span *sp = &batch->spans[i];
+        const dp_span_ref *sp = &batch->spans[i];
         if (sp->scope_index >= batch->scope_count || sp->raw.len > UINT32_MAX)
             return DP_TRACE_TABLE_EINVAL;
         encoded += sp->raw.len;
@@ -697,7 +711,7 @@ int dp_trace_table_insert(dp_trace_table *t, const dp_trace_batch *batch)
     size_t created = 0;
     size_t i;
     for (i = 0; i < batch->span_count; i++) {
-        const dp_trace_batch_span *sp = &batch->spans[i];
+        const dp_span_ref *sp = &batch->spans[i];
         uint64_t h = trace_hash(sp->trace_id);
         shard *s = &t->shards[shard_of(t, h)];
         trace_entry *e = shard_find(s, sp->trace_id, h);
@@ -718,32 +732,29 @@ int dp_trace_table_insert(dp_trace_table *t, const dp_trace_batch *batch)
         } else if (!e->in_txn) {
             entry_mark(e, &txn, false);
         }
-        const dp_trace_batch_scope *bs = &batch->scopes[sp->scope_index];
+        const dp_span_scope *bs = &batch->scopes[sp->scope_index];
         uint64_t sh = scope_hashes[sp->scope_index];
         int64_t si = entry_scope_find(e, bs, sh);
-        size_t span_need = DP_TT_HDR_SIZE + align8(sp->raw.len);
-        size_t blob_need = si < 0 ? DP_TT_HDR_SIZE + align8(scope_blob_len(bs)) : 0;
-        size_t hint = 0;
+        size_t span_need = align8(sp->raw.len);
+        size_t blob_need = si < 0 ? align8(scope_blob_len(bs)) : 0;
+        size_t hint = 0, rest_spans = 0;
         if (!e->tail || e->tail->size - e->tail->used < blob_need + span_need)
-            hint = blob_need + batch_rest_bytes(batch, i, sp->trace_id);
+            hint = blob_need + batch_rest_bytes(batch, i, sp->trace_id, &rest_spans);
         if (si < 0)
             si = entry_scope_store(t, e, bs, sh, hint);
         if (si < 0)
             break;
+        if (entry_index_grow(e, batch, i) < 0)
+            break;
         unsigned char *p = entry_reserve(t, e, span_need, hint);
         if (!p)
             break;
-        record_hdr hdr;
-        hdr.start_ns = sp->start_ns;
-        hdr.end_ns = sp->end_ns;
-        memcpy(hdr.span_id, sp->span_id, 8);
-        memcpy(hdr.parent_span_id, sp->parent_span_id, 8);
-        hdr.len = (uint32_t)sp->raw.len;
-        hdr.flags = (uint32_t)si | (sp->has_parent ? DP_TT_HAS_PARENT : 0);
-        memcpy(p, &hdr, sizeof(hdr));
         if (sp->raw.len)
-            memcpy(p + DP_TT_HDR_SIZE, sp->raw.ptr, sp->raw.len);
-        e->span_count++;
+            memcpy(p, sp->raw.ptr, sp->raw.len);
+        dp_span_ref *ref = &e->index[e->span_count++];
+        *ref = *sp;
+        ref->raw = (dp_str){(const char *)p, sp->raw.len};
+        ref->scope_index = (uint32_t)si;
         e->encoded_bytes += sp->raw.len;
         if (!sp->has_parent)
             e->has_root = true;
@@ -817,7 +828,8 @@ static void entry_finalise(dp_trace_table *t, trace_entry *e, enum dp_run_finali
     atomic_fetch_sub(&t->buffered_encoded, e->encoded_bytes);
     atomic_fetch_sub(&t->buffered_runs, 1);
 
-    size_t run_bytes = sizeof(run_internal) + e->span_count * sizeof(dp_run_span);
+    /* the run takes the entry's index and chunks as they are: no copy */
+    size_t run_bytes = sizeof(run_internal);
     run_internal *r = malloc(run_bytes);
     while (!r) {
         /* finalised runs are never dropped: wait for memory to come back */
@@ -827,31 +839,12 @@ static void entry_finalise(dp_trace_table *t, trace_entry *e, enum dp_run_finali
     }
     memset(&r->pub, 0, sizeof(r->pub));
     r->next = NULL;
-    size_t n = 0;
-    for (chunk *c = e->head; c; c = c->next) {
-        size_t off = 0;
-        while (off < c->used) {
-            record_hdr hdr;
-            memcpy(&hdr, c->data + off, sizeof(hdr));
-            if (!(hdr.flags & DP_TT_KIND_BLOB) && n < e->span_count) {
-                dp_run_span *sp = &r->spans[n++];
-                sp->raw = (dp_str){(const char *)c->data + off + DP_TT_HDR_SIZE, hdr.len};
-                sp->scope_index = hdr.flags & DP_TT_INDEX_MASK;
-                memcpy(sp->span_id, hdr.span_id, 8);
-                memcpy(sp->parent_span_id, hdr.parent_span_id, 8);
-                sp->has_parent = (hdr.flags & DP_TT_HAS_PARENT) != 0;
-                sp->start_ns = hdr.start_ns;
-                sp->end_ns = hdr.end_ns;
-            }
-            off += DP_TT_HDR_SIZE + align8(hdr.len);
-        }
-    }
     memcpy(r->pub.trace_id, e->trace_id, 16);
     r->pub.late = e->late;
     r->pub.has_root = e->has_root;
     r->pub.reason = why;
-    r->pub.spans = r->spans;
-    r->pub.span_count = n;
+    r->pub.spans = e->index;
+    r->pub.span_count = e->span_count;
     r->pub.scopes = e->scopes;
     r->pub.scope_count = e->scope_count;
     r->pub.encoded_bytes = e->encoded_bytes;
@@ -859,9 +852,11 @@ static void entry_finalise(dp_trace_table *t, trace_entry *e, enum dp_run_finali
     r->pub.first_ms = e->first_ms;
     r->pub.last_ms = e->last_ms;
     r->chunks = e->head;
+    r->index = e->index;
     r->scopes = e->scopes;
     r->scope_hashes = e->scope_hashes;
     e->head = NULL;
+    e->index = NULL;
     e->scopes = NULL;
     e->scope_hashes = NULL;
     entry_free(e);
@@ -1062,6 +1057,7 @@ void dp_trace_table_release(dp_trace_table *t, dp_run_record *run)
     run_internal *r = (run_internal *)run; /* pub is the first member */
     atomic_fetch_sub(&t->pending_bytes, r->pub.stored_bytes);
     chunks_free(r->chunks);
+    free(r->index);
     free(r->scopes);
     free(r->scope_hashes);
     free(r);

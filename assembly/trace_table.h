@@ -4,10 +4,12 @@
  * Spans arrive in any order, over many requests and connections. The table
  * is sharded by trace id (a mutex per shard, no global lock on the insert
  * path). Each trace keeps its spans as the encoded bytes they arrived as,
- * copied into per-trace chunks (no malloc per span), each preceded by a small
- * fixed header (ids, times, index of its resource/scope record). Resource and
- * scope bytes are stored once per trace (deduplicated) so that a run can be
- * re-encoded later with its spans' resources and scopes.
+ * copied into per-trace chunks (no malloc per span), and one dp_span_ref per
+ * span (ids, times, its resource/scope record, a view of its stored bytes)
+ * in an index array sized from the batch; a finalised run hands that array
+ * over as it is. Resource and scope bytes are stored once per trace
+ * (deduplicated) so that a run can be re-encoded later with its spans'
+ * resources and scopes.
  *
  * A run is finalised when:
  *  - its root span (no parent) has arrived (or it is a late run) and no span
@@ -35,6 +37,7 @@
 #include <stdint.h>
 
 #include "dp_str.h"
+#include "span_ref.h"
 #include "dp_err.h"
 
 enum {
@@ -60,50 +63,11 @@ typedef struct dp_trace_table_options {
     void *clock_ctx;
 } dp_trace_table_options;
 
-/* --- input: one decoded request, as views of its encoded bytes ------------- */
-
-/** A resource and a scope of the request (encoded bytes, possibly empty). */
-typedef struct dp_trace_batch_scope {
-    dp_str resource_raw;        /* encoded Resource */
-    dp_str resource_schema_url; /* ResourceSpans.schema_url */
-    dp_str scope_raw;           /* encoded InstrumentationScope */
-    dp_str scope_schema_url;    /* ScopeSpans.schema_url */
-} dp_trace_batch_scope;
-
-/** One span of the request. */
-typedef struct dp_trace_batch_span {
-    dp_str raw;           /* encoded Span */
-    uint32_t scope_index; /* into dp_trace_batch.scopes */
-    uint8_t trace_id[16];
-    uint8_t span_id[8];
-    uint8_t parent_span_id[8];
-    bool has_parent;
-    uint64_t start_ns;
-    uint64_t end_ns;
-} dp_trace_batch_span;
-
-typedef struct dp_trace_batch {
-    const dp_trace_batch_scope *scopes;
-    size_t scope_count;
-    const dp_trace_batch_span *spans;
-    size_t span_count;
-} dp_trace_batch;
+/* Input and output are the shared span index (common/span_ref.h): a batch
+ * of dp_span_ref views into a request, and a run's dp_span_ref array whose
+ * views point into the run's storage. */
 
 /* --- output: one finalised run ----------------------------------------------- */
-
-/** A stored span: views into the run's storage. */
-typedef struct dp_run_span {
-    dp_str raw;           /* encoded Span, byte-exact as received */
-    uint32_t scope_index; /* into dp_run_record.scopes */
-    uint8_t span_id[8];
-    uint8_t parent_span_id[8];
-    bool has_parent;
-    uint64_t start_ns;
-    uint64_t end_ns;
-} dp_run_span;
-
-/** A deduplicated resource + scope of the run (encoded bytes). */
-typedef dp_trace_batch_scope dp_run_scope;
 
 enum dp_run_finalise_reason {
     DP_RUN_IDLE = 0,    /* root seen, idle_timeout passed */
@@ -121,9 +85,9 @@ typedef struct dp_run_record {
     bool late;     /* spans of a run that had already been finalised */
     bool has_root; /* a span without parent arrived */
     enum dp_run_finalise_reason reason;
-    const dp_run_span *spans; /* in arrival order */
+    const dp_span_ref *spans; /* in arrival order; views into the run's storage */
     size_t span_count;
-    const dp_run_scope *scopes;
+    const dp_span_scope *scopes; /* deduplicated resource + scope pairs of the run */
     size_t scope_count;
     size_t encoded_bytes; /* sum of spans' encoded sizes */
     size_t stored_bytes;  /* memory held for the run (accounting) */
@@ -166,7 +130,7 @@ void dp_trace_table_destroy(dp_trace_table *t);
  * DP_TRACE_TABLE_OK, or EFULL / ENOMEM / EINVAL having kept nothing.
  * May finalise the oldest runs when the memory limit is passed.
  */
-int dp_trace_table_insert(dp_trace_table *t, const dp_trace_batch *batch);
+int dp_trace_table_insert(dp_trace_table *t, const dp_span_batch *batch);
 
 /**
  * Finalise the runs that are due now (idle, max age, memory). Returns how

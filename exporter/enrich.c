@@ -646,12 +646,12 @@ typedef struct scope_plan {
     size_t resource_body_size; /* ResourceSpans message, on the same_resource record */
 } scope_plan;
 
-static dp_run_scope scope_at(const dp_run_record *run, size_t k)
+static dp_span_scope scope_at(const dp_run_record *run, size_t k)
 {
     /* index scope_count: the stand-in for spans with no usable scope index */
     if (k < run->scope_count)
         return run->scopes[k];
-    return (dp_run_scope){DP_STR_NULL, DP_STR_NULL, DP_STR_NULL, DP_STR_NULL};
+    return (dp_span_scope){DP_STR_NULL, DP_STR_NULL, DP_STR_NULL, DP_STR_NULL};
 }
 
 static int compare_node_span(const void *a, const void *b, void *nodes)
@@ -728,12 +728,12 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
      * (a handful per run).
      */
     for (size_t k = 0; k < slots; k++) {
-        dp_run_scope s = scope_at(run, k);
+        dp_span_scope s = scope_at(run, k);
         scopes[k].same_scope = scopes[k].same_resource = (uint32_t)k;
         for (size_t j = 0; j < k; j++) {
             if (scopes[j].same_resource != j)
                 continue;
-            dp_run_scope o = scope_at(run, j);
+            dp_span_scope o = scope_at(run, j);
             if (!dp_str_eq(s.resource_raw, o.resource_raw) ||
                 !dp_str_eq(s.resource_schema_url, o.resource_schema_url))
                 continue;
@@ -743,7 +743,7 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
         for (size_t j = 0; j < k; j++) {
             if (scopes[j].same_scope != j || scopes[j].same_resource != scopes[k].same_resource)
                 continue;
-            dp_run_scope o = scope_at(run, j);
+            dp_span_scope o = scope_at(run, j);
             if (!dp_str_eq(s.scope_raw, o.scope_raw) ||
                 !dp_str_eq(s.scope_schema_url, o.scope_schema_url))
                 continue;
@@ -754,7 +754,7 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
 
     /* what each span gets, and how many spans each ScopeSpans holds */
     for (size_t i = 0; i < run->span_count; i++) {
-        const dp_run_span *s = &run->spans[i];
+        const dp_span_ref *s = &run->spans[i];
         span_plan *sp = &plan[i];
         sp->node = -1;
         if (profile) {
@@ -789,7 +789,7 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
     for (size_t k = 0; k < slots; k++)
         scopes[k].span_count = 0; /* recounted while placing */
     for (size_t i = 0; i < run->span_count; i++) {
-        const dp_run_span *s = &run->spans[i];
+        const dp_span_ref *s = &run->spans[i];
         size_t k = s->scope_index < run->scope_count ? s->scope_index : run->scope_count;
         scope_plan *sc = &scopes[scopes[k].same_scope];
         order[sc->first + sc->span_count++] = i;
@@ -801,7 +801,7 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
         scope_plan *sc = &scopes[k];
         if (sc->same_scope != k || !sc->span_count)
             continue;
-        dp_run_scope s = scope_at(run, k);
+        dp_span_scope s = scope_at(run, k);
         sc->body_size = optional_field_size(F_SCOPE_SPANS_SCOPE, s.scope_raw) + sc->spans_size +
                         optional_field_size(F_SCOPE_SPANS_SCHEMA_URL, s.scope_schema_url);
         scopes[sc->same_resource].resource_body_size +=
@@ -811,7 +811,7 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
         scope_plan *sc = &scopes[k];
         if (sc->same_resource != k || !sc->resource_body_size)
             continue;
-        dp_run_scope s = scope_at(run, k);
+        dp_span_scope s = scope_at(run, k);
         sc->resource_body_size +=
             optional_field_size(F_RESOURCE_SPANS_RESOURCE, s.resource_raw) +
             optional_field_size(F_RESOURCE_SPANS_SCHEMA_URL, s.resource_schema_url);
@@ -826,7 +826,7 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
         const scope_plan *rg = &scopes[g];
         if (rg->same_resource != g || !rg->resource_body_size)
             continue;
-        dp_run_scope rs = scope_at(run, g);
+        dp_span_scope rs = scope_at(run, g);
         put_tag(&w, F_REQUEST_RESOURCE_SPANS, WT_LEN);
         put_varint(&w, rg->resource_body_size);
         if (rs.resource_raw.len)
@@ -835,13 +835,13 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
             const scope_plan *sc = &scopes[k];
             if (sc->same_resource != g || sc->same_scope != k || !sc->span_count)
                 continue;
-            dp_run_scope ss = scope_at(run, k);
+            dp_span_scope ss = scope_at(run, k);
             put_tag(&w, F_RESOURCE_SPANS_SCOPE_SPANS, WT_LEN);
             put_varint(&w, sc->body_size);
             if (ss.scope_raw.len)
                 put_bytes_field(&w, F_SCOPE_SPANS_SCOPE, ss.scope_raw);
             for (size_t o = sc->first; o < sc->first + sc->span_count; o++) {
-                const dp_run_span *s = &run->spans[order[o]];
+                const dp_span_ref *s = &run->spans[order[o]];
                 const span_plan *sp = &plan[order[o]];
                 put_tag(&w, F_SCOPE_SPANS_SPANS, WT_LEN);
                 put_varint(&w, s->raw.len + sp->additions);

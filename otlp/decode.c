@@ -253,7 +253,7 @@ static int add_span(walk_ctx *c, const dp_pb_field *f, size_t scope_index, size_
     rc = grow(c, (void **)&out->spans, out->span_count, &c->span_cap, sizeof *out->spans);
     if (rc != DP_OTLP_OK)
         return rc;
-    dp_otlp_span_ref *ref = &out->spans[out->span_count++];
+    dp_span_ref *ref = &out->spans[out->span_count++];
     ref->raw = (dp_str){(const char *)f->data, f->len};
     ref->scope_index = (uint32_t)scope_index;
     memcpy(ref->trace_id, sp.trace_id, 16);
@@ -284,9 +284,9 @@ static int walk_scope_spans(walk_ctx *c, const uint8_t *data, size_t len, size_t
     if (rc != DP_OTLP_OK)
         return rc;
     size_t scope_index = out->scope_count++;
-    dp_otlp_scope_ref *scope = &out->scopes[scope_index];
+    dp_span_scope *scope = &out->scopes[scope_index];
     memset(scope, 0, sizeof *scope);
-    scope->schema_url = (dp_str){"", 0};
+    scope->scope_schema_url = (dp_str){"", 0};
     scope->resource_index = (uint32_t)rs_index;
 
     while ((rc = next_field(c, desc, &pos, end, &f)) > 0) {
@@ -307,7 +307,7 @@ static int walk_scope_spans(walk_ctx *c, const uint8_t *data, size_t len, size_t
                 return rc;
             scope = &c->out->scopes[scope_index];
         } else if (f.number == 3) {
-            scope->schema_url = string_view(&f);
+            scope->scope_schema_url = string_view(&f);
         }
     }
     if (rc < 0)
@@ -424,6 +424,12 @@ static int batch_parse(const uint8_t *data, size_t len, dp_arena *arena, dp_otlp
     rc = walk_request(&c, data, len);
     dp_arena_free(&c.scratch);
     if (rc == DP_OTLP_OK) {
+        /* each scope carries its resource, as the trace table stores them */
+        for (size_t i = 0; i < out->scope_count; i++) {
+            const dp_otlp_resource_ref *res = &out->resources[out->scopes[i].resource_index];
+            out->scopes[i].resource_raw = res->resource_raw;
+            out->scopes[i].resource_schema_url = res->schema_url;
+        }
         /* never NULL, as callers index them */
         if (!out->resources)
             out->resources = dp_arena_calloc(arena, 1, sizeof *out->resources);

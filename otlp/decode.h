@@ -26,6 +26,7 @@
 #include "arena.h"
 #include "dp_err.h"
 #include "span.h"
+#include "span_ref.h"
 
 enum {
     DP_OTLP_OK = 0,
@@ -39,31 +40,17 @@ typedef struct dp_otlp_resource_ref {
     dp_str schema_url;   /* ResourceSpans.schema_url */
 } dp_otlp_resource_ref;
 
-/** One scope (ScopeSpans.scope) of a request, as encoded bytes. */
-typedef struct dp_otlp_scope_ref {
-    dp_str scope_raw;        /* encoded InstrumentationScope; empty when absent */
-    dp_str schema_url;       /* ScopeSpans.schema_url */
-    uint32_t resource_index; /* into dp_otlp_trace_batch.resources */
-} dp_otlp_scope_ref;
-
-/** One usable span of a request. */
-typedef struct dp_otlp_span_ref {
-    dp_str raw;           /* encoded Span message bytes (a view into the request) */
-    uint32_t scope_index; /* into dp_otlp_trace_batch.scopes */
-    uint8_t trace_id[16];
-    uint8_t span_id[8];
-    uint8_t parent_span_id[8];
-    bool has_parent;
-    uint64_t start_ns;
-    uint64_t end_ns;
-} dp_otlp_span_ref;
-
+/**
+ * A request's index. scopes and spans are the shared span index (span_ref.h),
+ * each scope with its resource filled in, so they go to the trace table as
+ * they are (dp_otlp_trace_batch_spans()).
+ */
 typedef struct dp_otlp_trace_batch {
     dp_otlp_resource_ref *resources;
     size_t resource_count;
-    dp_otlp_scope_ref *scopes;
+    dp_span_scope *scopes;
     size_t scope_count;
-    dp_otlp_span_ref *spans;
+    dp_span_ref *spans;
     size_t span_count;
     size_t rejected;          /* spans that decoded but were unusable */
     char reject_message[256]; /* the first reason, e.g.
@@ -84,6 +71,13 @@ typedef struct dp_otlp_trace_batch {
  */
 int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
                               dp_otlp_trace_batch *out, char *err, size_t errlen);
+
+/** The batch's spans and scopes as the trace table takes them (views, no copy). */
+static inline dp_span_batch dp_otlp_trace_batch_spans(const dp_otlp_trace_batch *b)
+{
+    dp_span_batch out = {b->scopes, b->scope_count, b->spans, b->span_count};
+    return out;
+}
 
 /**
  * Decode one span (as listed by dp_otlp_trace_batch_parse) into `out`.

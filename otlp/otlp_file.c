@@ -117,7 +117,7 @@ static int read_protobuf(const char *path, const uint8_t *data, size_t len, dp_a
         }
     }
     for (size_t i = 0; i < batch.span_count; i++) {
-        const dp_otlp_span_ref *ref = &batch.spans[i];
+        const dp_span_ref *ref = &batch.spans[i];
         uint32_t res = batch.scopes[ref->scope_index].resource_index;
         dp_span s;
         rc = dp_otlp_span_decode(ref->raw, DP_STR_NULL, arena, &s);

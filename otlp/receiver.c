@@ -217,43 +217,8 @@ static void handle_traces(call_ctx *c, const uint8_t *data, size_t len, answer *
     }
     atomic_fetch_add(&r->spans_received, batch.span_count + batch.rejected);
 
-    /* the table's input is the same information in pure-C types */
-    dp_trace_batch_scope *scopes =
-        dp_arena_alloc(&c->arena, (batch.scope_count ? batch.scope_count : 1) * sizeof(*scopes));
-    dp_trace_batch_span *spans =
-        dp_arena_alloc(&c->arena, (batch.span_count ? batch.span_count : 1) * sizeof(*spans));
-    if (!scopes || !spans) {
-        a->status = GRPC_STATUS_RESOURCE_EXHAUSTED;
-        snprintf(a->message, sizeof(a->message),
-                 "request needs more than %zu bytes of decode memory", c->arena.max_bytes);
-        return;
-    }
-    for (size_t i = 0; i < batch.scope_count; i++) {
-        const dp_otlp_scope_ref *s = &batch.scopes[i];
-        dp_trace_batch_scope *o = &scopes[i];
-        o->scope_raw = s->scope_raw;
-        o->scope_schema_url = s->schema_url;
-        if (s->resource_index < batch.resource_count) {
-            o->resource_raw = batch.resources[s->resource_index].resource_raw;
-            o->resource_schema_url = batch.resources[s->resource_index].schema_url;
-        } else {
-            o->resource_raw = DP_STR_NULL;
-            o->resource_schema_url = DP_STR_NULL;
-        }
-    }
-    for (size_t i = 0; i < batch.span_count; i++) {
-        const dp_otlp_span_ref *s = &batch.spans[i];
-        dp_trace_batch_span *o = &spans[i];
-        o->raw = s->raw;
-        o->scope_index = s->scope_index;
-        memcpy(o->trace_id, s->trace_id, 16);
-        memcpy(o->span_id, s->span_id, 8);
-        memcpy(o->parent_span_id, s->parent_span_id, 8);
-        o->has_parent = s->has_parent;
-        o->start_ns = s->start_ns;
-        o->end_ns = s->end_ns;
-    }
-    dp_trace_batch tb = {scopes, batch.scope_count, spans, batch.span_count};
+    /* the index the walk filled is the table's input, as it is */
+    dp_span_batch tb = dp_otlp_trace_batch_spans(&batch);
     rc = dp_trace_table_insert(r->opt.table, &tb);
     if (rc == DP_TRACE_TABLE_OK) {
         atomic_fetch_add(&r->spans_accepted, batch.span_count);

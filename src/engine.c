@@ -80,7 +80,7 @@ static size_t decode_record(dp_arena *arena, const dp_run_record *run, dp_span *
                                             &res_counts[i]) == DP_OTLP_OK;
     size_t bad = 0;
     for (size_t i = 0; i < run->span_count; i++) {
-        const dp_run_span *rs = &run->spans[i];
+        const dp_span_ref *rs = &run->spans[i];
         uint32_t si = rs->scope_index;
         dp_span *out = &spans[*n];
         if (si >= run->scope_count || !res_ok[si] ||

@@ -41,7 +41,7 @@ static dp_trace_table *make_table(size_t memory_limit, size_t max_pending)
     return t;
 }
 
-static const dp_trace_batch_scope one_scope[1] = {{
+static const dp_span_scope one_scope[1] = {{
     .resource_raw = {"\x0a\x05hello", 7},
     .resource_schema_url = {"", 0},
     .scope_raw = {"\x0a\x03lib", 5},
@@ -49,10 +49,9 @@ static const dp_trace_batch_scope one_scope[1] = {{
 }};
 
 /* A span of trace `trace` (first id byte), span id `id`, parent `parent` (0 = root). */
-static dp_trace_batch_span make_span(uint8_t trace, uint8_t id, uint8_t parent, const char *raw,
-                                     size_t len)
+static dp_span_ref make_span(uint8_t trace, uint8_t id, uint8_t parent, const char *raw, size_t len)
 {
-    dp_trace_batch_span s;
+    dp_span_ref s;
     memset(&s, 0, sizeof(s));
     s.raw = (dp_str){raw, len};
     s.scope_index = 0;
@@ -68,9 +67,9 @@ static dp_trace_batch_span make_span(uint8_t trace, uint8_t id, uint8_t parent, 
     return s;
 }
 
-static int insert_spans(dp_trace_table *t, const dp_trace_batch_span *spans, size_t n)
+static int insert_spans(dp_trace_table *t, const dp_span_ref *spans, size_t n)
 {
-    dp_trace_batch b = {one_scope, 1, spans, n};
+    dp_span_batch b = {one_scope, 1, spans, n};
     return dp_trace_table_insert(t, &b);
 }
 
@@ -85,7 +84,7 @@ static void idle_after_root(void **state)
 {
     (void)state;
     dp_trace_table *t = make_table(0, 0);
-    dp_trace_batch_span s[2] = {make_span(1, 1, 0, "ROOTBYTES", 9), make_span(1, 2, 1, "CHILD", 5)};
+    dp_span_ref s[2] = {make_span(1, 1, 0, "ROOTBYTES", 9), make_span(1, 2, 1, "CHILD", 5)};
     assert_int_equal(insert_spans(t, s, 2), DP_TRACE_TABLE_OK);
 
     /* idle_timeout 2000 ms: 1999 ms after the last span it is still buffered */
@@ -124,8 +123,8 @@ static void new_span_restarts_idle(void **state)
 {
     (void)state;
     dp_trace_table *t = make_table(0, 0);
-    dp_trace_batch_span root = make_span(2, 1, 0, "R", 1);
-    dp_trace_batch_span child = make_span(2, 2, 1, "C", 1);
+    dp_span_ref root = make_span(2, 1, 0, "R", 1);
+    dp_span_ref child = make_span(2, 2, 1, "C", 1);
     assert_int_equal(insert_spans(t, &root, 1), DP_TRACE_TABLE_OK);
     fake_now += 1500;
     assert_int_equal(insert_spans(t, &child, 1), DP_TRACE_TABLE_OK);
@@ -146,7 +145,7 @@ static void no_root_waits_for_max_age(void **state)
 {
     (void)state;
     dp_trace_table *t = make_table(0, 0);
-    dp_trace_batch_span child = make_span(3, 2, 1, "C", 1);
+    dp_span_ref child = make_span(3, 2, 1, "C", 1);
     assert_int_equal(insert_spans(t, &child, 1), DP_TRACE_TABLE_OK);
     fake_now += 10000; /* long idle, but no root */
     assert_int_equal(dp_trace_table_collect(t), 0);
@@ -170,7 +169,7 @@ static void late_collect_of_a_complete_run_is_idle(void **state)
 {
     (void)state;
     dp_trace_table *t = make_table(0, 0);
-    dp_trace_batch_span spans[2] = {make_span(4, 1, 0, "R", 1), make_span(4, 2, 1, "C", 1)};
+    dp_span_ref spans[2] = {make_span(4, 1, 0, "R", 1), make_span(4, 2, 1, "C", 1)};
     assert_int_equal(insert_spans(t, spans, 2), DP_TRACE_TABLE_OK);
     fake_now += 30000; /* both idle (>= 2000) and max age (>= 30000) */
     assert_int_equal(dp_trace_table_collect(t), 1);
@@ -196,9 +195,9 @@ static void memory_cap_finalises_oldest_first(void **state)
     dp_trace_table *t = make_table(10000, 0);
     static char big[3000];
     memset(big, 'x', sizeof(big));
-    dp_trace_batch_span a = make_span(10, 1, 0, big, sizeof(big));
-    dp_trace_batch_span b = make_span(11, 1, 0, big, sizeof(big));
-    dp_trace_batch_span c = make_span(12, 1, 0, big, sizeof(big));
+    dp_span_ref a = make_span(10, 1, 0, big, sizeof(big));
+    dp_span_ref b = make_span(11, 1, 0, big, sizeof(big));
+    dp_span_ref c = make_span(12, 1, 0, big, sizeof(big));
     assert_int_equal(insert_spans(t, &a, 1), DP_TRACE_TABLE_OK);
     fake_now += 1;
     assert_int_equal(insert_spans(t, &b, 1), DP_TRACE_TABLE_OK);
@@ -234,7 +233,7 @@ static void late_spans_form_a_late_run(void **state)
 {
     (void)state;
     dp_trace_table *t = make_table(0, 0);
-    dp_trace_batch_span root = make_span(4, 1, 0, "R", 1);
+    dp_span_ref root = make_span(4, 1, 0, "R", 1);
     assert_int_equal(insert_spans(t, &root, 1), DP_TRACE_TABLE_OK);
     fake_now += 2000;
     assert_int_equal(dp_trace_table_collect(t), 1);
@@ -246,7 +245,7 @@ static void late_spans_form_a_late_run(void **state)
     /* a child of the finalised run arrives 1 s later: a new run, flagged late,
      * finalised on idle although it has no root of its own */
     fake_now += 1000;
-    dp_trace_batch_span child = make_span(4, 2, 1, "LATE", 4);
+    dp_span_ref child = make_span(4, 2, 1, "LATE", 4);
     assert_int_equal(insert_spans(t, &child, 1), DP_TRACE_TABLE_OK);
     fake_now += 2000;
     assert_int_equal(dp_trace_table_collect(t), 1);
@@ -260,7 +259,7 @@ static void late_spans_form_a_late_run(void **state)
     /* after the late window (60 s after the last finalisation) the id is
      * forgotten: a span for it starts an ordinary run */
     fake_now += 60000;
-    dp_trace_batch_span again = make_span(4, 3, 0, "NEW", 3);
+    dp_span_ref again = make_span(4, 3, 0, "NEW", 3);
     assert_int_equal(insert_spans(t, &again, 1), DP_TRACE_TABLE_OK);
     fake_now += 2000;
     assert_int_equal(dp_trace_table_collect(t), 1);
@@ -280,12 +279,12 @@ static void full_pending_queue_refuses_whole_batch(void **state)
 {
     (void)state;
     dp_trace_table *t = make_table(0, 1);
-    dp_trace_batch_span root = make_span(5, 1, 0, "R", 1);
+    dp_span_ref root = make_span(5, 1, 0, "R", 1);
     assert_int_equal(insert_spans(t, &root, 1), DP_TRACE_TABLE_OK);
     fake_now += 2000;
     assert_int_equal(dp_trace_table_collect(t), 1); /* pending: 1 = the cap */
 
-    dp_trace_batch_span more[2] = {make_span(6, 1, 0, "A", 1), make_span(7, 1, 0, "B", 1)};
+    dp_span_ref more[2] = {make_span(6, 1, 0, "A", 1), make_span(7, 1, 0, "B", 1)};
     assert_int_equal(insert_spans(t, more, 2), DP_TRACE_TABLE_EFULL);
     dp_trace_table_stats st;
     dp_trace_table_get_stats(t, &st);
@@ -309,7 +308,7 @@ static void bad_scope_index_keeps_nothing(void **state)
 {
     (void)state;
     dp_trace_table *t = make_table(0, 0);
-    dp_trace_batch_span s[2] = {make_span(8, 1, 0, "OK", 2), make_span(8, 2, 1, "BAD", 3)};
+    dp_span_ref s[2] = {make_span(8, 1, 0, "OK", 2), make_span(8, 2, 1, "BAD", 3)};
     s[1].scope_index = 1; /* the batch has one scope */
     assert_int_equal(insert_spans(t, s, 2), DP_TRACE_TABLE_EINVAL);
     dp_trace_table_stats st;
@@ -328,7 +327,7 @@ static void no_loss_and_memory_per_span(void **state)
     dp_trace_table *t = make_table(0, 0);
     static char raw[TRACES * SPANS][600];
     static size_t raw_len[TRACES * SPANS];
-    static dp_trace_batch_span all[TRACES * SPANS];
+    static dp_span_ref all[TRACES * SPANS];
     size_t n = 0;
     uint32_t seed = 12345;
     for (int s = 0; s < SPANS; s++) {
@@ -391,7 +390,7 @@ static void distinct_resources_are_kept_apart(void **state)
 {
     (void)state;
     dp_trace_table *t = make_table(0, 0);
-    dp_trace_batch_scope scopes[3] = {
+    dp_span_scope scopes[3] = {
         {{"\x0a\x01"
           "A",
           3},
@@ -411,11 +410,11 @@ static void distinct_resources_are_kept_apart(void **state)
          {"", 0},
          {"", 0}}, /* same bytes as the first */
     };
-    dp_trace_batch_span s[3] = {make_span(9, 1, 0, "X", 1), make_span(9, 2, 1, "Y", 1),
-                                make_span(9, 3, 1, "Z", 1)};
+    dp_span_ref s[3] = {make_span(9, 1, 0, "X", 1), make_span(9, 2, 1, "Y", 1),
+                        make_span(9, 3, 1, "Z", 1)};
     s[1].scope_index = 1;
     s[2].scope_index = 2;
-    dp_trace_batch b = {scopes, 3, s, 3};
+    dp_span_batch b = {scopes, 3, s, 3};
     assert_int_equal(dp_trace_table_insert(t, &b), DP_TRACE_TABLE_OK);
     dp_trace_table_finalise_all(t);
     dp_run_record *r = take_now(t);
@@ -444,18 +443,19 @@ static void take_after_close(void **state)
 
 /*
  * A trace sent whole is stored in one exactly sized chunk: the 10-span trace
- * holds exactly 9 more records than the 1-span trace. Each record is a
- * 40-byte header plus the span rounded up to 8 bytes: 300 -> 304, so the
- * difference is 9 * (40 + 304) = 3096 bytes. (With chunks grown 1 KiB at a
- * time the 10-span trace would also pay for chunk headers and the unused
- * ends of its chunks.)
+ * holds exactly 9 more spans than the 1-span trace, and its index exactly 9
+ * more entries. Each span is its bytes rounded up to 8 (300 -> 304) plus one
+ * 72-byte index entry (a 16-byte view, two 8-byte times, 16 + 8 + 8 bytes of
+ * ids, a 4-byte scope index and a flag, padded to 8), so the difference is
+ * 9 * (72 + 304) = 3384 bytes. (With chunks grown 1 KiB at a time, or an
+ * index grown by doubling, the 10-span trace would also pay for slack.)
  */
 static void whole_trace_takes_one_exact_chunk(void **state)
 {
     (void)state;
     static char raw[300];
     dp_trace_table_stats st;
-    dp_trace_batch_span one[1], ten[10];
+    dp_span_ref one[1], ten[10];
 
     dp_trace_table *t1 = make_table(0, 0);
     one[0] = make_span(1, 1, 0, raw, sizeof raw);
@@ -468,7 +468,7 @@ static void whole_trace_takes_one_exact_chunk(void **state)
         ten[i] = make_span(2, (uint8_t)(i + 1), i ? 1 : 0, raw, sizeof raw);
     assert_int_equal(insert_spans(t10, ten, 10), DP_TRACE_TABLE_OK);
     dp_trace_table_get_stats(t10, &st);
-    assert_int_equal(st.buffered_bytes - one_bytes, 9 * (40 + 304));
+    assert_int_equal(st.buffered_bytes - one_bytes, 9 * (72 + 304));
     assert_int_equal(st.buffered_encoded_bytes, 10 * 300);
 
     dp_trace_table_destroy(t1);

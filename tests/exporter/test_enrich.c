@@ -268,34 +268,12 @@ static void run_from_request(const uint8_t *data, size_t len, run_ctx *rc)
                      DP_OTLP_OK);
     assert_int_equal(b.rejected, 0);
 
-    dp_trace_batch_scope *scopes = calloc(b.scope_count + 1, sizeof(*scopes));
-    dp_trace_batch_span *spans = calloc(b.span_count + 1, sizeof(*spans));
-    assert_non_null(scopes);
-    assert_non_null(spans);
-    for (size_t k = 0; k < b.scope_count; k++) {
-        const dp_otlp_resource_ref *r = &b.resources[b.scopes[k].resource_index];
-        scopes[k] = (dp_trace_batch_scope){r->resource_raw, r->schema_url, b.scopes[k].scope_raw,
-                                           b.scopes[k].schema_url};
-    }
-    for (size_t i = 0; i < b.span_count; i++) {
-        const dp_otlp_span_ref *s = &b.spans[i];
-        spans[i].raw = s->raw;
-        spans[i].scope_index = s->scope_index;
-        memcpy(spans[i].trace_id, s->trace_id, 16);
-        memcpy(spans[i].span_id, s->span_id, 8);
-        memcpy(spans[i].parent_span_id, s->parent_span_id, 8);
-        spans[i].has_parent = s->has_parent;
-        spans[i].start_ns = s->start_ns;
-        spans[i].end_ns = s->end_ns;
-    }
     dp_trace_table_options o;
     dp_trace_table_options_defaults(&o);
     rc->table = dp_trace_table_create(&o);
     assert_non_null(rc->table);
-    dp_trace_batch tb = {scopes, b.scope_count, spans, b.span_count};
+    dp_span_batch tb = dp_otlp_trace_batch_spans(&b);
     assert_int_equal(dp_trace_table_insert(rc->table, &tb), DP_TRACE_TABLE_OK);
-    free(scopes);
-    free(spans);
     dp_arena_free(&arena);
     assert_int_equal(dp_trace_table_finalise_all(rc->table), 1);
     assert_int_equal(dp_trace_table_take(rc->table, 0, &rc->run), DP_TRACE_TABLE_OK);
@@ -305,7 +283,7 @@ static void run_from_request(const uint8_t *data, size_t len, run_ctx *rc)
     dp_span *decoded = calloc(rc->run->span_count, sizeof(*decoded));
     assert_non_null(decoded);
     for (size_t i = 0; i < rc->run->span_count; i++) {
-        const dp_run_span *s = &rc->run->spans[i];
+        const dp_span_ref *s = &rc->run->spans[i];
         assert_int_equal(dp_otlp_span_decode(s->raw, rc->run->scopes[s->scope_index].resource_raw,
                                              &arena, &decoded[i]),
                          DP_OTLP_OK);
@@ -384,9 +362,9 @@ static bool contains(dp_str hay, const uint8_t *needle, size_t n)
 }
 
 /* The original span of the run that `out_span` starts with; NULL when none. */
-static const dp_run_span *original_of(const dp_run_record *run, dp_str out_span)
+static const dp_span_ref *original_of(const dp_run_record *run, dp_str out_span)
 {
-    const dp_run_span *found = NULL;
+    const dp_span_ref *found = NULL;
     for (size_t i = 0; i < run->span_count; i++) {
         dp_str raw = run->spans[i].raw;
         if (out_span.len >= raw.len && memcmp(out_span.ptr, raw.ptr, raw.len) == 0) {
@@ -401,7 +379,7 @@ static const dp_run_span *original_of(const dp_run_record *run, dp_str out_span)
 /* The bytes appended after the original span, decoded as a Span. */
 static Span *additions_of(const dp_run_record *run, dp_str out_span, const uint8_t span_id[8])
 {
-    const dp_run_span *orig = original_of(run, out_span);
+    const dp_span_ref *orig = original_of(run, out_span);
     assert_non_null(orig);
     assert_memory_equal(orig->span_id, span_id, 8);
     Span *s = opentelemetry__proto__trace__v1__span__unpack(
@@ -537,7 +515,7 @@ static void test_layout_and_values(void **state)
             size_t nsp = len_fields(sss[k], 2, spans, 4);
             for (size_t i = 0; i < nsp; i++, total_spans++) {
                 dp_str sp = spans[i];
-                const dp_run_span *orig = original_of(rc.run, sp);
+                const dp_span_ref *orig = original_of(rc.run, sp);
                 assert_non_null(orig);
                 int n = orig->span_id[7];
                 /* (c) unknown fields are inside the original bytes, unchanged */
@@ -707,7 +685,7 @@ static void test_no_profile_passes_through(void **state)
         for (size_t k = 0; k < nss; k++) {
             size_t nsp = len_fields(sss[k], 2, spans, 4);
             for (size_t i = 0; i < nsp; i++, count++) {
-                const dp_run_span *orig = original_of(rc.run, spans[i]);
+                const dp_span_ref *orig = original_of(rc.run, spans[i]);
                 assert_non_null(orig);
                 assert_int_equal(spans[i].len, orig->raw.len);
             }
@@ -759,7 +737,7 @@ static void test_hand_profile(void **state)
     uint8_t *b1 = pack_span(&fx.spans[1], &l1);
     uint8_t *b2 = pack_span(&fx.spans[2], &l2);
     uint8_t *b3 = pack_span(&fx.spans[3], &l3);
-    dp_run_span spans[3] = {
+    dp_span_ref spans[3] = {
         {.raw = {(const char *)b1, l1}, .scope_index = 0, .end_ns = MS(50)},
         {.raw = {(const char *)b2, l2}, .scope_index = 0, .end_ns = MS(45), .has_parent = true},
         {.raw = {(const char *)b3, l3}, .scope_index = 7, .end_ns = MS(2), .has_parent = true},
@@ -768,7 +746,7 @@ static void test_hand_profile(void **state)
         span_id_of(i + 1, spans[i].span_id);
     /* resource bytes: field 1 (attributes) left empty is fine; any bytes pass through */
     static const char resource[] = "\x0a\x00";
-    dp_run_scope scope = {{resource, 2}, DP_STR_NULL, DP_STR_NULL, DP_STR_NULL};
+    dp_span_scope scope = {{resource, 2}, DP_STR_NULL, DP_STR_NULL, DP_STR_NULL};
     dp_run_record run = {
         .spans = spans, .span_count = 3, .scopes = &scope, .scope_count = 1, .has_root = true};
 

@@ -82,7 +82,7 @@ static bool batch_same(const dp_otlp_trace_batch *a, const dp_otlp_trace_batch *
         a->reject_offset != b->reject_offset || strcmp(a->reject_message, b->reject_message) != 0)
         return false;
     for (size_t i = 0; i < a->span_count; i++) {
-        const dp_otlp_span_ref *x = &a->spans[i], *y = &b->spans[i];
+        const dp_span_ref *x = &a->spans[i], *y = &b->spans[i];
         if (x->raw.ptr != y->raw.ptr || x->raw.len != y->raw.len ||
             x->scope_index != y->scope_index || memcmp(x->trace_id, y->trace_id, 16) ||
             memcmp(x->span_id, y->span_id, 8) || x->has_parent != y->has_parent ||
@@ -92,7 +92,9 @@ static bool batch_same(const dp_otlp_trace_batch *a, const dp_otlp_trace_batch *
     }
     for (size_t i = 0; i < a->scope_count; i++)
         if (!str_same(a->scopes[i].scope_raw, b->scopes[i].scope_raw) ||
-            !str_same(a->scopes[i].schema_url, b->scopes[i].schema_url) ||
+            !str_same(a->scopes[i].scope_schema_url, b->scopes[i].scope_schema_url) ||
+            !str_same(a->scopes[i].resource_raw, b->scopes[i].resource_raw) ||
+            !str_same(a->scopes[i].resource_schema_url, b->scopes[i].resource_schema_url) ||
             a->scopes[i].resource_index != b->scopes[i].resource_index)
             return false;
     for (size_t i = 0; i < a->resource_count; i++)
@@ -133,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dp_arena_init(&arena, 0, 256u << 20);
     if (dp_otlp_trace_batch_parse(data, size, &arena, &batch, err, sizeof err) == DP_OTLP_OK) {
         for (size_t i = 0; i < batch.span_count; i++) {
-            const dp_otlp_span_ref *ref = &batch.spans[i];
+            const dp_span_ref *ref = &batch.spans[i];
             if (ref->scope_index >= batch.scope_count)
                 abort();
             uint32_t res = batch.scopes[ref->scope_index].resource_index;

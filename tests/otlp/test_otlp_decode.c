@@ -179,7 +179,7 @@ static void test_batch_indexes_every_span(void **state)
     assert_int_equal(bt->rejected, 0);
     assert_true(dp_str_eq_cstr(bt->resources[0].schema_url, "https://example/res"));
     assert_int_equal(bt->resources[1].resource_raw.len, 0);
-    assert_true(dp_str_eq_cstr(bt->scopes[1].schema_url, "https://example/scope"));
+    assert_true(dp_str_eq_cstr(bt->scopes[1].scope_schema_url, "https://example/scope"));
     /* scope → resource: scopes 0 and 1 belong to resource 0, scope 2 to resource 1 */
     assert_int_equal(bt->scopes[0].resource_index, 0);
     assert_int_equal(bt->scopes[1].resource_index, 0);
@@ -187,7 +187,7 @@ static void test_batch_indexes_every_span(void **state)
     const uint32_t want_scope[4] = {0, 0, 1, 2};
     const char *want_name[4] = {"root", "child", "other", "b-root"};
     for (int i = 0; i < 4; i++) {
-        const dp_otlp_span_ref *r = &bt->spans[i];
+        const dp_span_ref *r = &bt->spans[i];
         uint8_t sid[8];
         memset(sid, i + 1, 8);
         assert_int_equal(r->scope_index, want_scope[i]);
@@ -445,7 +445,7 @@ static void test_repeated_resource_and_unusual_order(void **state)
     assert_memory_equal(f->batch.spans[1].trace_id, TID_B, 16);
     assert_memory_equal(f->batch.spans[0].raw.ptr, b1.p, b1.len);
     assert_memory_equal(f->batch.spans[1].raw.ptr, b2.p, b2.len);
-    assert_true(dp_str_eq_cstr(f->batch.scopes[0].schema_url, "url"));
+    assert_true(dp_str_eq_cstr(f->batch.scopes[0].scope_schema_url, "url"));
     assert_int_equal(f->batch.scopes[0].scope_raw.len, 3);
     /* merged resource = both encodings back to back: 2 attributes, a then b */
     assert_int_equal(f->batch.resources[0].resource_raw.len, r1.len + r2.len);

@@ -111,13 +111,13 @@ static void encode_all(void)
 /* Insert spans [from, to) as one request of one (empty) resource and scope. */
 static void insert(dp_engine *e, int from, int to)
 {
-    dp_trace_batch_scope scope;
-    dp_trace_batch_span spans[NSPANS];
+    dp_span_scope scope;
+    dp_span_ref spans[NSPANS];
     memset(&scope, 0, sizeof(scope));
     static const int parent_of[NSPANS] = {-1, 0, 1, 0, 3};
     size_t k = 0;
     for (int n = from; n < to; n++) {
-        dp_trace_batch_span *b = &spans[k++];
+        dp_span_ref *b = &spans[k++];
         memset(b, 0, sizeof(*b));
         b->raw = (dp_str){(const char *)encoded[n], encoded_len[n]};
         memcpy(b->trace_id, TRACE_ID, 16);
@@ -127,7 +127,7 @@ static void insert(dp_engine *e, int from, int to)
             b->has_parent = true;
         }
     }
-    dp_trace_batch batch = {&scope, 1, spans, k};
+    dp_span_batch batch = {&scope, 1, spans, k};
     assert_int_equal(dp_trace_table_insert(dp_engine_table(e), &batch), DP_TRACE_TABLE_OK);
 }
 
