@@ -4,10 +4,44 @@
  * It gives byte offsets in error messages, bounds nesting depth (protobuf-c
  * has no limit), and checks every known field's wire type against the
  * generated descriptors. It reads only; it never allocates.
+ *
+ * The check runs on every byte the receiver takes, so the descriptors are
+ * turned once into flat schemas: per message, a table indexed by field
+ * number (up to DP_WIRE_FAST_FIELDS) that says whether the field is known,
+ * its wire type, whether it may come packed and the schema of a nested
+ * message. Field numbers beyond the table go through protobuf-c's lookup.
  */
 #include "otlp_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
+
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+
+/* Every OTLP field number but a handful is below this. */
+#define DP_WIRE_FAST_FIELDS 32
+/* OTLP has about 40 message types. */
+#define DP_WIRE_MAX_SCHEMAS 128
+
+typedef struct wire_schema wire_schema;
+
+typedef struct wire_field {
+    const ProtobufCFieldDescriptor *fd; /* NULL: unknown field */
+    uint8_t want;                       /* wire type */
+    bool packable;                      /* repeated scalar: may come as one LEN field */
+    const wire_schema *sub;             /* nested message, else NULL */
+} wire_field;
+
+struct wire_schema {
+    const ProtobufCMessageDescriptor *desc;
+    wire_field fields[DP_WIRE_FAST_FIELDS];
+};
+
+static wire_schema schemas[DP_WIRE_MAX_SCHEMAS];
+static size_t schema_count;
+static pthread_once_t schemas_once = PTHREAD_ONCE_INIT;
 
 int dp_otlp_wire_type_for(ProtobufCType t)
 {
@@ -29,6 +63,66 @@ int dp_otlp_wire_type_for(ProtobufCType t)
     }
 }
 
+static const wire_schema *schema_find(const ProtobufCMessageDescriptor *desc)
+{
+    for (size_t i = 0; i < schema_count; i++)
+        if (schemas[i].desc == desc)
+            return &schemas[i];
+    return NULL;
+}
+
+static void field_fill(wire_field *w, const ProtobufCFieldDescriptor *fd);
+
+/* Register desc and every message type it reaches (depth-first, once each). */
+static const wire_schema *schema_add(const ProtobufCMessageDescriptor *desc)
+{
+    const wire_schema *found = schema_find(desc);
+    if (found || schema_count == DP_WIRE_MAX_SCHEMAS)
+        return found;
+    wire_schema *s = &schemas[schema_count++];
+    s->desc = desc;
+    for (unsigned i = 0; i < desc->n_fields; i++) {
+        const ProtobufCFieldDescriptor *fd = &desc->fields[i];
+        if (fd->id < DP_WIRE_FAST_FIELDS)
+            field_fill(&s->fields[fd->id], fd);
+    }
+    return s;
+}
+
+static void field_fill(wire_field *w, const ProtobufCFieldDescriptor *fd)
+{
+    w->fd = fd;
+    w->want = (uint8_t)dp_otlp_wire_type_for(fd->type);
+    w->packable = fd->label == PROTOBUF_C_LABEL_REPEATED && w->want != DP_PB_LEN;
+    w->sub = fd->type == PROTOBUF_C_TYPE_MESSAGE ? schema_add(fd->descriptor) : NULL;
+}
+
+static void schemas_build(void)
+{
+    schema_add(
+        &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor);
+    schema_add(
+        &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor);
+    schema_add(&opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor);
+}
+
+/* The field of schema s (or of desc, when s is NULL or the number is large). */
+static wire_field field_of(const ProtobufCMessageDescriptor *desc, const wire_schema *s,
+                           uint32_t number)
+{
+    wire_field w = {0};
+    if (s && number < DP_WIRE_FAST_FIELDS)
+        return s->fields[number];
+    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(desc, number);
+    if (fd) {
+        w.fd = fd;
+        w.want = (uint8_t)dp_otlp_wire_type_for(fd->type);
+        w.packable = fd->label == PROTOBUF_C_LABEL_REPEATED && w.want != DP_PB_LEN;
+        w.sub = fd->type == PROTOBUF_C_TYPE_MESSAGE ? schema_find(fd->descriptor) : NULL;
+    }
+    return w;
+}
+
 /* A packed repeated scalar: its payload must be whole values of that type. */
 static const char *packed_problem(int want, const uint8_t *data, size_t len)
 {
@@ -44,9 +138,9 @@ static const char *packed_problem(int want, const uint8_t *data, size_t len)
     return NULL;
 }
 
-static int check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
-                         const uint8_t *data, size_t len, int depth, dp_otlp_wire_visit_fn visit,
-                         void *ctx, char *err, size_t errlen)
+static int check_message(const ProtobufCMessageDescriptor *desc, const wire_schema *schema,
+                         const uint8_t *base, const uint8_t *data, size_t len, int depth,
+                         dp_otlp_wire_visit_fn visit, void *ctx, char *err, size_t errlen)
 {
     const uint8_t *pos = data, *end = data + len;
     dp_pb_field f;
@@ -67,26 +161,23 @@ static int check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *
             snprintf(err, errlen, "offset %zu: %s: %s", (size_t)(at - base), desc->short_name, why);
             return -1;
         }
-        const ProtobufCFieldDescriptor *fd =
-            protobuf_c_message_descriptor_get_field(desc, f.number);
-        if (!fd)
+        wire_field w = field_of(desc, schema, f.number);
+        if (!w.fd)
             continue; /* unknown fields are legal and skipped */
-        int want = dp_otlp_wire_type_for(fd->type);
-        bool packed =
-            fd->label == PROTOBUF_C_LABEL_REPEATED && want != DP_PB_LEN && f.wire_type == DP_PB_LEN;
-        if (f.wire_type != want && !packed) {
+        bool packed = w.packable && f.wire_type == DP_PB_LEN;
+        if (f.wire_type != w.want && !packed) {
             snprintf(err, errlen, "offset %zu: %s.%s: wire type %d, want %d", (size_t)(at - base),
-                     desc->short_name, fd->name, f.wire_type, want);
+                     desc->short_name, w.fd->name, f.wire_type, w.want);
             return -1;
         }
-        if (packed && (why = packed_problem(want, f.data, f.len)) != NULL) {
+        if (packed && (why = packed_problem(w.want, f.data, f.len)) != NULL) {
             snprintf(err, errlen, "offset %zu: %s.%s: %s", (size_t)(at - base), desc->short_name,
-                     fd->name, why);
+                     w.fd->name, why);
             return -1;
         }
-        if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
-            if (check_message(fd->descriptor, base, f.data, f.len, depth + 1, NULL, NULL, err,
-                              errlen) < 0)
+        if (w.fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+            if (check_message(w.fd->descriptor, w.sub, base, f.data, f.len, depth + 1, NULL, NULL,
+                              err, errlen) < 0)
                 return -1;
         }
         if (visit)
@@ -94,17 +185,26 @@ static int check_message(const ProtobufCMessageDescriptor *desc, const uint8_t *
     }
 }
 
+/* The check from the top: the schema of desc, if it is an OTLP message type. */
+static int check_top(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
+                     const uint8_t *data, size_t len, int depth, dp_otlp_wire_visit_fn visit,
+                     void *ctx, char *err, size_t errlen)
+{
+    pthread_once(&schemas_once, schemas_build);
+    return check_message(desc, schema_find(desc), base, data, len, depth, visit, ctx, err, errlen);
+}
+
 int dp_otlp_wire_check_visit(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
                              const uint8_t *data, size_t len, int depth,
                              dp_otlp_wire_visit_fn visit, void *ctx, char *err, size_t errlen)
 {
-    return check_message(desc, base, data, len, depth, visit, ctx, err, errlen);
+    return check_top(desc, base, data, len, depth, visit, ctx, err, errlen);
 }
 
 int dp_otlp_wire_check_at(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
                           const uint8_t *data, size_t len, int depth, char *err, size_t errlen)
 {
-    return check_message(desc, base, data, len, depth, NULL, NULL, err, errlen);
+    return check_top(desc, base, data, len, depth, NULL, NULL, err, errlen);
 }
 
 int dp_otlp_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
@@ -113,5 +213,5 @@ int dp_otlp_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *da
     static const uint8_t empty[1];
     if (!data) /* no pointer arithmetic on NULL */
         data = empty, len = 0;
-    return check_message(desc, data, data, len, 0, NULL, NULL, err, errlen);
+    return check_top(desc, data, data, len, 0, NULL, NULL, err, errlen);
 }
