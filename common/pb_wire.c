@@ -27,7 +27,7 @@ int dp_pb_read_varint(const uint8_t **pos, const uint8_t *end, uint64_t *out)
     return -1;
 }
 
-int dp_pb_next(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, const char **why)
+int dp_pb_next_any(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, const char **why)
 {
     const uint8_t *p = *pos;
     uint64_t tag;

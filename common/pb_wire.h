@@ -50,7 +50,41 @@ typedef struct dp_pb_field {
  * Returns 1 for a field, 0 at the end, -1 when malformed (*why says how,
  * e.g. "length runs past the end of the message").
  */
-int dp_pb_next(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, const char **why);
+static inline int dp_pb_next(const uint8_t **pos, const uint8_t *end, dp_pb_field *f,
+                             const char **why);
+
+/** dp_pb_next() for any field; dp_pb_next() itself reads the common short forms inline. */
+int dp_pb_next_any(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, const char **why);
+
+static inline int dp_pb_next(const uint8_t **pos, const uint8_t *end, dp_pb_field *f,
+                             const char **why)
+{
+    const uint8_t *p = *pos;
+    /* a one-byte tag (fields 1-15) with a one-byte length or varint: most
+     * fields of OTLP (keys, strings, nested messages under 128 bytes, ints) */
+    if (end - p >= 2 && p[0] >= 8 && p[0] < 0x80 && p[1] < 0x80) {
+        int wire_type = p[0] & 7;
+        if (wire_type == DP_PB_LEN && (size_t)(end - p - 2) >= p[1]) {
+            f->number = p[0] >> 3;
+            f->wire_type = DP_PB_LEN;
+            f->value = 0;
+            f->data = p + 2;
+            f->len = p[1];
+            *pos = p + 2 + p[1];
+            return 1;
+        }
+        if (wire_type == DP_PB_VARINT) {
+            f->number = p[0] >> 3;
+            f->wire_type = DP_PB_VARINT;
+            f->value = p[1];
+            f->data = NULL;
+            f->len = 0;
+            *pos = p + 2;
+            return 1;
+        }
+    }
+    return dp_pb_next_any(pos, end, f, why);
+}
 
 /** Read one varint at *pos and advance; 0, or -1 when truncated or overlong. */
 int dp_pb_read_varint(const uint8_t **pos, const uint8_t *end, uint64_t *out);

@@ -213,6 +213,38 @@ static void test_errors_leave_buffer_alone(void **state)
     dp_buf_free(&b);
 }
 
+/* The inline short forms of dp_pb_next() read every two-byte start exactly
+ * as the general reader does (field, value, view, position, result), with
+ * enough bytes after it and with none. */
+static void test_inline_reader_agrees_with_general_reader(void **state)
+{
+    (void)state;
+    uint8_t buf[2 + 130];
+    memset(buf, 0, sizeof buf);
+    for (unsigned b0 = 0; b0 < 256; b0++) {
+        for (unsigned b1 = 0; b1 < 256; b1++) {
+            for (size_t len = 2; len <= sizeof buf; len += sizeof buf - 2) {
+                buf[0] = (uint8_t)b0;
+                buf[1] = (uint8_t)b1;
+                const uint8_t *p1 = buf, *p2 = buf;
+                dp_pb_field f1, f2;
+                const char *w1 = NULL, *w2 = NULL;
+                int r1 = dp_pb_next(&p1, buf + len, &f1, &w1);
+                int r2 = dp_pb_next_any(&p2, buf + len, &f2, &w2);
+                assert_int_equal(r1, r2);
+                assert_ptr_equal(p1, p2);
+                if (r1 == 1) {
+                    assert_int_equal(f1.number, f2.number);
+                    assert_int_equal(f1.wire_type, f2.wire_type);
+                    assert_true(f1.value == f2.value);
+                    assert_ptr_equal(f1.data, f2.data);
+                    assert_int_equal(f1.len, f2.len);
+                }
+            }
+        }
+    }
+}
+
 static void test_varint_size(void **state)
 {
     (void)state;
@@ -232,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_nested_lengths),
         cmocka_unit_test(test_reader_fields_and_errors),
         cmocka_unit_test(test_errors_leave_buffer_alone),
+        cmocka_unit_test(test_inline_reader_agrees_with_general_reader),
         cmocka_unit_test(test_varint_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
