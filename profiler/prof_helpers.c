@@ -33,13 +33,18 @@ const dp_model_price *dp_prof_price(dp_prof_ctx *c, dp_str m)
 {
     if (m.len == 0)
         return NULL;
-    /* runs mostly repeat one or two models: remember the last answer */
-    if (c->price_memo_valid && dp_str_eq(c->price_memo_model, m))
-        return c->price_memo;
-    c->price_memo = dp_price_table_lookup(c->cfg->prices, m);
-    c->price_memo_model = m;
-    c->price_memo_valid = true;
-    return c->price_memo;
+    /* runs repeat a few models: remember the latest answers */
+    for (unsigned i = 0; i < c->price_memo_count; i++)
+        if (dp_str_eq(c->price_memo[i].model, m))
+            return c->price_memo[i].price;
+    const dp_model_price *p = dp_price_table_lookup(c->cfg->prices, m);
+    unsigned slot = c->price_memo_next;
+    c->price_memo_next = (slot + 1) % DP_PROF_PRICE_MEMO;
+    if (c->price_memo_count < DP_PROF_PRICE_MEMO)
+        c->price_memo_count++;
+    c->price_memo[slot].model = m;
+    c->price_memo[slot].price = p;
+    return p;
 }
 
 static bool all_digits(const char *p, size_t n)

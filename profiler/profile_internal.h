@@ -70,6 +70,9 @@ typedef struct dp_prof_span {
     dp_str model; /* resolved model label */
 } dp_prof_span;
 
+/* Distinct models whose price lookups a run remembers (runs use a few). */
+#define DP_PROF_PRICE_MEMO 8
+
 typedef struct dp_prof_ctx {
     const dp_span *spans;
     size_t n;
@@ -82,9 +85,12 @@ typedef struct dp_prof_ctx {
     void *md;       /* EVP_MD_CTX for input hashes, created on first use */
     int *id_slots;  /* span id -> span index, open addressing */
     size_t id_mask;
-    dp_str price_memo_model; /* last price lookup (views into spans or config) */
-    const dp_model_price *price_memo;
-    bool price_memo_valid;
+    /* the latest price lookups (models are views into spans or config) */
+    struct {
+        dp_str model;
+        const dp_model_price *price;
+    } price_memo[DP_PROF_PRICE_MEMO];
+    unsigned price_memo_count, price_memo_next;
 } dp_prof_ctx;
 
 #define DP_PROF_NS_PER_MS 1e6
