@@ -130,7 +130,7 @@ void dp_trace_table_destroy(dp_trace_table *t);
  * DP_TRACE_TABLE_OK, or EFULL / ENOMEM / EINVAL having kept nothing.
  * May finalise the oldest runs when the memory limit is passed.
  */
-int dp_trace_table_insert(dp_trace_table *t, const dp_span_batch *batch);
+DP_MUST_CHECK int dp_trace_table_insert(dp_trace_table *t, const dp_span_batch *batch);
 
 /**
  * Finalise the runs that are due now (idle, max age, memory). Returns how
@@ -153,7 +153,7 @@ uint64_t dp_trace_table_next_due_ms(dp_trace_table *t, uint64_t max_wait_ms);
  * Returns OK with *out, EFULL when nothing is pending (timeout), or
  * ECLOSED when the table is closed and nothing is pending.
  */
-int dp_trace_table_take(dp_trace_table *t, uint64_t wait_ms, dp_run_record **out);
+DP_MUST_CHECK int dp_trace_table_take(dp_trace_table *t, uint64_t wait_ms, dp_run_record **out);
 
 /** Give a taken run's memory back. */
 void dp_trace_table_release(dp_trace_table *t, dp_run_record *run);

@@ -20,6 +20,9 @@ enum dp_err {
     DP_EDISABLED = -8, /* not configured for this */
 };
 
+/** On a function whose result says whether it worked: ignoring it is a warning. */
+#define DP_MUST_CHECK __attribute__((warn_unused_result))
+
 /** A short text for a code ("out of memory", ...); "unknown error" otherwise. */
 const char *dp_strerror(int err);
 

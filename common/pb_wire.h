@@ -50,11 +50,12 @@ typedef struct dp_pb_field {
  * Returns 1 for a field, 0 at the end, -1 when malformed (*why says how,
  * e.g. "length runs past the end of the message").
  */
-static inline int dp_pb_next(const uint8_t **pos, const uint8_t *end, dp_pb_field *f,
-                             const char **why);
+DP_MUST_CHECK static inline int dp_pb_next(const uint8_t **pos, const uint8_t *end, dp_pb_field *f,
+                                           const char **why);
 
 /** dp_pb_next() for any field; dp_pb_next() itself reads the common short forms inline. */
-int dp_pb_next_any(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, const char **why);
+DP_MUST_CHECK int dp_pb_next_any(const uint8_t **pos, const uint8_t *end, dp_pb_field *f,
+                                 const char **why);
 
 static inline int dp_pb_next(const uint8_t **pos, const uint8_t *end, dp_pb_field *f,
                              const char **why)
@@ -87,7 +88,7 @@ static inline int dp_pb_next(const uint8_t **pos, const uint8_t *end, dp_pb_fiel
 }
 
 /** Read one varint at *pos and advance; 0, or -1 when truncated or overlong. */
-int dp_pb_read_varint(const uint8_t **pos, const uint8_t *end, uint64_t *out);
+DP_MUST_CHECK int dp_pb_read_varint(const uint8_t **pos, const uint8_t *end, uint64_t *out);
 
 /** Bytes a varint of value v takes. */
 size_t dp_pb_varint_size(uint64_t v);
@@ -119,7 +120,7 @@ typedef void (*dp_pb_encode_fn)(dp_pb_writer *w, const void *ctx);
  * it was); DP_EINVAL when the encoder nests more than DP_PB_MAX_NESTING deep
  * or does not close what it began.
  */
-int dp_pb_encode(dp_pb_encode_fn fn, const void *ctx, dp_buf *out);
+DP_MUST_CHECK int dp_pb_encode(dp_pb_encode_fn fn, const void *ctx, dp_buf *out);
 
 /** True during the measuring pass. */
 static inline bool dp_pb_measuring(const dp_pb_writer *w)

@@ -69,8 +69,8 @@ typedef struct dp_otlp_trace_batch {
  * more than once in its ResourceSpans/ScopeSpans is merged (its encodings are
  * concatenated into the arena, which protobuf defines as a merge).
  */
-int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
-                              dp_otlp_trace_batch *out, char *err, size_t errlen);
+DP_MUST_CHECK int dp_otlp_trace_batch_parse(const uint8_t *data, size_t len, dp_arena *arena,
+                                            dp_otlp_trace_batch *out, char *err, size_t errlen);
 
 /** The batch's spans and scopes as the trace table takes them (views, no copy). */
 static inline dp_span_batch dp_otlp_trace_batch_spans(const dp_otlp_trace_batch *b)
@@ -84,7 +84,8 @@ static inline dp_span_batch dp_otlp_trace_batch_spans(const dp_otlp_trace_batch 
  * resource_raw may be empty. All views in `out` point into `arena` or into
  * the given bytes. Returns DP_OTLP_OK, DP_OTLP_EDECODE or DP_OTLP_ENOMEM.
  */
-int dp_otlp_span_decode(dp_str span_raw, dp_str resource_raw, dp_arena *arena, dp_span *out);
+DP_MUST_CHECK int dp_otlp_span_decode(dp_str span_raw, dp_str resource_raw, dp_arena *arena,
+                                      dp_span *out);
 
 /**
  * The name of an encoded InstrumentationScope (a view into scope_raw; empty
@@ -98,16 +99,16 @@ dp_str dp_otlp_scope_name(dp_str scope_raw);
  * empty resource). Views point into `arena`. Returns DP_OTLP_OK, DP_OTLP_EDECODE
  * or DP_OTLP_ENOMEM; an empty resource_raw gives no attributes.
  */
-int dp_otlp_resource_decode(dp_str resource_raw, dp_arena *arena, const dp_attr **attrs,
-                            size_t *count);
+DP_MUST_CHECK int dp_otlp_resource_decode(dp_str resource_raw, dp_arena *arena,
+                                          const dp_attr **attrs, size_t *count);
 
 /** Validate an encoded ExportMetricsServiceRequest; count its data points. */
-int dp_otlp_metrics_validate(const uint8_t *data, size_t len, dp_arena *arena, size_t *points,
-                             char *err, size_t errlen);
+DP_MUST_CHECK int dp_otlp_metrics_validate(const uint8_t *data, size_t len, dp_arena *arena,
+                                           size_t *points, char *err, size_t errlen);
 
 /** Validate an encoded ExportLogsServiceRequest; count its log records. */
-int dp_otlp_logs_validate(const uint8_t *data, size_t len, dp_arena *arena, size_t *records,
-                          char *err, size_t errlen);
+DP_MUST_CHECK int dp_otlp_logs_validate(const uint8_t *data, size_t len, dp_arena *arena,
+                                        size_t *records, char *err, size_t errlen);
 
 /** A ProtobufCAllocator-compatible adapter over an arena (free is a no-op). */
 struct ProtobufCAllocator;

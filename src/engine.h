@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "dp_err.h"
 #include "sink.h"
 #include "trace_table.h"
 
@@ -48,19 +49,19 @@ typedef struct dp_engine_stats {
 } dp_engine_stats;
 
 /** 0 and *out, or -1 (out of memory, logged). cfg must outlive the engine. */
-int dp_engine_create(const dp_config *cfg, dp_engine **out);
+DP_MUST_CHECK int dp_engine_create(const dp_config *cfg, dp_engine **out);
 
 /** The trace table inputs insert into. */
 dp_trace_table *dp_engine_table(dp_engine *e);
 
 /** Register an input (ctx is the plugin's; the engine destroys it). Before start. */
-int dp_engine_add_input(dp_engine *e, const dp_input_plugin *plugin, void *ctx);
+DP_MUST_CHECK int dp_engine_add_input(dp_engine *e, const dp_input_plugin *plugin, void *ctx);
 
 /** Register an output (not owned). Before start. */
-int dp_engine_add_output(dp_engine *e, dp_sink *output);
+DP_MUST_CHECK int dp_engine_add_output(dp_engine *e, dp_sink *output);
 
 /** Start the threads, then the inputs in order; 0, or -1 with the reason logged. */
-int dp_engine_start(dp_engine *e);
+DP_MUST_CHECK int dp_engine_start(dp_engine *e);
 
 /** Stop the inputs, finalise and process every buffered run, flush the outputs. */
 void dp_engine_stop(dp_engine *e);

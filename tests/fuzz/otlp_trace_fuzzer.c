@@ -165,10 +165,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
     }
+    /* every counted item takes at least two bytes (its tag and length) */
     dp_arena_reset(&arena);
-    dp_otlp_metrics_validate(data, size, &arena, &n, err, sizeof err);
+    if (dp_otlp_metrics_validate(data, size, &arena, &n, err, sizeof err) == DP_OTLP_OK &&
+        n > size / 2)
+        abort();
     dp_arena_reset(&arena);
-    dp_otlp_logs_validate(data, size, &arena, &n, err, sizeof err);
+    if (dp_otlp_logs_validate(data, size, &arena, &n, err, sizeof err) == DP_OTLP_OK &&
+        n > size / 2)
+        abort();
     dp_arena_free(&arena);
     return 0;
 }
