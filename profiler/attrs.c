@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -264,22 +265,57 @@ typedef struct attr_view {
     const dp_value *v[K_COUNT];
 } attr_view;
 
+/*
+ * Known keys by hash: every span's every attribute is looked up, so the
+ * lookup is one hash of three bytes and (mostly) one comparison. Open
+ * addressing over 256 slots (about a quarter full), built once.
+ */
+#define KEY_SLOTS 256
+_Static_assert(K_COUNT < KEY_SLOTS / 2, "known-key table stays at most half full");
+static uint8_t key_slots[KEY_SLOTS]; /* key id + 1; 0 = empty */
+static pthread_once_t key_slots_once = PTHREAD_ONCE_INIT;
+
+/* Keys are at least 8 bytes (checked by the caller). */
+static unsigned key_hash(dp_str key)
+{
+    const unsigned char *p = (const unsigned char *)key.ptr;
+    return (unsigned)(key.len * 131u + p[key.len - 1] * 31u + p[key.len - 3] * 7u + p[4]) &
+           (KEY_SLOTS - 1);
+}
+
+static void key_slots_build(void)
+{
+    for (int k = 0; k < K_COUNT; k++) {
+        unsigned h = key_hash(known_keys[k]);
+        while (key_slots[h])
+            h = (h + 1) & (KEY_SLOTS - 1);
+        key_slots[h] = (uint8_t)(k + 1);
+    }
+}
+
+/* The id of a known key, or -1. */
+static int key_id(dp_str key)
+{
+    for (unsigned h = key_hash(key); key_slots[h]; h = (h + 1) & (KEY_SLOTS - 1)) {
+        int k = key_slots[h] - 1;
+        if (known_keys[k].len == key.len && memcmp(known_keys[k].ptr, key.ptr, key.len) == 0)
+            return k;
+    }
+    return -1;
+}
+
 /* Fill the view; the first occurrence of a key wins (as dp_span_attr). */
 static void scan_attrs(const dp_span *s, attr_view *view)
 {
     memset(view, 0, sizeof(*view));
+    pthread_once(&key_slots_once, key_slots_build);
     for (size_t i = 0; i < s->attr_count; i++) {
         dp_str key = s->attrs[i].key;
         if (key.len < 8 || s->attrs[i].value.kind == DP_VALUE_EMPTY)
             continue; /* the shortest known key is 8 bytes */
-        for (int k = 0; k < K_COUNT; k++) {
-            if (known_keys[k].len == key.len && known_keys[k].ptr[0] == key.ptr[0] &&
-                memcmp(known_keys[k].ptr, key.ptr, key.len) == 0) {
-                if (!view->v[k])
-                    view->v[k] = &s->attrs[i].value;
-                break;
-            }
-        }
+        int k = key_id(key);
+        if (k >= 0 && !view->v[k])
+            view->v[k] = &s->attrs[i].value;
     }
 }
 
