@@ -13,6 +13,8 @@
 
 #include <ctype.h>
 #include <stdlib.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 /* A built-in entry: the price, plus a named cheaper sibling of the same
@@ -92,11 +94,18 @@ struct dp_price_table {
     dp_model_price *user;
     size_t user_count;
     size_t user_cap;
+    uint64_t version; /* unique to this table and its contents (lookup cache key) */
 };
+
+/* Versions are never reused, so a cached answer cannot outlive its table. */
+static atomic_uint_least64_t next_version = 1;
 
 dp_price_table *dp_price_table_create(void)
 {
-    return calloc(1, sizeof(dp_price_table));
+    dp_price_table *t = calloc(1, sizeof(dp_price_table));
+    if (t)
+        t->version = atomic_fetch_add(&next_version, 1);
+    return t;
 }
 
 void dp_price_table_destroy(dp_price_table *t)
@@ -124,6 +133,7 @@ int dp_price_table_set(dp_price_table *t, const dp_model_price *price)
 {
     if (!t || !price || !price_valid(price))
         return -1;
+    t->version = atomic_fetch_add(&next_version, 1);
     for (size_t i = 0; i < t->user_count; i++) {
         if (strcasecmp(t->user[i].pattern, price->pattern) == 0) {
             const char *keep = t->user[i].pattern;
@@ -217,10 +227,8 @@ static int builtin_lookup(dp_str model)
     return best;
 }
 
-const dp_model_price *dp_price_table_lookup(const dp_price_table *t, dp_str model)
+static const dp_model_price *table_lookup(const dp_price_table *t, dp_str model)
 {
-    if (!model.ptr || model.len == 0)
-        return NULL;
     if (t) {
         const dp_model_price *best = NULL;
         size_t best_len = 0;
@@ -236,6 +244,43 @@ const dp_model_price *dp_price_table_lookup(const dp_price_table *t, dp_str mode
     }
     int b = builtin_lookup(model);
     return b < 0 ? NULL : &builtin_prices[b].price;
+}
+
+/*
+ * A lookup compares the model with every pattern; runs repeat a handful of
+ * models, so each thread remembers recent answers by (table version, model).
+ */
+#define LOOKUP_CACHE_SLOTS 64
+#define LOOKUP_CACHE_NAME 64
+
+typedef struct lookup_cache_entry {
+    uint64_t version; /* 0 = empty */
+    size_t len;
+    char model[LOOKUP_CACHE_NAME];
+    const dp_model_price *price;
+} lookup_cache_entry;
+
+static _Thread_local lookup_cache_entry lookup_cache[LOOKUP_CACHE_SLOTS];
+
+const dp_model_price *dp_price_table_lookup(const dp_price_table *t, dp_str model)
+{
+    if (!model.ptr || model.len == 0)
+        return NULL;
+    if (model.len > LOOKUP_CACHE_NAME)
+        return table_lookup(t, model);
+    uint64_t version = t ? t->version : UINT64_MAX; /* UINT64_MAX: built-in prices only */
+    uint64_t h = 1469598103934665603ull ^ version;
+    for (size_t i = 0; i < model.len; i++)
+        h = (h ^ (unsigned char)model.ptr[i]) * 1099511628211ull;
+    lookup_cache_entry *e = &lookup_cache[h % LOOKUP_CACHE_SLOTS];
+    if (e->version == version && e->len == model.len && memcmp(e->model, model.ptr, model.len) == 0)
+        return e->price;
+    const dp_model_price *p = table_lookup(t, model);
+    e->version = version;
+    e->len = model.len;
+    memcpy(e->model, model.ptr, model.len);
+    e->price = p;
+    return p;
 }
 
 size_t dp_price_builtin_count(void)

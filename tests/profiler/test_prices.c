@@ -81,6 +81,25 @@ static void test_user_entries_first(void **state)
     dp_price_table_destroy(t);
 }
 
+/* Answers are remembered per thread, but never across a change of the table:
+ * the built-in gpt-4o price ($2.50 per million input tokens, asked for
+ * first) gives way to the user's entry once it is set, and another table
+ * answers for itself. */
+static void test_lookup_follows_table_changes(void **state)
+{
+    (void)state;
+    dp_price_table *t = dp_price_table_create();
+    dp_price_table *u = dp_price_table_create();
+    assert_float_equal(input_price(t, "gpt-4o"), 2.5, EPS);
+    dp_model_price mine = {"gpt-4o", 9.0, 9.0, 0, 0};
+    assert_int_equal(dp_price_table_set(t, &mine), 0);
+    assert_float_equal(input_price(t, "gpt-4o"), 9.0, EPS);
+    assert_float_equal(input_price(u, "gpt-4o"), 2.5, EPS);
+    assert_float_equal(input_price(NULL, "gpt-4o"), 2.5, EPS);
+    dp_price_table_destroy(t);
+    dp_price_table_destroy(u);
+}
+
 static void test_glob(void **state)
 {
     (void)state;
@@ -135,9 +154,10 @@ static void test_vendor_and_sibling(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_builtin_longest_match), cmocka_unit_test(test_unknown),
-        cmocka_unit_test(test_user_entries_first),    cmocka_unit_test(test_glob),
-        cmocka_unit_test(test_bad_entries),           cmocka_unit_test(test_vendor_and_sibling),
+        cmocka_unit_test(test_builtin_longest_match),        cmocka_unit_test(test_unknown),
+        cmocka_unit_test(test_user_entries_first),           cmocka_unit_test(test_glob),
+        cmocka_unit_test(test_lookup_follows_table_changes), cmocka_unit_test(test_bad_entries),
+        cmocka_unit_test(test_vendor_and_sibling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
