@@ -27,34 +27,9 @@ while [ $# -gt 0 ]; do
 done
 JEMALLOC=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -n 1 || true)
 
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DDAGPROF_BUILD_TESTS=OFF \
-    -DDAGPROF_BUILD_BENCH=ON >/dev/null
-cmake --build "$BUILD_DIR" -j2 --target dagprof loadgen null_server >/dev/null
-
-WORK=$(mktemp -d /tmp/dagprof-rss.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_listening() { # wait_listening PID ERRFILE
-    for _ in $(seq 1 300); do
-        grep -q "listening on" "$2" && return 0
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "rss_after_drain.sh: a server did not start:" >&2
-    cat "$2" >&2
-    exit 1
-}
-
-kib() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$2/status"; }
+. "$ROOT/bench/lib.sh"
+bench_init rss
+bench_tools "$BUILD_DIR"
 
 echo "| upstream | allocator | VmHWM MiB | VmRSS MiB after 1 s | after ${SETTLE} s | refused calls |"
 echo "| --- | --- | --- | --- | --- | --- |"
@@ -64,32 +39,27 @@ for mode in none upstream; do
         up_args=()
         if [ "$mode" = upstream ]; then
             UP=$(free_port)
-            "$BUILD_DIR/bench/null_server" --listen "127.0.0.1:$UP" --count >"$WORK/n.out" \
-                2>"$WORK/n.err" &
-            N=$!
-            PIDS+=("$N")
-            wait_listening "$N" "$WORK/n.err"
+            start null_server "$WORK/n.err" "$WORK/n.out" "$NULL_SERVER" \
+                --listen "127.0.0.1:$UP" --count
+            N=$LAST_PID
             up_args=(--upstream "http://127.0.0.1:$UP")
         fi
         PORT=$(free_port)
         preload=""
         [ "$alloc" = jemalloc ] && preload=$JEMALLOC
-        LD_PRELOAD=$preload "$BUILD_DIR/dagprof" --listen "127.0.0.1:$PORT" --format json \
-            --idle-timeout 200ms "${up_args[@]}" >/dev/null 2>"$WORK/d.err" &
-        D=$!
-        PIDS+=("$D")
-        wait_listening "$D" "$WORK/d.err"
-        LINE=$("$BUILD_DIR/bench/loadgen" --target "127.0.0.1:$PORT" --duration "$DURATION" \
+        start dagprof "$WORK/d.err" /dev/null env LD_PRELOAD="$preload" "$DAGPROF" \
+            --listen "127.0.0.1:$PORT" --format json --idle-timeout 200ms "${up_args[@]}"
+        D=$LAST_PID
+        LINE=$("$LOADGEN" --target "127.0.0.1:$PORT" --duration "$DURATION" \
             --rate "$RATE" --concurrency 64 --channels 4 --spans-per-request 200 --quiet || true)
         sleep 1
-        R1=$(kib VmRSS "$D")
+        R1=$(vm "$D" VmRSS)
         sleep $((SETTLE - 1))
-        R2=$(kib VmRSS "$D")
-        HWM=$(kib VmHWM "$D")
-        kill -TERM "$D"
-        wait "$D" || true
-        [ "$mode" = upstream ] && { kill -TERM "$N"; wait "$N" || true; }
-        refused=$(echo "$LINE" | tr ' ' '\n' | sed -n 's/^status_14=//p')
+        R2=$(vm "$D" VmRSS)
+        HWM=$(vm "$D" VmHWM)
+        stop "$D"
+        [ "$mode" = upstream ] && stop "$N"
+        refused=$(field status_14 "$LINE")
         awk -v m="$mode" -v a="$alloc" -v h="$HWM" -v r1="$R1" -v r2="$R2" -v f="${refused:-0}" \
             'BEGIN { printf "| %s | %s | %.0f | %.0f | %.0f | %s |\n", m, a, h/1024, r1/1024, r2/1024, f }'
     done

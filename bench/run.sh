@@ -41,99 +41,26 @@ RATES=${RATES:-"250 300 350 400 450 500 750 1000 1250"}
 SWEEP_DURATION=${SWEEP_DURATION:-5}
 DAGPROF_WORKERS=${DAGPROF_WORKERS:-0}
 
-echo "== build (Release) in $BUILD_DIR =="
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DDAGPROF_BUILD_TESTS=OFF \
-    -DDAGPROF_BUILD_BENCH=ON >/dev/null
-cmake --build "$BUILD_DIR" -j"$(nproc 2>/dev/null || echo 2)" --target dagprof loadgen null_server >/dev/null
-DAGPROF=$BUILD_DIR/dagprof
-LOADGEN=$BUILD_DIR/bench/loadgen
-NULL_SERVER=$BUILD_DIR/bench/null_server
-
-WORK=$(mktemp -d /tmp/dagprof-bench.XXXXXX)
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# start_server NAME LOGFILE OUTFILE CMD...: runs CMD in the background and
-# waits (up to 30 s) for "listening" on its stderr.
-start_server() {
-    local name=$1 err=$2 out=$3
-    shift 3
-    "$@" >"$out" 2>"$err" &
-    SERVER_PID=$!
-    for _ in $(seq 1 300); do
-        if grep -q "listening on" "$err"; then
-            return 0
-        fi
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            break
-        fi
-        sleep 0.1
-    done
-    echo "run.sh: $name did not start:" >&2
-    cat "$err" >&2
-    exit 1
-}
-
-# stop_server: SIGTERM and wait; fails the script on a non-zero exit.
-stop_server() {
-    kill -TERM "$SERVER_PID"
-    local rc=0
-    wait "$SERVER_PID" || rc=$?
-    SERVER_PID=""
-    if [ "$rc" -ne 0 ]; then
-        echo "run.sh: server exited with status $rc" >&2
-        return 1
-    fi
-}
-
-field() { # field KEY LINE
-    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
-}
-
-vm() { # vm PID FIELD -> kB
-    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
-}
-
-sum_span_count() {
-    python3 -c '
-import json, sys
-total = runs = late = 0
-for line in open(sys.argv[1]):
-    line = line.strip()
-    if line:
-        r = json.loads(line)
-        total += r["span_count"]; runs += 1; late += bool(r.get("late"))
-print(total, runs, late)' "$1"
-}
+. "$ROOT/bench/lib.sh"
+bench_init bench
+bench_tools "$BUILD_DIR"
 
 LG_ARGS=(--concurrency "$CONCURRENCY" --spans-per-request "$SPANS_PER_REQUEST"
          --threads "$LOADGEN_THREADS" --quiet)
 
 echo "== 1. ceiling: loadgen -> null_server (decodes every request) =="
-PORT=$(free_port)
-start_server null_server "$WORK/null.err" "$WORK/null.out" "$NULL_SERVER" --listen "127.0.0.1:$PORT" --decode
-NULL_LINE=$("$LOADGEN" --target "127.0.0.1:$PORT" --duration "$DURATION" "${LG_ARGS[@]}" || true)
-stop_server
+direct_to_sink decode --duration "$DURATION" "${LG_ARGS[@]}"
+NULL_LINE=$DIRECT_LINE
 echo "$NULL_LINE"
 NULL_SPS=$(field spans_per_s "$NULL_LINE")
 
 echo "== 2. loadgen -> dagprof --format json >/dev/null, ${DURATION}s =="
 PORT=$(free_port)
-start_server dagprof "$WORK/d1.err" /dev/null "$DAGPROF" --listen "127.0.0.1:$PORT" --format json \
+start dagprof "$WORK/d1.err" /dev/null "$DAGPROF" --listen "127.0.0.1:$PORT" --format json \
     --idle-timeout 200ms --workers "$DAGPROF_WORKERS"
 D1_LINE=$("$LOADGEN" --target "127.0.0.1:$PORT" --duration "$DURATION" "${LG_ARGS[@]}" || true)
-D1_HWM=$(vm "$SERVER_PID" VmHWM)
-stop_server
+D1_HWM=$(vm "$LAST_PID" VmHWM)
+stop "$LAST_PID"
 echo "$D1_LINE"
 D1_SPS=$(field spans_per_s "$D1_LINE")
 
@@ -141,15 +68,10 @@ echo "== 2b. sustained: highest of these rates dagprof takes without refusing a 
 SUSTAINED_SPS=0
 SUSTAINED_RATE=none
 for rate in $RATES; do
-    PORT=$(free_port)
-    start_server dagprof "$WORK/ds.err" /dev/null "$DAGPROF" --listen "127.0.0.1:$PORT" --format json \
-        --idle-timeout 200ms --workers "$DAGPROF_WORKERS"
-    LINE=$("$LOADGEN" --target "127.0.0.1:$PORT" --duration "$SWEEP_DURATION" --rate "$rate" \
-        "${LG_ARGS[@]}" 2>/dev/null || true)
-    stop_server
-    echo "rate $rate requests/s: $LINE"
-    if [ "$(field requests_failed "$LINE")" = "0" ]; then
-        SUSTAINED_SPS=$(field spans_per_s "$LINE")
+    dagprof_at_rate "$DAGPROF" "$rate" "$SWEEP_DURATION" "${LG_ARGS[@]}"
+    echo "rate $rate requests/s: $RATE_LINE"
+    if [ "$(field requests_failed "$RATE_LINE")" = "0" ]; then
+        SUSTAINED_SPS=$(field spans_per_s "$RATE_LINE")
         SUSTAINED_RATE=$rate
     else
         break
@@ -158,10 +80,10 @@ done
 
 echo "== 3. count check: $REQUESTS requests -> dagprof, reports kept =="
 PORT=$(free_port)
-start_server dagprof "$WORK/d2.err" "$WORK/d2.json" "$DAGPROF" --listen "127.0.0.1:$PORT" --format json \
+start dagprof "$WORK/d2.err" "$WORK/d2.json" "$DAGPROF" --listen "127.0.0.1:$PORT" --format json \
     --idle-timeout 200ms --workers "$DAGPROF_WORKERS"
 D2_LINE=$("$LOADGEN" --target "127.0.0.1:$PORT" --requests "$REQUESTS" "${LG_ARGS[@]}" || true)
-stop_server
+stop "$LAST_PID"
 echo "$D2_LINE"
 read -r D2_REPORTED D2_RUNS D2_LATE < <(sum_span_count "$WORK/d2.json")
 D2_SENT=$(field spans_ok "$D2_LINE")
@@ -176,12 +98,12 @@ assembly:
   memory_limit: 8GiB
 EOF
 PORT=$(free_port)
-start_server dagprof "$WORK/d3.err" "$WORK/d3.json" "$DAGPROF" --config "$WORK/hold.yaml" \
+start dagprof "$WORK/d3.err" "$WORK/d3.json" "$DAGPROF" --config "$WORK/hold.yaml" \
     --listen "127.0.0.1:$PORT" --format json --workers "$DAGPROF_WORKERS"
-RSS0=$(vm "$SERVER_PID" VmRSS)
+RSS0=$(vm "$LAST_PID" VmRSS)
 D3_LINE=$("$LOADGEN" --target "127.0.0.1:$PORT" --requests "$MEMORY_REQUESTS" "${LG_ARGS[@]}" || true)
-RSS1=$(vm "$SERVER_PID" VmRSS)
-stop_server
+RSS1=$(vm "$LAST_PID" VmRSS)
+stop "$LAST_PID"
 echo "$D3_LINE"
 read -r D3_REPORTED D3_RUNS D3_LATE < <(sum_span_count "$WORK/d3.json")
 D3_SENT=$(field spans_ok "$D3_LINE")
