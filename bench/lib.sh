@@ -58,6 +58,16 @@ source_dir() {
     sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$1/CMakeCache.txt" 2>/dev/null
 }
 
+# tree_label BUILD_DIR: the commit the build's tree is at, with "+changes"
+# when the tree has uncommitted changes.
+tree_label() {
+    local src rev
+    src=$(source_dir "$1")
+    rev=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo "?")
+    git -C "$src" diff --quiet HEAD -- 2>/dev/null || rev="$rev+changes"
+    echo "$rev"
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

@@ -64,11 +64,7 @@ BEFORE_SRC=$(source_dir "$BEFORE_BUILD")
 echo "== build dagprof of $BEFORE_SRC in $BEFORE_BUILD =="
 cmake --build "$BEFORE_BUILD" -j2 --target dagprof >/dev/null
 declare -A BIN=([before]=$BEFORE_BUILD/dagprof [after]=$DAGPROF)
-declare -A LABEL
-for side in before after; do
-    src=$(source_dir "$(dirname "${BIN[$side]}")")
-    LABEL[$side]=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo "?")
-done
+declare -A LABEL=([before]=$(tree_label "$BEFORE_BUILD") [after]=$(tree_label "$AFTER_BUILD"))
 
 LG_ARGS=(--concurrency "$CONCURRENCY" --spans-per-request "$SPANS_PER_REQUEST"
          --threads "$LOADGEN_THREADS" --quiet)

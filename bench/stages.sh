@@ -43,17 +43,6 @@ bench_init stages
 
 [ -f "$AFTER_BUILD/CMakeCache.txt" ] || bench_build "$AFTER_BUILD" "$ROOT" dp_exporter
 
-# tree_label BUILD_DIR: the commit its tree is at, "+changes" when it has
-# uncommitted ones.
-tree_label() {
-    local src
-    src=$(source_dir "$1")
-    local rev
-    rev=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo "?")
-    git -C "$src" diff --quiet HEAD -- 2>/dev/null || rev="$rev+changes"
-    echo "$rev"
-}
-
 # compile_stage_bench BUILD_DIR OUT: build the tree's libraries, then link
 # this tree's stage_bench.c against them with the flags of a Release build.
 compile_stage_bench() {
