@@ -85,8 +85,8 @@ int dp_cli_help(dp_buf *out)
 {
     if (dp_buf_puts(out, usage_text) < 0)
         return -1;
-    for (size_t i = 0; i < dp_config_section_count; i++) {
-        const dp_config_section *s = &dp_config_sections[i];
+    for (size_t i = 0; i < dp_config_part_count; i++) {
+        const dp_config_section *s = dp_config_parts[i].section;
         for (size_t j = 0; j < s->key_count; j++) {
             const dp_config_key *k = &s->keys[j];
             char metavar[64], left[96];
@@ -107,8 +107,8 @@ int dp_cli_help(dp_buf *out)
 /* The key a flag sets ("--listen" → server.listen), or NULL. */
 static const dp_config_key *flag_key(const char *flag, size_t len, const dp_config_section **sec)
 {
-    for (size_t i = 0; i < dp_config_section_count; i++) {
-        const dp_config_section *s = &dp_config_sections[i];
+    for (size_t i = 0; i < dp_config_part_count; i++) {
+        const dp_config_section *s = dp_config_parts[i].section;
         for (size_t j = 0; j < s->key_count; j++) {
             const char *f = s->keys[j].flag;
             if (f && strlen(f) == len && memcmp(f, flag, len) == 0) {

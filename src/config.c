@@ -27,71 +27,34 @@
 
 void dp_config_defaults(dp_config *c)
 {
-    char err[256];
     memset(c, 0, sizeof(*c));
     dp_profile_config_defaults(&c->profile);
-    for (size_t i = 0; i < dp_config_section_count; i++) {
-        const dp_config_section *s = &dp_config_sections[i];
-        for (size_t j = 0; j < s->key_count; j++) {
-            const dp_config_key *k = &s->keys[j];
-            /* The tables are tested to hold valid defaults; a failure here
-             * is a programming error, so say it loudly. */
-            if (dp_config_key_set(c, s, k, k->default_value, strlen(k->default_value), err,
-                                  sizeof(err)) < 0)
-                dp_log_error("config", "bad built-in default: %s", err);
-        }
-    }
+    for (size_t i = 0; i < dp_config_part_count; i++)
+        dp_config_section_defaults(dp_config_part_base(c, &dp_config_parts[i]),
+                                   dp_config_parts[i].section);
     c->profile.prices = NULL;
     c->prices = NULL;
 }
 
 /* ---- rules joining two keys ---------------------------------------------- */
 
-typedef struct key_pair_rule {
-    const char *section;
-    const char *base;
-    const char *high;
-} key_pair_rule;
-
-static const key_pair_rule pair_rules[] = {
-    {"thresholds", "slow_node_factor", "slow_node_high_factor"},
-    {"thresholds", "token_usage_factor", "token_usage_high_factor"},
-    {"thresholds", "retries_min", "retries_high"},
-    {"thresholds", "tool_latency", "tool_latency_high"},
-    {"thresholds", "slow_llm_call", "slow_llm_call_high"},
-    {"thresholds", "dependency_wait_factor", "dependency_wait_high_factor"},
-    {"thresholds", "sequential_medium_impact_pct", "sequential_high_impact_pct"},
-};
-
-/* Returns the index of the first broken rule, or -1 when all hold. */
-static int broken_pair_rule(const dp_config *c, char *err, size_t errlen,
-                            const dp_config_key **base_out, const dp_config_key **high_out)
+/* 0 when every section's rules hold; else -1, the message and the two keys. */
+static int broken_rule(const dp_config *c, char *err, size_t errlen, const dp_config_key **high,
+                       const dp_config_key **low)
 {
-    for (size_t i = 0; i < sizeof(pair_rules) / sizeof(pair_rules[0]); i++) {
-        const key_pair_rule *r = &pair_rules[i];
-        const dp_config_section *s = dp_config_section_find(r->section, strlen(r->section));
-        const dp_config_key *base = s ? dp_config_key_find(s, r->base, strlen(r->base)) : NULL;
-        const dp_config_key *high = s ? dp_config_key_find(s, r->high, strlen(r->high)) : NULL;
-        if (!base || !high)
-            continue;
-        if (dp_config_key_number(c, high) >= dp_config_key_number(c, base))
-            continue;
-        char hv[48], bv[48];
-        dp_config_key_format(c, high, hv, sizeof(hv));
-        dp_config_key_format(c, base, bv, sizeof(bv));
-        snprintf(err, errlen, "%s.%s (%s) must not be below %s.%s (%s)", s->name, high->name, hv,
-                 s->name, base->name, bv);
-        *base_out = base;
-        *high_out = high;
-        return (int)i;
+    for (size_t i = 0; i < dp_config_part_count; i++) {
+        const dp_config_part *p = &dp_config_parts[i];
+        if (dp_config_section_check_rules(dp_config_part_const_base(c, p), p->section, err, errlen,
+                                          high, low) < 0)
+            return -1;
     }
-    return -1;
+    return 0;
 }
 
 int dp_config_validate(const dp_config *c, char *err, size_t errlen)
 {
-    const dp_config_key *base, *high;
-    return broken_pair_rule(c, err, errlen, &base, &high) < 0 ? 0 : -1;
+    const dp_config_key *high, *low;
+    return broken_rule(c, err, errlen, &high, &low);
 }
 
 /* ---- one key from the command line ---------------------------------------- */
@@ -101,26 +64,27 @@ int dp_config_set(dp_config *c, const char *path, const char *value, char *err, 
     char allowed[768];
     const char *dot = strchr(path, '.');
     size_t section_len = dot ? (size_t)(dot - path) : strlen(path);
-    const dp_config_section *s = dp_config_section_find(path, section_len);
-    if (!s) {
-        dp_config_allowed_names(NULL, allowed, sizeof(allowed));
+    const dp_config_part *p = dp_config_part_find(path, section_len);
+    if (!p) {
+        dp_config_section_names(allowed, sizeof(allowed));
         snprintf(err, errlen, "unknown section '%.*s' (allowed: %s)", (int)section_len, path,
                  allowed);
         return -1;
     }
+    const dp_config_section *s = p->section;
     if (!dot) {
-        dp_config_allowed_names(s, allowed, sizeof(allowed));
+        dp_config_key_names(s, allowed, sizeof(allowed));
         snprintf(err, errlen, "'%s' names a section, not a key (allowed keys: %s)", path, allowed);
         return -1;
     }
     const dp_config_key *k = dp_config_key_find(s, dot + 1, strlen(dot + 1));
     if (!k) {
-        dp_config_allowed_names(s, allowed, sizeof(allowed));
+        dp_config_key_names(s, allowed, sizeof(allowed));
         snprintf(err, errlen, "unknown key '%s' in section '%s' (allowed: %s)", dot + 1, s->name,
                  allowed);
         return -1;
     }
-    return dp_config_key_set(c, s, k, value, strlen(value), err, errlen);
+    return dp_config_key_set(dp_config_part_base(c, p), s, k, value, strlen(value), err, errlen);
 }
 
 /* ---- the YAML file ------------------------------------------------------- */
@@ -188,14 +152,19 @@ static int append_encoded(char *out, size_t cap, size_t *used, const unsigned ch
 }
 
 /*
- * upstream.headers may be a YAML mapping of header names to values; it is
- * turned into the "k1=v1,k2=v2" list form (values percent-encoded) that
- * flags and OTEL_EXPORTER_OTLP_HEADERS use, so all three parse alike.
- * Messages never quote a value: they are secrets.
+ * A header list key (upstream.headers) may be a YAML mapping of header
+ * names to values; it is turned into the "k1=v1,k2=v2" list form (values
+ * percent-encoded) that flags and OTEL_EXPORTER_OTLP_HEADERS use, so all
+ * three parse alike. Messages never quote a value: they are secrets.
  */
-static int headers_from_mapping(load_ctx *x, const yaml_node_t *map, char *out, size_t cap)
+static int headers_from_mapping(load_ctx *x, const dp_config_section *s, const dp_config_key *key,
+                                const yaml_node_t *map, char *out, size_t cap)
 {
+    char not_mapping[160], too_long[96];
     size_t used = 0;
+    snprintf(not_mapping, sizeof(not_mapping),
+             "%s.%s: expected a mapping of header names to values", s->name, key->name);
+    snprintf(too_long, sizeof(too_long), "%s.%s: too long", s->name, key->name);
     out[0] = '\0';
     for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
@@ -203,26 +172,28 @@ static int headers_from_mapping(load_ctx *x, const yaml_node_t *map, char *out, 
         const yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
         if (!k || !v || k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE ||
             k->data.scalar.length == 0)
-            return fail(x, map, "upstream.headers: expected a mapping of header names to values");
+            return fail(x, map, not_mapping);
         if (used) {
             if (used + 1 >= cap)
-                return fail(x, map, "upstream.headers: too long");
+                return fail(x, map, too_long);
             out[used++] = ',';
         }
         if (append_encoded(out, cap, &used, k->data.scalar.value, k->data.scalar.length) < 0 ||
             used + 1 >= cap)
-            return fail(x, map, "upstream.headers: too long");
+            return fail(x, map, too_long);
         out[used++] = '=';
         out[used] = '\0';
         if (append_encoded(out, cap, &used, v->data.scalar.value, v->data.scalar.length) < 0)
-            return fail(x, map, "upstream.headers: too long");
+            return fail(x, map, too_long);
     }
     return 0;
 }
 
-static int load_key(load_ctx *x, dp_config *c, const dp_config_section *s,
+static int load_key(load_ctx *x, dp_config *c, const dp_config_part *part,
                     const yaml_node_t *key_node, const yaml_node_t *value)
 {
+    const dp_config_section *s = part->section;
+    void *base = dp_config_part_base(c, part);
     char msg[4200], allowed[768];
     const char *name;
     size_t len;
@@ -230,7 +201,7 @@ static int load_key(load_ctx *x, dp_config *c, const dp_config_section *s,
         return -1;
     const dp_config_key *k = dp_config_key_find(s, name, len);
     if (!k) {
-        dp_config_allowed_names(s, allowed, sizeof(allowed));
+        dp_config_key_names(s, allowed, sizeof(allowed));
         snprintf(msg, sizeof(msg), "unknown key '%.*s' in section '%s' (allowed: %s)",
                  (int)(len > 64 ? 64 : len), name, s->name, allowed);
         return fail(x, key_node, msg);
@@ -241,10 +212,10 @@ static int load_key(load_ctx *x, dp_config *c, const dp_config_section *s,
                  k->name, s->name, first);
         return fail(x, key_node, msg);
     }
-    if (value->type == YAML_MAPPING_NODE && k->offset == offsetof(dp_config, upstream.headers)) {
-        if (headers_from_mapping(x, value, msg, sizeof(msg)) < 0)
+    if (value->type == YAML_MAPPING_NODE && (k->traits & DP_CONFIG_HEADER_LIST)) {
+        if (headers_from_mapping(x, s, k, value, msg, sizeof(msg)) < 0)
             return -1;
-        if (dp_config_key_set(c, s, k, msg, strlen(msg), msg, sizeof(msg)) < 0)
+        if (dp_config_key_set(base, s, k, msg, strlen(msg), msg, sizeof(msg)) < 0)
             return fail(x, value, msg);
         goto seen;
     }
@@ -256,7 +227,7 @@ static int load_key(load_ctx *x, dp_config *c, const dp_config_section *s,
     /* a null string is the empty string ("file:" with nothing after it) */
     const char *text = dp_yaml_is_null(value) ? "" : (const char *)value->data.scalar.value;
     size_t text_len = dp_yaml_is_null(value) ? 0 : value->data.scalar.length;
-    if (dp_config_key_set(c, s, k, text, text_len, msg, sizeof(msg)) < 0)
+    if (dp_config_key_set(base, s, k, text, text_len, msg, sizeof(msg)) < 0)
         return fail(x, value, msg);
 seen:
     if (x->seen_count < MAX_KEYS_SEEN) {
@@ -276,9 +247,9 @@ static int load_section(load_ctx *x, dp_config *c, const yaml_node_t *name_node,
     size_t len;
     if (key_text(x, name_node, "section", &name, &len) < 0)
         return -1;
-    const dp_config_section *s = dp_config_section_find(name, len);
-    if (!s) {
-        dp_config_allowed_names(NULL, allowed, sizeof(allowed));
+    const dp_config_part *part = dp_config_part_find(name, len);
+    if (!part) {
+        dp_config_section_names(allowed, sizeof(allowed));
         snprintf(msg, sizeof(msg), "unknown section '%.*s' (allowed: %s)",
                  (int)(len > 64 ? 64 : len), name, allowed);
         return fail(x, name_node, msg);
@@ -287,17 +258,17 @@ static int load_section(load_ctx *x, dp_config *c, const yaml_node_t *name_node,
         const yaml_node_t *earlier = yaml_document_get_node(x->doc, p->key);
         if (earlier && earlier->type == YAML_SCALAR_NODE && earlier->data.scalar.length == len &&
             memcmp(earlier->data.scalar.value, name, len) == 0) {
-            snprintf(msg, sizeof(msg), "duplicate section '%s' (first on line %lu)", s->name,
-                     dp_yaml_line(earlier));
+            snprintf(msg, sizeof(msg), "duplicate section '%s' (first on line %lu)",
+                     part->section->name, dp_yaml_line(earlier));
             return fail(x, name_node, msg);
         }
     }
     if (dp_yaml_is_null(body))
         return 0; /* "server:" with no keys under it */
     if (body->type != YAML_MAPPING_NODE) {
-        dp_config_allowed_names(s, allowed, sizeof(allowed));
+        dp_config_key_names(part->section, allowed, sizeof(allowed));
         snprintf(msg, sizeof(msg), "section '%s' must be a mapping of keys, got %s (allowed: %s)",
-                 s->name, dp_yaml_kind_name(body), allowed);
+                 part->section->name, dp_yaml_kind_name(body), allowed);
         return fail(x, body, msg);
     }
     for (const yaml_node_pair_t *p = body->data.mapping.pairs.start;
@@ -306,7 +277,7 @@ static int load_section(load_ctx *x, dp_config *c, const yaml_node_t *name_node,
         const yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
         if (!k || !v)
             return fail(x, body, "malformed YAML mapping");
-        if (load_key(x, c, s, k, v) < 0)
+        if (load_key(x, c, part, k, v) < 0)
             return -1;
     }
     return 0;
@@ -339,7 +310,7 @@ int dp_config_load_file(dp_config *c, const char *path, char *err, size_t errlen
         goto out;
     }
     if (root->type != YAML_MAPPING_NODE) {
-        dp_config_allowed_names(NULL, allowed, sizeof(allowed));
+        dp_config_section_names(allowed, sizeof(allowed));
         snprintf(msg, sizeof(msg), "expected a mapping of sections, got %s (allowed: %s)",
                  dp_yaml_kind_name(root), allowed);
         fail(x, root, msg);
@@ -357,12 +328,12 @@ int dp_config_load_file(dp_config *c, const char *path, char *err, size_t errlen
             goto out;
     }
 
-    const dp_config_key *base, *high;
-    if (broken_pair_rule(&next, msg, sizeof(msg), &base, &high) >= 0) {
+    const dp_config_key *high, *low;
+    if (broken_rule(&next, msg, sizeof(msg), &high, &low) < 0) {
         /* point at whichever of the two keys this file set (the high one first) */
         unsigned long line = seen_line(x, high);
         if (!line)
-            line = seen_line(x, base);
+            line = seen_line(x, low);
         snprintf(err, errlen, "%s:%lu: %s", path, line, msg);
         goto out;
     }

@@ -102,8 +102,8 @@ int dp_config_reference_markdown(dp_buf *out)
 {
     char range[256];
     TRY(dp_buf_puts(out, reference_intro));
-    for (size_t i = 0; i < dp_config_section_count; i++) {
-        const dp_config_section *s = &dp_config_sections[i];
+    for (size_t i = 0; i < dp_config_part_count; i++) {
+        const dp_config_section *s = dp_config_parts[i].section;
         TRY(dp_buf_printf(out, "\n## `%s`\n\n%s\n\n", s->name, s->description));
         TRY(dp_buf_puts(out, "| key | type | default | range | flag | description |\n"
                              "| --- | --- | --- | --- | --- | --- |\n"));
@@ -144,8 +144,8 @@ int dp_config_example_yaml(dp_buf *out)
                          "docs/configuration.md.\n"
                          "# Use it with: dagprof --config dagprof.yaml (flags override the "
                          "file).\n"));
-    for (size_t i = 0; i < dp_config_section_count; i++) {
-        const dp_config_section *s = &dp_config_sections[i];
+    for (size_t i = 0; i < dp_config_part_count; i++) {
+        const dp_config_section *s = dp_config_parts[i].section;
         TRY(dp_buf_printf(out, "\n# %s\n%s:\n", s->description, s->name));
         for (size_t j = 0; j < s->key_count; j++) {
             const dp_config_key *k = &s->keys[j];
@@ -171,8 +171,8 @@ int dp_config_help_keys(dp_buf *out)
     char range[256];
     TRY(dp_buf_puts(out, "Configuration keys (YAML file: SECTION: {KEY: VALUE}; "
                          "flag: --set SECTION.KEY=VALUE):\n"));
-    for (size_t i = 0; i < dp_config_section_count; i++) {
-        const dp_config_section *s = &dp_config_sections[i];
+    for (size_t i = 0; i < dp_config_part_count; i++) {
+        const dp_config_section *s = dp_config_parts[i].section;
         for (size_t j = 0; j < s->key_count; j++) {
             const dp_config_key *k = &s->keys[j];
             char path[96];

@@ -1,32 +1,91 @@
 /*
- * The configuration tables (one per section) and the parsing of one value
- * for one key. Everything that reads user settings (YAML file, flags,
- * --set) goes through dp_config_key_set(), so a value means the same thing
- * wherever it is written, and the defaults below are parsed the same way.
+ * The configuration tables (one per section) and the list of sections.
  */
 #include "config_table.h"
 
 #include <ctype.h>
-#include <math.h>
-#include <stddef.h>
 #include <stdbool.h>
-#include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#define KEY(sec, nm, ty, field, def, lo, hi, en, fl, desc)                                         \
-    {                                                                                              \
-        nm, ty, offsetof(dp_config, field), sizeof(((dp_config *)0)->field), def, lo, hi, en, fl,  \
-            desc                                                                                   \
+#define KEY(sec, ...) DP_CONFIG_KEY(dp_config, __VA_ARGS__)
+
+#define KIB DP_CONFIG_KIB
+#define MIB DP_CONFIG_MIB
+#define GIB DP_CONFIG_GIB
+#define HOUR_MS DP_CONFIG_HOUR_MS
+#define DAY_MS DP_CONFIG_DAY_MS
+
+/* HOST:PORT, [IPV6]:PORT; the port a number 0..65535, the host not empty. */
+static bool valid_listen_address(const char *a)
+{
+    const char *colon = strrchr(a, ':');
+    if (!colon || colon == a || !colon[1])
+        return false;
+    if (a[0] == '[' && colon[-1] != ']')
+        return false;
+    if (a[0] != '[' && memchr(a, ':', (size_t)(colon - a)))
+        return false; /* a bare IPv6 address needs brackets */
+    unsigned long port = 0;
+    for (const char *p = colon + 1; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        port = port * 10 + (unsigned long)(*p - '0');
+        if (port > 65535)
+            return false;
     }
+    return true;
+}
 
-#define KIB 1024.0
-#define MIB (1024.0 * 1024.0)
-#define GIB (1024.0 * 1024.0 * 1024.0)
-#define HOUR_MS 3600000.0
-#define DAY_MS (24.0 * HOUR_MS)
+/* name=value[,name=value...] as in OTEL_EXPORTER_OTLP_HEADERS: names are
+ * HTTP tokens, values may carry %XX escapes. Empty = no headers. */
+static bool valid_header_list(const char *h)
+{
+    const char *p = h;
+    while (*p == ' ')
+        p++;
+    if (!*p)
+        return true;
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        const char *name = p;
+        while (*p && *p != '=' && *p != ',') {
+            if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '.'))
+                return false;
+            p++;
+        }
+        if (p == name || *p != '=')
+            return false;
+        p++;
+        while (*p && *p != ',') {
+            if (*p == '%') {
+                if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
+                    return false;
+                p += 2;
+            }
+            p++;
+        }
+        if (!*p)
+            return true;
+        p++; /* ',' */
+    }
+}
+
+static const char *listen_problem(const char *value)
+{
+    return valid_listen_address(value)
+               ? NULL
+               : "is not HOST:PORT (e.g. 127.0.0.1:4317, [::1]:4317, 0.0.0.0:4317; port 0..65535)";
+}
+
+static const char *header_list_problem(const char *value)
+{
+    return valid_header_list(value) ? NULL
+                                    : "not a list of name=value pairs separated by commas, with "
+                                      "names of letters, digits and -_. and values percent-encoded";
+}
 
 static const dp_config_enum_value format_values[] = {
     {"text", DP_FORMAT_TEXT},
@@ -74,7 +133,9 @@ static const dp_config_enum_value log_level_values[] = {
 };
 
 static const dp_config_key server_keys[] = {
-    KEY(server, "listen", DP_CFG_STRING, server.listen, "127.0.0.1:4317", 0, 0, NULL, "--listen",
+    DP_CONFIG_KEY_CHECKED(
+        dp_config, "listen", DP_CFG_STRING, server.listen, "127.0.0.1:4317", 0, 0, NULL, "--listen",
+        0, listen_problem,
         "Address of the OTLP/gRPC receiver, HOST:PORT. Use 0.0.0.0:4317 to accept other hosts."),
     KEY(server, "workers", DP_CFG_UINT, server.workers, "0", 0, 256, NULL, "--workers",
         "Receiver threads, each with its own completion queue. 0 = one per CPU core."),
@@ -134,7 +195,9 @@ static const dp_config_key upstream_keys[] = {
         NULL, "PEM client certificate chain for mutual TLS. Empty = none."),
     KEY(upstream, "client_key_file", DP_CFG_STRING, upstream.client_key_file, "", 0, 0, NULL, NULL,
         "PEM private key of client_cert_file."),
-    KEY(upstream, "headers", DP_CFG_STRING, upstream.headers, "", 0, 0, NULL, NULL,
+    DP_CONFIG_KEY_CHECKED(
+        dp_config, "headers", DP_CFG_STRING, upstream.headers, "", 0, 0, NULL, NULL,
+        DP_CONFIG_SECRET | DP_CONFIG_HEADER_LIST, header_list_problem,
         "Extra request headers: a YAML mapping (or k1=v1,k2=v2 with --set). Values are never "
         "logged."),
     KEY(upstream, "compression", DP_CFG_ENUM, upstream.compression, "unset", 0, 0,
@@ -281,562 +344,81 @@ static const dp_config_key log_keys[] = {
         "Least severe log lines written to stderr."),
 };
 
-#define SECTION(nm, desc, keys)                                                                    \
-    {                                                                                              \
-        nm, desc, keys, sizeof(keys) / sizeof(keys[0])                                             \
-    }
+static const dp_config_section server_section =
+    DP_CONFIG_SECTION("server", "The OTLP/gRPC receiver.", server_keys);
+static const dp_config_section assembly_section = DP_CONFIG_SECTION(
+    "assembly", "How spans are grouped into runs and when a run counts as finished.",
+    assembly_keys);
+static const dp_config_section output_section =
+    DP_CONFIG_SECTION("output", "How reports are printed.", output_keys);
+static const dp_config_section upstream_section = DP_CONFIG_SECTION(
+    "upstream",
+    "Where enriched spans, derived metrics and forwarded metrics and logs are sent "
+    "(OTLP/gRPC). Precedence: OTEL_EXPORTER_OTLP_* variables < config file < flags.",
+    upstream_keys);
+static const dp_config_section metrics_section =
+    DP_CONFIG_SECTION("metrics", "Derived metrics sent upstream.", metrics_keys);
+static const dp_config_section profile_section =
+    DP_CONFIG_SECTION("profile", "How spans are read into DAG nodes.", profile_keys);
+static const dp_config_not_below threshold_rules[] = {
+    {"slow_node_high_factor", "slow_node_factor"},
+    {"token_usage_high_factor", "token_usage_factor"},
+    {"retries_high", "retries_min"},
+    {"tool_latency_high", "tool_latency"},
+    {"slow_llm_call_high", "slow_llm_call"},
+    {"dependency_wait_high_factor", "dependency_wait_factor"},
+    {"sequential_high_impact_pct", "sequential_medium_impact_pct"},
+};
+static const dp_config_section thresholds_section = DP_CONFIG_SECTION_RULES(
+    "thresholds", "When a bottleneck is reported, and when it is of high severity.", threshold_keys,
+    threshold_rules);
+static const dp_config_section recommendations_section =
+    DP_CONFIG_SECTION("recommendations", "When a recommendation is made.", recommendation_keys);
+static const dp_config_section budget_section = DP_CONFIG_SECTION(
+    "budget", "Per-run budgets; a run above one gets a budget_exceeded bottleneck.", budget_keys);
+static const dp_config_section pricing_section =
+    DP_CONFIG_SECTION("pricing", "Model prices (USD per million tokens).", pricing_keys);
+static const dp_config_section log_section =
+    DP_CONFIG_SECTION("log", "Logging to stderr.", log_keys);
 
-const dp_config_section dp_config_sections[] = {
-    SECTION("server", "The OTLP/gRPC receiver.", server_keys),
-    SECTION("assembly", "How spans are grouped into runs and when a run counts as finished.",
-            assembly_keys),
-    SECTION("output", "How reports are printed.", output_keys),
-    SECTION("upstream",
-            "Where enriched spans, derived metrics and forwarded metrics and logs are sent "
-            "(OTLP/gRPC). Precedence: OTEL_EXPORTER_OTLP_* variables < config file < flags.",
-            upstream_keys),
-    SECTION("metrics", "Derived metrics sent upstream.", metrics_keys),
-    SECTION("profile", "How spans are read into DAG nodes.", profile_keys),
-    SECTION("thresholds", "When a bottleneck is reported, and when it is of high severity.",
-            threshold_keys),
-    SECTION("recommendations", "When a recommendation is made.", recommendation_keys),
-    SECTION("budget", "Per-run budgets; a run above one gets a budget_exceeded bottleneck.",
-            budget_keys),
-    SECTION("pricing", "Model prices (USD per million tokens).", pricing_keys),
-    SECTION("log", "Logging to stderr.", log_keys),
+const dp_config_part dp_config_parts[] = {
+    {&server_section, 0},     {&assembly_section, 0},
+    {&output_section, 0},     {&upstream_section, 0},
+    {&metrics_section, 0},    {&profile_section, 0},
+    {&thresholds_section, 0}, {&recommendations_section, 0},
+    {&budget_section, 0},     {&pricing_section, 0},
+    {&log_section, 0},
 };
 
-const size_t dp_config_section_count = sizeof(dp_config_sections) / sizeof(dp_config_sections[0]);
+const size_t dp_config_part_count = sizeof(dp_config_parts) / sizeof(dp_config_parts[0]);
 
-const dp_config_section *dp_config_section_find(const char *name, size_t len)
+const dp_config_part *dp_config_part_find(const char *name, size_t len)
 {
-    for (size_t i = 0; i < dp_config_section_count; i++) {
-        const char *n = dp_config_sections[i].name;
+    for (size_t i = 0; i < dp_config_part_count; i++) {
+        const char *n = dp_config_parts[i].section->name;
         if (strlen(n) == len && memcmp(n, name, len) == 0)
-            return &dp_config_sections[i];
+            return &dp_config_parts[i];
     }
     return NULL;
 }
 
-const dp_config_key *dp_config_key_find(const dp_config_section *s, const char *name, size_t len)
+void *dp_config_part_base(dp_config *c, const dp_config_part *p)
 {
-    for (size_t i = 0; i < s->key_count; i++) {
-        const char *n = s->keys[i].name;
-        if (strlen(n) == len && memcmp(n, name, len) == 0)
-            return &s->keys[i];
-    }
-    return NULL;
+    return (char *)c + p->offset;
 }
 
-const char *dp_config_type_name(const dp_config_key *k)
+const void *dp_config_part_const_base(const dp_config *c, const dp_config_part *p)
 {
-    switch (k->type) {
-    case DP_CFG_STRING:
-        return "string";
-    case DP_CFG_UINT:
-        return "integer";
-    case DP_CFG_SIZE:
-        return "size";
-    case DP_CFG_DURATION:
-    case DP_CFG_DURATION_D:
-        return "duration";
-    case DP_CFG_DOUBLE:
-        return "number";
-    case DP_CFG_ENUM:
-    case DP_CFG_ENUM_STRING:
-        return "enum";
-    }
-    return "?";
+    return (const char *)c + p->offset;
 }
 
-/* Sizes and durations are shown in the largest unit that divides them
- * exactly, so a range reads "1KiB..1GiB" rather than "1024..1073741824". */
-static void format_bytes(double v, char *out, size_t outlen)
+int dp_config_section_names(char *out, size_t outlen)
 {
-    static const struct {
-        const char *unit;
-        double mult;
-    } units[] = {{"GiB", GIB}, {"MiB", MIB}, {"KiB", KIB}};
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (v >= units[i].mult && fmod(v, units[i].mult) == 0) {
-            snprintf(out, outlen, "%.0f%s", v / units[i].mult, units[i].unit);
-            return;
-        }
-    }
-    snprintf(out, outlen, "%.0fB", v);
-}
-
-static void format_ms(double v, char *out, size_t outlen)
-{
-    static const struct {
-        const char *unit;
-        double mult;
-    } units[] = {{"h", HOUR_MS}, {"m", 60000.0}, {"s", 1000.0}};
-    if (v == 0) {
-        snprintf(out, outlen, "0");
-        return;
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (v >= units[i].mult && fmod(v, units[i].mult) == 0) {
-            snprintf(out, outlen, "%.0f%s", v / units[i].mult, units[i].unit);
-            return;
-        }
-    }
-    snprintf(out, outlen, "%gms", v);
-}
-
-static void format_number(const dp_config_key *k, double v, char *out, size_t outlen)
-{
-    switch (k->type) {
-    case DP_CFG_SIZE:
-        format_bytes(v, out, outlen);
-        break;
-    case DP_CFG_DURATION:
-    case DP_CFG_DURATION_D:
-        format_ms(v, out, outlen);
-        break;
-    default:
-        snprintf(out, outlen, "%.15g", v);
-        break;
-    }
-}
-
-static int append_enum_names(const dp_config_enum_value *e, char *out, size_t outlen)
-{
-    size_t used = strlen(out);
-    for (size_t i = 0; e[i].name; i++) {
-        int n = snprintf(out + used, outlen - used, "%s%s", i ? ", " : "", e[i].name);
-        if (n < 0 || (size_t)n >= outlen - used)
-            return -1;
-        used += (size_t)n;
-    }
-    return 0;
-}
-
-void dp_config_key_range_text(const dp_config_key *k, char *out, size_t outlen)
-{
-    char lo[32], hi[32];
-    if (outlen == 0)
-        return;
-    out[0] = '\0';
-    switch (k->type) {
-    case DP_CFG_STRING:
-        break;
-    case DP_CFG_ENUM:
-    case DP_CFG_ENUM_STRING:
-        append_enum_names(k->enum_values, out, outlen);
-        break;
-    default:
-        format_number(k, k->min, lo, sizeof(lo));
-        format_number(k, k->max, hi, sizeof(hi));
-        snprintf(out, outlen, "%s..%s", lo, hi);
-        break;
-    }
-}
-
-int dp_config_allowed_names(const dp_config_section *s, char *out, size_t outlen)
-{
-    size_t used = 0;
-    size_t count = s ? s->key_count : dp_config_section_count;
     if (outlen == 0)
         return -1;
     out[0] = '\0';
-    for (size_t i = 0; i < count; i++) {
-        const char *name = s ? s->keys[i].name : dp_config_sections[i].name;
-        int n = snprintf(out + used, outlen - used, "%s%s", i ? ", " : "", name);
-        if (n < 0 || (size_t)n >= outlen - used)
+    for (size_t i = 0; i < dp_config_part_count; i++)
+        if (dp_config_list_append(out, outlen, dp_config_parts[i].section->name) < 0)
             return -1;
-        used += (size_t)n;
-    }
     return 0;
-}
-
-/* ---- parsing one value ---------------------------------------------------- */
-
-/* A whole number of at most 20 digits, no sign, no spaces. */
-static int parse_uint(const char *s, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (!isdigit((unsigned char)*s))
-        return -1;
-    for (; isdigit((unsigned char)*s); s++) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    if (*s != '\0')
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* "12", "1.5": digits with an optional fraction; sets *end past it. No
- * exponents, signs, hex or inf/nan, which strtod alone would accept; the
- * value itself comes from strtod so it is correctly rounded ("0.3" is the
- * same double as the C literal 0.3). */
-static int parse_decimal(const char *s, double *out, const char **end)
-{
-    const char *p = s;
-    char digits[64];
-    if (!isdigit((unsigned char)*p))
-        return -1;
-    while (isdigit((unsigned char)*p))
-        p++;
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            return -1;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    if ((size_t)(p - s) >= sizeof(digits))
-        return -1;
-    memcpy(digits, s, (size_t)(p - s));
-    digits[p - s] = '\0';
-    *out = strtod(digits, NULL);
-    *end = p;
-    return 0;
-}
-
-static const char *skip_spaces(const char *p)
-{
-    while (*p == ' ')
-        p++;
-    return p;
-}
-
-static int parse_size(const char *s, double *out)
-{
-    static const struct {
-        const char *unit;
-        double mult;
-    } units[] = {
-        {"", 1},      {"b", 1},     {"byte", 1}, {"bytes", 1}, {"kib", KIB},
-        {"mib", MIB}, {"gib", GIB}, {"kb", 1e3}, {"mb", 1e6},  {"gb", 1e9},
-    };
-    double v;
-    const char *p;
-    if (parse_decimal(s, &v, &p) < 0)
-        return -1;
-    p = skip_spaces(p);
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcasecmp(p, units[i].unit) == 0) {
-            *out = floor(v * units[i].mult);
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* A duration needs its unit (a bare "2" could mean 2 ms or 2 s); only 0
- * may stand alone. */
-static int parse_duration(const char *s, double *out_ms)
-{
-    static const struct {
-        const char *unit;
-        double mult;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", HOUR_MS}};
-    double v;
-    const char *p;
-    if (parse_decimal(s, &v, &p) < 0)
-        return -1;
-    p = skip_spaces(p);
-    if (*p == '\0')
-        return v == 0 ? (*out_ms = 0, 0) : -1;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(p, units[i].unit) == 0) {
-            *out_ms = v * units[i].mult;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static int parse_double(const char *s, double *out)
-{
-    double v;
-    const char *p = s;
-    int neg = 0;
-    if (*p == '-') {
-        neg = 1;
-        p++;
-    }
-    if (parse_decimal(p, &v, &p) < 0)
-        return -1;
-    if (*p == 'e' || *p == 'E') {
-        /* exponents are rare in a config but harmless: let strtod do them */
-        char *end;
-        v = strtod(s, &end);
-        if (*end != '\0' || !isfinite(v))
-            return -1;
-        *out = v;
-        return 0;
-    }
-    if (*p != '\0')
-        return -1;
-    *out = neg ? -v : v;
-    return 0;
-}
-
-static const char *expected_text(const dp_config_key *k)
-{
-    switch (k->type) {
-    case DP_CFG_UINT:
-        return "a whole number";
-    case DP_CFG_SIZE:
-        return "a size such as 16MiB, 512KiB or 1048576";
-    case DP_CFG_DURATION:
-    case DP_CFG_DURATION_D:
-        return "a duration such as 500ms, 2s, 1.5m or 1h";
-    case DP_CFG_DOUBLE:
-        return "a number";
-    default:
-        return "a value";
-    }
-}
-
-static void store_uint(void *field, size_t size, uint64_t v)
-{
-    if (size == sizeof(uint64_t)) {
-        uint64_t x = v;
-        memcpy(field, &x, sizeof(x));
-    } else {
-        unsigned x = (unsigned)v;
-        memcpy(field, &x, sizeof(x));
-    }
-}
-
-/* HOST:PORT, [IPV6]:PORT; the port a number 0..65535, the host not empty. */
-static bool valid_listen_address(const char *a)
-{
-    const char *colon = strrchr(a, ':');
-    if (!colon || colon == a || !colon[1])
-        return false;
-    if (a[0] == '[' && colon[-1] != ']')
-        return false;
-    if (a[0] != '[' && memchr(a, ':', (size_t)(colon - a)))
-        return false; /* a bare IPv6 address needs brackets */
-    unsigned long port = 0;
-    for (const char *p = colon + 1; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return false;
-        port = port * 10 + (unsigned long)(*p - '0');
-        if (port > 65535)
-            return false;
-    }
-    return true;
-}
-
-/* name=value[,name=value...] as in OTEL_EXPORTER_OTLP_HEADERS: names are
- * HTTP tokens, values may carry %XX escapes. Empty = no headers. */
-static bool valid_header_list(const char *h)
-{
-    const char *p = h;
-    while (*p == ' ')
-        p++;
-    if (!*p)
-        return true;
-    for (;;) {
-        while (*p == ' ')
-            p++;
-        const char *name = p;
-        while (*p && *p != '=' && *p != ',') {
-            if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '.'))
-                return false;
-            p++;
-        }
-        if (p == name || *p != '=')
-            return false;
-        p++;
-        while (*p && *p != ',') {
-            if (*p == '%') {
-                if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
-                    return false;
-                p += 2;
-            }
-            p++;
-        }
-        if (!*p)
-            return true;
-        p++; /* ',' */
-    }
-}
-
-int dp_config_key_set(dp_config *c, const dp_config_section *s, const dp_config_key *k,
-                      const char *value, size_t len, char *err, size_t errlen)
-{
-    /* A copy with a NUL, long enough for the longest string key
-     * (upstream.headers); values longer than that are wrong for every key. */
-    char text[4200];
-    char shown[64];
-    char range[160];
-    char *field = (char *)c + k->offset;
-    double num = 0;
-
-    if (len >= sizeof(text) || memchr(value, '\0', len)) {
-        snprintf(err, errlen, "%s.%s: value is too long or contains a NUL byte", s->name, k->name);
-        return -1;
-    }
-    memcpy(text, value, len);
-    text[len] = '\0';
-    /* what the message quotes: the user's text, shortened; header values
-     * are secrets and are never quoted */
-    snprintf(shown, sizeof(shown), "%.*s", (int)(sizeof(shown) - 1), text);
-    if (len >= sizeof(shown))
-        memcpy(shown + sizeof(shown) - 4, "...", 4);
-    if (k->offset == offsetof(dp_config, upstream.headers))
-        snprintf(shown, sizeof(shown), "(value not shown)");
-
-    switch (k->type) {
-    case DP_CFG_STRING:
-        if (len >= k->size) {
-            snprintf(err, errlen, "%s.%s: '%s' is too long (at most %zu bytes)", s->name, k->name,
-                     shown, k->size - 1);
-            return -1;
-        }
-        if (k->offset == offsetof(dp_config, server.listen) && !valid_listen_address(text)) {
-            snprintf(err, errlen,
-                     "%s.%s: '%s' is not HOST:PORT (e.g. 127.0.0.1:4317, [::1]:4317, "
-                     "0.0.0.0:4317; port 0..65535)",
-                     s->name, k->name, shown);
-            return -1;
-        }
-        if (k->offset == offsetof(dp_config, upstream.headers) && !valid_header_list(text)) {
-            snprintf(err, errlen,
-                     "%s.%s: not a list of name=value pairs separated by commas, with "
-                     "names of letters, digits and -_. and values percent-encoded (value not "
-                     "shown)",
-                     s->name, k->name);
-            return -1;
-        }
-        memcpy(field, text, len + 1);
-        return 0;
-    case DP_CFG_ENUM:
-    case DP_CFG_ENUM_STRING:
-        for (size_t i = 0; k->enum_values[i].name; i++) {
-            if (strcasecmp(text, k->enum_values[i].name) != 0)
-                continue;
-            if (k->type == DP_CFG_ENUM) {
-                int v = k->enum_values[i].value;
-                memcpy(field, &v, sizeof(v));
-            } else {
-                snprintf(field, k->size, "%s", k->enum_values[i].name);
-            }
-            return 0;
-        }
-        dp_config_key_range_text(k, range, sizeof(range));
-        snprintf(err, errlen, "%s.%s: '%s' is not one of: %s", s->name, k->name, shown, range);
-        return -1;
-    case DP_CFG_UINT: {
-        uint64_t u;
-        if (parse_uint(text, &u) < 0)
-            goto bad_type;
-        num = (double)u;
-        break;
-    }
-    case DP_CFG_SIZE:
-        if (parse_size(text, &num) < 0)
-            goto bad_type;
-        break;
-    case DP_CFG_DURATION:
-    case DP_CFG_DURATION_D:
-        if (parse_duration(text, &num) < 0)
-            goto bad_type;
-        if (k->type == DP_CFG_DURATION && num != floor(num)) {
-            snprintf(err, errlen, "%s.%s: '%s' is not a whole number of milliseconds", s->name,
-                     k->name, shown);
-            return -1;
-        }
-        break;
-    case DP_CFG_DOUBLE:
-        if (parse_double(text, &num) < 0)
-            goto bad_type;
-        break;
-    }
-
-    if (num < k->min || num > k->max) {
-        dp_config_key_range_text(k, range, sizeof(range));
-        snprintf(err, errlen, "%s.%s: '%s' is out of range (%s)", s->name, k->name, shown, range);
-        return -1;
-    }
-    if (k->type == DP_CFG_DOUBLE || k->type == DP_CFG_DURATION_D)
-        memcpy(field, &num, sizeof(num));
-    else
-        store_uint(field, k->size, (uint64_t)num);
-    return 0;
-
-bad_type:
-    snprintf(err, errlen, "%s.%s: expected %s, got '%s'", s->name, k->name, expected_text(k),
-             shown);
-    return -1;
-}
-
-double dp_config_key_number(const dp_config *c, const dp_config_key *k)
-{
-    const char *field = (const char *)c + k->offset;
-    switch (k->type) {
-    case DP_CFG_DOUBLE:
-    case DP_CFG_DURATION_D: {
-        double d;
-        memcpy(&d, field, sizeof(d));
-        return d;
-    }
-    case DP_CFG_UINT:
-    case DP_CFG_SIZE:
-    case DP_CFG_DURATION:
-        if (k->size == sizeof(uint64_t)) {
-            uint64_t u;
-            memcpy(&u, field, sizeof(u));
-            return (double)u;
-        } else {
-            unsigned u;
-            memcpy(&u, field, sizeof(u));
-            return (double)u;
-        }
-    case DP_CFG_ENUM: {
-        int v;
-        memcpy(&v, field, sizeof(v));
-        return v;
-    }
-    default:
-        return 0;
-    }
-}
-
-void dp_config_key_format(const dp_config *c, const dp_config_key *k, char *out, size_t outlen)
-{
-    const char *field = (const char *)c + k->offset;
-    if (outlen == 0)
-        return;
-    switch (k->type) {
-    case DP_CFG_STRING:
-    case DP_CFG_ENUM_STRING:
-        snprintf(out, outlen, "%s", field);
-        return;
-    case DP_CFG_ENUM: {
-        int v = (int)dp_config_key_number(c, k);
-        for (size_t i = 0; k->enum_values[i].name; i++) {
-            if (k->enum_values[i].value == v) {
-                snprintf(out, outlen, "%s", k->enum_values[i].name);
-                return;
-            }
-        }
-        snprintf(out, outlen, "%d", v);
-        return;
-    }
-    default:
-        format_number(k, dp_config_key_number(c, k), out, outlen);
-        return;
-    }
-}
-
-int dp_config_parse_number(const char *text, size_t len, double *out)
-{
-    char buf[64];
-    if (len >= sizeof(buf) || memchr(text, '\0', len))
-        return -1;
-    memcpy(buf, text, len);
-    buf[len] = '\0';
-    return parse_double(buf, out);
 }

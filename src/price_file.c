@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config_table.h"
+#include "config_map.h"
 #include "yaml_util.h"
 
 enum price_field { F_MODEL, F_INPUT, F_OUTPUT, F_CACHE_READ, F_CACHE_WRITE, F_COUNT };

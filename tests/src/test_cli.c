@@ -244,11 +244,11 @@ static void test_help_version_and_generated_text(void **state)
                            "--version"};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
         assert_non_null(strstr(out, flags[i]));
-    for (size_t i = 0; i < dp_config_section_count; i++)
-        for (size_t j = 0; j < dp_config_sections[i].key_count; j++) {
+    for (size_t i = 0; i < dp_config_part_count; i++)
+        for (size_t j = 0; j < dp_config_parts[i].section->key_count; j++) {
+            const dp_config_section *s = dp_config_parts[i].section;
             char path[96];
-            snprintf(path, sizeof(path), "  %s.%s ", dp_config_sections[i].name,
-                     dp_config_sections[i].keys[j].name);
+            snprintf(path, sizeof(path), "  %s.%s ", s->name, s->keys[j].name);
             assert_non_null(strstr(out, path));
         }
     free(out);

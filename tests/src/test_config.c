@@ -93,13 +93,14 @@ static void test_every_default_is_valid(void **state)
     dp_config c;
     char err[512];
     memset(&c, 0, sizeof(c));
-    for (size_t i = 0; i < dp_config_section_count; i++) {
-        const dp_config_section *s = &dp_config_sections[i];
+    for (size_t i = 0; i < dp_config_part_count; i++) {
+        const dp_config_section *s = dp_config_parts[i].section;
+        void *base = dp_config_part_base(&c, &dp_config_parts[i]);
         for (size_t j = 0; j < s->key_count; j++) {
             const dp_config_key *k = &s->keys[j];
             assert_non_null(k->description);
-            assert_int_equal(dp_config_key_set(&c, s, k, k->default_value, strlen(k->default_value),
-                                               err, sizeof(err)),
+            assert_int_equal(dp_config_key_set(base, s, k, k->default_value,
+                                               strlen(k->default_value), err, sizeof(err)),
                              0);
         }
     }
@@ -427,10 +428,10 @@ static void test_committed_reference_is_generated(void **state)
 
     /* every key is documented */
     doc = read_whole(REPO "docs/configuration.md");
-    for (size_t i = 0; i < dp_config_section_count; i++)
-        for (size_t j = 0; j < dp_config_sections[i].key_count; j++) {
+    for (size_t i = 0; i < dp_config_part_count; i++)
+        for (size_t j = 0; j < dp_config_parts[i].section->key_count; j++) {
             char cell[96];
-            snprintf(cell, sizeof(cell), "| `%s` |", dp_config_sections[i].keys[j].name);
+            snprintf(cell, sizeof(cell), "| `%s` |", dp_config_parts[i].section->keys[j].name);
             assert_non_null(strstr(doc, cell));
         }
     free(doc);
