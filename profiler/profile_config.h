@@ -1,13 +1,16 @@
 /*
  * Settings of the analysis: bottleneck thresholds, recommendation triggers,
- * budgets, the default model and the price table. Filled from built-in
- * defaults (dp_profile_config_defaults) and then from the config file.
+ * budgets, the default model and the price table. The config file's
+ * sections profile, thresholds, recommendations and budget
+ * (profile_config.c) declare every key with its default; the comments below
+ * repeat those defaults only to explain the fields.
  */
 #ifndef DP_PROFILE_CONFIG_H
 #define DP_PROFILE_CONFIG_H
 
 #include <stdint.h>
 
+#include "config_map.h"
 #include "prices.h"
 
 typedef struct dp_profile_config {
@@ -61,7 +64,13 @@ typedef struct dp_profile_config {
     const dp_price_table *prices;
 } dp_profile_config;
 
-/** Fill every field with the documented default (prices = NULL). */
+/** The sections of the config file that set a dp_profile_config. */
+extern const dp_config_section dp_profile_section;         /* profile */
+extern const dp_config_section dp_thresholds_section;      /* thresholds */
+extern const dp_config_section dp_recommendations_section; /* recommendations */
+extern const dp_config_section dp_budget_section;          /* budget */
+
+/** Fill every field with its sections' defaults (prices = NULL). */
 void dp_profile_config_defaults(dp_profile_config *c);
 
 #endif

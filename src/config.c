@@ -27,13 +27,10 @@
 
 void dp_config_defaults(dp_config *c)
 {
-    memset(c, 0, sizeof(*c));
-    dp_profile_config_defaults(&c->profile);
+    memset(c, 0, sizeof(*c)); /* prices: none loaded yet */
     for (size_t i = 0; i < dp_config_part_count; i++)
         dp_config_section_defaults(dp_config_part_base(c, &dp_config_parts[i]),
                                    dp_config_parts[i].section);
-    c->profile.prices = NULL;
-    c->prices = NULL;
 }
 
 /* ---- rules joining two keys ---------------------------------------------- */

@@ -244,96 +244,6 @@ static const dp_config_key metrics_keys[] = {
         "Attribute sets per metric; beyond it new ones fold into one otel.metric.overflow series."),
 };
 
-static const dp_config_key profile_keys[] = {
-    KEY(profile, "default_model", DP_CFG_STRING, profile.default_model, "", 0, 0, NULL,
-        "--default-model",
-        "Model assumed for LLM calls that name none. Empty = none (their cost is unknown)."),
-};
-
-static const dp_config_key threshold_keys[] = {
-    KEY(thresholds, "slow_node_factor", DP_CFG_DOUBLE, profile.slow_node_factor, "2.0", 1, 1000,
-        NULL, NULL, "slow_node: a node's execution is above this many times the run's mean."),
-    KEY(thresholds, "slow_node_high_factor", DP_CFG_DOUBLE, profile.slow_node_high_factor, "4.0", 1,
-        1000, NULL, NULL, "slow_node is of high severity above this many times the mean."),
-    KEY(thresholds, "token_usage_factor", DP_CFG_DOUBLE, profile.token_usage_factor, "3.0", 1, 1000,
-        NULL, NULL, "high_token_usage: a node's tokens are above this many times the run's mean."),
-    KEY(thresholds, "token_usage_high_factor", DP_CFG_DOUBLE, profile.token_usage_high_factor,
-        "5.0", 1, 1000, NULL, NULL,
-        "high_token_usage is of high severity above this many times the mean."),
-    KEY(thresholds, "retries_min", DP_CFG_UINT, profile.retries_min, "2", 1, 1000, NULL, NULL,
-        "excessive_retries: a node retried at least this many times."),
-    KEY(thresholds, "retries_high", DP_CFG_UINT, profile.retries_high, "3", 1, 1000, NULL, NULL,
-        "excessive_retries is of high severity from this many retries."),
-    KEY(thresholds, "tool_latency", DP_CFG_DURATION_D, profile.tool_latency_ms, "1s", 1, HOUR_MS,
-        NULL, NULL, "tool_latency: one tool call took longer than this."),
-    KEY(thresholds, "tool_latency_high", DP_CFG_DURATION_D, profile.tool_latency_high_ms, "5s", 1,
-        HOUR_MS, NULL, NULL, "tool_latency is of high severity above this."),
-    KEY(thresholds, "slow_llm_call", DP_CFG_DURATION_D, profile.slow_llm_call_ms, "3s", 1, HOUR_MS,
-        NULL, NULL, "slow_llm_call: one LLM call took longer than this."),
-    KEY(thresholds, "slow_llm_call_high", DP_CFG_DURATION_D, profile.slow_llm_call_high_ms, "10s",
-        1, HOUR_MS, NULL, NULL, "slow_llm_call is of high severity above this."),
-    KEY(thresholds, "dependency_wait_factor", DP_CFG_DOUBLE, profile.dependency_wait_factor, "1.0",
-        0, 1000, NULL, NULL,
-        "dependency_wait: a node waited for its dependencies more than this times its execution."),
-    KEY(thresholds, "dependency_wait_high_factor", DP_CFG_DOUBLE,
-        profile.dependency_wait_high_factor, "2.0", 0, 1000, NULL, NULL,
-        "dependency_wait is of high severity above this many times the execution."),
-    KEY(thresholds, "sequential_min_nodes", DP_CFG_UINT, profile.sequential_min_nodes, "3", 2, 1000,
-        NULL, NULL,
-        "sequential_bottleneck: at least this many nodes ran one after another, unlinked."),
-    KEY(thresholds, "sequential_medium_impact_pct", DP_CFG_DOUBLE,
-        profile.sequential_medium_impact_pct, "20", 0, 100, NULL, NULL,
-        "sequential_bottleneck is of medium severity (else low) from this impact, in % of the "
-        "run's wall time."),
-    KEY(thresholds, "sequential_high_impact_pct", DP_CFG_DOUBLE, profile.sequential_high_impact_pct,
-        "50", 0, 100, NULL, NULL,
-        "sequential_bottleneck is of high severity from this impact, in % of the run's wall "
-        "time."),
-    KEY(thresholds, "severity_min_time", DP_CFG_DURATION_D, profile.severity_min_ms, "1s", 0,
-        HOUR_MS, NULL, NULL,
-        "A finding or recommendation about time is medium or high only when it concerns at least "
-        "this long (else low), whatever its share of the run."),
-    KEY(thresholds, "severity_min_usd", DP_CFG_DOUBLE, profile.severity_min_usd, "0.01", 0, 1e6,
-        NULL, NULL,
-        "A finding or recommendation about cost is medium or high only when it concerns at least "
-        "this many US dollars (else low), whatever its share of the run."),
-    KEY(thresholds, "expensive_node_usd", DP_CFG_DOUBLE, profile.expensive_node_usd, "0.10", 0, 1e6,
-        NULL, NULL, "expensive_node: a node cost more than this many US dollars."),
-    KEY(thresholds, "expensive_node_high_factor", DP_CFG_DOUBLE, profile.expensive_node_high_factor,
-        "5.0", 1, 1000, NULL, NULL,
-        "expensive_node is of high severity above this many times expensive_node_usd."),
-    KEY(thresholds, "budget_high_factor", DP_CFG_DOUBLE, profile.budget_high_factor, "2.0", 1, 1000,
-        NULL, NULL,
-        "budget_exceeded is of high severity above this many times the budget (budget.usd or "
-        "budget.tokens)."),
-};
-
-static const dp_config_key recommendation_keys[] = {
-    KEY(recommendations, "model_downgrade_share", DP_CFG_DOUBLE, profile.model_downgrade_share,
-        "0.30", 0, 1, NULL, NULL,
-        "model_downgrade: at least this share of the run's tokens went to its priciest model."),
-    KEY(recommendations, "reduce_context_tokens", DP_CFG_DOUBLE, profile.reduce_context_tokens,
-        "4000", 0, 1e9, NULL, NULL,
-        "reduce_context: the mean input tokens per LLM call are above this."),
-    KEY(recommendations, "batch_min_calls", DP_CFG_UINT, profile.batch_min_calls, "5", 2, 1000000,
-        NULL, NULL, "batch_operations: at least this many small calls of one operation in a node."),
-    KEY(recommendations, "batch_small_call", DP_CFG_DURATION_D, profile.batch_small_ms, "500ms", 0,
-        HOUR_MS, NULL, NULL, "batch_operations: a call at most this long counts as small."),
-    KEY(recommendations, "restructure_chain_nodes", DP_CFG_UINT, profile.restructure_chain_nodes,
-        "4", 2, 1000000, NULL, NULL,
-        "restructure_dag: the critical path is a chain of at least this many nodes."),
-    KEY(recommendations, "parallelize_min_share", DP_CFG_DOUBLE, profile.parallelize_min_share,
-        "0.05", 0, 1, NULL, NULL,
-        "parallelize: only recommended when it would save at least this share of the wall time."),
-};
-
-static const dp_config_key budget_keys[] = {
-    KEY(budget, "usd", DP_CFG_DOUBLE, profile.budget_usd, "0", 0, 1e9, NULL, NULL,
-        "budget_exceeded: a run cost more than this many US dollars. 0 = no cost budget."),
-    KEY(budget, "tokens", DP_CFG_UINT, profile.budget_tokens, "0", 0, 1e15, NULL, NULL,
-        "budget_exceeded: a run used more tokens than this. 0 = no token budget."),
-};
-
 static const dp_config_key pricing_keys[] = {
     KEY(pricing, "file", DP_CFG_STRING, price_file, "", 0, 0, NULL, "--price-file",
         "YAML price file whose entries override or extend the built-in prices. Empty = none."),
@@ -358,36 +268,33 @@ static const dp_config_section upstream_section = DP_CONFIG_SECTION(
     upstream_keys);
 static const dp_config_section metrics_section =
     DP_CONFIG_SECTION("metrics", "Derived metrics sent upstream.", metrics_keys);
-static const dp_config_section profile_section =
-    DP_CONFIG_SECTION("profile", "How spans are read into DAG nodes.", profile_keys);
-static const dp_config_not_below threshold_rules[] = {
-    {"slow_node_high_factor", "slow_node_factor"},
-    {"token_usage_high_factor", "token_usage_factor"},
-    {"retries_high", "retries_min"},
-    {"tool_latency_high", "tool_latency"},
-    {"slow_llm_call_high", "slow_llm_call"},
-    {"dependency_wait_high_factor", "dependency_wait_factor"},
-    {"sequential_high_impact_pct", "sequential_medium_impact_pct"},
-};
-static const dp_config_section thresholds_section = DP_CONFIG_SECTION_RULES(
-    "thresholds", "When a bottleneck is reported, and when it is of high severity.", threshold_keys,
-    threshold_rules);
-static const dp_config_section recommendations_section =
-    DP_CONFIG_SECTION("recommendations", "When a recommendation is made.", recommendation_keys);
-static const dp_config_section budget_section = DP_CONFIG_SECTION(
-    "budget", "Per-run budgets; a run above one gets a budget_exceeded bottleneck.", budget_keys);
 static const dp_config_section pricing_section =
     DP_CONFIG_SECTION("pricing", "Model prices (USD per million tokens).", pricing_keys);
 static const dp_config_section log_section =
     DP_CONFIG_SECTION("log", "Logging to stderr.", log_keys);
 
+/* A section whose keys point into dp_config's `member` (or into dp_config itself). */
+#define PART(section, member)                                                                      \
+    {                                                                                              \
+        &section, offsetof(dp_config, member)                                                      \
+    }
+#define APP_PART(section)                                                                          \
+    {                                                                                              \
+        &section, 0                                                                                \
+    }
+
 const dp_config_part dp_config_parts[] = {
-    {&server_section, 0},     {&assembly_section, 0},
-    {&output_section, 0},     {&upstream_section, 0},
-    {&metrics_section, 0},    {&profile_section, 0},
-    {&thresholds_section, 0}, {&recommendations_section, 0},
-    {&budget_section, 0},     {&pricing_section, 0},
-    {&log_section, 0},
+    APP_PART(server_section),
+    APP_PART(assembly_section),
+    APP_PART(output_section),
+    APP_PART(upstream_section),
+    APP_PART(metrics_section),
+    PART(dp_profile_section, profile),
+    PART(dp_thresholds_section, profile),
+    PART(dp_recommendations_section, profile),
+    PART(dp_budget_section, profile),
+    APP_PART(pricing_section),
+    APP_PART(log_section),
 };
 
 const size_t dp_config_part_count = sizeof(dp_config_parts) / sizeof(dp_config_parts[0]);

@@ -106,42 +106,6 @@ static void test_every_default_is_valid(void **state)
     }
 }
 
-/* The tables' defaults for the analysis settings must be the profiler's own. */
-static void test_table_defaults_match_profiler(void **state)
-{
-    dp_config c;
-    dp_profile_config p;
-    dp_config_defaults(&c);
-    dp_profile_config_defaults(&p);
-    assert_true(c.profile.slow_node_factor == p.slow_node_factor);
-    assert_true(c.profile.slow_node_high_factor == p.slow_node_high_factor);
-    assert_true(c.profile.token_usage_factor == p.token_usage_factor);
-    assert_true(c.profile.token_usage_high_factor == p.token_usage_high_factor);
-    assert_int_equal(c.profile.retries_min, p.retries_min);
-    assert_int_equal(c.profile.retries_high, p.retries_high);
-    assert_true(c.profile.tool_latency_ms == p.tool_latency_ms);
-    assert_true(c.profile.tool_latency_high_ms == p.tool_latency_high_ms);
-    assert_true(c.profile.slow_llm_call_ms == p.slow_llm_call_ms);
-    assert_true(c.profile.slow_llm_call_high_ms == p.slow_llm_call_high_ms);
-    assert_true(c.profile.dependency_wait_factor == p.dependency_wait_factor);
-    assert_true(c.profile.dependency_wait_high_factor == p.dependency_wait_high_factor);
-    assert_int_equal(c.profile.sequential_min_nodes, p.sequential_min_nodes);
-    assert_true(c.profile.sequential_medium_impact_pct == p.sequential_medium_impact_pct);
-    assert_true(c.profile.sequential_high_impact_pct == p.sequential_high_impact_pct);
-    assert_true(c.profile.expensive_node_usd == p.expensive_node_usd);
-    assert_true(c.profile.expensive_node_high_factor == p.expensive_node_high_factor);
-    assert_true(c.profile.budget_usd == p.budget_usd);
-    assert_int_equal(c.profile.budget_tokens, p.budget_tokens);
-    assert_true(c.profile.budget_high_factor == p.budget_high_factor);
-    assert_true(c.profile.model_downgrade_share == p.model_downgrade_share);
-    assert_true(c.profile.reduce_context_tokens == p.reduce_context_tokens);
-    assert_int_equal(c.profile.batch_min_calls, p.batch_min_calls);
-    assert_true(c.profile.batch_small_ms == p.batch_small_ms);
-    assert_int_equal(c.profile.restructure_chain_nodes, p.restructure_chain_nodes);
-    assert_true(c.profile.parallelize_min_share == p.parallelize_min_share);
-    assert_string_equal(c.profile.default_model, p.default_model);
-}
-
 static void test_every_type(void **state)
 {
     dp_config c;
@@ -481,7 +445,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_default_is_valid),
-        cmocka_unit_test(test_table_defaults_match_profiler),
         cmocka_unit_test(test_every_type),
         cmocka_unit_test(test_partial_file_keeps_other_defaults),
         cmocka_unit_test(test_unknown_key_and_section),
