@@ -38,7 +38,6 @@
 
 #include "clock.h"
 
-#define DP_TT_MAX_SHARDS 4096
 #define DP_TT_CHUNK_MIN 1024
 #define DP_TT_CHUNK_MAX (64 * 1024)
 #define DP_TT_LOOKAHEAD 256
@@ -172,18 +171,6 @@ static uint64_t scope_hash(const dp_span_scope *s)
 static unsigned shard_of(const dp_trace_table *t, uint64_t h)
 {
     return (unsigned)((h >> 32) % t->shard_count);
-}
-
-void dp_trace_table_options_defaults(dp_trace_table_options *o)
-{
-    memset(o, 0, sizeof(*o));
-    o->idle_timeout_ms = 2000;
-    o->max_age_ms = 3600000;
-    o->memory_limit_bytes = 256u * 1024 * 1024;
-    o->shards = 64;
-    o->late_window_ms = 600000;
-    o->late_ids_max = 65536;
-    o->max_pending_runs = 65536;
 }
 
 /* --- lists ---------------------------------------------------------------- */
@@ -364,6 +351,8 @@ static void entry_free(trace_entry *e)
 
 dp_trace_table *dp_trace_table_create(const dp_trace_table_options *opt)
 {
+    if (opt && (opt->shards == 0 || opt->shards > DP_TRACE_TABLE_MAX_SHARDS))
+        return NULL;
     dp_trace_table *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
@@ -373,10 +362,6 @@ dp_trace_table *dp_trace_table_create(const dp_trace_table_options *opt)
         dp_trace_table_options_defaults(&t->opt);
     if (!t->opt.clock)
         t->opt.clock = monotonic_ms;
-    if (!t->opt.shards)
-        t->opt.shards = 64;
-    if (t->opt.shards > DP_TT_MAX_SHARDS)
-        t->opt.shards = DP_TT_MAX_SHARDS;
     if (!t->opt.late_ids_max)
         t->opt.late_ids_max = 65536;
     t->shard_count = t->opt.shards;
@@ -700,7 +685,7 @@ int dp_trace_table_insert(dp_trace_table *t, const dp_span_batch *batch)
     for (size_t i = 0; i < batch->scope_count; i++)
         scope_hashes[i] = scope_hash(&batch->scopes[i]);
 
-    uint64_t bitmap[DP_TT_MAX_SHARDS / 64] = {0};
+    uint64_t bitmap[DP_TRACE_TABLE_MAX_SHARDS / 64] = {0};
     for (size_t i = 0; i < batch->span_count; i++) {
         unsigned s = shard_of(t, trace_hash(batch->spans[i].trace_id));
         bitmap[s / 64] |= 1ull << (s % 64);

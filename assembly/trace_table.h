@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_map.h"
 #include "dp_str.h"
 #include "span_ref.h"
 #include "dp_err.h"
@@ -51,14 +52,21 @@ enum {
 /** Milliseconds on a monotonic clock; injectable for tests. */
 typedef uint64_t (*dp_trace_table_clock_fn)(void *ctx);
 
+/** Most shards a table may have. */
+#define DP_TRACE_TABLE_MAX_SHARDS 4096
+
+/*
+ * The table's settings. The config file's assembly section
+ * (trace_table_config.c) declares the first six with their defaults.
+ */
 typedef struct dp_trace_table_options {
     uint64_t idle_timeout_ms;      /* root seen and no span for this long */
     uint64_t max_age_ms;           /* finalise regardless after this long */
     size_t memory_limit_bytes;     /* buffered bytes before oldest-first finalisation; 0 = none */
-    unsigned shards;               /* 0 selects 64 */
+    unsigned shards;               /* 1..DP_TRACE_TABLE_MAX_SHARDS */
     uint64_t late_window_ms;       /* how long finalised trace ids are remembered; 0 = not at all */
-    size_t late_ids_max;           /* cap on remembered ids; 0 selects 65536 */
     size_t max_pending_runs;       /* finalised runs not yet taken; beyond: EFULL. 0 = no cap */
+    size_t late_ids_max;           /* cap on remembered ids (not a key); 0 selects 65536 */
     dp_trace_table_clock_fn clock; /* NULL = CLOCK_MONOTONIC */
     void *clock_ctx;
 } dp_trace_table_options;
@@ -113,10 +121,17 @@ typedef struct dp_trace_table_stats {
 
 typedef struct dp_trace_table dp_trace_table;
 
-/** Fill options with the documented defaults (2 s idle, 30 s max age, ...). */
+/** The assembly section of the config file: keys into dp_trace_table_options. */
+extern const dp_config_section dp_trace_table_section;
+
+/** Fill options with the assembly section's defaults (the rest 0 or NULL). */
 void dp_trace_table_options_defaults(dp_trace_table_options *o);
 
-/** Create a table; NULL on out of memory. The options are copied. */
+/**
+ * Create a table (with the defaults when opt is NULL); NULL on out of
+ * memory or when shards is 0 or above DP_TRACE_TABLE_MAX_SHARDS. The
+ * options are copied.
+ */
 dp_trace_table *dp_trace_table_create(const dp_trace_table_options *opt);
 
 /**

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "profile_config.h"
+#include "trace_table.h"
 
 enum dp_output_format {
     DP_FORMAT_TEXT = 0,
@@ -24,15 +25,6 @@ typedef struct dp_server_config {
     unsigned
         max_concurrent_calls; /* trace calls handled at once per worker; the core queues more. 32 */
 } dp_server_config;
-
-typedef struct dp_assembly_config {
-    uint64_t idle_timeout_ms;  /* 2000: root seen and no span for this long */
-    uint64_t max_age_ms;       /* 30000: finalise regardless */
-    size_t memory_limit_bytes; /* 256 MiB: buffered span bytes; oldest runs finalised first */
-    unsigned shards;           /* 64 */
-    uint64_t late_window_ms;   /* 60000: how long a finalised trace id is remembered */
-    size_t max_pending_runs;   /* 65536: finalised runs waiting for the sink; beyond: UNAVAILABLE */
-} dp_assembly_config;
 
 /* When run reports are printed on stdout. */
 enum dp_output_reports {
@@ -84,7 +76,7 @@ typedef struct dp_metrics_config {
 
 typedef struct dp_config {
     dp_server_config server;
-    dp_assembly_config assembly;
+    dp_trace_table_options assembly; /* assembly/trace_table_config.c */
     dp_output_config output;
     dp_upstream_settings upstream;
     dp_metrics_config metrics;

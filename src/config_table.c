@@ -148,29 +148,6 @@ static const dp_config_key server_keys[] = {
         "core's queue until one finishes; they are not refused."),
 };
 
-static const dp_config_key assembly_keys[] = {
-    KEY(assembly, "idle_timeout", DP_CFG_DURATION, assembly.idle_timeout_ms, "2s", 1, DAY_MS, NULL,
-        "--idle-timeout",
-        "A run is finished when its root span has arrived and no span came for this long."),
-    KEY(assembly, "max_age", DP_CFG_DURATION, assembly.max_age_ms, "1h", 1, DAY_MS, NULL,
-        "--max-age",
-        "Safety limit: a run still open this long after its first span is reported as partial "
-        "(reported again, whole, if its remaining spans arrive within late_window)."),
-    KEY(assembly, "memory_limit", DP_CFG_SIZE, assembly.memory_limit_bytes, "256MiB", MIB,
-        64.0 * GIB, NULL, NULL,
-        "Buffered span bytes. Above it the oldest runs are finished early (never dropped)."),
-    KEY(assembly, "shards", DP_CFG_UINT, assembly.shards, "64", 1, 4096, NULL, NULL,
-        "Trace table shards (one lock each). More shards, less contention between workers."),
-    KEY(assembly, "late_window", DP_CFG_DURATION, assembly.late_window_ms, "10m", 0, DAY_MS, NULL,
-        NULL,
-        "How long a finished run's trace id is remembered, so later spans are reported as late; a "
-        "partial run's spans are kept as long, to report it again whole."),
-    KEY(assembly, "max_pending_runs", DP_CFG_UINT, assembly.max_pending_runs, "65536", 1, 1000000,
-        NULL, NULL,
-        "Finished runs waiting to be profiled and reported; a buffer for bursts (their bytes also "
-        "count against twice memory_limit). Beyond it calls get UNAVAILABLE."),
-};
-
 static const dp_config_key output_keys[] = {
     KEY(output, "format", DP_CFG_ENUM, output.format, "text", 0, 0, format_values, "--format",
         "Report format: text for people, json for one JSON object per run on one line."),
@@ -256,9 +233,6 @@ static const dp_config_key log_keys[] = {
 
 static const dp_config_section server_section =
     DP_CONFIG_SECTION("server", "The OTLP/gRPC receiver.", server_keys);
-static const dp_config_section assembly_section = DP_CONFIG_SECTION(
-    "assembly", "How spans are grouped into runs and when a run counts as finished.",
-    assembly_keys);
 static const dp_config_section output_section =
     DP_CONFIG_SECTION("output", "How reports are printed.", output_keys);
 static const dp_config_section upstream_section = DP_CONFIG_SECTION(
@@ -285,7 +259,7 @@ static const dp_config_section log_section =
 
 const dp_config_part dp_config_parts[] = {
     APP_PART(server_section),
-    APP_PART(assembly_section),
+    PART(dp_trace_table_section, assembly),
     APP_PART(output_section),
     APP_PART(upstream_section),
     APP_PART(metrics_section),

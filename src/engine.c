@@ -247,15 +247,7 @@ int dp_engine_create(const dp_config *cfg, dp_engine **out)
     pthread_cond_init(&e->wake, &ca);
     pthread_condattr_destroy(&ca);
 
-    dp_trace_table_options to;
-    dp_trace_table_options_defaults(&to);
-    to.idle_timeout_ms = cfg->assembly.idle_timeout_ms;
-    to.max_age_ms = cfg->assembly.max_age_ms;
-    to.memory_limit_bytes = cfg->assembly.memory_limit_bytes;
-    to.shards = cfg->assembly.shards;
-    to.late_window_ms = cfg->assembly.late_window_ms;
-    to.max_pending_runs = cfg->assembly.max_pending_runs;
-    e->table = dp_trace_table_create(&to);
+    e->table = dp_trace_table_create(&cfg->assembly);
     /* partial runs count against the table's hard limit (twice memory_limit)
      * until released: keep at most half of memory_limit of them */
     if (e->table)
