@@ -30,7 +30,6 @@
 #include "decode.h"
 #include "log.h"
 
-#define DP_RECEIVER_DEFAULT_MAX_RECV (16u * 1024 * 1024)
 #define DP_RECEIVER_SIDE_CALLS 2 /* outstanding metrics and logs calls per worker */
 
 static const char *const method_paths[3] = {
@@ -70,7 +69,6 @@ struct worker {
 
 struct dp_receiver {
     dp_receiver_options opt;
-    char listen[256];
     grpc_server *server;
     grpc_completion_queue *shutdown_cq;
     void *methods[3];
@@ -433,8 +431,11 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     int rc = DP_RECEIVER_EINVAL;
     dp_receiver *r = NULL;
     *out = NULL;
-    if (!opt || !opt->table || !opt->listen) {
-        snprintf(err, errlen, "receiver: listen address and trace table are required");
+    if (!opt || !opt->table || !opt->listen[0] || !opt->max_recv_message_bytes ||
+        !opt->max_concurrent_calls) {
+        snprintf(err, errlen,
+                 "receiver: listen address, trace table, message size and calls "
+                 "per worker are required");
         goto out;
     }
     rc = DP_RECEIVER_ENOMEM;
@@ -445,14 +446,8 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     }
     grpc_init();
     r->opt = *opt;
-    snprintf(r->listen, sizeof(r->listen), "%s", opt->listen);
-    r->opt.listen = r->listen;
-    if (!r->opt.max_recv_message_bytes)
-        r->opt.max_recv_message_bytes = DP_RECEIVER_DEFAULT_MAX_RECV;
     if (r->opt.max_recv_message_bytes > INT_MAX)
         r->opt.max_recv_message_bytes = INT_MAX;
-    if (!r->opt.calls_per_worker)
-        r->opt.calls_per_worker = 16;
     r->worker_count = opt->workers;
     if (!r->worker_count) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -482,7 +477,7 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     if (!r->workers)
         goto out;
     for (unsigned i = 0; i < r->worker_count; i++) {
-        if (worker_init(r, &r->workers[i], r->opt.calls_per_worker) != 0)
+        if (worker_init(r, &r->workers[i], r->opt.max_concurrent_calls) != 0)
             goto out;
         grpc_server_register_completion_queue(r->server, r->workers[i].cq, NULL);
     }
@@ -491,12 +486,12 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
         goto out;
 
     grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-    r->port = grpc_server_add_http2_port(r->server, r->listen, creds);
+    r->port = grpc_server_add_http2_port(r->server, r->opt.listen, creds);
     grpc_server_credentials_release(creds);
     if (r->port <= 0) {
         rc = DP_RECEIVER_EBIND;
         snprintf(err, errlen, "receiver: cannot listen on %s (address in use or invalid)",
-                 r->listen);
+                 r->opt.listen);
         goto out;
     }
     grpc_server_start(r->server);

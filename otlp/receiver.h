@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_map.h"
 #include "dp_err.h"
 #include "otlp_signal.h"
 #include "trace_table.h"
@@ -34,11 +35,16 @@
 typedef int (*dp_receiver_forward_fn)(void *ctx, enum dp_signal signal, const uint8_t *data,
                                       size_t len);
 
+/*
+ * The receiver's settings. The config file's server section
+ * (receiver_config.c) declares the first four with their defaults;
+ * dp_receiver_options_defaults() applies them.
+ */
 typedef struct dp_receiver_options {
-    const char *listen;             /* "HOST:PORT"; port 0 picks a free port */
+    char listen[256];               /* "HOST:PORT"; port 0 picks a free port */
     unsigned workers;               /* 0 = number of cores */
-    size_t max_recv_message_bytes;  /* 0 = 16 MiB */
-    unsigned calls_per_worker;      /* outstanding trace calls per worker; 0 = 16 */
+    size_t max_recv_message_bytes;  /* larger requests get RESOURCE_EXHAUSTED; not 0 */
+    unsigned max_concurrent_calls;  /* outstanding trace calls per worker; not 0 */
     dp_trace_table *table;          /* borrowed; required */
     dp_receiver_forward_fn forward; /* NULL = metrics/logs are validated and dropped */
     void *forward_ctx;
@@ -69,8 +75,16 @@ enum {
     DP_RECEIVER_ETHREAD = DP_ETHREAD,
 };
 
+/** The server section of the config file: keys into dp_receiver_options. */
+extern const dp_config_section dp_receiver_section;
+
+/** Fill the settings with the server section's defaults (the rest 0 or NULL). */
+void dp_receiver_options_defaults(dp_receiver_options *o);
+
 /**
  * Create the server, bind the listen address and start the workers.
+ * DP_RECEIVER_EINVAL without a listen address or a table, or with
+ * max_recv_message_bytes or max_concurrent_calls 0.
  * Returns DP_RECEIVER_OK and *out, or a negative code with a message in err.
  */
 int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *err, size_t errlen);

@@ -11,20 +11,13 @@
 #include <stdint.h>
 
 #include "profile_config.h"
+#include "receiver.h"
 #include "trace_table.h"
 
 enum dp_output_format {
     DP_FORMAT_TEXT = 0,
     DP_FORMAT_JSON = 1,
 };
-
-typedef struct dp_server_config {
-    char listen[256];              /* "127.0.0.1:4317" */
-    unsigned workers;              /* 0 = number of cores */
-    size_t max_recv_message_bytes; /* 16 MiB */
-    unsigned
-        max_concurrent_calls; /* trace calls handled at once per worker; the core queues more. 32 */
-} dp_server_config;
 
 /* When run reports are printed on stdout. */
 enum dp_output_reports {
@@ -75,7 +68,7 @@ typedef struct dp_metrics_config {
 } dp_metrics_config;
 
 typedef struct dp_config {
-    dp_server_config server;
+    dp_receiver_options server;      /* otlp/receiver_config.c */
     dp_trace_table_options assembly; /* assembly/trace_table_config.c */
     dp_output_config output;
     dp_upstream_settings upstream;

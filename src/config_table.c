@@ -17,27 +17,6 @@
 #define HOUR_MS DP_CONFIG_HOUR_MS
 #define DAY_MS DP_CONFIG_DAY_MS
 
-/* HOST:PORT, [IPV6]:PORT; the port a number 0..65535, the host not empty. */
-static bool valid_listen_address(const char *a)
-{
-    const char *colon = strrchr(a, ':');
-    if (!colon || colon == a || !colon[1])
-        return false;
-    if (a[0] == '[' && colon[-1] != ']')
-        return false;
-    if (a[0] != '[' && memchr(a, ':', (size_t)(colon - a)))
-        return false; /* a bare IPv6 address needs brackets */
-    unsigned long port = 0;
-    for (const char *p = colon + 1; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return false;
-        port = port * 10 + (unsigned long)(*p - '0');
-        if (port > 65535)
-            return false;
-    }
-    return true;
-}
-
 /* name=value[,name=value...] as in OTEL_EXPORTER_OTLP_HEADERS: names are
  * HTTP tokens, values may carry %XX escapes. Empty = no headers. */
 static bool valid_header_list(const char *h)
@@ -71,13 +50,6 @@ static bool valid_header_list(const char *h)
             return true;
         p++; /* ',' */
     }
-}
-
-static const char *listen_problem(const char *value)
-{
-    return valid_listen_address(value)
-               ? NULL
-               : "is not HOST:PORT (e.g. 127.0.0.1:4317, [::1]:4317, 0.0.0.0:4317; port 0..65535)";
 }
 
 static const char *header_list_problem(const char *value)
@@ -130,22 +102,6 @@ static const dp_config_enum_value temporality_values[] = {
 
 static const dp_config_enum_value log_level_values[] = {
     {"error", 0}, {"warn", 1}, {"info", 2}, {"debug", 3}, {NULL, 0},
-};
-
-static const dp_config_key server_keys[] = {
-    DP_CONFIG_KEY_CHECKED(
-        dp_config, "listen", DP_CFG_STRING, server.listen, "127.0.0.1:4317", 0, 0, NULL, "--listen",
-        0, listen_problem,
-        "Address of the OTLP/gRPC receiver, HOST:PORT. Use 0.0.0.0:4317 to accept other hosts."),
-    KEY(server, "workers", DP_CFG_UINT, server.workers, "0", 0, 256, NULL, "--workers",
-        "Receiver threads, each with its own completion queue. 0 = one per CPU core."),
-    KEY(server, "max_recv_message_size", DP_CFG_SIZE, server.max_recv_message_bytes, "16MiB", KIB,
-        GIB, NULL, NULL,
-        "Largest accepted request (after decompression). Larger ones get RESOURCE_EXHAUSTED."),
-    KEY(server, "max_concurrent_calls", DP_CFG_UINT, server.max_concurrent_calls, "32", 1, 1024,
-        NULL, NULL,
-        "Trace export calls each worker handles at once. Further calls wait in the gRPC "
-        "core's queue until one finishes; they are not refused."),
 };
 
 static const dp_config_key output_keys[] = {
@@ -231,8 +187,6 @@ static const dp_config_key log_keys[] = {
         "Least severe log lines written to stderr."),
 };
 
-static const dp_config_section server_section =
-    DP_CONFIG_SECTION("server", "The OTLP/gRPC receiver.", server_keys);
 static const dp_config_section output_section =
     DP_CONFIG_SECTION("output", "How reports are printed.", output_keys);
 static const dp_config_section upstream_section = DP_CONFIG_SECTION(
@@ -258,7 +212,7 @@ static const dp_config_section log_section =
     }
 
 const dp_config_part dp_config_parts[] = {
-    APP_PART(server_section),
+    PART(dp_receiver_section, server),
     PART(dp_trace_table_section, assembly),
     APP_PART(output_section),
     APP_PART(upstream_section),

@@ -40,13 +40,7 @@ static int grpc_input_start(void *ctx, dp_engine *engine, char *err, size_t errl
 {
     grpc_input *in = ctx;
     const dp_config *cfg = in->cfg;
-    dp_receiver_options rcv;
-    memset(&rcv, 0, sizeof(rcv));
-    rcv.listen = cfg->server.listen;
-    rcv.workers = cfg->server.workers; /* 0: the receiver takes one per core */
-    rcv.max_recv_message_bytes = cfg->server.max_recv_message_bytes;
-    /* outstanding calls per worker; the core queues the rest */
-    rcv.calls_per_worker = cfg->server.max_concurrent_calls;
+    dp_receiver_options rcv = cfg->server;
     rcv.table = dp_engine_table(engine);
     if (in->exporter) {
         rcv.forward_counted = dp_export_pipeline_forward;

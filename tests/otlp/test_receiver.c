@@ -200,11 +200,12 @@ static int setup(void **state)
     dp_trace_table_options_defaults(&o);
     o.max_pending_runs = 1;
     f->table = dp_trace_table_create(&o);
-    dp_receiver_options ro = {0};
-    ro.listen = "127.0.0.1:0";
+    dp_receiver_options ro;
+    dp_receiver_options_defaults(&ro);
+    snprintf(ro.listen, sizeof(ro.listen), "127.0.0.1:0");
     ro.workers = 2;
     ro.max_recv_message_bytes = 64 * 1024;
-    ro.calls_per_worker = 4;
+    ro.max_concurrent_calls = 4;
     ro.table = f->table;
     ro.forward = count_forward;
     ro.forward_ctx = f;
@@ -359,8 +360,9 @@ static void bind_conflict_is_an_error(void **state)
     fixture *f = *state;
     char addr[64], err[256] = "";
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", dp_receiver_port(f->receiver));
-    dp_receiver_options ro = {0};
-    ro.listen = addr;
+    dp_receiver_options ro;
+    dp_receiver_options_defaults(&ro);
+    snprintf(ro.listen, sizeof(ro.listen), "%s", addr);
     ro.workers = 1;
     ro.table = f->table;
     dp_receiver *second = NULL;
