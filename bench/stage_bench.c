@@ -83,6 +83,13 @@
 #define STAGE_BENCH_SCOPES_AND_COMPLETION 1
 #endif
 
+/* Trees whose modules declare their sections of the config file
+ * (common/config_map.h) take every default from those tables: the derived
+ * metrics refuse options without their defaults (a series cap of 0). */
+#ifdef DP_CONFIG_MAP_H
+#define STAGE_BENCH_CONFIG_MAPS 1
+#endif
+
 /* As the engine's run processors and the receiver's call contexts. */
 #define RUN_ARENA_BLOCK (256u * 1024)
 #define RUN_ARENA_MAX (1024u * 1024 * 1024)
@@ -568,7 +575,11 @@ static int setup(bench *b)
     dp_render_options ro = {.color = false, .waterfall_width = 0};
     b->reports = b->devnull ? dp_report_sink_create(b->devnull, b->opt.json, &ro) : NULL;
     dp_derived_metrics_options mo;
+#ifdef STAGE_BENCH_CONFIG_MAPS
+    dp_derived_metrics_options_defaults(&mo);
+#else
     memset(&mo, 0, sizeof(mo));
+#endif
     mo.service_name = "dagprof";
     b->metrics = dp_derived_metrics_create(&mo);
     dp_upstream_config_init(&b->upstream_cfg);

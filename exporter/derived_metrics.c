@@ -39,7 +39,6 @@ typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any_value;
 typedef Opentelemetry__Proto__Common__V1__InstrumentationScope pb_scope;
 typedef Opentelemetry__Proto__Resource__V1__Resource pb_resource;
 
-#define DM_DEFAULT_MAX_SERIES 2000
 #define DM_MAX_ATTRS 6
 /* Attribute values longer than this are cut (at a UTF-8 boundary): keeps
  * one series' key bounded whatever a span carried. */
@@ -576,6 +575,13 @@ static int record_profile(dp_derived_metrics *dm, const dp_run_profile *p)
 
 dp_derived_metrics *dp_derived_metrics_create(const dp_derived_metrics_options *opt)
 {
+    dp_derived_metrics_options defaults;
+    if (!opt) {
+        dp_derived_metrics_options_defaults(&defaults);
+        opt = &defaults;
+    }
+    if (opt->max_series == 0)
+        return NULL;
     dp_derived_metrics *dm = calloc(1, sizeof(*dm));
     if (!dm)
         return NULL;
@@ -583,12 +589,12 @@ dp_derived_metrics *dp_derived_metrics_create(const dp_derived_metrics_options *
         free(dm);
         return NULL;
     }
-    dm->delta = opt && opt->delta;
-    dm->max_series = opt && opt->max_series ? opt->max_series : DM_DEFAULT_MAX_SERIES;
+    dm->delta = opt->temporality == DP_METRICS_DELTA;
+    dm->max_series = opt->max_series;
     if (dm->max_series > UINT32_MAX / 4)
         dm->max_series = UINT32_MAX / 4; /* the hash index stores 32-bit positions */
-    dm->service_name = strdup(opt && opt->service_name ? opt->service_name : "dagprof");
-    dm->start_ns = opt && opt->start_time_ns ? opt->start_time_ns : dp_clock_realtime_ns();
+    dm->service_name = strdup(opt->service_name ? opt->service_name : "dagprof");
+    dm->start_ns = opt->start_time_ns ? opt->start_time_ns : dp_clock_realtime_ns();
     if (!dm->service_name) {
         dp_derived_metrics_destroy(dm);
         return NULL;

@@ -24,15 +24,28 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "config_map.h"
 #include "profile_types.h"
 
 typedef struct dp_derived_metrics dp_derived_metrics;
 
+/** Temporality of the exported sums and histograms. */
+enum dp_metrics_temporality {
+    DP_METRICS_CUMULATIVE = 0, /* totals since start */
+    DP_METRICS_DELTA = 1,      /* changes since the previous collection */
+};
+
+/*
+ * The derived metrics' settings. The config file's metrics section
+ * (derived_metrics_config.c) declares the first three with their defaults;
+ * dp_derived_metrics_options_defaults() applies them.
+ */
 typedef struct dp_derived_metrics_options {
-    bool delta;               /* false: cumulative (default) */
-    size_t max_series;        /* per metric; 0 selects 2000 */
-    const char *service_name; /* resource service.name; NULL = "dagprof" */
-    uint64_t start_time_ns;   /* start of the first interval (unix ns); 0 = creation time */
+    uint64_t export_interval_ms; /* how often the caller collects; not used here */
+    int temporality;             /* enum dp_metrics_temporality */
+    size_t max_series;           /* series (attribute sets) per metric; not 0 */
+    const char *service_name;    /* resource service.name; NULL = "dagprof" */
+    uint64_t start_time_ns;      /* start of the first interval (unix ns); 0 = creation time */
 } dp_derived_metrics_options;
 
 /** dagprof's own counters at collection time (monotonic totals). */
@@ -47,7 +60,13 @@ typedef struct dp_health_counters {
     uint64_t queue_depth; /* gauge: items waiting upstream */
 } dp_health_counters;
 
-/** NULL on out of memory. */
+/** The metrics section of the config file: keys into dp_derived_metrics_options. */
+extern const dp_config_section dp_derived_metrics_section;
+
+/** Fill the options with the metrics section's defaults (the rest 0 or NULL). */
+void dp_derived_metrics_options_defaults(dp_derived_metrics_options *o);
+
+/** opt NULL = the defaults. NULL on out of memory or when opt->max_series is 0. */
 dp_derived_metrics *dp_derived_metrics_create(const dp_derived_metrics_options *opt);
 
 /** Fold one run's profile into the aggregates. Returns 0, -1 on out of memory. */

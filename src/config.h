@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "derived_metrics.h"
 #include "profile_config.h"
 #include "receiver.h"
 #include "trace_table.h"
@@ -60,19 +61,12 @@ typedef struct dp_upstream_settings {
     unsigned concurrency;              /* 4: export calls in flight per signal */
 } dp_upstream_settings;
 
-/* Derived metrics sent upstream. */
-typedef struct dp_metrics_config {
-    uint64_t export_interval_ms;    /* 15 s */
-    int delta;                      /* 0 cumulative, 1 delta */
-    unsigned max_series_per_metric; /* 2000 */
-} dp_metrics_config;
-
 typedef struct dp_config {
     dp_receiver_options server;      /* otlp/receiver_config.c */
     dp_trace_table_options assembly; /* assembly/trace_table_config.c */
     dp_output_config output;
     dp_upstream_settings upstream;
-    dp_metrics_config metrics;
+    dp_derived_metrics_options metrics; /* exporter/derived_metrics_config.c */
     dp_profile_config profile;
     char price_file[1024];  /* "" = built-in prices only */
     char log_level[16];     /* "info" */

@@ -94,12 +94,6 @@ static const dp_config_enum_value compression_values[] = {
     {NULL, 0},
 };
 
-static const dp_config_enum_value temporality_values[] = {
-    {"cumulative", 0},
-    {"delta", 1},
-    {NULL, 0},
-};
-
 static const dp_config_enum_value log_level_values[] = {
     {"error", 0}, {"warn", 1}, {"info", 2}, {"debug", 3}, {NULL, 0},
 };
@@ -167,16 +161,6 @@ static const dp_config_key upstream_keys[] = {
         "Export calls in flight per signal. More keeps a distant or slow upstream busy."),
 };
 
-static const dp_config_key metrics_keys[] = {
-    KEY(metrics, "export_interval", DP_CFG_DURATION, metrics.export_interval_ms, "15s", 100, DAY_MS,
-        NULL, NULL, "How often derived metrics are collected and sent upstream."),
-    KEY(metrics, "temporality", DP_CFG_ENUM, metrics.delta, "cumulative", 0, 0, temporality_values,
-        NULL, "cumulative: totals since start; delta: changes since the previous export."),
-    KEY(metrics, "max_series_per_metric", DP_CFG_UINT, metrics.max_series_per_metric, "2000", 1,
-        1000000, NULL, NULL,
-        "Attribute sets per metric; beyond it new ones fold into one otel.metric.overflow series."),
-};
-
 static const dp_config_key pricing_keys[] = {
     KEY(pricing, "file", DP_CFG_STRING, price_file, "", 0, 0, NULL, "--price-file",
         "YAML price file whose entries override or extend the built-in prices. Empty = none."),
@@ -194,8 +178,6 @@ static const dp_config_section upstream_section = DP_CONFIG_SECTION(
     "Where enriched spans, derived metrics and forwarded metrics and logs are sent "
     "(OTLP/gRPC). Precedence: OTEL_EXPORTER_OTLP_* variables < config file < flags.",
     upstream_keys);
-static const dp_config_section metrics_section =
-    DP_CONFIG_SECTION("metrics", "Derived metrics sent upstream.", metrics_keys);
 static const dp_config_section pricing_section =
     DP_CONFIG_SECTION("pricing", "Model prices (USD per million tokens).", pricing_keys);
 static const dp_config_section log_section =
@@ -216,7 +198,7 @@ const dp_config_part dp_config_parts[] = {
     PART(dp_trace_table_section, assembly),
     APP_PART(output_section),
     APP_PART(upstream_section),
-    APP_PART(metrics_section),
+    PART(dp_derived_metrics_section, metrics),
     PART(dp_profile_section, profile),
     PART(dp_thresholds_section, profile),
     PART(dp_recommendations_section, profile),

@@ -85,10 +85,7 @@ int dp_export_pipeline_create(const dp_config *cfg, dp_sink *reports, dp_export_
     p->upstream = dp_upstream_create(&ucfg);
     if (!p->upstream)
         goto fail; /* the reason is logged */
-    dp_derived_metrics_options mo;
-    memset(&mo, 0, sizeof(mo));
-    mo.delta = cfg->metrics.delta != 0;
-    mo.max_series = cfg->metrics.max_series_per_metric;
+    dp_derived_metrics_options mo = cfg->metrics;
     mo.service_name = "dagprof";
     p->metrics = dp_derived_metrics_create(&mo);
     if (!p->metrics)
@@ -189,7 +186,9 @@ static void collect_and_send(dp_export_pipeline *p, uint32_t wait_ms)
                     rc == DP_UPSTREAM_EFULL       ? "the metrics queue is full"
                     : rc == DP_UPSTREAM_EDISABLED ? "no metrics endpoint"
                                                   : "the upstream client refused them",
-                    p->cfg->metrics.delta ? "" : " (the next export carries the totals)");
+                    p->cfg->metrics.temporality == DP_METRICS_DELTA
+                        ? ""
+                        : " (the next export carries the totals)");
 }
 
 static void *timer_main(void *arg)

@@ -268,8 +268,13 @@ static void assert_single(const pb_hist_point *p, double v, size_t index, size_t
 
 static dp_derived_metrics *make(bool delta, size_t max_series)
 {
-    dp_derived_metrics_options opt = {
-        .delta = delta, .max_series = max_series, .service_name = "agents", .start_time_ns = T0};
+    dp_derived_metrics_options opt;
+    dp_derived_metrics_options_defaults(&opt);
+    opt.temporality = delta ? DP_METRICS_DELTA : DP_METRICS_CUMULATIVE;
+    if (max_series) /* else the section's default */
+        opt.max_series = max_series;
+    opt.service_name = "agents";
+    opt.start_time_ns = T0;
     dp_derived_metrics *m = dp_derived_metrics_create(&opt);
     assert_non_null(m);
     return m;

@@ -60,8 +60,8 @@ static void test_defaults_mean_no_upstream(void **state)
     dp_config_defaults(&c);
     assert_int_equal(c.output.reports, DP_REPORTS_AUTO);
     assert_int_equal(c.metrics.export_interval_ms, 15000);
-    assert_int_equal(c.metrics.delta, 0);
-    assert_int_equal(c.metrics.max_series_per_metric, 2000);
+    assert_int_equal(c.metrics.temporality, DP_METRICS_CUMULATIVE);
+    assert_int_equal(c.metrics.max_series, 2000);
     assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), 0);
     assert_false(dp_upstream_settings_active(&u));
     dp_upstream_config_free(&u);
@@ -91,8 +91,8 @@ static void test_file_with_header_mapping(void **state)
     assert_int_equal(dp_config_load_file(&c, path, err, sizeof(err)), 0);
     unlink(path);
     assert_int_equal(c.metrics.export_interval_ms, 30000);
-    assert_int_equal(c.metrics.delta, 1);
-    assert_int_equal(c.metrics.max_series_per_metric, 10);
+    assert_int_equal(c.metrics.temporality, DP_METRICS_DELTA);
+    assert_int_equal(c.metrics.max_series, 10);
     assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), 0);
     assert_true(dp_upstream_settings_active(&u));
     for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT; s++) {
