@@ -7,7 +7,6 @@
 #include "trace_table.h"
 
 #include <stddef.h>
-#include <string.h>
 
 #define KEY(...) DP_CONFIG_KEY(dp_trace_table_options, __VA_ARGS__)
 
@@ -37,6 +36,5 @@ const dp_config_section dp_trace_table_section = DP_CONFIG_SECTION(
 
 void dp_trace_table_options_defaults(dp_trace_table_options *o)
 {
-    memset(o, 0, sizeof(*o));
-    dp_config_section_defaults(o, &dp_trace_table_section);
+    dp_config_section_init(o, sizeof(*o), &dp_trace_table_section);
 }

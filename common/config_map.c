@@ -493,6 +493,12 @@ int dp_config_section_defaults(void *base, const dp_config_section *s)
     return result;
 }
 
+int dp_config_section_init(void *base, size_t size, const dp_config_section *s)
+{
+    memset(base, 0, size);
+    return dp_config_section_defaults(base, s);
+}
+
 int dp_config_section_check_rules(const void *base, const dp_config_section *s, char *err,
                                   size_t errlen, const dp_config_key **high,
                                   const dp_config_key **low)

@@ -119,6 +119,9 @@ typedef struct dp_config_section {
  */
 int dp_config_section_defaults(void *base, const dp_config_section *s);
 
+/** Zero the owner's struct (`size` bytes at `base`), then dp_config_section_defaults(). */
+int dp_config_section_init(void *base, size_t size, const dp_config_section *s);
+
 /** The key called `name` (len bytes) in `s`, or NULL. */
 const dp_config_key *dp_config_key_find(const dp_config_section *s, const char *name, size_t len);
 

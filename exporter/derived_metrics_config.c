@@ -7,7 +7,6 @@
 #include "derived_metrics.h"
 
 #include <stddef.h>
-#include <string.h>
 
 #define KEY(...) DP_CONFIG_KEY(dp_derived_metrics_options, __VA_ARGS__)
 
@@ -31,6 +30,5 @@ const dp_config_section dp_derived_metrics_section =
 
 void dp_derived_metrics_options_defaults(dp_derived_metrics_options *o)
 {
-    memset(o, 0, sizeof(*o));
-    dp_config_section_defaults(o, &dp_derived_metrics_section);
+    dp_config_section_init(o, sizeof(*o), &dp_derived_metrics_section);
 }

@@ -61,6 +61,5 @@ const dp_config_section dp_receiver_section =
 
 void dp_receiver_options_defaults(dp_receiver_options *o)
 {
-    memset(o, 0, sizeof(*o));
-    dp_config_section_defaults(o, &dp_receiver_section);
+    dp_config_section_init(o, sizeof(*o), &dp_receiver_section);
 }
