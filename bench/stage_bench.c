@@ -84,8 +84,10 @@
 #endif
 
 /* Trees whose modules declare their sections of the config file
- * (common/config_map.h) take every default from those tables: the derived
- * metrics refuse options without their defaults (a series cap of 0). */
+ * (common/config_map.h) take every default from those tables: the upstream
+ * config is plain data filled by dp_upstream_config_defaults(), and the
+ * derived metrics refuse options without their defaults (a series cap of 0).
+ * Older trees have dp_upstream_config_init() and _free(). */
 #ifdef DP_CONFIG_MAP_H
 #define STAGE_BENCH_CONFIG_MAPS 1
 #endif
@@ -577,12 +579,13 @@ static int setup(bench *b)
     dp_derived_metrics_options mo;
 #ifdef STAGE_BENCH_CONFIG_MAPS
     dp_derived_metrics_options_defaults(&mo);
+    dp_upstream_config_defaults(&b->upstream_cfg);
 #else
     memset(&mo, 0, sizeof(mo));
+    dp_upstream_config_init(&b->upstream_cfg);
 #endif
     mo.service_name = "dagprof";
     b->metrics = dp_derived_metrics_create(&mo);
-    dp_upstream_config_init(&b->upstream_cfg);
     if (!b->table || !b->reports || !b->metrics ||
         dp_delivery_queue_init(&b->queue, b->upstream_cfg.queue_max_items,
                                b->upstream_cfg.queue_max_bytes) != 0)
@@ -595,7 +598,9 @@ static void teardown(bench *b)
 {
     if (b->queue_ready)
         dp_delivery_queue_destroy(&b->queue);
+#ifndef STAGE_BENCH_CONFIG_MAPS
     dp_upstream_config_free(&b->upstream_cfg);
+#endif
     dp_derived_metrics_destroy(b->metrics);
     dp_sink_destroy(b->reports);
     if (b->devnull)

@@ -74,6 +74,7 @@ typedef struct lane {
 typedef struct sender {
     dp_upstream *up;
     dp_upstream_signal signal;
+    dp_upstream_connection conn; /* resolved from the config's layers */
     bool enabled;
     bool queue_ready;
     dp_delivery_queue queue;
@@ -159,10 +160,10 @@ static grpc_channel_credentials *make_credentials(const dp_upstream_connection *
     char *roots = NULL, *cert = NULL, *key = NULL;
     grpc_ssl_pem_key_cert_pair pair;
 
-    if (c->insecure)
+    if (c->transport == DP_UPSTREAM_PLAINTEXT)
         return grpc_insecure_credentials_create();
 
-    if (c->ca_file) {
+    if (c->ca_file[0]) {
         if (!(roots = read_pem(c->ca_file, "CA file")))
             goto out;
     } else {
@@ -173,11 +174,11 @@ static grpc_channel_credentials *make_credentials(const dp_upstream_connection *
             roots = read_pem(SYSTEM_ROOTS_FILE, "system roots");
         }
     }
-    if ((c->client_cert_file != NULL) != (c->client_key_file != NULL)) {
+    if ((c->client_cert_file[0] != '\0') != (c->client_key_file[0] != '\0')) {
         dp_log_error(COMPONENT, "a client certificate needs both a certificate and a key file");
         goto out;
     }
-    if (c->client_cert_file) {
+    if (c->client_cert_file[0]) {
         if (!(cert = read_pem(c->client_cert_file, "client certificate")) ||
             !(key = read_pem(c->client_key_file, "client key")))
             goto out;
@@ -201,15 +202,16 @@ out:
 static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
 {
     const dp_upstream_config *cfg = &up->cfg;
-    const dp_upstream_connection *c = &cfg->conn[signal];
+    const dp_upstream_connection *c = &s->conn;
     grpc_channel_credentials *creds = NULL;
+    dp_upstream_header headers[DP_UPSTREAM_MAX_HEADERS];
+    size_t header_count = 0;
     int result = -1;
 
     s->up = up;
     s->signal = signal;
-    s->lane_count = cfg->concurrency < 1                             ? 1
-                    : cfg->concurrency > DP_UPSTREAM_MAX_CONCURRENCY ? DP_UPSTREAM_MAX_CONCURRENCY
-                                                                     : cfg->concurrency;
+    dp_upstream_config_connection(cfg, signal, &s->conn);
+    s->lane_count = cfg->concurrency; /* checked by dp_upstream_create() */
     for (unsigned i = 0; i < s->lane_count; i++) {
         s->lanes[i].s = s;
         s->lanes[i].rng = (uint64_t)dp_clock_monotonic_ms() * 0x9E3779B97F4A7C15ull +
@@ -229,8 +231,10 @@ static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
     }
     s->sync_ready = true;
 
-    if (!c->endpoint || !*c->endpoint)
+    if (!c->endpoint[0])
         return 0; /* disabled: counters read as zero */
+    if (dp_upstream_headers_parse(c->headers, "upstream headers", headers, &header_count) != 0)
+        return -1; /* the reason is logged */
 
     if (dp_delivery_queue_init(&s->queue, cfg->queue_max_items, cfg->queue_max_bytes) != 0)
         goto out;
@@ -275,18 +279,20 @@ static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
         if (!(l->cq = grpc_completion_queue_create_for_next(NULL)))
             goto out;
     }
-    for (size_t i = 0; i < c->header_count; i++) {
-        s->metadata[i].key = grpc_slice_from_copied_string(c->headers[i].key);
-        s->metadata[i].value = grpc_slice_from_copied_string(c->headers[i].value);
+    for (size_t i = 0; i < header_count; i++) {
+        s->metadata[i].key = grpc_slice_from_copied_string(headers[i].key);
+        s->metadata[i].value = grpc_slice_from_copied_string(headers[i].value);
         s->metadata_count++;
     }
     s->enabled = true;
     result = 0;
     dp_log_info(COMPONENT, "%s go to %s (%s%s, %zu extra header%s)",
-                dp_upstream_signal_name(signal), c->endpoint, c->insecure ? "plaintext" : "TLS",
-                c->compression == DP_UPSTREAM_COMPRESSION_GZIP ? ", gzip" : "", c->header_count,
-                c->header_count == 1 ? "" : "s");
+                dp_upstream_signal_name(signal), c->endpoint,
+                c->transport == DP_UPSTREAM_PLAINTEXT ? "plaintext" : "TLS",
+                c->compression == DP_UPSTREAM_COMPRESSION_GZIP ? ", gzip" : "", header_count,
+                header_count == 1 ? "" : "s");
 out:
+    dp_upstream_headers_free(headers, header_count);
     if (creds)
         grpc_channel_credentials_release(creds);
     return result;
@@ -355,7 +361,7 @@ static void read_response(grpc_byte_buffer *bb, attempt_result *res)
 static void attempt_export(lane *l, grpc_slice *payload, size_t nslices, attempt_result *res)
 {
     sender *s = l->s;
-    const dp_upstream_connection *c = &s->up->cfg.conn[s->signal];
+    const dp_upstream_connection *c = &s->conn;
     grpc_metadata_array initial_md, trailing_md;
     grpc_byte_buffer *send = NULL, *recv = NULL;
     grpc_status_code status = GRPC_STATUS_UNKNOWN;
@@ -749,13 +755,15 @@ dp_upstream *dp_upstream_create(const dp_upstream_config *cfg)
                      cfg->retry_initial_ms, cfg->retry_max_ms);
         return NULL;
     }
+    if (cfg->concurrency < 1 || cfg->concurrency > DP_UPSTREAM_MAX_CONCURRENCY) {
+        dp_log_error(COMPONENT, "concurrency %u is not within 1..%d", cfg->concurrency,
+                     DP_UPSTREAM_MAX_CONCURRENCY);
+        return NULL;
+    }
     up = calloc(1, sizeof(*up));
     if (!up)
         return NULL;
-    if (dp_upstream_config_copy(&up->cfg, cfg) != 0) {
-        free(up);
-        return NULL;
-    }
+    up->cfg = *cfg;
     grpc_init();
     up->grpc_initialised = true;
 
@@ -978,7 +986,10 @@ void dp_upstream_destroy(dp_upstream *up)
         dp_upstream_shutdown(up, 0);
     for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++)
         sender_close(&up->senders[i]);
-    dp_upstream_config_free(&up->cfg);
+    /* the copy of the config holds the header values: secrets */
+    memset(&up->cfg, 0, sizeof(up->cfg));
+    for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++)
+        memset(&up->senders[i].conn, 0, sizeof(up->senders[i].conn));
     if (up->grpc_initialised)
         grpc_shutdown();
     free(up);

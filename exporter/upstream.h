@@ -56,9 +56,12 @@ typedef struct dp_upstream_stats {
 } dp_upstream_stats;
 
 /**
- * Validate the config, open one channel per signal that has an endpoint and
- * start its sender. Returns NULL (with the reason logged) when the settings
- * are unusable (e.g. an unreadable certificate file) or resources run out.
+ * Validate the config, open one channel per signal that has an endpoint
+ * (dp_upstream_config_connection()) and start its sender. Returns NULL
+ * (with the reason logged) when the settings are unusable (e.g. an
+ * unreadable certificate file, a retry initial backoff above its maximum,
+ * a concurrency outside 1..DP_UPSTREAM_MAX_CONCURRENCY) or resources run
+ * out.
  * A config with no endpoint at all gives a client with every signal disabled.
  */
 dp_upstream *dp_upstream_create(const dp_upstream_config *cfg);

@@ -1,10 +1,12 @@
 /*
- * Upstream client settings: defaults, deep copy, endpoint and header parsing,
- * and the OTEL_EXPORTER_OTLP_* environment variables as SDKs read them.
+ * Upstream client settings: the upstream section of the config file (keys,
+ * defaults, the checks of an endpoint and a header list), the
+ * OTEL_EXPORTER_OTLP_* environment variables as SDKs read them, the
+ * resolution of those layers for one signal, and header lists.
  *
  * The environment is read once at start-up, so this code favours clear error
  * messages over speed. Header values are secrets: errors name the variable
- * and the position, never the value.
+ * or key and the position, never the value.
  */
 #include "upstream_config.h"
 
@@ -27,152 +29,89 @@ const char *dp_upstream_signal_name(dp_upstream_signal signal)
     return signal_names[signal];
 }
 
-void dp_upstream_config_init(dp_upstream_config *cfg)
+/* ---- endpoints ------------------------------------------------------------- */
+
+/*
+ * The gRPC target of "HOST:PORT", "http://HOST:PORT" or "https://HOST:PORT"
+ * (a trailing "/" allowed): its start and length, and the transport the
+ * scheme asks for (UNSET without one). -1 when there is no target or a
+ * path follows it, which a gRPC endpoint cannot honour.
+ */
+static int endpoint_target(const char *endpoint, const char **target, size_t *len, int *transport)
 {
-    memset(cfg, 0, sizeof(*cfg));
-    for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT; s++) {
-        cfg->conn[s].compression = DP_UPSTREAM_COMPRESSION_NONE;
-        cfg->conn[s].timeout_ms = 10000; /* the OTLP exporter default */
+    const char *t = endpoint;
+    *transport = DP_UPSTREAM_TRANSPORT_UNSET;
+    if (strncasecmp(t, "http://", 7) == 0) {
+        t += 7;
+        *transport = DP_UPSTREAM_PLAINTEXT;
+    } else if (strncasecmp(t, "https://", 8) == 0) {
+        t += 8;
+        *transport = DP_UPSTREAM_TLS;
     }
-    cfg->queue_max_items = 1000000;
-    cfg->queue_max_bytes = 256u * 1024 * 1024;
-    cfg->batch_max_items = 8192;
-    /* Well under gRPC's usual 4 MiB receive limit once several requests
-     * are concatenated. */
-    cfg->batch_max_bytes = 4u * 1024 * 1024 - 64 * 1024;
-    cfg->batch_timeout_ms = 200;
-    cfg->retry_initial_ms = 100;
-    cfg->retry_max_ms = 5000;
-    cfg->retry_max_elapsed_ms = 0;
-    cfg->shutdown_timeout_ms = 10000;
-    cfg->concurrency = 1;
+    size_t n = strcspn(t, "/");
+    if (n == 0 || (t[n] == '/' && t[n + 1] != '\0'))
+        return -1;
+    *target = t;
+    *len = n;
+    return 0;
 }
 
-static void headers_free(dp_upstream_connection *c)
+static const char *endpoint_problem(const char *value)
 {
-    for (size_t i = 0; i < c->header_count; i++) {
-        free(c->headers[i].key);
-        /* Secrets do not linger in freed memory longer than necessary. */
-        if (c->headers[i].value) {
-            memset(c->headers[i].value, 0, strlen(c->headers[i].value));
-            free(c->headers[i].value);
-        }
-        c->headers[i].key = NULL;
-        c->headers[i].value = NULL;
-    }
-    c->header_count = 0;
-}
-
-static void connection_free(dp_upstream_connection *c)
-{
-    free(c->endpoint);
-    free(c->ca_file);
-    free(c->client_cert_file);
-    free(c->client_key_file);
-    headers_free(c);
-}
-
-void dp_upstream_config_free(dp_upstream_config *cfg)
-{
-    if (!cfg)
-        return;
-    for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT; s++)
-        connection_free(&cfg->conn[s]);
-    dp_upstream_config_init(cfg);
-}
-
-/* strdup of an optional string; *ok is cleared when memory runs out. */
-static char *dup_opt(const char *s, bool *ok)
-{
-    if (!s)
+    const char *target;
+    size_t len;
+    int transport;
+    if (!value[0] || endpoint_target(value, &target, &len, &transport) == 0)
         return NULL;
-    char *d = strdup(s);
-    if (!d)
-        *ok = false;
-    return d;
+    return "is not HOST:PORT, http://HOST:PORT or https://HOST:PORT (a gRPC endpoint has no "
+           "path)";
 }
 
-int dp_upstream_config_copy(dp_upstream_config *dst, const dp_upstream_config *src)
-{
-    bool ok = true;
+/* ---- header lists ---------------------------------------------------------- */
 
-    *dst = *src;
-    for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT; s++) {
-        dp_upstream_connection *d = &dst->conn[s];
-        const dp_upstream_connection *c = &src->conn[s];
-        d->endpoint = dup_opt(c->endpoint, &ok);
-        d->ca_file = dup_opt(c->ca_file, &ok);
-        d->client_cert_file = dup_opt(c->client_cert_file, &ok);
-        d->client_key_file = dup_opt(c->client_key_file, &ok);
-        for (size_t i = 0; i < c->header_count; i++) {
-            d->headers[i].key = dup_opt(c->headers[i].key, &ok);
-            d->headers[i].value = dup_opt(c->headers[i].value, &ok);
+/* name=value[,name=value...] as a user writes it in the config file or a
+ * flag: names are HTTP tokens, values may carry %XX escapes. Empty = no
+ * headers. Stricter than what SDKs accept in OTEL_EXPORTER_OTLP_HEADERS, so
+ * a mistake in the file is found where it was made. */
+static bool valid_header_list(const char *h)
+{
+    const char *p = h;
+    while (*p == ' ')
+        p++;
+    if (!*p)
+        return true;
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        const char *name = p;
+        while (*p && *p != '=' && *p != ',') {
+            if (!(isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '.'))
+                return false;
+            p++;
         }
+        if (p == name || *p != '=')
+            return false;
+        p++;
+        while (*p && *p != ',') {
+            if (*p == '%') {
+                if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
+                    return false;
+                p += 2;
+            }
+            p++;
+        }
+        if (!*p)
+            return true;
+        p++; /* ',' */
     }
-    if (!ok) {
-        dp_upstream_config_free(dst);
-        return DP_UPSTREAM_CONFIG_ENOMEM;
-    }
-    return 0;
 }
 
-/* Replace *slot with a copy of value (NULL or "" clears it). */
-static int set_string(char **slot, const char *value)
+static const char *header_list_problem(const char *value)
 {
-    char *copy = NULL;
-
-    if (value && *value) {
-        if (strlen(value) > DP_UPSTREAM_MAX_STRING)
-            return DP_UPSTREAM_CONFIG_EINVAL;
-        copy = strdup(value);
-        if (!copy)
-            return DP_UPSTREAM_CONFIG_ENOMEM;
-    }
-    free(*slot);
-    *slot = copy;
-    return 0;
-}
-
-int dp_upstream_config_set_endpoint(dp_upstream_config *cfg, dp_upstream_signal signal,
-                                    const char *endpoint)
-{
-    if (!cfg || !endpoint || (int)signal < 0 || signal >= DP_UPSTREAM_SIGNAL_COUNT)
-        return DP_UPSTREAM_CONFIG_EINVAL;
-
-    dp_upstream_connection *c = &cfg->conn[signal];
-    const char *target = endpoint;
-    int scheme = 0; /* 0 none, 1 http, 2 https */
-
-    if (strncasecmp(target, "http://", 7) == 0) {
-        target += 7;
-        scheme = 1;
-    } else if (strncasecmp(target, "https://", 8) == 0) {
-        target += 8;
-        scheme = 2;
-    }
-    /* A gRPC target has no path; a trailing "/" is common in URLs and
-     * harmless, anything after it is not something we can honour. */
-    size_t len = strcspn(target, "/");
-    if (target[len] == '/' && target[len + 1] != '\0') {
-        dp_log_error("upstream", "%s endpoint: a gRPC endpoint has no path",
-                     dp_upstream_signal_name(signal));
-        return DP_UPSTREAM_CONFIG_EINVAL;
-    }
-    if (len == 0 || len > DP_UPSTREAM_MAX_STRING) {
-        dp_log_error("upstream", "%s endpoint: expected HOST:PORT or http(s)://HOST:PORT",
-                     dp_upstream_signal_name(signal));
-        return DP_UPSTREAM_CONFIG_EINVAL;
-    }
-    char *copy = strndup(target, len);
-    if (!copy)
-        return DP_UPSTREAM_CONFIG_ENOMEM;
-    free(c->endpoint);
-    c->endpoint = copy;
-    if (scheme == 1)
-        c->insecure = true;
-    else if (scheme == 2)
-        c->insecure = false;
-    return 0;
+    if (valid_header_list(value))
+        return NULL;
+    return "not a list of name=value pairs separated by commas, with names of letters, digits "
+           "and -_. and values percent-encoded";
 }
 
 static int hex_value(int ch)
@@ -229,14 +168,28 @@ static bool header_key_valid(const char *k)
     return true;
 }
 
-int dp_upstream_config_set_headers(dp_upstream_config *cfg, dp_upstream_signal signal,
-                                   const char *list, const char *what)
+void dp_upstream_headers_free(dp_upstream_header *headers, size_t count)
 {
-    dp_upstream_connection parsed = {0};
+    for (size_t i = 0; i < count; i++) {
+        free(headers[i].key);
+        /* Secrets do not linger in freed memory longer than necessary. */
+        if (headers[i].value) {
+            memset(headers[i].value, 0, strlen(headers[i].value));
+            free(headers[i].value);
+        }
+        headers[i].key = NULL;
+        headers[i].value = NULL;
+    }
+}
+
+int dp_upstream_headers_parse(const char *list, const char *what,
+                              dp_upstream_header out[DP_UPSTREAM_MAX_HEADERS], size_t *count)
+{
     int result = DP_UPSTREAM_CONFIG_EINVAL;
+    size_t n = 0;
     const char *p = list;
 
-    if (!cfg || !list || (int)signal < 0 || signal >= DP_UPSTREAM_SIGNAL_COUNT)
+    if (!list || !out || !count)
         return DP_UPSTREAM_CONFIG_EINVAL;
     if (!what)
         what = "headers";
@@ -256,22 +209,16 @@ int dp_upstream_config_set_headers(dp_upstream_config *cfg, dp_upstream_signal s
             dp_log_error("upstream", "%s: item %zu is not key=value", what, item);
             goto out;
         }
-        if (parsed.header_count == DP_UPSTREAM_MAX_HEADERS) {
+        if (n == DP_UPSTREAM_MAX_HEADERS) {
             dp_log_error("upstream", "%s: more than %d headers", what, DP_UPSTREAM_MAX_HEADERS);
             goto out;
         }
         const char *vs = eq + 1, *ve = end;
         trim(&vs, &ve);
-        if ((size_t)(ke - ks) > DP_UPSTREAM_MAX_STRING ||
-            (size_t)(ve - vs) > DP_UPSTREAM_MAX_STRING) {
-            dp_log_error("upstream", "%s: item %zu is too long", what, item);
-            goto out;
-        }
-        dp_upstream_header *h = &parsed.headers[parsed.header_count];
+        dp_upstream_header *h = &out[n];
         h->key = percent_decode(ks, (size_t)(ke - ks));
         h->value = percent_decode(vs, (size_t)(ve - vs));
-        if (h->key)
-            parsed.header_count++;
+        n++;
         if (!h->key || !h->value) {
             result = DP_UPSTREAM_CONFIG_ENOMEM;
             goto out;
@@ -293,16 +240,15 @@ int dp_upstream_config_set_headers(dp_upstream_config *cfg, dp_upstream_signal s
         }
         p = *end ? end + 1 : end;
     }
-
-    headers_free(&cfg->conn[signal]);
-    memcpy(cfg->conn[signal].headers, parsed.headers, sizeof(parsed.headers));
-    cfg->conn[signal].header_count = parsed.header_count;
-    parsed.header_count = 0;
+    *count = n;
+    n = 0;
     result = 0;
 out:
-    headers_free(&parsed);
+    dp_upstream_headers_free(out, n);
     return result;
 }
+
+/* ---- the environment ------------------------------------------------------- */
 
 /* The signal-specific variable if set and non-empty, else the generic one. */
 static const char *env_lookup(dp_upstream_signal s, const char *name, char *used, size_t used_len)
@@ -320,50 +266,69 @@ static const char *env_lookup(dp_upstream_signal s, const char *name, char *used
     return (v && *v) ? v : NULL;
 }
 
-static int parse_bool(const char *v, bool *out)
+/* Copy a variable's value into a connection's field of `cap` bytes. */
+static int env_string(const char *var, const char *v, size_t len, char *field, size_t cap)
 {
-    if (strcasecmp(v, "true") == 0) {
-        *out = true;
-        return 0;
+    if (len >= cap) {
+        dp_log_error("upstream", "%s: too long (at most %zu bytes)", var, cap - 1);
+        return DP_UPSTREAM_CONFIG_EINVAL;
     }
-    if (strcasecmp(v, "false") == 0) {
-        *out = false;
-        return 0;
-    }
-    return -1;
+    memcpy(field, v, len);
+    field[len] = '\0';
+    return 0;
 }
 
-static int env_apply_signal(dp_upstream_config *cfg, dp_upstream_signal s)
+#define ENV_STRING(var, v, field) env_string(var, v, strlen(v), field, sizeof(field))
+
+static int env_read_signal(dp_upstream_signal s, dp_upstream_connection *c)
 {
-    dp_upstream_connection *c = &cfg->conn[s];
     char var[96];
     const char *v;
     int rc;
 
     /* INSECURE first: an http:// or https:// endpoint overrides it. */
     if ((v = env_lookup(s, "INSECURE", var, sizeof(var)))) {
-        if (parse_bool(v, &c->insecure) != 0) {
+        if (strcasecmp(v, "true") == 0) {
+            c->transport = DP_UPSTREAM_PLAINTEXT;
+        } else if (strcasecmp(v, "false") == 0) {
+            c->transport = DP_UPSTREAM_TLS;
+        } else {
             dp_log_error("upstream", "%s: expected true or false", var);
             return DP_UPSTREAM_CONFIG_EINVAL;
         }
     }
     if ((v = env_lookup(s, "ENDPOINT", var, sizeof(var)))) {
-        if ((rc = dp_upstream_config_set_endpoint(cfg, s, v)) != 0) {
-            dp_log_error("upstream", "%s: invalid endpoint", var);
-            return rc;
+        const char *target;
+        size_t len;
+        int transport;
+        if (endpoint_target(v, &target, &len, &transport) != 0) {
+            dp_log_error("upstream",
+                         "%s: invalid endpoint (expected HOST:PORT or "
+                         "http(s)://HOST:PORT, without a path)",
+                         var);
+            return DP_UPSTREAM_CONFIG_EINVAL;
         }
+        if ((rc = env_string(var, target, len, c->endpoint, sizeof(c->endpoint))) != 0)
+            return rc;
+        if (transport != DP_UPSTREAM_TRANSPORT_UNSET)
+            c->transport = transport;
     }
     if ((v = env_lookup(s, "CERTIFICATE", var, sizeof(var))) &&
-        (rc = set_string(&c->ca_file, v)) != 0)
+        (rc = ENV_STRING(var, v, c->ca_file)) != 0)
         return rc;
     if ((v = env_lookup(s, "CLIENT_CERTIFICATE", var, sizeof(var))) &&
-        (rc = set_string(&c->client_cert_file, v)) != 0)
+        (rc = ENV_STRING(var, v, c->client_cert_file)) != 0)
         return rc;
     if ((v = env_lookup(s, "CLIENT_KEY", var, sizeof(var))) &&
-        (rc = set_string(&c->client_key_file, v)) != 0)
+        (rc = ENV_STRING(var, v, c->client_key_file)) != 0)
         return rc;
     if ((v = env_lookup(s, "HEADERS", var, sizeof(var)))) {
-        if ((rc = dp_upstream_config_set_headers(cfg, s, v, var)) != 0)
+        dp_upstream_header parsed[DP_UPSTREAM_MAX_HEADERS];
+        size_t count;
+        if ((rc = dp_upstream_headers_parse(v, var, parsed, &count)) != 0)
+            return rc;
+        dp_upstream_headers_free(parsed, count);
+        if ((rc = ENV_STRING(var, v, c->headers)) != 0)
             return rc;
     }
     if ((v = env_lookup(s, "COMPRESSION", var, sizeof(var)))) {
@@ -384,19 +349,158 @@ static int env_apply_signal(dp_upstream_config *cfg, dp_upstream_signal s)
             dp_log_error("upstream", "%s: expected milliseconds between 1 and 3600000", var);
             return DP_UPSTREAM_CONFIG_EINVAL;
         }
-        c->timeout_ms = (uint32_t)ms;
+        c->timeout_ms = ms;
     }
     return 0;
 }
 
 int dp_upstream_config_from_env(dp_upstream_config *cfg)
 {
+    dp_upstream_connection read[DP_UPSTREAM_SIGNAL_COUNT];
     if (!cfg)
         return DP_UPSTREAM_CONFIG_EINVAL;
+    memset(read, 0, sizeof(read));
     for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT; s++) {
-        int rc = env_apply_signal(cfg, (dp_upstream_signal)s);
-        if (rc != 0)
+        int rc = env_read_signal((dp_upstream_signal)s, &read[s]);
+        if (rc != 0) {
+            memset(read, 0, sizeof(read)); /* header values are secrets */
             return rc;
+        }
     }
+    memcpy(cfg->signal, read, sizeof(read));
+    memset(read, 0, sizeof(read));
     return 0;
+}
+
+/* ---- resolving the layers -------------------------------------------------- */
+
+/* `over`'s string if it sets one, else `under`'s (both of one capacity). */
+#define LAYER_STRING(out, over, under, field)                                                      \
+    memcpy((out)->field, (over)->field[0] ? (over)->field : (under)->field, sizeof((out)->field))
+
+void dp_upstream_config_connection(const dp_upstream_config *cfg, dp_upstream_signal s,
+                                   dp_upstream_connection *out)
+{
+    const dp_upstream_connection *all = &cfg->all, *env = &cfg->signal[s];
+    const char *target;
+    size_t len;
+    int scheme = DP_UPSTREAM_TRANSPORT_UNSET;
+
+    *out = *env;
+    /* the keys' endpoint was checked when it was set */
+    if (all->endpoint[0] && endpoint_target(all->endpoint, &target, &len, &scheme) == 0) {
+        memmove(out->endpoint, target, len);
+        out->endpoint[len] = '\0';
+    }
+    /* an explicit insecure key beats the scheme, which beats the environment */
+    if (all->transport != DP_UPSTREAM_TRANSPORT_UNSET)
+        out->transport = all->transport;
+    else if (scheme != DP_UPSTREAM_TRANSPORT_UNSET)
+        out->transport = scheme;
+    else if (out->transport == DP_UPSTREAM_TRANSPORT_UNSET)
+        out->transport = DP_UPSTREAM_TLS;
+    LAYER_STRING(out, all, env, ca_file);
+    LAYER_STRING(out, all, env, client_cert_file);
+    LAYER_STRING(out, all, env, client_key_file);
+    LAYER_STRING(out, all, env, headers);
+    if (all->compression != DP_UPSTREAM_COMPRESSION_UNSET)
+        out->compression = all->compression;
+    else if (out->compression == DP_UPSTREAM_COMPRESSION_UNSET)
+        out->compression = DP_UPSTREAM_COMPRESSION_NONE;
+    if (all->timeout_ms)
+        out->timeout_ms = all->timeout_ms;
+    else if (!out->timeout_ms)
+        out->timeout_ms = DP_UPSTREAM_DEFAULT_TIMEOUT_MS;
+}
+
+bool dp_upstream_config_active(const dp_upstream_config *cfg)
+{
+    dp_upstream_connection traces;
+    dp_upstream_config_connection(cfg, DP_UPSTREAM_TRACES, &traces);
+    bool active = traces.endpoint[0] != '\0';
+    memset(&traces, 0, sizeof(traces)); /* it holds the header values */
+    return active;
+}
+
+/* ---- the upstream section -------------------------------------------------- */
+
+/* "unset" lets an OTEL_EXPORTER_OTLP_* variable decide (env < file < flags). */
+static const dp_config_enum_value insecure_values[] = {
+    {"unset", DP_UPSTREAM_TRANSPORT_UNSET},
+    {"false", DP_UPSTREAM_TLS},
+    {"true", DP_UPSTREAM_PLAINTEXT},
+    {NULL, 0},
+};
+
+static const dp_config_enum_value compression_values[] = {
+    {"unset", DP_UPSTREAM_COMPRESSION_UNSET},
+    {"none", DP_UPSTREAM_COMPRESSION_NONE},
+    {"gzip", DP_UPSTREAM_COMPRESSION_GZIP},
+    {NULL, 0},
+};
+
+#define KEY(...) DP_CONFIG_KEY(dp_upstream_config, __VA_ARGS__)
+#define KEY_CHECKED(...) DP_CONFIG_KEY_CHECKED(dp_upstream_config, __VA_ARGS__)
+
+static const dp_config_key upstream_keys[] = {
+    KEY_CHECKED("endpoint", DP_CFG_STRING, all.endpoint, "", 0, 0, NULL, "--upstream", 0,
+                endpoint_problem,
+                "OTLP/gRPC upstream, HOST:PORT (http:// = plaintext, https:// = TLS). Empty = "
+                "OTEL_EXPORTER_OTLP_ENDPOINT if set, else no upstream: runs are only reported."),
+    KEY("insecure", DP_CFG_ENUM, all.transport, "unset", 0, 0, insecure_values,
+        "--upstream-insecure",
+        "true = plaintext, false = TLS. unset = OTEL_EXPORTER_OTLP_INSECURE, else TLS."),
+    KEY("ca_file", DP_CFG_STRING, all.ca_file, "", 0, 0, NULL, NULL,
+        "PEM file of the CAs that sign the upstream's certificate. Empty = system roots."),
+    KEY("client_cert_file", DP_CFG_STRING, all.client_cert_file, "", 0, 0, NULL, NULL,
+        "PEM client certificate chain for mutual TLS. Empty = none."),
+    KEY("client_key_file", DP_CFG_STRING, all.client_key_file, "", 0, 0, NULL, NULL,
+        "PEM private key of client_cert_file."),
+    KEY_CHECKED(
+        "headers", DP_CFG_STRING, all.headers, "", 0, 0, NULL, NULL,
+        DP_CONFIG_SECRET | DP_CONFIG_HEADER_LIST, header_list_problem,
+        "Extra request headers: a YAML mapping (or k1=v1,k2=v2 with --set). Values are never "
+        "logged."),
+    KEY("compression", DP_CFG_ENUM, all.compression, "unset", 0, 0, compression_values, NULL,
+        "Compression on the wire. unset = OTEL_EXPORTER_OTLP_COMPRESSION, else none."),
+    KEY("timeout", DP_CFG_DURATION, all.timeout_ms, "0", 0, DP_CONFIG_HOUR_MS, NULL, NULL,
+        "Deadline of one export attempt. 0 = OTEL_EXPORTER_OTLP_TIMEOUT, else 10s."),
+    KEY("queue_max_spans", DP_CFG_UINT, queue_max_items, "1000000", 1, 1e10, NULL, NULL,
+        "Items (spans; data points, log records) queued per signal. Beyond it: backpressure."),
+    KEY("queue_max_bytes", DP_CFG_SIZE, queue_max_bytes, "256MiB", 64.0 * DP_CONFIG_KIB,
+        64.0 * DP_CONFIG_GIB, NULL, NULL,
+        "Encoded bytes queued per signal. Beyond it: backpressure."),
+    KEY("batch_max_spans", DP_CFG_UINT, batch_max_items, "8192", 1, 10000000, NULL, NULL,
+        "Most items in one export call."),
+    KEY("batch_max_bytes", DP_CFG_SIZE, batch_max_bytes, "4MiB", DP_CONFIG_KIB, 1.0 * DP_CONFIG_GIB,
+        NULL, NULL, "Most encoded bytes in one export call (one request may exceed it)."),
+    KEY("batch_timeout", DP_CFG_DURATION, batch_timeout_ms, "200ms", 0, DP_CONFIG_HOUR_MS, NULL,
+        NULL, "A batch that is not full is sent this long after its oldest item."),
+    KEY("retry_initial_backoff", DP_CFG_DURATION, retry_initial_ms, "100ms", 1, DP_CONFIG_HOUR_MS,
+        NULL, NULL,
+        "First retry delay after a retryable answer; doubles up to retry_max_backoff, with "
+        "jitter."),
+    KEY("retry_max_backoff", DP_CFG_DURATION, retry_max_ms, "5s", 1, DP_CONFIG_HOUR_MS, NULL, NULL,
+        "Longest retry delay (a RetryInfo delay from the upstream wins)."),
+    KEY("retry_max_elapsed", DP_CFG_DURATION, retry_max_elapsed_ms, "0", 0, DP_CONFIG_DAY_MS, NULL,
+        NULL,
+        "Give a batch up after retrying this long. 0 = never: the queue fills and SDKs are "
+        "answered UNAVAILABLE instead of losing data."),
+    KEY("shutdown_timeout", DP_CFG_DURATION, shutdown_timeout_ms, "10s", 0, DP_CONFIG_HOUR_MS, NULL,
+        NULL,
+        "On SIGTERM, how long to keep delivering what is queued; what is left is counted and "
+        "logged."),
+    KEY("concurrency", DP_CFG_UINT, concurrency, "4", 1, DP_UPSTREAM_MAX_CONCURRENCY, NULL, NULL,
+        "Export calls in flight per signal. More keeps a distant or slow upstream busy."),
+};
+
+const dp_config_section dp_upstream_section = DP_CONFIG_SECTION(
+    "upstream",
+    "Where enriched spans, derived metrics and forwarded metrics and logs are sent "
+    "(OTLP/gRPC). Precedence: OTEL_EXPORTER_OTLP_* variables < config file < flags.",
+    upstream_keys);
+
+void dp_upstream_config_defaults(dp_upstream_config *cfg)
+{
+    dp_config_section_init(cfg, sizeof(*cfg), &dp_upstream_section);
 }

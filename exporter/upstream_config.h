@@ -3,20 +3,22 @@
  * metrics and logs go, how the connection is secured, and how the delivery
  * queue batches, retries and gives up.
  *
- * Connection settings exist once per signal (traces, metrics, logs) because
- * the standard OTEL_EXPORTER_OTLP_<SIGNAL>_* variables may point each signal
- * somewhere else; delivery settings are shared by all signals.
+ * The config file's upstream section (upstream_config.c) declares every
+ * key with its default and writes straight into dp_upstream_config. The
+ * connection settings come in layers, because the standard
+ * OTEL_EXPORTER_OTLP_[<SIGNAL>_]* variables lie under the config file and
+ * may point each signal somewhere else:
+ *   built-in defaults < environment < config file < flags
+ * The section's keys (file and flags, later wins) fill `all`, which applies
+ * to every signal; dp_upstream_config_from_env() fills `signal[]`, one per
+ * signal. A setting left "unset" in `all` (empty string, UNSET, 0 ms)
+ * keeps what the environment gave; one it sets replaces the environment's
+ * for every signal, the signal-specific variables too.
+ * dp_upstream_config_connection() resolves the layers for one signal.
  *
- * Ownership: a dp_upstream_config owns every string it holds (endpoint, file
- * paths, header keys and values). dp_upstream_config_free() releases them;
- * dp_upstream_config_copy() makes an independent deep copy. Header values
- * are secrets (API keys): nothing in this module logs them, and neither may
- * callers.
- *
- * Precedence is the caller's: dp_upstream_config_init() sets defaults, then
- * the caller overlays the config file, dp_upstream_config_from_env() (which
- * only touches settings whose variables are set) and command-line flags in
- * the order it wants.
+ * A dp_upstream_config is plain data (no pointers): copy it by assignment.
+ * Header values are secrets (API keys): nothing in this module logs them,
+ * and neither may callers.
  */
 #ifndef DP_UPSTREAM_CONFIG_H
 #define DP_UPSTREAM_CONFIG_H
@@ -25,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config_map.h"
 #include "dp_err.h"
 #include "otlp_signal.h"
 
@@ -35,48 +38,59 @@ typedef dp_signal dp_upstream_signal;
 #define DP_UPSTREAM_LOGS DP_SIGNAL_LOGS
 #define DP_UPSTREAM_SIGNAL_COUNT DP_SIGNAL_COUNT
 
-/** Message compression on the wire to the upstream. */
+/** Transport security of a connection; UNSET (0) leaves it to the layer below. */
+typedef enum dp_upstream_transport {
+    DP_UPSTREAM_TRANSPORT_UNSET = 0,
+    DP_UPSTREAM_TLS = 1,
+    DP_UPSTREAM_PLAINTEXT = 2,
+} dp_upstream_transport;
+
+/** Message compression on the wire; UNSET (0) leaves it to the layer below. */
 typedef enum dp_upstream_compression {
-    DP_UPSTREAM_COMPRESSION_NONE = 0,
-    DP_UPSTREAM_COMPRESSION_GZIP = 1,
+    DP_UPSTREAM_COMPRESSION_UNSET = 0,
+    DP_UPSTREAM_COMPRESSION_NONE = 1,
+    DP_UPSTREAM_COMPRESSION_GZIP = 2,
 } dp_upstream_compression;
+
+/** Deadline of one export attempt when no layer sets one (the OTLP exporter default). */
+#define DP_UPSTREAM_DEFAULT_TIMEOUT_MS 10000
 
 /** Most Export calls in flight per signal (dp_upstream_config.concurrency). */
 #define DP_UPSTREAM_MAX_CONCURRENCY 16
 
 /** Most extra headers per signal; more is a configuration error. */
 #define DP_UPSTREAM_MAX_HEADERS 32
-/** Longest accepted endpoint, file path, header key or header value. */
-#define DP_UPSTREAM_MAX_STRING 4096
 
 /* Error codes of this module (0 is success). */
 #define DP_UPSTREAM_CONFIG_EINVAL DP_EINVAL /**< malformed value; the log names the variable */
 #define DP_UPSTREAM_CONFIG_ENOMEM DP_ENOMEM /**< out of memory */
 
-/** One extra request header (gRPC metadata). key is lowercase ASCII. */
-typedef struct dp_upstream_header {
-    char *key;
-    char *value; /**< secret: never logged */
-} dp_upstream_header;
-
-/** Where and how one signal is sent. */
+/**
+ * Where and how one signal is sent. In a layer, an empty string, UNSET or
+ * 0 ms means "not set here"; a resolved connection
+ * (dp_upstream_config_connection()) has no UNSET transport or compression
+ * and a timeout.
+ */
 typedef struct dp_upstream_connection {
-    /** gRPC target "HOST:PORT" with any http:// or https:// prefix removed;
-     *  NULL or "" means this signal is not exported. */
-    char *endpoint;
-    bool insecure;          /**< plaintext instead of TLS */
-    char *ca_file;          /**< PEM roots; NULL = system roots */
-    char *client_cert_file; /**< PEM client certificate chain for mTLS; NULL = none */
-    char *client_key_file;  /**< PEM private key matching client_cert_file */
-    dp_upstream_header headers[DP_UPSTREAM_MAX_HEADERS];
-    size_t header_count;
-    dp_upstream_compression compression;
-    uint32_t timeout_ms; /**< deadline of one export attempt */
+    /** gRPC target "HOST:PORT"; in `all` possibly with http:// (plaintext)
+     *  or https:// (TLS) before it. Resolved: "" means not exported. */
+    char endpoint[512];
+    int transport;               /**< dp_upstream_transport */
+    char ca_file[1024];          /**< PEM roots; "" = system roots */
+    char client_cert_file[1024]; /**< PEM client certificate chain for mTLS; "" = none */
+    char client_key_file[1024];  /**< PEM private key matching client_cert_file */
+    char headers[4096];          /**< "k1=v1,k2=v2", values percent-encoded; secret */
+    int compression;             /**< dp_upstream_compression */
+    uint64_t timeout_ms;         /**< deadline of one export attempt */
 } dp_upstream_connection;
 
 /** Everything the upstream client needs. */
 typedef struct dp_upstream_config {
-    dp_upstream_connection conn[DP_UPSTREAM_SIGNAL_COUNT];
+    /** The upstream section's connection keys: every signal, over `signal`. */
+    dp_upstream_connection all;
+    /** Per signal, under `all`: the OTEL_EXPORTER_OTLP_* variables (endpoints
+     *  without a scheme, which has decided the transport). */
+    dp_upstream_connection signal[DP_UPSTREAM_SIGNAL_COUNT];
 
     /* Queue bounds, per signal. A request is refused (DP_UPSTREAM_EFULL)
      * when adding it would pass either bound, except into an empty queue so
@@ -103,54 +117,66 @@ typedef struct dp_upstream_config {
     uint32_t shutdown_timeout_ms;
 
     /** Export calls in flight per signal, each on its own sender thread
-     *  taking batches from the signal's one queue (1..16; 0 means 1).
-     *  Batches may then arrive in another order than they were queued. */
+     *  taking batches from the signal's one queue (1..16). Batches may then
+     *  arrive in another order than they were queued. */
     uint32_t concurrency;
 } dp_upstream_config;
 
-/** Defaults: no endpoint (disabled), TLS, no compression, 10 s timeout,
- *  queue 1,000,000 items / 256 MiB, batch 8192 items / 4 MiB / 200 ms,
- *  retries 100 ms .. 5 s, max elapsed 0 (never give up), shutdown 10 s,
- *  one call in flight per signal. */
-void dp_upstream_config_init(dp_upstream_config *cfg);
+/** One extra request header (gRPC metadata), as parsed from a header list. */
+typedef struct dp_upstream_header {
+    char *key;   /**< lowercase ASCII */
+    char *value; /**< secret: never logged */
+} dp_upstream_header;
 
-/** Free every string the config owns and re-initialise it to defaults. */
-void dp_upstream_config_free(dp_upstream_config *cfg);
+/** The upstream section of the config file: keys into dp_upstream_config. */
+extern const dp_config_section dp_upstream_section;
 
-/** Deep copy src into dst (dst is initialised first and must not own
- *  strings). Returns 0 or DP_UPSTREAM_CONFIG_ENOMEM (dst then holds defaults). */
-int dp_upstream_config_copy(dp_upstream_config *dst, const dp_upstream_config *src);
-
-/**
- * Set one signal's endpoint from "HOST:PORT", "http://HOST:PORT" (implies
- * insecure) or "https://HOST:PORT" (implies TLS). Without a scheme the
- * insecure flag is left as it is. Returns 0 or a DP_UPSTREAM_CONFIG_E* code.
- */
-int dp_upstream_config_set_endpoint(dp_upstream_config *cfg, dp_upstream_signal signal,
-                                    const char *endpoint);
+/** Fill the config with the upstream section's defaults: nothing set in
+ *  any connection layer (no endpoint: disabled), the delivery keys'
+ *  defaults. */
+void dp_upstream_config_defaults(dp_upstream_config *cfg);
 
 /**
- * Parse an OTLP headers list ("k1=v1,k2=v2", values percent-decoded, keys
- * lowercased, blanks around items ignored) into one signal's headers,
- * replacing those it had. Returns 0 or a DP_UPSTREAM_CONFIG_E* code; on error
- * the previous headers are kept. `what` names the source in error messages
- * (the value itself is never printed).
- */
-int dp_upstream_config_set_headers(dp_upstream_config *cfg, dp_upstream_signal signal,
-                                   const char *list, const char *what);
-
-/**
- * Overlay the OTEL_EXPORTER_OTLP_* environment variables as OpenTelemetry
- * SDKs read them for OTLP/gRPC: ENDPOINT, INSECURE, CERTIFICATE,
- * CLIENT_CERTIFICATE, CLIENT_KEY, HEADERS, COMPRESSION (none|gzip) and
- * TIMEOUT (milliseconds), each also as OTEL_EXPORTER_OTLP_<SIGNAL>_<NAME>
- * with SIGNAL in TRACES, METRICS, LOGS; the signal-specific variable wins.
- * The endpoint is used as-is (no path is appended for gRPC); an http://
- * scheme means plaintext and https:// means TLS whatever INSECURE says.
- * Unset or empty variables leave the setting unchanged. Returns 0 or a
- * DP_UPSTREAM_CONFIG_E* code; an error message names the variable.
+ * Fill `signal[]` from the OTEL_EXPORTER_OTLP_* environment variables as
+ * OpenTelemetry SDKs read them for OTLP/gRPC: ENDPOINT, INSECURE,
+ * CERTIFICATE, CLIENT_CERTIFICATE, CLIENT_KEY, HEADERS, COMPRESSION
+ * (none|gzip) and TIMEOUT (milliseconds), each also as
+ * OTEL_EXPORTER_OTLP_<SIGNAL>_<NAME> with SIGNAL in TRACES, METRICS, LOGS;
+ * the signal-specific variable wins. The endpoint is used as-is (no path is
+ * appended for gRPC); an http:// scheme means plaintext and https:// means
+ * TLS whatever INSECURE says. Unset or empty variables leave the setting
+ * unset. Returns 0 or a DP_UPSTREAM_CONFIG_E* code; an error message names
+ * the variable, never a header value. On error `signal[]` is unchanged.
  */
 int dp_upstream_config_from_env(dp_upstream_config *cfg);
+
+/**
+ * The connection of one signal: `all` over `signal[s]`, the endpoint
+ * without its scheme, the transport (an explicit `all.transport`, else the
+ * scheme of `all.endpoint`, else the environment's, else TLS), the
+ * compression (else none) and the timeout (else
+ * DP_UPSTREAM_DEFAULT_TIMEOUT_MS) decided.
+ */
+void dp_upstream_config_connection(const dp_upstream_config *cfg, dp_upstream_signal s,
+                                   dp_upstream_connection *out);
+
+/** Whether traces are sent anywhere (the traces connection has an endpoint). */
+bool dp_upstream_config_active(const dp_upstream_config *cfg);
+
+/**
+ * Parse a header list ("k1=v1,k2=v2", values percent-decoded, keys
+ * lowercased, blanks around items ignored, a '%' without two hex digits
+ * kept as it is, as SDKs read OTEL_EXPORTER_OTLP_HEADERS) into at most
+ * DP_UPSTREAM_MAX_HEADERS headers. Returns 0 with *count set, or a
+ * DP_UPSTREAM_CONFIG_E* code (nothing to free then). `what` names the
+ * source in error messages; the value itself is never printed. Free the
+ * headers with dp_upstream_headers_free().
+ */
+int dp_upstream_headers_parse(const char *list, const char *what,
+                              dp_upstream_header out[DP_UPSTREAM_MAX_HEADERS], size_t *count);
+
+/** Free parsed headers, clearing their values first (they are secrets). */
+void dp_upstream_headers_free(dp_upstream_header *headers, size_t count);
 
 /** Name of a signal: "traces", "metrics" or "logs". */
 const char *dp_upstream_signal_name(dp_upstream_signal signal);

@@ -19,7 +19,6 @@
 #include "daemon.h"
 #include "log.h"
 #include "report_cmd.h"
-#include "upstream_settings.h"
 
 /* A flag from argv waiting to be applied after the config file. */
 typedef struct pending_set {
@@ -354,14 +353,12 @@ int dp_cli_main_to(int argc, char **argv, FILE *out, FILE *errout)
     if (cli.command == DP_CLI_REPORT) {
         status = dp_report_run_to(&cli.config, cli.files, cli.file_count, out, errout);
     } else {
-        /* check the upstream settings (and the environment under them)
-         * before starting anything: a bad one is a configuration error */
-        dp_upstream_config ucfg;
-        if (dp_upstream_settings_build(&cli.config, &ucfg, err, sizeof(err)) != 0) {
+        /* the environment under the upstream settings, checked before
+         * anything starts: a bad one is a configuration error */
+        if (dp_config_read_environment(&cli.config, err, sizeof(err)) != 0) {
             fprintf(errout, "dagprof: %s\n", err);
             goto out;
         }
-        dp_upstream_config_free(&ucfg);
         status = dp_daemon_run(&cli.config);
     }
 out:

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config_table.h"
 #include "log.h"
@@ -340,6 +341,78 @@ out:
     if (doc_ready)
         yaml_document_delete(&doc);
     free(x);
+    return result;
+}
+
+/* ---- the environment and the upstream ------------------------------------ */
+
+/* Split "HOST:PORT" / "[V6]:PORT" (without a scheme) into host and port. */
+static bool split_address(const char *a, char *host, size_t hostcap, long *port)
+{
+    const char *colon = strrchr(a, ':');
+    if (!colon || !colon[1])
+        return false;
+    const char *h = a;
+    size_t hlen = (size_t)(colon - a);
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen >= hostcap)
+        return false;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    char *end;
+    *port = strtol(colon + 1, &end, 10);
+    return *end == '\0';
+}
+
+static bool is_loopback_or_any(const char *h)
+{
+    return strcasecmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 ||
+           strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 || strcmp(h, "") == 0;
+}
+
+/*
+ * True when sending to `endpoint` would reach this very dagprof: the same
+ * port, and the same host or a loopback address while dagprof listens on
+ * loopback or on every address. Forwarded spans would come back as late
+ * runs, be forwarded again, and so on.
+ */
+static bool loops_back(const char *endpoint, const char *listen)
+{
+    char eh[256], lh[256];
+    long ep, lp;
+    if (!split_address(endpoint, eh, sizeof(eh), &ep) ||
+        !split_address(listen, lh, sizeof(lh), &lp))
+        return false;
+    if (ep != lp || lp == 0)
+        return false;
+    if (strcasecmp(eh, lh) == 0)
+        return true;
+    return is_loopback_or_any(eh) && is_loopback_or_any(lh);
+}
+
+int dp_config_read_environment(dp_config *c, char *err, size_t errlen)
+{
+    int result = 0;
+    dp_upstream_connection conn;
+    if (dp_upstream_config_from_env(&c->upstream) != 0) {
+        snprintf(err, errlen, "bad OTEL_EXPORTER_OTLP_* environment variable (see the log above)");
+        return -1;
+    }
+    for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT && result == 0; s++) {
+        dp_upstream_config_connection(&c->upstream, (dp_upstream_signal)s, &conn);
+        if (conn.endpoint[0] && loops_back(conn.endpoint, c->server.listen)) {
+            snprintf(err, errlen,
+                     "the upstream endpoint %s is dagprof's own listen address %s: everything "
+                     "sent there would come back (check upstream.endpoint and "
+                     "OTEL_EXPORTER_OTLP_*ENDPOINT)",
+                     conn.endpoint, c->server.listen);
+            result = -1;
+        }
+    }
+    memset(&conn, 0, sizeof(conn)); /* it held the header values */
     return result;
 }
 

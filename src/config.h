@@ -1,8 +1,12 @@
 /*
  * dagprof's whole configuration: built-in defaults, then the YAML file
- * (--config), then command-line flags. One table per section in config.c
- * declares every key (type, default, range, description); that table also
- * feeds --help and docs/configuration.md.
+ * (--config), then command-line flags; for the upstream, the
+ * OTEL_EXPORTER_OTLP_* variables lie under the file. Each module declares
+ * its section(s) of the file next to its own options struct (the receiver,
+ * the trace table, the derived metrics, the upstream client, the profiler;
+ * common/config_map.h), and dp_config holds those structs as they are;
+ * output, pricing and log are the application's own (config_table.c, which
+ * also lists every section in the order of the documentation).
  */
 #ifndef DP_CONFIG_H
 #define DP_CONFIG_H
@@ -14,6 +18,7 @@
 #include "profile_config.h"
 #include "receiver.h"
 #include "trace_table.h"
+#include "upstream_config.h"
 
 enum dp_output_format {
     DP_FORMAT_TEXT = 0,
@@ -27,50 +32,24 @@ enum dp_output_reports {
     DP_REPORTS_NEVER = 2,
 };
 
+/* How reports are printed: the output section (config_table.c). */
 typedef struct dp_output_config {
-    enum dp_output_format format; /* text */
-    int color;                    /* 0 never, 1 always, -1 auto (tty) */
-    unsigned waterfall_width;     /* 50 */
-    int reports;                  /* enum dp_output_reports; auto */
+    enum dp_output_format format;
+    int color; /* 0 never, 1 always, -1 auto (tty) */
+    unsigned waterfall_width;
+    int reports; /* enum dp_output_reports */
 } dp_output_config;
 
-/*
- * Where enriched spans, derived metrics and forwarded metrics/logs go.
- * Settings that an OTEL_EXPORTER_OTLP_* variable can also give start
- * "unset" (empty string, -1, 0) so that the variables apply underneath
- * the config file and the flags: env < file < flags.
- */
-typedef struct dp_upstream_settings {
-    char endpoint[512]; /* "" = none (or OTEL_EXPORTER_OTLP_ENDPOINT) */
-    int insecure;       /* -1 unset, 0 TLS, 1 plaintext */
-    char ca_file[1024]; /* "" = unset: system roots */
-    char client_cert_file[1024];
-    char client_key_file[1024];
-    char headers[4096];                /* "k1=v1,k2=v2" (secret values: never logged) */
-    int compression;                   /* -1 unset, 0 none, 1 gzip */
-    uint64_t timeout_ms;               /* 0 = unset: 10 s */
-    uint64_t queue_max_spans;          /* 1,000,000 */
-    size_t queue_max_bytes;            /* 256 MiB */
-    unsigned batch_max_spans;          /* 8192 */
-    size_t batch_max_bytes;            /* 4 MiB */
-    uint64_t batch_timeout_ms;         /* 200 ms */
-    uint64_t retry_initial_backoff_ms; /* 100 ms */
-    uint64_t retry_max_backoff_ms;     /* 5 s */
-    uint64_t retry_max_elapsed_ms;     /* 0 = never give up (backpressure instead) */
-    uint64_t shutdown_timeout_ms;      /* 10 s */
-    unsigned concurrency;              /* 4: export calls in flight per signal */
-} dp_upstream_settings;
-
 typedef struct dp_config {
-    dp_receiver_options server;      /* otlp/receiver_config.c */
-    dp_trace_table_options assembly; /* assembly/trace_table_config.c */
-    dp_output_config output;
-    dp_upstream_settings upstream;
+    dp_receiver_options server;         /* otlp/receiver_config.c */
+    dp_trace_table_options assembly;    /* assembly/trace_table_config.c */
+    dp_output_config output;            /* config_table.c */
+    dp_upstream_config upstream;        /* exporter/upstream_config.c */
     dp_derived_metrics_options metrics; /* exporter/derived_metrics_config.c */
-    dp_profile_config profile;
-    char price_file[1024];  /* "" = built-in prices only */
-    char log_level[16];     /* "info" */
-    dp_price_table *prices; /* owned: built-ins + price_file entries */
+    dp_profile_config profile;          /* profiler/profile_config.c: four sections */
+    char price_file[1024];              /* pricing.file; "" = built-in prices only */
+    char log_level[16];                 /* log.level */
+    dp_price_table *prices;             /* owned: built-ins + price_file entries */
 } dp_config;
 
 /** Fill every field with its built-in default. prices stays NULL. */
@@ -101,6 +80,15 @@ int dp_config_set(dp_config *c, const char *path, const char *value, char *err, 
  * Returns 0, or -1 with a message naming both keys in err.
  */
 int dp_config_validate(const dp_config *c, char *err, size_t errlen);
+
+/**
+ * Read the OTEL_EXPORTER_OTLP_* variables under the upstream keys
+ * (dp_upstream_config_from_env()) and check the rule that joins the
+ * upstream with the receiver: no signal may be sent to dagprof's own listen
+ * address. Returns 0, or -1 with a message in err (which never quotes a
+ * header value).
+ */
+int dp_config_read_environment(dp_config *c, char *err, size_t errlen);
 
 /** Free what the config owns (prices). */
 void dp_config_release(dp_config *c);

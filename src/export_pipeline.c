@@ -22,7 +22,6 @@
 #include "derived_metrics.h"
 #include "log.h"
 #include "upstream.h"
-#include "upstream_settings.h"
 
 #define COMPONENT "export"
 /* Cap of one encoded metrics collection. */
@@ -52,22 +51,28 @@ struct dp_export_pipeline {
     uint64_t undelivered;
 };
 
+/* Log where traces go; the endpoint is not a secret, header values are. */
+static void log_destination(const dp_upstream_config *cfg)
+{
+    dp_upstream_connection c;
+    dp_upstream_header headers[DP_UPSTREAM_MAX_HEADERS];
+    size_t header_count = 0;
+    dp_upstream_config_connection(cfg, DP_UPSTREAM_TRACES, &c);
+    if (dp_upstream_headers_parse(c.headers, "upstream headers", headers, &header_count) == 0)
+        dp_upstream_headers_free(headers, header_count);
+    dp_log_info(COMPONENT, "exporting to %s (%s%s, %zu extra header(s))", c.endpoint,
+                c.transport == DP_UPSTREAM_PLAINTEXT ? "plaintext" : "TLS",
+                c.compression == DP_UPSTREAM_COMPRESSION_GZIP ? ", gzip" : "", header_count);
+    memset(&c, 0, sizeof(c));
+}
+
 int dp_export_pipeline_create(const dp_config *cfg, dp_sink *reports, dp_export_pipeline **out)
 {
-    char err[512];
-    dp_upstream_config ucfg;
     dp_export_pipeline *p = NULL;
     *out = NULL;
 
-    if (dp_upstream_settings_build(cfg, &ucfg, err, sizeof(err)) != 0) {
-        dp_log_error(COMPONENT, "%s", err);
-        dp_sink_destroy(reports);
-        return -1;
-    }
-    if (!dp_upstream_settings_active(&ucfg)) {
-        dp_upstream_config_free(&ucfg);
+    if (!dp_upstream_config_active(&cfg->upstream))
         return 0;
-    }
     p = calloc(1, sizeof(*p));
     if (!p)
         goto fail;
@@ -82,7 +87,7 @@ int dp_export_pipeline_create(const dp_config *cfg, dp_sink *reports, dp_export_
     pthread_condattr_destroy(&ca);
     dp_buf_init(&p->metrics_buf, METRICS_MAX_BYTES);
 
-    p->upstream = dp_upstream_create(&ucfg);
+    p->upstream = dp_upstream_create(&cfg->upstream);
     if (!p->upstream)
         goto fail; /* the reason is logged */
     dp_derived_metrics_options mo = cfg->metrics;
@@ -98,14 +103,7 @@ int dp_export_pipeline_create(const dp_config *cfg, dp_sink *reports, dp_export_
     p->sink = dp_upstream_sink_create(&so);
     if (!p->sink)
         goto fail;
-    /* the endpoint is not a secret; headers are never logged */
-    dp_log_info(COMPONENT, "exporting to %s (%s%s, %zu extra header(s))",
-                ucfg.conn[DP_UPSTREAM_TRACES].endpoint,
-                ucfg.conn[DP_UPSTREAM_TRACES].insecure ? "plaintext" : "TLS",
-                ucfg.conn[DP_UPSTREAM_TRACES].compression == DP_UPSTREAM_COMPRESSION_GZIP ? ", gzip"
-                                                                                          : "",
-                ucfg.conn[DP_UPSTREAM_TRACES].header_count);
-    dp_upstream_config_free(&ucfg);
+    log_destination(&cfg->upstream);
     *out = p;
     return 0;
 fail:
@@ -113,7 +111,6 @@ fail:
         dp_log_error(COMPONENT, "cannot start the upstream exporter");
     else
         dp_log_error(COMPONENT, "out of memory starting the upstream exporter");
-    dp_upstream_config_free(&ucfg);
     dp_sink_destroy(reports);
     dp_export_pipeline_destroy(p);
     return -1;

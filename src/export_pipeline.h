@@ -23,10 +23,10 @@
 typedef struct dp_export_pipeline dp_export_pipeline;
 
 /**
- * Build the upstream settings (env < config file < flags) and, when they
- * name an endpoint, the pipeline. `reports` (may be NULL) is taken over:
- * it also receives every run when output.reports says so.
- * Returns 0 with *out set, 0 with *out NULL when no upstream is configured
+ * When cfg->upstream sends traces anywhere (with the environment under it
+ * once dp_config_read_environment() has read it), build the pipeline. `reports` (may be NULL) is
+ * taken over: it also receives every run when output.reports says so. Returns 0 with *out set, 0
+ * with *out NULL when no upstream is configured
  * (`reports` is then untouched and still the caller's), or -1 with the
  * reason logged (`reports` is then destroyed).
  */

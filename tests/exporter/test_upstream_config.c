@@ -1,7 +1,9 @@
 /*
- * Tests of the upstream client settings: defaults, endpoint schemes, header
- * lists, and the OTEL_EXPORTER_OTLP_* environment variables with the
- * signal-specific variants winning over the generic ones.
+ * Tests of the upstream client settings: the upstream section's defaults
+ * (worked out by hand) and checks, endpoint schemes, header lists, the
+ * OTEL_EXPORTER_OTLP_* environment variables with the signal-specific
+ * variants winning over the generic ones, and the layers resolved for one
+ * signal: keys over environment over built-in defaults.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,125 +32,175 @@ static int clear_env(void **state)
     return 0;
 }
 
+/* The resolved connection of one signal. */
+static dp_upstream_connection resolved(const dp_upstream_config *cfg, dp_upstream_signal s)
+{
+    dp_upstream_connection c;
+    dp_upstream_config_connection(cfg, s, &c);
+    return c;
+}
+
+/* Set one upstream key as the config file or a flag would. */
+static int set_key(dp_upstream_config *cfg, const char *key, const char *value)
+{
+    char err[512];
+    const dp_config_key *k = dp_config_key_find(&dp_upstream_section, key, strlen(key));
+    assert_non_null(k);
+    return dp_config_key_set(cfg, &dp_upstream_section, k, value, strlen(value), err, sizeof(err));
+}
+
 static void test_defaults(void **state)
 {
     dp_upstream_config cfg;
-    dp_upstream_config_init(&cfg);
+    memset(&cfg, 0x5a, sizeof(cfg));
+    dp_upstream_config_defaults(&cfg);
+    assert_int_equal(cfg.queue_max_items, 1000000);
+    assert_int_equal(cfg.queue_max_bytes, 268435456); /* 256MiB = 256 * 1048576 */
+    assert_int_equal(cfg.batch_max_items, 8192);
+    assert_int_equal(cfg.batch_max_bytes, 4194304); /* 4MiB = 4 * 1048576 */
+    assert_int_equal(cfg.batch_timeout_ms, 200);
+    assert_int_equal(cfg.retry_initial_ms, 100);
+    assert_int_equal(cfg.retry_max_ms, 5000); /* 5s */
+    assert_int_equal(cfg.retry_max_elapsed_ms, 0);
+    assert_int_equal(cfg.shutdown_timeout_ms, 10000); /* 10s */
+    assert_int_equal(cfg.concurrency, 4);
+    /* no layer sets anything: every connection is unset ... */
+    assert_string_equal(cfg.all.endpoint, "");
+    assert_int_equal(cfg.all.transport, DP_UPSTREAM_TRANSPORT_UNSET);
+    assert_int_equal(cfg.all.compression, DP_UPSTREAM_COMPRESSION_UNSET);
+    assert_int_equal(cfg.all.timeout_ms, 0);
+    assert_string_equal(cfg.signal[DP_UPSTREAM_LOGS].headers, "");
+    /* ... so nothing is exported, over TLS, uncompressed, with a 10 s deadline */
     assert_int_equal(dp_upstream_config_from_env(&cfg), 0);
+    assert_false(dp_upstream_config_active(&cfg));
     for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT; s++) {
-        assert_null(cfg.conn[s].endpoint); /* nothing set: not exported */
-        assert_false(cfg.conn[s].insecure);
-        assert_int_equal(cfg.conn[s].timeout_ms, 10000);
-        assert_int_equal(cfg.conn[s].compression, DP_UPSTREAM_COMPRESSION_NONE);
+        dp_upstream_connection c = resolved(&cfg, s);
+        assert_string_equal(c.endpoint, "");
+        assert_int_equal(c.transport, DP_UPSTREAM_TLS);
+        assert_int_equal(c.timeout_ms, 10000);
+        assert_int_equal(c.compression, DP_UPSTREAM_COMPRESSION_NONE);
     }
-    dp_upstream_config_free(&cfg);
 }
 
 static void test_generic_endpoint_http_means_insecure(void **state)
 {
     dp_upstream_config cfg;
-    dp_upstream_config_init(&cfg);
+    dp_upstream_config_defaults(&cfg);
     setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317", 1);
     assert_int_equal(dp_upstream_config_from_env(&cfg), 0);
+    assert_true(dp_upstream_config_active(&cfg));
     for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT; s++) {
-        assert_string_equal(cfg.conn[s].endpoint, "collector:4317"); /* no path appended for gRPC */
-        assert_true(cfg.conn[s].insecure);
+        dp_upstream_connection c = resolved(&cfg, s);
+        assert_string_equal(c.endpoint, "collector:4317"); /* no path appended for gRPC */
+        assert_int_equal(c.transport, DP_UPSTREAM_PLAINTEXT);
     }
-    dp_upstream_config_free(&cfg);
 }
 
 static void test_signal_endpoint_wins(void **state)
 {
     dp_upstream_config cfg;
-    dp_upstream_config_init(&cfg);
+    dp_upstream_config_defaults(&cfg);
     setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://generic:1", 1);
     setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:2", 1);
     assert_int_equal(dp_upstream_config_from_env(&cfg), 0);
-    assert_string_equal(cfg.conn[DP_UPSTREAM_TRACES].endpoint, "traces:2");
-    assert_true(cfg.conn[DP_UPSTREAM_TRACES].insecure);
-    assert_string_equal(cfg.conn[DP_UPSTREAM_METRICS].endpoint, "generic:1");
-    assert_false(cfg.conn[DP_UPSTREAM_METRICS].insecure);
-    assert_string_equal(cfg.conn[DP_UPSTREAM_LOGS].endpoint, "generic:1");
-    dp_upstream_config_free(&cfg);
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_TRACES).endpoint, "traces:2");
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_TRACES).transport, DP_UPSTREAM_PLAINTEXT);
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_METRICS).endpoint, "generic:1");
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_METRICS).transport, DP_UPSTREAM_TLS);
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_LOGS).endpoint, "generic:1");
 }
 
 static void test_insecure_applies_without_scheme_only(void **state)
 {
     dp_upstream_config cfg;
-    dp_upstream_config_init(&cfg);
+    dp_upstream_config_defaults(&cfg);
     setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317", 1);
     setenv("OTEL_EXPORTER_OTLP_INSECURE", "true", 1);
     setenv("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "FALSE", 1);
     setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "https://logs:4317", 1);
     assert_int_equal(dp_upstream_config_from_env(&cfg), 0);
-    assert_true(cfg.conn[DP_UPSTREAM_TRACES].insecure);   /* generic INSECURE */
-    assert_false(cfg.conn[DP_UPSTREAM_METRICS].insecure); /* signal-specific wins */
-    assert_false(cfg.conn[DP_UPSTREAM_LOGS].insecure);    /* https:// beats INSECURE=true */
-    assert_string_equal(cfg.conn[DP_UPSTREAM_LOGS].endpoint, "logs:4317");
+    /* generic INSECURE; signal-specific wins; https:// beats INSECURE=true */
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_TRACES).transport, DP_UPSTREAM_PLAINTEXT);
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_METRICS).transport, DP_UPSTREAM_TLS);
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_LOGS).transport, DP_UPSTREAM_TLS);
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_LOGS).endpoint, "logs:4317");
 
+    /* a bad variable is refused and what was read before stays */
     setenv("OTEL_EXPORTER_OTLP_INSECURE", "yes", 1);
     assert_int_equal(dp_upstream_config_from_env(&cfg), DP_UPSTREAM_CONFIG_EINVAL);
-    dp_upstream_config_free(&cfg);
+    assert_string_equal(cfg.signal[DP_UPSTREAM_LOGS].endpoint, "logs:4317");
+}
+
+/* The parsed headers of a resolved connection. */
+static size_t headers_of(const dp_upstream_config *cfg, dp_upstream_signal s,
+                         dp_upstream_header out[DP_UPSTREAM_MAX_HEADERS])
+{
+    size_t n = 0;
+    dp_upstream_connection c = resolved(cfg, s);
+    assert_int_equal(dp_upstream_headers_parse(c.headers, "test", out, &n), 0);
+    return n;
 }
 
 static void test_headers_decoded_and_signal_specific_replaces(void **state)
 {
     dp_upstream_config cfg;
-    dp_upstream_config_init(&cfg);
+    dp_upstream_header h[DP_UPSTREAM_MAX_HEADERS];
+    dp_upstream_config_defaults(&cfg);
     /* "abc%3D%3D" -> "abc==", "acme%20corp" -> "acme corp", key lowercased,
      * blanks around items and the trailing comma ignored. */
     setenv("OTEL_EXPORTER_OTLP_HEADERS", "api-key=abc%3D%3D, X-Tenant = acme%20corp ,", 1);
     setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-only=1", 1);
     assert_int_equal(dp_upstream_config_from_env(&cfg), 0);
 
-    const dp_upstream_connection *m = &cfg.conn[DP_UPSTREAM_METRICS];
-    assert_int_equal(m->header_count, 2);
-    assert_string_equal(m->headers[0].key, "api-key");
-    assert_string_equal(m->headers[0].value, "abc==");
-    assert_string_equal(m->headers[1].key, "x-tenant");
-    assert_string_equal(m->headers[1].value, "acme corp");
+    assert_int_equal(headers_of(&cfg, DP_UPSTREAM_METRICS, h), 2);
+    assert_string_equal(h[0].key, "api-key");
+    assert_string_equal(h[0].value, "abc==");
+    assert_string_equal(h[1].key, "x-tenant");
+    assert_string_equal(h[1].value, "acme corp");
+    dp_upstream_headers_free(h, 2);
 
-    const dp_upstream_connection *t = &cfg.conn[DP_UPSTREAM_TRACES];
-    assert_int_equal(t->header_count, 1);
-    assert_string_equal(t->headers[0].key, "x-only");
-    assert_string_equal(t->headers[0].value, "1");
-    dp_upstream_config_free(&cfg);
+    assert_int_equal(headers_of(&cfg, DP_UPSTREAM_TRACES, h), 1);
+    assert_string_equal(h[0].key, "x-only");
+    assert_string_equal(h[0].value, "1");
+    dp_upstream_headers_free(h, 1);
 }
 
-static void test_bad_headers_refused_and_old_kept(void **state)
+static void test_bad_headers_refused(void **state)
 {
-    dp_upstream_config cfg;
-    dp_upstream_config_init(&cfg);
-    assert_int_equal(dp_upstream_config_set_headers(&cfg, DP_UPSTREAM_LOGS, "a=1", "test"), 0);
-    assert_int_equal(dp_upstream_config_set_headers(&cfg, DP_UPSTREAM_LOGS, "a=1,novalue", "test"),
+    dp_upstream_header h[DP_UPSTREAM_MAX_HEADERS];
+    size_t n = 99;
+    assert_int_equal(dp_upstream_headers_parse("a=1,novalue", "test", h, &n),
                      DP_UPSTREAM_CONFIG_EINVAL);
-    assert_int_equal(dp_upstream_config_set_headers(&cfg, DP_UPSTREAM_LOGS, "=v", "test"),
+    assert_int_equal(n, 99); /* untouched: nothing to free */
+    assert_int_equal(dp_upstream_headers_parse("=v", "test", h, &n), DP_UPSTREAM_CONFIG_EINVAL);
+    assert_int_equal(dp_upstream_headers_parse("bad key=v", "test", h, &n),
                      DP_UPSTREAM_CONFIG_EINVAL);
-    assert_int_equal(dp_upstream_config_set_headers(&cfg, DP_UPSTREAM_LOGS, "bad key=v", "test"),
-                     DP_UPSTREAM_CONFIG_EINVAL);
-    assert_int_equal(dp_upstream_config_set_headers(&cfg, DP_UPSTREAM_LOGS, "k=a%0Ab", "test"),
+    assert_int_equal(dp_upstream_headers_parse("k=a%0Ab", "test", h, &n),
                      DP_UPSTREAM_CONFIG_EINVAL); /* decoded newline */
     /* A '%' without two hex digits stays literal. */
-    assert_int_equal(dp_upstream_config_set_headers(&cfg, DP_UPSTREAM_METRICS, "k=100%,j=%4", "t"),
-                     0);
-    assert_string_equal(cfg.conn[DP_UPSTREAM_METRICS].headers[0].value, "100%");
-    assert_string_equal(cfg.conn[DP_UPSTREAM_METRICS].headers[1].value, "%4");
-
-    assert_int_equal(cfg.conn[DP_UPSTREAM_LOGS].header_count, 1);
-    assert_string_equal(cfg.conn[DP_UPSTREAM_LOGS].headers[0].value, "1");
+    assert_int_equal(dp_upstream_headers_parse("k=100%,j=%4", "t", h, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(h[0].value, "100%");
+    assert_string_equal(h[1].value, "%4");
+    dp_upstream_headers_free(h, n);
 
     char many[33 * 6 + 1] = "";
     for (int i = 0; i < 33; i++)
         sprintf(many + strlen(many), "k%02d=v,", i);
-    assert_int_equal(dp_upstream_config_set_headers(&cfg, DP_UPSTREAM_LOGS, many, "test"),
+    assert_int_equal(dp_upstream_headers_parse(many, "test", h, &n),
                      DP_UPSTREAM_CONFIG_EINVAL); /* 33 > DP_UPSTREAM_MAX_HEADERS */
-    dp_upstream_config_free(&cfg);
+
+    /* a bad list in the environment is refused by from_env */
+    dp_upstream_config cfg;
+    dp_upstream_config_defaults(&cfg);
+    setenv("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "novalue", 1);
+    assert_int_equal(dp_upstream_config_from_env(&cfg), DP_UPSTREAM_CONFIG_EINVAL);
 }
 
 static void test_compression_timeout_and_files(void **state)
 {
     dp_upstream_config cfg;
-    dp_upstream_config_init(&cfg);
+    dp_upstream_config_defaults(&cfg);
     setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP", 1);
     setenv("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "none", 1);
     setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2500", 1);
@@ -157,23 +209,21 @@ static void test_compression_timeout_and_files(void **state)
     setenv("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "/etc/client.pem", 1);
     setenv("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/etc/client.key", 1);
     assert_int_equal(dp_upstream_config_from_env(&cfg), 0);
-    assert_int_equal(cfg.conn[DP_UPSTREAM_TRACES].compression, DP_UPSTREAM_COMPRESSION_GZIP);
-    assert_int_equal(cfg.conn[DP_UPSTREAM_LOGS].compression, DP_UPSTREAM_COMPRESSION_NONE);
-    assert_int_equal(cfg.conn[DP_UPSTREAM_TRACES].timeout_ms, 2500);
-    assert_int_equal(cfg.conn[DP_UPSTREAM_METRICS].timeout_ms, 700);
-    assert_string_equal(cfg.conn[DP_UPSTREAM_LOGS].ca_file, "/etc/ca.pem");
-    assert_string_equal(cfg.conn[DP_UPSTREAM_TRACES].client_cert_file, "/etc/client.pem");
-    assert_string_equal(cfg.conn[DP_UPSTREAM_TRACES].client_key_file, "/etc/client.key");
-    assert_null(cfg.conn[DP_UPSTREAM_METRICS].client_key_file);
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_TRACES).compression, DP_UPSTREAM_COMPRESSION_GZIP);
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_LOGS).compression, DP_UPSTREAM_COMPRESSION_NONE);
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_TRACES).timeout_ms, 2500);
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_METRICS).timeout_ms, 700);
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_LOGS).ca_file, "/etc/ca.pem");
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_TRACES).client_cert_file, "/etc/client.pem");
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_TRACES).client_key_file, "/etc/client.key");
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_METRICS).client_key_file, "");
 
-    /* A deep copy survives freeing the original. */
-    dp_upstream_config copy;
-    assert_int_equal(dp_upstream_config_copy(&copy, &cfg), 0);
-    dp_upstream_config_free(&cfg);
-    assert_string_equal(copy.conn[DP_UPSTREAM_TRACES].client_key_file, "/etc/client.key");
-    dp_upstream_config_free(&copy);
+    /* plain data: a copy by assignment is independent */
+    dp_upstream_config copy = cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    assert_string_equal(resolved(&copy, DP_UPSTREAM_TRACES).client_key_file, "/etc/client.key");
 
-    dp_upstream_config_init(&cfg);
+    dp_upstream_config_defaults(&cfg);
     setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "brotli", 1);
     assert_int_equal(dp_upstream_config_from_env(&cfg), DP_UPSTREAM_CONFIG_EINVAL);
     unsetenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION");
@@ -181,27 +231,82 @@ static void test_compression_timeout_and_files(void **state)
     assert_int_equal(dp_upstream_config_from_env(&cfg), DP_UPSTREAM_CONFIG_EINVAL);
     setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "0", 1);
     assert_int_equal(dp_upstream_config_from_env(&cfg), DP_UPSTREAM_CONFIG_EINVAL);
-    dp_upstream_config_free(&cfg);
+    unsetenv("OTEL_EXPORTER_OTLP_TIMEOUT");
+    /* longer than the field holds */
+    char path[1100];
+    memset(path, 'p', sizeof(path) - 1);
+    path[sizeof(path) - 1] = '\0';
+    setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", path, 1);
+    assert_int_equal(dp_upstream_config_from_env(&cfg), DP_UPSTREAM_CONFIG_EINVAL);
 }
 
-static void test_set_endpoint(void **state)
+/* The keys' endpoint: checked where it is set; its scheme decides the
+ * transport unless insecure is set explicitly. */
+static void test_key_endpoint(void **state)
 {
     dp_upstream_config cfg;
-    dp_upstream_config_init(&cfg);
-    cfg.conn[DP_UPSTREAM_TRACES].insecure = true;
-    /* No scheme: the insecure flag stays as it was. */
-    assert_int_equal(dp_upstream_config_set_endpoint(&cfg, DP_UPSTREAM_TRACES, "10.0.0.1:4317"), 0);
-    assert_true(cfg.conn[DP_UPSTREAM_TRACES].insecure);
-    assert_int_equal(dp_upstream_config_set_endpoint(&cfg, DP_UPSTREAM_TRACES, "HTTPS://h:1/"), 0);
-    assert_string_equal(cfg.conn[DP_UPSTREAM_TRACES].endpoint, "h:1");
-    assert_false(cfg.conn[DP_UPSTREAM_TRACES].insecure);
-    assert_int_equal(
-        dp_upstream_config_set_endpoint(&cfg, DP_UPSTREAM_TRACES, "http://h:1/v1/traces"),
-        DP_UPSTREAM_CONFIG_EINVAL);
-    assert_int_equal(dp_upstream_config_set_endpoint(&cfg, DP_UPSTREAM_TRACES, "http://"),
-                     DP_UPSTREAM_CONFIG_EINVAL);
-    assert_string_equal(cfg.conn[DP_UPSTREAM_TRACES].endpoint, "h:1"); /* unchanged */
-    dp_upstream_config_free(&cfg);
+    char err[512];
+    dp_upstream_config_defaults(&cfg);
+    const dp_config_key *k = dp_config_key_find(&dp_upstream_section, "endpoint", 8);
+    assert_non_null(k);
+    assert_int_equal(dp_config_key_set(&cfg, &dp_upstream_section, k, "http://h:1/v1/traces", 20,
+                                       err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "upstream.endpoint: 'http://h:1/v1/traces' is not HOST:PORT, "
+                             "http://HOST:PORT or https://HOST:PORT (a gRPC endpoint has no "
+                             "path)");
+    assert_int_equal(set_key(&cfg, "endpoint", "http://"), -1);
+    assert_int_equal(set_key(&cfg, "endpoint", "HTTPS://h:1/"), 0);
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_TRACES).endpoint, "h:1");
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_TRACES).transport, DP_UPSTREAM_TLS);
+    assert_int_equal(set_key(&cfg, "insecure", "true"), 0); /* beats the scheme */
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_LOGS).transport, DP_UPSTREAM_PLAINTEXT);
+
+    /* no scheme: the environment's transport stays */
+    dp_upstream_config_defaults(&cfg);
+    setenv("OTEL_EXPORTER_OTLP_INSECURE", "true", 1);
+    assert_int_equal(dp_upstream_config_from_env(&cfg), 0);
+    assert_int_equal(set_key(&cfg, "endpoint", "10.0.0.1:4317"), 0);
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_METRICS).endpoint, "10.0.0.1:4317");
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_METRICS).transport, DP_UPSTREAM_PLAINTEXT);
+}
+
+/* What the keys set applies to every signal and replaces the environment,
+ * the signal-specific variables too; what they leave unset keeps it. */
+static void test_keys_over_environment(void **state)
+{
+    dp_upstream_config cfg;
+    dp_upstream_header h[DP_UPSTREAM_MAX_HEADERS];
+    dp_upstream_config_defaults(&cfg);
+    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://env-traces:1", 1);
+    setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "7000", 1);
+    setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-from=env", 1);
+    setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip", 1);
+    assert_int_equal(dp_upstream_config_from_env(&cfg), 0);
+    /* the key values that mean "unset" change nothing */
+    assert_int_equal(set_key(&cfg, "endpoint", ""), 0);
+    assert_int_equal(set_key(&cfg, "compression", "unset"), 0);
+    assert_int_equal(set_key(&cfg, "timeout", "0"), 0);
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_TRACES).endpoint, "env-traces:1");
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_METRICS).endpoint, ""); /* not exported */
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_LOGS).timeout_ms, 7000);
+
+    assert_int_equal(set_key(&cfg, "endpoint", "file-host:2"), 0);
+    assert_int_equal(set_key(&cfg, "timeout", "3s"), 0);
+    assert_int_equal(set_key(&cfg, "headers", "x-from=file,x-team=a%2Cb"), 0);
+    for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT; s++) {
+        dp_upstream_connection c = resolved(&cfg, s);
+        assert_string_equal(c.endpoint, "file-host:2");
+        /* no scheme in the key: the traces variable's http:// still decides */
+        assert_int_equal(c.transport,
+                         s == DP_UPSTREAM_TRACES ? DP_UPSTREAM_PLAINTEXT : DP_UPSTREAM_TLS);
+        assert_int_equal(c.timeout_ms, 3000);
+        assert_int_equal(c.compression, DP_UPSTREAM_COMPRESSION_GZIP); /* left to the env */
+        assert_int_equal(headers_of(&cfg, s, h), 2);
+        assert_string_equal(h[0].value, "file");
+        assert_string_equal(h[1].value, "a,b");
+        dp_upstream_headers_free(h, 2);
+    }
 }
 
 int main(void)
@@ -212,9 +317,10 @@ int main(void)
         cmocka_unit_test_setup(test_signal_endpoint_wins, clear_env),
         cmocka_unit_test_setup(test_insecure_applies_without_scheme_only, clear_env),
         cmocka_unit_test_setup(test_headers_decoded_and_signal_specific_replaces, clear_env),
-        cmocka_unit_test_setup(test_bad_headers_refused_and_old_kept, clear_env),
+        cmocka_unit_test_setup(test_bad_headers_refused, clear_env),
         cmocka_unit_test_setup(test_compression_timeout_and_files, clear_env),
-        cmocka_unit_test_setup(test_set_endpoint, clear_env),
+        cmocka_unit_test_setup(test_key_endpoint, clear_env),
+        cmocka_unit_test_setup(test_keys_over_environment, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

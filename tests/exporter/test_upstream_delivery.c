@@ -269,13 +269,19 @@ static void submit_traces(dp_upstream *up, const char *prefix, size_t n, int exp
     free(buf); /* the client copied it */
 }
 
+/* Plaintext to the sink, for every signal or for traces only; one lane
+ * (calls in order) unless a test asks for more. */
 static void base_config(dp_upstream_config *cfg, int port, bool all_signals)
 {
-    char ep[64];
-    dp_upstream_config_init(cfg);
-    snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", port);
-    for (int s = 0; s < (all_signals ? DP_UPSTREAM_SIGNAL_COUNT : 1); s++)
-        assert_int_equal(dp_upstream_config_set_endpoint(cfg, (dp_upstream_signal)s, ep), 0);
+    dp_upstream_config_defaults(cfg);
+    if (all_signals) {
+        snprintf(cfg->all.endpoint, sizeof(cfg->all.endpoint), "http://127.0.0.1:%d", port);
+    } else {
+        dp_upstream_connection *traces = &cfg->signal[DP_UPSTREAM_TRACES];
+        snprintf(traces->endpoint, sizeof(traces->endpoint), "127.0.0.1:%d", port);
+        traces->transport = DP_UPSTREAM_PLAINTEXT;
+    }
+    cfg->concurrency = 1;
     cfg->batch_timeout_ms = 5;
     cfg->retry_initial_ms = 20;
     cfg->retry_max_ms = 200;
@@ -304,7 +310,6 @@ static void test_unavailable_then_delivered_once(void **state)
     assert_int_equal(st.failed_items, 0);
     assert_int_equal(st.queue_items, 0);
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 
     sink_stats(k, stats, sizeof(stats));
     assert_int_equal(stat_of(stats, "traces_requests"), 1);
@@ -338,7 +343,6 @@ static void test_invalid_argument_counted_and_later_delivered(void **state)
     assert_int_equal(st.exported_items, 4);
     assert_int_equal(st.attempts, 2); /* one refused, one accepted */
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 
     sink_stats(k, stats, sizeof(stats));
     assert_int_equal(stat_of(stats, "traces_requests"), 1);
@@ -372,7 +376,6 @@ static void test_resource_exhausted_with_and_without_retry_info(void **state)
     assert_int_equal(st.failed_items, 6);
     assert_int_equal(st.attempts, 3); /* exhausted, ok, exhausted_plain */
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 
     sink_stats(k, stats, sizeof(stats));
     assert_int_equal(stat_of(stats, "traces_items"), 2);
@@ -406,7 +409,6 @@ static void test_upstream_down_then_back_loses_nothing(void **state)
     assert_true(st.retries >= 1);
     assert_int_equal(st.failed_items + st.dropped_at_shutdown, 0);
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 
     sink_stats(k, stats, sizeof(stats));
     assert_int_equal(stat_of(stats, "traces_items"), 100);
@@ -440,7 +442,6 @@ static void test_queue_full_returns_full_code(void **state)
     assert_int_equal(dp_upstream_shutdown(up, FLUSH_MS), 0);
     assert_int_equal(dp_upstream_submit_traces(up, "x", 1, 1), DP_UPSTREAM_ESHUTDOWN);
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 
     sink_stats(k, stats, sizeof(stats));
     assert_int_equal(stat_of(stats, "traces_items"), 10);
@@ -500,7 +501,6 @@ static void test_submit_wait_blocks_until_room(void **state)
     assert_int_equal(dp_upstream_submit_wait(up, DP_UPSTREAM_TRACES, "x", 1, 1, 10),
                      DP_UPSTREAM_ESHUTDOWN);
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 
     sink_stats(k, stats, sizeof(stats));
     assert_int_equal(stat_of(stats, "unique_spans"), 11);
@@ -533,7 +533,6 @@ static void test_concurrent_calls_deliver_everything_once(void **state)
     assert_int_equal(st.attempts, 35); /* 30 batches + 5 retried attempts */
     assert_int_equal(st.failed_items + st.dropped_at_shutdown, 0);
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 
     sink_stats(k, stats, sizeof(stats));
     assert_int_equal(stat_of(stats, "traces_requests"), 30);
@@ -566,7 +565,6 @@ static void test_each_lane_has_its_own_connection(void **state)
     assert_int_equal(st.exported_items, 40); /* 4 batches x 10 spans */
     assert_int_equal(st.attempts, 4);
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 
     sink_stats(k, stats, sizeof(stats));
     assert_int_equal(stat_of(stats, "traces_requests"), 4);
@@ -583,16 +581,14 @@ static void test_headers_and_gzip(void **state)
     char stats[4096];
 
     base_config(&cfg, k->port, false);
-    assert_int_equal(dp_upstream_config_set_headers(&cfg, DP_UPSTREAM_TRACES,
-                                                    "X-Api-Key=secret%2D1,x-tenant=acme", "test"),
-                     0);
-    cfg.conn[DP_UPSTREAM_TRACES].compression = DP_UPSTREAM_COMPRESSION_GZIP;
+    snprintf(cfg.signal[DP_UPSTREAM_TRACES].headers, sizeof(cfg.signal[0].headers),
+             "X-Api-Key=secret%%2D1,x-tenant=acme");
+    cfg.signal[DP_UPSTREAM_TRACES].compression = DP_UPSTREAM_COMPRESSION_GZIP;
     dp_upstream *up = dp_upstream_create(&cfg);
     assert_non_null(up);
     submit_traces(up, "z", 200, 0);
     assert_int_equal(dp_upstream_shutdown(up, FLUSH_MS), 0);
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 
     sink_stats(k, stats, sizeof(stats));
     assert_int_equal(stat_of(stats, "traces_items"), 200);
@@ -620,7 +616,6 @@ static void test_partial_success_counted_not_retried(void **state)
     assert_int_equal(st.partial_success_calls, 1);
     assert_int_equal(st.attempts, 1);
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 }
 
 /* Upstream down for the whole shutdown: the 7 spans are reported back. */
@@ -642,7 +637,6 @@ static void test_shutdown_timeout_reports_undelivered(void **state)
     assert_int_equal(st.exported_items, 0);
     assert_int_equal(dp_upstream_shutdown(up, 300), 0); /* already shut down */
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 }
 
 /* Metrics and logs travel to their own services; a signal without an
@@ -720,7 +714,6 @@ static void test_metrics_and_logs(void **state)
     assert_false(dp_upstream_enabled(up, DP_UPSTREAM_METRICS));
     assert_int_equal(dp_upstream_submit_metrics(up, mbuf, mlen, 2), DP_UPSTREAM_EDISABLED);
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 
     base_config(&cfg, k->port, true);
     up = dp_upstream_create(&cfg);
@@ -734,7 +727,6 @@ static void test_metrics_and_logs(void **state)
     dp_upstream_get_stats(up, DP_UPSTREAM_LOGS, &st);
     assert_int_equal(st.exported_items, 3);
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 
     sink_stats(k, stats, sizeof(stats));
     assert_int_equal(stat_of(stats, "metrics_items"), 2);
@@ -749,35 +741,29 @@ static void test_mutual_tls(void **state)
 {
     sink *k = *state;
     dp_upstream_config cfg;
-    char ep[64], stats[4096];
+    char stats[4096];
 
-    dp_upstream_config_init(&cfg);
+    base_config(&cfg, k->port, false);
+    dp_upstream_connection *traces = &cfg.signal[DP_UPSTREAM_TRACES];
     /* An IP target: the certificate carries IP:127.0.0.1, and no DNS lookup is needed. */
-    snprintf(ep, sizeof(ep), "https://127.0.0.1:%d", k->port);
-    assert_int_equal(dp_upstream_config_set_endpoint(&cfg, DP_UPSTREAM_TRACES, ep), 0);
-    cfg.conn[DP_UPSTREAM_TRACES].ca_file = strdup(tls_cert);
-    cfg.conn[DP_UPSTREAM_TRACES].client_cert_file = strdup(tls_cert);
-    cfg.conn[DP_UPSTREAM_TRACES].client_key_file = strdup(tls_key);
-    cfg.batch_timeout_ms = 5;
-    cfg.retry_initial_ms = 20;
-    cfg.retry_max_ms = 200;
+    traces->transport = DP_UPSTREAM_TLS;
+    snprintf(traces->ca_file, sizeof(traces->ca_file), "%s", tls_cert);
+    snprintf(traces->client_cert_file, sizeof(traces->client_cert_file), "%s", tls_cert);
+    snprintf(traces->client_key_file, sizeof(traces->client_key_file), "%s", tls_key);
     dp_upstream *up = dp_upstream_create(&cfg);
     assert_non_null(up);
     submit_traces(up, "tls", 3, 0);
     assert_int_equal(dp_upstream_shutdown(up, FLUSH_MS), 0);
     dp_upstream_destroy(up);
 
-    free(cfg.conn[DP_UPSTREAM_TRACES].client_cert_file);
-    free(cfg.conn[DP_UPSTREAM_TRACES].client_key_file);
-    cfg.conn[DP_UPSTREAM_TRACES].client_cert_file = NULL;
-    cfg.conn[DP_UPSTREAM_TRACES].client_key_file = NULL;
+    traces->client_cert_file[0] = '\0';
+    traces->client_key_file[0] = '\0';
     up = dp_upstream_create(&cfg);
     assert_non_null(up);
     submit_traces(up, "anon", 4, 0);
     assert_int_equal(dp_upstream_wait_attempts(up, DP_UPSTREAM_TRACES, 2, READ_BOUND_MS), 0);
     assert_int_equal(dp_upstream_shutdown(up, 100), 4);
     dp_upstream_destroy(up);
-    dp_upstream_config_free(&cfg);
 
     sink_stats(k, stats, sizeof(stats));
     assert_int_equal(stat_of(stats, "traces_items"), 3);
@@ -787,12 +773,16 @@ static void test_mutual_tls(void **state)
 static void test_bad_tls_settings_refused(void **state)
 {
     dp_upstream_config cfg;
-    dp_upstream_config_init(&cfg);
-    assert_int_equal(
-        dp_upstream_config_set_endpoint(&cfg, DP_UPSTREAM_TRACES, "https://127.0.0.1:1"), 0);
-    cfg.conn[DP_UPSTREAM_TRACES].ca_file = strdup("/nonexistent/ca.pem");
+    dp_upstream_config_defaults(&cfg);
+    snprintf(cfg.all.endpoint, sizeof(cfg.all.endpoint), "https://127.0.0.1:1");
+    snprintf(cfg.all.ca_file, sizeof(cfg.all.ca_file), "/nonexistent/ca.pem");
     assert_null(dp_upstream_create(&cfg));
-    dp_upstream_config_free(&cfg);
+    /* and so are settings the upstream section's ranges exclude */
+    dp_upstream_config_defaults(&cfg);
+    cfg.concurrency = 0;
+    assert_null(dp_upstream_create(&cfg));
+    cfg.concurrency = DP_UPSTREAM_MAX_CONCURRENCY + 1;
+    assert_null(dp_upstream_create(&cfg));
 }
 
 int main(void)

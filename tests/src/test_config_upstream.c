@@ -1,10 +1,13 @@
 /*
- * Tests of the upstream settings: the upstream and metrics sections of the
- * config file (headers as a YAML mapping), the --upstream flag, and the
- * precedence OTEL_EXPORTER_OTLP_* variables < config file < flags.
+ * Tests of the upstream as the application configures it: the upstream and
+ * metrics sections of the config file (headers as a YAML mapping), the
+ * --upstream flag, the precedence OTEL_EXPORTER_OTLP_* variables < config
+ * file < flags (dp_config_read_environment()), and an upstream that would
+ * be dagprof itself.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +18,7 @@
 
 #include "cli.h"
 #include "config.h"
-#include "upstream_settings.h"
+#include "upstream_config.h"
 
 static const char *const env_names[] = {
     "OTEL_EXPORTER_OTLP_ENDPOINT",         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -43,28 +46,40 @@ static void write_tmp(char path[64], const char *text)
     close(fd);
 }
 
-static const char *header(const dp_upstream_connection *c, const char *key)
+/* The resolved connection of signal `s`. */
+static dp_upstream_connection conn_of(const dp_config *c, dp_upstream_signal s)
 {
-    for (size_t i = 0; i < c->header_count; i++)
-        if (strcmp(c->headers[i].key, key) == 0)
-            return c->headers[i].value;
-    return NULL;
+    dp_upstream_connection conn;
+    dp_upstream_config_connection(&c->upstream, s, &conn);
+    return conn;
+}
+
+/* Whether signal `s` sends header `key` with `value`. */
+static bool has_header(const dp_config *c, dp_upstream_signal s, const char *key, const char *value)
+{
+    dp_upstream_header h[DP_UPSTREAM_MAX_HEADERS];
+    size_t n = 0;
+    bool found = false;
+    dp_upstream_connection conn = conn_of(c, s);
+    assert_int_equal(dp_upstream_headers_parse(conn.headers, "test", h, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        found = found || (strcmp(h[i].key, key) == 0 && strcmp(h[i].value, value) == 0);
+    dp_upstream_headers_free(h, n);
+    return found;
 }
 
 static void test_defaults_mean_no_upstream(void **state)
 {
     (void)state;
     dp_config c;
-    dp_upstream_config u;
     char err[256];
     dp_config_defaults(&c);
     assert_int_equal(c.output.reports, DP_REPORTS_AUTO);
     assert_int_equal(c.metrics.export_interval_ms, 15000);
     assert_int_equal(c.metrics.temporality, DP_METRICS_CUMULATIVE);
     assert_int_equal(c.metrics.max_series, 2000);
-    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), 0);
-    assert_false(dp_upstream_settings_active(&u));
-    dp_upstream_config_free(&u);
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), 0);
+    assert_false(dp_upstream_config_active(&c.upstream));
 }
 
 static void test_file_with_header_mapping(void **state)
@@ -72,7 +87,6 @@ static void test_file_with_header_mapping(void **state)
     (void)state;
     char path[64], err[512];
     dp_config c;
-    dp_upstream_config u;
     dp_config_defaults(&c);
     /* a value with the list form's reserved characters (',' '=' '%') must survive */
     write_tmp(path, "upstream:\n"
@@ -93,21 +107,19 @@ static void test_file_with_header_mapping(void **state)
     assert_int_equal(c.metrics.export_interval_ms, 30000);
     assert_int_equal(c.metrics.temporality, DP_METRICS_DELTA);
     assert_int_equal(c.metrics.max_series, 10);
-    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), 0);
-    assert_true(dp_upstream_settings_active(&u));
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), 0);
+    assert_true(dp_upstream_config_active(&c.upstream));
     for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT; s++) {
-        const dp_upstream_connection *k = &u.conn[s];
-        assert_string_equal(k->endpoint, "collector.example:4317");
-        assert_false(k->insecure); /* https:// */
-        assert_int_equal(k->header_count, 2);
-        assert_string_equal(header(k, "x-api-key"), "s3cr=t,100%");
-        assert_string_equal(header(k, "x-team"), "agents"); /* keys lowercased */
-        assert_int_equal(k->compression, DP_UPSTREAM_COMPRESSION_GZIP);
-        assert_int_equal(k->timeout_ms, 2000);
+        dp_upstream_connection k = conn_of(&c, s);
+        assert_string_equal(k.endpoint, "collector.example:4317");
+        assert_int_equal(k.transport, DP_UPSTREAM_TLS); /* https:// */
+        assert_true(has_header(&c, s, "x-api-key", "s3cr=t,100%"));
+        assert_true(has_header(&c, s, "x-team", "agents")); /* keys lowercased */
+        assert_int_equal(k.compression, DP_UPSTREAM_COMPRESSION_GZIP);
+        assert_int_equal(k.timeout_ms, 2000);
     }
-    assert_int_equal(u.queue_max_items, 5000);
-    assert_int_equal(u.shutdown_timeout_ms, 3000);
-    dp_upstream_config_free(&u);
+    assert_int_equal(c.upstream.queue_max_items, 5000);
+    assert_int_equal(c.upstream.shutdown_timeout_ms, 3000);
 }
 
 static void test_header_errors_do_not_quote_values(void **state)
@@ -127,7 +139,6 @@ static void test_precedence(void **state)
 {
     (void)state;
     char path[64], err[512];
-    dp_upstream_config u;
     setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env-host:1111", 1);
     setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "7000", 1);
     setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-from=env", 1);
@@ -136,12 +147,11 @@ static void test_precedence(void **state)
     /* environment only: every value comes from it */
     dp_config c;
     dp_config_defaults(&c);
-    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), 0);
-    assert_string_equal(u.conn[DP_UPSTREAM_TRACES].endpoint, "env-host:1111");
-    assert_true(u.conn[DP_UPSTREAM_TRACES].insecure); /* http:// */
-    assert_int_equal(u.conn[DP_UPSTREAM_METRICS].timeout_ms, 7000);
-    assert_string_equal(header(&u.conn[DP_UPSTREAM_LOGS], "x-from"), "env");
-    dp_upstream_config_free(&u);
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), 0);
+    assert_string_equal(conn_of(&c, DP_UPSTREAM_TRACES).endpoint, "env-host:1111");
+    assert_int_equal(conn_of(&c, DP_UPSTREAM_TRACES).transport, DP_UPSTREAM_PLAINTEXT); /* http */
+    assert_int_equal(conn_of(&c, DP_UPSTREAM_METRICS).timeout_ms, 7000);
+    assert_true(has_header(&c, DP_UPSTREAM_LOGS, "x-from", "env"));
 
     /* the file wins over the environment for what it sets (endpoint, timeout);
      * the flag wins over the file (endpoint); compression stays the env's */
@@ -150,20 +160,20 @@ static void test_precedence(void **state)
     char *argv[] = {"dagprof", "--config", path, "--upstream", "http://flag-host:3333"};
     assert_int_equal(dp_cli_parse(&cli, 5, argv, err, sizeof(err)), 0);
     unlink(path);
-    assert_int_equal(dp_upstream_settings_build(&cli.config, &u, err, sizeof(err)), 0);
-    assert_string_equal(u.conn[DP_UPSTREAM_TRACES].endpoint, "flag-host:3333");
-    assert_int_equal(u.conn[DP_UPSTREAM_TRACES].timeout_ms, 3000);
-    assert_int_equal(u.conn[DP_UPSTREAM_TRACES].compression, DP_UPSTREAM_COMPRESSION_GZIP);
-    assert_string_equal(header(&u.conn[DP_UPSTREAM_TRACES], "x-from"), "env");
-    dp_upstream_config_free(&u);
+    assert_int_equal(dp_config_read_environment(&cli.config, err, sizeof(err)), 0);
+    assert_string_equal(conn_of(&cli.config, DP_UPSTREAM_TRACES).endpoint, "flag-host:3333");
+    assert_int_equal(conn_of(&cli.config, DP_UPSTREAM_TRACES).timeout_ms, 3000);
+    assert_int_equal(conn_of(&cli.config, DP_UPSTREAM_TRACES).compression,
+                     DP_UPSTREAM_COMPRESSION_GZIP);
+    assert_true(has_header(&cli.config, DP_UPSTREAM_TRACES, "x-from", "env"));
     dp_cli_release(&cli);
 
     /* compression set to none in a flag beats gzip from the environment */
     char *argv2[] = {"dagprof", "--set", "upstream.compression=none"};
     assert_int_equal(dp_cli_parse(&cli, 3, argv2, err, sizeof(err)), 0);
-    assert_int_equal(dp_upstream_settings_build(&cli.config, &u, err, sizeof(err)), 0);
-    assert_int_equal(u.conn[DP_UPSTREAM_TRACES].compression, DP_UPSTREAM_COMPRESSION_NONE);
-    dp_upstream_config_free(&u);
+    assert_int_equal(dp_config_read_environment(&cli.config, err, sizeof(err)), 0);
+    assert_int_equal(conn_of(&cli.config, DP_UPSTREAM_TRACES).compression,
+                     DP_UPSTREAM_COMPRESSION_NONE);
     dp_cli_release(&cli);
 }
 
@@ -207,33 +217,49 @@ static void test_upstream_loop_refused(void **state)
 {
     (void)state;
     char err[512];
-    dp_upstream_config u;
     dp_config c;
     dp_config_defaults(&c); /* listens on 127.0.0.1:4317 */
     assert_int_equal(
         dp_config_set(&c, "upstream.endpoint", "http://localhost:4317", err, sizeof(err)), 0);
-    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), -1);
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "is dagprof's own listen address 127.0.0.1:4317"));
 
     assert_int_equal(dp_config_set(&c, "server.listen", "0.0.0.0:4317", err, sizeof(err)), 0);
     assert_int_equal(dp_config_set(&c, "upstream.endpoint", "127.0.0.1:4317", err, sizeof(err)), 0);
-    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), -1);
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), -1);
 
     assert_int_equal(dp_config_set(&c, "upstream.endpoint", "127.0.0.1:4318", err, sizeof(err)), 0);
-    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), 0);
-    dp_upstream_config_free(&u);
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), 0);
 
     assert_int_equal(dp_config_set(&c, "server.listen", "127.0.0.1:4317", err, sizeof(err)), 0);
     assert_int_equal(
         dp_config_set(&c, "upstream.endpoint", "collector.example:4317", err, sizeof(err)), 0);
-    assert_int_equal(dp_upstream_settings_build(&c, &u, err, sizeof(err)), 0);
-    dp_upstream_config_free(&u);
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), 0);
+
+    /* a signal the environment alone sends back here is refused too */
+    dp_config_defaults(&c);
+    setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://[::1]:4317", 1);
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "the upstream endpoint [::1]:4317 is dagprof's own"));
+    unsetenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+}
+
+/* A malformed variable is a configuration error; its value is not quoted. */
+static void test_bad_environment(void **state)
+{
+    char err[512];
+    dp_config c;
+    dp_config_defaults(&c);
+    setenv("OTEL_EXPORTER_OTLP_HEADERS", "secret-without-equals", 1);
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), -1);
+    assert_string_equal(err, "bad OTEL_EXPORTER_OTLP_* environment variable (see the log above)");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_upstream_loop_refused),
+        cmocka_unit_test_setup(test_upstream_loop_refused, clear_env),
+        cmocka_unit_test_setup(test_bad_environment, clear_env),
         cmocka_unit_test_setup(test_defaults_mean_no_upstream, clear_env),
         cmocka_unit_test_setup(test_file_with_header_mapping, clear_env),
         cmocka_unit_test_setup(test_header_errors_do_not_quote_values, clear_env),
