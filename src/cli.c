@@ -3,9 +3,11 @@
  * < flags, flags applied in the order given), help and version, then the
  * daemon or the offline report. See cli.h.
  *
- * The flags that set a configuration key are declared in the key tables
- * (config_table.c, column `flag`), so a flag and its YAML key parse values
- * identically and --help cannot miss one.
+ * The flags that set a configuration key are declared with the key in its
+ * section's table (dp_config_key.flag, whichever module owns the section),
+ * so a flag and its YAML key parse values identically and --help cannot
+ * miss one. The OTEL_EXPORTER_OTLP_* variables are read, under the upstream
+ * keys, only for the daemon.
  */
 #include "cli.h"
 

@@ -1,7 +1,10 @@
 /*
- * dagprof's configuration: defaults from the key tables (config_table.c),
- * the YAML config file, single keys set from the command line, rules that
- * join two keys, and the price table (built-ins + price file).
+ * dagprof's configuration: one parser over every section that
+ * config_table.c lists, whichever module declares it: the defaults, the
+ * YAML config file, single keys set from the command line, the rules that
+ * join two keys of a section, the environment under the upstream section
+ * and the rule that joins the upstream with the receiver, and the price
+ * table (built-ins + price file).
  *
  * The YAML file is a mapping of sections to mappings of keys to scalars:
  *     server:

@@ -1,21 +1,18 @@
 /*
- * The configuration tables (one per section) and the list of sections.
+ * The application's own sections of the config file (output, pricing,
+ * log) and the list of every section: the modules' (declared next to their
+ * options structs) and these, in the order of the documentation, each with
+ * the place of its owner's struct in dp_config.
  */
 #include "config_table.h"
 
-#include <ctype.h>
-#include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 
-#define KEY(sec, ...) DP_CONFIG_KEY(dp_config, __VA_ARGS__)
+#include "log.h"
 
-#define KIB DP_CONFIG_KIB
-#define MIB DP_CONFIG_MIB
-#define GIB DP_CONFIG_GIB
-#define HOUR_MS DP_CONFIG_HOUR_MS
-#define DAY_MS DP_CONFIG_DAY_MS
+#define OUTPUT_KEY(...) DP_CONFIG_KEY(dp_output_config, __VA_ARGS__)
+#define APP_KEY(...) DP_CONFIG_KEY(dp_config, __VA_ARGS__)
 
 static const dp_config_enum_value format_values[] = {
     {"text", DP_FORMAT_TEXT},
@@ -37,30 +34,33 @@ static const dp_config_enum_value reports_values[] = {
     {NULL, 0},
 };
 
-/* "unset" lets an OTEL_EXPORTER_OTLP_* variable decide (env < file < flags). */
 static const dp_config_enum_value log_level_values[] = {
-    {"error", 0}, {"warn", 1}, {"info", 2}, {"debug", 3}, {NULL, 0},
+    {"error", DP_LOG_ERROR},
+    {"warn", DP_LOG_WARN},
+    {"info", DP_LOG_INFO},
+    {"debug", DP_LOG_DEBUG},
+    {NULL, 0},
 };
 
 static const dp_config_key output_keys[] = {
-    KEY(output, "format", DP_CFG_ENUM, output.format, "text", 0, 0, format_values, "--format",
-        "Report format: text for people, json for one JSON object per run on one line."),
-    KEY(output, "color", DP_CFG_ENUM, output.color, "auto", 0, 0, color_values, "--color",
-        "ANSI colours in text reports. auto = only when stdout is a terminal."),
-    KEY(output, "waterfall_width", DP_CFG_UINT, output.waterfall_width, "50", 10, 500, NULL, NULL,
-        "Columns of the waterfall chart's time axis in text reports."),
-    KEY(output, "reports", DP_CFG_ENUM, output.reports, "auto", 0, 0, reports_values, "--reports",
-        "Print run reports on stdout. auto = only when no upstream is configured."),
+    OUTPUT_KEY("format", DP_CFG_ENUM, format, "text", 0, 0, format_values, "--format",
+               "Report format: text for people, json for one JSON object per run on one line."),
+    OUTPUT_KEY("color", DP_CFG_ENUM, color, "auto", 0, 0, color_values, "--color",
+               "ANSI colours in text reports. auto = only when stdout is a terminal."),
+    OUTPUT_KEY("waterfall_width", DP_CFG_UINT, waterfall_width, "50", 10, 500, NULL, NULL,
+               "Columns of the waterfall chart's time axis in text reports."),
+    OUTPUT_KEY("reports", DP_CFG_ENUM, reports, "auto", 0, 0, reports_values, "--reports",
+               "Print run reports on stdout. auto = only when no upstream is configured."),
 };
 
 static const dp_config_key pricing_keys[] = {
-    KEY(pricing, "file", DP_CFG_STRING, price_file, "", 0, 0, NULL, "--price-file",
-        "YAML price file whose entries override or extend the built-in prices. Empty = none."),
+    APP_KEY("file", DP_CFG_STRING, price_file, "", 0, 0, NULL, "--price-file",
+            "YAML price file whose entries override or extend the built-in prices. Empty = none."),
 };
 
 static const dp_config_key log_keys[] = {
-    KEY(log, "level", DP_CFG_ENUM_STRING, log_level, "info", 0, 0, log_level_values, "--log-level",
-        "Least severe log lines written to stderr."),
+    APP_KEY("level", DP_CFG_ENUM_STRING, log_level, "info", 0, 0, log_level_values, "--log-level",
+            "Least severe log lines written to stderr."),
 };
 
 static const dp_config_section output_section =
@@ -70,7 +70,7 @@ static const dp_config_section pricing_section =
 static const dp_config_section log_section =
     DP_CONFIG_SECTION("log", "Logging to stderr.", log_keys);
 
-/* A section whose keys point into dp_config's `member` (or into dp_config itself). */
+/* A section whose keys point into dp_config's `member`, or into dp_config itself. */
 #define PART(section, member)                                                                      \
     {                                                                                              \
         &section, offsetof(dp_config, member)                                                      \
@@ -83,7 +83,7 @@ static const dp_config_section log_section =
 const dp_config_part dp_config_parts[] = {
     PART(dp_receiver_section, server),
     PART(dp_trace_table_section, assembly),
-    APP_PART(output_section),
+    PART(output_section, output),
     PART(dp_upstream_section, upstream),
     PART(dp_derived_metrics_section, metrics),
     PART(dp_profile_section, profile),

@@ -87,7 +87,8 @@ static void test_defaults(void **state)
     assert_null(c.profile.prices);
 }
 
-/* Every default in the tables parses as its own key and lies in its range. */
+/* Every default in the tables parses as its own key and lies in its range,
+ * and every range fits its field. */
 static void test_every_default_is_valid(void **state)
 {
     dp_config c;
@@ -99,6 +100,13 @@ static void test_every_default_is_valid(void **state)
         for (size_t j = 0; j < s->key_count; j++) {
             const dp_config_key *k = &s->keys[j];
             assert_non_null(k->description);
+            /* a whole-number key's range fits the field it is stored in */
+            if (k->type == DP_CFG_UINT || k->type == DP_CFG_SIZE || k->type == DP_CFG_DURATION) {
+                assert_true(k->size == 4 || k->size == 8);
+                assert_true(k->min >= 0);
+                if (k->size == 4)
+                    assert_true(k->max <= 4294967295.0); /* 2^32 - 1 */
+            }
             assert_int_equal(dp_config_key_set(base, s, k, k->default_value,
                                                strlen(k->default_value), err, sizeof(err)),
                              0);
