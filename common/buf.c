@@ -29,12 +29,29 @@ void dp_buf_reset(dp_buf *b)
         b->data[0] = '\0';
 }
 
-int dp_buf_reserve(dp_buf *b, size_t extra)
+/* Bytes needed for extra more plus the NUL; 0 when past the cap or overflowing. */
+static size_t bytes_needed(const dp_buf *b, size_t extra)
 {
     size_t need = b->len + extra + 1;
-    if (need < b->len)
+    if (need <= b->len || (b->max && need > b->max + 1))
+        return 0;
+    return need;
+}
+
+static int grow_to(dp_buf *b, size_t ncap)
+{
+    char *nd = realloc(b->data, ncap);
+    if (!nd)
         return -1;
-    if (b->max && need > b->max + 1)
+    b->data = nd;
+    b->cap = ncap;
+    return 0;
+}
+
+int dp_buf_reserve(dp_buf *b, size_t extra)
+{
+    size_t need = bytes_needed(b, extra);
+    if (!need)
         return -1;
     if (need <= b->cap)
         return 0;
@@ -44,12 +61,24 @@ int dp_buf_reserve(dp_buf *b, size_t extra)
             return -1;
         ncap *= 2;
     }
-    char *nd = realloc(b->data, ncap);
-    if (!nd)
+    return grow_to(b, ncap);
+}
+
+int dp_buf_reserve_exact(dp_buf *b, size_t extra)
+{
+    size_t need = bytes_needed(b, extra);
+    if (!need)
         return -1;
-    b->data = nd;
-    b->cap = ncap;
-    return 0;
+    return need <= b->cap ? 0 : grow_to(b, need);
+}
+
+char *dp_buf_release(dp_buf *b, size_t *len)
+{
+    char *data = b->data;
+    *len = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return data;
 }
 
 int dp_buf_append(dp_buf *b, const void *data, size_t len)

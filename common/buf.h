@@ -23,9 +23,19 @@ void dp_buf_init(dp_buf *b, size_t max);
 void dp_buf_free(dp_buf *b);
 void dp_buf_reset(dp_buf *b);
 int dp_buf_reserve(dp_buf *b, size_t extra);
+/** dp_buf_reserve() that grows to exactly what is asked rather than doubling:
+ *  for output whose size is known before it is written (a measured encoding). */
+int dp_buf_reserve_exact(dp_buf *b, size_t extra);
 int dp_buf_append(dp_buf *b, const void *data, size_t len);
 int dp_buf_puts(dp_buf *b, const char *s);
 int dp_buf_printf(dp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int dp_buf_vprintf(dp_buf *b, const char *fmt, va_list ap);
+
+/**
+ * Hand the bytes over: returns the data (malloc'd, NUL-terminated after
+ * *len bytes; NULL when nothing was ever reserved) and leaves b empty with
+ * its cap, as dp_buf_init() does. The caller frees what it got.
+ */
+char *dp_buf_release(dp_buf *b, size_t *len);
 
 #endif

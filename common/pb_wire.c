@@ -206,6 +206,79 @@ void dp_pb_put_bytes(dp_pb_writer *w, uint32_t field, const void *data, size_t l
     dp_pb_put_raw(w, data, len);
 }
 
+/* Length of the valid UTF-8 sequence at s[0] (avail > 0 bytes), 0 when invalid. */
+static size_t utf8_sequence(const uint8_t *s, size_t avail)
+{
+    uint8_t c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    uint8_t lo = 0x80, hi = 0xbf; /* range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong */
+        else if (c == 0xed)
+            hi = 0x9f; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xf4)
+            hi = 0x8f; /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (avail < n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+void dp_pb_put_string(dp_pb_writer *w, uint32_t field, const char *s, size_t len)
+{
+    dp_pb_put_tag(w, field, DP_PB_LEN);
+    dp_pb_put_raw_varint(w, len);
+    dp_pb_put_raw(w, s, len);
+    if (w->error || !w->out)
+        return;
+    /* the bytes just written, checked in place */
+    uint8_t *dst = w->out + w->len - len;
+    for (size_t i = 0; i < len;) {
+        if (dst[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = utf8_sequence(dst + i, len - i);
+        if (n == 0) {
+            dst[i] = '?';
+            n = 1;
+        }
+        i += n;
+    }
+}
+
+/* Room for more nested sizes: off the inline array onto the heap, then doubling. */
+static int grow_sizes(dp_pb_writer *w)
+{
+    size_t ncap = w->size_cap * 2;
+    size_t *n = w->sizes == w->inline_sizes ? malloc(ncap * sizeof *n)
+                                            : realloc(w->sizes, ncap * sizeof *n);
+    if (!n) {
+        w->error = DP_ENOMEM;
+        return -1;
+    }
+    if (w->sizes == w->inline_sizes)
+        memcpy(n, w->inline_sizes, w->size_count * sizeof *n);
+    w->sizes = n;
+    w->size_cap = ncap;
+    return 0;
+}
+
 void dp_pb_begin(dp_pb_writer *w, uint32_t field)
 {
     if (w->error)
@@ -217,16 +290,8 @@ void dp_pb_begin(dp_pb_writer *w, uint32_t field)
     dp_pb_put_tag(w, field, DP_PB_LEN);
     if (!w->out) {
         /* measuring: keep a slot for this message's size, filled at its end */
-        if (w->size_count == w->size_cap) {
-            size_t ncap = w->size_cap ? w->size_cap * 2 : 64;
-            size_t *n = realloc(w->sizes, ncap * sizeof *n);
-            if (!n) {
-                w->error = DP_ENOMEM;
-                return;
-            }
-            w->sizes = n;
-            w->size_cap = ncap;
-        }
+        if (w->size_count == w->size_cap && grow_sizes(w) < 0)
+            return;
         w->open_index[w->depth] = w->size_count++;
         w->open_start[w->depth] = w->len;
     } else {
@@ -266,14 +331,20 @@ int dp_pb_encode(dp_pb_encode_fn fn, const void *ctx, dp_buf *out)
     dp_pb_writer w;
     int rc = DP_OK;
 
-    memset(&w, 0, sizeof w);
+    /* the arrays are written before they are read: only the scalars start at 0 */
+    w.out = NULL;
+    w.len = w.cap = 0;
+    w.sizes = w.inline_sizes;
+    w.size_count = w.next_size = 0;
+    w.size_cap = DP_PB_INLINE_SIZES;
+    w.depth = w.error = 0;
     fn(&w, ctx);
     if (w.error || w.depth) {
         rc = w.error ? w.error : DP_EINVAL;
         goto out;
     }
     size_t total = w.len;
-    if (dp_buf_reserve(out, total + 1) < 0) {
+    if (dp_buf_reserve_exact(out, total) < 0) {
         rc = DP_ENOMEM;
         goto out;
     }
@@ -289,6 +360,7 @@ int dp_pb_encode(dp_pb_encode_fn fn, const void *ctx, dp_buf *out)
     out->len += total;
     out->data[out->len] = '\0';
 out:
-    free(w.sizes);
+    if (w.sizes != w.inline_sizes)
+        free(w.sizes);
     return rc;
 }

@@ -12,7 +12,8 @@
  * size of every nested message in the order they begin; the second writes
  * into a buffer reserved to the exact total, using those sizes for the
  * length prefixes. So an encoder writes each message once, without a size
- * function beside it, and the output is allocated once.
+ * function beside it, and the output is allocated once (the writer itself
+ * allocates only past DP_PB_INLINE_SIZES nested messages).
  *
  * An encoder must emit the same fields in both passes (it may not depend on
  * dp_pb_measuring() for what it emits, only to skip work that does not
@@ -96,6 +97,9 @@ size_t dp_pb_varint_size(uint64_t v);
 /** Deepest dp_pb_begin() nesting a writer accepts. */
 #define DP_PB_MAX_NESTING 96
 
+/** Nested messages whose sizes a writer keeps without allocating. */
+#define DP_PB_INLINE_SIZES 256
+
 /** A writer; only dp_pb_encode() creates one. */
 typedef struct dp_pb_writer {
     uint8_t *out;  /* second pass: where bytes go; NULL while measuring */
@@ -105,10 +109,12 @@ typedef struct dp_pb_writer {
     size_t size_count;
     size_t size_cap;
     size_t next_size; /* second pass: the next entry of sizes to use */
-    size_t open_index[DP_PB_MAX_NESTING];
-    size_t open_start[DP_PB_MAX_NESTING];
     int depth;
     int error; /* first error (DP_ENOMEM, DP_EINVAL); later calls do nothing */
+    size_t open_index[DP_PB_MAX_NESTING];
+    size_t open_start[DP_PB_MAX_NESTING];
+    /* sizes live here until there are more than fit, then on the heap */
+    size_t inline_sizes[DP_PB_INLINE_SIZES];
 } dp_pb_writer;
 
 /** An encoder: emits one message's fields into w. */
@@ -142,6 +148,14 @@ void dp_pb_put_fixed64(dp_pb_writer *w, uint32_t field, uint64_t v);
 void dp_pb_put_fixed32(dp_pb_writer *w, uint32_t field, uint32_t v);
 void dp_pb_put_double(dp_pb_writer *w, uint32_t field, double v);
 void dp_pb_put_bytes(dp_pb_writer *w, uint32_t field, const void *data, size_t len);
+
+/**
+ * A string field. Protobuf strings must be UTF-8 (strict decoders refuse the
+ * whole message otherwise), so each byte that is not part of a valid UTF-8
+ * sequence (truncated, overlong, a surrogate, above U+10FFFF) is written as
+ * '?'; the length stays len.
+ */
+void dp_pb_put_string(dp_pb_writer *w, uint32_t field, const char *s, size_t len);
 
 /** Start a nested message as field `field`; every begin needs its end. */
 void dp_pb_begin(dp_pb_writer *w, uint32_t field);

@@ -14,6 +14,19 @@
 
 #include "pb_wire.h"
 
+/* fn's encoding, into an empty buffer, is want: reserved exactly (the bytes
+ * and the NUL a dp_buf keeps after them). */
+static void assert_encodes_to(dp_pb_encode_fn fn, const uint8_t *want, size_t len)
+{
+    dp_buf b;
+    dp_buf_init(&b, 0);
+    assert_int_equal(dp_pb_encode(fn, NULL, &b), DP_OK);
+    assert_int_equal(b.len, len);
+    assert_memory_equal(b.data, want, len);
+    assert_int_equal(b.cap, len + 1);
+    dp_buf_free(&b);
+}
+
 static void encode_doc_examples(dp_pb_writer *w, const void *ctx)
 {
     (void)ctx;
@@ -29,12 +42,7 @@ static void test_documentation_examples(void **state)
     (void)state;
     static const uint8_t want[] = {0x08, 0x96, 0x01, 0x12, 0x07, 0x74, 0x65, 0x73, 0x74,
                                    0x69, 0x6e, 0x67, 0x1a, 0x03, 0x08, 0x96, 0x01};
-    dp_buf b;
-    dp_buf_init(&b, 0);
-    assert_int_equal(dp_pb_encode(encode_doc_examples, NULL, &b), DP_OK);
-    assert_int_equal(b.len, sizeof want);
-    assert_memory_equal(b.data, want, sizeof want);
-    dp_buf_free(&b);
+    assert_encodes_to(encode_doc_examples, want, sizeof want);
 }
 
 /* Fixed-width fields are little-endian: fixed64 1 as field 7 is
@@ -61,12 +69,7 @@ static void test_fixed_and_negative(void **state)
         0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* int64 -1 */
         0x01, 0x10, 0x01,                                           /* bool */
     };
-    dp_buf b;
-    dp_buf_init(&b, 0);
-    assert_int_equal(dp_pb_encode(encode_fixed, NULL, &b), DP_OK);
-    assert_int_equal(b.len, sizeof want);
-    assert_memory_equal(b.data, want, sizeof want);
-    dp_buf_free(&b);
+    assert_encodes_to(encode_fixed, want, sizeof want);
 }
 
 /* A nested message of 200 bytes needs a two-byte length (c8 01), and its
@@ -245,6 +248,65 @@ static void test_inline_reader_agrees_with_general_reader(void **state)
     }
 }
 
+/* Invalid UTF-8 in a string field becomes '?', byte for byte, so the length
+ * prefix (0x14 = 20) stays the input's length. Input, piece by piece:
+ *   'a'                    valid             -> 'a'
+ *   ff                     never valid       -> '?'
+ *   c3 a9 (e-acute)        valid             -> c3 a9
+ *   e2 82 'b'              cut short by 'b'  -> '?' '?' 'b'
+ *   ed a0 80               a surrogate       -> '?' '?' '?'
+ *   f4 90 80 80            above U+10FFFF    -> '?' '?' '?' '?'
+ *   c0 af                  overlong          -> '?' '?'
+ *   f0 9f 98 80 (U+1F600)  valid             -> f0 9f 98 80 */
+static void encode_string(dp_pb_writer *w, const void *ctx)
+{
+    (void)ctx;
+    static const char in[] = "a\xff\xc3\xa9\xe2\x82"
+                             "b\xed\xa0\x80\xf4\x90\x80\x80\xc0\xaf\xf0\x9f\x98\x80";
+    dp_pb_put_string(w, 2, in, sizeof in - 1);
+}
+
+static void test_string_made_utf8(void **state)
+{
+    (void)state;
+    static const uint8_t want[] = {
+        0x12, 0x14,                            /* field 2, 20 bytes */
+        'a',  '?',  0xc3, 0xa9, '?', '?', 'b', /* a, ff, e-acute, e2 82, b */
+        '?',  '?',  '?',                       /* ed a0 80 */
+        '?',  '?',  '?',  '?',                 /* f4 90 80 80 */
+        '?',  '?',                             /* c0 af */
+        0xf0, 0x9f, 0x98, 0x80,                /* U+1F600 */
+    };
+    assert_encodes_to(encode_string, want, sizeof want);
+}
+
+/* More nested messages than the writer keeps inline: message i holds field
+ * 1 = i mod 128, so each is 0a 02 08 <i mod 128>. */
+#define MANY_MESSAGES (DP_PB_INLINE_SIZES * 3 + 5)
+
+static void encode_many(dp_pb_writer *w, const void *ctx)
+{
+    (void)ctx;
+    for (int i = 0; i < MANY_MESSAGES; i++) {
+        dp_pb_begin(w, 1);
+        dp_pb_put_varint(w, 1, (uint64_t)(i % 128));
+        dp_pb_end(w);
+    }
+}
+
+static void test_more_messages_than_inline(void **state)
+{
+    (void)state;
+    static uint8_t want[4 * MANY_MESSAGES];
+    for (int i = 0; i < MANY_MESSAGES; i++) {
+        want[4 * i] = 0x0a;
+        want[4 * i + 1] = 0x02;
+        want[4 * i + 2] = 0x08;
+        want[4 * i + 3] = (uint8_t)(i % 128);
+    }
+    assert_encodes_to(encode_many, want, sizeof want);
+}
+
 static void test_varint_size(void **state)
 {
     (void)state;
@@ -266,6 +328,8 @@ int main(void)
         cmocka_unit_test(test_errors_leave_buffer_alone),
         cmocka_unit_test(test_inline_reader_agrees_with_general_reader),
         cmocka_unit_test(test_varint_size),
+        cmocka_unit_test(test_string_made_utf8),
+        cmocka_unit_test(test_more_messages_than_inline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
