@@ -355,6 +355,7 @@ int dp_pb_encode(dp_pb_encode_fn fn, const void *ctx, dp_buf *out)
     fn(&w, ctx);
     if (w.error || w.depth || w.len != total) {
         rc = w.error ? w.error : DP_EINVAL;
+        out->data[out->len] = '\0'; /* what was written past len is not kept */
         goto out;
     }
     out->len += total;
