@@ -60,8 +60,9 @@ int dp_pb_next_any(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, cons
             *why = "truncated 64-bit value";
             return -1;
         }
-        for (int i = 7; i >= 0; i--)
-            f->value = (f->value << 8) | p[i];
+        f->value = (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+                   (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+                   (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
         p += 8;
         break;
     case DP_PB_I32:
@@ -94,116 +95,6 @@ int dp_pb_next_any(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, cons
     }
     *pos = p;
     return 1;
-}
-
-size_t dp_pb_varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-/* Second pass: room for n more bytes within what the first pass measured. */
-static bool room(dp_pb_writer *w, size_t n)
-{
-    if (n <= w->cap - w->len)
-        return true;
-    w->error = DP_EINVAL; /* the encoder emits more than it measured */
-    return false;
-}
-
-static void put_bytes_raw(dp_pb_writer *w, const void *data, size_t n)
-{
-    if (w->out) {
-        if (!room(w, n))
-            return;
-        if (n)
-            memcpy(w->out + w->len, data, n);
-    }
-    w->len += n;
-}
-
-void dp_pb_put_raw_varint(dp_pb_writer *w, uint64_t v)
-{
-    if (w->error)
-        return;
-    if (!w->out) {
-        w->len += dp_pb_varint_size(v);
-        return;
-    }
-    if (!room(w, dp_pb_varint_size(v)))
-        return;
-    uint8_t *p = w->out + w->len;
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    w->len = (size_t)(p - w->out);
-}
-
-void dp_pb_put_tag(dp_pb_writer *w, uint32_t field, int wire_type)
-{
-    dp_pb_put_raw_varint(w, (uint64_t)field << 3 | (uint64_t)wire_type);
-}
-
-void dp_pb_put_raw(dp_pb_writer *w, const void *data, size_t len)
-{
-    if (!w->error)
-        put_bytes_raw(w, data, len);
-}
-
-void dp_pb_put_varint(dp_pb_writer *w, uint32_t field, uint64_t v)
-{
-    dp_pb_put_tag(w, field, DP_PB_VARINT);
-    dp_pb_put_raw_varint(w, v);
-}
-
-void dp_pb_put_int64(dp_pb_writer *w, uint32_t field, int64_t v)
-{
-    dp_pb_put_varint(w, field, (uint64_t)v);
-}
-
-void dp_pb_put_bool(dp_pb_writer *w, uint32_t field, bool v)
-{
-    dp_pb_put_varint(w, field, v ? 1 : 0);
-}
-
-static void put_little_endian(dp_pb_writer *w, uint64_t v, int bytes)
-{
-    uint8_t b[8];
-    for (int i = 0; i < bytes; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    dp_pb_put_raw(w, b, (size_t)bytes);
-}
-
-void dp_pb_put_fixed64(dp_pb_writer *w, uint32_t field, uint64_t v)
-{
-    dp_pb_put_tag(w, field, DP_PB_I64);
-    put_little_endian(w, v, 8);
-}
-
-void dp_pb_put_fixed32(dp_pb_writer *w, uint32_t field, uint32_t v)
-{
-    dp_pb_put_tag(w, field, DP_PB_I32);
-    put_little_endian(w, v, 4);
-}
-
-void dp_pb_put_double(dp_pb_writer *w, uint32_t field, double d)
-{
-    uint64_t v;
-    memcpy(&v, &d, sizeof v);
-    dp_pb_put_fixed64(w, field, v);
-}
-
-void dp_pb_put_bytes(dp_pb_writer *w, uint32_t field, const void *data, size_t len)
-{
-    dp_pb_put_tag(w, field, DP_PB_LEN);
-    dp_pb_put_raw_varint(w, len);
-    dp_pb_put_raw(w, data, len);
 }
 
 /* Length of the valid UTF-8 sequence at s[0] (avail > 0 bytes), 0 when invalid. */
@@ -262,68 +153,21 @@ void dp_pb_put_string(dp_pb_writer *w, uint32_t field, const char *s, size_t len
     }
 }
 
-/* Room for more nested sizes: off the inline array onto the heap, then doubling. */
-static int grow_sizes(dp_pb_writer *w)
+/* Off the inline array onto the heap, then doubling. */
+bool dp_pb__grow_sizes(dp_pb_writer *w)
 {
     size_t ncap = w->size_cap * 2;
     size_t *n = w->sizes == w->inline_sizes ? malloc(ncap * sizeof *n)
                                             : realloc(w->sizes, ncap * sizeof *n);
     if (!n) {
         w->error = DP_ENOMEM;
-        return -1;
+        return false;
     }
     if (w->sizes == w->inline_sizes)
         memcpy(n, w->inline_sizes, w->size_count * sizeof *n);
     w->sizes = n;
     w->size_cap = ncap;
-    return 0;
-}
-
-void dp_pb_begin(dp_pb_writer *w, uint32_t field)
-{
-    if (w->error)
-        return;
-    if (w->depth >= DP_PB_MAX_NESTING) {
-        w->error = DP_EINVAL;
-        return;
-    }
-    dp_pb_put_tag(w, field, DP_PB_LEN);
-    if (!w->out) {
-        /* measuring: keep a slot for this message's size, filled at its end */
-        if (w->size_count == w->size_cap && grow_sizes(w) < 0)
-            return;
-        w->open_index[w->depth] = w->size_count++;
-        w->open_start[w->depth] = w->len;
-    } else {
-        if (w->next_size >= w->size_count) {
-            w->error = DP_EINVAL; /* more messages than measured */
-            return;
-        }
-        size_t size = w->sizes[w->next_size];
-        w->open_index[w->depth] = w->next_size++;
-        dp_pb_put_raw_varint(w, size);
-        w->open_start[w->depth] = w->len;
-    }
-    w->depth++;
-}
-
-void dp_pb_end(dp_pb_writer *w)
-{
-    if (w->error)
-        return;
-    if (w->depth == 0) {
-        w->error = DP_EINVAL;
-        return;
-    }
-    w->depth--;
-    size_t size = w->len - w->open_start[w->depth];
-    if (!w->out) {
-        w->sizes[w->open_index[w->depth]] = size;
-        w->len += dp_pb_varint_size(size); /* the length prefix, counted in the parent */
-    } else if (size != w->sizes[w->open_index[w->depth]]) {
-        /* the encoder emitted something else than it measured */
-        w->error = DP_EINVAL;
-    }
+    return true;
 }
 
 int dp_pb_encode(dp_pb_encode_fn fn, const void *ctx, dp_buf *out)

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "buf.h"
 #include "dp_err.h"
@@ -92,7 +93,15 @@ static inline int dp_pb_next(const uint8_t **pos, const uint8_t *end, dp_pb_fiel
 DP_MUST_CHECK int dp_pb_read_varint(const uint8_t **pos, const uint8_t *end, uint64_t *out);
 
 /** Bytes a varint of value v takes. */
-size_t dp_pb_varint_size(uint64_t v);
+static inline size_t dp_pb_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
 
 /** Deepest dp_pb_begin() nesting a writer accepts. */
 #define DP_PB_MAX_NESTING 96
@@ -134,20 +143,110 @@ static inline bool dp_pb_measuring(const dp_pb_writer *w)
     return w->out == NULL;
 }
 
-void dp_pb_put_tag(dp_pb_writer *w, uint32_t field, int wire_type);
+/*
+ * The per-field calls below are inline: an encoder makes dozens per message,
+ * twice, on hot paths (enrichment re-encodes every span sent upstream), and
+ * inlined the field numbers fold into constant tag bytes. Only growing the
+ * size list past its inline array and the UTF-8 check are calls.
+ * dp_pb__* are internal to the codec.
+ */
+
+/* Measuring: room for one more nested size; false (w->error set) when out of memory. */
+bool dp_pb__grow_sizes(dp_pb_writer *w);
+
 /** Raw varint (no tag), e.g. inside a packed field. */
-void dp_pb_put_raw_varint(dp_pb_writer *w, uint64_t v);
+static inline void dp_pb_put_raw_varint(dp_pb_writer *w, uint64_t v)
+{
+    if (w->error)
+        return;
+    size_t n = dp_pb_varint_size(v);
+    if (w->out) {
+        if (n > w->cap - w->len) {
+            w->error = DP_EINVAL; /* more than the first pass measured */
+            return;
+        }
+        uint8_t *p = w->out + w->len;
+        while (v >= 0x80) {
+            *p++ = (uint8_t)(v | 0x80);
+            v >>= 7;
+        }
+        *p = (uint8_t)v;
+    }
+    w->len += n;
+}
+
+static inline void dp_pb_put_tag(dp_pb_writer *w, uint32_t field, int wire_type)
+{
+    dp_pb_put_raw_varint(w, (uint64_t)field << 3 | (uint64_t)wire_type);
+}
+
 /** Bytes already encoded (whole fields copied from another message). */
-void dp_pb_put_raw(dp_pb_writer *w, const void *data, size_t len);
+static inline void dp_pb_put_raw(dp_pb_writer *w, const void *data, size_t len)
+{
+    if (w->error)
+        return;
+    if (w->out) {
+        if (len > w->cap - w->len) {
+            w->error = DP_EINVAL; /* more than the first pass measured */
+            return;
+        }
+        if (len)
+            memcpy(w->out + w->len, data, len);
+    }
+    w->len += len;
+}
+
+/* Fixed-width values are little-endian on the wire. */
+static inline void dp_pb__put_little_endian(dp_pb_writer *w, uint64_t v, size_t bytes)
+{
+    uint8_t b[8];
+    for (size_t i = 0; i < bytes; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    dp_pb_put_raw(w, b, bytes);
+}
 
 /* One field each. */
-void dp_pb_put_varint(dp_pb_writer *w, uint32_t field, uint64_t v);
-void dp_pb_put_int64(dp_pb_writer *w, uint32_t field, int64_t v);
-void dp_pb_put_bool(dp_pb_writer *w, uint32_t field, bool v);
-void dp_pb_put_fixed64(dp_pb_writer *w, uint32_t field, uint64_t v);
-void dp_pb_put_fixed32(dp_pb_writer *w, uint32_t field, uint32_t v);
-void dp_pb_put_double(dp_pb_writer *w, uint32_t field, double v);
-void dp_pb_put_bytes(dp_pb_writer *w, uint32_t field, const void *data, size_t len);
+static inline void dp_pb_put_varint(dp_pb_writer *w, uint32_t field, uint64_t v)
+{
+    dp_pb_put_tag(w, field, DP_PB_VARINT);
+    dp_pb_put_raw_varint(w, v);
+}
+
+static inline void dp_pb_put_int64(dp_pb_writer *w, uint32_t field, int64_t v)
+{
+    dp_pb_put_varint(w, field, (uint64_t)v);
+}
+
+static inline void dp_pb_put_bool(dp_pb_writer *w, uint32_t field, bool v)
+{
+    dp_pb_put_varint(w, field, v ? 1 : 0);
+}
+
+static inline void dp_pb_put_fixed64(dp_pb_writer *w, uint32_t field, uint64_t v)
+{
+    dp_pb_put_tag(w, field, DP_PB_I64);
+    dp_pb__put_little_endian(w, v, 8);
+}
+
+static inline void dp_pb_put_fixed32(dp_pb_writer *w, uint32_t field, uint32_t v)
+{
+    dp_pb_put_tag(w, field, DP_PB_I32);
+    dp_pb__put_little_endian(w, v, 4);
+}
+
+static inline void dp_pb_put_double(dp_pb_writer *w, uint32_t field, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, sizeof v);
+    dp_pb_put_fixed64(w, field, v);
+}
+
+static inline void dp_pb_put_bytes(dp_pb_writer *w, uint32_t field, const void *data, size_t len)
+{
+    dp_pb_put_tag(w, field, DP_PB_LEN);
+    dp_pb_put_raw_varint(w, len);
+    dp_pb_put_raw(w, data, len);
+}
 
 /**
  * A string field. Protobuf strings must be UTF-8 (strict decoders refuse the
@@ -158,7 +257,49 @@ void dp_pb_put_bytes(dp_pb_writer *w, uint32_t field, const void *data, size_t l
 void dp_pb_put_string(dp_pb_writer *w, uint32_t field, const char *s, size_t len);
 
 /** Start a nested message as field `field`; every begin needs its end. */
-void dp_pb_begin(dp_pb_writer *w, uint32_t field);
-void dp_pb_end(dp_pb_writer *w);
+static inline void dp_pb_begin(dp_pb_writer *w, uint32_t field)
+{
+    if (w->error)
+        return;
+    if (w->depth >= DP_PB_MAX_NESTING) {
+        w->error = DP_EINVAL;
+        return;
+    }
+    dp_pb_put_tag(w, field, DP_PB_LEN);
+    if (!w->out) {
+        /* measuring: keep a slot for this message's size, filled at its end */
+        if (w->size_count == w->size_cap && !dp_pb__grow_sizes(w))
+            return;
+        w->open_index[w->depth] = w->size_count++;
+    } else {
+        if (w->next_size >= w->size_count) {
+            w->error = DP_EINVAL; /* more messages than measured */
+            return;
+        }
+        w->open_index[w->depth] = w->next_size;
+        dp_pb_put_raw_varint(w, w->sizes[w->next_size++]);
+    }
+    w->open_start[w->depth] = w->len;
+    w->depth++;
+}
+
+static inline void dp_pb_end(dp_pb_writer *w)
+{
+    if (w->error)
+        return;
+    if (w->depth == 0) {
+        w->error = DP_EINVAL;
+        return;
+    }
+    w->depth--;
+    size_t size = w->len - w->open_start[w->depth];
+    if (!w->out) {
+        w->sizes[w->open_index[w->depth]] = size;
+        w->len += dp_pb_varint_size(size); /* the length prefix, counted in the parent */
+    } else if (size != w->sizes[w->open_index[w->depth]]) {
+        /* the encoder emitted something else than it measured */
+        w->error = DP_EINVAL;
+    }
+}
 
 #endif
