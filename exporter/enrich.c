@@ -3,16 +3,18 @@
  * the profile found added to the node spans and the root span.
  *
  * The run's spans are kept as the bytes they arrived as. They are never
- * decoded or repacked here: the request is written by hand, field by field,
- * around the original span, resource and scope bytes. Protobuf defines
- * repeated fields as appendable, so a span's new attributes (Span field 9)
- * and events (Span field 11) are encoded and written right after its
- * original bytes; a decoder sees them as if they had been there all along.
+ * decoded or repacked here: the request is written field by field with the
+ * shared wire codec (common/pb_wire.h) around the original span, resource
+ * and scope bytes. Protobuf defines repeated fields as appendable, so a
+ * span's new attributes (Span field 9) and events (Span field 11) are
+ * encoded and written right after its original bytes; a decoder sees them
+ * as if they had been there all along.
  *
- * Two passes: the first measures every span's additions and every enclosing
- * message (protobuf needs each length before its content), the second
- * writes straight into the output buffer, reserved once. Memory per run:
- * one allocation for the per-span and per-scope plans, none per span.
+ * One encoder function per message; dp_pb_encode() runs them twice, to
+ * measure and then to write into the output buffer, reserved once. What each
+ * span gets (its node, whether it is the root, what it already carries) is
+ * worked out once before, so neither pass walks a span's bytes. Memory per
+ * run: the per-span and per-scope plans, none per span.
  *
  * Chaining (dagprof behind dagprof): before adding to a span, its top-level
  * attributes and events are walked on the wire (no decode) and any dag.node.*
@@ -26,6 +28,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pb_wire.h"
 
 /* OTLP field numbers (opentelemetry/proto trace, common and collector v1) */
 enum {
@@ -51,8 +54,6 @@ enum {
     F_ARRAY_VALUES = 1,
 };
 
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_I32 = 5 };
-
 /* ---- the keys and events this module adds ---------------------------------- */
 
 enum {
@@ -72,24 +73,29 @@ enum {
     K_COUNT
 };
 
-static const char *const key_names[K_COUNT] = {
-    [K_NODE_WAIT] = "dag.node.wait_ms",
-    [K_NODE_EXECUTION] = "dag.node.execution_ms",
-    [K_NODE_COST] = "dag.node.cost_usd",
-    [K_NODE_CRITICAL] = "dag.node.on_critical_path",
-    [K_NODE_BOTTLENECKS] = "dag.node.bottlenecks",
-    [K_RUN_WALL] = "dag.run.wall_ms",
-    [K_RUN_CRITICAL_PATH] = "dag.run.critical_path_ms",
-    [K_RUN_PARALLELISM] = "dag.run.parallelism",
-    [K_RUN_COST] = "dag.run.cost_usd",
-    [K_RUN_COST_COMPLETE] = "dag.run.cost_complete",
-    [K_RUN_TOKENS_INPUT] = "dag.run.tokens.input",
-    [K_RUN_TOKENS_OUTPUT] = "dag.run.tokens.output",
-    [K_RUN_BOTTLENECK_COUNT] = "dag.run.bottleneck_count",
+#define KEY(s)                                                                                     \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+
+static const dp_str key_names[K_COUNT] = {
+    [K_NODE_WAIT] = KEY("dag.node.wait_ms"),
+    [K_NODE_EXECUTION] = KEY("dag.node.execution_ms"),
+    [K_NODE_COST] = KEY("dag.node.cost_usd"),
+    [K_NODE_CRITICAL] = KEY("dag.node.on_critical_path"),
+    [K_NODE_BOTTLENECKS] = KEY("dag.node.bottlenecks"),
+    [K_RUN_WALL] = KEY("dag.run.wall_ms"),
+    [K_RUN_CRITICAL_PATH] = KEY("dag.run.critical_path_ms"),
+    [K_RUN_PARALLELISM] = KEY("dag.run.parallelism"),
+    [K_RUN_COST] = KEY("dag.run.cost_usd"),
+    [K_RUN_COST_COMPLETE] = KEY("dag.run.cost_complete"),
+    [K_RUN_TOKENS_INPUT] = KEY("dag.run.tokens.input"),
+    [K_RUN_TOKENS_OUTPUT] = KEY("dag.run.tokens.output"),
+    [K_RUN_BOTTLENECK_COUNT] = KEY("dag.run.bottleneck_count"),
 };
 
-#define EVENT_BOTTLENECK "dag.bottleneck"
-#define EVENT_RECOMMENDATION "dag.recommendation"
+static const dp_str event_bottleneck = KEY("dag.bottleneck");
+static const dp_str event_recommendation = KEY("dag.recommendation");
 
 /* bits of a span's "already present" mask: one per key, then the events */
 #define HAS_KEY(k) (1u << (k))
@@ -99,146 +105,13 @@ static const char *const key_names[K_COUNT] = {
 /* enough for every dp_bottleneck_type; a node's type set is a bit mask */
 #define BOTTLENECK_TYPES_MAX 16
 
-/* ---- a tiny protobuf writer ------------------------------------------------- */
-
-/* Writes at p + len; with p NULL it only counts, which is how lengths are
- * measured before a length-delimited field is written. */
-typedef struct pb_writer {
-    uint8_t *p;
-    size_t len;
-} pb_writer;
-
-static size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static size_t len_field_size(uint32_t field, size_t n)
-{
-    return varint_size((uint64_t)field << 3 | WT_LEN) + varint_size(n) + n;
-}
-
-static void put_raw(pb_writer *w, const void *data, size_t n)
-{
-    if (w->p && n)
-        memcpy(w->p + w->len, data, n);
-    w->len += n;
-}
-
-static void put_varint(pb_writer *w, uint64_t v)
-{
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    put_raw(w, tmp, n);
-}
-
-static void put_tag(pb_writer *w, uint32_t field, int wire_type)
-{
-    put_varint(w, (uint64_t)field << 3 | (uint64_t)wire_type);
-}
-
-static void put_fixed64(pb_writer *w, uint64_t v)
-{
-    uint8_t tmp[8];
-    for (int i = 0; i < 8; i++)
-        tmp[i] = (uint8_t)(v >> (8 * i));
-    put_raw(w, tmp, 8);
-}
-
-static void put_double(pb_writer *w, double d)
-{
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof(bits));
-    put_fixed64(w, bits);
-}
-
-/* Length of the valid UTF-8 sequence starting at s[0], 0 when invalid. */
-static size_t utf8_sequence(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0)
-            lo = 0xa0; /* overlong */
-        else if (c == 0xed)
-            hi = 0x9f; /* surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0)
-            lo = 0x90; /* overlong */
-        else if (c == 0xf4)
-            hi = 0x8f; /* above U+10FFFF */
-    } else
-        return 0;
-    if (avail < n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return n;
-}
-
-/*
- * A string value: protobuf string fields must be UTF-8 (strict decoders
- * refuse the whole request otherwise), and dagprof's texts may hold a
- * truncated multi-byte character or bytes copied from a non-UTF-8 name.
- * Every invalid byte becomes '?', so the length stays what was measured.
- */
-static void put_text(pb_writer *w, dp_str s)
-{
-    if (!w->p || !s.len) {
-        w->len += s.len;
-        return;
-    }
-    unsigned char *dst = w->p + w->len;
-    memcpy(dst, s.ptr, s.len);
-    for (size_t i = 0; i < s.len;) {
-        size_t n = utf8_sequence(dst + i, s.len - i);
-        if (n == 0) {
-            dst[i] = '?';
-            n = 1;
-        }
-        i += n;
-    }
-    w->len += s.len;
-}
-
-static void put_text_field(pb_writer *w, uint32_t field, dp_str s)
-{
-    put_tag(w, field, WT_LEN);
-    put_varint(w, s.len);
-    put_text(w, s);
-}
-
-static void put_bytes_field(pb_writer *w, uint32_t field, dp_str s)
-{
-    put_tag(w, field, WT_LEN);
-    put_varint(w, s.len);
-    put_raw(w, s.ptr, s.len);
-}
-
 /* ---- attributes and events -------------------------------------------------- */
 
 enum attr_kind { AV_STRING, AV_BOOL, AV_INT, AV_DOUBLE, AV_STRINGS };
 
 /** One KeyValue to add: the key and an AnyValue of one of the kinds above. */
 typedef struct attr {
-    const char *key;
+    dp_str key;
     enum attr_kind kind;
     union {
         dp_str s;
@@ -260,7 +133,7 @@ typedef struct attr_list {
     size_t n;
 } attr_list;
 
-static attr *attr_add(attr_list *l, const char *key, enum attr_kind kind)
+static attr *attr_add(attr_list *l, dp_str key, enum attr_kind kind)
 {
     attr *a = &l->a[l->n++];
     a->key = key;
@@ -268,23 +141,23 @@ static attr *attr_add(attr_list *l, const char *key, enum attr_kind kind)
     return a;
 }
 
-static void add_double(attr_list *l, const char *key, double d)
+static void add_double(attr_list *l, dp_str key, double d)
 {
     attr_add(l, key, AV_DOUBLE)->u.d = d;
 }
 
-static void add_bool(attr_list *l, const char *key, bool b)
+static void add_bool(attr_list *l, dp_str key, bool b)
 {
     attr_add(l, key, AV_BOOL)->u.b = b;
 }
 
-static void add_int(attr_list *l, const char *key, uint64_t v)
+static void add_int(attr_list *l, dp_str key, uint64_t v)
 {
     /* AnyValue.int_value is signed: clamp rather than wrap to negative */
     attr_add(l, key, AV_INT)->u.i = v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
-static void add_string(attr_list *l, const char *key, dp_str s)
+static void add_string(attr_list *l, dp_str key, dp_str s)
 {
     attr_add(l, key, AV_STRING)->u.s = s;
 }
@@ -295,175 +168,88 @@ static dp_str text_of(const char *s, size_t cap)
     return (dp_str){s, strnlen(s, cap)};
 }
 
-static size_t array_body_size(const attr *a)
+/* ArrayValue of strings: each value an AnyValue holding string_value. */
+static void encode_string_array(dp_pb_writer *w, const attr *a)
 {
-    size_t n = 0;
-    for (size_t k = 0; k < a->u.strs.count; k++)
-        n += len_field_size(F_ARRAY_VALUES,
-                            len_field_size(F_ANY_STRING, strlen(a->u.strs.items[k])));
-    return n;
-}
-
-static size_t any_value_size(const attr *a)
-{
-    switch (a->kind) {
-    case AV_STRING:
-        return len_field_size(F_ANY_STRING, a->u.s.len);
-    case AV_BOOL:
-        return 2;
-    case AV_INT:
-        return 1 + varint_size((uint64_t)a->u.i);
-    case AV_DOUBLE:
-        return 1 + 8;
-    case AV_STRINGS:
-        return len_field_size(F_ANY_ARRAY, array_body_size(a));
+    for (size_t k = 0; k < a->u.strs.count; k++) {
+        const char *item = a->u.strs.items[k];
+        dp_pb_begin(w, F_ARRAY_VALUES);
+        dp_pb_put_string(w, F_ANY_STRING, item, strlen(item));
+        dp_pb_end(w);
     }
-    return 0;
 }
 
-/* A KeyValue as repeated field `field` (9 in a Span, 3 in an Event). The
- * oneof value is always written, zero and false included: its presence is
- * what says which kind the value is. */
-static void put_key_value(pb_writer *w, uint32_t field, const attr *a)
+/* AnyValue. The oneof value is always written, zero and false included: its
+ * presence is what says which kind the value is. Strings go through
+ * dp_pb_put_string: dagprof's texts may hold a truncated multi-byte character
+ * or bytes copied from a non-UTF-8 name, and protobuf strings must be UTF-8. */
+static void encode_any_value(dp_pb_writer *w, const attr *a)
 {
-    size_t key_len = strlen(a->key);
-    size_t value_size = any_value_size(a);
-    put_tag(w, field, WT_LEN);
-    put_varint(w, len_field_size(F_KV_KEY, key_len) + len_field_size(F_KV_VALUE, value_size));
-    put_bytes_field(w, F_KV_KEY, (dp_str){a->key, key_len});
-    put_tag(w, F_KV_VALUE, WT_LEN);
-    put_varint(w, value_size);
     switch (a->kind) {
     case AV_STRING:
-        put_text_field(w, F_ANY_STRING, a->u.s);
+        dp_pb_put_string(w, F_ANY_STRING, a->u.s.ptr, a->u.s.len);
         break;
     case AV_BOOL:
-        put_tag(w, F_ANY_BOOL, WT_VARINT);
-        put_varint(w, a->u.b ? 1 : 0);
+        dp_pb_put_bool(w, F_ANY_BOOL, a->u.b);
         break;
     case AV_INT:
-        put_tag(w, F_ANY_INT, WT_VARINT);
-        put_varint(w, (uint64_t)a->u.i);
+        dp_pb_put_int64(w, F_ANY_INT, a->u.i);
         break;
     case AV_DOUBLE:
-        put_tag(w, F_ANY_DOUBLE, WT_I64);
-        put_double(w, a->u.d);
+        dp_pb_put_double(w, F_ANY_DOUBLE, a->u.d);
         break;
     case AV_STRINGS:
-        put_tag(w, F_ANY_ARRAY, WT_LEN);
-        put_varint(w, array_body_size(a));
-        for (size_t k = 0; k < a->u.strs.count; k++) {
-            dp_str s = dp_str_from_cstr(a->u.strs.items[k]);
-            put_tag(w, F_ARRAY_VALUES, WT_LEN);
-            put_varint(w, len_field_size(F_ANY_STRING, s.len));
-            put_text_field(w, F_ANY_STRING, s);
-        }
+        dp_pb_begin(w, F_ANY_ARRAY);
+        encode_string_array(w, a);
+        dp_pb_end(w);
         break;
     }
 }
 
-static void put_event_body(pb_writer *w, const char *name, uint64_t time_ns, const attr_list *l)
+/* KeyValue. */
+static void encode_key_value(dp_pb_writer *w, const attr *a)
 {
-    put_tag(w, F_EVENT_TIME, WT_I64);
-    put_fixed64(w, time_ns);
-    put_bytes_field(w, F_EVENT_NAME, dp_str_from_cstr(name));
-    for (size_t i = 0; i < l->n; i++)
-        put_key_value(w, F_EVENT_ATTRIBUTES, &l->a[i]);
+    dp_pb_put_bytes(w, F_KV_KEY, a->key.ptr, a->key.len);
+    dp_pb_begin(w, F_KV_VALUE);
+    encode_any_value(w, a);
+    dp_pb_end(w);
 }
 
-/* A Span.events entry: measured in a counting pass, then written. */
-static void put_event(pb_writer *w, const char *name, uint64_t time_ns, const attr_list *l)
+/* Every attribute of l as repeated KeyValue field `field` (9 in a Span, 3 in an Event). */
+static void put_attributes(dp_pb_writer *w, uint32_t field, const attr_list *l)
 {
-    pb_writer count = {NULL, 0};
-    put_event_body(&count, name, time_ns, l);
-    put_tag(w, F_SPAN_EVENTS, WT_LEN);
-    put_varint(w, count.len);
-    put_event_body(w, name, time_ns, l);
+    for (size_t i = 0; i < l->n; i++) {
+        dp_pb_begin(w, field);
+        encode_key_value(w, &l->a[i]);
+        dp_pb_end(w);
+    }
+}
+
+/* Span.Event, as a Span.events entry. */
+static void put_event(dp_pb_writer *w, dp_str name, uint64_t time_ns, const attr_list *l)
+{
+    dp_pb_begin(w, F_SPAN_EVENTS);
+    dp_pb_put_fixed64(w, F_EVENT_TIME, time_ns);
+    dp_pb_put_bytes(w, F_EVENT_NAME, name.ptr, name.len);
+    put_attributes(w, F_EVENT_ATTRIBUTES, l);
+    dp_pb_end(w);
 }
 
 /* ---- reading what a span already carries ------------------------------------ */
-
-static int read_varint(const uint8_t **pos, const uint8_t *end, uint64_t *out)
-{
-    const uint8_t *p = *pos;
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (p >= end)
-            return -1;
-        uint8_t b = *p++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *pos = p;
-            *out = v;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* One field of a message: its number, wire type and, for length-delimited
- * fields, its payload. Returns 1 for a field, 0 at the end, -1 when the bytes
- * are not protobuf. */
-static int next_field(const uint8_t **pos, const uint8_t *end, uint32_t *field, int *wire_type,
-                      dp_str *payload)
-{
-    const uint8_t *p = *pos;
-    uint64_t tag, v;
-    if (p >= end)
-        return 0;
-    if (read_varint(&p, end, &tag) < 0 || tag >> 3 == 0)
-        return -1;
-    *field = (uint32_t)(tag >> 3);
-    *wire_type = (int)(tag & 7);
-    switch (*wire_type) {
-    case WT_VARINT:
-        if (read_varint(&p, end, &v) < 0)
-            return -1;
-        break;
-    case WT_I64:
-        if ((size_t)(end - p) < 8)
-            return -1;
-        p += 8;
-        break;
-    case WT_LEN:
-        if (read_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
-            return -1;
-        *payload = (dp_str){(const char *)p, (size_t)v};
-        p += v;
-        break;
-    case WT_I32:
-        if ((size_t)(end - p) < 4)
-            return -1;
-        p += 4;
-        break;
-    case WT_SGROUP:
-    case WT_EGROUP:
-        break; /* the caller tracks group nesting */
-    default:
-        return -1;
-    }
-    *pos = p;
-    return 1;
-}
 
 /* The last top-level length-delimited field `want` of a message (protobuf:
  * the last occurrence of a singular field wins). Empty when absent. */
 static int last_len_field(dp_str msg, uint32_t want, dp_str *out)
 {
     const uint8_t *p = (const uint8_t *)msg.ptr, *end = p + msg.len;
-    uint32_t field;
-    int wire_type, depth = 0, rc;
-    dp_str payload = DP_STR_NULL;
+    dp_pb_field f;
+    const char *why;
+    int rc;
     *out = DP_STR_NULL;
-    while ((rc = next_field(&p, end, &field, &wire_type, &payload)) > 0) {
-        if (wire_type == WT_SGROUP)
-            depth++;
-        else if (wire_type == WT_EGROUP && --depth < 0)
-            return -1;
-        else if (depth == 0 && field == want && wire_type == WT_LEN)
-            *out = payload;
-    }
-    return rc < 0 || depth ? -1 : 0;
+    while ((rc = dp_pb_next(&p, end, &f, &why)) > 0)
+        if (f.number == want && f.wire_type == DP_PB_LEN)
+            *out = (dp_str){(const char *)f.data, f.len};
+    return rc;
 }
 
 static uint32_t known_key_bit(dp_str key)
@@ -471,7 +257,7 @@ static uint32_t known_key_bit(dp_str key)
     if (key.len < 8 || memcmp(key.ptr, "dag.", 4) != 0)
         return 0;
     for (int k = 0; k < K_COUNT; k++)
-        if (dp_str_eq_cstr(key, key_names[k]))
+        if (dp_str_eq(key, key_names[k]))
             return HAS_KEY(k);
     return 0;
 }
@@ -479,49 +265,68 @@ static uint32_t known_key_bit(dp_str key)
 /*
  * Which of this module's keys and events the span already has (from a
  * dagprof further down the pipeline). A wire walk over the span's top-level
- * fields; only attribute keys and event names are looked at.
+ * fields; only attribute keys and event names are looked at. Groups (wire
+ * types 3 and 4) make the walk fail: the receiver refuses them, so a stored
+ * span never has one.
  */
 static int scan_existing(dp_str span, uint32_t *mask)
 {
     const uint8_t *p = (const uint8_t *)span.ptr, *end = p + span.len;
-    uint32_t field;
-    int wire_type, depth = 0, rc;
-    dp_str payload = DP_STR_NULL, name;
+    dp_pb_field f;
+    const char *why;
+    dp_str name;
+    int rc;
     *mask = 0;
-    while ((rc = next_field(&p, end, &field, &wire_type, &payload)) > 0) {
-        if (wire_type == WT_SGROUP) {
-            depth++;
+    while ((rc = dp_pb_next(&p, end, &f, &why)) > 0) {
+        if (f.wire_type != DP_PB_LEN)
             continue;
-        }
-        if (wire_type == WT_EGROUP) {
-            if (--depth < 0)
-                return -1;
-            continue;
-        }
-        if (depth || wire_type != WT_LEN)
-            continue;
-        if (field == F_SPAN_ATTRIBUTES) {
+        dp_str payload = {(const char *)f.data, f.len};
+        if (f.number == F_SPAN_ATTRIBUTES) {
             if (last_len_field(payload, F_KV_KEY, &name) < 0)
                 return -1;
             *mask |= known_key_bit(name);
-        } else if (field == F_SPAN_EVENTS) {
+        } else if (f.number == F_SPAN_EVENTS) {
             if (last_len_field(payload, F_EVENT_NAME, &name) < 0)
                 return -1;
-            if (dp_str_eq_cstr(name, EVENT_BOTTLENECK))
+            if (dp_str_eq(name, event_bottleneck))
                 *mask |= HAS_BOTTLENECK_EVENT;
-            else if (dp_str_eq_cstr(name, EVENT_RECOMMENDATION))
+            else if (dp_str_eq(name, event_recommendation))
                 *mask |= HAS_RECOMMENDATION_EVENT;
         }
     }
-    return rc < 0 || depth ? -1 : 0;
+    return rc;
 }
 
-/* ---- what goes on a node span and on the root span --------------------------- */
+/* ---- the run's layout: resources, scopes, spans ------------------------------ */
 
+/** Per span: what it gets, worked out before encoding. */
+typedef struct span_plan {
+    int32_t node; /* node index when this is a node's span, else -1 */
+    uint32_t existing;
+    bool root;
+} span_plan;
+
+/** Per scope record (plus one for spans naming no valid scope). */
+typedef struct scope_plan {
+    uint32_t same_scope;    /* first record with the same resource and scope */
+    uint32_t same_resource; /* first record with the same resource */
+    size_t span_count;
+    size_t first;            /* into the span order */
+    bool resource_has_spans; /* on the same_resource record: a ResourceSpans is written */
+} scope_plan;
+
+/** Everything the encoders read. */
 typedef struct enrich_ctx {
+    const dp_run_record *run;
     const dp_run_profile *profile;
     const uint16_t *node_bottlenecks; /* per node: bit mask of bottleneck types */
+    const span_plan *plan;            /* per span, in arrival order */
+    const scope_plan *scopes;         /* scope_count + 1 records */
+    const size_t *order;              /* span indexes grouped by ScopeSpans */
+    size_t slots;
 } enrich_ctx;
+
+/* ---- what goes on a node span and on the root span --------------------------- */
 
 static void node_attrs(const enrich_ctx *c, size_t node, uint32_t existing, attr_list *l,
                        const char **type_names)
@@ -572,7 +377,8 @@ static void root_attrs(const enrich_ctx *c, uint32_t existing, attr_list *l)
                 (uint64_t)p->bottleneck_count + (uint64_t)p->bottlenecks_omitted);
 }
 
-static void put_root_events(pb_writer *w, const enrich_ctx *c, uint32_t existing, uint64_t time_ns)
+static void put_root_events(dp_pb_writer *w, const enrich_ctx *c, uint32_t existing,
+                            uint64_t time_ns)
 {
     const dp_run_profile *p = c->profile;
     attr_list l;
@@ -580,71 +386,56 @@ static void put_root_events(pb_writer *w, const enrich_ctx *c, uint32_t existing
         for (size_t i = 0; i < p->bottleneck_count; i++) {
             const dp_bottleneck *b = &p->bottlenecks[i];
             l.n = 0;
-            add_string(&l, "type", dp_str_from_cstr(dp_bottleneck_type_name(b->type)));
+            add_string(&l, DP_STR_LIT("type"), dp_str_from_cstr(dp_bottleneck_type_name(b->type)));
             /* run-wide findings (node -1) name no node */
             if (b->node >= 0 && (size_t)b->node < p->node_count)
-                add_string(&l, "node", dp_str_from_cstr(p->nodes[b->node].id));
-            add_string(&l, "severity", dp_str_from_cstr(dp_severity_name(b->severity)));
-            add_double(&l, "impact_pct", b->impact_pct);
-            add_string(&l, "details", text_of(b->details, sizeof(b->details)));
-            add_string(&l, "suggestion", text_of(b->suggestion, sizeof(b->suggestion)));
-            put_event(w, EVENT_BOTTLENECK, time_ns, &l);
+                add_string(&l, DP_STR_LIT("node"), dp_str_from_cstr(p->nodes[b->node].id));
+            add_string(&l, DP_STR_LIT("severity"), dp_str_from_cstr(dp_severity_name(b->severity)));
+            add_double(&l, DP_STR_LIT("impact_pct"), b->impact_pct);
+            add_string(&l, DP_STR_LIT("details"), text_of(b->details, sizeof(b->details)));
+            add_string(&l, DP_STR_LIT("suggestion"), text_of(b->suggestion, sizeof(b->suggestion)));
+            put_event(w, event_bottleneck, time_ns, &l);
         }
     }
     if (!(existing & HAS_RECOMMENDATION_EVENT)) {
         for (size_t i = 0; i < p->recommendation_count; i++) {
             const dp_recommendation *r = &p->recommendations[i];
             l.n = 0;
-            add_string(&l, "type", dp_str_from_cstr(dp_recommendation_type_name(r->type)));
-            add_string(&l, "priority", dp_str_from_cstr(dp_severity_name(r->priority)));
-            add_double(&l, "savings.time_ms", r->savings_time_ms);
-            add_int(&l, "savings.tokens", r->savings_tokens);
+            add_string(&l, DP_STR_LIT("type"),
+                       dp_str_from_cstr(dp_recommendation_type_name(r->type)));
+            add_string(&l, DP_STR_LIT("priority"), dp_str_from_cstr(dp_severity_name(r->priority)));
+            add_double(&l, DP_STR_LIT("savings.time_ms"), r->savings_time_ms);
+            add_int(&l, DP_STR_LIT("savings.tokens"), r->savings_tokens);
             if (r->savings_cost_known)
-                add_double(&l, "savings.cost_usd", r->savings_cost_usd);
-            add_string(&l, "description", text_of(r->description, sizeof(r->description)));
-            add_string(&l, "implementation", text_of(r->implementation, sizeof(r->implementation)));
-            put_event(w, EVENT_RECOMMENDATION, time_ns, &l);
+                add_double(&l, DP_STR_LIT("savings.cost_usd"), r->savings_cost_usd);
+            add_string(&l, DP_STR_LIT("description"),
+                       text_of(r->description, sizeof(r->description)));
+            add_string(&l, DP_STR_LIT("implementation"),
+                       text_of(r->implementation, sizeof(r->implementation)));
+            put_event(w, event_recommendation, time_ns, &l);
         }
     }
 }
 
-/* Everything appended after one span's bytes; node < 0 when not a node span. */
-static void put_span_additions(pb_writer *w, const enrich_ctx *c, int node, bool root,
-                               uint32_t existing, uint64_t end_ns)
+/* Span of a node or the root: its original bytes, then what the profile adds. */
+static void encode_span(dp_pb_writer *w, const enrich_ctx *c, size_t index)
 {
+    const dp_span_ref *s = &c->run->spans[index];
+    const span_plan *sp = &c->plan[index];
+    dp_pb_put_raw(w, s->raw.ptr, s->raw.len);
     attr_list l;
     const char *type_names[BOTTLENECK_TYPES_MAX];
     l.n = 0;
-    if (node >= 0)
-        node_attrs(c, (size_t)node, existing, &l, type_names);
-    if (root)
-        root_attrs(c, existing, &l);
-    for (size_t i = 0; i < l.n; i++)
-        put_key_value(w, F_SPAN_ATTRIBUTES, &l.a[i]);
-    if (root)
-        put_root_events(w, c, existing, end_ns);
+    if (sp->node >= 0)
+        node_attrs(c, (size_t)sp->node, sp->existing, &l, type_names);
+    if (sp->root)
+        root_attrs(c, sp->existing, &l);
+    put_attributes(w, F_SPAN_ATTRIBUTES, &l);
+    if (sp->root)
+        put_root_events(w, c, sp->existing, s->end_ns);
 }
 
-/* ---- the run's layout: resources, scopes, spans ------------------------------ */
-
-/** Per span: where it goes and what it gets. */
-typedef struct span_plan {
-    size_t additions; /* bytes appended after the original span */
-    int32_t node;     /* node index when this is a node's span, else -1 */
-    uint32_t existing;
-    bool root;
-} span_plan;
-
-/** Per scope record (plus one for spans naming no valid scope). */
-typedef struct scope_plan {
-    uint32_t same_scope;    /* first record with the same resource and scope */
-    uint32_t same_resource; /* first record with the same resource */
-    size_t span_count;
-    size_t first;              /* into the span order */
-    size_t spans_size;         /* bytes of the ScopeSpans.spans fields */
-    size_t body_size;          /* ScopeSpans message */
-    size_t resource_body_size; /* ResourceSpans message, on the same_resource record */
-} scope_plan;
+/* ---- the request: ResourceSpans, ScopeSpans, spans ---------------------------- */
 
 static dp_span_scope scope_at(const dp_run_record *run, size_t k)
 {
@@ -676,9 +467,63 @@ static int find_node(const dp_run_profile *p, const uint32_t *by_span, const uin
     return -1;
 }
 
-static size_t optional_field_size(uint32_t field, dp_str s)
+/* A length-delimited field copied as it arrived, when it is there at all. */
+static void put_present(dp_pb_writer *w, uint32_t field, dp_str bytes)
 {
-    return s.len ? len_field_size(field, s.len) : 0;
+    if (bytes.len)
+        dp_pb_put_bytes(w, field, bytes.ptr, bytes.len);
+}
+
+/* ScopeSpans of scope record k: its spans in arrival order. */
+static void encode_scope_spans(dp_pb_writer *w, const enrich_ctx *c, size_t k)
+{
+    const scope_plan *sc = &c->scopes[k];
+    dp_span_scope ss = scope_at(c->run, k);
+    put_present(w, F_SCOPE_SPANS_SCOPE, ss.scope_raw);
+    for (size_t o = sc->first; o < sc->first + sc->span_count; o++) {
+        size_t i = c->order[o];
+        const span_plan *sp = &c->plan[i];
+        if (sp->node < 0 && !sp->root) {
+            /* nothing added: the span's bytes are the whole message */
+            dp_pb_put_bytes(w, F_SCOPE_SPANS_SPANS, c->run->spans[i].raw.ptr,
+                            c->run->spans[i].raw.len);
+            continue;
+        }
+        dp_pb_begin(w, F_SCOPE_SPANS_SPANS);
+        encode_span(w, c, i);
+        dp_pb_end(w);
+    }
+    put_present(w, F_SCOPE_SPANS_SCHEMA_URL, ss.scope_schema_url);
+}
+
+/* ResourceSpans of resource record g: every ScopeSpans with spans under it. */
+static void encode_resource_spans(dp_pb_writer *w, const enrich_ctx *c, size_t g)
+{
+    dp_span_scope rs = scope_at(c->run, g);
+    put_present(w, F_RESOURCE_SPANS_RESOURCE, rs.resource_raw);
+    for (size_t k = g; k < c->slots; k++) {
+        const scope_plan *sc = &c->scopes[k];
+        if (sc->same_resource != g || sc->same_scope != k || !sc->span_count)
+            continue;
+        dp_pb_begin(w, F_RESOURCE_SPANS_SCOPE_SPANS);
+        encode_scope_spans(w, c, k);
+        dp_pb_end(w);
+    }
+    put_present(w, F_RESOURCE_SPANS_SCHEMA_URL, rs.resource_schema_url);
+}
+
+/* ExportTraceServiceRequest. */
+static void encode_request(dp_pb_writer *w, const void *arg)
+{
+    const enrich_ctx *c = arg;
+    for (size_t g = 0; g < c->slots; g++) {
+        const scope_plan *rg = &c->scopes[g];
+        if (rg->same_resource != g || !rg->resource_has_spans)
+            continue;
+        dp_pb_begin(w, F_REQUEST_RESOURCE_SPANS);
+        encode_resource_spans(w, c, g);
+        dp_pb_end(w);
+    }
 }
 
 int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_buf *out)
@@ -690,7 +535,6 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
     size_t *order = NULL;
     uint32_t *node_by_span = NULL;
     uint16_t *node_bottlenecks = NULL;
-    enrich_ctx ctx = {profile, NULL};
 
     if (!run || !out || (run->span_count && !run->spans) || (run->scope_count && !run->scopes))
         return -1;
@@ -707,7 +551,6 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
     node_bottlenecks = calloc(nodes ? nodes : 1, sizeof(*node_bottlenecks));
     if (!plan || !order || !scopes || !node_by_span || !node_bottlenecks)
         goto out;
-    ctx.node_bottlenecks = node_bottlenecks;
 
     /* nodes by span id, for one binary search per span */
     for (size_t i = 0; i < nodes; i++)
@@ -761,23 +604,17 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
             sp->node = nodes ? find_node(profile, node_by_span, s->span_id) : -1;
             sp->root = profile->has_root && memcmp(profile->root_span_id, s->span_id, 8) == 0;
         }
-        if (sp->node >= 0 || sp->root) {
-            if (scan_existing(s->raw, &sp->existing) == 0) {
-                pb_writer count = {NULL, 0};
-                put_span_additions(&count, &ctx, sp->node, sp->root, sp->existing, s->end_ns);
-                sp->additions = count.len;
-            } else {
-                /* not walkable: forwarded as it is rather than made worse */
-                dp_log_warn("enrich",
-                            "span %zu of a run is not valid protobuf; forwarded unenriched", i);
-                sp->node = -1;
-                sp->root = false;
-            }
+        if ((sp->node >= 0 || sp->root) && scan_existing(s->raw, &sp->existing) != 0) {
+            /* not walkable: forwarded as it is rather than made worse */
+            dp_log_warn("enrich", "span %zu of a run is not valid protobuf; forwarded unenriched",
+                        i);
+            sp->node = -1;
+            sp->root = false;
         }
         size_t k = s->scope_index < run->scope_count ? s->scope_index : run->scope_count;
         scope_plan *sc = &scopes[scopes[k].same_scope];
         sc->span_count++;
-        sc->spans_size += len_field_size(F_SCOPE_SPANS_SPANS, s->raw.len + sp->additions);
+        scopes[sc->same_resource].resource_has_spans = true;
     }
 
     /* spans grouped by ScopeSpans, arrival order kept within each */
@@ -795,75 +632,12 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
         order[sc->first + sc->span_count++] = i;
     }
 
-    /* message sizes, inside out */
-    size_t total = 0;
-    for (size_t k = 0; k < slots; k++) {
-        scope_plan *sc = &scopes[k];
-        if (sc->same_scope != k || !sc->span_count)
-            continue;
-        dp_span_scope s = scope_at(run, k);
-        sc->body_size = optional_field_size(F_SCOPE_SPANS_SCOPE, s.scope_raw) + sc->spans_size +
-                        optional_field_size(F_SCOPE_SPANS_SCHEMA_URL, s.scope_schema_url);
-        scopes[sc->same_resource].resource_body_size +=
-            len_field_size(F_RESOURCE_SPANS_SCOPE_SPANS, sc->body_size);
-    }
-    for (size_t k = 0; k < slots; k++) {
-        scope_plan *sc = &scopes[k];
-        if (sc->same_resource != k || !sc->resource_body_size)
-            continue;
-        dp_span_scope s = scope_at(run, k);
-        sc->resource_body_size +=
-            optional_field_size(F_RESOURCE_SPANS_RESOURCE, s.resource_raw) +
-            optional_field_size(F_RESOURCE_SPANS_SCHEMA_URL, s.resource_schema_url);
-        total += len_field_size(F_REQUEST_RESOURCE_SPANS, sc->resource_body_size);
-    }
-
-    if (dp_buf_reserve(out, total) != 0)
-        goto out;
-
-    pb_writer w = {(uint8_t *)out->data + out->len, 0};
-    for (size_t g = 0; g < slots; g++) {
-        const scope_plan *rg = &scopes[g];
-        if (rg->same_resource != g || !rg->resource_body_size)
-            continue;
-        dp_span_scope rs = scope_at(run, g);
-        put_tag(&w, F_REQUEST_RESOURCE_SPANS, WT_LEN);
-        put_varint(&w, rg->resource_body_size);
-        if (rs.resource_raw.len)
-            put_bytes_field(&w, F_RESOURCE_SPANS_RESOURCE, rs.resource_raw);
-        for (size_t k = g; k < slots; k++) {
-            const scope_plan *sc = &scopes[k];
-            if (sc->same_resource != g || sc->same_scope != k || !sc->span_count)
-                continue;
-            dp_span_scope ss = scope_at(run, k);
-            put_tag(&w, F_RESOURCE_SPANS_SCOPE_SPANS, WT_LEN);
-            put_varint(&w, sc->body_size);
-            if (ss.scope_raw.len)
-                put_bytes_field(&w, F_SCOPE_SPANS_SCOPE, ss.scope_raw);
-            for (size_t o = sc->first; o < sc->first + sc->span_count; o++) {
-                const dp_span_ref *s = &run->spans[order[o]];
-                const span_plan *sp = &plan[order[o]];
-                put_tag(&w, F_SCOPE_SPANS_SPANS, WT_LEN);
-                put_varint(&w, s->raw.len + sp->additions);
-                put_raw(&w, s->raw.ptr, s->raw.len);
-                if (sp->additions)
-                    put_span_additions(&w, &ctx, sp->node, sp->root, sp->existing, s->end_ns);
-            }
-            if (ss.scope_schema_url.len)
-                put_bytes_field(&w, F_SCOPE_SPANS_SCHEMA_URL, ss.scope_schema_url);
-        }
-        if (rs.resource_schema_url.len)
-            put_bytes_field(&w, F_RESOURCE_SPANS_SCHEMA_URL, rs.resource_schema_url);
-    }
-    if (w.len != total) {
-        /* measuring and writing disagree: a bug, never sent half-written */
-        dp_log_error("enrich", "encoded %zu bytes, measured %zu; run not encoded", w.len, total);
-        out->data[out->len] = '\0';
-        goto out;
-    }
-    out->len += total;
-    out->data[out->len] = '\0';
-    result = 0;
+    enrich_ctx ctx = {run, profile, node_bottlenecks, plan, scopes, order, slots};
+    int rc = dp_pb_encode(encode_request, &ctx, out);
+    if (rc == DP_EINVAL) /* measuring and writing disagree: a bug, never sent half-written */
+        dp_log_error("enrich", "the encoder wrote other bytes than it measured; run not encoded");
+    else if (rc == DP_OK)
+        result = 0;
 
 out:
     free(plan);
