@@ -1,6 +1,6 @@
 /*
- * Tests of the retry rules and of the hand-walked google.rpc.Status /
- * RetryInfo and partial_success decoding, on bytes encoded by hand below.
+ * Tests of the retry rules and of the google.rpc.Status / RetryInfo and
+ * partial_success decoding, on bytes encoded by hand below.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -162,6 +162,23 @@ static void test_partial_success(void **state)
     assert_int_equal(dp_upstream_partial_success_parse(resp, 5, &rejected, full, sizeof(full)), -1);
 }
 
+/* A field with another wire type than its schema's is skipped like an
+ * unknown field: partial_success {rejected as fixed64 5, then as varint 2}
+ * = 0a 0b | 09 05 00 00 00 00 00 00 00 | 08 02 reads rejected 2. A tag
+ * spread over 6 bytes (08 as 88 80 80 80 80 00) is malformed: protobuf
+ * tags take at most 5. */
+static void test_partial_success_wire_types_and_tags(void **state)
+{
+    uint8_t resp[] = {0x0a, 0x0b, 0x09, 0x05, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x02};
+    int64_t rejected = -1;
+    assert_int_equal(dp_upstream_partial_success_parse(resp, sizeof(resp), &rejected, NULL, 0), 0);
+    assert_int_equal(rejected, 2);
+
+    uint8_t long_tag[] = {0x0a, 0x07, 0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x02};
+    assert_int_equal(
+        dp_upstream_partial_success_parse(long_tag, sizeof(long_tag), &rejected, NULL, 0), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_retry_info_absent_and_malformed),
         cmocka_unit_test(test_retry_delay_rounding),
         cmocka_unit_test(test_partial_success),
+        cmocka_unit_test(test_partial_success_wire_types_and_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
