@@ -29,6 +29,7 @@
 #include "arena.h"
 #include "decode.h"
 #include "log.h"
+#include "pb_wire.h"
 
 #define DP_RECEIVER_SIDE_CALLS 2 /* outstanding metrics and logs calls per worker */
 
@@ -84,46 +85,48 @@ struct dp_receiver {
 
 /* --- answers --------------------------------------------------------------- */
 
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
+/* Longest error_message of a partial_success, in bytes. */
+#define PARTIAL_MESSAGE_MAX 300
+
+typedef struct partial_success {
+    uint64_t rejected;
+    dp_str message;
+} partial_success;
 
 /*
  * Export*ServiceResponse { Export*PartialSuccess partial_success = 1; }
  * Export*PartialSuccess { int64 rejected_<items> = 1; string error_message = 2; }
  * The three services share this shape, so one encoder serves them all.
  */
-static grpc_byte_buffer *encode_response(uint64_t rejected, const char *message)
+static void encode_response(dp_pb_writer *w, const void *arg)
 {
-    uint8_t buf[512];
-    size_t n = 0;
+    const partial_success *ps = arg;
+    dp_pb_begin(w, 1);
+    dp_pb_put_varint(w, 1, ps->rejected);
+    if (ps->message.len)
+        dp_pb_put_string(w, 2, ps->message.ptr, ps->message.len);
+    dp_pb_end(w);
+}
+
+/* The answer's message: empty when nothing was rejected, else the
+ * partial_success, in a slice that owns the encoded bytes. */
+static grpc_byte_buffer *response_buffer(uint64_t rejected, const char *message)
+{
+    grpc_slice s = grpc_empty_slice();
     if (rejected) {
-        uint8_t inner[400];
-        size_t m = 0;
-        size_t mlen = message ? strlen(message) : 0;
-        if (mlen > 300)
-            mlen = 300;
-        inner[m++] = 0x08; /* field 1, varint */
-        m += put_varint(inner + m, rejected);
-        if (mlen) {
-            inner[m++] = 0x12; /* field 2, length-delimited */
-            m += put_varint(inner + m, mlen);
-            memcpy(inner + m, message, mlen);
-            m += mlen;
+        partial_success ps = {rejected,
+                              {message, message ? strnlen(message, PARTIAL_MESSAGE_MAX) : 0}};
+        dp_buf b;
+        dp_buf_init(&b, 0);
+        if (dp_pb_encode(encode_response, &ps, &b) == DP_OK) {
+            size_t len;
+            char *data = dp_buf_release(&b, &len);
+            s = grpc_slice_new(data, len, free);
+        } else {
+            /* out of memory: the call still succeeds, without the details */
+            dp_buf_free(&b);
         }
-        buf[n++] = 0x0a; /* field 1, length-delimited */
-        n += put_varint(buf + n, m);
-        memcpy(buf + n, inner, m);
-        n += m;
     }
-    grpc_slice s = grpc_slice_from_copied_buffer((const char *)buf, n);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
     grpc_slice_unref(s);
     return bb;
@@ -328,7 +331,7 @@ static void on_call(call_ctx *c)
     ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
     c->response = NULL;
     if (a.status == GRPC_STATUS_OK) {
-        c->response = encode_response(a.rejected, a.message);
+        c->response = response_buffer(a.rejected, a.message);
         ops[n].op = GRPC_OP_SEND_MESSAGE;
         ops[n++].data.send_message.send_message = c->response;
     }

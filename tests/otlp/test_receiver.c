@@ -20,6 +20,7 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 #include "receiver.h"
 #include "trace_table.h"
 
@@ -104,6 +105,8 @@ static size_t encode_request(uint8_t *out, const uint8_t *trace_id, size_t trace
 }
 
 /* --- a gRPC C core client ------------------------------------------------------ */
+
+typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse TraceResponse;
 
 typedef struct reply {
     grpc_status_code status;
@@ -292,6 +295,15 @@ static void statuses_and_spans(void **state)
     assert_int_equal(rep.body[0], 0x0a);
     assert_int_equal(rep.body[2], 0x08);
     assert_int_equal(rep.body[3], 0x01);
+    TraceResponse *resp =
+        opentelemetry__proto__collector__trace__v1__export_trace_service_response__unpack(
+            NULL, rep.body_len, rep.body);
+    assert_non_null(resp);
+    assert_non_null(resp->partial_success);
+    assert_int_equal(resp->partial_success->rejected_spans, 1);
+    assert_non_null(strstr(resp->partial_success->error_message, "trace_id is 5 bytes"));
+    opentelemetry__proto__collector__trace__v1__export_trace_service_response__free_unpacked(resp,
+                                                                                             NULL);
     r = finalise_one(f);
     assert_int_equal(r->span_count, 3); /* 4 sent - 1 rejected */
     dp_trace_table_release(f->table, r);
