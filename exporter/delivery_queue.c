@@ -1,8 +1,9 @@
 /*
  * The bounded request FIFO of the upstream client (see delivery_queue.h).
  *
- * Requests are kept as one allocation each (header + bytes). A batch is the
- * chain of those allocations, unlinked from the queue under the lock: no
+ * A copied request is one allocation (header + bytes); a request handed
+ * over is a header pointing at the caller's buffer, freed with it. A batch is
+ * the chain of those headers, unlinked from the queue under the lock: no
  * join into a contiguous buffer, which at the default batch size meant a
  * fresh multi-megabyte allocation, a copy and its page faults per call.
  */
@@ -20,8 +21,25 @@ struct dp_delivery_item {
     uint64_t items;
     size_t len;
     uint64_t enqueued_ms; /* monotonic */
+    uint8_t *bytes;       /* data (a copy), or a buffer handed over, freed with the item */
     uint8_t data[];
 };
+
+static void free_item(dp_delivery_item *it)
+{
+    if (it->bytes != it->data)
+        free(it->bytes);
+    free(it);
+}
+
+static void free_items(dp_delivery_item *it)
+{
+    while (it) {
+        dp_delivery_item *next = it->next;
+        free_item(it);
+        it = next;
+    }
+}
 
 int dp_delivery_queue_init(dp_delivery_queue *q, uint64_t max_items, uint64_t max_bytes)
 {
@@ -48,32 +66,17 @@ fail_mutex:
 
 void dp_delivery_queue_destroy(dp_delivery_queue *q)
 {
-    dp_delivery_item *it = q->head;
-    while (it) {
-        dp_delivery_item *next = it->next;
-        free(it);
-        it = next;
-    }
+    free_items(q->head);
     q->head = q->tail = NULL;
     pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->mu);
 }
 
-int dp_delivery_queue_push(dp_delivery_queue *q, const void *data, size_t len, uint64_t items)
+/* Queue `it` (its bytes, len and items set) at the tail, or refuse it; the
+ * caller frees what is refused. */
+static int enqueue(dp_delivery_queue *q, dp_delivery_item *it)
 {
-    dp_delivery_item *it;
     int result;
-
-    if (!q || !data || len == 0)
-        return DP_DELIVERY_EINVAL;
-    /* Copy before taking the lock: producers do not serialise on memcpy. */
-    it = malloc(sizeof(*it) + len);
-    if (!it)
-        return DP_DELIVERY_ENOMEM;
-    it->next = NULL;
-    it->items = items;
-    it->len = len;
-    memcpy(it->data, data, len);
 
     pthread_mutex_lock(&q->mu);
     dp_delivery_depth *d = &q->depth;
@@ -81,25 +84,58 @@ int dp_delivery_queue_push(dp_delivery_queue *q, const void *data, size_t len, u
     if (q->closed) {
         result = DP_DELIVERY_ECLOSED;
     } else if (!empty &&
-               ((q->max_items && d->queued_items + d->inflight_items + items > q->max_items) ||
-                (q->max_bytes && d->queued_bytes + d->inflight_bytes + len > q->max_bytes))) {
+               ((q->max_items && d->queued_items + d->inflight_items + it->items > q->max_items) ||
+                (q->max_bytes && d->queued_bytes + d->inflight_bytes + it->len > q->max_bytes))) {
         result = DP_DELIVERY_EFULL;
     } else {
+        it->next = NULL;
         it->enqueued_ms = dp_clock_monotonic_ms();
         if (q->tail)
             q->tail->next = it;
         else
             q->head = it;
         q->tail = it;
-        d->queued_items += items;
-        d->queued_bytes += len;
+        d->queued_items += it->items;
+        d->queued_bytes += it->len;
         d->queued_requests++;
-        it = NULL;
         result = 0;
         pthread_cond_signal(&q->cond);
     }
     pthread_mutex_unlock(&q->mu);
-    free(it);
+    return result;
+}
+
+int dp_delivery_queue_push(dp_delivery_queue *q, const void *data, size_t len, uint64_t items)
+{
+    if (!q || !data || len == 0)
+        return DP_DELIVERY_EINVAL;
+    /* Copy before taking the lock: producers do not serialise on memcpy. */
+    dp_delivery_item *it = malloc(sizeof(*it) + len);
+    if (!it)
+        return DP_DELIVERY_ENOMEM;
+    it->items = items;
+    it->len = len;
+    it->bytes = it->data;
+    memcpy(it->data, data, len);
+    int result = enqueue(q, it);
+    if (result != 0)
+        free(it);
+    return result;
+}
+
+int dp_delivery_queue_push_owned(dp_delivery_queue *q, void *data, size_t len, uint64_t items)
+{
+    if (!q || !data || len == 0)
+        return DP_DELIVERY_EINVAL;
+    dp_delivery_item *it = malloc(sizeof(*it));
+    if (!it)
+        return DP_DELIVERY_ENOMEM;
+    it->items = items;
+    it->len = len;
+    it->bytes = data;
+    int result = enqueue(q, it);
+    if (result != 0)
+        free(it); /* the header only: data stays the caller's */
     return result;
 }
 
@@ -177,7 +213,7 @@ int dp_delivery_queue_take(dp_delivery_queue *q, dp_delivery_batch *batch, uint6
 const uint8_t *dp_delivery_item_data(const dp_delivery_item *it, size_t *len)
 {
     *len = it->len;
-    return it->data;
+    return it->bytes;
 }
 
 dp_delivery_item *dp_delivery_item_next(const dp_delivery_item *it)
@@ -189,17 +225,8 @@ void dp_delivery_batch_copy(const dp_delivery_batch *batch, void *dst)
 {
     uint8_t *out = dst;
     for (const dp_delivery_item *it = batch->first; it; it = it->next) {
-        memcpy(out, it->data, it->len);
+        memcpy(out, it->bytes, it->len);
         out += it->len;
-    }
-}
-
-static void free_items(dp_delivery_item *it)
-{
-    while (it) {
-        dp_delivery_item *next = it->next;
-        free(it);
-        it = next;
     }
 }
 
@@ -236,11 +263,7 @@ uint64_t dp_delivery_queue_drain(dp_delivery_queue *q, uint64_t *requests)
     q->head = q->tail = NULL;
     q->depth.queued_items = q->depth.queued_bytes = q->depth.queued_requests = 0;
     pthread_mutex_unlock(&q->mu);
-    while (it) {
-        dp_delivery_item *next = it->next;
-        free(it);
-        it = next;
-    }
+    free_items(it);
     return items;
 }
 

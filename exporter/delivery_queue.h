@@ -2,9 +2,10 @@
  * dp_delivery_queue: the bounded FIFO between the code that produces encoded
  * OTLP export requests and the thread that sends them upstream.
  *
- * Producers push whole encoded Export*ServiceRequest messages; the queue
- * copies them (one allocation per request, never per span), so the caller's
- * buffer is free again when push returns. The consumer takes batches: the
+ * Producers push whole encoded Export*ServiceRequest messages: push copies
+ * one (one allocation per request, never per span), so the caller's buffer is
+ * free again when push returns; push_owned takes over a malloc'd buffer
+ * instead of copying it. The consumer takes batches: the
  * oldest requests, sent byte for byte one after the other as one message
  * (protobuf appends repeated fields of concatenated messages, so N requests
  * become one request holding all their resource entries without decoding
@@ -76,6 +77,13 @@ void dp_delivery_queue_destroy(dp_delivery_queue *q);
 /** Copy one encoded request holding `items` items to the tail. Returns 0 or
  *  DP_DELIVERY_EFULL / ECLOSED / ENOMEM / EINVAL (len 0). */
 int dp_delivery_queue_push(dp_delivery_queue *q, const void *data, size_t len, uint64_t items);
+
+/**
+ * dp_delivery_queue_push() without the copy: on 0 the queue owns `data`, a
+ * malloc'd buffer, and frees it with the request (completed, drained or
+ * destroyed); on an error the caller still owns it.
+ */
+int dp_delivery_queue_push_owned(dp_delivery_queue *q, void *data, size_t len, uint64_t items);
 
 /**
  * Wait for and take the next batch. Waits until the queued requests reach

@@ -628,7 +628,8 @@ static bool reserve_slices(lane *l, uint64_t requests)
 #define TRIM_MIN_INTERVAL_MS 1000
 
 /*
- * The queue's requests are allocated by the run processors and freed by the
+ * The queue's requests are allocated by the run processors (each enriched
+ * run is encoded into a buffer the queue takes over) and freed by the
  * sender lanes: glibc keeps such memory in the allocating threads' arenas,
  * so after a burst dagprof held several times its no-upstream footprint long
  * after the queue had drained (bench/README.md, "Memory after a drain").
@@ -794,35 +795,32 @@ bool dp_upstream_enabled(const dp_upstream *up, dp_upstream_signal signal)
            up->senders[signal].enabled;
 }
 
-int dp_upstream_submit(dp_upstream *up, dp_upstream_signal signal, const void *bytes, size_t len,
-                       uint64_t items)
-{
-    if (!up || (int)signal < 0 || signal >= DP_UPSTREAM_SIGNAL_COUNT || !bytes || len == 0)
-        return DP_UPSTREAM_EINVAL;
-    sender *s = &up->senders[signal];
-    if (!s->enabled)
-        return DP_UPSTREAM_EDISABLED;
+/* One request to queue: copied from `bytes`, or `owned` handed over. */
+typedef struct request {
+    const void *bytes;
+    void *owned;
+    size_t len;
+    uint64_t items;
+} request;
 
-    switch (dp_delivery_queue_push(&s->queue, bytes, len, items)) {
-    case 0:
-        count(s, &s->stats.submitted_items, items);
-        return 0;
-    case DP_DELIVERY_EFULL:
-        count(s, &s->stats.refused_full, 1);
-        return DP_UPSTREAM_EFULL;
-    case DP_DELIVERY_ECLOSED:
-        return DP_UPSTREAM_ESHUTDOWN;
-    case DP_DELIVERY_ENOMEM:
-        return DP_UPSTREAM_ENOMEM;
-    default:
-        return DP_UPSTREAM_EINVAL;
-    }
+static uint64_t batches_completed(sender *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t n = s->batches_completed;
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
-int dp_upstream_submit_wait(dp_upstream *up, dp_upstream_signal signal, const void *bytes,
-                            size_t len, uint64_t items, uint32_t timeout_ms)
+/*
+ * Queue r on the signal's sender. When the queue is full: EFULL at once, or
+ * with `wait`, wait for a batch to complete and try again, until timeout_ms
+ * has passed.
+ */
+static int submit(dp_upstream *up, dp_upstream_signal signal, const request *r, bool wait,
+                  uint32_t timeout_ms)
 {
-    if (!up || (int)signal < 0 || signal >= DP_UPSTREAM_SIGNAL_COUNT || !bytes || len == 0)
+    if (!up || (int)signal < 0 || signal >= DP_UPSTREAM_SIGNAL_COUNT ||
+        !(r->owned ? r->owned : r->bytes) || r->len == 0)
         return DP_UPSTREAM_EINVAL;
     sender *s = &up->senders[signal];
     if (!s->enabled)
@@ -832,12 +830,11 @@ int dp_upstream_submit_wait(dp_upstream *up, dp_upstream_signal signal, const vo
     for (;;) {
         /* read the completion count before trying, so a batch finished
          * between a refused push and the wait still wakes us */
-        pthread_mutex_lock(&s->mu);
-        uint64_t seen = s->batches_completed;
-        pthread_mutex_unlock(&s->mu);
-        int rc = dp_delivery_queue_push(&s->queue, bytes, len, items);
+        uint64_t seen = wait ? batches_completed(s) : 0;
+        int rc = r->owned ? dp_delivery_queue_push_owned(&s->queue, r->owned, r->len, r->items)
+                          : dp_delivery_queue_push(&s->queue, r->bytes, r->len, r->items);
         if (rc == 0) {
-            count(s, &s->stats.submitted_items, items);
+            count(s, &s->stats.submitted_items, r->items);
             return 0;
         }
         if (rc == DP_DELIVERY_ECLOSED)
@@ -846,6 +843,10 @@ int dp_upstream_submit_wait(dp_upstream *up, dp_upstream_signal signal, const vo
             return DP_UPSTREAM_ENOMEM;
         if (rc != DP_DELIVERY_EFULL)
             return DP_UPSTREAM_EINVAL;
+        if (!wait) {
+            count(s, &s->stats.refused_full, 1);
+            return DP_UPSTREAM_EFULL;
+        }
         pthread_mutex_lock(&s->mu);
         while (s->batches_completed == seen && !s->done && dp_clock_monotonic_ms() < until)
             pthread_cond_timedwait(&s->cond, &s->mu, &ts);
@@ -860,6 +861,34 @@ int dp_upstream_submit_wait(dp_upstream *up, dp_upstream_signal signal, const vo
         if (give_up)
             return DP_UPSTREAM_EFULL;
     }
+}
+
+int dp_upstream_submit(dp_upstream *up, dp_upstream_signal signal, const void *bytes, size_t len,
+                       uint64_t items)
+{
+    request r = {bytes, NULL, len, items};
+    return submit(up, signal, &r, false, 0);
+}
+
+int dp_upstream_submit_wait(dp_upstream *up, dp_upstream_signal signal, const void *bytes,
+                            size_t len, uint64_t items, uint32_t timeout_ms)
+{
+    request r = {bytes, NULL, len, items};
+    return submit(up, signal, &r, true, timeout_ms);
+}
+
+int dp_upstream_submit_owned(dp_upstream *up, dp_upstream_signal signal, void *bytes, size_t len,
+                             uint64_t items)
+{
+    request r = {NULL, bytes, len, items};
+    return submit(up, signal, &r, false, 0);
+}
+
+int dp_upstream_submit_owned_wait(dp_upstream *up, dp_upstream_signal signal, void *bytes,
+                                  size_t len, uint64_t items, uint32_t timeout_ms)
+{
+    request r = {NULL, bytes, len, items};
+    return submit(up, signal, &r, true, timeout_ms);
 }
 
 int dp_upstream_submit_traces(dp_upstream *up, const void *bytes, size_t len, uint64_t span_count)

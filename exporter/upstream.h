@@ -14,8 +14,14 @@
  *
  * Ownership and threads:
  * - dp_upstream_create() copies the config; the caller keeps its own.
- * - dp_upstream_submit*() COPY the request bytes before returning; the caller
- *   may reuse or free its buffer at once. They may be called from any thread.
+ * - dp_upstream_submit() and dp_upstream_submit_wait() (and the per-signal
+ *   forms) COPY the request bytes before returning; the caller may reuse or
+ *   free its buffer at once.
+ * - dp_upstream_submit_owned() and dp_upstream_submit_owned_wait() take over
+ *   `bytes`, a buffer from malloc: when they return 0 the upstream frees it
+ *   once it is delivered or dropped; when they return an error the caller
+ *   still owns it.
+ * - Every submit may be called from any thread.
  * - dp_upstream_shutdown() may be called once from one thread (later calls
  *   return 0 at once); dp_upstream_destroy() shuts down (with no time to
  *   flush) if that was not done, then frees everything.
@@ -88,6 +94,18 @@ int dp_upstream_submit(dp_upstream *up, dp_upstream_signal signal, const void *b
  */
 int dp_upstream_submit_wait(dp_upstream *up, dp_upstream_signal signal, const void *bytes,
                             size_t len, uint64_t items, uint32_t timeout_ms);
+
+/**
+ * dp_upstream_submit() without the copy: the queue takes over `bytes`, a
+ * malloc'd buffer (see the ownership rule above). For a request built only
+ * to be sent, such as an enriched run.
+ */
+int dp_upstream_submit_owned(dp_upstream *up, dp_upstream_signal signal, void *bytes, size_t len,
+                             uint64_t items);
+
+/** dp_upstream_submit_wait() without the copy (see dp_upstream_submit_owned()). */
+int dp_upstream_submit_owned_wait(dp_upstream *up, dp_upstream_signal signal, void *bytes,
+                                  size_t len, uint64_t items, uint32_t timeout_ms);
 
 /** dp_upstream_submit() for an ExportTraceServiceRequest. */
 int dp_upstream_submit_traces(dp_upstream *up, const void *bytes, size_t len, uint64_t span_count);

@@ -1,12 +1,13 @@
 /*
  * Tests of the delivery queue: bounds in items and bytes (with the
  * empty-queue exception), batching by concatenation, limits per batch,
- * close-to-flush and drain.
+ * close-to-flush and drain, and requests handed over without a copy.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -157,6 +158,49 @@ static void test_inflight_counts_against_bounds(void **state)
     dp_delivery_queue_destroy(&q);
 }
 
+/* A request handed over is queued as it is (the batch holds the very
+ * buffer) and freed by the queue when its batch completes, when it is
+ * drained and when the queue is destroyed (LeakSanitizer and AddressSanitizer
+ * see no leak and no double free); a refused one stays the caller's. */
+static void test_owned_requests(void **state)
+{
+    dp_delivery_queue q;
+    dp_delivery_batch b;
+    size_t len;
+    char *one = strdup("one"), *two = strdup("two"), *three = strdup("three");
+    char *four = strdup("four");
+    assert_non_null(one);
+    assert_non_null(two);
+    assert_non_null(three);
+    assert_non_null(four);
+    assert_int_equal(dp_delivery_queue_init(&q, 3, 0), 0);
+
+    assert_int_equal(dp_delivery_queue_push_owned(&q, one, 3, 2), 0);
+    /* 2 + 2 = 4 items > 3: refused, two is still ours */
+    assert_int_equal(dp_delivery_queue_push_owned(&q, two, 3, 2), DP_DELIVERY_EFULL);
+    assert_memory_equal(two, "two", 3);
+    assert_int_equal(dp_delivery_queue_push(&q, "x", 1, 1), 0); /* a copy among them */
+
+    assert_int_equal(dp_delivery_queue_take(&q, &b, 0, 0, 0), 1);
+    assert_int_equal(b.requests, 2);
+    assert_ptr_equal(dp_delivery_item_data(b.first, &len), one); /* not copied */
+    assert_int_equal(len, 3);
+    assert_memory_equal(joined(&b), "onex", 4);
+    dp_delivery_queue_complete(&q, &b); /* frees one */
+
+    assert_int_equal(dp_delivery_queue_push_owned(&q, two, 3, 2), 0);
+    uint64_t requests = 0;
+    assert_int_equal(dp_delivery_queue_drain(&q, &requests), 2); /* frees two */
+    assert_int_equal(requests, 1);
+    assert_int_equal(dp_delivery_queue_push_owned(&q, three, 5, 1), 0); /* destroy frees it */
+
+    dp_delivery_queue_close(&q);
+    assert_int_equal(dp_delivery_queue_push_owned(&q, four, 4, 1), DP_DELIVERY_ECLOSED);
+    free(four);
+    assert_int_equal(dp_delivery_queue_push_owned(&q, NULL, 4, 1), DP_DELIVERY_EINVAL);
+    dp_delivery_queue_destroy(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_batches_concatenate_in_order),
         cmocka_unit_test(test_batch_is_the_request_list),
         cmocka_unit_test(test_inflight_counts_against_bounds),
+        cmocka_unit_test(test_owned_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
