@@ -899,12 +899,14 @@ long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_health_counters 
     size_t size =
         opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(
             &req);
-    uint8_t *bytes = dp_arena_alloc(&e.arena, size ? size : 1);
-    if (!bytes)
+    /* packed straight into out, reserved to the exact size: a request built
+     * to be handed to the upstream queue as it is */
+    if (dp_buf_reserve_exact(out, size) != 0)
         goto out;
-    opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(&req, bytes);
-    if (dp_buf_append(out, bytes, size) != 0)
-        goto out;
+    opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(
+        &req, (uint8_t *)out->data + out->len);
+    out->len += size;
+    out->data[out->len] = '\0';
 
     if (m->delta) {
         for (size_t i = 0; i < M_COUNT; i++)

@@ -74,8 +74,9 @@ typedef struct dp_upstream_sink_options {
 
 /**
  * The upstream sink: on_run() encodes the run's spans, enriched with the
- * profile (dp_enrich_run, into a per-thread buffer), and queues them for
- * the upstream, waiting while the queue is full, so a slow upstream slows
+ * profile (dp_enrich_run, into a buffer of the run's exact size), and hands
+ * that buffer to the upstream's queue (no copy), waiting while the queue is
+ * full, so a slow upstream slows
  * the run processors and, through the trace table, makes the receiver
  * answer SDKs UNAVAILABLE: backpressure, not loss. It then records the
  * profile into the derived metrics. NULL on out of memory or a missing

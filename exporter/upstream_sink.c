@@ -11,10 +11,10 @@
  * they keep their spans and retry. Only a shutdown deadline ends the wait;
  * what could not be queued then is counted and logged.
  *
- * One encoding buffer per run-processor thread (a pthread key), reused for
- * every run of that thread: no allocation per span, one capped buffer.
+ * Each run is encoded into a buffer of its own, allocated once at its exact
+ * size (no allocation per span) and capped at max_request_bytes, which the
+ * upstream client takes over: the request is not copied into the queue.
  */
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -31,43 +31,17 @@
 #define DEFAULT_MAX_REQUEST_BYTES (1024u * 1024 * 1024)
 /* Slice of one wait for room: the deadline is re-read between slices. */
 #define WAIT_SLICE_MS 500
-/* A buffer larger than this after a run is freed rather than kept for the next. */
-#define KEEP_BUFFER_BYTES (8u * 1024 * 1024)
 
 typedef struct upstream_sink {
     dp_sink base;
     dp_upstream_sink_options opt;
-    pthread_key_t buf_key;
-    bool key_ready;
     atomic_ullong deadline_ms; /* 0 = wait as long as it takes */
     atomic_ullong runs_sent, spans_sent, runs_failed, spans_undelivered;
 } upstream_sink;
 
-static void free_thread_buf(void *p)
-{
-    dp_buf *b = p;
-    dp_buf_free(b);
-    free(b);
-}
-
-static dp_buf *thread_buf(upstream_sink *u)
-{
-    dp_buf *b = pthread_getspecific(u->buf_key);
-    if (b)
-        return b;
-    b = calloc(1, sizeof(*b));
-    if (!b)
-        return NULL;
-    dp_buf_init(b, u->opt.max_request_bytes);
-    if (pthread_setspecific(u->buf_key, b) != 0) {
-        free(b);
-        return NULL;
-    }
-    return b;
-}
-
-/* Queue one encoded request, waiting for room as long as the deadline allows. */
-static int submit(upstream_sink *u, const dp_buf *b, uint64_t spans)
+/* Hand one encoded request (malloc'd) to the upstream, waiting for room as
+ * long as the deadline allows. On 0 the upstream owns bytes, else the caller. */
+static int submit(upstream_sink *u, void *bytes, size_t len, uint64_t spans)
 {
     for (;;) {
         uint64_t deadline = atomic_load(&u->deadline_ms);
@@ -79,8 +53,8 @@ static int submit(upstream_sink *u, const dp_buf *b, uint64_t spans)
             else if (deadline - now < slice)
                 slice = (uint32_t)(deadline - now);
         }
-        int rc = dp_upstream_submit_wait(u->opt.upstream, DP_UPSTREAM_TRACES, b->data, b->len,
-                                         spans, slice);
+        int rc = dp_upstream_submit_owned_wait(u->opt.upstream, DP_UPSTREAM_TRACES, bytes, len,
+                                               spans, slice);
         if (rc != DP_UPSTREAM_EFULL || (deadline && slice == 0))
             return rc;
     }
@@ -92,7 +66,7 @@ static int upstream_on_run(dp_sink *sink, const dp_run_record *run, const dp_run
     char hex[33];
     int result = -1;
     const char *why = "out of memory";
-    dp_buf *b = thread_buf(u);
+    dp_buf b;
 
     /* the reports (when also wanted) do not depend on the delivery */
     if (u->opt.also)
@@ -103,24 +77,25 @@ static int upstream_on_run(dp_sink *sink, const dp_run_record *run, const dp_run
      * forwarded as they arrived, not enriched as if they were a run of their
      * own, and they are not counted as another run in the metrics. */
     const dp_run_profile *enrich_with = run->late ? NULL : profile;
-    if (b) {
-        dp_buf_reset(b);
-        if (dp_enrich_run(run, enrich_with, b) != 0) {
-            why = "cannot encode the run (out of memory or over the request size cap)";
-        } else {
-            int rc = submit(u, b, run->span_count);
-            if (rc == 0)
-                result = 0;
-            else if (rc == DP_UPSTREAM_EFULL)
-                why = "the upstream queue stayed full until the shutdown deadline";
-            else if (rc == DP_UPSTREAM_ESHUTDOWN)
-                why = "the upstream client is shut down";
-            else if (rc != DP_UPSTREAM_ENOMEM)
-                why = "the upstream client refused the request";
-        }
-        if (b->cap > KEEP_BUFFER_BYTES)
-            dp_buf_free(b); /* one huge run must not pin its buffer forever */
+    dp_buf_init(&b, u->opt.max_request_bytes);
+    if (dp_enrich_run(run, enrich_with, &b) != 0) {
+        why = "cannot encode the run (out of memory or over the request size cap)";
+    } else {
+        size_t len;
+        char *bytes = dp_buf_release(&b, &len);
+        int rc = submit(u, bytes, len, run->span_count);
+        if (rc == 0)
+            result = 0;
+        else
+            free(bytes); /* refused: still ours */
+        if (rc == DP_UPSTREAM_EFULL)
+            why = "the upstream queue stayed full until the shutdown deadline";
+        else if (rc == DP_UPSTREAM_ESHUTDOWN)
+            why = "the upstream client is shut down";
+        else if (rc != 0 && rc != DP_UPSTREAM_ENOMEM)
+            why = "the upstream client refused the request";
     }
+    dp_buf_free(&b);
     if (result == 0) {
         atomic_fetch_add(&u->runs_sent, 1);
         atomic_fetch_add(&u->spans_sent, run->span_count);
@@ -146,15 +121,7 @@ static int upstream_flush(dp_sink *sink)
 
 static void upstream_destroy(dp_sink *sink)
 {
-    upstream_sink *u = (upstream_sink *)sink;
-    if (u->key_ready) {
-        /* the calling thread's buffer, if it ever ran on_run itself */
-        dp_buf *b = pthread_getspecific(u->buf_key);
-        if (b)
-            free_thread_buf(b);
-        pthread_key_delete(u->buf_key);
-    }
-    free(u);
+    free(sink);
 }
 
 static const dp_sink_ops upstream_sink_ops = {
@@ -174,11 +141,6 @@ dp_sink *dp_upstream_sink_create(const dp_upstream_sink_options *opt)
     u->opt = *opt;
     if (!u->opt.max_request_bytes)
         u->opt.max_request_bytes = DEFAULT_MAX_REQUEST_BYTES;
-    if (pthread_key_create(&u->buf_key, free_thread_buf) != 0) {
-        free(u);
-        return NULL;
-    }
-    u->key_ready = true;
     return &u->base;
 }
 

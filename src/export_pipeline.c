@@ -176,9 +176,13 @@ static void collect_and_send(dp_export_pipeline *p, uint32_t wait_ms)
     }
     if (points == 0)
         return;
-    int rc = dp_upstream_submit_wait(p->upstream, DP_UPSTREAM_METRICS, p->metrics_buf.data,
-                                     p->metrics_buf.len, (uint64_t)points, wait_ms);
-    if (rc != 0)
+    /* the queue takes the buffer over; metrics_buf starts again empty */
+    size_t len;
+    char *bytes = dp_buf_release(&p->metrics_buf, &len);
+    int rc = dp_upstream_submit_owned_wait(p->upstream, DP_UPSTREAM_METRICS, bytes, len,
+                                           (uint64_t)points, wait_ms);
+    if (rc != 0) {
+        free(bytes); /* refused: still ours */
         dp_log_warn(COMPONENT, "derived metrics (%ld data points) not queued: %s%s", points,
                     rc == DP_UPSTREAM_EFULL       ? "the metrics queue is full"
                     : rc == DP_UPSTREAM_EDISABLED ? "no metrics endpoint"
@@ -186,6 +190,7 @@ static void collect_and_send(dp_export_pipeline *p, uint32_t wait_ms)
                     p->cfg->metrics.temporality == DP_METRICS_DELTA
                         ? ""
                         : " (the next export carries the totals)");
+    }
 }
 
 static void *timer_main(void *arg)
