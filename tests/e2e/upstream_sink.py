@@ -163,7 +163,7 @@ class Sink:
                     gather = self.gather
                 if gather is not None:
                     try:
-                        gather.wait(timeout=20)
+                        gather.wait(timeout=120)
                     except threading.BrokenBarrierError:
                         context.abort(grpc.StatusCode.UNAVAILABLE, "calls did not gather")
             kind, arg = self.next_answer()

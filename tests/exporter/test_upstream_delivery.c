@@ -614,6 +614,10 @@ static void test_each_lane_has_its_own_connection(void **state)
 
     sink_command(k, "gather 4");
     base_config(&cfg, k->port, false);
+    /* the first calls wait at the sink until the fourth arrives: on a busy
+     * machine that may take longer than the default 10 s deadline, which
+     * would turn into retries the count below does not expect */
+    cfg.signal[DP_UPSTREAM_TRACES].timeout_ms = 120000;
     cfg.concurrency = 4;
     cfg.batch_max_items = 10; /* one request per batch */
     dp_upstream *up = dp_upstream_create(&cfg);
