@@ -170,6 +170,12 @@ bool dp_pb__grow_sizes(dp_pb_writer *w)
     return true;
 }
 
+void dp_pb_fail(dp_pb_writer *w, int error)
+{
+    if (!w->error)
+        w->error = error < 0 ? error : DP_EINVAL;
+}
+
 int dp_pb_encode(dp_pb_encode_fn fn, const void *ctx, dp_buf *out)
 {
     dp_pb_writer w;

@@ -302,4 +302,13 @@ static inline void dp_pb_end(dp_pb_writer *w)
     }
 }
 
+/**
+ * Stop the encoding with `error` (a negative dp_err code, e.g. DP_EDECODE
+ * when the encoder finds its own input invalid): the writer ignores every
+ * later call and dp_pb_encode() returns the code, leaving its output as it
+ * was. An encoder that fails must do so in the measuring pass, which runs
+ * first, so nothing is ever written.
+ */
+void dp_pb_fail(dp_pb_writer *w, int error);
+
 #endif

@@ -199,6 +199,17 @@ static void encode_too_deep(dp_pb_writer *w, const void *ctx)
         dp_pb_end(w);
 }
 
+/* An encoder that finds its input invalid stops in the measuring pass. */
+static void encode_gives_up(dp_pb_writer *w, const void *ctx)
+{
+    int *passes = (int *)ctx;
+    (*passes)++;
+    dp_pb_put_varint(w, 1, 150);
+    dp_pb_fail(w, DP_EDECODE);
+    dp_pb_fail(w, DP_ENOMEM); /* the first reason stays */
+    dp_pb_put_varint(w, 1, 150);
+}
+
 /* Encoder mistakes and a full buffer are errors, and the buffer is left as it was. */
 static void test_errors_leave_buffer_alone(void **state)
 {
@@ -209,6 +220,9 @@ static void test_errors_leave_buffer_alone(void **state)
     assert_int_equal(dp_pb_encode(encode_unbalanced, NULL, &b), DP_EINVAL);
     assert_int_equal(dp_pb_encode(encode_differs_between_passes, NULL, &b), DP_EINVAL);
     assert_int_equal(dp_pb_encode(encode_too_deep, NULL, &b), DP_EINVAL);
+    int passes = 0;
+    assert_int_equal(dp_pb_encode(encode_gives_up, &passes, &b), DP_EDECODE);
+    assert_int_equal(passes, 1); /* the writing pass never runs */
     /* 17 bytes do not fit under a cap of 8 */
     assert_int_equal(dp_pb_encode(encode_doc_examples, NULL, &b), DP_ENOMEM);
     assert_int_equal(b.len, 2);
