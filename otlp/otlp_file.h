@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "arena.h"
+#include "buf.h"
 #include "span.h"
 
 /** Spans read from files; all memory in the arena given to the reader. */
@@ -37,5 +38,12 @@ int dp_otlp_file_read(const char *path, dp_arena *arena, dp_span_list *list, cha
  */
 int dp_otlp_json_parse(const char *json, size_t len, dp_arena *arena, dp_span_list *list, char *err,
                        size_t errlen);
+
+/**
+ * Encode one OTLP/JSON ExportTraceServiceRequest held in memory (one JSON
+ * document) as protobuf, appended to `out`. Returns 0, or -1 with a message
+ * in err (without file/line: "json.path: reason"), `out` left as it was.
+ */
+int dp_otlp_json_encode(const char *json, size_t len, dp_buf *out, char *err, size_t errlen);
 
 #endif

@@ -17,6 +17,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "arena.h"
+#include "buf.h"
 #include "pb_wire.h"
 #include "span.h"
 
@@ -100,6 +101,13 @@ int dp_otlp_span_list_push(struct dp_span_list *list, dp_arena *arena, const dp_
 struct json_t;
 int dp_otlp_json_request(struct json_t *root, dp_arena *arena, struct dp_span_list *list, char *err,
                          size_t errlen);
+
+/**
+ * Encode one parsed OTLP/JSON ExportTraceServiceRequest (a jansson json_t)
+ * as protobuf, appended to out (json_encode.c). Returns 0, or -1 with
+ * "json.path: reason" in err and out left as it was.
+ */
+int dp_otlp_json_encode_tree(struct json_t *root, dp_buf *out, char *err, size_t errlen);
 
 /** True when all n bytes are zero (an invalid OTLP id). */
 static inline bool dp_otlp_id_is_zero(const uint8_t *id, size_t n)

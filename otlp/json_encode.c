@@ -1,0 +1,840 @@
+/*
+ * OTLP/JSON → OTLP protobuf: one parsed ExportTraceServiceRequest (a
+ * jansson tree) becomes the bytes an SDK would have sent the receiver, so
+ * trace files enter the engine the way requests do (otlp_file.c reads the
+ * files, src/file_input.c inserts them). Written with the two-pass writer of
+ * common/pb_wire.h; field numbers are those of proto/opentelemetry/proto.
+ *
+ * The JSON mapping is OTLP's: lowerCamelCase names (the snake_case names are
+ * accepted too, as protobuf JSON parsers do), trace and span ids as hex,
+ * 64-bit integers as decimal strings or numbers, enums as numbers or names,
+ * bytes as base64. Unknown names are ignored, as OTLP requires of receivers,
+ * and JSON null counts as absent.
+ *
+ * Checked and lenient parts. What the profile reads (span ids, name, kind,
+ * times, status, span attributes, links' ids, resource attributes, the scope
+ * name) is checked: a bad value fails the whole request with its JSON path,
+ * "resourceSpans[0].scopeSpans[0].spans[2].traceId: not 32 hex digits".
+ * What the profile does not read (events, trace state, flags, dropped
+ * counts, schema URLs, the scope's version and attributes, links'
+ * attributes, entity refs, the inside of kvlist values) is encoded when it
+ * is well formed and left out, field by field, when it is not: a malformed
+ * optional part does not cost the spans around it.
+ *
+ * The bounds are the protobuf reader's: a message nested more than
+ * DP_OTLP_MAX_DEPTH deep (arrays in arrays) fails with its JSON path rather
+ * than with a byte offset later.
+ *
+ * The encoder runs twice (measure, then write) and allocates nothing: error
+ * paths are built only on failure, from segments on the stack, and base64 is
+ * decoded in chunks straight into the output.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "otlp_file.h"
+#include "otlp_internal.h"
+
+/* Longest JSON path kept in error messages: the start locates the problem. */
+#define PATH_MAX_LEN 192
+
+/* One segment of a JSON path, e.g. "spans[2]"; a chain ends at NULL (the request). */
+typedef struct json_path {
+    const struct json_path *up;
+    const char *name;
+    long index; /* "[index]" after the name; -1 for none */
+} json_path;
+
+typedef struct encoder {
+    dp_pb_writer *w;
+    char *err;
+    size_t errlen;
+    bool lenient; /* in a part the profile does not read: leave out what is malformed */
+} encoder;
+
+/* The request to encode and where its error goes (dp_pb_encode's ctx). */
+typedef struct encode_job {
+    json_t *root;
+    char *err;
+    size_t errlen;
+} encode_job;
+
+/* Render a path into buf (at most cap - 1 characters, cut at the end). */
+static size_t path_render(const json_path *p, char *buf, size_t cap)
+{
+    if (!p) {
+        buf[0] = '\0';
+        return 0;
+    }
+    size_t n = path_render(p->up, buf, cap);
+    int r = p->index >= 0 ? snprintf(buf + n, cap - n, "%s%s[%ld]", n ? "." : "", p->name, p->index)
+                          : snprintf(buf + n, cap - n, "%s%s", n ? "." : "", p->name);
+    n += r > 0 ? (size_t)r : 0;
+    return n < cap ? n : cap - 1;
+}
+
+/*
+ * A value is malformed. In a checked part: write "path.field: message" to
+ * err and return -1 (the encoding stops). In a lenient part: return 1 (the
+ * caller leaves the field out).
+ */
+static int bad(encoder *c, const json_path *path, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int bad(encoder *c, const json_path *path, const char *field, const char *fmt, ...)
+{
+    char msg[160], where[PATH_MAX_LEN];
+    va_list ap;
+    if (c->lenient)
+        return 1;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    path_render(path, where, sizeof where);
+    if (!*where && !*field)
+        snprintf(c->err, c->errlen, "%s", msg);
+    else
+        snprintf(c->err, c->errlen, "%s%s%s: %s", where, (*where && *field) ? "." : "", field, msg);
+    return -1;
+}
+
+/* What a putter returns after a parser's verdict: stop (-1) or go on (0). */
+static int outcome(int rc)
+{
+    return rc < 0 ? -1 : 0;
+}
+
+/* A member by its lowerCamelCase or snake_case name; JSON null counts as absent. */
+static json_t *member(json_t *obj, const char *camel, const char *snake)
+{
+    json_t *v = json_object_get(obj, camel);
+    if (!v && snake)
+        v = json_object_get(obj, snake);
+    return json_is_null(v) ? NULL : v;
+}
+
+/* --- scalars: parse first, emit only what parsed ---------------------------- */
+
+/* A string member: 0 and *out (NULL when absent), or bad(). */
+static int get_string(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                      const char *snake, json_t **out)
+{
+    json_t *v = member(obj, camel, snake);
+    *out = NULL;
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return bad(c, path, camel, "want a string");
+    *out = v;
+    return 0;
+}
+
+/* A string field, left out when absent or empty (proto3's default). */
+static int put_string(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                      const char *snake, uint32_t number)
+{
+    json_t *v;
+    int rc = get_string(c, obj, path, camel, snake, &v);
+    if (rc)
+        return outcome(rc);
+    if (v && json_string_length(v))
+        dp_pb_put_bytes(c->w, number, json_string_value(v), json_string_length(v));
+    return 0;
+}
+
+/* Unsigned 64-bit: a JSON integer, an integral real, or a decimal string. */
+static int parse_u64(encoder *c, json_t *v, const json_path *path, const char *field, uint64_t *out)
+{
+    if (json_is_integer(v)) {
+        if (json_integer_value(v) < 0)
+            return bad(c, path, field, "negative");
+        *out = (uint64_t)json_integer_value(v);
+        return 0;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (!(d >= 0 && d < 18446744073709551616.0) || d != floor(d))
+            return bad(c, path, field, "not an unsigned 64-bit integer");
+        *out = (uint64_t)d;
+        return 0;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v);
+        uint64_t r = 0;
+        if (n == 0 || n > 20)
+            return bad(c, path, field, "not an unsigned 64-bit integer");
+        for (size_t i = 0; i < n; i++) {
+            unsigned d = (unsigned)(s[i] - '0');
+            if (d > 9 || r > (UINT64_MAX - d) / 10)
+                return bad(c, path, field, "not an unsigned 64-bit integer");
+            r = r * 10 + d;
+        }
+        *out = r;
+        return 0;
+    }
+    return bad(c, path, field, "want an integer or a decimal string");
+}
+
+/* A fixed64 field (times), left out when absent or 0. */
+static int put_fixed64(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                       const char *snake, uint32_t number)
+{
+    json_t *v = member(obj, camel, snake);
+    uint64_t x = 0;
+    if (!v)
+        return 0;
+    int rc = parse_u64(c, v, path, camel, &x);
+    if (rc)
+        return outcome(rc);
+    if (x)
+        dp_pb_put_fixed64(c->w, number, x);
+    return 0;
+}
+
+/* A 32-bit unsigned field (dropped counts: varint; flags: fixed32), left out when 0. */
+static int put_u32(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                   const char *snake, uint32_t number, bool fixed)
+{
+    json_t *v = member(obj, camel, snake);
+    uint64_t x = 0;
+    if (!v)
+        return 0;
+    int rc = parse_u64(c, v, path, camel, &x);
+    if (!rc && x > UINT32_MAX)
+        rc = bad(c, path, camel, "not an unsigned 32-bit integer");
+    if (rc)
+        return outcome(rc);
+    if (x && fixed)
+        dp_pb_put_fixed32(c->w, number, (uint32_t)x);
+    else if (x)
+        dp_pb_put_varint(c->w, number, x);
+    return 0;
+}
+
+/* Signed 64-bit (AnyValue.intValue). */
+static int parse_i64(encoder *c, json_t *v, const json_path *path, const char *field, int64_t *out)
+{
+    if (json_is_integer(v)) {
+        *out = (int64_t)json_integer_value(v);
+        return 0;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || d != floor(d))
+            return bad(c, path, field, "not a 64-bit integer");
+        *out = (int64_t)d;
+        return 0;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v), i = 0;
+        bool neg = false;
+        uint64_t r = 0, limit;
+        if (n && (s[0] == '-' || s[0] == '+')) {
+            neg = s[0] == '-';
+            i = 1;
+        }
+        limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        if (i == n || n - i > 19)
+            return bad(c, path, field, "not a 64-bit integer");
+        for (; i < n; i++) {
+            unsigned d = (unsigned)(s[i] - '0');
+            if (d > 9 || r > (limit - d) / 10)
+                return bad(c, path, field, "not a 64-bit integer");
+            r = r * 10 + d;
+        }
+        *out = neg ? (int64_t)(0 - r) : (int64_t)r;
+        return 0;
+    }
+    return bad(c, path, field, "want an integer or a decimal string");
+}
+
+/* A double: a JSON number, "NaN", "Infinity", "-Infinity" or a numeric string. */
+static int parse_double(encoder *c, json_t *v, const json_path *path, const char *field,
+                        double *out)
+{
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return 0;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        if (strcmp(s, "NaN") == 0) {
+            *out = NAN;
+            return 0;
+        }
+        if (strcmp(s, "Infinity") == 0 || strcmp(s, "-Infinity") == 0) {
+            *out = s[0] == '-' ? -INFINITY : INFINITY;
+            return 0;
+        }
+        errno = 0;
+        *out = strtod(s, &end);
+        if (*s && *end == '\0' && errno == 0)
+            return 0;
+    }
+    return bad(c, path, field, "want a number");
+}
+
+/* An enum as its number or its name (names[i] is the name of value i); left out when 0. */
+static int put_enum(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                    const char *const *names, size_t count, uint32_t number)
+{
+    json_t *v = member(obj, camel, NULL);
+    int64_t x = 0;
+    if (!v)
+        return 0;
+    if (json_is_integer(v)) {
+        x = json_integer_value(v);
+        if (x < INT32_MIN || x > INT32_MAX)
+            return outcome(bad(c, path, camel, "enum value out of range"));
+    } else if (json_is_string(v)) {
+        size_t i = 0;
+        while (i < count && strcmp(json_string_value(v), names[i]) != 0)
+            i++;
+        if (i == count)
+            return outcome(bad(c, path, camel, "unknown name \"%.40s\"", json_string_value(v)));
+        x = (int64_t)i;
+    } else {
+        return outcome(bad(c, path, camel, "want an enum number or name"));
+    }
+    /* negative enum values are sign-extended to 64 bits on the wire */
+    if (x)
+        dp_pb_put_int64(c->w, number, x);
+    return 0;
+}
+
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* An id as hex into out[nbytes]. *present is false for an absent or empty string. */
+static int get_hex_id(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                      const char *snake, uint8_t *out, size_t nbytes, bool *present)
+{
+    json_t *v = member(obj, camel, snake);
+    *present = false;
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return bad(c, path, camel, "want a hex string");
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (n == 0)
+        return 0;
+    if (n != 2 * nbytes)
+        return bad(c, path, camel, "not %zu hex digits", 2 * nbytes);
+    for (size_t i = 0; i < nbytes; i++) {
+        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return bad(c, path, camel, "not %zu hex digits", 2 * nbytes);
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    *present = true;
+    return 0;
+}
+
+/* A required id (trace and span ids of spans and links), never all zeros
+ * when `nonzero`. */
+static int put_required_id(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                           const char *snake, size_t nbytes, bool nonzero, uint32_t number)
+{
+    uint8_t id[16];
+    bool present;
+    int rc = get_hex_id(c, obj, path, camel, snake, id, nbytes, &present);
+    if (!rc && !present)
+        rc = bad(c, path, camel, "not %zu hex digits", 2 * nbytes);
+    if (!rc && nonzero && dp_otlp_id_is_zero(id, nbytes))
+        rc = bad(c, path, camel, "all zeros");
+    if (rc)
+        return outcome(rc);
+    dp_pb_put_bytes(c->w, number, id, nbytes);
+    return 0;
+}
+
+static int base64_value(char ch)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A';
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0' + 52;
+    if (ch == '+' || ch == '-') /* standard and URL-safe alphabets */
+        return 62;
+    if (ch == '/' || ch == '_')
+        return 63;
+    return -1;
+}
+
+/* Base64 (padding optional): the digits without padding in *n and the
+ * decoded size in *len, or -1 when it is not base64. */
+static int base64_check(const char *s, size_t *n, size_t *len)
+{
+    while (*n && s[*n - 1] == '=')
+        (*n)--;
+    if (*n % 4 == 1)
+        return -1;
+    for (size_t i = 0; i < *n; i++)
+        if (base64_value(s[i]) < 0)
+            return -1;
+    *len = *n / 4 * 3 + (*n % 4 ? *n % 4 - 1 : 0);
+    return 0;
+}
+
+/* A bytes field from checked base64, decoded in chunks into the output. */
+static void put_base64(dp_pb_writer *w, uint32_t number, const char *s, size_t n, size_t len)
+{
+    uint8_t chunk[256];
+    size_t k = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    dp_pb_put_tag(w, number, DP_PB_LEN);
+    dp_pb_put_raw_varint(w, len);
+    for (size_t i = 0; i < n; i++) {
+        acc = acc << 6 | (uint32_t)base64_value(s[i]);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            chunk[k++] = (uint8_t)(acc >> bits & 0xff);
+            if (k == sizeof chunk) {
+                dp_pb_put_raw(w, chunk, k);
+                k = 0;
+            }
+        }
+    }
+    dp_pb_put_raw(w, chunk, k);
+}
+
+/* --- messages ---------------------------------------------------------------- */
+
+/* A nested message at the writer's depth + extra would pass the reader's limit. */
+static bool too_deep(const encoder *c, int extra)
+{
+    return c->w->depth + extra > DP_OTLP_MAX_DEPTH;
+}
+
+static int put_key_values(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                          const char *snake, uint32_t number);
+
+/* Run put_key_values() in a lenient part (what the profile does not read). */
+static void put_key_values_lenient(encoder *c, json_t *obj, const json_path *path,
+                                   const char *camel, const char *snake, uint32_t number)
+{
+    bool was = c->lenient;
+    c->lenient = true;
+    put_key_values(c, obj, path, camel, snake, number);
+    c->lenient = was;
+}
+
+/* An AnyValue as field `number`: the first of its kinds present is the value. */
+static int put_any_value(encoder *c, json_t *v, const json_path *path, uint32_t number)
+{
+    json_t *x;
+    int rc;
+    if (!json_is_object(v))
+        return outcome(bad(c, path, "", "want an AnyValue object"));
+    if (too_deep(c, 1))
+        return outcome(bad(c, path, "", "nested more than %d messages deep", DP_OTLP_MAX_DEPTH));
+    if ((x = member(v, "stringValue", "string_value"))) {
+        if (!json_is_string(x))
+            return outcome(bad(c, path, "stringValue", "want a string"));
+        dp_pb_begin(c->w, number);
+        dp_pb_put_bytes(c->w, 1, json_string_value(x), json_string_length(x));
+    } else if ((x = member(v, "boolValue", "bool_value"))) {
+        if (!json_is_boolean(x))
+            return outcome(bad(c, path, "boolValue", "want true or false"));
+        dp_pb_begin(c->w, number);
+        dp_pb_put_bool(c->w, 2, json_is_true(x));
+    } else if ((x = member(v, "intValue", "int_value"))) {
+        int64_t i = 0;
+        if ((rc = parse_i64(c, x, path, "intValue", &i)))
+            return outcome(rc);
+        dp_pb_begin(c->w, number);
+        dp_pb_put_int64(c->w, 3, i);
+    } else if ((x = member(v, "doubleValue", "double_value"))) {
+        double d = 0;
+        if ((rc = parse_double(c, x, path, "doubleValue", &d)))
+            return outcome(rc);
+        dp_pb_begin(c->w, number);
+        dp_pb_put_double(c->w, 4, d);
+    } else if ((x = member(v, "bytesValue", "bytes_value"))) {
+        size_t n, len = 0;
+        if (!json_is_string(x))
+            return outcome(bad(c, path, "bytesValue", "want a base64 string"));
+        n = json_string_length(x);
+        if (base64_check(json_string_value(x), &n, &len) < 0)
+            return outcome(bad(c, path, "bytesValue", "not base64"));
+        dp_pb_begin(c->w, number);
+        put_base64(c->w, 7, json_string_value(x), n, len);
+    } else if ((x = member(v, "kvlistValue", "kvlist_value"))) {
+        if (!json_is_object(x))
+            return outcome(bad(c, path, "kvlistValue", "want an object"));
+        if (too_deep(c, 2))
+            return outcome(
+                bad(c, path, "", "nested more than %d messages deep", DP_OTLP_MAX_DEPTH));
+        dp_pb_begin(c->w, number);
+        dp_pb_begin(c->w, 6);
+        put_key_values_lenient(c, x, path, "values", NULL, 1);
+        dp_pb_end(c->w);
+    } else if ((x = member(v, "arrayValue", "array_value"))) {
+        json_t *vals;
+        if (!json_is_object(x))
+            return outcome(bad(c, path, "arrayValue", "want an object"));
+        vals = member(x, "values", NULL);
+        if (vals && !json_is_array(vals))
+            return outcome(bad(c, path, "arrayValue.values", "want an array"));
+        if (too_deep(c, 2))
+            return outcome(
+                bad(c, path, "", "nested more than %d messages deep", DP_OTLP_MAX_DEPTH));
+        dp_pb_begin(c->w, number);
+        dp_pb_begin(c->w, 5);
+        for (size_t i = 0; vals && i < json_array_size(vals); i++) {
+            json_path item = {path, "arrayValue.values", (long)i};
+            if (put_any_value(c, json_array_get(vals, i), &item, 1) < 0)
+                return -1;
+        }
+        dp_pb_end(c->w);
+    } else {
+        dp_pb_begin(c->w, number); /* an empty AnyValue */
+    }
+    dp_pb_end(c->w);
+    return 0;
+}
+
+/* A list of KeyValue (attributes, kvlist values) as repeated field `number`. */
+static int put_key_values(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                          const char *snake, uint32_t number)
+{
+    json_t *arr = member(obj, camel, snake);
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr))
+        return outcome(bad(c, path, camel, "want an array"));
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *kv = json_array_get(arr, i), *key = NULL, *value;
+        json_path item = {path, camel, (long)i};
+        int rc = json_is_object(kv) ? get_string(c, kv, &item, "key", NULL, &key)
+                                    : bad(c, &item, "", "want a {key, value} object");
+        if (rc < 0)
+            return -1;
+        if (rc > 0)
+            continue;
+        dp_pb_begin(c->w, number);
+        if (key && json_string_length(key))
+            dp_pb_put_bytes(c->w, 1, json_string_value(key), json_string_length(key));
+        if ((value = member(kv, "value", NULL))) {
+            json_path vpath = {&item, "value", -1};
+            if (put_any_value(c, value, &vpath, 2) < 0)
+                return -1;
+        }
+        dp_pb_end(c->w);
+    }
+    return 0;
+}
+
+/* A repeated string field (lenient: non-strings are left out). */
+static void put_strings(encoder *c, json_t *obj, const char *camel, const char *snake,
+                        uint32_t number)
+{
+    json_t *arr = member(obj, camel, snake);
+    for (size_t i = 0; json_is_array(arr) && i < json_array_size(arr); i++) {
+        json_t *s = json_array_get(arr, i);
+        if (json_is_string(s))
+            dp_pb_put_bytes(c->w, number, json_string_value(s), json_string_length(s));
+    }
+}
+
+/* Resource.entity_refs (lenient). */
+static void put_entity_refs(encoder *c, json_t *res)
+{
+    json_t *arr = member(res, "entityRefs", "entity_refs");
+    for (size_t i = 0; json_is_array(arr) && i < json_array_size(arr); i++) {
+        json_t *ref = json_array_get(arr, i);
+        if (!json_is_object(ref))
+            continue;
+        dp_pb_begin(c->w, 3);
+        put_string(c, ref, NULL, "schemaUrl", "schema_url", 1);
+        put_string(c, ref, NULL, "type", NULL, 2);
+        put_strings(c, ref, "idKeys", "id_keys", 3);
+        put_strings(c, ref, "descriptionKeys", "description_keys", 4);
+        dp_pb_end(c->w);
+    }
+}
+
+/* Span.events (lenient). */
+static void put_events(encoder *c, json_t *span)
+{
+    json_t *arr = member(span, "events", NULL);
+    for (size_t i = 0; json_is_array(arr) && i < json_array_size(arr); i++) {
+        json_t *ev = json_array_get(arr, i);
+        if (!json_is_object(ev))
+            continue;
+        dp_pb_begin(c->w, 11);
+        put_fixed64(c, ev, NULL, "timeUnixNano", "time_unix_nano", 1);
+        put_string(c, ev, NULL, "name", NULL, 2);
+        put_key_values(c, ev, NULL, "attributes", NULL, 3);
+        put_u32(c, ev, NULL, "droppedAttributesCount", "dropped_attributes_count", 4, false);
+        dp_pb_end(c->w);
+    }
+}
+
+/* Span.links: the ids are checked, the rest is lenient. */
+static int put_links(encoder *c, json_t *span, const json_path *path)
+{
+    json_t *arr = member(span, "links", NULL);
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr))
+        return outcome(bad(c, path, "links", "want an array"));
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *l = json_array_get(arr, i);
+        json_path item = {path, "links", (long)i};
+        if (!json_is_object(l))
+            return outcome(bad(c, &item, "", "want an object"));
+        dp_pb_begin(c->w, 13);
+        if (put_required_id(c, l, &item, "traceId", "trace_id", 16, false, 1) < 0 ||
+            put_required_id(c, l, &item, "spanId", "span_id", 8, false, 2) < 0)
+            return -1;
+        bool was = c->lenient;
+        c->lenient = true;
+        put_string(c, l, NULL, "traceState", "trace_state", 3);
+        put_key_values(c, l, NULL, "attributes", NULL, 4);
+        put_u32(c, l, NULL, "droppedAttributesCount", "dropped_attributes_count", 5, false);
+        put_u32(c, l, NULL, "flags", NULL, 6, true);
+        c->lenient = was;
+        dp_pb_end(c->w);
+    }
+    return 0;
+}
+
+static const char *const span_kind_names[] = {
+    "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
+    "SPAN_KIND_CLIENT",      "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER",
+};
+static const char *const status_code_names[] = {
+    "STATUS_CODE_UNSET",
+    "STATUS_CODE_OK",
+    "STATUS_CODE_ERROR",
+};
+
+/* Span.status (field 15). */
+static int put_status(encoder *c, json_t *span, const json_path *path)
+{
+    json_t *status = member(span, "status", NULL);
+    json_path spath = {path, "status", -1};
+    if (!status)
+        return 0;
+    if (!json_is_object(status))
+        return outcome(bad(c, &spath, "", "want an object"));
+    dp_pb_begin(c->w, 15);
+    if (put_enum(c, status, &spath, "code", status_code_names, 3, 3) < 0 ||
+        put_string(c, status, &spath, "message", NULL, 2) < 0)
+        return -1;
+    dp_pb_end(c->w);
+    return 0;
+}
+
+/*
+ * One Span (ScopeSpans field 2). The checked fields are written in the
+ * order they are checked, so the first error of a span is the one named
+ * (protobuf lets fields come in any order).
+ */
+static int put_span(encoder *c, json_t *js, const json_path *path)
+{
+    uint8_t parent[8];
+    bool present;
+    int rc;
+
+    if (!json_is_object(js))
+        return outcome(bad(c, path, "", "want a Span object"));
+    dp_pb_begin(c->w, 2);
+    if (put_required_id(c, js, path, "traceId", "trace_id", 16, true, 1) < 0 ||
+        put_required_id(c, js, path, "spanId", "span_id", 8, true, 2) < 0)
+        return -1;
+    /* an empty parent id is no parent; an all-zero one is kept as it came
+     * (readers take it as no parent too) */
+    if ((rc = get_hex_id(c, js, path, "parentSpanId", "parent_span_id", parent, 8, &present)))
+        return outcome(rc);
+    if (present)
+        dp_pb_put_bytes(c->w, 4, parent, 8);
+    if (put_string(c, js, path, "name", NULL, 5) < 0 ||
+        put_enum(c, js, path, "kind", span_kind_names, 6, 6) < 0 ||
+        put_fixed64(c, js, path, "startTimeUnixNano", "start_time_unix_nano", 7) < 0 ||
+        put_fixed64(c, js, path, "endTimeUnixNano", "end_time_unix_nano", 8) < 0 ||
+        put_status(c, js, path) < 0 || put_key_values(c, js, path, "attributes", NULL, 9) < 0 ||
+        put_links(c, js, path) < 0)
+        return -1;
+    bool was = c->lenient;
+    c->lenient = true;
+    put_string(c, js, NULL, "traceState", "trace_state", 3);
+    put_u32(c, js, NULL, "droppedAttributesCount", "dropped_attributes_count", 10, false);
+    put_events(c, js);
+    put_u32(c, js, NULL, "droppedEventsCount", "dropped_events_count", 12, false);
+    put_u32(c, js, NULL, "droppedLinksCount", "dropped_links_count", 14, false);
+    put_u32(c, js, NULL, "flags", NULL, 16, true);
+    c->lenient = was;
+    dp_pb_end(c->w);
+    return 0;
+}
+
+/* ScopeSpans.scope: the name is checked when the scope has spans. */
+static int put_scope(encoder *c, json_t *scope, const json_path *path, bool check_name)
+{
+    bool was = c->lenient;
+    dp_pb_begin(c->w, 1);
+    c->lenient = was || !check_name;
+    /* a bad name is reported at the ScopeSpans' path, as "...scopeSpans[0].name" */
+    int rc = put_string(c, scope, path, "name", NULL, 1);
+    c->lenient = true;
+    put_string(c, scope, NULL, "version", NULL, 2);
+    put_key_values(c, scope, NULL, "attributes", NULL, 3);
+    put_u32(c, scope, NULL, "droppedAttributesCount", "dropped_attributes_count", 4, false);
+    c->lenient = was;
+    dp_pb_end(c->w);
+    return rc;
+}
+
+/* One ScopeSpans (ResourceSpans field 2). */
+static int put_scope_spans(encoder *c, json_t *ss, const json_path *path)
+{
+    if (!json_is_object(ss))
+        return outcome(bad(c, path, "", "want an object"));
+    json_t *spans = member(ss, "spans", NULL);
+    json_t *scope = member(ss, "scope", NULL);
+    dp_pb_begin(c->w, 2);
+    /* a scope that is not an object is left out (its name cannot be read) */
+    if (json_is_object(scope) && put_scope(c, scope, path, spans != NULL) < 0)
+        return -1;
+    if (spans && !json_is_array(spans))
+        return outcome(bad(c, path, "spans", "want an array"));
+    for (size_t k = 0; spans && k < json_array_size(spans); k++) {
+        json_path item = {path, "spans", (long)k};
+        if (put_span(c, json_array_get(spans, k), &item) < 0)
+            return -1;
+    }
+    bool was = c->lenient;
+    c->lenient = true;
+    put_string(c, ss, NULL, "schemaUrl", "schema_url", 3);
+    c->lenient = was;
+    dp_pb_end(c->w);
+    return 0;
+}
+
+/* One ResourceSpans (request field 1). */
+static int put_resource_spans(encoder *c, json_t *rs, const json_path *path)
+{
+    if (!json_is_object(rs))
+        return outcome(bad(c, path, "", "want an object"));
+    dp_pb_begin(c->w, 1);
+    json_t *res = member(rs, "resource", NULL);
+    if (res) {
+        json_path rpath = {path, "resource", -1};
+        if (!json_is_object(res))
+            return outcome(bad(c, &rpath, "", "want an object"));
+        dp_pb_begin(c->w, 1);
+        if (put_key_values(c, res, &rpath, "attributes", NULL, 1) < 0)
+            return -1;
+        bool was = c->lenient;
+        c->lenient = true;
+        put_u32(c, res, NULL, "droppedAttributesCount", "dropped_attributes_count", 2, false);
+        put_entity_refs(c, res);
+        c->lenient = was;
+        dp_pb_end(c->w);
+    }
+    json_t *sss = member(rs, "scopeSpans", "scope_spans");
+    if (sss && !json_is_array(sss))
+        return outcome(bad(c, path, "scopeSpans", "want an array"));
+    for (size_t j = 0; sss && j < json_array_size(sss); j++) {
+        json_path item = {path, "scopeSpans", (long)j};
+        if (put_scope_spans(c, json_array_get(sss, j), &item) < 0)
+            return -1;
+    }
+    bool was = c->lenient;
+    c->lenient = true;
+    put_string(c, rs, NULL, "schemaUrl", "schema_url", 3);
+    c->lenient = was;
+    dp_pb_end(c->w);
+    return 0;
+}
+
+static int put_request(encoder *c, json_t *root)
+{
+    if (!json_is_object(root))
+        return outcome(bad(c, NULL, "", "want an ExportTraceServiceRequest object"));
+    json_t *rss = member(root, "resourceSpans", "resource_spans");
+    if (!rss)
+        return 0;
+    if (!json_is_array(rss))
+        return outcome(bad(c, NULL, "resourceSpans", "want an array"));
+    for (size_t i = 0; i < json_array_size(rss); i++) {
+        json_path item = {NULL, "resourceSpans", (long)i};
+        if (put_resource_spans(c, json_array_get(rss, i), &item) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void encode_request(dp_pb_writer *w, const void *ctx)
+{
+    const encode_job *job = ctx;
+    encoder c = {w, job->err, job->errlen, false};
+    if (put_request(&c, job->root) < 0)
+        dp_pb_fail(w, DP_EDECODE);
+}
+
+int dp_otlp_json_encode_tree(struct json_t *root, dp_buf *out, char *err, size_t errlen)
+{
+    char scratch[8];
+    if (!err || !errlen) {
+        err = scratch;
+        errlen = sizeof scratch;
+    }
+    err[0] = '\0';
+    encode_job job = {root, err, errlen};
+    int rc = dp_pb_encode(encode_request, &job, out);
+    if (rc == DP_OK)
+        return 0;
+    if (rc == DP_ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    else if (rc != DP_EDECODE)
+        snprintf(err, errlen, "cannot encode the request: %s", dp_strerror(rc));
+    return -1;
+}
+
+int dp_otlp_json_encode(const char *json, size_t len, dp_buf *out, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    char scratch[8];
+    if (!err || !errlen) {
+        err = scratch;
+        errlen = sizeof scratch;
+    }
+    err[0] = '\0';
+    if (!json) {
+        snprintf(err, errlen, "no data");
+        return -1;
+    }
+    json_t *root = json_loadb(json, len, 0, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
+        return -1;
+    }
+    int rc = dp_otlp_json_encode_tree(root, out, err, errlen);
+    json_decref(root);
+    return rc;
+}
