@@ -365,7 +365,9 @@ dp_trace_table *dp_trace_table_create(const dp_trace_table_options *opt)
     if (!t->opt.late_ids_max)
         t->opt.late_ids_max = 65536;
     t->shard_count = t->opt.shards;
-    t->hard_limit = t->opt.memory_limit_bytes ? 2 * t->opt.memory_limit_bytes : 0;
+    t->hard_limit = t->opt.max_held_bytes       ? t->opt.max_held_bytes
+                    : t->opt.memory_limit_bytes ? 2 * t->opt.memory_limit_bytes
+                                                : 0;
     pthread_mutex_init(&t->pending_lock, NULL);
     pthread_mutex_init(&t->evict_lock, NULL);
     pthread_condattr_t ca;

@@ -25,7 +25,10 @@
  * Admission is all-or-nothing per batch: dp_trace_table_insert() either
  * stores every span of the batch or none (DP_TRACE_TABLE_EFULL when the
  * pending queue holds max_pending_runs runs or memory is over the hard
- * limit of 2 x memory_limit_bytes), so a client's retry never duplicates.
+ * limit, max_held_bytes or 2 x memory_limit_bytes), so a client's retry
+ * never duplicates. The table does not look at span ids: a span inserted
+ * twice (a retry whose answer was lost, a file read twice) is stored twice,
+ * and whoever profiles the run counts it once.
  *
  * Pure C: no gRPC or protobuf types. Thread-safe unless stated otherwise.
  */
@@ -67,6 +70,8 @@ typedef struct dp_trace_table_options {
     uint64_t late_window_ms;       /* how long finalised trace ids are remembered; 0 = not at all */
     size_t max_pending_runs;       /* finalised runs not yet taken; beyond: EFULL. 0 = no cap */
     size_t late_ids_max;           /* cap on remembered ids (not a key); 0 selects 65536 */
+    size_t max_held_bytes;         /* buffered + pending bytes beyond which a batch is refused
+                                      (EFULL; not a key); 0 = 2 x memory_limit_bytes */
     dp_trace_table_clock_fn clock; /* NULL = CLOCK_MONOTONIC */
     void *clock_ctx;
 } dp_trace_table_options;

@@ -275,6 +275,37 @@ static void late_spans_form_a_late_run(void **state)
     dp_trace_table_destroy(t);
 }
 
+/* max_held_bytes bounds what is held without finalising anything early:
+ * a batch is refused when held bytes plus its encoded bytes pass the bound,
+ * and held bytes are at least the encoded bytes stored. */
+static void held_bytes_bound_refuses_without_finalising(void **state)
+{
+    (void)state;
+    dp_trace_table_options o;
+    dp_trace_table_options_defaults(&o);
+    o.memory_limit_bytes = 0;
+    o.max_held_bytes = 100;
+    o.clock = fake_clock;
+    fake_now = 1000000;
+    dp_trace_table *t = dp_trace_table_create(&o);
+    assert_non_null(t);
+    static char big[101];
+    memset(big, 'x', sizeof big);
+    dp_span_ref over = make_span(1, 1, 0, big, 101); /* 0 + 101 > 100 */
+    assert_int_equal(insert_spans(t, &over, 1), DP_TRACE_TABLE_EFULL);
+    dp_span_ref fits = make_span(1, 1, 0, big, 100); /* 0 + 100 = 100 */
+    assert_int_equal(insert_spans(t, &fits, 1), DP_TRACE_TABLE_OK);
+    dp_span_ref one = make_span(1, 2, 1, "y", 1); /* >= 100 + 1 */
+    assert_int_equal(insert_spans(t, &one, 1), DP_TRACE_TABLE_EFULL);
+    fake_now += 1000; /* no memory rule: nothing is due */
+    assert_int_equal(dp_trace_table_collect(t), 0);
+    dp_trace_table_stats st;
+    dp_trace_table_get_stats(t, &st);
+    assert_int_equal(st.buffered_spans, 1);
+    assert_int_equal(st.batches_refused, 2);
+    dp_trace_table_destroy(t);
+}
+
 static void full_pending_queue_refuses_whole_batch(void **state)
 {
     (void)state;
@@ -485,6 +516,7 @@ int main(void)
         cmocka_unit_test(memory_cap_finalises_oldest_first),
         cmocka_unit_test(late_spans_form_a_late_run),
         cmocka_unit_test(full_pending_queue_refuses_whole_batch),
+        cmocka_unit_test(held_bytes_bound_refuses_without_finalising),
         cmocka_unit_test(bad_scope_index_keeps_nothing),
         cmocka_unit_test(no_loss_and_memory_per_span),
         cmocka_unit_test(distinct_resources_are_kept_apart),
