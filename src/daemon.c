@@ -81,11 +81,13 @@ static void log_totals(dp_engine *engine, dp_receiver *receiver)
     dp_engine_get_stats(engine, &es);
     dp_log_info("daemon",
                 "totals: spans received %llu, accepted %llu, rejected %llu, refused %llu; "
-                "runs reported %llu (late %llu), failed %llu; spans not decodable %llu",
+                "runs reported %llu (late %llu), failed %llu; spans not decodable %llu, "
+                "received more than once %llu",
                 (unsigned long long)rs.spans_received, (unsigned long long)rs.spans_accepted,
                 (unsigned long long)rs.spans_rejected, (unsigned long long)rs.spans_refused,
                 (unsigned long long)es.runs_processed, (unsigned long long)ts.runs_late,
-                (unsigned long long)es.runs_failed, (unsigned long long)es.spans_undecodable);
+                (unsigned long long)es.runs_failed, (unsigned long long)es.spans_undecodable,
+                (unsigned long long)es.spans_duplicate);
 }
 
 int dp_daemon_run(const dp_config *cfg)
@@ -103,7 +105,7 @@ int dp_daemon_run(const dp_config *cfg)
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-    if (dp_engine_create(cfg, &engine) != 0)
+    if (dp_engine_create(cfg, NULL, &engine) != 0)
         goto out;
 
     dp_render_options ro;

@@ -9,7 +9,13 @@
  * per-thread arena, build the profile and hand run + profile to every
  * output. A run finished early (age or memory) is reported as partial and
  * kept in the partial-run store; when the rest of the trace arrives, both
- * are profiled together and reported whole.
+ * are profiled together and reported whole. With finalise_at_stop there is
+ * no finaliser: every run waits in the table until dp_engine_stop().
+ *
+ * Decoding a run: its stored spans (and those of the partial records it
+ * completes) are sorted by start and span id, so the profile does not depend
+ * on arrival order and copies of one span are neighbours; each copy after
+ * the first is left out, then the rest are decoded once.
  */
 #include "engine.h"
 
@@ -44,6 +50,7 @@ typedef struct engine_input {
 
 struct dp_engine {
     const dp_config *cfg;
+    dp_engine_options opt;
     dp_trace_table *table;
     dp_partial_runs *partials; /* runs reported early, kept for their rest */
     engine_input inputs[DP_ENGINE_MAX_INPUTS];
@@ -61,39 +68,124 @@ struct dp_engine {
     unsigned processor_count;
     bool running, stopped;
 
-    atomic_ullong runs_processed, runs_failed, spans_undecodable;
+    atomic_ullong runs_processed, runs_failed, spans_undecodable, spans_duplicate;
 };
 
-/* Decode the spans of one record into spans[*n...]; returns how many could
- * not be decoded, or the record's span count on out of memory. */
-static size_t decode_record(dp_arena *arena, const dp_run_record *run, dp_span *spans, size_t *n)
+/* One stored span to profile: which record holds it, in arrival order. */
+typedef struct ordered_span {
+    const dp_span_ref *span;
+    uint32_t record; /* index into the records being profiled */
+    uint32_t order;  /* arrival: records in order, then their spans in order */
+} ordered_span;
+
+/* Start time, then span id, then arrival: copies of one span are neighbours,
+ * the first to arrive first. */
+static int compare_ordered(const void *a, const void *b)
 {
-    /* a run has few resources: decode each once and share it among its spans */
-    size_t nscopes = run->scope_count ? run->scope_count : 1;
-    const dp_attr **res_attrs = dp_arena_calloc(arena, nscopes, sizeof(*res_attrs));
-    size_t *res_counts = dp_arena_calloc(arena, nscopes, sizeof(*res_counts));
-    bool *res_ok = dp_arena_calloc(arena, nscopes, sizeof(*res_ok));
-    if (!res_attrs || !res_counts || !res_ok)
-        return run->span_count;
-    for (size_t i = 0; i < run->scope_count; i++)
-        res_ok[i] = dp_otlp_resource_decode(run->scopes[i].resource_raw, arena, &res_attrs[i],
-                                            &res_counts[i]) == DP_OTLP_OK;
-    size_t bad = 0;
-    for (size_t i = 0; i < run->span_count; i++) {
-        const dp_span_ref *rs = &run->spans[i];
-        uint32_t si = rs->scope_index;
-        dp_span *out = &spans[*n];
-        if (si >= run->scope_count || !res_ok[si] ||
-            dp_otlp_span_decode(rs->raw, DP_STR_NULL, arena, out) != DP_OTLP_OK) {
-            bad++;
+    const ordered_span *x = a, *y = b;
+    if (x->span->start_ns != y->span->start_ns)
+        return x->span->start_ns < y->span->start_ns ? -1 : 1;
+    int c = memcmp(x->span->span_id, y->span->span_id, 8);
+    if (c)
+        return c;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Every span of the records, sorted, each stored span once (the first
+ * copy); returns how many there are, and the copies left out in *copies. */
+static size_t order_spans(const dp_run_record *const *records, size_t nrecords, ordered_span *refs,
+                          size_t *copies)
+{
+    size_t n = 0;
+    for (size_t r = 0; r < nrecords; r++)
+        for (size_t i = 0; i < records[r]->span_count; i++, n++)
+            refs[n] = (ordered_span){&records[r]->spans[i], (uint32_t)r, (uint32_t)n};
+    qsort(refs, n, sizeof *refs, compare_ordered);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (kept && refs[i].span->start_ns == refs[kept - 1].span->start_ns &&
+            memcmp(refs[i].span->span_id, refs[kept - 1].span->span_id, 8) == 0)
             continue;
-        }
-        out->resource_attrs = res_attrs[si];
-        out->resource_attr_count = res_counts[si];
-        out->scope_name = dp_otlp_scope_name(run->scopes[si].scope_raw);
-        (*n)++;
+        refs[kept++] = refs[i];
     }
-    return bad;
+    *copies = n - kept;
+    return kept;
+}
+
+/* The decoded resources of one record, by scope index. */
+typedef struct record_resources {
+    const dp_attr **attrs;
+    size_t *counts;
+    bool *ok;
+} record_resources;
+
+/* A run has few resources: decode each once and share it among its spans.
+ * -1 on out of memory. */
+static int decode_resources(dp_arena *arena, const dp_run_record *run, record_resources *out)
+{
+    size_t nscopes = run->scope_count ? run->scope_count : 1;
+    out->attrs = dp_arena_calloc(arena, nscopes, sizeof(*out->attrs));
+    out->counts = dp_arena_calloc(arena, nscopes, sizeof(*out->counts));
+    out->ok = dp_arena_calloc(arena, nscopes, sizeof(*out->ok));
+    if (!out->attrs || !out->counts || !out->ok)
+        return -1;
+    for (size_t i = 0; i < run->scope_count; i++)
+        out->ok[i] = dp_otlp_resource_decode(run->scopes[i].resource_raw, arena, &out->attrs[i],
+                                             &out->counts[i]) == DP_OTLP_OK;
+    return 0;
+}
+
+/* Decode the ordered spans into spans[]; returns how many decoded. */
+static size_t decode_spans(dp_arena *arena, const dp_run_record *const *records,
+                           const record_resources *res, const ordered_span *refs, size_t count,
+                           dp_span *spans)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        const dp_run_record *run = records[refs[i].record];
+        const record_resources *rr = &res[refs[i].record];
+        const dp_span_ref *rs = refs[i].span;
+        uint32_t si = rs->scope_index;
+        if (si >= run->scope_count || !rr->ok[si] ||
+            dp_otlp_span_decode(rs->raw, DP_STR_NULL, arena, &spans[n]) != DP_OTLP_OK)
+            continue;
+        spans[n].resource_attrs = rr->attrs[si];
+        spans[n].resource_attr_count = rr->counts[si];
+        spans[n].scope_name = dp_otlp_scope_name(run->scopes[si].scope_raw);
+        n++;
+    }
+    return n;
+}
+
+/*
+ * The spans of a run (with the partial records it completes) decoded into
+ * the arena, ordered and each once. *total is every stored span, *copies the
+ * duplicates left out; returns how many decoded into *out, with *out NULL
+ * on out of memory.
+ */
+static size_t run_spans(dp_arena *arena, const dp_run_record *const *records, size_t nrecords,
+                        dp_span **out, size_t *total, size_t *copies)
+{
+    *out = NULL;
+    *total = 0;
+    *copies = 0;
+    for (size_t r = 0; r < nrecords; r++)
+        *total += records[r]->span_count;
+    ordered_span *refs = dp_arena_alloc(arena, (*total ? *total : 1) * sizeof(*refs));
+    record_resources *res = dp_arena_calloc(arena, nrecords, sizeof(*res));
+    if (!refs || !res)
+        return 0;
+    for (size_t r = 0; r < nrecords; r++)
+        if (decode_resources(arena, records[r], &res[r]) < 0)
+            return 0;
+    size_t left_out;
+    size_t unique = order_spans(records, nrecords, refs, &left_out);
+    dp_span *spans = dp_arena_calloc(arena, unique ? unique : 1, sizeof(*spans));
+    if (!spans)
+        return 0;
+    *out = spans;
+    *copies = left_out;
+    return decode_spans(arena, records, res, refs, unique, spans);
 }
 
 static bool finalised_early(const dp_run_record *run)
@@ -138,18 +230,19 @@ static bool process_run(dp_engine *d, dp_arena *arena, dp_run_record *run)
     /* the rest of a run reported as partial: profile it whole */
     if (run->late)
         nparts = dp_partial_runs_take(d->partials, run->trace_id, parts, DP_ENGINE_PARTS_MAX - 1);
-    size_t total = run->span_count;
-    for (size_t i = 0; i < nparts; i++)
-        total += parts[i]->span_count;
-    dp_span *spans = dp_arena_calloc(arena, total ? total : 1, sizeof(*spans));
-    size_t n = 0, bad = 0;
-    for (size_t i = 0; spans && i < nparts; i++)
-        bad += decode_record(arena, parts[i], spans, &n);
-    if (spans)
-        bad += decode_record(arena, run, spans, &n);
-    if (!spans || bad) {
+    parts[nparts] = run;
+    size_t total, copies;
+    dp_span *spans;
+    size_t n =
+        run_spans(arena, (const dp_run_record *const *)parts, nparts + 1, &spans, &total, &copies);
+    if (copies) {
+        atomic_fetch_add(&d->spans_duplicate, copies);
+        dp_log_debug(COMPONENT, "run %s: %zu span(s) stored more than once, profiled once", hex,
+                     copies);
+    }
+    if (!spans || n + copies < total) {
         /* the bytes were validated on receipt, so this is memory: say so, loudly */
-        size_t lost = spans ? bad : total;
+        size_t lost = spans ? total - copies - n : total;
         atomic_fetch_add(&d->spans_undecodable, lost);
         dp_log_error(COMPONENT, "run %s: %zu of %zu spans could not be decoded for the profile",
                      hex, lost, total);
@@ -231,7 +324,7 @@ static void *finaliser_main(void *arg)
     return NULL;
 }
 
-int dp_engine_create(const dp_config *cfg, dp_engine **out)
+int dp_engine_create(const dp_config *cfg, const dp_engine_options *opt, dp_engine **out)
 {
     *out = NULL;
     dp_engine *e = calloc(1, sizeof(*e));
@@ -240,6 +333,8 @@ int dp_engine_create(const dp_config *cfg, dp_engine **out)
         return -1;
     }
     e->cfg = cfg;
+    if (opt)
+        e->opt = *opt;
     pthread_mutex_init(&e->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -247,7 +342,14 @@ int dp_engine_create(const dp_config *cfg, dp_engine **out)
     pthread_cond_init(&e->wake, &ca);
     pthread_condattr_destroy(&ca);
 
-    e->table = dp_trace_table_create(&cfg->assembly);
+    dp_trace_table_options to = cfg->assembly;
+    if (e->opt.finalise_at_stop) {
+        /* every run waits for stop: no memory rule, nothing is late */
+        to.memory_limit_bytes = 0;
+        to.late_window_ms = 0;
+        to.max_held_bytes = e->opt.max_held_bytes;
+    }
+    e->table = dp_trace_table_create(&to);
     /* partial runs count against the table's hard limit (twice memory_limit)
      * until released: keep at most half of memory_limit of them */
     if (e->table)
@@ -301,11 +403,13 @@ int dp_engine_start(dp_engine *e)
         }
         e->processor_count++;
     }
-    if (pthread_create(&e->finaliser, NULL, finaliser_main, e) != 0) {
-        dp_log_error(COMPONENT, "cannot start the finaliser thread");
-        return -1;
+    if (!e->opt.finalise_at_stop) {
+        if (pthread_create(&e->finaliser, NULL, finaliser_main, e) != 0) {
+            dp_log_error(COMPONENT, "cannot start the finaliser thread");
+            return -1;
+        }
+        e->finaliser_started = true;
     }
-    e->finaliser_started = true;
     for (size_t i = 0; i < e->input_count; i++) {
         char err[512] = "";
         engine_input *in = &e->inputs[i];
@@ -336,10 +440,11 @@ void dp_engine_stop(dp_engine *e)
         pthread_join(e->finaliser, NULL);
         e->finaliser_started = false;
     }
-    /* what the buffered runs cost, by the table's own accounting (the benchmark reads it) */
+    /* what the buffered runs cost, by the table's own accounting (the benchmark reads it);
+     * with finalise_at_stop every run is still buffered here, as it should be */
     dp_trace_table_stats ts;
     dp_trace_table_get_stats(e->table, &ts);
-    if (ts.buffered_spans)
+    if (ts.buffered_spans && !e->opt.finalise_at_stop)
         dp_log_info("daemon",
                     "buffered at shutdown: %zu runs, %zu spans, %zu encoded span bytes held in "
                     "%zu bytes (%.2f x)",
@@ -350,7 +455,7 @@ void dp_engine_stop(dp_engine *e)
                         : 0.0);
     /* nothing buffered is dropped: finalise it all, then let the processors drain */
     size_t n = dp_trace_table_finalise_all(e->table);
-    if (n)
+    if (n && !e->opt.finalise_at_stop)
         dp_log_info("daemon", "finalising %zu pending run(s)", n);
     dp_trace_table_close(e->table);
     for (unsigned i = 0; i < e->processor_count; i++)
@@ -365,6 +470,7 @@ void dp_engine_get_stats(dp_engine *e, dp_engine_stats *out)
     out->runs_processed = atomic_load(&e->runs_processed);
     out->runs_failed = atomic_load(&e->runs_failed);
     out->spans_undecodable = atomic_load(&e->spans_undecodable);
+    out->spans_duplicate = atomic_load(&e->spans_duplicate);
 }
 
 void dp_engine_destroy(dp_engine *e)

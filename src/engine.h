@@ -5,7 +5,8 @@
  * spans into its table, outputs (dp_sink) receive every finished run with
  * its profile.
  *
- *   dp_engine_create()       table + partial-run store, from the config
+ *   dp_engine_create()       table + partial-run store, from the config and
+ *                            the options (how runs are finalised)
  *   dp_engine_add_input()    any number of inputs (an input plugin each)
  *   dp_engine_add_output()   any number of outputs (a dp_sink each)
  *   dp_engine_start()        processors and finaliser, then every input
@@ -16,10 +17,16 @@
  *
  * Inputs and outputs are called from the engine's threads: an output's
  * on_run from several processor threads at once.
+ *
+ * A run is profiled from its spans ordered by start time (then span id),
+ * whatever order they arrived in; a span stored more than once (same span
+ * id and start: a retried request, a file read twice) is profiled once and
+ * counted in dp_engine_stats.spans_duplicate.
  */
 #ifndef DP_ENGINE_H
 #define DP_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,10 +53,29 @@ typedef struct dp_engine_stats {
     uint64_t runs_processed;    /* handed to every output */
     uint64_t runs_failed;       /* profile or an output failed */
     uint64_t spans_undecodable; /* stored bytes that did not decode (never expected) */
+    uint64_t spans_duplicate;   /* copies of a span already in its run, profiled once */
 } dp_engine_stats;
 
-/** 0 and *out, or -1 (out of memory, logged). cfg must outlive the engine. */
-DP_MUST_CHECK int dp_engine_create(const dp_config *cfg, dp_engine **out);
+/** How the engine finalises runs; all zero is the daemon's way. */
+typedef struct dp_engine_options {
+    /**
+     * For inputs that end, such as files: no run is finalised while the
+     * inputs run (no finaliser thread: no idle, age or memory rule, no late
+     * runs); dp_engine_stop() finalises every run at once, so a trace spread
+     * over several inputs is one run.
+     */
+    bool finalise_at_stop;
+    /** With finalise_at_stop: the most bytes the trace table holds; a batch
+     *  beyond is refused (DP_TRACE_TABLE_EFULL). 0 = no bound. */
+    size_t max_held_bytes;
+} dp_engine_options;
+
+/**
+ * 0 and *out, or -1 (out of memory, logged). cfg must outlive the engine;
+ * opt is copied, NULL is all zero.
+ */
+DP_MUST_CHECK int dp_engine_create(const dp_config *cfg, const dp_engine_options *opt,
+                                   dp_engine **out);
 
 /** The trace table inputs insert into. */
 dp_trace_table *dp_engine_table(dp_engine *e);

@@ -252,7 +252,7 @@ static void test_whole_run(void **state)
     capture_init(&out);
     test_input in = {0, NSPANS, false, false, false};
     dp_engine *e = NULL;
-    assert_int_equal(dp_engine_create(&cfg, &e), 0);
+    assert_int_equal(dp_engine_create(&cfg, NULL, &e), 0);
     assert_int_equal(dp_engine_add_output(e, &out.base), 0);
     assert_int_equal(dp_engine_add_input(e, &test_input_plugin, &in), 0);
     assert_int_equal(dp_engine_start(e), 0);
@@ -289,7 +289,7 @@ static void test_partial_then_whole(void **state)
     capture_init(&out);
     test_input in = {1, 3, false, false, false};
     dp_engine *e = NULL;
-    assert_int_equal(dp_engine_create(&cfg, &e), 0);
+    assert_int_equal(dp_engine_create(&cfg, NULL, &e), 0);
     assert_int_equal(dp_engine_add_output(e, &out.base), 0);
     assert_int_equal(dp_engine_add_input(e, &test_input_plugin, &in), 0);
     assert_int_equal(dp_engine_start(e), 0);
@@ -312,11 +312,150 @@ static void test_partial_then_whole(void **state)
     dp_engine_destroy(e);
 }
 
+/* A retried request stores its spans again: the run is profiled from each
+ * span once (5 spans, 2 calls, 300 in / 30 out), and the copies counted. */
+static void test_duplicates_profiled_once(void **state)
+{
+    (void)state;
+    dp_config cfg;
+    dp_config_defaults(&cfg);
+    cfg.server.workers = 1;
+    cfg.assembly.idle_timeout_ms = 3600000; /* all copies arrive before the run is due */
+    capture out;
+    capture_init(&out);
+    test_input in = {0, NSPANS, false, false, false};
+    dp_engine *e = NULL;
+    assert_int_equal(dp_engine_create(&cfg, NULL, &e), 0);
+    assert_int_equal(dp_engine_add_output(e, &out.base), 0);
+    assert_int_equal(dp_engine_add_input(e, &test_input_plugin, &in), 0);
+    assert_int_equal(dp_engine_start(e), 0);
+    insert(e, 0, NSPANS); /* the whole request again */
+    insert(e, 1, 3);      /* and node a with its chat once more */
+    dp_engine_stop(e);
+    assert_int_equal(out.count, 1);
+    assert_int_equal(out.runs[0].spans, 5);
+    assert_int_equal(out.runs[0].llm_calls, 2);
+    assert_int_equal(out.runs[0].input, 300);
+    assert_int_equal(out.runs[0].output, 30);
+    dp_engine_stats st;
+    dp_engine_get_stats(e, &st);
+    assert_int_equal(st.spans_duplicate, 5 + 2);
+    dp_engine_destroy(e);
+}
+
+/* Copies across a partial report and the rest: node a and its chat are
+ * reported as partial (max_age 1 ms), then all 5 spans arrive; the whole
+ * report has each span once and the 2 resent spans are copies. */
+static void test_duplicates_across_partial_parts(void **state)
+{
+    (void)state;
+    dp_config cfg;
+    dp_config_defaults(&cfg);
+    cfg.server.workers = 1;
+    cfg.assembly.max_age_ms = 1;
+    capture out;
+    capture_init(&out);
+    test_input in = {1, 3, false, false, false};
+    dp_engine *e = NULL;
+    assert_int_equal(dp_engine_create(&cfg, NULL, &e), 0);
+    assert_int_equal(dp_engine_add_output(e, &out.base), 0);
+    assert_int_equal(dp_engine_add_input(e, &test_input_plugin, &in), 0);
+    assert_int_equal(dp_engine_start(e), 0);
+    assert_true(wait_runs(&out, 1));
+    assert_true(out.runs[0].partial);
+    insert(e, 0, NSPANS);
+    dp_engine_stop(e);
+    seen_run whole = out.runs[out.count - 1];
+    assert_true(whole.supersedes);
+    assert_int_equal(whole.spans, 5);
+    assert_int_equal(whole.input, 300);
+    dp_engine_stats st;
+    dp_engine_get_stats(e, &st);
+    assert_int_equal(st.spans_duplicate, 2);
+    dp_engine_destroy(e);
+}
+
+/*
+ * finalise_at_stop: with idle_timeout and max_age at 1 ms, the root with
+ * node a arrives, time passes, then node b: still one run of 5 spans,
+ * finalised at stop (reason SHUTDOWN), neither partial nor late. The pause
+ * only gives the daemon's rules the chance to split the run; the result
+ * does not depend on its length.
+ */
+static void test_finalise_at_stop(void **state)
+{
+    (void)state;
+    dp_config cfg;
+    dp_config_defaults(&cfg);
+    cfg.server.workers = 2;
+    cfg.assembly.idle_timeout_ms = 1;
+    cfg.assembly.max_age_ms = 1;
+    capture out;
+    capture_init(&out);
+    test_input in = {0, 3, false, false, false};
+    dp_engine_options opt = {.finalise_at_stop = true};
+    dp_engine *e = NULL;
+    assert_int_equal(dp_engine_create(&cfg, &opt, &e), 0);
+    assert_int_equal(dp_engine_add_output(e, &out.base), 0);
+    assert_int_equal(dp_engine_add_input(e, &test_input_plugin, &in), 0);
+    assert_int_equal(dp_engine_start(e), 0);
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    assert_int_equal(out.count, 0);
+    insert(e, 3, NSPANS);
+    dp_engine_stop(e);
+    assert_int_equal(out.count, 1);
+    assert_int_equal(out.runs[0].spans, 5);
+    assert_false(out.runs[0].partial || out.runs[0].late || out.runs[0].supersedes);
+    dp_trace_table_stats ts;
+    dp_trace_table_get_stats(dp_engine_table(e), &ts);
+    assert_int_equal(ts.runs_finalised, 1);
+    assert_int_equal(ts.runs_by_reason[DP_RUN_SHUTDOWN], 1);
+    dp_engine_destroy(e);
+}
+
+/* finalise_at_stop with a bound: a batch beyond max_held_bytes is refused
+ * whole; what was taken is still reported at stop. */
+static void test_finalise_at_stop_bound(void **state)
+{
+    (void)state;
+    dp_config cfg;
+    dp_config_defaults(&cfg);
+    cfg.server.workers = 1;
+    capture out;
+    capture_init(&out);
+    /* the bound: the encoded bytes of the root and node a, so that they fit
+     * an empty table and nothing more fits after them */
+    dp_engine_options opt = {true, encoded_len[0] + encoded_len[1]};
+    dp_engine *e = NULL;
+    assert_int_equal(dp_engine_create(&cfg, &opt, &e), 0);
+    assert_int_equal(dp_engine_add_output(e, &out.base), 0);
+    assert_int_equal(dp_engine_start(e), 0);
+    insert(e, 0, 2);
+    dp_span_scope scope;
+    dp_span_ref more;
+    memset(&scope, 0, sizeof(scope));
+    memset(&more, 0, sizeof(more));
+    more.raw = (dp_str){(const char *)encoded[3], encoded_len[3]};
+    memcpy(more.trace_id, TRACE_ID, 16);
+    span_id(3, more.span_id);
+    dp_span_batch batch = {&scope, 1, &more, 1};
+    assert_int_equal(dp_trace_table_insert(dp_engine_table(e), &batch), DP_TRACE_TABLE_EFULL);
+    dp_engine_stop(e);
+    assert_int_equal(out.count, 1);
+    assert_int_equal(out.runs[0].spans, 2);
+    dp_engine_destroy(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_whole_run),
         cmocka_unit_test(test_partial_then_whole),
+        cmocka_unit_test(test_duplicates_profiled_once),
+        cmocka_unit_test(test_duplicates_across_partial_parts),
+        cmocka_unit_test(test_finalise_at_stop),
+        cmocka_unit_test(test_finalise_at_stop_bound),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
