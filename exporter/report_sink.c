@@ -1,37 +1,91 @@
 /*
- * The report sink: one report per finalised run on a stdio stream (stdout in
- * the daemon), as text or as one JSON line. Rendering happens in the calling
- * thread; only the write is serialised, with one fwrite per report so
- * reports from parallel run processors never interleave.
+ * The report sinks: one report per finalised run, as text or as one JSON
+ * line. Rendering happens in the calling thread.
+ *
+ * The report sink writes each report to its stream as the run arrives (the
+ * daemon's stdout): only the write is serialised, with one fwrite per report
+ * so reports from parallel run processors never interleave.
+ *
+ * The ordered report sink keeps the rendered reports instead and writes them
+ * when asked, ordered by the runs' start times (ties by trace id): the
+ * output of an input that ends (`dagprof report`) then does not depend on
+ * the order the run processors finished in.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "buf.h"
 #include "log.h"
+#include "profile_types.h"
 #include "sink.h"
 
 #define DP_REPORT_MAX_BYTES (16u * 1024 * 1024)
 
+/* A rendered report kept by the ordered sink. */
+typedef struct kept_report {
+    uint64_t start_ns;
+    uint8_t trace_id[16];
+    char *data;
+    size_t len;
+} kept_report;
+
 typedef struct report_sink {
     dp_sink base; /* first: a dp_sink * is a report_sink * */
-    FILE *out;
+    FILE *out;    /* NULL for the ordered sink */
     bool json;
     dp_render_options opt;
+    size_t max_bytes; /* one rendered report at most */
     pthread_mutex_t lock;
     atomic_ullong written, failed;
+    kept_report *kept; /* the ordered sink's reports, in arrival order */
+    size_t kept_count, kept_cap;
 } report_sink;
+
+/* Keep a rendered report (ordered sink); takes b's memory. 0, or -1 on out of memory. */
+static int keep_report(report_sink *s, const dp_run_profile *profile, dp_buf *b)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    if (s->kept_count == s->kept_cap) {
+        size_t cap = s->kept_cap ? s->kept_cap * 2 : 64;
+        kept_report *k = realloc(s->kept, cap * sizeof(*k));
+        if (!k) {
+            rc = -1;
+            goto out;
+        }
+        s->kept = k;
+        s->kept_cap = cap;
+    }
+    kept_report *k = &s->kept[s->kept_count++];
+    k->start_ns = profile->start_ns;
+    memcpy(k->trace_id, profile->trace_id, 16);
+    k->data = b->data;
+    k->len = b->len;
+    dp_buf_init(b, 0); /* the report's memory is the sink's now */
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
 
 static int report_on_run(dp_sink *sink, const dp_run_record *run, const dp_run_profile *profile)
 {
     report_sink *s = (report_sink *)sink;
     int rc = -1;
     dp_buf b;
-    dp_buf_init(&b, DP_REPORT_MAX_BYTES);
+    dp_buf_init(&b, s->max_bytes);
     if ((s->json ? dp_render_json(profile, &b) : dp_render_text(profile, &s->opt, &b)) != 0) {
         dp_log_error("report", "cannot render the report of a run (%zu spans): out of memory",
                      run ? run->span_count : 0);
+        goto out;
+    }
+    if (!s->out) {
+        if (keep_report(s, profile, &b) != 0) {
+            dp_log_error("report", "cannot keep the report of a run: out of memory");
+            goto out;
+        }
+        rc = 0;
         goto out;
     }
     pthread_mutex_lock(&s->lock);
@@ -52,6 +106,8 @@ out:
 static int report_flush(dp_sink *sink)
 {
     report_sink *s = (report_sink *)sink;
+    if (!s->out)
+        return 0; /* the ordered sink writes in dp_report_sink_write_ordered() */
     pthread_mutex_lock(&s->lock);
     int rc = fflush(s->out) == 0 ? 0 : -1;
     pthread_mutex_unlock(&s->lock);
@@ -63,26 +119,71 @@ static void report_destroy(dp_sink *sink)
     report_sink *s = (report_sink *)sink;
     if (!s)
         return;
+    for (size_t i = 0; i < s->kept_count; i++)
+        free(s->kept[i].data);
+    free(s->kept);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
 
 static const dp_sink_ops report_ops = {report_on_run, report_flush, report_destroy};
 
-dp_sink *dp_report_sink_create(FILE *out, bool json, const dp_render_options *opt)
+static report_sink *report_sink_new(FILE *out, bool json, const dp_render_options *opt,
+                                    size_t max_bytes)
 {
-    if (!out)
-        return NULL;
     report_sink *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
     s->base.ops = &report_ops;
     s->out = out;
     s->json = json;
+    s->max_bytes = max_bytes ? max_bytes : DP_REPORT_MAX_BYTES;
     if (opt)
         s->opt = *opt;
     pthread_mutex_init(&s->lock, NULL);
-    return &s->base;
+    return s;
+}
+
+dp_sink *dp_report_sink_create(FILE *out, bool json, const dp_render_options *opt)
+{
+    if (!out)
+        return NULL;
+    report_sink *s = report_sink_new(out, json, opt, 0);
+    return s ? &s->base : NULL;
+}
+
+dp_sink *dp_ordered_report_sink_create(bool json, const dp_render_options *opt,
+                                       size_t max_report_bytes)
+{
+    report_sink *s = report_sink_new(NULL, json, opt, max_report_bytes);
+    return s ? &s->base : NULL;
+}
+
+static int compare_kept(const void *a, const void *b)
+{
+    const kept_report *x = a, *y = b;
+    if (x->start_ns != y->start_ns)
+        return x->start_ns < y->start_ns ? -1 : 1;
+    return memcmp(x->trace_id, y->trace_id, 16);
+}
+
+int dp_report_sink_write_ordered(dp_sink *sink, FILE *out)
+{
+    report_sink *s = (report_sink *)sink;
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    qsort(s->kept, s->kept_count, sizeof(*s->kept), compare_kept);
+    for (size_t i = 0; i < s->kept_count; i++) {
+        if (rc == 0 && s->kept[i].len &&
+            fwrite(s->kept[i].data, 1, s->kept[i].len, out) != s->kept[i].len)
+            rc = -1;
+        free(s->kept[i].data);
+    }
+    s->kept_count = 0;
+    pthread_mutex_unlock(&s->lock);
+    if (fflush(out) != 0)
+        rc = -1;
+    return rc;
 }
 
 void dp_report_sink_counts(dp_sink *sink, unsigned long long *written, unsigned long long *failed)

@@ -60,7 +60,24 @@ static inline void dp_sink_destroy(dp_sink *s)
  */
 dp_sink *dp_report_sink_create(FILE *out, bool json, const dp_render_options *opt);
 
-/** Runs written and runs that failed to render, for the daemon's totals. */
+/**
+ * The ordered report sink, for inputs that end (`dagprof report`): renders
+ * each run as the report sink does (one report at most max_report_bytes, 0
+ * = 16 MiB) but keeps the reports until dp_report_sink_write_ordered().
+ * Its flush does nothing. NULL on out of memory.
+ */
+dp_sink *dp_ordered_report_sink_create(bool json, const dp_render_options *opt,
+                                       size_t max_report_bytes);
+
+/**
+ * Write the ordered sink's reports to `out`, ordered by the runs' start
+ * times (ties by trace id), then fflush; the reports are freed. Call once
+ * the runs are in (after dp_engine_stop()). 0, or -1 when a write failed.
+ */
+int dp_report_sink_write_ordered(dp_sink *sink, FILE *out);
+
+/** Runs kept or written, and runs that failed to render (or be kept), of
+ *  either report sink. */
 void dp_report_sink_counts(dp_sink *sink, unsigned long long *written, unsigned long long *failed);
 
 /** Settings of the upstream sink. Everything pointed to is borrowed and
