@@ -1,33 +1,33 @@
 /*
- * `dagprof report FILE...`: OTLP trace files → dp_span list.
+ * Trace files → one encoded ExportTraceServiceRequest, parsed (see
+ * otlp_file.h).
  *
  * A file is binary protobuf (one ExportTraceServiceRequest) or OTLP/JSON,
  * told apart by its first non-blank byte ('{' = JSON). JSON files hold one
  * request per line, as the OpenTelemetry Collector's file exporter writes
- * them, or any sequence of whole JSON objects (a pretty-printed request
- * spanning the file is one such object). Errors say where: "PATH:LINE: ..."
- * for JSON, "PATH: offset N: ..." for protobuf.
+ * them, or any sequence of whole JSON objects; each is encoded and appended
+ * to the file's request. Errors say where: "PATH:LINE: ..." for JSON,
+ * "PATH: offset N: ..." for protobuf.
  */
 #include "otlp_file.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "decode.h"
 #include "otlp_internal.h"
 
 /* Largest trace file read into memory in one piece. */
 #define DP_OTLP_FILE_MAX (512u * 1024 * 1024)
 
-static int read_whole_file(const char *path, char **data, size_t *len, char *err, size_t errlen)
+static int read_whole_file(const char *path, dp_buf *out, char *err, size_t errlen)
 {
     FILE *f = NULL;
     struct stat st;
-    char *buf = NULL;
     int rc = -1;
 
     f = fopen(path, "rb");
@@ -48,26 +48,30 @@ static int read_whole_file(const char *path, char **data, size_t *len, char *err
                  (long long)st.st_size, DP_OTLP_FILE_MAX);
         goto out;
     }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
+    if (dp_buf_reserve(out, (size_t)st.st_size) < 0) {
         snprintf(err, errlen, "%s: out of memory", path);
         goto out;
     }
-    size_t n = fread(buf, 1, (size_t)st.st_size, f);
+    size_t n = fread(out->data, 1, (size_t)st.st_size, f);
     if (ferror(f)) {
         snprintf(err, errlen, "%s: read error", path);
         goto out;
     }
-    buf[n] = '\0';
-    *data = buf;
-    *len = n;
-    buf = NULL;
+    out->len = n;
+    out->data[n] = '\0';
     rc = 0;
 out:
-    free(buf);
     if (f)
         fclose(f);
     return rc;
+}
+
+/* The file's bytes become the request without a copy. */
+static void swap_bufs(dp_buf *a, dp_buf *b)
+{
+    dp_buf t = *a;
+    *a = *b;
+    *b = t;
 }
 
 static bool is_blank(char ch)
@@ -75,90 +79,21 @@ static bool is_blank(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
-static int read_protobuf(const char *path, const uint8_t *data, size_t len, dp_arena *arena,
-                         dp_span_list *list, char *err, size_t errlen)
+/*
+ * Encode every JSON object of data into out. Returns 0; -1 with
+ * "PATH:LINE: message" in err; or -2 when the very first object is not JSON
+ * at all (the file may be protobuf that happens to start with "\n{").
+ */
+static int encode_json(const char *path, const char *data, size_t len, dp_buf *out, char *err,
+                       size_t errlen)
 {
-    dp_otlp_trace_batch batch;
-    char why[256];
-    const dp_attr **res_attrs = NULL;
-    size_t *res_counts = NULL;
-    size_t before = list->count;
-    int rc;
-
-    rc = dp_otlp_trace_batch_parse(data, len, arena, &batch, why, sizeof why);
-    if (rc != DP_OTLP_OK) {
-        /* wire errors already start with "offset N: " */
-        if (strncmp(why, "offset ", 7) == 0)
-            snprintf(err, errlen, "%s: %s", path, why);
-        else
-            snprintf(err, errlen, "%s: offset 0: %s", path, why);
-        return -1;
-    }
-    if (batch.rejected) {
-        snprintf(err, errlen, "%s: offset %zu: %s (%zu unusable span%s)", path, batch.reject_offset,
-                 batch.reject_message, batch.rejected, batch.rejected == 1 ? "" : "s");
-        return -1;
-    }
-    /* resources are decoded once and shared by their spans */
-    res_attrs = dp_arena_calloc(arena, batch.resource_count + 1, sizeof *res_attrs);
-    res_counts = dp_arena_calloc(arena, batch.resource_count + 1, sizeof *res_counts);
-    if (!res_attrs || !res_counts)
-        goto nomem;
-    for (size_t i = 0; i < batch.resource_count; i++) {
-        rc = dp_otlp_resource_decode(batch.resources[i].resource_raw, arena, &res_attrs[i],
-                                     &res_counts[i]);
-        if (rc == DP_OTLP_ENOMEM)
-            goto nomem;
-        if (rc != DP_OTLP_OK) {
-            snprintf(err, errlen, "%s: offset %zu: resource_spans[%zu].resource does not decode",
-                     path, (size_t)((const uint8_t *)batch.resources[i].resource_raw.ptr - data),
-                     i);
-            goto fail;
-        }
-    }
-    for (size_t i = 0; i < batch.span_count; i++) {
-        const dp_span_ref *ref = &batch.spans[i];
-        uint32_t res = batch.scopes[ref->scope_index].resource_index;
-        dp_span s;
-        rc = dp_otlp_span_decode(ref->raw, DP_STR_NULL, arena, &s);
-        if (rc == DP_OTLP_ENOMEM)
-            goto nomem;
-        if (rc != DP_OTLP_OK) {
-            snprintf(err, errlen, "%s: offset %zu: span does not decode", path,
-                     (size_t)((const uint8_t *)ref->raw.ptr - data));
-            goto fail;
-        }
-        s.resource_attrs = res_attrs[res];
-        s.resource_attr_count = res_counts[res];
-        s.scope_name = dp_otlp_scope_name(batch.scopes[ref->scope_index].scope_raw);
-        if (dp_otlp_span_list_push(list, arena, &s) < 0)
-            goto nomem;
-    }
-    return 0;
-nomem:
-    snprintf(err, errlen, "%s: out of memory", path);
-fail:
-    list->count = before;
-    return -1;
-}
-
-static int read_json(const char *path, const char *data, size_t len, dp_arena *arena,
-                     dp_span_list *list, char *err, size_t errlen)
-{
-    size_t pos = 0, line = 1, before = list->count, first;
+    size_t pos = 0, line = 1, first;
     char why[384];
 
     /* a UTF-8 byte order mark may precede JSON */
     if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
         pos = 3;
-    while (pos < len && is_blank(data[pos])) {
-        if (data[pos] == '\n')
-            line++;
-        pos++;
-    }
-    first = pos;
-
-    for (;;) {
+    for (first = SIZE_MAX;;) {
         while (pos < len && is_blank(data[pos])) {
             if (data[pos] == '\n')
                 line++;
@@ -166,89 +101,117 @@ static int read_json(const char *path, const char *data, size_t len, dp_arena *a
         }
         if (pos >= len)
             return 0;
+        if (first == SIZE_MAX)
+            first = pos;
         json_error_t jerr;
         json_t *root = json_loadb(data + pos, len - pos, JSON_DISABLE_EOF_CHECK, &jerr);
         if (!root) {
             snprintf(err, errlen, "%s:%zu: invalid JSON (column %d): %s", path,
                      line + (jerr.line > 0 ? (size_t)jerr.line - 1 : 0), jerr.column, jerr.text);
-            list->count = before;
-            /* the very first object unreadable: maybe not JSON at all */
             return pos == first ? -2 : -1;
         }
-        int rc = dp_otlp_json_request(root, arena, list, why, sizeof why);
+        int rc = dp_otlp_json_encode_tree(root, out, why, sizeof why);
         json_decref(root);
         if (rc < 0) {
             snprintf(err, errlen, "%s:%zu: %s", path, line, why);
-            goto fail;
+            return -1;
         }
         /* jansson reports how many bytes the object took */
         size_t used = jerr.position;
         if (used == 0 || used > len - pos) {
             snprintf(err, errlen, "%s:%zu: cannot find the end of the JSON object", path, line);
-            goto fail;
+            return -1;
         }
         for (size_t i = pos; i < pos + used; i++)
             if (data[i] == '\n')
                 line++;
         pos += used;
     }
-fail:
-    list->count = before;
-    return -1;
 }
 
-/* Decoded protobuf spans are views into the bytes they were decoded from, so
- * those bytes must live as long as the spans: in the caller's arena. */
-static int read_protobuf_kept(const char *path, const char *data, size_t len, dp_arena *arena,
-                              dp_span_list *list, char *err, size_t errlen)
+/* Parse the file's request as the receiver would; `from` says what the
+ * bytes are when they are not the file's own ("" or " (its OTLP/JSON as
+ * protobuf)"). */
+static int parse_request(const char *path, const char *from, dp_buf *bytes, dp_arena *arena,
+                         dp_otlp_trace_batch *batch, char *err, size_t errlen)
 {
-    uint8_t *kept = dp_arena_alloc(arena, len ? len : 1);
-    if (!kept) {
-        snprintf(err, errlen, "%s: out of memory (%zu bytes)", path, len);
+    char why[256];
+    int rc = dp_otlp_trace_batch_parse((const uint8_t *)bytes->data, bytes->len, arena, batch, why,
+                                       sizeof why);
+    if (rc == DP_OTLP_ENOMEM) {
+        snprintf(err, errlen, "%s: out of memory", path);
         return -1;
     }
-    memcpy(kept, data, len);
-    return read_protobuf(path, kept, len, arena, list, err, errlen);
+    if (rc != DP_OTLP_OK) {
+        /* wire errors already start with "offset N: " */
+        snprintf(err, errlen, "%s%s: %s%s", path, from,
+                 strncmp(why, "offset ", 7) == 0 ? "" : "offset 0: ", why);
+        return -1;
+    }
+    if (batch->rejected) {
+        snprintf(err, errlen, "%s%s: offset %zu: %s (%zu unusable span%s)", path, from,
+                 batch->reject_offset, batch->reject_message, batch->rejected,
+                 batch->rejected == 1 ? "" : "s");
+        return -1;
+    }
+    return 0;
 }
 
-int dp_otlp_file_read(const char *path, dp_arena *arena, dp_span_list *list, char *err,
-                      size_t errlen)
+int dp_otlp_file_read(const char *path, dp_arena *arena, dp_buf *bytes, dp_otlp_trace_batch *batch,
+                      char *err, size_t errlen)
 {
     char scratch[8];
-    char *data = NULL;
-    size_t len = 0, i = 0;
-    int rc;
+    dp_buf text;
+    size_t i = 0;
+    int rc = -1;
 
     if (!err || !errlen) {
         err = scratch;
         errlen = sizeof scratch;
     }
     err[0] = '\0';
-    if (read_whole_file(path, &data, &len, err, errlen) < 0)
-        return -1;
+    memset(batch, 0, sizeof *batch);
+    dp_buf_reset(bytes);
+    dp_buf_init(&text, 0);
+    if (read_whole_file(path, &text, err, errlen) < 0)
+        goto out;
     /* a UTF-8 byte order mark may precede JSON */
-    if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
+    if (text.len >= 3 && memcmp(text.data, "\xef\xbb\xbf", 3) == 0)
         i = 3;
-    while (i < len && is_blank(data[i]))
+    while (i < text.len && is_blank(text.data[i]))
         i++;
-    if (i == len) {
+    if (i == text.len) {
         /* empty or only blanks: no spans either way (as protobuf it could
          * only hold unknown fields) */
         rc = 0;
-    } else if (data[i] == '{') {
-        rc = read_json(path, data, len, arena, list, err, errlen);
+        goto out;
+    }
+    if (text.data[i] == '{') {
+        rc = encode_json(path, text.data, text.len, bytes, err, errlen);
+        if (rc == 0) {
+            rc = parse_request(path, " (its OTLP/JSON as protobuf)", bytes, arena, batch, err,
+                               errlen);
+            goto out;
+        }
         /* Binary requests begin with 0x0a (field 1, length-delimited), which
          * is also '\n'; the next byte may happen to be '{'. When such a file
          * is not JSON at all, it may still be protobuf. */
-        if (rc == -2) {
-            char perr[8];
-            rc = read_protobuf_kept(path, data, len, arena, list, perr, sizeof perr);
-            if (rc < 0)
-                rc = -1; /* the JSON error explains it best */
-        }
-    } else {
-        rc = read_protobuf_kept(path, data, len, arena, list, err, errlen);
+        if (rc != -2)
+            goto out;
+        char perr[8];
+        swap_bufs(bytes, &text);
+        rc = parse_request(path, "", bytes, arena, batch, perr, sizeof perr);
+        /* the JSON error explains it best */
+        goto out;
     }
-    free(data);
+    /* protobuf: the file's bytes are the request */
+    swap_bufs(bytes, &text);
+    rc = parse_request(path, "", bytes, arena, batch, err, errlen);
+out:
+    if (rc < 0) {
+        memset(batch, 0, sizeof *batch);
+        rc = -1;
+    }
+    dp_buf_free(&text);
     return rc;
 }

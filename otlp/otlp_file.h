@@ -1,12 +1,16 @@
 /*
- * Reading OTLP trace files for `dagprof report`:
+ * Reading OTLP trace files for the trace file input (src/file_input.c):
  *  - binary protobuf: one ExportTraceServiceRequest (or TracesData, the same
- *    wire shape) per file, or a stream of them each preceded by its length
- *    as a 4-byte big-endian integer is NOT supported; one message per file;
+ *    wire shape) per file, kept as it is;
  *  - OTLP/JSON: one ExportTraceServiceRequest JSON object per line (as the
- *    OpenTelemetry Collector's file exporter writes), or one object spanning
- *    the whole file.
+ *    OpenTelemetry Collector's file exporter writes), or any sequence of
+ *    whole JSON objects (a pretty-printed request spanning the file is one
+ *    such object), encoded as protobuf (json_encode.c).
  * The format is detected from the first non-blank byte ('{' = JSON).
+ *
+ * Either way the file becomes one encoded request, parsed as the receiver
+ * parses a request (dp_otlp_trace_batch_parse), so a file's spans enter the
+ * trace table as an SDK's would.
  */
 #ifndef DP_OTLP_FILE_H
 #define DP_OTLP_FILE_H
@@ -15,29 +19,19 @@
 
 #include "arena.h"
 #include "buf.h"
-#include "span.h"
-
-/** Spans read from files; all memory in the arena given to the reader. */
-typedef struct dp_span_list {
-    dp_span *spans;
-    size_t count;
-    size_t cap;
-} dp_span_list;
+#include "decode.h"
 
 /**
- * Append every span of `path` to `list` (memory from `arena`).
- * Returns 0, or -1 with "PATH:LINE: message" (LINE for JSON; byte offset
- * for protobuf as "PATH: offset N: message") in err.
+ * Read `path` as one encoded ExportTraceServiceRequest into `bytes` (reset
+ * first; the caller owns it) and parse it into `batch` (arrays in `arena`,
+ * views into `bytes`). The requests of a JSON file are concatenated into
+ * one, which protobuf defines as the request holding all their resource
+ * spans. A file is read whole or not at all: a span that cannot be used
+ * fails the file. Returns 0, or -1 with "PATH:LINE: message" (JSON) or
+ * "PATH: offset N: message" (protobuf) in err.
  */
-int dp_otlp_file_read(const char *path, dp_arena *arena, dp_span_list *list, char *err,
-                      size_t errlen);
-
-/**
- * Decode one OTLP/JSON ExportTraceServiceRequest held in memory (one JSON
- * document). Returns 0, or -1 with a message in err (without file/line).
- */
-int dp_otlp_json_parse(const char *json, size_t len, dp_arena *arena, dp_span_list *list, char *err,
-                       size_t errlen);
+int dp_otlp_file_read(const char *path, dp_arena *arena, dp_buf *bytes, dp_otlp_trace_batch *batch,
+                      char *err, size_t errlen);
 
 /**
  * Encode one OTLP/JSON ExportTraceServiceRequest held in memory (one JSON

@@ -1,6 +1,7 @@
 /*
- * Internals shared by the OTLP decoders (protobuf and JSON); not a public
- * interface: the receiver and the CLI use decode.h and otlp_file.h.
+ * Internals shared by the OTLP codecs (the protobuf decoders and the
+ * OTLP/JSON encoder); not a public interface: the receiver and the trace
+ * file input use decode.h and otlp_file.h.
  *
  * The wire walker exists because protobuf-c neither reports where a message
  * is malformed nor limits nesting (it recurses once per nested message, so a
@@ -89,24 +90,12 @@ typedef struct dp_otlp_alloc_track {
 /** Like dp_otlp_arena_allocator(), recording failures in track (track->arena must be set). */
 void dp_otlp_arena_allocator_tracked(dp_otlp_alloc_track *track, struct ProtobufCAllocator *out);
 
-/** Append a span to a list, growing it in the arena. 0 or -1 (out of memory). */
-struct dp_span_list;
-int dp_otlp_span_list_push(struct dp_span_list *list, dp_arena *arena, const dp_span *span);
-
-/**
- * Convert one parsed OTLP/JSON ExportTraceServiceRequest (a jansson json_t)
- * and append its spans; on error nothing is appended and err holds
- * "json.path: reason".
- */
-struct json_t;
-int dp_otlp_json_request(struct json_t *root, dp_arena *arena, struct dp_span_list *list, char *err,
-                         size_t errlen);
-
 /**
  * Encode one parsed OTLP/JSON ExportTraceServiceRequest (a jansson json_t)
  * as protobuf, appended to out (json_encode.c). Returns 0, or -1 with
  * "json.path: reason" in err and out left as it was.
  */
+struct json_t;
 int dp_otlp_json_encode_tree(struct json_t *root, dp_buf *out, char *err, size_t errlen);
 
 /** True when all n bytes are zero (an invalid OTLP id). */

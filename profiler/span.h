@@ -1,7 +1,8 @@
 /*
  * The span model the profiler works on: plain C, no protobuf or gRPC types.
  *
- * otlp/ fills these from OTLP protobuf or OTLP/JSON. All strings and arrays
+ * otlp/ fills these from OTLP protobuf (OTLP/JSON files are encoded as
+ * protobuf first, otlp/json_encode.c). All strings and arrays
  * are views into memory owned by whoever built the span (usually a per-run
  * dp_arena); the profiler never frees or keeps them past dp_profile_build().
  */

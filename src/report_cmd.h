@@ -1,8 +1,9 @@
 /*
- * `dagprof report FILE...`: the offline path. Reads OTLP trace files
- * (protobuf or OTLP/JSON, see otlp_file.h), groups all their spans by trace
- * id, profiles each trace as one run and prints the reports in the order of
- * the runs' start times, exactly as the daemon would print them.
+ * `dagprof report FILE...`: the offline path, on the daemon's engine. Reads
+ * OTLP trace files (protobuf or OTLP/JSON, see otlp_file.h) through the
+ * trace file input, assembles all their spans by trace id, profiles each
+ * trace as one run and prints the reports in the order of the runs' start
+ * times, as the daemon would print them.
  */
 #ifndef DP_REPORT_CMD_H
 #define DP_REPORT_CMD_H
@@ -12,8 +13,9 @@
 #include "config.h"
 
 /**
- * Largest total of span memory the offline report holds; a file set beyond
- * it fails with a message instead of exhausting the machine.
+ * Largest total of span memory the offline report holds (the trace table's
+ * bound): a file whose spans would pass it fails with a message instead of
+ * exhausting the machine.
  */
 #define DP_REPORT_MAX_SPAN_BYTES ((size_t)4 << 30)
 

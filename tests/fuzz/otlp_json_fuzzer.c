@@ -1,31 +1,54 @@
 /*
- * Fuzz target for the OTLP/JSON decoder: any bytes either decode into spans
- * with usable ids or fail with a message; nothing is appended on failure.
+ * Fuzz target for the OTLP/JSON → protobuf encoder: any bytes either encode
+ * or fail with a message and write nothing; what encodes is a request the
+ * receiver's parser accepts whole (no span rejected, no all-zero id), and
+ * every span in it decodes, the same with the direct decoder as with the
+ * protobuf-c reference.
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "decode.h"
 #include "otlp_file.h"
+#include "otlp_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     dp_arena arena;
-    dp_span_list list = {0};
+    dp_buf pb;
+    dp_otlp_trace_batch batch;
     char err[256];
 
     dp_arena_init(&arena, 0, 256u << 20);
-    int rc = dp_otlp_json_parse((const char *)data, size, &arena, &list, err, sizeof err);
-    if (rc < 0 && (list.count != 0 || err[0] == '\0'))
+    dp_buf_init(&pb, 0);
+    int rc = dp_otlp_json_encode((const char *)data, size, &pb, err, sizeof err);
+    if (rc < 0 && (pb.len != 0 || err[0] == '\0'))
         abort();
-    for (size_t i = 0; i < list.count; i++) {
-        int zero = 1;
-        for (int k = 0; k < 16; k++)
-            zero &= list.spans[i].trace_id[k] == 0;
-        if (zero)
-            abort(); /* an all-zero trace id must never be listed */
+    if (rc == 0) {
+        if (dp_otlp_trace_batch_parse((const uint8_t *)pb.data, pb.len, &arena, &batch, err,
+                                      sizeof err) != DP_OTLP_OK ||
+            batch.rejected)
+            abort();
+        for (size_t i = 0; i < batch.span_count; i++) {
+            const dp_span_ref *ref = &batch.spans[i];
+            dp_str res =
+                batch.resources[batch.scopes[ref->scope_index].resource_index].resource_raw;
+            dp_span s, ref_s;
+            if (dp_otlp_id_is_zero(ref->trace_id, 16) || dp_otlp_id_is_zero(ref->span_id, 8))
+                abort();
+            if (dp_otlp_span_decode(ref->raw, res, &arena, &s) != DP_OTLP_OK ||
+                dp_otlp_span_decode_pbc(ref->raw, res, &arena, &ref_s) != DP_OTLP_OK)
+                abort();
+            if (memcmp(s.trace_id, ref_s.trace_id, 16) || memcmp(s.span_id, ref_s.span_id, 8) ||
+                s.start_ns != ref_s.start_ns || s.end_ns != ref_s.end_ns ||
+                s.attr_count != ref_s.attr_count || s.link_count != ref_s.link_count)
+                abort();
+        }
     }
+    dp_buf_free(&pb);
     dp_arena_free(&arena);
     return 0;
 }
