@@ -147,6 +147,22 @@ static int put_string(encoder *c, json_t *obj, const json_path *path, const char
     return 0;
 }
 
+/* n decimal digits (1 to max_digits) of a value at most limit; -1 when not. */
+static int parse_decimal(const char *s, size_t n, size_t max_digits, uint64_t limit, uint64_t *out)
+{
+    uint64_t r = 0;
+    if (n == 0 || n > max_digits)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (d > 9 || r > (limit - d) / 10)
+            return -1;
+        r = r * 10 + d;
+    }
+    *out = r;
+    return 0;
+}
+
 /* Unsigned 64-bit: a JSON integer, an integral real, or a decimal string. */
 static int parse_u64(encoder *c, json_t *v, const json_path *path, const char *field, uint64_t *out)
 {
@@ -164,18 +180,8 @@ static int parse_u64(encoder *c, json_t *v, const json_path *path, const char *f
         return 0;
     }
     if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        size_t n = json_string_length(v);
-        uint64_t r = 0;
-        if (n == 0 || n > 20)
+        if (parse_decimal(json_string_value(v), json_string_length(v), 20, UINT64_MAX, out) < 0)
             return bad(c, path, field, "not an unsigned 64-bit integer");
-        for (size_t i = 0; i < n; i++) {
-            unsigned d = (unsigned)(s[i] - '0');
-            if (d > 9 || r > (UINT64_MAX - d) / 10)
-                return bad(c, path, field, "not an unsigned 64-bit integer");
-            r = r * 10 + d;
-        }
-        *out = r;
         return 0;
     }
     return bad(c, path, field, "want an integer or a decimal string");
@@ -233,22 +239,12 @@ static int parse_i64(encoder *c, json_t *v, const json_path *path, const char *f
     }
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
-        size_t n = json_string_length(v), i = 0;
-        bool neg = false;
-        uint64_t r = 0, limit;
-        if (n && (s[0] == '-' || s[0] == '+')) {
-            neg = s[0] == '-';
-            i = 1;
-        }
-        limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-        if (i == n || n - i > 19)
+        size_t n = json_string_length(v), sign = n && (s[0] == '-' || s[0] == '+');
+        bool neg = sign && s[0] == '-';
+        uint64_t r;
+        if (parse_decimal(s + sign, n - sign, 19,
+                          neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, &r) < 0)
             return bad(c, path, field, "not a 64-bit integer");
-        for (; i < n; i++) {
-            unsigned d = (unsigned)(s[i] - '0');
-            if (d > 9 || r > (limit - d) / 10)
-                return bad(c, path, field, "not a 64-bit integer");
-            r = r * 10 + d;
-        }
         *out = neg ? (int64_t)(0 - r) : (int64_t)r;
         return 0;
     }
@@ -427,17 +423,50 @@ static bool too_deep(const encoder *c, int extra)
     return c->w->depth + extra > DP_OTLP_MAX_DEPTH;
 }
 
-static int put_key_values(encoder *c, json_t *obj, const json_path *path, const char *camel,
-                          const char *snake, uint32_t number);
+/* Encode what the profile does not read of obj: malformed fields are left out. */
+typedef void (*put_optional_fn)(encoder *c, json_t *obj);
 
-/* Run put_key_values() in a lenient part (what the profile does not read). */
-static void put_key_values_lenient(encoder *c, json_t *obj, const json_path *path,
-                                   const char *camel, const char *snake, uint32_t number)
+static void put_optional(encoder *c, put_optional_fn put, json_t *obj)
 {
     bool was = c->lenient;
     c->lenient = true;
-    put_key_values(c, obj, path, camel, snake, number);
+    put(c, obj);
     c->lenient = was;
+}
+
+/* One item of a repeated message field, as field `number`, at `path`. */
+typedef int (*put_item_fn)(encoder *c, json_t *item, const json_path *path, uint32_t number);
+
+/* Every item of the array member camel/snake of obj, at the paths "camel[i]". */
+static int put_each(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                    const char *snake, uint32_t number, put_item_fn put)
+{
+    json_t *arr = member(obj, camel, snake);
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr))
+        return outcome(bad(c, path, camel, "want an array"));
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_path item = {path, camel, (long)i};
+        if (put(c, json_array_get(arr, i), &item, number) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int put_key_value(encoder *c, json_t *kv, const json_path *path, uint32_t number);
+
+/* A list of KeyValue (attributes) as repeated field `number`. */
+static int put_key_values(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                          uint32_t number)
+{
+    return put_each(c, obj, path, camel, NULL, number, put_key_value);
+}
+
+/* KeyValueList.values (of a kvlist value, which the profile keeps opaque). */
+static void put_kvlist_values(encoder *c, json_t *kvlist)
+{
+    put_key_values(c, kvlist, NULL, "values", 1);
 }
 
 /* An AnyValue as field `number`: the first of its kinds present is the value. */
@@ -488,7 +517,7 @@ static int put_any_value(encoder *c, json_t *v, const json_path *path, uint32_t 
                 bad(c, path, "", "nested more than %d messages deep", DP_OTLP_MAX_DEPTH));
         dp_pb_begin(c->w, number);
         dp_pb_begin(c->w, 6);
-        put_key_values_lenient(c, x, path, "values", NULL, 1);
+        put_optional(c, put_kvlist_values, x);
         dp_pb_end(c->w);
     } else if ((x = member(v, "arrayValue", "array_value"))) {
         json_t *vals;
@@ -515,38 +544,27 @@ static int put_any_value(encoder *c, json_t *v, const json_path *path, uint32_t 
     return 0;
 }
 
-/* A list of KeyValue (attributes, kvlist values) as repeated field `number`. */
-static int put_key_values(encoder *c, json_t *obj, const json_path *path, const char *camel,
-                          const char *snake, uint32_t number)
+/* One KeyValue. */
+static int put_key_value(encoder *c, json_t *kv, const json_path *path, uint32_t number)
 {
-    json_t *arr = member(obj, camel, snake);
-    if (!arr)
-        return 0;
-    if (!json_is_array(arr))
-        return outcome(bad(c, path, camel, "want an array"));
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        json_t *kv = json_array_get(arr, i), *key = NULL, *value;
-        json_path item = {path, camel, (long)i};
-        int rc = json_is_object(kv) ? get_string(c, kv, &item, "key", NULL, &key)
-                                    : bad(c, &item, "", "want a {key, value} object");
-        if (rc < 0)
+    json_t *key = NULL, *value;
+    int rc = json_is_object(kv) ? get_string(c, kv, path, "key", NULL, &key)
+                                : bad(c, path, "", "want a {key, value} object");
+    if (rc)
+        return outcome(rc);
+    dp_pb_begin(c->w, number);
+    if (key && json_string_length(key))
+        dp_pb_put_bytes(c->w, 1, json_string_value(key), json_string_length(key));
+    if ((value = member(kv, "value", NULL))) {
+        json_path vpath = {path, "value", -1};
+        if (put_any_value(c, value, &vpath, 2) < 0)
             return -1;
-        if (rc > 0)
-            continue;
-        dp_pb_begin(c->w, number);
-        if (key && json_string_length(key))
-            dp_pb_put_bytes(c->w, 1, json_string_value(key), json_string_length(key));
-        if ((value = member(kv, "value", NULL))) {
-            json_path vpath = {&item, "value", -1};
-            if (put_any_value(c, value, &vpath, 2) < 0)
-                return -1;
-        }
-        dp_pb_end(c->w);
     }
+    dp_pb_end(c->w);
     return 0;
 }
 
-/* A repeated string field (lenient: non-strings are left out). */
+/* A repeated string field; non-strings are left out. */
 static void put_strings(encoder *c, json_t *obj, const char *camel, const char *snake,
                         uint32_t number)
 {
@@ -558,66 +576,67 @@ static void put_strings(encoder *c, json_t *obj, const char *camel, const char *
     }
 }
 
-/* Resource.entity_refs (lenient). */
-static void put_entity_refs(encoder *c, json_t *res)
+/* The schema_url of a ResourceSpans or ScopeSpans (field 3 of both). */
+static void put_schema_url(encoder *c, json_t *obj)
 {
-    json_t *arr = member(res, "entityRefs", "entity_refs");
-    for (size_t i = 0; json_is_array(arr) && i < json_array_size(arr); i++) {
-        json_t *ref = json_array_get(arr, i);
-        if (!json_is_object(ref))
-            continue;
-        dp_pb_begin(c->w, 3);
-        put_string(c, ref, NULL, "schemaUrl", "schema_url", 1);
-        put_string(c, ref, NULL, "type", NULL, 2);
-        put_strings(c, ref, "idKeys", "id_keys", 3);
-        put_strings(c, ref, "descriptionKeys", "description_keys", 4);
-        dp_pb_end(c->w);
-    }
+    put_string(c, obj, NULL, "schemaUrl", "schema_url", 3);
 }
 
-/* Span.events (lenient). */
-static void put_events(encoder *c, json_t *span)
+/* One Resource.entity_refs item. */
+static int put_entity_ref(encoder *c, json_t *ref, const json_path *path, uint32_t number)
 {
-    json_t *arr = member(span, "events", NULL);
-    for (size_t i = 0; json_is_array(arr) && i < json_array_size(arr); i++) {
-        json_t *ev = json_array_get(arr, i);
-        if (!json_is_object(ev))
-            continue;
-        dp_pb_begin(c->w, 11);
-        put_fixed64(c, ev, NULL, "timeUnixNano", "time_unix_nano", 1);
-        put_string(c, ev, NULL, "name", NULL, 2);
-        put_key_values(c, ev, NULL, "attributes", NULL, 3);
-        put_u32(c, ev, NULL, "droppedAttributesCount", "dropped_attributes_count", 4, false);
-        dp_pb_end(c->w);
-    }
+    if (!json_is_object(ref))
+        return outcome(bad(c, path, "", "want an object"));
+    dp_pb_begin(c->w, number);
+    put_string(c, ref, NULL, "schemaUrl", "schema_url", 1);
+    put_string(c, ref, NULL, "type", NULL, 2);
+    put_strings(c, ref, "idKeys", "id_keys", 3);
+    put_strings(c, ref, "descriptionKeys", "description_keys", 4);
+    dp_pb_end(c->w);
+    return 0;
 }
 
-/* Span.links: the ids are checked, the rest is lenient. */
-static int put_links(encoder *c, json_t *span, const json_path *path)
+/* Resource: what the profile does not read. */
+static void put_resource_optional(encoder *c, json_t *res)
 {
-    json_t *arr = member(span, "links", NULL);
-    if (!arr)
-        return 0;
-    if (!json_is_array(arr))
-        return outcome(bad(c, path, "links", "want an array"));
-    for (size_t i = 0; i < json_array_size(arr); i++) {
-        json_t *l = json_array_get(arr, i);
-        json_path item = {path, "links", (long)i};
-        if (!json_is_object(l))
-            return outcome(bad(c, &item, "", "want an object"));
-        dp_pb_begin(c->w, 13);
-        if (put_required_id(c, l, &item, "traceId", "trace_id", 16, false, 1) < 0 ||
-            put_required_id(c, l, &item, "spanId", "span_id", 8, false, 2) < 0)
-            return -1;
-        bool was = c->lenient;
-        c->lenient = true;
-        put_string(c, l, NULL, "traceState", "trace_state", 3);
-        put_key_values(c, l, NULL, "attributes", NULL, 4);
-        put_u32(c, l, NULL, "droppedAttributesCount", "dropped_attributes_count", 5, false);
-        put_u32(c, l, NULL, "flags", NULL, 6, true);
-        c->lenient = was;
-        dp_pb_end(c->w);
-    }
+    put_u32(c, res, NULL, "droppedAttributesCount", "dropped_attributes_count", 2, false);
+    put_each(c, res, NULL, "entityRefs", "entity_refs", 3, put_entity_ref);
+}
+
+/* One Span.events item. */
+static int put_event(encoder *c, json_t *ev, const json_path *path, uint32_t number)
+{
+    if (!json_is_object(ev))
+        return outcome(bad(c, path, "", "want an object"));
+    dp_pb_begin(c->w, number);
+    put_fixed64(c, ev, NULL, "timeUnixNano", "time_unix_nano", 1);
+    put_string(c, ev, NULL, "name", NULL, 2);
+    put_key_values(c, ev, NULL, "attributes", 3);
+    put_u32(c, ev, NULL, "droppedAttributesCount", "dropped_attributes_count", 4, false);
+    dp_pb_end(c->w);
+    return 0;
+}
+
+/* Span.Link: what the profile does not read. */
+static void put_link_optional(encoder *c, json_t *link)
+{
+    put_string(c, link, NULL, "traceState", "trace_state", 3);
+    put_key_values(c, link, NULL, "attributes", 4);
+    put_u32(c, link, NULL, "droppedAttributesCount", "dropped_attributes_count", 5, false);
+    put_u32(c, link, NULL, "flags", NULL, 6, true);
+}
+
+/* One Span.links item: the ids are checked. */
+static int put_link(encoder *c, json_t *link, const json_path *path, uint32_t number)
+{
+    if (!json_is_object(link))
+        return outcome(bad(c, path, "", "want an object"));
+    dp_pb_begin(c->w, number);
+    if (put_required_id(c, link, path, "traceId", "trace_id", 16, false, 1) < 0 ||
+        put_required_id(c, link, path, "spanId", "span_id", 8, false, 2) < 0)
+        return -1;
+    put_optional(c, put_link_optional, link);
+    dp_pb_end(c->w);
     return 0;
 }
 
@@ -648,12 +667,23 @@ static int put_status(encoder *c, json_t *span, const json_path *path)
     return 0;
 }
 
+/* Span: what the profile does not read. */
+static void put_span_optional(encoder *c, json_t *span)
+{
+    put_string(c, span, NULL, "traceState", "trace_state", 3);
+    put_u32(c, span, NULL, "droppedAttributesCount", "dropped_attributes_count", 10, false);
+    put_each(c, span, NULL, "events", NULL, 11, put_event);
+    put_u32(c, span, NULL, "droppedEventsCount", "dropped_events_count", 12, false);
+    put_u32(c, span, NULL, "droppedLinksCount", "dropped_links_count", 14, false);
+    put_u32(c, span, NULL, "flags", NULL, 16, true);
+}
+
 /*
- * One Span (ScopeSpans field 2). The checked fields are written in the
- * order they are checked, so the first error of a span is the one named
- * (protobuf lets fields come in any order).
+ * One Span. The checked fields are written in the order they are checked,
+ * so the first error of a span is the one named (protobuf lets fields come
+ * in any order).
  */
-static int put_span(encoder *c, json_t *js, const json_path *path)
+static int put_span(encoder *c, json_t *js, const json_path *path, uint32_t number)
 {
     uint8_t parent[8];
     bool present;
@@ -661,7 +691,7 @@ static int put_span(encoder *c, json_t *js, const json_path *path)
 
     if (!json_is_object(js))
         return outcome(bad(c, path, "", "want a Span object"));
-    dp_pb_begin(c->w, 2);
+    dp_pb_begin(c->w, number);
     if (put_required_id(c, js, path, "traceId", "trace_id", 16, true, 1) < 0 ||
         put_required_id(c, js, path, "spanId", "span_id", 8, true, 2) < 0)
         return -1;
@@ -675,98 +705,80 @@ static int put_span(encoder *c, json_t *js, const json_path *path)
         put_enum(c, js, path, "kind", span_kind_names, 6, 6) < 0 ||
         put_fixed64(c, js, path, "startTimeUnixNano", "start_time_unix_nano", 7) < 0 ||
         put_fixed64(c, js, path, "endTimeUnixNano", "end_time_unix_nano", 8) < 0 ||
-        put_status(c, js, path) < 0 || put_key_values(c, js, path, "attributes", NULL, 9) < 0 ||
-        put_links(c, js, path) < 0)
+        put_status(c, js, path) < 0 || put_key_values(c, js, path, "attributes", 9) < 0 ||
+        put_each(c, js, path, "links", NULL, 13, put_link) < 0)
         return -1;
-    bool was = c->lenient;
-    c->lenient = true;
-    put_string(c, js, NULL, "traceState", "trace_state", 3);
-    put_u32(c, js, NULL, "droppedAttributesCount", "dropped_attributes_count", 10, false);
-    put_events(c, js);
-    put_u32(c, js, NULL, "droppedEventsCount", "dropped_events_count", 12, false);
-    put_u32(c, js, NULL, "droppedLinksCount", "dropped_links_count", 14, false);
-    put_u32(c, js, NULL, "flags", NULL, 16, true);
-    c->lenient = was;
+    put_optional(c, put_span_optional, js);
     dp_pb_end(c->w);
     return 0;
+}
+
+/* The scope's name, where the profile does not read it (a scope without spans). */
+static void put_scope_name(encoder *c, json_t *scope)
+{
+    put_string(c, scope, NULL, "name", NULL, 1);
+}
+
+/* InstrumentationScope: what the profile does not read. */
+static void put_scope_optional(encoder *c, json_t *scope)
+{
+    put_string(c, scope, NULL, "version", NULL, 2);
+    put_key_values(c, scope, NULL, "attributes", 3);
+    put_u32(c, scope, NULL, "droppedAttributesCount", "dropped_attributes_count", 4, false);
 }
 
 /* ScopeSpans.scope: the name is checked when the scope has spans. */
 static int put_scope(encoder *c, json_t *scope, const json_path *path, bool check_name)
 {
-    bool was = c->lenient;
+    int rc = 0;
     dp_pb_begin(c->w, 1);
-    c->lenient = was || !check_name;
     /* a bad name is reported at the ScopeSpans' path, as "...scopeSpans[0].name" */
-    int rc = put_string(c, scope, path, "name", NULL, 1);
-    c->lenient = true;
-    put_string(c, scope, NULL, "version", NULL, 2);
-    put_key_values(c, scope, NULL, "attributes", NULL, 3);
-    put_u32(c, scope, NULL, "droppedAttributesCount", "dropped_attributes_count", 4, false);
-    c->lenient = was;
+    if (check_name)
+        rc = put_string(c, scope, path, "name", NULL, 1);
+    else
+        put_optional(c, put_scope_name, scope);
+    put_optional(c, put_scope_optional, scope);
     dp_pb_end(c->w);
     return rc;
 }
 
-/* One ScopeSpans (ResourceSpans field 2). */
-static int put_scope_spans(encoder *c, json_t *ss, const json_path *path)
+/* One ScopeSpans. */
+static int put_scope_spans(encoder *c, json_t *ss, const json_path *path, uint32_t number)
 {
     if (!json_is_object(ss))
         return outcome(bad(c, path, "", "want an object"));
-    json_t *spans = member(ss, "spans", NULL);
     json_t *scope = member(ss, "scope", NULL);
-    dp_pb_begin(c->w, 2);
+    dp_pb_begin(c->w, number);
     /* a scope that is not an object is left out (its name cannot be read) */
-    if (json_is_object(scope) && put_scope(c, scope, path, spans != NULL) < 0)
+    if (json_is_object(scope) && put_scope(c, scope, path, member(ss, "spans", NULL) != NULL) < 0)
         return -1;
-    if (spans && !json_is_array(spans))
-        return outcome(bad(c, path, "spans", "want an array"));
-    for (size_t k = 0; spans && k < json_array_size(spans); k++) {
-        json_path item = {path, "spans", (long)k};
-        if (put_span(c, json_array_get(spans, k), &item) < 0)
-            return -1;
-    }
-    bool was = c->lenient;
-    c->lenient = true;
-    put_string(c, ss, NULL, "schemaUrl", "schema_url", 3);
-    c->lenient = was;
+    if (put_each(c, ss, path, "spans", NULL, 2, put_span) < 0)
+        return -1;
+    put_optional(c, put_schema_url, ss);
     dp_pb_end(c->w);
     return 0;
 }
 
-/* One ResourceSpans (request field 1). */
-static int put_resource_spans(encoder *c, json_t *rs, const json_path *path)
+/* One ResourceSpans. */
+static int put_resource_spans(encoder *c, json_t *rs, const json_path *path, uint32_t number)
 {
     if (!json_is_object(rs))
         return outcome(bad(c, path, "", "want an object"));
-    dp_pb_begin(c->w, 1);
+    dp_pb_begin(c->w, number);
     json_t *res = member(rs, "resource", NULL);
     if (res) {
         json_path rpath = {path, "resource", -1};
         if (!json_is_object(res))
             return outcome(bad(c, &rpath, "", "want an object"));
         dp_pb_begin(c->w, 1);
-        if (put_key_values(c, res, &rpath, "attributes", NULL, 1) < 0)
+        if (put_key_values(c, res, &rpath, "attributes", 1) < 0)
             return -1;
-        bool was = c->lenient;
-        c->lenient = true;
-        put_u32(c, res, NULL, "droppedAttributesCount", "dropped_attributes_count", 2, false);
-        put_entity_refs(c, res);
-        c->lenient = was;
+        put_optional(c, put_resource_optional, res);
         dp_pb_end(c->w);
     }
-    json_t *sss = member(rs, "scopeSpans", "scope_spans");
-    if (sss && !json_is_array(sss))
-        return outcome(bad(c, path, "scopeSpans", "want an array"));
-    for (size_t j = 0; sss && j < json_array_size(sss); j++) {
-        json_path item = {path, "scopeSpans", (long)j};
-        if (put_scope_spans(c, json_array_get(sss, j), &item) < 0)
-            return -1;
-    }
-    bool was = c->lenient;
-    c->lenient = true;
-    put_string(c, rs, NULL, "schemaUrl", "schema_url", 3);
-    c->lenient = was;
+    if (put_each(c, rs, path, "scopeSpans", "scope_spans", 2, put_scope_spans) < 0)
+        return -1;
+    put_optional(c, put_schema_url, rs);
     dp_pb_end(c->w);
     return 0;
 }
@@ -775,17 +787,7 @@ static int put_request(encoder *c, json_t *root)
 {
     if (!json_is_object(root))
         return outcome(bad(c, NULL, "", "want an ExportTraceServiceRequest object"));
-    json_t *rss = member(root, "resourceSpans", "resource_spans");
-    if (!rss)
-        return 0;
-    if (!json_is_array(rss))
-        return outcome(bad(c, NULL, "resourceSpans", "want an array"));
-    for (size_t i = 0; i < json_array_size(rss); i++) {
-        json_path item = {NULL, "resourceSpans", (long)i};
-        if (put_resource_spans(c, json_array_get(rss, i), &item) < 0)
-            return -1;
-    }
-    return 0;
+    return put_each(c, root, NULL, "resourceSpans", "resource_spans", 1, put_resource_spans);
 }
 
 static void encode_request(dp_pb_writer *w, const void *ctx)

@@ -24,18 +24,24 @@ static uint64_t fake_clock(void *ctx)
     return fake_now;
 }
 
+/* The tests' options: idle 2 s, max age 30 s, late window 60 s, the fake clock. */
+static void test_options(dp_trace_table_options *o, size_t memory_limit, size_t max_pending)
+{
+    dp_trace_table_options_defaults(o);
+    o->idle_timeout_ms = 2000;
+    o->max_age_ms = 30000;
+    o->memory_limit_bytes = memory_limit;
+    o->max_pending_runs = max_pending;
+    o->late_window_ms = 60000;
+    o->shards = 8;
+    o->clock = fake_clock;
+    fake_now = 1000000;
+}
+
 static dp_trace_table *make_table(size_t memory_limit, size_t max_pending)
 {
     dp_trace_table_options o;
-    dp_trace_table_options_defaults(&o);
-    o.idle_timeout_ms = 2000;
-    o.max_age_ms = 30000;
-    o.memory_limit_bytes = memory_limit;
-    o.max_pending_runs = max_pending;
-    o.late_window_ms = 60000;
-    o.shards = 8;
-    o.clock = fake_clock;
-    fake_now = 1000000;
+    test_options(&o, memory_limit, max_pending);
     dp_trace_table *t = dp_trace_table_create(&o);
     assert_non_null(t);
     return t;
@@ -282,11 +288,8 @@ static void held_bytes_bound_refuses_without_finalising(void **state)
 {
     (void)state;
     dp_trace_table_options o;
-    dp_trace_table_options_defaults(&o);
-    o.memory_limit_bytes = 0;
+    test_options(&o, 0, 0);
     o.max_held_bytes = 100;
-    o.clock = fake_clock;
-    fake_now = 1000000;
     dp_trace_table *t = dp_trace_table_create(&o);
     assert_non_null(t);
     static char big[101];
@@ -297,7 +300,7 @@ static void held_bytes_bound_refuses_without_finalising(void **state)
     assert_int_equal(insert_spans(t, &fits, 1), DP_TRACE_TABLE_OK);
     dp_span_ref one = make_span(1, 2, 1, "y", 1); /* >= 100 + 1 */
     assert_int_equal(insert_spans(t, &one, 1), DP_TRACE_TABLE_EFULL);
-    fake_now += 1000; /* no memory rule: nothing is due */
+    fake_now += 1000; /* no memory rule, and idle (2 s) not reached: nothing is due */
     assert_int_equal(dp_trace_table_collect(t), 0);
     dp_trace_table_stats st;
     dp_trace_table_get_stats(t, &st);

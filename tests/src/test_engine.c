@@ -108,8 +108,9 @@ static void encode_all(void)
     }
 }
 
-/* Insert spans [from, to) as one request of one (empty) resource and scope. */
-static void insert(dp_engine *e, int from, int to)
+/* Insert spans [from, to) as one request of one (empty) resource and scope;
+ * the table's answer. */
+static int try_insert(dp_engine *e, int from, int to)
 {
     dp_span_scope scope;
     dp_span_ref spans[NSPANS];
@@ -128,7 +129,13 @@ static void insert(dp_engine *e, int from, int to)
         }
     }
     dp_span_batch batch = {&scope, 1, spans, k};
-    assert_int_equal(dp_trace_table_insert(dp_engine_table(e), &batch), DP_TRACE_TABLE_OK);
+    return dp_trace_table_insert(dp_engine_table(e), &batch);
+}
+
+/* try_insert(), which must be taken. */
+static void insert(dp_engine *e, int from, int to)
+{
+    assert_int_equal(try_insert(e, from, to), DP_TRACE_TABLE_OK);
 }
 
 /* --- an input plugin that inserts a fixed part of the run when started ---- */
@@ -225,6 +232,20 @@ static bool wait_runs(capture *c, size_t n)
     return ok;
 }
 
+/* An engine with `out` as its output and `in` (when not NULL) as its input, started. */
+static dp_engine *start_engine(const dp_config *cfg, const dp_engine_options *opt, capture *out,
+                               test_input *in)
+{
+    dp_engine *e = NULL;
+    capture_init(out);
+    assert_int_equal(dp_engine_create(cfg, opt, &e), 0);
+    assert_int_equal(dp_engine_add_output(e, &out->base), 0);
+    if (in)
+        assert_int_equal(dp_engine_add_input(e, &test_input_plugin, in), 0);
+    assert_int_equal(dp_engine_start(e), 0);
+    return e;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -240,33 +261,40 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The defaults with `workers` run processors. */
+static dp_config config(unsigned workers)
+{
+    dp_config cfg;
+    dp_config_defaults(&cfg);
+    cfg.server.workers = workers;
+    return cfg;
+}
+
+/* The whole run, each span once: 5 spans, 2 calls, 300 in / 30 out. */
+static void assert_whole(const seen_run *r)
+{
+    assert_int_equal(r->spans, 5);
+    assert_int_equal(r->llm_calls, 2);
+    assert_int_equal(r->input, 300);
+    assert_int_equal(r->output, 30);
+}
+
 /* The whole run through an input, reported once at stop: 5 spans, 2 calls,
  * 300 in / 30 out; the input is started, stopped and destroyed once. */
 static void test_whole_run(void **state)
 {
     (void)state;
-    dp_config cfg;
-    dp_config_defaults(&cfg);
-    cfg.server.workers = 2;
+    dp_config cfg = config(2);
     capture out;
-    capture_init(&out);
     test_input in = {0, NSPANS, false, false, false};
-    dp_engine *e = NULL;
-    assert_int_equal(dp_engine_create(&cfg, NULL, &e), 0);
-    assert_int_equal(dp_engine_add_output(e, &out.base), 0);
-    assert_int_equal(dp_engine_add_input(e, &test_input_plugin, &in), 0);
-    assert_int_equal(dp_engine_start(e), 0);
+    dp_engine *e = start_engine(&cfg, NULL, &out, &in);
     assert_true(in.started);
     dp_engine_stop(e);
     assert_true(in.stopped);
     assert_int_equal(out.count, 1);
     assert_int_equal(out.flushes, 1);
-    seen_run r = out.runs[0];
-    assert_int_equal(r.spans, 5);
-    assert_int_equal(r.llm_calls, 2);
-    assert_int_equal(r.input, 300);
-    assert_int_equal(r.output, 30);
-    assert_false(r.partial || r.supersedes || r.late);
+    assert_whole(&out.runs[0]);
+    assert_false(out.runs[0].partial || out.runs[0].supersedes || out.runs[0].late);
     dp_engine_stats st;
     dp_engine_get_stats(e, &st);
     assert_int_equal(st.runs_processed, 1);
@@ -275,41 +303,52 @@ static void test_whole_run(void **state)
     assert_true(in.destroyed);
 }
 
-/* max_age 1 ms: node a and its chat (no root) are reported as partial (2
- * spans, 100 in); then b, its chat and the root arrive and, at stop, the run
- * is reported whole from all 5 spans, superseding the partial report. */
-static void test_partial_then_whole(void **state)
+/*
+ * max_age 1 ms: node a and its chat (no root) are reported as partial (2
+ * spans, 100 in); then the rest arrives (root, node b and its chat, and with
+ * `resend` node a and its chat again) and, at stop, the run is reported
+ * whole from each of its 5 spans once, superseding the partial report; the
+ * 2 resent spans are copies.
+ */
+static void partial_then_whole(bool resend)
 {
-    (void)state;
-    dp_config cfg;
-    dp_config_defaults(&cfg);
-    cfg.server.workers = 1;
+    dp_config cfg = config(1);
     cfg.assembly.max_age_ms = 1;
     capture out;
-    capture_init(&out);
     test_input in = {1, 3, false, false, false};
-    dp_engine *e = NULL;
-    assert_int_equal(dp_engine_create(&cfg, NULL, &e), 0);
-    assert_int_equal(dp_engine_add_output(e, &out.base), 0);
-    assert_int_equal(dp_engine_add_input(e, &test_input_plugin, &in), 0);
-    assert_int_equal(dp_engine_start(e), 0);
+    dp_engine *e = start_engine(&cfg, NULL, &out, &in);
     assert_true(wait_runs(&out, 1));
     assert_true(out.runs[0].partial);
     assert_int_equal(out.runs[0].spans, 2);
     assert_int_equal(out.runs[0].input, 100);
-    /* the rest: root and node b with its chat */
-    insert(e, 3, NSPANS);
-    insert(e, 0, 1);
+    if (resend) {
+        insert(e, 0, NSPANS);
+    } else {
+        insert(e, 3, NSPANS);
+        insert(e, 0, 1);
+    }
     dp_engine_stop(e);
     assert_true(out.count >= 2);
     seen_run whole = out.runs[out.count - 1];
     assert_true(whole.supersedes);
     assert_false(whole.late);
-    assert_int_equal(whole.spans, 5);
-    assert_int_equal(whole.llm_calls, 2);
-    assert_int_equal(whole.input, 300);
-    assert_int_equal(whole.output, 30);
+    assert_whole(&whole);
+    dp_engine_stats st;
+    dp_engine_get_stats(e, &st);
+    assert_int_equal(st.spans_duplicate, resend ? 2 : 0);
     dp_engine_destroy(e);
+}
+
+static void test_partial_then_whole(void **state)
+{
+    (void)state;
+    partial_then_whole(false);
+}
+
+static void test_duplicates_across_partial_parts(void **state)
+{
+    (void)state;
+    partial_then_whole(true);
 }
 
 /* A retried request stores its spans again: the run is profiled from each
@@ -317,61 +356,19 @@ static void test_partial_then_whole(void **state)
 static void test_duplicates_profiled_once(void **state)
 {
     (void)state;
-    dp_config cfg;
-    dp_config_defaults(&cfg);
-    cfg.server.workers = 1;
+    dp_config cfg = config(1);
     cfg.assembly.idle_timeout_ms = 3600000; /* all copies arrive before the run is due */
     capture out;
-    capture_init(&out);
     test_input in = {0, NSPANS, false, false, false};
-    dp_engine *e = NULL;
-    assert_int_equal(dp_engine_create(&cfg, NULL, &e), 0);
-    assert_int_equal(dp_engine_add_output(e, &out.base), 0);
-    assert_int_equal(dp_engine_add_input(e, &test_input_plugin, &in), 0);
-    assert_int_equal(dp_engine_start(e), 0);
+    dp_engine *e = start_engine(&cfg, NULL, &out, &in);
     insert(e, 0, NSPANS); /* the whole request again */
     insert(e, 1, 3);      /* and node a with its chat once more */
     dp_engine_stop(e);
     assert_int_equal(out.count, 1);
-    assert_int_equal(out.runs[0].spans, 5);
-    assert_int_equal(out.runs[0].llm_calls, 2);
-    assert_int_equal(out.runs[0].input, 300);
-    assert_int_equal(out.runs[0].output, 30);
+    assert_whole(&out.runs[0]);
     dp_engine_stats st;
     dp_engine_get_stats(e, &st);
     assert_int_equal(st.spans_duplicate, 5 + 2);
-    dp_engine_destroy(e);
-}
-
-/* Copies across a partial report and the rest: node a and its chat are
- * reported as partial (max_age 1 ms), then all 5 spans arrive; the whole
- * report has each span once and the 2 resent spans are copies. */
-static void test_duplicates_across_partial_parts(void **state)
-{
-    (void)state;
-    dp_config cfg;
-    dp_config_defaults(&cfg);
-    cfg.server.workers = 1;
-    cfg.assembly.max_age_ms = 1;
-    capture out;
-    capture_init(&out);
-    test_input in = {1, 3, false, false, false};
-    dp_engine *e = NULL;
-    assert_int_equal(dp_engine_create(&cfg, NULL, &e), 0);
-    assert_int_equal(dp_engine_add_output(e, &out.base), 0);
-    assert_int_equal(dp_engine_add_input(e, &test_input_plugin, &in), 0);
-    assert_int_equal(dp_engine_start(e), 0);
-    assert_true(wait_runs(&out, 1));
-    assert_true(out.runs[0].partial);
-    insert(e, 0, NSPANS);
-    dp_engine_stop(e);
-    seen_run whole = out.runs[out.count - 1];
-    assert_true(whole.supersedes);
-    assert_int_equal(whole.spans, 5);
-    assert_int_equal(whole.input, 300);
-    dp_engine_stats st;
-    dp_engine_get_stats(e, &st);
-    assert_int_equal(st.spans_duplicate, 2);
     dp_engine_destroy(e);
 }
 
@@ -385,27 +382,20 @@ static void test_duplicates_across_partial_parts(void **state)
 static void test_finalise_at_stop(void **state)
 {
     (void)state;
-    dp_config cfg;
-    dp_config_defaults(&cfg);
-    cfg.server.workers = 2;
+    dp_config cfg = config(2);
     cfg.assembly.idle_timeout_ms = 1;
     cfg.assembly.max_age_ms = 1;
     capture out;
-    capture_init(&out);
     test_input in = {0, 3, false, false, false};
     dp_engine_options opt = {.finalise_at_stop = true};
-    dp_engine *e = NULL;
-    assert_int_equal(dp_engine_create(&cfg, &opt, &e), 0);
-    assert_int_equal(dp_engine_add_output(e, &out.base), 0);
-    assert_int_equal(dp_engine_add_input(e, &test_input_plugin, &in), 0);
-    assert_int_equal(dp_engine_start(e), 0);
+    dp_engine *e = start_engine(&cfg, &opt, &out, &in);
     struct timespec pause = {0, 20 * 1000 * 1000};
     nanosleep(&pause, NULL);
     assert_int_equal(out.count, 0);
     insert(e, 3, NSPANS);
     dp_engine_stop(e);
     assert_int_equal(out.count, 1);
-    assert_int_equal(out.runs[0].spans, 5);
+    assert_whole(&out.runs[0]);
     assert_false(out.runs[0].partial || out.runs[0].late || out.runs[0].supersedes);
     dp_trace_table_stats ts;
     dp_trace_table_get_stats(dp_engine_table(e), &ts);
@@ -419,28 +409,14 @@ static void test_finalise_at_stop(void **state)
 static void test_finalise_at_stop_bound(void **state)
 {
     (void)state;
-    dp_config cfg;
-    dp_config_defaults(&cfg);
-    cfg.server.workers = 1;
+    dp_config cfg = config(1);
     capture out;
-    capture_init(&out);
     /* the bound: the encoded bytes of the root and node a, so that they fit
      * an empty table and nothing more fits after them */
     dp_engine_options opt = {true, encoded_len[0] + encoded_len[1]};
-    dp_engine *e = NULL;
-    assert_int_equal(dp_engine_create(&cfg, &opt, &e), 0);
-    assert_int_equal(dp_engine_add_output(e, &out.base), 0);
-    assert_int_equal(dp_engine_start(e), 0);
+    dp_engine *e = start_engine(&cfg, &opt, &out, NULL);
     insert(e, 0, 2);
-    dp_span_scope scope;
-    dp_span_ref more;
-    memset(&scope, 0, sizeof(scope));
-    memset(&more, 0, sizeof(more));
-    more.raw = (dp_str){(const char *)encoded[3], encoded_len[3]};
-    memcpy(more.trace_id, TRACE_ID, 16);
-    span_id(3, more.span_id);
-    dp_span_batch batch = {&scope, 1, &more, 1};
-    assert_int_equal(dp_trace_table_insert(dp_engine_table(e), &batch), DP_TRACE_TABLE_EFULL);
+    assert_int_equal(try_insert(e, 3, 4), DP_TRACE_TABLE_EFULL);
     dp_engine_stop(e);
     assert_int_equal(out.count, 1);
     assert_int_equal(out.runs[0].spans, 2);

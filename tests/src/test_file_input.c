@@ -36,10 +36,8 @@
 #include "config.h"
 #include "engine.h"
 #include "file_input.h"
-#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "otlp_file.h"
 #include "sink.h"
-
-#define T_MS(ms) (1700000000000000000ull + (uint64_t)(ms)*1000000ull)
 
 static const char A_JSON[] =
     "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
@@ -59,87 +57,38 @@ static const char A_JSON[] =
     "\"name\":\"solo\",\"startTimeUnixNano\":\"1700000000000000000\",\"endTimeUnixNano\":"
     "\"1700000000300000000\"}]}]}]}\n";
 
-typedef Opentelemetry__Proto__Trace__V1__Span pb_span;
-typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv;
-typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any;
+/* b.pb: the chat a3 under n1 and the node n2, written as binary protobuf
+ * (by the OTLP/JSON encoder, itself checked against protobuf-c). */
+static const char B_JSON[] =
+    "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+    "{\"traceId\":\"0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a\",\"spanId\":\"00000000000000a3\","
+    "\"parentSpanId\":\"00000000000000a2\",\"name\":\"chat gpt-4o-mini\",\"startTimeUnixNano\":"
+    "\"1700000002100000000\",\"endTimeUnixNano\":\"1700000002300000000\",\"attributes\":["
+    "{\"key\":\"gen_ai.request.model\",\"value\":{\"stringValue\":\"gpt-4o-mini\"}},"
+    "{\"key\":\"gen_ai.usage.input_tokens\",\"value\":{\"intValue\":\"1000\"}},"
+    "{\"key\":\"gen_ai.usage.output_tokens\",\"value\":{\"intValue\":\"200\"}}]},"
+    "{\"traceId\":\"0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a\",\"spanId\":\"00000000000000a4\","
+    "\"parentSpanId\":\"00000000000000a1\",\"name\":\"n2\",\"startTimeUnixNano\":"
+    "\"1700000002500000000\",\"endTimeUnixNano\":\"1700000003000000000\",\"attributes\":[{\"key\":"
+    "\"dag.node.id\",\"value\":{\"stringValue\":\"n2\"}}]}]}]}]}";
 
-static const uint8_t TRACE_A[16] = {10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10};
-
-static void string_attr(pb_kv *kv, pb_any *v, const char *key, const char *value)
+static void write_file(const char *path, const char *data, size_t len)
 {
-    opentelemetry__proto__common__v1__key_value__init(kv);
-    opentelemetry__proto__common__v1__any_value__init(v);
-    kv->key = (char *)key;
-    kv->value = v;
-    v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-    v->string_value = (char *)value;
-}
-
-static void int_attr(pb_kv *kv, pb_any *v, const char *key, int64_t value)
-{
-    opentelemetry__proto__common__v1__key_value__init(kv);
-    opentelemetry__proto__common__v1__any_value__init(v);
-    kv->key = (char *)key;
-    kv->value = v;
-    v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
-    v->int_value = value;
-}
-
-static void span_init(pb_span *s, uint8_t *id, uint8_t *parent, uint8_t own, uint8_t up,
-                      const char *name, unsigned start_ms, unsigned end_ms)
-{
-    opentelemetry__proto__trace__v1__span__init(s);
-    memset(id, 0, 8);
-    memset(parent, 0, 8);
-    id[7] = own;
-    parent[7] = up;
-    s->trace_id = (ProtobufCBinaryData){16, (uint8_t *)TRACE_A};
-    s->span_id = (ProtobufCBinaryData){8, id};
-    s->parent_span_id = (ProtobufCBinaryData){8, parent};
-    s->name = (char *)name;
-    s->start_time_unix_nano = T_MS(start_ms);
-    s->end_time_unix_nano = T_MS(end_ms);
-}
-
-/* b.pb: the chat a3 under n1 and the node n2, as one binary request. */
-static void write_b_pb(const char *path)
-{
-    pb_span chat, n2, *spans[2] = {&chat, &n2};
-    uint8_t ids[4][8];
-    pb_kv kv[4], *chat_attrs[3] = {&kv[0], &kv[1], &kv[2]}, *n2_attrs[1] = {&kv[3]};
-    pb_any v[4];
-    span_init(&chat, ids[0], ids[1], 0xa3, 0xa2, "chat gpt-4o-mini", 2100, 2300);
-    string_attr(&kv[0], &v[0], "gen_ai.request.model", "gpt-4o-mini");
-    int_attr(&kv[1], &v[1], "gen_ai.usage.input_tokens", 1000);
-    int_attr(&kv[2], &v[2], "gen_ai.usage.output_tokens", 200);
-    chat.attributes = chat_attrs;
-    chat.n_attributes = 3;
-    span_init(&n2, ids[2], ids[3], 0xa4, 0xa1, "n2", 2500, 3000);
-    string_attr(&kv[3], &v[3], "dag.node.id", "n2");
-    n2.attributes = n2_attrs;
-    n2.n_attributes = 1;
-
-    Opentelemetry__Proto__Trace__V1__ScopeSpans ss, *ssp[1] = {&ss};
-    Opentelemetry__Proto__Trace__V1__ResourceSpans rs, *rsp[1] = {&rs};
-    Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req;
-    opentelemetry__proto__trace__v1__scope_spans__init(&ss);
-    ss.spans = spans;
-    ss.n_spans = 2;
-    opentelemetry__proto__trace__v1__resource_spans__init(&rs);
-    rs.scope_spans = ssp;
-    rs.n_scope_spans = 1;
-    opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
-    req.resource_spans = rsp;
-    req.n_resource_spans = 1;
-    size_t len = protobuf_c_message_get_packed_size(&req.base);
-    uint8_t *buf = malloc(len);
-    assert_non_null(buf);
-    protobuf_c_message_pack(&req.base, buf);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
-    assert_int_equal(fwrite(buf, 1, len, f), len);
+    assert_int_equal(fwrite(data, 1, len, f), len);
     fclose(f);
-    free(buf);
+}
+
+static void write_b_pb(const char *path)
+{
+    dp_buf pb;
+    char err[256];
+    dp_buf_init(&pb, 0);
+    assert_int_equal(dp_otlp_json_encode(B_JSON, strlen(B_JSON), &pb, err, sizeof err), 0);
+    assert_true(pb.data[0] == 0x0a); /* binary: not taken for JSON */
+    write_file(path, pb.data, pb.len);
+    dp_buf_free(&pb);
 }
 
 /* What the input reported for each file. */
@@ -182,10 +131,7 @@ static void test_files_to_ordered_reports(void **state)
     snprintf(a_path, sizeof a_path, "%s/a.json", dir);
     snprintf(b_path, sizeof b_path, "%s/b.pb", dir);
     snprintf(missing, sizeof missing, "%s/missing.json", dir);
-    FILE *f = fopen(a_path, "w");
-    assert_non_null(f);
-    fputs(A_JSON, f);
-    fclose(f);
+    write_file(a_path, A_JSON, strlen(A_JSON));
     write_b_pb(b_path);
 
     dp_config cfg;
