@@ -74,7 +74,7 @@ dp_sink *dp_ordered_report_sink_create(bool json, const dp_render_options *opt,
  * times (ties by trace id), then fflush; the reports are freed. Call once
  * the runs are in (after dp_engine_stop()). 0, or -1 when a write failed.
  */
-int dp_report_sink_write_ordered(dp_sink *sink, FILE *out);
+DP_MUST_CHECK int dp_report_sink_write_ordered(dp_sink *sink, FILE *out);
 
 /** Runs kept or written, and runs that failed to render (or be kept), of
  *  either report sink. */

@@ -30,14 +30,15 @@
  * fails the file. Returns 0, or -1 with "PATH:LINE: message" (JSON) or
  * "PATH: offset N: message" (protobuf) in err.
  */
-int dp_otlp_file_read(const char *path, dp_arena *arena, dp_buf *bytes, dp_otlp_trace_batch *batch,
-                      char *err, size_t errlen);
+DP_MUST_CHECK int dp_otlp_file_read(const char *path, dp_arena *arena, dp_buf *bytes,
+                                    dp_otlp_trace_batch *batch, char *err, size_t errlen);
 
 /**
  * Encode one OTLP/JSON ExportTraceServiceRequest held in memory (one JSON
  * document) as protobuf, appended to `out`. Returns 0, or -1 with a message
  * in err (without file/line: "json.path: reason"), `out` left as it was.
  */
-int dp_otlp_json_encode(const char *json, size_t len, dp_buf *out, char *err, size_t errlen);
+DP_MUST_CHECK int dp_otlp_json_encode(const char *json, size_t len, dp_buf *out, char *err,
+                                      size_t errlen);
 
 #endif

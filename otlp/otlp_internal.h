@@ -96,7 +96,8 @@ void dp_otlp_arena_allocator_tracked(dp_otlp_alloc_track *track, struct Protobuf
  * "json.path: reason" in err and out left as it was.
  */
 struct json_t;
-int dp_otlp_json_encode_tree(struct json_t *root, dp_buf *out, char *err, size_t errlen);
+DP_MUST_CHECK int dp_otlp_json_encode_tree(struct json_t *root, dp_buf *out, char *err,
+                                           size_t errlen);
 
 /** True when all n bytes are zero (an invalid OTLP id). */
 static inline bool dp_otlp_id_is_zero(const uint8_t *id, size_t n)
