@@ -143,7 +143,7 @@ static int put_string(encoder *c, json_t *obj, const json_path *path, const char
     if (rc)
         return outcome(rc);
     if (v && json_string_length(v))
-        dp_pb_put_bytes(c->w, number, json_string_value(v), json_string_length(v));
+        dp_pb_put_string(c->w, number, json_string_value(v), json_string_length(v));
     return 0;
 }
 
@@ -482,7 +482,7 @@ static int put_any_value(encoder *c, json_t *v, const json_path *path, uint32_t 
         if (!json_is_string(x))
             return outcome(bad(c, path, "stringValue", "want a string"));
         dp_pb_begin(c->w, number);
-        dp_pb_put_bytes(c->w, 1, json_string_value(x), json_string_length(x));
+        dp_pb_put_string(c->w, 1, json_string_value(x), json_string_length(x));
     } else if ((x = member(v, "boolValue", "bool_value"))) {
         if (!json_is_boolean(x))
             return outcome(bad(c, path, "boolValue", "want true or false"));
@@ -554,7 +554,7 @@ static int put_key_value(encoder *c, json_t *kv, const json_path *path, uint32_t
         return outcome(rc);
     dp_pb_begin(c->w, number);
     if (key && json_string_length(key))
-        dp_pb_put_bytes(c->w, 1, json_string_value(key), json_string_length(key));
+        dp_pb_put_string(c->w, 1, json_string_value(key), json_string_length(key));
     if ((value = member(kv, "value", NULL))) {
         json_path vpath = {path, "value", -1};
         if (put_any_value(c, value, &vpath, 2) < 0)
@@ -572,7 +572,7 @@ static void put_strings(encoder *c, json_t *obj, const char *camel, const char *
     for (size_t i = 0; json_is_array(arr) && i < json_array_size(arr); i++) {
         json_t *s = json_array_get(arr, i);
         if (json_is_string(s))
-            dp_pb_put_bytes(c->w, number, json_string_value(s), json_string_length(s));
+            dp_pb_put_string(c->w, number, json_string_value(s), json_string_length(s));
     }
 }
 
