@@ -78,47 +78,22 @@ struct dp_receiver {
     int port;
     bool started, shut_down;
     atomic_bool shutting_down;
-    _Atomic uint64_t spans_received, spans_accepted, spans_rejected, spans_refused;
-    _Atomic uint64_t metric_points, log_records;
+    dp_ingest *ingest;     /* where requests go */
+    dp_ingest *own_ingest; /* made from the options when none was given */
     _Atomic uint64_t calls_by_status[17];
 };
 
 /* --- answers --------------------------------------------------------------- */
 
-/* Longest error_message of a partial_success, in bytes. */
-#define PARTIAL_MESSAGE_MAX 300
-
-typedef struct partial_success {
-    uint64_t rejected;
-    dp_str message;
-} partial_success;
-
-/*
- * Export*ServiceResponse { Export*PartialSuccess partial_success = 1; }
- * Export*PartialSuccess { int64 rejected_<items> = 1; string error_message = 2; }
- * The three services share this shape, so one encoder serves them all.
- */
-static void encode_response(dp_pb_writer *w, const void *arg)
-{
-    const partial_success *ps = arg;
-    dp_pb_begin(w, 1);
-    dp_pb_put_varint(w, 1, ps->rejected);
-    if (ps->message.len)
-        dp_pb_put_string(w, 2, ps->message.ptr, ps->message.len);
-    dp_pb_end(w);
-}
-
-/* The answer's message: empty when nothing was rejected, else the
- * partial_success, in a slice that owns the encoded bytes. */
-static grpc_byte_buffer *response_buffer(uint64_t rejected, const char *message)
+/* The answer's message: empty on a clean OK, else the partial_success, in a
+ * slice that owns the encoded bytes (no copy). */
+static grpc_byte_buffer *response_buffer(const dp_ingest_result *res)
 {
     grpc_slice s = grpc_empty_slice();
-    if (rejected) {
-        partial_success ps = {rejected,
-                              {message, message ? strnlen(message, PARTIAL_MESSAGE_MAX) : 0}};
+    if (res->rejected || res->message[0]) {
         dp_buf b;
         dp_buf_init(&b, 0);
-        if (dp_pb_encode(encode_response, &ps, &b) == DP_OK) {
+        if (dp_ingest_encode_response(res, &b) == 0) {
             size_t len;
             char *data = dp_buf_release(&b, &len);
             s = grpc_slice_new(data, len, free);
@@ -191,95 +166,20 @@ static int read_payload(call_ctx *c, const uint8_t **data, size_t *len)
 
 /* --- handling ------------------------------------------------------------------ */
 
-typedef struct answer {
-    grpc_status_code status;
-    char message[320];
-    uint64_t rejected;
-} answer;
-
-static void handle_traces(call_ctx *c, const uint8_t *data, size_t len, answer *a)
+/* The gRPC status of each outcome of dp_ingest_request(). */
+static grpc_status_code grpc_status_of(dp_ingest_status st)
 {
-    dp_receiver *r = c->w->r;
-    dp_otlp_trace_batch batch;
-    char err[256] = "";
-    memset(&batch, 0, sizeof(batch));
-    int rc = dp_otlp_trace_batch_parse(data, len, &c->arena, &batch, err, sizeof(err));
-    if (rc == DP_OTLP_EDECODE) {
-        a->status = GRPC_STATUS_INVALID_ARGUMENT;
-        snprintf(a->message, sizeof(a->message), "ExportTraceServiceRequest does not decode: %s",
-                 err);
-        return;
+    switch (st) {
+    case DP_INGEST_OK:
+        return GRPC_STATUS_OK;
+    case DP_INGEST_INVALID:
+        return GRPC_STATUS_INVALID_ARGUMENT;
+    case DP_INGEST_TOO_LARGE:
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    case DP_INGEST_UNAVAILABLE:
+        break;
     }
-    if (rc != DP_OTLP_OK) {
-        a->status = GRPC_STATUS_RESOURCE_EXHAUSTED;
-        snprintf(a->message, sizeof(a->message),
-                 "request needs more than %zu bytes of decode memory", c->arena.max_bytes);
-        return;
-    }
-    atomic_fetch_add(&r->spans_received, batch.span_count + batch.rejected);
-
-    /* the index the walk filled is the table's input, as it is */
-    dp_span_batch tb = dp_otlp_trace_batch_spans(&batch);
-    rc = dp_trace_table_insert(r->opt.table, &tb);
-    if (rc == DP_TRACE_TABLE_OK) {
-        atomic_fetch_add(&r->spans_accepted, batch.span_count);
-        atomic_fetch_add(&r->spans_rejected, batch.rejected);
-        a->status = GRPC_STATUS_OK;
-        a->rejected = batch.rejected;
-        if (batch.rejected)
-            snprintf(a->message, sizeof(a->message), "%zu span(s) rejected; first: %s",
-                     batch.rejected, batch.reject_message);
-        return;
-    }
-    if (rc == DP_TRACE_TABLE_EINVAL) {
-        a->status = GRPC_STATUS_INVALID_ARGUMENT;
-        snprintf(a->message, sizeof(a->message), "spans refer to a scope the request lacks");
-        return;
-    }
-    atomic_fetch_add(&r->spans_refused, batch.span_count + batch.rejected);
-    a->status = GRPC_STATUS_UNAVAILABLE;
-    snprintf(a->message, sizeof(a->message),
-             "dagprof cannot buffer more spans right now (pending runs or memory limit); "
-             "nothing of this request was kept, retry later");
-}
-
-static void handle_side(call_ctx *c, const uint8_t *data, size_t len, answer *a)
-{
-    dp_receiver *r = c->w->r;
-    char err[256] = "";
-    size_t items = 0;
-    int rc;
-    if (c->signal == DP_SIGNAL_METRICS)
-        rc = dp_otlp_metrics_validate(data, len, &c->arena, &items, err, sizeof(err));
-    else
-        rc = dp_otlp_logs_validate(data, len, &c->arena, &items, err, sizeof(err));
-    const char *what =
-        c->signal == DP_SIGNAL_METRICS ? "ExportMetricsServiceRequest" : "ExportLogsServiceRequest";
-    if (rc == DP_OTLP_EDECODE) {
-        a->status = GRPC_STATUS_INVALID_ARGUMENT;
-        snprintf(a->message, sizeof(a->message), "%s does not decode: %s", what, err);
-        return;
-    }
-    if (rc != DP_OTLP_OK) {
-        a->status = GRPC_STATUS_RESOURCE_EXHAUSTED;
-        snprintf(a->message, sizeof(a->message), "%s needs more than %zu bytes of decode memory",
-                 what, c->arena.max_bytes);
-        return;
-    }
-    /* the forward hook queues the request upstream without waiting: a full
-     * queue is answered UNAVAILABLE so the SDK keeps the data and retries */
-    int taken = 0;
-    if (r->opt.forward_counted)
-        taken = r->opt.forward_counted(r->opt.forward_ctx, c->signal, data, len, items);
-    else if (r->opt.forward)
-        taken = r->opt.forward(r->opt.forward_ctx, c->signal, data, len);
-    if (taken != 0) {
-        a->status = GRPC_STATUS_UNAVAILABLE;
-        snprintf(a->message, sizeof(a->message), "dagprof cannot forward more right now; retry");
-        return;
-    }
-    atomic_fetch_add(c->signal == DP_SIGNAL_METRICS ? &r->metric_points : &r->log_records, items);
-    a->status = GRPC_STATUS_OK;
+    return GRPC_STATUS_UNAVAILABLE;
 }
 
 static void request_call(call_ctx *c)
@@ -306,38 +206,37 @@ static void request_call(call_ctx *c)
 static void on_call(call_ctx *c)
 {
     dp_receiver *r = c->w->r;
-    answer a;
-    memset(&a, 0, sizeof(a));
+    dp_ingest_result res;
     const uint8_t *data;
     size_t len;
     if (read_payload(c, &data, &len) != 0) {
-        a.status = GRPC_STATUS_INVALID_ARGUMENT;
-        snprintf(a.message, sizeof(a.message),
+        memset(&res, 0, sizeof(res));
+        res.status = DP_INGEST_INVALID;
+        snprintf(res.message, sizeof(res.message),
                  "the request message cannot be read (bad compression or over %zu bytes)",
                  r->opt.max_recv_message_bytes);
-    } else if (c->signal == DP_SIGNAL_TRACES) {
-        handle_traces(c, data, len, &a);
     } else {
-        handle_side(c, data, len, &a);
+        dp_ingest_request(r->ingest, c->signal, data, len, &c->arena, &res);
     }
-    if (a.status != GRPC_STATUS_OK)
-        dp_log_debug("receiver", "%s: status %d: %s", method_paths[c->signal], (int)a.status,
-                     a.message);
-    atomic_fetch_add(&r->calls_by_status[a.status <= 16 ? a.status : 2], 1);
+    grpc_status_code status = grpc_status_of(res.status);
+    if (status != GRPC_STATUS_OK)
+        dp_log_debug("receiver", "%s: status %d: %s", method_paths[c->signal], (int)status,
+                     res.message);
+    atomic_fetch_add(&r->calls_by_status[status], 1);
 
     grpc_op ops[4];
     memset(ops, 0, sizeof(ops));
     size_t n = 0;
     ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
     c->response = NULL;
-    if (a.status == GRPC_STATUS_OK) {
-        c->response = response_buffer(a.rejected, a.message);
+    if (status == GRPC_STATUS_OK) {
+        c->response = response_buffer(&res);
         ops[n].op = GRPC_OP_SEND_MESSAGE;
         ops[n++].data.send_message.send_message = c->response;
     }
-    c->details = grpc_slice_from_copied_string(a.status == GRPC_STATUS_OK ? "" : a.message);
+    c->details = grpc_slice_from_copied_string(status == GRPC_STATUS_OK ? "" : res.message);
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[n].data.send_status_from_server.status = a.status;
+    ops[n].data.send_status_from_server.status = status;
     ops[n++].data.send_status_from_server.status_details = &c->details;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
@@ -434,7 +333,7 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     int rc = DP_RECEIVER_EINVAL;
     dp_receiver *r = NULL;
     *out = NULL;
-    if (!opt || !opt->table || !opt->listen[0] || !opt->max_recv_message_bytes ||
+    if (!opt || (!opt->table && !opt->ingest) || !opt->listen[0] || !opt->max_recv_message_bytes ||
         !opt->max_concurrent_calls) {
         snprintf(err, errlen,
                  "receiver: listen address, trace table, message size and calls "
@@ -447,8 +346,19 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
         snprintf(err, errlen, "receiver: out of memory");
         goto out;
     }
-    grpc_init();
     r->opt = *opt;
+    r->ingest = opt->ingest;
+    if (!r->ingest) {
+        dp_ingest_options io = {opt->table, opt->forward, opt->forward_ctx, opt->forward_counted};
+        r->ingest = r->own_ingest = dp_ingest_create(&io);
+        if (!r->ingest) {
+            free(r);
+            r = NULL;
+            snprintf(err, errlen, "receiver: out of memory");
+            goto out;
+        }
+    }
+    grpc_init();
     if (r->opt.max_recv_message_bytes > INT_MAX)
         r->opt.max_recv_message_bytes = INT_MAX;
     r->worker_count = opt->workers;
@@ -578,6 +488,7 @@ void dp_receiver_destroy(dp_receiver *r)
             grpc_completion_queue_destroy(w->cq);
     }
     free(r->workers);
+    dp_ingest_destroy(r->own_ingest);
     if (r->shutdown_cq) {
         grpc_completion_queue_shutdown(r->shutdown_cq);
         grpc_completion_queue_destroy(r->shutdown_cq);
@@ -588,13 +499,15 @@ void dp_receiver_destroy(dp_receiver *r)
 
 void dp_receiver_get_stats(dp_receiver *r, dp_receiver_stats *o)
 {
+    dp_ingest_stats is;
     memset(o, 0, sizeof(*o));
-    o->spans_received = atomic_load(&r->spans_received);
-    o->spans_accepted = atomic_load(&r->spans_accepted);
-    o->spans_rejected = atomic_load(&r->spans_rejected);
-    o->spans_refused = atomic_load(&r->spans_refused);
-    o->metric_points = atomic_load(&r->metric_points);
-    o->log_records = atomic_load(&r->log_records);
+    dp_ingest_get_stats(r->ingest, &is);
+    o->spans_received = is.spans_received;
+    o->spans_accepted = is.spans_accepted;
+    o->spans_rejected = is.spans_rejected;
+    o->spans_refused = is.spans_refused;
+    o->metric_points = is.metric_points;
+    o->log_records = is.log_records;
     for (int i = 0; i < 17; i++)
         o->calls_by_status[i] = atomic_load(&r->calls_by_status[i]);
 }

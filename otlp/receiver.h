@@ -13,7 +13,9 @@
  *   UNAVAILABLE         the table cannot take more now; nothing was kept,
  *                       so the client's retry does not duplicate spans
  * Metrics and logs are validated and answered OK (or INVALID_ARGUMENT), then
- * offered to the forward hook when one is set (upstream export).
+ * offered to the forward hook when one is set (upstream export). What is done
+ * with a request's bytes is dp_ingest_request() (ingest.h), shared with the
+ * OTLP/HTTP receiver.
  */
 #ifndef DP_RECEIVER_H
 #define DP_RECEIVER_H
@@ -23,17 +25,9 @@
 
 #include "config_map.h"
 #include "dp_err.h"
+#include "ingest.h"
 #include "otlp_signal.h"
 #include "trace_table.h"
-
-/**
- * Hook for requests the receiver does not keep itself (metrics, logs):
- * called with the request's encoded bytes (valid during the call only).
- * Return 0 when taken, non-zero when it cannot take more now: the client
- * is answered UNAVAILABLE.
- */
-typedef int (*dp_receiver_forward_fn)(void *ctx, enum dp_signal signal, const uint8_t *data,
-                                      size_t len);
 
 /*
  * The receiver's settings. The config file's server section
@@ -41,11 +35,14 @@ typedef int (*dp_receiver_forward_fn)(void *ctx, enum dp_signal signal, const ui
  * dp_receiver_options_defaults() applies them.
  */
 typedef struct dp_receiver_options {
-    char listen[256];               /* "HOST:PORT"; port 0 picks a free port */
-    unsigned workers;               /* 0 = number of cores */
-    size_t max_recv_message_bytes;  /* larger requests get RESOURCE_EXHAUSTED; not 0 */
-    unsigned max_concurrent_calls;  /* outstanding trace calls per worker; not 0 */
-    dp_trace_table *table;          /* borrowed; required */
+    char listen[256];              /* "HOST:PORT"; port 0 picks a free port */
+    unsigned workers;              /* 0 = number of cores */
+    size_t max_recv_message_bytes; /* larger requests get RESOURCE_EXHAUSTED; not 0 */
+    unsigned max_concurrent_calls; /* outstanding trace calls per worker; not 0 */
+    /* Where requests go (borrowed; shared with other receivers, whose counters
+     * it then holds too). NULL: the receiver makes its own from the fields below. */
+    dp_ingest *ingest;
+    dp_trace_table *table;          /* borrowed; required without ingest */
     dp_receiver_forward_fn forward; /* NULL = metrics/logs are validated and dropped */
     void *forward_ctx;
     /* Like forward, also given the request's data point / log record count
@@ -54,7 +51,8 @@ typedef struct dp_receiver_options {
                            size_t items);
 } dp_receiver_options;
 
-/** Counters since start; each read atomically. */
+/** Counters since start (the span, point and record counts are the ingest's); each read
+ * atomically. */
 typedef struct dp_receiver_stats {
     uint64_t spans_received; /* usable + rejected spans of decodable requests */
     uint64_t spans_accepted; /* stored in the table */

@@ -1,0 +1,194 @@
+/*
+ * One request of any OTLP receiver into the pipeline; see ingest.h.
+ * The gRPC receiver (receiver.c) and the HTTP receiver (http_receiver.c)
+ * both end here, so the decode, the table insert, the forward hook and
+ * the counters exist once.
+ */
+#include "ingest.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode.h"
+#include "pb_wire.h"
+
+struct dp_ingest {
+    dp_ingest_options opt;
+    _Atomic uint64_t spans_received, spans_accepted, spans_rejected, spans_refused;
+    _Atomic uint64_t metric_points, log_records;
+};
+
+dp_ingest *dp_ingest_create(const dp_ingest_options *opt)
+{
+    if (!opt || !opt->table)
+        return NULL;
+    dp_ingest *in = calloc(1, sizeof(*in));
+    if (in)
+        in->opt = *opt;
+    return in;
+}
+
+void dp_ingest_destroy(dp_ingest *in)
+{
+    free(in);
+}
+
+static void fail(dp_ingest_result *out, dp_ingest_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(dp_ingest_result *out, dp_ingest_status status, const char *fmt, ...)
+{
+    va_list ap;
+    out->status = status;
+    va_start(ap, fmt);
+    vsnprintf(out->message, sizeof(out->message), fmt, ap);
+    va_end(ap);
+}
+
+static void ingest_traces(dp_ingest *in, const uint8_t *data, size_t len, dp_arena *arena,
+                          dp_ingest_result *out)
+{
+    dp_otlp_trace_batch batch;
+    char err[256] = "";
+    memset(&batch, 0, sizeof(batch));
+    int rc = dp_otlp_trace_batch_parse(data, len, arena, &batch, err, sizeof(err));
+    if (rc == DP_OTLP_EDECODE) {
+        fail(out, DP_INGEST_INVALID, "ExportTraceServiceRequest does not decode: %s", err);
+        return;
+    }
+    if (rc != DP_OTLP_OK) {
+        fail(out, DP_INGEST_TOO_LARGE, "request needs more than %zu bytes of decode memory",
+             arena->max_bytes);
+        return;
+    }
+    atomic_fetch_add(&in->spans_received, batch.span_count + batch.rejected);
+
+    /* the index the walk filled is the table's input, as it is */
+    dp_span_batch tb = dp_otlp_trace_batch_spans(&batch);
+    rc = dp_trace_table_insert(in->opt.table, &tb);
+    if (rc == DP_TRACE_TABLE_OK) {
+        atomic_fetch_add(&in->spans_accepted, batch.span_count);
+        atomic_fetch_add(&in->spans_rejected, batch.rejected);
+        out->status = DP_INGEST_OK;
+        out->rejected = batch.rejected;
+        if (batch.rejected)
+            snprintf(out->message, sizeof(out->message), "%zu span(s) rejected; first: %s",
+                     batch.rejected, batch.reject_message);
+        return;
+    }
+    if (rc == DP_TRACE_TABLE_EINVAL) {
+        fail(out, DP_INGEST_INVALID, "spans refer to a scope the request lacks");
+        return;
+    }
+    atomic_fetch_add(&in->spans_refused, batch.span_count + batch.rejected);
+    fail(out, DP_INGEST_UNAVAILABLE,
+         "dagprof cannot buffer more spans right now (pending runs or memory limit); "
+         "nothing of this request was kept, retry later");
+}
+
+static void ingest_side(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
+                        dp_arena *arena, dp_ingest_result *out)
+{
+    char err[256] = "";
+    size_t items = 0;
+    int rc;
+    if (signal == DP_SIGNAL_METRICS)
+        rc = dp_otlp_metrics_validate(data, len, arena, &items, err, sizeof(err));
+    else
+        rc = dp_otlp_logs_validate(data, len, arena, &items, err, sizeof(err));
+    const char *what =
+        signal == DP_SIGNAL_METRICS ? "ExportMetricsServiceRequest" : "ExportLogsServiceRequest";
+    if (rc == DP_OTLP_EDECODE) {
+        fail(out, DP_INGEST_INVALID, "%s does not decode: %s", what, err);
+        return;
+    }
+    if (rc != DP_OTLP_OK) {
+        fail(out, DP_INGEST_TOO_LARGE, "%s needs more than %zu bytes of decode memory", what,
+             arena->max_bytes);
+        return;
+    }
+    /* the forward hook queues the request upstream without waiting: a full
+     * queue is answered "unavailable" so the SDK keeps the data and retries */
+    int taken = 0;
+    if (in->opt.forward_counted)
+        taken = in->opt.forward_counted(in->opt.forward_ctx, signal, data, len, items);
+    else if (in->opt.forward)
+        taken = in->opt.forward(in->opt.forward_ctx, signal, data, len);
+    if (taken != 0) {
+        fail(out, DP_INGEST_UNAVAILABLE, "dagprof cannot forward more right now; retry");
+        return;
+    }
+    atomic_fetch_add(signal == DP_SIGNAL_METRICS ? &in->metric_points : &in->log_records, items);
+    out->status = DP_INGEST_OK;
+}
+
+void dp_ingest_request(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
+                       dp_arena *arena, dp_ingest_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (signal == DP_SIGNAL_TRACES)
+        ingest_traces(in, data, len, arena, out);
+    else
+        ingest_side(in, signal, data, len, arena, out);
+}
+
+void dp_ingest_get_stats(dp_ingest *in, dp_ingest_stats *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->spans_received = atomic_load(&in->spans_received);
+    o->spans_accepted = atomic_load(&in->spans_accepted);
+    o->spans_rejected = atomic_load(&in->spans_rejected);
+    o->spans_refused = atomic_load(&in->spans_refused);
+    o->metric_points = atomic_load(&in->metric_points);
+    o->log_records = atomic_load(&in->log_records);
+}
+
+/* Longest error_message of a partial_success, in bytes. */
+#define PARTIAL_MESSAGE_MAX 300
+
+/*
+ * Export*ServiceResponse { Export*PartialSuccess partial_success = 1; }
+ * Export*PartialSuccess { int64 rejected_<items> = 1; string error_message = 2; }
+ * Strings are made valid UTF-8 as they are written (dp_pb_put_string).
+ */
+static void encode_response(dp_pb_writer *w, const void *ctx)
+{
+    const dp_ingest_result *r = ctx;
+    if (!r->rejected && !r->message[0])
+        return;
+    dp_pb_begin(w, 1);
+    if (r->rejected)
+        dp_pb_put_varint(w, 1, r->rejected);
+    if (r->message[0])
+        dp_pb_put_string(w, 2, r->message, strnlen(r->message, PARTIAL_MESSAGE_MAX));
+    dp_pb_end(w);
+}
+
+int dp_ingest_encode_response(const dp_ingest_result *r, dp_buf *out)
+{
+    return dp_pb_encode(encode_response, r, out) == DP_OK ? 0 : -1;
+}
+
+typedef struct status_ctx {
+    int code;
+    const char *message;
+} status_ctx;
+
+/* google.rpc.Status { int32 code = 1; string message = 2; repeated Any details = 3; } */
+static void encode_status(dp_pb_writer *w, const void *ctx)
+{
+    const status_ctx *s = ctx;
+    if (s->code)
+        dp_pb_put_int64(w, 1, s->code);
+    if (s->message && s->message[0])
+        dp_pb_put_string(w, 2, s->message, strlen(s->message));
+}
+
+int dp_ingest_encode_status(int code, const char *message, dp_buf *out)
+{
+    status_ctx s = {code, message};
+    return dp_pb_encode(encode_status, &s, out) == DP_OK ? 0 : -1;
+}
