@@ -31,11 +31,14 @@
 
 /*
  * The receiver's settings. The config file's server section
- * (receiver_config.c) declares the first four with their defaults;
- * dp_receiver_options_defaults() applies them.
+ * (receiver_config.c) declares the first five with their defaults;
+ * dp_receiver_options_defaults() applies them. The section is both OTLP
+ * receivers': http_listen is the OTLP/HTTP receiver's address
+ * (http_receiver.h), which this receiver does not read.
  */
 typedef struct dp_receiver_options {
     char listen[256];              /* "HOST:PORT"; port 0 picks a free port */
+    char http_listen[256];         /* the OTLP/HTTP receiver's "HOST:PORT"; empty: none */
     unsigned workers;              /* 0 = number of cores */
     size_t max_recv_message_bytes; /* larger requests get RESOURCE_EXHAUSTED; not 0 */
     unsigned max_concurrent_calls; /* outstanding trace calls per worker; not 0 */

@@ -1,6 +1,8 @@
 /*
- * The daemon: the engine (engine.h) with the OTLP/gRPC receiver as its
- * input and the report sink or the upstream export pipeline as its output.
+ * The daemon: the engine (engine.h) with the OTLP/gRPC receiver and the
+ * OTLP/HTTP receiver as its inputs (both feeding one dp_ingest: one path,
+ * one set of counters) and the report sink or the upstream export pipeline
+ * as its output.
  * The calling thread waits for SIGINT/SIGTERM with sigwait(), so no work
  * happens in a signal handler.
  */
@@ -15,6 +17,8 @@
 
 #include "engine.h"
 #include "export_pipeline.h"
+#include "http_receiver.h"
+#include "ingest.h"
 #include "log.h"
 #include "receiver.h"
 #include "render.h"
@@ -24,9 +28,16 @@
 /* The OTLP/gRPC receiver as the engine's input. */
 typedef struct grpc_input {
     const dp_config *cfg;
-    dp_export_pipeline *exporter; /* forwards SDK metrics and logs; may be NULL */
+    dp_ingest *ingest; /* shared with the HTTP input */
     dp_receiver *receiver;
 } grpc_input;
+
+/* The OTLP/HTTP receiver as the engine's input. */
+typedef struct http_input {
+    const dp_config *cfg;
+    dp_ingest *ingest;
+    dp_http_receiver *receiver;
+} http_input;
 
 /* "HOST:PORT" with the port actually bound (the configured one may be 0). */
 static void bound_address(const char *listen, int port, char *out, size_t outlen)
@@ -41,11 +52,7 @@ static int grpc_input_start(void *ctx, dp_engine *engine, char *err, size_t errl
     grpc_input *in = ctx;
     const dp_config *cfg = in->cfg;
     dp_receiver_options rcv = cfg->server;
-    rcv.table = dp_engine_table(engine);
-    if (in->exporter) {
-        rcv.forward_counted = dp_export_pipeline_forward;
-        rcv.forward_ctx = in->exporter;
-    }
+    rcv.ingest = in->ingest;
     return dp_receiver_start(&rcv, &in->receiver, err, errlen) == DP_RECEIVER_OK ? 0 : -1;
 }
 
@@ -67,6 +74,38 @@ static const dp_input_plugin grpc_input_plugin = {
     grpc_input_start,
     grpc_input_stop,
     grpc_input_destroy,
+};
+
+static int http_input_start(void *ctx, dp_engine *engine, char *err, size_t errlen)
+{
+    http_input *in = ctx;
+    dp_http_receiver_options opt;
+    memset(&opt, 0, sizeof(opt));
+    opt.listen = in->cfg->server.http_listen;
+    opt.threads = in->cfg->server.workers; /* 0: one per core */
+    opt.max_recv_message_bytes = in->cfg->server.max_recv_message_bytes;
+    opt.ingest = in->ingest;
+    return dp_http_receiver_start(&opt, &in->receiver, err, errlen) == DP_OK ? 0 : -1;
+}
+
+static void http_input_stop(void *ctx)
+{
+    http_input *in = ctx;
+    dp_http_receiver_shutdown(in->receiver);
+}
+
+static void http_input_destroy(void *ctx)
+{
+    http_input *in = ctx;
+    dp_http_receiver_destroy(in->receiver);
+    in->receiver = NULL;
+}
+
+static const dp_input_plugin http_input_plugin = {
+    "otlp-http",
+    http_input_start,
+    http_input_stop,
+    http_input_destroy,
 };
 
 static void log_totals(dp_engine *engine, dp_receiver *receiver)
@@ -96,7 +135,9 @@ int dp_daemon_run(const dp_config *cfg)
     dp_engine *engine = NULL;
     dp_export_pipeline *exporter = NULL; /* NULL without an upstream; owns its sink then */
     dp_sink *sink = NULL;
+    dp_ingest *ingest = NULL; /* what both receivers do with a request */
     grpc_input grpc = {cfg, NULL, NULL};
+    http_input http = {cfg, NULL, NULL};
 
     /* every thread started below inherits this mask; only sigwait() sees the signals */
     sigset_t sigs;
@@ -137,16 +178,37 @@ int dp_daemon_run(const dp_config *cfg)
         goto out;
     }
 
-    grpc.exporter = exporter;
-    if (dp_engine_add_output(engine, sink) != 0 ||
-        dp_engine_add_input(engine, &grpc_input_plugin, &grpc) != 0 || dp_engine_start(engine) != 0)
+    dp_ingest_options io;
+    memset(&io, 0, sizeof(io));
+    io.table = dp_engine_table(engine);
+    if (exporter) {
+        io.forward_counted = dp_export_pipeline_forward;
+        io.forward_ctx = exporter;
+    }
+    ingest = dp_ingest_create(&io);
+    if (!ingest) {
+        dp_log_error("daemon", "out of memory creating the receivers");
         goto out;
-    char addr[300];
+    }
+    grpc.ingest = http.ingest = ingest;
+    if (dp_engine_add_output(engine, sink) != 0 ||
+        dp_engine_add_input(engine, &grpc_input_plugin, &grpc) != 0 ||
+        (cfg->server.http_listen[0] &&
+         dp_engine_add_input(engine, &http_input_plugin, &http) != 0) ||
+        dp_engine_start(engine) != 0)
+        goto out;
+    char addr[300], http_addr[340] = "";
     bound_address(cfg->server.listen, dp_receiver_port(grpc.receiver), addr, sizeof(addr));
+    if (http.receiver) {
+        char bound[300];
+        bound_address(cfg->server.http_listen, dp_http_receiver_port(http.receiver), bound,
+                      sizeof(bound));
+        snprintf(http_addr, sizeof(http_addr), " and %s (OTLP/HTTP)", bound);
+    }
     if (exporter &&
         dp_export_pipeline_start_metrics(exporter, grpc.receiver, dp_engine_table(engine)) != 0)
         goto out;
-    dp_log_info("daemon", "dagprof listening on %s", addr);
+    dp_log_info("daemon", "dagprof listening on %s (OTLP/gRPC)%s", addr, http_addr);
 
     for (;;) {
         int sig = 0;
@@ -168,6 +230,7 @@ out:
      * what is left is counted and logged, and the exit is still clean */
     dp_export_pipeline_finish(exporter);
     dp_engine_destroy(engine);
+    dp_ingest_destroy(ingest); /* after the receivers that used it */
     if (exporter)
         dp_export_pipeline_destroy(exporter);
     else

@@ -1,0 +1,591 @@
+/*
+ * OTLP/HTTP receiver on libmicrohttpd; see http_receiver.h for the contract.
+ *
+ * libmicrohttpd calls the access handler several times per request, always
+ * on the thread of the request's connection: once with the headers (the
+ * route, the Content-Type and Content-Encoding are judged there and a
+ * request context is taken from the pool), once per piece of the body (kept,
+ * or inflated as it arrives, never past the cap), and once more with no
+ * body left, when the request is handed to dp_ingest_request() and the
+ * answer queued. The context (body buffer, inflate state, decode arena,
+ * answer buffer) goes back to the pool when the request is completed, so a
+ * busy receiver allocates nothing per request but the answer libmicrohttpd
+ * copies.
+ */
+#include "http_receiver.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "json_write.h"
+#include "log.h"
+
+#define COMPONENT "http-receiver"
+#define DEFAULT_MAX_RECV (16u * 1024 * 1024)
+
+enum body_type { BODY_PROTOBUF, BODY_JSON };
+
+/* google.rpc.Code values put in Status.code (the specification leaves it optional) */
+enum {
+    RPC_INVALID_ARGUMENT = 3,
+    RPC_NOT_FOUND = 5,
+    RPC_RESOURCE_EXHAUSTED = 8,
+    RPC_UNIMPLEMENTED = 12,
+    RPC_UNAVAILABLE = 14
+};
+
+/* One request in progress; pooled, reused by later requests. */
+typedef struct request_ctx {
+    struct request_ctx *next_free;
+    struct request_ctx *next_all;
+    enum dp_signal signal;
+    enum body_type type;
+    int status;         /* an answer decided before the body was read; 0 = none yet */
+    char message[320];  /* its reason */
+    bool gzip, z_ready; /* body is gzip; z holds an inflate stream */
+    bool z_ended;       /* the gzip stream's end was read */
+    bool answered;      /* an answer was queued early (over-size) */
+    z_stream z;
+    dp_buf body;    /* the body, inflated; capped at max_recv_message_bytes */
+    dp_buf answer;  /* the answer's bytes */
+    dp_arena arena; /* decode structures */
+} request_ctx;
+
+struct dp_http_receiver {
+    dp_http_receiver_options opt;
+    struct MHD_Daemon *daemon;
+    int listen_fd;
+    int port;
+    pthread_mutex_t pool_lock;
+    request_ctx *free_list;
+    request_ctx *all; /* every context made, for destroy */
+    _Atomic uint64_t answers[7];
+};
+
+/* Index of each answered status in dp_http_receiver::answers. */
+static int answer_slot(int status)
+{
+    switch (status) {
+    case 200:
+        return 0;
+    case 400:
+        return 1;
+    case 404:
+        return 2;
+    case 405:
+        return 3;
+    case 413:
+        return 4;
+    case 415:
+        return 5;
+    default:
+        return 6;
+    }
+}
+
+/* --- the pool of request contexts ------------------------------------------------ */
+
+static request_ctx *ctx_take(dp_http_receiver *r)
+{
+    pthread_mutex_lock(&r->pool_lock);
+    request_ctx *c = r->free_list;
+    if (c) {
+        r->free_list = c->next_free;
+    } else if ((c = calloc(1, sizeof(*c)))) {
+        dp_buf_init(&c->body, r->opt.max_recv_message_bytes);
+        dp_buf_init(&c->answer, 64 * 1024);
+        /* decoded structures are a few times the message size at most, as in the gRPC receiver */
+        dp_arena_init(&c->arena, 64 * 1024, 4 * r->opt.max_recv_message_bytes + (1u << 20));
+        c->next_all = r->all;
+        r->all = c;
+    }
+    pthread_mutex_unlock(&r->pool_lock);
+    if (!c)
+        return NULL;
+    c->next_free = NULL;
+    c->status = 0;
+    c->message[0] = '\0';
+    c->gzip = c->answered = c->z_ended = false;
+    c->type = BODY_PROTOBUF;
+    dp_buf_reset(&c->body);
+    dp_buf_reset(&c->answer);
+    return c;
+}
+
+static void ctx_give_back(dp_http_receiver *r, request_ctx *c)
+{
+    if (c->z_ready) {
+        inflateEnd(&c->z);
+        c->z_ready = false;
+    }
+    dp_arena_reset(&c->arena);
+    pthread_mutex_lock(&r->pool_lock);
+    c->next_free = r->free_list;
+    r->free_list = c;
+    pthread_mutex_unlock(&r->pool_lock);
+}
+
+static void ctx_free(request_ctx *c)
+{
+    if (c->z_ready)
+        inflateEnd(&c->z);
+    dp_buf_free(&c->body);
+    dp_buf_free(&c->answer);
+    dp_arena_free(&c->arena);
+    free(c);
+}
+
+/* --- answers ----------------------------------------------------------------------- */
+
+static void decide(request_ctx *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void decide(request_ctx *c, int status, const char *fmt, ...)
+{
+    va_list ap;
+    c->status = status;
+    va_start(ap, fmt);
+    vsnprintf(c->message, sizeof(c->message), fmt, ap);
+    va_end(ap);
+}
+
+static int rpc_code_of(int http_status)
+{
+    switch (http_status) {
+    case 404:
+        return RPC_NOT_FOUND;
+    case 405:
+        return RPC_UNIMPLEMENTED;
+    case 413:
+        return RPC_RESOURCE_EXHAUSTED;
+    case 503:
+        return RPC_UNAVAILABLE;
+    default:
+        return RPC_INVALID_ARGUMENT;
+    }
+}
+
+/* The partial_success field's name in OTLP/JSON, per signal. */
+static const char *rejected_key(enum dp_signal s)
+{
+    return s == DP_SIGNAL_TRACES    ? "rejectedSpans"
+           : s == DP_SIGNAL_METRICS ? "rejectedDataPoints"
+                                    : "rejectedLogRecords";
+}
+
+/* OTLP/JSON bodies: the protobuf JSON mapping of the same messages (int64 as a string). */
+static int encode_json_answer(request_ctx *c, int status, const dp_ingest_result *res)
+{
+    dp_json_writer w;
+    dp_json_writer_init(&w, &c->answer);
+    dp_json_writer_object_begin(&w);
+    if (status == 200) {
+        if (res->rejected || res->message[0]) {
+            char count[24];
+            snprintf(count, sizeof(count), "%llu", (unsigned long long)res->rejected);
+            dp_json_writer_key(&w, "partialSuccess");
+            dp_json_writer_object_begin(&w);
+            if (res->rejected) {
+                dp_json_writer_key(&w, rejected_key(c->signal));
+                dp_json_writer_cstring(&w, count);
+            }
+            if (res->message[0]) {
+                dp_json_writer_key(&w, "errorMessage");
+                dp_json_writer_cstring(&w, res->message);
+            }
+            dp_json_writer_object_end(&w);
+        }
+    } else {
+        dp_json_writer_key(&w, "code");
+        dp_json_writer_int(&w, rpc_code_of(status));
+        dp_json_writer_key(&w, "message");
+        dp_json_writer_cstring(&w, c->message);
+    }
+    dp_json_writer_object_end(&w);
+    return dp_json_writer_finish(&w);
+}
+
+/* Queue the answer: status, body in the request's encoding, headers. */
+static enum MHD_Result answer(dp_http_receiver *r, struct MHD_Connection *conn, request_ctx *c,
+                              int status, const dp_ingest_result *res)
+{
+    dp_buf_reset(&c->answer);
+    int rc;
+    if (c->type == BODY_JSON)
+        rc = encode_json_answer(c, status, res);
+    else if (status == 200)
+        rc = dp_ingest_encode_response(res, &c->answer);
+    else
+        rc = dp_ingest_encode_status(rpc_code_of(status), c->message, &c->answer);
+    if (rc != 0)
+        dp_buf_reset(&c->answer); /* out of memory: the status still says it all */
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        c->answer.len, c->answer.len ? c->answer.data : (void *)"", MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            c->type == BODY_JSON ? "application/json" : "application/x-protobuf");
+    if (status == 405)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
+    if (status == 503) {
+        char secs[16];
+        snprintf(secs, sizeof(secs), "%u", r->opt.retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
+    enum MHD_Result q = MHD_queue_response(conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    atomic_fetch_add(&r->answers[answer_slot(status)], 1);
+    if (status != 200)
+        dp_log_debug(COMPONENT, "answered %d: %s", status, c->message);
+    return q;
+}
+
+/* --- judging the headers ---------------------------------------------------------------- */
+
+static bool media_type_is(const char *value, const char *type)
+{
+    size_t n = strlen(type);
+    while (*value == ' ' || *value == '\t')
+        value++;
+    if (strncasecmp(value, type, n) != 0)
+        return false;
+    value += n;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    return *value == '\0' || *value == ';';
+}
+
+/* Route, method, Content-Type and Content-Encoding; sets c->status when the answer is an error. */
+static void judge_headers(dp_http_receiver *r, struct MHD_Connection *conn, request_ctx *c,
+                          const char *url, const char *method)
+{
+    static const char *const paths[3] = {"/v1/traces", "/v1/metrics", "/v1/logs"};
+    int route = -1;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(url, paths[i]) == 0)
+            route = i;
+    const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    if (type && media_type_is(type, "application/json"))
+        c->type = BODY_JSON;
+    if (route < 0) {
+        decide(c, 404, "no such path: %.200s (OTLP/HTTP takes /v1/traces, /v1/metrics, /v1/logs)",
+               url);
+        return;
+    }
+    c->signal = (enum dp_signal)route;
+    if (strcmp(method, "POST") != 0) {
+        decide(c, 405, "%.40s is not allowed on %s: use POST", method, paths[route]);
+        return;
+    }
+    if (!type || !(media_type_is(type, "application/x-protobuf") || c->type == BODY_JSON)) {
+        decide(c, 415,
+               "Content-Type %.100s is not taken: use application/x-protobuf or "
+               "application/json",
+               type ? type : "(none)");
+        return;
+    }
+    const char *encoding = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Encoding");
+    if (encoding && strcasecmp(encoding, "gzip") == 0) {
+        memset(&c->z, 0, sizeof(c->z));
+        if (inflateInit2(&c->z, 16 + MAX_WBITS) != Z_OK) {
+            decide(c, 503, "out of memory starting to inflate");
+            return;
+        }
+        c->z_ready = c->gzip = true;
+    } else if (encoding && strcasecmp(encoding, "identity") != 0) {
+        decide(c, 415, "Content-Encoding %.60s is not taken: use gzip or none", encoding);
+        return;
+    }
+    const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (length && !c->gzip && strtoull(length, NULL, 10) > r->opt.max_recv_message_bytes)
+        decide(c, 413, "the body is %.30s bytes, over the limit of %zu", length,
+               r->opt.max_recv_message_bytes);
+}
+
+/* --- the body --------------------------------------------------------------------------- */
+
+/* Keep (or inflate) one piece of the body; sets c->status when it cannot be taken. */
+static void take_body(dp_http_receiver *r, request_ctx *c, const char *data, size_t len)
+{
+    size_t cap = r->opt.max_recv_message_bytes;
+    if (!c->gzip) {
+        if (c->body.len + len > cap)
+            decide(c, 413, "the body is over the limit of %zu bytes", cap);
+        else if (dp_buf_append(&c->body, data, len) != 0)
+            decide(c, 503, "out of memory taking the body");
+        return;
+    }
+    c->z.next_in = (Bytef *)data;
+    c->z.avail_in = (uInt)len;
+    while (c->z.avail_in > 0) {
+        if (c->z_ended) {
+            decide(c, 400, "bytes after the end of the gzip stream");
+            return;
+        }
+        if (c->body.cap == c->body.len) { /* grow by doubling, never past the cap */
+            size_t want = c->body.cap ? c->body.cap : 64 * 1024;
+            if (want > cap - c->body.len)
+                want = cap - c->body.len;
+            if (dp_buf_reserve(&c->body, want) != 0) {
+                decide(c, 503, "out of memory inflating the body");
+                return;
+            }
+        }
+        /* one byte past the cap is room enough to tell that the body is over it */
+        size_t room = c->body.cap - c->body.len;
+        if (room > cap + 1 - c->body.len)
+            room = cap + 1 - c->body.len;
+        uInt in_before = c->z.avail_in;
+        c->z.next_out = (Bytef *)c->body.data + c->body.len;
+        c->z.avail_out = (uInt)room;
+        int zr = inflate(&c->z, Z_NO_FLUSH);
+        c->body.len += room - c->z.avail_out;
+        if (c->body.len > cap) {
+            decide(c, 413, "the body inflates to more than the limit of %zu bytes", cap);
+            return;
+        }
+        if (zr == Z_STREAM_END) {
+            c->z_ended = true;
+        } else if (zr != Z_OK && !(zr == Z_BUF_ERROR && c->z.avail_in < in_before)) {
+            decide(c, 400, "the body is not valid gzip: %s", c->z.msg ? c->z.msg : "bad data");
+            return;
+        }
+    }
+}
+
+/* The body is complete: ingest it and answer. */
+static enum MHD_Result finish(dp_http_receiver *r, struct MHD_Connection *conn, request_ctx *c)
+{
+    dp_ingest_result res;
+    memset(&res, 0, sizeof(res));
+    if (!c->status && c->gzip && !c->z_ended)
+        decide(c, 400, "the gzip body is truncated");
+    if (!c->status && c->type == BODY_JSON)
+        decide(c, 415, "OTLP/JSON is not taken yet: use application/x-protobuf");
+    if (c->status)
+        return answer(r, conn, c, c->status, &res);
+
+    dp_ingest_request(r->opt.ingest, c->signal, (const uint8_t *)c->body.data, c->body.len,
+                      &c->arena, &res);
+    int status = 200;
+    switch (res.status) {
+    case DP_INGEST_OK:
+        break;
+    case DP_INGEST_INVALID:
+        status = 400;
+        break;
+    case DP_INGEST_TOO_LARGE:
+        status = 413;
+        break;
+    case DP_INGEST_UNAVAILABLE:
+        status = 503;
+        break;
+    }
+    if (status != 200)
+        snprintf(c->message, sizeof(c->message), "%s", res.message);
+    return answer(r, conn, c, status, &res);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **state)
+{
+    dp_http_receiver *r = cls;
+    request_ctx *c = *state;
+    if (!c) { /* the headers: judge them, the body follows */
+        c = ctx_take(r);
+        if (!c)
+            return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
+        *state = c;
+        judge_headers(r, conn, c, url, method);
+        if (c->status == 413) { /* do not read a body that cannot be taken */
+            c->answered = true;
+            return answer(r, conn, c, c->status, &(dp_ingest_result){0});
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!c->status)
+            take_body(r, c, upload, *upload_size);
+        *upload_size = 0; /* taken, or read past and dropped to keep the connection usable */
+        if (c->status == 413 && !c->answered) {
+            c->answered = true;
+            return answer(r, conn, c, c->status, &(dp_ingest_result){0});
+        }
+        return MHD_YES;
+    }
+    if (c->answered)
+        return MHD_YES;
+    c->answered = true;
+    return finish(r, conn, c);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
+                         enum MHD_RequestTerminationCode why)
+{
+    if (*state)
+        ctx_give_back(cls, *state);
+    *state = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[256];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    dp_log_debug(COMPONENT, "libmicrohttpd: %s", line);
+}
+
+/* --- lifecycle ----------------------------------------------------------------------------- */
+
+/* A listening TCP socket on "HOST:PORT" ("[V6]:PORT"); -1 with err filled. */
+static int listen_on(const char *address, int *port, char *err, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(address, ':');
+    if (!colon || colon == address || (size_t)(colon - address) >= sizeof(host) || !colon[1]) {
+        snprintf(err, errlen, "http receiver: %s is not HOST:PORT", address);
+        return -1;
+    }
+    const char *h = address;
+    size_t hl = (size_t)(colon - address);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gr = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (gr != 0) {
+        snprintf(err, errlen, "http receiver: cannot resolve %s: %s", address, gai_strerror(gr));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        snprintf(err, errlen, "http receiver: cannot listen on %s: %s", address, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof(sa);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    *port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                           : ((struct sockaddr_in *)&sa)->sin_port);
+    return fd;
+}
+
+int dp_http_receiver_start(const dp_http_receiver_options *opt, dp_http_receiver **out, char *err,
+                           size_t errlen)
+{
+    int rc = DP_EINVAL;
+    dp_http_receiver *r = NULL;
+    *out = NULL;
+    if (!opt || !opt->ingest || !opt->listen) {
+        snprintf(err, errlen, "http receiver: listen address and ingest are required");
+        goto out;
+    }
+    rc = DP_ENOMEM;
+    r = calloc(1, sizeof(*r));
+    if (!r) {
+        snprintf(err, errlen, "http receiver: out of memory");
+        goto out;
+    }
+    r->listen_fd = -1;
+    pthread_mutex_init(&r->pool_lock, NULL);
+    r->opt = *opt;
+    r->opt.listen = NULL; /* not kept */
+    if (!r->opt.max_recv_message_bytes)
+        r->opt.max_recv_message_bytes = DEFAULT_MAX_RECV;
+    if (!r->opt.retry_after_s)
+        r->opt.retry_after_s = 1;
+    if (!r->opt.threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        r->opt.threads = n > 0 ? (unsigned)n : 1;
+    }
+    rc = DP_EBIND;
+    r->listen_fd = listen_on(opt->listen, &r->port, err, errlen);
+    if (r->listen_fd < 0)
+        goto out;
+    rc = DP_ETHREAD;
+    /* libmicrohttpd's thread pool, each thread with its own epoll set; the
+     * listening socket is handed over and closed by MHD_stop_daemon */
+    r->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        on_request, r, MHD_OPTION_LISTEN_SOCKET, r->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+        r->opt.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, NULL, MHD_OPTION_END);
+    if (!r->daemon) {
+        snprintf(err, errlen, "http receiver: cannot start the HTTP server threads");
+        goto out;
+    }
+    r->listen_fd = -1; /* the daemon's now */
+    *out = r;
+    r = NULL;
+    rc = DP_OK;
+out:
+    if (r && r->listen_fd >= 0)
+        close(r->listen_fd);
+    dp_http_receiver_destroy(r);
+    return rc;
+}
+
+int dp_http_receiver_port(const dp_http_receiver *r)
+{
+    return r->port;
+}
+
+void dp_http_receiver_shutdown(dp_http_receiver *r)
+{
+    if (!r || !r->daemon)
+        return;
+    /* joins the threads: a request being handled in one finishes first */
+    MHD_stop_daemon(r->daemon);
+    r->daemon = NULL;
+}
+
+void dp_http_receiver_destroy(dp_http_receiver *r)
+{
+    if (!r)
+        return;
+    dp_http_receiver_shutdown(r);
+    for (request_ctx *c = r->all, *next; c; c = next) {
+        next = c->next_all;
+        ctx_free(c);
+    }
+    pthread_mutex_destroy(&r->pool_lock);
+    free(r);
+}
+
+void dp_http_receiver_get_stats(dp_http_receiver *r, dp_http_receiver_stats *o)
+{
+    o->ok = atomic_load(&r->answers[0]);
+    o->bad_request = atomic_load(&r->answers[1]);
+    o->not_found = atomic_load(&r->answers[2]);
+    o->method_not_allowed = atomic_load(&r->answers[3]);
+    o->too_large = atomic_load(&r->answers[4]);
+    o->unsupported_type = atomic_load(&r->answers[5]);
+    o->unavailable = atomic_load(&r->answers[6]);
+}

@@ -1,0 +1,71 @@
+/*
+ * The OTLP/HTTP receiver: POST /v1/traces, /v1/metrics and /v1/logs over
+ * HTTP/1.1 (keep-alive), on libmicrohttpd's own thread pool.
+ *
+ * A request's body is gathered (inflated as it arrives when it comes with
+ * Content-Encoding: gzip), never past max_recv_message_bytes, and handed to
+ * dp_ingest_request() (ingest.h): the very path of the gRPC receiver, with
+ * its limits and counters. The answers are the OTLP/HTTP specification's:
+ *   200  Export*ServiceResponse (partial_success lists unusable spans)
+ *   400  the body does not decode (or is not valid gzip)
+ *   404  another path             405  another method (Allow: POST)
+ *   413  the body, inflated or not, is over max_recv_message_bytes
+ *   415  another Content-Type or Content-Encoding
+ *   503  the trace table (or the forward hook) cannot take more now, with
+ *        Retry-After; nothing of the request was kept, so a retry does not
+ *        duplicate spans
+ * in the request's encoding (application/x-protobuf, or application/json
+ * where that is taken); every 4xx/5xx body is a google.rpc.Status.
+ */
+#ifndef DP_HTTP_RECEIVER_H
+#define DP_HTTP_RECEIVER_H
+
+#include <stddef.h>
+
+#include "dp_err.h"
+#include "ingest.h"
+
+typedef struct dp_http_receiver_options {
+    const char *listen;            /* "HOST:PORT" ("[v6]:PORT"); port 0 picks a free port */
+    unsigned threads;              /* 0 = number of cores */
+    size_t max_recv_message_bytes; /* cap on a body after inflating; 0 = 16 MiB */
+    unsigned retry_after_s;        /* Retry-After of a 503; 0 = 1 */
+    dp_ingest *ingest;             /* borrowed; required */
+} dp_http_receiver_options;
+
+typedef struct dp_http_receiver dp_http_receiver;
+
+/** Answers given since start, by status; each read atomically. */
+typedef struct dp_http_receiver_stats {
+    uint64_t ok;                 /* 200 */
+    uint64_t bad_request;        /* 400 */
+    uint64_t not_found;          /* 404 */
+    uint64_t method_not_allowed; /* 405 */
+    uint64_t too_large;          /* 413 */
+    uint64_t unsupported_type;   /* 415 */
+    uint64_t unavailable;        /* 503 */
+} dp_http_receiver_stats;
+
+/**
+ * Bind the listen address and start serving. Returns DP_OK and *out, or
+ * DP_EBIND / DP_ENOMEM / DP_EINVAL / DP_ETHREAD with a message in err.
+ */
+DP_MUST_CHECK int dp_http_receiver_start(const dp_http_receiver_options *opt,
+                                         dp_http_receiver **out, char *err, size_t errlen);
+
+/** The bound TCP port (useful with port 0). */
+int dp_http_receiver_port(const dp_http_receiver *r);
+
+/**
+ * Stop accepting and close every connection; a request being handled
+ * finishes first, so what was taken is in the table when this returns.
+ * Idempotent.
+ */
+void dp_http_receiver_shutdown(dp_http_receiver *r);
+
+/** Shut down if needed and free everything; NULL is accepted. */
+void dp_http_receiver_destroy(dp_http_receiver *r);
+
+void dp_http_receiver_get_stats(dp_http_receiver *r, dp_http_receiver_stats *out);
+
+#endif
