@@ -420,11 +420,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_size) {
         if (!c->status)
             take_body(r, c, upload, *upload_size);
-        *upload_size = 0; /* taken, or read past and dropped to keep the connection usable */
-        if (c->status == 413 && !c->answered) {
-            c->answered = true;
-            return answer(r, conn, c, c->status, &(dp_ingest_result){0});
-        }
+        /* taken, or (once an answer is decided) read past and dropped: the
+         * answer comes at the end of the body, which keeps the connection
+         * usable; libmicrohttpd cannot answer in the middle of a body */
+        *upload_size = 0;
         return MHD_YES;
     }
     if (c->answered)

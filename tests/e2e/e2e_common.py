@@ -18,6 +18,7 @@ import sys
 import threading
 
 LISTEN_RE = re.compile(r"dagprof listening on (\S+)")
+HTTP_LISTEN_RE = re.compile(r"and (\S+) \(OTLP/HTTP\)")
 
 
 def free_port():
@@ -30,8 +31,13 @@ def free_port():
 class Daemon:
     """A running dagprof daemon with its stdout and stderr collected."""
 
-    def __init__(self, binary, extra_args=(), idle_timeout="200ms", start_timeout=30.0):
+    def __init__(self, binary, extra_args=(), idle_timeout="200ms", start_timeout=30.0,
+                 http_listen="127.0.0.1:0"):
         self.binary = binary
+        # the OTLP/HTTP receiver: a free port by default, so tests never
+        # compete for 4318; "" turns it off
+        self.http_listen = http_listen
+        self.http_port = None
         self.extra_args = list(extra_args)
         self.idle_timeout = idle_timeout
         self.start_timeout = start_timeout
@@ -76,6 +82,9 @@ class Daemon:
                 port = addr.rsplit(":", 1)[-1]
                 if port.isdigit() and int(port) != 0:
                     self.port = int(port)
+                h = HTTP_LISTEN_RE.search(line)
+                if h:
+                    self.http_port = int(h.group(1).rsplit(":", 1)[-1])
                 self._ready.set()
         # stderr closed: the process is gone; wake up a waiting start().
         self._ready.set()
@@ -91,6 +100,7 @@ class Daemon:
             # idle_timeout None: dagprof's built-in default
             idle = ["--idle-timeout", self.idle_timeout] if self.idle_timeout is not None else []
             args = [self.binary, "--listen", "127.0.0.1:%d" % self.port,
+                    "--http-listen", self.http_listen,
                     "--format", "json"] + idle + self.extra_args
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          text=True, bufsize=1)
@@ -110,6 +120,11 @@ class Daemon:
     @property
     def endpoint(self):
         return "127.0.0.1:%d" % self.port
+
+    @property
+    def http_endpoint(self):
+        """http://HOST:PORT of the OTLP/HTTP receiver."""
+        return "http://127.0.0.1:%d" % self.http_port
 
     def _kill(self):
         if self.proc and self.proc.poll() is None:

@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""The OTLP/HTTP receiver of the real dagprof daemon, with real HTTP peers.
+
+  test_http_receiver.py --dagprof PATH --scenario answers|backpressure|both
+
+answers: curl (a protobuf file, gzip, JSON, a wrong Content-Type, a wrong
+  path, GET, an over-size body raw and gzip-inflated, a malformed body and a
+  truncated gzip body) and Python's http.client over one keep-alive
+  connection; requests built and answers parsed with Debian's
+  python3-protobuf (ExportTraceServiceResponse, and google.rpc.Status from a
+  .proto written here). Every accepted trace must then be reported with all
+  its spans, every refused one not at all.
+backpressure: a trace table of 1 MiB memory limit (it holds at most twice
+  that) refuses a request carrying more: 503 with Retry-After and a Status
+  body, and nothing of it is reported; a small request after it is taken.
+both: one trace, half its spans over OTLP/gRPC and half over OTLP/HTTP,
+  gives one run report holding every span.
+"""
+
+import argparse
+import gzip
+import http.client
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from e2e_common import Checker, Daemon, python_for_grpc  # noqa: E402
+
+try:
+    import grpc
+except ImportError:
+    alt = python_for_grpc()
+    if alt != sys.executable:
+        os.execv(alt, [alt] + sys.argv)
+    raise
+
+import otlp_pb  # noqa: E402
+
+pb = otlp_pb.load()
+MAX_RECV = 1024 * 1024  # the daemon runs with server.max_recv_message_size=1MiB (answers)
+
+# google.rpc.Status as googleapis defines it (Any inlined), compiled here
+# with protoc: the test's own reader of the error bodies.
+STATUS_PROTO = """
+syntax = "proto3";
+package google.rpc;
+message Any { string type_url = 1; bytes value = 2; }
+message Status { int32 code = 1; string message = 2; repeated Any details = 3; }
+"""
+
+
+def load_status_class():
+    d = tempfile.mkdtemp(prefix="dagprof-status-pb-")
+    with open(os.path.join(d, "status_test.proto"), "w") as f:
+        f.write(STATUS_PROTO)
+    subprocess.run(["protoc", "-I", d, "--python_out", d, "status_test.proto"], check=True)
+    sys.path.insert(0, d)
+    import status_test_pb2  # noqa: E402
+    return status_test_pb2.Status
+
+
+Status = load_status_class()
+_next = [0]
+
+
+def new_trace_id():
+    _next[0] += 1
+    return bytes([0xe7, _next[0]]) + bytes(range(2, 16))
+
+
+def span(tid, no, parent, name, attrs=(), trace_id=None):
+    s = pb.trace.Span()
+    s.trace_id = trace_id if trace_id is not None else tid
+    s.span_id = bytes([no]) + b"\x00" * 6 + b"\x77"
+    if parent:
+        s.parent_span_id = bytes([parent]) + b"\x00" * 6 + b"\x77"
+    s.name = name
+    s.start_time_unix_nano = 1_700_000_000_000_000_000 + no * 1_000_000
+    s.end_time_unix_nano = s.start_time_unix_nano + 400_000_000
+    for k, v in attrs:
+        s.attributes.append(otlp_pb.attr(pb, k, v))
+    return s
+
+
+def request(spans):
+    req = pb.trace_service.ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.append(otlp_pb.attr(pb, "service.name", "http-receiver-test"))
+    ss = rs.scope_spans.add()
+    ss.scope.name = "http-test"
+    ss.spans.extend(spans)
+    return req
+
+
+def trace(dag, children=2):
+    """A root carrying dag.id and `children` children: children + 1 spans."""
+    tid = new_trace_id()
+    spans = [span(tid, 1, 0, "run", [("dag.id", dag)])]
+    for i in range(children):
+        spans.append(span(tid, 2 + i, 1, "node-%d" % i, [("dag.node.id", "n%d" % i)]))
+    return spans
+
+
+def curl(url, body_file=None, headers=(), method=None):
+    """(status, headers dict with lower-case names, body bytes) from real curl."""
+    with tempfile.TemporaryDirectory() as d:
+        out, hdr = os.path.join(d, "body"), os.path.join(d, "headers")
+        cmd = ["curl", "-sS", "-o", out, "-D", hdr, "-w", "%{http_code}"]
+        if method:
+            cmd += ["-X", method]
+        for h in headers:
+            cmd += ["-H", h]
+        if body_file:
+            cmd += ["--data-binary", "@" + body_file]
+        cmd.append(url)
+        code = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        hs = {}
+        with open(hdr, "rb") as f:
+            for line in f.read().decode("latin-1").split("\r\n")[1:]:
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    hs[k.strip().lower()] = v.strip()
+        with open(out, "rb") as f:
+            return int(code), hs, f.read()
+
+
+def scenario_answers(args, c):
+    d = Daemon(args.dagprof, extra_args=["--set", "server.max_recv_message_size=1MiB"]).start()
+    url = d.http_endpoint
+    expected = {}  # dag -> span count that must be reported
+    work = tempfile.mkdtemp(prefix="dagprof-http-test-")
+    PB = "Content-Type: application/x-protobuf"
+
+    def write(name, data):
+        p = os.path.join(work, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        return p
+
+    # 1. A protobuf file: 200, an empty ExportTraceServiceResponse.
+    body = request(trace("curl-protobuf", 3)).SerializeToString()
+    code, hs, out = curl(url + "/v1/traces", write("t1.pb", body), [PB])
+    c.eq(code, 200, "protobuf file: status")
+    c.eq(hs.get("content-type"), "application/x-protobuf", "protobuf file: content type")
+    resp = pb.trace_service.ExportTraceServiceResponse.FromString(out)
+    c.eq(resp.HasField("partial_success"), False, "protobuf file: no partial_success")
+    expected["curl-protobuf"] = 4
+
+    # 2. The same kind of request gzip-compressed: 200.
+    body = request(trace("curl-gzip", 1)).SerializeToString()
+    code, _, out = curl(url + "/v1/traces", write("t2.gz", gzip.compress(body)),
+                        [PB, "Content-Encoding: gzip"])
+    c.eq(code, 200, "gzip: status")
+    expected["curl-gzip"] = 2
+
+    # 3. One span of four has a 5-byte trace id: 200, partial_success
+    #    rejected_spans 1, the other three kept.
+    spans = trace("partial", 2)
+    spans.append(span(b"", 9, 1, "bad-id", trace_id=b"\x01\x02\x03\x04\x05"))
+    code, _, out = curl(url + "/v1/traces", write("t3.pb", request(spans).SerializeToString()),
+                        [PB])
+    c.eq(code, 200, "partial: status")
+    resp = pb.trace_service.ExportTraceServiceResponse.FromString(out)
+    c.eq(resp.partial_success.rejected_spans, 1, "partial: rejected_spans")
+    c.ok("trace_id" in resp.partial_success.error_message,
+         "partial: error_message names the field (%r)" % resp.partial_success.error_message)
+    expected["partial"] = 3
+
+    def status_of(out, what):
+        st = Status.FromString(out)
+        c.ok(len(st.message) > 0, "%s: Status.message is set" % what)
+        return st
+
+    # 4. Wrong Content-Type: 415 with a Status body.
+    code, _, out = curl(url + "/v1/traces", write("t4.txt", b"hello"),
+                        ["Content-Type: text/plain"])
+    c.eq(code, 415, "text/plain: status")
+    status_of(out, "text/plain")
+
+    # 5. Wrong path: 404. GET: 405 with Allow: POST.
+    code, _, out = curl(url + "/v1/spans", write("t5.pb", body), [PB])
+    c.eq(code, 404, "wrong path: status")
+    status_of(out, "wrong path")
+    code, hs, out = curl(url + "/v1/traces")
+    c.eq(code, 405, "GET: status")
+    c.eq(hs.get("allow"), "POST", "GET: Allow header")
+    status_of(out, "GET")
+
+    # 6. Over-size: a body of MAX_RECV + 1 bytes (413, not read), and a
+    #    gzip body of 5 KiB that inflates to 2 MiB (413 once past 1 MiB).
+    big = request(trace("never-oversize", 1)).SerializeToString()
+    big += b"\x00" * (MAX_RECV + 1 - len(big))
+    code, _, out = curl(url + "/v1/traces", write("t6.pb", big), [PB])
+    c.eq(code, 413, "over-size body: status")
+    status_of(out, "over-size body")
+    bomb = gzip.compress(b"\x00" * (2 * MAX_RECV))
+    c.ok(len(bomb) < 10 * 1024, "the gzip bomb is small (%d bytes)" % len(bomb))
+    code, _, out = curl(url + "/v1/traces", write("t6.gz", bomb), [PB, "Content-Encoding: gzip"])
+    c.eq(code, 413, "gzip inflating over the limit: status")
+    status_of(out, "gzip bomb")
+
+    # 7. Malformed protobuf: 400 with a Status saying it does not decode.
+    code, _, out = curl(url + "/v1/traces", write("t7.pb", b"\x0a\xff\xff\xff\x0f garbage"), [PB])
+    c.eq(code, 400, "malformed: status")
+    st = status_of(out, "malformed")
+    c.ok("does not decode" in st.message, "malformed: message (%r)" % st.message)
+    # A truncated gzip body: 400.
+    gz = gzip.compress(request(trace("never-truncated-gzip")).SerializeToString())
+    code, _, out = curl(url + "/v1/traces", write("t7.gz", gz[:len(gz) // 2]),
+                        [PB, "Content-Encoding: gzip"])
+    c.eq(code, 400, "truncated gzip: status")
+    status_of(out, "truncated gzip")
+    # An unknown Content-Encoding: 415.
+    code, _, _ = curl(url + "/v1/traces", write("t7.br", b"x"), [PB, "Content-Encoding: br"])
+    c.eq(code, 415, "Content-Encoding br: status")
+
+    # 8. OTLP/JSON.
+    js = ('{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":'
+          '{"stringValue":"json-test"}}]},"scopeSpans":[{"scope":{"name":"j"},"spans":['
+          '{"traceId":"e7ff0102030405060708090a0b0c0d0e","spanId":"0100000000000077",'
+          '"name":"run","startTimeUnixNano":"1700000000001000000",'
+          '"endTimeUnixNano":"1700000000401000000","attributes":[{"key":"dag.id",'
+          '"value":{"stringValue":"curl-json"}}]}]}]}]}')
+    code, hs, out = curl(url + "/v1/traces", write("t8.json", js.encode()),
+                         ["Content-Type: application/json"])
+    c.eq(hs.get("content-type"), "application/json", "JSON: answered in JSON")
+    if args.json:
+        c.eq(code, 200, "JSON: status")
+        expected["curl-json"] = 1
+    else:
+        c.eq(code, 415, "JSON (not taken by this build): status")
+
+    # 9. Metrics and logs: validated, answered 200; garbage metrics 400.
+    m = pb.metrics_service.ExportMetricsServiceRequest()
+    g = m.resource_metrics.add().scope_metrics.add().metrics.add()
+    g.name = "queue.depth"
+    for v in (1, 2):
+        g.gauge.data_points.add().as_int = v
+    code, _, out = curl(url + "/v1/metrics", write("m.pb", m.SerializeToString()), [PB])
+    c.eq(code, 200, "metrics: status")
+    pb.metrics_service.ExportMetricsServiceResponse.FromString(out)
+    lg = pb.logs_service.ExportLogsServiceRequest()
+    lg.resource_logs.add().scope_logs.add().log_records.add().body.string_value = "hi"
+    code, _, _ = curl(url + "/v1/logs", write("l.pb", lg.SerializeToString()), [PB])
+    c.eq(code, 200, "logs: status")
+    code, _, _ = curl(url + "/v1/metrics", write("m.bad", b"\x0a\x05ab"), [PB])
+    c.eq(code, 400, "garbage metrics: status")
+
+    # 10. Keep-alive: three traces on one connection, same socket throughout.
+    conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=30)
+    sockets = set()
+    for i in range(3):
+        dag = "keepalive-%d" % i
+        conn.request("POST", "/v1/traces", request(trace(dag, 1)).SerializeToString(),
+                     {"Content-Type": "application/x-protobuf"})
+        r = conn.getresponse()
+        r.read()
+        sockets.add(id(conn.sock))
+        c.eq(r.status, 200, "keep-alive request %d: status" % i)
+        c.ok(r.getheader("Connection", "").lower() != "close", "keep-alive %d: kept open" % i)
+        expected[dag] = 2
+    c.eq(len(sockets), 1, "keep-alive: one connection for the three requests")
+    # an error answer keeps the connection too
+    conn.request("POST", "/v1/nothing", b"abc", {"Content-Type": "application/x-protobuf"})
+    r = conn.getresponse()
+    r.read()
+    c.eq(r.status, 404, "keep-alive: 404 on the same connection")
+    conn.request("POST", "/v1/traces", request(trace("keepalive-after-404", 1)).SerializeToString(),
+                 {"Content-Type": "application/x-protobuf"})
+    r = conn.getresponse()
+    r.read()
+    c.eq(r.status, 200, "keep-alive: a request after the 404")
+    sockets.add(id(conn.sock))
+    c.eq(len(sockets), 1, "keep-alive: still the same connection after the 404")
+    expected["keepalive-after-404"] = 2
+    conn.close()
+
+    for dag in sorted(expected):
+        c.ok(d.wait_for_report(lambda r, x=dag: r.get("dag_id") == x, timeout=60),
+             "run %s reported" % dag)
+    rc, reports = d.stop()
+    c.eq(rc, 0, "exit code after SIGTERM")
+    got = {}
+    for r in reports:
+        got.setdefault(r.get("dag_id"), []).append(r.get("span_count"))
+    for dag, n in sorted(expected.items()):
+        c.eq(got.get(dag), [n], "run %s: span counts reported" % dag)
+    for dag in ("never-oversize", "never-truncated-gzip"):
+        c.ok(dag not in got, "refused request %s kept nothing" % dag)
+    shutil.rmtree(work, True)
+    return d
+
+
+def scenario_backpressure(args, c):
+    # memory_limit 1 MiB: the table holds at most 2 MiB (buffered + pending)
+    d = Daemon(args.dagprof, extra_args=["--set", "assembly.memory_limit=1MiB"]).start()
+    tid = new_trace_id()
+    fat = "x" * (100 * 1024)
+    spans = [span(tid, 1, 0, "run", [("dag.id", "never-refused")])]
+    spans += [span(tid, 2 + i, 1, "n%d" % i, [("blob", fat)]) for i in range(30)]
+    body = request(spans).SerializeToString()
+    c.ok(2 * 1024 * 1024 < len(body) < 16 * 1024 * 1024,
+         "the refused request is over 2 MiB and under the message limit (%d)" % len(body))
+    conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=30)
+    for attempt in range(2):  # a retry is refused the same way, and keeps nothing either
+        conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+        r = conn.getresponse()
+        out = r.read()
+        c.eq(r.status, 503, "over the table's memory (attempt %d): status" % attempt)
+        c.eq(r.getheader("Retry-After"), "1", "attempt %d: Retry-After" % attempt)
+        st = Status.FromString(out)
+        c.ok("nothing of this request was kept" in st.message,
+             "attempt %d: Status.message (%r)" % (attempt, st.message))
+    conn.request("POST", "/v1/traces", request(trace("after-refusal", 2)).SerializeToString(),
+                 {"Content-Type": "application/x-protobuf"})
+    r = conn.getresponse()
+    r.read()
+    c.eq(r.status, 200, "a small request after the refusals: status")
+    conn.close()
+    c.ok(d.wait_for_report(lambda r: r.get("dag_id") == "after-refusal", timeout=60),
+         "after-refusal reported")
+    rc, reports = d.stop()
+    c.eq(rc, 0, "exit code after SIGTERM")
+    c.eq([r.get("span_count") for r in reports if r.get("dag_id") == "after-refusal"], [3],
+         "after-refusal: spans reported")
+    c.eq([r for r in reports if r.get("dag_id") == "never-refused"
+          or r.get("trace_id") == tid.hex()], [], "nothing of the refused request reported")
+    c.ok("refused 62" in d.stderr_tail(5),
+         "the totals count 2 x 31 refused spans (%s)" % d.stderr_tail(3).strip())
+    return d
+
+
+def scenario_both(args, c):
+    d = Daemon(args.dagprof).start()
+    spans = trace("grpc-and-http", 5)  # 6 spans: root and n0..n4
+    grpc_half, http_half = spans[:3], spans[3:]
+    ch = grpc.insecure_channel(d.endpoint)
+    resp = pb.trace_export(ch)(request(grpc_half), timeout=30)
+    c.eq(resp.HasField("partial_success"), False, "gRPC half: no partial_success")
+    ch.close()
+    conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=30)
+    conn.request("POST", "/v1/traces", request(http_half).SerializeToString(),
+                 {"Content-Type": "application/x-protobuf"})
+    r = conn.getresponse()
+    r.read()
+    c.eq(r.status, 200, "HTTP half: status")
+    conn.close()
+    c.ok(d.wait_for_report(lambda r: r.get("dag_id") == "grpc-and-http", timeout=60),
+         "the run is reported")
+    rc, reports = d.stop()
+    c.eq(rc, 0, "exit code after SIGTERM")
+    runs = [r for r in reports if r.get("dag_id") == "grpc-and-http"]
+    c.eq(len(runs), 1, "one run report for the trace")
+    if runs:
+        c.eq(runs[0].get("span_count"), 6, "the run holds the spans of both")
+        c.eq(sorted(n.get("id") for n in runs[0].get("nodes", [])),
+             ["n0", "n1", "n2", "n3", "n4"], "nodes from both halves")
+    c.ok("received 6, accepted 6" in d.stderr_tail(5),
+         "one set of counters for both receivers (%s)" % d.stderr_tail(3).strip())
+    return d
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--dagprof", required=True)
+    ap.add_argument("--scenario", choices=["answers", "backpressure", "both"], required=True)
+    ap.add_argument("--json", action="store_true", help="the build takes OTLP/JSON")
+    args = ap.parse_args()
+    c = Checker("http_receiver_" + args.scenario)
+    run = {"answers": scenario_answers, "backpressure": scenario_backpressure,
+           "both": scenario_both}[args.scenario]
+    d = run(args, c)
+    if c.failures:
+        print(d.stderr_tail())
+    return c.report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
