@@ -7,6 +7,11 @@ stops the daemon with SIGTERM and checks every JSON report against figures
 worked out by hand below from the runs that send_runs.js builds.
 
   run_js.py --dagprof PATH [--scenario standard|volume] [--runs N]
+            [--protocol grpc|http/protobuf|http/json] [--install-only]
+
+The protocol picks the SDK's exporter (exporter-trace-otlp-grpc, -otlp-proto
+or -otlp-http) and the daemon's receiver (OTLP/gRPC or OTLP/HTTP); the
+expected figures are the same for all three.
 
 Runs `npm ci` in tests/e2e/js first when its node_modules is missing.
 """
@@ -47,7 +52,9 @@ def cost(model, tin, tout):
 
 
 def ensure_node_modules():
-    if os.path.isdir(os.path.join(JS_DIR, "node_modules", "@opentelemetry", "exporter-trace-otlp-grpc")):
+    exporters = ("exporter-trace-otlp-grpc", "exporter-trace-otlp-proto", "exporter-trace-otlp-http")
+    if all(os.path.isdir(os.path.join(JS_DIR, "node_modules", "@opentelemetry", e))
+           for e in exporters):
         return
     npm = shutil.which("npm")
     if not npm:
@@ -342,13 +349,20 @@ def main():
     ap.add_argument("--scenario", choices=("standard", "volume"), default="standard")
     ap.add_argument("--runs", type=int, default=250)
     ap.add_argument("--node", default=shutil.which("node") or "node")
+    ap.add_argument("--protocol", choices=("grpc", "http/protobuf", "http/json"), default="grpc")
+    ap.add_argument("--install-only", action="store_true",
+                    help="only run npm ci when node_modules lacks a package")
     args = ap.parse_args()
 
     ensure_node_modules()
-    c = Checker("e2e_js_" + args.scenario)
+    if args.install_only:
+        return 0
+    c = Checker("e2e_js_" + args.scenario + ("" if args.protocol == "grpc" else "_" + args.protocol))
     daemon = Daemon(args.dagprof).start()
-    cmd = [args.node, os.path.join(JS_DIR, "send_runs.js"), "--endpoint", "http://" + daemon.endpoint,
-           "--scenario", args.scenario]
+    endpoint = ("http://" + daemon.endpoint if args.protocol == "grpc"
+                else daemon.http_endpoint + "/v1/traces")
+    cmd = [args.node, os.path.join(JS_DIR, "send_runs.js"), "--endpoint", endpoint,
+           "--scenario", args.scenario, "--protocol", args.protocol]
     if args.scenario == "volume":
         # 250 runs x 21 spans = 5250 spans, gzip-compressed Export calls.
         cmd += ["--runs", str(args.runs), "--compression", "gzip"]

@@ -2,7 +2,8 @@
 /*
  * End-to-end client: builds LLM-agent DAG runs with the official
  * OpenTelemetry JS SDK (BasicTracerProvider + BatchSpanProcessor +
- * OTLPTraceExporter over gRPC) and sends them to a dagprof daemon.
+ * OTLPTraceExporter over gRPC, OTLP/HTTP protobuf or OTLP/HTTP JSON) and
+ * sends them to a dagprof daemon.
  *
  * Every timestamp is explicit ([seconds, nanos] relative to a fixed base) so
  * the driver (tests/e2e/run_js.py) can check durations, waits, critical paths,
@@ -10,6 +11,10 @@
  *
  *   node send_runs.js --endpoint http://127.0.0.1:PORT --scenario standard
  *   node send_runs.js --endpoint http://127.0.0.1:PORT --scenario volume --runs 250
+ *   node send_runs.js --endpoint http://127.0.0.1:PORT/v1/traces --protocol http/protobuf
+ * (--protocol grpc, the default, http/protobuf or http/json: the SDK's
+ * exporter-trace-otlp-grpc, -otlp-proto or -otlp-http; the HTTP ones take
+ * the full URL of the traces path).
  *
  * On success it prints one JSON line on stdout:
  *   {"scenario":..,"runs":[{"dag_id":..,"trace_id":..,"spans":N}],
@@ -19,12 +24,16 @@
 
 const api = require('@opentelemetry/api');
 const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
-const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-grpc');
+const EXPORTERS = {
+  grpc: () => require('@opentelemetry/exporter-trace-otlp-grpc').OTLPTraceExporter,
+  'http/protobuf': () => require('@opentelemetry/exporter-trace-otlp-proto').OTLPTraceExporter,
+  'http/json': () => require('@opentelemetry/exporter-trace-otlp-http').OTLPTraceExporter,
+};
 const { resourceFromAttributes } = require('@opentelemetry/resources');
 const { ExportResultCode } = require('@opentelemetry/core');
 
 function parseArgs(argv) {
-  const args = { endpoint: null, scenario: 'standard', runs: 250, compression: 'none' };
+  const args = { endpoint: null, scenario: 'standard', runs: 250, compression: 'none', protocol: 'grpc' };
   for (let i = 2; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -35,9 +44,11 @@ function parseArgs(argv) {
     else if (a === '--scenario') args.scenario = next();
     else if (a === '--runs') args.runs = parseInt(next(), 10);
     else if (a === '--compression') args.compression = next();
+    else if (a === '--protocol') args.protocol = next();
     else throw new Error(`unknown argument ${a}`);
   }
   if (!args.endpoint) throw new Error('--endpoint http://HOST:PORT is required');
+  if (!EXPORTERS[args.protocol]) throw new Error(`unknown --protocol ${args.protocol}`);
   return args;
 }
 
@@ -253,6 +264,7 @@ async function main() {
   else if (args.scenario === 'volume') defs = Array.from({ length: args.runs }, (_, i) => runVolume(i));
   else throw new Error(`unknown scenario ${args.scenario}`);
 
+  const OTLPTraceExporter = EXPORTERS[args.protocol]();
   const exporter = new CountingExporter(
     new OTLPTraceExporter({ url: args.endpoint, compression: args.compression, timeoutMillis: 30000 })
   );
