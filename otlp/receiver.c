@@ -78,8 +78,7 @@ struct dp_receiver {
     int port;
     bool started, shut_down;
     atomic_bool shutting_down;
-    dp_ingest *ingest;     /* where requests go */
-    dp_ingest *own_ingest; /* made from the options when none was given */
+    dp_ingest *ingest; /* where requests go (borrowed) */
     _Atomic uint64_t calls_by_status[17];
 };
 
@@ -333,11 +332,11 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     int rc = DP_RECEIVER_EINVAL;
     dp_receiver *r = NULL;
     *out = NULL;
-    if (!opt || (!opt->table && !opt->ingest) || !opt->listen[0] || !opt->max_recv_message_bytes ||
+    if (!opt || !opt->ingest || !opt->listen[0] || !opt->max_recv_message_bytes ||
         !opt->max_concurrent_calls) {
         snprintf(err, errlen,
-                 "receiver: listen address, trace table, message size and calls "
-                 "per worker are required");
+                 "receiver: listen address, ingest, message size and calls per worker are "
+                 "required");
         goto out;
     }
     rc = DP_RECEIVER_ENOMEM;
@@ -348,16 +347,6 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     }
     r->opt = *opt;
     r->ingest = opt->ingest;
-    if (!r->ingest) {
-        dp_ingest_options io = {opt->table, opt->forward, opt->forward_ctx, opt->forward_counted};
-        r->ingest = r->own_ingest = dp_ingest_create(&io);
-        if (!r->ingest) {
-            free(r);
-            r = NULL;
-            snprintf(err, errlen, "receiver: out of memory");
-            goto out;
-        }
-    }
     grpc_init();
     if (r->opt.max_recv_message_bytes > INT_MAX)
         r->opt.max_recv_message_bytes = INT_MAX;
@@ -488,7 +477,6 @@ void dp_receiver_destroy(dp_receiver *r)
             grpc_completion_queue_destroy(w->cq);
     }
     free(r->workers);
-    dp_ingest_destroy(r->own_ingest);
     if (r->shutdown_cq) {
         grpc_completion_queue_shutdown(r->shutdown_cq);
         grpc_completion_queue_destroy(r->shutdown_cq);

@@ -42,20 +42,11 @@ typedef struct dp_receiver_options {
     unsigned workers;              /* 0 = number of cores */
     size_t max_recv_message_bytes; /* larger requests get RESOURCE_EXHAUSTED; not 0 */
     unsigned max_concurrent_calls; /* outstanding trace calls per worker; not 0 */
-    /* Where requests go (borrowed; shared with other receivers, whose counters
-     * it then holds too). NULL: the receiver makes its own from the fields below. */
-    dp_ingest *ingest;
-    dp_trace_table *table;          /* borrowed; required without ingest */
-    dp_receiver_forward_fn forward; /* NULL = metrics/logs are validated and dropped */
-    void *forward_ctx;
-    /* Like forward, also given the request's data point / log record count
-     * (for queue bounds and counters); used instead of forward when set. */
-    int (*forward_counted)(void *ctx, enum dp_signal signal, const uint8_t *data, size_t len,
-                           size_t items);
+    dp_ingest *ingest; /* where requests go; borrowed, required (other receivers may share it) */
 } dp_receiver_options;
 
-/** Counters since start (the span, point and record counts are the ingest's); each read
- * atomically. */
+/** Counters since start (the span, point and record counts are the ingest's, so they include
+ * those of other receivers sharing it); each read atomically. */
 typedef struct dp_receiver_stats {
     uint64_t spans_received; /* usable + rejected spans of decodable requests */
     uint64_t spans_accepted; /* stored in the table */

@@ -182,6 +182,7 @@ static void call_unary(grpc_channel *ch, const char *method, const uint8_t *data
 
 typedef struct fixture {
     dp_trace_table *table;
+    dp_ingest *ingest;
     dp_receiver *receiver;
     grpc_channel *channel;
     grpc_channel *gzip_channel;
@@ -209,9 +210,13 @@ static int setup(void **state)
     ro.workers = 2;
     ro.max_recv_message_bytes = 64 * 1024;
     ro.max_concurrent_calls = 4;
-    ro.table = f->table;
-    ro.forward = count_forward;
-    ro.forward_ctx = f;
+    dp_ingest_options io = {0};
+    io.table = f->table;
+    io.forward = count_forward;
+    io.forward_ctx = f;
+    f->ingest = dp_ingest_create(&io);
+    assert_non_null(f->ingest);
+    ro.ingest = f->ingest;
     char err[256];
     assert_int_equal(dp_receiver_start(&ro, &f->receiver, err, sizeof(err)), DP_RECEIVER_OK);
     char target[64];
@@ -235,6 +240,7 @@ static int teardown(void **state)
     grpc_channel_destroy(f->channel);
     grpc_channel_destroy(f->gzip_channel);
     dp_receiver_destroy(f->receiver);
+    dp_ingest_destroy(f->ingest);
     dp_run_record *r;
     while (dp_trace_table_take(f->table, 0, &r) == DP_TRACE_TABLE_OK)
         dp_trace_table_release(f->table, r);
@@ -376,7 +382,7 @@ static void bind_conflict_is_an_error(void **state)
     dp_receiver_options_defaults(&ro);
     snprintf(ro.listen, sizeof(ro.listen), "%s", addr);
     ro.workers = 1;
-    ro.table = f->table;
+    ro.ingest = f->ingest;
     dp_receiver *second = NULL;
     assert_int_equal(dp_receiver_start(&ro, &second, err, sizeof(err)), DP_RECEIVER_EBIND);
     assert_null(second);

@@ -30,9 +30,7 @@ static void test_defaults(void **state)
     assert_int_equal(o.workers, 0);                               /* one per core */
     assert_int_equal(o.max_recv_message_bytes, 16 * 1024 * 1024); /* 16MiB */
     assert_int_equal(o.max_concurrent_calls, 32);
-    assert_null(o.table);
-    assert_null(o.forward);
-    assert_null(o.forward_counted);
+    assert_null(o.ingest);
 }
 
 static void test_listen_addresses(void **state)
@@ -61,8 +59,11 @@ static void test_start_refuses_zero_settings(void **state)
     char err[256];
     dp_trace_table *t = dp_trace_table_create(NULL);
     assert_non_null(t);
+    dp_ingest_options io = {t, NULL, NULL, NULL};
+    dp_ingest *in = dp_ingest_create(&io);
+    assert_non_null(in);
     dp_receiver_options_defaults(&o);
-    o.table = t;
+    o.ingest = in;
     o.max_concurrent_calls = 0;
     assert_int_equal(dp_receiver_start(&o, &r, err, sizeof(err)), DP_RECEIVER_EINVAL);
     assert_null(r);
@@ -73,6 +74,7 @@ static void test_start_refuses_zero_settings(void **state)
     o.listen[0] = '\0';
     assert_int_equal(dp_receiver_start(&o, &r, err, sizeof(err)), DP_RECEIVER_EINVAL);
     assert_null(r);
+    dp_ingest_destroy(in);
     dp_trace_table_destroy(t);
 }
 
