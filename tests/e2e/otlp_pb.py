@@ -118,3 +118,32 @@ def _set_any(av, value):
             _set_any(av.array_value.values.add(), item)
     else:
         raise TypeError("unsupported attribute value %r" % (value,))
+
+
+def simple_span(pb, trace_id, span_no, parent_no, name, attrs=(), tag=0x5a, duration_ms=500):
+    """A span whose ids are made from small numbers: span id span_no, six
+    zero bytes and `tag`; the parent's likewise (none when parent_no is 0).
+    Starts span_no ms after a fixed time (2023-11-14) and lasts duration_ms."""
+    s = pb.trace.Span()
+    s.trace_id = trace_id
+    s.span_id = bytes([span_no]) + b"\x00" * 6 + bytes([tag])
+    if parent_no:
+        s.parent_span_id = bytes([parent_no]) + b"\x00" * 6 + bytes([tag])
+    s.name = name
+    s.start_time_unix_nano = 1_700_000_000_000_000_000 + span_no * 1_000_000
+    s.end_time_unix_nano = s.start_time_unix_nano + duration_ms * 1_000_000
+    for k, v in attrs:
+        s.attributes.append(attr(pb, k, v))
+    return s
+
+
+def trace_request(pb, spans, service, scope):
+    """An ExportTraceServiceRequest of one resource (service.name = service)
+    and one scope holding spans."""
+    req = pb.trace_service.ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.append(attr(pb, "service.name", service))
+    ss = rs.scope_spans.add()
+    ss.scope.name = scope
+    ss.spans.extend(spans)
+    return req

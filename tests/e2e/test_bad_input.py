@@ -42,28 +42,12 @@ def new_trace_id():
 
 
 def span(trace_id, span_no, parent_no, name, attrs=(), trace_id_override=None):
-    s = pb.trace.Span()
-    s.trace_id = trace_id_override if trace_id_override is not None else trace_id
-    s.span_id = bytes([span_no]) + b"\x00" * 6 + b"\x5a"
-    if parent_no:
-        s.parent_span_id = bytes([parent_no]) + b"\x00" * 6 + b"\x5a"
-    s.name = name
-    s.start_time_unix_nano = 1_700_000_000_000_000_000 + span_no * 1_000_000
-    s.end_time_unix_nano = s.start_time_unix_nano + 500_000_000
-    for k, v in attrs:
-        s.attributes.append(otlp_pb.attr(pb, k, v))
-    return s
+    tid = trace_id_override if trace_id_override is not None else trace_id
+    return otlp_pb.simple_span(pb, tid, span_no, parent_no, name, attrs)
 
 
 def request(spans):
-    req = pb.trace_service.ExportTraceServiceRequest()
-    rs = req.resource_spans.add()
-    rs.resource.attributes.append(otlp_pb.attr(pb, "service.name", "bad-input-test"))
-    ss = rs.scope_spans.add()
-    ss.scope.name = "bad-input"
-    for s in spans:
-        ss.spans.append(s)
-    return req
+    return otlp_pb.trace_request(pb, spans, "bad-input-test", "bad-input")
 
 
 def good_trace(dag):

@@ -73,27 +73,12 @@ def new_trace_id():
 
 
 def span(tid, no, parent, name, attrs=(), trace_id=None):
-    s = pb.trace.Span()
-    s.trace_id = trace_id if trace_id is not None else tid
-    s.span_id = bytes([no]) + b"\x00" * 6 + b"\x77"
-    if parent:
-        s.parent_span_id = bytes([parent]) + b"\x00" * 6 + b"\x77"
-    s.name = name
-    s.start_time_unix_nano = 1_700_000_000_000_000_000 + no * 1_000_000
-    s.end_time_unix_nano = s.start_time_unix_nano + 400_000_000
-    for k, v in attrs:
-        s.attributes.append(otlp_pb.attr(pb, k, v))
-    return s
+    return otlp_pb.simple_span(pb, trace_id if trace_id is not None else tid, no, parent, name,
+                               attrs, tag=0x77, duration_ms=400)
 
 
 def request(spans):
-    req = pb.trace_service.ExportTraceServiceRequest()
-    rs = req.resource_spans.add()
-    rs.resource.attributes.append(otlp_pb.attr(pb, "service.name", "http-receiver-test"))
-    ss = rs.scope_spans.add()
-    ss.scope.name = "http-test"
-    ss.spans.extend(spans)
-    return req
+    return otlp_pb.trace_request(pb, spans, "http-receiver-test", "http-test")
 
 
 def trace(dag, children=2):
@@ -126,6 +111,13 @@ def curl(url, body_file=None, headers=(), method=None):
                     hs[k.strip().lower()] = v.strip()
         with open(out, "rb") as f:
             return int(code), hs, f.read()
+
+
+def post(conn, path, body, content_type="application/x-protobuf"):
+    """POST on an open keep-alive connection: (status, response, body bytes)."""
+    conn.request("POST", path, body, {"Content-Type": content_type})
+    r = conn.getresponse()
+    return r.status, r, r.read()
 
 
 def scenario_answers(args, c):
@@ -255,25 +247,17 @@ def scenario_answers(args, c):
     sockets = set()
     for i in range(3):
         dag = "keepalive-%d" % i
-        conn.request("POST", "/v1/traces", request(trace(dag, 1)).SerializeToString(),
-                     {"Content-Type": "application/x-protobuf"})
-        r = conn.getresponse()
-        r.read()
+        status, r, _ = post(conn, "/v1/traces", request(trace(dag, 1)).SerializeToString())
         sockets.add(id(conn.sock))
-        c.eq(r.status, 200, "keep-alive request %d: status" % i)
+        c.eq(status, 200, "keep-alive request %d: status" % i)
         c.ok(r.getheader("Connection", "").lower() != "close", "keep-alive %d: kept open" % i)
         expected[dag] = 2
     c.eq(len(sockets), 1, "keep-alive: one connection for the three requests")
     # an error answer keeps the connection too
-    conn.request("POST", "/v1/nothing", b"abc", {"Content-Type": "application/x-protobuf"})
-    r = conn.getresponse()
-    r.read()
-    c.eq(r.status, 404, "keep-alive: 404 on the same connection")
-    conn.request("POST", "/v1/traces", request(trace("keepalive-after-404", 1)).SerializeToString(),
-                 {"Content-Type": "application/x-protobuf"})
-    r = conn.getresponse()
-    r.read()
-    c.eq(r.status, 200, "keep-alive: a request after the 404")
+    status, _, _ = post(conn, "/v1/nothing", b"abc")
+    c.eq(status, 404, "keep-alive: 404 on the same connection")
+    status, _, _ = post(conn, "/v1/traces", request(trace("keepalive-after-404", 1)).SerializeToString())
+    c.eq(status, 200, "keep-alive: a request after the 404")
     sockets.add(id(conn.sock))
     c.eq(len(sockets), 1, "keep-alive: still the same connection after the 404")
     expected["keepalive-after-404"] = 2
@@ -307,19 +291,14 @@ def scenario_backpressure(args, c):
          "the refused request is over 2 MiB and under the message limit (%d)" % len(body))
     conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=30)
     for attempt in range(2):  # a retry is refused the same way, and keeps nothing either
-        conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
-        r = conn.getresponse()
-        out = r.read()
-        c.eq(r.status, 503, "over the table's memory (attempt %d): status" % attempt)
+        status, r, out = post(conn, "/v1/traces", body)
+        c.eq(status, 503, "over the table's memory (attempt %d): status" % attempt)
         c.eq(r.getheader("Retry-After"), "1", "attempt %d: Retry-After" % attempt)
         st = Status.FromString(out)
         c.ok("nothing of this request was kept" in st.message,
              "attempt %d: Status.message (%r)" % (attempt, st.message))
-    conn.request("POST", "/v1/traces", request(trace("after-refusal", 2)).SerializeToString(),
-                 {"Content-Type": "application/x-protobuf"})
-    r = conn.getresponse()
-    r.read()
-    c.eq(r.status, 200, "a small request after the refusals: status")
+    status, _, _ = post(conn, "/v1/traces", request(trace("after-refusal", 2)).SerializeToString())
+    c.eq(status, 200, "a small request after the refusals: status")
     conn.close()
     c.ok(d.wait_for_report(lambda r: r.get("dag_id") == "after-refusal", timeout=60),
          "after-refusal reported")
@@ -343,11 +322,8 @@ def scenario_both(args, c):
     c.eq(resp.HasField("partial_success"), False, "gRPC half: no partial_success")
     ch.close()
     conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=30)
-    conn.request("POST", "/v1/traces", request(http_half).SerializeToString(),
-                 {"Content-Type": "application/x-protobuf"})
-    r = conn.getresponse()
-    r.read()
-    c.eq(r.status, 200, "HTTP half: status")
+    status, _, _ = post(conn, "/v1/traces", request(http_half).SerializeToString())
+    c.eq(status, 200, "HTTP half: status")
     conn.close()
     c.ok(d.wait_for_report(lambda r: r.get("dag_id") == "grpc-and-http", timeout=60),
          "the run is reported")

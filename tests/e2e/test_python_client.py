@@ -132,13 +132,7 @@ def build_late():
 
 
 def request_of(spans):
-    req = pb.trace_service.ExportTraceServiceRequest()
-    rs = req.resource_spans.add()
-    rs.resource.attributes.append(otlp_pb.attr(pb, "service.name", "e2e-python-agent"))
-    ss = rs.scope_spans.add()
-    ss.scope.name = "dagprof-e2e-python"
-    ss.spans.extend(spans)
-    return req
+    return otlp_pb.trace_request(pb, spans, "e2e-python-agent", "dagprof-e2e-python")
 
 
 def gpt(model, tin, tout, cache_read=0):
