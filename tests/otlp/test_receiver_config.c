@@ -27,6 +27,7 @@ static void test_defaults(void **state)
     memset(&o, 0x5a, sizeof(o));
     dp_receiver_options_defaults(&o);
     assert_string_equal(o.listen, "127.0.0.1:4317");
+    assert_string_equal(o.http_listen, "127.0.0.1:4318");         /* OTLP/HTTP's port */
     assert_int_equal(o.workers, 0);                               /* one per core */
     assert_int_equal(o.max_recv_message_bytes, 16 * 1024 * 1024); /* 16MiB */
     assert_int_equal(o.max_concurrent_calls, 32);
@@ -48,6 +49,12 @@ static void test_listen_addresses(void **state)
     assert_string_equal(err, "server.listen: '127.0.0.1:65536' is not HOST:PORT (e.g. "
                              "127.0.0.1:4317, [::1]:4317, 0.0.0.0:4317; port 0..65535)");
     assert_string_equal(o.listen, "localhost:4317"); /* the last good value stays */
+    /* the OTLP/HTTP address: checked the same way, and empty turns it off */
+    assert_int_equal(set(&o, "http_listen", "", err, sizeof(err)), 0);
+    assert_string_equal(o.http_listen, "");
+    assert_int_equal(set(&o, "http_listen", "4318", err, sizeof(err)), -1);
+    assert_string_equal(err, "server.http_listen: '4318' is not HOST:PORT (e.g. "
+                             "127.0.0.1:4317, [::1]:4317, 0.0.0.0:4317; port 0..65535)");
     assert_int_equal(set(&o, "max_concurrent_calls", "0", err, sizeof(err)), -1);
     assert_string_equal(err, "server.max_concurrent_calls: '0' is out of range (1..1024)");
 }

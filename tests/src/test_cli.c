@@ -96,6 +96,8 @@ static void test_every_common_flag(void **state)
     char *argv[] = {"dagprof",
                     "--listen",
                     "0.0.0.0:9999",
+                    "--http-listen",
+                    "0.0.0.0:9998",
                     "--workers=7",
                     "--idle-timeout",
                     "750ms",
@@ -112,6 +114,7 @@ static void test_every_common_flag(void **state)
     char err[512];
     assert_int_equal(dp_cli_parse(&cli, ARGC(argv), argv, err, sizeof(err)), 0);
     assert_string_equal(cli.config.server.listen, "0.0.0.0:9999");
+    assert_string_equal(cli.config.server.http_listen, "0.0.0.0:9998");
     assert_int_equal(cli.config.server.workers, 7);
     assert_int_equal(cli.config.assembly.idle_timeout_ms, 750);
     assert_int_equal(cli.config.assembly.max_age_ms, 60000); /* 1m */
@@ -179,7 +182,8 @@ static void test_usage_errors_exit_2_with_one_line_and_hint(void **state)
         {{"dagprof", "--set", "nokey"}, 3, "option '--set' needs SECTION.KEY=VALUE, got 'nokey'"},
         {{"dagprof", "--set", "server.port=1"},
          3,
-         "option '--set': unknown key 'port' in section 'server' (allowed: listen, workers, "
+         "option '--set': unknown key 'port' in section 'server' (allowed: listen, http_listen, "
+         "workers, "
          "max_recv_message_size, max_concurrent_calls)"},
         {{"dagprof", "traces.json"},
          2,

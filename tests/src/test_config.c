@@ -68,6 +68,7 @@ static void test_defaults(void **state)
     dp_config c;
     dp_config_defaults(&c);
     assert_string_equal(c.server.listen, "127.0.0.1:4317");
+    assert_string_equal(c.server.http_listen, "127.0.0.1:4318"); /* OTLP/HTTP's port */
     assert_int_equal(c.server.workers, 0);
     assert_int_equal(c.server.max_recv_message_bytes, 16 * 1024 * 1024); /* 16MiB */
     assert_int_equal(c.server.max_concurrent_calls, 32);
@@ -170,9 +171,10 @@ static void test_partial_file_keeps_other_defaults(void **state)
 
 static void test_unknown_key_and_section(void **state)
 {
-    expect_load_error("server:\n  listn: 1.2.3.4:5\n",
-                      "2: unknown key 'listn' in section 'server' (allowed: listen, workers, "
-                      "max_recv_message_size, max_concurrent_calls)");
+    expect_load_error(
+        "server:\n  listn: 1.2.3.4:5\n",
+        "2: unknown key 'listn' in section 'server' (allowed: listen, http_listen, workers, "
+        "max_recv_message_size, max_concurrent_calls)");
     expect_load_error("output:\n  format: json\nserve:\n  listen: x\n",
                       "3: unknown section 'serve' (allowed: server, assembly, output, upstream, "
                       "metrics, profile, thresholds, recommendations, budget, pricing, log)");
@@ -213,7 +215,7 @@ static void test_wrong_types(void **state)
                       "got nothing");
     expect_load_error("server: 4317\n",
                       "1: section 'server' must be a mapping of keys, got a value (allowed: "
-                      "listen, workers, max_recv_message_size, max_concurrent_calls)");
+                      "listen, http_listen, workers, max_recv_message_size, max_concurrent_calls)");
     expect_load_error(
         "- server\n",
         "1: expected a mapping of sections, got a list (allowed: server, assembly, "
@@ -288,8 +290,9 @@ static void test_set_single_key(void **state)
     assert_int_equal(dp_config_set(&c, "output.color", "always", err, sizeof(err)), 0);
     assert_int_equal(c.output.color, 1);
     assert_int_equal(dp_config_set(&c, "server.nope", "1", err, sizeof(err)), -1);
-    assert_string_equal(err, "unknown key 'nope' in section 'server' (allowed: listen, workers, "
-                             "max_recv_message_size, max_concurrent_calls)");
+    assert_string_equal(
+        err, "unknown key 'nope' in section 'server' (allowed: listen, http_listen, workers, "
+             "max_recv_message_size, max_concurrent_calls)");
     assert_int_equal(dp_config_set(&c, "sever.listen", "x", err, sizeof(err)), -1);
     assert_string_equal(
         err, "unknown section 'sever' (allowed: server, assembly, output, "
