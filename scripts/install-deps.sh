@@ -8,10 +8,12 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
-    libssl-dev libcmocka-dev libyaml-dev libjansson-dev zlib1g-dev
+    libssl-dev libcmocka-dev libyaml-dev libjansson-dev zlib1g-dev libmicrohttpd-dev
 )
 if [ "${1:-}" = "--test" ]; then
-    packages+=(python3 python3-grpcio python3-protobuf protobuf-compiler openssl clang-format)
+    packages+=(python3 python3-grpcio python3-protobuf protobuf-compiler openssl clang-format curl)
+    # the other HTTP libraries of the OTLP/HTTP library comparison (bench/http_null_server.c)
+    packages+=(libevent-dev libh2o-evloop-dev)
     # Node.js may come from elsewhere than Debian (with npm bundled); only
     # install Debian's when there is none.
     command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
