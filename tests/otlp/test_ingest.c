@@ -1,0 +1,236 @@
+/*
+ * otlp/ingest: one request's outcomes (taken, partly rejected, undecodable,
+ * refused by the table, refused by the forward hook), the shared counters,
+ * and the answer encoders, against bytes written out by hand below.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ingest.h"
+#include "trace_table.h"
+
+/*
+ * ExportTraceServiceRequest { resource_spans { scope_spans { spans {
+ *   trace_id (16 bytes 0x11), span_id (8 bytes 0x22 or, for a bad span,
+ *   3 bytes), name "a", start 1000, end 2000 } } } }
+ * Span: 0a 10 <16>, 12 08 <8>, 2a 01 61, 39 <fixed64 1000>, 41 <fixed64 2000>
+ *       = 18 + 10 + 3 + 9 + 9 = 49 bytes (44 with a 3-byte span id).
+ */
+static size_t write_request(uint8_t *out, size_t span_id_len)
+{
+    uint8_t span[64];
+    size_t n = 0;
+    span[n++] = 0x0a;
+    span[n++] = 16;
+    memset(span + n, 0x11, 16);
+    n += 16;
+    span[n++] = 0x12;
+    span[n++] = (uint8_t)span_id_len;
+    memset(span + n, 0x22, span_id_len);
+    n += span_id_len;
+    span[n++] = 0x2a;
+    span[n++] = 1;
+    span[n++] = 'a';
+    span[n++] = 0x39; /* field 7, fixed64: 1000 = 0x3e8, little-endian */
+    memcpy(span + n, "\xe8\x03\0\0\0\0\0\0", 8);
+    n += 8;
+    span[n++] = 0x41; /* field 8, fixed64: 2000 = 0x7d0 */
+    memcpy(span + n, "\xd0\x07\0\0\0\0\0\0", 8);
+    n += 8;
+    size_t m = 0;
+    out[m++] = 0x0a;             /* resource_spans */
+    out[m++] = (uint8_t)(n + 4); /* = scope_spans field (2 + n + 2) */
+    out[m++] = 0x12;             /* scope_spans */
+    out[m++] = (uint8_t)(n + 2); /* = spans field (2 + n) */
+    out[m++] = 0x12;             /* spans */
+    out[m++] = (uint8_t)n;
+    memcpy(out + m, span, n);
+    return m + n;
+}
+
+typedef struct fixture {
+    dp_trace_table *table;
+    dp_ingest *ingest;
+    int forward_answer; /* what the forward hook returns */
+    size_t forwarded_items;
+} fixture;
+
+static int forward(void *ctx, enum dp_signal signal, const uint8_t *data, size_t len, size_t items)
+{
+    fixture *f = ctx;
+    if (f->forward_answer == 0)
+        f->forwarded_items += items;
+    return f->forward_answer;
+}
+
+static fixture *make(size_t memory_limit)
+{
+    static fixture f;
+    memset(&f, 0, sizeof(f));
+    dp_trace_table_options o;
+    dp_trace_table_options_defaults(&o);
+    o.memory_limit_bytes = memory_limit;
+    f.table = dp_trace_table_create(&o);
+    assert_non_null(f.table);
+    dp_ingest_options io = {f.table, NULL, &f, forward};
+    f.ingest = dp_ingest_create(&io);
+    assert_non_null(f.ingest);
+    return &f;
+}
+
+static void release(fixture *f)
+{
+    dp_ingest_destroy(f->ingest);
+    dp_trace_table_destroy(f->table);
+}
+
+static void traces(void **state)
+{
+    fixture *f = make(0);
+    dp_arena arena;
+    dp_arena_init(&arena, 4096, 1 << 20);
+    uint8_t req[128];
+    dp_ingest_result res;
+    dp_ingest_stats st;
+
+    size_t len = write_request(req, 8);
+    assert_int_equal(len, 55); /* 6 bytes of envelopes + a 49-byte span */
+    dp_ingest_request(f->ingest, DP_SIGNAL_TRACES, req, len, &arena, &res);
+    assert_int_equal(res.status, DP_INGEST_OK);
+    assert_int_equal(res.rejected, 0);
+    assert_string_equal(res.message, "");
+    dp_arena_reset(&arena);
+
+    /* a 3-byte span id: decodes, but the span cannot be used */
+    len = write_request(req, 3);
+    dp_ingest_request(f->ingest, DP_SIGNAL_TRACES, req, len, &arena, &res);
+    assert_int_equal(res.status, DP_INGEST_OK);
+    assert_int_equal(res.rejected, 1);
+    assert_non_null(strstr(res.message, "1 span(s) rejected"));
+    dp_arena_reset(&arena);
+
+    /* a length running past the end */
+    dp_ingest_request(f->ingest, DP_SIGNAL_TRACES, (const uint8_t *)"\x0a\x40\x12", 3, &arena,
+                      &res);
+    assert_int_equal(res.status, DP_INGEST_INVALID);
+    assert_non_null(strstr(res.message, "does not decode"));
+    dp_arena_reset(&arena);
+
+    dp_ingest_get_stats(f->ingest, &st);
+    assert_int_equal(st.spans_received, 2); /* one per decodable request */
+    assert_int_equal(st.spans_accepted, 1);
+    assert_int_equal(st.spans_rejected, 1);
+    assert_int_equal(st.spans_refused, 0);
+    dp_arena_free(&arena);
+    release(f);
+}
+
+static void refused_by_the_table(void **state)
+{
+    /* a 10-byte memory limit: the table holds at most 20 bytes, less than one span */
+    fixture *f = make(10);
+    dp_arena arena;
+    dp_arena_init(&arena, 4096, 1 << 20);
+    uint8_t req[128];
+    dp_ingest_result res;
+    dp_ingest_stats st;
+    size_t len = write_request(req, 8);
+    dp_ingest_request(f->ingest, DP_SIGNAL_TRACES, req, len, &arena, &res);
+    assert_int_equal(res.status, DP_INGEST_UNAVAILABLE);
+    assert_non_null(strstr(res.message, "nothing of this request was kept"));
+    dp_ingest_get_stats(f->ingest, &st);
+    assert_int_equal(st.spans_received, 1);
+    assert_int_equal(st.spans_accepted, 0);
+    assert_int_equal(st.spans_refused, 1);
+    dp_trace_table_stats ts;
+    dp_trace_table_get_stats(f->table, &ts);
+    assert_int_equal(ts.spans_inserted, 0);
+    dp_arena_free(&arena);
+    release(f);
+}
+
+static void metrics_and_logs(void **state)
+{
+    fixture *f = make(0);
+    dp_arena arena;
+    dp_arena_init(&arena, 4096, 1 << 20);
+    dp_ingest_result res;
+    dp_ingest_stats st;
+    /*
+     * ExportMetricsServiceRequest { resource_metrics { scope_metrics { metrics {
+     *   gauge (field 5) { three empty data_points (field 1) } } } } }
+     * gauge 0a 00 0a 00 0a 00 (6 bytes); metric 2a 06 <6>; scope_metrics' metrics
+     * 12 08 <8>; resource_metrics' scope_metrics 12 0a <10>; request 0a 0c <12>
+     */
+    static const uint8_t metrics[] = {0x0a, 0x0c, 0x12, 0x0a, 0x12, 0x08, 0x2a,
+                                      0x06, 0x0a, 0x00, 0x0a, 0x00, 0x0a, 0x00};
+    dp_ingest_request(f->ingest, DP_SIGNAL_METRICS, metrics, sizeof(metrics), &arena, &res);
+    assert_int_equal(res.status, DP_INGEST_OK);
+    assert_int_equal(f->forwarded_items, 3);
+    dp_arena_reset(&arena);
+
+    f->forward_answer = -1; /* the upstream queue is full */
+    dp_ingest_request(f->ingest, DP_SIGNAL_METRICS, metrics, sizeof(metrics), &arena, &res);
+    assert_int_equal(res.status, DP_INGEST_UNAVAILABLE);
+    dp_arena_reset(&arena);
+
+    f->forward_answer = 0;
+    /* ExportLogsServiceRequest { resource_logs { scope_logs { log_records {} } } } */
+    static const uint8_t logs[] = {0x0a, 0x04, 0x12, 0x02, 0x12, 0x00};
+    dp_ingest_request(f->ingest, DP_SIGNAL_LOGS, logs, sizeof(logs), &arena, &res);
+    assert_int_equal(res.status, DP_INGEST_OK);
+    dp_arena_reset(&arena);
+    dp_ingest_request(f->ingest, DP_SIGNAL_LOGS, (const uint8_t *)"\x0a\x05", 2, &arena, &res);
+    assert_int_equal(res.status, DP_INGEST_INVALID);
+
+    dp_ingest_get_stats(f->ingest, &st);
+    assert_int_equal(st.metric_points, 3); /* the refused request is not counted */
+    assert_int_equal(st.log_records, 1);
+    dp_arena_free(&arena);
+    release(f);
+}
+
+static void encoders(void **state)
+{
+    dp_buf b;
+    dp_buf_init(&b, 0);
+    dp_ingest_result ok;
+    memset(&ok, 0, sizeof(ok));
+    assert_int_equal(dp_ingest_encode_response(&ok, &b), 0);
+    assert_int_equal(b.len, 0); /* full success: partial_success left unset */
+
+    /* partial_success (1) { rejected (1) = 3, error_message (2) = "x" }:
+     * 0a 05 | 08 03 | 12 01 78 */
+    dp_ingest_result partial = ok;
+    partial.rejected = 3;
+    strcpy(partial.message, "x");
+    assert_int_equal(dp_ingest_encode_response(&partial, &b), 0);
+    assert_int_equal(b.len, 7);
+    assert_memory_equal(b.data, "\x0a\x05\x08\x03\x12\x01x", 7);
+
+    /* google.rpc.Status { code (1) = 3, message (2) = "bad" }: 08 03 | 12 03 62 61 64 */
+    dp_buf_reset(&b);
+    assert_int_equal(dp_ingest_encode_status(3, "bad", &b), 0);
+    assert_int_equal(b.len, 7);
+    assert_memory_equal(b.data,
+                        "\x08\x03\x12\x03"
+                        "bad",
+                        7);
+    dp_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(traces),
+        cmocka_unit_test(refused_by_the_table),
+        cmocka_unit_test(metrics_and_logs),
+        cmocka_unit_test(encoders),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
