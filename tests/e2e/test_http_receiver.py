@@ -195,6 +195,25 @@ def scenario_answers(args, c):
     c.eq(code, 413, "gzip inflating over the limit: status")
     status_of(out, "gzip bomb")
 
+    # The cap is exact: a request of exactly MAX_RECV bytes (one unknown
+    # field 15 of padding: tag 0x7a, a 3-byte length, the rest zero bytes,
+    # which receivers must skip) is taken, raw and gzip-inflated; one byte
+    # more is 413 either way.
+    def padded(n):
+        pad = n - 1 - 3  # tag and the 3-byte varint of the length
+        assert 0x4000 <= pad < 0x200000
+        return bytes([0x7a, 0x80 | (pad & 0x7f), 0x80 | ((pad >> 7) & 0x7f), pad >> 14]) + \
+            b"\x00" * pad
+    exact, over = padded(MAX_RECV), padded(MAX_RECV + 1)
+    c.eq((len(exact), len(over)), (MAX_RECV, MAX_RECV + 1), "padded request sizes")
+    for name, data, enc, want in (("exact", exact, None, 200), ("exact gzip", exact, "gzip", 200),
+                                  ("one over", over, None, 413),
+                                  ("one over gzip", over, "gzip", 413)):
+        hs = [PB] + (["Content-Encoding: gzip"] if enc else [])
+        code, _, _ = curl(url + "/v1/traces",
+                          write("cap.bin", gzip.compress(data) if enc else data), hs)
+        c.eq(code, want, "a body of %s the cap: status" % name)
+
     # 7. Malformed protobuf: 400 with a Status saying it does not decode.
     code, _, out = curl(url + "/v1/traces", write("t7.pb", b"\x0a\xff\xff\xff\x0f garbage"), [PB])
     c.eq(code, 400, "malformed: status")
