@@ -35,6 +35,7 @@
 
 #define COMPONENT "http-receiver"
 #define DEFAULT_MAX_RECV (16u * 1024 * 1024)
+#define KEPT_BODY_BYTES (1u << 20) /* body buffer a pooled context keeps between requests */
 
 enum body_type { BODY_PROTOBUF, BODY_JSON };
 
@@ -132,6 +133,10 @@ static void ctx_give_back(dp_http_receiver *r, request_ctx *c)
         c->z_ready = false;
     }
     dp_arena_reset(&c->arena);
+    /* a pooled context keeps a body buffer of ordinary size; one grown for a
+     * rare large request goes back to the allocator */
+    if (c->body.cap > KEPT_BODY_BYTES)
+        dp_buf_free(&c->body);
     pthread_mutex_lock(&r->pool_lock);
     c->next_free = r->free_list;
     r->free_list = c;
