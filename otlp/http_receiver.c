@@ -34,7 +34,6 @@
 #include "log.h"
 
 #define COMPONENT "http-receiver"
-#define DEFAULT_MAX_RECV (16u * 1024 * 1024)
 #define KEPT_BODY_BYTES (1u << 20) /* body buffer a pooled context keeps between requests */
 
 enum body_type { BODY_PROTOBUF, BODY_JSON };
@@ -455,14 +454,15 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* --- lifecycle ----------------------------------------------------------------------------- */
 
-/* A listening TCP socket on "HOST:PORT" ("[V6]:PORT"); -1 with err filled. */
+/* A listening TCP socket on "HOST:PORT" ("[V6]:PORT"); -1 (cannot bind) or -2 (not
+ * HOST:PORT) with err filled. */
 static int listen_on(const char *address, int *port, char *err, size_t errlen)
 {
     char host[256];
     const char *colon = strrchr(address, ':');
     if (!colon || colon == address || (size_t)(colon - address) >= sizeof(host) || !colon[1]) {
         snprintf(err, errlen, "http receiver: %s is not HOST:PORT", address);
-        return -1;
+        return -2;
     }
     const char *h = address;
     size_t hl = (size_t)(colon - address);
@@ -507,8 +507,9 @@ int dp_http_receiver_start(const dp_http_receiver_options *opt, dp_http_receiver
     int rc = DP_EINVAL;
     dp_http_receiver *r = NULL;
     *out = NULL;
-    if (!opt || !opt->ingest || !opt->listen) {
-        snprintf(err, errlen, "http receiver: listen address and ingest are required");
+    if (!opt || !opt->ingest || !opt->listen || !opt->listen[0] || !opt->max_recv_message_bytes) {
+        snprintf(err, errlen,
+                 "http receiver: listen address, ingest and message size are required");
         goto out;
     }
     rc = DP_ENOMEM;
@@ -521,18 +522,18 @@ int dp_http_receiver_start(const dp_http_receiver_options *opt, dp_http_receiver
     pthread_mutex_init(&r->pool_lock, NULL);
     r->opt = *opt;
     r->opt.listen = NULL; /* not kept */
-    if (!r->opt.max_recv_message_bytes)
-        r->opt.max_recv_message_bytes = DEFAULT_MAX_RECV;
     if (!r->opt.retry_after_s)
         r->opt.retry_after_s = 1;
     if (!r->opt.threads) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         r->opt.threads = n > 0 ? (unsigned)n : 1;
     }
-    rc = DP_EBIND;
     r->listen_fd = listen_on(opt->listen, &r->port, err, errlen);
-    if (r->listen_fd < 0)
+    if (r->listen_fd < 0) {
+        rc = r->listen_fd == -2 ? DP_EINVAL : DP_EBIND;
+        r->listen_fd = -1;
         goto out;
+    }
     rc = DP_ETHREAD;
     /* libmicrohttpd's thread pool, each thread with its own epoll set; the
      * listening socket is handed over and closed by MHD_stop_daemon */

@@ -28,7 +28,7 @@
 typedef struct dp_http_receiver_options {
     const char *listen;            /* "HOST:PORT" ("[v6]:PORT"); port 0 picks a free port */
     unsigned threads;              /* 0 = number of cores */
-    size_t max_recv_message_bytes; /* cap on a body after inflating; 0 = 16 MiB */
+    size_t max_recv_message_bytes; /* cap on a body after inflating; not 0 */
     unsigned retry_after_s;        /* Retry-After of a 503; 0 = 1 */
     dp_ingest *ingest;             /* borrowed; required */
 } dp_http_receiver_options;
@@ -48,7 +48,9 @@ typedef struct dp_http_receiver_stats {
 
 /**
  * Bind the listen address and start serving. Returns DP_OK and *out, or
- * DP_EBIND / DP_ENOMEM / DP_EINVAL / DP_ETHREAD with a message in err.
+ * DP_EBIND / DP_ENOMEM / DP_ETHREAD, or DP_EINVAL (no ingest, a listen
+ * address that is not HOST:PORT, max_recv_message_bytes 0), with a message
+ * in err.
  */
 DP_MUST_CHECK int dp_http_receiver_start(const dp_http_receiver_options *opt,
                                          dp_http_receiver **out, char *err, size_t errlen);

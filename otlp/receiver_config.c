@@ -2,8 +2,8 @@
  * The server section of the config file: the OTLP receivers' settings
  * (dp_receiver_options; http_listen is the OTLP/HTTP receiver's), with
  * their defaults, ranges and descriptions, and the check of a listen
- * address. The defaults here are
- * the only ones; dp_receiver_options_defaults() applies them.
+ * address. The defaults here are the only ones;
+ * dp_receiver_options_defaults() applies them.
  */
 #include "receiver.h"
 
