@@ -197,3 +197,16 @@ def python_for_grpc():
         return sys.executable
     except ImportError:
         return "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def import_grpc():
+    """The grpc module; when this interpreter lacks it, re-run the calling
+    script under Debian's (which has python3-grpcio) instead of returning."""
+    try:
+        import grpc
+        return grpc
+    except ImportError:
+        alt = python_for_grpc()
+        if alt != sys.executable:
+            os.execv(alt, [alt] + sys.argv)
+        raise

@@ -17,16 +17,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_common import Checker, Daemon, python_for_grpc  # noqa: E402
+from e2e_common import Checker, Daemon, import_grpc  # noqa: E402
 
-try:
-    import grpc
-except ImportError:
-    # The Debian interpreter has python3-grpcio; re-run under it.
-    alt = python_for_grpc()
-    if alt != sys.executable:
-        os.execv(alt, [alt] + sys.argv)
-    raise
+grpc = import_grpc()
 
 import otlp_pb  # noqa: E402
 

@@ -28,15 +28,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from e2e_common import Checker, Daemon, python_for_grpc  # noqa: E402
+from e2e_common import Checker, Daemon, import_grpc  # noqa: E402
 
-try:
-    import grpc
-except ImportError:
-    alt = python_for_grpc()
-    if alt != sys.executable:
-        os.execv(alt, [alt] + sys.argv)
-    raise
+grpc = import_grpc()
 
 import otlp_pb  # noqa: E402
 
@@ -111,6 +105,17 @@ def curl(url, body_file=None, headers=(), method=None):
                     hs[k.strip().lower()] = v.strip()
         with open(out, "rb") as f:
             return int(code), hs, f.read()
+
+
+def stop_when_reported(d, c, dags):
+    """Wait for a report of every dag in dags, stop the daemon (exit code 0
+    expected) and return its reports."""
+    for dag in sorted(dags):
+        c.ok(d.wait_for_report(lambda r, x=dag: r.get("dag_id") == x, timeout=60),
+             "run %s reported" % dag)
+    rc, reports = d.stop()
+    c.eq(rc, 0, "exit code after SIGTERM")
+    return reports
 
 
 def post(conn, path, body, content_type="application/x-protobuf"):
@@ -282,11 +287,7 @@ def scenario_answers(args, c):
     expected["keepalive-after-404"] = 2
     conn.close()
 
-    for dag in sorted(expected):
-        c.ok(d.wait_for_report(lambda r, x=dag: r.get("dag_id") == x, timeout=60),
-             "run %s reported" % dag)
-    rc, reports = d.stop()
-    c.eq(rc, 0, "exit code after SIGTERM")
+    reports = stop_when_reported(d, c, expected)
     got = {}
     for r in reports:
         got.setdefault(r.get("dag_id"), []).append(r.get("span_count"))
@@ -319,10 +320,7 @@ def scenario_backpressure(args, c):
     status, _, _ = post(conn, "/v1/traces", request(trace("after-refusal", 2)).SerializeToString())
     c.eq(status, 200, "a small request after the refusals: status")
     conn.close()
-    c.ok(d.wait_for_report(lambda r: r.get("dag_id") == "after-refusal", timeout=60),
-         "after-refusal reported")
-    rc, reports = d.stop()
-    c.eq(rc, 0, "exit code after SIGTERM")
+    reports = stop_when_reported(d, c, ["after-refusal"])
     c.eq([r.get("span_count") for r in reports if r.get("dag_id") == "after-refusal"], [3],
          "after-refusal: spans reported")
     c.eq([r for r in reports if r.get("dag_id") == "never-refused"
@@ -344,10 +342,7 @@ def scenario_both(args, c):
     status, _, _ = post(conn, "/v1/traces", request(http_half).SerializeToString())
     c.eq(status, 200, "HTTP half: status")
     conn.close()
-    c.ok(d.wait_for_report(lambda r: r.get("dag_id") == "grpc-and-http", timeout=60),
-         "the run is reported")
-    rc, reports = d.stop()
-    c.eq(rc, 0, "exit code after SIGTERM")
+    reports = stop_when_reported(d, c, ["grpc-and-http"])
     runs = [r for r in reports if r.get("dag_id") == "grpc-and-http"]
     c.eq(len(runs), 1, "one run report for the trace")
     if runs:

@@ -56,6 +56,7 @@ static size_t write_request(uint8_t *out, size_t span_id_len)
 typedef struct fixture {
     dp_trace_table *table;
     dp_ingest *ingest;
+    dp_arena arena;     /* decode memory, reset after each request */
     int forward_answer; /* what the forward hook returns */
     size_t forwarded_items;
 } fixture;
@@ -80,11 +81,22 @@ static fixture *make(size_t memory_limit)
     dp_ingest_options io = {f.table, NULL, &f, forward};
     f.ingest = dp_ingest_create(&io);
     assert_non_null(f.ingest);
+    dp_arena_init(&f.arena, 4096, 1 << 20);
     return &f;
+}
+
+/* One request of `signal` into f's ingest; the arena is reset afterwards. */
+static dp_ingest_status ingest(fixture *f, enum dp_signal signal, const void *data, size_t len,
+                               dp_ingest_result *res)
+{
+    dp_ingest_request(f->ingest, signal, data, len, &f->arena, res);
+    dp_arena_reset(&f->arena);
+    return res->status;
 }
 
 static void release(fixture *f)
 {
+    dp_arena_free(&f->arena);
     dp_ingest_destroy(f->ingest);
     dp_trace_table_destroy(f->table);
 }
@@ -92,41 +104,31 @@ static void release(fixture *f)
 static void traces(void **state)
 {
     fixture *f = make(0);
-    dp_arena arena;
-    dp_arena_init(&arena, 4096, 1 << 20);
     uint8_t req[128];
     dp_ingest_result res;
     dp_ingest_stats st;
 
     size_t len = write_request(req, 8);
     assert_int_equal(len, 55); /* 6 bytes of envelopes + a 49-byte span */
-    dp_ingest_request(f->ingest, DP_SIGNAL_TRACES, req, len, &arena, &res);
-    assert_int_equal(res.status, DP_INGEST_OK);
+    assert_int_equal(ingest(f, DP_SIGNAL_TRACES, req, len, &res), DP_INGEST_OK);
     assert_int_equal(res.rejected, 0);
     assert_string_equal(res.message, "");
-    dp_arena_reset(&arena);
 
     /* a 3-byte span id: decodes, but the span cannot be used */
     len = write_request(req, 3);
-    dp_ingest_request(f->ingest, DP_SIGNAL_TRACES, req, len, &arena, &res);
-    assert_int_equal(res.status, DP_INGEST_OK);
+    assert_int_equal(ingest(f, DP_SIGNAL_TRACES, req, len, &res), DP_INGEST_OK);
     assert_int_equal(res.rejected, 1);
     assert_non_null(strstr(res.message, "1 span(s) rejected"));
-    dp_arena_reset(&arena);
 
     /* a length running past the end */
-    dp_ingest_request(f->ingest, DP_SIGNAL_TRACES, (const uint8_t *)"\x0a\x40\x12", 3, &arena,
-                      &res);
-    assert_int_equal(res.status, DP_INGEST_INVALID);
+    assert_int_equal(ingest(f, DP_SIGNAL_TRACES, "\x0a\x40\x12", 3, &res), DP_INGEST_INVALID);
     assert_non_null(strstr(res.message, "does not decode"));
-    dp_arena_reset(&arena);
 
     dp_ingest_get_stats(f->ingest, &st);
     assert_int_equal(st.spans_received, 2); /* one per decodable request */
     assert_int_equal(st.spans_accepted, 1);
     assert_int_equal(st.spans_rejected, 1);
     assert_int_equal(st.spans_refused, 0);
-    dp_arena_free(&arena);
     release(f);
 }
 
@@ -134,14 +136,11 @@ static void refused_by_the_table(void **state)
 {
     /* a 10-byte memory limit: the table holds at most 20 bytes, less than one span */
     fixture *f = make(10);
-    dp_arena arena;
-    dp_arena_init(&arena, 4096, 1 << 20);
     uint8_t req[128];
     dp_ingest_result res;
     dp_ingest_stats st;
     size_t len = write_request(req, 8);
-    dp_ingest_request(f->ingest, DP_SIGNAL_TRACES, req, len, &arena, &res);
-    assert_int_equal(res.status, DP_INGEST_UNAVAILABLE);
+    assert_int_equal(ingest(f, DP_SIGNAL_TRACES, req, len, &res), DP_INGEST_UNAVAILABLE);
     assert_non_null(strstr(res.message, "nothing of this request was kept"));
     dp_ingest_get_stats(f->ingest, &st);
     assert_int_equal(st.spans_received, 1);
@@ -150,15 +149,12 @@ static void refused_by_the_table(void **state)
     dp_trace_table_stats ts;
     dp_trace_table_get_stats(f->table, &ts);
     assert_int_equal(ts.spans_inserted, 0);
-    dp_arena_free(&arena);
     release(f);
 }
 
 static void metrics_and_logs(void **state)
 {
     fixture *f = make(0);
-    dp_arena arena;
-    dp_arena_init(&arena, 4096, 1 << 20);
     dp_ingest_result res;
     dp_ingest_stats st;
     /*
@@ -169,29 +165,23 @@ static void metrics_and_logs(void **state)
      */
     static const uint8_t metrics[] = {0x0a, 0x0c, 0x12, 0x0a, 0x12, 0x08, 0x2a,
                                       0x06, 0x0a, 0x00, 0x0a, 0x00, 0x0a, 0x00};
-    dp_ingest_request(f->ingest, DP_SIGNAL_METRICS, metrics, sizeof(metrics), &arena, &res);
-    assert_int_equal(res.status, DP_INGEST_OK);
+    assert_int_equal(ingest(f, DP_SIGNAL_METRICS, metrics, sizeof(metrics), &res), DP_INGEST_OK);
     assert_int_equal(f->forwarded_items, 3);
-    dp_arena_reset(&arena);
 
     f->forward_answer = -1; /* the upstream queue is full */
-    dp_ingest_request(f->ingest, DP_SIGNAL_METRICS, metrics, sizeof(metrics), &arena, &res);
-    assert_int_equal(res.status, DP_INGEST_UNAVAILABLE);
-    dp_arena_reset(&arena);
+    assert_int_equal(ingest(f, DP_SIGNAL_METRICS, metrics, sizeof(metrics), &res),
+                     DP_INGEST_UNAVAILABLE);
 
     f->forward_answer = 0;
     /* ExportLogsServiceRequest { resource_logs { scope_logs { log_records {} } } } */
     static const uint8_t logs[] = {0x0a, 0x04, 0x12, 0x02, 0x12, 0x00};
-    dp_ingest_request(f->ingest, DP_SIGNAL_LOGS, logs, sizeof(logs), &arena, &res);
-    assert_int_equal(res.status, DP_INGEST_OK);
-    dp_arena_reset(&arena);
-    dp_ingest_request(f->ingest, DP_SIGNAL_LOGS, (const uint8_t *)"\x0a\x05", 2, &arena, &res);
-    assert_int_equal(res.status, DP_INGEST_INVALID);
+    assert_int_equal(ingest(f, DP_SIGNAL_LOGS, logs, sizeof(logs), &res), DP_INGEST_OK);
+    assert_int_equal(ingest(f, DP_SIGNAL_LOGS, (const uint8_t *)"\x0a\x05", 2, &res),
+                     DP_INGEST_INVALID);
 
     dp_ingest_get_stats(f->ingest, &st);
     assert_int_equal(st.metric_points, 3); /* the refused request is not counted */
     assert_int_equal(st.log_records, 1);
-    dp_arena_free(&arena);
     release(f);
 }
 
