@@ -32,6 +32,7 @@
 #include "buf.h"
 #include "json_write.h"
 #include "log.h"
+#include "otlp_file.h"
 
 #define COMPONENT "http-receiver"
 #define KEPT_BODY_BYTES (1u << 20) /* body buffer a pooled context keeps between requests */
@@ -60,6 +61,7 @@ typedef struct request_ctx {
     bool answered;      /* an answer was queued early (over-size) */
     z_stream z;
     dp_buf body;    /* the body, inflated; capped at max_recv_message_bytes */
+    dp_buf encoded; /* an OTLP/JSON body encoded as protobuf */
     dp_buf answer;  /* the answer's bytes */
     dp_arena arena; /* decode structures */
 } request_ctx;
@@ -106,6 +108,8 @@ static request_ctx *ctx_take(dp_http_receiver *r)
         r->free_list = c->next_free;
     } else if ((c = calloc(1, sizeof(*c)))) {
         dp_buf_init(&c->body, r->opt.max_recv_message_bytes);
+        /* protobuf is never larger than the JSON it is encoded from */
+        dp_buf_init(&c->encoded, r->opt.max_recv_message_bytes);
         dp_buf_init(&c->answer, 64 * 1024);
         /* decoded structures are a few times the message size at most, as in the gRPC receiver */
         dp_arena_init(&c->arena, 64 * 1024, 4 * r->opt.max_recv_message_bytes + (1u << 20));
@@ -121,6 +125,7 @@ static request_ctx *ctx_take(dp_http_receiver *r)
     c->gzip = c->answered = c->z_ended = false;
     c->type = BODY_PROTOBUF;
     dp_buf_reset(&c->body);
+    dp_buf_reset(&c->encoded);
     dp_buf_reset(&c->answer);
     return c;
 }
@@ -136,6 +141,8 @@ static void ctx_give_back(dp_http_receiver *r, request_ctx *c)
      * rare large request goes back to the allocator */
     if (c->body.cap > KEPT_BODY_BYTES)
         dp_buf_free(&c->body);
+    if (c->encoded.cap > KEPT_BODY_BYTES)
+        dp_buf_free(&c->encoded);
     pthread_mutex_lock(&r->pool_lock);
     c->next_free = r->free_list;
     r->free_list = c;
@@ -147,6 +154,7 @@ static void ctx_free(request_ctx *c)
     if (c->z_ready)
         inflateEnd(&c->z);
     dp_buf_free(&c->body);
+    dp_buf_free(&c->encoded);
     dp_buf_free(&c->answer);
     dp_arena_free(&c->arena);
     free(c);
@@ -377,13 +385,25 @@ static enum MHD_Result finish(dp_http_receiver *r, struct MHD_Connection *conn, 
     memset(&res, 0, sizeof(res));
     if (!c->status && c->gzip && !c->z_ended)
         decide(c, 400, "the gzip body is truncated");
-    if (!c->status && c->type == BODY_JSON)
-        decide(c, 415, "OTLP/JSON is not taken yet: use application/x-protobuf");
+    const uint8_t *data = (const uint8_t *)c->body.data;
+    size_t len = c->body.len;
+    if (!c->status && c->type == BODY_JSON) {
+        /* OTLP/JSON becomes the protobuf request it stands for; from there
+         * on it takes the same path as a binary one */
+        char err[256];
+        if (c->signal != DP_SIGNAL_TRACES)
+            decide(c, 415,
+                   "OTLP/JSON is taken for traces; send metrics and logs as "
+                   "application/x-protobuf");
+        else if (dp_otlp_json_encode(c->body.data, c->body.len, &c->encoded, err, sizeof(err)) != 0)
+            decide(c, 400, "OTLP/JSON ExportTraceServiceRequest cannot be read: %s", err);
+        data = (const uint8_t *)c->encoded.data;
+        len = c->encoded.len;
+    }
     if (c->status)
         return answer(r, conn, c, c->status, &res);
 
-    dp_ingest_request(r->opt.ingest, c->signal, (const uint8_t *)c->body.data, c->body.len,
-                      &c->arena, &res);
+    dp_ingest_request(r->opt.ingest, c->signal, data, len, &c->arena, &res);
     int status = 200;
     switch (res.status) {
     case DP_INGEST_OK:

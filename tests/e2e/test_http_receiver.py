@@ -3,7 +3,7 @@
 
   test_http_receiver.py --dagprof PATH --scenario answers|backpressure|both
 
-answers: curl (a protobuf file, gzip, JSON, a wrong Content-Type, a wrong
+answers: curl (a protobuf file, gzip, OTLP/JSON, a wrong Content-Type, a wrong
   path, GET, an over-size body raw and gzip-inflated, a malformed body and a
   truncated gzip body) and Python's http.client over one keep-alive
   connection; requests built and answers parsed with Debian's
@@ -20,6 +20,7 @@ both: one trace, half its spans over OTLP/gRPC and half over OTLP/HTTP,
 import argparse
 import gzip
 import http.client
+import json
 import os
 import shutil
 import subprocess
@@ -234,21 +235,57 @@ def scenario_answers(args, c):
     code, _, _ = curl(url + "/v1/traces", write("t7.br", b"x"), [PB, "Content-Encoding: br"])
     c.eq(code, 415, "Content-Encoding br: status")
 
-    # 8. OTLP/JSON.
-    js = ('{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":'
-          '{"stringValue":"json-test"}}]},"scopeSpans":[{"scope":{"name":"j"},"spans":['
-          '{"traceId":"e7ff0102030405060708090a0b0c0d0e","spanId":"0100000000000077",'
-          '"name":"run","startTimeUnixNano":"1700000000001000000",'
-          '"endTimeUnixNano":"1700000000401000000","attributes":[{"key":"dag.id",'
-          '"value":{"stringValue":"curl-json"}}]}]}]}]}')
-    code, hs, out = curl(url + "/v1/traces", write("t8.json", js.encode()),
-                         ["Content-Type: application/json"])
+    # 8. OTLP/JSON (hex ids, lowerCamelCase, 64-bit integers as strings):
+    #    taken like protobuf, answered in JSON; {} is a full success.
+    def json_trace(dag, trace_byte, span_ids):
+        spans = []
+        for i, sid in enumerate(span_ids):
+            sp = {"traceId": "e7%02x0102030405060708090a0b0c0d0e" % trace_byte, "spanId": sid,
+                  "name": "s%d" % i, "startTimeUnixNano": "1700000000001000000",
+                  "endTimeUnixNano": "1700000000401000000"}
+            if i == 0:
+                sp["attributes"] = [{"key": "dag.id", "value": {"stringValue": dag}}]
+            else:
+                sp["parentSpanId"] = span_ids[0]
+            spans.append(sp)
+        return json.dumps({"resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name",
+                                         "value": {"stringValue": "json-test"}}]},
+            "scopeSpans": [{"scope": {"name": "j"}, "spans": spans}]}]}).encode()
+
+    JS = "Content-Type: application/json; charset=utf-8"
+    code, hs, out = curl(url + "/v1/traces",
+                         write("t8.json", json_trace("curl-json", 0xf1, ["0100000000000077",
+                                                                         "0200000000000077"])),
+                         [JS])
+    c.eq(code, 200, "JSON: status")
     c.eq(hs.get("content-type"), "application/json", "JSON: answered in JSON")
-    if args.json:
-        c.eq(code, 200, "JSON: status")
-        expected["curl-json"] = 1
-    else:
-        c.eq(code, 415, "JSON (not taken by this build): status")
+    c.eq(json.loads(out), {}, "JSON: an empty ExportTraceServiceResponse")
+    expected["curl-json"] = 2
+    code, _, out = curl(url + "/v1/traces",
+                        write("t8.json.gz", gzip.compress(json_trace("curl-json-gzip", 0xf2,
+                                                                     ["0100000000000077"]))),
+                        [JS, "Content-Encoding: gzip"])
+    c.eq(code, 200, "gzip JSON: status")
+    expected["curl-json-gzip"] = 1
+    # A span id of 2 bytes: the JSON reader refuses the whole request (400),
+    # naming the field by its JSON path.
+    code, hs, out = curl(url + "/v1/traces",
+                         write("t8b.json", json_trace("never-json-bad-id", 0xf3,
+                                                      ["0100000000000077", "0102"])), [JS])
+    c.eq(code, 400, "JSON with a 2-byte span id: status")
+    c.eq(hs.get("content-type"), "application/json", "JSON error: answered in JSON")
+    st = json.loads(out)
+    c.eq(st.get("code"), 3, "JSON error: Status.code INVALID_ARGUMENT")
+    c.ok("resourceSpans[0].scopeSpans[0].spans[1].spanId" in st.get("message", ""),
+         "JSON error: the message names the field (%r)" % st.get("message"))
+    code, _, out = curl(url + "/v1/traces", write("t8c.json", b'{"resourceSpans":['), [JS])
+    c.eq(code, 400, "truncated JSON: status")
+    c.ok("message" in json.loads(out), "truncated JSON: a Status in JSON")
+    # OTLP/JSON metrics are not taken (they are forwarded as protobuf): 415.
+    code, _, out = curl(url + "/v1/metrics", write("m.json", b'{"resourceMetrics":[]}'), [JS])
+    c.eq(code, 415, "JSON metrics: status")
+    c.ok(json.loads(out).get("message"), "JSON metrics: a Status in JSON")
 
     # 9. Metrics and logs: validated, answered 200; garbage metrics 400.
     m = pb.metrics_service.ExportMetricsServiceRequest()
@@ -293,7 +330,7 @@ def scenario_answers(args, c):
         got.setdefault(r.get("dag_id"), []).append(r.get("span_count"))
     for dag, n in sorted(expected.items()):
         c.eq(got.get(dag), [n], "run %s: span counts reported" % dag)
-    for dag in ("never-oversize", "never-truncated-gzip"):
+    for dag in ("never-oversize", "never-truncated-gzip", "never-json-bad-id"):
         c.ok(dag not in got, "refused request %s kept nothing" % dag)
     shutil.rmtree(work, True)
     return d
@@ -358,7 +395,6 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dagprof", required=True)
     ap.add_argument("--scenario", choices=["answers", "backpressure", "both"], required=True)
-    ap.add_argument("--json", action="store_true", help="the build takes OTLP/JSON")
     args = ap.parse_args()
     c = Checker("http_receiver_" + args.scenario)
     run = {"answers": scenario_answers, "backpressure": scenario_backpressure,
