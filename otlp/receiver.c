@@ -39,13 +39,24 @@ static const char *const method_paths[3] = {
     "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
 };
 
-enum ctx_state { CTX_IDLE, CTX_REQUESTED, CTX_SENDING };
+/* The health service's one method dagprof answers, and the services it reports on. */
+#define DP_HEALTH_CHECK "/grpc.health.v1.Health/Check"
+static const char *const health_services[] = {
+    "", /* the server as a whole */
+    "opentelemetry.proto.collector.trace.v1.TraceService",
+    "opentelemetry.proto.collector.metrics.v1.MetricsService",
+    "opentelemetry.proto.collector.logs.v1.LogsService",
+};
+
+enum ctx_state { CTX_IDLE, CTX_REQUESTED, CTX_RECEIVING, CTX_SENDING };
 
 typedef struct worker worker;
 
 typedef struct call_ctx {
     worker *w;
     enum dp_signal signal;
+    bool other; /* takes calls of every other method: health checks, or UNIMPLEMENTED */
+    grpc_call_details call_details; /* other: the method called */
     enum ctx_state state;
     grpc_call *call;
     gpr_timespec deadline;
@@ -192,14 +203,118 @@ static void request_call(call_ctx *c)
     c->call = NULL;
     c->payload = NULL;
     c->state = CTX_REQUESTED;
-    grpc_call_error e = grpc_server_request_registered_call(r->server, r->methods[c->signal],
-                                                            &c->call, &c->deadline, &c->request_md,
-                                                            &c->payload, c->w->cq, c->w->cq, c);
+    grpc_call_error e;
+    if (c->other) {
+        grpc_call_details_init(&c->call_details);
+        e = grpc_server_request_call(r->server, &c->call, &c->call_details, &c->request_md,
+                                     c->w->cq, c->w->cq, c);
+    } else {
+        e = grpc_server_request_registered_call(r->server, r->methods[c->signal], &c->call,
+                                                &c->deadline, &c->request_md, &c->payload, c->w->cq,
+                                                c->w->cq, c);
+    }
     if (e != GRPC_CALL_OK) {
         dp_log_error("receiver", "cannot request a call: grpc_call_error %d", (int)e);
         grpc_metadata_array_destroy(&c->request_md);
+        if (c->other)
+            grpc_call_details_destroy(&c->call_details);
         c->state = CTX_IDLE;
     }
+}
+
+static void on_sent(call_ctx *c);
+
+/* Answer the call: initial metadata, the response when there is one, the
+ * status with its message; completes as CTX_SENDING. */
+static void answer(call_ctx *c, grpc_status_code status, grpc_byte_buffer *response,
+                   const char *message)
+{
+    grpc_op ops[4];
+    memset(ops, 0, sizeof(ops));
+    size_t n = 0;
+    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    c->response = response;
+    if (response) {
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = response;
+    }
+    c->details = grpc_slice_from_copied_string(message);
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = status;
+    ops[n++].data.send_status_from_server.status_details = &c->details;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+    c->state = CTX_SENDING;
+    atomic_fetch_add(&c->w->r->calls_by_status[status], 1);
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+    if (e != GRPC_CALL_OK) {
+        dp_log_error("receiver", "cannot answer a call: grpc_call_error %d", (int)e);
+        on_sent(c); /* clean up as if it had completed */
+    }
+}
+
+/* A method of no registered service: the health check, or UNIMPLEMENTED at once. */
+static void on_other_call(call_ctx *c)
+{
+    grpc_slice method = c->call_details.method;
+    size_t len = GRPC_SLICE_LENGTH(method);
+    if (len == strlen(DP_HEALTH_CHECK) &&
+        memcmp(GRPC_SLICE_START_PTR(method), DP_HEALTH_CHECK, len) == 0) {
+        grpc_op op;
+        memset(&op, 0, sizeof(op));
+        op.op = GRPC_OP_RECV_MESSAGE;
+        op.data.recv_message.recv_message = &c->payload;
+        c->state = CTX_RECEIVING;
+        if (grpc_call_start_batch(c->call, &op, 1, c, NULL) == GRPC_CALL_OK)
+            return;
+        answer(c, GRPC_STATUS_INTERNAL, NULL, "cannot read the health check request");
+        return;
+    }
+    char message[300];
+    snprintf(message, sizeof(message), "unknown method %.*s: dagprof serves OTLP Export and %s",
+             (int)(len > 200 ? 200 : len), (const char *)GRPC_SLICE_START_PTR(method),
+             DP_HEALTH_CHECK);
+    answer(c, GRPC_STATUS_UNIMPLEMENTED, NULL, message);
+}
+
+/*
+ * grpc.health.v1.HealthCheckRequest { string service = 1; } answered with
+ * HealthCheckResponse { ServingStatus status = 1; } (SERVING = 1,
+ * NOT_SERVING = 2 while shutting down); a service dagprof does not serve
+ * is NOT_FOUND, as the health protocol says.
+ */
+static void on_health_request(call_ctx *c)
+{
+    static const uint8_t serving[2] = {0x08, 0x01}, not_serving[2] = {0x08, 0x02};
+    const uint8_t *data;
+    size_t len;
+    dp_str service = {"", 0};
+    if (read_payload(c, &data, &len) != 0) {
+        answer(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "the health check request cannot be read");
+        return;
+    }
+    const uint8_t *pos = data, *end = data + len;
+    dp_pb_field f;
+    const char *why = NULL;
+    int rc;
+    while ((rc = dp_pb_next(&pos, end, &f, &why)) > 0)
+        if (f.number == 1 && f.wire_type == DP_PB_LEN)
+            service = (dp_str){(const char *)f.data, f.len};
+    if (rc < 0) {
+        answer(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "HealthCheckRequest does not decode");
+        return;
+    }
+    bool known = false;
+    for (size_t i = 0; i < sizeof(health_services) / sizeof(health_services[0]); i++)
+        known = known || dp_str_eq_cstr(service, health_services[i]);
+    if (!known) {
+        answer(c, GRPC_STATUS_NOT_FOUND, NULL, "dagprof does not serve this service");
+        return;
+    }
+    const uint8_t *status = atomic_load(&c->w->r->shutting_down) ? not_serving : serving;
+    grpc_slice s = grpc_slice_from_static_buffer(status, 2);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    answer(c, GRPC_STATUS_OK, bb, "");
 }
 
 static void on_call(call_ctx *c)
@@ -221,41 +336,8 @@ static void on_call(call_ctx *c)
     if (status != GRPC_STATUS_OK)
         dp_log_debug("receiver", "%s: status %d: %s", method_paths[c->signal], (int)status,
                      res.message);
-    atomic_fetch_add(&r->calls_by_status[status], 1);
-
-    grpc_op ops[4];
-    memset(ops, 0, sizeof(ops));
-    size_t n = 0;
-    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-    c->response = NULL;
-    if (status == GRPC_STATUS_OK) {
-        c->response = response_buffer(&res);
-        ops[n].op = GRPC_OP_SEND_MESSAGE;
-        ops[n++].data.send_message.send_message = c->response;
-    }
-    c->details = grpc_slice_from_copied_string(status == GRPC_STATUS_OK ? "" : res.message);
-    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[n].data.send_status_from_server.status = status;
-    ops[n++].data.send_status_from_server.status_details = &c->details;
-    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
-    c->state = CTX_SENDING;
-    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
-    if (e != GRPC_CALL_OK) {
-        dp_log_error("receiver", "cannot answer a call: grpc_call_error %d", (int)e);
-        c->state = CTX_SENDING; /* clean up as if it had completed */
-        grpc_byte_buffer_destroy(c->response);
-        c->response = NULL;
-        grpc_slice_unref(c->details);
-        c->details = grpc_empty_slice();
-        grpc_call_unref(c->call);
-        c->call = NULL;
-        grpc_byte_buffer_destroy(c->payload);
-        c->payload = NULL;
-        grpc_metadata_array_destroy(&c->request_md);
-        dp_arena_reset(&c->arena);
-        request_call(c);
-    }
+    answer(c, status, status == GRPC_STATUS_OK ? response_buffer(&res) : NULL,
+           status == GRPC_STATUS_OK ? "" : res.message);
 }
 
 static void on_sent(call_ctx *c)
@@ -271,6 +353,8 @@ static void on_sent(call_ctx *c)
         grpc_byte_buffer_destroy(c->payload);
     c->payload = NULL;
     grpc_metadata_array_destroy(&c->request_md);
+    if (c->other)
+        grpc_call_details_destroy(&c->call_details);
     dp_arena_reset(&c->arena);
     request_call(c);
 }
@@ -289,10 +373,17 @@ static void *worker_main(void *arg)
             if (!ev.success) {
                 /* the server is shutting down: this request will not be matched */
                 grpc_metadata_array_destroy(&c->request_md);
+                if (c->other)
+                    grpc_call_details_destroy(&c->call_details);
                 c->state = CTX_IDLE;
                 continue;
             }
-            on_call(c);
+            if (c->other)
+                on_other_call(c);
+            else
+                on_call(c);
+        } else if (c->state == CTX_RECEIVING) {
+            on_health_request(c);
         } else if (c->state == CTX_SENDING) {
             on_sent(c);
         }
@@ -308,7 +399,7 @@ static int worker_init(dp_receiver *r, worker *w, unsigned trace_calls)
     w->cq = grpc_completion_queue_create_for_next(NULL);
     if (!w->cq)
         return -1;
-    w->ctx_count = trace_calls + 2 * DP_RECEIVER_SIDE_CALLS;
+    w->ctx_count = trace_calls + 2 * DP_RECEIVER_SIDE_CALLS + 1; /* + other methods */
     w->ctxs = calloc(w->ctx_count, sizeof(*w->ctxs));
     if (!w->ctxs)
         return -1;
@@ -320,6 +411,7 @@ static int worker_init(dp_receiver *r, worker *w, unsigned trace_calls)
         c->signal = i < trace_calls                            ? DP_SIGNAL_TRACES
                     : i < trace_calls + DP_RECEIVER_SIDE_CALLS ? DP_SIGNAL_METRICS
                                                                : DP_SIGNAL_LOGS;
+        c->other = i == w->ctx_count - 1;
         c->state = CTX_IDLE;
         c->details = grpc_empty_slice();
         dp_arena_init(&c->arena, 64 * 1024, arena_cap);
