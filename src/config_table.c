@@ -63,12 +63,21 @@ static const dp_config_key log_keys[] = {
             "Least severe log lines written to stderr."),
 };
 
+static const dp_config_key health_keys[] = {
+    APP_KEY("listen", DP_CFG_STRING, health_listen, "127.0.0.1:13133", 0, 0, NULL,
+            "--health-listen",
+            "Address of the HTTP health endpoint, HOST:PORT: GET / or /health answers 200 while "
+            "dagprof is ready and 503 while it starts or drains. Empty = none."),
+};
+
 static const dp_config_section output_section =
     DP_CONFIG_SECTION("output", "How reports are printed.", output_keys);
 static const dp_config_section pricing_section =
     DP_CONFIG_SECTION("pricing", "Model prices (USD per million tokens).", pricing_keys);
 static const dp_config_section log_section =
     DP_CONFIG_SECTION("log", "Logging to stderr.", log_keys);
+static const dp_config_section health_section = DP_CONFIG_SECTION(
+    "health", "The health endpoint for probes (like the Collector's health_check).", health_keys);
 
 /* A section whose keys point into dp_config's `member`, or into dp_config itself. */
 #define PART(section, member)                                                                      \
@@ -92,6 +101,7 @@ const dp_config_part dp_config_parts[] = {
     PART(dp_budget_section, profile),
     APP_PART(pricing_section),
     APP_PART(log_section),
+    APP_PART(health_section),
 };
 
 const size_t dp_config_part_count = sizeof(dp_config_parts) / sizeof(dp_config_parts[0]);

@@ -17,6 +17,7 @@
 
 #include "engine.h"
 #include "export_pipeline.h"
+#include "health_endpoint.h"
 #include "http_receiver.h"
 #include "ingest.h"
 #include "log.h"
@@ -138,6 +139,7 @@ int dp_daemon_run(const dp_config *cfg)
     dp_ingest *ingest = NULL; /* what both receivers do with a request */
     grpc_input grpc = {cfg, NULL, NULL};
     http_input http = {cfg, NULL, NULL};
+    dp_health_endpoint *health = NULL; /* 503 until listening, and again while draining */
 
     /* every thread started below inherits this mask; only sigwait() sees the signals */
     sigset_t sigs;
@@ -146,6 +148,13 @@ int dp_daemon_run(const dp_config *cfg)
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    if (cfg->health_listen[0]) {
+        char err[300];
+        if (dp_health_endpoint_start(cfg->health_listen, &health, err, sizeof(err)) != DP_OK) {
+            dp_log_error("daemon", "%s (set health.listen, or --health-listen \"\" for none)", err);
+            goto out;
+        }
+    }
     if (dp_engine_create(cfg, NULL, &engine) != 0)
         goto out;
 
@@ -208,7 +217,14 @@ int dp_daemon_run(const dp_config *cfg)
     if (exporter &&
         dp_export_pipeline_start_metrics(exporter, grpc.receiver, dp_engine_table(engine)) != 0)
         goto out;
-    dp_log_info("daemon", "dagprof listening on %s (OTLP/gRPC)%s", addr, http_addr);
+    char health_addr[340] = "";
+    if (health) {
+        char bound[300];
+        bound_address(cfg->health_listen, dp_health_endpoint_port(health), bound, sizeof(bound));
+        snprintf(health_addr, sizeof(health_addr), "; health on http://%s/health", bound);
+    }
+    dp_log_info("daemon", "dagprof listening on %s (OTLP/gRPC)%s%s", addr, http_addr, health_addr);
+    dp_health_endpoint_set(health, DP_HEALTH_READY);
 
     for (;;) {
         int sig = 0;
@@ -220,6 +236,7 @@ int dp_daemon_run(const dp_config *cfg)
     }
     rc = 0;
 out:
+    dp_health_endpoint_set(health, DP_HEALTH_DRAINING);
     /* runs still to process may wait for upstream room only so long */
     dp_export_pipeline_begin_shutdown(exporter);
     /* inputs stop, every buffered run is reported, outputs are flushed */
@@ -231,6 +248,7 @@ out:
     dp_export_pipeline_finish(exporter);
     dp_engine_destroy(engine);
     dp_ingest_destroy(ingest); /* after the receivers that used it */
+    dp_health_endpoint_destroy(health);
     if (exporter)
         dp_export_pipeline_destroy(exporter);
     else

@@ -19,6 +19,7 @@ import threading
 
 LISTEN_RE = re.compile(r"dagprof listening on (\S+)")
 HTTP_LISTEN_RE = re.compile(r"and (\S+) \(OTLP/HTTP\)")
+HEALTH_RE = re.compile(r"health on http://\S+:(\d+)/health")
 
 
 def free_port():
@@ -32,12 +33,15 @@ class Daemon:
     """A running dagprof daemon with its stdout and stderr collected."""
 
     def __init__(self, binary, extra_args=(), idle_timeout="200ms", start_timeout=30.0,
-                 http_listen="127.0.0.1:0"):
+                 http_listen="127.0.0.1:0", health_listen="127.0.0.1:0"):
         self.binary = binary
         # the OTLP/HTTP receiver: a free port by default, so tests never
         # compete for 4318; "" turns it off
         self.http_listen = http_listen
         self.http_port = None
+        # the health endpoint: a free port too, never 13133
+        self.health_listen = health_listen
+        self.health_port = None
         self.extra_args = list(extra_args)
         self.idle_timeout = idle_timeout
         self.start_timeout = start_timeout
@@ -85,6 +89,9 @@ class Daemon:
                 h = HTTP_LISTEN_RE.search(line)
                 if h:
                     self.http_port = int(h.group(1).rsplit(":", 1)[-1])
+                hh = HEALTH_RE.search(line)
+                if hh:
+                    self.health_port = int(hh.group(1))
                 self._ready.set()
         # stderr closed: the process is gone; wake up a waiting start().
         self._ready.set()
@@ -101,6 +108,7 @@ class Daemon:
             idle = ["--idle-timeout", self.idle_timeout] if self.idle_timeout is not None else []
             args = [self.binary, "--listen", "127.0.0.1:%d" % self.port,
                     "--http-listen", self.http_listen,
+                    "--health-listen", self.health_listen,
                     "--format", "json"] + idle + self.extra_args
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          text=True, bufsize=1)

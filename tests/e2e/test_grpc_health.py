@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""End-to-end test: the gRPC port answers health checks and unknown methods.
+"""End-to-end test: health checks on the gRPC port and the HTTP health
+endpoint, and unknown gRPC methods.
 
 grpc.health.v1.Health/Check is called with python3-grpcio the way probes
 call it. The messages are encoded by hand from health.proto
@@ -10,12 +11,18 @@ serve is NOT_FOUND. Any other method is UNIMPLEMENTED straight away: the
 call carries a 60 s deadline, so a server that let it hang would answer
 DEADLINE_EXCEEDED instead.
 
+The HTTP health endpoint (health.listen, here a free port) answers
+GET /health and GET / with 200 and {"status": "Server available"} once the
+daemon says it is listening.
+
   test_grpc_health.py --dagprof PATH
 """
 
 import argparse
+import json
 import os
 import sys
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -69,6 +76,12 @@ def main():
         c.ok(details and "/foo.Bar/Baz" in details, "the answer names the method: %r" % details)
         code, _ = status_of(raw_method(channel, "/grpc.health.v1.Health/Watch"), b"")
         c.eq(code, grpc.StatusCode.UNIMPLEMENTED, "Watch (not served)")
+        for path in ("/health", "/"):
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (daemon.health_port, path),
+                                        timeout=30) as r:
+                c.eq(r.status, 200, "GET %s on the health endpoint" % path)
+                c.eq(json.loads(r.read()).get("status"), "Server available",
+                     "GET %s: status" % path)
         # the OTLP service still works next to them
         code, _ = status_of(raw_method(
             channel, "/opentelemetry.proto.collector.trace.v1.TraceService/Export"), b"")

@@ -175,9 +175,10 @@ static void test_unknown_key_and_section(void **state)
         "server:\n  listn: 1.2.3.4:5\n",
         "2: unknown key 'listn' in section 'server' (allowed: listen, http_listen, workers, "
         "max_recv_message_size, max_concurrent_calls)");
-    expect_load_error("output:\n  format: json\nserve:\n  listen: x\n",
-                      "3: unknown section 'serve' (allowed: server, assembly, output, upstream, "
-                      "metrics, profile, thresholds, recommendations, budget, pricing, log)");
+    expect_load_error(
+        "output:\n  format: json\nserve:\n  listen: x\n",
+        "3: unknown section 'serve' (allowed: server, assembly, output, upstream, "
+        "metrics, profile, thresholds, recommendations, budget, pricing, log, health)");
 }
 
 static void test_duplicates(void **state)
@@ -216,10 +217,10 @@ static void test_wrong_types(void **state)
     expect_load_error("server: 4317\n",
                       "1: section 'server' must be a mapping of keys, got a value (allowed: "
                       "listen, http_listen, workers, max_recv_message_size, max_concurrent_calls)");
-    expect_load_error(
-        "- server\n",
-        "1: expected a mapping of sections, got a list (allowed: server, assembly, "
-        "output, upstream, metrics, profile, thresholds, recommendations, budget, pricing, log)");
+    expect_load_error("- server\n",
+                      "1: expected a mapping of sections, got a list (allowed: server, assembly, "
+                      "output, upstream, metrics, profile, thresholds, recommendations, budget, "
+                      "pricing, log, health)");
 }
 
 static void test_out_of_range(void **state)
@@ -295,8 +296,9 @@ static void test_set_single_key(void **state)
              "max_recv_message_size, max_concurrent_calls)");
     assert_int_equal(dp_config_set(&c, "sever.listen", "x", err, sizeof(err)), -1);
     assert_string_equal(
-        err, "unknown section 'sever' (allowed: server, assembly, output, "
-             "upstream, metrics, profile, thresholds, recommendations, budget, pricing, log)");
+        err,
+        "unknown section 'sever' (allowed: server, assembly, output, "
+        "upstream, metrics, profile, thresholds, recommendations, budget, pricing, log, health)");
     assert_int_equal(dp_config_set(&c, "budget", "1", err, sizeof(err)), -1);
     assert_string_equal(err, "'budget' names a section, not a key (allowed keys: usd, tokens)");
     assert_int_equal(dp_config_set(&c, "thresholds.retries_high", "1", err, sizeof(err)), 0);
