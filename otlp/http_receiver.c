@@ -33,6 +33,7 @@
 #include "json_write.h"
 #include "log.h"
 #include "otlp_file.h"
+#include "tcp_listen.h"
 
 #define COMPONENT "http-receiver"
 #define KEPT_BODY_BYTES (1u << 20) /* body buffer a pooled context keeps between requests */
@@ -474,53 +475,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* --- lifecycle ----------------------------------------------------------------------------- */
 
-/* A listening TCP socket on "HOST:PORT" ("[V6]:PORT"); -1 (cannot bind) or -2 (not
- * HOST:PORT) with err filled. */
-static int listen_on(const char *address, int *port, char *err, size_t errlen)
-{
-    char host[256];
-    const char *colon = strrchr(address, ':');
-    if (!colon || colon == address || (size_t)(colon - address) >= sizeof(host) || !colon[1]) {
-        snprintf(err, errlen, "http receiver: %s is not HOST:PORT", address);
-        return -2;
-    }
-    const char *h = address;
-    size_t hl = (size_t)(colon - address);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    int gr = getaddrinfo(host, colon + 1, &hints, &ai);
-    if (gr != 0) {
-        snprintf(err, errlen, "http receiver: cannot resolve %s: %s", address, gai_strerror(gr));
-        return -1;
-    }
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    int one = 1;
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
-        snprintf(err, errlen, "http receiver: cannot listen on %s: %s", address, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(ai);
-        return -1;
-    }
-    freeaddrinfo(ai);
-    struct sockaddr_storage sa;
-    socklen_t sl = sizeof(sa);
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    *port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
-                                           : ((struct sockaddr_in *)&sa)->sin_port);
-    return fd;
-}
-
 int dp_http_receiver_start(const dp_http_receiver_options *opt, dp_http_receiver **out, char *err,
                            size_t errlen)
 {
@@ -548,10 +502,12 @@ int dp_http_receiver_start(const dp_http_receiver_options *opt, dp_http_receiver
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         r->opt.threads = n > 0 ? (unsigned)n : 1;
     }
-    r->listen_fd = listen_on(opt->listen, &r->port, err, errlen);
+    char why[400];
+    r->listen_fd = dp_tcp_listen(opt->listen, 1024, &r->port, why, sizeof(why));
     if (r->listen_fd < 0) {
-        rc = r->listen_fd == -2 ? DP_EINVAL : DP_EBIND;
+        rc = r->listen_fd;
         r->listen_fd = -1;
+        snprintf(err, errlen, "http receiver: %s", why);
         goto out;
     }
     rc = DP_ETHREAD;

@@ -1,21 +1,21 @@
 /*
  * The HTTP health endpoint (see health_endpoint.h), on libmicrohttpd like
- * the OTLP/HTTP receiver: one internal polling thread, answers built from
- * a fixed-size buffer.
+ * the OTLP/HTTP receiver and on a socket opened the same way
+ * (common/tcp_listen.h): one internal polling thread.
  */
 #include "health_endpoint.h"
 
 #include <microhttpd.h>
-#include <netdb.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
+#include "tcp_listen.h"
 
 struct dp_health_endpoint {
     struct MHD_Daemon *daemon;
@@ -80,29 +80,14 @@ static void on_log(void *cls, const char *fmt, va_list ap)
 
 int dp_health_endpoint_start(const char *listen, dp_health_endpoint **out, char *err, size_t errlen)
 {
-    int rc = DP_EINVAL;
-    struct addrinfo hints, *ai = NULL;
+    int rc, fd, port = 0;
     dp_health_endpoint *h = NULL;
-    char host[256];
-    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    char why[400];
 
     *out = NULL;
-    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof(host) || !colon[1]) {
-        snprintf(err, errlen, "health endpoint: \"%s\" is not HOST:PORT", listen ? listen : "");
-        goto out;
-    }
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') { /* [::1]:13133 */
-        memmove(host, host + 1, strlen(host));
-        host[strlen(host) - 1] = '\0';
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || !ai) {
-        snprintf(err, errlen, "health endpoint: cannot resolve \"%s\"", listen);
+    rc = fd = dp_tcp_listen(listen ? listen : "", 64, &port, why, sizeof(why));
+    if (fd < 0) {
+        snprintf(err, errlen, "health endpoint: %s", why);
         goto out;
     }
     rc = DP_ENOMEM;
@@ -111,29 +96,27 @@ int dp_health_endpoint_start(const char *listen, dp_health_endpoint **out, char 
         snprintf(err, errlen, "health endpoint: out of memory");
         goto out;
     }
+    h->port = port;
     atomic_init(&h->state, DP_HEALTH_STARTING);
     h->up_since_ns = dp_clock_realtime_ns();
     h->up_since_ms = dp_clock_monotonic_ms();
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-                                 ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-                                 MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL, MHD_OPTION_END);
+    /* the listening socket is handed over and closed by MHD_stop_daemon */
+    h->daemon =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                         on_request, h, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)10, MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL, MHD_OPTION_END);
     if (!h->daemon) {
-        rc = DP_EBIND;
-        snprintf(err, errlen, "health endpoint: cannot listen on %s (address in use or invalid)",
-                 listen);
+        rc = DP_ETHREAD;
+        snprintf(err, errlen, "health endpoint: cannot start its thread");
         goto out;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = info ? info->port : 0;
+    fd = -1; /* the daemon's now */
     *out = h;
     h = NULL;
     rc = DP_OK;
 out:
-    if (ai)
-        freeaddrinfo(ai);
+    if (fd >= 0)
+        close(fd);
     dp_health_endpoint_destroy(h);
     return rc;
 }
