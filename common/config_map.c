@@ -520,3 +520,36 @@ int dp_config_section_check_rules(const void *base, const dp_config_section *s, 
     }
     return 0;
 }
+
+/* HOST:PORT, [IPV6]:PORT; the port a number 0..65535, the host not empty. */
+static bool valid_listen_address(const char *a)
+{
+    const char *colon = strrchr(a, ':');
+    if (!colon || colon == a || !colon[1])
+        return false;
+    if (a[0] == '[' && colon[-1] != ']')
+        return false;
+    if (a[0] != '[' && memchr(a, ':', (size_t)(colon - a)))
+        return false; /* a bare IPv6 address needs brackets */
+    unsigned long port = 0;
+    for (const char *p = colon + 1; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        port = port * 10 + (unsigned long)(*p - '0');
+        if (port > 65535)
+            return false;
+    }
+    return true;
+}
+
+const char *dp_config_listen_problem(const char *value)
+{
+    return valid_listen_address(value)
+               ? NULL
+               : "is not HOST:PORT (e.g. 127.0.0.1:4317, [::1]:4317, 0.0.0.0:4317; port 0..65535)";
+}
+
+const char *dp_config_optional_listen_problem(const char *value)
+{
+    return value[0] ? dp_config_listen_problem(value) : NULL;
+}

@@ -169,4 +169,9 @@ int dp_config_list_append(char *out, size_t outlen, const char *name);
 /** Write "a, b, c": the names of the keys of `s`. Returns 0, -1 when out is too small. */
 int dp_config_key_names(const dp_config_section *s, char *out, size_t outlen);
 
+/** Checks (dp_config_check_fn) of a listen address: HOST:PORT or [IPV6]:PORT,
+ *  port 0..65535; the optional form also takes "" (no such listener). */
+const char *dp_config_listen_problem(const char *value);
+const char *dp_config_optional_listen_problem(const char *value);
+
 #endif

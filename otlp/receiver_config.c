@@ -1,8 +1,8 @@
 /*
  * The server section of the config file: the OTLP receivers' settings
  * (dp_receiver_options; http_listen is the OTLP/HTTP receiver's), with
- * their defaults, ranges and descriptions, and the check of a listen
- * address. The defaults here are the only ones;
+ * their defaults, ranges and descriptions; listen addresses are checked by
+ * common/config_map's dp_config_listen_problem. The defaults here are the only ones;
  * dp_receiver_options_defaults() applies them.
  */
 #include "receiver.h"
@@ -14,47 +14,13 @@
 #define KEY(...) DP_CONFIG_KEY(dp_receiver_options, __VA_ARGS__)
 #define KEY_CHECKED(...) DP_CONFIG_KEY_CHECKED(dp_receiver_options, __VA_ARGS__)
 
-/* HOST:PORT, [IPV6]:PORT; the port a number 0..65535, the host not empty. */
-static bool valid_listen_address(const char *a)
-{
-    const char *colon = strrchr(a, ':');
-    if (!colon || colon == a || !colon[1])
-        return false;
-    if (a[0] == '[' && colon[-1] != ']')
-        return false;
-    if (a[0] != '[' && memchr(a, ':', (size_t)(colon - a)))
-        return false; /* a bare IPv6 address needs brackets */
-    unsigned long port = 0;
-    for (const char *p = colon + 1; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return false;
-        port = port * 10 + (unsigned long)(*p - '0');
-        if (port > 65535)
-            return false;
-    }
-    return true;
-}
-
-static const char *listen_problem(const char *value)
-{
-    return valid_listen_address(value)
-               ? NULL
-               : "is not HOST:PORT (e.g. 127.0.0.1:4317, [::1]:4317, 0.0.0.0:4317; port 0..65535)";
-}
-
-/* The OTLP/HTTP receiver's address may also be empty: no such receiver. */
-static const char *http_listen_problem(const char *value)
-{
-    return value[0] ? listen_problem(value) : NULL;
-}
-
 static const dp_config_key server_keys[] = {
     KEY_CHECKED(
         "listen", DP_CFG_STRING, listen, "127.0.0.1:4317", 0, 0, NULL, "--listen", 0,
-        listen_problem,
+        dp_config_listen_problem,
         "Address of the OTLP/gRPC receiver, HOST:PORT. Use 0.0.0.0:4317 to accept other hosts."),
     KEY_CHECKED("http_listen", DP_CFG_STRING, http_listen, "127.0.0.1:4318", 0, 0, NULL,
-                "--http-listen", 0, http_listen_problem,
+                "--http-listen", 0, dp_config_optional_listen_problem,
                 "Address of the OTLP/HTTP receiver (POST /v1/traces, /v1/metrics, /v1/logs), "
                 "HOST:PORT. Empty: no OTLP/HTTP receiver."),
     KEY("workers", DP_CFG_UINT, workers, "0", 0, 256, NULL, "--workers",

@@ -64,10 +64,11 @@ static const dp_config_key log_keys[] = {
 };
 
 static const dp_config_key health_keys[] = {
-    APP_KEY("listen", DP_CFG_STRING, health_listen, "127.0.0.1:13133", 0, 0, NULL,
-            "--health-listen",
-            "Address of the HTTP health endpoint, HOST:PORT: GET / or /health answers 200 while "
-            "dagprof is ready and 503 while it starts or drains. Empty = none."),
+    DP_CONFIG_KEY_CHECKED(
+        dp_config, "listen", DP_CFG_STRING, health_listen, "127.0.0.1:13133", 0, 0, NULL,
+        "--health-listen", 0, dp_config_optional_listen_problem,
+        "Address of the HTTP health endpoint, HOST:PORT: GET / or /health answers 200 while "
+        "dagprof is ready and 503 while it starts or drains. Empty = none."),
 };
 
 static const dp_config_section output_section =

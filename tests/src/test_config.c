@@ -301,6 +301,13 @@ static void test_set_single_key(void **state)
         "upstream, metrics, profile, thresholds, recommendations, budget, pricing, log, health)");
     assert_int_equal(dp_config_set(&c, "budget", "1", err, sizeof(err)), -1);
     assert_string_equal(err, "'budget' names a section, not a key (allowed keys: usd, tokens)");
+    /* the health endpoint's address is checked like the receivers': empty turns it off */
+    assert_int_equal(dp_config_set(&c, "health.listen", "13133", err, sizeof(err)), -1);
+    assert_string_equal(err, "health.listen: '13133' is not HOST:PORT (e.g. 127.0.0.1:4317, "
+                             "[::1]:4317, 0.0.0.0:4317; port 0..65535)");
+    assert_string_equal(c.health_listen, "127.0.0.1:13133");
+    assert_int_equal(dp_config_set(&c, "health.listen", "", err, sizeof(err)), 0);
+    assert_string_equal(c.health_listen, "");
     assert_int_equal(dp_config_set(&c, "thresholds.retries_high", "1", err, sizeof(err)), 0);
     assert_int_equal(dp_config_validate(&c, err, sizeof(err)), -1);
     assert_string_equal(err, "thresholds.retries_high (1) must not be below "
