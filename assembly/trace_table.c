@@ -636,16 +636,13 @@ static size_t batch_rest_bytes(const dp_span_batch *b, size_t from, const uint8_
 }
 
 /*
- * Room for one more index entry: exactly the spans of this trace the batch
- * is known to hold when it is the first growth (a trace that arrives whole
- * is indexed without slack), else at least half as much again.
+ * Room for one more index entry: exactly the `rest` spans of this trace the
+ * batch is known to hold from here on when it is the first growth (a trace
+ * that arrives whole is indexed without slack), else at least half as much
+ * again.
  */
-static int entry_index_grow(trace_entry *e, const dp_span_batch *b, size_t from)
+static int entry_index_grow(trace_entry *e, size_t rest)
 {
-    if (e->span_count < e->index_cap)
-        return 0;
-    size_t rest;
-    batch_rest_bytes(b, from, b->spans[from].trace_id, &rest);
     size_t cap = e->span_count + rest;
     if (cap < e->index_cap + e->index_cap / 2)
         cap = e->index_cap + e->index_cap / 2;
@@ -724,14 +721,20 @@ int dp_trace_table_insert(dp_trace_table *t, const dp_span_batch *batch)
         int64_t si = entry_scope_find(e, bs, sh);
         size_t span_need = align8(sp->raw.len);
         size_t blob_need = si < 0 ? align8(scope_blob_len(bs)) : 0;
-        size_t hint = 0, rest_spans = 0;
-        if (!e->tail || e->tail->size - e->tail->used < blob_need + span_need)
-            hint = blob_need + batch_rest_bytes(batch, i, sp->trace_id, &rest_spans);
+        /* what the rest of the batch holds for this trace sizes a new chunk
+         * and a grown index; one look ahead serves both */
+        bool need_chunk = !e->tail || e->tail->size - e->tail->used < blob_need + span_need;
+        bool need_index = e->span_count == e->index_cap;
+        size_t hint = 0, rest_bytes = 0, rest_spans = 0;
+        if (need_chunk || need_index)
+            rest_bytes = batch_rest_bytes(batch, i, sp->trace_id, &rest_spans);
+        if (need_chunk)
+            hint = blob_need + rest_bytes;
         if (si < 0)
             si = entry_scope_store(t, e, bs, sh, hint);
         if (si < 0)
             break;
-        if (entry_index_grow(e, batch, i) < 0)
+        if (need_index && entry_index_grow(e, rest_spans) < 0)
             break;
         unsigned char *p = entry_reserve(t, e, span_need, hint);
         if (!p)
