@@ -71,7 +71,16 @@ static const wire_schema *schema_find(const ProtobufCMessageDescriptor *desc)
     return NULL;
 }
 
-static void field_fill(wire_field *w, const ProtobufCFieldDescriptor *fd);
+/* A field's entry; sub is the schema of its message type, if it has one. */
+static wire_field field_entry(const ProtobufCFieldDescriptor *fd, const wire_schema *sub)
+{
+    wire_field w;
+    w.fd = fd;
+    w.want = (uint8_t)dp_otlp_wire_type_for(fd->type);
+    w.packable = fd->label == PROTOBUF_C_LABEL_REPEATED && w.want != DP_PB_LEN;
+    w.sub = sub;
+    return w;
+}
 
 /* Register desc and every message type it reaches (depth-first, once each). */
 static const wire_schema *schema_add(const ProtobufCMessageDescriptor *desc)
@@ -84,17 +93,10 @@ static const wire_schema *schema_add(const ProtobufCMessageDescriptor *desc)
     for (unsigned i = 0; i < desc->n_fields; i++) {
         const ProtobufCFieldDescriptor *fd = &desc->fields[i];
         if (fd->id < DP_WIRE_FAST_FIELDS)
-            field_fill(&s->fields[fd->id], fd);
+            s->fields[fd->id] = field_entry(
+                fd, fd->type == PROTOBUF_C_TYPE_MESSAGE ? schema_add(fd->descriptor) : NULL);
     }
     return s;
-}
-
-static void field_fill(wire_field *w, const ProtobufCFieldDescriptor *fd)
-{
-    w->fd = fd;
-    w->want = (uint8_t)dp_otlp_wire_type_for(fd->type);
-    w->packable = fd->label == PROTOBUF_C_LABEL_REPEATED && w->want != DP_PB_LEN;
-    w->sub = fd->type == PROTOBUF_C_TYPE_MESSAGE ? schema_add(fd->descriptor) : NULL;
 }
 
 static void schemas_build(void)
@@ -110,17 +112,14 @@ static void schemas_build(void)
 static wire_field field_of(const ProtobufCMessageDescriptor *desc, const wire_schema *s,
                            uint32_t number)
 {
-    wire_field w = {0};
     if (s && number < DP_WIRE_FAST_FIELDS)
         return s->fields[number];
     const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(desc, number);
-    if (fd) {
-        w.fd = fd;
-        w.want = (uint8_t)dp_otlp_wire_type_for(fd->type);
-        w.packable = fd->label == PROTOBUF_C_LABEL_REPEATED && w.want != DP_PB_LEN;
-        w.sub = fd->type == PROTOBUF_C_TYPE_MESSAGE ? schema_find(fd->descriptor) : NULL;
-    }
-    return w;
+    if (!fd)
+        return (wire_field){0};
+    /* the schemas are built: only look one up */
+    return field_entry(fd,
+                       fd->type == PROTOBUF_C_TYPE_MESSAGE ? schema_find(fd->descriptor) : NULL);
 }
 
 /* A packed repeated scalar: its payload must be whole values of that type. */
