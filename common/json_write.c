@@ -53,6 +53,67 @@ static size_t format_uint(char *dst, uint64_t v)
 }
 
 /*
+ * Nonzero when one of the eight bytes of w is below 0x20, a '"', a '\\' or
+ * above 0x7F: the bytes a JSON string cannot take as they are. Each test is
+ * the exact "some byte is zero / less than n" word trick (a borrow can only
+ * mark bytes above a byte that really matched, never make a match up).
+ */
+static inline uint64_t needs_escape8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    uint64_t below_space = (w - ones * 0x20) & ~w;
+    uint64_t is_quote = (quote - ones) & ~quote;
+    uint64_t is_backslash = (backslash - ones) & ~backslash;
+    return (below_space | is_quote | is_backslash | w) & high;
+}
+
+/* Length of the prefix of s that goes into a JSON string unchanged when it
+ * is ASCII: no byte below 0x20 or above 0x7F, no '"', no '\\'. */
+static inline size_t plain_prefix(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (len - i >= 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (needs_escape8(w))
+            break;
+        i += 8;
+    }
+    while (i < len && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\')
+        i++;
+    return i;
+}
+
+/* Room for n more bytes and the NUL: the in-place test of put(), else the
+ * buffer grows (or refuses beyond its cap). */
+static inline int room_for(dp_buf *b, size_t n)
+{
+    if (b->data && b->len + n < b->cap && (!b->max || b->len + n <= b->max))
+        return 0;
+    return dp_buf_reserve(b, n);
+}
+
+/* pre, then s quoted, then post (each 0 for none), s needing no escape. */
+static int put_plain_quoted(dp_buf *b, char pre, const char *s, size_t len, char post)
+{
+    if (room_for(b, len + 2 + (pre != 0) + (post != 0)) != 0)
+        return -1;
+    char *d = b->data + b->len;
+    if (pre)
+        *d++ = pre;
+    *d++ = '"';
+    memcpy(d, s, len);
+    d += len;
+    *d++ = '"';
+    if (post)
+        *d++ = post;
+    *d = '\0';
+    b->len = (size_t)(d - b->data);
+    return 0;
+}
+
+/*
  * Length of the well-formed UTF-8 sequence at s (2 to 4 bytes, n > 0
  * bytes available, s[0] >= 0x80), or 0 when it is ill-formed; then *bad is
  * the length of its maximal subpart (the longest prefix that could start a
@@ -96,12 +157,17 @@ int dp_json_append_string(dp_buf *out, const char *str, size_t len)
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
     size_t start_len = out->len;
+    size_t i = plain_prefix(s, len), run = 0; /* s[run..i) is copied unchanged */
+    if (i == len)                             /* the common case: nothing to escape */
+        return put_plain_quoted(out, 0, str, len, 0);
     /* Every input byte gives at least one output byte, so this never asks
      * for more than the result needs (and fails early when it cannot fit). */
     if (dp_buf_reserve(out, len + 2) != 0 || put_char(out, '"') != 0)
         goto fail;
-    size_t i = 0, run = 0; /* s[run..i) is copied unchanged */
     while (i < len) {
+        i += plain_prefix(s + i, len - i);
+        if (i == len)
+            break;
         unsigned char c = s[i];
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             i++;
@@ -314,11 +380,17 @@ void dp_json_writer_key(dp_json_writer *w, const char *key)
         w->err = -1;
         return;
     }
-    if ((w->has_items & bit) && put_char(w->out, ',') != 0)
+    bool comma = (w->has_items & bit) != 0;
+    size_t len = strlen(key);
+    if (plain_prefix((const unsigned char *)key, len) == len) {
+        /* keys are nearly always plain: the comma, the key and the colon in one write */
+        if (put_plain_quoted(w->out, comma ? ',' : 0, key, len, ':') != 0)
+            goto fail;
+    } else if ((comma && put_char(w->out, ',') != 0) ||
+               dp_json_append_string(w->out, key, len) != 0 || put_char(w->out, ':') != 0) {
         goto fail;
+    }
     w->has_items |= bit;
-    if (dp_json_append_string(w->out, key, strlen(key)) != 0 || put_char(w->out, ':') != 0)
-        goto fail;
     w->after_key = true;
     return;
 fail:

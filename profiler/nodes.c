@@ -661,22 +661,23 @@ int dp_prof_sum_usage(dp_prof_ctx *c)
 {
     dp_run_profile *p = c->p;
     size_t nn = p->node_count;
-    p->models = dp_arena_calloc(&p->arena, MODELS_MAX, sizeof(dp_model_usage));
     size_t *tool_fill = dp_arena_calloc(c->scratch, nn ? nn : 1, sizeof(size_t));
     unsigned *inferred = dp_arena_calloc(c->scratch, nn ? nn : 1, sizeof(unsigned));
     uint64_t *best_tokens = dp_arena_calloc(c->scratch, nn ? nn : 1, sizeof(uint64_t));
     dp_str *best_model = dp_arena_calloc(c->scratch, nn ? nn : 1, sizeof(dp_str));
-    if (!p->models || !tool_fill || !inferred || !best_tokens || !best_model)
+    if (!tool_fill || !inferred || !best_tokens || !best_model)
         return -1;
     p->cost_complete = true;
     if (fold_layers(c) < 0)
         return -1;
 
     /* labels and costs first, so that dated labels merge before summing */
+    size_t with_usage = 0;
     for (size_t i = 0; i < c->n; i++) {
         dp_prof_span *ps = &c->si[i];
         if (!ps->is_llm && !ps->has_usage)
             continue;
+        with_usage++;
         const dp_model_price *pr = resolve_model(c, i, &ps->model);
         ps->cost_known = true;
         if (ps->has_cost_attr) {
@@ -690,6 +691,12 @@ int dp_prof_sum_usage(dp_prof_ctx *c)
         }
     }
     if (merge_dated_labels(c) < 0)
+        return -1;
+    /* one entry per distinct model label: no more than the spans that name
+     * one, and model_entry() fills each entry as it is added */
+    p->models = dp_arena_alloc(&p->arena, (with_usage < MODELS_MAX ? with_usage + 1 : MODELS_MAX) *
+                                              sizeof(dp_model_usage));
+    if (!p->models)
         return -1;
 
     for (size_t i = 0; i < c->n; i++) {

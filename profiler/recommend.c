@@ -455,7 +455,8 @@ static void mark_overlaps(dp_run_profile *p)
 int dp_prof_recommend(dp_prof_ctx *c)
 {
     dp_run_profile *p = c->p;
-    p->recommendations = dp_arena_calloc(&p->arena, RECOMMENDATIONS_MAX, sizeof(dp_recommendation));
+    /* add() clears each entry as it hands it out */
+    p->recommendations = dp_arena_alloc(&p->arena, RECOMMENDATIONS_MAX * sizeof(dp_recommendation));
     if (!p->recommendations)
         return -1;
     parallelize(c);

@@ -317,7 +317,7 @@ static void test_random_bytes(void **state)
     dp_buf b;
     dp_buf_init(&b, 0);
     for (int round = 0; round < 20000; round++) {
-        unsigned char s[16];
+        unsigned char s[40];
         seed = seed * 1103515245u + 12345u;
         size_t len = (seed >> 16) % sizeof(s);
         for (size_t i = 0; i < len; i++) {
@@ -343,13 +343,55 @@ static void test_random_bytes(void **state)
     dp_buf_free(&b);
 }
 
+/* One byte that needs a look (or just misses needing one) at every position
+ * of a 24-byte string, so that it falls in each lane of the eight-byte scan
+ * and in the tail after it. The escapes are the rules of test_escape_ascii:
+ * '"' and '\\' get a backslash, controls become \u00XX, a lone 0x80 is
+ * ill-formed UTF-8 (one U+FFFD); ' ' (0x20), '!' (0x21), '[' (0x5b),
+ * ']' (0x5d) and DEL (0x7f) stay as they are. */
+static void test_escape_every_position(void **state)
+{
+    (void)state;
+    static const struct {
+        char c;
+        const char *esc;
+    } cases[] = {
+        {'"', "\\\""},       {'\\', "\\\\"},     {'\x01', "\\u0001"}, {'\x1f', "\\u001f"},
+        {'\x00', "\\u0000"}, {(char)0x80, FFFD}, {' ', " "},          {'!', "!"},
+        {'[', "["},          {']', "]"},         {'\x7f', "\x7f"},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        for (size_t pos = 0; pos < 24; pos++) {
+            char in[24], want[64];
+            memset(in, 'a', sizeof in);
+            in[pos] = cases[k].c;
+            size_t n = 0;
+            want[n++] = '"';
+            memset(want + n, 'a', pos);
+            n += pos;
+            memcpy(want + n, cases[k].esc, strlen(cases[k].esc));
+            n += strlen(cases[k].esc);
+            memset(want + n, 'a', 23 - pos);
+            n += 23 - pos;
+            want[n++] = '"';
+            want[n] = '\0';
+            check_json_string(in, sizeof in, want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_escape_ascii), cmocka_unit_test(test_escape_utf8),
-        cmocka_unit_test(test_numbers),      cmocka_unit_test(test_document),
-        cmocka_unit_test(test_misuse),       cmocka_unit_test(test_max_depth),
-        cmocka_unit_test(test_cap),          cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_escape_ascii),
+        cmocka_unit_test(test_escape_utf8),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_document),
+        cmocka_unit_test(test_misuse),
+        cmocka_unit_test(test_max_depth),
+        cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_escape_every_position),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
