@@ -68,6 +68,33 @@ tree_label() {
     echo "$rev"
 }
 
+# BENCH_PIN=1: the server under test (dagprof, or null_server when it is the
+# target) runs on CPU 1 and the load generator on CPU 0 (taskset), so that
+# each side's rate is that of one core and not what is left of the cores
+# they otherwise share. Sets SERVER_ON and CLIENT_ON (command prefixes).
+if [ "${BENCH_PIN:-0}" = 1 ]; then
+    command -v taskset >/dev/null || { echo "BENCH_PIN=1 needs taskset (util-linux)" >&2; exit 1; }
+    [ "$(nproc)" -ge 2 ] || { echo "BENCH_PIN=1 needs two CPUs" >&2; exit 1; }
+    SERVER_ON=(taskset -c 1)
+    CLIENT_ON=(taskset -c 0)
+else
+    SERVER_ON=()
+    CLIENT_ON=()
+fi
+
+# quiet_listeners DAGPROF: the flags that turn off the receivers and
+# endpoints a build has beside the gRPC one (OTLP/HTTP, health), so that
+# benchmark runs never compete for their default ports; none for older
+# builds without them.
+quiet_listeners() {
+    local help
+    help=$("$1" --help 2>&1 || true)
+    QUIET_LISTENERS=()
+    case "$help" in *--http-listen*) QUIET_LISTENERS+=(--http-listen "") ;; esac
+    case "$help" in *--health-listen*) QUIET_LISTENERS+=(--health-listen "") ;; esac
+    case "$help" in *--telemetry-listen*) QUIET_LISTENERS+=(--telemetry-listen "") ;; esac
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -158,10 +185,12 @@ dagprof_at_rate() {
     local dagprof=$1 rate=$2 duration=$3 port pid
     shift 3
     port=$(free_port)
-    start dagprof "$WORK/rate.err" /dev/null "$dagprof" --listen "127.0.0.1:$port" --format json \
-        --idle-timeout 200ms --workers "${DAGPROF_WORKERS:-0}"
+    quiet_listeners "$dagprof"
+    start dagprof "$WORK/rate.err" /dev/null ${SERVER_ON[@]+"${SERVER_ON[@]}"} "$dagprof" \
+        --listen "127.0.0.1:$port" --format json --idle-timeout 200ms \
+        --workers "${DAGPROF_WORKERS:-0}" ${QUIET_LISTENERS[@]+"${QUIET_LISTENERS[@]}"}
     pid=$LAST_PID
-    RATE_LINE=$("$LOADGEN" --target "127.0.0.1:$port" --duration "$duration" --rate "$rate" "$@" \
+    RATE_LINE=$(${CLIENT_ON[@]+"${CLIENT_ON[@]}"} "$LOADGEN" --target "127.0.0.1:$port" --duration "$duration" --rate "$rate" "$@" \
         2>/dev/null || true)
     stop "$pid"
 }
@@ -173,10 +202,10 @@ direct_to_sink() {
     local sink=$1 port pid
     shift
     port=$(free_port)
-    start null_server "$WORK/direct.err" "$WORK/direct.out" "$NULL_SERVER" \
-        --listen "127.0.0.1:$port" "--$sink"
+    start null_server "$WORK/direct.err" "$WORK/direct.out" ${SERVER_ON[@]+"${SERVER_ON[@]}"} \
+        "$NULL_SERVER" --listen "127.0.0.1:$port" "--$sink"
     pid=$LAST_PID
-    DIRECT_LINE=$("$LOADGEN" --target "127.0.0.1:$port" "$@" || true)
+    DIRECT_LINE=$(${CLIENT_ON[@]+"${CLIENT_ON[@]}"} "$LOADGEN" --target "127.0.0.1:$port" "$@" || true)
     stop "$pid"
     SINK_LINE=$(cat "$WORK/direct.out")
 }
@@ -199,17 +228,18 @@ through_upstream() {
     done
     [ $# -gt 0 ] && shift
     up_port=$(free_port)
-    start null_server "$WORK/up.err" "$WORK/up.out" "$NULL_SERVER" --listen "127.0.0.1:$up_port" \
-        "--$sink"
+    start null_server "$WORK/up.err" "$WORK/up.out" ${CLIENT_ON[@]+"${CLIENT_ON[@]}"} \
+        "$NULL_SERVER" --listen "127.0.0.1:$up_port" "--$sink"
     n=$LAST_PID
     port=$(free_port)
-    start dagprof "$WORK/through.err" /dev/null "$dagprof" --listen "127.0.0.1:$port" \
-        --upstream "http://127.0.0.1:$up_port" --idle-timeout 200ms \
+    quiet_listeners "$dagprof"
+    start dagprof "$WORK/through.err" /dev/null ${SERVER_ON[@]+"${SERVER_ON[@]}"} "$dagprof" \
+        --listen "127.0.0.1:$port" --upstream "http://127.0.0.1:$up_port" --idle-timeout 200ms \
         --workers "${DAGPROF_WORKERS:-0}" --set upstream.shutdown_timeout=60s \
-        ${dargs[@]+"${dargs[@]}"}
+        ${QUIET_LISTENERS[@]+"${QUIET_LISTENERS[@]}"} ${dargs[@]+"${dargs[@]}"}
     d=$LAST_PID
     t0=$(now)
-    line=$( { TIMEFORMAT="%U %S"; time "$LOADGEN" --target "127.0.0.1:$port" "$@" || true; } \
+    line=$( { TIMEFORMAT="%U %S"; time ${CLIENT_ON[@]+"${CLIENT_ON[@]}"} "$LOADGEN" --target "127.0.0.1:$port" "$@" || true; } \
         2>"$WORK/loadgen.time")
     t_load=$(now)
     hwm=$(vm "$d" VmHWM)

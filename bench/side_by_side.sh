@@ -23,7 +23,8 @@
 #   defaults to build-bench/ of this tree and also provides loadgen and
 #   null_server. Defaults: --rates "500 750 1000 1250 1500 1750" requests/s,
 #   --sweep-duration 5, --rate 1250 and --duration 10 for c, --rounds 1.
-# Environment: LOADGEN_THREADS (default 1), DAGPROF_WORKERS (default 0 = cores).
+# Environment: LOADGEN_THREADS (default 1), DAGPROF_WORKERS (default 0 = cores),
+# BENCH_PIN=1 (servers under test on CPU 1, the load generator on CPU 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -48,7 +49,7 @@ while [ $# -gt 0 ]; do
         --duration) DURATION=$2; shift 2 ;;
         --concurrency) CONCURRENCY=$2; shift 2 ;;
         --spans-per-request) SPANS_PER_REQUEST=$2; shift 2 ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "side_by_side.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
