@@ -11,60 +11,17 @@
  */
 #include "otlp_file.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "file_read.h"
 #include "otlp_internal.h"
 
 /* Largest trace file read into memory in one piece. */
 #define DP_OTLP_FILE_MAX (512u * 1024 * 1024)
-
-static int read_whole_file(const char *path, dp_buf *out, char *err, size_t errlen)
-{
-    FILE *f = NULL;
-    struct stat st;
-    int rc = -1;
-
-    f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (fstat(fileno(f), &st) < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        goto out;
-    }
-    if ((uint64_t)st.st_size > DP_OTLP_FILE_MAX) {
-        snprintf(err, errlen, "%s: %lld bytes, over the %u-byte limit for one file", path,
-                 (long long)st.st_size, DP_OTLP_FILE_MAX);
-        goto out;
-    }
-    if (dp_buf_reserve(out, (size_t)st.st_size) < 0) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        goto out;
-    }
-    size_t n = fread(out->data, 1, (size_t)st.st_size, f);
-    if (ferror(f)) {
-        snprintf(err, errlen, "%s: read error", path);
-        goto out;
-    }
-    out->len = n;
-    out->data[n] = '\0';
-    rc = 0;
-out:
-    if (f)
-        fclose(f);
-    return rc;
-}
 
 /* The file's bytes become the request without a copy. */
 static void swap_bufs(dp_buf *a, dp_buf *b)
@@ -173,7 +130,7 @@ int dp_otlp_file_read(const char *path, dp_arena *arena, dp_buf *bytes, dp_otlp_
     memset(batch, 0, sizeof *batch);
     dp_buf_reset(bytes);
     dp_buf_init(&text, 0);
-    if (read_whole_file(path, &text, err, errlen) < 0)
+    if (dp_file_read(path, DP_OTLP_FILE_MAX, &text, err, errlen) < 0)
         goto out;
     /* a UTF-8 byte order mark may precede JSON */
     if (text.len >= 3 && memcmp(text.data, "\xef\xbb\xbf", 3) == 0)
