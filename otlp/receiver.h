@@ -12,6 +12,9 @@
  *   RESOURCE_EXHAUSTED  over max_recv_message_bytes (answered by the core)
  *   UNAVAILABLE         the table cannot take more now; nothing was kept,
  *                       so the client's retry does not duplicate spans
+ *   UNAUTHENTICATED     with an authenticator, the call's metadata carries
+ *                       no accepted token (checked before the message is
+ *                       decoded; health checks are not asked)
  * Metrics and logs are validated and answered OK (or INVALID_ARGUMENT), then
  * offered to the forward hook when one is set (upstream export). What is done
  * with a request's bytes is dp_ingest_request() (ingest.h), shared with the
@@ -23,18 +26,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "config_map.h"
 #include "dp_err.h"
 #include "ingest.h"
 #include "otlp_signal.h"
+#include "receiver_tls.h"
 #include "trace_table.h"
 
 /*
  * The receiver's settings. The config file's server section
- * (receiver_config.c) declares the first five with their defaults;
+ * (receiver_config.c) declares all but the last three with their defaults;
  * dp_receiver_options_defaults() applies them. The section is both OTLP
  * receivers': http_listen is the OTLP/HTTP receiver's address
- * (http_receiver.h), which this receiver does not read.
+ * (http_receiver.h), which this receiver does not read. tls and auth name
+ * the files that the daemon reads into tls_server and authenticator
+ * (receiver_tls.h, auth.h), which both receivers share.
  */
 typedef struct dp_receiver_options {
     char listen[256];              /* "HOST:PORT"; port 0 picks a free port */
@@ -42,7 +49,11 @@ typedef struct dp_receiver_options {
     unsigned workers;              /* 0 = number of cores */
     size_t max_recv_message_bytes; /* larger requests get RESOURCE_EXHAUSTED; not 0 */
     unsigned max_concurrent_calls; /* outstanding trace calls per worker; not 0 */
+    dp_tls_options tls;            /* tls.* */
+    dp_auth_options auth;          /* auth.* */
     dp_ingest *ingest; /* where requests go; borrowed, required (other receivers may share it) */
+    dp_tls_server *tls_server; /* borrowed; NULL = plaintext */
+    dp_auth *authenticator;    /* borrowed; NULL = every request is taken */
 } dp_receiver_options;
 
 /** Counters since start (the span, point and record counts are the ingest's, so they include

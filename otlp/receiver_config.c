@@ -2,7 +2,9 @@
  * The server section of the config file: the OTLP receivers' settings
  * (dp_receiver_options; http_listen is the OTLP/HTTP receiver's), with
  * their defaults, ranges and descriptions; listen addresses are checked by
- * common/config_map's dp_config_listen_problem. The defaults here are the only ones;
+ * common/config_map's dp_config_listen_problem. The tls.* and auth.* keys
+ * name files (receiver_tls.h, auth.h); in the YAML file they may be written
+ * nested (tls: {cert_file: ...}). The defaults here are the only ones;
  * dp_receiver_options_defaults() applies them.
  */
 #include "receiver.h"
@@ -13,6 +15,12 @@
 
 #define KEY(...) DP_CONFIG_KEY(dp_receiver_options, __VA_ARGS__)
 #define KEY_CHECKED(...) DP_CONFIG_KEY_CHECKED(dp_receiver_options, __VA_ARGS__)
+
+static const dp_config_enum_value tls_versions[] = {
+    {"1.2", DP_TLS_1_2},
+    {"1.3", DP_TLS_1_3},
+    {NULL, 0},
+};
 
 static const dp_config_key server_keys[] = {
     KEY_CHECKED(
@@ -33,10 +41,33 @@ static const dp_config_key server_keys[] = {
     KEY("max_concurrent_calls", DP_CFG_UINT, max_concurrent_calls, "32", 1, 1024, NULL, NULL,
         "Trace export calls each worker handles at once. Further calls wait in the gRPC "
         "core's queue until one finishes; they are not refused."),
+    KEY("tls.cert_file", DP_CFG_STRING, tls.cert_file, "", 0, 0, NULL, NULL,
+        "PEM certificate (then its chain) both receivers present; with tls.key_file it turns "
+        "TLS on for OTLP/gRPC and OTLP/HTTP. Read again on SIGHUP. Empty: plaintext."),
+    KEY("tls.key_file", DP_CFG_STRING, tls.key_file, "", 0, 0, NULL, NULL,
+        "PEM private key of tls.cert_file, unencrypted. Read again on SIGHUP."),
+    KEY("tls.client_ca_file", DP_CFG_STRING, tls.client_ca_file, "", 0, 0, NULL, NULL,
+        "PEM CA certificates of the clients. Set: every client must present a certificate "
+        "signed by one of them (mTLS). Read again on SIGHUP. Empty: no client certificates."),
+    KEY("tls.min_version", DP_CFG_ENUM, tls.min_version, "1.2", 0, 0, tls_versions, NULL,
+        "Oldest TLS version taken. With 1.3 the OTLP/gRPC receiver still takes 1.2 "
+        "(docs/security.md)."),
+    KEY("auth.bearer_tokens_file", DP_CFG_STRING, auth.bearer_tokens_file, "", 0, 0, NULL, NULL,
+        "File of accepted bearer tokens, one a line: requests must carry Authorization: Bearer "
+        "TOKEN (or the API-key header). Read again on SIGHUP. Empty: no bearer tokens."),
+    KEY_CHECKED("auth.header", DP_CFG_STRING, auth.header, "", 0, 0, NULL, NULL, 0,
+                dp_auth_header_name_problem,
+                "Name of a header carrying an API key (x-api-key, ...), whose accepted values "
+                "are in auth.header_values_file. Empty: none."),
+    KEY("auth.header_values_file", DP_CFG_STRING, auth.header_values_file, "", 0, 0, NULL, NULL,
+        "File of accepted values of auth.header, one a line. Read again on SIGHUP."),
 };
 
 const dp_config_section dp_receiver_section =
-    DP_CONFIG_SECTION("server", "The OTLP receivers: gRPC and HTTP.", server_keys);
+    DP_CONFIG_SECTION("server",
+                      "The OTLP receivers: gRPC and HTTP, with their TLS and tokens "
+                      "(docs/security.md).",
+                      server_keys);
 
 void dp_receiver_options_defaults(dp_receiver_options *o)
 {

@@ -9,6 +9,11 @@
  * The YAML file is a mapping of sections to mappings of keys to scalars:
  *     server:
  *       listen: 0.0.0.0:4317
+ * A key whose name has a dot (server's tls.cert_file) may also be written
+ * nested, as the Collector's files do:
+ *     server:
+ *       tls:
+ *         cert_file: server.crt
  * Loading is all-or-nothing: it works on a copy and only replaces the
  * caller's config when the whole file was valid.
  */
@@ -190,21 +195,45 @@ static int headers_from_mapping(load_ctx *x, const dp_config_section *s, const d
     return 0;
 }
 
+/* True when some key of `s` is named "NAME.something" (name is len bytes). */
+static bool is_key_group(const dp_config_section *s, const char *name, size_t len)
+{
+    for (size_t i = 0; i < s->key_count; i++)
+        if (strncmp(s->keys[i].name, name, len) == 0 && s->keys[i].name[len] == '.')
+            return true;
+    return false;
+}
+
 static int load_key(load_ctx *x, dp_config *c, const dp_config_part *part,
-                    const yaml_node_t *key_node, const yaml_node_t *value)
+                    const yaml_node_t *key_node, const yaml_node_t *value, const char *prefix)
 {
     const dp_config_section *s = part->section;
     void *base = dp_config_part_base(c, part);
-    char msg[4200], allowed[768];
+    char msg[4200], allowed[768], full[128];
     const char *name;
     size_t len;
     if (key_text(x, key_node, "key", &name, &len) < 0)
         return -1;
-    const dp_config_key *k = dp_config_key_find(s, name, len);
+    /* a key of a group may be written nested: "tls: {cert_file: x}" is "tls.cert_file" */
+    int full_len = snprintf(full, sizeof(full), "%s%.*s", prefix, (int)(len > 64 ? 64 : len), name);
+    const dp_config_key *k = dp_config_key_find(s, full, (size_t)full_len);
+    if (!k && value->type == YAML_MAPPING_NODE && is_key_group(s, full, (size_t)full_len)) {
+        strcat(full, ".");
+        for (const yaml_node_pair_t *p = value->data.mapping.pairs.start;
+             p < value->data.mapping.pairs.top; p++) {
+            const yaml_node_t *sub_key = yaml_document_get_node(x->doc, p->key);
+            const yaml_node_t *sub_value = yaml_document_get_node(x->doc, p->value);
+            if (!sub_key || !sub_value)
+                return fail(x, value, "malformed YAML mapping");
+            if (load_key(x, c, part, sub_key, sub_value, full) < 0)
+                return -1;
+        }
+        return 0;
+    }
     if (!k) {
         dp_config_key_names(s, allowed, sizeof(allowed));
-        snprintf(msg, sizeof(msg), "unknown key '%.*s' in section '%s' (allowed: %s)",
-                 (int)(len > 64 ? 64 : len), name, s->name, allowed);
+        snprintf(msg, sizeof(msg), "unknown key '%s' in section '%s' (allowed: %s)", full, s->name,
+                 allowed);
         return fail(x, key_node, msg);
     }
     unsigned long first = seen_line(x, k);
@@ -278,7 +307,7 @@ static int load_section(load_ctx *x, dp_config *c, const yaml_node_t *name_node,
         const yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
         if (!k || !v)
             return fail(x, body, "malformed YAML mapping");
-        if (load_key(x, c, part, k, v) < 0)
+        if (load_key(x, c, part, k, v, "") < 0)
             return -1;
     }
     return 0;

@@ -42,6 +42,11 @@ static const char reference_intro[] =
     "  tool_latency: 2s\n"
     "```\n"
     "\n"
+    "A key with a dot in its name, such as `tls.cert_file` of `server`, may also be written "
+    "nested\n"
+    "(`tls:` with `cert_file:` under it), as the Collector's files write it; `--set\n"
+    "server.tls.cert_file=FILE` sets it from the command line.\n"
+    "\n"
     "An unknown section or key, a key given twice, a value of the wrong type or out of range,\n"
     "and a high-severity threshold below its base threshold are errors. The message names the\n"
     "file and line (and the allowed keys), for example\n"
@@ -151,13 +156,20 @@ int dp_config_example_yaml(dp_buf *out)
         TRY(dp_buf_printf(out, "\n# %s\n%s:\n", s->description, s->name));
         for (size_t j = 0; j < s->key_count; j++) {
             const dp_config_key *k = &s->keys[j];
+            /* "tls.cert_file" is written nested, under "tls:" */
+            const char *dot = strchr(k->name, '.');
+            int group_len = dot ? (int)(dot - k->name) : 0;
+            const char *indent = dot ? "    " : "  ";
+            if (dot && (j == 0 || strncmp(s->keys[j - 1].name, k->name, (size_t)group_len + 1)))
+                TRY(dp_buf_printf(out, "  %.*s:\n", group_len, k->name));
             dp_config_key_range_text(k, range, sizeof(range));
-            TRY(dp_buf_printf(out, "  # %s\n  # %s", k->description, dp_config_type_name(k)));
+            TRY(dp_buf_printf(out, "%s# %s\n%s# %s", indent, k->description, indent,
+                              dp_config_type_name(k)));
             if (range[0])
                 TRY(dp_buf_printf(out, ", %s", range));
             if (k->flag)
                 TRY(dp_buf_printf(out, "; flag %s", k->flag));
-            TRY(dp_buf_printf(out, "\n  %s: ", k->name));
+            TRY(dp_buf_printf(out, "\n%s%s: ", indent, dot ? dot + 1 : k->name));
             if (k->type == DP_CFG_STRING)
                 TRY(put_yaml_string(out, k->default_value));
             else

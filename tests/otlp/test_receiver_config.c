@@ -31,7 +31,38 @@ static void test_defaults(void **state)
     assert_int_equal(o.workers, 0);                               /* one per core */
     assert_int_equal(o.max_recv_message_bytes, 16 * 1024 * 1024); /* 16MiB */
     assert_int_equal(o.max_concurrent_calls, 32);
+    /* plaintext and no tokens unless files are named; TLS 1.2 and up */
+    assert_string_equal(o.tls.cert_file, "");
+    assert_string_equal(o.tls.key_file, "");
+    assert_string_equal(o.tls.client_ca_file, "");
+    assert_int_equal(o.tls.min_version, DP_TLS_1_2);
+    assert_false(dp_tls_options_enabled(&o.tls));
+    assert_string_equal(o.auth.bearer_tokens_file, "");
+    assert_string_equal(o.auth.header, "");
+    assert_string_equal(o.auth.header_values_file, "");
+    assert_false(dp_auth_options_enabled(&o.auth));
     assert_null(o.ingest);
+    assert_null(o.tls_server);
+    assert_null(o.authenticator);
+}
+
+/* auth.header: a name both a gRPC metadata key and an HTTP field can carry */
+static void test_auth_header_names(void **state)
+{
+    dp_receiver_options o;
+    char err[256];
+    dp_receiver_options_defaults(&o);
+    assert_int_equal(set(&o, "auth.header", "X-Api-Key", err, sizeof(err)), 0);
+    assert_string_equal(o.auth.header, "X-Api-Key");
+    assert_int_equal(set(&o, "auth.header", "x_token.v2", err, sizeof(err)), 0);
+    const char *bad[] = {"x api key", "x-api-key:", "grpc-timeout", "X-Key-Bin", "k\xc3\xa9y"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(set(&o, "auth.header", bad[i], err, sizeof(err)), -1);
+    assert_string_equal(err, "server.auth.header: 'k\xc3\xa9y' is not a header name both "
+                             "receivers can read (letters, digits, '-', '_' and '.'; not grpc-*, "
+                             "not *-bin)");
+    assert_string_equal(o.auth.header, "x_token.v2"); /* the last good value stays */
+    assert_int_equal(set(&o, "auth.header", "", err, sizeof(err)), 0);
 }
 
 static void test_listen_addresses(void **state)
@@ -90,6 +121,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_listen_addresses),
+        cmocka_unit_test(test_auth_header_names),
         cmocka_unit_test(test_start_refuses_zero_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -184,7 +184,9 @@ static void test_usage_errors_exit_2_with_one_line_and_hint(void **state)
          3,
          "option '--set': unknown key 'port' in section 'server' (allowed: listen, http_listen, "
          "workers, "
-         "max_recv_message_size, max_concurrent_calls)"},
+         "max_recv_message_size, max_concurrent_calls, tls.cert_file, tls.key_file, "
+         "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
+         "auth.header_values_file)"},
         {{"dagprof", "traces.json"},
          2,
          "unexpected argument 'traces.json' (to profile files use: dagprof report FILE...)"},

@@ -174,11 +174,57 @@ static void test_unknown_key_and_section(void **state)
     expect_load_error(
         "server:\n  listn: 1.2.3.4:5\n",
         "2: unknown key 'listn' in section 'server' (allowed: listen, http_listen, workers, "
-        "max_recv_message_size, max_concurrent_calls)");
+        "max_recv_message_size, max_concurrent_calls, tls.cert_file, tls.key_file, "
+        "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
+        "auth.header_values_file)");
     expect_load_error(
         "output:\n  format: json\nserve:\n  listen: x\n",
         "3: unknown section 'serve' (allowed: server, assembly, output, upstream, "
         "metrics, profile, thresholds, recommendations, budget, pricing, log, health)");
+}
+
+/* A key whose name has a dot may be written nested (as the Collector's
+ * files write tls:) or flat; both set the same field, once. */
+static void test_nested_keys(void **state)
+{
+    char path[64], err[1024];
+    dp_config c;
+    dp_config_defaults(&c);
+    write_tmp(path, "server:\n"
+                    "  tls:\n"
+                    "    cert_file: /etc/dagprof/server.crt\n"
+                    "    key_file: /etc/dagprof/server.key\n"
+                    "  auth.header: X-Api-Key\n"
+                    "  auth:\n"
+                    "    header_values_file: keys.txt\n");
+    assert_int_equal(dp_config_load_file(&c, path, err, sizeof(err)), 0);
+    assert_string_equal(c.server.tls.cert_file, "/etc/dagprof/server.crt");
+    assert_string_equal(c.server.tls.key_file, "/etc/dagprof/server.key");
+    assert_string_equal(c.server.tls.client_ca_file, ""); /* not set: the default */
+    assert_int_equal(c.server.tls.min_version, DP_TLS_1_2);
+    assert_string_equal(c.server.auth.header, "X-Api-Key");
+    assert_string_equal(c.server.auth.header_values_file, "keys.txt");
+    unlink(path);
+    assert_int_equal(dp_config_set(&c, "server.tls.min_version", "1.3", err, sizeof(err)), 0);
+    assert_int_equal(c.server.tls.min_version, DP_TLS_1_3);
+
+    /* the key's full name in messages, the line of the nested key */
+    expect_load_error("server:\n  tls:\n    cert_file: a.crt\n  tls.cert_file: b.crt\n",
+                      "4: duplicate key 'tls.cert_file' in section 'server' (first set on line 3)");
+    expect_load_error("server:\n  tls:\n    min_version: 1.1\n",
+                      "3: server.tls.min_version: '1.1' is not one of: 1.2, 1.3");
+    expect_load_error(
+        "server:\n  tls:\n    cert: a.crt\n",
+        "3: unknown key 'tls.cert' in section 'server' (allowed: listen, http_listen, workers, "
+        "max_recv_message_size, max_concurrent_calls, tls.cert_file, tls.key_file, "
+        "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
+        "auth.header_values_file)");
+    /* a group is not a key of its own */
+    expect_load_error("server:\n  tls: on\n",
+                      "2: unknown key 'tls' in section 'server' (allowed: listen, http_listen, "
+                      "workers, max_recv_message_size, max_concurrent_calls, tls.cert_file, "
+                      "tls.key_file, tls.client_ca_file, tls.min_version, "
+                      "auth.bearer_tokens_file, auth.header, auth.header_values_file)");
 }
 
 static void test_duplicates(void **state)
@@ -216,7 +262,10 @@ static void test_wrong_types(void **state)
                       "got nothing");
     expect_load_error("server: 4317\n",
                       "1: section 'server' must be a mapping of keys, got a value (allowed: "
-                      "listen, http_listen, workers, max_recv_message_size, max_concurrent_calls)");
+                      "listen, http_listen, workers, max_recv_message_size, max_concurrent_calls, "
+                      "tls.cert_file, tls.key_file, "
+                      "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
+                      "auth.header_values_file)");
     expect_load_error("- server\n",
                       "1: expected a mapping of sections, got a list (allowed: server, assembly, "
                       "output, upstream, metrics, profile, thresholds, recommendations, budget, "
@@ -293,7 +342,9 @@ static void test_set_single_key(void **state)
     assert_int_equal(dp_config_set(&c, "server.nope", "1", err, sizeof(err)), -1);
     assert_string_equal(
         err, "unknown key 'nope' in section 'server' (allowed: listen, http_listen, workers, "
-             "max_recv_message_size, max_concurrent_calls)");
+             "max_recv_message_size, max_concurrent_calls, tls.cert_file, tls.key_file, "
+             "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
+             "auth.header_values_file)");
     assert_int_equal(dp_config_set(&c, "sever.listen", "x", err, sizeof(err)), -1);
     assert_string_equal(
         err,
@@ -468,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_every_type),
         cmocka_unit_test(test_partial_file_keeps_other_defaults),
         cmocka_unit_test(test_unknown_key_and_section),
+        cmocka_unit_test(test_nested_keys),
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_wrong_types),
         cmocka_unit_test(test_out_of_range),
