@@ -46,7 +46,8 @@ enum {
     RPC_NOT_FOUND = 5,
     RPC_RESOURCE_EXHAUSTED = 8,
     RPC_UNIMPLEMENTED = 12,
-    RPC_UNAVAILABLE = 14
+    RPC_UNAVAILABLE = 14,
+    RPC_UNAUTHENTICATED = 16
 };
 
 /* One request in progress; pooled, reused by later requests. */
@@ -75,7 +76,7 @@ struct dp_http_receiver {
     pthread_mutex_t pool_lock;
     request_ctx *free_list;
     request_ctx *all; /* every context made, for destroy */
-    _Atomic uint64_t answers[7];
+    _Atomic uint64_t answers[8];
 };
 
 /* Index of each answered status in dp_http_receiver::answers. */
@@ -94,6 +95,8 @@ static int answer_slot(int status)
         return 4;
     case 415:
         return 5;
+    case 401:
+        return 7;
     default:
         return 6;
     }
@@ -178,6 +181,8 @@ static void decide(request_ctx *c, int status, const char *fmt, ...)
 static int rpc_code_of(int http_status)
 {
     switch (http_status) {
+    case 401:
+        return RPC_UNAUTHENTICATED;
     case 404:
         return RPC_NOT_FOUND;
     case 405:
@@ -253,6 +258,8 @@ static enum MHD_Result answer(dp_http_receiver *r, struct MHD_Connection *conn, 
                             c->type == BODY_JSON ? "application/json" : "application/x-protobuf");
     if (status == 405)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
+    if (status == 401 && dp_auth_takes_bearer(r->opt.auth))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (status == 503) {
         char secs[16];
         snprintf(secs, sizeof(secs), "%u", r->opt.retry_after_s);
@@ -436,7 +443,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
         *state = c;
         judge_headers(r, conn, c, url, method);
-        if (c->status == 413) { /* do not read a body that cannot be taken */
+        if (r->opt.auth) { /* before anything else is said about the request */
+            dp_auth_result a = dp_auth_check(
+                r->opt.auth,
+                dp_str_from_cstr(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                             MHD_HTTP_HEADER_AUTHORIZATION)),
+                dp_str_from_cstr(dp_auth_header_name(r->opt.auth)
+                                     ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                                   dp_auth_header_name(r->opt.auth))
+                                     : NULL));
+            if (a != DP_AUTH_OK)
+                decide(c, 401, "%s", dp_auth_message(r->opt.auth, a));
+        }
+        if (c->status == 413 || c->status == 401) { /* do not read a body that is not taken */
             c->answered = true;
             return answer(r, conn, c, c->status, &(dp_ingest_result){0});
         }
@@ -463,6 +482,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     if (*state)
         ctx_give_back(cls, *state);
     *state = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    dp_http_receiver *r = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED && r->opt.tls)
+        dp_tls_server_mhd_connection_started(r->opt.tls, conn, socket_context);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -511,15 +538,23 @@ int dp_http_receiver_start(const dp_http_receiver_options *opt, dp_http_receiver
         goto out;
     }
     rc = DP_ETHREAD;
+    /* HTTPS: the certificate callback and priorities of receiver_tls.c */
+    struct MHD_OptionItem tls_options[4] = {{MHD_OPTION_END, 0, NULL}};
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (r->opt.tls) {
+        flags |= MHD_USE_TLS;
+        dp_tls_server_mhd_options(r->opt.tls, tls_options, 4);
+    }
     /* libmicrohttpd's thread pool, each thread with its own epoll set; the
      * listening socket is handed over and closed by MHD_stop_daemon */
     r->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        on_request, r, MHD_OPTION_LISTEN_SOCKET, r->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
-        r->opt.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, NULL, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, r, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, r->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, r->opt.threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        r, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
     if (!r->daemon) {
-        snprintf(err, errlen, "http receiver: cannot start the HTTP server threads");
+        snprintf(err, errlen, "http receiver: cannot start the HTTP server threads%s",
+                 r->opt.tls ? " (or set up TLS)" : "");
         goto out;
     }
     r->listen_fd = -1; /* the daemon's now */
@@ -569,4 +604,5 @@ void dp_http_receiver_get_stats(dp_http_receiver *r, dp_http_receiver_stats *o)
     o->too_large = atomic_load(&r->answers[4]);
     o->unsupported_type = atomic_load(&r->answers[5]);
     o->unavailable = atomic_load(&r->answers[6]);
+    o->unauthenticated = atomic_load(&r->answers[7]);
 }

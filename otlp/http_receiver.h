@@ -7,6 +7,9 @@
  * dp_ingest_request() (ingest.h): the very path of the gRPC receiver, with
  * its limits and counters. The answers are the OTLP/HTTP specification's:
  *   200  Export*ServiceResponse (partial_success lists unusable spans)
+ *   401  with an authenticator, the request carries no accepted token
+ *        (judged from the headers, before the body is read; with bearer
+ *        tokens configured the answer has WWW-Authenticate: Bearer)
  *   400  the body does not decode (or is not valid gzip)
  *   404  another path             405  another method (Allow: POST)
  *   413  the body, inflated or not, is over max_recv_message_bytes
@@ -25,8 +28,10 @@
 
 #include <stddef.h>
 
+#include "auth.h"
 #include "dp_err.h"
 #include "ingest.h"
+#include "receiver_tls.h"
 
 typedef struct dp_http_receiver_options {
     const char *listen;            /* "HOST:PORT" ("[v6]:PORT"); port 0 picks a free port */
@@ -34,6 +39,8 @@ typedef struct dp_http_receiver_options {
     size_t max_recv_message_bytes; /* cap on a body after inflating; not 0 */
     unsigned retry_after_s;        /* Retry-After of a 503; 0 = 1 */
     dp_ingest *ingest;             /* borrowed; required */
+    dp_tls_server *tls;            /* borrowed; NULL = plain HTTP, else HTTPS only */
+    dp_auth *auth;                 /* borrowed; NULL = every request is taken */
 } dp_http_receiver_options;
 
 typedef struct dp_http_receiver dp_http_receiver;
@@ -47,6 +54,7 @@ typedef struct dp_http_receiver_stats {
     uint64_t too_large;          /* 413 */
     uint64_t unsupported_type;   /* 415 */
     uint64_t unavailable;        /* 503 */
+    uint64_t unauthenticated;    /* 401 */
 } dp_http_receiver_stats;
 
 /**

@@ -317,12 +317,39 @@ static void on_health_request(call_ctx *c)
     answer(c, GRPC_STATUS_OK, bb, "");
 }
 
+/* The value of metadata `key` (lower case, as the core has it), or {NULL, 0}. */
+static dp_str metadata_value(const grpc_metadata_array *md, const char *key)
+{
+    for (size_t i = 0; key && i < md->count; i++)
+        if (grpc_slice_str_cmp(md->metadata[i].key, key) == 0)
+            return (dp_str){(const char *)GRPC_SLICE_START_PTR(md->metadata[i].value),
+                            GRPC_SLICE_LENGTH(md->metadata[i].value)};
+    return DP_STR_NULL;
+}
+
+/* With an authenticator: answers UNAUTHENTICATED and returns false when
+ * the call's metadata carries no accepted credential. */
+static bool authenticated(call_ctx *c)
+{
+    dp_auth *auth = c->w->r->opt.authenticator;
+    if (!auth)
+        return true;
+    dp_auth_result a = dp_auth_check(auth, metadata_value(&c->request_md, "authorization"),
+                                     metadata_value(&c->request_md, dp_auth_header_name(auth)));
+    if (a == DP_AUTH_OK)
+        return true;
+    answer(c, GRPC_STATUS_UNAUTHENTICATED, NULL, dp_auth_message(auth, a));
+    return false;
+}
+
 static void on_call(call_ctx *c)
 {
     dp_receiver *r = c->w->r;
     dp_ingest_result res;
     const uint8_t *data;
     size_t len;
+    if (!authenticated(c))
+        return;
     if (read_payload(c, &data, &len) != 0) {
         memset(&res, 0, sizeof(res));
         res.status = DP_INGEST_INVALID;
@@ -479,13 +506,18 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     if (!r->shutdown_cq)
         goto out;
 
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    grpc_server_credentials *creds = r->opt.tls_server
+                                         ? dp_tls_server_grpc_credentials(r->opt.tls_server)
+                                         : grpc_insecure_server_credentials_create();
+    if (!creds)
+        goto out;
     r->port = grpc_server_add_http2_port(r->server, r->opt.listen, creds);
     grpc_server_credentials_release(creds);
     if (r->port <= 0) {
         rc = DP_RECEIVER_EBIND;
-        snprintf(err, errlen, "receiver: cannot listen on %s (address in use or invalid)",
-                 r->opt.listen);
+        snprintf(err, errlen, "receiver: cannot listen on %s (address in use or invalid%s)",
+                 r->opt.listen,
+                 r->opt.tls_server ? ", or the gRPC core refused the TLS certificate or key" : "");
         goto out;
     }
     grpc_server_start(r->server);

@@ -4,17 +4,22 @@
  * one set of counters) and the report sink or the upstream export pipeline
  * as its output.
  * The calling thread waits for SIGINT/SIGTERM with sigwait(), so no work
- * happens in a signal handler.
+ * happens in a signal handler; SIGHUP there reads the receivers'
+ * certificates and token files again (server.tls, server.auth), which both
+ * receivers share.
  */
 #include "daemon.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
+#include "cli.h"
 #include "engine.h"
 #include "export_pipeline.h"
 #include "health_endpoint.h"
@@ -22,14 +27,22 @@
 #include "ingest.h"
 #include "log.h"
 #include "receiver.h"
+#include "receiver_tls.h"
 #include "render.h"
 #include "sink.h"
 #include "trace_table.h"
+
+/* What both receivers share of server.tls and server.auth; NULL when not configured. */
+typedef struct receiver_security {
+    dp_tls_server *tls;
+    dp_auth *auth;
+} receiver_security;
 
 /* The OTLP/gRPC receiver as the engine's input. */
 typedef struct grpc_input {
     const dp_config *cfg;
     dp_ingest *ingest; /* shared with the HTTP input */
+    const receiver_security *security;
     dp_receiver *receiver;
 } grpc_input;
 
@@ -37,6 +50,7 @@ typedef struct grpc_input {
 typedef struct http_input {
     const dp_config *cfg;
     dp_ingest *ingest;
+    const receiver_security *security;
     dp_http_receiver *receiver;
 } http_input;
 
@@ -54,6 +68,8 @@ static int grpc_input_start(void *ctx, dp_engine *engine, char *err, size_t errl
     const dp_config *cfg = in->cfg;
     dp_receiver_options rcv = cfg->server;
     rcv.ingest = in->ingest;
+    rcv.tls_server = in->security->tls;
+    rcv.authenticator = in->security->auth;
     return dp_receiver_start(&rcv, &in->receiver, err, errlen) == DP_RECEIVER_OK ? 0 : -1;
 }
 
@@ -86,6 +102,8 @@ static int http_input_start(void *ctx, dp_engine *engine, char *err, size_t errl
     opt.threads = in->cfg->server.workers; /* 0: one per core */
     opt.max_recv_message_bytes = in->cfg->server.max_recv_message_bytes;
     opt.ingest = in->ingest;
+    opt.tls = in->security->tls;
+    opt.auth = in->security->auth;
     return dp_http_receiver_start(&opt, &in->receiver, err, errlen) == DP_OK ? 0 : -1;
 }
 
@@ -130,15 +148,70 @@ static void log_totals(dp_engine *engine, dp_receiver *receiver)
                 (unsigned long long)es.spans_duplicate);
 }
 
+/*
+ * Read the files of server.tls and server.auth. Returns 0, or -1 with the
+ * reason logged (a configuration error: nothing has started).
+ */
+static int security_open(const dp_config *cfg, receiver_security *sec)
+{
+    char err[2600], summary[2600];
+    if (dp_tls_options_enabled(&cfg->server.tls)) {
+        if (dp_tls_server_create(&cfg->server.tls, &sec->tls, err, sizeof(err)) != DP_OK) {
+            dp_log_error("daemon", "%s", err);
+            return -1;
+        }
+        dp_tls_server_summary(sec->tls, summary, sizeof(summary));
+        dp_log_info("daemon", "TLS on the receivers: %s", summary);
+    }
+    if (dp_auth_options_enabled(&cfg->server.auth)) {
+        if (dp_auth_create(&cfg->server.auth, &sec->auth, err, sizeof(err)) != DP_OK) {
+            dp_log_error("daemon", "%s", err);
+            return -1;
+        }
+        dp_auth_summary(sec->auth, summary, sizeof(summary));
+        dp_log_info("daemon", "requests must carry a token: %s", summary);
+    }
+    return 0;
+}
+
+/*
+ * SIGHUP: read the certificates and token files again. What was reloaded
+ * is said in one info line; a file that does not pass is logged as an error
+ * and what was in use stays in use.
+ */
+static void security_reload(receiver_security *sec)
+{
+    char err[2600], tls_summary[2600] = "", auth_summary[300] = "";
+    bool tls_ok = false, auth_ok = false;
+    if (sec->tls) {
+        tls_ok = dp_tls_server_reload(sec->tls, tls_summary, sizeof(tls_summary), err,
+                                      sizeof(err)) == DP_OK;
+        if (!tls_ok)
+            dp_log_error("daemon", "SIGHUP: %s; the certificates in use are kept", err);
+    }
+    if (sec->auth) {
+        auth_ok = dp_auth_reload(sec->auth, auth_summary, sizeof(auth_summary), err, sizeof(err)) ==
+                  DP_OK;
+        if (!auth_ok)
+            dp_log_error("daemon", "SIGHUP: %s; the tokens in use are kept", err);
+    }
+    if (tls_ok || auth_ok)
+        dp_log_info("daemon", "SIGHUP: reloaded %s%s%s%s%s", tls_ok ? "TLS: " : "", tls_summary,
+                    tls_ok && auth_ok ? "; " : "", auth_ok ? "tokens: " : "", auth_summary);
+    else if (!sec->tls && !sec->auth)
+        dp_log_info("daemon", "SIGHUP: nothing to reload (no server.tls or server.auth files)");
+}
+
 int dp_daemon_run(const dp_config *cfg)
 {
     int rc = 1;
     dp_engine *engine = NULL;
     dp_export_pipeline *exporter = NULL; /* NULL without an upstream; owns its sink then */
     dp_sink *sink = NULL;
-    dp_ingest *ingest = NULL; /* what both receivers do with a request */
-    grpc_input grpc = {cfg, NULL, NULL};
-    http_input http = {cfg, NULL, NULL};
+    dp_ingest *ingest = NULL;                  /* what both receivers do with a request */
+    receiver_security security = {NULL, NULL}; /* both receivers' TLS and tokens */
+    grpc_input grpc = {cfg, NULL, &security, NULL};
+    http_input http = {cfg, NULL, &security, NULL};
     dp_health_endpoint *health = NULL; /* 503 until listening, and again while draining */
 
     /* every thread started below inherits this mask; only sigwait() sees the signals */
@@ -146,7 +219,13 @@ int dp_daemon_run(const dp_config *cfg)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    if (security_open(cfg, &security) != 0) {
+        rc = DP_EXIT_USAGE; /* a bad file of the configuration */
+        goto out;
+    }
 
     if (cfg->health_listen[0]) {
         char err[300];
@@ -228,7 +307,13 @@ int dp_daemon_run(const dp_config *cfg)
 
     for (;;) {
         int sig = 0;
-        if (sigwait(&sigs, &sig) == 0 && (sig == SIGINT || sig == SIGTERM)) {
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            security_reload(&security);
+            continue;
+        }
+        if (sig == SIGINT || sig == SIGTERM) {
             dp_log_info("daemon", "%s: stopping; finishing calls in flight and pending runs",
                         sig == SIGINT ? "SIGINT" : "SIGTERM");
             break;
@@ -248,6 +333,8 @@ out:
     dp_export_pipeline_finish(exporter);
     dp_engine_destroy(engine);
     dp_ingest_destroy(ingest); /* after the receivers that used it */
+    dp_tls_server_destroy(security.tls);
+    dp_auth_destroy(security.auth);
     dp_health_endpoint_destroy(health);
     if (exporter)
         dp_export_pipeline_destroy(exporter);

@@ -15,8 +15,10 @@
  * Run the daemon with `cfg` (not modified; must outlive the call).
  * Blocks until SIGINT/SIGTERM has been handled. SIGINT and SIGTERM are
  * blocked in the calling thread and every thread it starts.
+ * SIGHUP reloads the receivers' certificates and token files.
  * Returns 0 after a clean shutdown, non-zero when startup failed (e.g. the
- * listen address cannot be bound), with the reason logged.
+ * listen address cannot be bound), with the reason logged: DP_EXIT_USAGE (2)
+ * when a file of server.tls or server.auth is missing or bad.
  */
 int dp_daemon_run(const dp_config *cfg);
 

@@ -77,9 +77,28 @@ class Daemon:
         with self._cond:
             return self._cond.wait_for(lambda: found() or self._eof, timeout) and found()
 
+    def wait_for_log(self, pattern, timeout=30.0, after=0):
+        """Block until a stderr line at index `after` or later matches the
+        regular expression `pattern`; returns the match, or None when the
+        timeout passes or stderr closes first. Waits on the reader thread's
+        notifications, not on a clock."""
+        rx = re.compile(pattern)
+
+        def found():
+            for line in self.stderr_lines[after:]:
+                m = rx.search(line)
+                if m:
+                    return m
+            return None
+        with self._cond:
+            self._cond.wait_for(lambda: found() or self._stderr_eof, timeout)
+            return found()
+
     def _read_stderr(self):
         for line in self.proc.stderr:
-            self.stderr_lines.append(line)
+            with self._cond:
+                self.stderr_lines.append(line)
+                self._cond.notify_all()
             m = LISTEN_RE.search(line)
             if m and not self._ready.is_set():
                 addr = m.group(1)
@@ -93,8 +112,11 @@ class Daemon:
                 if hh:
                     self.health_port = int(hh.group(1))
                 self._ready.set()
-        # stderr closed: the process is gone; wake up a waiting start().
+        # stderr closed: the process is gone; wake up a waiting start() and wait_for_log().
         self._ready.set()
+        with self._cond:
+            self._stderr_eof = True
+            self._cond.notify_all()
 
     def start(self):
         # A port from free_port() can be taken by someone else before the
@@ -102,7 +124,7 @@ class Daemon:
         for _attempt in range(5):
             self.port = free_port()
             self.stdout_lines, self.stderr_lines = [], []
-            self._eof = False
+            self._eof = self._stderr_eof = False
             self._ready.clear()
             # idle_timeout None: dagprof's built-in default
             idle = ["--idle-timeout", self.idle_timeout] if self.idle_timeout is not None else []
