@@ -14,6 +14,9 @@
 /** Milliseconds on CLOCK_MONOTONIC. */
 uint64_t dp_clock_monotonic_ms(void);
 
+/** Nanoseconds on CLOCK_MONOTONIC, for busy times. */
+uint64_t dp_clock_monotonic_ns(void);
+
 /** Nanoseconds since the Unix epoch (CLOCK_REALTIME). */
 uint64_t dp_clock_realtime_ns(void);
 
@@ -22,5 +25,8 @@ struct timespec dp_clock_deadline(uint64_t ms);
 
 /** Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
 void dp_hex(const uint8_t *bytes, size_t n, char *out);
+
+/** The value of one hex digit (either case), or -1 when c is not one. */
+int dp_hex_digit(char c);
 
 #endif

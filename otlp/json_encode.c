@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "otlp_file.h"
 #include "otlp_internal.h"
 
@@ -306,17 +307,6 @@ static int put_enum(encoder *c, json_t *obj, const json_path *path, const char *
     return 0;
 }
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* An id as hex into out[nbytes]. *present is false for an absent or empty string. */
 static int get_hex_id(encoder *c, json_t *obj, const json_path *path, const char *camel,
                       const char *snake, uint8_t *out, size_t nbytes, bool *present)
@@ -334,7 +324,7 @@ static int get_hex_id(encoder *c, json_t *obj, const json_path *path, const char
     if (n != 2 * nbytes)
         return bad(c, path, camel, "not %zu hex digits", 2 * nbytes);
     for (size_t i = 0; i < nbytes; i++) {
-        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+        int hi = dp_hex_digit(s[2 * i]), lo = dp_hex_digit(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return bad(c, path, camel, "not %zu hex digits", 2 * nbytes);
         out[i] = (uint8_t)(hi << 4 | lo);

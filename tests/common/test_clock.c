@@ -19,6 +19,24 @@ static void test_hex(void **state)
     assert_string_equal(out, "009fa0ff");
     dp_hex(id, 0, out);
     assert_string_equal(out, "");
+    /* digits read back: 0..9, a..f and A..F; anything else is not one */
+    assert_int_equal(dp_hex_digit('0'), 0);
+    assert_int_equal(dp_hex_digit('9'), 9);
+    assert_int_equal(dp_hex_digit('a'), 10);
+    assert_int_equal(dp_hex_digit('F'), 15);
+    assert_int_equal(dp_hex_digit('g'), -1);
+    assert_int_equal(dp_hex_digit('/'), -1);
+    assert_int_equal(dp_hex_digit('\0'), -1);
+}
+
+/* Monotonic nanoseconds agree with the milliseconds read around them. */
+static void test_monotonic_ns(void **state)
+{
+    (void)state;
+    uint64_t before = dp_clock_monotonic_ms();
+    uint64_t ns = dp_clock_monotonic_ns();
+    uint64_t after = dp_clock_monotonic_ms();
+    assert_true(ns / 1000000u >= before && ns / 1000000u <= after);
 }
 
 /* The deadline is `ms` past a monotonic reading taken before it, with
@@ -48,6 +66,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_monotonic_ns),
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_realtime_is_unix_nanoseconds),
     };
