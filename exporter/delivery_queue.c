@@ -201,6 +201,13 @@ int dp_delivery_queue_take(dp_delivery_queue *q, dp_delivery_batch *batch, uint6
     q->depth.queued_requests -= requests;
     q->depth.inflight_items += items;
     q->depth.inflight_bytes += bytes;
+    /* the batch's age is kept while it is in flight (retries can take long) */
+    for (unsigned i = 0; i < DP_DELIVERY_MAX_INFLIGHT && !batch->inflight_slot; i++) {
+        if (!q->inflight_since[i]) {
+            q->inflight_since[i] = first->enqueued_ms + 1;
+            batch->inflight_slot = i + 1;
+        }
+    }
     pthread_mutex_unlock(&q->mu);
 
     batch->first = first;
@@ -237,6 +244,8 @@ void dp_delivery_queue_complete(dp_delivery_queue *q, dp_delivery_batch *batch)
     pthread_mutex_lock(&q->mu);
     q->depth.inflight_items -= batch->items;
     q->depth.inflight_bytes -= batch->len;
+    if (batch->inflight_slot)
+        q->inflight_since[batch->inflight_slot - 1] = 0;
     pthread_mutex_unlock(&q->mu);
     free_items(batch->first);
     memset(batch, 0, sizeof(*batch));
@@ -272,6 +281,12 @@ dp_delivery_depth dp_delivery_queue_depth(dp_delivery_queue *q)
     dp_delivery_depth d;
     pthread_mutex_lock(&q->mu);
     d = q->depth;
+    /* the oldest of the queue's head and the batches in flight */
+    uint64_t oldest = q->head ? q->head->enqueued_ms + 1 : 0;
+    for (unsigned i = 0; i < DP_DELIVERY_MAX_INFLIGHT; i++)
+        if (q->inflight_since[i] && (!oldest || q->inflight_since[i] < oldest))
+            oldest = q->inflight_since[i];
     pthread_mutex_unlock(&q->mu);
+    d.oldest_enqueued_ms = oldest ? oldest - 1 : 0;
     return d;
 }

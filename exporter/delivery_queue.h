@@ -42,6 +42,7 @@ typedef struct dp_delivery_batch {
     size_t len;              /**< bytes of all requests together */
     uint64_t items;          /**< spans / points / records in the batch */
     uint64_t requests;       /**< requests in the batch */
+    unsigned inflight_slot;  /**< the queue's record of its age: index + 1, 0 = none */
 } dp_delivery_batch;
 
 /** The encoded bytes of one request of a batch. */
@@ -57,13 +58,21 @@ void dp_delivery_batch_copy(const dp_delivery_batch *batch, void *dst);
 typedef struct dp_delivery_depth {
     uint64_t queued_items, queued_bytes, queued_requests;
     uint64_t inflight_items, inflight_bytes;
+    /** When the oldest request queued or in flight was pushed (monotonic
+     *  ms; 0 = none): its age is how far delivery lags. */
+    uint64_t oldest_enqueued_ms;
 } dp_delivery_depth;
+
+/** Batches in flight at once whose age is tracked (one per sender lane). */
+#define DP_DELIVERY_MAX_INFLIGHT 32
 
 typedef struct dp_delivery_queue {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     dp_delivery_item *head, *tail;
-    dp_delivery_depth depth;
+    dp_delivery_depth depth; /* oldest_enqueued_ms is worked out when read */
+    /* enqueue time + 1 of each in-flight batch's oldest request; 0 = free */
+    uint64_t inflight_since[DP_DELIVERY_MAX_INFLIGHT];
     uint64_t max_items, max_bytes;
     bool closed;
 } dp_delivery_queue;
@@ -108,7 +117,7 @@ void dp_delivery_queue_close(dp_delivery_queue *q);
  *  items they held. Used when a shutdown runs out of time. */
 uint64_t dp_delivery_queue_drain(dp_delivery_queue *q, uint64_t *requests);
 
-/** Current depth. */
+/** Current depth, with the time the oldest request queued or in flight was pushed. */
 dp_delivery_depth dp_delivery_queue_depth(dp_delivery_queue *q);
 
 #endif

@@ -920,6 +920,9 @@ void dp_upstream_get_stats(dp_upstream *up, dp_upstream_signal signal, dp_upstre
     dp_delivery_depth d = dp_delivery_queue_depth(&s->queue);
     out->queue_items = d.queued_items + d.inflight_items;
     out->queue_bytes = d.queued_bytes + d.inflight_bytes;
+    uint64_t now = dp_clock_monotonic_ms();
+    if (d.oldest_enqueued_ms && now > d.oldest_enqueued_ms)
+        out->queue_oldest_age_ms = now - d.oldest_enqueued_ms;
 }
 
 int dp_upstream_wait_attempts(dp_upstream *up, dp_upstream_signal signal, uint64_t min_attempts,

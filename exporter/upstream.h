@@ -59,6 +59,7 @@ typedef struct dp_upstream_stats {
     uint64_t partial_success_calls; /**< successful calls that reported rejections */
     uint64_t queue_items;           /**< queued and in flight, now */
     uint64_t queue_bytes;           /**< queued and in flight, now */
+    uint64_t queue_oldest_age_ms;   /**< age of the oldest request queued or in flight, now */
 } dp_upstream_stats;
 
 /**

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "decode.h"
 #include "pb_wire.h"
 
@@ -19,6 +20,9 @@ struct dp_ingest {
     dp_ingest_options opt;
     _Atomic uint64_t spans_received, spans_accepted, spans_rejected, spans_refused;
     _Atomic uint64_t metric_points, log_records;
+    /* by outcome and signal, and the time spent: one relaxed add per request */
+    _Atomic uint64_t requests_refused[DP_SIGNAL_COUNT], decode_errors[DP_SIGNAL_COUNT];
+    _Atomic uint64_t busy_ns;
 };
 
 dp_ingest *dp_ingest_create(const dp_ingest_options *opt)
@@ -128,11 +132,18 @@ static void ingest_side(dp_ingest *in, enum dp_signal signal, const uint8_t *dat
 void dp_ingest_request(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
                        dp_arena *arena, dp_ingest_result *out)
 {
+    uint64_t start = dp_clock_monotonic_ns();
     memset(out, 0, sizeof(*out));
     if (signal == DP_SIGNAL_TRACES)
         ingest_traces(in, data, len, arena, out);
     else
         ingest_side(in, signal, data, len, arena, out);
+    _Atomic uint64_t *outcome = out->status == DP_INGEST_UNAVAILABLE ? in->requests_refused
+                                : out->status == DP_INGEST_INVALID   ? in->decode_errors
+                                                                     : NULL;
+    if (outcome && (unsigned)signal < DP_SIGNAL_COUNT)
+        atomic_fetch_add_explicit(&outcome[signal], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&in->busy_ns, dp_clock_monotonic_ns() - start, memory_order_relaxed);
 }
 
 void dp_ingest_get_stats(dp_ingest *in, dp_ingest_stats *o)
@@ -144,6 +155,11 @@ void dp_ingest_get_stats(dp_ingest *in, dp_ingest_stats *o)
     o->spans_refused = atomic_load(&in->spans_refused);
     o->metric_points = atomic_load(&in->metric_points);
     o->log_records = atomic_load(&in->log_records);
+    for (int s = 0; s < DP_SIGNAL_COUNT; s++) {
+        o->requests_refused[s] = atomic_load(&in->requests_refused[s]);
+        o->decode_errors[s] = atomic_load(&in->decode_errors[s]);
+    }
+    o->busy_ns = atomic_load(&in->busy_ns);
 }
 
 /* Longest error_message of a partial_success, in bytes. */

@@ -47,7 +47,8 @@ typedef struct dp_ingest_options {
                            size_t items);
 } dp_ingest_options;
 
-/** Counters since creation; each read atomically. */
+/** Counters since creation; each read atomically. Per-signal arrays are
+ *  indexed by enum dp_signal. */
 typedef struct dp_ingest_stats {
     uint64_t spans_received; /* usable + rejected spans of decodable requests */
     uint64_t spans_accepted; /* stored in the table */
@@ -55,6 +56,9 @@ typedef struct dp_ingest_stats {
     uint64_t spans_refused;  /* refused for now (the client may retry) */
     uint64_t metric_points;
     uint64_t log_records;
+    uint64_t requests_refused[DP_SIGNAL_COUNT]; /* DP_INGEST_UNAVAILABLE */
+    uint64_t decode_errors[DP_SIGNAL_COUNT];    /* DP_INGEST_INVALID */
+    uint64_t busy_ns; /* time spent in dp_ingest_request() by every thread together */
 } dp_ingest_stats;
 
 typedef enum dp_ingest_status {

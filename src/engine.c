@@ -36,11 +36,17 @@
 #include "profile.h"
 
 #define COMPONENT "engine"
-#define DP_ENGINE_MAX_PROCESSORS 64
 #define DP_ENGINE_MAX_INPUTS 8
 #define DP_ENGINE_MAX_OUTPUTS 8
 #define DP_ENGINE_RUN_ARENA_MAX (1024u * 1024 * 1024)
 #define DP_ENGINE_FINALISER_MAX_WAIT_MS 1000
+
+/* A run processor thread and the time it spent on runs. */
+typedef struct engine_processor {
+    struct dp_engine *engine;
+    pthread_t thread;
+    atomic_ullong busy_ns;
+} engine_processor;
 
 typedef struct engine_input {
     const dp_input_plugin *plugin;
@@ -64,11 +70,12 @@ struct dp_engine {
     pthread_cond_t wake;
     bool stopping;
 
-    pthread_t processors[DP_ENGINE_MAX_PROCESSORS];
+    engine_processor processors[DP_ENGINE_MAX_PROCESSORS];
     unsigned processor_count;
     bool running, stopped;
 
-    atomic_ullong runs_processed, runs_failed, spans_undecodable, spans_duplicate;
+    atomic_ullong runs_processed, runs_failed, runs_partial, runs_whole_again;
+    atomic_ullong spans_undecodable, spans_duplicate;
 };
 
 /* One stored span to profile: which record holds it, in arrival order. */
@@ -258,11 +265,14 @@ static bool process_run(dp_engine *d, dp_arena *arena, dp_run_record *run)
                                   run->reason == DP_RUN_MEMORY    ? "memory_limit"
                                   : run->reason == DP_RUN_MAX_AGE ? "max_age"
                                                                   : NULL);
-    if (finalised_early(run))
+    if (finalised_early(run)) {
+        atomic_fetch_add_explicit(&d->runs_partial, 1, memory_order_relaxed);
         log_early(d, run, hex);
-    else if (nparts)
+    } else if (nparts) {
+        atomic_fetch_add_explicit(&d->runs_whole_again, 1, memory_order_relaxed);
         dp_log_info(COMPONENT, "run %s: whole report (%zu spans) supersedes its partial report",
                     hex, total);
+    }
     /* the sink sees only the new record: what was forwarded is not sent again */
     bool ok = true;
     for (size_t i = 0; i < d->output_count; i++)
@@ -287,7 +297,8 @@ keep:
 
 static void *processor_main(void *arg)
 {
-    dp_engine *d = arg;
+    engine_processor *self = arg;
+    dp_engine *d = self->engine;
     dp_arena arena;
     dp_arena_init(&arena, 256 * 1024, DP_ENGINE_RUN_ARENA_MAX);
     for (;;) {
@@ -297,8 +308,12 @@ static void *processor_main(void *arg)
             break;
         if (rc != DP_TRACE_TABLE_OK)
             continue;
+        /* busy time: two clock reads per run, which takes milliseconds */
+        uint64_t start = dp_clock_monotonic_ns();
         if (!process_run(d, &arena, run))
             dp_trace_table_release(d->table, run);
+        atomic_fetch_add_explicit(&self->busy_ns, dp_clock_monotonic_ns() - start,
+                                  memory_order_relaxed);
     }
     dp_arena_free(&arena);
     return NULL;
@@ -397,7 +412,9 @@ int dp_engine_start(dp_engine *e)
     }
     unsigned nproc = workers < DP_ENGINE_MAX_PROCESSORS ? workers : DP_ENGINE_MAX_PROCESSORS;
     for (unsigned i = 0; i < nproc; i++) {
-        if (pthread_create(&e->processors[i], NULL, processor_main, e) != 0) {
+        e->processors[i].engine = e;
+        if (pthread_create(&e->processors[i].thread, NULL, processor_main, &e->processors[i]) !=
+            0) {
             dp_log_error(COMPONENT, "cannot start run processor threads");
             return -1;
         }
@@ -459,18 +476,24 @@ void dp_engine_stop(dp_engine *e)
         dp_log_info("daemon", "finalising %zu pending run(s)", n);
     dp_trace_table_close(e->table);
     for (unsigned i = 0; i < e->processor_count; i++)
-        pthread_join(e->processors[i], NULL);
-    e->processor_count = 0;
+        pthread_join(e->processors[i].thread, NULL);
     for (size_t i = 0; i < e->output_count; i++)
         dp_sink_flush(e->outputs[i]);
 }
 
 void dp_engine_get_stats(dp_engine *e, dp_engine_stats *out)
 {
+    memset(out, 0, sizeof(*out));
     out->runs_processed = atomic_load(&e->runs_processed);
     out->runs_failed = atomic_load(&e->runs_failed);
+    out->runs_partial = atomic_load(&e->runs_partial);
+    out->runs_whole_again = atomic_load(&e->runs_whole_again);
     out->spans_undecodable = atomic_load(&e->spans_undecodable);
     out->spans_duplicate = atomic_load(&e->spans_duplicate);
+    out->partial_runs_kept = dp_partial_runs_count(e->partials);
+    out->processor_count = e->processor_count;
+    for (unsigned i = 0; i < e->processor_count; i++)
+        out->processor_busy_ns[i] = atomic_load(&e->processors[i].busy_ns);
 }
 
 void dp_engine_destroy(dp_engine *e)

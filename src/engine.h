@@ -48,12 +48,20 @@ typedef struct dp_input_plugin {
     void (*destroy)(void *ctx);
 } dp_input_plugin;
 
-/** Counters of finished runs; a snapshot. */
+/** Most run processor threads. */
+#define DP_ENGINE_MAX_PROCESSORS 64
+
+/** Counters of finished runs and of the processors; a snapshot. */
 typedef struct dp_engine_stats {
     uint64_t runs_processed;    /* handed to every output */
     uint64_t runs_failed;       /* profile or an output failed */
+    uint64_t runs_partial;      /* reported as partial (max_age or memory_limit) */
+    uint64_t runs_whole_again;  /* whole reports superseding a partial one */
     uint64_t spans_undecodable; /* stored bytes that did not decode (never expected) */
     uint64_t spans_duplicate;   /* copies of a span already in its run, profiled once */
+    size_t partial_runs_kept;   /* partial runs' records kept for their rest, now */
+    unsigned processor_count;   /* run processor threads */
+    uint64_t processor_busy_ns[DP_ENGINE_MAX_PROCESSORS]; /* time each spent on runs */
 } dp_engine_stats;
 
 /** How the engine finalises runs; all zero is the daemon's way. */

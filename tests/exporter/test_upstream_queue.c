@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "delivery_queue.h"
 
 /* The batch's bytes joined, as the upstream receives them (at most 64). */
@@ -201,6 +202,52 @@ static void test_owned_requests(void **state)
     dp_delivery_queue_destroy(&q);
 }
 
+/* Push one request into a queue with nothing else queued and return the
+ * millisecond it was pushed in (a push that straddles a tick is drained and
+ * tried again), then wait on the clock, not a sleep, for the next
+ * millisecond so a later push is younger. */
+static uint64_t push_known(dp_delivery_queue *q, const char *data)
+{
+    for (int i = 0; i < 100; i++) {
+        uint64_t before = dp_clock_monotonic_ms();
+        assert_int_equal(dp_delivery_queue_push(q, data, strlen(data), 1), 0);
+        if (dp_clock_monotonic_ms() == before) {
+            while (dp_clock_monotonic_ms() == before) {
+            }
+            return before;
+        }
+        assert_int_equal(dp_delivery_queue_drain(q, NULL), 1);
+    }
+    fail_msg("no push fitted in one millisecond");
+    return 0;
+}
+
+/* The oldest request's push time: none when empty, the head while queued,
+ * a batch's first request while it is in flight (also when newer requests
+ * wait behind it), the next one once that batch completes. */
+static void test_oldest_request(void **state)
+{
+    dp_delivery_queue q;
+    dp_delivery_batch first, second;
+    assert_int_equal(dp_delivery_queue_init(&q, 0, 0), 0);
+    assert_int_equal(dp_delivery_queue_depth(&q).oldest_enqueued_ms, 0);
+
+    uint64_t a = push_known(&q, "a");
+    assert_int_equal(dp_delivery_queue_depth(&q).oldest_enqueued_ms, a);
+    assert_int_equal(dp_delivery_queue_take(&q, &first, 1, 0, 0), 1);
+    uint64_t b = push_known(&q, "b");
+    assert_true(b > a);
+    /* a is in flight, b queued: a is the oldest */
+    assert_int_equal(dp_delivery_queue_depth(&q).oldest_enqueued_ms, a);
+    assert_int_equal(dp_delivery_queue_take(&q, &second, 1, 0, 0), 1);
+    assert_int_equal(dp_delivery_queue_depth(&q).oldest_enqueued_ms, a);
+    dp_delivery_queue_complete(&q, &first);
+    assert_int_equal(dp_delivery_queue_depth(&q).oldest_enqueued_ms, b);
+    dp_delivery_queue_complete(&q, &second);
+    assert_int_equal(dp_delivery_queue_depth(&q).oldest_enqueued_ms, 0);
+    dp_delivery_queue_destroy(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_batch_is_the_request_list),
         cmocka_unit_test(test_inflight_counts_against_bounds),
         cmocka_unit_test(test_owned_requests),
+        cmocka_unit_test(test_oldest_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -129,6 +129,10 @@ static void traces(void **state)
     assert_int_equal(st.spans_accepted, 1);
     assert_int_equal(st.spans_rejected, 1);
     assert_int_equal(st.spans_refused, 0);
+    /* requests by outcome: the one that does not decode */
+    assert_int_equal(st.decode_errors[DP_SIGNAL_TRACES], 1);
+    assert_int_equal(st.requests_refused[DP_SIGNAL_TRACES], 0);
+    assert_true(st.busy_ns > 0);
     release(f);
 }
 
@@ -146,6 +150,8 @@ static void refused_by_the_table(void **state)
     assert_int_equal(st.spans_received, 1);
     assert_int_equal(st.spans_accepted, 0);
     assert_int_equal(st.spans_refused, 1);
+    assert_int_equal(st.requests_refused[DP_SIGNAL_TRACES], 1);
+    assert_int_equal(st.decode_errors[DP_SIGNAL_TRACES], 0);
     dp_trace_table_stats ts;
     dp_trace_table_get_stats(f->table, &ts);
     assert_int_equal(ts.spans_inserted, 0);
@@ -182,6 +188,11 @@ static void metrics_and_logs(void **state)
     dp_ingest_get_stats(f->ingest, &st);
     assert_int_equal(st.metric_points, 3); /* the refused request is not counted */
     assert_int_equal(st.log_records, 1);
+    /* one metrics request refused, one logs request that does not decode */
+    assert_int_equal(st.requests_refused[DP_SIGNAL_METRICS], 1);
+    assert_int_equal(st.requests_refused[DP_SIGNAL_LOGS], 0);
+    assert_int_equal(st.decode_errors[DP_SIGNAL_LOGS], 1);
+    assert_int_equal(st.decode_errors[DP_SIGNAL_METRICS], 0);
     release(f);
 }
 

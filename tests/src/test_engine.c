@@ -299,6 +299,9 @@ static void test_whole_run(void **state)
     dp_engine_get_stats(e, &st);
     assert_int_equal(st.runs_processed, 1);
     assert_int_equal(st.runs_failed, 0);
+    assert_int_equal(st.runs_partial, 0);
+    assert_int_equal(st.runs_whole_again, 0);
+    assert_int_equal(st.processor_count, 2);
     dp_engine_destroy(e);
     assert_true(in.destroyed);
 }
@@ -336,6 +339,19 @@ static void partial_then_whole(bool resend)
     dp_engine_stats st;
     dp_engine_get_stats(e, &st);
     assert_int_equal(st.spans_duplicate, resend ? 2 : 0);
+    /* the counters agree with what the output saw: each report partial or superseding */
+    uint64_t partial = 0, supersedes = 0;
+    for (size_t i = 0; i < out.count; i++) {
+        partial += out.runs[i].partial;
+        supersedes += out.runs[i].supersedes;
+    }
+    assert_true(partial >= 1 && supersedes >= 1);
+    assert_int_equal(st.runs_partial, partial);
+    assert_int_equal(st.runs_whole_again, supersedes);
+    assert_int_equal(st.runs_processed, out.count);
+    /* one processor (config(1)), which profiled every run */
+    assert_int_equal(st.processor_count, 1);
+    assert_true(st.processor_busy_ns[0] > 0);
     dp_engine_destroy(e);
 }
 
