@@ -584,7 +584,6 @@ static int setup(bench *b)
     memset(&mo, 0, sizeof(mo));
     dp_upstream_config_init(&b->upstream_cfg);
 #endif
-    mo.service_name = "dagprof";
     b->metrics = dp_derived_metrics_create(&mo);
     if (!b->table || !b->reports || !b->metrics ||
         dp_delivery_queue_init(&b->queue, b->upstream_cfg.queue_max_items,

@@ -1,7 +1,7 @@
 /*
  * Derived metrics: folds finished run profiles into in-memory OTLP
  * aggregates (explicit-bucket histograms and sums) and encodes them, with
- * dagprof's health counters, as one ExportMetricsServiceRequest per export
+ * dagprof's self-telemetry, as one ExportMetricsServiceRequest per export
  * interval. Sits after the profiler in the exporter stage; the daemon hands
  * the encoded bytes to the upstream client.
  *
@@ -10,7 +10,8 @@
  * attribute set whatever the number of series. Past the per-metric cap new
  * attribute sets fold into one overflow series (otel.metric.overflow=true).
  * One mutex guards record and collect: runs finish at a coarse rate, so the
- * lock is never hot. Metric definitions: docs/metrics.md ("Derived metrics").
+ * lock is never hot. Metric definitions: docs/metrics.md ("Derived metrics"),
+ * docs/telemetry.md (self-telemetry).
  */
 #include "derived_metrics.h"
 
@@ -142,35 +143,6 @@ static const dm_desc descs[M_COUNT] = {
                         DM_SUM_DOUBLE, NULL, 0},
 };
 
-/* Health counters, in dp_health_counters order; the last is a gauge. */
-typedef struct dm_health_desc {
-    const char *name;
-    const char *unit;
-    const char *description;
-    size_t offset;
-} dm_health_desc;
-
-#define HEALTH(n, u, d, f)                                                                         \
-    {                                                                                              \
-        n, u, d, offsetof(dp_health_counters, f)                                                   \
-    }
-static const dm_health_desc health_descs[] = {
-    HEALTH("dagprof.spans.received", "{span}", "Spans received from SDKs.", spans_received),
-    HEALTH("dagprof.spans.accepted", "{span}", "Spans accepted for profiling.", spans_accepted),
-    HEALTH("dagprof.spans.rejected", "{span}", "Spans rejected as unusable.", spans_rejected),
-    HEALTH("dagprof.spans.refused", "{span}", "Spans refused with UNAVAILABLE (backpressure).",
-           spans_refused),
-    HEALTH("dagprof.spans.exported", "{span}", "Spans delivered upstream.", spans_exported),
-    HEALTH("dagprof.spans.export_failed", "{span}", "Spans the upstream refused or never got.",
-           spans_export_failed),
-    HEALTH("dagprof.export.retries", "{retry}", "Export attempts that were retried.",
-           export_retries),
-    HEALTH("dagprof.export.queue.depth", "{item}", "Items waiting for upstream delivery.",
-           queue_depth),
-};
-#define HEALTH_COUNT (sizeof(health_descs) / sizeof(health_descs[0]))
-#define HEALTH_GAUGE_INDEX (HEALTH_COUNT - 1)
-
 typedef struct dm_attr {
     const char *key;   /* static string */
     const char *value; /* NULL: attribute left out */
@@ -210,10 +182,13 @@ struct dp_derived_metrics {
     pthread_mutex_t lock;
     bool delta;
     size_t max_series;
-    char *service_name;
+    dp_resource_attr *resource; /* keys and values in resource_text */
+    size_t resource_count;
+    char *resource_text;
     uint64_t start_ns; /* cumulative start, or the previous delta collection */
     dm_metric metrics[M_COUNT];
-    dp_health_counters health_prev; /* for delta health sums */
+    double *self_prev; /* delta: the self-telemetry's values at the previous collection */
+    size_t self_prev_count;
 };
 
 /* --- attribute keys ---------------------------------------------------------- */
@@ -573,6 +548,30 @@ static int record_profile(dp_derived_metrics *dm, const dp_run_profile *p)
 
 /* --- public: lifecycle and recording ---------------------------------------- */
 
+/* Own a copy of the resource's attributes (service.name "dagprof" when none). */
+static int copy_resource(dp_derived_metrics *dm, const dp_derived_metrics_options *opt)
+{
+    static const dp_resource_attr fallback = {"service.name", "dagprof"};
+    const dp_resource_attr *attrs = opt->resource_count ? opt->resource : &fallback;
+    size_t n = opt->resource_count ? opt->resource_count : 1;
+    size_t text = 0;
+    for (size_t i = 0; i < n; i++)
+        text += strlen(attrs[i].key) + strlen(attrs[i].value) + 2;
+    dm->resource = calloc(n, sizeof(*dm->resource));
+    dm->resource_text = malloc(text);
+    if (!dm->resource || !dm->resource_text)
+        return -1;
+    char *p = dm->resource_text;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = strlen(attrs[i].key) + 1, vl = strlen(attrs[i].value) + 1;
+        dm->resource[i].key = memcpy(p, attrs[i].key, kl);
+        dm->resource[i].value = memcpy(p + kl, attrs[i].value, vl);
+        p += kl + vl;
+    }
+    dm->resource_count = n;
+    return 0;
+}
+
 dp_derived_metrics *dp_derived_metrics_create(const dp_derived_metrics_options *opt)
 {
     dp_derived_metrics_options defaults;
@@ -593,9 +592,8 @@ dp_derived_metrics *dp_derived_metrics_create(const dp_derived_metrics_options *
     dm->max_series = opt->max_series;
     if (dm->max_series > UINT32_MAX / 4)
         dm->max_series = UINT32_MAX / 4; /* the hash index stores 32-bit positions */
-    dm->service_name = strdup(opt->service_name ? opt->service_name : "dagprof");
     dm->start_ns = opt->start_time_ns ? opt->start_time_ns : dp_clock_realtime_ns();
-    if (!dm->service_name) {
+    if (copy_resource(dm, opt) < 0) {
         dp_derived_metrics_destroy(dm);
         return NULL;
     }
@@ -624,7 +622,9 @@ void dp_derived_metrics_destroy(dp_derived_metrics *m)
         free(m->metrics[i].series);
         free(m->metrics[i].slots);
     }
-    free(m->service_name);
+    free(m->resource);
+    free(m->resource_text);
+    free(m->self_prev);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -794,45 +794,96 @@ static pb_metric *encode_metric(dm_encoder *e, enum dm_metric_id id, const dm_me
     return pm;
 }
 
-static pb_metric *encode_health(dm_encoder *e, size_t i, const dp_health_counters *cur,
-                                const dp_health_counters *prev)
+/* A self-telemetry point's labels as OTLP attributes. */
+static int self_attributes(dm_encoder *e, const dp_telemetry_point *p, pb_number_point *np)
 {
-    const dm_health_desc *hd = &health_descs[i];
-    uint64_t v = *(const uint64_t *)((const char *)cur + hd->offset);
-    pb_metric *pm = metric_new(e, hd->name, hd->unit, hd->description);
+    if (!p->label_count)
+        return 0;
+    np->attributes = dp_arena_alloc(&e->arena, p->label_count * sizeof(pb_key_value *));
+    if (!np->attributes)
+        return -1;
+    for (size_t i = 0; i < p->label_count; i++)
+        if (!(np->attributes[np->n_attributes++] =
+                  kv_string(e, p->labels[i].key, p->labels[i].value)))
+            return -1;
+    return 0;
+}
+
+/* One self-telemetry family: counters as monotonic sums (delta: the change
+ * since the previous collection, prev[] by point), gauges as gauges.
+ * *index counts the snapshot's points across families. */
+static pb_metric *encode_self(dm_encoder *e, const dp_telemetry_family *f, const double *prev,
+                              size_t *index)
+{
+    bool counter = f->kind == DP_TELEMETRY_COUNTER;
+    pb_metric *pm = metric_new(e, f->name, f->unit, f->help);
     if (!pm)
         return NULL;
-    if (i == HEALTH_GAUGE_INDEX) {
+    pb_number_point **arr;
+    size_t *n;
+    if (counter) {
+        pb_sum *sum = sum_new(e, pm, f->point_count);
+        if (!sum)
+            return NULL;
+        arr = sum->data_points;
+        n = &sum->n_data_points;
+    } else {
         pb_gauge *g = dp_arena_alloc(&e->arena, sizeof(*g));
-        pb_number_point **arr = dp_arena_alloc(&e->arena, sizeof(*arr));
+        arr = dp_arena_alloc(&e->arena, f->point_count * sizeof(*arr));
         if (!g || !arr)
             return NULL;
         *g = (pb_gauge)OPENTELEMETRY__PROTO__METRICS__V1__GAUGE__INIT;
-        if (!(arr[0] =
-                  number_point(e, NULL, true, v > INT64_MAX ? INT64_MAX : (int64_t)v, 0, false)))
-            return NULL;
         g->data_points = arr;
-        g->n_data_points = 1;
         pm->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
         pm->gauge = g;
-        return pm;
+        n = &g->n_data_points;
     }
-    if (e->delta) {
-        uint64_t before = *(const uint64_t *)((const char *)prev + hd->offset);
-        v = v >= before ? v - before : v; /* a counter that went back restarted from 0 */
+    for (const dp_telemetry_point *p = f->first; p; p = p->next, (*index)++) {
+        double v = p->value;
+        if (counter && e->delta && prev)
+            v = v >= prev[*index] ? v - prev[*index] : v; /* went back: restarted from 0 */
+        int64_t iv = v >= (double)INT64_MAX ? INT64_MAX : (int64_t)v;
+        pb_number_point *np = number_point(e, NULL, !f->fractional, iv, v, counter);
+        if (!np || self_attributes(e, p, np) < 0)
+            return NULL;
+        arr[(*n)++] = np;
     }
-    pb_sum *sum = sum_new(e, pm, 1);
-    if (!sum)
-        return NULL;
-    if (!(sum->data_points[0] =
-              number_point(e, NULL, true, v > INT64_MAX ? INT64_MAX : (int64_t)v, 0, true)))
-        return NULL;
-    sum->n_data_points = 1;
     return pm;
 }
 
-long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_health_counters *health,
-                                uint64_t now_ns, dp_buf *out)
+/* Remember the self-telemetry's values for the next delta. */
+static void keep_self_values(dp_derived_metrics *m, const dp_telemetry *self)
+{
+    if (m->self_prev_count != self->point_count) {
+        double *prev =
+            realloc(m->self_prev, (self->point_count ? self->point_count : 1) * sizeof(*prev));
+        if (!prev)
+            return; /* the next delta sends totals once */
+        m->self_prev = prev;
+        m->self_prev_count = self->point_count;
+    }
+    size_t i = 0;
+    for (const dp_telemetry_family *f = self->first; f; f = f->next)
+        for (const dp_telemetry_point *p = f->first; p; p = p->next)
+            m->self_prev[i++] = p->value;
+}
+
+/* The resource: dagprof's identity. */
+static int encode_resource(dm_encoder *e, const dp_derived_metrics *m, pb_resource *resource)
+{
+    *resource = (pb_resource)OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
+    resource->attributes = dp_arena_alloc(&e->arena, m->resource_count * sizeof(pb_key_value *));
+    if (!resource->attributes)
+        return -1;
+    for (size_t i = 0; i < m->resource_count; i++)
+        if (!(resource->attributes[resource->n_attributes++] =
+                  kv_string(e, m->resource[i].key, m->resource[i].value)))
+            return -1;
+    return 0;
+}
+
+long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_telemetry *self, uint64_t now_ns,
+                                dp_buf *out)
 {
     if (!m || !out)
         return -1;
@@ -844,22 +895,22 @@ long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_health_counters 
     e.start_ns = m->start_ns;
     e.delta = m->delta;
 
-    size_t points = 0, metric_count = 0;
+    size_t points = 0, metric_count = 0, self_count = 0;
     for (size_t i = 0; i < M_COUNT; i++) {
         size_t n = m->metrics[i].count + (m->metrics[i].overflow ? 1 : 0);
         points += n;
         metric_count += n ? 1 : 0;
     }
-    if (health) {
-        points += HEALTH_COUNT;
-        metric_count += HEALTH_COUNT;
+    for (const dp_telemetry_family *f = self ? self->first : NULL; f; f = f->next) {
+        points += f->point_count;
+        self_count += f->point_count ? 1 : 0;
     }
     if (points == 0) {
         result = 0;
         goto out;
     }
 
-    pb_metric **metrics = dp_arena_alloc(&e.arena, metric_count * sizeof(*metrics));
+    pb_metric **metrics = dp_arena_alloc(&e.arena, (metric_count + self_count) * sizeof(*metrics));
     if (!metrics)
         goto out;
     size_t nm = 0;
@@ -869,27 +920,41 @@ long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_health_counters 
         if (!(metrics[nm++] = encode_metric(&e, (enum dm_metric_id)i, &m->metrics[i])))
             goto out;
     }
-    for (size_t i = 0; health && i < HEALTH_COUNT; i++)
-        if (!(metrics[nm++] = encode_health(&e, i, health, &m->health_prev)))
+    /* delta needs the previous values of the same points */
+    const double *prev = self && m->self_prev_count == self->point_count ? m->self_prev : NULL;
+    size_t index = 0;
+    for (const dp_telemetry_family *f = self ? self->first : NULL; f; f = f->next) {
+        if (!f->point_count)
+            continue;
+        if (!(metrics[nm++] = encode_self(&e, f, prev, &index)))
             goto out;
+    }
 
-    pb_key_value *service = kv_string(&e, "service.name", m->service_name);
-    if (!service)
+    pb_resource resource;
+    if (encode_resource(&e, m, &resource) < 0)
         goto out;
-    pb_resource resource = OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
-    resource.n_attributes = 1;
-    resource.attributes = &service;
-    pb_scope scope = OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
-    scope.name = "dagprof";
-    pb_scope_metrics sm = OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT;
-    sm.scope = &scope;
-    sm.n_metrics = nm;
-    sm.metrics = metrics;
-    pb_scope_metrics *smp = &sm;
+    pb_scope scopes[2] = {OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT,
+                          OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT};
+    scopes[0].name = "dagprof";
+    scopes[1].name = "dagprof.telemetry";
+    pb_scope_metrics sm[2] = {OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT,
+                              OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT};
+    pb_scope_metrics *smp[2];
+    size_t nsm = 0;
+    /* the derived metrics, then the self-telemetry: a scope each, when it has any */
+    size_t counts[2] = {metric_count, self_count};
+    for (size_t i = 0, first = 0; i < 2; first += counts[i], i++) {
+        if (!counts[i])
+            continue;
+        sm[i].scope = &scopes[i];
+        sm[i].n_metrics = counts[i];
+        sm[i].metrics = metrics + first;
+        smp[nsm++] = &sm[i];
+    }
     pb_resource_metrics rm = OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
     rm.resource = &resource;
-    rm.n_scope_metrics = 1;
-    rm.scope_metrics = &smp;
+    rm.n_scope_metrics = nsm;
+    rm.scope_metrics = smp;
     pb_resource_metrics *rmp = &rm;
     pb_request req =
         OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
@@ -912,8 +977,8 @@ long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_health_counters 
         for (size_t i = 0; i < M_COUNT; i++)
             metric_clear(&m->metrics[i]);
         m->start_ns = now_ns;
-        if (health)
-            m->health_prev = *health;
+        if (self)
+            keep_self_values(m, self);
     }
     result = (long)points;
 out:

@@ -1,8 +1,11 @@
 /*
  * Derived metrics: OTLP metrics computed from run profiles (cost, tokens,
- * latency, bottlenecks, recommendations' savings) plus dagprof's own health
- * counters, aggregated in memory and encoded as an
- * ExportMetricsServiceRequest on every export interval.
+ * latency, bottlenecks, recommendations' savings) plus dagprof's own
+ * self-telemetry (a dp_telemetry snapshot: receiver, assembly, processor
+ * and exporter counters), aggregated in memory and encoded as an
+ * ExportMetricsServiceRequest on every export interval, under dagprof's
+ * resource (service_identity.h: service.name, service.instance.id and
+ * OTEL_RESOURCE_ATTRIBUTES).
  *
  * Names follow the OpenTelemetry GenAI semantic conventions where they exist
  * (gen_ai.client.token.usage, gen_ai.client.operation.duration, ...) with
@@ -11,7 +14,7 @@
  * fold into one overflow series with the attribute otel.metric.overflow=true,
  * as OpenTelemetry SDKs do. Temporality is cumulative by default, delta on
  * request. The list of metrics and attributes: docs/metrics.md ("Derived
- * metrics").
+ * metrics") and docs/telemetry.md (self-telemetry).
  *
  * Thread-safe: dp_derived_metrics_record() may be called from several
  * threads while another collects.
@@ -26,6 +29,8 @@
 #include "buf.h"
 #include "config_map.h"
 #include "profile_types.h"
+#include "service_identity.h"
+#include "telemetry.h"
 
 typedef struct dp_derived_metrics dp_derived_metrics;
 
@@ -44,21 +49,11 @@ typedef struct dp_derived_metrics_options {
     uint64_t export_interval_ms; /* how often the caller collects; not used here */
     int temporality;             /* enum dp_metrics_temporality */
     size_t max_series;           /* series (attribute sets) per metric; not 0 */
-    const char *service_name;    /* resource service.name; NULL = "dagprof" */
-    uint64_t start_time_ns;      /* start of the first interval (unix ns); 0 = creation time */
+    /* the resource's attributes (copied); none = service.name "dagprof" alone */
+    const dp_resource_attr *resource;
+    size_t resource_count;
+    uint64_t start_time_ns; /* start of the first interval (unix ns); 0 = creation time */
 } dp_derived_metrics_options;
-
-/** dagprof's own counters at collection time (monotonic totals). */
-typedef struct dp_health_counters {
-    uint64_t spans_received;
-    uint64_t spans_accepted;
-    uint64_t spans_rejected; /* unusable (partial_success) */
-    uint64_t spans_refused;  /* answered UNAVAILABLE */
-    uint64_t spans_exported;
-    uint64_t spans_export_failed;
-    uint64_t export_retries;
-    uint64_t queue_depth; /* gauge: items waiting upstream */
-} dp_health_counters;
 
 /** The metrics section of the config file: keys into dp_derived_metrics_options. */
 extern const dp_config_section dp_derived_metrics_section;
@@ -73,14 +68,19 @@ dp_derived_metrics *dp_derived_metrics_create(const dp_derived_metrics_options *
 int dp_derived_metrics_record(dp_derived_metrics *m, const dp_run_profile *profile);
 
 /**
- * Encode every metric as one ExportMetricsServiceRequest appended to `out`
- * (health may be NULL: no health metrics). now_ns is the collection time.
- * With delta temporality the aggregates are reset afterwards.
- * Returns the number of data points written (0 = nothing to export: `out`
- * untouched), or -1 on out of memory.
+ * Encode every metric as one ExportMetricsServiceRequest appended to `out`:
+ * the derived metrics under the scope "dagprof", then the self-telemetry
+ * snapshot `self` (may be NULL: none) under "dagprof.telemetry", its
+ * counters as monotonic sums, its gauges as gauges. now_ns is the
+ * collection time. With delta temporality the aggregates are reset
+ * afterwards and a counter's point carries the change since the previous
+ * collection (snapshots are expected to list the same points in the same
+ * order each time; when the number of points changes, the totals are sent
+ * once as they are). Returns the number of data points written (0 = nothing
+ * to export: `out` untouched), or -1 on out of memory.
  */
-long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_health_counters *health,
-                                uint64_t now_ns, dp_buf *out);
+long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_telemetry *self, uint64_t now_ns,
+                                dp_buf *out);
 
 void dp_derived_metrics_destroy(dp_derived_metrics *m);
 

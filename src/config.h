@@ -17,6 +17,7 @@
 #include "derived_metrics.h"
 #include "profile_config.h"
 #include "receiver.h"
+#include "self_telemetry.h"
 #include "trace_table.h"
 #include "upstream_config.h"
 
@@ -51,6 +52,8 @@ typedef struct dp_config {
     char log_level[16];                 /* log.level */
     char health_listen[256];            /* health.listen; "" = no health endpoint */
     dp_price_table *prices;             /* owned: built-ins + price_file entries */
+
+    dp_self_telemetry_options telemetry; /* src/self_telemetry_config.c */
 } dp_config;
 
 /** Fill every field with its built-in default. prices stays NULL. */

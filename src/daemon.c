@@ -1,8 +1,9 @@
 /*
  * The daemon: the engine (engine.h) with the OTLP/gRPC receiver and the
- * OTLP/HTTP receiver as its inputs (both feeding one dp_ingest: one path,
- * one set of counters) and the report sink or the upstream export pipeline
- * as its output.
+ * OTLP/HTTP receiver as its inputs (each feeding a dp_ingest of its own:
+ * one path, one set of counters per transport) and the report sink or the
+ * upstream export pipeline as its output, with the health endpoint and the
+ * self-telemetry (self_telemetry.h) beside them.
  * The calling thread waits for SIGINT/SIGTERM with sigwait(), so no work
  * happens in a signal handler; SIGHUP there reads the receivers'
  * certificates and token files again (server.tls, server.auth), which both
@@ -12,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 
 #include "auth.h"
 #include "cli.h"
+#include "clock.h"
 #include "engine.h"
 #include "export_pipeline.h"
 #include "health_endpoint.h"
@@ -29,6 +32,8 @@
 #include "receiver.h"
 #include "receiver_tls.h"
 #include "render.h"
+#include "self_telemetry.h"
+#include "service_identity.h"
 #include "sink.h"
 #include "trace_table.h"
 
@@ -41,7 +46,7 @@ typedef struct receiver_security {
 /* The OTLP/gRPC receiver as the engine's input. */
 typedef struct grpc_input {
     const dp_config *cfg;
-    dp_ingest *ingest; /* shared with the HTTP input */
+    dp_ingest *ingest; /* the gRPC transport's */
     const receiver_security *security;
     dp_receiver *receiver;
 } grpc_input;
@@ -127,14 +132,21 @@ static const dp_input_plugin http_input_plugin = {
     http_input_destroy,
 };
 
-static void log_totals(dp_engine *engine, dp_receiver *receiver)
+static void log_totals(dp_engine *engine, dp_ingest *const ingest[DP_TRANSPORT_COUNT])
 {
-    dp_receiver_stats rs;
+    dp_ingest_stats rs, one;
     dp_trace_table_stats ts;
     dp_engine_stats es;
     memset(&rs, 0, sizeof(rs));
-    if (receiver)
-        dp_receiver_get_stats(receiver, &rs);
+    for (int i = 0; i < DP_TRANSPORT_COUNT; i++) {
+        if (!ingest[i])
+            continue;
+        dp_ingest_get_stats(ingest[i], &one);
+        rs.spans_received += one.spans_received;
+        rs.spans_accepted += one.spans_accepted;
+        rs.spans_rejected += one.spans_rejected;
+        rs.spans_refused += one.spans_refused;
+    }
     dp_trace_table_get_stats(dp_engine_table(engine), &ts);
     dp_engine_get_stats(engine, &es);
     dp_log_info("daemon",
@@ -202,17 +214,50 @@ static void security_reload(receiver_security *sec)
         dp_log_info("daemon", "SIGHUP: nothing to reload (no server.tls or server.auth files)");
 }
 
+/* dagprof's resource from OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; -1 when out of memory. */
+static int read_identity(dp_service_identity *id)
+{
+    char warn[200];
+    if (dp_service_identity_init(id, getenv("OTEL_SERVICE_NAME"),
+                                 getenv("OTEL_RESOURCE_ATTRIBUTES"), warn, sizeof(warn)) != 0) {
+        dp_log_error("daemon", "out of memory reading OTEL_RESOURCE_ATTRIBUTES");
+        return -1;
+    }
+    if (warn[0])
+        dp_log_warn("daemon", "OTEL_RESOURCE_ATTRIBUTES ignored: %s", warn);
+    dp_log_info("daemon", "service.name %s, service.instance.id %s",
+                dp_service_identity_get(id, "service.name"),
+                dp_service_identity_get(id, "service.instance.id"));
+    return 0;
+}
+
+/* The ingest a transport's receiver hands requests to; NULL when out of memory. */
+static dp_ingest *make_ingest(dp_engine *engine, dp_export_pipeline *exporter)
+{
+    dp_ingest_options io;
+    memset(&io, 0, sizeof(io));
+    io.table = dp_engine_table(engine);
+    if (exporter) {
+        io.forward_counted = dp_export_pipeline_forward;
+        io.forward_ctx = exporter;
+    }
+    return dp_ingest_create(&io);
+}
+
 int dp_daemon_run(const dp_config *cfg)
 {
     int rc = 1;
     dp_engine *engine = NULL;
     dp_export_pipeline *exporter = NULL; /* NULL without an upstream; owns its sink then */
     dp_sink *sink = NULL;
-    dp_ingest *ingest = NULL;                  /* what both receivers do with a request */
-    receiver_security security = {NULL, NULL}; /* both receivers' TLS and tokens */
+    dp_ingest *ingest[DP_TRANSPORT_COUNT] = {NULL, NULL}; /* what a receiver does with a request */
+    receiver_security security = {NULL, NULL};            /* both receivers' TLS and tokens */
     grpc_input grpc = {cfg, NULL, &security, NULL};
     http_input http = {cfg, NULL, &security, NULL};
-    dp_health_endpoint *health = NULL; /* 503 until listening, and again while draining */
+    dp_health_endpoint *health = NULL;   /* 503 until listening, and again while draining */
+    dp_self_telemetry *telemetry = NULL; /* /metrics, the status line, self-metrics upstream */
+    dp_service_identity identity;
+    memset(&identity, 0, sizeof(identity));
 
     /* every thread started below inherits this mask; only sigwait() sees the signals */
     sigset_t sigs;
@@ -221,6 +266,7 @@ int dp_daemon_run(const dp_config *cfg)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    uint64_t start_ms = dp_clock_monotonic_ms();
 
     if (security_open(cfg, &security) != 0) {
         rc = DP_EXIT_USAGE; /* a bad file of the configuration */
@@ -234,7 +280,15 @@ int dp_daemon_run(const dp_config *cfg)
             goto out;
         }
     }
-    if (dp_engine_create(cfg, NULL, &engine) != 0)
+    /* always: without an endpoint or a status line it still feeds the OTLP self-metrics */
+    char telemetry_err[300];
+    if (dp_self_telemetry_start(&cfg->telemetry, &telemetry, telemetry_err,
+                                sizeof(telemetry_err)) != DP_OK) {
+        dp_log_error("daemon", "%s (set telemetry.listen, or --telemetry-listen \"\" for none)",
+                     telemetry_err);
+        goto out;
+    }
+    if (read_identity(&identity) != 0 || dp_engine_create(cfg, NULL, &engine) != 0)
         goto out;
 
     dp_render_options ro;
@@ -250,7 +304,8 @@ int dp_daemon_run(const dp_config *cfg)
         }
     }
     /* with an upstream, runs go there; reports only when asked for */
-    if (dp_export_pipeline_create(cfg, cfg->output.reports == DP_REPORTS_ALWAYS ? reports : NULL,
+    if (dp_export_pipeline_create(cfg, &identity,
+                                  cfg->output.reports == DP_REPORTS_ALWAYS ? reports : NULL,
                                   &exporter) != 0) {
         if (cfg->output.reports != DP_REPORTS_ALWAYS)
             dp_sink_destroy(reports);
@@ -266,19 +321,13 @@ int dp_daemon_run(const dp_config *cfg)
         goto out;
     }
 
-    dp_ingest_options io;
-    memset(&io, 0, sizeof(io));
-    io.table = dp_engine_table(engine);
-    if (exporter) {
-        io.forward_counted = dp_export_pipeline_forward;
-        io.forward_ctx = exporter;
-    }
-    ingest = dp_ingest_create(&io);
-    if (!ingest) {
+    grpc.ingest = ingest[DP_TRANSPORT_GRPC] = make_ingest(engine, exporter);
+    if (cfg->server.http_listen[0])
+        http.ingest = ingest[DP_TRANSPORT_HTTP] = make_ingest(engine, exporter);
+    if (!grpc.ingest || (cfg->server.http_listen[0] && !http.ingest)) {
         dp_log_error("daemon", "out of memory creating the receivers");
         goto out;
     }
-    grpc.ingest = http.ingest = ingest;
     if (dp_engine_add_output(engine, sink) != 0 ||
         dp_engine_add_input(engine, &grpc_input_plugin, &grpc) != 0 ||
         (cfg->server.http_listen[0] &&
@@ -293,16 +342,37 @@ int dp_daemon_run(const dp_config *cfg)
                       sizeof(bound));
         snprintf(http_addr, sizeof(http_addr), " and %s (OTLP/HTTP)", bound);
     }
+    {
+        dp_self_telemetry_sources src;
+        memset(&src, 0, sizeof(src));
+        src.engine = engine;
+        src.memory_limit_bytes = cfg->assembly.memory_limit_bytes;
+        src.ingest[DP_TRANSPORT_GRPC] = grpc.ingest;
+        src.ingest[DP_TRANSPORT_HTTP] = http.receiver ? http.ingest : NULL;
+        src.grpc = grpc.receiver;
+        src.http = http.receiver;
+        src.upstream = exporter ? dp_export_pipeline_upstream(exporter) : NULL;
+        src.identity = &identity;
+        src.start_ms = start_ms;
+        dp_self_telemetry_attach(telemetry, &src);
+    }
     if (exporter &&
-        dp_export_pipeline_start_metrics(exporter, grpc.receiver, dp_engine_table(engine)) != 0)
+        dp_export_pipeline_start_metrics(exporter, dp_self_telemetry_gather, telemetry) != 0)
         goto out;
-    char health_addr[340] = "";
+    char health_addr[340] = "", metrics_addr[340] = "";
     if (health) {
         char bound[300];
         bound_address(cfg->health_listen, dp_health_endpoint_port(health), bound, sizeof(bound));
         snprintf(health_addr, sizeof(health_addr), "; health on http://%s/health", bound);
     }
-    dp_log_info("daemon", "dagprof listening on %s (OTLP/gRPC)%s%s", addr, http_addr, health_addr);
+    if (cfg->telemetry.listen[0]) {
+        char bound[300];
+        bound_address(cfg->telemetry.listen, dp_self_telemetry_port(telemetry), bound,
+                      sizeof(bound));
+        snprintf(metrics_addr, sizeof(metrics_addr), "; metrics on http://%s/metrics", bound);
+    }
+    dp_log_info("daemon", "dagprof listening on %s (OTLP/gRPC)%s%s%s", addr, http_addr, health_addr,
+                metrics_addr);
     dp_health_endpoint_set(health, DP_HEALTH_READY);
 
     for (;;) {
@@ -327,15 +397,19 @@ out:
     /* inputs stop, every buffered run is reported, outputs are flushed */
     dp_engine_stop(engine);
     if (engine && sink)
-        log_totals(engine, grpc.receiver);
+        log_totals(engine, ingest);
     /* final metrics, then deliver what is queued within the shutdown timeout;
      * what is left is counted and logged, and the exit is still clean */
     dp_export_pipeline_finish(exporter);
+    /* it reads the receivers, the engine and the upstream: before they go */
+    dp_self_telemetry_destroy(telemetry);
     dp_engine_destroy(engine);
-    dp_ingest_destroy(ingest); /* after the receivers that used it */
+    for (int i = 0; i < DP_TRANSPORT_COUNT; i++)
+        dp_ingest_destroy(ingest[i]); /* after the receivers that used them */
     dp_tls_server_destroy(security.tls);
     dp_auth_destroy(security.auth);
     dp_health_endpoint_destroy(health);
+    dp_service_identity_free(&identity);
     if (exporter)
         dp_export_pipeline_destroy(exporter);
     else

@@ -33,10 +33,10 @@ struct dp_export_pipeline {
     const dp_config *cfg;
     dp_upstream *upstream;
     dp_derived_metrics *metrics;
-    dp_sink *reports; /* owned; may be NULL */
-    dp_sink *sink;    /* the upstream sink, owned */
-    dp_receiver *receiver;
-    dp_trace_table *table;
+    dp_sink *reports;              /* owned; may be NULL */
+    dp_sink *sink;                 /* the upstream sink, owned */
+    dp_telemetry_gather_fn gather; /* the self-telemetry; NULL = none */
+    void *gather_ctx;
     uint64_t shutdown_deadline_ms;
 
     pthread_t timer;
@@ -66,7 +66,8 @@ static void log_destination(const dp_upstream_config *cfg)
     memset(&c, 0, sizeof(c));
 }
 
-int dp_export_pipeline_create(const dp_config *cfg, dp_sink *reports, dp_export_pipeline **out)
+int dp_export_pipeline_create(const dp_config *cfg, const dp_service_identity *identity,
+                              dp_sink *reports, dp_export_pipeline **out)
 {
     dp_export_pipeline *p = NULL;
     *out = NULL;
@@ -91,7 +92,10 @@ int dp_export_pipeline_create(const dp_config *cfg, dp_sink *reports, dp_export_
     if (!p->upstream)
         goto fail; /* the reason is logged */
     dp_derived_metrics_options mo = cfg->metrics;
-    mo.service_name = "dagprof";
+    if (identity) {
+        mo.resource = identity->attrs;
+        mo.resource_count = identity->count;
+    }
     p->metrics = dp_derived_metrics_create(&mo);
     if (!p->metrics)
         goto fail;
@@ -141,33 +145,22 @@ int dp_export_pipeline_forward(void *ctx, enum dp_signal signal, const uint8_t *
     return -1; /* full, shutting down or out of memory: the SDK retries */
 }
 
-static void read_health(dp_export_pipeline *p, dp_health_counters *h)
+dp_upstream *dp_export_pipeline_upstream(dp_export_pipeline *p)
 {
-    dp_receiver_stats rs;
-    dp_upstream_stats us;
-    memset(h, 0, sizeof(*h));
-    memset(&rs, 0, sizeof(rs));
-    if (p->receiver)
-        dp_receiver_get_stats(p->receiver, &rs);
-    dp_upstream_get_stats(p->upstream, DP_UPSTREAM_TRACES, &us);
-    h->spans_received = rs.spans_received;
-    h->spans_accepted = rs.spans_accepted;
-    h->spans_rejected = rs.spans_rejected;
-    h->spans_refused = rs.spans_refused;
-    h->spans_exported = us.exported_items;
-    h->spans_export_failed = us.failed_items + us.rejected_items + us.dropped_at_shutdown;
-    h->export_retries = us.retries;
-    h->queue_depth = us.queue_items;
+    return p->upstream;
 }
 
 /* Collect the derived metrics once and queue them; `wait_ms` bounds the wait for room. */
 static void collect_and_send(dp_export_pipeline *p, uint32_t wait_ms)
 {
-    dp_health_counters h;
-    read_health(p, &h);
+    dp_telemetry self;
+    dp_telemetry_init(&self);
+    if (p->gather)
+        p->gather(p->gather_ctx, &self);
     dp_buf_reset(&p->metrics_buf);
-    long points =
-        dp_derived_metrics_collect(p->metrics, &h, dp_clock_realtime_ns(), &p->metrics_buf);
+    long points = dp_derived_metrics_collect(p->metrics, p->gather ? &self : NULL,
+                                             dp_clock_realtime_ns(), &p->metrics_buf);
+    dp_telemetry_free(&self);
     if (points < 0) {
         dp_log_error(COMPONENT,
                      "cannot encode the derived metrics (out of memory or over %u bytes)",
@@ -218,11 +211,11 @@ static void *timer_main(void *arg)
     return NULL;
 }
 
-int dp_export_pipeline_start_metrics(dp_export_pipeline *p, dp_receiver *receiver,
-                                     dp_trace_table *table)
+int dp_export_pipeline_start_metrics(dp_export_pipeline *p, dp_telemetry_gather_fn gather,
+                                     void *gather_ctx)
 {
-    p->receiver = receiver;
-    p->table = table;
+    p->gather = gather;
+    p->gather_ctx = gather_ctx;
     if (pthread_create(&p->timer, NULL, timer_main, p) != 0) {
         dp_log_error(COMPONENT, "cannot start the metrics timer thread");
         return -1;

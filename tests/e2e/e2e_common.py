@@ -1,12 +1,14 @@
 """Shared pieces of dagprof's end-to-end tests.
 
-Starts the real `dagprof` daemon on a free loopback port, waits for its
+Starts the real `dagprof` daemon on a free loopback port (its OTLP/HTTP
+receiver, health endpoint and /metrics on port 0), waits for its
 "dagprof listening on ADDR" line on stderr (no sleeps), stops it with
 SIGTERM and returns the JSON reports it printed on stdout, one per run.
 Also small checking helpers that collect every mismatch of a test instead
 of stopping at the first, so one run shows everything that is wrong.
 """
 
+import http.client
 import json
 import math
 import os
@@ -20,6 +22,7 @@ import threading
 LISTEN_RE = re.compile(r"dagprof listening on (\S+)")
 HTTP_LISTEN_RE = re.compile(r"and (\S+) \(OTLP/HTTP\)")
 HEALTH_RE = re.compile(r"health on http://\S+:(\d+)/health")
+METRICS_RE = re.compile(r"metrics on http://\S+:(\d+)/metrics")
 
 
 def free_port():
@@ -33,7 +36,8 @@ class Daemon:
     """A running dagprof daemon with its stdout and stderr collected."""
 
     def __init__(self, binary, extra_args=(), idle_timeout="200ms", start_timeout=30.0,
-                 http_listen="127.0.0.1:0", health_listen="127.0.0.1:0"):
+                 http_listen="127.0.0.1:0", health_listen="127.0.0.1:0",
+                 telemetry_listen="127.0.0.1:0", env=None):
         self.binary = binary
         # the OTLP/HTTP receiver: a free port by default, so tests never
         # compete for 4318; "" turns it off
@@ -42,6 +46,10 @@ class Daemon:
         # the health endpoint: a free port too, never 13133
         self.health_listen = health_listen
         self.health_port = None
+        # the self-telemetry's /metrics: a free port too, never 8888
+        self.telemetry_listen = telemetry_listen
+        self.metrics_port = None
+        self.env = env  # the process environment; None = this one's
         self.extra_args = list(extra_args)
         self.idle_timeout = idle_timeout
         self.start_timeout = start_timeout
@@ -111,6 +119,9 @@ class Daemon:
                 hh = HEALTH_RE.search(line)
                 if hh:
                     self.health_port = int(hh.group(1))
+                mm = METRICS_RE.search(line)
+                if mm:
+                    self.metrics_port = int(mm.group(1))
                 self._ready.set()
         # stderr closed: the process is gone; wake up a waiting start() and wait_for_log().
         self._ready.set()
@@ -131,9 +142,10 @@ class Daemon:
             args = [self.binary, "--listen", "127.0.0.1:%d" % self.port,
                     "--http-listen", self.http_listen,
                     "--health-listen", self.health_listen,
+                    "--telemetry-listen", self.telemetry_listen,
                     "--format", "json"] + idle + self.extra_args
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         text=True, bufsize=1)
+                                         text=True, bufsize=1, env=self.env)
             self._threads = [threading.Thread(target=self._read_stdout, daemon=True),
                              threading.Thread(target=self._read_stderr, daemon=True)]
             for t in self._threads:
@@ -188,6 +200,26 @@ class Daemon:
 
     def stderr_tail(self, n=40):
         return "".join(self.stderr_lines[-n:])
+
+    def wait_for_stderr(self, predicate, timeout=30.0):
+        """The first stderr line for which predicate is true, waiting for
+        new lines (the reader thread's notifications) until the timeout;
+        None when it does not come."""
+        def found():
+            return next((l for l in self.stderr_lines if predicate(l)), None)
+        with self._cond:
+            self._cond.wait_for(lambda: found() is not None or self._stderr_eof, timeout)
+            return found()
+
+    def scrape(self, path="/metrics", method="GET"):
+        """(status, content type, body) of one request to the /metrics endpoint."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=30)
+        try:
+            conn.request(method, path)
+            r = conn.getresponse()
+            return r.status, r.getheader("Content-Type"), r.read().decode()
+        finally:
+            conn.close()
 
 
 class Checker:

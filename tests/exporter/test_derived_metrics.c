@@ -3,7 +3,8 @@
  * ExportMetricsServiceRequest is decoded again with protobuf-c to check
  * names, units, attributes, counts, sums and bucket counts (worked out by
  * hand below), cumulative vs delta temporality, overflow folding at a small
- * series cap, health metrics, attribute sanitising and concurrent recording.
+ * series cap, the self-telemetry's counters and gauges, dagprof's resource,
+ * attribute sanitising and concurrent recording.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -131,7 +132,6 @@ static void build_a(dp_run_profile *p)
  *   bottlenecks 2, savings.time 1, savings.tokens 1, savings.cost 1 (cache)
  *   4+3+2+1+2+2+1+1+1+1+1+1+2+1+1+1 = 25 */
 #define A_POINTS 25
-#define HEALTH_POINTS 8
 
 /* Profile B, dag "review": one node plan 3000 ms with 1 retry, no calls,
  * wall 4000 ms, critical path 3000 ms, parallelism 0.75.
@@ -153,12 +153,12 @@ static void build_b(dp_run_profile *p)
 
 /* --- request helpers ------------------------------------------------------- */
 
-static pb_request *collect(dp_derived_metrics *m, const dp_health_counters *h, uint64_t now,
+static pb_request *collect(dp_derived_metrics *m, const dp_telemetry *self, uint64_t now,
                            long expect_points)
 {
     dp_buf b;
     dp_buf_init(&b, 0);
-    long n = dp_derived_metrics_collect(m, h, now, &b);
+    long n = dp_derived_metrics_collect(m, self, now, &b);
     assert_int_equal(n, expect_points);
     assert_true(b.len > 0);
     pb_request *req =
@@ -167,7 +167,8 @@ static pb_request *collect(dp_derived_metrics *m, const dp_health_counters *h, u
     dp_buf_free(&b);
     assert_non_null(req);
     assert_int_equal(req->n_resource_metrics, 1);
-    assert_int_equal(req->resource_metrics[0]->n_scope_metrics, 1);
+    /* the derived metrics, the self-telemetry, or both */
+    assert_in_range(req->resource_metrics[0]->n_scope_metrics, 1, 2);
     return req;
 }
 
@@ -179,11 +180,13 @@ static void request_free(pb_request *req)
 
 static const pb_metric *find_metric(const pb_request *req, const char *name)
 {
-    const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm =
-        req->resource_metrics[0]->scope_metrics[0];
-    for (size_t i = 0; i < sm->n_metrics; i++)
-        if (strcmp(sm->metrics[i]->name, name) == 0)
-            return sm->metrics[i];
+    const Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rm = req->resource_metrics[0];
+    for (size_t j = 0; j < rm->n_scope_metrics; j++) {
+        const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm = rm->scope_metrics[j];
+        for (size_t i = 0; i < sm->n_metrics; i++)
+            if (strcmp(sm->metrics[i]->name, name) == 0)
+                return sm->metrics[i];
+    }
     return NULL;
 }
 
@@ -273,7 +276,11 @@ static dp_derived_metrics *make(bool delta, size_t max_series)
     opt.temporality = delta ? DP_METRICS_DELTA : DP_METRICS_CUMULATIVE;
     if (max_series) /* else the section's default */
         opt.max_series = max_series;
-    opt.service_name = "agents";
+    static const dp_resource_attr resource[] = {{"service.name", "agents"},
+                                                {"service.instance.id", "instance-1"},
+                                                {"deployment.environment", "test"}};
+    opt.resource = resource;
+    opt.resource_count = 3;
     opt.start_time_ns = T0;
     dp_derived_metrics *m = dp_derived_metrics_create(&opt);
     assert_non_null(m);
@@ -293,13 +300,17 @@ static void test_names_units_attributes_buckets(void **state)
 
     /* resource and scope */
     const Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rm = req->resource_metrics[0];
-    assert_int_equal(rm->resource->n_attributes, 1);
+    assert_int_equal(rm->resource->n_attributes, 3);
     assert_string_equal(rm->resource->attributes[0]->key, "service.name");
     assert_string_equal(rm->resource->attributes[0]->value->string_value, "agents");
+    assert_string_equal(rm->resource->attributes[1]->key, "service.instance.id");
+    assert_string_equal(rm->resource->attributes[1]->value->string_value, "instance-1");
+    assert_string_equal(rm->resource->attributes[2]->key, "deployment.environment");
+    assert_string_equal(rm->resource->attributes[2]->value->string_value, "test");
+    assert_int_equal(rm->n_scope_metrics, 1);
     assert_string_equal(rm->scope_metrics[0]->scope->name, "dagprof");
-    /* 16 derived metrics, all present for profile A; no health (NULL) */
+    /* 16 derived metrics, all present for profile A; no self-telemetry (NULL) */
     assert_int_equal(rm->scope_metrics[0]->n_metrics, 16);
-    assert_null(find_metric(req, "dagprof.spans.received"));
 
     /* gen_ai.client.token.usage: bounds 1,4,16,64,256,1024,... (14 bounds, 15 buckets)
      *   1000 in (256,1024] -> bucket 5; 200 in (64,256] -> 4; 5 in (4,16] -> 2; 0 <= 1 -> 0 */
@@ -621,71 +632,99 @@ static void test_overflow_series(void **state)
     dp_derived_metrics_destroy(m);
 }
 
-/* Health: cumulative totals as they are; delta as the difference from the
- * previous collection; the queue depth is a gauge either way. */
-static void test_health_metrics(void **state)
+/* A self-telemetry snapshot: received spans per transport (a counter),
+ * the pending runs (a gauge), busy seconds (a fractional counter), a
+ * family without points. */
+static void self_snapshot(dp_telemetry *t, double grpc, double http, double pending, double busy)
+{
+    dp_telemetry_init(t);
+    dp_telemetry_family_add(t, "dagprof_receiver_received_spans", DP_TELEMETRY_COUNTER, "{span}",
+                            "Spans received.");
+    dp_telemetry_add(t, grpc, "transport", "grpc", NULL);
+    dp_telemetry_add(t, http, "transport", "http", NULL);
+    dp_telemetry_family_add(t, "dagprof_assembly_pending_runs", DP_TELEMETRY_GAUGE, "{run}",
+                            "Pending runs.");
+    dp_telemetry_add(t, pending, NULL);
+    dp_telemetry_family_add(t, "dagprof_processor_busy_seconds", DP_TELEMETRY_COUNTER, "s",
+                            "Busy time.");
+    dp_telemetry_add(t, busy, "worker", "0", NULL);
+    dp_telemetry_family_add(t, "dagprof_nothing", DP_TELEMETRY_COUNTER, "1", "Empty.");
+}
+
+/* The self-telemetry: its own scope after the derived metrics', counters as
+ * cumulative monotonic sums with the start time, gauges as gauges without
+ * one, whole numbers as integers and seconds as doubles, labels as
+ * attributes, empty families left out. Delta: the change since the previous
+ * collection (received 25 - 10 = 15 and 7 - 7 = 0, busy 2.5 - 1.25 = 1.25);
+ * a gauge as it is (2). */
+static void test_self_telemetry(void **state)
 {
     (void)state;
-    dp_health_counters h1 = {.spans_received = 10,
-                             .spans_accepted = 9,
-                             .spans_rejected = 1,
-                             .spans_refused = 2,
-                             .spans_exported = 7,
-                             .spans_export_failed = 1,
-                             .export_retries = 3,
-                             .queue_depth = 5};
-    dp_health_counters h2 = {.spans_received = 25,
-                             .spans_accepted = 22,
-                             .spans_rejected = 1,
-                             .spans_refused = 4,
-                             .spans_exported = 20,
-                             .spans_export_failed = 1,
-                             .export_retries = 4,
-                             .queue_depth = 2};
-    const char *const none[] = {NULL};
+    dp_telemetry s1, s2;
+    self_snapshot(&s1, 10, 7, 5, 1.25);
+    self_snapshot(&s2, 25, 7, 2, 2.5);
+    const char *const grpc[] = {"transport", "grpc", NULL};
+    const char *const http[] = {"transport", "http", NULL};
+    const char *const worker[] = {"worker", "0", NULL};
 
     dp_derived_metrics *m = make(false, 0);
-    pb_request *req = collect(m, &h1, T1, HEALTH_POINTS);
-    const pb_metric *rx = find_metric(req, "dagprof.spans.received");
+    dp_run_profile p;
+    build_b(&p);
+    assert_int_equal(dp_derived_metrics_record(m, &p), 0);
+    /* profile B's 7 points, then 2 + 1 + 1 */
+    pb_request *req = collect(m, &s1, T1, 7 + 4);
+    const Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rm = req->resource_metrics[0];
+    assert_int_equal(rm->n_scope_metrics, 2);
+    assert_string_equal(rm->scope_metrics[0]->scope->name, "dagprof");
+    assert_string_equal(rm->scope_metrics[1]->scope->name, "dagprof.telemetry");
+    assert_int_equal(rm->scope_metrics[1]->n_metrics, 3);
+    assert_null(find_metric(req, "dagprof_nothing"));
+    const pb_metric *rx = find_metric(req, "dagprof_receiver_received_spans");
     assert_non_null(rx);
     assert_string_equal(rx->unit, "{span}");
+    assert_string_equal(rx->description, "Spans received.");
     assert_true(rx->sum->is_monotonic);
     assert_int_equal(rx->sum->aggregation_temporality, CUMULATIVE);
-    assert_int_equal(find_sum(rx, none)->as_int, 10);
-    assert_int_equal(find_sum(rx, none)->start_time_unix_nano, T0);
-    assert_int_equal(find_sum(find_metric(req, "dagprof.spans.accepted"), none)->as_int, 9);
-    assert_int_equal(find_sum(find_metric(req, "dagprof.spans.rejected"), none)->as_int, 1);
-    assert_int_equal(find_sum(find_metric(req, "dagprof.spans.refused"), none)->as_int, 2);
-    assert_int_equal(find_sum(find_metric(req, "dagprof.spans.exported"), none)->as_int, 7);
-    assert_int_equal(find_sum(find_metric(req, "dagprof.spans.export_failed"), none)->as_int, 1);
-    assert_int_equal(find_sum(find_metric(req, "dagprof.export.retries"), none)->as_int, 3);
-    const pb_metric *q = find_metric(req, "dagprof.export.queue.depth");
+    assert_int_equal(point_count(rx), 2);
+    assert_int_equal(find_sum(rx, grpc)->value_case,
+                     OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT);
+    assert_int_equal(find_sum(rx, grpc)->as_int, 10);
+    assert_int_equal(find_sum(rx, grpc)->start_time_unix_nano, T0);
+    assert_int_equal(find_sum(rx, grpc)->time_unix_nano, T1);
+    assert_int_equal(find_sum(rx, http)->as_int, 7);
+    const pb_metric *busy = find_metric(req, "dagprof_processor_busy_seconds");
+    assert_int_equal(find_sum(busy, worker)->value_case,
+                     OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE);
+    NEAR(find_sum(busy, worker)->as_double, 1.25);
+    const pb_metric *q = find_metric(req, "dagprof_assembly_pending_runs");
     assert_int_equal(q->data_case, OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE);
     assert_int_equal(q->gauge->n_data_points, 1);
     assert_int_equal(q->gauge->data_points[0]->as_int, 5);
+    assert_int_equal(q->gauge->data_points[0]->n_attributes, 0);
+    assert_false(q->gauge->data_points[0]->has_start_time_unix_nano);
     assert_int_equal(q->gauge->data_points[0]->time_unix_nano, T1);
     request_free(req);
     dp_derived_metrics_destroy(m);
 
-    /* delta: received 25 - 10 = 15, accepted 22 - 9 = 13, rejected 1 - 1 = 0,
-     * refused 4 - 2 = 2, exported 20 - 7 = 13, failed 0, retries 4 - 3 = 1; gauge 2 */
+    /* delta; without derived metrics only the self-telemetry's scope is sent */
     m = make(true, 0);
-    request_free(collect(m, &h1, T1, HEALTH_POINTS));
-    req = collect(m, &h2, T2, HEALTH_POINTS);
-    rx = find_metric(req, "dagprof.spans.received");
+    request_free(collect(m, &s1, T1, 4));
+    req = collect(m, &s2, T2, 4);
+    rm = req->resource_metrics[0];
+    assert_int_equal(rm->n_scope_metrics, 1);
+    assert_string_equal(rm->scope_metrics[0]->scope->name, "dagprof.telemetry");
+    rx = find_metric(req, "dagprof_receiver_received_spans");
     assert_int_equal(rx->sum->aggregation_temporality, DELTA);
-    assert_int_equal(find_sum(rx, none)->as_int, 15);
-    assert_int_equal(find_sum(rx, none)->start_time_unix_nano, T1);
-    assert_int_equal(find_sum(find_metric(req, "dagprof.spans.accepted"), none)->as_int, 13);
-    assert_int_equal(find_sum(find_metric(req, "dagprof.spans.rejected"), none)->as_int, 0);
-    assert_int_equal(find_sum(find_metric(req, "dagprof.spans.refused"), none)->as_int, 2);
-    assert_int_equal(find_sum(find_metric(req, "dagprof.spans.exported"), none)->as_int, 13);
-    assert_int_equal(find_sum(find_metric(req, "dagprof.spans.export_failed"), none)->as_int, 0);
-    assert_int_equal(find_sum(find_metric(req, "dagprof.export.retries"), none)->as_int, 1);
-    assert_int_equal(find_metric(req, "dagprof.export.queue.depth")->gauge->data_points[0]->as_int,
-                     2);
+    assert_int_equal(find_sum(rx, grpc)->as_int, 15);
+    assert_int_equal(find_sum(rx, grpc)->start_time_unix_nano, T1);
+    assert_int_equal(find_sum(rx, http)->as_int, 0);
+    NEAR(find_sum(find_metric(req, "dagprof_processor_busy_seconds"), worker)->as_double, 1.25);
+    assert_int_equal(
+        find_metric(req, "dagprof_assembly_pending_runs")->gauge->data_points[0]->as_int, 2);
     request_free(req);
     dp_derived_metrics_destroy(m);
+    dp_telemetry_free(&s1);
+    dp_telemetry_free(&s2);
 }
 
 /* Attribute values become valid UTF-8 ("\xff" -> "?") and are cut at 256 bytes. */
@@ -872,7 +911,7 @@ int main(void)
         cmocka_unit_test(test_cumulative_across_collections),
         cmocka_unit_test(test_delta_resets),
         cmocka_unit_test(test_overflow_series),
-        cmocka_unit_test(test_health_metrics),
+        cmocka_unit_test(test_self_telemetry),
         cmocka_unit_test(test_attribute_values_sanitised),
         cmocka_unit_test(test_series_identity_after_sanitising),
         cmocka_unit_test(test_concurrent_record),

@@ -22,7 +22,8 @@ static void test_defaults(void **state)
     assert_int_equal(o.export_interval_ms, 15000); /* 15s */
     assert_int_equal(o.temporality, DP_METRICS_CUMULATIVE);
     assert_int_equal(o.max_series, 2000);
-    assert_null(o.service_name);
+    assert_null(o.resource);
+    assert_int_equal(o.resource_count, 0);
     assert_int_equal(o.start_time_ns, 0);
 }
 

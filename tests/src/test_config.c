@@ -180,7 +180,7 @@ static void test_unknown_key_and_section(void **state)
     expect_load_error(
         "output:\n  format: json\nserve:\n  listen: x\n",
         "3: unknown section 'serve' (allowed: server, assembly, output, upstream, "
-        "metrics, profile, thresholds, recommendations, budget, pricing, log, health)");
+        "metrics, profile, thresholds, recommendations, budget, pricing, log, health, telemetry)");
 }
 
 /* A key whose name has a dot may be written nested (as the Collector's
@@ -269,7 +269,7 @@ static void test_wrong_types(void **state)
     expect_load_error("- server\n",
                       "1: expected a mapping of sections, got a list (allowed: server, assembly, "
                       "output, upstream, metrics, profile, thresholds, recommendations, budget, "
-                      "pricing, log, health)");
+                      "pricing, log, health, telemetry)");
 }
 
 static void test_out_of_range(void **state)
@@ -346,10 +346,9 @@ static void test_set_single_key(void **state)
              "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
              "auth.header_values_file)");
     assert_int_equal(dp_config_set(&c, "sever.listen", "x", err, sizeof(err)), -1);
-    assert_string_equal(
-        err,
-        "unknown section 'sever' (allowed: server, assembly, output, "
-        "upstream, metrics, profile, thresholds, recommendations, budget, pricing, log, health)");
+    assert_string_equal(err, "unknown section 'sever' (allowed: server, assembly, output, "
+                             "upstream, metrics, profile, thresholds, recommendations, budget, "
+                             "pricing, log, health, telemetry)");
     assert_int_equal(dp_config_set(&c, "budget", "1", err, sizeof(err)), -1);
     assert_string_equal(err, "'budget' names a section, not a key (allowed keys: usd, tokens)");
     /* the health endpoint's address is checked like the receivers': empty turns it off */
@@ -359,6 +358,16 @@ static void test_set_single_key(void **state)
     assert_string_equal(c.health_listen, "127.0.0.1:13133");
     assert_int_equal(dp_config_set(&c, "health.listen", "", err, sizeof(err)), 0);
     assert_string_equal(c.health_listen, "");
+    /* so is the telemetry endpoint's; a status interval of 0 turns the status line off */
+    assert_string_equal(c.telemetry.listen, "127.0.0.1:8888");
+    assert_int_equal(c.telemetry.status_interval_ms, 10000);
+    assert_int_equal(dp_config_set(&c, "telemetry.listen", "8888", err, sizeof(err)), -1);
+    assert_string_equal(err, "telemetry.listen: '8888' is not HOST:PORT (e.g. 127.0.0.1:4317, "
+                             "[::1]:4317, 0.0.0.0:4317; port 0..65535)");
+    assert_int_equal(dp_config_set(&c, "telemetry.listen", "", err, sizeof(err)), 0);
+    assert_string_equal(c.telemetry.listen, "");
+    assert_int_equal(dp_config_set(&c, "telemetry.status_interval", "0", err, sizeof(err)), 0);
+    assert_int_equal(c.telemetry.status_interval_ms, 0);
     assert_int_equal(dp_config_set(&c, "thresholds.retries_high", "1", err, sizeof(err)), 0);
     assert_int_equal(dp_config_validate(&c, err, sizeof(err)), -1);
     assert_string_equal(err, "thresholds.retries_high (1) must not be below "
