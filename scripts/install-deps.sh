@@ -12,6 +12,8 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
     packages+=(python3 python3-grpcio python3-protobuf protobuf-compiler openssl clang-format curl)
+    # the independent parser of the /metrics text (tests/e2e/test_telemetry.py)
+    packages+=(python3-prometheus-client)
     # the other HTTP libraries of the OTLP/HTTP library comparison (bench/http_null_server.c)
     packages+=(libevent-dev libh2o-evloop-dev)
     # Node.js may come from elsewhere than Debian (with npm bundled); only
