@@ -107,6 +107,8 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
                          "too_large", NULL);
         dp_telemetry_add(t, (double)g.calls_by_status[12], "transport", "grpc", "reason",
                          "unimplemented", NULL);
+        dp_telemetry_add(t, (double)g.calls_by_status[16], "transport", "grpc", "reason",
+                         "unauthenticated", NULL);
     }
     if (src->http) {
         dp_http_receiver_stats h;
@@ -118,6 +120,8 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
         dp_telemetry_add(t, (double)h.not_found, "transport", "http", "reason", "not_found", NULL);
         dp_telemetry_add(t, (double)h.method_not_allowed, "transport", "http", "reason",
                          "method_not_allowed", NULL);
+        dp_telemetry_add(t, (double)h.unauthenticated, "transport", "http", "reason",
+                         "unauthenticated", NULL);
     }
     per_transport(t, running, "dagprof_receiver_busy_seconds", "s",
                   "Time the transport's threads spent decoding and storing requests, all threads "

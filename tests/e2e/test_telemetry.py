@@ -10,6 +10,8 @@ Scenarios (--scenario, one CTest test each):
               each counter must equal what this test sent, counted from its
               own requests; the status line must appear on stderr with the
               same totals.
+  auth        with bearer tokens required: requests without an accepted
+              token are counted as rejected, reason unauthenticated.
   otlp        two daemons send to one OTLP upstream (tests/e2e/upstream_sink.py,
               decoding with protoc-generated classes): the self-telemetry
               arrives as OTLP metrics with the figures of each daemon's own
@@ -226,7 +228,8 @@ def scenario_prometheus(c, args):
     want_rejected = {("grpc", "invalid"): 2, ("grpc", "unimplemented"): 1, ("grpc", "too_large"): 0,
                      ("http", "invalid"): 1, ("http", "unsupported_media_type"): 1,
                      ("http", "method_not_allowed"): 1, ("http", "not_found"): 1,
-                     ("http", "too_large"): 1}
+                     ("http", "too_large"): 1, ("grpc", "unauthenticated"): 0,
+                     ("http", "unauthenticated"): 0}
     for (t, reason), n in want_rejected.items():
         c.eq(value(samples, "dagprof_receiver_rejected_requests_total", transport=t, reason=reason), n,
              "%s requests rejected as %s" % (t, reason))
@@ -281,6 +284,56 @@ def scenario_prometheus(c, args):
     c.ok(line, "status line %r on stderr; last lines:\n%s" % (want, d.stderr_tail(5)))
     rc, _ = d.stop()
     c.eq(rc, 0, "dagprof exit status")
+
+
+# ---- scenario: requests without a token ---------------------------------------------
+
+def scenario_auth(c, args):
+    """With server.auth.bearer_tokens_file, requests without an accepted
+    token are counted as rejected, reason unauthenticated; the good one is
+    counted as accepted."""
+    import tempfile
+    import otlp_pb
+    pb = otlp_pb.load()
+    token = "e2e-telemetry-token"
+    with tempfile.TemporaryDirectory(prefix="dp-telemetry-") as tmp:
+        path = os.path.join(tmp, "tokens")
+        with open(path, "w") as f:
+            f.write("# the test's token\n%s\n" % token)
+        d = Daemon(args.dagprof, ["--set", "server.auth.bearer_tokens_file=" + path]).start()
+        tid = bytes([0xe8]) + bytes(range(1, 16))
+        req = otlp_pb.trace_request(pb, [otlp_pb.simple_span(pb, tid, 1, 0, "run", [("dag.id", "auth")]),
+                                         otlp_pb.simple_span(pb, tid, 2, 1, "a")], "auth-e2e", "auth-e2e")
+        ch = grpc.insecure_channel(d.endpoint)
+        export = pb.trace_export(ch)
+        codes = []
+        for md in ((), (("authorization", "Bearer wrong"),), (("authorization", "Bearer " + token),)):
+            try:
+                export(req, timeout=30, metadata=md)
+                codes.append("OK")
+            except grpc.RpcError as e:
+                codes.append(e.code().name)
+        ch.close()
+        c.eq(codes, ["UNAUTHENTICATED", "UNAUTHENTICATED", "OK"], "gRPC answers: none, wrong, good token")
+        conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=30)
+        conn.request("POST", "/v1/traces", body=req.SerializeToString(),
+                     headers={"Content-Type": "application/x-protobuf"})
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        c.eq(r.status, 401, "HTTP without a token")
+        _, _, text = d.scrape()
+        samples, _ = parse_metrics(text)
+        c.eq(value(samples, "dagprof_receiver_rejected_requests_total", transport="grpc",
+                   reason="unauthenticated"), 2, "gRPC requests rejected as unauthenticated")
+        c.eq(value(samples, "dagprof_receiver_rejected_requests_total", transport="http",
+                   reason="unauthenticated"), 1, "HTTP requests rejected as unauthenticated")
+        c.eq(value(samples, "dagprof_receiver_accepted_spans_total", transport="grpc"), 2,
+             "the good request's 2 spans accepted")
+        c.eq(value(samples, "dagprof_receiver_received_spans_total", transport="http"), 0,
+             "nothing of the refused HTTP request received")
+        rc, _ = d.stop()
+        c.eq(rc, 0, "dagprof exit status")
 
 
 # ---- scenario: OTLP self-metrics upstream -----------------------------------------
@@ -383,7 +436,7 @@ def scenario_otlp(c, args):
         sink.stop()
 
 
-SCENARIOS = {"prometheus": scenario_prometheus, "otlp": scenario_otlp}
+SCENARIOS = {"prometheus": scenario_prometheus, "auth": scenario_auth, "otlp": scenario_otlp}
 
 
 def main():
