@@ -1,11 +1,13 @@
 /*
- * What an upstream's answer means for delivery: which gRPC status codes the
- * OTLP specification lets a client retry, and the server's requested retry
- * delay (google.rpc.RetryInfo inside the google.rpc.Status carried in the
- * "grpc-status-details-bin" trailer).
+ * What an upstream's answer means for delivery: which gRPC status codes and
+ * which HTTP status codes the OTLP specification lets a client retry, the
+ * server's requested retry delay (google.rpc.RetryInfo inside the
+ * google.rpc.Status carried in the "grpc-status-details-bin" trailer, or
+ * an HTTP Retry-After header), and the messages of google.rpc.Status and of
+ * an export response's partial_success.
  *
- * Pure functions over bytes, with no gRPC types, so they are unit-tested
- * and fuzzed on their own.
+ * Pure functions over bytes and text, with no gRPC or libcurl types, so
+ * they are unit-tested and fuzzed on their own.
  */
 #ifndef DP_UPSTREAM_STATUS_H
 #define DP_UPSTREAM_STATUS_H
@@ -13,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /** gRPC status codes used by delivery (values from the gRPC specification). */
 enum dp_grpc_code {
@@ -62,5 +65,29 @@ int dp_upstream_status_retry_delay(const uint8_t *bytes, size_t len, uint64_t *d
  */
 int dp_upstream_partial_success_parse(const uint8_t *bytes, size_t len, int64_t *rejected,
                                       char *msg, size_t msg_cap);
+
+/**
+ * Whether an OTLP/HTTP answer with this status is retried: 429, 502, 503
+ * and 504 (the OTLP specification's list). Every other 4xx or 5xx is final.
+ */
+bool dp_upstream_http_retryable(int http_status);
+
+/**
+ * Parse the value of a Retry-After header (RFC 9110): delay-seconds (digits
+ * only) or an HTTP-date in any of its three forms (IMF-fixdate "Sun, 06 Nov
+ * 1994 08:49:37 GMT", the obsolete RFC 850 "Sunday, 06-Nov-94 08:49:37 GMT"
+ * and asctime "Sun Nov  6 08:49:37 1994"), blanks around it ignored. A date
+ * is turned into a delay from `now` (seconds since the epoch); a date in
+ * the past is a delay of 0. The delay is capped at 24 h. Returns 0 and sets
+ * *delay_ms, or -1 when the value is neither form.
+ */
+int dp_upstream_retry_after_ms(const char *value, time_t now, uint64_t *delay_ms);
+
+/**
+ * Copy the message (field 2) of serialized google.rpc.Status bytes into
+ * msg[0..msg_cap), truncated and NUL-terminated ("" when absent). Returns
+ * 0, or -1 when the bytes are malformed. Never reads outside bytes[0..len).
+ */
+int dp_upstream_status_message(const uint8_t *bytes, size_t len, char *msg, size_t msg_cap);
 
 #endif

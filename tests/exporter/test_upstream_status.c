@@ -1,12 +1,14 @@
 /*
- * Tests of the retry rules and of the google.rpc.Status / RetryInfo and
- * partial_success decoding, on bytes encoded by hand below.
+ * Tests of the retry rules (gRPC status codes, HTTP status codes and the
+ * Retry-After header) and of the google.rpc.Status / RetryInfo and
+ * partial_success decoding, on bytes and texts written by hand below.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -179,6 +181,106 @@ static void test_partial_success_wire_types_and_tags(void **state)
         dp_upstream_partial_success_parse(long_tag, sizeof(long_tag), &rejected, NULL, 0), -1);
 }
 
+/* The OTLP/HTTP list: 429, 502, 503 and 504 are retried; every other 4xx
+ * and 5xx is final. */
+static void test_http_retryable_codes(void **state)
+{
+    int retried[] = {429, 502, 503, 504};
+    for (size_t i = 0; i < sizeof(retried) / sizeof(retried[0]); i++)
+        assert_true(dp_upstream_http_retryable(retried[i]));
+    int final[] = {200, 400, 401, 403, 404, 405, 408, 413, 415, 500, 501, 505};
+    for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++)
+        assert_false(dp_upstream_http_retryable(final[i]));
+}
+
+/* Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110's example) in seconds since the
+ * epoch, by hand: 1970..1993 are 24 years with 6 leap days (72, 76, 80, 84,
+ * 88, 92): 8766 days; 1 Jan to 6 Nov 1994: 304 + 5 = 309 days; 9075 days x
+ * 86400 = 784080000, plus 8 h 49 min 37 s = 31777 s. */
+#define RFC_EXAMPLE 784111777
+/* 2026-01-01T00:00:00Z: 56 years with 14 leap days (1972..2024) = 20454 days. */
+#define JAN_2026 1767225600
+#define DAY_MS 86400000u
+
+static uint64_t retry_after(const char *value, time_t now)
+{
+    uint64_t ms = 12345;
+    assert_int_equal(dp_upstream_retry_after_ms(value, now, &ms), 0);
+    return ms;
+}
+
+static void test_retry_after_seconds(void **state)
+{
+    assert_int_equal(retry_after("120", 0), 120000);
+    assert_int_equal(retry_after("0", 0), 0);
+    assert_int_equal(retry_after(" 7\t", 0), 7000); /* blanks around the value */
+    /* capped at 24 h, however many digits */
+    assert_int_equal(retry_after("86401", 0), DAY_MS);
+    assert_int_equal(retry_after("99999999999999999999999", 0), DAY_MS);
+    uint64_t ms = 5;
+    const char *bad[] = {"", "  ", "-1", "1.5", "+3", "3s", "abc", "1 2", NULL};
+    for (int i = 0; bad[i]; i++) {
+        assert_int_equal(dp_upstream_retry_after_ms(bad[i], 0, &ms), -1);
+        assert_int_equal(ms, 5); /* untouched */
+    }
+}
+
+/* The three HTTP-date forms of one instant, 90 s after `now`. */
+static void test_retry_after_dates(void **state)
+{
+    time_t now = RFC_EXAMPLE - 90;
+    assert_int_equal(retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), 90000);
+    assert_int_equal(retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now), 90000);
+    assert_int_equal(retry_after("Sun Nov  6 08:49:37 1994", now), 90000);
+    /* a date already past means no wait */
+    assert_int_equal(retry_after("Sun, 06 Nov 1994 08:49:37 GMT", RFC_EXAMPLE + 10), 0);
+    /* far ahead: capped at 24 h */
+    assert_int_equal(retry_after("Fri, 01 Jan 2100 00:00:00 GMT", now), DAY_MS);
+    /* 1 Jan 2026 00:01:40 is 100 s after JAN_2026 */
+    assert_int_equal(retry_after("Thu, 01 Jan 2026 00:01:40 GMT", JAN_2026), 100000);
+    assert_int_equal(retry_after("Thursday, 01-Jan-26 00:01:40 GMT", JAN_2026), 100000);
+    /* RFC 850's two-digit year, seen in 2026: 76 is 2076 (50 years ahead, so
+     * in the future: capped), 77 would be 51 years ahead so it is 1977
+     * (past: no wait) */
+    assert_int_equal(retry_after("Wednesday, 01-Jan-76 00:00:00 GMT", JAN_2026), DAY_MS);
+    assert_int_equal(retry_after("Saturday, 01-Jan-77 00:00:00 GMT", JAN_2026), 0);
+
+    uint64_t ms = 5;
+    const char *bad[] = {"Sun, 06 Nov 1994 08:49:37 PST",
+                         "Sun, 32 Nov 1994 08:49:37 GMT",
+                         "Sun, 06 Foo 1994 08:49:37 GMT",
+                         "Sun, 06 Nov 1994 24:00:00 GMT",
+                         "Sun, 6 Nov 1994 08:49:37 GMT",
+                         "Sun, 06 Nov 94 08:49:37 GMT",
+                         "Sun, 06-Nov 1994 08:49:37 GMT",
+                         "Sun Nov  6 08:49:37 94",
+                         "Sun, 06 Nov 1994 08:49:37 GMT x",
+                         "06 Nov 1994 08:49:37 GMT",
+                         NULL};
+    for (int i = 0; bad[i]; i++) {
+        assert_int_equal(dp_upstream_retry_after_ms(bad[i], now, &ms), -1);
+        assert_int_equal(ms, 5);
+    }
+}
+
+/* Status{code: 3 (08 03), message: "bad span" (12 08 ...)}. */
+static void test_status_message(void **state)
+{
+    const uint8_t status[] = {0x08, 0x03, 0x12, 0x08, 'b', 'a', 'd', ' ', 's', 'p', 'a', 'n'};
+    char msg[64];
+    assert_int_equal(dp_upstream_status_message(status, sizeof(status), msg, sizeof(msg)), 0);
+    assert_string_equal(msg, "bad span");
+    char small[4];
+    assert_int_equal(dp_upstream_status_message(status, sizeof(status), small, sizeof(small)), 0);
+    assert_string_equal(small, "bad"); /* cut to the buffer */
+    /* only a code: no message */
+    assert_int_equal(dp_upstream_status_message(status, 2, msg, sizeof(msg)), 0);
+    assert_string_equal(msg, "");
+    /* a message longer than the bytes that follow: malformed */
+    assert_int_equal(dp_upstream_status_message(status, sizeof(status) - 1, msg, sizeof(msg)), -1);
+    assert_int_equal(dp_upstream_status_message(NULL, 0, msg, sizeof(msg)), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +290,10 @@ int main(void)
         cmocka_unit_test(test_retry_delay_rounding),
         cmocka_unit_test(test_partial_success),
         cmocka_unit_test(test_partial_success_wire_types_and_tags),
+        cmocka_unit_test(test_http_retryable_codes),
+        cmocka_unit_test(test_retry_after_seconds),
+        cmocka_unit_test(test_retry_after_dates),
+        cmocka_unit_test(test_status_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
