@@ -1,31 +1,23 @@
 /*
- * The upstream OTLP/gRPC client: channels, sender threads and the retry
- * loop over the gRPC C core (see upstream.h for the contract and
- * docs/upstream.md for the delivery rules).
+ * The upstream OTLP client: sender lanes, the retry loop and the counters
+ * (see upstream.h for the contract and docs/upstream.md for the delivery
+ * rules), over a transport behind upstream_transport.h: OTLP/gRPC
+ * (upstream_grpc.c).
  *
- * Each enabled signal has a sender: a delivery queue, a gRPC channel, a
- * completion queue used by that sender's thread only, and the request
- * metadata (extra headers) built once. Each lane thread takes a batch, makes
- * one Export call at a time and waits for it; the lanes together keep
- * `concurrency` calls in flight and give natural backpressure: while the
- * upstream is slow or down the queue fills and submit answers EFULL.
- *
- * A batch is sent as a list of slices, one per queued request, pointing at
- * the queue's own storage: gRPC frames and writes them without the batch
- * ever being joined into one buffer.
+ * Each enabled signal has a sender: a delivery queue, the transport's
+ * shared state (credentials, headers) and `concurrency` lanes, each a
+ * thread with its own connection. A lane takes a batch, makes one attempt
+ * at a time and waits for its answer; the lanes together keep
+ * `concurrency` attempts in flight and give natural backpressure: while the
+ * upstream is slow or down the queue fills and submit answers EFULL. What
+ * is retried, when, and how it is counted is decided here from the
+ * transport's classified answer, so both protocols behave alike.
  */
 #include "upstream.h"
 
-#include <errno.h>
-#include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
-#include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
-#include <grpc/slice.h>
-#include <grpc/support/alloc.h>
-#include <grpc/support/time.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,41 +26,24 @@
 #include "clock.h"
 #include "delivery_queue.h"
 #include "log.h"
-#include "upstream_status.h"
+#include "upstream_transport.h"
 
 #define COMPONENT "upstream"
-/* Largest PEM file read for TLS settings. */
-#define MAX_PEM_BYTES (4u * 1024 * 1024)
-/* How much of an upstream's error message is logged. */
-#define MAX_LOGGED_MESSAGE 512
-/* The system's trust store, used when no CA file is given. */
-#define SYSTEM_ROOTS_FILE "/etc/ssl/certs/ca-certificates.crt"
-
-static const char *const export_methods[DP_UPSTREAM_SIGNAL_COUNT] = {
-    "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-};
 
 struct sender;
 
-/* One Export call at a time per lane; a signal's lanes share its queue so
- * that up to `concurrency` calls are in flight, which a single unary call
- * at a time could not keep the upstream's pipe full with. Each lane has its
- * own channel on its own connection: several connections let the upstream
- * read and decode calls in parallel instead of through one HTTP/2 stream
- * multiplex, and a load balancer in front of it can spread them. */
+/* One attempt at a time per lane; a signal's lanes share its queue so that
+ * up to `concurrency` attempts are in flight, which a single one at a time
+ * could not keep the upstream's pipe full with. Each lane has its own
+ * connection: several connections let the upstream read and decode
+ * requests in parallel instead of through one HTTP/2 stream multiplex, and
+ * a load balancer in front of it can spread them. */
 typedef struct lane {
     struct sender *s;
     pthread_t thread;
     bool thread_started;
-    grpc_channel *channel;
-    void *method; /* registered call handle on channel */
-    grpc_completion_queue *cq;
-    grpc_call *call; /* the call in flight, for cancellation; under s->mu */
+    void *transport; /* the transport's lane */
     uint64_t rng;
-    grpc_slice *slices; /* one per request of the batch; reused by every batch */
-    size_t slice_cap;
 } lane;
 
 typedef struct sender {
@@ -79,8 +54,8 @@ typedef struct sender {
     bool queue_ready;
     dp_delivery_queue queue;
 
-    grpc_metadata metadata[DP_UPSTREAM_MAX_HEADERS];
-    size_t metadata_count;
+    const dp_upstream_transport_ops *transport;
+    void *shared; /* the transport's state for every lane */
 
     lane lanes[DP_UPSTREAM_MAX_CONCURRENCY];
     unsigned lane_count;
@@ -101,7 +76,6 @@ typedef struct sender {
 struct dp_upstream {
     dp_upstream_config cfg;
     sender senders[DP_UPSTREAM_SIGNAL_COUNT];
-    bool grpc_initialised;
     bool shut_down;
 };
 
@@ -123,90 +97,12 @@ static uint64_t next_random(uint64_t *state)
 
 /* ---- setup ------------------------------------------------------------- */
 
-/* Read a whole PEM file into a NUL-terminated string; NULL with the reason
- * logged when it cannot be read or is too large. */
-static char *read_pem(const char *path, const char *what)
-{
-    FILE *f = fopen(path, "rb");
-    char *data = NULL, *result = NULL;
-    size_t len = 0;
-
-    if (!f) {
-        dp_log_error(COMPONENT, "cannot open %s %s: %s", what, path, strerror(errno));
-        goto out;
-    }
-    data = malloc(MAX_PEM_BYTES + 1);
-    if (!data)
-        goto out;
-    len = fread(data, 1, MAX_PEM_BYTES + 1, f);
-    if (ferror(f) || len == 0 || len > MAX_PEM_BYTES) {
-        dp_log_error(COMPONENT, "cannot read %s %s (empty, unreadable or over %u bytes)", what,
-                     path, MAX_PEM_BYTES);
-        goto out;
-    }
-    data[len] = '\0';
-    result = data;
-    data = NULL;
-out:
-    free(data);
-    if (f)
-        fclose(f);
-    return result;
-}
-
-static grpc_channel_credentials *make_credentials(const dp_upstream_connection *c)
-{
-    grpc_channel_credentials *creds = NULL;
-    char *roots = NULL, *cert = NULL, *key = NULL;
-    grpc_ssl_pem_key_cert_pair pair;
-
-    if (c->transport == DP_UPSTREAM_PLAINTEXT)
-        return grpc_insecure_credentials_create();
-
-    if (c->ca_file[0]) {
-        if (!(roots = read_pem(c->ca_file, "CA file")))
-            goto out;
-    } else {
-        /* The system store; when absent gRPC falls back to its own roots. */
-        FILE *f = fopen(SYSTEM_ROOTS_FILE, "rb");
-        if (f) {
-            fclose(f);
-            roots = read_pem(SYSTEM_ROOTS_FILE, "system roots");
-        }
-    }
-    if ((c->client_cert_file[0] != '\0') != (c->client_key_file[0] != '\0')) {
-        dp_log_error(COMPONENT, "a client certificate needs both a certificate and a key file");
-        goto out;
-    }
-    if (c->client_cert_file[0]) {
-        if (!(cert = read_pem(c->client_cert_file, "client certificate")) ||
-            !(key = read_pem(c->client_key_file, "client key")))
-            goto out;
-        pair.cert_chain = cert;
-        pair.private_key = key;
-    }
-    /* gRPC copies the PEM strings. */
-    creds = grpc_ssl_credentials_create(roots, cert ? &pair : NULL, NULL, NULL);
-    if (!creds)
-        dp_log_error(COMPONENT, "cannot create TLS credentials");
-out:
-    free(roots);
-    free(cert);
-    if (key) {
-        memset(key, 0, strlen(key));
-        free(key);
-    }
-    return creds;
-}
-
 static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
 {
     const dp_upstream_config *cfg = &up->cfg;
     const dp_upstream_connection *c = &s->conn;
-    grpc_channel_credentials *creds = NULL;
     dp_upstream_header headers[DP_UPSTREAM_MAX_HEADERS];
     size_t header_count = 0;
-    int result = -1;
 
     s->up = up;
     s->signal = signal;
@@ -233,245 +129,31 @@ static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
 
     if (!c->endpoint[0])
         return 0; /* disabled: counters read as zero */
+    /* the header count for the log line; the transports parse them again */
     if (dp_upstream_headers_parse(c->headers, "upstream headers", headers, &header_count) != 0)
         return -1; /* the reason is logged */
+    dp_upstream_headers_free(headers, header_count);
 
     if (dp_delivery_queue_init(&s->queue, cfg->queue_max_items, cfg->queue_max_bytes) != 0)
-        goto out;
+        return -1;
     s->queue_ready = true;
 
-    if (!(creds = make_credentials(c)))
-        goto out;
-
-    /* gRPC's own reconnect backoff follows ours, so a retry after the
-     * upstream comes back finds the channel trying to connect. gRPC's
-     * transparent retries are off: this client decides what is retried. */
-    grpc_arg args[7];
-    size_t nargs = 0;
-    args[nargs++] = (grpc_arg){
-        .type = GRPC_ARG_INTEGER, .key = (char *)GRPC_ARG_ENABLE_RETRIES, .value.integer = 0};
-    args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
-                               .key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-                               .value.integer = (int)cfg->retry_initial_ms};
-    args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
-                               .key = (char *)GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-                               .value.integer = (int)cfg->retry_initial_ms};
-    args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
-                               .key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-                               .value.integer = (int)cfg->retry_max_ms};
-    /* Without it channels to one target share one connection. */
-    args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
-                               .key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
-                               .value.integer = 1};
-    if (c->compression == DP_UPSTREAM_COMPRESSION_GZIP)
-        args[nargs++] = (grpc_arg){.type = GRPC_ARG_INTEGER,
-                                   .key = (char *)GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM,
-                                   .value.integer = GRPC_COMPRESS_GZIP};
-    grpc_channel_args channel_args = {.num_args = nargs, .args = args};
-
-    for (unsigned i = 0; i < s->lane_count; i++) {
-        lane *l = &s->lanes[i];
-        if (!(l->channel = grpc_channel_create(c->endpoint, creds, &channel_args)))
-            goto out;
-        if (!(l->method =
-                  grpc_channel_register_call(l->channel, export_methods[signal], NULL, NULL)))
-            goto out;
-        if (!(l->cq = grpc_completion_queue_create_for_next(NULL)))
-            goto out;
-    }
-    for (size_t i = 0; i < header_count; i++) {
-        s->metadata[i].key = grpc_slice_from_copied_string(headers[i].key);
-        s->metadata[i].value = grpc_slice_from_copied_string(headers[i].value);
-        s->metadata_count++;
-    }
+    s->transport = &dp_upstream_grpc_ops;
+    if (!(s->shared = s->transport->open(c, cfg, signal)))
+        return -1; /* the reason is logged */
+    for (unsigned i = 0; i < s->lane_count; i++)
+        if (!(s->lanes[i].transport = s->transport->lane_open(s->shared)))
+            return -1;
     s->enabled = true;
-    result = 0;
-    dp_log_info(COMPONENT, "%s go to %s (%s%s, %zu extra header%s)",
-                dp_upstream_signal_name(signal), c->endpoint,
+    dp_log_info(COMPONENT, "%s go to %s (%s, %s%s, %zu extra header%s)",
+                dp_upstream_signal_name(signal), c->endpoint, s->transport->name,
                 c->transport == DP_UPSTREAM_PLAINTEXT ? "plaintext" : "TLS",
                 c->compression == DP_UPSTREAM_COMPRESSION_GZIP ? ", gzip" : "", header_count,
                 header_count == 1 ? "" : "s");
-out:
-    dp_upstream_headers_free(headers, header_count);
-    if (creds)
-        grpc_channel_credentials_release(creds);
-    return result;
-}
-
-/* ---- one attempt ------------------------------------------------------- */
-
-typedef struct attempt_result {
-    int code; /* gRPC status */
-    char message[MAX_LOGGED_MESSAGE];
-    bool has_retry_info;
-    uint64_t retry_delay_ms;
-    int64_t rejected; /* partial success */
-    char partial_message[MAX_LOGGED_MESSAGE];
-} attempt_result;
-
-static void copy_slice_text(char *dst, size_t cap, grpc_slice s)
-{
-    size_t n = GRPC_SLICE_LENGTH(s);
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(dst, GRPC_SLICE_START_PTR(s), n);
-    dst[n] = '\0';
-    /* Keep log lines on one line whatever the upstream sent. */
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)dst[i] < 0x20)
-            dst[i] = ' ';
-}
-
-static void read_status_details(const grpc_metadata_array *trailing, attempt_result *res)
-{
-    for (size_t i = 0; i < trailing->count; i++) {
-        const grpc_metadata *md = &trailing->metadata[i];
-        if (!grpc_slice_str_cmp(md->key, "grpc-status-details-bin")) {
-            uint64_t delay = 0;
-            int rc = dp_upstream_status_retry_delay(GRPC_SLICE_START_PTR(md->value),
-                                                    GRPC_SLICE_LENGTH(md->value), &delay);
-            if (rc == 1) {
-                res->has_retry_info = true;
-                res->retry_delay_ms = delay;
-            } else if (rc < 0) {
-                dp_log_warn(COMPONENT, "ignoring malformed grpc-status-details-bin from upstream");
-            }
-        }
-    }
-}
-
-static void read_response(grpc_byte_buffer *bb, attempt_result *res)
-{
-    grpc_byte_buffer_reader reader;
-
-    if (!bb)
-        return;
-    if (!grpc_byte_buffer_reader_init(&reader, bb))
-        return;
-    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-    grpc_byte_buffer_reader_destroy(&reader);
-    if (dp_upstream_partial_success_parse(GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all),
-                                          &res->rejected, res->partial_message,
-                                          sizeof(res->partial_message)) != 0)
-        dp_log_warn(COMPONENT, "ignoring malformed export response from upstream");
-    grpc_slice_unref(all);
-}
-
-/* Make one Export call carrying the batch's slices and wait for its end. */
-static void attempt_export(lane *l, grpc_slice *payload, size_t nslices, attempt_result *res)
-{
-    sender *s = l->s;
-    const dp_upstream_connection *c = &s->conn;
-    grpc_metadata_array initial_md, trailing_md;
-    grpc_byte_buffer *send = NULL, *recv = NULL;
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    const char *error_string = NULL;
-    grpc_call *call;
-    grpc_op ops[6];
-
-    memset(res, 0, sizeof(*res));
-    grpc_metadata_array_init(&initial_md);
-    grpc_metadata_array_init(&trailing_md);
-
-    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                         gpr_time_from_millis(c->timeout_ms, GPR_TIMESPAN));
-    call = grpc_channel_create_registered_call(l->channel, NULL, GRPC_PROPAGATE_DEFAULTS, l->cq,
-                                               l->method, deadline, NULL);
-    if (!call) {
-        res->code = GRPC_STATUS_UNAVAILABLE;
-        snprintf(res->message, sizeof(res->message), "cannot create a call");
-        goto out;
-    }
-    send = grpc_raw_byte_buffer_create(payload, nslices);
-
-    memset(ops, 0, sizeof(ops));
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = s->metadata_count;
-    ops[0].data.send_initial_metadata.metadata = s->metadata_count ? s->metadata : NULL;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
-    ops[5].data.recv_status_on_client.status = &status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    ops[5].data.recv_status_on_client.error_string = &error_string;
-
-    pthread_mutex_lock(&s->mu);
-    l->call = call;
-    bool abort_now = s->abort;
-    pthread_mutex_unlock(&s->mu);
-    if (abort_now)
-        grpc_call_cancel(call, NULL);
-
-    grpc_call_error err = grpc_call_start_batch(call, ops, 6, l, NULL);
-    if (err != GRPC_CALL_OK) {
-        res->code = GRPC_STATUS_INTERNAL;
-        snprintf(res->message, sizeof(res->message), "cannot start the call (error %d)", (int)err);
-    } else {
-        /* The batch always completes: at the latest at the call deadline
-         * or when shutdown cancels it. */
-        grpc_event ev;
-        do {
-            ev = grpc_completion_queue_next(l->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        } while (ev.type != GRPC_OP_COMPLETE || ev.tag != l);
-        res->code = (int)status;
-        copy_slice_text(res->message, sizeof(res->message), details);
-        if (!res->message[0] && error_string)
-            snprintf(res->message, sizeof(res->message), "%s", error_string);
-        read_status_details(&trailing_md, res);
-        if (status == GRPC_STATUS_OK)
-            read_response(recv, res);
-    }
-
-    pthread_mutex_lock(&s->mu);
-    l->call = NULL;
-    pthread_mutex_unlock(&s->mu);
-    grpc_call_unref(call);
-out:
-    if (send)
-        grpc_byte_buffer_destroy(send);
-    if (recv)
-        grpc_byte_buffer_destroy(recv);
-    grpc_slice_unref(details);
-    if (error_string)
-        gpr_free((void *)error_string);
-    grpc_metadata_array_destroy(&initial_md);
-    grpc_metadata_array_destroy(&trailing_md);
+    return 0;
 }
 
 /* ---- the retry loop ---------------------------------------------------- */
-
-static const char *status_name(int code)
-{
-    static const char *const names[] = {
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    };
-    if (code >= 0 && code < (int)(sizeof(names) / sizeof(names[0])))
-        return names[code];
-    return "UNKNOWN";
-}
 
 /* Sleep for delay_ms unless the shutdown aborts; returns false if aborted. */
 static bool backoff_wait(sender *s, uint64_t delay_ms)
@@ -503,17 +185,7 @@ static void deliver(lane *l, dp_delivery_batch *batch)
     uint64_t start = dp_clock_monotonic_ms();
     uint64_t backoff = cfg->retry_initial_ms ? cfg->retry_initial_ms : 1;
     uint64_t retries = 0;
-    attempt_result res;
-
-    /* Static slices do not own the requests: the batch outlives every
-     * attempt (each call is unreferenced before the next starts) and is
-     * freed by dp_delivery_queue_complete() after the last one. */
-    size_t nslices = 0;
-    for (dp_delivery_item *it = batch->first; it; it = dp_delivery_item_next(it)) {
-        size_t len;
-        const uint8_t *data = dp_delivery_item_data(it, &len);
-        l->slices[nslices++] = grpc_slice_from_static_buffer(data, len);
-    }
+    dp_upstream_result res;
 
     for (;;) {
         pthread_mutex_lock(&s->mu);
@@ -524,12 +196,12 @@ static void deliver(lane *l, dp_delivery_batch *batch)
             return;
         }
 
-        attempt_export(l, l->slices, nslices, &res);
+        s->transport->send(l->transport, &res);
 
         pthread_mutex_lock(&s->mu);
         s->stats.attempts++;
         aborted = s->abort;
-        if (res.code == GRPC_STATUS_OK) {
+        if (res.outcome == DP_UPSTREAM_ACCEPTED) {
             uint64_t rejected = res.rejected > 0 ? (uint64_t)res.rejected : 0;
             if (rejected > batch->items)
                 rejected = batch->items;
@@ -541,7 +213,7 @@ static void deliver(lane *l, dp_delivery_batch *batch)
         pthread_cond_broadcast(&s->cond);
         pthread_mutex_unlock(&s->mu);
 
-        if (res.code == GRPC_STATUS_OK) {
+        if (res.outcome == DP_UPSTREAM_ACCEPTED) {
             if (res.rejected > 0 || res.partial_message[0])
                 dp_log_warn(COMPONENT,
                             "%s: upstream accepted the batch but rejected %" PRId64 " of %" PRIu64
@@ -554,24 +226,24 @@ static void deliver(lane *l, dp_delivery_batch *batch)
             count(s, &s->stats.dropped_at_shutdown, batch->items);
             return;
         }
-        if (!dp_upstream_status_retryable(res.code, res.has_retry_info)) {
+        if (res.outcome == DP_UPSTREAM_REFUSED) {
             pthread_mutex_lock(&s->mu);
             s->stats.failed_items += batch->items;
             s->stats.failed_calls++;
             pthread_mutex_unlock(&s->mu);
-            dp_log_error(COMPONENT,
-                         "%s: upstream refused a batch of %" PRIu64
-                         " item(s) with %s: %s (not retried)",
-                         sig, batch->items, status_name(res.code),
-                         res.message[0] ? res.message : "(no message)");
+            dp_log_error(
+                COMPONENT,
+                "%s: upstream refused a batch of %" PRIu64 " item(s) with %s: %s (not retried)",
+                sig, batch->items, res.status, res.message[0] ? res.message : "(no message)");
             return;
         }
 
         /* Jitter in [backoff/2, 3*backoff/2) keeps many clients from
-         * retrying in step; the server's RetryInfo delay wins when given. */
+         * retrying in step; the server's delay (RetryInfo, Retry-After)
+         * wins when given. */
         uint64_t delay = backoff / 2 + next_random(&l->rng) % (backoff + 1);
-        if (res.has_retry_info && res.retry_delay_ms > 0)
-            delay = res.retry_delay_ms;
+        if (res.has_delay && res.delay_ms > 0)
+            delay = res.delay_ms;
         backoff = backoff * 2 > cfg->retry_max_ms ? cfg->retry_max_ms : backoff * 2;
         if (backoff == 0)
             backoff = 1;
@@ -585,7 +257,7 @@ static void deliver(lane *l, dp_delivery_batch *batch)
             dp_log_error(COMPONENT,
                          "%s: giving up a batch of %" PRIu64
                          " item(s) after %u ms of retries; last answer %s: %s",
-                         sig, batch->items, cfg->retry_max_elapsed_ms, status_name(res.code),
+                         sig, batch->items, cfg->retry_max_elapsed_ms, res.status,
                          res.message[0] ? res.message : "(no message)");
             return;
         }
@@ -593,33 +265,13 @@ static void deliver(lane *l, dp_delivery_batch *batch)
         /* One warning per batch; an outage would otherwise log at the
          * retry rate. The retries counter keeps the full figure. */
         dp_log_at(++retries == 1 ? DP_LOG_WARN : DP_LOG_DEBUG, COMPONENT,
-                  "%s: upstream answered %s (%s); retrying in %" PRIu64 " ms", sig,
-                  status_name(res.code), res.message[0] ? res.message : "no message", delay);
+                  "%s: upstream answered %s (%s); retrying in %" PRIu64 " ms", sig, res.status,
+                  res.message[0] ? res.message : "no message", delay);
         if (!backoff_wait(s, delay)) {
             count(s, &s->stats.dropped_at_shutdown, batch->items);
             return;
         }
-        /* After a connection failure gRPC may still be waiting out its own
-         * reconnect backoff; make the next attempt connect at once. */
-        if (res.code == GRPC_STATUS_UNAVAILABLE)
-            grpc_channel_reset_connect_backoff(l->channel);
     }
-}
-
-/* Room for one slice per request of the batch; false when out of memory. */
-static bool reserve_slices(lane *l, uint64_t requests)
-{
-    if (requests <= l->slice_cap)
-        return true;
-    size_t cap = l->slice_cap ? l->slice_cap : 64;
-    while (cap < requests)
-        cap *= 2;
-    grpc_slice *slices = realloc(l->slices, cap * sizeof(*slices));
-    if (!slices)
-        return false;
-    l->slices = slices;
-    l->slice_cap = cap;
-    return true;
 }
 
 /* Memory that passed through the queue before a drained queue hands freed
@@ -660,6 +312,7 @@ static void *sender_main(void *arg)
     dp_delivery_batch batch;
 
     for (;;) {
+        bool batch_ready = true;
         int rc = dp_delivery_queue_take(&s->queue, &batch, cfg->batch_max_items,
                                         cfg->batch_max_bytes, cfg->batch_timeout_ms);
         if (rc == 0)
@@ -672,15 +325,17 @@ static void *sender_main(void *arg)
                 break;
             continue;
         }
-        while (!reserve_slices(l, batch.requests)) {
-            /* Out of memory for the slice list: the batch waits, nothing
-             * is lost; only a shutdown out of time ends the wait. */
+        while (s->transport->batch_begin(l->transport, &batch) != 0) {
+            /* Out of memory for the batch's parts (or its compression):
+             * the batch waits, nothing is lost; only a shutdown out of
+             * time ends the wait. */
             if (!backoff_wait(s, cfg->retry_initial_ms ? cfg->retry_initial_ms : 100)) {
                 count(s, &s->stats.dropped_at_shutdown, batch.items);
+                batch_ready = false;
                 break;
             }
         }
-        if (batch.requests <= l->slice_cap)
+        if (batch_ready)
             deliver(l, &batch);
         uint64_t len = batch.len;
         dp_delivery_queue_complete(&s->queue, &batch);
@@ -710,30 +365,15 @@ static void *sender_main(void *arg)
 static void sender_close(sender *s)
 {
     for (unsigned i = 0; i < s->lane_count; i++) {
-        lane *l = &s->lanes[i];
-        if (!l->cq)
-            continue;
-        grpc_completion_queue_shutdown(l->cq);
-        while (grpc_completion_queue_next(l->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-               GRPC_QUEUE_SHUTDOWN)
-            ;
-        grpc_completion_queue_destroy(l->cq);
-        l->cq = NULL;
-    }
-    for (unsigned i = 0; i < s->lane_count; i++) {
-        if (s->lanes[i].channel) {
-            grpc_channel_destroy(s->lanes[i].channel);
-            s->lanes[i].channel = NULL;
+        if (s->lanes[i].transport) {
+            s->transport->lane_close(s->lanes[i].transport);
+            s->lanes[i].transport = NULL;
         }
-        free(s->lanes[i].slices);
-        s->lanes[i].slices = NULL;
-        s->lanes[i].slice_cap = 0;
     }
-    for (size_t i = 0; i < s->metadata_count; i++) {
-        grpc_slice_unref(s->metadata[i].key);
-        grpc_slice_unref(s->metadata[i].value);
+    if (s->shared) {
+        s->transport->close(s->shared);
+        s->shared = NULL;
     }
-    s->metadata_count = 0;
     if (s->queue_ready) {
         dp_delivery_queue_destroy(&s->queue);
         s->queue_ready = false;
@@ -765,8 +405,6 @@ dp_upstream *dp_upstream_create(const dp_upstream_config *cfg)
     if (!up)
         return NULL;
     up->cfg = *cfg;
-    grpc_init();
-    up->grpc_initialised = true;
 
     for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++) {
         if (sender_open(up, &up->senders[i], (dp_upstream_signal)i) != 0)
@@ -977,8 +615,8 @@ uint64_t dp_upstream_shutdown(dp_upstream *up, uint32_t timeout_ms)
         if (!s->done) {
             s->abort = true;
             for (unsigned j = 0; j < s->lane_count; j++)
-                if (s->lanes[j].call)
-                    grpc_call_cancel(s->lanes[j].call, NULL);
+                if (s->lanes[j].transport)
+                    s->transport->cancel(s->lanes[j].transport);
             pthread_cond_broadcast(&s->cond);
         }
         pthread_mutex_unlock(&s->mu);
@@ -1022,7 +660,5 @@ void dp_upstream_destroy(dp_upstream *up)
     memset(&up->cfg, 0, sizeof(up->cfg));
     for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++)
         memset(&up->senders[i].conn, 0, sizeof(up->senders[i].conn));
-    if (up->grpc_initialised)
-        grpc_shutdown();
     free(up);
 }
