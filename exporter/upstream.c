@@ -1,8 +1,8 @@
 /*
  * The upstream OTLP client: sender lanes, the retry loop and the counters
  * (see upstream.h for the contract and docs/upstream.md for the delivery
- * rules), over a transport behind upstream_transport.h: OTLP/gRPC
- * (upstream_grpc.c).
+ * rules), over one transport per signal: OTLP/gRPC (upstream_grpc.c) or
+ * OTLP/HTTP (upstream_http.c), behind upstream_transport.h.
  *
  * Each enabled signal has a sender: a delivery queue, the transport's
  * shared state (credentials, headers) and `concurrency` lanes, each a
@@ -103,6 +103,7 @@ static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
     const dp_upstream_connection *c = &s->conn;
     dp_upstream_header headers[DP_UPSTREAM_MAX_HEADERS];
     size_t header_count = 0;
+    char url[1200];
 
     s->up = up;
     s->signal = signal;
@@ -138,15 +139,17 @@ static int sender_open(dp_upstream *up, sender *s, dp_upstream_signal signal)
         return -1;
     s->queue_ready = true;
 
-    s->transport = &dp_upstream_grpc_ops;
+    s->transport =
+        c->protocol == DP_UPSTREAM_HTTP_PROTOBUF ? &dp_upstream_http_ops : &dp_upstream_grpc_ops;
     if (!(s->shared = s->transport->open(c, cfg, signal)))
         return -1; /* the reason is logged */
     for (unsigned i = 0; i < s->lane_count; i++)
         if (!(s->lanes[i].transport = s->transport->lane_open(s->shared)))
             return -1;
     s->enabled = true;
+    dp_upstream_connection_url(c, url, sizeof(url));
     dp_log_info(COMPONENT, "%s go to %s (%s, %s%s, %zu extra header%s)",
-                dp_upstream_signal_name(signal), c->endpoint, s->transport->name,
+                dp_upstream_signal_name(signal), url, s->transport->name,
                 c->transport == DP_UPSTREAM_PLAINTEXT ? "plaintext" : "TLS",
                 c->compression == DP_UPSTREAM_COMPRESSION_GZIP ? ", gzip" : "", header_count,
                 header_count == 1 ? "" : "s");
@@ -401,6 +404,8 @@ dp_upstream *dp_upstream_create(const dp_upstream_config *cfg)
                      DP_UPSTREAM_MAX_CONCURRENCY);
         return NULL;
     }
+    if (dp_upstream_config_check(cfg) != 0)
+        return NULL; /* the reason is logged */
     up = calloc(1, sizeof(*up));
     if (!up)
         return NULL;

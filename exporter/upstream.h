@@ -1,16 +1,18 @@
 /*
- * dp_upstream: the OTLP/gRPC client that delivers already-encoded export
- * requests (traces, metrics, logs) to an upstream collector or backend,
+ * dp_upstream: the OTLP client that delivers already-encoded export
+ * requests (traces, metrics, logs) to an upstream collector or backend, over
+ * OTLP/gRPC or OTLP/HTTP (dp_upstream_connection.protocol, per signal),
  * losing nothing that it accepted unless a shutdown runs out of time or the
  * upstream refuses the data outright.
  *
  * One bounded queue per enabled signal and `concurrency` sender lanes
- * (threads), each with its own channel and connection. A lane takes batches
- * (the queued requests, sent one after the other as one message without
- * being joined), makes one unary Export call per attempt on the gRPC C core
- * with a per-attempt deadline, and retries the answers the OTLP
- * specification calls retryable with exponential backoff and jitter,
- * honouring the server's RetryInfo delay. See docs/upstream.md.
+ * (threads), each with its own connection. A lane takes batches (the
+ * queued requests, sent one after the other as one message without being
+ * joined), makes one attempt at a time with a per-attempt deadline (a unary
+ * Export call on the gRPC C core, or a POST with libcurl), and retries the
+ * answers the OTLP specification calls retryable with exponential backoff
+ * and jitter, honouring the server's delay (RetryInfo, Retry-After). See
+ * docs/upstream.md.
  *
  * Ownership and threads:
  * - dp_upstream_create() copies the config; the caller keeps its own.
@@ -63,12 +65,12 @@ typedef struct dp_upstream_stats {
 } dp_upstream_stats;
 
 /**
- * Validate the config, open one channel per signal that has an endpoint
- * (dp_upstream_config_connection()) and start its sender. Returns NULL
- * (with the reason logged) when the settings are unusable (e.g. an
- * unreadable certificate file, a retry initial backoff above its maximum,
- * a concurrency outside 1..DP_UPSTREAM_MAX_CONCURRENCY) or resources run
- * out.
+ * Validate the config, open the connections of every signal that has an
+ * endpoint (dp_upstream_config_connection()) and start its sender. Returns
+ * NULL (with the reason logged) when the settings are unusable (e.g. an
+ * unreadable certificate file, a gRPC endpoint with a path, a retry initial
+ * backoff above its maximum, a concurrency outside
+ * 1..DP_UPSTREAM_MAX_CONCURRENCY) or resources run out.
  * A config with no endpoint at all gives a client with every signal disabled.
  */
 dp_upstream *dp_upstream_create(const dp_upstream_config *cfg);

@@ -1,6 +1,7 @@
 /*
  * Upstream client settings: the upstream section of the config file (keys,
- * defaults, the checks of an endpoint and a header list), the
+ * defaults, the checks of an endpoint and a header list; the endpoint
+ * rules themselves are in upstream_endpoint.c), the
  * OTEL_EXPORTER_OTLP_* environment variables as SDKs read them, the
  * resolution of those layers for one signal, and header lists.
  *
@@ -18,6 +19,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "upstream_endpoint.h"
 
 static const char *const signal_names[DP_UPSTREAM_SIGNAL_COUNT] = {"traces", "metrics", "logs"};
 static const char *const signal_env[DP_UPSTREAM_SIGNAL_COUNT] = {"TRACES", "METRICS", "LOGS"};
@@ -31,40 +33,15 @@ const char *dp_upstream_signal_name(dp_upstream_signal signal)
 
 /* ---- endpoints ------------------------------------------------------------- */
 
-/*
- * The gRPC target of "HOST:PORT", "http://HOST:PORT" or "https://HOST:PORT"
- * (a trailing "/" allowed): its start and length, and the transport the
- * scheme asks for (UNSET without one). -1 when there is no target or a
- * path follows it, which a gRPC endpoint cannot honour.
- */
-static int endpoint_target(const char *endpoint, const char **target, size_t *len, int *transport)
-{
-    const char *t = endpoint;
-    *transport = DP_UPSTREAM_TRANSPORT_UNSET;
-    if (strncasecmp(t, "http://", 7) == 0) {
-        t += 7;
-        *transport = DP_UPSTREAM_PLAINTEXT;
-    } else if (strncasecmp(t, "https://", 8) == 0) {
-        t += 8;
-        *transport = DP_UPSTREAM_TLS;
-    }
-    size_t n = strcspn(t, "/");
-    if (n == 0 || (t[n] == '/' && t[n + 1] != '\0'))
-        return -1;
-    *target = t;
-    *len = n;
-    return 0;
-}
-
+/* The upstream.endpoint key: syntax only. Whether a path is allowed depends
+ * on the protocol, which may be set later or by the environment, so
+ * dp_upstream_config_check() judges that once the layers are known. */
 static const char *endpoint_problem(const char *value)
 {
-    const char *target;
-    size_t len;
-    int transport;
-    if (!value[0] || endpoint_target(value, &target, &len, &transport) == 0)
+    dp_upstream_endpoint e;
+    if (!value[0])
         return NULL;
-    return "is not HOST:PORT, http://HOST:PORT or https://HOST:PORT (a gRPC endpoint has no "
-           "path)";
+    return dp_upstream_endpoint_parse(value, &e);
 }
 
 /* ---- header lists ---------------------------------------------------------- */
@@ -297,21 +274,36 @@ static int env_read_signal(dp_upstream_signal s, dp_upstream_connection *c)
             return DP_UPSTREAM_CONFIG_EINVAL;
         }
     }
-    if ((v = env_lookup(s, "ENDPOINT", var, sizeof(var)))) {
-        const char *target;
-        size_t len;
-        int transport;
-        if (endpoint_target(v, &target, &len, &transport) != 0) {
-            dp_log_error("upstream",
-                         "%s: invalid endpoint (expected HOST:PORT or "
-                         "http(s)://HOST:PORT, without a path)",
+    if ((v = env_lookup(s, "PROTOCOL", var, sizeof(var)))) {
+        if (strcasecmp(v, "grpc") == 0) {
+            c->protocol = DP_UPSTREAM_GRPC;
+        } else if (strcasecmp(v, "http/protobuf") == 0) {
+            c->protocol = DP_UPSTREAM_HTTP_PROTOBUF;
+        } else if (strcasecmp(v, "http/json") == 0) {
+            dp_log_error("upstream", "%s: http/json is not supported; use grpc or http/protobuf",
                          var);
             return DP_UPSTREAM_CONFIG_EINVAL;
+        } else {
+            dp_log_error("upstream", "%s: expected grpc or http/protobuf", var);
+            return DP_UPSTREAM_CONFIG_EINVAL;
         }
-        if ((rc = env_string(var, target, len, c->endpoint, sizeof(c->endpoint))) != 0)
+    }
+    if ((v = env_lookup(s, "ENDPOINT", var, sizeof(var)))) {
+        dp_upstream_endpoint e;
+        const char *problem = dp_upstream_endpoint_parse(v, &e);
+        if (problem) {
+            /* not quoted: a value with user information holds a password */
+            dp_log_error("upstream", "%s: the endpoint %s", var, problem);
+            return DP_UPSTREAM_CONFIG_EINVAL;
+        }
+        /* host and path without the scheme, which decides the transport */
+        if ((rc = env_string(var, e.host, e.host_len + e.path_len, c->endpoint,
+                             sizeof(c->endpoint))) != 0)
             return rc;
-        if (transport != DP_UPSTREAM_TRANSPORT_UNSET)
-            c->transport = transport;
+        /* the signal's own variable is a URL used as-is; the generic one a base */
+        c->endpoint_exact = strcmp(var, "OTEL_EXPORTER_OTLP_ENDPOINT") != 0;
+        if (e.transport != DP_UPSTREAM_TRANSPORT_UNSET)
+            c->transport = e.transport;
     }
     if ((v = env_lookup(s, "CERTIFICATE", var, sizeof(var))) &&
         (rc = ENV_STRING(var, v, c->ca_file)) != 0)
@@ -378,20 +370,51 @@ int dp_upstream_config_from_env(dp_upstream_config *cfg)
 #define LAYER_STRING(out, over, under, field)                                                      \
     memcpy((out)->field, (over)->field[0] ? (over)->field : (under)->field, sizeof((out)->field))
 
+/* Split the endpoint of the winning layer into host and path (the path as
+ * the protocol wants it); returns the scheme's transport. A layer's
+ * endpoint was checked when it was set, so a parse failure cannot happen
+ * from the config file or the environment; should it, the signal is not
+ * exported rather than sent somewhere unintended. */
+static int resolve_endpoint(const char *endpoint, bool exact, dp_upstream_signal s,
+                            dp_upstream_connection *out)
+{
+    dp_upstream_endpoint e;
+    char host[sizeof(out->endpoint)];
+
+    out->path[0] = '\0';
+    if (!endpoint[0] || dp_upstream_endpoint_parse(endpoint, &e) != NULL) {
+        out->endpoint[0] = '\0';
+        return DP_UPSTREAM_TRANSPORT_UNSET;
+    }
+    if (out->protocol == DP_UPSTREAM_HTTP_PROTOBUF) {
+        /* "" when it does not fit: dp_upstream_config_check() says so */
+        (void)dp_upstream_endpoint_http_path(&e, exact, s, out->path, sizeof(out->path));
+    } else {
+        snprintf(out->path, sizeof(out->path), "%.*s", (int)e.path_len, e.path);
+    }
+    /* e.host points into `endpoint`, which may be out->endpoint itself */
+    snprintf(host, sizeof(host), "%.*s", (int)e.host_len, e.host);
+    memcpy(out->endpoint, host, sizeof(host));
+    return e.transport;
+}
+
 void dp_upstream_config_connection(const dp_upstream_config *cfg, dp_upstream_signal s,
                                    dp_upstream_connection *out)
 {
     const dp_upstream_connection *all = &cfg->all, *env = &cfg->signal[s];
-    const char *target;
-    size_t len;
-    int scheme = DP_UPSTREAM_TRANSPORT_UNSET;
+    int scheme;
 
     *out = *env;
-    /* the keys' endpoint was checked when it was set */
-    if (all->endpoint[0] && endpoint_target(all->endpoint, &target, &len, &scheme) == 0) {
-        memmove(out->endpoint, target, len);
-        out->endpoint[len] = '\0';
-    }
+    if (all->protocol != DP_UPSTREAM_PROTOCOL_UNSET)
+        out->protocol = all->protocol;
+    else if (out->protocol == DP_UPSTREAM_PROTOCOL_UNSET)
+        out->protocol = DP_UPSTREAM_GRPC;
+    /* the keys' endpoint is a base for every signal, like the generic variable */
+    if (all->endpoint[0])
+        scheme = resolve_endpoint(all->endpoint, false, s, out);
+    else
+        scheme = resolve_endpoint(env->endpoint, env->endpoint_exact, s, out);
+    out->endpoint_exact = false;
     /* an explicit insecure key beats the scheme, which beats the environment */
     if (all->transport != DP_UPSTREAM_TRANSPORT_UNSET)
         out->transport = all->transport;
@@ -413,6 +436,49 @@ void dp_upstream_config_connection(const dp_upstream_config *cfg, dp_upstream_si
         out->timeout_ms = DP_UPSTREAM_DEFAULT_TIMEOUT_MS;
 }
 
+int dp_upstream_config_check(const dp_upstream_config *cfg)
+{
+    dp_upstream_connection c;
+    int result = 0;
+
+    if (!cfg)
+        return DP_UPSTREAM_CONFIG_EINVAL;
+    for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT && result == 0; s++) {
+        dp_upstream_config_connection(cfg, (dp_upstream_signal)s, &c);
+        if (!c.endpoint[0])
+            continue;
+        const char *name = dp_upstream_signal_name((dp_upstream_signal)s);
+        if (c.protocol == DP_UPSTREAM_GRPC &&
+            !(c.path[0] == '\0' || (c.path[0] == '/' && c.path[1] == '\0'))) {
+            dp_log_error("upstream",
+                         "%s: the endpoint %s%s has a path, which OTLP/gRPC cannot use (set "
+                         "upstream.protocol: http/protobuf, or remove the path)",
+                         name, c.endpoint, c.path);
+            result = DP_UPSTREAM_CONFIG_EINVAL;
+        } else if (c.protocol == DP_UPSTREAM_HTTP_PROTOBUF && !c.path[0]) {
+            dp_log_error("upstream", "%s: the endpoint %s with the signal's path is too long", name,
+                         c.endpoint);
+            result = DP_UPSTREAM_CONFIG_EINVAL;
+        }
+    }
+    memset(&c, 0, sizeof(c)); /* it held the header values */
+    return result;
+}
+
+const char *dp_upstream_protocol_name(int protocol)
+{
+    return protocol == DP_UPSTREAM_HTTP_PROTOBUF ? "OTLP/HTTP" : "OTLP/gRPC";
+}
+
+void dp_upstream_connection_url(const dp_upstream_connection *c, char *out, size_t cap)
+{
+    if (c->protocol == DP_UPSTREAM_HTTP_PROTOBUF)
+        snprintf(out, cap, "%s://%s%s", c->transport == DP_UPSTREAM_PLAINTEXT ? "http" : "https",
+                 c->endpoint, c->path);
+    else
+        snprintf(out, cap, "%s", c->endpoint);
+}
+
 bool dp_upstream_config_active(const dp_upstream_config *cfg)
 {
     dp_upstream_connection traces;
@@ -432,6 +498,13 @@ static const dp_config_enum_value insecure_values[] = {
     {NULL, 0},
 };
 
+static const dp_config_enum_value protocol_values[] = {
+    {"unset", DP_UPSTREAM_PROTOCOL_UNSET},
+    {"grpc", DP_UPSTREAM_GRPC},
+    {"http/protobuf", DP_UPSTREAM_HTTP_PROTOBUF},
+    {NULL, 0},
+};
+
 static const dp_config_enum_value compression_values[] = {
     {"unset", DP_UPSTREAM_COMPRESSION_UNSET},
     {"none", DP_UPSTREAM_COMPRESSION_NONE},
@@ -445,8 +518,14 @@ static const dp_config_enum_value compression_values[] = {
 static const dp_config_key upstream_keys[] = {
     KEY_CHECKED("endpoint", DP_CFG_STRING, all.endpoint, "", 0, 0, NULL, "--upstream", 0,
                 endpoint_problem,
-                "OTLP/gRPC upstream, HOST:PORT (http:// = plaintext, https:// = TLS). Empty = "
-                "OTEL_EXPORTER_OTLP_ENDPOINT if set, else no upstream: runs are only reported."),
+                "Upstream: HOST:PORT or http(s)://HOST:PORT (http:// = plaintext, https:// = TLS); "
+                "http/protobuf appends /v1/traces, /v1/metrics or /v1/logs to its path. Empty = "
+                "OTEL_EXPORTER_OTLP_[SIGNAL_]ENDPOINT if set, else no upstream: runs are only "
+                "reported."),
+    KEY("protocol", DP_CFG_ENUM, all.protocol, "unset", 0, 0, protocol_values,
+        "--upstream-protocol",
+        "grpc or http/protobuf (POST with protobuf bodies). unset = "
+        "OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL, else grpc."),
     KEY("insecure", DP_CFG_ENUM, all.transport, "unset", 0, 0, insecure_values,
         "--upstream-insecure",
         "true = plaintext, false = TLS. unset = OTEL_EXPORTER_OTLP_INSECURE, else TLS."),
@@ -481,7 +560,7 @@ static const dp_config_key upstream_keys[] = {
         "First retry delay after a retryable answer; doubles up to retry_max_backoff, with "
         "jitter."),
     KEY("retry_max_backoff", DP_CFG_DURATION, retry_max_ms, "5s", 1, DP_CONFIG_HOUR_MS, NULL, NULL,
-        "Longest retry delay (a RetryInfo delay from the upstream wins)."),
+        "Longest retry delay (a RetryInfo or Retry-After delay from the upstream wins)."),
     KEY("retry_max_elapsed", DP_CFG_DURATION, retry_max_elapsed_ms, "0", 0, DP_CONFIG_DAY_MS, NULL,
         NULL,
         "Give a batch up after retrying this long. 0 = never: the queue fills and SDKs are "
@@ -497,7 +576,7 @@ static const dp_config_key upstream_keys[] = {
 const dp_config_section dp_upstream_section = DP_CONFIG_SECTION(
     "upstream",
     "Where enriched spans, derived metrics and forwarded metrics and logs are sent "
-    "(OTLP/gRPC). Precedence: OTEL_EXPORTER_OTLP_* variables < config file < flags.",
+    "(OTLP/gRPC or OTLP/HTTP). Precedence: OTEL_EXPORTER_OTLP_* variables < config file < flags.",
     upstream_keys);
 
 void dp_upstream_config_defaults(dp_upstream_config *cfg)

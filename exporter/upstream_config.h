@@ -1,7 +1,8 @@
 /*
- * Settings of the upstream OTLP/gRPC client: where re-exported traces,
- * metrics and logs go, how the connection is secured, and how the delivery
- * queue batches, retries and gives up.
+ * Settings of the upstream OTLP client: where re-exported traces, metrics
+ * and logs go, over which protocol (OTLP/gRPC or OTLP/HTTP with protobuf
+ * bodies), how the connection is secured, and how the delivery queue
+ * batches, retries and gives up.
  *
  * The config file's upstream section (upstream_config.c) declares every
  * key with its default and writes straight into dp_upstream_config. The
@@ -45,6 +46,13 @@ typedef enum dp_upstream_transport {
     DP_UPSTREAM_PLAINTEXT = 2,
 } dp_upstream_transport;
 
+/** Wire protocol of a connection; UNSET (0) leaves it to the layer below. */
+typedef enum dp_upstream_protocol {
+    DP_UPSTREAM_PROTOCOL_UNSET = 0,
+    DP_UPSTREAM_GRPC = 1,          /**< OTLP/gRPC (the default) */
+    DP_UPSTREAM_HTTP_PROTOBUF = 2, /**< OTLP/HTTP, binary protobuf bodies */
+} dp_upstream_protocol;
+
 /** Message compression on the wire; UNSET (0) leaves it to the layer below. */
 typedef enum dp_upstream_compression {
     DP_UPSTREAM_COMPRESSION_UNSET = 0,
@@ -68,13 +76,24 @@ typedef enum dp_upstream_compression {
 /**
  * Where and how one signal is sent. In a layer, an empty string, UNSET or
  * 0 ms means "not set here"; a resolved connection
- * (dp_upstream_config_connection()) has no UNSET transport or compression
- * and a timeout.
+ * (dp_upstream_config_connection()) has no UNSET protocol, transport or
+ * compression and a timeout.
  */
 typedef struct dp_upstream_connection {
-    /** gRPC target "HOST:PORT"; in `all` possibly with http:// (plaintext)
-     *  or https:// (TLS) before it. Resolved: "" means not exported. */
+    /** In `all`: as written, "HOST:PORT" or "http(s)://HOST[:PORT][/PATH]",
+     *  a base endpoint. In `signal[]`: the same without the scheme (which
+     *  has decided the transport). Resolved: "HOST[:PORT]", the gRPC target
+     *  or the HTTP host; "" means not exported. */
     char endpoint[512];
+    /** Resolved only: the OTLP/HTTP request path ("/v1/traces"); for gRPC
+     *  the path written in the endpoint, which must be "" or "/"
+     *  (dp_upstream_config_check()). */
+    char path[528];
+    /** `signal[]` only: the endpoint came from the signal's own variable
+     *  (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, ...) and is used as-is; a base
+     *  endpoint gets the signal's /v1/... path appended over OTLP/HTTP. */
+    bool endpoint_exact;
+    int protocol;                /**< dp_upstream_protocol */
     int transport;               /**< dp_upstream_transport */
     char ca_file[1024];          /**< PEM roots; "" = system roots */
     char client_cert_file[1024]; /**< PEM client certificate chain for mTLS; "" = none */
@@ -138,27 +157,50 @@ void dp_upstream_config_defaults(dp_upstream_config *cfg);
 
 /**
  * Fill `signal[]` from the OTEL_EXPORTER_OTLP_* environment variables as
- * OpenTelemetry SDKs read them for OTLP/gRPC: ENDPOINT, INSECURE,
- * CERTIFICATE, CLIENT_CERTIFICATE, CLIENT_KEY, HEADERS, COMPRESSION
- * (none|gzip) and TIMEOUT (milliseconds), each also as
- * OTEL_EXPORTER_OTLP_<SIGNAL>_<NAME> with SIGNAL in TRACES, METRICS, LOGS;
- * the signal-specific variable wins. The endpoint is used as-is (no path is
- * appended for gRPC); an http:// scheme means plaintext and https:// means
- * TLS whatever INSECURE says. Unset or empty variables leave the setting
- * unset. Returns 0 or a DP_UPSTREAM_CONFIG_E* code; an error message names
- * the variable, never a header value. On error `signal[]` is unchanged.
+ * OpenTelemetry SDKs read them: PROTOCOL (grpc|http/protobuf; http/json is
+ * refused), ENDPOINT, INSECURE, CERTIFICATE, CLIENT_CERTIFICATE,
+ * CLIENT_KEY, HEADERS, COMPRESSION (none|gzip) and TIMEOUT (milliseconds),
+ * each also as OTEL_EXPORTER_OTLP_<SIGNAL>_<NAME> with SIGNAL in TRACES,
+ * METRICS, LOGS; the signal-specific variable wins. An http:// scheme means
+ * plaintext and https:// means TLS whatever INSECURE says. A signal's own
+ * ENDPOINT is used as-is; the generic one is a base to which OTLP/HTTP
+ * appends the signal's path (dp_upstream_config_connection()). Unset or
+ * empty variables leave the setting unset. Returns 0 or a
+ * DP_UPSTREAM_CONFIG_E* code; an error message names the variable, never a
+ * header value. On error `signal[]` is unchanged.
  */
 int dp_upstream_config_from_env(dp_upstream_config *cfg);
 
 /**
- * The connection of one signal: `all` over `signal[s]`, the endpoint
- * without its scheme, the transport (an explicit `all.transport`, else the
- * scheme of `all.endpoint`, else the environment's, else TLS), the
- * compression (else none) and the timeout (else
- * DP_UPSTREAM_DEFAULT_TIMEOUT_MS) decided.
+ * The connection of one signal: `all` over `signal[s]`, the protocol (else
+ * gRPC), the endpoint split into host and path (over OTLP/HTTP a base
+ * endpoint, `all.endpoint` or the generic variable, gets "/v1/<signal>"
+ * appended with one slash; a signal's own variable is used as-is, "/" when
+ * it has no path), the transport (an explicit `all.transport`, else the
+ * endpoint's scheme, else the environment's, else TLS), the compression
+ * (else none) and the timeout (else DP_UPSTREAM_DEFAULT_TIMEOUT_MS)
+ * decided. No endpoint is applied by default, whatever the protocol: without
+ * one the signal is not exported.
  */
 void dp_upstream_config_connection(const dp_upstream_config *cfg, dp_upstream_signal s,
                                    dp_upstream_connection *out);
+
+/**
+ * Check what only the resolved connections can tell: a gRPC endpoint has no
+ * path, and an OTLP/HTTP path fits. Returns 0, or DP_UPSTREAM_CONFIG_EINVAL
+ * with the signal and the endpoint logged.
+ */
+int dp_upstream_config_check(const dp_upstream_config *cfg);
+
+/**
+ * Where a resolved connection sends, for messages: "HOST:PORT" for gRPC,
+ * the URL ("http://HOST:PORT/v1/traces") for OTLP/HTTP. No secret is part
+ * of it (an endpoint cannot carry credentials or a query).
+ */
+void dp_upstream_connection_url(const dp_upstream_connection *c, char *out, size_t cap);
+
+/** "OTLP/gRPC" or "OTLP/HTTP" for a resolved connection's protocol. */
+const char *dp_upstream_protocol_name(int protocol);
 
 /** Whether traces are sent anywhere (the traces connection has an endpoint). */
 bool dp_upstream_config_active(const dp_upstream_config *cfg);

@@ -4,7 +4,7 @@
  * upstream.c owns everything that must behave the same whatever the
  * protocol: the queue, batches, the retry loop with its backoff, the
  * counters, backpressure and shutdown. A transport (upstream_grpc.c for
- * OTLP/gRPC) only sends: a lane hands it one
+ * OTLP/gRPC, upstream_http.c for OTLP/HTTP) only sends: a lane hands it one
  * batch, asks it to send the batch once per attempt, and gets back a result
  * classified as the OTLP specification classifies the protocol's answers:
  * accepted (perhaps partly), retryable (perhaps after a delay the server
@@ -74,6 +74,7 @@ typedef struct dp_upstream_transport_ops {
 } dp_upstream_transport_ops;
 
 extern const dp_upstream_transport_ops dp_upstream_grpc_ops;
+extern const dp_upstream_transport_ops dp_upstream_http_ops;
 
 /**
  * Read a whole PEM file into a NUL-terminated string of at most 4 MiB;

@@ -433,14 +433,21 @@ int dp_config_read_environment(dp_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "bad OTEL_EXPORTER_OTLP_* environment variable (see the log above)");
         return -1;
     }
+    if (dp_upstream_config_check(&c->upstream) != 0) {
+        snprintf(err, errlen, "unusable upstream endpoint (see the log above)");
+        return -1;
+    }
     for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT && result == 0; s++) {
         dp_upstream_config_connection(&c->upstream, (dp_upstream_signal)s, &conn);
-        if (conn.endpoint[0] && loops_back(conn.endpoint, c->server.listen)) {
+        /* the receiver of the upstream's protocol is the one that would loop */
+        const char *own =
+            conn.protocol == DP_UPSTREAM_HTTP_PROTOBUF ? c->server.http_listen : c->server.listen;
+        if (conn.endpoint[0] && own[0] && loops_back(conn.endpoint, own)) {
             snprintf(err, errlen,
                      "the upstream endpoint %s is dagprof's own listen address %s: everything "
                      "sent there would come back (check upstream.endpoint and "
                      "OTEL_EXPORTER_OTLP_*ENDPOINT)",
-                     conn.endpoint, c->server.listen);
+                     conn.endpoint, own);
             result = -1;
         }
     }

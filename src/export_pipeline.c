@@ -60,7 +60,10 @@ static void log_destination(const dp_upstream_config *cfg)
     dp_upstream_config_connection(cfg, DP_UPSTREAM_TRACES, &c);
     if (dp_upstream_headers_parse(c.headers, "upstream headers", headers, &header_count) == 0)
         dp_upstream_headers_free(headers, header_count);
-    dp_log_info(COMPONENT, "exporting to %s (%s%s, %zu extra header(s))", c.endpoint,
+    char url[1200];
+    dp_upstream_connection_url(&c, url, sizeof(url));
+    dp_log_info(COMPONENT, "exporting to %s (%s, %s%s, %zu extra header(s))", url,
+                dp_upstream_protocol_name(c.protocol),
                 c.transport == DP_UPSTREAM_PLAINTEXT ? "plaintext" : "TLS",
                 c.compression == DP_UPSTREAM_COMPRESSION_GZIP ? ", gzip" : "", header_count);
     memset(&c, 0, sizeof(c));

@@ -16,9 +16,11 @@
 #include <cmocka.h>
 
 #include "upstream_config.h"
+#include "upstream_endpoint.h"
 
-static const char *const names[] = {"ENDPOINT",   "INSECURE", "CERTIFICATE", "CLIENT_CERTIFICATE",
-                                    "CLIENT_KEY", "HEADERS",  "COMPRESSION", "TIMEOUT"};
+static const char *const names[] = {"ENDPOINT",           "INSECURE",   "CERTIFICATE",
+                                    "CLIENT_CERTIFICATE", "CLIENT_KEY", "HEADERS",
+                                    "COMPRESSION",        "TIMEOUT",    "PROTOCOL"};
 static const char *const signals[] = {"", "TRACES_", "METRICS_", "LOGS_"};
 
 static int clear_env(void **state)
@@ -38,6 +40,14 @@ static dp_upstream_connection resolved(const dp_upstream_config *cfg, dp_upstrea
     dp_upstream_connection c;
     dp_upstream_config_connection(cfg, s, &c);
     return c;
+}
+
+/* Where signal s is sent: the URL over OTLP/HTTP, HOST:PORT over gRPC. */
+static const char *url_of(const dp_upstream_config *cfg, dp_upstream_signal s, char url[1200])
+{
+    dp_upstream_connection c = resolved(cfg, s);
+    dp_upstream_connection_url(&c, url, 1200);
+    return url;
 }
 
 /* Set one upstream key as the config file or a flag would. */
@@ -240,8 +250,9 @@ static void test_compression_timeout_and_files(void **state)
     assert_int_equal(dp_upstream_config_from_env(&cfg), DP_UPSTREAM_CONFIG_EINVAL);
 }
 
-/* The keys' endpoint: checked where it is set; its scheme decides the
- * transport unless insecure is set explicitly. */
+/* The keys' endpoint: its syntax is checked where it is set (a path is
+ * allowed there, since the protocol may be set later); its scheme decides
+ * the transport unless insecure is set explicitly. */
 static void test_key_endpoint(void **state)
 {
     dp_upstream_config cfg;
@@ -249,16 +260,21 @@ static void test_key_endpoint(void **state)
     dp_upstream_config_defaults(&cfg);
     const dp_config_key *k = dp_config_key_find(&dp_upstream_section, "endpoint", 8);
     assert_non_null(k);
-    assert_int_equal(dp_config_key_set(&cfg, &dp_upstream_section, k, "http://h:1/v1/traces", 20,
-                                       err, sizeof(err)),
-                     -1);
-    assert_string_equal(err, "upstream.endpoint: 'http://h:1/v1/traces' is not HOST:PORT, "
-                             "http://HOST:PORT or https://HOST:PORT (a gRPC endpoint has no "
-                             "path)");
+    assert_int_equal(
+        dp_config_key_set(&cfg, &dp_upstream_section, k, "http://h:1/v1?x=1", 17, err, sizeof(err)),
+        -1);
+    assert_string_equal(err, "upstream.endpoint: 'http://h:1/v1?x=1' has a query or fragment "
+                             "(only scheme, host, port and path are used)");
     assert_int_equal(set_key(&cfg, "endpoint", "http://"), -1);
+    assert_int_equal(set_key(&cfg, "endpoint", "https://user:pw@h:1"), -1);
+    assert_int_equal(set_key(&cfg, "endpoint", "http://h:1/a b"), -1);
+    assert_int_equal(set_key(&cfg, "endpoint", "http://h:1/#top"), -1);
+    assert_int_equal(set_key(&cfg, "endpoint", "http://h:1/otlp"), 0);
     assert_int_equal(set_key(&cfg, "endpoint", "HTTPS://h:1/"), 0);
     assert_string_equal(resolved(&cfg, DP_UPSTREAM_TRACES).endpoint, "h:1");
     assert_int_equal(resolved(&cfg, DP_UPSTREAM_TRACES).transport, DP_UPSTREAM_TLS);
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_TRACES).protocol, DP_UPSTREAM_GRPC);
+    assert_int_equal(dp_upstream_config_check(&cfg), 0);    /* a lone "/" is no path */
     assert_int_equal(set_key(&cfg, "insecure", "true"), 0); /* beats the scheme */
     assert_int_equal(resolved(&cfg, DP_UPSTREAM_LOGS).transport, DP_UPSTREAM_PLAINTEXT);
 
@@ -269,6 +285,168 @@ static void test_key_endpoint(void **state)
     assert_int_equal(set_key(&cfg, "endpoint", "10.0.0.1:4317"), 0);
     assert_string_equal(resolved(&cfg, DP_UPSTREAM_METRICS).endpoint, "10.0.0.1:4317");
     assert_int_equal(resolved(&cfg, DP_UPSTREAM_METRICS).transport, DP_UPSTREAM_PLAINTEXT);
+}
+
+/* A path is for OTLP/HTTP: over gRPC it is refused once the layers are
+ * resolved, whichever layer brought it. */
+static void test_grpc_endpoint_with_path_refused(void **state)
+{
+    dp_upstream_config cfg;
+    dp_upstream_config_defaults(&cfg);
+    assert_int_equal(set_key(&cfg, "endpoint", "http://collector:4317/v1/traces"), 0);
+    assert_int_equal(dp_upstream_config_check(&cfg), DP_UPSTREAM_CONFIG_EINVAL);
+    assert_int_equal(set_key(&cfg, "protocol", "http/protobuf"), 0);
+    assert_int_equal(dp_upstream_config_check(&cfg), 0);
+
+    dp_upstream_config_defaults(&cfg);
+    setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:4317/custom", 1);
+    assert_int_equal(dp_upstream_config_from_env(&cfg), 0);
+    assert_int_equal(dp_upstream_config_check(&cfg), DP_UPSTREAM_CONFIG_EINVAL);
+    setenv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf", 1);
+    assert_int_equal(dp_upstream_config_from_env(&cfg), 0);
+    assert_int_equal(dp_upstream_config_check(&cfg), 0);
+    /* the variable's path went with the endpoint, not lost */
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_LOGS).path, "/custom");
+}
+
+/* The request path of each signal from a base endpoint (the key or the
+ * generic variable): the base's path, trailing slashes dropped, then
+ * /v1/<signal>, so exactly one slash joins them. */
+static void test_http_base_endpoint_gets_signal_paths(void **state)
+{
+    static const struct {
+        const char *endpoint, *traces, *metrics, *logs, *url;
+    } cases[] = {
+        {"http://collector:4318", "/v1/traces", "/v1/metrics", "/v1/logs",
+         "http://collector:4318/v1/traces"},
+        {"http://collector:4318/", "/v1/traces", "/v1/metrics", "/v1/logs",
+         "http://collector:4318/v1/traces"},
+        {"https://otlp.example.com/api/otlp", "/api/otlp/v1/traces", "/api/otlp/v1/metrics",
+         "/api/otlp/v1/logs", "https://otlp.example.com/api/otlp/v1/traces"},
+        {"https://otlp.example.com/api/otlp//", "/api/otlp/v1/traces", "/api/otlp/v1/metrics",
+         "/api/otlp/v1/logs", "https://otlp.example.com/api/otlp/v1/traces"},
+        /* no scheme: TLS, as for gRPC (insecure unset) */
+        {"[::1]:4318", "/v1/traces", "/v1/metrics", "/v1/logs", "https://[::1]:4318/v1/traces"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        dp_upstream_config cfg;
+        char url[1200];
+        dp_upstream_config_defaults(&cfg);
+        assert_int_equal(set_key(&cfg, "protocol", "http/protobuf"), 0);
+        assert_int_equal(set_key(&cfg, "endpoint", cases[i].endpoint), 0);
+        assert_int_equal(dp_upstream_config_check(&cfg), 0);
+        dp_upstream_connection c = resolved(&cfg, DP_UPSTREAM_TRACES);
+        assert_int_equal(c.protocol, DP_UPSTREAM_HTTP_PROTOBUF);
+        assert_string_equal(c.path, cases[i].traces);
+        assert_string_equal(resolved(&cfg, DP_UPSTREAM_METRICS).path, cases[i].metrics);
+        assert_string_equal(resolved(&cfg, DP_UPSTREAM_LOGS).path, cases[i].logs);
+        assert_string_equal(url_of(&cfg, DP_UPSTREAM_TRACES, url), cases[i].url);
+    }
+}
+
+/* OTEL_EXPORTER_OTLP_PROTOCOL and the per-signal variables: the generic
+ * endpoint is a base (the signal's path appended), a signal's own endpoint
+ * is used as-is ("/" when it has none). */
+static void test_http_environment(void **state)
+{
+    dp_upstream_config cfg;
+    char url[1200];
+    dp_upstream_config_defaults(&cfg);
+    setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", 1);
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://gateway:4318/base/", 1);
+    setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://traces.example:443/custom/spans", 1);
+    setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:9000", 1);
+    assert_int_equal(dp_upstream_config_from_env(&cfg), 0);
+    assert_int_equal(dp_upstream_config_check(&cfg), 0);
+
+    assert_string_equal(url_of(&cfg, DP_UPSTREAM_TRACES, url),
+                        "https://traces.example:443/custom/spans");
+    assert_string_equal(url_of(&cfg, DP_UPSTREAM_METRICS, url),
+                        "http://gateway:4318/base/v1/metrics");
+    assert_string_equal(url_of(&cfg, DP_UPSTREAM_LOGS, url), "http://logs:9000/");
+
+    /* a signal's own protocol wins over the generic one */
+    setenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc", 1);
+    setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://metrics:4317", 1);
+    assert_int_equal(dp_upstream_config_from_env(&cfg), 0);
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_METRICS).protocol, DP_UPSTREAM_GRPC);
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_METRICS).endpoint, "metrics:4317");
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_TRACES).protocol, DP_UPSTREAM_HTTP_PROTOBUF);
+
+    /* the key's endpoint replaces every variable and is a base again */
+    assert_int_equal(set_key(&cfg, "endpoint", "http://file-host:4318"), 0);
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_TRACES).path, "/v1/traces");
+    /* the key's protocol wins over the variables */
+    assert_int_equal(set_key(&cfg, "protocol", "grpc"), 0);
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_TRACES).protocol, DP_UPSTREAM_GRPC);
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_TRACES).endpoint, "file-host:4318");
+    assert_int_equal(set_key(&cfg, "protocol", "unset"), 0);
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_TRACES).protocol, DP_UPSTREAM_HTTP_PROTOBUF);
+}
+
+/* Only grpc and http/protobuf are protocols dagprof speaks; the protocol
+ * alone sends nothing anywhere (no default endpoint). */
+static void test_protocol_values(void **state)
+{
+    dp_upstream_config cfg;
+    dp_upstream_config_defaults(&cfg);
+    setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "HTTP/PROTOBUF", 1);
+    assert_int_equal(dp_upstream_config_from_env(&cfg), 0);
+    assert_int_equal(resolved(&cfg, DP_UPSTREAM_LOGS).protocol, DP_UPSTREAM_HTTP_PROTOBUF);
+    assert_false(dp_upstream_config_active(&cfg));
+    assert_string_equal(resolved(&cfg, DP_UPSTREAM_TRACES).endpoint, "");
+
+    setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json", 1);
+    assert_int_equal(dp_upstream_config_from_env(&cfg), DP_UPSTREAM_CONFIG_EINVAL);
+    setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift", 1);
+    assert_int_equal(dp_upstream_config_from_env(&cfg), DP_UPSTREAM_CONFIG_EINVAL);
+    assert_int_equal(set_key(&cfg, "protocol", "http/json"), -1);
+    assert_int_equal(set_key(&cfg, "protocol", "http/protobuf"), 0);
+    assert_int_equal(cfg.all.protocol, DP_UPSTREAM_HTTP_PROTOBUF);
+
+    /* a bad endpoint variable is refused without quoting it */
+    unsetenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:secret@h:1", 1);
+    assert_int_equal(dp_upstream_config_from_env(&cfg), DP_UPSTREAM_CONFIG_EINVAL);
+}
+
+/* The path rules on their own, edge cases included. */
+static void test_endpoint_paths(void **state)
+{
+    dp_upstream_endpoint e;
+    char path[32];
+    assert_null(dp_upstream_endpoint_parse("https://h:1/a/b/", &e));
+    assert_int_equal(e.transport, DP_UPSTREAM_TLS);
+    assert_int_equal(e.host_len, 3);
+    assert_memory_equal(e.host, "h:1", 3);
+    assert_int_equal(e.path_len, 5);
+    assert_int_equal(dp_upstream_endpoint_http_path(&e, true, DP_SIGNAL_LOGS, path, sizeof(path)),
+                     0);
+    assert_string_equal(path, "/a/b/"); /* as-is, trailing slash too */
+    assert_int_equal(dp_upstream_endpoint_http_path(&e, false, DP_SIGNAL_LOGS, path, sizeof(path)),
+                     0);
+    assert_string_equal(path, "/a/b/v1/logs");
+    /* "/a/b" + "/v1/metrics" = 15 characters: 16 bytes fit, 15 do not */
+    assert_int_equal(dp_upstream_endpoint_http_path(&e, false, DP_SIGNAL_METRICS, path, 16), 0);
+    assert_string_equal(path, "/a/b/v1/metrics");
+    assert_int_equal(dp_upstream_endpoint_http_path(&e, false, DP_SIGNAL_METRICS, path, 15), -1);
+
+    assert_null(dp_upstream_endpoint_parse("h:1", &e));
+    assert_int_equal(e.transport, DP_UPSTREAM_TRANSPORT_UNSET);
+    assert_int_equal(e.path_len, 0);
+    assert_int_equal(dp_upstream_endpoint_http_path(&e, true, DP_SIGNAL_TRACES, path, sizeof(path)),
+                     0);
+    assert_string_equal(path, "/");
+    assert_int_equal(
+        dp_upstream_endpoint_http_path(&e, false, DP_SIGNAL_TRACES, path, sizeof(path)), 0);
+    assert_string_equal(path, "/v1/traces");
+
+    assert_non_null(dp_upstream_endpoint_parse("", &e));
+    assert_non_null(dp_upstream_endpoint_parse("https:///v1/traces", &e));
+    assert_non_null(dp_upstream_endpoint_parse("http://a@h:1", &e));
+    assert_non_null(dp_upstream_endpoint_parse("http://h:1/x\n", &e));
+    /* '@' in the path is not user information */
+    assert_null(dp_upstream_endpoint_parse("http://h:1/team@acme", &e));
 }
 
 /* What the keys set applies to every signal and replaces the environment,
@@ -320,6 +498,11 @@ int main(void)
         cmocka_unit_test_setup(test_bad_headers_refused, clear_env),
         cmocka_unit_test_setup(test_compression_timeout_and_files, clear_env),
         cmocka_unit_test_setup(test_key_endpoint, clear_env),
+        cmocka_unit_test_setup(test_grpc_endpoint_with_path_refused, clear_env),
+        cmocka_unit_test_setup(test_http_base_endpoint_gets_signal_paths, clear_env),
+        cmocka_unit_test_setup(test_http_environment, clear_env),
+        cmocka_unit_test_setup(test_protocol_values, clear_env),
+        cmocka_unit_test(test_endpoint_paths),
         cmocka_unit_test_setup(test_keys_over_environment, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,7 +25,7 @@ static const char *const env_names[] = {
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
     "OTEL_EXPORTER_OTLP_HEADERS",          "OTEL_EXPORTER_OTLP_TIMEOUT",
     "OTEL_EXPORTER_OTLP_COMPRESSION",      "OTEL_EXPORTER_OTLP_INSECURE",
-    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",      "OTEL_EXPORTER_OTLP_PROTOCOL",
 };
 
 static int clear_env(void **state)
@@ -236,6 +236,23 @@ static void test_upstream_loop_refused(void **state)
         dp_config_set(&c, "upstream.endpoint", "collector.example:4317", err, sizeof(err)), 0);
     assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), 0);
 
+    /* over OTLP/HTTP the loop goes through the HTTP receiver (127.0.0.1:4318
+     * by default), whatever the path */
+    dp_config_defaults(&c);
+    assert_int_equal(dp_config_set(&c, "upstream.protocol", "http/protobuf", err, sizeof(err)), 0);
+    assert_int_equal(
+        dp_config_set(&c, "upstream.endpoint", "http://localhost:4318/otlp", err, sizeof(err)), 0);
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "is dagprof's own listen address 127.0.0.1:4318"));
+    assert_int_equal(
+        dp_config_set(&c, "upstream.endpoint", "http://localhost:4317", err, sizeof(err)), 0);
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), 0);
+    /* the HTTP receiver turned off: nothing to loop through */
+    assert_int_equal(
+        dp_config_set(&c, "upstream.endpoint", "http://localhost:4318", err, sizeof(err)), 0);
+    assert_int_equal(dp_config_set(&c, "server.http_listen", "", err, sizeof(err)), 0);
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), 0);
+
     /* a signal the environment alone sends back here is refused too */
     dp_config_defaults(&c);
     setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://[::1]:4317", 1);
@@ -253,6 +270,18 @@ static void test_bad_environment(void **state)
     setenv("OTEL_EXPORTER_OTLP_HEADERS", "secret-without-equals", 1);
     assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), -1);
     assert_string_equal(err, "bad OTEL_EXPORTER_OTLP_* environment variable (see the log above)");
+    unsetenv("OTEL_EXPORTER_OTLP_HEADERS");
+
+    /* an endpoint with a path is for OTLP/HTTP: over gRPC it is refused
+     * once the variables are read */
+    dp_config_defaults(&c);
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317/v1", 1);
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), -1);
+    assert_string_equal(err, "unusable upstream endpoint (see the log above)");
+    setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", 1);
+    assert_int_equal(dp_config_read_environment(&c, err, sizeof(err)), 0);
+    unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+    unsetenv("OTEL_EXPORTER_OTLP_PROTOCOL");
 }
 
 int main(void)
