@@ -1,33 +1,52 @@
 #!/usr/bin/env python3
-"""An OTLP/gRPC receiver used as the real upstream in dagprof's delivery tests.
+"""An OTLP receiver used as the real upstream in dagprof's delivery tests.
 
-It implements TraceService, MetricsService and LogsService Export with the
-message classes protoc generates from dagprof's proto/ tree (decoding that is
-not dagprof's own), records what arrives and can be told to misbehave.
+Over OTLP/gRPC (the default) it implements TraceService, MetricsService and
+LogsService Export with python3-grpcio; with --http it is an OTLP/HTTP
+receiver written with Python's http.server: POST /v1/traces, /v1/metrics and
+/v1/logs (more paths with the `route` command), application/x-protobuf
+bodies, gzip when Content-Encoding says so, HTTP/1.1 keep-alive. Either way it
+decodes with the message classes protoc generates from dagprof's proto/ tree
+(decoding that is not dagprof's own), records what arrives and can be told to
+misbehave.
 
 Protocol, one line each way (stdout is line-buffered):
   started            -> "listening PORT"
   per request        -> "recv SIGNAL items=N answer=CODE"
   commands on stdin  -> "ok COMMAND" once applied:
-    unavailable N           answer the next N requests UNAVAILABLE
-    invalid N               answer the next N requests INVALID_ARGUMENT
+    unavailable N [RA]      answer the next N requests UNAVAILABLE (HTTP: 503;
+                            with RA, a Retry-After header: SECONDS, or
+                            "date+SECONDS" for an HTTP-date that far ahead)
+    throttled N RA          HTTP only: 429 with Retry-After RA (as above)
+    invalid N               INVALID_ARGUMENT (HTTP: 400 with a Status body)
     exhausted N DELAY_MS    RESOURCE_EXHAUSTED with a google.rpc.RetryInfo
-    exhausted_plain N       RESOURCE_EXHAUSTED without RetryInfo
+                            (HTTP: 429 with Retry-After, DELAY_MS rounded up
+                            to whole seconds)
+    exhausted_plain N       RESOURCE_EXHAUSTED without RetryInfo (HTTP: 413,
+                            which the specification does not retry either)
     partial N REJECTED      OK with partial_success rejecting REJECTED items
+    route PATH SIGNAL       HTTP only: also take SIGNAL's requests on PATH
+    gather N                the next trace requests each wait until N are in
     down / up               stop listening / listen again on the same port
     stats                   -> "stats KEY=VALUE ..." (see stats_line())
     quit                    exit
-Usage: upstream_sink.py [--port P] [--tls-cert PEM --tls-key PEM [--client-ca PEM]]
+Usage: upstream_sink.py [--port P] [--http]
+                        [--tls-cert PEM --tls-key PEM [--client-ca PEM]]
   --port 0 picks a free port; with --tls-* the sink speaks TLS, and with
   --client-ca it also requires a client certificate signed by that CA.
 """
 import argparse
+import email.utils
 import gzip
+import http.server
+import math
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -94,6 +113,19 @@ def status_with_retry_info(code, message, delay_ms):
     return (varint(1 << 3) + varint(code) + field_bytes(2, message.encode()) + field_bytes(3, any_msg))
 
 
+def status_bytes(code, message):
+    """google.rpc.Status{code=1, message=2}, encoded here by hand."""
+    return varint(1 << 3) + varint(code) + field_bytes(2, message.encode())
+
+
+def retry_after_value(spec):
+    """A Retry-After value: "N" seconds as is, "date+N" as the HTTP-date N
+    seconds from now (IMF-fixdate, by the standard library)."""
+    if spec.startswith("date+"):
+        return email.utils.formatdate(time.time() + int(spec[5:]), usegmt=True)
+    return spec
+
+
 def count_items(signal, req):
     n = 0
     if signal == "traces":
@@ -120,10 +152,32 @@ def item_names(signal, req):
     return []
 
 
+# gRPC status -> (HTTP status) of each misbehaviour, and the words the
+# "recv" lines use.
+ANSWERS = {
+    "ok": ("OK", 200), "partial": ("OK", 200),
+    "unavailable": ("UNAVAILABLE", 503), "throttled": ("RESOURCE_EXHAUSTED", 429),
+    "invalid": ("INVALID_ARGUMENT", 400), "exhausted": ("RESOURCE_EXHAUSTED", 429),
+    "exhausted_plain": ("RESOURCE_EXHAUSTED", 413),
+}
+MESSAGES_OF = {
+    "unavailable": (14, "sink told to be unavailable"), "throttled": (8, "slow down"),
+    "invalid": (3, "sink refuses this batch"), "exhausted": (8, "slow down"),
+    "exhausted_plain": (8, "too big, never retry"),
+}
+PARTIAL_FIELDS = {"traces": "rejected_spans", "metrics": "rejected_data_points",
+                  "logs": "rejected_log_records"}
+
+
 class Sink:
-    def __init__(self, port, messages, tls=None):
+    def __init__(self, port, messages, tls=None, http=False):
         self.port = port
         self.tls = tls
+        self.http = http
+        self.routes = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}
+        self.paths = set()          # HTTP: request paths seen
+        self.content_types = set()  # HTTP: Content-Type values seen
+        self.arrivals = []          # (monotonic time, signal, answer) of every request
         self.messages = messages
         self.lock = threading.Lock()
         self.out_lock = threading.Lock()
@@ -152,35 +206,60 @@ class Sink:
             self.plan[0] = (kind, remaining - 1, arg)
             return (kind, arg)
 
+    def on_accepted(self, signal, request):
+        """Called for every request answered OK (partial included)."""
+
+    def record(self, signal, request, kind, headers, peer):
+        """Count one decoded request as answered `kind`; the common part of
+        both transports. `headers` are (name, value) pairs."""
+        n = count_items(signal, request)
+        with self.lock:
+            self.arrivals.append((time.monotonic(), signal, kind))
+            for k, v in headers:
+                k = k.lower()
+                if not k.startswith(":"):
+                    self.headers[k] = v
+            if signal == "traces":
+                self.peers.add(peer)
+            if kind in ("ok", "partial"):
+                self.requests[signal] += 1
+                self.items[signal] += n
+                for name in item_names(signal, request):
+                    self.names[name] = self.names.get(name, 0) + 1
+        self.emit("recv %s items=%d answer=%s" % (signal, n, ANSWERS[kind][0]))
+        if kind in ("ok", "partial"):
+            self.on_accepted(signal, request)
+
+    def wait_gathered(self, signal):
+        """The gather barrier: False when the calls did not gather."""
+        if signal != "traces":
+            return True
+        with self.lock:
+            gather = self.gather
+        if gather is None:
+            return True
+        try:
+            gather.wait(timeout=120)
+            return True
+        except threading.BrokenBarrierError:
+            return False
+
+    def response(self, signal, kind, arg):
+        resp = self.messages[signal][1]()
+        if kind == "partial":
+            setattr(resp.partial_success, PARTIAL_FIELDS[signal], arg)
+            resp.partial_success.error_message = "sink rejected some items"
+        return resp
+
     def handler(self, signal):
         req_cls, resp_cls = self.messages[signal]
 
         def export(request, context):
-            md = dict(context.invocation_metadata())
-            if signal == "traces":
-                with self.lock:
-                    self.peers.add(context.peer())
-                    gather = self.gather
-                if gather is not None:
-                    try:
-                        gather.wait(timeout=120)
-                    except threading.BrokenBarrierError:
-                        context.abort(grpc.StatusCode.UNAVAILABLE, "calls did not gather")
+            md = list(context.invocation_metadata())
+            if not self.wait_gathered(signal):
+                context.abort(grpc.StatusCode.UNAVAILABLE, "calls did not gather")
             kind, arg = self.next_answer()
-            n = count_items(signal, request)
-            with self.lock:
-                for k, v in md.items():
-                    if not k.startswith(":"):
-                        self.headers[k] = v
-                if kind in ("ok", "partial"):
-                    self.requests[signal] += 1
-                    self.items[signal] += n
-                    for name in item_names(signal, request):
-                        self.names[name] = self.names.get(name, 0) + 1
-            answer = {"ok": "OK", "partial": "OK", "unavailable": "UNAVAILABLE",
-                      "invalid": "INVALID_ARGUMENT", "exhausted": "RESOURCE_EXHAUSTED",
-                      "exhausted_plain": "RESOURCE_EXHAUSTED"}[kind]
-            self.emit("recv %s items=%d answer=%s" % (signal, n, answer))
+            self.record(signal, request, kind, md, context.peer())
             if kind == "unavailable":
                 context.abort(grpc.StatusCode.UNAVAILABLE, "sink told to be unavailable")
             if kind == "invalid":
@@ -191,13 +270,7 @@ class Sink:
                 context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down")
             if kind == "exhausted_plain":
                 context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too big, never retry")
-            resp = resp_cls()
-            if kind == "partial":
-                field = {"traces": "rejected_spans", "metrics": "rejected_data_points",
-                         "logs": "rejected_log_records"}[signal]
-                setattr(resp.partial_success, field, arg)
-                resp.partial_success.error_message = "sink rejected some items"
-            return resp
+            return self.response(signal, kind, arg)
 
         def decode(raw):
             # The server leaves messages compressed (see start()): a gzip
@@ -212,7 +285,94 @@ class Sink:
             export, request_deserializer=decode,
             response_serializer=resp_cls.SerializeToString)
 
+    # ---- OTLP/HTTP ----------------------------------------------------------
+
+    def http_export(self, h):
+        """One POST on handler h (a BaseHTTPRequestHandler)."""
+        signal = self.routes.get(h.path)
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        ctype = h.headers.get("Content-Type", "")
+        encoding = h.headers.get("Content-Encoding", "identity").lower()
+        with self.lock:
+            self.paths.add(h.path)
+            self.content_types.add(ctype)
+        if signal is None:
+            return self.http_reply(h, 404, status_bytes(5, "no such path"))
+        if ctype != "application/x-protobuf":
+            return self.http_reply(h, 415, status_bytes(3, "not application/x-protobuf"))
+        if encoding == "gzip":
+            if body[:2] != b"\x1f\x8b":
+                return self.http_reply(h, 400, status_bytes(3, "not a gzip body"))
+            with self.lock:
+                self.encodings.add("gzip")
+            body = gzip.decompress(body)
+        try:
+            request = self.messages[signal][0].FromString(body)
+        except Exception as e:  # noqa: BLE001 - any decode error is the client's
+            return self.http_reply(h, 400, status_bytes(3, "undecodable: %s" % e))
+        if not self.wait_gathered(signal):
+            return self.http_reply(h, 503, status_bytes(14, "calls did not gather"))
+        kind, arg = self.next_answer()
+        self.record(signal, request, kind, list(h.headers.items()), h.client_address)
+        code = ANSWERS[kind][1]
+        if code == 200:
+            return self.http_reply(h, 200, self.response(signal, kind, arg).SerializeToString())
+        extra = []
+        if kind == "exhausted":
+            extra.append(("Retry-After", str(max(1, math.ceil(arg / 1000)))))
+        elif kind in ("unavailable", "throttled") and arg:
+            extra.append(("Retry-After", retry_after_value(arg)))
+        grpc_code, message = MESSAGES_OF[kind]
+        return self.http_reply(h, code, status_bytes(grpc_code, message), extra)
+
+    @staticmethod
+    def http_reply(h, code, body, extra=()):
+        h.send_response(code)
+        h.send_header("Content-Type", "application/x-protobuf")
+        h.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(body)
+
+    def http_server(self):
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive
+
+            def do_POST(self):
+                sink.http_export(self)
+
+            def log_message(self, *args):
+                pass  # stdout carries the protocol lines
+
+        class Server(http.server.ThreadingHTTPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a refused TLS handshake or a client gone away
+
+        server = Server(("127.0.0.1", self.port), Handler)
+        if self.tls:
+            cert, key, client_ca = self.tls
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            if client_ca:
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(client_ca)
+            server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        return server
+
     def start(self):
+        if self.http:
+            server = self.http_server()
+            self.port = server.server_address[1]
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self.server = server
+            return
         # Per-message decompression off: the handler sees the bytes as they
         # travelled, so the sink can tell whether the client used gzip.
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
@@ -222,7 +382,7 @@ class Sink:
                 (grpc.method_handlers_generic_handler(service, {"Export": self.handler(signal)}),))
         address = "127.0.0.1:%d" % self.port
         if self.tls:
-            cert, key, client_ca = self.tls
+            cert, key, client_ca = (open(p, "rb").read() if p else None for p in self.tls)
             creds = grpc.ssl_server_credentials(
                 [(key, cert)], root_certificates=client_ca,
                 require_client_auth=client_ca is not None)
@@ -237,7 +397,11 @@ class Sink:
 
     def stop(self):
         if self.server:
-            self.server.stop(None).wait()
+            if self.http:
+                self.server.shutdown()
+                self.server.server_close()
+            else:
+                self.server.stop(None).wait()
             self.server = None
 
     def stats_line(self):
@@ -253,6 +417,8 @@ class Sink:
                     parts.append("header.%s=%s" % (k, self.headers[k]))
             parts.append("encodings=%s" % (",".join(sorted(self.encodings)) or "identity"))
             parts.append("traces_peers=%d" % len(self.peers))
+            parts.append("paths=%s" % (",".join(sorted(self.paths)) or "none"))
+            parts.append("content_types=%s" % (",".join(sorted(self.content_types)) or "none"))
             return "stats " + " ".join(parts)
 
     def command(self, line):
@@ -262,10 +428,16 @@ class Sink:
         cmd = words[0]
         if cmd in ("unavailable", "invalid", "exhausted_plain"):
             with self.lock:
-                self.plan.append((cmd, int(words[1]), None))
+                self.plan.append((cmd, int(words[1]), words[2] if len(words) > 2 else None))
+        elif cmd == "throttled":
+            with self.lock:
+                self.plan.append((cmd, int(words[1]), words[2]))
         elif cmd in ("exhausted", "partial"):
             with self.lock:
                 self.plan.append((cmd, int(words[1]), int(words[2])))
+        elif cmd == "route":
+            with self.lock:
+                self.routes[words[1]] = words[2]
         elif cmd == "gather":
             # the next trace calls each wait until N of them are in flight
             with self.lock:
@@ -290,18 +462,15 @@ class Sink:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--http", action="store_true", help="OTLP/HTTP instead of OTLP/gRPC")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     ap.add_argument("--client-ca")
     args = ap.parse_args()
     tls = None
     if args.tls_cert:
-        def read(path):
-            with open(path, "rb") as f:
-                return f.read()
-        tls = (read(args.tls_cert), read(args.tls_key),
-               read(args.client_ca) if args.client_ca else None)
-    sink = Sink(args.port, generate_messages(), tls)
+        tls = (args.tls_cert, args.tls_key, args.client_ca)
+    sink = Sink(args.port, generate_messages(), tls, http=args.http)
     sink.start()
     sink.emit("listening %d" % sink.port)
     for line in sys.stdin:
