@@ -14,15 +14,39 @@ Scenarios (--scenario, one CTest test each):
            checked against figures worked out by hand; SDK metrics and logs
            sent to dagprof must reach the upstream unchanged.
   retry    the upstream answers UNAVAILABLE 3 times: retried, then delivered.
-  invalid  the upstream answers INVALID_ARGUMENT once: counted and logged,
-           the daemon keeps going and delivers the next run.
+  invalid  the upstream answers INVALID_ARGUMENT (over HTTP: 400 with a
+           google.rpc.Status) once: dropped, counted and logged with the
+           upstream's message; the daemon keeps going and delivers the next run.
   outage   the upstream is down while runs and SDK metrics arrive (tiny
            queue, so dagprof pushes back with UNAVAILABLE), then comes back:
            nothing lost, nothing duplicated.
   chain    SDK -> dagprof A -> dagprof B -> upstream: B passes A's
            enrichment through without adding it twice.
+  late     spans arriving after their run was sent are forwarded as they
+           came, and are not a second run in the metrics.
+  partial  the upstream accepts a batch but rejects 2 spans (partial_success):
+           logged with its message, counted at exit, not retried.
+With --protocol http/protobuf the upstream is the sink's OTLP/HTTP receiver
+(Python's http.server) and dagprof exports with upstream.protocol:
+http/protobuf; the scenarios above expect the same outcome, in the HTTP
+answer's words in the log. Scenarios of OTLP/HTTP only:
+  http_signals      enriched spans, derived metrics and forwarded SDK metrics
+                    and logs arrive on /v1/traces, /v1/metrics, /v1/logs as
+                    application/x-protobuf, gzip-compressed, with the
+                    configured headers (whose values dagprof never logs).
+  http_retry_after  503 with Retry-After: 1, then 429 with Retry-After as an
+                    HTTP-date: each retried only once the delay passed,
+                    nothing lost.
+  http_env          OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf with
+                    OTEL_EXPORTER_OTLP_ENDPOINT (/v1/traces appended) or
+                    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (used as-is); http/json
+                    refused at start.
+  same_output       the same runs, sent over gRPC by a python3-grpcio client,
+                    reach a gRPC upstream and an HTTP upstream as the very
+                    same spans, enrichment included.
 
   test_upstream_e2e.py --dagprof PATH --scenario NAME [--node PATH]
+                       [--protocol grpc|http/protobuf]
 """
 
 import argparse
@@ -60,8 +84,8 @@ EXPORT = {
 class RecordingSink(upstream_sink.Sink):
     """The test sink, also keeping every request it answered OK."""
 
-    def __init__(self):
-        super().__init__(0, MESSAGES)
+    def __init__(self, http=False):
+        super().__init__(0, MESSAGES, http=http)
         self.received = {s: [] for s in upstream_sink.SERVICES}
         self.answers = []
         self.changed = threading.Condition()
@@ -71,17 +95,10 @@ class RecordingSink(upstream_sink.Sink):
             self.answers.append(line)
             self.changed.notify_all()
 
-    def handler(self, signal):
-        h = super().handler(signal)
-        inner = h.unary_unary
-
-        def export(request, context):
-            resp = inner(request, context)  # aborts (raises) for error answers
-            with self.changed:
-                self.received[signal].append(request)
-                self.changed.notify_all()
-            return resp
-        return h._replace(unary_unary=export)
+    def on_accepted(self, signal, request):
+        with self.changed:
+            self.received[signal].append(request)
+            self.changed.notify_all()
 
     def wait_for(self, predicate, timeout=60.0):
         with self.changed:
@@ -103,8 +120,16 @@ class RecordingSink(upstream_sink.Sink):
             return sum(1 for a in self.answers if word in a)
 
 
-def start_sink():
-    s = RecordingSink()
+# The upstream's protocol for the scenarios that run over both (--protocol).
+PROTOCOL = ["grpc"]
+
+
+def http_upstream():
+    return PROTOCOL[0] == "http/protobuf"
+
+
+def start_sink(http=None):
+    s = RecordingSink(http=http_upstream() if http is None else http)
     s.start()
     return s
 
@@ -241,12 +266,19 @@ def send_until_accepted_signal(channel, signal, req, tries=2000):
     return False
 
 
-def start_daemon(binary, sink_port, extra=()):
+def start_daemon(binary, sink_port, extra=(), protocol=None, env=None):
+    protocol = protocol or PROTOCOL[0]
     d = Daemon(binary, ["--upstream", "http://127.0.0.1:%d" % sink_port,
+                        "--upstream-protocol", protocol,
                         "--set", "upstream.batch_timeout=20ms",
                         "--set", "upstream.retry_initial_backoff=20ms",
-                        "--set", "upstream.retry_max_backoff=200ms"] + list(extra))
+                        "--set", "upstream.retry_max_backoff=200ms"] + list(extra), env=env)
     return d.start()
+
+
+def answer_words(grpc_status, http_status):
+    """How dagprof's log names an upstream answer over the protocol in use."""
+    return "HTTP %d" % http_status if http_upstream() else grpc_status
 
 
 def span_key(sp):
@@ -285,25 +317,34 @@ def metric_points(sink):
     return latest
 
 
+def sdk_metrics_and_logs(service, body):
+    """A metrics request (one sum point) and a logs request (one record
+    saying `body`), as an SDK of `service` sends them to dagprof."""
+    mreq = MESSAGES["metrics"][0]()
+    rm = mreq.resource_metrics.add()
+    rm.resource.attributes.append(kv("service.name", service))
+    m = rm.scope_metrics.add().metrics.add()
+    m.name = "app.requests"
+    m.sum.is_monotonic = True
+    m.sum.aggregation_temporality = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
+    m.sum.data_points.add(as_int=42, time_unix_nano=BASE_NS)
+    lreq = MESSAGES["logs"][0]()
+    rl = lreq.resource_logs.add()
+    rl.resource.attributes.append(kv("service.name", service))
+    rl.scope_logs.add().log_records.add(time_unix_nano=BASE_NS, body=any_value(body),
+                                        severity_number=logs_pb2.SEVERITY_NUMBER_INFO)
+    return mreq, lreq
+
+
 def scenario_js(c, args):
     ensure_node_modules()
-    up, direct = start_sink(), start_sink()
+    # the reference receiver takes the SDK's OTLP/gRPC whatever the upstream speaks
+    up, direct = start_sink(), start_sink(http=False)
     d = start_daemon(args.dagprof, up.port, ["--set", "metrics.export_interval=200ms"])
     try:
         # SDK metrics and logs sent to dagprof are forwarded unchanged.
-        mreq = MESSAGES["metrics"][0]()
-        rm = mreq.resource_metrics.add()
-        rm.resource.attributes.append(kv("service.name", "sdk-with-metrics"))
-        m = rm.scope_metrics.add().metrics.add()
-        m.name = "app.requests"
-        m.sum.is_monotonic = True
-        m.sum.aggregation_temporality = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
-        m.sum.data_points.add(as_int=42, time_unix_nano=BASE_NS)
-        lreq = MESSAGES["logs"][0]()
-        rl = lreq.resource_logs.add()
-        rl.resource.attributes.append(kv("service.name", "sdk-with-logs"))
-        rl.scope_logs.add().log_records.add(time_unix_nano=BASE_NS, body=any_value("hello upstream"),
-                                            severity_number=logs_pb2.SEVERITY_NUMBER_INFO)
+        mreq, lreq = sdk_metrics_and_logs("sdk-with-telemetry", "hello upstream")
+        rm, rl = mreq.resource_metrics[0], lreq.resource_logs[0]
         with grpc.insecure_channel(d.endpoint) as ch:
             export(ch, "metrics", mreq)
             export(ch, "logs", lreq)
@@ -438,7 +479,8 @@ def scenario_retry(c, args):
         rc, _ = d.stop()
     c.eq(rc, 0, "dagprof exit status")
     c.ok(sink.answered("answer=UNAVAILABLE") >= 3, "the upstream answered UNAVAILABLE 3 times")
-    c.ok(_count_lines(d, "answered UNAVAILABLE") >= 1, "dagprof logged the retry")
+    c.ok(_count_lines(d, "answered %s" % answer_words("UNAVAILABLE", 503)) >= 1,
+         "dagprof logged the retry")
     expect_all_once(c, sink, [1, 2])
     sink.stop()
 
@@ -458,10 +500,12 @@ def scenario_invalid(c, args):
         rc, _ = d.stop()
     c.ok(alive, "dagprof kept running after INVALID_ARGUMENT")
     c.eq(rc, 0, "dagprof exit status")
-    c.eq(_count_lines(d, "with INVALID_ARGUMENT: sink refuses this batch"), 1,
-         "the refusal is logged with the upstream's message")
+    c.eq(_count_lines(d, "with %s: sink refuses this batch" % answer_words("INVALID_ARGUMENT", 400)),
+         1, "the refusal is logged with the upstream's message")
     c.ok(_count_lines(d, "7 item(s) could not be delivered upstream") == 1,
          "the undelivered count is reported at exit:\n" + d.stderr_tail(8))
+    c.ok(_count_lines(d, "refused 7,") == 1, "upstream totals count 7 refused spans")
+    c.eq(sink.answered("answer=INVALID_ARGUMENT"), 1, "the refused batch was not sent again")
     expect_all_once(c, sink, [2])
     sink.stop()
 
@@ -548,7 +592,8 @@ def scenario_chain(c, args):
     b = start_daemon(args.dagprof, sink.port, ["--reports", "always"])
     a = None
     try:
-        a = start_daemon(args.dagprof, b.port)
+        # A reaches B's receiver of the protocol in use: OTLP/HTTP on its HTTP port
+        a = start_daemon(args.dagprof, b.http_port if http_upstream() else b.port)
         send_runs(c, a, 1, 2)
         c.ok(sink.wait_for(lambda: len(sink.spans()) >= 14, 60), "A -> B -> upstream delivered")
     finally:
@@ -608,8 +653,213 @@ def scenario_late(c, args):
     sink.stop()
 
 
+def sink_stat(sink, key):
+    """A field of the sink's stats line, as text."""
+    for part in sink.stats_line().split()[1:]:
+        k, _, v = part.partition("=")
+        if k == key:
+            return v
+    return None
+
+
+def scenario_partial(c, args):
+    sink = start_sink()
+    sink.command("partial 1 2")
+    d = start_daemon(args.dagprof, sink.port)
+    try:
+        send_runs(c, d, 1, 1)
+        c.ok(sink.wait_for(lambda: len(sink.spans()) >= 7, 60), "the run arrived")
+    finally:
+        rc, _ = d.stop()
+    c.eq(rc, 0, "dagprof exit status")
+    c.eq(_count_lines(d, "upstream accepted the batch but rejected 2 of 7 item(s): sink rejected "
+                         "some items"), 1, "partial success logged with its message")
+    c.ok(_count_lines(d, "rejected 2, retries 0") == 1, "upstream totals: 2 rejected, no retry:\n"
+         + d.stderr_tail(8))
+    c.ok(_count_lines(d, "2 item(s) could not be delivered upstream") == 1,
+         "the rejected spans are counted at exit")
+    c.eq(sink_stat(sink, "traces_requests"), "1", "one trace request: not retried")
+    sink.stop()
+
+
+# ---- scenarios of OTLP/HTTP only --------------------------------------------------
+
+def scenario_http_signals(c, args):
+    sink = start_sink(http=True)
+    secret = "e2e-secret-value-7f3a"
+    d = start_daemon(args.dagprof, sink.port, ["--set", "metrics.export_interval=200ms",
+                                               "--set", "upstream.compression=gzip",
+                                               "--set", "upstream.headers=x-api-key=%s,x-tenant=acme"
+                                               % secret], protocol="http/protobuf")
+    mreq, lreq = sdk_metrics_and_logs("sdk-over-http", "hello over http")
+    try:
+        with grpc.insecure_channel(d.endpoint) as ch:
+            export(ch, "metrics", mreq)
+            export(ch, "logs", lreq)
+        send_runs(c, d, 1, 1)
+        c.ok(sink.wait_for(lambda: len(sink.spans()) >= 7, 60), "the run's 7 spans arrived over HTTP")
+        c.ok(sink.wait_for(lambda: any(n == "dag.run.duration" for n, _ in metric_points(sink)), 60),
+             "derived metrics arrived over HTTP")
+    finally:
+        rc, _ = d.stop()
+    c.eq(rc, 0, "dagprof exit status")
+    c.eq(_count_lines(d, "[export] everything received was delivered upstream"), 1,
+         "dagprof says everything was delivered")
+    c.eq(sink_stat(sink, "paths"), "/v1/logs,/v1/metrics,/v1/traces", "request paths")
+    c.eq(sink_stat(sink, "content_types"), "application/x-protobuf", "Content-Type of every request")
+    c.eq(sink_stat(sink, "encodings"), "gzip", "Content-Encoding (and a gzip body) of every request")
+    c.eq(sink_stat(sink, "header.x-api-key"), secret, "x-api-key header")
+    c.eq(sink_stat(sink, "header.x-tenant"), "acme", "x-tenant header")
+    c.eq([l for l in d.stderr_lines if secret in l], [], "log lines holding the header value")
+    c.eq(_count_lines(d, "go to http://127.0.0.1:%d/v1/traces (OTLP/HTTP, plaintext, gzip, "
+                         "2 extra headers)" % sink.port), 1, "the traces destination is logged")
+
+    # forwarded unchanged
+    got_rm = [x for req in sink.received["metrics"] for x in req.resource_metrics]
+    c.eq(sum(1 for x in got_rm if x.SerializeToString() ==
+             mreq.resource_metrics[0].SerializeToString()), 1, "the SDK's metrics arrive once, unchanged")
+    got_rl = [x for req in sink.received["logs"] for x in req.resource_logs]
+    c.eq(sum(1 for x in got_rl if x.SerializeToString() ==
+             lreq.resource_logs[0].SerializeToString()), 1, "the SDK's logs arrive once, unchanged")
+
+    # enriched: build_run(1) is 3 sequential nodes of 100 ms, one gpt-4o-mini
+    # call each (100 in / 10 out)
+    expect_all_once(c, sink, [1])
+    by_name = {}
+    for _, _, sp in sink.spans():
+        by_name.setdefault(sp.name, attrs_of(sp))
+    root = by_name.get("run", {})
+    c.near(one(c, root, "dag.run.wall_ms", "root"), 300.0, "dag.run.wall_ms")
+    # 3 x (100 x 0.15 + 10 x 0.60) / 1e6 = 3 x 0.000021
+    c.near(one(c, root, "dag.run.cost_usd", "root"), 0.000063, "dag.run.cost_usd", 1e-9)
+    c.eq(one(c, root, "dag.run.tokens.input", "root"), 300, "dag.run.tokens.input")
+    c.eq(one(c, by_name.get("step1", {}), "dag.node.on_critical_path", "step1"), True,
+         "step1 on the critical path")
+    # derived: one run of 0.3 s; its cost summed over the series
+    pts = metric_points(sink)
+    runs = [p for (n, attrs), p in pts.items() if n == "dag.run.duration"]
+    c.eq([p.count for p in runs], [1], "dag.run.duration: one run")
+    if runs:
+        c.near(runs[0].sum, 0.3, "dag.run.duration sum (s)")
+    c.near(sum(p.as_double for (n, _), p in pts.items() if n == "dag.cost"), 0.000063,
+           "dag.cost summed over its series", 1e-9)
+    sink.stop()
+
+
+def arrival_gaps(sink, signal):
+    """Seconds between a refused request and the next one of the same signal."""
+    gaps = []
+    with sink.lock:
+        arrivals = [(t, kind) for t, sig, kind in sink.arrivals if sig == signal]
+    for (t0, k0), (t1, _) in zip(arrivals, arrivals[1:]):
+        if k0 not in ("ok", "partial"):
+            gaps.append(t1 - t0)
+    return gaps
+
+
+def scenario_http_retry_after(c, args):
+    sink = start_sink(http=True)
+    # the configured backoff is 20 ms..200 ms: a retry sooner than 1 s can
+    # only come from ignoring the header
+    sink.command("unavailable 1 1")
+    sink.command("throttled 1 date+2")
+    d = start_daemon(args.dagprof, sink.port, protocol="http/protobuf")
+    try:
+        send_runs(c, d, 1, 1)
+        c.ok(sink.wait_for(lambda: len(sink.spans()) >= 7, 60), "the run delivered after two refusals")
+    finally:
+        rc, _ = d.stop()
+    c.eq(rc, 0, "dagprof exit status")
+    c.eq(sink.answered("answer=UNAVAILABLE"), 1, "one 503")
+    c.eq(sink.answered("answer=RESOURCE_EXHAUSTED"), 1, "one 429")
+    gaps = arrival_gaps(sink, "traces")
+    c.eq(len(gaps), 2, "retries after a refusal")
+    # Retry-After: 1 -> 1 s; an HTTP-date 2 s ahead has whole seconds -> at
+    # least 1 s (a little slack for the sink's own clock reading)
+    c.ok(all(g >= 0.95 for g in gaps), "each retry waited for Retry-After: %r" % gaps)
+    c.ok(_count_lines(d, "answered HTTP 503 (sink told to be unavailable); retrying in 1000 ms") == 1,
+         "the 503's delay is logged:\n" + d.stderr_tail(8))
+    c.eq(_count_lines(d, "everything received was delivered upstream"), 1, "nothing lost")
+    expect_all_once(c, sink, [1])
+    sink.stop()
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_EXPORTER_OTLP_")}
+    env.update(extra)
+    return env
+
+
+def scenario_http_env(c, args):
+    # The generic endpoint is a base: /v1/traces (and /v1/metrics) appended.
+    sink = start_sink(http=True)
+    env = clean_env(OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                    OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:%d" % sink.port)
+    d = Daemon(args.dagprof, ["--set", "upstream.batch_timeout=20ms"], env=env).start()
+    try:
+        send_runs(c, d, 1, 1)
+        c.ok(sink.wait_for(lambda: len(sink.spans()) >= 7, 60), "spans arrived (generic endpoint)")
+    finally:
+        rc, _ = d.stop()
+    c.eq(rc, 0, "dagprof exit status (generic endpoint)")
+    c.eq(sink_stat(sink, "paths"), "/v1/metrics,/v1/traces", "paths from the generic endpoint")
+    sink.stop()
+
+    # A signal's own endpoint is used as-is: its path, nothing appended.
+    sink = start_sink(http=True)
+    sink.command("route /custom/spans traces")
+    env = clean_env(OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://127.0.0.1:%d/custom/spans" % sink.port)
+    d = Daemon(args.dagprof, ["--set", "upstream.batch_timeout=20ms"], env=env).start()
+    try:
+        send_runs(c, d, 2, 1)
+        c.ok(sink.wait_for(lambda: len(sink.spans()) >= 7, 60), "spans arrived (traces endpoint)")
+    finally:
+        rc, _ = d.stop()
+    c.eq(rc, 0, "dagprof exit status (traces endpoint)")
+    c.eq(sink_stat(sink, "paths"), "/custom/spans", "the traces endpoint's path, as-is")
+    expect_all_once(c, sink, [2])
+    sink.stop()
+
+    # http/json is not spoken: refused at start, naming the variable
+    env = clean_env(OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+                    OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9")
+    p = subprocess.run([args.dagprof, "--listen", "127.0.0.1:0", "--http-listen", "",
+                        "--health-listen", ""], env=env, capture_output=True, text=True, timeout=60)
+    c.eq(p.returncode, 2, "exit status with OTEL_EXPORTER_OTLP_PROTOCOL=http/json")
+    c.ok("OTEL_EXPORTER_OTLP_PROTOCOL: http/json is not supported" in p.stderr,
+         "the refusal names the variable: " + p.stderr[-300:])
+
+
+def scenario_same_output(c, args):
+    """The same runs through dagprof with a gRPC upstream and with an HTTP
+    upstream: the spans that arrive are byte for byte the same, enrichment
+    included (it depends only on the spans, not on the transport)."""
+    sinks = {"grpc": start_sink(http=False), "http/protobuf": start_sink(http=True)}
+    got = {}
+    for protocol, sink in sinks.items():
+        d = start_daemon(args.dagprof, sink.port, protocol=protocol)
+        try:
+            send_runs(c, d, 1, 3, nodes=4)
+            c.ok(sink.wait_for(lambda: len(sink.spans()) >= 27, 60),
+                 "3 runs of 9 spans over %s" % protocol)
+        finally:
+            rc, _ = d.stop()
+        c.eq(rc, 0, "dagprof exit status (%s)" % protocol)
+        got[protocol] = sorted(sp.SerializeToString() for _, _, sp in sink.spans())
+        sink.stop()
+    c.eq(len(got["grpc"]), 27, "spans at the gRPC upstream")
+    c.eq(len(got["http/protobuf"]), 27, "spans at the HTTP upstream")
+    c.ok(got["grpc"] == got["http/protobuf"], "the same spans, enrichment included, both ways")
+    enriched = [sp for sp in got["grpc"] if b"dag.run.critical_path_ms" in sp]
+    c.eq(len(enriched), 3, "one enriched root per run")
+
+
 SCENARIOS = {"js": scenario_js, "retry": scenario_retry, "invalid": scenario_invalid,
-             "outage": scenario_outage, "chain": scenario_chain, "late": scenario_late}
+             "outage": scenario_outage, "chain": scenario_chain, "late": scenario_late,
+             "partial": scenario_partial, "http_signals": scenario_http_signals,
+             "http_retry_after": scenario_http_retry_after, "http_env": scenario_http_env,
+             "same_output": scenario_same_output}
 
 
 def main():
@@ -617,8 +867,10 @@ def main():
     ap.add_argument("--dagprof", required=True)
     ap.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
     ap.add_argument("--node", default=shutil.which("node") or "node")
+    ap.add_argument("--protocol", default="grpc", choices=["grpc", "http/protobuf"])
     args = ap.parse_args()
-    c = Checker("upstream_" + args.scenario)
+    PROTOCOL[0] = args.protocol
+    c = Checker("upstream_" + args.scenario + ("_http" if args.protocol != "grpc" else ""))
     SCENARIOS[args.scenario](c, args)
     return c.report()
 
