@@ -35,13 +35,16 @@ const char *dp_upstream_signal_name(dp_upstream_signal signal)
 
 /* The upstream.endpoint key: syntax only. Whether a path is allowed depends
  * on the protocol, which may be set later or by the environment, so
- * dp_upstream_config_check() judges that once the layers are known. */
+ * dp_upstream_config_check() judges that once the layers are known. It also
+ * refuses user information, because its message does not quote the value:
+ * this one would, and the value holds a password. */
 static const char *endpoint_problem(const char *value)
 {
     dp_upstream_endpoint e;
     if (!value[0])
         return NULL;
-    return dp_upstream_endpoint_parse(value, &e);
+    const char *problem = dp_upstream_endpoint_parse(value, &e);
+    return problem == dp_upstream_endpoint_userinfo ? NULL : problem;
 }
 
 /* ---- header lists ---------------------------------------------------------- */
@@ -443,6 +446,13 @@ int dp_upstream_config_check(const dp_upstream_config *cfg)
 
     if (!cfg)
         return DP_UPSTREAM_CONFIG_EINVAL;
+    dp_upstream_endpoint e;
+    if (cfg->all.endpoint[0] &&
+        dp_upstream_endpoint_parse(cfg->all.endpoint, &e) == dp_upstream_endpoint_userinfo) {
+        dp_log_error("upstream", "upstream.endpoint: the endpoint %s",
+                     dp_upstream_endpoint_userinfo);
+        return DP_UPSTREAM_CONFIG_EINVAL;
+    }
     for (int s = 0; s < DP_UPSTREAM_SIGNAL_COUNT && result == 0; s++) {
         dp_upstream_config_connection(cfg, (dp_upstream_signal)s, &c);
         if (!c.endpoint[0])

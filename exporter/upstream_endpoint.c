@@ -15,6 +15,9 @@
 
 static const char *const signal_paths[DP_SIGNAL_COUNT] = {"/v1/traces", "/v1/metrics", "/v1/logs"};
 
+const char dp_upstream_endpoint_userinfo[] =
+    "has user information before the host (put credentials in upstream.headers)";
+
 const char *dp_upstream_endpoint_parse(const char *text, dp_upstream_endpoint *out)
 {
     const char *t = text;
@@ -36,7 +39,7 @@ const char *dp_upstream_endpoint_parse(const char *text, dp_upstream_endpoint *o
     }
     size_t host_len = strcspn(t, "/");
     if (memchr(t, '@', host_len))
-        return "has user information before the host (put credentials in upstream.headers)";
+        return dp_upstream_endpoint_userinfo;
     if (host_len == 0)
         return "has no host";
     out->host = t;

@@ -36,6 +36,10 @@ typedef struct dp_upstream_endpoint {
  */
 const char *dp_upstream_endpoint_parse(const char *text, dp_upstream_endpoint *out);
 
+/** The problem dp_upstream_endpoint_parse() returns for user information,
+ *  so that a caller can refuse it without quoting the value (a password). */
+extern const char dp_upstream_endpoint_userinfo[];
+
 /**
  * The OTLP/HTTP request path of `signal` into out[0..cap): with `exact`
  * (the endpoint is the signal's own URL) the endpoint's path as it is, or

@@ -40,7 +40,8 @@ answer's words in the log. Scenarios of OTLP/HTTP only:
   http_env          OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf with
                     OTEL_EXPORTER_OTLP_ENDPOINT (/v1/traces appended) or
                     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (used as-is); http/json
-                    refused at start.
+                    and credentials in the URL refused at start, the latter
+                    without printing them.
   same_output       the same runs, sent over gRPC by a python3-grpcio client,
                     reach a gRPC upstream and an HTTP upstream as the very
                     same spans, enrichment included.
@@ -829,6 +830,23 @@ def scenario_http_env(c, args):
     c.eq(p.returncode, 2, "exit status with OTEL_EXPORTER_OTLP_PROTOCOL=http/json")
     c.ok("OTEL_EXPORTER_OTLP_PROTOCOL: http/json is not supported" in p.stderr,
          "the refusal names the variable: " + p.stderr[-300:])
+
+    # credentials in the URL are refused, from a flag or a variable, and
+    # never printed back
+    password = "pw-9d1e-not-for-logs"
+    for how, extra, env in (
+            ("--upstream", ["--upstream", "https://user:%s@127.0.0.1:9" % password,
+                            "--upstream-protocol", "http/protobuf"], clean_env()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", [],
+             clean_env(OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                       OTEL_EXPORTER_OTLP_ENDPOINT="https://user:%s@127.0.0.1:9" % password))):
+        p = subprocess.run([args.dagprof, "--listen", "127.0.0.1:0", "--http-listen", "",
+                            "--health-listen", ""] + extra, env=env, capture_output=True,
+                           text=True, timeout=60)
+        c.eq(p.returncode, 2, "exit status with user information in %s" % how)
+        c.ok("has user information before the host" in p.stderr,
+             "the refusal says why (%s): %s" % (how, p.stderr[-300:]))
+        c.ok(password not in p.stderr + p.stdout, "the password is not printed (%s)" % how)
 
 
 def scenario_same_output(c, args):
