@@ -19,6 +19,7 @@
 #include "config_table.h"
 #include "price_doc.h"
 #include "daemon.h"
+#include "grpc_log.h"
 #include "log.h"
 #include "report_cmd.h"
 
@@ -32,6 +33,9 @@ typedef struct pending_set {
 static const char usage_text[] =
     "Usage: dagprof [OPTIONS]                 receive OTLP/gRPC traces, report every DAG run\n"
     "       dagprof report [OPTIONS] FILE...  profile OTLP trace files (protobuf or OTLP/JSON)\n"
+    "       dagprof validate [OPTIONS]        check the configuration (file, flags, "
+    "environment),\n"
+    "                                         print ok, start nothing\n"
     "       dagprof config-reference          print the configuration reference (Markdown)\n"
     "       dagprof config-example            print a config file with every key at its "
     "default\n"
@@ -173,6 +177,9 @@ int dp_cli_parse(dp_cli *cli, int argc, char **argv, char *err, size_t errlen)
     } else if (argc > 1 && strcmp(argv[1], "prices") == 0) {
         cli->command = DP_CLI_PRICES;
         first = 2;
+    } else if (argc > 1 && strcmp(argv[1], "validate") == 0) {
+        cli->command = DP_CLI_VALIDATE;
+        first = 2;
     }
 
     sets = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*sets));
@@ -188,9 +195,11 @@ int dp_cli_parse(dp_cli *cli, int argc, char **argv, char *err, size_t errlen)
         if (only_files || arg[0] != '-' || strcmp(arg, "-") == 0) {
             if (cli->command != DP_CLI_REPORT) {
                 usage_error(cli, err, errlen, "unexpected argument '%s'%s", arg,
-                            cli->command == DP_CLI_DAEMON
-                                ? " (to profile files use: dagprof report FILE...)"
-                                : "");
+                            cli->command == DP_CLI_DAEMON     ? " (to profile files use: dagprof "
+                                                                "report FILE...)"
+                            : cli->command == DP_CLI_VALIDATE ? " (use: dagprof validate --config "
+                                                                "FILE)"
+                                                              : "");
                 goto out;
             }
             cli->files[cli->file_count++] = argv[i];
@@ -316,6 +325,8 @@ int dp_cli_main_to(int argc, char **argv, FILE *out, FILE *errout)
     dp_cli cli;
     char err[2048];
 
+    /* the config file's warnings wait for the log format it sets */
+    dp_log_hold();
     if (dp_cli_parse(&cli, argc, argv, err, sizeof(err)) < 0) {
         fprintf(errout, "dagprof: %s\n", err);
         if (cli.usage_hint)
@@ -348,6 +359,8 @@ int dp_cli_main_to(int argc, char **argv, FILE *out, FILE *errout)
         goto out;
     }
     dp_log_set_level_name(cli.config.log_level);
+    dp_log_set_format_name(cli.config.log_format);
+    dp_log_release();
     /* Decide "auto" colour once, here, against the stream reports go to. */
     if (cli.config.output.color < 0)
         cli.config.output.color = isatty(fileno(out)) ? 1 : 0;
@@ -361,9 +374,17 @@ int dp_cli_main_to(int argc, char **argv, FILE *out, FILE *errout)
             fprintf(errout, "dagprof: %s\n", err);
             goto out;
         }
+        if (cli.command == DP_CLI_VALIDATE) {
+            /* everything the daemon checks before it starts was checked: nothing is bound */
+            fprintf(out, "ok\n");
+            status = fflush(out) == 0 ? 0 : 1;
+            goto out;
+        }
+        dp_grpc_log_route();
         status = dp_daemon_run(&cli.config);
     }
 out:
+    dp_log_release();
     dp_cli_release(&cli);
     return status;
 }

@@ -3,6 +3,7 @@
  * drive it in-process:
  *   dagprof [OPTIONS]                 run the daemon
  *   dagprof report [OPTIONS] FILE...  profile OTLP trace files offline
+ *   dagprof validate [OPTIONS]        check the configuration, start nothing
  *   dagprof config-reference          print docs/configuration.md
  *   dagprof config-example            print examples/dagprof.yaml
  *   dagprof --help | --version
@@ -32,6 +33,7 @@ enum dp_cli_command {
     DP_CLI_CONFIG_REFERENCE,
     DP_CLI_CONFIG_EXAMPLE,
     DP_CLI_PRICES,
+    DP_CLI_VALIDATE,
 };
 
 /** A parsed command line. files point into argv. */

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config_expand.h"
 #include "config_table.h"
 #include "log.h"
 #include "price_file.h"
@@ -33,6 +34,10 @@
 
 /* More than the number of keys of all sections together. */
 #define MAX_KEYS_SEEN 128
+
+/* Room for a value once its ${env:NAME} references are expanded: more than
+ * the longest string key (upstream.headers). */
+#define EXPANDED_MAX 4224
 
 void dp_config_defaults(dp_config *c)
 {
@@ -121,6 +126,38 @@ static unsigned long seen_line(const load_ctx *x, const dp_config_key *k)
     return 0;
 }
 
+/* Where an unset variable was referred to, for its warning. */
+typedef struct unset_ctx {
+    const load_ctx *x;
+    const yaml_node_t *at;
+    const dp_config_section *s;
+    const dp_config_key *k;
+} unset_ctx;
+
+/* Like the Collector: a variable that is not set expands to "" with a warning. */
+static void warn_unset(void *ctx, const char *name)
+{
+    const unset_ctx *u = ctx;
+    dp_log_warn("config",
+                "%s:%lu: %s.%s refers to the environment variable %s, which is not set: "
+                "it expands to an empty value",
+                u->x->path, dp_yaml_line(u->at), u->s->name, u->k->name, name);
+}
+
+/* Expand the ${env:NAME} references of a scalar's text (config_expand.h). */
+static int expand_value(load_ctx *x, const dp_config_section *s, const dp_config_key *k,
+                        const yaml_node_t *at, const unsigned char *text, size_t len, char *out,
+                        size_t *outlen)
+{
+    char why[200], msg[320];
+    unset_ctx u = {x, at, s, k};
+    if (dp_config_expand_env((const char *)text, len, out, EXPANDED_MAX, outlen, warn_unset, &u,
+                             why, sizeof(why)) == 0)
+        return 0;
+    snprintf(msg, sizeof(msg), "%s.%s: %s", s->name, k->name, why);
+    return fail(x, at, msg);
+}
+
 /* The text of a mapping key; keys must be plain strings. */
 static int key_text(load_ctx *x, const yaml_node_t *n, const char *what, const char **text,
                     size_t *len)
@@ -189,7 +226,12 @@ static int headers_from_mapping(load_ctx *x, const dp_config_section *s, const d
             return fail(x, map, too_long);
         out[used++] = '=';
         out[used] = '\0';
-        if (append_encoded(out, cap, &used, v->data.scalar.value, v->data.scalar.length) < 0)
+        char value[EXPANDED_MAX];
+        size_t value_len;
+        if (expand_value(x, s, key, v, v->data.scalar.value, v->data.scalar.length, value,
+                         &value_len) < 0)
+            return -1;
+        if (append_encoded(out, cap, &used, (const unsigned char *)value, value_len) < 0)
             return fail(x, map, too_long);
     }
     return 0;
@@ -255,8 +297,12 @@ static int load_key(load_ctx *x, dp_config *c, const dp_config_part *part,
         return fail(x, value, msg);
     }
     /* a null string is the empty string ("file:" with nothing after it) */
-    const char *text = dp_yaml_is_null(value) ? "" : (const char *)value->data.scalar.value;
-    size_t text_len = dp_yaml_is_null(value) ? 0 : value->data.scalar.length;
+    char text[EXPANDED_MAX];
+    size_t text_len = 0;
+    text[0] = '\0';
+    if (!dp_yaml_is_null(value) && expand_value(x, s, k, value, value->data.scalar.value,
+                                                value->data.scalar.length, text, &text_len) < 0)
+        return -1;
     if (dp_config_key_set(base, s, k, text, text_len, msg, sizeof(msg)) < 0)
         return fail(x, value, msg);
 seen:

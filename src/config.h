@@ -50,6 +50,7 @@ typedef struct dp_config {
     dp_profile_config profile;          /* profiler/profile_config.c: four sections */
     char price_file[1024];              /* pricing.file; "" = built-in prices only */
     char log_level[16];                 /* log.level */
+    char log_format[16];                /* log.format: text | json */
     char health_listen[256];            /* health.listen; "" = no health endpoint */
     dp_price_table *prices;             /* owned: built-ins + price_file entries */
 

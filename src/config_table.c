@@ -58,9 +58,20 @@ static const dp_config_key pricing_keys[] = {
             "YAML price file whose entries override or extend the built-in prices. Empty = none."),
 };
 
+static const dp_config_enum_value log_format_values[] = {
+    {"text", 0},
+    {"json", 1},
+    {NULL, 0},
+};
+
 static const dp_config_key log_keys[] = {
     APP_KEY("level", DP_CFG_ENUM_STRING, log_level, "info", 0, 0, log_level_values, "--log-level",
-            "Least severe log lines written to stderr."),
+            "Least severe log lines written to stderr (the gRPC core's own lines come through "
+            "the same log as component grpc; GRPC_VERBOSITY still decides which it emits)."),
+    APP_KEY("format", DP_CFG_ENUM_STRING, log_format, "text", 0, 0, log_format_values,
+            "--log-format",
+            "Log line format: text, or json for one object per line with time, level, "
+            "component and message."),
 };
 
 static const dp_config_key health_keys[] = {

@@ -231,6 +231,42 @@ static void test_config_errors_exit_2_with_file_and_line(void **state)
     unlink(path);
 }
 
+/* validate: "ok" and 0 for a good configuration, the FILE:LINE message and 2
+ * otherwise; it starts nothing (the port of a good file is held here). */
+static void test_validate(void **state)
+{
+    char path[64], want[1024];
+    write_tmp(path, "server:\n  listen: 127.0.0.1:1\n  http_listen: \"\"\nlog:\n  format: json\n");
+    char *argv[] = {"dagprof", "validate", "--config", path};
+    char *out = run(ARGC(argv), argv, 0, "");
+    assert_string_equal(out, "ok\n");
+    free(out);
+    /* flags after the file are checked too */
+    char *argv_flag[] = {"dagprof", "validate", "--config", path, "--workers", "999"};
+    out = run(ARGC(argv_flag), argv_flag, 2,
+              "dagprof: option '--workers': server.workers: '999' is out of range (0..256)\n"
+              "Try 'dagprof --help' for more information.\n");
+    assert_string_equal(out, "");
+    free(out);
+    unlink(path);
+
+    write_tmp(path, "server:\n  workers: 2\n\n  listen: nohost\n");
+    char *argv_bad[] = {"dagprof", "validate", "--config", path};
+    snprintf(want, sizeof(want),
+             "dagprof: %s:4: server.listen: 'nohost' is not HOST:PORT (e.g. 127.0.0.1:4317, "
+             "[::1]:4317, 0.0.0.0:4317; port 0..65535)\n",
+             path);
+    out = run(ARGC(argv_bad), argv_bad, 2, want);
+    assert_string_equal(out, "");
+    free(out);
+    unlink(path);
+
+    char *argv_extra[] = {"dagprof", "validate", "file.yaml"};
+    free(run(ARGC(argv_extra), argv_extra, 2,
+             "dagprof: unexpected argument 'file.yaml' (use: dagprof validate --config FILE)\n"
+             "Try 'dagprof --help' for more information.\n"));
+}
+
 static void test_help_version_and_generated_text(void **state)
 {
     char *argv[] = {"dagprof", "--help"};
@@ -301,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_usage_errors_exit_2_with_one_line_and_hint),
         cmocka_unit_test(test_config_errors_exit_2_with_file_and_line),
         cmocka_unit_test(test_help_version_and_generated_text),
+        cmocka_unit_test(test_validate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

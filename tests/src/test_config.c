@@ -520,6 +520,58 @@ static void test_example_config_is_the_defaults(void **state)
     dp_config_release(&c);
 }
 
+/*
+ * ${env:NAME} in values, as the Collector expands them. Expected values:
+ * the variables set here, spliced in by hand.
+ */
+static void test_environment_variables(void **state)
+{
+    char path[64], err[1024];
+    dp_config c;
+    setenv("DP_TEST_PORT", "5999", 1);
+    setenv("DP_TEST_KEY", "s3cr=t,x", 1);
+    setenv("DP_TEST_EMPTY", "", 1);
+    unsetenv("DP_TEST_UNSET");
+    dp_config_defaults(&c);
+    write_tmp(path, "server:\n"
+                    "  listen: 127.0.0.1:${env:DP_TEST_PORT}\n"   /* env provider */
+                    "  http_listen: 127.0.0.1:${DP_TEST_PORT}9\n" /* braces, inline */
+                    "  workers: ${env:DP_TEST_UNSET:-7}\n"        /* default */
+                    "profile:\n"
+                    "  default_model: a$$b${env:DP_TEST_UNSET}c$d${DP_TEST_EMPTY}\n"
+                    "upstream:\n"
+                    "  endpoint: ${env:DP_TEST_EMPTY:-x}\n" /* set but empty */
+                    "  headers:\n"
+                    "    x-key: ${env:DP_TEST_KEY}\n");
+    assert_int_equal(dp_config_load_file(&c, path, err, sizeof(err)), 0);
+    assert_string_equal(c.server.listen, "127.0.0.1:5999");
+    assert_string_equal(c.server.http_listen, "127.0.0.1:59999");
+    assert_int_equal(c.server.workers, 7);
+    /* "$$" is one '$', an unset variable is empty, a lone '$' stays */
+    assert_string_equal(c.profile.default_model, "a$bc$d");
+    /* the default applies only when the variable is not set */
+    assert_string_equal(c.upstream.all.endpoint, "");
+    /* a header value from the environment is percent-encoded like any mapping value */
+    assert_string_equal(c.upstream.all.headers, "x-key=s3cr%3Dt%2Cx");
+    unlink(path);
+
+    expect_load_error("server:\n  listen: ${env:1X}\n",
+                      "2: server.listen: ${env:1X}: invalid environment variable name (want "
+                      "[A-Za-z_][A-Za-z0-9_]*)");
+    expect_load_error("\nserver:\n  listen: ${file:/etc/x}\n",
+                      "3: server.listen: ${file:/etc/x}: only the env provider is supported "
+                      "(${env:NAME})");
+    expect_load_error("server:\n  listen: ${env:DP_TEST_PORT\n",
+                      "2: server.listen: '${' without its closing '}'");
+    /* the expanded value is checked like a written one */
+    setenv("DP_TEST_PORT", "notaport", 1);
+    expect_load_error("server:\n  workers: ${env:DP_TEST_PORT}\n",
+                      "2: server.workers: expected a whole number, got 'notaport'");
+    unsetenv("DP_TEST_PORT");
+    unsetenv("DP_TEST_KEY");
+    unsetenv("DP_TEST_EMPTY");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_committed_reference_is_generated),
         cmocka_unit_test(test_committed_prices_are_generated),
         cmocka_unit_test(test_example_config_is_the_defaults),
+        cmocka_unit_test(test_environment_variables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
