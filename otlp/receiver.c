@@ -28,6 +28,7 @@
 
 #include "arena.h"
 #include "decode.h"
+#include "health_watch.h"
 #include "log.h"
 #include "pb_wire.h"
 
@@ -39,20 +40,12 @@ static const char *const method_paths[3] = {
     "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
 };
 
-/* The health service's one method dagprof answers, and the services it reports on. */
-#define DP_HEALTH_CHECK "/grpc.health.v1.Health/Check"
-static const char *const health_services[] = {
-    "", /* the server as a whole */
-    "opentelemetry.proto.collector.trace.v1.TraceService",
-    "opentelemetry.proto.collector.metrics.v1.MetricsService",
-    "opentelemetry.proto.collector.logs.v1.LogsService",
-};
-
 enum ctx_state { CTX_IDLE, CTX_REQUESTED, CTX_RECEIVING, CTX_SENDING };
 
 typedef struct worker worker;
 
 typedef struct call_ctx {
+    enum dp_grpc_tag_kind kind; /* DP_TAG_CALL (0): first, as every tag's (health_watch.h) */
     worker *w;
     enum dp_signal signal;
     bool other; /* takes calls of every other method: health checks, or UNIMPLEMENTED */
@@ -89,7 +82,8 @@ struct dp_receiver {
     int port;
     bool started, shut_down;
     atomic_bool shutting_down;
-    dp_ingest *ingest; /* where requests go (borrowed) */
+    dp_ingest *ingest;          /* where requests go (borrowed) */
+    dp_health_watches *watches; /* open health Watch streams */
     _Atomic uint64_t calls_by_status[17];
 };
 
@@ -253,13 +247,38 @@ static void answer(call_ctx *c, grpc_status_code status, grpc_byte_buffer *respo
     }
 }
 
-/* A method of no registered service: the health check, or UNIMPLEMENTED at once. */
+static bool method_is(grpc_slice method, const char *path)
+{
+    size_t len = GRPC_SLICE_LENGTH(method);
+    return len == strlen(path) && memcmp(GRPC_SLICE_START_PTR(method), path, len) == 0;
+}
+
+/* A Watch stream: handed to health_watch.c, and this context takes calls again. */
+static void on_watch_call(call_ctx *c)
+{
+    int rc = dp_health_watch_start(c->w->r->watches, c->call);
+    if (rc == DP_OK) {
+        c->call = NULL; /* the watch's now */
+        on_sent(c);
+        return;
+    }
+    if (rc == DP_EFULL)
+        answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
+               "too many health Watch streams are open; use Check, or retry later");
+    else
+        answer(c, GRPC_STATUS_INTERNAL, NULL, "cannot start the health Watch");
+}
+
+/* A method of no registered service: the health service, or UNIMPLEMENTED at once. */
 static void on_other_call(call_ctx *c)
 {
     grpc_slice method = c->call_details.method;
     size_t len = GRPC_SLICE_LENGTH(method);
-    if (len == strlen(DP_HEALTH_CHECK) &&
-        memcmp(GRPC_SLICE_START_PTR(method), DP_HEALTH_CHECK, len) == 0) {
+    if (method_is(method, DP_HEALTH_WATCH)) {
+        on_watch_call(c);
+        return;
+    }
+    if (method_is(method, DP_HEALTH_CHECK)) {
         grpc_op op;
         memset(&op, 0, sizeof(op));
         op.op = GRPC_OP_RECV_MESSAGE;
@@ -271,9 +290,10 @@ static void on_other_call(call_ctx *c)
         return;
     }
     char message[300];
-    snprintf(message, sizeof(message), "unknown method %.*s: dagprof serves OTLP Export and %s",
-             (int)(len > 200 ? 200 : len), (const char *)GRPC_SLICE_START_PTR(method),
-             DP_HEALTH_CHECK);
+    snprintf(message, sizeof(message),
+             "unknown method %.*s: dagprof serves OTLP Export and grpc.health.v1.Health "
+             "(Check, Watch)",
+             (int)(len > 200 ? 200 : len), (const char *)GRPC_SLICE_START_PTR(method));
     answer(c, GRPC_STATUS_UNIMPLEMENTED, NULL, message);
 }
 
@@ -285,36 +305,25 @@ static void on_other_call(call_ctx *c)
  */
 static void on_health_request(call_ctx *c)
 {
-    static const uint8_t serving[2] = {0x08, 0x01}, not_serving[2] = {0x08, 0x02};
     const uint8_t *data;
     size_t len;
-    dp_str service = {"", 0};
+    bool known;
     if (read_payload(c, &data, &len) != 0) {
         answer(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "the health check request cannot be read");
         return;
     }
-    const uint8_t *pos = data, *end = data + len;
-    dp_pb_field f;
-    const char *why = NULL;
-    int rc;
-    while ((rc = dp_pb_next(&pos, end, &f, &why)) > 0)
-        if (f.number == 1 && f.wire_type == DP_PB_LEN)
-            service = (dp_str){(const char *)f.data, f.len};
-    if (rc < 0) {
+    if (dp_health_read_request(data, len, &known) != 0) {
         answer(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "HealthCheckRequest does not decode");
         return;
     }
-    bool known = false;
-    for (size_t i = 0; i < sizeof(health_services) / sizeof(health_services[0]); i++)
-        known = known || dp_str_eq_cstr(service, health_services[i]);
     if (!known) {
         answer(c, GRPC_STATUS_NOT_FOUND, NULL, "dagprof does not serve this service");
         return;
     }
-    const uint8_t *status = atomic_load(&c->w->r->shutting_down) ? not_serving : serving;
-    grpc_slice s = grpc_slice_from_static_buffer(status, 2);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-    answer(c, GRPC_STATUS_OK, bb, "");
+    answer(c, GRPC_STATUS_OK,
+           dp_health_response(atomic_load(&c->w->r->shutting_down) ? DP_HEALTH_NOT_SERVING
+                                                                   : DP_HEALTH_SERVING),
+           "");
 }
 
 /* The value of metadata `key` (lower case, as the core has it), or {NULL, 0}. */
@@ -374,7 +383,8 @@ static void on_sent(call_ctx *c)
     c->response = NULL;
     grpc_slice_unref(c->details);
     c->details = grpc_empty_slice();
-    grpc_call_unref(c->call);
+    if (c->call) /* NULL when a health Watch took the call over */
+        grpc_call_unref(c->call);
     c->call = NULL;
     if (c->payload)
         grpc_byte_buffer_destroy(c->payload);
@@ -395,6 +405,10 @@ static void *worker_main(void *arg)
             break;
         if (ev.type != GRPC_OP_COMPLETE)
             continue;
+        if (*(enum dp_grpc_tag_kind *)ev.tag == DP_TAG_WATCH) {
+            dp_health_watch_on_event(ev.tag, ev.success);
+            continue;
+        }
         call_ctx *c = ev.tag;
         if (c->state == CTX_REQUESTED) {
             if (!ev.success) {
@@ -466,6 +480,9 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     }
     r->opt = *opt;
     r->ingest = opt->ingest;
+    r->watches = dp_health_watches_create();
+    if (!r->watches)
+        goto out;
     grpc_init();
     if (r->opt.max_recv_message_bytes > INT_MAX)
         r->opt.max_recv_message_bytes = INT_MAX;
@@ -557,6 +574,9 @@ void dp_receiver_shutdown(dp_receiver *r)
         return;
     r->shut_down = true;
     atomic_store(&r->shutting_down, true);
+    /* Watch streams get NOT_SERVING and end now: the shutdown below waits
+     * for every call, and does not wait for watching clients this way */
+    dp_health_watches_shutdown(r->watches);
     if (r->server) {
         if (r->started) {
             /* no new calls; the tag comes once every call in flight has finished */
@@ -605,8 +625,11 @@ void dp_receiver_destroy(dp_receiver *r)
         grpc_completion_queue_shutdown(r->shutdown_cq);
         grpc_completion_queue_destroy(r->shutdown_cq);
     }
+    bool grpc_started = r->watches != NULL; /* grpc_init() came after it */
+    dp_health_watches_destroy(r->watches);
     free(r);
-    grpc_shutdown();
+    if (grpc_started)
+        grpc_shutdown();
 }
 
 void dp_receiver_get_stats(dp_receiver *r, dp_receiver_stats *o)

@@ -15,6 +15,8 @@ if [ "${1:-}" = "--test" ]; then
     packages+=(python3 python3-grpcio python3-protobuf protobuf-compiler openssl clang-format curl)
     # the independent parser of the /metrics text (tests/e2e/test_telemetry.py)
     packages+=(python3-prometheus-client)
+    # grpc_tools.protoc: the gRPC health stubs of the Watch test
+    packages+=(python3-grpc-tools)
     # the other HTTP libraries of the OTLP/HTTP library comparison (bench/http_null_server.c)
     packages+=(libevent-dev libh2o-evloop-dev)
     # Node.js may come from elsewhere than Debian (with npm bundled); only
