@@ -101,6 +101,15 @@ def health_stubs(d):
     return health_pb2, health_pb2_grpc
 
 
+def stop(c, daemon, channel):
+    """Close the channel, stop the daemon (exit 0 expected), show its log on failure."""
+    channel.close()
+    rc, _ = daemon.stop()
+    c.eq(rc, 0, "dagprof exit code after SIGTERM")
+    if c.failures:
+        print(daemon.stderr_tail(), file=sys.stderr)
+
+
 class Stream:
     """One Watch call read on its own thread: messages and the end, each
     with the time it came."""
@@ -197,11 +206,7 @@ def scenario_watch(args, c):
                 if st.ended_at is not None:
                     c.ok(st.ended_at - sent < 10, "ended %.2f s after SIGTERM" % (st.ended_at - sent))
         finally:
-            channel.close()
-            rc, _ = daemon.stop()
-        c.eq(rc, 0, "dagprof exit code after SIGTERM")
-        if c.failures:
-            print(daemon.stderr_tail(), file=sys.stderr)
+            stop(c, daemon, channel)
 
 
 def main():
@@ -238,11 +243,7 @@ def main():
             channel, "/opentelemetry.proto.collector.trace.v1.TraceService/Export"), b"")
         c.eq(code, grpc.StatusCode.OK, "an empty Export after the probes")
     finally:
-        channel.close()
-        rc, _ = daemon.stop()
-    c.eq(rc, 0, "dagprof exit code after SIGTERM")
-    if c.failures:
-        print(daemon.stderr_tail(), file=sys.stderr)
+        stop(c, daemon, channel)
     return c.report()
 
 
