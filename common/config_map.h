@@ -44,6 +44,9 @@ enum dp_config_type {
  *  as a mapping of header names to values (turned into the list form,
  *  percent-encoded). */
 #define DP_CONFIG_HEADER_LIST 2u
+/** A comma-separated list "a,b"; in the YAML file it may also be written as
+ *  a YAML list of values (joined with commas; an item may not hold one). */
+#define DP_CONFIG_LIST 4u
 
 /** One allowed value of an enum key. */
 typedef struct dp_config_enum_value {

@@ -30,6 +30,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "http_cors.h"
 #include "json_write.h"
 #include "log.h"
 #include "otlp_file.h"
@@ -75,7 +76,8 @@ struct dp_http_receiver {
     int port;
     pthread_mutex_t pool_lock;
     request_ctx *free_list;
-    request_ctx *all; /* every context made, for destroy */
+    request_ctx *all;   /* every context made, for destroy */
+    dp_http_cors *cors; /* NULL: no CORS */
     _Atomic uint64_t answers[8];
 };
 
@@ -236,6 +238,61 @@ static int encode_json_answer(request_ctx *c, int status, const dp_ingest_result
     return dp_json_writer_finish(&w);
 }
 
+/* An allowed Origin may read the answer (error bodies too); caches keep answers apart by Origin. */
+static void add_cors_headers(dp_http_receiver *r, struct MHD_Connection *conn,
+                             struct MHD_Response *resp)
+{
+    if (!r->cors)
+        return;
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *allow = dp_http_cors_allow_origin(r->cors, origin);
+    if (allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+}
+
+/* A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method): 204,
+ * with the Access-Control-Allow-* headers only when the request is allowed. */
+static enum MHD_Result answer_preflight(dp_http_receiver *r, struct MHD_Connection *conn)
+{
+    dp_http_cors_preflight pf;
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    bool ok = dp_http_cors_judge_preflight(
+        r->cors, origin,
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Method"),
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Headers"), &pf);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    if (ok) {
+        char age[16];
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, pf.allow_origin);
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", pf.allow_methods);
+        if (pf.allow_headers[0])
+            MHD_add_response_header(resp, "Access-Control-Allow-Headers", pf.allow_headers);
+        if (pf.max_age_s) {
+            snprintf(age, sizeof(age), "%u", pf.max_age_s);
+            MHD_add_response_header(resp, "Access-Control-Max-Age", age);
+        }
+    } else {
+        dp_log_debug(COMPONENT, "CORS preflight refused (origin, method or headers not allowed)");
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
+                            "Origin, Access-Control-Request-Method, "
+                            "Access-Control-Request-Headers");
+    enum MHD_Result q = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, resp);
+    MHD_destroy_response(resp);
+    return q;
+}
+
+static bool is_preflight(dp_http_receiver *r, struct MHD_Connection *conn, const char *method)
+{
+    return r->cors && strcmp(method, "OPTIONS") == 0 &&
+           MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin") &&
+           MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Method");
+}
+
 /* Queue the answer: status, body in the request's encoding, headers. */
 static enum MHD_Result answer(dp_http_receiver *r, struct MHD_Connection *conn, request_ctx *c,
                               int status, const dp_ingest_result *res)
@@ -257,9 +314,10 @@ static enum MHD_Result answer(dp_http_receiver *r, struct MHD_Connection *conn, 
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             c->type == BODY_JSON ? "application/json" : "application/x-protobuf");
     if (status == 405)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->cors ? "POST, OPTIONS" : "POST");
     if (status == 401 && dp_auth_takes_bearer(r->opt.auth))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    add_cors_headers(r, conn, resp);
     if (status == 503) {
         char secs[16];
         snprintf(secs, sizeof(secs), "%u", r->opt.retry_after_s);
@@ -443,6 +501,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
         *state = c;
         judge_headers(r, conn, c, url, method);
+        if (c->status == 405 && is_preflight(r, conn, method)) {
+            /* an OTLP path (judged above), asked by a browser before a cross-origin POST;
+             * browsers send no credentials with it, so it comes before the auth check */
+            c->answered = true;
+            return answer_preflight(r, conn);
+        }
         if (r->opt.auth) { /* before anything else is said about the request */
             dp_auth_result a = dp_auth_check(
                 r->opt.auth,
@@ -523,13 +587,20 @@ int dp_http_receiver_start(const dp_http_receiver_options *opt, dp_http_receiver
     pthread_mutex_init(&r->pool_lock, NULL);
     r->opt = *opt;
     r->opt.listen = NULL; /* not kept */
+    r->opt.cors_allowed_origins = r->opt.cors_allowed_headers = NULL;
+    char why[400];
+    rc = dp_http_cors_create(opt->cors_allowed_origins, opt->cors_allowed_headers,
+                             opt->cors_max_age_s, &r->cors, why, sizeof(why));
+    if (rc != DP_OK) {
+        snprintf(err, errlen, "http receiver: CORS: %s", rc == DP_ENOMEM ? "out of memory" : why);
+        goto out;
+    }
     if (!r->opt.retry_after_s)
         r->opt.retry_after_s = 1;
     if (!r->opt.threads) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         r->opt.threads = n > 0 ? (unsigned)n : 1;
     }
-    char why[400];
     r->listen_fd = dp_tcp_listen(opt->listen, 1024, &r->port, why, sizeof(why));
     if (r->listen_fd < 0) {
         rc = r->listen_fd;
@@ -551,7 +622,9 @@ int dp_http_receiver_start(const dp_http_receiver_options *opt, dp_http_receiver
         flags, 0, NULL, NULL, on_request, r, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, r->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, r->opt.threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        r, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
+        r, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)r->opt.idle_timeout_s,
+        /* strict: an HTTP/1.1 request without Host is a 400, as in the Collector */
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
     if (!r->daemon) {
         snprintf(err, errlen, "http receiver: cannot start the HTTP server threads%s",
                  r->opt.tls ? " (or set up TLS)" : "");
@@ -592,6 +665,7 @@ void dp_http_receiver_destroy(dp_http_receiver *r)
         ctx_free(c);
     }
     pthread_mutex_destroy(&r->pool_lock);
+    dp_http_cors_destroy(r->cors);
     free(r);
 }
 

@@ -22,6 +22,15 @@
  * encoded as the protobuf request it stands for (json_encode.c) and takes
  * the same path; OTLP/JSON metrics and logs are answered 415 (they would
  * have to be forwarded upstream as protobuf, and nothing encodes them).
+ *
+ * Around the requests, as the Collector's confighttp does: CORS for
+ * browser exporters when origins are allowed (http_cors.h: preflights 204,
+ * Access-Control-Allow-Origin on answers to allowed origins); a connection
+ * idle for idle_timeout_s is closed; malformed HTTP gets libmicrohttpd's
+ * 4xx (400 for a bad header line, a bad Content-Length or chunked body, an
+ * HTTP/1.1 request without Host; 431 for headers past its memory; 505 for
+ * another HTTP version); a request line without a space is closed without
+ * an answer, as libmicrohttpd 0.9.75 does.
  */
 #ifndef DP_HTTP_RECEIVER_H
 #define DP_HTTP_RECEIVER_H
@@ -41,6 +50,11 @@ typedef struct dp_http_receiver_options {
     dp_ingest *ingest;             /* borrowed; required */
     dp_tls_server *tls;            /* borrowed; NULL = plain HTTP, else HTTPS only */
     dp_auth *auth;                 /* borrowed; NULL = every request is taken */
+    /* CORS (http_cors.h): comma-separated lists, read at start; NULL or "" origins = off */
+    const char *cors_allowed_origins;
+    const char *cors_allowed_headers;
+    unsigned cors_max_age_s; /* 0: no Access-Control-Max-Age */
+    unsigned idle_timeout_s; /* close a connection idle this long; 0 = never */
 } dp_http_receiver_options;
 
 typedef struct dp_http_receiver dp_http_receiver;

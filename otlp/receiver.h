@@ -51,6 +51,11 @@ typedef struct dp_receiver_options {
     unsigned max_concurrent_calls; /* outstanding trace calls per worker; not 0 */
     dp_tls_options tls;            /* tls.* */
     dp_auth_options auth;          /* auth.* */
+    /* The OTLP/HTTP receiver's (http_receiver.h): CORS and keep-alive. */
+    char http_cors_allowed_origins[1024]; /* comma-separated; "" = no CORS */
+    char http_cors_allowed_headers[512];  /* comma-separated; "*" = any */
+    unsigned http_cors_max_age_ms;        /* Access-Control-Max-Age; 0 = not sent */
+    unsigned http_idle_timeout_ms;        /* a connection idle this long is closed; 0 = never */
     dp_ingest *ingest; /* where requests go; borrowed, required (other receivers may share it) */
     dp_tls_server *tls_server; /* borrowed; NULL = plaintext */
     dp_auth *authenticator;    /* borrowed; NULL = every request is taken */

@@ -61,6 +61,24 @@ static const dp_config_key server_keys[] = {
                 "are in auth.header_values_file. Empty: none."),
     KEY("auth.header_values_file", DP_CFG_STRING, auth.header_values_file, "", 0, 0, NULL, NULL,
         "File of accepted values of auth.header, one a line. Read again on SIGHUP."),
+    KEY_CHECKED("http_cors_allowed_origins", DP_CFG_STRING, http_cors_allowed_origins, "", 0, 0,
+                NULL, NULL, DP_CONFIG_LIST, NULL,
+                "Origins whose browser pages may send OTLP/HTTP (CORS), as a YAML list or "
+                "comma-separated: https://app.example.com, https://*.example.com (one * for any "
+                "characters), or * for every origin. Empty: no CORS headers, OPTIONS is 405."),
+    KEY_CHECKED("http_cors_allowed_headers", DP_CFG_STRING, http_cors_allowed_headers, "", 0, 0,
+                NULL, NULL, DP_CONFIG_LIST, NULL,
+                "Request headers a CORS request may carry besides Accept, Accept-Language, "
+                "Content-Language, Content-Type, Content-Encoding and X-Requested-With (a list, "
+                "or * for any)."),
+    KEY("http_cors_max_age", DP_CFG_DURATION, http_cors_max_age_ms, "2h", 0, DP_CONFIG_DAY_MS, NULL,
+        NULL,
+        "How long a browser may cache a CORS preflight answer (Access-Control-Max-Age, in "
+        "whole seconds). 0: the header is not sent."),
+    KEY("http_idle_timeout", DP_CFG_DURATION, http_idle_timeout_ms, "1m", 0, DP_CONFIG_HOUR_MS,
+        NULL, NULL,
+        "An OTLP/HTTP connection with no traffic for this long (between requests of a "
+        "keep-alive connection, or within one) is closed, in whole seconds. 0: never."),
 };
 
 const dp_config_section dp_receiver_section =

@@ -246,6 +246,42 @@ static bool is_key_group(const dp_config_section *s, const char *name, size_t le
     return false;
 }
 
+/* A list key (DP_CONFIG_LIST) written as a YAML list: its items joined with commas. */
+static int list_from_sequence(load_ctx *x, const dp_config_section *s, const dp_config_key *key,
+                              const yaml_node_t *seq, char *out, size_t cap)
+{
+    char msg[200];
+    size_t used = 0;
+    out[0] = '\0';
+    for (const yaml_node_item_t *i = seq->data.sequence.items.start;
+         i < seq->data.sequence.items.top; i++) {
+        const yaml_node_t *v = yaml_document_get_node(x->doc, *i);
+        char item[EXPANDED_MAX];
+        size_t len;
+        if (!v || v->type != YAML_SCALAR_NODE) {
+            snprintf(msg, sizeof(msg), "%s.%s: expected a list of values", s->name, key->name);
+            return fail(x, v ? v : seq, msg);
+        }
+        if (expand_value(x, s, key, v, v->data.scalar.value, v->data.scalar.length, item, &len) < 0)
+            return -1;
+        if (memchr(item, ',', len)) {
+            snprintf(msg, sizeof(msg), "%s.%s: a list item may not contain ','", s->name,
+                     key->name);
+            return fail(x, v, msg);
+        }
+        if (used + len + 2 >= cap) {
+            snprintf(msg, sizeof(msg), "%s.%s: too long", s->name, key->name);
+            return fail(x, v, msg);
+        }
+        if (used)
+            out[used++] = ',';
+        memcpy(out + used, item, len);
+        used += len;
+        out[used] = '\0';
+    }
+    return 0;
+}
+
 static int load_key(load_ctx *x, dp_config *c, const dp_config_part *part,
                     const yaml_node_t *key_node, const yaml_node_t *value, const char *prefix)
 {
@@ -284,8 +320,11 @@ static int load_key(load_ctx *x, dp_config *c, const dp_config_part *part,
                  k->name, s->name, first);
         return fail(x, key_node, msg);
     }
-    if (value->type == YAML_MAPPING_NODE && (k->traits & DP_CONFIG_HEADER_LIST)) {
-        if (headers_from_mapping(x, s, k, value, msg, sizeof(msg)) < 0)
+    bool list = value->type == YAML_SEQUENCE_NODE && (k->traits & DP_CONFIG_LIST);
+    if (list || (value->type == YAML_MAPPING_NODE && (k->traits & DP_CONFIG_HEADER_LIST))) {
+        /* turned into the text form the flags use, then parsed as such */
+        if ((list ? list_from_sequence(x, s, k, value, msg, sizeof(msg))
+                  : headers_from_mapping(x, s, k, value, msg, sizeof(msg))) < 0)
             return -1;
         if (dp_config_key_set(base, s, k, msg, strlen(msg), msg, sizeof(msg)) < 0)
             return fail(x, value, msg);

@@ -106,6 +106,11 @@ static int http_input_start(void *ctx, dp_engine *engine, char *err, size_t errl
     opt.listen = in->cfg->server.http_listen;
     opt.threads = in->cfg->server.workers; /* 0: one per core */
     opt.max_recv_message_bytes = in->cfg->server.max_recv_message_bytes;
+    opt.cors_allowed_origins = in->cfg->server.http_cors_allowed_origins;
+    opt.cors_allowed_headers = in->cfg->server.http_cors_allowed_headers;
+    opt.cors_max_age_s = in->cfg->server.http_cors_max_age_ms / 1000;
+    /* whole seconds, rounded up: a configured timeout never ends earlier */
+    opt.idle_timeout_s = (in->cfg->server.http_idle_timeout_ms + 999) / 1000;
     opt.ingest = in->ingest;
     opt.tls = in->security->tls;
     opt.auth = in->security->auth;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The OTLP/HTTP receiver of the real dagprof daemon, with real HTTP peers.
 
-  test_http_receiver.py --dagprof PATH --scenario answers|backpressure|both
+  test_http_receiver.py --dagprof PATH --scenario answers|backpressure|both|cors|connection
 
 answers: curl (a protobuf file, gzip, OTLP/JSON, a wrong Content-Type, a wrong
   path, GET, an over-size body raw and gzip-inflated, a malformed body and a
@@ -15,6 +15,19 @@ backpressure: a trace table of 1 MiB memory limit (it holds at most twice
   body, and nothing of it is reported; a small request after it is taken.
 both: one trace, half its spans over OTLP/gRPC and half over OTLP/HTTP,
   gives one run report holding every span.
+cors: curl with Origin and -X OPTIONS against a daemon with
+  server.http_cors_allowed_origins (an exact origin and a *-pattern) and one
+  extra allowed header: preflights answered 204 with the
+  Access-Control-Allow-* headers (Max-Age 600 from http_cors_max_age=10m)
+  only when origin, method and headers are allowed; the POST's answer
+  (200, and an error answer too) carries Access-Control-Allow-Origin for an
+  allowed origin only. Without the setting: no CORS header, OPTIONS 405.
+connection: with server.http_idle_timeout=1s a raw socket that sends
+  nothing, and a keep-alive connection after one request, are closed by the
+  server (EOF waited for with a deadline); malformed requests (a header line
+  without a colon, no Host in HTTP/1.1, a Content-Length that is not a
+  number, broken chunked encoding, headers past the server's memory) get
+  400 or 431, and a good request still works afterwards.
 """
 
 import argparse
@@ -23,9 +36,11 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -391,14 +406,155 @@ def scenario_both(args, c):
     return d
 
 
+def scenario_cors(args, c):
+    d = Daemon(args.dagprof, extra_args=[
+        "--set", "server.http_cors_allowed_origins=https://app.example.com, https://*.corp.example",
+        "--set", "server.http_cors_allowed_headers=X-Tenant",
+        "--set", "server.http_cors_max_age=10m"]).start()
+    url = d.http_endpoint + "/v1/traces"
+    body = tempfile.NamedTemporaryFile(prefix="dagprof-cors-", delete=False)
+    body.write(request(trace("cors-run", 1)).SerializeToString())
+    body.close()
+    PRE = ["Access-Control-Request-Method: POST"]
+    try:
+        # allowed: exact origin, the requested headers echoed, 10m = 600 s
+        code, hs, out = curl(url, method="OPTIONS", headers=[
+            "Origin: https://app.example.com", *PRE,
+            "Access-Control-Request-Headers: content-type, x-tenant"])
+        c.eq(code, 204, "preflight, allowed origin: status")
+        c.eq(out, b"", "preflight: no body")
+        c.eq(hs.get("access-control-allow-origin"), "https://app.example.com", "preflight: origin")
+        c.eq(hs.get("access-control-allow-methods"), "POST", "preflight: methods")
+        c.eq(hs.get("access-control-allow-headers"), "content-type, x-tenant", "preflight: headers")
+        c.eq(hs.get("access-control-max-age"), "600", "preflight: max age")
+        # a *-pattern: one or more characters where the * stands
+        code, hs, _ = curl(url, method="OPTIONS", headers=["Origin: https://eu.corp.example", *PRE])
+        c.eq((code, hs.get("access-control-allow-origin")), (204, "https://eu.corp.example"),
+             "preflight from an origin matching https://*.corp.example")
+        for origin, extra, what in [
+                ("https://evil.example", [], "an origin not allowed"),
+                ("https://corp.example", [], "the pattern's * needs at least one character"),
+                ("https://app.example.com", ["Access-Control-Request-Headers: x-other"],
+                 "a header not allowed"),
+        ]:
+            code, hs, _ = curl(url, method="OPTIONS", headers=["Origin: " + origin, *PRE, *extra])
+            c.eq(code, 204, "preflight, %s: status" % what)
+            c.eq([k for k in hs if k.startswith("access-control-")], [],
+                 "preflight, %s: no Access-Control-* header" % what)
+        code, hs, _ = curl(url, method="OPTIONS", headers=[
+            "Origin: https://app.example.com", "Access-Control-Request-Method: PUT"])
+        c.eq([k for k in hs if k.startswith("access-control-")], [],
+             "preflight for PUT: no Access-Control-* header")
+        # the request itself
+        code, hs, _ = curl(url, body.name, ["Content-Type: application/x-protobuf",
+                                            "Origin: https://app.example.com"])
+        c.eq(code, 200, "POST from an allowed origin: status")
+        c.eq(hs.get("access-control-allow-origin"), "https://app.example.com",
+             "POST from an allowed origin: Access-Control-Allow-Origin")
+        c.eq(hs.get("vary"), "Origin", "POST: Vary")
+        code, hs, _ = curl(url, body.name, ["Content-Type: text/plain",
+                                            "Origin: https://app.example.com"])
+        c.eq((code, hs.get("access-control-allow-origin")), (415, "https://app.example.com"),
+             "an error answer is readable by the allowed origin too")
+        code, hs, _ = curl(url, body.name, ["Content-Type: application/x-protobuf",
+                                            "Origin: https://evil.example"])
+        c.eq((code, hs.get("access-control-allow-origin")), (200, None),
+             "POST from another origin: taken, without Access-Control-Allow-Origin")
+    finally:
+        os.unlink(body.name)
+    stop_when_reported(d, c, ["cors-run"])
+
+    # without allowed origins nothing of CORS happens
+    d = Daemon(args.dagprof).start()
+    code, hs, _ = curl(d.http_endpoint + "/v1/traces", method="OPTIONS",
+                       headers=["Origin: https://app.example.com", *PRE])
+    c.eq((code, hs.get("allow")), (405, "POST"), "no CORS: OPTIONS is 405 with Allow: POST")
+    code, hs, _ = curl(d.http_endpoint + "/v1/traces", headers=[
+        "Content-Type: application/x-protobuf", "Origin: https://app.example.com"], method="POST")
+    c.eq(code, 200, "no CORS: an empty POST with Origin: status")
+    c.eq([k for k in hs if k.startswith("access-control-") or k == "vary"], [],
+         "no CORS: no Access-Control-* or Vary header")
+    rc, _ = d.stop()
+    c.eq(rc, 0, "exit code after SIGTERM")
+    return d
+
+
+def read_until_eof(sock, deadline_s):
+    """Everything the server sends until it closes the connection: (bytes, seconds
+    until EOF), or (bytes, None) when it is still open at the deadline."""
+    start = time.monotonic()
+    data = b""
+    while True:
+        left = deadline_s - (time.monotonic() - start)
+        if left <= 0:
+            return data, None
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return data, None
+        except ConnectionResetError:
+            return data, time.monotonic() - start
+        if not chunk:
+            return data, time.monotonic() - start
+        data += chunk
+
+
+def raw_exchange(port, data, deadline_s=10):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        return read_until_eof(s, deadline_s)
+
+
+def scenario_connection(args, c):
+    d = Daemon(args.dagprof, extra_args=["--set", "server.http_idle_timeout=1s"]).start()
+    port = d.http_port
+    # a connection that sends nothing is closed after about a second
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        data, secs = read_until_eof(s, 10)
+    c.ok(secs is not None, "an idle connection is closed by the server")
+    c.ok(secs is not None and 0.9 <= secs < 5, "closed after the 1 s timeout (%s s)" % secs)
+    c.eq(data, b"", "nothing is sent on an idle connection")
+    # a keep-alive connection, idle after one request
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n")
+        data, secs = read_until_eof(s, 10)
+    c.ok(data.startswith(b"HTTP/1.1 200 "), "the request on it is answered: %r" % data[:40])
+    c.ok(secs is not None and 0.9 <= secs < 5,
+         "the keep-alive connection is closed after the timeout (%s s)" % secs)
+
+    H = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+    for data, want, what in [
+            (H + b"NoColonHere\r\n\r\n", 400, "a header line without a colon"),
+            (b"POST /v1/traces HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400,
+             "HTTP/1.1 without Host"),
+            (H + b"Content-Length: ten\r\n\r\n", 400, "a Content-Length that is not a number"),
+            (H + b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n", 400, "broken chunked encoding"),
+            (H + b"X-Pad: y\r\n" * 5000 + b"\r\n", 431, "headers larger than the server takes"),
+    ]:
+        out, secs = raw_exchange(port, data)
+        status = out.split(b" ", 2)[1] if out.startswith(b"HTTP/1.1 ") else out[:30]
+        c.eq(status, str(want).encode(), "%s: status" % what)
+        c.ok(secs is not None, "%s: the connection is closed after the answer" % what)
+    # the receiver still takes good requests
+    status, _, _ = post(http.client.HTTPConnection("127.0.0.1", port, timeout=30), "/v1/traces",
+                        request(trace("after-malformed", 1)).SerializeToString())
+    c.eq(status, 200, "a good request after the malformed ones")
+    stop_when_reported(d, c, ["after-malformed"])
+    return d
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dagprof", required=True)
-    ap.add_argument("--scenario", choices=["answers", "backpressure", "both"], required=True)
+    ap.add_argument("--scenario", choices=["answers", "backpressure", "both", "cors", "connection"],
+                    required=True)
     args = ap.parse_args()
     c = Checker("http_receiver_" + args.scenario)
     run = {"answers": scenario_answers, "backpressure": scenario_backpressure,
-           "both": scenario_both}[args.scenario]
+           "both": scenario_both, "cors": scenario_cors,
+           "connection": scenario_connection}[args.scenario]
     d = run(args, c)
     if c.failures:
         print(d.stderr_tail())

@@ -186,7 +186,8 @@ static void test_usage_errors_exit_2_with_one_line_and_hint(void **state)
          "workers, "
          "max_recv_message_size, max_concurrent_calls, tls.cert_file, tls.key_file, "
          "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
-         "auth.header_values_file)"},
+         "auth.header_values_file, http_cors_allowed_origins, "
+         "http_cors_allowed_headers, http_cors_max_age, http_idle_timeout)"},
         {{"dagprof", "traces.json"},
          2,
          "unexpected argument 'traces.json' (to profile files use: dagprof report FILE...)"},

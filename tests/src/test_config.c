@@ -176,7 +176,8 @@ static void test_unknown_key_and_section(void **state)
         "2: unknown key 'listn' in section 'server' (allowed: listen, http_listen, workers, "
         "max_recv_message_size, max_concurrent_calls, tls.cert_file, tls.key_file, "
         "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
-        "auth.header_values_file)");
+        "auth.header_values_file, http_cors_allowed_origins, "
+        "http_cors_allowed_headers, http_cors_max_age, http_idle_timeout)");
     expect_load_error(
         "output:\n  format: json\nserve:\n  listen: x\n",
         "3: unknown section 'serve' (allowed: server, assembly, output, upstream, "
@@ -218,13 +219,16 @@ static void test_nested_keys(void **state)
         "3: unknown key 'tls.cert' in section 'server' (allowed: listen, http_listen, workers, "
         "max_recv_message_size, max_concurrent_calls, tls.cert_file, tls.key_file, "
         "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
-        "auth.header_values_file)");
+        "auth.header_values_file, http_cors_allowed_origins, http_cors_allowed_headers, "
+        "http_cors_max_age, http_idle_timeout)");
     /* a group is not a key of its own */
     expect_load_error("server:\n  tls: on\n",
                       "2: unknown key 'tls' in section 'server' (allowed: listen, http_listen, "
                       "workers, max_recv_message_size, max_concurrent_calls, tls.cert_file, "
                       "tls.key_file, tls.client_ca_file, tls.min_version, "
-                      "auth.bearer_tokens_file, auth.header, auth.header_values_file)");
+                      "auth.bearer_tokens_file, auth.header, auth.header_values_file, "
+                      "http_cors_allowed_origins, http_cors_allowed_headers, http_cors_max_age, "
+                      "http_idle_timeout)");
 }
 
 static void test_duplicates(void **state)
@@ -265,7 +269,8 @@ static void test_wrong_types(void **state)
                       "listen, http_listen, workers, max_recv_message_size, max_concurrent_calls, "
                       "tls.cert_file, tls.key_file, "
                       "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
-                      "auth.header_values_file)");
+                      "auth.header_values_file, http_cors_allowed_origins, "
+                      "http_cors_allowed_headers, http_cors_max_age, http_idle_timeout)");
     expect_load_error("- server\n",
                       "1: expected a mapping of sections, got a list (allowed: server, assembly, "
                       "output, upstream, metrics, profile, thresholds, recommendations, budget, "
@@ -344,7 +349,8 @@ static void test_set_single_key(void **state)
         err, "unknown key 'nope' in section 'server' (allowed: listen, http_listen, workers, "
              "max_recv_message_size, max_concurrent_calls, tls.cert_file, tls.key_file, "
              "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
-             "auth.header_values_file)");
+             "auth.header_values_file, http_cors_allowed_origins, "
+             "http_cors_allowed_headers, http_cors_max_age, http_idle_timeout)");
     assert_int_equal(dp_config_set(&c, "sever.listen", "x", err, sizeof(err)), -1);
     assert_string_equal(err, "unknown section 'sever' (allowed: server, assembly, output, "
                              "upstream, metrics, profile, thresholds, recommendations, budget, "
@@ -572,6 +578,29 @@ static void test_environment_variables(void **state)
     unsetenv("DP_TEST_EMPTY");
 }
 
+/* A list key written as a YAML list: the items joined with commas, each expanded. */
+static void test_list_keys(void **state)
+{
+    char path[64], err[1024];
+    dp_config c;
+    setenv("DP_TEST_ORIGIN", "https://b.example", 1);
+    dp_config_defaults(&c);
+    write_tmp(path, "server:\n  http_cors_allowed_origins:\n    - https://a.example\n"
+                    "    - ${env:DP_TEST_ORIGIN}\n  http_cors_allowed_headers: [X-A, X-B]\n");
+    assert_int_equal(dp_config_load_file(&c, path, err, sizeof(err)), 0);
+    assert_string_equal(c.server.http_cors_allowed_origins, "https://a.example,https://b.example");
+    assert_string_equal(c.server.http_cors_allowed_headers, "X-A,X-B");
+    unlink(path);
+    unsetenv("DP_TEST_ORIGIN");
+    expect_load_error("server:\n  http_cors_allowed_origins:\n    - a\n    - b,c\n",
+                      "4: server.http_cors_allowed_origins: a list item may not contain ','");
+    expect_load_error("server:\n  http_cors_allowed_origins:\n    - [a]\n",
+                      "3: server.http_cors_allowed_origins: expected a list of values");
+    /* a list where the key takes none */
+    expect_load_error("server:\n  listen: [a, b]\n",
+                      "2: server.listen: expected a single string value, got a list");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -593,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_committed_prices_are_generated),
         cmocka_unit_test(test_example_config_is_the_defaults),
         cmocka_unit_test(test_environment_variables),
+        cmocka_unit_test(test_list_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
