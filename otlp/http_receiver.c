@@ -456,13 +456,12 @@ static enum MHD_Result finish(dp_http_receiver *r, struct MHD_Connection *conn, 
     if (!c->status && c->type == BODY_JSON) {
         /* OTLP/JSON becomes the protobuf request it stands for; from there
          * on it takes the same path as a binary one */
+        static const char *const requests[] = {
+            "ExportTraceServiceRequest", "ExportMetricsServiceRequest", "ExportLogsServiceRequest"};
         char err[256];
-        if (c->signal != DP_SIGNAL_TRACES)
-            decide(c, 415,
-                   "OTLP/JSON is taken for traces; send metrics and logs as "
-                   "application/x-protobuf");
-        else if (dp_otlp_json_encode(c->body.data, c->body.len, &c->encoded, err, sizeof(err)) != 0)
-            decide(c, 400, "OTLP/JSON ExportTraceServiceRequest cannot be read: %s", err);
+        if (dp_otlp_json_encode_signal(c->signal, c->body.data, c->body.len, &c->encoded, err,
+                                       sizeof(err)) != 0)
+            decide(c, 400, "OTLP/JSON %s cannot be read: %s", requests[c->signal], err);
         data = (const uint8_t *)c->encoded.data;
         len = c->encoded.len;
     }

@@ -13,15 +13,15 @@
  *   400  the body does not decode (or is not valid gzip)
  *   404  another path             405  another method (Allow: POST)
  *   413  the body, inflated or not, is over max_recv_message_bytes
- *   415  another Content-Type or Content-Encoding (or JSON metrics/logs)
+ *   415  another Content-Type or Content-Encoding
  *   503  the trace table (or the forward hook) cannot take more now, with
  *        Retry-After; nothing of the request was kept, so a retry does not
  *        duplicate spans
  * in the request's encoding (application/x-protobuf or application/json);
- * every 4xx/5xx body is a google.rpc.Status. An OTLP/JSON trace request is
- * encoded as the protobuf request it stands for (json_encode.c) and takes
- * the same path; OTLP/JSON metrics and logs are answered 415 (they would
- * have to be forwarded upstream as protobuf, and nothing encodes them).
+ * every 4xx/5xx body is a google.rpc.Status. An OTLP/JSON request of any
+ * signal is encoded as the protobuf request it stands for (json_encode.c)
+ * and takes the same path (metrics and logs are forwarded upstream as that
+ * protobuf).
  *
  * Around the requests, as the Collector's confighttp does: CORS for
  * browser exporters when origins are allowed (http_cors.h: preflights 204,

@@ -1,9 +1,17 @@
 /*
- * OTLP/JSON → OTLP protobuf: one parsed ExportTraceServiceRequest (a
- * jansson tree) becomes the bytes an SDK would have sent the receiver, so
- * trace files enter the engine the way requests do (otlp_file.c reads the
- * files, src/file_input.c inserts them). Written with the two-pass writer of
+ * OTLP/JSON → OTLP protobuf: one parsed Export*ServiceRequest (a jansson
+ * tree) becomes the bytes an SDK would have sent the receiver. Trace files
+ * enter the engine the way requests do (otlp_file.c reads the files,
+ * src/file_input.c inserts them), and OTLP/JSON requests to the OTLP/HTTP
+ * receiver take the path of protobuf ones (metrics and logs are then
+ * forwarded upstream as protobuf). Written with the two-pass writer of
  * common/pb_wire.h; field numbers are those of proto/opentelemetry/proto.
+ *
+ * This file holds what the signals share (json_encode_internal.h): the
+ * scalars, AnyValue and KeyValue, Resource and InstrumentationScope, and
+ * the request's outer layers (resource → scope → items), which are the same
+ * for the three signals; json_encode_traces.c, json_encode_metrics.c and
+ * json_encode_logs.c encode their items (Span, Metric, LogRecord).
  *
  * The JSON mapping is OTLP's: lowerCamelCase names (the snake_case names are
  * accepted too, as protobuf JSON parsers do), trace and span ids as hex,
@@ -11,15 +19,18 @@
  * bytes as base64. Unknown names are ignored, as OTLP requires of receivers,
  * and JSON null counts as absent.
  *
- * Checked and lenient parts. What the profile reads (span ids, name, kind,
- * times, status, span attributes, links' ids, resource attributes, the scope
- * name) is checked: a bad value fails the whole request with its JSON path,
+ * Checked and lenient parts. For traces, what the profile reads (span ids,
+ * name, kind, times, status, span attributes, links' ids, resource
+ * attributes, the scope name) is checked: a bad value fails the whole
+ * request with its JSON path,
  * "resourceSpans[0].scopeSpans[0].spans[2].traceId: not 32 hex digits".
  * What the profile does not read (events, trace state, flags, dropped
  * counts, schema URLs, the scope's version and attributes, links'
  * attributes, entity refs, the inside of kvlist values) is encoded when it
  * is well formed and left out, field by field, when it is not: a malformed
- * optional part does not cost the spans around it.
+ * optional part does not cost the spans around it. Metrics and logs are
+ * checked whole (they are forwarded, not read: leaving a field out would
+ * change what the upstream gets).
  *
  * The bounds are the protobuf reader's: a message nested more than
  * DP_OTLP_MAX_DEPTH deep (arrays in arrays) fails with its JSON path rather
@@ -38,29 +49,16 @@
 #include <string.h>
 
 #include "clock.h"
+#include "json_encode_internal.h"
 #include "otlp_file.h"
-#include "otlp_internal.h"
 
 /* Longest JSON path kept in error messages: the start locates the problem. */
 #define PATH_MAX_LEN 192
 
-/* One segment of a JSON path, e.g. "spans[2]"; a chain ends at NULL (the request). */
-typedef struct json_path {
-    const struct json_path *up;
-    const char *name;
-    long index; /* "[index]" after the name; -1 for none */
-} json_path;
-
-typedef struct encoder {
-    dp_pb_writer *w;
-    char *err;
-    size_t errlen;
-    bool lenient; /* in a part the profile does not read: leave out what is malformed */
-} encoder;
-
 /* The request to encode and where its error goes (dp_pb_encode's ctx). */
 typedef struct encode_job {
     json_t *root;
+    const enc_signal *signal;
     char *err;
     size_t errlen;
 } encode_job;
@@ -84,10 +82,7 @@ static size_t path_render(const json_path *p, char *buf, size_t cap)
  * err and return -1 (the encoding stops). In a lenient part: return 1 (the
  * caller leaves the field out).
  */
-static int bad(encoder *c, const json_path *path, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int bad(encoder *c, const json_path *path, const char *field, const char *fmt, ...)
+int enc_bad(encoder *c, const json_path *path, const char *field, const char *fmt, ...)
 {
     char msg[160], where[PATH_MAX_LEN];
     va_list ap;
@@ -104,14 +99,8 @@ static int bad(encoder *c, const json_path *path, const char *field, const char 
     return -1;
 }
 
-/* What a putter returns after a parser's verdict: stop (-1) or go on (0). */
-static int outcome(int rc)
-{
-    return rc < 0 ? -1 : 0;
-}
-
 /* A member by its lowerCamelCase or snake_case name; JSON null counts as absent. */
-static json_t *member(json_t *obj, const char *camel, const char *snake)
+json_t *enc_member(json_t *obj, const char *camel, const char *snake)
 {
     json_t *v = json_object_get(obj, camel);
     if (!v && snake)
@@ -121,28 +110,28 @@ static json_t *member(json_t *obj, const char *camel, const char *snake)
 
 /* --- scalars: parse first, emit only what parsed ---------------------------- */
 
-/* A string member: 0 and *out (NULL when absent), or bad(). */
-static int get_string(encoder *c, json_t *obj, const json_path *path, const char *camel,
-                      const char *snake, json_t **out)
+/* A string member: 0 and *out (NULL when absent), or enc_bad(). */
+int enc_get_string(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                   const char *snake, json_t **out)
 {
-    json_t *v = member(obj, camel, snake);
+    json_t *v = enc_member(obj, camel, snake);
     *out = NULL;
     if (!v)
         return 0;
     if (!json_is_string(v))
-        return bad(c, path, camel, "want a string");
+        return enc_bad(c, path, camel, "want a string");
     *out = v;
     return 0;
 }
 
 /* A string field, left out when absent or empty (proto3's default). */
-static int put_string(encoder *c, json_t *obj, const json_path *path, const char *camel,
-                      const char *snake, uint32_t number)
+int enc_put_string(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                   const char *snake, uint32_t number)
 {
     json_t *v;
-    int rc = get_string(c, obj, path, camel, snake, &v);
+    int rc = enc_get_string(c, obj, path, camel, snake, &v);
     if (rc)
-        return outcome(rc);
+        return enc_outcome(rc);
     if (v && json_string_length(v))
         dp_pb_put_string(c->w, number, json_string_value(v), json_string_length(v));
     return 0;
@@ -165,58 +154,58 @@ static int parse_decimal(const char *s, size_t n, size_t max_digits, uint64_t li
 }
 
 /* Unsigned 64-bit: a JSON integer, an integral real, or a decimal string. */
-static int parse_u64(encoder *c, json_t *v, const json_path *path, const char *field, uint64_t *out)
+int enc_parse_u64(encoder *c, json_t *v, const json_path *path, const char *field, uint64_t *out)
 {
     if (json_is_integer(v)) {
         if (json_integer_value(v) < 0)
-            return bad(c, path, field, "negative");
+            return enc_bad(c, path, field, "negative");
         *out = (uint64_t)json_integer_value(v);
         return 0;
     }
     if (json_is_real(v)) {
         double d = json_real_value(v);
         if (!(d >= 0 && d < 18446744073709551616.0) || d != floor(d))
-            return bad(c, path, field, "not an unsigned 64-bit integer");
+            return enc_bad(c, path, field, "not an unsigned 64-bit integer");
         *out = (uint64_t)d;
         return 0;
     }
     if (json_is_string(v)) {
         if (parse_decimal(json_string_value(v), json_string_length(v), 20, UINT64_MAX, out) < 0)
-            return bad(c, path, field, "not an unsigned 64-bit integer");
+            return enc_bad(c, path, field, "not an unsigned 64-bit integer");
         return 0;
     }
-    return bad(c, path, field, "want an integer or a decimal string");
+    return enc_bad(c, path, field, "want an integer or a decimal string");
 }
 
 /* A fixed64 field (times), left out when absent or 0. */
-static int put_fixed64(encoder *c, json_t *obj, const json_path *path, const char *camel,
-                       const char *snake, uint32_t number)
+int enc_put_fixed64(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                    const char *snake, uint32_t number)
 {
-    json_t *v = member(obj, camel, snake);
+    json_t *v = enc_member(obj, camel, snake);
     uint64_t x = 0;
     if (!v)
         return 0;
-    int rc = parse_u64(c, v, path, camel, &x);
+    int rc = enc_parse_u64(c, v, path, camel, &x);
     if (rc)
-        return outcome(rc);
+        return enc_outcome(rc);
     if (x)
         dp_pb_put_fixed64(c->w, number, x);
     return 0;
 }
 
 /* A 32-bit unsigned field (dropped counts: varint; flags: fixed32), left out when 0. */
-static int put_u32(encoder *c, json_t *obj, const json_path *path, const char *camel,
-                   const char *snake, uint32_t number, bool fixed)
+int enc_put_u32(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                const char *snake, uint32_t number, bool fixed)
 {
-    json_t *v = member(obj, camel, snake);
+    json_t *v = enc_member(obj, camel, snake);
     uint64_t x = 0;
     if (!v)
         return 0;
-    int rc = parse_u64(c, v, path, camel, &x);
+    int rc = enc_parse_u64(c, v, path, camel, &x);
     if (!rc && x > UINT32_MAX)
-        rc = bad(c, path, camel, "not an unsigned 32-bit integer");
+        rc = enc_bad(c, path, camel, "not an unsigned 32-bit integer");
     if (rc)
-        return outcome(rc);
+        return enc_outcome(rc);
     if (x && fixed)
         dp_pb_put_fixed32(c->w, number, (uint32_t)x);
     else if (x)
@@ -225,7 +214,7 @@ static int put_u32(encoder *c, json_t *obj, const json_path *path, const char *c
 }
 
 /* Signed 64-bit (AnyValue.intValue). */
-static int parse_i64(encoder *c, json_t *v, const json_path *path, const char *field, int64_t *out)
+int enc_parse_i64(encoder *c, json_t *v, const json_path *path, const char *field, int64_t *out)
 {
     if (json_is_integer(v)) {
         *out = (int64_t)json_integer_value(v);
@@ -234,7 +223,7 @@ static int parse_i64(encoder *c, json_t *v, const json_path *path, const char *f
     if (json_is_real(v)) {
         double d = json_real_value(v);
         if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || d != floor(d))
-            return bad(c, path, field, "not a 64-bit integer");
+            return enc_bad(c, path, field, "not a 64-bit integer");
         *out = (int64_t)d;
         return 0;
     }
@@ -245,16 +234,15 @@ static int parse_i64(encoder *c, json_t *v, const json_path *path, const char *f
         uint64_t r;
         if (parse_decimal(s + sign, n - sign, 19,
                           neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, &r) < 0)
-            return bad(c, path, field, "not a 64-bit integer");
+            return enc_bad(c, path, field, "not a 64-bit integer");
         *out = neg ? (int64_t)(0 - r) : (int64_t)r;
         return 0;
     }
-    return bad(c, path, field, "want an integer or a decimal string");
+    return enc_bad(c, path, field, "want an integer or a decimal string");
 }
 
 /* A double: a JSON number, "NaN", "Infinity", "-Infinity" or a numeric string. */
-static int parse_double(encoder *c, json_t *v, const json_path *path, const char *field,
-                        double *out)
+int enc_parse_double(encoder *c, json_t *v, const json_path *path, const char *field, double *out)
 {
     if (json_is_number(v)) {
         *out = json_number_value(v);
@@ -276,30 +264,31 @@ static int parse_double(encoder *c, json_t *v, const json_path *path, const char
         if (*s && *end == '\0' && errno == 0)
             return 0;
     }
-    return bad(c, path, field, "want a number");
+    return enc_bad(c, path, field, "want a number");
 }
 
 /* An enum as its number or its name (names[i] is the name of value i); left out when 0. */
-static int put_enum(encoder *c, json_t *obj, const json_path *path, const char *camel,
-                    const char *const *names, size_t count, uint32_t number)
+int enc_put_enum(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                 const char *snake, const char *const *names, size_t count, uint32_t number)
 {
-    json_t *v = member(obj, camel, NULL);
+    json_t *v = enc_member(obj, camel, snake);
     int64_t x = 0;
     if (!v)
         return 0;
     if (json_is_integer(v)) {
         x = json_integer_value(v);
         if (x < INT32_MIN || x > INT32_MAX)
-            return outcome(bad(c, path, camel, "enum value out of range"));
+            return enc_outcome(enc_bad(c, path, camel, "enum value out of range"));
     } else if (json_is_string(v)) {
         size_t i = 0;
         while (i < count && strcmp(json_string_value(v), names[i]) != 0)
             i++;
         if (i == count)
-            return outcome(bad(c, path, camel, "unknown name \"%.40s\"", json_string_value(v)));
+            return enc_outcome(
+                enc_bad(c, path, camel, "unknown name \"%.40s\"", json_string_value(v)));
         x = (int64_t)i;
     } else {
-        return outcome(bad(c, path, camel, "want an enum number or name"));
+        return enc_outcome(enc_bad(c, path, camel, "want an enum number or name"));
     }
     /* negative enum values are sign-extended to 64 bits on the wire */
     if (x)
@@ -308,45 +297,58 @@ static int put_enum(encoder *c, json_t *obj, const json_path *path, const char *
 }
 
 /* An id as hex into out[nbytes]. *present is false for an absent or empty string. */
-static int get_hex_id(encoder *c, json_t *obj, const json_path *path, const char *camel,
-                      const char *snake, uint8_t *out, size_t nbytes, bool *present)
+int enc_get_hex_id(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                   const char *snake, uint8_t *out, size_t nbytes, bool *present)
 {
-    json_t *v = member(obj, camel, snake);
+    json_t *v = enc_member(obj, camel, snake);
     *present = false;
     if (!v)
         return 0;
     if (!json_is_string(v))
-        return bad(c, path, camel, "want a hex string");
+        return enc_bad(c, path, camel, "want a hex string");
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
     if (n == 0)
         return 0;
     if (n != 2 * nbytes)
-        return bad(c, path, camel, "not %zu hex digits", 2 * nbytes);
+        return enc_bad(c, path, camel, "not %zu hex digits", 2 * nbytes);
     for (size_t i = 0; i < nbytes; i++) {
         int hi = dp_hex_digit(s[2 * i]), lo = dp_hex_digit(s[2 * i + 1]);
         if (hi < 0 || lo < 0)
-            return bad(c, path, camel, "not %zu hex digits", 2 * nbytes);
+            return enc_bad(c, path, camel, "not %zu hex digits", 2 * nbytes);
         out[i] = (uint8_t)(hi << 4 | lo);
     }
     *present = true;
     return 0;
 }
 
-/* A required id (trace and span ids of spans and links), never all zeros
- * when `nonzero`. */
-static int put_required_id(encoder *c, json_t *obj, const json_path *path, const char *camel,
-                           const char *snake, size_t nbytes, bool nonzero, uint32_t number)
+int enc_put_hex_id(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                   const char *snake, size_t nbytes, uint32_t number)
 {
     uint8_t id[16];
     bool present;
-    int rc = get_hex_id(c, obj, path, camel, snake, id, nbytes, &present);
-    if (!rc && !present)
-        rc = bad(c, path, camel, "not %zu hex digits", 2 * nbytes);
-    if (!rc && nonzero && dp_otlp_id_is_zero(id, nbytes))
-        rc = bad(c, path, camel, "all zeros");
+    int rc = enc_get_hex_id(c, obj, path, camel, snake, id, nbytes, &present);
     if (rc)
-        return outcome(rc);
+        return enc_outcome(rc);
+    if (present)
+        dp_pb_put_bytes(c->w, number, id, nbytes);
+    return 0;
+}
+
+/* A required id (trace and span ids of spans and links), never all zeros
+ * when `nonzero`. */
+int enc_put_required_id(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                        const char *snake, size_t nbytes, bool nonzero, uint32_t number)
+{
+    uint8_t id[16];
+    bool present;
+    int rc = enc_get_hex_id(c, obj, path, camel, snake, id, nbytes, &present);
+    if (!rc && !present)
+        rc = enc_bad(c, path, camel, "not %zu hex digits", 2 * nbytes);
+    if (!rc && nonzero && dp_otlp_id_is_zero(id, nbytes))
+        rc = enc_bad(c, path, camel, "all zeros");
+    if (rc)
+        return enc_outcome(rc);
     dp_pb_put_bytes(c->w, number, id, nbytes);
     return 0;
 }
@@ -408,34 +410,31 @@ static void put_base64(dp_pb_writer *w, uint32_t number, const char *s, size_t n
 /* --- messages ---------------------------------------------------------------- */
 
 /* A nested message at the writer's depth + extra would pass the reader's limit. */
-static bool too_deep(const encoder *c, int extra)
+bool enc_too_deep(const encoder *c, int extra)
 {
     return c->w->depth + extra > DP_OTLP_MAX_DEPTH;
 }
 
-/* Encode what the profile does not read of obj: malformed fields are left out. */
-typedef void (*put_optional_fn)(encoder *c, json_t *obj);
-
-static void put_optional(encoder *c, put_optional_fn put, json_t *obj)
+/* Encode what the profile does not read of obj: malformed fields are left
+ * out, except in a strict encoding (metrics, logs), where they fail it. */
+int enc_put_optional(encoder *c, enc_put_part_fn put, json_t *obj, const json_path *path)
 {
     bool was = c->lenient;
-    c->lenient = true;
-    put(c, obj);
+    c->lenient = !c->strict;
+    int rc = put(c, obj, path);
     c->lenient = was;
+    return c->strict ? rc : 0;
 }
 
-/* One item of a repeated message field, as field `number`, at `path`. */
-typedef int (*put_item_fn)(encoder *c, json_t *item, const json_path *path, uint32_t number);
-
 /* Every item of the array member camel/snake of obj, at the paths "camel[i]". */
-static int put_each(encoder *c, json_t *obj, const json_path *path, const char *camel,
-                    const char *snake, uint32_t number, put_item_fn put)
+int enc_put_each(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                 const char *snake, uint32_t number, enc_put_item_fn put)
 {
-    json_t *arr = member(obj, camel, snake);
+    json_t *arr = enc_member(obj, camel, snake);
     if (!arr)
         return 0;
     if (!json_is_array(arr))
-        return outcome(bad(c, path, camel, "want an array"));
+        return enc_outcome(enc_bad(c, path, camel, "want an array"));
     for (size_t i = 0; i < json_array_size(arr); i++) {
         json_path item = {path, camel, (long)i};
         if (put(c, json_array_get(arr, i), &item, number) < 0)
@@ -447,83 +446,86 @@ static int put_each(encoder *c, json_t *obj, const json_path *path, const char *
 static int put_key_value(encoder *c, json_t *kv, const json_path *path, uint32_t number);
 
 /* A list of KeyValue (attributes) as repeated field `number`. */
-static int put_key_values(encoder *c, json_t *obj, const json_path *path, const char *camel,
-                          uint32_t number)
+int enc_put_key_values(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                       const char *snake, uint32_t number)
 {
-    return put_each(c, obj, path, camel, NULL, number, put_key_value);
+    return enc_put_each(c, obj, path, camel, snake, number, put_key_value);
 }
 
 /* KeyValueList.values (of a kvlist value, which the profile keeps opaque). */
-static void put_kvlist_values(encoder *c, json_t *kvlist)
+static int put_kvlist_values(encoder *c, json_t *kvlist, const json_path *path)
 {
-    put_key_values(c, kvlist, NULL, "values", 1);
+    return enc_put_key_values(c, kvlist, path, "values", NULL, 1);
 }
 
 /* An AnyValue as field `number`: the first of its kinds present is the value. */
-static int put_any_value(encoder *c, json_t *v, const json_path *path, uint32_t number)
+int enc_put_any_value(encoder *c, json_t *v, const json_path *path, uint32_t number)
 {
     json_t *x;
     int rc;
     if (!json_is_object(v))
-        return outcome(bad(c, path, "", "want an AnyValue object"));
-    if (too_deep(c, 1))
-        return outcome(bad(c, path, "", "nested more than %d messages deep", DP_OTLP_MAX_DEPTH));
-    if ((x = member(v, "stringValue", "string_value"))) {
+        return enc_outcome(enc_bad(c, path, "", "want an AnyValue object"));
+    if (enc_too_deep(c, 1))
+        return enc_outcome(
+            enc_bad(c, path, "", "nested more than %d messages deep", DP_OTLP_MAX_DEPTH));
+    if ((x = enc_member(v, "stringValue", "string_value"))) {
         if (!json_is_string(x))
-            return outcome(bad(c, path, "stringValue", "want a string"));
+            return enc_outcome(enc_bad(c, path, "stringValue", "want a string"));
         dp_pb_begin(c->w, number);
         dp_pb_put_string(c->w, 1, json_string_value(x), json_string_length(x));
-    } else if ((x = member(v, "boolValue", "bool_value"))) {
+    } else if ((x = enc_member(v, "boolValue", "bool_value"))) {
         if (!json_is_boolean(x))
-            return outcome(bad(c, path, "boolValue", "want true or false"));
+            return enc_outcome(enc_bad(c, path, "boolValue", "want true or false"));
         dp_pb_begin(c->w, number);
         dp_pb_put_bool(c->w, 2, json_is_true(x));
-    } else if ((x = member(v, "intValue", "int_value"))) {
+    } else if ((x = enc_member(v, "intValue", "int_value"))) {
         int64_t i = 0;
-        if ((rc = parse_i64(c, x, path, "intValue", &i)))
-            return outcome(rc);
+        if ((rc = enc_parse_i64(c, x, path, "intValue", &i)))
+            return enc_outcome(rc);
         dp_pb_begin(c->w, number);
         dp_pb_put_int64(c->w, 3, i);
-    } else if ((x = member(v, "doubleValue", "double_value"))) {
+    } else if ((x = enc_member(v, "doubleValue", "double_value"))) {
         double d = 0;
-        if ((rc = parse_double(c, x, path, "doubleValue", &d)))
-            return outcome(rc);
+        if ((rc = enc_parse_double(c, x, path, "doubleValue", &d)))
+            return enc_outcome(rc);
         dp_pb_begin(c->w, number);
         dp_pb_put_double(c->w, 4, d);
-    } else if ((x = member(v, "bytesValue", "bytes_value"))) {
+    } else if ((x = enc_member(v, "bytesValue", "bytes_value"))) {
         size_t n, len = 0;
         if (!json_is_string(x))
-            return outcome(bad(c, path, "bytesValue", "want a base64 string"));
+            return enc_outcome(enc_bad(c, path, "bytesValue", "want a base64 string"));
         n = json_string_length(x);
         if (base64_check(json_string_value(x), &n, &len) < 0)
-            return outcome(bad(c, path, "bytesValue", "not base64"));
+            return enc_outcome(enc_bad(c, path, "bytesValue", "not base64"));
         dp_pb_begin(c->w, number);
         put_base64(c->w, 7, json_string_value(x), n, len);
-    } else if ((x = member(v, "kvlistValue", "kvlist_value"))) {
+    } else if ((x = enc_member(v, "kvlistValue", "kvlist_value"))) {
         if (!json_is_object(x))
-            return outcome(bad(c, path, "kvlistValue", "want an object"));
-        if (too_deep(c, 2))
-            return outcome(
-                bad(c, path, "", "nested more than %d messages deep", DP_OTLP_MAX_DEPTH));
+            return enc_outcome(enc_bad(c, path, "kvlistValue", "want an object"));
+        if (enc_too_deep(c, 2))
+            return enc_outcome(
+                enc_bad(c, path, "", "nested more than %d messages deep", DP_OTLP_MAX_DEPTH));
+        json_path kpath = {path, "kvlistValue", -1};
         dp_pb_begin(c->w, number);
         dp_pb_begin(c->w, 6);
-        put_optional(c, put_kvlist_values, x);
+        if (enc_put_optional(c, put_kvlist_values, x, &kpath) < 0)
+            return -1;
         dp_pb_end(c->w);
-    } else if ((x = member(v, "arrayValue", "array_value"))) {
+    } else if ((x = enc_member(v, "arrayValue", "array_value"))) {
         json_t *vals;
         if (!json_is_object(x))
-            return outcome(bad(c, path, "arrayValue", "want an object"));
-        vals = member(x, "values", NULL);
+            return enc_outcome(enc_bad(c, path, "arrayValue", "want an object"));
+        vals = enc_member(x, "values", NULL);
         if (vals && !json_is_array(vals))
-            return outcome(bad(c, path, "arrayValue.values", "want an array"));
-        if (too_deep(c, 2))
-            return outcome(
-                bad(c, path, "", "nested more than %d messages deep", DP_OTLP_MAX_DEPTH));
+            return enc_outcome(enc_bad(c, path, "arrayValue.values", "want an array"));
+        if (enc_too_deep(c, 2))
+            return enc_outcome(
+                enc_bad(c, path, "", "nested more than %d messages deep", DP_OTLP_MAX_DEPTH));
         dp_pb_begin(c->w, number);
         dp_pb_begin(c->w, 5);
         for (size_t i = 0; vals && i < json_array_size(vals); i++) {
             json_path item = {path, "arrayValue.values", (long)i};
-            if (put_any_value(c, json_array_get(vals, i), &item, 1) < 0)
+            if (enc_put_any_value(c, json_array_get(vals, i), &item, 1) < 0)
                 return -1;
         }
         dp_pb_end(c->w);
@@ -538,257 +540,190 @@ static int put_any_value(encoder *c, json_t *v, const json_path *path, uint32_t 
 static int put_key_value(encoder *c, json_t *kv, const json_path *path, uint32_t number)
 {
     json_t *key = NULL, *value;
-    int rc = json_is_object(kv) ? get_string(c, kv, path, "key", NULL, &key)
-                                : bad(c, path, "", "want a {key, value} object");
+    int rc = json_is_object(kv) ? enc_get_string(c, kv, path, "key", NULL, &key)
+                                : enc_bad(c, path, "", "want a {key, value} object");
     if (rc)
-        return outcome(rc);
+        return enc_outcome(rc);
     dp_pb_begin(c->w, number);
     if (key && json_string_length(key))
         dp_pb_put_string(c->w, 1, json_string_value(key), json_string_length(key));
-    if ((value = member(kv, "value", NULL))) {
+    if ((value = enc_member(kv, "value", NULL))) {
         json_path vpath = {path, "value", -1};
-        if (put_any_value(c, value, &vpath, 2) < 0)
+        if (enc_put_any_value(c, value, &vpath, 2) < 0)
             return -1;
     }
     dp_pb_end(c->w);
     return 0;
 }
 
-/* A repeated string field; non-strings are left out. */
-static void put_strings(encoder *c, json_t *obj, const char *camel, const char *snake,
-                        uint32_t number)
+/* A repeated string field; what is not a string is malformed. */
+static int put_strings(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                       const char *snake, uint32_t number)
 {
-    json_t *arr = member(obj, camel, snake);
-    for (size_t i = 0; json_is_array(arr) && i < json_array_size(arr); i++) {
+    json_t *arr = enc_member(obj, camel, snake);
+    if (arr && !json_is_array(arr))
+        return enc_outcome(enc_bad(c, path, camel, "want an array of strings"));
+    for (size_t i = 0; arr && i < json_array_size(arr); i++) {
         json_t *s = json_array_get(arr, i);
+        json_path item = {path, camel, (long)i};
         if (json_is_string(s))
             dp_pb_put_string(c->w, number, json_string_value(s), json_string_length(s));
+        else if (enc_bad(c, &item, "", "want a string") < 0)
+            return -1;
     }
+    return 0;
 }
 
-/* The schema_url of a ResourceSpans or ScopeSpans (field 3 of both). */
-static void put_schema_url(encoder *c, json_t *obj)
+/* The schema_url of a Resource<X> or Scope<X> (field 3 of both). */
+static int put_schema_url(encoder *c, json_t *obj, const json_path *path)
 {
-    put_string(c, obj, NULL, "schemaUrl", "schema_url", 3);
+    return enc_put_string(c, obj, path, "schemaUrl", "schema_url", 3);
 }
 
 /* One Resource.entity_refs item. */
 static int put_entity_ref(encoder *c, json_t *ref, const json_path *path, uint32_t number)
 {
     if (!json_is_object(ref))
-        return outcome(bad(c, path, "", "want an object"));
+        return enc_outcome(enc_bad(c, path, "", "want an object"));
     dp_pb_begin(c->w, number);
-    put_string(c, ref, NULL, "schemaUrl", "schema_url", 1);
-    put_string(c, ref, NULL, "type", NULL, 2);
-    put_strings(c, ref, "idKeys", "id_keys", 3);
-    put_strings(c, ref, "descriptionKeys", "description_keys", 4);
+    if (enc_put_string(c, ref, path, "schemaUrl", "schema_url", 1) < 0 ||
+        enc_put_string(c, ref, path, "type", NULL, 2) < 0 ||
+        put_strings(c, ref, path, "idKeys", "id_keys", 3) < 0 ||
+        put_strings(c, ref, path, "descriptionKeys", "description_keys", 4) < 0)
+        return -1;
     dp_pb_end(c->w);
     return 0;
 }
 
 /* Resource: what the profile does not read. */
-static void put_resource_optional(encoder *c, json_t *res)
+static int put_resource_optional(encoder *c, json_t *res, const json_path *path)
 {
-    put_u32(c, res, NULL, "droppedAttributesCount", "dropped_attributes_count", 2, false);
-    put_each(c, res, NULL, "entityRefs", "entity_refs", 3, put_entity_ref);
-}
-
-/* One Span.events item. */
-static int put_event(encoder *c, json_t *ev, const json_path *path, uint32_t number)
-{
-    if (!json_is_object(ev))
-        return outcome(bad(c, path, "", "want an object"));
-    dp_pb_begin(c->w, number);
-    put_fixed64(c, ev, NULL, "timeUnixNano", "time_unix_nano", 1);
-    put_string(c, ev, NULL, "name", NULL, 2);
-    put_key_values(c, ev, NULL, "attributes", 3);
-    put_u32(c, ev, NULL, "droppedAttributesCount", "dropped_attributes_count", 4, false);
-    dp_pb_end(c->w);
-    return 0;
-}
-
-/* Span.Link: what the profile does not read. */
-static void put_link_optional(encoder *c, json_t *link)
-{
-    put_string(c, link, NULL, "traceState", "trace_state", 3);
-    put_key_values(c, link, NULL, "attributes", 4);
-    put_u32(c, link, NULL, "droppedAttributesCount", "dropped_attributes_count", 5, false);
-    put_u32(c, link, NULL, "flags", NULL, 6, true);
-}
-
-/* One Span.links item: the ids are checked. */
-static int put_link(encoder *c, json_t *link, const json_path *path, uint32_t number)
-{
-    if (!json_is_object(link))
-        return outcome(bad(c, path, "", "want an object"));
-    dp_pb_begin(c->w, number);
-    if (put_required_id(c, link, path, "traceId", "trace_id", 16, false, 1) < 0 ||
-        put_required_id(c, link, path, "spanId", "span_id", 8, false, 2) < 0)
+    if (enc_put_u32(c, res, path, "droppedAttributesCount", "dropped_attributes_count", 2, false) <
+            0 ||
+        enc_put_each(c, res, path, "entityRefs", "entity_refs", 3, put_entity_ref) < 0)
         return -1;
-    put_optional(c, put_link_optional, link);
-    dp_pb_end(c->w);
     return 0;
 }
 
-static const char *const span_kind_names[] = {
-    "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
-    "SPAN_KIND_CLIENT",      "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER",
-};
-static const char *const status_code_names[] = {
-    "STATUS_CODE_UNSET",
-    "STATUS_CODE_OK",
-    "STATUS_CODE_ERROR",
-};
-
-/* Span.status (field 15). */
-static int put_status(encoder *c, json_t *span, const json_path *path)
+/* A nested message member as field `number`; `put` writes its fields. */
+int enc_put_message(encoder *c, json_t *obj, const json_path *path, const char *camel,
+                    const char *snake, uint32_t number, enc_put_part_fn put)
 {
-    json_t *status = member(span, "status", NULL);
-    json_path spath = {path, "status", -1};
-    if (!status)
+    json_t *m = enc_member(obj, camel, snake);
+    json_path mpath = {path, camel, -1};
+    if (!m)
         return 0;
-    if (!json_is_object(status))
-        return outcome(bad(c, &spath, "", "want an object"));
-    dp_pb_begin(c->w, 15);
-    if (put_enum(c, status, &spath, "code", status_code_names, 3, 3) < 0 ||
-        put_string(c, status, &spath, "message", NULL, 2) < 0)
-        return -1;
-    dp_pb_end(c->w);
-    return 0;
-}
-
-/* Span: what the profile does not read. */
-static void put_span_optional(encoder *c, json_t *span)
-{
-    put_string(c, span, NULL, "traceState", "trace_state", 3);
-    put_u32(c, span, NULL, "droppedAttributesCount", "dropped_attributes_count", 10, false);
-    put_each(c, span, NULL, "events", NULL, 11, put_event);
-    put_u32(c, span, NULL, "droppedEventsCount", "dropped_events_count", 12, false);
-    put_u32(c, span, NULL, "droppedLinksCount", "dropped_links_count", 14, false);
-    put_u32(c, span, NULL, "flags", NULL, 16, true);
-}
-
-/*
- * One Span. The checked fields are written in the order they are checked,
- * so the first error of a span is the one named (protobuf lets fields come
- * in any order).
- */
-static int put_span(encoder *c, json_t *js, const json_path *path, uint32_t number)
-{
-    uint8_t parent[8];
-    bool present;
-    int rc;
-
-    if (!json_is_object(js))
-        return outcome(bad(c, path, "", "want a Span object"));
+    if (!json_is_object(m))
+        return enc_outcome(enc_bad(c, &mpath, "", "want an object"));
     dp_pb_begin(c->w, number);
-    if (put_required_id(c, js, path, "traceId", "trace_id", 16, true, 1) < 0 ||
-        put_required_id(c, js, path, "spanId", "span_id", 8, true, 2) < 0)
+    if (put(c, m, &mpath) < 0)
         return -1;
-    /* an empty parent id is no parent; an all-zero one is kept as it came
-     * (readers take it as no parent too) */
-    if ((rc = get_hex_id(c, js, path, "parentSpanId", "parent_span_id", parent, 8, &present)))
-        return outcome(rc);
-    if (present)
-        dp_pb_put_bytes(c->w, 4, parent, 8);
-    if (put_string(c, js, path, "name", NULL, 5) < 0 ||
-        put_enum(c, js, path, "kind", span_kind_names, 6, 6) < 0 ||
-        put_fixed64(c, js, path, "startTimeUnixNano", "start_time_unix_nano", 7) < 0 ||
-        put_fixed64(c, js, path, "endTimeUnixNano", "end_time_unix_nano", 8) < 0 ||
-        put_status(c, js, path) < 0 || put_key_values(c, js, path, "attributes", 9) < 0 ||
-        put_each(c, js, path, "links", NULL, 13, put_link) < 0)
-        return -1;
-    put_optional(c, put_span_optional, js);
     dp_pb_end(c->w);
     return 0;
 }
 
-/* The scope's name, where the profile does not read it (a scope without spans). */
-static void put_scope_name(encoder *c, json_t *scope)
+/* The scope's name, where the profile does not read it (a scope without items). */
+static int put_scope_name(encoder *c, json_t *scope, const json_path *path)
 {
-    put_string(c, scope, NULL, "name", NULL, 1);
+    return enc_put_string(c, scope, path, "name", NULL, 1);
 }
 
 /* InstrumentationScope: what the profile does not read. */
-static void put_scope_optional(encoder *c, json_t *scope)
+static int put_scope_optional(encoder *c, json_t *scope, const json_path *path)
 {
-    put_string(c, scope, NULL, "version", NULL, 2);
-    put_key_values(c, scope, NULL, "attributes", 3);
-    put_u32(c, scope, NULL, "droppedAttributesCount", "dropped_attributes_count", 4, false);
+    if (enc_put_string(c, scope, path, "version", NULL, 2) < 0 ||
+        enc_put_key_values(c, scope, path, "attributes", NULL, 3) < 0 ||
+        enc_put_u32(c, scope, path, "droppedAttributesCount", "dropped_attributes_count", 4,
+                    false) < 0)
+        return -1;
+    return 0;
 }
 
-/* ScopeSpans.scope: the name is checked when the scope has spans. */
+/* Scope<X>.scope: the name is checked when the scope has items. */
 static int put_scope(encoder *c, json_t *scope, const json_path *path, bool check_name)
 {
     int rc = 0;
+    json_path spath = {path, "scope", -1};
     dp_pb_begin(c->w, 1);
-    /* a bad name is reported at the ScopeSpans' path, as "...scopeSpans[0].name" */
+    /* a bad name is reported at the Scope<X>'s path, as "...scopeSpans[0].name" */
     if (check_name)
-        rc = put_string(c, scope, path, "name", NULL, 1);
+        rc = enc_put_string(c, scope, path, "name", NULL, 1);
     else
-        put_optional(c, put_scope_name, scope);
-    put_optional(c, put_scope_optional, scope);
+        rc = enc_put_optional(c, put_scope_name, scope, &spath);
+    if (rc < 0 || enc_put_optional(c, put_scope_optional, scope, &spath) < 0)
+        return -1;
     dp_pb_end(c->w);
-    return rc;
+    return 0;
 }
 
-/* One ScopeSpans. */
-static int put_scope_spans(encoder *c, json_t *ss, const json_path *path, uint32_t number)
+/* One Scope<X>: its scope, its items, its schema URL. */
+static int put_scope_items(encoder *c, json_t *ss, const json_path *path, uint32_t number)
 {
+    const enc_signal *sig = c->signal;
     if (!json_is_object(ss))
-        return outcome(bad(c, path, "", "want an object"));
-    json_t *scope = member(ss, "scope", NULL);
+        return enc_outcome(enc_bad(c, path, "", "want an object"));
+    json_t *scope = enc_member(ss, "scope", NULL);
     dp_pb_begin(c->w, number);
-    /* a scope that is not an object is left out (its name cannot be read) */
-    if (json_is_object(scope) && put_scope(c, scope, path, member(ss, "spans", NULL) != NULL) < 0)
+    /* a scope that is not an object is left out for traces (its name cannot be read) */
+    if (scope && !json_is_object(scope) && c->strict)
+        return enc_outcome(enc_bad(c, path, "scope", "want an object"));
+    if (json_is_object(scope) &&
+        put_scope(c, scope, path, enc_member(ss, sig->items_camel, sig->items_snake) != NULL) < 0)
         return -1;
-    if (put_each(c, ss, path, "spans", NULL, 2, put_span) < 0)
+    if (enc_put_each(c, ss, path, sig->items_camel, sig->items_snake, 2, sig->put_item) < 0 ||
+        enc_put_optional(c, put_schema_url, ss, path) < 0)
         return -1;
-    put_optional(c, put_schema_url, ss);
     dp_pb_end(c->w);
     return 0;
 }
 
-/* One ResourceSpans. */
-static int put_resource_spans(encoder *c, json_t *rs, const json_path *path, uint32_t number)
+/* Resource: the attributes are checked (the profile reads them). */
+static int put_resource(encoder *c, json_t *res, const json_path *path)
 {
+    if (enc_put_key_values(c, res, path, "attributes", NULL, 1) < 0 ||
+        enc_put_optional(c, put_resource_optional, res, path) < 0)
+        return -1;
+    return 0;
+}
+
+/* One Resource<X>: its resource, its Scope<X> list, its schema URL. */
+static int put_resource_items(encoder *c, json_t *rs, const json_path *path, uint32_t number)
+{
+    const enc_signal *sig = c->signal;
     if (!json_is_object(rs))
-        return outcome(bad(c, path, "", "want an object"));
+        return enc_outcome(enc_bad(c, path, "", "want an object"));
     dp_pb_begin(c->w, number);
-    json_t *res = member(rs, "resource", NULL);
-    if (res) {
-        json_path rpath = {path, "resource", -1};
-        if (!json_is_object(res))
-            return outcome(bad(c, &rpath, "", "want an object"));
-        dp_pb_begin(c->w, 1);
-        if (put_key_values(c, res, &rpath, "attributes", 1) < 0)
-            return -1;
-        put_optional(c, put_resource_optional, res);
-        dp_pb_end(c->w);
-    }
-    if (put_each(c, rs, path, "scopeSpans", "scope_spans", 2, put_scope_spans) < 0)
+    if (enc_put_message(c, rs, path, "resource", NULL, 1, put_resource) < 0 ||
+        enc_put_each(c, rs, path, sig->scope_camel, sig->scope_snake, 2, put_scope_items) < 0 ||
+        enc_put_optional(c, put_schema_url, rs, path) < 0)
         return -1;
-    put_optional(c, put_schema_url, rs);
     dp_pb_end(c->w);
     return 0;
-}
-
-static int put_request(encoder *c, json_t *root)
-{
-    if (!json_is_object(root))
-        return outcome(bad(c, NULL, "", "want an ExportTraceServiceRequest object"));
-    return put_each(c, root, NULL, "resourceSpans", "resource_spans", 1, put_resource_spans);
 }
 
 static void encode_request(dp_pb_writer *w, const void *ctx)
 {
     const encode_job *job = ctx;
-    encoder c = {w, job->err, job->errlen, false};
-    if (put_request(&c, job->root) < 0)
+    const enc_signal *sig = job->signal;
+    encoder c = {w, job->err, job->errlen, false, sig->strict, sig};
+    int rc;
+    if (!json_is_object(job->root))
+        rc = enc_bad(&c, NULL, "", "want an %s object", sig->request_name);
+    else
+        rc = enc_put_each(&c, job->root, NULL, sig->resource_camel, sig->resource_snake, 1,
+                          put_resource_items);
+    if (rc < 0)
         dp_pb_fail(w, DP_EDECODE);
 }
 
-int dp_otlp_json_encode_tree(struct json_t *root, dp_buf *out, char *err, size_t errlen)
+/* --- entry points ------------------------------------------------------------------- */
+
+static const enc_signal *signal_of(enum dp_signal s)
+{
+    return s == DP_SIGNAL_METRICS ? &enc_metrics : s == DP_SIGNAL_LOGS ? &enc_logs : &enc_traces;
+}
+
+static int encode_tree(const enc_signal *sig, json_t *root, dp_buf *out, char *err, size_t errlen)
 {
     char scratch[8];
     if (!err || !errlen) {
@@ -796,7 +731,7 @@ int dp_otlp_json_encode_tree(struct json_t *root, dp_buf *out, char *err, size_t
         errlen = sizeof scratch;
     }
     err[0] = '\0';
-    encode_job job = {root, err, errlen};
+    encode_job job = {root, sig, err, errlen};
     int rc = dp_pb_encode(encode_request, &job, out);
     if (rc == DP_OK)
         return 0;
@@ -807,7 +742,13 @@ int dp_otlp_json_encode_tree(struct json_t *root, dp_buf *out, char *err, size_t
     return -1;
 }
 
-int dp_otlp_json_encode(const char *json, size_t len, dp_buf *out, char *err, size_t errlen)
+int dp_otlp_json_encode_tree(struct json_t *root, dp_buf *out, char *err, size_t errlen)
+{
+    return encode_tree(&enc_traces, root, out, err, errlen);
+}
+
+int dp_otlp_json_encode_signal(enum dp_signal signal, const char *json, size_t len, dp_buf *out,
+                               char *err, size_t errlen)
 {
     json_error_t jerr;
     char scratch[8];
@@ -826,7 +767,12 @@ int dp_otlp_json_encode(const char *json, size_t len, dp_buf *out, char *err, si
                  jerr.text);
         return -1;
     }
-    int rc = dp_otlp_json_encode_tree(root, out, err, errlen);
+    int rc = encode_tree(signal_of(signal), root, out, err, errlen);
     json_decref(root);
     return rc;
+}
+
+int dp_otlp_json_encode(const char *json, size_t len, dp_buf *out, char *err, size_t errlen)
+{
+    return dp_otlp_json_encode_signal(DP_SIGNAL_TRACES, json, len, out, err, errlen);
 }

@@ -19,6 +19,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "otlp_signal.h"
 #include "decode.h"
 
 /**
@@ -40,5 +41,14 @@ DP_MUST_CHECK int dp_otlp_file_read(const char *path, dp_arena *arena, dp_buf *b
  */
 DP_MUST_CHECK int dp_otlp_json_encode(const char *json, size_t len, dp_buf *out, char *err,
                                       size_t errlen);
+
+/**
+ * dp_otlp_json_encode() for any signal: an OTLP/JSON ExportTraceServiceRequest,
+ * ExportMetricsServiceRequest or ExportLogsServiceRequest as protobuf.
+ * Metrics and logs are checked whole (a malformed value anywhere fails the
+ * request with its JSON path).
+ */
+DP_MUST_CHECK int dp_otlp_json_encode_signal(enum dp_signal signal, const char *json, size_t len,
+                                             dp_buf *out, char *err, size_t errlen);
 
 #endif

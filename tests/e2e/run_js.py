@@ -52,7 +52,8 @@ def cost(model, tin, tout):
 
 
 def ensure_node_modules():
-    exporters = ("exporter-trace-otlp-grpc", "exporter-trace-otlp-proto", "exporter-trace-otlp-http")
+    exporters = ("exporter-trace-otlp-grpc", "exporter-trace-otlp-proto", "exporter-trace-otlp-http",
+                 "exporter-metrics-otlp-http", "exporter-logs-otlp-http")
     if all(os.path.isdir(os.path.join(JS_DIR, "node_modules", "@opentelemetry", e))
            for e in exporters):
         return

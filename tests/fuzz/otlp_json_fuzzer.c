@@ -3,7 +3,8 @@
  * or fail with a message and write nothing; what encodes is a request the
  * receiver's parser accepts whole (no span rejected, no all-zero id), and
  * every span in it decodes, the same with the direct decoder as with the
- * protobuf-c reference.
+ * protobuf-c reference. The same input encoded as metrics and as logs
+ * either fails cleanly or passes the receiver's validation of that signal.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -47,6 +48,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 s.attr_count != ref_s.attr_count || s.link_count != ref_s.link_count)
                 abort();
         }
+    }
+    /* the same bytes as metrics and as logs: what encodes is a request the
+     * receiver's validator accepts */
+    for (int signal = DP_SIGNAL_METRICS; signal <= DP_SIGNAL_LOGS; signal++) {
+        size_t items;
+        dp_buf_reset(&pb);
+        dp_arena_reset(&arena);
+        rc = dp_otlp_json_encode_signal((enum dp_signal)signal, (const char *)data, size, &pb, err,
+                                        sizeof err);
+        if (rc < 0 && (pb.len != 0 || err[0] == '\0'))
+            abort();
+        if (rc == 0 && (signal == DP_SIGNAL_METRICS
+                            ? dp_otlp_metrics_validate((const uint8_t *)pb.data, pb.len, &arena,
+                                                       &items, err, sizeof err)
+                            : dp_otlp_logs_validate((const uint8_t *)pb.data, pb.len, &arena,
+                                                    &items, err, sizeof err)) != DP_OTLP_OK)
+            abort();
     }
     dp_buf_free(&pb);
     dp_arena_free(&arena);
