@@ -114,8 +114,10 @@ static request_ctx *ctx_take(dp_http_receiver *r)
         r->free_list = c->next_free;
     } else if ((c = calloc(1, sizeof(*c)))) {
         dp_buf_init(&c->body, r->opt.max_recv_message_bytes);
-        /* protobuf is never larger than the JSON it is encoded from */
-        dp_buf_init(&c->encoded, r->opt.max_recv_message_bytes);
+        /* protobuf can be up to 4 times the JSON it is encoded from (a packed
+         * fixed64 is 8 bytes where "0," is 2); what is over the limit is refused
+         * once encoded */
+        dp_buf_init(&c->encoded, 4 * r->opt.max_recv_message_bytes + (64u << 10));
         dp_buf_init(&c->answer, 64 * 1024);
         /* decoded structures are a few times the message size at most, as in the gRPC receiver */
         dp_arena_init(&c->arena, 64 * 1024, 4 * r->opt.max_recv_message_bytes + (1u << 20));
@@ -462,6 +464,9 @@ static enum MHD_Result finish(dp_http_receiver *r, struct MHD_Connection *conn, 
         if (dp_otlp_json_encode_signal(c->signal, c->body.data, c->body.len, &c->encoded, err,
                                        sizeof(err)) != 0)
             decide(c, 400, "OTLP/JSON %s cannot be read: %s", requests[c->signal], err);
+        else if (c->encoded.len > r->opt.max_recv_message_bytes)
+            decide(c, 413, "the OTLP/JSON body is %zu bytes as protobuf, over the limit of %zu",
+                   c->encoded.len, r->opt.max_recv_message_bytes);
         data = (const uint8_t *)c->encoded.data;
         len = c->encoded.len;
     }

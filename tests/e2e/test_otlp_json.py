@@ -16,8 +16,9 @@ curl: hand-written OTLP/JSON bodies sent with curl. One metrics request
   python3-protobuf's json_format parses from the same JSON once its hex ids
   are turned into the base64 protobuf's JSON mapping wants). Answers are
   JSON ({} for a clean 200); a malformed value is 400 with a JSON Status
-  naming its JSON path, and nothing of that request is forwarded; a gzip
-  body is taken.
+  naming its JSON path, and nothing of that request is forwarded; a body
+  under server.max_recv_message_size as JSON but over it as protobuf is
+  413; a gzip body is taken.
 js: the official JS SDK's OTLP/HTTP JSON exporters
   (@opentelemetry/exporter-metrics-otlp-http, -logs-otlp-http) through
   tests/e2e/js/send_metrics_logs.js; the counter's sum (3 + 4 = 7), the
@@ -244,7 +245,7 @@ def wait_count(sink, signal, n):
 
 def scenario_curl(c, args):
     sink = up.start_sink()
-    d = up.start_daemon(args.dagprof, sink.port)
+    d = up.start_daemon(args.dagprof, sink.port, ["--set", "server.max_recv_message_size=1MiB"])
     try:
         base = d.http_endpoint
         for signal, doc, want, cls in (("metrics", METRICS_JSON, expected_metrics(), MetricsRequest),
@@ -282,6 +283,17 @@ def scenario_curl(c, args):
                  "malformed %s names %r: %r" % (signal, path, status.get("message")))
         code, _, _ = curl(base + "/v1/metrics", b'{"resourceMetrics": [')
         c.eq(code, 400, "metrics that are not JSON: status")
+
+        # within the size limit as JSON, over it as protobuf: 300000 bucket counts of
+        # "0," (600 000 bytes) are 8 bytes each packed (2 400 000 > 1 MiB): 413
+        big = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "big", "histogram": {
+            "dataPoints": [{"bucketCounts": [0] * 300000}]}}]}]}]}
+        body = json.dumps(big, separators=(",", ":")).encode()
+        c.ok(len(body) < 1024 * 1024, "the big JSON body is under 1 MiB (%d)" % len(body))
+        code, _, out = curl(base + "/v1/metrics", body)
+        c.eq(code, 413, "JSON metrics over the limit once encoded: status")
+        c.ok("over the limit of 1048576" in json.loads(out).get("message", ""),
+             "413: the message says why: %r" % out[:200])
 
         # gzip: a third metrics request, decompressed then encoded
         code, _, _ = curl(base + "/v1/metrics", gzip.compress(json.dumps(METRICS_JSON).encode()),
