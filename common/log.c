@@ -97,7 +97,8 @@ void dp_log_release(void)
 {
     pthread_mutex_lock(&held_lock);
     for (size_t i = 0; i < held_count; i++)
-        emit(held[i].level, held[i].component, held[i].time, held[i].msg);
+        if (held[i].level <= dp_log_level_current) /* the level may have been set since */
+            emit(held[i].level, held[i].component, held[i].time, held[i].msg);
     if (held_dropped)
         fprintf(stderr, "(%zu more log line(s) before the log format was set were dropped)\n",
                 held_dropped);

@@ -30,8 +30,8 @@ int dp_log_set_format_name(const char *name);
 
 /**
  * Hold the lines logged from now on (the first DP_LOG_HELD_MAX of them)
- * until dp_log_release(), which writes them in the format set by then: the
- * config file's warnings come out in the format that file chooses.
+ * until dp_log_release(), which writes them in the format and at the level
+ * set by then: the config file's warnings come out as that file says.
  */
 void dp_log_hold(void);
 
