@@ -101,7 +101,9 @@ def health_check(port):
 
 
 def base_args(binary, config):
-    return [binary, "--config", config, "--http-listen", "", "--health-listen", ""]
+    """The daemon with only its gRPC listener (the others would take default ports)."""
+    return [binary, "--config", config, "--http-listen", "", "--health-listen", "",
+            "--telemetry-listen", ""]
 
 
 def scenario_validate(c, args, d):
