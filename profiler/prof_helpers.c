@@ -23,9 +23,14 @@ double dp_prof_call_cost(const dp_model_price *pr, const dp_token_counts *t)
     /* cache tokens are inside input: bill them at their own rate, once */
     uint64_t cached = t->cache_read + t->cache_write;
     uint64_t uncached = t->input > cached ? t->input - cached : 0;
-    return ((double)uncached * pr->input_per_mtok + (double)t->output * pr->output_per_mtok +
-            (double)t->cache_read * pr->cache_read_per_mtok +
-            (double)t->cache_write * pr->cache_write_per_mtok) /
+    /* a prompt above the tier's threshold moves the whole call to the tier */
+    bool above = pr->tier_threshold > 0 && t->input > pr->tier_threshold;
+    double in = above ? pr->above_input_per_mtok : pr->input_per_mtok;
+    double out = above ? pr->above_output_per_mtok : pr->output_per_mtok;
+    double read = above ? pr->above_cache_read_per_mtok : pr->cache_read_per_mtok;
+    double write = above ? pr->above_cache_write_per_mtok : pr->cache_write_per_mtok;
+    return ((double)uncached * in + (double)t->output * out + (double)t->cache_read * read +
+            (double)t->cache_write * write) /
            1e6;
 }
 
