@@ -9,7 +9,7 @@ packages=(
     build-essential cmake pkg-config
     libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
     libssl-dev libcmocka-dev libyaml-dev libjansson-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev
-    libcurl4-openssl-dev
+    libcurl4-openssl-dev libpcre2-dev
 )
 if [ "${1:-}" = "--test" ]; then
     packages+=(python3 python3-grpcio python3-protobuf protobuf-compiler openssl clang-format curl)

@@ -40,6 +40,7 @@ static const char usage_text[] =
     "       dagprof config-example            print a config file with every key at its "
     "default\n"
     "       dagprof prices                    print the built-in model prices (Markdown)\n"
+    "       dagprof prices MODEL...           show the price each model name gets, and why\n"
     "\n"
     "Settings come from built-in defaults, then --config FILE, then flags (later wins).\n"
     "Upstream settings: OTEL_EXPORTER_OTLP_* variables < --config FILE < flags.\n"
@@ -193,7 +194,7 @@ int dp_cli_parse(dp_cli *cli, int argc, char **argv, char *err, size_t errlen)
     for (int i = first; i < argc; i++) {
         const char *arg = argv[i];
         if (only_files || arg[0] != '-' || strcmp(arg, "-") == 0) {
-            if (cli->command != DP_CLI_REPORT) {
+            if (cli->command != DP_CLI_REPORT && cli->command != DP_CLI_PRICES) {
                 usage_error(cli, err, errlen, "unexpected argument '%s'%s", arg,
                             cli->command == DP_CLI_DAEMON     ? " (to profile files use: dagprof "
                                                                 "report FILE...)"
@@ -319,6 +320,22 @@ static int print_generated(int (*gen)(dp_buf *), FILE *out, FILE *errout)
     return status;
 }
 
+/* `dagprof prices MODEL...` under the configured price file. */
+static int print_price_explain(const dp_cli *cli, FILE *out, FILE *errout)
+{
+    dp_buf b;
+    int status = 0;
+    dp_buf_init(&b, 64u << 20);
+    if (dp_price_explain_text(cli->config.prices, (const char *const *)cli->files,
+                              (size_t)cli->file_count, &b) < 0 ||
+        fwrite(b.data, 1, b.len, out) != b.len || fflush(out) != 0) {
+        fprintf(errout, "dagprof: cannot write the output\n");
+        status = 1;
+    }
+    dp_buf_free(&b);
+    return status;
+}
+
 int dp_cli_main_to(int argc, char **argv, FILE *out, FILE *errout)
 {
     int status = DP_EXIT_USAGE;
@@ -348,8 +365,11 @@ int dp_cli_main_to(int argc, char **argv, FILE *out, FILE *errout)
         status = print_generated(dp_config_example_yaml, out, errout);
         goto out;
     case DP_CLI_PRICES:
-        status = print_generated(dp_price_reference_markdown, out, errout);
-        goto out;
+        if (cli.file_count == 0) {
+            status = print_generated(dp_price_reference_markdown, out, errout);
+            goto out;
+        }
+        break;
     default:
         break;
     }
@@ -365,7 +385,9 @@ int dp_cli_main_to(int argc, char **argv, FILE *out, FILE *errout)
     if (cli.config.output.color < 0)
         cli.config.output.color = isatty(fileno(out)) ? 1 : 0;
 
-    if (cli.command == DP_CLI_REPORT) {
+    if (cli.command == DP_CLI_PRICES) {
+        status = print_price_explain(&cli, out, errout);
+    } else if (cli.command == DP_CLI_REPORT) {
         status = dp_report_run_to(&cli.config, cli.files, cli.file_count, out, errout);
     } else {
         /* the environment under the upstream settings, checked before

@@ -8,9 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <jansson.h>
 
 #include "config_map.h"
+#include "log.h"
+#include "price_file_formats.h"
 #include "yaml_util.h"
+
+#define COMPONENT "prices"
 
 enum price_field { F_MODEL, F_INPUT, F_OUTPUT, F_CACHE_READ, F_CACHE_WRITE, F_COUNT };
 
@@ -18,7 +25,7 @@ static const char *const field_names[F_COUNT] = {"model", "input", "output", "ca
                                                  "cache_write"};
 
 /* Prices above this are surely a unit mistake (USD per token, not per 1M). */
-#define MAX_USD_PER_MTOK 1e6
+#define MAX_USD_PER_MTOK DP_PRICE_MAX_USD_PER_MTOK
 
 typedef struct entry_nodes {
     const yaml_node_t *at;
@@ -114,7 +121,7 @@ static int read_price(const char *path, const yaml_node_t *v, enum price_field f
     return 0;
 }
 
-int dp_price_file_load(dp_price_table *t, const char *path, char *err, size_t errlen)
+static int load_yaml(dp_price_table *t, const char *path, char *err, size_t errlen)
 {
     int result = -1;
     yaml_document_t doc;
@@ -211,5 +218,70 @@ out:
     free(prices);
     if (doc_ready)
         yaml_document_delete(&doc);
+    return result;
+}
+
+/* The first byte that is not white space (or a UTF-8 byte order mark); 0
+ * for an empty file, -1 when it cannot be read. */
+static int first_byte(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    int c;
+    while ((c = fgetc(f)) != EOF)
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != 0xEF && c != 0xBB && c != 0xBF)
+            break;
+    fclose(f);
+    return c == EOF ? 0 : c;
+}
+
+static void today_utc(char out[11])
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+int dp_price_file_load(dp_price_table *t, const char *path, char *err, size_t errlen)
+{
+    int c = first_byte(path);
+    /* '{': LiteLLM's object keyed by model; '[': genai-prices' provider list
+     * when it is one (a JSON list of '{model: ...}' entries is YAML too) */
+    if (c != '{' && c != '[')
+        return dp_price_table_set_origin(t, path) < 0 ? -1 : load_yaml(t, path, err, errlen);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_DECODE_INT_AS_REAL, &jerr);
+    if (!root) {
+        if (jerr.line > 0)
+            snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        else
+            snprintf(err, errlen, "%s: %s", path, jerr.text);
+        return -1;
+    }
+    int result = -1;
+    dp_price_file_stats stats;
+    const char *format = NULL;
+    if (json_is_object(root)) {
+        format = "LiteLLM";
+        result = dp_price_file_load_litellm(t, path, root, &stats, err, errlen);
+    } else if (dp_price_file_is_genai(root)) {
+        char today[11];
+        today_utc(today);
+        format = "genai-prices";
+        result = dp_price_file_load_genai(t, path, root, today, &stats, err, errlen);
+    }
+    json_decref(root);
+    if (!format)
+        return dp_price_table_set_origin(t, path) < 0 ? -1 : load_yaml(t, path, err, errlen);
+    if (result == 0) {
+        if (dp_price_table_set_origin(t, path) < 0) {
+            snprintf(err, errlen, "%s: out of memory", path);
+            return -1;
+        }
+        dp_log_info(COMPONENT, "%s (%s format): %zu prices, %zu entries without a token price",
+                    path, format, stats.loaded, stats.skipped);
+    }
     return result;
 }

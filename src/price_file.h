@@ -15,7 +15,7 @@
 #include "prices.h"
 
 /** Most entries a price file may hold. */
-#define DP_PRICE_FILE_MAX_ENTRIES 4096
+#define DP_PRICE_FILE_MAX_ENTRIES 65536
 
 /**
  * Add every entry of the price file `path` to `t`. All entries are checked
