@@ -280,8 +280,9 @@ int dp_price_file_load(dp_price_table *t, const char *path, char *err, size_t er
             snprintf(err, errlen, "%s: out of memory", path);
             return -1;
         }
-        dp_log_info(COMPONENT, "%s (%s format): %zu prices, %zu entries without a token price",
-                    path, format, stats.loaded, stats.skipped);
+        dp_log_info(COMPONENT,
+                    "%s (%s format): %zu prices loaded, %zu entries skipped (no token price)", path,
+                    format, stats.loaded, stats.skipped);
     }
     return result;
 }

@@ -29,7 +29,7 @@ typedef struct dp_price_file_stats {
 int dp_price_file_load_litellm(dp_price_table *t, const char *path, const json_t *root,
                                dp_price_file_stats *stats, char *err, size_t errlen);
 
-/** True when root looks like genai-prices data: a list of providers with "models". */
+/** True when root looks like genai-prices data: a list whose first item has "models". */
 bool dp_price_file_is_genai(const json_t *root);
 
 /**

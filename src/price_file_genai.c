@@ -392,9 +392,7 @@ typedef struct genai_provider {
 bool dp_price_file_is_genai(const json_t *root)
 {
     const json_t *first = json_array_get(root, 0);
-    return json_is_array(root) && json_is_object(first) &&
-           json_is_array(json_object_get(first, "models")) &&
-           json_is_string(json_object_get(first, "id"));
+    return json_is_array(root) && json_is_object(first) && json_object_get(first, "models");
 }
 
 static int count_models(const json_t *root, const char *path, size_t *total, char *err,

@@ -1,5 +1,6 @@
 /*
- * Fuzz target for the two YAML readers: the config file and the price file.
+ * Fuzz target for the config file reader and the price file reader (YAML,
+ * LiteLLM JSON, genai-prices JSON).
  * Both read from a path, so the input is handed over as an in-memory file
  * (memfd) named through /proc/self/fd. Any input must give 0 or a clean
  * error, never a crash, a leak or a config half-applied.
