@@ -406,18 +406,23 @@ static long best_name_key(const dp_price_table *t, dp_str form, int pref, bool s
     return best;
 }
 
-static bool user_match_form(const dp_price_table *t, dp_str form, dp_str qual, dp_price_match *m)
+/* Names (patterns false) or patterns (true) of the user entries for one
+ * form of the model name. */
+static bool user_match_form(const dp_price_table *t, dp_str form, dp_str qual, bool patterns,
+                            dp_price_match *m)
 {
     int pref = preferred_group(t, form, qual);
     const char *best_name = NULL;
-    long best = best_name_key(t, form, pref, false, &best_name);
-    if (best >= 0) {
+    long best = -1;
+    if (!patterns) {
+        best = best_name_key(t, form, pref, false, &best_name);
         m->rule = DP_PRICE_RULE_EXACT;
-        goto found;
-    }
-    best = best_name_key(t, form, pref, true, &best_name);
-    if (best >= 0) {
-        m->rule = DP_PRICE_RULE_SUFFIX;
+        if (best < 0) {
+            best = best_name_key(t, form, pref, true, &best_name);
+            m->rule = DP_PRICE_RULE_SUFFIX;
+        }
+        if (best < 0)
+            return false;
         goto found;
     }
     size_t best_len = 0;
@@ -546,11 +551,16 @@ static void table_match(const dp_price_table *t, dp_str model, dp_price_match *m
         return;
     dp_str forms[FORMS_MAX], quals[FORMS_MAX];
     size_t nforms = name_forms(model, forms, quals);
-    /* every user entry before any built-in; the full name before its forms */
-    if (t && t->user_count)
+    /* every user entry before any built-in; the full name before its forms,
+     * names (exact, then + suffix) of every form before any pattern */
+    if (t && t->user_count) {
         for (size_t f = 0; f < nforms; f++)
-            if (user_match_form(t, forms[f], quals[f], m))
+            if (user_match_form(t, forms[f], quals[f], false, m))
                 return;
+        for (size_t f = 0; f < nforms; f++)
+            if (user_match_form(t, forms[f], quals[f], true, m))
+                return;
+    }
     for (size_t f = 0; f < nforms; f++)
         if (builtin_match_form(forms[f], m))
             return;

@@ -7,16 +7,16 @@
  *
  * Matching a model name (case-insensitive; docs/prices.md states the rules
  * for users, profiler/price_names.c implements the name grammar):
- *  1. the name as given, then the name with each provider qualifier removed
- *     in turn ("openai/gpt-4o" -> "gpt-4o", "us.anthropic.claude-x" ->
- *     "anthropic.claude-x" -> "claude-x"); for each of these forms:
- *  2. an entry name equal to the form (exact);
- *  3. the longest entry name that is a prefix of the form followed only by
- *     a date / version suffix ("gpt-4o-2024-08-06" -> "gpt-4o"; never
+ *  - the forms of the name: as given, then with each provider qualifier
+ *    removed in turn ("openai/gpt-4o" -> "gpt-4o", "us.anthropic.claude-x"
+ *    -> "anthropic.claude-x" -> "claude-x");
+ *  1. for each form in that order: an entry name equal to it (exact), else
+ *     the longest entry name that is a prefix of it followed only by a
+ *     date / version suffix ("gpt-4o-2024-08-06" -> "gpt-4o"; never
  *     "gpt-4o-mini" -> "gpt-4o", "o3-pro" -> "o3" or "gpt-4.5" -> "gpt-4");
- *  4. user patterns: '*' globs (the longest wins), then match rules of the
- *     file (genai-prices), in file order.
- * All user entries are tried before any built-in. Among entries of a price
+ *  2. then for each form: user patterns, '*' globs (the longest wins), then
+ *     the file's match rules (genai-prices) in file order.
+ * All user entries are tried before any built-in (built-ins: step 1 only). Among entries of a price
  * file that group them by provider, those of the provider the name points
  * at (its qualifier, or the provider's own model rule) come first.
  * A name matching none of this has no price: its cost is unknown.

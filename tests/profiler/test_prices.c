@@ -184,6 +184,14 @@ static void test_rules_and_groups(void **state)
     assert_int_equal(
         dp_price_table_add(t, &r, NULL, 0, (dp_price_matcher){starts_with_rule, NULL, "acme-"}, -1),
         0);
+    /* names of every form come before any rule: "copilot/gpt-4o" matches the
+     * rule below as given, but its form "gpt-4o" is a name */
+    dp_model_price any = {"any-copilot", 5.0, 5.0, 5.0, 5.0};
+    assert_int_equal(dp_price_table_add(t, &any, NULL, 0,
+                                        (dp_price_matcher){starts_with_rule, NULL, "copilot/"}, -1),
+                     0);
+    assert_float_equal(input_price(t, "copilot/gpt-4o"), 1.0, EPS);
+    assert_float_equal(input_price(t, "copilot/other"), 5.0, EPS);
     dp_price_match m;
     dp_price_table_explain(t, DP_STR_LIT("vendor/acme-7"), &m);
     assert_non_null(m.price);
