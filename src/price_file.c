@@ -5,6 +5,7 @@
  */
 #include "price_file.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +20,27 @@
 
 #define COMPONENT "prices"
 
-enum price_field { F_MODEL, F_INPUT, F_OUTPUT, F_CACHE_READ, F_CACHE_WRITE, F_COUNT };
+enum price_field {
+    F_MODEL,
+    F_INPUT,
+    F_OUTPUT,
+    F_CACHE_READ,
+    F_CACHE_WRITE,
+    F_ABOVE_TOKENS,
+    F_ABOVE_INPUT,
+    F_ABOVE_OUTPUT,
+    F_ABOVE_CACHE_READ,
+    F_ABOVE_CACHE_WRITE,
+    F_COUNT
+};
 
-static const char *const field_names[F_COUNT] = {"model", "input", "output", "cache_read",
-                                                 "cache_write"};
+static const char *const field_names[F_COUNT] = {
+    "model",        "input",       "output",       "cache_read",       "cache_write",
+    "above_tokens", "above_input", "above_output", "above_cache_read", "above_cache_write"};
+
+#define ALLOWED_KEYS                                                                               \
+    "model, input, output, cache_read, cache_write, above_tokens, above_input, above_output, "     \
+    "above_cache_read, above_cache_write"
 
 /* Prices above this are surely a unit mistake (USD per token, not per 1M). */
 #define MAX_USD_PER_MTOK DP_PRICE_MAX_USD_PER_MTOK
@@ -69,8 +87,7 @@ static int read_entry_nodes(yaml_document_t *doc, const yaml_node_t *item, const
         int f = k->type == YAML_SCALAR_NODE ? find_field(k) : -1;
         if (f < 0) {
             snprintf(msg, sizeof(msg),
-                     "unknown key '%.*s' in price entry (allowed: model, input, output, "
-                     "cache_read, cache_write)",
+                     "unknown key '%.*s' in price entry (allowed: " ALLOWED_KEYS ")",
                      k->type == YAML_SCALAR_NODE
                          ? (int)(k->data.scalar.length > 64 ? 64 : k->data.scalar.length)
                          : 0,
@@ -117,6 +134,52 @@ static int read_price(const char *path, const yaml_node_t *v, enum price_field f
         snprintf(msg, sizeof(msg), "%s: '%.*s' is out of range (0..%g USD per 1M tokens)",
                  field_names[f], (int)(len > 40 ? 40 : len), text, MAX_USD_PER_MTOK);
         return fail(err, errlen, path, v, msg);
+    }
+    return 0;
+}
+
+/* The long-context tier: above_tokens and the above_* prices, each above_*
+ * price defaulting to its base price. */
+static int read_tier(const char *path, const entry_nodes *e, dp_model_price *p, char *err,
+                     size_t errlen)
+{
+    static const enum price_field above[] = {F_ABOVE_INPUT, F_ABOVE_OUTPUT, F_ABOVE_CACHE_READ,
+                                             F_ABOVE_CACHE_WRITE};
+    double *dst[] = {&p->above_input_per_mtok, &p->above_output_per_mtok,
+                     &p->above_cache_read_per_mtok, &p->above_cache_write_per_mtok};
+    const double base[] = {p->input_per_mtok, p->output_per_mtok, p->cache_read_per_mtok,
+                           p->cache_write_per_mtok};
+    const yaml_node_t *any = NULL;
+    for (size_t i = 0; i < 4; i++)
+        if (e->field[above[i]] && !any)
+            any = e->field[above[i]];
+    const yaml_node_t *tokens = e->field[F_ABOVE_TOKENS];
+    if (!tokens && !any)
+        return 0;
+    if (!tokens)
+        return fail(err, errlen, path, any,
+                    "an above_* price needs above_tokens (the prompt size it applies above)");
+    if (!any)
+        return fail(err, errlen, path, tokens,
+                    "above_tokens needs at least one above_* price (above_input, above_output, "
+                    "above_cache_read, above_cache_write)");
+    double n;
+    const char *text = (const char *)tokens->data.scalar.value;
+    size_t len = tokens->data.scalar.length;
+    if (dp_config_parse_number(text, len, &n) < 0 || !(n >= 1) || n > 1e12 ||
+        n != (double)(uint64_t)n) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "above_tokens: expected a whole number of input tokens, got '%.*s'",
+                 (int)(len > 40 ? 40 : len), text);
+        return fail(err, errlen, path, tokens, msg);
+    }
+    p->tier_threshold = (uint64_t)n;
+    for (size_t i = 0; i < 4; i++) {
+        *dst[i] = base[i];
+        if (e->field[above[i]] &&
+            read_price(path, e->field[above[i]], above[i], dst[i], err, errlen) < 0)
+            return -1;
     }
     return 0;
 }
@@ -199,6 +262,8 @@ static int load_yaml(dp_price_table *t, const char *path, char *err, size_t errl
             goto out;
         if (e.field[F_CACHE_WRITE] && read_price(path, e.field[F_CACHE_WRITE], F_CACHE_WRITE,
                                                  &p->cache_write_per_mtok, err, errlen) < 0)
+            goto out;
+        if (read_tier(path, &e, p, err, errlen) < 0)
             goto out;
     }
 

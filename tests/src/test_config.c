@@ -433,7 +433,8 @@ static void test_price_file_errors(void **state)
 {
     expect_price_error("- model: a\n  input: 1\n  output: 2\n  cached: 3\n",
                        "4: unknown key 'cached' in price entry (allowed: model, input, output, "
-                       "cache_read, cache_write)");
+                       "cache_read, cache_write, above_tokens, above_input, above_output, "
+                       "above_cache_read, above_cache_write)");
     expect_price_error("- model: a\n  input: 1\n\n- model: b\n  input: 1\n  output: 1\n",
                        "1: price entry lacks 'output' (model, input and output are required)");
     expect_price_error("- model: a\n  input: 1\n  output: 2\n- model: a\n  input: 1\n  output: 2\n",

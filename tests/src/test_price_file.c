@@ -192,6 +192,36 @@ static void test_errors(void **state)
     expect_error("[{\"id\": \"p\", \"models\": 3}]", ": provider 1: expected {id, models: [...]}");
 }
 
+/* The YAML format's tier: above_tokens and above_* prices, each defaulting
+ * to its base price. */
+static void test_yaml_tier(void **state)
+{
+    (void)state;
+    char path[64];
+    write_tmp(path, "- model: acme-long\n  input: 1\n  output: 2\n  cache_read: 0.1\n"
+                    "  above_tokens: 100000\n  above_input: 2\n  above_output: 3\n");
+    dp_price_table *t = load(path);
+    const dp_model_price *p = must(t, "acme-long");
+    assert_int_equal(p->tier_threshold, 100000);
+    assert_float_equal(p->above_input_per_mtok, 2.0, EPS);
+    assert_float_equal(p->above_output_per_mtok, 3.0, EPS);
+    assert_float_equal(p->above_cache_read_per_mtok, 0.1, EPS);
+    assert_float_equal(p->above_cache_write_per_mtok, 1.0, EPS); /* cache write = input = 1 */
+    /* 100001 input (1 cache read), 10 output: above, (100000*2 + 1*0.1 +
+     * 10*3)/1e6 = 200030.1/1e6 */
+    dp_token_counts c = {.input = 100001, .output = 10, .cache_read = 1};
+    assert_float_equal(dp_prof_call_cost(p, &c), 0.2000301, EPS);
+    dp_price_table_destroy(t);
+    unlink(path);
+    expect_error("- model: a\n  input: 1\n  output: 1\n  above_input: 2\n",
+                 ":4: an above_* price needs above_tokens (the prompt size it applies above)");
+    expect_error("- model: a\n  input: 1\n  output: 1\n  above_tokens: 1.5\n  above_input: 2\n",
+                 ":4: above_tokens: expected a whole number of input tokens, got '1.5'");
+    expect_error("- model: a\n  input: 1\n  output: 1\n  above_tokens: 1000\n",
+                 ":4: above_tokens needs at least one above_* price (above_input, above_output, "
+                 "above_cache_read, above_cache_write)");
+}
+
 /* A YAML list in JSON syntax is still the YAML format. */
 static void test_json_yaml_list(void **state)
 {
@@ -207,9 +237,8 @@ static void test_json_yaml_list(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_litellm),
-        cmocka_unit_test(test_genai),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_litellm),        cmocka_unit_test(test_genai),
+        cmocka_unit_test(test_errors),         cmocka_unit_test(test_yaml_tier),
         cmocka_unit_test(test_json_yaml_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
