@@ -55,7 +55,8 @@ static const dp_config_key output_keys[] = {
 
 static const dp_config_key pricing_keys[] = {
     APP_KEY("file", DP_CFG_STRING, price_file, "", 0, 0, NULL, "--price-file",
-            "YAML price file whose entries override or extend the built-in prices. Empty = none."),
+            "Price file (dagprof YAML, LiteLLM JSON or genai-prices JSON) whose entries override "
+            "or extend the built-in prices. Empty = none."),
 };
 
 static const dp_config_enum_value log_format_values[] = {
