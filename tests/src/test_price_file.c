@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "cli.h"
 #include "price_file.h"
 #include "prices.h"
 #include "profile_internal.h"
@@ -234,12 +235,59 @@ static void test_json_yaml_list(void **state)
     unlink(path);
 }
 
+/* `dagprof prices --price-file FILE MODEL...`: entry, origin, rule and prices,
+ * typed by hand from the fixture (per token x 1e6) and Anthropic's page. */
+static void test_prices_command(void **state)
+{
+    (void)state;
+    char *argv[] = {"dagprof",
+                    "prices",
+                    "--price-file",
+                    DATA "litellm_sample.json",
+                    "azure/gpt-4o-2024-08-06",
+                    "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                    "claude-sonnet-4-5",
+                    "gpt-4.5-preview"};
+    FILE *out = tmpfile(), *err = tmpfile();
+    assert_int_equal(dp_cli_main_to((int)(sizeof(argv) / sizeof(argv[0])), argv, out, err), 0);
+    long n = ftell(out);
+    char *text = calloc(1, (size_t)n + 1);
+    rewind(out);
+    assert_int_equal(fread(text, 1, (size_t)n, out), (size_t)n);
+    assert_string_equal(
+        text,
+        "azure/gpt-4o-2024-08-06\n"
+        "  entry: azure/gpt-4o (" DATA "litellm_sample.json, provider azure)\n"
+        "  rule: name \"azure/gpt-4o\" + date/version suffix \"-2024-08-06\"\n"
+        "  price: input 2.75, output 11, cache read 1.375, cache write 2.75 (USD per 1M tokens)\n"
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0\n"
+        "  entry: claude-sonnet-4-5-20250929 (" DATA "litellm_sample.json, provider anthropic)\n"
+        "  provider qualifier removed: \"us.anthropic.\" -> \"claude-sonnet-4-5-20250929-v1:0\"\n"
+        "  rule: name \"claude-sonnet-4-5-20250929\" + date/version suffix \"-v1:0\"\n"
+        "  price: input 3, output 15, cache read 0.3, cache write 3.75 (USD per 1M tokens)\n"
+        "  above 200000 input tokens: input 6, output 22.5, cache read 0.6, cache write 7.5 (the "
+        "whole call)\n"
+        "claude-sonnet-4-5\n"
+        "  entry: claude-sonnet-4-5 (built-in, prices of 2025-11)\n"
+        "  rule: exact name \"claude-sonnet-4-5\"\n"
+        "  price: input 3, output 15, cache read 0.3, cache write 3.75 (USD per 1M tokens)\n"
+        "  above 200000 input tokens: input 6, output 22.5, cache read 0.6, cache write 7.5 (the "
+        "whole call)\n"
+        /* the built-in names sharing "gpt-4." (6 bytes), before gpt-4o's "gpt-4" */
+        "gpt-4.5-preview\n"
+        "  no price: unknown cost\n"
+        "  closest entries: gpt-4.1, gpt-4.1-mini, gpt-4.1-nano\n");
+    free(text);
+    fclose(out);
+    fclose(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_litellm),        cmocka_unit_test(test_genai),
         cmocka_unit_test(test_errors),         cmocka_unit_test(test_yaml_tier),
-        cmocka_unit_test(test_json_yaml_list),
+        cmocka_unit_test(test_json_yaml_list), cmocka_unit_test(test_prices_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
