@@ -253,7 +253,7 @@ static int read_price(const json_t *v, const char *key, double *base, double *ab
             return failf(w, "expected a number or {base, tiers} for ", key);
         *base = json_number_value(b);
         if (json_array_size(tiers) != 1) {
-            *skip = "more than one price tier (one is supported)";
+            *skip = "a tier list of other than one tier (one is supported)";
             return 0;
         }
         const json_t *t = json_array_get(tiers, 0);
@@ -282,7 +282,7 @@ static int read_model_price(const json_t *mp, dp_model_price *p, const where *w,
         return failf(w, "prices: expected an object of prices", NULL);
     for (int f = 0; f < G_COUNT; f++) {
         const json_t *v = json_object_get(mp, genai_keys[f]);
-        if (!v)
+        if (!v || json_is_null(v))
             continue;
         uint64_t start = 0;
         int rc = read_price(v, genai_keys[f], &base[f], &above[f], &start, w, skip);

@@ -84,6 +84,8 @@ static int read_entry(const char *path, const char *model, const json_t *obj, li
     json_object_foreach((json_t *)obj, key, v)
     {
         uint64_t th = 0;
+        if (json_is_null(v))
+            continue; /* a price left empty: as if absent */
         int f = tier_key(key, &th);
         if (f >= 0) {
             if (threshold && th != threshold) {

@@ -104,6 +104,8 @@ def litellm_expected(data):
             continue
         base, above, thresholds = {}, {}, set()
         for key, v in e.items():
+            if v is None:
+                continue  # a price left empty: as if absent
             m = re.fullmatch(r"(%s)_above_(\d+)k_tokens" % "|".join(LITELLM_FIELDS), key)
             if m:
                 thresholds.add(int(m.group(2)) * 1000)
