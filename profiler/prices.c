@@ -584,9 +584,12 @@ static const dp_model_price *table_lookup(const dp_price_table *t, dp_str model)
 /*
  * A lookup compares the model with every name and rule; runs repeat a
  * handful of models, so each thread remembers recent answers by (table
- * version, model). Names longer than a slot are looked up every time.
+ * version, model), four per set so that a few models whose names hash
+ * alike do not evict each other on every call. Names longer than a slot
+ * are looked up every time.
  */
-#define LOOKUP_CACHE_SLOTS 64
+#define LOOKUP_CACHE_SETS 64
+#define LOOKUP_CACHE_WAYS 4
 #define LOOKUP_CACHE_NAME 96
 
 typedef struct lookup_cache_entry {
@@ -596,7 +599,8 @@ typedef struct lookup_cache_entry {
     const dp_model_price *price;
 } lookup_cache_entry;
 
-static _Thread_local lookup_cache_entry lookup_cache[LOOKUP_CACHE_SLOTS];
+static _Thread_local lookup_cache_entry lookup_cache[LOOKUP_CACHE_SETS][LOOKUP_CACHE_WAYS];
+static _Thread_local unsigned lookup_cache_next; /* the way the next miss replaces */
 
 const dp_model_price *dp_price_table_lookup(const dp_price_table *t, dp_str model)
 {
@@ -608,10 +612,15 @@ const dp_model_price *dp_price_table_lookup(const dp_price_table *t, dp_str mode
     uint64_t h = 1469598103934665603ull ^ version;
     for (size_t i = 0; i < model.len; i++)
         h = (h ^ (unsigned char)model.ptr[i]) * 1099511628211ull;
-    lookup_cache_entry *e = &lookup_cache[h % LOOKUP_CACHE_SLOTS];
-    if (e->version == version && e->len == model.len && memcmp(e->model, model.ptr, model.len) == 0)
-        return e->price;
+    lookup_cache_entry *set = lookup_cache[(h >> 7) % LOOKUP_CACHE_SETS];
+    for (size_t w = 0; w < LOOKUP_CACHE_WAYS; w++) {
+        lookup_cache_entry *e = &set[w];
+        if (e->version == version && e->len == model.len &&
+            memcmp(e->model, model.ptr, model.len) == 0)
+            return e->price;
+    }
     const dp_model_price *p = table_lookup(t, model);
+    lookup_cache_entry *e = &set[lookup_cache_next++ % LOOKUP_CACHE_WAYS];
     e->version = version;
     e->len = model.len;
     memcpy(e->model, model.ptr, model.len);
