@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <strings.h>
 
 #include <cmocka.h>
@@ -267,6 +268,23 @@ static void test_lookup_follows_table_changes(void **state)
     dp_price_table_destroy(u);
 }
 
+/* Many names through the per-thread cache (more than it holds, so sets
+ * overflow and ways are replaced): every answer stays the name's own.
+ * gpt-4o-NNNN is gpt-4o ($2.50), gpt-4o-mini-NNNN gpt-4o-mini ($0.15). */
+static void test_lookup_cache_many_names(void **state)
+{
+    (void)state;
+    char name[64];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 1000; i < 1600; i++) {
+            snprintf(name, sizeof(name), "gpt-4o-%d", i);
+            assert_float_equal(input_price(NULL, name), 2.50, EPS);
+            snprintf(name, sizeof(name), "gpt-4o-mini-%d", i);
+            assert_float_equal(input_price(NULL, name), 0.15, EPS);
+        }
+    }
+}
+
 static void test_glob(void **state)
 {
     (void)state;
@@ -330,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_tier_cost),
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_lookup_follows_table_changes),
+        cmocka_unit_test(test_lookup_cache_many_names),
         cmocka_unit_test(test_bad_entries),
         cmocka_unit_test(test_vendor_and_sibling),
     };
