@@ -1,107 +1,22 @@
 /*
  * pydantic genai-prices data as a price file: a JSON list of providers,
  * each {id, model_match?, models: [{id, match, prices}]}. A model's match
- * rule (MatchLogic: equals / starts_with / ends_with / contains / regex, or
- * / and of rules) becomes a table entry's names (its "equals" alternatives,
- * so dated and qualified names resolve as for any name) and a match rule
- * (the whole logic, case-insensitive; regexes compiled with PCRE2). Prices
- * are USD per 1M tokens already; a dated list of prices gives the one of
- * the latest start date not after today.
+ * rule (MatchLogic, price_match_logic.c) becomes a table entry's names (its
+ * "equals" alternatives, so dated and qualified names resolve as for any
+ * name) and a match rule (the whole logic). Prices are USD per 1M tokens
+ * already; a dated list of prices gives the one of the latest start date
+ * not after today.
  */
-#define PCRE2_CODE_UNIT_WIDTH 8
-
-#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "log.h"
 #include "price_file.h"
 #include "price_file_formats.h"
+#include "price_match_logic.h"
 
 #define COMPONENT "prices"
-#define MATCH_DEPTH_MAX 16
-#define MATCH_TEXT_MAX 512
-
-typedef enum match_kind { M_EQUALS, M_STARTS, M_ENDS, M_CONTAINS, M_REGEX, M_OR, M_AND } match_kind;
-
-static const char *const match_keys[] = {"equals", "starts_with", "ends_with", "contains",
-                                         "regex",  "or",          "and"};
-#define MATCH_KINDS (sizeof(match_keys) / sizeof(match_keys[0]))
-
-/* One MatchLogic node; a tree is one allocation per node, freed by match_free. */
-typedef struct match_node {
-    match_kind kind;
-    char *text; /* leaves: the value */
-    size_t len;
-    pcre2_code *re;
-    struct match_node **kids; /* or / and */
-    size_t kid_count;
-    char *desc; /* what `dagprof prices` shows when this node decides */
-} match_node;
-
-static void match_free(void *state)
-{
-    match_node *n = state;
-    if (!n)
-        return;
-    for (size_t i = 0; i < n->kid_count; i++)
-        match_free(n->kids[i]);
-    free(n->kids);
-    free(n->text);
-    free(n->desc);
-    if (n->re)
-        pcre2_code_free(n->re);
-    free(n);
-}
-
-static bool ci_equal(const char *a, const char *b, size_t n)
-{
-    return strncasecmp(a, b, n) == 0;
-}
-
-static const char *match_eval(void *state, dp_str model)
-{
-    const match_node *n = state;
-    switch (n->kind) {
-    case M_EQUALS:
-        return model.len == n->len && ci_equal(model.ptr, n->text, n->len) ? n->desc : NULL;
-    case M_STARTS:
-        return model.len >= n->len && ci_equal(model.ptr, n->text, n->len) ? n->desc : NULL;
-    case M_ENDS:
-        return model.len >= n->len && ci_equal(model.ptr + model.len - n->len, n->text, n->len)
-                   ? n->desc
-                   : NULL;
-    case M_CONTAINS:
-        for (size_t i = 0; i + n->len <= model.len; i++)
-            if (ci_equal(model.ptr + i, n->text, n->len))
-                return n->desc;
-        return NULL;
-    case M_REGEX: {
-        /* match data per call: lookups run on several threads */
-        pcre2_match_data *md = pcre2_match_data_create_from_pattern(n->re, NULL);
-        if (!md)
-            return NULL;
-        int rc = pcre2_match(n->re, (PCRE2_SPTR)model.ptr, model.len, 0, 0, md, NULL);
-        pcre2_match_data_free(md);
-        return rc >= 0 ? n->desc : NULL;
-    }
-    case M_OR:
-        for (size_t i = 0; i < n->kid_count; i++) {
-            const char *d = match_eval(n->kids[i], model);
-            if (d)
-                return d;
-        }
-        return NULL;
-    case M_AND:
-        for (size_t i = 0; i < n->kid_count; i++)
-            if (!match_eval(n->kids[i], model))
-                return NULL;
-        return n->desc;
-    }
-    return NULL;
-}
 
 /* Where an error is: "PATH: provider P, model M" (model NULL: the provider's rule). */
 typedef struct where {
@@ -121,118 +36,14 @@ static int failf(const where *w, const char *msg, const char *detail)
     return -1;
 }
 
-static match_node *match_build(const json_t *j, const where *w, int depth);
-
-static int build_leaf(match_node *n, const json_t *v, const where *w)
+/* Compile a MatchLogic; NULL with the error (naming w's provider and model) in w->err. */
+static dp_match_logic *compile_logic(const json_t *j, const where *w)
 {
-    const char *s = json_string_value(v);
-    if (!s || !s[0] || strlen(s) > MATCH_TEXT_MAX)
-        return failf(w, "match: expected a non-empty string for ", match_keys[n->kind]);
-    n->text = strdup(s);
-    n->len = strlen(s);
-    size_t dlen = n->len + 32;
-    n->desc = malloc(dlen);
-    if (!n->text || !n->desc)
-        return failf(w, "out of memory", NULL);
-    snprintf(n->desc, dlen, "%s \"%s\"", match_keys[n->kind], s);
-    if (n->kind != M_REGEX)
-        return 0;
-    int code;
-    PCRE2_SIZE offset;
-    n->re = pcre2_compile((PCRE2_SPTR)s, n->len, PCRE2_CASELESS, &code, &offset, NULL);
-    if (!n->re) {
-        char msg[160], detail[MATCH_TEXT_MAX + 256];
-        pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, sizeof(msg));
-        snprintf(detail, sizeof(detail), "'%s': %s at offset %zu", s, msg, (size_t)offset);
-        return failf(w, "bad regex ", detail);
-    }
-    return 0;
-}
-
-/* "A and B and C" of an and's children, cut at 240 bytes. */
-static char *join_descs(const match_node *n)
-{
-    char buf[256];
-    size_t used = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < n->kid_count && used < sizeof(buf); i++) {
-        int k =
-            snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? " and " : "", n->kids[i]->desc);
-        if (k < 0)
-            break;
-        used += (size_t)k;
-    }
-    return strdup(buf);
-}
-
-static int build_list(match_node *n, const json_t *v, const where *w, int depth)
-{
-    size_t count = json_array_size(v);
-    if (!json_is_array(v) || count == 0)
-        return failf(w, "match: expected a non-empty list for ", match_keys[n->kind]);
-    n->kids = calloc(count, sizeof(*n->kids));
-    if (!n->kids)
-        return failf(w, "out of memory", NULL);
-    for (size_t i = 0; i < count; i++) {
-        n->kids[i] = match_build(json_array_get(v, i), w, depth + 1);
-        if (!n->kids[i])
-            return -1;
-        n->kid_count++;
-    }
-    if (n->kind == M_OR)
-        n->desc = strdup("or"); /* never shown: an or answers with its child's */
-    else
-        n->desc = join_descs(n);
-    return n->desc ? 0 : failf(w, "out of memory", NULL);
-}
-
-static match_node *match_build(const json_t *j, const where *w, int depth)
-{
-    if (depth > MATCH_DEPTH_MAX) {
-        failf(w, "match: rules nested too deeply", NULL);
-        return NULL;
-    }
-    if (!json_is_object(j) || json_object_size(j) != 1) {
-        failf(w, "match: expected one of equals, starts_with, ends_with, contains, regex, or, and",
-              NULL);
-        return NULL;
-    }
-    const char *key = json_object_iter_key(json_object_iter((json_t *)j));
-    const json_t *v = json_object_iter_value(json_object_iter((json_t *)j));
-    match_node *n = calloc(1, sizeof(*n));
-    if (!n) {
-        failf(w, "out of memory", NULL);
-        return NULL;
-    }
-    size_t k = 0;
-    while (k < MATCH_KINDS && strcmp(key, match_keys[k]) != 0)
-        k++;
-    int rc;
-    if (k == MATCH_KINDS) {
-        rc = failf(w, "match: unknown rule ", key);
-    } else {
-        n->kind = (match_kind)k;
-        rc = n->kind == M_OR || n->kind == M_AND ? build_list(n, v, w, depth) : build_leaf(n, v, w);
-    }
-    if (rc < 0) {
-        match_free(n);
-        return NULL;
-    }
-    return n;
-}
-
-/* The "equals" names of a rule that decide alone (top level or under "or"). */
-static size_t collect_names(const match_node *n, const char **names, size_t count)
-{
-    if (n->kind == M_EQUALS) {
-        if (names)
-            names[count] = n->text;
-        count++;
-    }
-    if (n->kind == M_OR)
-        for (size_t i = 0; i < n->kid_count; i++)
-            count = collect_names(n->kids[i], names, count);
-    return count;
+    char msg[768];
+    dp_match_logic *l = dp_match_logic_compile(j, msg, sizeof(msg));
+    if (!l)
+        failf(w, msg, NULL);
+    return l;
 }
 
 /* ---- prices ----------------------------------------------------------------- */
@@ -378,7 +189,7 @@ static const json_t *current_prices(const json_t *prices, const char *today, con
 
 typedef struct genai_model {
     dp_model_price price;
-    match_node *rule;
+    dp_match_logic *rule;
     const char **names;
     size_t name_count;
     size_t provider; /* index into the providers */
@@ -386,7 +197,7 @@ typedef struct genai_model {
 
 typedef struct genai_provider {
     const char *id;
-    match_node *model_rule;
+    dp_match_logic *model_rule;
 } genai_provider;
 
 bool dp_price_file_is_genai(const json_t *root)
@@ -431,7 +242,7 @@ static int read_model(const json_t *mj, const char *today, genai_model *m, where
     const json_t *match = json_object_get(mj, "match");
     if (!match)
         return failf(w, "no match rule", NULL);
-    m->rule = match_build(match, w, 0);
+    m->rule = compile_logic(match, w);
     if (!m->rule)
         return -1;
     int rc;
@@ -451,18 +262,18 @@ static int read_model(const json_t *mj, const char *today, genai_model *m, where
                      w->provider, id, skip);
         return 0;
     }
-    size_t n = collect_names(m->rule, NULL, 0); /* count, then fill */
+    size_t n = dp_match_logic_names(m->rule, NULL); /* count, then fill */
     m->names = calloc(n ? n : 1, sizeof(*m->names));
     if (!m->names)
         return failf(w, "out of memory", NULL);
-    m->name_count = collect_names(m->rule, m->names, 0);
+    m->name_count = dp_match_logic_names(m->rule, m->names);
     return 1;
 }
 
 static void release_models(genai_model *models, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
-        match_free(models[i].rule);
+        dp_match_logic_free(models[i].rule);
         free(models[i].names);
     }
 }
@@ -489,7 +300,7 @@ int dp_price_file_load_genai(dp_price_table *t, const char *path, const json_t *
         where w = {path, json_string_value(json_object_get(pj, "id")), NULL, err, errlen};
         providers[p].id = w.provider;
         const json_t *mm = json_object_get(pj, "model_match");
-        if (mm && !json_is_null(mm) && !(providers[p].model_rule = match_build(mm, &w, 0)))
+        if (mm && !json_is_null(mm) && !(providers[p].model_rule = compile_logic(mm, &w)))
             goto out;
         size_t i;
         const json_t *mj;
@@ -518,7 +329,8 @@ int dp_price_file_load_genai(dp_price_table *t, const char *path, const json_t *
     }
     for (; added_prov < nprov; added_prov++) {
         genai_provider *pv = &providers[added_prov];
-        dp_price_matcher rule = {pv->model_rule ? match_eval : NULL, match_free, pv->model_rule};
+        dp_price_matcher rule = {pv->model_rule ? dp_match_logic_eval : NULL, dp_match_logic_free,
+                                 pv->model_rule};
         pv->model_rule = NULL;
         group[added_prov] = dp_price_table_add_group(t, pv->id, rule);
         if (group[added_prov] < 0)
@@ -526,7 +338,7 @@ int dp_price_file_load_genai(dp_price_table *t, const char *path, const json_t *
     }
     for (; added_prov == nprov && added_models < count; added_models++) {
         genai_model *m = &models[added_models];
-        dp_price_matcher rule = {match_eval, match_free, m->rule};
+        dp_price_matcher rule = {dp_match_logic_eval, dp_match_logic_free, m->rule};
         m->rule = NULL;
         if (dp_price_table_add(t, &m->price, m->names, m->name_count, rule, group[m->provider]) < 0)
             break;
@@ -545,7 +357,7 @@ out:
     }
     if (providers)
         for (size_t p = 0; p < nprov; p++)
-            match_free(providers[p].model_rule);
+            dp_match_logic_free(providers[p].model_rule);
     free(providers);
     return result;
 }
