@@ -106,6 +106,10 @@ typedef struct dp_run_record {
     size_t stored_bytes;  /* memory held for the run (accounting) */
     uint64_t first_ms;    /* clock at the first span */
     uint64_t last_ms;     /* clock at the latest span */
+    /* The run's progress in the persistent queue (storage/storage.h), set
+     * by the engine while outputs have the run; NULL without storage. An
+     * output that finishes with the run later holds it (dp_progress_hold). */
+    struct dp_progress *progress;
 } dp_run_record;
 
 /** Counters; a snapshot, each read atomically. */

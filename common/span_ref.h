@@ -37,6 +37,10 @@ typedef struct dp_span_ref {
     uint8_t parent_span_id[8]; /* zeros when has_parent is false */
     uint32_t scope_index;      /* into the scopes of its batch or run */
     bool has_parent;
+    /* The persistent queue's segment holding the span's request (low 16
+     * bits of its sequence; storage/storage.h), set by the ingest when
+     * storage is on; in what was padding, so a span costs no more. */
+    uint16_t storage_segment;
 } dp_span_ref;
 
 /** Spans and the scopes they refer to. */

@@ -20,13 +20,17 @@ struct dp_delivery_item {
     dp_delivery_item *next;
     uint64_t items;
     size_t len;
-    uint64_t enqueued_ms; /* monotonic */
-    uint8_t *bytes;       /* data (a copy), or a buffer handed over, freed with the item */
+    uint64_t enqueued_ms;     /* monotonic */
+    uint8_t *bytes;           /* data (a copy), or a buffer handed over, freed with the item */
+    dp_delivery_done_fn done; /* a tracked request: told how it ended, once */
+    void *done_ctx;
     uint8_t data[];
 };
 
 static void free_item(dp_delivery_item *it)
 {
+    if (it->done) /* freed before it was settled: dropped */
+        it->done(it->done_ctx, false);
     if (it->bytes != it->data)
         free(it->bytes);
     free(it);
@@ -116,6 +120,7 @@ int dp_delivery_queue_push(dp_delivery_queue *q, const void *data, size_t len, u
     it->items = items;
     it->len = len;
     it->bytes = it->data;
+    it->done = NULL;
     memcpy(it->data, data, len);
     int result = enqueue(q, it);
     if (result != 0)
@@ -133,10 +138,41 @@ int dp_delivery_queue_push_owned(dp_delivery_queue *q, void *data, size_t len, u
     it->items = items;
     it->len = len;
     it->bytes = data;
+    it->done = NULL;
     int result = enqueue(q, it);
     if (result != 0)
         free(it); /* the header only: data stays the caller's */
     return result;
+}
+
+int dp_delivery_queue_push_tracked(dp_delivery_queue *q, const void *data, void *owned, size_t len,
+                                   uint64_t items, dp_delivery_done_fn done, void *done_ctx)
+{
+    if (!q || !(owned ? owned : data) || len == 0)
+        return DP_DELIVERY_EINVAL;
+    dp_delivery_item *it = malloc(sizeof(*it) + (owned ? 0 : len));
+    if (!it)
+        return DP_DELIVERY_ENOMEM;
+    it->items = items;
+    it->len = len;
+    it->bytes = owned ? owned : it->data;
+    if (!owned)
+        memcpy(it->data, data, len);
+    it->done = done;
+    it->done_ctx = done_ctx;
+    int result = enqueue(q, it);
+    if (result != 0)
+        free(it); /* done not called on errors; owned bytes stay the caller's */
+    return result;
+}
+
+void dp_delivery_batch_settle(dp_delivery_batch *batch, bool done)
+{
+    for (dp_delivery_item *it = batch->first; it; it = it->next) {
+        if (it->done)
+            it->done(it->done_ctx, done);
+        it->done = NULL;
+    }
 }
 
 /* Whether the consumer should form a batch now; called with the lock held. */

@@ -95,6 +95,28 @@ int dp_delivery_queue_push(dp_delivery_queue *q, const void *data, size_t len, u
 int dp_delivery_queue_push_owned(dp_delivery_queue *q, void *data, size_t len, uint64_t items);
 
 /**
+ * Told once whether a tracked request was done with: done = delivered or
+ * refused for good (it will never be sent again), false = dropped (a
+ * shutdown out of time, a queue destroyed with it). The persistent queue
+ * counts a request off only when it is done (storage/storage.h).
+ */
+typedef void (*dp_delivery_done_fn)(void *ctx, bool done);
+
+/**
+ * dp_delivery_queue_push() (owned NULL: data copied) or
+ * dp_delivery_queue_push_owned() (owned: data ignored), with `done` called
+ * once with `done_ctx` when the request is settled. On an error `done` is
+ * never called.
+ */
+int dp_delivery_queue_push_tracked(dp_delivery_queue *q, const void *data, void *owned, size_t len,
+                                   uint64_t items, dp_delivery_done_fn done, void *done_ctx);
+
+/** Tell the tracked requests of a taken batch how it ended (see
+ *  dp_delivery_done_fn); call before dp_delivery_queue_complete(), which
+ *  tells those not told yet that they were dropped. */
+void dp_delivery_batch_settle(dp_delivery_batch *batch, bool done);
+
+/**
  * Wait for and take the next batch. Waits until the queued requests reach
  * max_items or max_bytes, the oldest has waited batch_timeout_ms, or the
  * queue is closed (closing flushes at once). Takes at least one request and

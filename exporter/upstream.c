@@ -180,7 +180,9 @@ static void count(sender *s, uint64_t *field, uint64_t n)
     pthread_mutex_unlock(&s->mu);
 }
 
-static void deliver(lane *l, dp_delivery_batch *batch)
+/* Send one batch until it is delivered, refused for good or dropped at
+ * shutdown; true unless dropped (what a tracked request is told). */
+static bool deliver(lane *l, dp_delivery_batch *batch)
 {
     sender *s = l->s;
     const dp_upstream_config *cfg = &s->up->cfg;
@@ -196,7 +198,7 @@ static void deliver(lane *l, dp_delivery_batch *batch)
         pthread_mutex_unlock(&s->mu);
         if (aborted) {
             count(s, &s->stats.dropped_at_shutdown, batch->items);
-            return;
+            return false;
         }
 
         s->transport->send(l->transport, &res);
@@ -223,11 +225,11 @@ static void deliver(lane *l, dp_delivery_batch *batch)
                             " item(s): %s",
                             sig, res.rejected, batch->items,
                             res.partial_message[0] ? res.partial_message : "(no message)");
-            return;
+            return true;
         }
         if (aborted) {
             count(s, &s->stats.dropped_at_shutdown, batch->items);
-            return;
+            return false;
         }
         if (res.outcome == DP_UPSTREAM_REFUSED) {
             pthread_mutex_lock(&s->mu);
@@ -238,7 +240,7 @@ static void deliver(lane *l, dp_delivery_batch *batch)
                 COMPONENT,
                 "%s: upstream refused a batch of %" PRIu64 " item(s) with %s: %s (not retried)",
                 sig, batch->items, res.status, res.message[0] ? res.message : "(no message)");
-            return;
+            return true;
         }
 
         /* Jitter in [backoff/2, 3*backoff/2) keeps many clients from
@@ -262,7 +264,7 @@ static void deliver(lane *l, dp_delivery_batch *batch)
                          " item(s) after %u ms of retries; last answer %s: %s",
                          sig, batch->items, cfg->retry_max_elapsed_ms, res.status,
                          res.message[0] ? res.message : "(no message)");
-            return;
+            return true;
         }
         count(s, &s->stats.retries, 1);
         /* One warning per batch; an outage would otherwise log at the
@@ -272,7 +274,7 @@ static void deliver(lane *l, dp_delivery_batch *batch)
                   res.message[0] ? res.message : "no message", delay);
         if (!backoff_wait(s, delay)) {
             count(s, &s->stats.dropped_at_shutdown, batch->items);
-            return;
+            return false;
         }
     }
 }
@@ -338,8 +340,10 @@ static void *sender_main(void *arg)
                 break;
             }
         }
+        /* tracked requests (the persistent queue's) are told how it ended;
+         * complete() tells any not told yet that they were dropped */
         if (batch_ready)
-            deliver(l, &batch);
+            dp_delivery_batch_settle(&batch, deliver(l, &batch));
         uint64_t len = batch.len;
         dp_delivery_queue_complete(&s->queue, &batch);
         pthread_mutex_lock(&s->mu);
@@ -444,6 +448,8 @@ typedef struct request {
     void *owned;
     size_t len;
     uint64_t items;
+    dp_upstream_done_fn done; /* NULL: untracked */
+    void *done_ctx;
 } request;
 
 static uint64_t batches_completed(sender *s)
@@ -474,8 +480,10 @@ static int submit(dp_upstream *up, dp_upstream_signal signal, const request *r, 
         /* read the completion count before trying, so a batch finished
          * between a refused push and the wait still wakes us */
         uint64_t seen = wait ? batches_completed(s) : 0;
-        int rc = r->owned ? dp_delivery_queue_push_owned(&s->queue, r->owned, r->len, r->items)
-                          : dp_delivery_queue_push(&s->queue, r->bytes, r->len, r->items);
+        int rc = r->done    ? dp_delivery_queue_push_tracked(&s->queue, r->bytes, r->owned, r->len,
+                                                             r->items, r->done, r->done_ctx)
+                 : r->owned ? dp_delivery_queue_push_owned(&s->queue, r->owned, r->len, r->items)
+                            : dp_delivery_queue_push(&s->queue, r->bytes, r->len, r->items);
         if (rc == 0) {
             count(s, &s->stats.submitted_items, r->items);
             return 0;
@@ -531,6 +539,21 @@ int dp_upstream_submit_owned_wait(dp_upstream *up, dp_upstream_signal signal, vo
                                   size_t len, uint64_t items, uint32_t timeout_ms)
 {
     request r = {NULL, bytes, len, items};
+    return submit(up, signal, &r, true, timeout_ms);
+}
+
+int dp_upstream_submit_tracked(dp_upstream *up, dp_upstream_signal signal, const void *bytes,
+                               size_t len, uint64_t items, dp_upstream_done_fn done, void *done_ctx)
+{
+    request r = {bytes, NULL, len, items, done, done_ctx};
+    return submit(up, signal, &r, false, 0);
+}
+
+int dp_upstream_submit_owned_wait_tracked(dp_upstream *up, dp_upstream_signal signal, void *bytes,
+                                          size_t len, uint64_t items, uint32_t timeout_ms,
+                                          dp_upstream_done_fn done, void *done_ctx)
+{
+    request r = {NULL, bytes, len, items, done, done_ctx};
     return submit(up, signal, &r, true, timeout_ms);
 }
 

@@ -110,6 +110,25 @@ int dp_upstream_submit_owned(dp_upstream *up, dp_upstream_signal signal, void *b
 int dp_upstream_submit_owned_wait(dp_upstream *up, dp_upstream_signal signal, void *bytes,
                                   size_t len, uint64_t items, uint32_t timeout_ms);
 
+/**
+ * Told once how a tracked request ended: done = delivered, or refused for
+ * good (not retryable, or retries given up); false = not delivered because a
+ * shutdown ran out of time. Called from a sender thread (or the thread that
+ * shuts down or destroys the client); never when the submit returned an
+ * error.
+ */
+typedef void (*dp_upstream_done_fn)(void *ctx, bool done);
+
+/** dp_upstream_submit() with `done` told how the request ended. */
+int dp_upstream_submit_tracked(dp_upstream *up, dp_upstream_signal signal, const void *bytes,
+                               size_t len, uint64_t items, dp_upstream_done_fn done,
+                               void *done_ctx);
+
+/** dp_upstream_submit_owned_wait() with `done` told how the request ended. */
+int dp_upstream_submit_owned_wait_tracked(dp_upstream *up, dp_upstream_signal signal, void *bytes,
+                                          size_t len, uint64_t items, uint32_t timeout_ms,
+                                          dp_upstream_done_fn done, void *done_ctx);
+
 /** dp_upstream_submit() for an ExportTraceServiceRequest. */
 int dp_upstream_submit_traces(dp_upstream *up, const void *bytes, size_t len, uint64_t span_count);
 

@@ -25,6 +25,7 @@
 #include "enrich.h"
 #include "log.h"
 #include "sink.h"
+#include "storage.h"
 #include "upstream.h"
 
 #define COMPONENT "upstream"
@@ -41,7 +42,7 @@ typedef struct upstream_sink {
 
 /* Hand one encoded request (malloc'd) to the upstream, waiting for room as
  * long as the deadline allows. On 0 the upstream owns bytes, else the caller. */
-static int submit(upstream_sink *u, void *bytes, size_t len, uint64_t spans)
+static int submit(upstream_sink *u, void *bytes, size_t len, uint64_t spans, dp_progress *progress)
 {
     for (;;) {
         uint64_t deadline = atomic_load(&u->deadline_ms);
@@ -53,8 +54,11 @@ static int submit(upstream_sink *u, void *bytes, size_t len, uint64_t spans)
             else if (deadline - now < slice)
                 slice = (uint32_t)(deadline - now);
         }
-        int rc = dp_upstream_submit_owned_wait(u->opt.upstream, DP_UPSTREAM_TRACES, bytes, len,
-                                               spans, slice);
+        /* with the persistent queue, the run's progress is held until the
+         * request is delivered (dp_progress_settle) */
+        int rc = dp_upstream_submit_owned_wait_tracked(
+            u->opt.upstream, DP_UPSTREAM_TRACES, bytes, len, spans, slice,
+            progress ? dp_progress_settle : NULL, progress);
         if (rc != DP_UPSTREAM_EFULL || (deadline && slice == 0))
             return rc;
     }
@@ -83,11 +87,16 @@ static int upstream_on_run(dp_sink *sink, const dp_run_record *run, const dp_run
     } else {
         size_t len;
         char *bytes = dp_buf_release(&b, &len);
-        int rc = submit(u, bytes, len, run->span_count);
-        if (rc == 0)
+        dp_progress *progress = dp_progress_hold(run->progress);
+        int rc = submit(u, bytes, len, run->span_count, progress);
+        if (rc == 0) {
             result = 0;
-        else
+        } else {
             free(bytes); /* refused: still ours */
+            /* persistent queue: kept for a replay when it may go later
+             * (shutting down, out of memory), done when it never can */
+            dp_progress_release(progress, rc == DP_UPSTREAM_EDISABLED || rc == DP_UPSTREAM_EINVAL);
+        }
         if (rc == DP_UPSTREAM_EFULL)
             why = "the upstream queue stayed full until the shutdown deadline";
         else if (rc == DP_UPSTREAM_ESHUTDOWN)

@@ -7,6 +7,7 @@
 #include "ingest.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,8 +53,48 @@ static void fail(dp_ingest_result *out, dp_ingest_status status, const char *fmt
     va_end(ap);
 }
 
+/* Where a request stands in the persistent queue: appended by this call
+ * (append), or read back from `segment` (replay); unused without storage. */
+typedef struct wal_place {
+    bool append;
+    uint16_t segment;
+    uint64_t sequence;
+} wal_place;
+
+/* Persistent queue, step 1: append the request holding `items` (the
+ * receiver has validated it; it answers OK only after step 2), or count a
+ * replayed one in its segment. False with *out filled when it cannot be
+ * kept. */
+static bool wal_take(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
+                     uint64_t items, wal_place *w, dp_ingest_result *out)
+{
+    if (!w->append) {
+        dp_storage_pin(in->opt.storage, w->segment, items);
+        return true;
+    }
+    int rc =
+        dp_storage_append(in->opt.storage, signal, data, len, items, &w->segment, &w->sequence);
+    if (rc == 0)
+        return true;
+    fail(out, rc == DP_EINVAL ? DP_INGEST_TOO_LARGE : DP_INGEST_UNAVAILABLE,
+         rc == DP_EFULL    ? "dagprof's persistent queue is full (storage.max_size or disk); "
+                             "nothing of this request was kept, retry later"
+         : rc == DP_EINVAL ? "request too large for the persistent queue"
+                           : "dagprof's persistent queue cannot be written; retry later");
+    return false;
+}
+
+/* Persistent queue, step 2: the request is durable as storage.sync wants
+ * before it is acknowledged. */
+static void wal_settle(dp_ingest *in, const wal_place *w, dp_ingest_result *out)
+{
+    if (w->append && dp_storage_wait_durable(in->opt.storage, w->sequence) != 0)
+        fail(out, DP_INGEST_UNAVAILABLE,
+             "dagprof's persistent queue cannot be synced; retry later");
+}
+
 static void ingest_traces(dp_ingest *in, const uint8_t *data, size_t len, dp_arena *arena,
-                          dp_ingest_result *out)
+                          wal_place *w, dp_ingest_result *out)
 {
     dp_otlp_trace_batch batch;
     char err[256] = "";
@@ -70,9 +111,23 @@ static void ingest_traces(dp_ingest *in, const uint8_t *data, size_t len, dp_are
     }
     atomic_fetch_add(&in->spans_received, batch.span_count + batch.rejected);
 
+    /* persistent queue: the request is on disk before its spans are in the
+     * table, each span tagged with its segment (counted off when reported) */
+    bool stored = in->opt.storage && batch.span_count;
+    if (stored) {
+        if (!wal_take(in, DP_SIGNAL_TRACES, data, len, batch.span_count, w, out)) {
+            atomic_fetch_add(&in->spans_refused, batch.span_count + batch.rejected);
+            return;
+        }
+        for (size_t i = 0; i < batch.span_count; i++)
+            batch.spans[i].storage_segment = w->segment;
+    }
+
     /* the index the walk filled is the table's input, as it is */
     dp_span_batch tb = dp_otlp_trace_batch_spans(&batch);
     rc = dp_trace_table_insert(in->opt.table, &tb);
+    if (stored && rc != DP_TRACE_TABLE_OK)
+        dp_storage_unpin(in->opt.storage, w->segment, batch.span_count);
     if (rc == DP_TRACE_TABLE_OK) {
         atomic_fetch_add(&in->spans_accepted, batch.span_count);
         atomic_fetch_add(&in->spans_rejected, batch.rejected);
@@ -81,6 +136,8 @@ static void ingest_traces(dp_ingest *in, const uint8_t *data, size_t len, dp_are
         if (batch.rejected)
             snprintf(out->message, sizeof(out->message), "%zu span(s) rejected; first: %s",
                      batch.rejected, batch.reject_message);
+        if (stored)
+            wal_settle(in, w, out);
         return;
     }
     if (rc == DP_TRACE_TABLE_EINVAL) {
@@ -93,8 +150,27 @@ static void ingest_traces(dp_ingest *in, const uint8_t *data, size_t len, dp_are
          "nothing of this request was kept, retry later");
 }
 
+/* A metrics or logs request into the persistent queue, then to the
+ * tracked forward hook with its progress; 0 when taken. */
+static int forward_stored(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
+                          size_t items, wal_place *w, dp_ingest_result *out)
+{
+    if (!wal_take(in, signal, data, len, 1, w, out))
+        return 1;
+    dp_progress *p = dp_storage_progress_for_items(in->opt.storage, w->segment, 1);
+    if (!p || in->opt.forward_tracked(in->opt.forward_ctx, signal, data, len, items, p) != 0) {
+        if (p)
+            dp_progress_release(p, true); /* counted off: the client retries */
+        else
+            dp_storage_unpin(in->opt.storage, w->segment, 1);
+        return -1;
+    }
+    wal_settle(in, w, out);
+    return out->status == DP_INGEST_OK ? 0 : 1;
+}
+
 static void ingest_side(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
-                        dp_arena *arena, dp_ingest_result *out)
+                        dp_arena *arena, wal_place *w, dp_ingest_result *out)
 {
     char err[256] = "";
     size_t items = 0;
@@ -117,7 +193,11 @@ static void ingest_side(dp_ingest *in, enum dp_signal signal, const uint8_t *dat
     /* the forward hook queues the request upstream without waiting: a full
      * queue is answered "unavailable" so the SDK keeps the data and retries */
     int taken = 0;
-    if (in->opt.forward_counted)
+    if (in->opt.storage && in->opt.forward_tracked) {
+        taken = forward_stored(in, signal, data, len, items, w, out);
+        if (taken > 0)
+            return; /* out says why */
+    } else if (in->opt.forward_counted)
         taken = in->opt.forward_counted(in->opt.forward_ctx, signal, data, len, items);
     else if (in->opt.forward)
         taken = in->opt.forward(in->opt.forward_ctx, signal, data, len);
@@ -133,17 +213,33 @@ void dp_ingest_request(dp_ingest *in, enum dp_signal signal, const uint8_t *data
                        dp_arena *arena, dp_ingest_result *out)
 {
     uint64_t start = dp_clock_monotonic_ns();
+    wal_place w = {.append = true};
     memset(out, 0, sizeof(*out));
     if (signal == DP_SIGNAL_TRACES)
-        ingest_traces(in, data, len, arena, out);
+        ingest_traces(in, data, len, arena, &w, out);
     else
-        ingest_side(in, signal, data, len, arena, out);
+        ingest_side(in, signal, data, len, arena, &w, out);
     _Atomic uint64_t *outcome = out->status == DP_INGEST_UNAVAILABLE ? in->requests_refused
                                 : out->status == DP_INGEST_INVALID   ? in->decode_errors
                                                                      : NULL;
     if (outcome && (unsigned)signal < DP_SIGNAL_COUNT)
         atomic_fetch_add_explicit(&outcome[signal], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&in->busy_ns, dp_clock_monotonic_ns() - start, memory_order_relaxed);
+}
+
+void dp_ingest_replay(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
+                      uint16_t segment, dp_arena *arena, dp_ingest_result *out)
+{
+    wal_place w = {.append = false, .segment = segment};
+    memset(out, 0, sizeof(*out));
+    if (!in->opt.storage) {
+        fail(out, DP_INGEST_INVALID, "no persistent queue to replay into");
+        return;
+    }
+    if (signal == DP_SIGNAL_TRACES)
+        ingest_traces(in, data, len, arena, &w, out);
+    else
+        ingest_side(in, signal, data, len, arena, &w, out);
 }
 
 void dp_ingest_get_stats(dp_ingest *in, dp_ingest_stats *o)

@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "dp_err.h"
 #include "otlp_signal.h"
+#include "storage.h"
 #include "trace_table.h"
 
 /**
@@ -45,6 +46,13 @@ typedef struct dp_ingest_options {
      * (for queue bounds and counters); used instead of forward when set. */
     int (*forward_counted)(void *ctx, enum dp_signal signal, const uint8_t *data, size_t len,
                            size_t items);
+    /* The persistent queue (borrowed; NULL = off): every request taken is
+     * appended to it before the answer. With it, metrics and logs go to
+     * forward_tracked, which takes over one hold of `progress` (released
+     * when delivered) when it returns 0; on non-zero the caller keeps it. */
+    dp_storage *storage;
+    int (*forward_tracked)(void *ctx, enum dp_signal signal, const uint8_t *data, size_t len,
+                           size_t items, dp_progress *progress);
 } dp_ingest_options;
 
 /** Counters since creation; each read atomically. Per-signal arrays are
@@ -90,6 +98,15 @@ void dp_ingest_destroy(dp_ingest *in);
  */
 void dp_ingest_request(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
                        dp_arena *arena, dp_ingest_result *out);
+
+/**
+ * Re-ingest one request read back from the persistent queue's `segment`
+ * (dp_storage_replay): the same path as dp_ingest_request() without the
+ * append, its items counted in that segment. DP_INGEST_UNAVAILABLE means
+ * "offer it again later".
+ */
+void dp_ingest_replay(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
+                      uint16_t segment, dp_arena *arena, dp_ingest_result *out);
 
 /** Read the counters. */
 void dp_ingest_get_stats(dp_ingest *in, dp_ingest_stats *out);

@@ -18,6 +18,7 @@
 #include "profile_config.h"
 #include "receiver.h"
 #include "self_telemetry.h"
+#include "storage.h"
 #include "trace_table.h"
 #include "upstream_config.h"
 
@@ -47,6 +48,7 @@ typedef struct dp_config {
     dp_output_config output;            /* config_table.c */
     dp_upstream_config upstream;        /* exporter/upstream_config.c */
     dp_derived_metrics_options metrics; /* exporter/derived_metrics_config.c */
+    dp_storage_options storage;         /* storage/storage_config.c */
     dp_profile_config profile;          /* profiler/profile_config.c: four sections */
     char price_file[1024];              /* pricing.file; "" = built-in prices only */
     char log_level[16];                 /* log.level */

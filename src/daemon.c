@@ -35,6 +35,8 @@
 #include "self_telemetry.h"
 #include "service_identity.h"
 #include "sink.h"
+#include "storage.h"
+#include "storage_input.h"
 #include "trace_table.h"
 
 /* What both receivers share of server.tls and server.auth; NULL when not configured. */
@@ -237,7 +239,7 @@ static int read_identity(dp_service_identity *id)
 }
 
 /* The ingest a transport's receiver hands requests to; NULL when out of memory. */
-static dp_ingest *make_ingest(dp_engine *engine, dp_export_pipeline *exporter)
+static dp_ingest *make_ingest(dp_engine *engine, dp_export_pipeline *exporter, dp_storage *storage)
 {
     dp_ingest_options io;
     memset(&io, 0, sizeof(io));
@@ -246,6 +248,10 @@ static dp_ingest *make_ingest(dp_engine *engine, dp_export_pipeline *exporter)
         io.forward_counted = dp_export_pipeline_forward;
         io.forward_ctx = exporter;
     }
+    /* persistent queue: requests on disk before the answer */
+    io.storage = storage;
+    if (storage && exporter)
+        io.forward_tracked = dp_export_pipeline_forward_tracked;
     return dp_ingest_create(&io);
 }
 
@@ -261,6 +267,8 @@ int dp_daemon_run(const dp_config *cfg)
     http_input http = {cfg, NULL, &security, NULL};
     dp_health_endpoint *health = NULL;   /* 503 until listening, and again while draining */
     dp_self_telemetry *telemetry = NULL; /* /metrics, the status line, self-metrics upstream */
+    dp_storage *storage = NULL;          /* the persistent queue; NULL when storage.path is empty */
+    dp_ingest *replay_ingest = NULL;     /* its replay's own ingest (own counters) */
     dp_service_identity identity;
     memset(&identity, 0, sizeof(identity));
 
@@ -293,7 +301,15 @@ int dp_daemon_run(const dp_config *cfg)
                      telemetry_err);
         goto out;
     }
-    if (read_identity(&identity) != 0 || dp_engine_create(cfg, NULL, &engine) != 0)
+    if (cfg->storage.path[0]) {
+        char err[1400];
+        if (dp_storage_open(&cfg->storage, &storage, err, sizeof(err)) != 0) {
+            dp_log_error("daemon", "%s", err);
+            goto out;
+        }
+    }
+    dp_engine_options eo = {.storage = storage};
+    if (read_identity(&identity) != 0 || dp_engine_create(cfg, &eo, &engine) != 0)
         goto out;
 
     dp_render_options ro;
@@ -326,12 +342,26 @@ int dp_daemon_run(const dp_config *cfg)
         goto out;
     }
 
-    grpc.ingest = ingest[DP_TRANSPORT_GRPC] = make_ingest(engine, exporter);
+    grpc.ingest = ingest[DP_TRANSPORT_GRPC] = make_ingest(engine, exporter, storage);
     if (cfg->server.http_listen[0])
-        http.ingest = ingest[DP_TRANSPORT_HTTP] = make_ingest(engine, exporter);
+        http.ingest = ingest[DP_TRANSPORT_HTTP] = make_ingest(engine, exporter, storage);
     if (!grpc.ingest || (cfg->server.http_listen[0] && !http.ingest)) {
         dp_log_error("daemon", "out of memory creating the receivers");
         goto out;
+    }
+    /* persistent queue: replayed by the first input, before the receivers
+     * listen, through an ingest of its own */
+    if (storage) {
+        void *replay = NULL;
+        replay_ingest = make_ingest(engine, exporter, storage);
+        if (replay_ingest)
+            replay =
+                dp_storage_input_create(storage, replay_ingest, cfg->server.max_recv_message_bytes);
+        if (!replay || dp_engine_add_input(engine, &dp_storage_input_plugin, replay) != 0) {
+            dp_storage_input_plugin.destroy(replay);
+            dp_log_error("daemon", "out of memory creating the storage replay");
+            goto out;
+        }
     }
     if (dp_engine_add_output(engine, sink) != 0 ||
         dp_engine_add_input(engine, &grpc_input_plugin, &grpc) != 0 ||
@@ -411,6 +441,7 @@ out:
     dp_engine_destroy(engine);
     for (int i = 0; i < DP_TRANSPORT_COUNT; i++)
         dp_ingest_destroy(ingest[i]); /* after the receivers that used them */
+    dp_ingest_destroy(replay_ingest);
     dp_tls_server_destroy(security.tls);
     dp_auth_destroy(security.auth);
     dp_health_endpoint_destroy(health);
@@ -419,5 +450,8 @@ out:
         dp_export_pipeline_destroy(exporter);
     else
         dp_sink_destroy(sink);
+    /* last: the upstream has told every tracked request how it ended; what
+     * was not done stays on disk for the next start */
+    dp_storage_close(storage);
     return rc;
 }

@@ -274,9 +274,15 @@ static bool process_run(dp_engine *d, dp_arena *arena, dp_run_record *run)
                     hex, total);
     }
     /* the sink sees only the new record: what was forwarded is not sent again */
+    /* persistent queue: the run's spans are done once every output has them
+     * (an output that finishes later, the upstream, holds the progress until
+     * it has delivered); a failed output leaves them on disk for a replay */
+    run->progress = dp_storage_progress_for_run(d->opt.storage, run);
     bool ok = true;
     for (size_t i = 0; i < d->output_count; i++)
         ok = dp_sink_on_run(d->outputs[i], run, profile) == 0 && ok;
+    dp_progress_release(run->progress, ok);
+    run->progress = NULL;
     atomic_fetch_add(ok ? &d->runs_processed : &d->runs_failed, 1);
     dp_run_profile_destroy(profile);
 keep:

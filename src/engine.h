@@ -33,6 +33,7 @@
 #include "config.h"
 #include "dp_err.h"
 #include "sink.h"
+#include "storage.h"
 #include "trace_table.h"
 
 typedef struct dp_engine dp_engine;
@@ -76,6 +77,9 @@ typedef struct dp_engine_options {
     /** With finalise_at_stop: the most bytes the trace table holds; a batch
      *  beyond is refused (DP_TRACE_TABLE_EFULL). 0 = no bound. */
     size_t max_held_bytes;
+    /** The persistent queue whose items a run's spans are (borrowed; NULL =
+     *  none): counted off once every output has the run. */
+    dp_storage *storage;
 } dp_engine_options;
 
 /**

@@ -148,6 +148,24 @@ int dp_export_pipeline_forward(void *ctx, enum dp_signal signal, const uint8_t *
     return -1; /* full, shutting down or out of memory: the SDK retries */
 }
 
+int dp_export_pipeline_forward_tracked(void *ctx, enum dp_signal signal, const uint8_t *data,
+                                       size_t len, size_t items, dp_progress *progress)
+{
+    dp_export_pipeline *p = ctx;
+    dp_upstream_signal s = signal;
+    if (len == 0 || !dp_upstream_enabled(p->upstream, s)) {
+        /* nothing goes upstream: done with at once (the untracked hook
+         * says why, once) */
+        int rc = dp_export_pipeline_forward(ctx, signal, data, len, items);
+        if (rc == 0)
+            dp_progress_release(progress, true);
+        return rc;
+    }
+    int rc =
+        dp_upstream_submit_tracked(p->upstream, s, data, len, items, dp_progress_settle, progress);
+    return rc == 0 ? 0 : -1; /* full, shutting down or out of memory: the SDK retries */
+}
+
 dp_upstream *dp_export_pipeline_upstream(dp_export_pipeline *p)
 {
     return p->upstream;

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "service_identity.h"
 #include "sink.h"
+#include "storage.h"
 #include "telemetry.h"
 #include "upstream.h"
 
@@ -39,6 +40,14 @@ int dp_export_pipeline_create(const dp_config *cfg, const dp_service_identity *i
 
 /** The sink runs go to (owned by the pipeline). */
 dp_sink *dp_export_pipeline_sink(dp_export_pipeline *p);
+
+/**
+ * The receiver's forward hook with the persistent queue (forward_tracked):
+ * as dp_export_pipeline_forward(), and on 0 it has taken over the hold of
+ * `progress`, released when the request is delivered.
+ */
+int dp_export_pipeline_forward_tracked(void *ctx, enum dp_signal signal, const uint8_t *data,
+                                       size_t len, size_t items, dp_progress *progress);
 
 /** The receiver's forward hook (forward_counted) for SDK metrics and logs. ctx is the pipeline. */
 int dp_export_pipeline_forward(void *ctx, enum dp_signal signal, const uint8_t *data, size_t len,

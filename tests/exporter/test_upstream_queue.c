@@ -248,6 +248,52 @@ static void test_oldest_request(void **state)
     dp_delivery_queue_destroy(&q);
 }
 
+/* What tracked requests are told: one call each, done for a settled
+ * batch, not done for requests completed unsettled, drained or destroyed;
+ * nothing for a refused push. */
+static int told_done, told_dropped;
+static void tell(void *ctx, bool done)
+{
+    (void)ctx;
+    if (done)
+        told_done++;
+    else
+        told_dropped++;
+}
+
+static void test_tracked_requests(void **state)
+{
+    (void)state;
+    dp_delivery_queue q;
+    dp_delivery_batch b;
+    told_done = told_dropped = 0;
+    assert_int_equal(dp_delivery_queue_init(&q, 2, 0), 0);
+    assert_int_equal(dp_delivery_queue_push_tracked(&q, "a", NULL, 1, 1, tell, NULL), 0);
+    char *owned = malloc(1);
+    owned[0] = 'b';
+    assert_int_equal(dp_delivery_queue_push_tracked(&q, NULL, owned, 1, 1, tell, NULL), 0);
+    /* over the 2-item bound: refused, never told */
+    assert_int_equal(dp_delivery_queue_push_tracked(&q, "c", NULL, 1, 1, tell, NULL),
+                     DP_DELIVERY_EFULL);
+    assert_int_equal(dp_delivery_queue_take(&q, &b, 1, 0, 0), 1);
+    dp_delivery_batch_settle(&b, true); /* "a" delivered */
+    dp_delivery_queue_complete(&q, &b);
+    assert_int_equal(told_done, 1);
+    assert_int_equal(told_dropped, 0);
+    assert_int_equal(dp_delivery_queue_take(&q, &b, 1, 0, 0), 1);
+    dp_delivery_queue_complete(&q, &b); /* "b" completed without a settle: dropped */
+    assert_int_equal(told_dropped, 1);
+    assert_int_equal(dp_delivery_queue_push_tracked(&q, "d", NULL, 1, 1, tell, NULL), 0);
+    assert_int_equal(dp_delivery_queue_push_tracked(&q, "e", NULL, 1, 1, tell, NULL), 0);
+    uint64_t requests = 0;
+    assert_int_equal(dp_delivery_queue_drain(&q, &requests), 2);
+    assert_int_equal(told_dropped, 3);
+    assert_int_equal(dp_delivery_queue_push_tracked(&q, "f", NULL, 1, 1, tell, NULL), 0);
+    dp_delivery_queue_destroy(&q);
+    assert_int_equal(told_dropped, 4);
+    assert_int_equal(told_done, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_inflight_counts_against_bounds),
         cmocka_unit_test(test_owned_requests),
         cmocka_unit_test(test_oldest_request),
+        cmocka_unit_test(test_tracked_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -178,10 +178,10 @@ static void test_unknown_key_and_section(void **state)
         "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
         "auth.header_values_file, http_cors_allowed_origins, "
         "http_cors_allowed_headers, http_cors_max_age, http_idle_timeout)");
-    expect_load_error(
-        "output:\n  format: json\nserve:\n  listen: x\n",
-        "3: unknown section 'serve' (allowed: server, assembly, output, upstream, "
-        "metrics, profile, thresholds, recommendations, budget, pricing, log, health, telemetry)");
+    expect_load_error("output:\n  format: json\nserve:\n  listen: x\n",
+                      "3: unknown section 'serve' (allowed: server, assembly, output, upstream, "
+                      "metrics, profile, thresholds, recommendations, budget, pricing, log, "
+                      "health, telemetry, storage)");
 }
 
 /* A key whose name has a dot may be written nested (as the Collector's
@@ -274,7 +274,7 @@ static void test_wrong_types(void **state)
     expect_load_error("- server\n",
                       "1: expected a mapping of sections, got a list (allowed: server, assembly, "
                       "output, upstream, metrics, profile, thresholds, recommendations, budget, "
-                      "pricing, log, health, telemetry)");
+                      "pricing, log, health, telemetry, storage)");
 }
 
 static void test_out_of_range(void **state)
@@ -354,7 +354,7 @@ static void test_set_single_key(void **state)
     assert_int_equal(dp_config_set(&c, "sever.listen", "x", err, sizeof(err)), -1);
     assert_string_equal(err, "unknown section 'sever' (allowed: server, assembly, output, "
                              "upstream, metrics, profile, thresholds, recommendations, budget, "
-                             "pricing, log, health, telemetry)");
+                             "pricing, log, health, telemetry, storage)");
     assert_int_equal(dp_config_set(&c, "budget", "1", err, sizeof(err)), -1);
     assert_string_equal(err, "'budget' names a section, not a key (allowed keys: usd, tokens)");
     /* the health endpoint's address is checked like the receivers': empty turns it off */
@@ -374,6 +374,15 @@ static void test_set_single_key(void **state)
     assert_string_equal(c.telemetry.listen, "");
     assert_int_equal(dp_config_set(&c, "telemetry.status_interval", "0", err, sizeof(err)), 0);
     assert_int_equal(c.telemetry.status_interval_ms, 0);
+    /* storage.sync: always or a duration; the size limit not below a segment */
+    assert_int_equal(dp_config_set(&c, "storage.sync", "always", err, sizeof(err)), 0);
+    assert_string_equal(c.storage.sync, "always");
+    assert_int_equal(dp_config_set(&c, "storage.sync", "often", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "is neither always nor a duration"));
+    assert_int_equal(dp_config_set(&c, "storage.max_size", "32MiB", err, sizeof(err)), 0);
+    assert_int_equal(dp_config_validate(&c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "storage.max_size"));
+    assert_int_equal(dp_config_set(&c, "storage.max_size", "1GiB", err, sizeof(err)), 0);
     assert_int_equal(dp_config_set(&c, "thresholds.retries_high", "1", err, sizeof(err)), 0);
     assert_int_equal(dp_config_validate(&c, err, sizeof(err)), -1);
     assert_string_equal(err, "thresholds.retries_high (1) must not be below "
