@@ -19,6 +19,8 @@ if [ "${1:-}" = "--test" ]; then
     packages+=(python3-grpc-tools)
     # the other HTTP libraries of the OTLP/HTTP library comparison (bench/http_null_server.c)
     packages+=(libevent-dev libh2o-evloop-dev)
+    # LMDB, the alternative of the persistent queue's storage comparison (bench/wal_bench.c)
+    packages+=(liblmdb-dev)
     # Node.js may come from elsewhere than Debian (with npm bundled); only
     # install Debian's when there is none.
     command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
