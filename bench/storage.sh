@@ -6,7 +6,7 @@
 # through_upstream), with its acknowledged = delivered check.
 #
 #   bench/storage.sh [--duration S] [--rounds N] [--build-dir DIR]
-# Environment: DAGPROF_WORKERS (default 0 = cores), CONCURRENCY (64),
+# Environment: DAGPROF_WORKERS (default 0 = cores), CONCURRENCY (64), BENCH_PIN (lib.sh),
 #   SPANS_PER_REQUEST (200), STORAGE_DIR (where segments go; default in the
 #   scratch directory).
 set -euo pipefail
@@ -27,6 +27,7 @@ done
 . "$ROOT/bench/lib.sh"
 bench_init storage
 bench_tools "$BUILD_DIR"
+quiet_listeners "$DAGPROF" # only the gRPC receiver: no default port to compete for
 STORE=${STORAGE_DIR:-$WORK/queue}
 LG_ARGS=(--concurrency "${CONCURRENCY:-64}" --spans-per-request "${SPANS_PER_REQUEST:-200}"
          --quiet --duration "$DURATION")
@@ -51,11 +52,13 @@ for round in $(seq 1 "$ROUNDS"); do
     for mode in off always interval; do
         storage_args "$mode"
         port=$(free_port)
-        start dagprof "$WORK/d.err" /dev/null "$DAGPROF" --listen "127.0.0.1:$port" \
-            --format json --idle-timeout 200ms --workers "${DAGPROF_WORKERS:-0}" \
+        start dagprof "$WORK/d.err" /dev/null ${SERVER_ON[@]+"${SERVER_ON[@]}"} "$DAGPROF" \
+            --listen "127.0.0.1:$port" --format json --idle-timeout 200ms \
+            --workers "${DAGPROF_WORKERS:-0}" ${QUIET_LISTENERS[@]+"${QUIET_LISTENERS[@]}"} \
             ${STORAGE_ARGS[@]+"${STORAGE_ARGS[@]}"}
         pid=$LAST_PID
-        line=$("$LOADGEN" --target "127.0.0.1:$port" "${LG_ARGS[@]}" || true)
+        line=$(${CLIENT_ON[@]+"${CLIENT_ON[@]}"} "$LOADGEN" --target "127.0.0.1:$port" \
+            "${LG_ARGS[@]}" || true)
         stop "$pid"
         left=$(segment_files)
         echo "round $round $mode: $line segment_files_after_stop=$left"
