@@ -22,7 +22,10 @@ Scenarios (--scenario, one CTest test each):
   reports kill9 without an upstream: the replayed runs are reported on
           stdout, and reporting them deletes the segments.
 
-  test_storage.py --dagprof PATH --scenario NAME
+With --protocol http/protobuf the upstream is the sink's OTLP/HTTP receiver
+and dagprof exports over OTLP/HTTP: delivery is tracked the same way.
+
+  test_storage.py --dagprof PATH --scenario NAME [--protocol grpc|http/protobuf]
 """
 
 import argparse
@@ -76,6 +79,7 @@ def daemon(binary, sink_port, path, idle, extra=()):
                         "--set", "upstream.batch_timeout=20ms",
                         "--set", "upstream.retry_initial_backoff=20ms",
                         "--set", "upstream.retry_max_backoff=200ms",
+                        "--upstream-protocol", up.PROTOCOL[0],
                         "--set", "storage.path=" + path] + list(extra), idle_timeout=idle)
     return d.start()
 
@@ -267,7 +271,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dagprof", required=True)
     ap.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
+    ap.add_argument("--protocol", default="grpc", choices=["grpc", "http/protobuf"])
     args = ap.parse_args()
+    up.PROTOCOL[0] = args.protocol  # the upstream sink's and dagprof's exporter's
     c = Checker("storage_" + args.scenario)
     path = tempfile.mkdtemp(prefix="dp-storage-")
     try:
