@@ -35,6 +35,7 @@ typedef struct report_sink {
     dp_sink base; /* first: a dp_sink * is a report_sink * */
     FILE *out;    /* NULL for the ordered sink */
     bool json;
+    bool html; /* ordered sink only: sections of one page */
     dp_render_options opt;
     size_t max_bytes; /* one rendered report at most */
     pthread_mutex_t lock;
@@ -75,7 +76,9 @@ static int report_on_run(dp_sink *sink, const dp_run_record *run, const dp_run_p
     int rc = -1;
     dp_buf b;
     dp_buf_init(&b, s->max_bytes);
-    if ((s->json ? dp_render_json(profile, &b) : dp_render_text(profile, &s->opt, &b)) != 0) {
+    if ((s->html   ? dp_render_html_run(profile, &b)
+         : s->json ? dp_render_json(profile, &b)
+                   : dp_render_text(profile, &s->opt, &b)) != 0) {
         dp_log_error("report", "cannot render the report of a run (%zu spans): out of memory",
                      run ? run->span_count : 0);
         goto out;
@@ -159,6 +162,27 @@ dp_sink *dp_ordered_report_sink_create(bool json, const dp_render_options *opt,
     return s ? &s->base : NULL;
 }
 
+dp_sink *dp_ordered_html_report_sink_create(size_t max_report_bytes)
+{
+    report_sink *s = report_sink_new(NULL, false, NULL, max_report_bytes);
+    if (s)
+        s->html = true;
+    return s ? &s->base : NULL;
+}
+
+/* The head or the end of the HTML page around the ordered sink's sections. */
+static int write_html_frame(FILE *out, bool end)
+{
+    dp_buf b;
+    dp_buf_init(&b, 0);
+    int rc = (end ? dp_render_html_end(&b) : dp_render_html_begin("report", &b)) == 0 &&
+                     fwrite(b.data, 1, b.len, out) == b.len
+                 ? 0
+                 : -1;
+    dp_buf_free(&b);
+    return rc;
+}
+
 static int compare_kept(const void *a, const void *b)
 {
     const kept_report *x = a, *y = b;
@@ -173,6 +197,8 @@ int dp_report_sink_write_ordered(dp_sink *sink, FILE *out)
     int rc = 0;
     pthread_mutex_lock(&s->lock);
     qsort(s->kept, s->kept_count, sizeof(*s->kept), compare_kept);
+    if (s->html && write_html_frame(out, false) != 0)
+        rc = -1;
     for (size_t i = 0; i < s->kept_count; i++) {
         if (rc == 0 && s->kept[i].len &&
             fwrite(s->kept[i].data, 1, s->kept[i].len, out) != s->kept[i].len)
@@ -180,6 +206,8 @@ int dp_report_sink_write_ordered(dp_sink *sink, FILE *out)
         free(s->kept[i].data);
     }
     s->kept_count = 0;
+    if (s->html && rc == 0 && write_html_frame(out, true) != 0)
+        rc = -1;
     pthread_mutex_unlock(&s->lock);
     if (fflush(out) != 0)
         rc = -1;

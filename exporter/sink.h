@@ -70,6 +70,13 @@ dp_sink *dp_ordered_report_sink_create(bool json, const dp_render_options *opt,
                                        size_t max_report_bytes);
 
 /**
+ * The ordered report sink for `--format html`: each run is one <section>
+ * (dp_render_html_run), and dp_report_sink_write_ordered() writes them as
+ * one self-contained page. NULL on out of memory.
+ */
+dp_sink *dp_ordered_html_report_sink_create(size_t max_report_bytes);
+
+/**
  * Write the ordered sink's reports to `out`, ordered by the runs' start
  * times (ties by trace id), then fflush; the reports are freed. Call once
  * the runs are in (after dp_engine_stop()). 0, or -1 when a write failed.

@@ -66,6 +66,17 @@ static int set_dag_id(dp_prof_ctx *c)
         }
         if (!found && r->name.len > 0)
             id = r->name;
+        for (size_t a = 0; a < r->resource_attr_count; a++) {
+            const dp_attr *ra = &r->resource_attrs[a];
+            if (dp_str_eq_cstr(ra->key, "service.name") && ra->value.kind == DP_VALUE_STRING &&
+                ra->value.u.s.len > 0) {
+                size_t len = ra->value.u.s.len < NODE_ID_MAX ? ra->value.u.s.len : NODE_ID_MAX;
+                c->p->service = dp_arena_strndup(&c->p->arena, ra->value.u.s.ptr, len);
+                if (!c->p->service)
+                    return -1;
+                break;
+            }
+        }
     }
     if (id.len > NODE_ID_MAX)
         id.len = NODE_ID_MAX;
@@ -782,6 +793,7 @@ int dp_prof_sum_usage(dp_prof_ctx *c)
         }
         if (!call->name)
             return -1;
+        call->start_ms = dp_prof_ms(ps->start_ns - p->start_ns);
         call->duration_ms = dp_prof_ms(ps->end_ns - ps->start_ns);
         call->success = c->spans[i].status != DP_STATUS_ERROR;
         call->tokens = ps->tokens;

@@ -118,6 +118,7 @@ static void clean_text(const char *cs)
 static void clean_profile_text(dp_run_profile *p)
 {
     clean_text(p->dag_id);
+    clean_text(p->service);
     for (size_t j = 0; j < p->node_count; j++) {
         dp_node_profile *n = &p->nodes[j];
         clean_text(n->id);

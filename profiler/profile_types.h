@@ -74,6 +74,7 @@ typedef struct dp_call_profile {
     const char
         *name; /* tool name for tools, else the operation (gen_ai.operation.name), else span name */
     const char *model; /* resolved model label for LLM calls, NULL otherwise */
+    double start_ms;   /* relative to the run's start */
     double duration_ms;
     bool success; /* span status is not ERROR */
     dp_token_counts tokens;
@@ -161,6 +162,7 @@ enum dp_deps_source {
 struct dp_run_profile {
     uint8_t trace_id[16];
     const char *dag_id;
+    const char *service; /* the root span's resource service.name; NULL when absent */
     bool late;
     bool partial;               /* finalised early: more spans may come (and a whole report) */
     bool supersedes;            /* replaces an earlier partial report of this trace */

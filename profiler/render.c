@@ -312,6 +312,22 @@ static void bottlenecks(text_out *o, const dp_run_profile *p)
         put(o, "  (%zu more with lower impact not shown)\n", p->bottlenecks_omitted);
 }
 
+void dp_render_overlap_names(unsigned overlaps, char *out, size_t cap)
+{
+    size_t used = 0;
+    if (cap)
+        out[0] = '\0';
+    for (unsigned t = 0; t < 32 && used < cap; t++) {
+        if (!(overlaps & (1u << t)))
+            continue;
+        int n = snprintf(out + used, cap - used, "%s%s", used ? ", " : "",
+                         dp_recommendation_type_name((enum dp_recommendation_type)t));
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
 static void recommendations(text_out *o, const dp_run_profile *p)
 {
     put(o, "\nRecommendations%s\n", p->recommendation_count ? "" : ": none");
@@ -325,15 +341,9 @@ static void recommendations(text_out *o, const dp_run_profile *p)
             money(cost, sizeof(cost), r->savings_cost_usd, r->savings_cost_known));
         put(o, "     %s\n     -> %s\n", r->description, r->implementation);
         if (r->overlaps) {
-            put(o, "     (savings overlap with");
-            for (unsigned t = 0, first = 1; t < 32; t++) {
-                if (!(r->overlaps & (1u << t)))
-                    continue;
-                put(o, "%s %s", first ? "" : ",",
-                    dp_recommendation_type_name((enum dp_recommendation_type)t));
-                first = 0;
-            }
-            put(o, ": alternatives, not additive)\n");
+            char names[256];
+            dp_render_overlap_names(r->overlaps, names, sizeof(names));
+            put(o, "     (savings overlap with %s: alternatives, not additive)\n", names);
         }
     }
 }

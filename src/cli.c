@@ -385,6 +385,13 @@ int dp_cli_main_to(int argc, char **argv, FILE *out, FILE *errout)
     if (cli.config.output.color < 0)
         cli.config.output.color = isatty(fileno(out)) ? 1 : 0;
 
+    /* the daemon (and validate, which checks its settings) writes HTML pages to a directory */
+    if ((cli.command == DP_CLI_DAEMON || cli.command == DP_CLI_VALIDATE) &&
+        cli.config.output.format == DP_FORMAT_HTML) {
+        fprintf(errout, "dagprof: output.format html is for 'dagprof report'; the daemon writes "
+                        "an HTML page per run with output.html_dir (--html-dir)\n");
+        goto out;
+    }
     if (cli.command == DP_CLI_PRICES) {
         status = print_price_explain(&cli, out, errout);
     } else if (cli.command == DP_CLI_REPORT) {

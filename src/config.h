@@ -25,6 +25,7 @@
 enum dp_output_format {
     DP_FORMAT_TEXT = 0,
     DP_FORMAT_JSON = 1,
+    DP_FORMAT_HTML = 2, /* dagprof report only: one page with a section per run */
 };
 
 /* When run reports are printed on stdout. */
@@ -39,7 +40,9 @@ typedef struct dp_output_config {
     enum dp_output_format format;
     int color; /* 0 never, 1 always, -1 auto (tty) */
     unsigned waterfall_width;
-    int reports; /* enum dp_output_reports */
+    int reports;             /* enum dp_output_reports */
+    char html_dir[1024];     /* one HTML page per run + index.html here; "" = none */
+    unsigned html_max_files; /* pages kept in html_dir, the oldest deleted first */
 } dp_output_config;
 
 typedef struct dp_config {

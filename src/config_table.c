@@ -17,6 +17,7 @@
 static const dp_config_enum_value format_values[] = {
     {"text", DP_FORMAT_TEXT},
     {"json", DP_FORMAT_JSON},
+    {"html", DP_FORMAT_HTML},
     {NULL, 0},
 };
 
@@ -44,13 +45,20 @@ static const dp_config_enum_value log_level_values[] = {
 
 static const dp_config_key output_keys[] = {
     OUTPUT_KEY("format", DP_CFG_ENUM, format, "text", 0, 0, format_values, "--format",
-               "Report format: text for people, json for one JSON object per run on one line."),
+               "Report format: text for people, json for one JSON object per run on one line, html "
+               "(dagprof report only) for one self-contained page with a section per run."),
     OUTPUT_KEY("color", DP_CFG_ENUM, color, "auto", 0, 0, color_values, "--color",
                "ANSI colours in text reports. auto = only when stdout is a terminal."),
     OUTPUT_KEY("waterfall_width", DP_CFG_UINT, waterfall_width, "50", 10, 500, NULL, NULL,
                "Columns of the waterfall chart's time axis in text reports."),
     OUTPUT_KEY("reports", DP_CFG_ENUM, reports, "auto", 0, 0, reports_values, "--reports",
                "Print run reports on stdout. auto = only when no upstream is configured."),
+    OUTPUT_KEY("html_dir", DP_CFG_STRING, html_dir, "", 0, 0, NULL, "--html-dir",
+               "Directory for HTML reports: one self-contained page per run, named by its start "
+               "time and trace id, and index.html listing them (created if missing). Empty = "
+               "none."),
+    OUTPUT_KEY("html_max_files", DP_CFG_UINT, html_max_files, "1000", 1, 1000000, NULL, NULL,
+               "Run pages kept in html_dir; beyond it the oldest runs' pages are deleted."),
 };
 
 static const dp_config_key pricing_keys[] = {
@@ -84,7 +92,7 @@ static const dp_config_key health_keys[] = {
 };
 
 static const dp_config_section output_section =
-    DP_CONFIG_SECTION("output", "How reports are printed.", output_keys);
+    DP_CONFIG_SECTION("output", "How reports are printed and written.", output_keys);
 static const dp_config_section pricing_section =
     DP_CONFIG_SECTION("pricing", "Model prices (USD per million tokens).", pricing_keys);
 static const dp_config_section log_section =

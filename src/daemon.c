@@ -32,6 +32,7 @@
 #include "receiver.h"
 #include "receiver_tls.h"
 #include "render.h"
+#include "html_sink.h"
 #include "self_telemetry.h"
 #include "service_identity.h"
 #include "sink.h"
@@ -261,6 +262,7 @@ int dp_daemon_run(const dp_config *cfg)
     dp_engine *engine = NULL;
     dp_export_pipeline *exporter = NULL; /* NULL without an upstream; owns its sink then */
     dp_sink *sink = NULL;
+    dp_sink *pages = NULL; /* output.html_dir: a page per run, besides the other output */
     dp_ingest *ingest[DP_TRANSPORT_COUNT] = {NULL, NULL}; /* what a receiver does with a request */
     receiver_security security = {NULL, NULL};            /* both receivers' TLS and tokens */
     grpc_input grpc = {cfg, NULL, &security, NULL};
@@ -363,7 +365,17 @@ int dp_daemon_run(const dp_config *cfg)
             goto out;
         }
     }
+    if (cfg->output.html_dir[0]) {
+        char err[4200];
+        pages =
+            dp_html_sink_create(cfg->output.html_dir, cfg->output.html_max_files, err, sizeof(err));
+        if (!pages) {
+            dp_log_error("daemon", "%s (output.html_dir)", err);
+            goto out;
+        }
+    }
     if (dp_engine_add_output(engine, sink) != 0 ||
+        (pages && dp_engine_add_output(engine, pages) != 0) ||
         dp_engine_add_input(engine, &grpc_input_plugin, &grpc) != 0 ||
         (cfg->server.http_listen[0] &&
          dp_engine_add_input(engine, &http_input_plugin, &http) != 0) ||
@@ -450,6 +462,7 @@ out:
         dp_export_pipeline_destroy(exporter);
     else
         dp_sink_destroy(sink);
+    dp_sink_destroy(pages);
     /* last: the upstream has told every tracked request how it ended; what
      * was not done stays on disk for the next start */
     dp_storage_close(storage);

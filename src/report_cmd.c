@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "file_input.h"
+#include "html_sink.h"
 #include "sink.h"
 
 /* One rendered report may not exceed this (a run of many thousand nodes
@@ -60,14 +61,27 @@ int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *
     const dp_file_input_options input_opt = {files, count > 0 ? (size_t)count : 0, on_file, &totals,
                                              0};
 
-    dp_sink *sink =
-        dp_ordered_report_sink_create(cfg->output.format == DP_FORMAT_JSON, &opt, REPORT_MAX_BYTES);
+    dp_sink *sink = cfg->output.format == DP_FORMAT_HTML
+                        ? dp_ordered_html_report_sink_create(REPORT_MAX_BYTES)
+                        : dp_ordered_report_sink_create(cfg->output.format == DP_FORMAT_JSON, &opt,
+                                                        REPORT_MAX_BYTES);
+    dp_sink *pages = NULL; /* --html-dir: a page per run besides the report */
+    if (cfg->output.html_dir[0]) {
+        char err[4200];
+        pages =
+            dp_html_sink_create(cfg->output.html_dir, cfg->output.html_max_files, err, sizeof(err));
+        if (!pages) {
+            fprintf(errout, "dagprof report: %s\n", err);
+            goto out;
+        }
+    }
     input = dp_file_input_create(&input_opt);
     if (!sink || !input || dp_engine_create(cfg, &engine_opt, &engine) != 0) {
         fprintf(errout, "dagprof report: out of memory\n");
         goto out;
     }
     if (dp_engine_add_output(engine, sink) != 0 ||
+        (pages && dp_engine_add_output(engine, pages) != 0) ||
         dp_engine_add_input(engine, &dp_file_input_plugin, input) != 0)
         goto out;
     input = NULL; /* the engine's now */
@@ -103,6 +117,7 @@ out:
         dp_file_input_plugin.destroy(input);
     dp_engine_destroy(engine);
     dp_sink_destroy(sink);
+    dp_sink_destroy(pages);
     return status;
 }
 

@@ -20,9 +20,10 @@
 #define DP_REPORT_MAX_SPAN_BYTES ((size_t)4 << 30)
 
 /**
- * Profile `files` and write one report per run to `out` (text or JSON lines
- * per cfg->output.format); problems with files go to `errout`, each naming
- * the file (and line). A file that cannot be read does not stop the others.
+ * Profile `files` and write one report per run to `out` (text, JSON lines, or
+ * one HTML page with a section per run, per cfg->output.format), and with
+ * cfg->output.html_dir also one HTML page per run there (html_sink.h); problems with files go to
+ * `errout`, each naming the file (and line). A file that cannot be read does not stop the others.
  * A span present more than once (same trace id, span id and start) is
  * profiled once, and the number of copies dropped is reported on errout.
  * Returns the exit status: 0, or 1 when a file failed, a run could not be

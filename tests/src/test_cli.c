@@ -178,7 +178,7 @@ static void test_usage_errors_exit_2_with_one_line_and_hint(void **state)
          "1.5m or 1h, got '5'"},
         {{"dagprof", "report", "--format=yaml", "f.json"},
          4,
-         "option '--format': output.format: 'yaml' is not one of: text, json"},
+         "option '--format': output.format: 'yaml' is not one of: text, json, html"},
         {{"dagprof", "--set", "nokey"}, 3, "option '--set' needs SECTION.KEY=VALUE, got 'nokey'"},
         {{"dagprof", "--set", "server.port=1"},
          3,
@@ -213,7 +213,7 @@ static void test_config_errors_exit_2_with_file_and_line(void **state)
     char *argv[] = {"dagprof", "report", "--config", path, "x.json"};
     snprintf(want, sizeof(want),
              "dagprof: %s:3: unknown key 'colour' in section 'output' (allowed: format, color, "
-             "waterfall_width, reports)\n",
+             "waterfall_width, reports, html_dir, html_max_files)\n",
              path);
     free(run(ARGC(argv), argv, 2, want));
     unlink(path);
@@ -230,6 +230,12 @@ static void test_config_errors_exit_2_with_file_and_line(void **state)
              path);
     free(run(ARGC(argv3), argv3, 2, want));
     unlink(path);
+
+    /* an HTML page on stdout is for `report`; the daemon writes pages to a directory */
+    char *argv4[] = {"dagprof", "--format", "html"};
+    free(run(ARGC(argv4), argv4, 2,
+             "dagprof: output.format html is for 'dagprof report'; the daemon writes an HTML "
+             "page per run with output.html_dir (--html-dir)\n"));
 }
 
 /* validate: "ok" and 0 for a good configuration, the FILE:LINE message and 2

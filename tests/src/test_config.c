@@ -256,7 +256,7 @@ static void test_wrong_types(void **state)
     expect_load_error("thresholds:\n  slow_node_factor: nan\n",
                       "2: thresholds.slow_node_factor: expected a number, got 'nan'");
     expect_load_error("output:\n  format: xml\n",
-                      "2: output.format: 'xml' is not one of: text, json");
+                      "2: output.format: 'xml' is not one of: text, json, html");
     expect_load_error("log:\n  level: verbose\n",
                       "2: log.level: 'verbose' is not one of: error, warn, info, debug");
     expect_load_error("server:\n  listen:\n    - a\n    - b\n",

@@ -231,6 +231,30 @@ static void test_no_spans_at_all(void **state)
     free_output(&r);
 }
 
+/* --format html: one page, one section per run in start order (batch-dag
+ * first, as in the JSON test), with the service of the resource. */
+static void test_html_one_page_sections_in_start_order(void **state)
+{
+    (void)state;
+    char *files[] = {DIR "run_a.json", DIR "run_b.json"};
+    run_output r = report(DP_FORMAT_HTML, files, 2);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.err, "");
+    assert_true(strncmp(r.out, "<!DOCTYPE html>", 15) == 0);
+    char *batch = strstr(r.out, "<section class=\"run\" id=\"r0b0b");
+    char *qa = strstr(r.out, "<section class=\"run\" id=\"r0a0a");
+    assert_non_null(batch);
+    assert_non_null(qa);
+    assert_true(batch < qa);
+    assert_null(strstr(qa + 1, "<section"));
+    assert_non_null(strstr(r.out, "service <span class=\"service\">report-test</span>"));
+    /* qa-dag: 0..1000 ms; batch-dag: 0..300 ms */
+    assert_non_null(strstr(qa, "<b>1000.0 ms</b>"));
+    assert_non_null(strstr(batch, "<b>300.0 ms</b>"));
+    assert_int_equal(strcmp(r.out + strlen(r.out) - 22, "</main></body></html>\n"), 0);
+    free_output(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_bad_and_empty_files_are_named_good_ones_reported),
         cmocka_unit_test(test_duplicate_spans_count_once),
         cmocka_unit_test(test_no_spans_at_all),
+        cmocka_unit_test(test_html_one_page_sections_in_start_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

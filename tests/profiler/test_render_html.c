@@ -1,0 +1,281 @@
+/*
+ * The HTML report: the escaping helper byte by byte, and the structure of
+ * the page of a profile built by hand (no spans, so every field is known):
+ * names from spans stay text, anchors come from indexes, every element the
+ * page opens is closed, the critical path is marked on exactly its nodes,
+ * figures are the JSON report's, dependency cycles do not stop the graph,
+ * and a buffer that is too small leaves nothing behind.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "profile_types.h"
+#include "render.h"
+
+static char *escaped(const char *s, size_t len)
+{
+    static dp_buf b;
+    dp_buf_free(&b);
+    dp_buf_init(&b, 0);
+    assert_int_equal(dp_html_escape(&b, s, len), 0);
+    return b.data ? b.data : "";
+}
+
+static void test_escape(void **state)
+{
+    (void)state;
+    assert_string_equal(escaped("plain", 5), "plain");
+    assert_string_equal(escaped("<script>alert(1)</script>", 25),
+                        "&lt;script&gt;alert(1)&lt;/script&gt;");
+    assert_string_equal(escaped("a\"b'c&d", 7), "a&quot;b&#39;c&amp;d");
+    /* an entity that is already there is escaped again: the text is shown as sent */
+    assert_string_equal(escaped("&amp;", 5), "&amp;amp;");
+    /* control characters become '?', UTF-8 is copied */
+    assert_string_equal(escaped("x\ny\x01z\x7f", 6), "x?y?z?");
+    assert_string_equal(escaped("caf\xc3\xa9 \xe2\x86\x92", 9), "caf\xc3\xa9 \xe2\x86\x92");
+    /* only len bytes are read; a NUL inside them is a control character */
+    assert_string_equal(escaped("ab<cd", 3), "ab&lt;");
+    assert_string_equal(escaped("a\0b", 3), "a?b");
+    assert_string_equal(escaped(NULL, 0), "");
+
+    dp_buf small;
+    dp_buf_init(&small, 8);
+    assert_int_equal(dp_html_escape(&small, "<<<<", 4), -1); /* 16 bytes > cap 8 */
+    dp_buf_free(&small);
+    assert_int_equal(dp_html_escape(NULL, "x", 1), -1);
+    escaped("", 0);
+}
+
+/*
+ * Three nodes by hand, run start 2023-11-14 22:13:20 UTC (1700000000 s):
+ *   0 `<script>alert(1)</script>`  0..400 ms, on the critical path
+ *   1 `q"u'o&te`                   500..1000 ms, ready 400 (wait 100), depends on 0, critical
+ *   2 `side`                       100..300 ms, depends on 1 and 1 on 2 too: a cycle
+ * wall 1000, critical path 1000 ms (0 -> 1), cost 0.25 of node 1 known, node 2 unknown.
+ */
+static dp_node_profile nodes[3];
+static size_t deps1[] = {0, 2}, deps2[] = {1};
+static size_t path[] = {0, 1};
+static dp_tool_call_profile tools[] = {{"grep <x>", 12.5, false}};
+static dp_call_profile calls[] = {
+    {1, true, false, "chat", "gpt-<4o>", 600.0, 300.0, true, {1000, 200, 300, 0}, 0.25, true},
+    {0, false, true, "grep <x>", NULL, 50.0, 12.5, false, {0}, 0, true},
+};
+static dp_bottleneck findings[1];
+static dp_recommendation recs[1];
+
+static void build(dp_run_profile *p)
+{
+    memset(p, 0, sizeof(*p));
+    memset(nodes, 0, sizeof(nodes));
+    for (int i = 0; i < 16; i++)
+        p->trace_id[i] = (uint8_t)(0xa0 + i);
+    p->dag_id = "dag <b>&";
+    p->service = "svc\"x";
+    p->span_count = 5;
+    p->start_ns = 1700000000ull * 1000000000ull + 123000000ull;
+    p->wall_ms = 1000;
+    p->execution_ms = 1100;
+    p->critical_path_ms = 1000;
+    p->parallelism = 1.1;
+    p->speedup = 1;
+    p->speedup_if_independent = -1;
+    p->explicit_deps = true;
+    p->deps_source = DP_DEPS_DECLARED;
+    p->llm_calls = 1;
+    p->tool_calls = 1;
+    p->tokens = (dp_token_counts){1000, 200, 300, 0};
+    p->cost_usd = 0.25;
+    p->cost_any_known = true;
+    p->cost_complete = false;
+    p->unknown_cost_calls = 1;
+
+    nodes[0] = (dp_node_profile){.id = "<script>alert(1)</script>",
+                                 .name = "<img src=x onerror=alert(2)>",
+                                 .start_ms = 0,
+                                 .end_ms = 400,
+                                 .duration_ms = 400,
+                                 .execution_ms = 400,
+                                 .parent_node = -1,
+                                 .on_critical_path = true,
+                                 .cost_known = true,
+                                 .tool_calls = tools,
+                                 .tool_call_count = 1};
+    nodes[1] = (dp_node_profile){.id = "q\"u'o&te",
+                                 .name = "n",
+                                 .model = "gpt-<4o>",
+                                 .start_ms = 500,
+                                 .end_ms = 1000,
+                                 .ready_ms = 400,
+                                 .duration_ms = 500,
+                                 .wait_ms = 100,
+                                 .execution_ms = 500,
+                                 .deps = deps1,
+                                 .dep_count = 2,
+                                 .parent_node = -1,
+                                 .on_critical_path = true,
+                                 .llm_calls = 1,
+                                 .tokens = {1000, 200, 300, 0},
+                                 .cost_usd = 0.25,
+                                 .cost_known = true};
+    nodes[2] = (dp_node_profile){.id = "side",
+                                 .name = "side",
+                                 .start_ms = 100,
+                                 .end_ms = 300,
+                                 .duration_ms = 200,
+                                 .execution_ms = 200,
+                                 .deps = deps2,
+                                 .dep_count = 1,
+                                 .parent_node = -1,
+                                 .cost_known = false,
+                                 .unknown_cost_calls = 1};
+    p->nodes = nodes;
+    p->node_count = 3;
+    p->critical_path = path;
+    p->critical_path_count = 2;
+    p->calls = calls;
+    p->call_count = 2;
+    findings[0] = (dp_bottleneck){
+        .type = DP_BOTTLENECK_SLOW_NODE, .node = 1, .severity = DP_SEVERITY_HIGH, .impact_pct = 50};
+    snprintf(findings[0].details, sizeof(findings[0].details), "node </td><script>x</script>");
+    snprintf(findings[0].suggestion, sizeof(findings[0].suggestion), "split it");
+    p->bottlenecks = findings;
+    p->bottleneck_count = 1;
+    recs[0] = (dp_recommendation){.type = DP_REC_CACHE,
+                                  .priority = DP_SEVERITY_MEDIUM,
+                                  .savings_time_ms = 250.5,
+                                  .savings_tokens = 300,
+                                  .savings_cost_usd = 0.125,
+                                  .savings_cost_known = true};
+    snprintf(recs[0].description, sizeof(recs[0].description), "cache 'it'");
+    p->recommendations = recs;
+    p->recommendation_count = 1;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *s = hay; (s = strstr(s, needle)) != NULL; s += strlen(needle))
+        n++;
+    return n;
+}
+
+static void test_page_structure(void **state)
+{
+    (void)state;
+    dp_run_profile p;
+    build(&p);
+    dp_buf b;
+    dp_buf_init(&b, 0);
+    assert_int_equal(dp_render_html(&p, &b), 0);
+    const char *h = b.data;
+
+    assert_true(strncmp(h, "<!DOCTYPE html>", 15) == 0);
+    assert_int_equal(count(h, "</html>"), 1);
+    /* no script and no external resource of any kind */
+    assert_int_equal(count(h, "<script"), 0);
+    assert_int_equal(count(h, "<img"), 0);
+    assert_int_equal(count(h, " src=\""), 0);
+    assert_non_null(strstr(h, "&lt;img src=x onerror=alert(2)&gt;")); /* the name, as text */
+    assert_int_equal(count(h, "<link"), 0);
+    assert_int_equal(count(h, "http://") + count(h, "https://"),
+                     1); /* the SVG namespace name only */
+    assert_non_null(strstr(h, "xmlns=\"http://www.w3.org/2000/svg\""));
+    /* the names are text, in text and in attributes */
+    assert_non_null(strstr(h, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert_non_null(strstr(h, "data-node=\"q&quot;u&#39;o&amp;te\""));
+    assert_non_null(strstr(h, "<title>dagprof: dag &lt;b&gt;&amp;</title>"));
+    assert_non_null(strstr(h, "svc&quot;x"));
+    assert_non_null(strstr(h, "node &lt;/td&gt;&lt;script&gt;x&lt;/script&gt;"));
+
+    /* every element opened is closed */
+    const char *pairs[][2] = {{"<section", "</section>"},
+                              {"<table", "</table>"},
+                              {"<tr", "</tr>"},
+                              {"<svg", "</svg>"},
+                              {"<details", "</details>"},
+                              {"<g ", "</g>"},
+                              {"<a ", "</a>"},
+                              {"<title>", "</title>"}};
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+        assert_int_equal(count(h, pairs[i][0]), count(h, pairs[i][1]));
+    assert_int_equal(count(h, "<section"), 1);
+
+    /* node rows anchored by index; the two critical ones marked */
+    assert_non_null(strstr(h, "id=\"ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-n2\""));
+    assert_int_equal(count(h, "data-critical=\"1\""), 2);
+    assert_int_equal(count(h, "data-critical=\"0\""), 1);
+    assert_int_equal(count(h, "class=\"gn crit\""), 2);
+    /* 3 edges: 0->1 on the path, 2->1 and 1->2 (the cycle) are not */
+    assert_int_equal(count(h, "<path class=\"ge explicit crit\""), 1);
+    assert_int_equal(count(h, "<path class=\"ge explicit\""), 2);
+    /* the finding links to its node; the top fix to its recommendation */
+    assert_non_null(strstr(h, "href=\"#ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-n1\""));
+    assert_non_null(strstr(h, "href=\"#ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-b0\""));
+    assert_non_null(strstr(h, "href=\"#ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-r0\""));
+    /* figures as the JSON report writes them */
+    assert_non_null(strstr(h, "<b>1000.0 ms</b>")); /* wall */
+    assert_non_null(strstr(h, "<b>1.1</b>"));       /* parallelism */
+    assert_non_null(strstr(h, "saves <span class=\"save-ms\">250.5 ms</span>"));
+    assert_non_null(strstr(h, "$0.125"));                            /* the saving's cost */
+    assert_non_null(strstr(h, "<td class=\"n cost\">unknown</td>")); /* node 2 */
+    assert_non_null(strstr(h, "2023-11-14 22:13:20.123 UTC"));
+    /* the wait is drawn before the node: 100 ms from 400 ms of a 1000 ms run */
+    assert_non_null(strstr(h, "class=\"wait\" style=\"left:40.000%;width:10.000%\""));
+    /* calls under their nodes: node 0 (tool) and node 1 (LLM) are expandable */
+    assert_int_equal(count(h, "<details class=\"wf"), 2);
+    assert_non_null(strstr(h, "class=\"tool fail\""));
+    dp_buf_free(&b);
+}
+
+static void test_several_runs_and_failure(void **state)
+{
+    (void)state;
+    dp_run_profile p;
+    build(&p);
+    dp_buf b;
+    dp_buf_init(&b, 0);
+    assert_int_equal(dp_render_html_begin("report", &b), 0);
+    assert_int_equal(dp_render_html_run(&p, &b), 0);
+    p.trace_id[0] = 0x11;
+    assert_int_equal(dp_render_html_run(&p, &b), 0);
+    assert_int_equal(dp_render_html_end(&b), 0);
+    assert_int_equal(count(b.data, "<section"), 2);
+    /* anchors stay unique across the runs of one page */
+    assert_int_equal(count(b.data, "-n0\" class=\"node"), 2);
+    assert_non_null(strstr(b.data, "id=\"r11a1a2a3a4a5a6a7a8a9aaabacadaeaf-n0\""));
+    dp_buf_free(&b);
+
+    /* too small a buffer: -1 and nothing appended */
+    dp_buf_init(&b, 4096);
+    assert_int_equal(dp_buf_puts(&b, "kept"), 0);
+    assert_int_equal(dp_render_html(&p, &b), -1);
+    assert_int_equal(b.len, 4);
+    assert_string_equal(b.data, "kept");
+    dp_buf_free(&b);
+
+    /* an empty run still renders a whole page */
+    dp_run_profile empty;
+    memset(&empty, 0, sizeof(empty));
+    empty.speedup_if_independent = -1;
+    dp_buf_init(&b, 0);
+    assert_int_equal(dp_render_html(&empty, &b), 0);
+    assert_non_null(strstr(b.data, "DAG <span class=\"dag-id\">unknown</span>"));
+    assert_non_null(strstr(b.data, "</html>"));
+    dp_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_page_structure),
+        cmocka_unit_test(test_several_runs_and_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
