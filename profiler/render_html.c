@@ -2,10 +2,10 @@
  * The HTML report: one self-contained page per run (or one page holding a
  * section per run), for people who open a run in a browser. No script, no
  * external stylesheet, font or image: inline CSS, inline SVG, and <details>
- * for what expands. It shows the summary with the three biggest fixes, the
- * node table, a waterfall of nodes and their LLM and tool calls, the DAG as
- * a layered graph, cost and tokens by node and by model, execution against
- * wait per node, and the findings, linked to their nodes by anchors.
+ * for what expands. It shows the summary with the three biggest fixes, a
+ * waterfall of nodes and their LLM and tool calls, the DAG as a layered
+ * graph, the findings, cost and tokens by node and by model, execution
+ * against wait per node, and the node table every other part links to.
  *
  * Every figure is formatted as the JSON report formats it
  * (dp_json_format_double with the same decimals), so the two never differ.
@@ -894,12 +894,12 @@ int dp_render_html_run(const dp_run_profile *p, dp_buf *out)
     size_t items = p->node_count + p->call_count;
     (void)dp_buf_reserve(out, 8192 + (items < 1000000 ? items : 1000000) * 1200);
     summary(&o, p, trace);
-    node_table(&o, p);
     waterfall(&o, p);
     graph(&o, p);
+    findings(&o, p);
     cost_section(&o, p);
     wait_section(&o, p);
-    findings(&o, p);
+    node_table(&o, p);
     lit(&o, "</section>\n");
     if (o.err) { /* no cut section left behind */
         out->len = start_len;

@@ -17,6 +17,8 @@ if [ "${1:-}" = "--test" ]; then
     packages+=(python3-prometheus-client)
     # grpc_tools.protoc: the gRPC health stubs of the Watch test
     packages+=(python3-grpc-tools)
+    # the HTML report tests load pages in headless Chromium (tests/e2e/test_html_report.py)
+    packages+=(chromium)
     # the other HTTP libraries of the OTLP/HTTP library comparison (bench/http_null_server.c)
     packages+=(libevent-dev libh2o-evloop-dev)
     # LMDB, the alternative of the persistent queue's storage comparison (bench/wal_bench.c)
