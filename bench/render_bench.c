@@ -4,12 +4,16 @@
  * Builds one realistic agent DAG run of 20 spans in memory (a root, six
  * agent nodes with declared dependencies, one chat call per node and tool
  * calls in most of them, gen_ai.* attributes as agent SDKs send them),
- * profiles it once, then renders it N times in each format into a reused
- * dp_buf, as the daemon's run processor does. Prints one key=value line per
- * format. Only the rendering is timed.
+ * profiles it once, then renders it N times in each format (JSON, text,
+ * HTML) into a reused dp_buf, as the daemon's run processor does. Prints
+ * one key=value line per format. Only the rendering is timed.
  *
- *   render_bench [N]        (N defaults to 200000)
- *   render_bench --print    (prints one report in each format instead)
+ * With --nodes K the run is instead a layered DAG of K agent nodes (layers
+ * of 20; each node depends on the first node and its own position in the
+ * layer before, and makes one chat call): the size of a large HTML report.
+ *
+ *   render_bench [N] [--nodes K]   (N defaults to 200000)
+ *   render_bench --print           (prints one report in each format instead)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,27 +23,49 @@
 #include "profile_types.h"
 #include "render.h"
 
-#define MAX_SPANS 32
 #define MAX_ATTRS 8
+#define LAYER_WIDTH 20
 
 typedef struct bench_trace {
-    dp_span spans[MAX_SPANS];
-    dp_attr attrs[MAX_SPANS][MAX_ATTRS];
-    dp_value deps[MAX_SPANS][2];
-    size_t count;
+    dp_span *spans;
+    dp_attr (*attrs)[MAX_ATTRS];
+    dp_value (*deps)[2];
+    char (*ids)[3][16]; /* node id and dependency ids of generated nodes */
+    size_t count, cap;
 } bench_trace;
+
+static void trace_init(bench_trace *t, size_t cap)
+{
+    memset(t, 0, sizeof(*t));
+    t->cap = cap;
+    t->spans = calloc(cap, sizeof(*t->spans));
+    t->attrs = calloc(cap, sizeof(*t->attrs));
+    t->deps = calloc(cap, sizeof(*t->deps));
+    t->ids = calloc(cap, sizeof(*t->ids));
+    if (!t->spans || !t->attrs || !t->deps || !t->ids)
+        abort();
+}
+
+static void trace_free(bench_trace *t)
+{
+    free(t->spans);
+    free(t->attrs);
+    free(t->deps);
+    free(t->ids);
+}
 
 static const uint64_t base_ns = 1700000000000000000ULL;
 
 static void span_id(size_t index, uint8_t out[8])
 {
     memset(out, 0, 8);
-    out[7] = (uint8_t)(index + 1);
+    for (int k = 0; k < 4; k++) /* index + 1, big-endian in the last four bytes */
+        out[7 - k] = (uint8_t)((index + 1) >> (8 * k));
 }
 
 static int add_span(bench_trace *t, const char *name, int parent, double start_ms, double end_ms)
 {
-    if (t->count == MAX_SPANS)
+    if (t->count == t->cap)
         abort();
     size_t i = t->count++;
     dp_span *s = &t->spans[i];
@@ -125,7 +151,7 @@ static void add_tool(bench_trace *t, int node, const char *name, double start, d
 /* 1 root + 6 nodes + 6 chats + 7 tools = 20 spans */
 static void build_trace(bench_trace *t)
 {
-    memset(t, 0, sizeof(*t));
+    trace_init(t, 32);
     int root = add_span(t, "research_pipeline", -1, 0, 9000);
     attr_str(t, root, "dag.id", "research-pipeline");
     int plan =
@@ -149,6 +175,27 @@ static void build_trace(bench_trace *t)
     add_tool(t, wr, "save_report", 8900, 8990);
 }
 
+/* A root and `nodes` agent nodes of 100 ms in layers of LAYER_WIDTH, one chat call each. */
+static void build_layered(bench_trace *t, size_t nodes)
+{
+    trace_init(t, 1 + 2 * nodes);
+    size_t layers = (nodes + LAYER_WIDTH - 1) / LAYER_WIDTH;
+    int root = add_span(t, "layered_pipeline", -1, 0, (double)layers * 120);
+    attr_str(t, root, "dag.id", "layered-pipeline");
+    for (size_t k = 0; k < nodes; k++) {
+        size_t layer = k / LAYER_WIDTH, i = k % LAYER_WIDTH;
+        char(*ids)[16] = t->ids[k];
+        snprintf(ids[0], 16, "L%03zu-n%02zu", layer, i);
+        if (layer) {
+            snprintf(ids[1], 16, "L%03zu-n00", layer - 1);
+            snprintf(ids[2], 16, "L%03zu-n%02zu", layer - 1, i);
+        }
+        double start = (double)layer * 120;
+        add_node(t, root, ids[0], start, start + 100, i % 2 ? "gpt-4o-mini" : "gpt-4o", 1500, 300,
+                 layer ? ids[1] : NULL, layer && i ? ids[2] : NULL);
+    }
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -159,14 +206,16 @@ static double now_s(void)
 static int run(const char *format, const dp_run_profile *p, long n)
 {
     dp_buf out;
-    dp_buf_init(&out, 1 << 20);
+    dp_buf_init(&out, (size_t)64 << 20);
     dp_render_options opt = {.color = false, .waterfall_width = 0};
-    bool json = strcmp(format, "json") == 0;
+    bool json = strcmp(format, "json") == 0, html = strcmp(format, "html") == 0;
     size_t bytes = 0;
     double t0 = now_s();
     for (long i = 0; i < n; i++) {
         dp_buf_reset(&out);
-        int rc = json ? dp_render_json(p, &out) : dp_render_text(p, &opt, &out);
+        int rc = json   ? dp_render_json(p, &out)
+                 : html ? dp_render_html(p, &out)
+                        : dp_render_text(p, &opt, &out);
         if (rc != 0) {
             fprintf(stderr, "render_bench: %s render failed\n", format);
             dp_buf_free(&out);
@@ -175,10 +224,10 @@ static int run(const char *format, const dp_run_profile *p, long n)
         bytes = out.len;
     }
     double elapsed = now_s() - t0;
-    printf("format=%s renders=%ld elapsed_s=%.3f renders_per_s=%.0f bytes_per_report=%zu "
-           "spans_per_s_equivalent=%.0f\n",
-           format, n, elapsed, (double)n / elapsed, bytes,
-           (double)n * (double)p->span_count / elapsed);
+    printf("format=%s nodes=%zu renders=%ld elapsed_s=%.3f renders_per_s=%.0f ms_per_render=%.3f "
+           "bytes_per_report=%zu spans_per_s_equivalent=%.0f\n",
+           format, p->node_count, n, elapsed, (double)n / elapsed, elapsed * 1000 / (double)n,
+           bytes, (double)n * (double)p->span_count / elapsed);
     dp_buf_free(&out);
     return 0;
 }
@@ -187,9 +236,12 @@ static int run(const char *format, const dp_run_profile *p, long n)
 static int print_reports(const dp_run_profile *p)
 {
     dp_buf out;
-    dp_buf_init(&out, 1 << 20);
+    dp_buf_init(&out, (size_t)64 << 20);
     dp_render_options opt = {.color = false, .waterfall_width = 0};
-    int rc = dp_render_json(p, &out) == 0 && dp_render_text(p, &opt, &out) == 0 ? 0 : -1;
+    int rc = dp_render_json(p, &out) == 0 && dp_render_text(p, &opt, &out) == 0 &&
+                     dp_render_html(p, &out) == 0
+                 ? 0
+                 : -1;
     if (rc == 0)
         fwrite(out.data, 1, out.len, stdout);
     dp_buf_free(&out);
@@ -198,14 +250,25 @@ static int print_reports(const dp_run_profile *p)
 
 int main(int argc, char **argv)
 {
-    bool print = argc > 1 && strcmp(argv[1], "--print") == 0;
-    long n = argc > 1 && !print ? strtol(argv[1], NULL, 10) : 200000;
-    if (n <= 0) {
-        fprintf(stderr, "usage: render_bench [N]\n");
+    bool print = false;
+    long n = 200000, nodes = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--print") == 0)
+            print = true;
+        else if (strcmp(argv[i], "--nodes") == 0 && i + 1 < argc)
+            nodes = strtol(argv[++i], NULL, 10);
+        else
+            n = strtol(argv[i], NULL, 10);
+    }
+    if (n <= 0 || nodes < 0 || nodes > 100000) {
+        fprintf(stderr, "usage: render_bench [N] [--nodes K] | --print\n");
         return 2;
     }
-    static bench_trace t;
-    build_trace(&t);
+    bench_trace t;
+    if (nodes)
+        build_layered(&t, (size_t)nodes);
+    else
+        build_trace(&t);
     dp_profile_config cfg;
     dp_profile_config_defaults(&cfg);
     dp_run_profile *p = NULL;
@@ -217,7 +280,8 @@ int main(int argc, char **argv)
     if (print)
         rc = print_reports(p) == 0 ? 0 : 1;
     else
-        rc = run("json", p, n) == 0 && run("text", p, n) == 0 ? 0 : 1;
+        rc = run("json", p, n) == 0 && run("text", p, n) == 0 && run("html", p, n) == 0 ? 0 : 1;
     dp_run_profile_destroy(p);
+    trace_free(&t);
     return rc;
 }

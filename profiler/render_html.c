@@ -159,14 +159,17 @@ static void usd(html_out *o, double v, bool known)
     num(o, v, USD_DECIMALS);
 }
 
-/* A share in percent for CSS and SVG geometry (not a reported figure). */
-static double pct(double part, double whole)
+/* A share in thousandths of a percent, for CSS geometry (not a reported
+ * figure), printed with SHARE_FMT: integers, as printf's reals are slow. */
+static long share(double part, double whole)
 {
     if (!(whole > 0) || !(part > 0))
         return 0;
     double v = part / whole * 100.0;
-    return v > 100 ? 100 : v;
+    return lround((v > 100 ? 100 : v) * 1000);
 }
+#define SHARE_FMT "%ld.%03ld%%"
+#define SHARE_ARGS(s) (s) / 1000, (s) % 1000
 
 static const char css[] =
     "body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222;background:#fff}"
@@ -451,8 +454,9 @@ static void node_table(html_out *o, const dp_run_profile *p)
 static void track_span(html_out *o, const dp_run_profile *p, const char *cls, double start,
                        double len)
 {
-    put(o, "<span class=\"%s\" style=\"left:%.3f%%;width:%.3f%%\"", cls, pct(start, p->wall_ms),
-        pct(len, p->wall_ms));
+    long left = share(start, p->wall_ms), width = share(len, p->wall_ms);
+    put(o, "<span class=\"%s\" style=\"left:" SHARE_FMT ";width:" SHARE_FMT "\"", cls,
+        SHARE_ARGS(left), SHARE_ARGS(width));
 }
 
 static void call_row(html_out *o, const dp_run_profile *p, const dp_call_profile *c)
@@ -643,17 +647,17 @@ static void graph(html_out *o, const dp_run_profile *p)
     lit(o, "</title>\n");
     for (size_t j = 0; j < n; j++) {
         const dp_node_profile *t = &p->nodes[j];
-        double x2 = PAD + (double)layer[j] * COL_W, y2 = PAD + (double)row[j] * ROW_H + BOX_H / 2.0;
+        long x2 = PAD + (long)layer[j] * COL_W, y2 = PAD + (long)row[j] * ROW_H + BOX_H / 2;
         for (size_t d = 0; d < t->dep_count; d++) {
             size_t f = t->deps[d];
             if (f >= n)
                 continue;
-            double x1 = PAD + (double)layer[f] * COL_W + BOX_W;
-            double y1 = PAD + (double)row[f] * ROW_H + BOX_H / 2.0;
+            long x1 = PAD + (long)layer[f] * COL_W + BOX_W;
+            long y1 = PAD + (long)row[f] * ROW_H + BOX_H / 2;
             bool crit = path_pos[j] != SIZE_MAX && path_pos[f] != SIZE_MAX &&
                         path_pos[f] + 1 == path_pos[j];
-            double mx = (x1 + x2) / 2;
-            put(o, "<path class=\"ge %s%s\" d=\"M%.1f %.1fC%.1f %.1f %.1f %.1f %.1f %.1f\"><title>",
+            long mx = (x1 + x2) / 2;
+            put(o, "<path class=\"ge %s%s\" d=\"M%ld %ldC%ld %ld %ld %ld %ld %ld\"><title>",
                 edge_kind, crit ? " crit" : "", x1, y1, mx, y1, mx, y2, x2, y2);
             text(o, p->nodes[f].id, "");
             lit(o, " &#8594; ");
@@ -663,7 +667,7 @@ static void graph(html_out *o, const dp_run_profile *p)
     }
     for (size_t j = 0; j < n; j++) {
         const dp_node_profile *t = &p->nodes[j];
-        double x = PAD + (double)layer[j] * COL_W, y = PAD + (double)row[j] * ROW_H;
+        long x = PAD + (long)layer[j] * COL_W, y = PAD + (long)row[j] * ROW_H;
         put(o, "<a href=\"#%s-n%zu\"><g class=\"gn%s\" data-node=\"", o->rid, j,
             t->on_critical_path ? " crit" : "");
         text(o, t->id, "");
@@ -676,9 +680,9 @@ static void graph(html_out *o, const dp_run_profile *p)
         lit(o, ", cost ");
         usd(o, t->cost_usd, t->cost_known);
         lit(o, t->on_critical_path ? ", on the critical path" : "");
-        put(o, "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"%d\" rx=\"4\"/>", x, y,
+        put(o, "</title><rect x=\"%ld\" y=\"%ld\" width=\"%d\" height=\"%d\" rx=\"4\"/>", x, y,
             BOX_W, BOX_H);
-        put(o, "<text x=\"%.1f\" y=\"%.1f\">", x + 6, y + BOX_H / 2.0 + 4);
+        put(o, "<text x=\"%ld\" y=\"%ld\">", x + 6, y + BOX_H / 2 + 4);
         text_cut(o, t->id, LABEL_CHARS);
         lit(o, "</text></g></a>\n");
     }
@@ -705,9 +709,9 @@ static void token_stack(html_out *o, const dp_token_counts *t, uint64_t max)
     for (size_t i = 0; i < sizeof(part) / sizeof(part[0]); i++) {
         if (!part[i].v)
             continue;
-        put(o, "<span class=\"%s\" style=\"width:%.3f%%\" title=\"%s %llu tokens\"></span>",
-            part[i].cls, pct((double)part[i].v, (double)max), part[i].what,
-            (unsigned long long)part[i].v);
+        long width = share((double)part[i].v, (double)max);
+        put(o, "<span class=\"%s\" style=\"width:" SHARE_FMT "\" title=\"%s %llu tokens\"></span>",
+            part[i].cls, SHARE_ARGS(width), part[i].what, (unsigned long long)part[i].v);
     }
     lit(o, "</div>");
 }
@@ -716,7 +720,8 @@ static void cost_bar(html_out *o, double cost, bool known, double max)
 {
     lit(o, "<div class=\"stack\">");
     if (known && cost > 0) {
-        put(o, "<span class=\"k-cost\" style=\"width:%.3f%%\" title=\"", pct(cost, max));
+        long width = share(cost, max);
+        put(o, "<span class=\"k-cost\" style=\"width:" SHARE_FMT "\" title=\"", SHARE_ARGS(width));
         usd(o, cost, true);
         lit(o, "\"></span>");
     }
@@ -816,10 +821,12 @@ static void wait_section(html_out *o, const dp_run_profile *p)
         lit(o, "<tr><td style=\"width:25%\">");
         node_link(o, p, (int)j);
         lit(o, "</td><td><div class=\"stack\">");
-        put(o, "<span class=\"k-wait\" style=\"width:%.3f%%\" title=\"wait ", pct(n->wait_ms, max));
+        long wait = share(n->wait_ms, max), exec = share(n->execution_ms, max);
+        put(o, "<span class=\"k-wait\" style=\"width:" SHARE_FMT "\" title=\"wait ",
+            SHARE_ARGS(wait));
         ms(o, n->wait_ms);
-        put(o, "\"></span><span class=\"k-exec\" style=\"width:%.3f%%\" title=\"execution ",
-            pct(n->execution_ms, max));
+        put(o, "\"></span><span class=\"k-exec\" style=\"width:" SHARE_FMT "\" title=\"execution ",
+            SHARE_ARGS(exec));
         ms(o, n->execution_ms);
         lit(o, "\"></span></div></td><td class=\"n\" style=\"width:22%\">");
         ms(o, n->wait_ms);
