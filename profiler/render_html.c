@@ -490,72 +490,94 @@ static void call_row(html_out *o, const dp_run_profile *p, const dp_call_profile
     lit(o, "</span></div>");
 }
 
+/* The calls of bucket k (a node, or node_count for calls outside every node), in span order. */
+static void call_rows(html_out *o, const dp_run_profile *p, const size_t *first,
+                      const size_t *order, size_t k)
+{
+    for (size_t i = first[k]; i < first[k + 1]; i++)
+        call_row(o, p, &p->calls[order[i]]);
+}
+
 static void waterfall(html_out *o, const dp_run_profile *p)
 {
-    if (!p->node_count)
+    size_t n = p->node_count;
+    if (!n)
         return;
+    /* calls grouped by node in one pass (a counting sort), not one pass per node */
+    size_t *first = calloc(n + 2, sizeof(*first));
+    size_t *order = malloc((p->call_count ? p->call_count : 1) * sizeof(*order));
+    if (!first || !order) {
+        o->err = -1;
+        goto out;
+    }
+    for (size_t c = 0; c < p->call_count; c++) {
+        int node = p->calls[c].node;
+        first[(node >= 0 && (size_t)node < n ? (size_t)node : n) + 1]++;
+    }
+    for (size_t k = 0; k <= n; k++)
+        first[k + 1] += first[k];
+    for (size_t c = 0, *fill = first; c < p->call_count; c++) {
+        int node = p->calls[c].node;
+        order[fill[node >= 0 && (size_t)node < n ? (size_t)node : n]++] = c;
+    }
+    for (size_t k = n + 1; k > 0; k--) /* the fill moved each start to the next one's */
+        first[k] = first[k - 1];
+    first[0] = 0;
+
     lit(o, "<h3>Waterfall</h3><p class=\"legend\">0 to ");
     ms(o, p->wall_ms);
     lit(o, ":<span class=\"k-hatch\"></span>wait<span class=\"k-node\"></span>node"
            "<span class=\"k-crit\"></span>critical path<span class=\"k-llm\"></span>LLM "
            "call<span class=\"k-tool\"></span>tool call (click a node for its calls)</p>"
            "<div class=\"waterfall\">\n");
-    for (size_t j = 0; j < p->node_count; j++) {
-        const dp_node_profile *n = &p->nodes[j];
-        size_t calls = 0;
-        for (size_t c = 0; c < p->call_count; c++)
-            calls += p->calls[c].node == (int)j;
-        const char *crit = n->on_critical_path ? " crit" : "";
+    for (size_t j = 0; j < n; j++) {
+        const dp_node_profile *nd = &p->nodes[j];
+        bool calls = first[j + 1] > first[j];
+        const char *crit = nd->on_critical_path ? " crit" : "";
         if (calls)
             put(o, "<details class=\"wf%s\" id=\"%s-w%zu\"><summary class=\"row\">", crit, o->rid,
                 j);
         else
             put(o, "<div class=\"wf row%s\" id=\"%s-w%zu\">", crit, o->rid, j);
         lit(o, "<span class=\"lbl\">");
-        text(o, n->id, "");
+        text(o, nd->id, "");
         lit(o, "</span><span class=\"trk\">");
-        if (n->wait_ms > 0) {
-            track_span(o, p, "wait", n->start_ms - n->wait_ms, n->wait_ms);
+        if (nd->wait_ms > 0) {
+            track_span(o, p, "wait", nd->start_ms - nd->wait_ms, nd->wait_ms);
             lit(o, " title=\"wait ");
-            ms(o, n->wait_ms);
+            ms(o, nd->wait_ms);
             lit(o, " (ready at ");
-            ms(o, n->ready_ms);
+            ms(o, nd->ready_ms);
             lit(o, ")\"></span>");
         }
-        track_span(o, p, "bar", n->start_ms, n->duration_ms);
+        track_span(o, p, "bar", nd->start_ms, nd->duration_ms);
         lit(o, " title=\"");
-        text(o, n->id, "");
+        text(o, nd->id, "");
         lit(o, ": start ");
-        ms(o, n->start_ms);
+        ms(o, nd->start_ms);
         lit(o, ", duration ");
-        ms(o, n->duration_ms);
+        ms(o, nd->duration_ms);
         lit(o, ", wait ");
-        ms(o, n->wait_ms);
-        lit(o, n->on_critical_path ? ", on the critical path\"" : "\"");
+        ms(o, nd->wait_ms);
+        lit(o, nd->on_critical_path ? ", on the critical path\"" : "\"");
         lit(o, "></span></span><span class=\"d\">");
-        ms(o, n->duration_ms);
+        ms(o, nd->duration_ms);
         lit(o, calls ? "</span></summary>" : "</span></div>\n");
         if (!calls)
             continue;
-        for (size_t c = 0; c < p->call_count; c++) {
-            if (p->calls[c].node == (int)j)
-                call_row(o, p, &p->calls[c]);
-        }
+        call_rows(o, p, first, order, j);
         lit(o, "</details>\n");
     }
-    size_t outside = 0;
-    for (size_t c = 0; c < p->call_count; c++)
-        outside += p->calls[c].node < 0;
-    if (outside) {
+    if (first[n + 1] > first[n]) {
         lit(o, "<details class=\"wf\"><summary class=\"row\"><span class=\"lbl\">(outside every "
                "node)</span><span></span><span></span></summary>");
-        for (size_t c = 0; c < p->call_count; c++) {
-            if (p->calls[c].node < 0)
-                call_row(o, p, &p->calls[c]);
-        }
+        call_rows(o, p, first, order, n);
         lit(o, "</details>\n");
     }
     lit(o, "</div>\n");
+out:
+    free(first);
+    free(order);
 }
 
 typedef struct end_key {

@@ -65,6 +65,7 @@ static dp_tool_call_profile tools[] = {{"grep <x>", 12.5, false}};
 static dp_call_profile calls[] = {
     {1, true, false, "chat", "gpt-<4o>", 600.0, 300.0, true, {1000, 200, 300, 0}, 0.25, true},
     {0, false, true, "grep <x>", NULL, 50.0, 12.5, false, {0}, 0, true},
+    {-1, true, false, "embeddings", "e5", 0.0, 10.0, true, {5, 0, 0, 0}, 0, true},
 };
 static dp_bottleneck findings[1];
 static dp_recommendation recs[1];
@@ -139,7 +140,7 @@ static void build(dp_run_profile *p)
     p->critical_path = path;
     p->critical_path_count = 2;
     p->calls = calls;
-    p->call_count = 2;
+    p->call_count = 3;
     findings[0] = (dp_bottleneck){
         .type = DP_BOTTLENECK_SLOW_NODE, .node = 1, .severity = DP_SEVERITY_HIGH, .impact_pct = 50};
     snprintf(findings[0].details, sizeof(findings[0].details), "node </td><script>x</script>");
@@ -227,8 +228,13 @@ static void test_page_structure(void **state)
     assert_non_null(strstr(h, "2023-11-14 22:13:20.123 UTC"));
     /* the wait is drawn before the node: 100 ms from 400 ms of a 1000 ms run */
     assert_non_null(strstr(h, "class=\"wait\" style=\"left:40.000%;width:10.000%\""));
-    /* calls under their nodes: node 0 (tool) and node 1 (LLM) are expandable */
-    assert_int_equal(count(h, "<details class=\"wf"), 2);
+    /* calls under their nodes: node 0 (tool) and node 1 (LLM) are expandable,
+     * and the call outside every node has a group of its own */
+    assert_int_equal(count(h, "<details class=\"wf"), 3);
+    assert_int_equal(count(h, "<div class=\"row call\">"), 3);
+    const char *outside = strstr(h, "(outside every node)");
+    assert_non_null(outside);
+    assert_non_null(strstr(outside, "llm embeddings &middot; e5"));
     assert_non_null(strstr(h, "class=\"tool fail\""));
     dp_buf_free(&b);
 }
