@@ -413,6 +413,22 @@ def scenario_small(c, args, browser, work):
     fixes = s.find("ol", "top-fixes")
     if fixes is not None:
         c.ok(len(fixes.find_all("li")) <= 3, "at most three top fixes")
+    # the same figures as the JSON report of the same file, node by node
+    r = subprocess.run([args.dagprof, "report", "--format", "json", path], stdout=subprocess.PIPE,
+                       timeout=120)
+    report = json.loads(r.stdout)
+    for jn in report["nodes"]:
+        row = rows.get(jn["id"])
+        if row is None:
+            continue
+        for key, cls in (("start_ms", "start"), ("duration_ms", "duration"),
+                         ("wait_ms", "wait"), ("execution_ms", "execution")):
+            c.eq(float(cell(row, cls).removesuffix(" ms")), jn[key],
+                 "%s %s as in the JSON report" % (jn["id"], key))
+        c.eq(float(cell(row, "cost").lstrip("$")), jn["cost_usd"],
+             "%s cost as in the JSON report" % jn["id"])
+    c.eq(float(card("parallelism")), report["summary"]["parallelism"],
+         "parallelism as in the JSON report")
     png = os.path.join(args.artifacts, "html_small.png")
     c.ok(browser.screenshot(page, png), "screenshot %s" % png)
 
