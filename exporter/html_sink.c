@@ -35,7 +35,7 @@
 /* One page in the directory, as the index lists it. */
 typedef struct page_entry {
     char name[PAGE_NAME_LEN + 1];
-    char *dag_id; /* NULL for a page found at start (its figures are in the page) */
+    char *dag_id; /* NULL for a page found at start whose head has no figures */
     double wall_ms;
     double cost_usd;
     bool cost_known;
@@ -277,6 +277,60 @@ static void html_destroy(dp_sink *sink)
 
 static const dp_sink_ops html_ops = {html_on_run, NULL, html_destroy};
 
+/* The content of <meta name="dagprof:NAME" content="..."> in head, with the
+ * escaping of dp_html_escape() undone; false when absent. */
+static bool meta_value(const char *head, const char *name, char *out, size_t cap)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "<meta name=\"dagprof:%s\" content=\"", name);
+    const char *v = strstr(head, key);
+    if (!v || !cap)
+        return false;
+    static const struct {
+        const char *entity, c;
+    } refs[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&#39;", '\''}};
+    size_t n = 0;
+    for (v += strlen(key); *v && *v != '"' && n + 1 < cap;) {
+        char c = *v;
+        size_t len = 1;
+        for (size_t r = 0; c == '&' && r < sizeof(refs) / sizeof(refs[0]); r++) {
+            if (strncmp(v, refs[r].entity, strlen(refs[r].entity)) == 0) {
+                c = refs[r].c;
+                len = strlen(refs[r].entity);
+                break;
+            }
+        }
+        out[n++] = c;
+        v += len;
+    }
+    out[n] = '\0';
+    return *v == '"';
+}
+
+/* A page written by an earlier dagprof: its figures from its head, when it has them. */
+static void read_page_figures(html_sink *s, page_entry *e)
+{
+    char path[4096], head[8192], dag[1024], wall[64], cost[64], partial[8];
+    snprintf(path, sizeof(path), "%s/%s", s->dir, e->name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    size_t n = fread(head, 1, sizeof(head) - 1, f);
+    fclose(f);
+    head[n] = '\0';
+    char *end = strstr(head, "</head>");
+    if (end)
+        *end = '\0';
+    if (!meta_value(head, "dag-id", dag, sizeof(dag)) ||
+        !meta_value(head, "wall-ms", wall, sizeof(wall)) ||
+        !meta_value(head, "cost-usd", cost, sizeof(cost)) || !(e->dag_id = strdup(dag)))
+        return;
+    e->wall_ms = strtod(wall, NULL);
+    e->cost_known = strcmp(cost, "unknown") != 0;
+    e->cost_usd = e->cost_known ? strtod(cost, NULL) : 0;
+    e->partial = meta_value(head, "partial", partial, sizeof(partial)) && partial[0] == '1';
+}
+
 /* Pages left by an earlier run of dagprof count towards the cap. */
 static int scan_existing(html_sink *s, char *err, size_t errlen)
 {
@@ -289,11 +343,15 @@ static int scan_existing(html_sink *s, char *err, size_t errlen)
     struct dirent *de;
     int rc = 0;
     while ((de = readdir(d)) != NULL) {
-        if (is_page_name(de->d_name) && !page_slot(s, de->d_name)) {
+        if (!is_page_name(de->d_name))
+            continue;
+        page_entry *e = page_slot(s, de->d_name);
+        if (!e) {
             snprintf(err, errlen, "out of memory reading %s", s->dir);
             rc = -1;
             break;
         }
+        read_page_figures(s, e);
     }
     closedir(d);
     return rc;

@@ -10,7 +10,7 @@
  * date, DAG id, wall time and cost, and is rewritten (atomically) after
  * each page. At most max_files pages are kept: beyond that the oldest
  * page is deleted. Pages already in the directory when the sink starts
- * are counted and listed (by date only: their figures are in the pages).
+ * are counted and listed with the figures their heads carry (render.h).
  */
 #ifndef DP_HTML_SINK_H
 #define DP_HTML_SINK_H

@@ -34,8 +34,11 @@ int dp_html_escape(dp_buf *out, const char *s, size_t len);
 
 /**
  * The HTML report of one run: a whole self-contained page (no script, no
- * external resource; docs/reports.md). Returns 0, or -1 on out of memory or
- * the buffer's cap, with nothing appended.
+ * external resource; docs/reports.md). Its head carries the run's key
+ * figures for page directories: <meta name="dagprof:dag-id"> (escaped),
+ * "dagprof:wall-ms", "dagprof:cost-usd" (or "unknown") and "dagprof:partial"
+ * (0 or 1), in the JSON report's rounding. Returns 0, or -1 on out of memory
+ * or the buffer's cap, with nothing appended.
  */
 int dp_render_html(const dp_run_profile *p, dp_buf *out);
 

@@ -216,16 +216,38 @@ static const char css[] =
     "details::details-content{content-visibility:visible;display:contents}"
     "h2{break-before:page}h3,tr,.row{break-inside:avoid}a{color:inherit}}";
 
+static bool run_cost_known(const dp_run_profile *p);
+
+/* The head of a page; with a run, the run's key figures as <meta> too (for
+ * the index of a page directory, read back by html_sink.c). */
+static void head(html_out *o, const char *title, const dp_run_profile *p)
+{
+    lit(o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+           "<meta name=\"generator\" content=\"dagprof\">");
+    if (p) {
+        lit(o, "<meta name=\"dagprof:dag-id\" content=\"");
+        text(o, p->dag_id, "unknown");
+        lit(o, "\"><meta name=\"dagprof:wall-ms\" content=\"");
+        num(o, p->wall_ms, MS_DECIMALS);
+        lit(o, "\"><meta name=\"dagprof:cost-usd\" content=\"");
+        if (run_cost_known(p))
+            num(o, p->cost_usd, USD_DECIMALS);
+        else
+            lit(o, "unknown");
+        put(o, "\"><meta name=\"dagprof:partial\" content=\"%d\">", p->partial);
+    }
+    lit(o, "<title>dagprof: ");
+    text(o, title, "report");
+    lit(o, "</title><style>");
+    lit(o, css);
+    lit(o, "</style></head><body><main>\n");
+}
+
 int dp_render_html_begin(const char *title, dp_buf *out)
 {
     html_out o = {out, 0, ""};
-    lit(&o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            "<meta name=\"generator\" content=\"dagprof\"><title>dagprof: ");
-    text(&o, title, "report");
-    lit(&o, "</title><style>");
-    lit(&o, css);
-    lit(&o, "</style></head><body><main>\n");
+    head(&o, title, NULL);
     return o.err;
 }
 
@@ -943,8 +965,9 @@ int dp_render_html(const dp_run_profile *p, dp_buf *out)
     if (!p || !out)
         return -1;
     size_t start_len = out->len;
-    if (dp_render_html_begin(p->dag_id ? p->dag_id : "unknown", out) != 0 ||
-        dp_render_html_run(p, out) != 0 || dp_render_html_end(out) != 0) {
+    html_out o = {out, 0, ""};
+    head(&o, p->dag_id ? p->dag_id : "unknown", p);
+    if (o.err || dp_render_html_run(p, out) != 0 || dp_render_html_end(out) != 0) {
         out->len = start_len;
         if (out->data)
             out->data[start_len] = '\0';

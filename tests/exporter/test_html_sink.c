@@ -146,13 +146,34 @@ static void test_pages_index_rotation(void **state)
     /* a new sink counts the pages already there: one more run drops B */
     s = dp_html_sink_create(dir, 2, err, sizeof(err));
     assert_non_null(s);
-    run_profile(&p, 3, 0xdd, "fourth");
+    run_profile(&p, 3, 0xdd, "fo\"u'r&<th>");
     assert_int_equal(dp_sink_on_run(s, NULL, &p), 0);
     assert_false(exists(PAGE_B));
     assert_true(exists(PAGE_C));
     index = slurp("index.html");
-    assert_non_null(strstr(index, "fourth"));
-    assert_non_null(strstr(index, "(earlier page)")); /* C, found at start */
+    assert_non_null(strstr(index, "fo&quot;u&#39;r&amp;&lt;th&gt;"));
+    /* C, found at start, listed with the figures of its page's head */
+    assert_null(strstr(index, "(earlier page)"));
+    assert_non_null(strstr(index, "<td class=\"dag-id\">third</td>"));
+    assert_non_null(strstr(index, "1500.25 ms"));
+    dp_sink_destroy(s);
+
+    /* after one more restart the name read back from D's head is escaped once, not
+     * twice; a page without figures (not written by dagprof) is listed by date */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, PAGE_B);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("<html>by hand</html>", f);
+    fclose(f);
+    s = dp_html_sink_create(dir, 5, err, sizeof(err));
+    assert_non_null(s);
+    run_profile(&p, 4, 0xee, "fifth");
+    assert_int_equal(dp_sink_on_run(s, NULL, &p), 0);
+    index = slurp("index.html");
+    assert_non_null(strstr(index, "<td class=\"dag-id\">fo&quot;u&#39;r&amp;&lt;th&gt;</td>"));
+    assert_non_null(strstr(index, "<td class=\"dag-id\"><small>(earlier page)</small></td>"));
+    assert_non_null(strstr(index, "4 run page(s)")); /* B, C, D, E */
     dp_sink_destroy(s);
     remove_dir();
 }
