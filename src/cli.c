@@ -82,6 +82,8 @@ static void flag_metavar(const dp_config_key *k, char *out, size_t outlen)
         m = "HOST:PORT";
     else if (strcmp(k->name, "file") == 0)
         m = "FILE";
+    else if (strlen(k->name) > 4 && strcmp(k->name + strlen(k->name) - 4, "_dir") == 0)
+        m = "DIR";
     else if (strcmp(k->name, "default_model") == 0)
         m = "NAME";
     snprintf(out, outlen, "%s", m);
