@@ -202,21 +202,34 @@ static page_entry *page_slot(html_sink *s, const char *name)
     return e;
 }
 
+/* Delete page i and its entry. Called with the lock held. */
+static void drop_page(html_sink *s, size_t i)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", s->dir, s->pages[i].name);
+    if (unlink(path) != 0 && errno != ENOENT)
+        dp_log_warn("html", "cannot delete the report %s: %s", path, strerror(errno));
+    free(s->pages[i].dag_id);
+    memmove(&s->pages[i], &s->pages[i + 1], (s->count - i - 1) * sizeof(*s->pages));
+    s->count--;
+}
+
+/* A whole run replaces its partial report's page even when it starts
+ * earlier (its root came with the rest): other pages of its trace id go.
+ * Called with the lock held. */
+static void drop_partial_pages(html_sink *s, const char *name)
+{
+    for (size_t i = s->count; i-- > 0;) {
+        if (strcmp(s->pages[i].name + 21, name + 21) == 0 && strcmp(s->pages[i].name, name) != 0)
+            drop_page(s, i);
+    }
+}
+
 /* Delete the oldest pages beyond max_files. Called with the lock held. */
 static void rotate(html_sink *s)
 {
-    size_t drop = s->count > s->max_files ? s->count - s->max_files : 0;
-    for (size_t i = 0; i < drop; i++) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", s->dir, s->pages[i].name);
-        if (unlink(path) != 0 && errno != ENOENT)
-            dp_log_warn("html", "cannot delete the old report %s: %s", path, strerror(errno));
-        free(s->pages[i].dag_id);
-    }
-    if (drop) {
-        memmove(s->pages, s->pages + drop, (s->count - drop) * sizeof(*s->pages));
-        s->count -= drop;
-    }
+    while (s->count > s->max_files)
+        drop_page(s, 0);
 }
 
 static int html_on_run(dp_sink *sink, const dp_run_record *run, const dp_run_profile *p)
@@ -252,6 +265,8 @@ static int html_on_run(dp_sink *sink, const dp_run_record *run, const dp_run_pro
         free(dag); /* the page is written; only its line in the index lacks figures */
         dp_log_warn("html", "out of memory recording %s in the index", name);
     }
+    if (p->supersedes)
+        drop_partial_pages(s, name);
     rotate(s);
     if (write_index(s) != 0)
         dp_log_warn("html", "cannot write %s/" INDEX_NAME ": %s", s->dir, strerror(errno));

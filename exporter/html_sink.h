@@ -5,8 +5,8 @@
  * Each page is named by the run's start time and trace id
  * (20261201T075148.123Z-<trace id>.html, so names sort by start time) and
  * written atomically: a temporary file in the same directory, then
- * rename(). A run reported again (a whole run after its partial report)
- * replaces its page. index.html lists the runs, newest first, with their
+ * rename(). A whole run after its partial report replaces the partial
+ * page, whether or not it starts at the same time. index.html lists the runs, newest first, with their
  * date, DAG id, wall time and cost, and is rewritten (atomically) after
  * each page. At most max_files pages are kept: beyond that the oldest
  * page is deleted. Pages already in the directory when the sink starts

@@ -178,6 +178,36 @@ static void test_pages_index_rotation(void **state)
     remove_dir();
 }
 
+/* The whole run of a partial report can start earlier (its root came with
+ * the rest): its page replaces the partial one all the same. */
+static void test_whole_run_replaces_partial_page(void **state)
+{
+    (void)state;
+    make_dir();
+    char err[256];
+    dp_sink *s = dp_html_sink_create(dir, 10, err, sizeof(err));
+    assert_non_null(s);
+    dp_run_profile p;
+    run_profile(&p, 5, 0x99, "other");
+    assert_int_equal(dp_sink_on_run(s, NULL, &p), 0);
+    run_profile(&p, 10, 0x77, "grows");
+    p.partial = true;
+    assert_int_equal(dp_sink_on_run(s, NULL, &p), 0);
+    assert_true(exists("20231114T221330.000Z-77777777777777777777777777777777.html"));
+    run_profile(&p, 9, 0x77, "grows");
+    p.supersedes = true;
+    assert_int_equal(dp_sink_on_run(s, NULL, &p), 0);
+    assert_false(exists("20231114T221330.000Z-77777777777777777777777777777777.html"));
+    assert_true(exists("20231114T221329.000Z-77777777777777777777777777777777.html"));
+    assert_true(exists("20231114T221325.000Z-99999999999999999999999999999999.html"));
+    assert_int_equal(entries(), 3);
+    char *index = slurp("index.html");
+    assert_null(strstr(index, "(partial)"));
+    assert_non_null(strstr(index, "2 run page(s)"));
+    dp_sink_destroy(s);
+    remove_dir();
+}
+
 static void test_bad_directory(void **state)
 {
     (void)state;
@@ -191,6 +221,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pages_index_rotation),
+        cmocka_unit_test(test_whole_run_replaces_partial_page),
         cmocka_unit_test(test_bad_directory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
