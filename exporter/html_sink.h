@@ -6,10 +6,12 @@
  * (20261201T075148.123Z-<trace id>.html, so names sort by start time) and
  * written atomically: a temporary file in the same directory, then
  * rename(). A whole run after its partial report replaces the partial
- * page, whether or not it starts at the same time. index.html lists the runs, newest first, with
- * their date, DAG id, wall time and cost, and is rewritten (atomically) after each page. At most
- * max_files pages are kept: beyond that the oldest page is deleted. Pages already in the directory
- * when the sink starts are counted and listed with the figures their heads carry (render.h).
+ * page, whether or not it starts at the same time. index.html lists the
+ * runs, newest first, with their date, DAG id, wall time and cost, and is
+ * rewritten (atomically) after each page. At most max_files pages are
+ * kept: beyond that the oldest page is deleted. Pages already in the
+ * directory when the sink starts are counted and listed with the figures
+ * their heads carry (render.h).
  */
 #ifndef DP_HTML_SINK_H
 #define DP_HTML_SINK_H
