@@ -693,10 +693,12 @@ int dp_prof_sum_usage(dp_prof_ctx *c)
         ps->cost_known = true;
         if (ps->has_cost_attr) {
             ps->cost = ps->cost_attr; /* the SDK's own figure wins */
+            ps->cost_split.given = ps->cost;
         } else if (!ps->has_tokens) {
             ps->cost = 0; /* nothing billed is recorded on this span */
         } else if (pr) {
             ps->cost = dp_prof_call_cost(pr, &ps->tokens);
+            dp_prof_call_cost_split(pr, &ps->tokens, &ps->cost_split);
         } else {
             ps->cost_known = false;
         }
@@ -735,6 +737,7 @@ int dp_prof_sum_usage(dp_prof_ctx *c)
         add_tokens(&mu->tokens, &ps->tokens);
         if (ps->cost_known) {
             mu->cost_usd += ps->cost;
+            dp_cost_split_add(&mu->cost_split, &ps->cost_split);
             p->cost_usd += ps->cost;
             if (ps->has_usage)
                 p->cost_any_known = true;
@@ -748,6 +751,7 @@ int dp_prof_sum_usage(dp_prof_ctx *c)
                 node->llm_calls++;
             if (ps->cost_known) {
                 node->cost_usd += ps->cost;
+                dp_cost_split_add(&node->cost_split, &ps->cost_split);
             } else {
                 node->cost_known = false;
                 node->unknown_cost_calls++;

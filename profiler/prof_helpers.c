@@ -34,6 +34,26 @@ double dp_prof_call_cost(const dp_model_price *pr, const dp_token_counts *t)
            1e6;
 }
 
+void dp_prof_call_cost_split(const dp_model_price *pr, const dp_token_counts *t, dp_cost_split *out)
+{
+    uint64_t cached = t->cache_read + t->cache_write;
+    uint64_t uncached = t->input > cached ? t->input - cached : 0;
+    out->input = (double)uncached * pr->input_per_mtok / 1e6;
+    out->cache_read = (double)t->cache_read * pr->cache_read_per_mtok / 1e6;
+    out->cache_write = (double)t->cache_write * pr->cache_write_per_mtok / 1e6;
+    out->output = (double)t->output * pr->output_per_mtok / 1e6;
+    out->given = 0;
+}
+
+void dp_cost_split_add(dp_cost_split *a, const dp_cost_split *b)
+{
+    a->input += b->input;
+    a->cache_read += b->cache_read;
+    a->cache_write += b->cache_write;
+    a->output += b->output;
+    a->given += b->given;
+}
+
 const dp_model_price *dp_prof_price(dp_prof_ctx *c, dp_str m)
 {
     if (m.len == 0)

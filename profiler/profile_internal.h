@@ -67,6 +67,7 @@ typedef struct dp_prof_span {
     bool is_node_span;
     bool cost_known;
     double cost;
+    dp_cost_split cost_split;
     dp_str model; /* resolved model label */
 } dp_prof_span;
 
@@ -105,6 +106,12 @@ int dp_prof_map_nodes(dp_prof_ctx *c);
 int dp_prof_sum_usage(dp_prof_ctx *c);
 /* USD of one call: uncached input, output, cache read and write at their rates. */
 double dp_prof_call_cost(const dp_model_price *pr, const dp_token_counts *t);
+/** The parts of dp_prof_call_cost() by what they pay for (their sum may
+ *  differ from it in the last bits only). */
+void dp_prof_call_cost_split(const dp_model_price *pr, const dp_token_counts *t,
+                             dp_cost_split *out);
+/** a += b, part by part. */
+void dp_cost_split_add(dp_cost_split *a, const dp_cost_split *b);
 /* The model name without a trailing release date ("-2024-08-06",
  * "-20241022", "@20241022"); the name itself when it has none. */
 dp_str dp_prof_undated_model(dp_str model);

@@ -31,6 +31,20 @@ static inline uint64_t dp_token_total(const dp_token_counts *t)
     return t->input + t->output;
 }
 
+/**
+ * A cost by what it paid for (USD): the uncached part of input, cache
+ * reads, cache writes and output, as the price table bills them, and
+ * `given`: costs a span stated itself (gen_ai.usage.cost, llm.cost.total),
+ * which come without a split. The parts of a known cost sum to it.
+ */
+typedef struct dp_cost_split {
+    double input;
+    double cache_read;
+    double cache_write;
+    double output;
+    double given;
+} dp_cost_split;
+
 /** One tool call made inside a node. */
 typedef struct dp_tool_call_profile {
     const char *name;
@@ -58,8 +72,9 @@ typedef struct dp_node_profile {
     double failed_attempt_ms; /* time spent in failed attempts (inferred retries) */
     unsigned llm_calls;
     dp_token_counts tokens;
-    double cost_usd; /* meaningful when cost_known */
-    bool cost_known; /* false when any cost-bearing call had an unknown price */
+    double cost_usd;          /* meaningful when cost_known */
+    bool cost_known;          /* false when any cost-bearing call had an unknown price */
+    dp_cost_split cost_split; /* of the calls whose cost is known */
     unsigned unknown_cost_calls;
     const dp_tool_call_profile *tool_calls;
     size_t tool_call_count;
@@ -90,6 +105,7 @@ typedef struct dp_model_usage {
     dp_token_counts tokens;
     double cost_usd;
     bool cost_known;
+    dp_cost_split cost_split; /* of the calls whose cost is known */
 } dp_model_usage;
 
 enum dp_bottleneck_type {

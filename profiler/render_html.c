@@ -208,7 +208,7 @@ static const char css[] =
     "stroke-width:2}"
     ".stack{display:flex;height:12px;background:#f4f4f4}.stack span{height:12px}"
     ".k-in{background:#1f77b4}.k-cr{background:#8fd18f}.k-cw{background:#ffbf6b}"
-    ".k-out{background:#9467bd}.k-cost{background:#444}.k-wait{background:#bbb}"
+    ".k-out{background:#9467bd}.k-given{background:#444}.k-wait{background:#bbb}"
     ".k-exec{background:#1f77b4}"
     ".legend span{display:inline-block;width:12px;height:10px;margin:0 4px 0 12px}"
     ".sev-high{color:#b00020;font-weight:bold}.sev-medium{color:#a05a00}.sev-low{color:#256}"
@@ -760,13 +760,25 @@ static void token_stack(html_out *o, const dp_token_counts *t, uint64_t max)
     lit(o, "</div>");
 }
 
-static void cost_bar(html_out *o, double cost, bool known, double max)
+/* One stacked bar of a cost by what it paid for, scaled to `max` USD. */
+static void cost_bar(html_out *o, const dp_cost_split *sp, bool known, double max)
 {
+    const struct {
+        const char *cls, *what;
+        double v;
+    } part[] = {{"k-in", "uncached input", sp->input},
+                {"k-cr", "cache read", sp->cache_read},
+                {"k-cw", "cache write", sp->cache_write},
+                {"k-out", "output", sp->output},
+                {"k-given", "given on the span", sp->given}};
     lit(o, "<div class=\"stack\">");
-    if (known && cost > 0) {
-        long width = share(cost, max);
-        put(o, "<span class=\"k-cost\" style=\"width:" SHARE_FMT "\" title=\"", SHARE_ARGS(width));
-        usd(o, cost, true);
+    for (size_t i = 0; known && i < sizeof(part) / sizeof(part[0]); i++) {
+        if (!(part[i].v > 0))
+            continue;
+        long width = share(part[i].v, max);
+        put(o, "<span class=\"%s\" style=\"width:" SHARE_FMT "\" title=\"%s ", part[i].cls,
+            SHARE_ARGS(width), part[i].what);
+        usd(o, part[i].v, true);
         lit(o, "\"></span>");
     }
     lit(o, "</div>");
@@ -783,13 +795,13 @@ static void widen(uint64_t *max_tokens, double *max_cost, const dp_token_counts 
 }
 
 /* The cost, its bar, the token total and its split: the last cells of a row. */
-static void cost_cells(html_out *o, double cost, bool known, double max_cost,
-                       const dp_token_counts *t, uint64_t max_tokens)
+static void cost_cells(html_out *o, double cost, bool known, const dp_cost_split *sp,
+                       double max_cost, const dp_token_counts *t, uint64_t max_tokens)
 {
     lit(o, "<td class=\"n cost\">");
     usd(o, cost, known);
     lit(o, "</td><td>");
-    cost_bar(o, cost, known, max_cost);
+    cost_bar(o, sp, known, max_cost);
     put(o, "</td><td class=\"n tokens\">%llu</td><td>", (unsigned long long)dp_token_total(t));
     token_stack(o, t, max_tokens);
     lit(o, "</td></tr>\n");
@@ -804,10 +816,11 @@ static void cost_section(html_out *o, const dp_run_profile *p)
     for (size_t j = 0; j < p->node_count; j++)
         widen(&max_tokens, &max_cost, &p->nodes[j].tokens, p->nodes[j].cost_usd,
               p->nodes[j].cost_known);
-    lit(o, "<h3>Cost and tokens by node</h3><p class=\"legend\">cost<span class=\"k-cost\">"
-           "</span> &middot; tokens:<span class=\"k-in\"></span>uncached input<span "
-           "class=\"k-cr\"></span>cache read<span class=\"k-cw\"></span>cache write<span "
-           "class=\"k-out\"></span>output</p><table class=\"cost-nodes\"><thead><tr><th>node</th>"
+    lit(o, "<h3>Cost and tokens by node</h3><p class=\"legend\">cost and tokens:<span "
+           "class=\"k-in\"></span>uncached input<span class=\"k-cr\"></span>cache read<span "
+           "class=\"k-cw\"></span>cache write<span class=\"k-out\"></span>output<span "
+           "class=\"k-given\"></span>cost given on the span (no split)</p><table "
+           "class=\"cost-nodes\"><thead><tr><th>node</th>"
            "<th class=\"n\">cost</th><th style=\"width:35%\">cost</th><th class=\"n\">tokens</th>"
            "<th style=\"width:35%\">tokens by kind</th></tr></thead><tbody>\n");
     for (size_t j = 0; j < p->node_count; j++) {
@@ -815,7 +828,7 @@ static void cost_section(html_out *o, const dp_run_profile *p)
         lit(o, "<tr><td>");
         node_link(o, p, (int)j);
         lit(o, "</td>");
-        cost_cells(o, n->cost_usd, n->cost_known, max_cost, &n->tokens, max_tokens);
+        cost_cells(o, n->cost_usd, n->cost_known, &n->cost_split, max_cost, &n->tokens, max_tokens);
     }
     lit(o, "</tbody></table>\n");
 
@@ -841,10 +854,9 @@ static void cost_section(html_out *o, const dp_run_profile *p)
             "cache-write\">%llu</td>",
             u->calls, (unsigned long long)u->tokens.input, (unsigned long long)u->tokens.output,
             (unsigned long long)u->tokens.cache_read, (unsigned long long)u->tokens.cache_write);
-        cost_cells(o, u->cost_usd, u->cost_known, max_cost, &u->tokens, max_tokens);
+        cost_cells(o, u->cost_usd, u->cost_known, &u->cost_split, max_cost, &u->tokens, max_tokens);
     }
-    lit(o, "</tbody></table><p class=\"meta\">Costs are not split by token kind: a cost given on "
-           "a span has no split, so the bars show the tokens by kind beside the cost.</p>\n");
+    lit(o, "</tbody></table>\n");
 }
 
 static void wait_section(html_out *o, const dp_run_profile *p)

@@ -100,7 +100,10 @@ def small_trace():
       plan    0..200    LLM call gpt-4o 20..180: 1000 in, 200 out, cost $0.0045
       search  250..650  tool call web_search 300..500
       audit   260..400
-      write   700..1000 LLM call gpt-4o-mini 720..980: 2000 in (500 cache read), 500 out, $0.0006
+      write   700..1000 LLM call e2e-model 720..980: 2000 in (500 cache read), 500 out,
+              priced by the test's price file (USD per 1M: input 2, output 8, cache read 0.5):
+              uncached 1500*2 = 3000, cache read 500*0.5 = 250, output 500*8 = 4000;
+              7250 / 1e6 = $0.00725
     No declared edges: inferred (docs/metrics.md section 5). search and audit
     start after plan ends: both depend on plan (ready 200: waits 50 and 60).
     write starts at 700 after search (650) and audit (400); plan is left out
@@ -109,7 +112,7 @@ def small_trace():
     Critical path: ends at write (the last end); write <- search (later end)
     <- plan: 1000 - 0 = 1000 ms. wall 1000 ms. execution 200+400+140+300 =
     1040 ms, parallelism 1040/1000 = 1.04. Tokens 3000 in + 700 out = 3700.
-    Cost 0.0045 + 0.0006 = $0.0051.
+    Cost 0.0045 + 0.00725 = $0.01175.
     """
     t = Trace(0x51)
     root = t.span("pipeline", 0, 1000, {"dag.id": "html-dag"})
@@ -124,13 +127,20 @@ def small_trace():
                                                  "gen_ai.tool.name": "web_search"}, search)
     t.span("audit", 260, 400, {"dag.node.id": "audit"}, root)
     write = t.span("write", 700, 1000, {"dag.node.id": "write"}, root)
-    t.span("chat gpt-4o-mini", 720, 980, {"gen_ai.operation.name": "chat",
-                                          "gen_ai.request.model": "gpt-4o-mini",
-                                          "gen_ai.usage.input_tokens": 2000,
-                                          "gen_ai.usage.cache_read.input_tokens": 500,
-                                          "gen_ai.usage.output_tokens": 500,
-                                          "gen_ai.usage.cost": 0.0006}, write)
+    t.span("chat e2e-model", 720, 980, {"gen_ai.operation.name": "chat",
+                                        "gen_ai.request.model": "e2e-model",
+                                        "gen_ai.usage.input_tokens": 2000,
+                                        "gen_ai.usage.cache_read.input_tokens": 500,
+                                        "gen_ai.usage.output_tokens": 500}, write)
     return t
+
+
+PRICES = """- model: e2e-model
+  input: 2
+  output: 8
+  cache_read: 0.5
+  cache_write: 2.5
+"""
 
 
 def layered_trace(trace_byte, layers, width, dag_id):
@@ -323,8 +333,11 @@ def render(dagprof, files, out_path, extra=()):
 
 def scenario_small(c, args, browser, work):
     path = small_trace().write(os.path.join(work, "small.json"))
+    prices = os.path.join(work, "prices.yaml")
+    with open(prices, "w") as f:
+        f.write(PRICES)
     page = os.path.join(work, "small.html")
-    rc, err = render(args.dagprof, [path], page)
+    rc, err = render(args.dagprof, [path], page, ["--price-file", prices])
     c.eq(rc, 0, "dagprof report exit code (%s)" % err.strip())
     dom = parse(browser.dom(page))
     check_self_contained(c, dom, "small")
@@ -344,7 +357,7 @@ def scenario_small(c, args, browser, work):
     c.eq(card("critical-path"), "1000.0 ms", "critical path")
     c.eq(card("parallelism"), "1.04", "parallelism")
     c.eq(card("tokens"), "3700", "tokens")
-    c.eq(card("cost"), "$0.0051", "cost")
+    c.eq(card("cost"), "$0.01175", "cost")
 
     rows = {r.attrs["data-node"]: r for r in node_rows(s)}
     c.eq(sorted(rows), ["audit", "plan", "search", "write"], "node rows")
@@ -352,7 +365,7 @@ def scenario_small(c, args, browser, work):
         "plan": ("0.0 ms", "200.0 ms", "0.0 ms", "$0.0045", "1"),
         "search": ("250.0 ms", "400.0 ms", "50.0 ms", "$0.0", "1"),
         "audit": ("260.0 ms", "140.0 ms", "60.0 ms", "$0.0", "0"),
-        "write": ("700.0 ms", "300.0 ms", "50.0 ms", "$0.0006", "1"),
+        "write": ("700.0 ms", "300.0 ms", "50.0 ms", "$0.00725", "1"),
     }
     for node, (start, dur, wait, cost, crit) in want.items():
         r = rows.get(node)
@@ -400,22 +413,26 @@ def scenario_small(c, args, browser, work):
         xs = {g.attrs["data-node"]: float(g.find("rect").attrs["x"]) for g in gnodes}
         c.ok(xs["plan"] < xs["search"] == xs["audit"] < xs["write"], "layers by depth: %r" % xs)
     models = {r.attrs["data-model"]: r for r in s.find_all("tr", None) if "data-model" in r.attrs}
-    c.eq(sorted(models), ["gpt-4o", "gpt-4o-mini"], "models")
-    if "gpt-4o-mini" in models:
-        m = models["gpt-4o-mini"]
+    c.eq(sorted(models), ["e2e-model", "gpt-4o"], "models")
+    if "e2e-model" in models:
+        m = models["e2e-model"]
         c.eq((cell(m, "calls"), cell(m, "input"), cell(m, "output"), cell(m, "cache-read"),
-              cell(m, "cost")), ("1", "2000", "500", "500", "$0.0006"), "gpt-4o-mini usage")
-        kinds = [sp.attrs.get("title") for sp in m.find_all("span")
-                 if sp.attrs.get("title", "").endswith("tokens")]
+              cell(m, "cost")), ("1", "2000", "500", "500", "$0.00725"), "e2e-model usage")
+        bars = [sp.attrs.get("title") for sp in m.find_all("span") if "title" in sp.attrs]
+        # the cost by what it paid for (see small_trace), then the tokens:
         # 2000 input of which 500 cache read: 1500 uncached
-        c.eq(kinds, ["uncached input 1500 tokens", "cache read 500 tokens",
-                     "output 500 tokens"], "gpt-4o-mini's stacked token bar")
+        c.eq(bars, ["uncached input $0.003", "cache read $0.00025", "output $0.004",
+                    "uncached input 1500 tokens", "cache read 500 tokens", "output 500 tokens"],
+             "e2e-model's stacked cost and token bars")
+    if "gpt-4o" in models:
+        given = [sp.attrs.get("title") for sp in models["gpt-4o"].find_all("span", "k-given")]
+        c.eq(given, ["given on the span $0.0045"], "a cost given on the span has no split")
     fixes = s.find("ol", "top-fixes")
     if fixes is not None:
         c.ok(len(fixes.find_all("li")) <= 3, "at most three top fixes")
     # the same figures as the JSON report of the same file, node by node
-    r = subprocess.run([args.dagprof, "report", "--format", "json", path], stdout=subprocess.PIPE,
-                       timeout=120)
+    r = subprocess.run([args.dagprof, "report", "--format", "json", "--price-file", prices, path],
+                       stdout=subprocess.PIPE, timeout=120)
     report = json.loads(r.stdout)
     for jn in report["nodes"]:
         row = rows.get(jn["id"])

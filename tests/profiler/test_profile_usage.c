@@ -55,6 +55,13 @@ static void test_cache_tokens_inside_input(void **state)
     assert_int_equal(p->tokens.cache_write, 1000);
     /* total = input + output: cache tokens are not added again */
     assert_int_equal(dp_token_total(&p->tokens), 12000);
+    /* the same cost by what it paid for (the terms above / 1e6) */
+    const dp_cost_split *sp = &p->models[0].cost_split;
+    assert_float_equal(sp->input, 0.015, EPS);
+    assert_float_equal(sp->cache_read, 0.0012, EPS);
+    assert_float_equal(sp->cache_write, 0.00375, EPS);
+    assert_float_equal(sp->output, 0.03, EPS);
+    assert_float_equal(sp->given, 0, EPS);
     dp_run_profile_destroy(p);
 }
 
@@ -178,6 +185,10 @@ static void test_cost_attribute_and_unknown_model(void **state)
     assert_false(node(p, "b")->cost_known);
     assert_int_equal(node(p, "b")->unknown_cost_calls, 1);
     assert_float_equal(node(p, "c")->cost_usd, 0.25, EPS);
+    /* a cost stated on the span has no split: all of it is "given" */
+    assert_float_equal(node(p, "a")->cost_split.given, 0.5, EPS);
+    assert_float_equal(node(p, "a")->cost_split.input + node(p, "a")->cost_split.output, 0, EPS);
+    assert_float_equal(node(p, "c")->cost_split.given, 0.25, EPS);
     assert_int_equal(p->unknown_cost_calls, 1);
     assert_false(p->cost_complete);
     assert_true(p->cost_any_known);

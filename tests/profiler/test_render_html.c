@@ -123,7 +123,8 @@ static void build(dp_run_profile *p)
                                  .llm_calls = 1,
                                  .tokens = {1000, 200, 300, 0},
                                  .cost_usd = 0.25,
-                                 .cost_known = true};
+                                 .cost_known = true,
+                                 .cost_split = {0.1, 0.05, 0, 0.1, 0}};
     nodes[2] = (dp_node_profile){.id = "side",
                                  .name = "side",
                                  .start_ms = 100,
@@ -225,6 +226,12 @@ static void test_page_structure(void **state)
     assert_non_null(strstr(h, "saves <span class=\"save-ms\">250.5 ms</span>"));
     assert_non_null(strstr(h, "$0.125"));                            /* the saving's cost */
     assert_non_null(strstr(h, "<td class=\"n cost\">unknown</td>")); /* node 2 */
+    /* node 1's cost by part, on the scale of the dearest node (0.25): 40 %, 20 %, 40 % */
+    assert_non_null(strstr(h, "<div class=\"stack\"><span class=\"k-in\" style=\"width:40.000%\" "
+                              "title=\"uncached input $0.1\"></span><span class=\"k-cr\" "
+                              "style=\"width:20.000%\" title=\"cache read $0.05\"></span><span "
+                              "class=\"k-out\" style=\"width:40.000%\" title=\"output "
+                              "$0.1\"></span></div>"));
     assert_non_null(strstr(h, "2023-11-14 22:13:20.123 UTC"));
     /* the wait is drawn before the node: 100 ms from 400 ms of a 1000 ms run */
     assert_non_null(strstr(h, "class=\"wait\" style=\"left:40.000%;width:10.000%\""));
