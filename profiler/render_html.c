@@ -178,7 +178,7 @@ static const char css[] =
     "h3{font-size:15px;margin:18px 0 6px}"
     "a{color:#0b5cad}.meta{color:#555}.warn{background:#fff3cd;padding:4px 8px}"
     ".cards{display:flex;flex-wrap:wrap;gap:8px}"
-    ".card{border:1px solid #ccc;border-radius:4px;padding:6px 10px;min-width:120px}"
+    ".card{border:1px solid #ccc;border-radius:4px;padding:6px 10px;flex:1 1 120px}"
     ".card b{display:block;font-size:17px}"
     "table{border-collapse:collapse;width:100%;font-size:13px}"
     "th,td{border-bottom:1px solid #e3e3e3;padding:2px 6px;text-align:left;vertical-align:top}"
