@@ -46,6 +46,8 @@ typedef struct html_sink {
     dp_sink base; /* first: a dp_sink * is an html_sink * */
     char *dir;
     size_t max_files;
+    bool index_at_flush; /* index.html only at flush (inputs that end) */
+    bool index_stale;    /* pages changed since index.html was written */
     pthread_mutex_t lock;
     page_entry *pages; /* sorted by name = by start time, oldest first */
     size_t count, cap;
@@ -172,6 +174,19 @@ static int write_index(html_sink *s)
     return rc;
 }
 
+/* index.html again when pages changed. Called with the lock held. 0 or -1 (logged). */
+static int refresh_index(html_sink *s)
+{
+    if (!s->index_stale)
+        return 0;
+    if (write_index(s) != 0) {
+        dp_log_warn("html", "cannot write %s/" INDEX_NAME ": %s", s->dir, strerror(errno));
+        return -1;
+    }
+    s->index_stale = false;
+    return 0;
+}
+
 /* The entry for name: found, or inserted in order. NULL on out of memory. */
 static page_entry *page_slot(html_sink *s, const char *name)
 {
@@ -268,12 +283,22 @@ static int html_on_run(dp_sink *sink, const dp_run_record *run, const dp_run_pro
     if (p->supersedes)
         drop_partial_pages(s, name);
     rotate(s);
-    if (write_index(s) != 0)
-        dp_log_warn("html", "cannot write %s/" INDEX_NAME ": %s", s->dir, strerror(errno));
+    s->index_stale = true;
+    if (!s->index_at_flush)
+        refresh_index(s);
     pthread_mutex_unlock(&s->lock);
 out:
     dp_buf_free(&b);
     atomic_fetch_add(rc == 0 ? &s->written : &s->failed, 1);
+    return rc;
+}
+
+static int html_flush(dp_sink *sink)
+{
+    html_sink *s = (html_sink *)sink;
+    pthread_mutex_lock(&s->lock);
+    int rc = refresh_index(s);
+    pthread_mutex_unlock(&s->lock);
     return rc;
 }
 
@@ -290,7 +315,7 @@ static void html_destroy(dp_sink *sink)
     free(s);
 }
 
-static const dp_sink_ops html_ops = {html_on_run, NULL, html_destroy};
+static const dp_sink_ops html_ops = {html_on_run, html_flush, html_destroy};
 
 /* The content of <meta name="dagprof:NAME" content="..."> in head, with the
  * escaping of dp_html_escape() undone; false when absent. */
@@ -372,7 +397,8 @@ static int scan_existing(html_sink *s, char *err, size_t errlen)
     return rc;
 }
 
-dp_sink *dp_html_sink_create(const char *dir, size_t max_files, char *err, size_t errlen)
+dp_sink *dp_html_sink_create(const char *dir, size_t max_files, bool index_at_flush, char *err,
+                             size_t errlen)
 {
     if (!dir || !dir[0] || max_files == 0) {
         snprintf(err, errlen, "the HTML report directory is not set");
@@ -386,6 +412,7 @@ dp_sink *dp_html_sink_create(const char *dir, size_t max_files, char *err, size_
     }
     s->base.ops = &html_ops;
     s->max_files = max_files;
+    s->index_at_flush = index_at_flush;
     pthread_mutex_init(&s->lock, NULL);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create the HTML report directory %s: %s", dir,

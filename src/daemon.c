@@ -367,8 +367,8 @@ int dp_daemon_run(const dp_config *cfg)
     }
     if (cfg->output.html_dir[0]) {
         char err[4200];
-        pages =
-            dp_html_sink_create(cfg->output.html_dir, cfg->output.html_max_files, err, sizeof(err));
+        pages = dp_html_sink_create(cfg->output.html_dir, cfg->output.html_max_files, false, err,
+                                    sizeof(err));
         if (!pages) {
             dp_log_error("daemon", "%s (output.html_dir)", err);
             goto out;

@@ -68,8 +68,8 @@ int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *
     dp_sink *pages = NULL; /* --html-dir: a page per run besides the report */
     if (cfg->output.html_dir[0]) {
         char err[4200];
-        pages =
-            dp_html_sink_create(cfg->output.html_dir, cfg->output.html_max_files, err, sizeof(err));
+        pages = dp_html_sink_create(cfg->output.html_dir, cfg->output.html_max_files, true, err,
+                                    sizeof(err));
         if (!pages) {
             fprintf(errout, "dagprof report: %s\n", err);
             goto out;

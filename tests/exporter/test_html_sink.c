@@ -97,7 +97,7 @@ static void test_pages_index_rotation(void **state)
     (void)state;
     make_dir();
     char err[256];
-    dp_sink *s = dp_html_sink_create(dir, 2, err, sizeof(err));
+    dp_sink *s = dp_html_sink_create(dir, 2, false, err, sizeof(err));
     assert_non_null(s);
     dp_run_profile p;
 
@@ -144,7 +144,7 @@ static void test_pages_index_rotation(void **state)
     dp_sink_destroy(s);
 
     /* a new sink counts the pages already there: one more run drops B */
-    s = dp_html_sink_create(dir, 2, err, sizeof(err));
+    s = dp_html_sink_create(dir, 2, false, err, sizeof(err));
     assert_non_null(s);
     run_profile(&p, 3, 0xdd, "fo\"u'r&<th>");
     assert_int_equal(dp_sink_on_run(s, NULL, &p), 0);
@@ -166,7 +166,7 @@ static void test_pages_index_rotation(void **state)
     assert_non_null(f);
     fputs("<html>by hand</html>", f);
     fclose(f);
-    s = dp_html_sink_create(dir, 5, err, sizeof(err));
+    s = dp_html_sink_create(dir, 5, false, err, sizeof(err));
     assert_non_null(s);
     run_profile(&p, 4, 0xee, "fifth");
     assert_int_equal(dp_sink_on_run(s, NULL, &p), 0);
@@ -185,7 +185,7 @@ static void test_whole_run_replaces_partial_page(void **state)
     (void)state;
     make_dir();
     char err[256];
-    dp_sink *s = dp_html_sink_create(dir, 10, err, sizeof(err));
+    dp_sink *s = dp_html_sink_create(dir, 10, false, err, sizeof(err));
     assert_non_null(s);
     dp_run_profile p;
     run_profile(&p, 5, 0x99, "other");
@@ -208,13 +208,38 @@ static void test_whole_run_replaces_partial_page(void **state)
     remove_dir();
 }
 
+/* For inputs that end: pages as runs come, index.html once, at flush. */
+static void test_index_at_flush(void **state)
+{
+    (void)state;
+    make_dir();
+    char err[256];
+    dp_sink *s = dp_html_sink_create(dir, 10, true, err, sizeof(err));
+    assert_non_null(s);
+    dp_run_profile p;
+    run_profile(&p, 0, 0xaa, "one");
+    assert_int_equal(dp_sink_on_run(s, NULL, &p), 0);
+    run_profile(&p, 1, 0xbb, "two");
+    assert_int_equal(dp_sink_on_run(s, NULL, &p), 0);
+    assert_true(exists(PAGE_A));
+    assert_true(exists(PAGE_B));
+    assert_false(exists("index.html"));
+    assert_int_equal(dp_sink_flush(s), 0);
+    char *index = slurp("index.html");
+    assert_non_null(strstr(index, "2 run page(s)"));
+    assert_true(strstr(index, ">two<") < strstr(index, ">one<"));
+    dp_sink_destroy(s);
+    remove_dir();
+}
+
 static void test_bad_directory(void **state)
 {
     (void)state;
     char err[256] = "";
-    assert_null(dp_html_sink_create("/nonexistent-dagprof-parent/html", 10, err, sizeof(err)));
+    assert_null(
+        dp_html_sink_create("/nonexistent-dagprof-parent/html", 10, false, err, sizeof(err)));
     assert_non_null(strstr(err, "cannot create the HTML report directory"));
-    assert_null(dp_html_sink_create("", 10, err, sizeof(err)));
+    assert_null(dp_html_sink_create("", 10, false, err, sizeof(err)));
 }
 
 int main(void)
@@ -222,6 +247,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pages_index_rotation),
         cmocka_unit_test(test_whole_run_replaces_partial_page),
+        cmocka_unit_test(test_index_at_flush),
         cmocka_unit_test(test_bad_directory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
