@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
 #include "log.h"
 #include "upstream_endpoint.h"
 
@@ -94,16 +95,6 @@ static const char *header_list_problem(const char *value)
            "and -_. and values percent-encoded";
 }
 
-static int hex_value(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch = tolower(ch);
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return -1;
-}
-
 /* Percent-decode s[0..len) into a new string. A '%' not followed by two hex
  * digits is kept literally, as the SDKs that accept unencoded values do. */
 static char *percent_decode(const char *s, size_t len)
@@ -115,8 +106,8 @@ static char *percent_decode(const char *s, size_t len)
         return NULL;
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = hex_value((unsigned char)s[i + 1])) >= 0 &&
-            (lo = hex_value((unsigned char)s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < len && (hi = dp_hex_digit(s[i + 1])) >= 0 &&
+            (lo = dp_hex_digit(s[i + 2])) >= 0) {
             out[o++] = (char)(hi * 16 + lo);
             i += 2;
         } else {
