@@ -13,6 +13,15 @@ void dp_buf_init(dp_buf *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max;
+    b->spill = NULL;
+    b->spill_ctx = NULL;
+    b->spilled = 0;
+}
+
+void dp_buf_set_spill(dp_buf *b, int (*spill)(void *ctx, const char *data, size_t len), void *ctx)
+{
+    b->spill = spill;
+    b->spill_ctx = ctx;
 }
 
 void dp_buf_free(dp_buf *b)
@@ -29,13 +38,26 @@ void dp_buf_reset(dp_buf *b)
         b->data[0] = '\0';
 }
 
-/* Bytes needed for extra more plus the NUL; 0 when past the cap or overflowing. */
-static size_t bytes_needed(const dp_buf *b, size_t extra)
+/* Bytes needed for extra more plus the NUL; 0 when past the cap or
+ * overflowing. A streaming buffer first spills what it holds, and takes one
+ * piece larger than a chunk on its own. */
+static size_t bytes_needed(dp_buf *b, size_t extra)
 {
     size_t need = b->len + extra + 1;
-    if (need <= b->len || (b->max && need > b->max + 1))
+    if (need <= b->len)
         return 0;
-    return need;
+    if (!b->max || need <= b->max + 1)
+        return need;
+    if (!b->spill)
+        return 0;
+    if (b->len) {
+        if (b->spill(b->spill_ctx, b->data, b->len) != 0)
+            return 0;
+        b->spilled += b->len;
+        b->len = 0;
+        b->data[0] = '\0';
+    }
+    return extra + 1 > extra ? extra + 1 : 0;
 }
 
 static int grow_to(dp_buf *b, size_t ncap)

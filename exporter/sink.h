@@ -55,26 +55,36 @@ static inline void dp_sink_destroy(dp_sink *s)
 
 /**
  * The report sink: renders each run as text (opt) or one JSON line (json)
- * and writes it to `out` with one fwrite under a mutex, then fflush.
- * `out` is borrowed (not closed). NULL on out of memory.
+ * and writes it to `out` with one fwrite under a mutex, then fflush. A
+ * report larger than 16 MiB is written in chunks of that size as it is
+ * rendered, the mutex held from its first chunk to its last, so reports
+ * never interleave and have no size limit. `out` is borrowed (not closed).
+ * NULL on out of memory.
  */
 dp_sink *dp_report_sink_create(FILE *out, bool json, const dp_render_options *opt);
 
+/** dp_report_sink_create() writing reports over chunk_bytes (0 = 16 MiB) in
+ *  chunks of that size. */
+dp_sink *dp_report_sink_create_chunked(FILE *out, bool json, const dp_render_options *opt,
+                                       size_t chunk_bytes);
+
 /**
  * The ordered report sink, for inputs that end (`dagprof report`): renders
- * each run as the report sink does (one report at most max_report_bytes, 0
- * = 16 MiB) but keeps the reports until dp_report_sink_write_ordered().
- * Its flush does nothing. NULL on out of memory.
+ * each run as the report sink does but keeps the reports until
+ * dp_report_sink_write_ordered(): in memory up to chunk_bytes (0 = 16 MiB)
+ * each, and a larger report's first chunks in an unnamed temporary file
+ * (tmpfile(3)), so reports have no size limit. Its flush does nothing.
+ * NULL on out of memory.
  */
-dp_sink *dp_ordered_report_sink_create(bool json, const dp_render_options *opt,
-                                       size_t max_report_bytes);
+dp_sink *dp_ordered_report_sink_create(bool json, const dp_render_options *opt, size_t chunk_bytes);
 
 /**
  * The ordered report sink for `--format html`: each run is one <section>
  * (dp_render_html_run), and dp_report_sink_write_ordered() writes them as
- * one self-contained page. NULL on out of memory.
+ * one self-contained page; sections over chunk_bytes (0 = 16 MiB) are kept
+ * in a temporary file as the ordered report sink's. NULL on out of memory.
  */
-dp_sink *dp_ordered_html_report_sink_create(size_t max_report_bytes);
+dp_sink *dp_ordered_html_report_sink_create(size_t chunk_bytes);
 
 /**
  * Write the ordered sink's reports to `out`, ordered by the runs' start
@@ -83,7 +93,8 @@ dp_sink *dp_ordered_html_report_sink_create(size_t max_report_bytes);
  */
 DP_MUST_CHECK int dp_report_sink_write_ordered(dp_sink *sink, FILE *out);
 
-/** Runs kept or written, and runs that failed to render (or be kept), of
+/** Runs kept or written, and runs that failed to render (or be kept, or
+ *  written in chunks), of
  *  either report sink. */
 void dp_report_sink_counts(dp_sink *sink, unsigned long long *written, unsigned long long *failed);
 

@@ -361,6 +361,8 @@ int dp_render_text(const dp_run_profile *p, const dp_render_options *opt, dp_buf
      * cap) is not an error here, the lines themselves decide. */
     size_t estimate = 2048 + (p->node_count < 1000000 ? p->node_count : 1000000) *
                                  (4 * NAME_COL + 3 * width + 200);
+    if (out->max && estimate > out->max - (out->len < out->max ? out->len : out->max))
+        estimate = out->max - (out->len < out->max ? out->len : out->max); /* a chunk at most */
     (void)dp_buf_reserve(out, estimate);
     summary(&o, p);
     node_table(&o, p);

@@ -21,10 +21,6 @@
 #include "html_sink.h"
 #include "sink.h"
 
-/* One rendered report may not exceed this (a run of many thousand nodes
- * renders to a few MiB). */
-#define REPORT_MAX_BYTES ((size_t)256 << 20)
-
 /* What the files held, as the input reads them. */
 typedef struct file_totals {
     FILE *errout;
@@ -62,9 +58,8 @@ int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *
                                              0};
 
     dp_sink *sink = cfg->output.format == DP_FORMAT_HTML
-                        ? dp_ordered_html_report_sink_create(REPORT_MAX_BYTES)
-                        : dp_ordered_report_sink_create(cfg->output.format == DP_FORMAT_JSON, &opt,
-                                                        REPORT_MAX_BYTES);
+                        ? dp_ordered_html_report_sink_create(0)
+                        : dp_ordered_report_sink_create(cfg->output.format == DP_FORMAT_JSON, &opt, 0);
     dp_sink *pages = NULL; /* --html-dir: a page per run besides the report */
     if (cfg->output.html_dir[0]) {
         char err[4200];

@@ -63,11 +63,83 @@ static void test_release(void **state)
     dp_buf_free(&b);
 }
 
+/* What a streaming buffer spilled, in order. */
+typedef struct spilled_bytes {
+    char data[256];
+    size_t len;
+    size_t calls;
+} spilled_bytes;
+
+static int collect(void *ctx, const char *data, size_t len)
+{
+    spilled_bytes *s = ctx;
+    assert_true(s->len + len <= sizeof(s->data));
+    memcpy(s->data + s->len, data, len);
+    s->len += len;
+    s->calls++;
+    return 0;
+}
+
+/* Chunks of 8 bytes: "abcde" (5) then "fghij" (5) would make 10 > 8, so
+ * "abcde" is spilled first; "0123456789AB" (12) is larger than a chunk and
+ * still fits once "fghij" is spilled. Spilled + held = everything, in order. */
+static void test_spill(void **state)
+{
+    (void)state;
+    spilled_bytes out = {.len = 0};
+    dp_buf b;
+    dp_buf_init(&b, 8);
+    dp_buf_set_spill(&b, collect, &out);
+    assert_int_equal(dp_buf_puts(&b, "abcde"), 0);
+    assert_int_equal(out.calls, 0);
+    assert_int_equal(dp_buf_puts(&b, "fghij"), 0);
+    assert_int_equal(out.calls, 1);
+    assert_int_equal(out.len, 5);
+    assert_int_equal(b.len, 5);
+    assert_int_equal(dp_buf_puts(&b, "0123456789AB"), 0);
+    assert_int_equal(out.calls, 2);
+    assert_int_equal(b.len, 12);
+    assert_string_equal(b.data, "0123456789AB");
+    assert_int_equal(b.spilled, 10);
+    memcpy(out.data + out.len, b.data, b.len);
+    out.len += b.len;
+    assert_memory_equal(out.data, "abcdefghij0123456789AB", 22);
+    assert_int_equal(out.len, 22);
+    dp_buf_free(&b);
+}
+
+static int refuse(void *ctx, const char *data, size_t len)
+{
+    (void)ctx;
+    (void)data;
+    (void)len;
+    return -1;
+}
+
+/* A spill that fails fails the append; a plain capped buffer still refuses. */
+static void test_spill_failure(void **state)
+{
+    (void)state;
+    dp_buf b;
+    dp_buf_init(&b, 8);
+    dp_buf_set_spill(&b, refuse, NULL);
+    assert_int_equal(dp_buf_puts(&b, "abcde"), 0);
+    assert_int_equal(dp_buf_puts(&b, "fghij"), -1);
+    dp_buf_free(&b);
+    dp_buf_init(&b, 8);
+    assert_int_equal(dp_buf_puts(&b, "abcde"), 0);
+    assert_int_equal(dp_buf_puts(&b, "fghij"), -1);
+    assert_string_equal(b.data, "abcde");
+    dp_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reserve_exact),
         cmocka_unit_test(test_release),
+        cmocka_unit_test(test_spill),
+        cmocka_unit_test(test_spill_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
