@@ -3,6 +3,7 @@
  */
 #include "pb_wire.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,24 +177,51 @@ void dp_pb_fail(dp_pb_writer *w, int error)
         w->error = error < 0 ? error : DP_EINVAL;
 }
 
-int dp_pb_encode(dp_pb_encode_fn fn, const void *ctx, dp_buf *out)
+/* The measuring pass: w ready for the writing pass when DP_OK. */
+static int measure_pass(dp_pb_writer *w, dp_pb_encode_fn fn, const void *ctx)
+{
+    /* the arrays are written before they are read: only the scalars start at 0 */
+    w->out = NULL;
+    w->len = w->cap = 0;
+    w->sizes = w->inline_sizes;
+    w->size_count = w->next_size = 0;
+    w->size_cap = DP_PB_INLINE_SIZES;
+    w->depth = w->error = 0;
+    fn(w, ctx);
+    if (w->error || w->depth)
+        return w->error ? w->error : DP_EINVAL;
+    return DP_OK;
+}
+
+static void writer_release(dp_pb_writer *w)
+{
+    if (w->sizes != w->inline_sizes)
+        free(w->sizes);
+}
+
+int dp_pb_measure(dp_pb_encode_fn fn, const void *ctx, size_t *len)
 {
     dp_pb_writer w;
-    int rc = DP_OK;
+    int rc = measure_pass(&w, fn, ctx);
+    *len = rc == DP_OK ? w.len : 0;
+    writer_release(&w);
+    return rc;
+}
 
-    /* the arrays are written before they are read: only the scalars start at 0 */
-    w.out = NULL;
-    w.len = w.cap = 0;
-    w.sizes = w.inline_sizes;
-    w.size_count = w.next_size = 0;
-    w.size_cap = DP_PB_INLINE_SIZES;
-    w.depth = w.error = 0;
-    fn(&w, ctx);
-    if (w.error || w.depth) {
-        rc = w.error ? w.error : DP_EINVAL;
+int dp_pb_encode_within(dp_pb_encode_fn fn, const void *ctx, size_t max_len, dp_buf *out,
+                        size_t *len)
+{
+    dp_pb_writer w;
+    int rc = measure_pass(&w, fn, ctx);
+    size_t total = rc == DP_OK ? w.len : 0;
+    if (len)
+        *len = total;
+    if (rc != DP_OK)
+        goto out;
+    if (total > max_len) {
+        rc = DP_EFULL;
         goto out;
     }
-    size_t total = w.len;
     if (dp_buf_reserve_exact(out, total) < 0) {
         rc = DP_ENOMEM;
         goto out;
@@ -211,7 +239,11 @@ int dp_pb_encode(dp_pb_encode_fn fn, const void *ctx, dp_buf *out)
     out->len += total;
     out->data[out->len] = '\0';
 out:
-    if (w.sizes != w.inline_sizes)
-        free(w.sizes);
+    writer_release(&w);
     return rc;
+}
+
+int dp_pb_encode(dp_pb_encode_fn fn, const void *ctx, dp_buf *out)
+{
+    return dp_pb_encode_within(fn, ctx, SIZE_MAX, out, NULL);
 }

@@ -137,6 +137,26 @@ typedef void (*dp_pb_encode_fn)(dp_pb_writer *w, const void *ctx);
  */
 DP_MUST_CHECK int dp_pb_encode(dp_pb_encode_fn fn, const void *ctx, dp_buf *out);
 
+/**
+ * dp_pb_encode() for a message that may not exceed max_len bytes: when the
+ * measuring pass finds it longer, nothing is written and DP_EFULL is
+ * returned. *len (when not NULL) gets the measured length on DP_OK and
+ * DP_EFULL, so a caller can split what does not fit.
+ */
+DP_MUST_CHECK int dp_pb_encode_within(dp_pb_encode_fn fn, const void *ctx, size_t max_len,
+                                      dp_buf *out, size_t *len);
+
+/** The length fn's message would encode to (the measuring pass only).
+ *  DP_OK, DP_ENOMEM or DP_EINVAL as for dp_pb_encode(). */
+DP_MUST_CHECK int dp_pb_measure(dp_pb_encode_fn fn, const void *ctx, size_t *len);
+
+/** Bytes of a length-delimited field of number 1..15 (a one-byte tag)
+ *  holding `len` bytes: tag, length varint, payload. */
+static inline size_t dp_pb_len_field_size(size_t len)
+{
+    return 1 + dp_pb_varint_size(len) + len;
+}
+
 /** True during the measuring pass. */
 static inline bool dp_pb_measuring(const dp_pb_writer *w)
 {

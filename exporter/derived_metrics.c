@@ -882,12 +882,317 @@ static int encode_resource(dm_encoder *e, const dp_derived_metrics *m, pb_resour
     return 0;
 }
 
-long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_telemetry *self, uint64_t now_ns,
-                                dp_buf *out)
+/* ---- one collection in requests of bounded size --------------------------- */
+
+/* Bytes of a length-delimited field of number 1..15 holding len bytes. */
+static size_t len_field(size_t len)
 {
-    if (!m || !out)
+    size_t n = 1;
+    for (size_t v = len; v >= 0x80; v >>= 7)
+        n++;
+    return 1 + n + len;
+}
+
+/* A metric's data points: the array inside its oneof message and its count. */
+typedef struct metric_points {
+    void **points;
+    size_t *count;
+} metric_points;
+
+static metric_points points_of(pb_metric *pm)
+{
+    switch (pm->data_case) {
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+        return (metric_points){(void **)pm->histogram->data_points, &pm->histogram->n_data_points};
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+        return (metric_points){(void **)pm->sum->data_points, &pm->sum->n_data_points};
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+        return (metric_points){(void **)pm->gauge->data_points, &pm->gauge->n_data_points};
+    default:
+        return (metric_points){NULL, NULL};
+    }
+}
+
+static size_t point_size(const pb_metric *pm, const void *point)
+{
+    if (pm->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM)
+        return opentelemetry__proto__metrics__v1__histogram_data_point__get_packed_size(point);
+    return opentelemetry__proto__metrics__v1__number_data_point__get_packed_size(point);
+}
+
+/* The sizes of a metric without its data (base) and of its data message
+ * without points (data_base). */
+static void metric_sizes(pb_metric *pm, size_t *base, size_t *data_base)
+{
+    metric_points mp = points_of(pm);
+    size_t n = mp.count ? *mp.count : 0;
+    if (mp.count)
+        *mp.count = 0;
+    switch (pm->data_case) {
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+        *data_base = opentelemetry__proto__metrics__v1__histogram__get_packed_size(pm->histogram);
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+        *data_base = opentelemetry__proto__metrics__v1__sum__get_packed_size(pm->sum);
+        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+        *data_base = opentelemetry__proto__metrics__v1__gauge__get_packed_size(pm->gauge);
+        break;
+    default:
+        *data_base = 0;
+        break;
+    }
+    if (mp.count)
+        *mp.count = n;
+    int data_case = pm->data_case;
+    pm->data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA__NOT_SET;
+    *base = opentelemetry__proto__metrics__v1__metric__get_packed_size(pm);
+    pm->data_case = data_case;
+}
+
+/* One metric's share of a request: points [first, first + count). */
+typedef struct metric_part {
+    size_t metric, first, count;
+} metric_part;
+
+/* The requests of one collection, encoded while the aggregates are locked. */
+typedef struct request_list {
+    dp_buf *req;
+    size_t *points;
+    size_t count, cap;
+} request_list;
+
+static void request_list_free(request_list *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        dp_buf_free(&l->req[i]);
+    free(l->req);
+    free(l->points);
+}
+
+/* The envelope every request of a collection shares: the resource, and the
+ * scope of each metric (the derived metrics under "dagprof", the
+ * self-telemetry after them under "dagprof.telemetry"). */
+typedef struct request_frame {
+    pb_resource *resource;
+    pb_scope *scopes;                      /* 2 */
+    pb_metric **metrics;                   /* in request order */
+    size_t first_self;                     /* metrics[first_self..] are in the second scope */
+    size_t resource_field, scope_field[2]; /* their bytes as fields */
+} request_frame;
+
+static size_t scope_of(const request_frame *f, size_t metric)
+{
+    return metric >= f->first_self ? 1 : 0;
+}
+
+/* A copy of metric `orig` with points [first, first + count). */
+static pb_metric *metric_share(dm_encoder *e, const pb_metric *orig, size_t first, size_t count)
+{
+    pb_metric *pm = dp_arena_alloc(&e->arena, sizeof(*pm));
+    if (!pm)
+        return NULL;
+    *pm = *orig;
+    void *data = NULL;
+    size_t data_size = pm->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM
+                           ? sizeof(pb_histogram)
+                       : pm->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM
+                           ? sizeof(pb_sum)
+                           : sizeof(pb_gauge);
+    if (!(data = dp_arena_alloc(&e->arena, data_size)))
+        return NULL;
+    if (pm->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM) {
+        memcpy(data, orig->histogram, data_size);
+        pm->histogram = data;
+        pm->histogram->data_points += first;
+    } else if (pm->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM) {
+        memcpy(data, orig->sum, data_size);
+        pm->sum = data;
+        pm->sum->data_points += first;
+    } else {
+        memcpy(data, orig->gauge, data_size);
+        pm->gauge = data;
+        pm->gauge->data_points += first;
+    }
+    *points_of(pm).count = count;
+    return pm;
+}
+
+/* Encode the parts as one request and add it to the list; `predicted` is its
+ * size as the split worked it out (0 = not checked). 0, or -1. */
+static int encode_parts(dm_encoder *e, const request_frame *f, const metric_part *parts,
+                        size_t part_count, size_t predicted, request_list *out)
+{
+    pb_metric **metrics = dp_arena_alloc(&e->arena, part_count * sizeof(*metrics));
+    if (!metrics)
+        return -1;
+    size_t points = 0, in_scope[2] = {0, 0};
+    for (size_t i = 0; i < part_count; i++) {
+        const metric_part *mp = &parts[i];
+        if (!(metrics[i] = metric_share(e, f->metrics[mp->metric], mp->first, mp->count)))
+            return -1;
+        points += mp->count;
+        in_scope[scope_of(f, mp->metric)]++;
+    }
+    pb_scope_metrics sm[2] = {OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT,
+                              OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT};
+    pb_scope_metrics *smp[2];
+    size_t nsm = 0;
+    for (size_t k = 0, first = 0; k < 2; first += in_scope[k], k++) {
+        if (!in_scope[k])
+            continue;
+        sm[k].scope = &f->scopes[k];
+        sm[k].n_metrics = in_scope[k];
+        sm[k].metrics = metrics + first;
+        smp[nsm++] = &sm[k];
+    }
+    pb_resource_metrics rm = OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
+    rm.resource = f->resource;
+    rm.n_scope_metrics = nsm;
+    rm.scope_metrics = smp;
+    pb_resource_metrics *rmp = &rm;
+    pb_request req =
+        OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
+    req.n_resource_metrics = 1;
+    req.resource_metrics = &rmp;
+    size_t size =
+        opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(
+            &req);
+    if (predicted && size != predicted) {
+        dp_log_error("metrics", "a request of %zu data points packs to %zu bytes, planned %zu",
+                     points, size, predicted);
+        return -1;
+    }
+    if (out->count == out->cap) {
+        size_t cap = out->cap ? out->cap * 2 : 4;
+        dp_buf *req_list = realloc(out->req, cap * sizeof(*req_list));
+        if (req_list)
+            out->req = req_list;
+        size_t *point_list = realloc(out->points, cap * sizeof(*point_list));
+        if (point_list)
+            out->points = point_list;
+        if (!req_list || !point_list)
+            return -1;
+        out->cap = cap;
+    }
+    dp_buf *b = &out->req[out->count];
+    dp_buf_init(b, 0);
+    /* packed straight into the buffer, reserved to the exact size: a
+     * request built to be handed to the upstream queue as it is */
+    if (dp_buf_reserve_exact(b, size) != 0) {
+        dp_buf_free(b);
+        return -1;
+    }
+    opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(
+        &req, (uint8_t *)b->data);
+    b->len = size;
+    b->data[size] = '\0';
+    out->points[out->count++] = points;
+    return 0;
+}
+
+/* The size of a request being filled, from its parts: the ScopeMetrics
+ * already closed; the open one's scope field and closed metrics; the open
+ * metric (its fields without data, and its data message). */
+typedef struct metrics_fill {
+    size_t closed_scopes, scope_body, metric_base, data;
+    size_t scope; /* of the open ScopeMetrics */
+    bool in_scope, in_metric;
+} metrics_fill;
+
+static size_t metrics_fill_total(const request_frame *f, const metrics_fill *r)
+{
+    size_t open_metric = r->in_metric ? len_field(r->metric_base + len_field(r->data)) : 0;
+    size_t open_scope = r->in_scope ? len_field(r->scope_body + open_metric) : 0;
+    return len_field(f->resource_field + r->closed_scopes + open_scope);
+}
+
+static void close_metric(metrics_fill *r)
+{
+    if (r->in_metric)
+        r->scope_body += len_field(r->metric_base + len_field(r->data));
+    r->in_metric = false;
+}
+
+static void close_scope(metrics_fill *r)
+{
+    close_metric(r);
+    if (r->in_scope)
+        r->closed_scopes += len_field(r->scope_body);
+    r->in_scope = false;
+}
+
+/*
+ * Cut the metrics into requests of at most max bytes, in order, a metric's
+ * points over several requests when they do not fit one (each with a copy
+ * of the metric: name, unit, description, temporality); a single point
+ * larger than max goes alone. Sizes are added up from each point's and
+ * metric's packed size and the fields around them.
+ */
+static int split_metrics(dm_encoder *e, const request_frame *f, size_t metric_count, size_t max,
+                         request_list *out)
+{
+    metric_part *parts = dp_arena_alloc(&e->arena, (metric_count + 1) * sizeof(*parts));
+    if (!parts)
+        return -1;
+    size_t part_count = 0, in_request = 0;
+    metrics_fill cur = {0};
+    for (size_t i = 0; i < metric_count; i++) {
+        pb_metric *pm = f->metrics[i];
+        metric_points mp = points_of(pm);
+        size_t base, data_base, scope = scope_of(f, i);
+        metric_sizes(pm, &base, &data_base);
+        if (cur.in_scope && cur.scope != scope)
+            close_scope(&cur);
+        for (size_t j = 0; mp.count && j < *mp.count; j++) {
+            size_t entry = len_field(point_size(pm, mp.points[j]));
+            metrics_fill next = cur;
+            for (int pass = 0; pass < 2; pass++) {
+                next = cur;
+                if (!next.in_scope) {
+                    next.scope = scope;
+                    next.scope_body = f->scope_field[scope];
+                    next.in_scope = true;
+                }
+                if (!next.in_metric) {
+                    next.metric_base = base;
+                    next.data = data_base;
+                    next.in_metric = true;
+                }
+                next.data += entry;
+                if (in_request == 0 || metrics_fill_total(f, &next) <= max)
+                    break;
+                /* full: what is in goes out, this point starts the next request */
+                if (encode_parts(e, f, parts, part_count, metrics_fill_total(f, &cur), out) != 0)
+                    return -1;
+                cur = (metrics_fill){0};
+                part_count = 0;
+                in_request = 0;
+            }
+            if (!cur.in_metric)
+                parts[part_count++] = (metric_part){i, j, 0};
+            parts[part_count - 1].count++;
+            cur = next;
+            in_request++;
+        }
+        close_metric(&cur);
+    }
+    if (in_request && encode_parts(e, f, parts, part_count, metrics_fill_total(f, &cur), out) != 0)
+        return -1;
+    return 0;
+}
+
+/* Collect into requests and hand them to emit: after unlocking, or (emit_locked)
+ * before the delta reset, so a request emit refuses leaves the aggregates as they were. */
+static long collect_requests(dp_derived_metrics *m, const dp_telemetry *self, uint64_t now_ns,
+                             size_t max_request_bytes, dp_metrics_request_fn emit, void *arg,
+                             bool emit_locked)
+{
+    if (!m || !emit)
         return -1;
     long result = -1;
+    bool encode_failed = false;
+    request_list list = {NULL, NULL, 0, 0};
     dm_encoder e = {.now_ns = now_ns, .delta = false};
     dp_arena_init(&e.arena, 0, DM_ENCODE_ARENA_MAX);
 
@@ -907,18 +1212,19 @@ long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_telemetry *self,
     }
     if (points == 0) {
         result = 0;
-        goto out;
+        goto unlock;
     }
 
+    encode_failed = true; /* until the requests are encoded */
     pb_metric **metrics = dp_arena_alloc(&e.arena, (metric_count + self_count) * sizeof(*metrics));
     if (!metrics)
-        goto out;
+        goto unlock;
     size_t nm = 0;
     for (size_t i = 0; i < M_COUNT; i++) {
         if (m->metrics[i].count == 0 && !m->metrics[i].overflow)
             continue;
         if (!(metrics[nm++] = encode_metric(&e, (enum dm_metric_id)i, &m->metrics[i])))
-            goto out;
+            goto unlock;
     }
     /* delta needs the previous values of the same points */
     const double *prev = self && m->self_prev_count == self->point_count ? m->self_prev : NULL;
@@ -927,51 +1233,40 @@ long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_telemetry *self,
         if (!f->point_count)
             continue;
         if (!(metrics[nm++] = encode_self(&e, f, prev, &index)))
-            goto out;
+            goto unlock;
     }
 
     pb_resource resource;
     if (encode_resource(&e, m, &resource) < 0)
-        goto out;
+        goto unlock;
     pb_scope scopes[2] = {OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT,
                           OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT};
     scopes[0].name = "dagprof";
     scopes[1].name = "dagprof.telemetry";
-    pb_scope_metrics sm[2] = {OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT,
-                              OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT};
-    pb_scope_metrics *smp[2];
-    size_t nsm = 0;
-    /* the derived metrics, then the self-telemetry: a scope each, when it has any */
-    size_t counts[2] = {metric_count, self_count};
-    for (size_t i = 0, first = 0; i < 2; first += counts[i], i++) {
-        if (!counts[i])
-            continue;
-        sm[i].scope = &scopes[i];
-        sm[i].n_metrics = counts[i];
-        sm[i].metrics = metrics + first;
-        smp[nsm++] = &sm[i];
+    request_frame frame = {&resource, scopes, metrics, metric_count, 0, {0, 0}};
+    frame.resource_field =
+        len_field(opentelemetry__proto__resource__v1__resource__get_packed_size(&resource));
+    for (size_t k = 0; k < 2; k++)
+        frame.scope_field[k] = len_field(
+            opentelemetry__proto__common__v1__instrumentation_scope__get_packed_size(&scopes[k]));
+    int rc;
+    if (max_request_bytes) {
+        rc = split_metrics(&e, &frame, nm, max_request_bytes, &list);
+    } else {
+        /* no limit: one request with every metric whole */
+        metric_part *parts = dp_arena_alloc(&e.arena, nm * sizeof(*parts));
+        rc = parts ? 0 : -1;
+        for (size_t i = 0; parts && i < nm; i++)
+            parts[i] = (metric_part){i, 0, *points_of(metrics[i]).count};
+        if (rc == 0)
+            rc = encode_parts(&e, &frame, parts, nm, 0, &list);
     }
-    pb_resource_metrics rm = OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
-    rm.resource = &resource;
-    rm.n_scope_metrics = nsm;
-    rm.scope_metrics = smp;
-    pb_resource_metrics *rmp = &rm;
-    pb_request req =
-        OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
-    req.n_resource_metrics = 1;
-    req.resource_metrics = &rmp;
-
-    size_t size =
-        opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__get_packed_size(
-            &req);
-    /* packed straight into out, reserved to the exact size: a request built
-     * to be handed to the upstream queue as it is */
-    if (dp_buf_reserve_exact(out, size) != 0)
-        goto out;
-    opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__pack(
-        &req, (uint8_t *)out->data + out->len);
-    out->len += size;
-    out->data[out->len] = '\0';
+    if (rc != 0)
+        goto unlock;
+    encode_failed = false;
+    for (size_t i = 0; emit_locked && i < list.count; i++)
+        if (emit(arg, &list.req[i], list.points[i]) != 0)
+            goto unlock; /* refused: the aggregates stay as they are */
 
     if (m->delta) {
         for (size_t i = 0; i < M_COUNT; i++)
@@ -981,10 +1276,37 @@ long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_telemetry *self,
             keep_self_values(m, self);
     }
     result = (long)points;
-out:
+unlock:
     pthread_mutex_unlock(&m->lock);
-    if (result < 0)
-        dp_log_error("metrics", "could not encode derived metrics (out of memory or buffer cap)");
+    /* handed over once the aggregates are free again: emit may wait for the queue */
+    for (size_t i = 0; !emit_locked && result > 0 && i < list.count; i++)
+        if (emit(arg, &list.req[i], list.points[i]) != 0)
+            result = -1;
+    if (encode_failed)
+        dp_log_error("metrics", "could not encode derived metrics (out of memory)");
+    request_list_free(&list);
     dp_arena_free(&e.arena);
     return result;
+}
+
+long dp_derived_metrics_collect_split(dp_derived_metrics *m, const dp_telemetry *self,
+                                      uint64_t now_ns, size_t max_request_bytes,
+                                      dp_metrics_request_fn emit, void *arg)
+{
+    return collect_requests(m, self, now_ns, max_request_bytes, emit, arg, false);
+}
+
+/* dp_metrics_request_fn of dp_derived_metrics_collect(): the one request into out. */
+static int append_request(void *arg, dp_buf *request, size_t points)
+{
+    (void)points;
+    return dp_buf_append(arg, request->data, request->len);
+}
+
+long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_telemetry *self, uint64_t now_ns,
+                                dp_buf *out)
+{
+    if (!out)
+        return -1;
+    return collect_requests(m, self, now_ns, 0, append_request, out, true);
 }

@@ -82,6 +82,29 @@ int dp_derived_metrics_record(dp_derived_metrics *m, const dp_run_profile *profi
 long dp_derived_metrics_collect(dp_derived_metrics *m, const dp_telemetry *self, uint64_t now_ns,
                                 dp_buf *out);
 
+/**
+ * Called with each request of dp_derived_metrics_collect_split(): `request`
+ * holds it (malloc'd; the callee may take the bytes with dp_buf_release())
+ * and `points` its data points. Return 0 to go on, non-zero to stop.
+ */
+typedef int (*dp_metrics_request_fn)(void *arg, dp_buf *request, size_t points);
+
+/**
+ * dp_derived_metrics_collect() in as many ExportMetricsServiceRequests as
+ * it takes to keep each within max_request_bytes (0 = one request), handed
+ * to emit one by one after the aggregates are unlocked (emit may block).
+ * Each request has the resource and the scope of each metric it holds
+ * ("dagprof", "dagprof.telemetry"); a metric whose points do not fit
+ * one request is repeated (name, unit, description, temporality) with a
+ * share of its points in each; a single point larger than the limit goes
+ * alone. Returns the data points of the collection (0 = nothing to export,
+ * emit not called), or -1 when out of memory or emit stopped (with delta
+ * temporality the aggregates are reset all the same).
+ */
+long dp_derived_metrics_collect_split(dp_derived_metrics *m, const dp_telemetry *self,
+                                      uint64_t now_ns, size_t max_request_bytes,
+                                      dp_metrics_request_fn emit, void *arg);
+
 void dp_derived_metrics_destroy(dp_derived_metrics *m);
 
 #endif

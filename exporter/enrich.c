@@ -313,6 +313,8 @@ typedef struct scope_plan {
     size_t span_count;
     size_t first;            /* into the span order */
     bool resource_has_spans; /* on the same_resource record: a ResourceSpans is written */
+    /* on the same_resource record: its spans are order[resource_first..resource_end) */
+    size_t resource_first, resource_end;
 } scope_plan;
 
 /** Everything the encoders read. */
@@ -322,8 +324,9 @@ typedef struct enrich_ctx {
     const uint16_t *node_bottlenecks; /* per node: bit mask of bottleneck types */
     const span_plan *plan;            /* per span, in arrival order */
     const scope_plan *scopes;         /* scope_count + 1 records */
-    const size_t *order;              /* span indexes grouped by ScopeSpans */
+    const size_t *order;              /* span indexes in the order they are written */
     size_t slots;
+    size_t from, to; /* the request holds the spans at order[from..to) */
 } enrich_ctx;
 
 /* ---- what goes on a node span and on the root span --------------------------- */
@@ -474,13 +477,23 @@ static void put_present(dp_pb_writer *w, uint32_t field, dp_str bytes)
         dp_pb_put_bytes(w, field, bytes.ptr, bytes.len);
 }
 
-/* ScopeSpans of scope record k: its spans in arrival order. */
+/* The part of order[first..end) that the request holds: false when none. */
+static bool clip(const enrich_ctx *c, size_t first, size_t end, size_t *lo, size_t *hi)
+{
+    *lo = first > c->from ? first : c->from;
+    *hi = end < c->to ? end : c->to;
+    return *lo < *hi;
+}
+
+/* ScopeSpans of scope record k: its spans (those in the request) in arrival order. */
 static void encode_scope_spans(dp_pb_writer *w, const enrich_ctx *c, size_t k)
 {
     const scope_plan *sc = &c->scopes[k];
     dp_span_scope ss = scope_at(c->run, k);
+    size_t lo, hi;
+    (void)clip(c, sc->first, sc->first + sc->span_count, &lo, &hi);
     put_present(w, F_SCOPE_SPANS_SCOPE, ss.scope_raw);
-    for (size_t o = sc->first; o < sc->first + sc->span_count; o++) {
+    for (size_t o = lo; o < hi; o++) {
         size_t i = c->order[o];
         const span_plan *sp = &c->plan[i];
         if (sp->node < 0 && !sp->root) {
@@ -503,7 +516,9 @@ static void encode_resource_spans(dp_pb_writer *w, const enrich_ctx *c, size_t g
     put_present(w, F_RESOURCE_SPANS_RESOURCE, rs.resource_raw);
     for (size_t k = g; k < c->slots; k++) {
         const scope_plan *sc = &c->scopes[k];
-        if (sc->same_resource != g || sc->same_scope != k || !sc->span_count)
+        size_t lo, hi;
+        if (sc->same_resource != g || sc->same_scope != k ||
+            !clip(c, sc->first, sc->first + sc->span_count, &lo, &hi))
             continue;
         dp_pb_begin(w, F_RESOURCE_SPANS_SCOPE_SPANS);
         encode_scope_spans(w, c, k);
@@ -518,7 +533,9 @@ static void encode_request(dp_pb_writer *w, const void *arg)
     const enrich_ctx *c = arg;
     for (size_t g = 0; g < c->slots; g++) {
         const scope_plan *rg = &c->scopes[g];
-        if (rg->same_resource != g || !rg->resource_has_spans)
+        size_t lo, hi;
+        if (rg->same_resource != g || !rg->resource_has_spans ||
+            !clip(c, rg->resource_first, rg->resource_end, &lo, &hi))
             continue;
         dp_pb_begin(w, F_REQUEST_RESOURCE_SPANS);
         encode_resource_spans(w, c, g);
@@ -526,7 +543,30 @@ static void encode_request(dp_pb_writer *w, const void *arg)
     }
 }
 
-int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_buf *out)
+/** What the encoders of one run read, and the memory behind it. */
+typedef struct enrich_layout {
+    enrich_ctx ctx;
+    span_plan *plan;
+    scope_plan *scopes;
+    size_t *order;
+    uint32_t *node_by_span;
+    uint16_t *node_bottlenecks;
+} enrich_layout;
+
+static void layout_free(enrich_layout *l)
+{
+    free(l->plan);
+    free(l->order);
+    free(l->scopes);
+    free(l->node_by_span);
+    free(l->node_bottlenecks);
+}
+
+/* Work out what each span gets and the order spans are written in (grouped
+ * by ResourceSpans, then ScopeSpans, arrival order within each); the
+ * context covers every span. 0, or -1 on out of memory or a bad run (l is
+ * then freed). */
+static int layout_build(enrich_layout *l, const dp_run_record *run, const dp_run_profile *profile)
 {
     int result = -1;
     size_t slots, nodes = 0;
@@ -536,7 +576,8 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
     uint32_t *node_by_span = NULL;
     uint16_t *node_bottlenecks = NULL;
 
-    if (!run || !out || (run->span_count && !run->spans) || (run->scope_count && !run->scopes))
+    memset(l, 0, sizeof(*l));
+    if (!run || (run->span_count && !run->spans) || (run->scope_count && !run->scopes))
         return -1;
     if (run->scope_count >= UINT32_MAX || run->span_count > SIZE_MAX / sizeof(span_plan))
         return -1;
@@ -617,11 +658,20 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
         scopes[sc->same_resource].resource_has_spans = true;
     }
 
-    /* spans grouped by ScopeSpans, arrival order kept within each */
+    /* spans grouped by ScopeSpans, arrival order kept within each, the
+     * ScopeSpans in the order the request writes them: a run split into
+     * several requests is then split at positions of this order */
     size_t next = 0;
-    for (size_t k = 0; k < slots; k++) {
-        scopes[k].first = next;
-        next += scopes[k].span_count;
+    for (size_t g = 0; g < slots; g++) {
+        if (scopes[g].same_resource != g)
+            continue;
+        scopes[g].resource_first = next;
+        for (size_t k = g; k < slots; k++)
+            if (scopes[k].same_resource == g && scopes[k].same_scope == k) {
+                scopes[k].first = next;
+                next += scopes[k].span_count;
+            }
+        scopes[g].resource_end = next;
     }
     for (size_t k = 0; k < slots; k++)
         scopes[k].span_count = 0; /* recounted while placing */
@@ -632,12 +682,14 @@ int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_bu
         order[sc->first + sc->span_count++] = i;
     }
 
-    enrich_ctx ctx = {run, profile, node_bottlenecks, plan, scopes, order, slots};
-    int rc = dp_pb_encode(encode_request, &ctx, out);
-    if (rc == DP_EINVAL) /* measuring and writing disagree: a bug, never sent half-written */
-        dp_log_error("enrich", "the encoder wrote other bytes than it measured; run not encoded");
-    else if (rc == DP_OK)
-        result = 0;
+    l->ctx = (enrich_ctx){run,   profile, node_bottlenecks, plan, scopes, order,
+                          slots, 0,       run->span_count};
+    l->plan = plan;
+    l->scopes = scopes;
+    l->order = order;
+    l->node_by_span = node_by_span;
+    l->node_bottlenecks = node_bottlenecks;
+    return 0;
 
 out:
     free(plan);
@@ -646,4 +698,186 @@ out:
     free(node_by_span);
     free(node_bottlenecks);
     return result;
+}
+
+/* dp_pb_encode_within() of the request for l->ctx's range; a disagreement
+ * between measuring and writing is a bug, logged, and never sent half-written. */
+static int encode_range(const enrich_layout *l, size_t max_len, dp_buf *out, size_t *len)
+{
+    int rc = dp_pb_encode_within(encode_request, &l->ctx, max_len, out, len);
+    if (rc == DP_EINVAL)
+        dp_log_error("enrich", "the encoder wrote other bytes than it measured; run not encoded");
+    return rc;
+}
+
+int dp_enrich_run(const dp_run_record *run, const dp_run_profile *profile, dp_buf *out)
+{
+    enrich_layout l;
+    if (!out || layout_build(&l, run, profile) != 0)
+        return -1;
+    int rc = encode_range(&l, SIZE_MAX, out, NULL);
+    layout_free(&l);
+    return rc == DP_OK ? 0 : -1;
+}
+
+/* ---- one run in several requests ------------------------------------------- */
+
+/* Bytes of a length-delimited field when it is written at all (put_present). */
+static size_t present_size(dp_str bytes)
+{
+    return bytes.len ? dp_pb_len_field_size(bytes.len) : 0;
+}
+
+/* One span's message, for measuring it alone. */
+typedef struct one_span {
+    const enrich_ctx *c;
+    size_t index;
+} one_span;
+
+static void encode_one_span(dp_pb_writer *w, const void *arg)
+{
+    const one_span *o = arg;
+    encode_span(w, o->c, o->index);
+}
+
+/* Bytes of the ScopeSpans.spans entry of the span at order position o. */
+static int span_entry_size(const enrich_ctx *c, size_t o, size_t *size)
+{
+    size_t i = c->order[o];
+    size_t body = c->run->spans[i].raw.len;
+    if (c->plan[i].node >= 0 || c->plan[i].root) {
+        one_span arg = {c, i};
+        if (dp_pb_measure(encode_one_span, &arg, &body) != DP_OK)
+            return -1;
+    }
+    *size = dp_pb_len_field_size(body);
+    return 0;
+}
+
+/*
+ * The size of a request being filled, from its parts: the ResourceSpans
+ * already closed, the open ResourceSpans' bytes without its open ScopeSpans
+ * (its resource and schema URL fields, the closed ScopeSpans), and the open
+ * ScopeSpans' bytes (its scope and schema URL fields, its spans).
+ */
+typedef struct request_size {
+    size_t closed, resource, scope;
+    bool in_resource, in_scope;
+} request_size;
+
+static size_t request_size_total(const request_size *r)
+{
+    size_t resource = r->resource + (r->in_scope ? dp_pb_len_field_size(r->scope) : 0);
+    return r->closed + (r->in_resource ? dp_pb_len_field_size(resource) : 0);
+}
+
+/* Encode the spans at order[from..to) as one request and hand it to emit. */
+static int emit_range(enrich_layout *l, size_t from, size_t to, size_t predicted,
+                      dp_enrich_request_fn emit, void *arg)
+{
+    dp_buf b;
+    size_t len = 0;
+    dp_buf_init(&b, 0);
+    l->ctx.from = from;
+    l->ctx.to = to;
+    int rc = encode_range(l, SIZE_MAX, &b, &len);
+    if (rc == DP_OK && len != predicted) {
+        dp_log_error("enrich", "a request of %zu spans measured %zu bytes, planned %zu; not sent",
+                     to - from, len, predicted);
+        rc = DP_EINVAL;
+    }
+    if (rc == DP_OK)
+        rc = emit(arg, &b, to - from);
+    dp_buf_free(&b);
+    return rc;
+}
+
+int dp_enrich_run_split(const dp_run_record *run, const dp_run_profile *profile,
+                        size_t max_request_bytes, dp_enrich_request_fn emit, void *arg)
+{
+    enrich_layout l;
+    size_t *entry = NULL;
+    size_t max = max_request_bytes ? max_request_bytes : SIZE_MAX;
+    int rc = DP_ENOMEM;
+    if (!emit || layout_build(&l, run, profile) != 0)
+        return DP_ENOMEM;
+    if (run->span_count == 0) {
+        rc = DP_OK;
+        goto out;
+    }
+
+    /* the common case: the run fits one request (measured once, written once) */
+    dp_buf b;
+    dp_buf_init(&b, 0);
+    rc = encode_range(&l, max, &b, NULL);
+    if (rc != DP_EFULL) {
+        if (rc == DP_OK)
+            rc = emit(arg, &b, run->span_count);
+        dp_buf_free(&b);
+        goto out;
+    }
+    dp_buf_free(&b);
+
+    /*
+     * Too large: cut the spans, in the order they are written, into requests
+     * of at most max bytes, each with the ResourceSpans and ScopeSpans
+     * (resource, scope, schema URLs) its spans belong to. Sizes are added up
+     * from each span's entry and the fields around it; a span that alone
+     * makes a request too large goes in a request of its own.
+     */
+    rc = DP_ENOMEM;
+    if (!(entry = malloc(run->span_count * sizeof(*entry))))
+        goto out;
+    for (size_t o = 0; o < run->span_count; o++)
+        if (span_entry_size(&l.ctx, o, &entry[o]) != 0)
+            goto out;
+    request_size cur = {0, 0, 0, false, false};
+    size_t start = 0;
+    for (size_t g = 0; g < l.ctx.slots; g++) {
+        const scope_plan *rg = &l.scopes[g];
+        if (rg->same_resource != g || !rg->resource_has_spans)
+            continue;
+        dp_span_scope rs = scope_at(run, g);
+        size_t resource_fields =
+            present_size(rs.resource_raw) + present_size(rs.resource_schema_url);
+        for (size_t k = g; k < l.ctx.slots; k++) {
+            const scope_plan *sc = &l.scopes[k];
+            if (sc->same_resource != g || sc->same_scope != k || !sc->span_count)
+                continue;
+            dp_span_scope ss = scope_at(run, k);
+            size_t scope_fields = present_size(ss.scope_raw) + present_size(ss.scope_schema_url);
+            for (size_t o = sc->first; o < sc->first + sc->span_count; o++) {
+                request_size next = cur;
+                for (int pass = 0; pass < 2; pass++) {
+                    next = cur;
+                    if (!next.in_resource) {
+                        next.resource = resource_fields;
+                        next.in_resource = true;
+                    }
+                    if (!next.in_scope) {
+                        next.scope = scope_fields;
+                        next.in_scope = true;
+                    }
+                    next.scope += entry[o];
+                    if (o == start || request_size_total(&next) <= max)
+                        break;
+                    /* full: what is in goes out, this span starts the next request */
+                    if ((rc = emit_range(&l, start, o, request_size_total(&cur), emit, arg)) != 0)
+                        goto out;
+                    cur = (request_size){0, 0, 0, false, false};
+                    start = o;
+                }
+                cur = next;
+            }
+            cur.resource += dp_pb_len_field_size(cur.scope);
+            cur.in_scope = false;
+        }
+        cur.closed += dp_pb_len_field_size(cur.resource);
+        cur.in_resource = false;
+    }
+    rc = emit_range(&l, start, run->span_count, request_size_total(&cur), emit, arg);
+out:
+    free(entry);
+    layout_free(&l);
+    return rc;
 }

@@ -104,14 +104,16 @@ typedef struct dp_upstream_sink_options {
     struct dp_upstream *upstream;       /**< required: where enriched traces go */
     struct dp_derived_metrics *metrics; /**< each profile is recorded here; NULL = none */
     dp_sink *also;            /**< also handed every run (e.g. a report sink); NULL = none */
-    size_t max_request_bytes; /**< cap of one run's encoded request; 0 = 1 GiB */
+    size_t max_request_bytes; /**< most bytes of one request (upstream.batch_max_bytes): a larger
+                                   run is split; 0 = 4,000,000 */
 } dp_upstream_sink_options;
 
 /**
  * The upstream sink: on_run() encodes the run's spans, enriched with the
- * profile (dp_enrich_run, into a buffer of the run's exact size), and hands
- * that buffer to the upstream's queue (no copy), waiting while the queue is
- * full, so a slow upstream slows
+ * profile (dp_enrich_run_split, each request into a buffer of its exact
+ * size, as many requests of at most max_request_bytes as the run needs),
+ * and hands each buffer to the upstream's queue (no copy), waiting while
+ * the queue is full, so a slow upstream slows
  * the run processors and, through the trace table, makes the receiver
  * answer SDKs UNAVAILABLE: backpressure, not loss. It then records the
  * profile into the derived metrics. NULL on out of memory or a missing
@@ -129,10 +131,10 @@ void dp_upstream_sink_set_deadline(dp_sink *sink, uint64_t deadline_ms);
 
 /** Totals of the upstream sink. */
 typedef struct dp_upstream_sink_counts {
-    uint64_t runs_sent; /**< queued for the upstream */
-    uint64_t spans_sent;
+    uint64_t runs_sent;         /**< queued for the upstream, every span of them */
+    uint64_t spans_sent;        /**< queued, of every run (of a run that failed half-way too) */
     uint64_t runs_failed;       /**< could not be encoded or queued */
-    uint64_t spans_undelivered; /**< spans of those runs */
+    uint64_t spans_undelivered; /**< spans of those runs that were not queued */
 } dp_upstream_sink_counts;
 
 /** Snapshot of the upstream sink's totals. */

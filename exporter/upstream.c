@@ -232,14 +232,30 @@ static bool deliver(lane *l, dp_delivery_batch *batch)
             return false;
         }
         if (res.outcome == DP_UPSTREAM_REFUSED) {
+            /* gRPC RESOURCE_EXHAUSTED without RetryInfo (refused is what
+             * the transport makes of it) or HTTP 413: what a server answers
+             * a message over its receive limit. Retrying cannot help. */
+            bool too_large = strcmp(res.status, "RESOURCE_EXHAUSTED") == 0 ||
+                             strcmp(res.status, "HTTP 413") == 0;
             pthread_mutex_lock(&s->mu);
             s->stats.failed_items += batch->items;
             s->stats.failed_calls++;
+            if (too_large)
+                s->stats.too_large_items += batch->items;
             pthread_mutex_unlock(&s->mu);
-            dp_log_error(
-                COMPONENT,
-                "%s: upstream refused a batch of %" PRIu64 " item(s) with %s: %s (not retried)",
-                sig, batch->items, res.status, res.message[0] ? res.message : "(no message)");
+            if (too_large)
+                dp_log_error(COMPONENT,
+                             "%s: upstream refused a batch of %" PRIu64
+                             " item(s), %zu bytes, as too large (%s: %s); not retried: its "
+                             "receive limit is below upstream.batch_max_bytes (%u) or one item is "
+                             "larger than that",
+                             sig, batch->items, batch->len, res.status,
+                             res.message[0] ? res.message : "no message", cfg->batch_max_bytes);
+            else
+                dp_log_error(
+                    COMPONENT,
+                    "%s: upstream refused a batch of %" PRIu64 " item(s) with %s: %s (not retried)",
+                    sig, batch->items, res.status, res.message[0] ? res.message : "(no message)");
             return true;
         }
 

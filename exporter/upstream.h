@@ -54,6 +54,8 @@ typedef struct dp_upstream_stats {
     uint64_t exported_items;        /**< acknowledged by the upstream (minus partial rejections) */
     uint64_t rejected_items;        /**< partial_success.rejected_* reported by the upstream */
     uint64_t failed_items;          /**< refused (non-retryable) or retries given up */
+    uint64_t too_large_items;       /**< of failed_items: refused as too large (RESOURCE_EXHAUSTED
+                                         without RetryInfo, e.g. over the receive size limit) */
     uint64_t dropped_at_shutdown;   /**< still undelivered when the shutdown timed out */
     uint64_t attempts;              /**< Export calls finished, successful or not */
     uint64_t retries;               /**< attempts that were followed by a retry */

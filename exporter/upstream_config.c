@@ -552,8 +552,14 @@ static const dp_config_key upstream_keys[] = {
         "Encoded bytes queued per signal. Beyond it: backpressure."),
     KEY("batch_max_spans", DP_CFG_UINT, batch_max_items, "8192", 1, 10000000, NULL, NULL,
         "Most items in one export call."),
-    KEY("batch_max_bytes", DP_CFG_SIZE, batch_max_bytes, "4MiB", DP_CONFIG_KIB, 1.0 * DP_CONFIG_GIB,
-        NULL, NULL, "Most encoded bytes in one export call (one request may exceed it)."),
+    /* 4 MB (4,000,000 bytes): under the 4 MiB (4,194,304) a Collector's
+     * OTLP/gRPC receiver takes by default (max_recv_msg_size_mib: 4), with
+     * headroom for a peer that counts a little more than the message. */
+    KEY("batch_max_bytes", DP_CFG_SIZE, batch_max_bytes, "4MB", DP_CONFIG_KIB, 1.0 * DP_CONFIG_GIB,
+        NULL, NULL,
+        "Most encoded bytes in one export call; keep it under the upstream's receive limit "
+        "(a Collector's is 4MiB). Larger runs and derived metrics are split into several "
+        "requests; only a single span larger than this goes alone."),
     KEY("batch_timeout", DP_CFG_DURATION, batch_timeout_ms, "200ms", 0, DP_CONFIG_HOUR_MS, NULL,
         NULL, "A batch that is not full is sent this long after its oldest item."),
     KEY("retry_initial_backoff", DP_CFG_DURATION, retry_initial_ms, "100ms", 1, DP_CONFIG_HOUR_MS,

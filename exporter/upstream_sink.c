@@ -12,8 +12,13 @@
  * what could not be queued then is counted and logged.
  *
  * Each run is encoded into a buffer of its own, allocated once at its exact
- * size (no allocation per span) and capped at max_request_bytes, which the
- * upstream client takes over: the request is not copied into the queue.
+ * size (no allocation per span), which the upstream client takes over: the
+ * request is not copied into the queue. A run larger than max_request_bytes
+ * (upstream.batch_max_bytes: what the upstream accepts in one message) is
+ * cut into as many requests as it takes (dp_enrich_run_split), each queued
+ * the same way; a span that alone is larger goes in a request of its own,
+ * with a warning, and the upstream's refusal of it is counted and logged
+ * by the client.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -29,7 +34,7 @@
 #include "upstream.h"
 
 #define COMPONENT "upstream"
-#define DEFAULT_MAX_REQUEST_BYTES (1024u * 1024 * 1024)
+#define DEFAULT_MAX_REQUEST_BYTES (4000u * 1000)
 /* Slice of one wait for room: the deadline is re-read between slices. */
 #define WAIT_SLICE_MS 500
 
@@ -64,13 +69,51 @@ static int submit(upstream_sink *u, void *bytes, size_t len, uint64_t spans, dp_
     }
 }
 
+/* One run on its way to the queue, request by request. */
+typedef struct run_delivery {
+    upstream_sink *u;
+    const dp_run_record *run;
+    size_t spans_queued;
+    size_t requests;
+    int submit_rc; /* why the last request was not queued; 0 = all were */
+} run_delivery;
+
+/* dp_enrich_request_fn: queue one request of the run (the queue takes its bytes). */
+static int queue_request(void *arg, dp_buf *request, size_t span_count)
+{
+    run_delivery *d = arg;
+    size_t len;
+    char *bytes = dp_buf_release(request, &len);
+    if (span_count == 1 && len > d->u->opt.max_request_bytes) {
+        char hex[33];
+        dp_hex(d->run->trace_id, 16, hex);
+        dp_log_warn(COMPONENT,
+                    "run %s: one span takes %zu bytes, more than upstream.batch_max_bytes (%zu); "
+                    "sent alone, the upstream may refuse it as too large",
+                    hex, len, d->u->opt.max_request_bytes);
+    }
+    /* with the persistent queue, each request holds the run's progress
+     * until it is delivered: the run is done when all of them are */
+    dp_progress *progress = dp_progress_hold(d->run->progress);
+    int rc = submit(d->u, bytes, len, span_count, progress);
+    if (rc != 0) {
+        free(bytes); /* refused: still ours */
+        /* kept for a replay when it may go later (shutting down, out of
+         * memory), done when it never can */
+        dp_progress_release(progress, rc == DP_UPSTREAM_EDISABLED || rc == DP_UPSTREAM_EINVAL);
+        d->submit_rc = rc;
+        return rc;
+    }
+    d->spans_queued += span_count;
+    d->requests++;
+    return 0;
+}
+
 static int upstream_on_run(dp_sink *sink, const dp_run_record *run, const dp_run_profile *profile)
 {
     upstream_sink *u = (upstream_sink *)sink;
     char hex[33];
-    int result = -1;
     const char *why = "out of memory";
-    dp_buf b;
 
     /* the reports (when also wanted) do not depend on the delivery */
     if (u->opt.also)
@@ -81,44 +124,38 @@ static int upstream_on_run(dp_sink *sink, const dp_run_record *run, const dp_run
      * forwarded as they arrived, not enriched as if they were a run of their
      * own, and they are not counted as another run in the metrics. */
     const dp_run_profile *enrich_with = run->late ? NULL : profile;
-    dp_buf_init(&b, u->opt.max_request_bytes);
-    if (dp_enrich_run(run, enrich_with, &b) != 0) {
-        why = "cannot encode the run (out of memory or over the request size cap)";
-    } else {
-        size_t len;
-        char *bytes = dp_buf_release(&b, &len);
-        dp_progress *progress = dp_progress_hold(run->progress);
-        int rc = submit(u, bytes, len, run->span_count, progress);
-        if (rc == 0) {
-            result = 0;
-        } else {
-            free(bytes); /* refused: still ours */
-            /* persistent queue: kept for a replay when it may go later
-             * (shutting down, out of memory), done when it never can */
-            dp_progress_release(progress, rc == DP_UPSTREAM_EDISABLED || rc == DP_UPSTREAM_EINVAL);
-        }
-        if (rc == DP_UPSTREAM_EFULL)
-            why = "the upstream queue stayed full until the shutdown deadline";
-        else if (rc == DP_UPSTREAM_ESHUTDOWN)
-            why = "the upstream client is shut down";
-        else if (rc != 0 && rc != DP_UPSTREAM_ENOMEM)
-            why = "the upstream client refused the request";
+    run_delivery d = {u, run, 0, 0, 0};
+    int rc = dp_enrich_run_split(run, enrich_with, u->opt.max_request_bytes, queue_request, &d);
+    if (rc != 0 && d.submit_rc == 0) {
+        why = "cannot encode the run (out of memory)";
+    } else if (d.submit_rc == DP_UPSTREAM_EFULL) {
+        why = "the upstream queue stayed full until the shutdown deadline";
+    } else if (d.submit_rc == DP_UPSTREAM_ESHUTDOWN) {
+        why = "the upstream client is shut down";
+    } else if (d.submit_rc != 0 && d.submit_rc != DP_UPSTREAM_ENOMEM) {
+        why = "the upstream client refused the request";
     }
-    dp_buf_free(&b);
-    if (result == 0) {
+    atomic_fetch_add(&u->spans_sent, d.spans_queued);
+    if (rc == 0) {
         atomic_fetch_add(&u->runs_sent, 1);
-        atomic_fetch_add(&u->spans_sent, run->span_count);
+        if (d.requests > 1) {
+            dp_hex(run->trace_id, 16, hex);
+            dp_log_debug(COMPONENT, "run %s: %zu spans in %zu requests of at most %zu bytes", hex,
+                         run->span_count, d.requests, u->opt.max_request_bytes);
+        }
     } else {
+        size_t lost = run->span_count - d.spans_queued;
         atomic_fetch_add(&u->runs_failed, 1);
-        atomic_fetch_add(&u->spans_undelivered, run->span_count);
+        atomic_fetch_add(&u->spans_undelivered, lost);
         dp_hex(run->trace_id, 16, hex);
-        dp_log_error(COMPONENT, "run %s: %zu span(s) not delivered: %s", hex, run->span_count, why);
+        dp_log_error(COMPONENT, "run %s: %zu of %zu span(s) not delivered: %s", hex, lost,
+                     run->span_count, why);
     }
     /* metrics describe every profiled run, delivered or not (late spans are no run) */
     if (u->opt.metrics && enrich_with &&
         dp_derived_metrics_record(u->opt.metrics, enrich_with) != 0)
         dp_log_warn(COMPONENT, "out of memory recording a run into the derived metrics");
-    return result;
+    return rc == 0 ? 0 : -1;
 }
 
 static int upstream_flush(dp_sink *sink)

@@ -24,8 +24,6 @@
 #include "upstream.h"
 
 #define COMPONENT "export"
-/* Cap of one encoded metrics collection. */
-#define METRICS_MAX_BYTES (64u * 1024 * 1024)
 /* How long the timer waits for room in a full metrics queue. */
 #define METRICS_SUBMIT_WAIT_MS 1000
 
@@ -46,7 +44,6 @@ struct dp_export_pipeline {
     bool stopping;
     bool finished;
 
-    dp_buf metrics_buf; /* used by the timer, then by finish(); never at once */
     atomic_ullong forward_disabled_warned;
     uint64_t undelivered;
 };
@@ -89,7 +86,6 @@ int dp_export_pipeline_create(const dp_config *cfg, const dp_service_identity *i
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->wake, &ca);
     pthread_condattr_destroy(&ca);
-    dp_buf_init(&p->metrics_buf, METRICS_MAX_BYTES);
 
     p->upstream = dp_upstream_create(&cfg->upstream);
     if (!p->upstream)
@@ -107,6 +103,7 @@ int dp_export_pipeline_create(const dp_config *cfg, const dp_service_identity *i
     so.upstream = p->upstream;
     so.metrics = p->metrics;
     so.also = p->reports;
+    so.max_request_bytes = cfg->upstream.batch_max_bytes;
     p->sink = dp_upstream_sink_create(&so);
     if (!p->sink)
         goto fail;
@@ -171,40 +168,54 @@ dp_upstream *dp_export_pipeline_upstream(dp_export_pipeline *p)
     return p->upstream;
 }
 
-/* Collect the derived metrics once and queue them; `wait_ms` bounds the wait for room. */
+/* One metrics collection on its way to the queue, request by request. */
+typedef struct metrics_delivery {
+    dp_export_pipeline *p;
+    uint32_t wait_ms;
+    size_t points_queued;
+    int rc; /* why a request was not queued; 0 = all were */
+} metrics_delivery;
+
+/* dp_metrics_request_fn: queue one request (the queue takes its bytes). */
+static int queue_metrics(void *arg, dp_buf *request, size_t points)
+{
+    metrics_delivery *d = arg;
+    size_t len;
+    char *bytes = dp_buf_release(request, &len);
+    int rc = dp_upstream_submit_owned_wait(d->p->upstream, DP_UPSTREAM_METRICS, bytes, len,
+                                           (uint64_t)points, d->wait_ms);
+    if (rc != 0) {
+        free(bytes); /* refused: still ours */
+        d->rc = rc;
+        return rc;
+    }
+    d->points_queued += points;
+    return 0;
+}
+
+/* Collect the derived metrics once and queue them, in requests of at most
+ * upstream.batch_max_bytes; `wait_ms` bounds each wait for room. */
 static void collect_and_send(dp_export_pipeline *p, uint32_t wait_ms)
 {
     dp_telemetry self;
     dp_telemetry_init(&self);
     if (p->gather)
         p->gather(p->gather_ctx, &self);
-    dp_buf_reset(&p->metrics_buf);
-    long points = dp_derived_metrics_collect(p->metrics, p->gather ? &self : NULL,
-                                             dp_clock_realtime_ns(), &p->metrics_buf);
+    metrics_delivery d = {p, wait_ms, 0, 0};
+    long points = dp_derived_metrics_collect_split(
+        p->metrics, p->gather ? &self : NULL, dp_clock_realtime_ns(),
+        p->cfg->upstream.batch_max_bytes, queue_metrics, &d);
     dp_telemetry_free(&self);
-    if (points < 0) {
-        dp_log_error(COMPONENT,
-                     "cannot encode the derived metrics (out of memory or over %u bytes)",
-                     METRICS_MAX_BYTES);
-        return;
-    }
-    if (points == 0)
-        return;
-    /* the queue takes the buffer over; metrics_buf starts again empty */
-    size_t len;
-    char *bytes = dp_buf_release(&p->metrics_buf, &len);
-    int rc = dp_upstream_submit_owned_wait(p->upstream, DP_UPSTREAM_METRICS, bytes, len,
-                                           (uint64_t)points, wait_ms);
-    if (rc != 0) {
-        free(bytes); /* refused: still ours */
-        dp_log_warn(COMPONENT, "derived metrics (%ld data points) not queued: %s%s", points,
-                    rc == DP_UPSTREAM_EFULL       ? "the metrics queue is full"
-                    : rc == DP_UPSTREAM_EDISABLED ? "no metrics endpoint"
-                                                  : "the upstream client refused them",
-                    p->cfg->metrics.temporality == DP_METRICS_DELTA
-                        ? ""
-                        : " (the next export carries the totals)");
-    }
+    if (points >= 0 || d.rc == 0)
+        return; /* delivered, nothing to export, or not encoded (logged) */
+    int rc = d.rc;
+    dp_log_warn(
+        COMPONENT, "derived metrics: %zu data points queued, the rest not: %s%s", d.points_queued,
+        rc == DP_UPSTREAM_EFULL       ? "the metrics queue is full"
+        : rc == DP_UPSTREAM_EDISABLED ? "no metrics endpoint"
+                                      : "the upstream client refused them",
+        p->cfg->metrics.temporality == DP_METRICS_DELTA ? ""
+                                                        : " (the next export carries the totals)");
 }
 
 static void *timer_main(void *arg)
@@ -318,7 +329,6 @@ void dp_export_pipeline_destroy(dp_export_pipeline *p)
     dp_upstream_destroy(p->upstream);
     dp_derived_metrics_destroy(p->metrics);
     dp_sink_destroy(p->reports);
-    dp_buf_free(&p->metrics_buf);
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
     free(p);

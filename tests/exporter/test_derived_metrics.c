@@ -853,19 +853,25 @@ static void test_concurrent_record(void **state)
 static dp_node_profile many_nodes[MANY];
 static char many_ids[MANY][8];
 
-static void test_many_series(void **state)
+/* A run of MANY nodes n0, n1, ... of 1 s each, dag "many". */
+static void build_many(dp_run_profile *p)
 {
-    (void)state;
-    dp_run_profile p;
-    memset(&p, 0, sizeof(p));
+    memset(p, 0, sizeof(*p));
     for (int i = 0; i < MANY; i++) {
         snprintf(many_ids[i], sizeof(many_ids[i]), "n%d", i);
         many_nodes[i] = (dp_node_profile){.id = many_ids[i], .duration_ms = 1000};
     }
-    p.dag_id = "many";
-    p.nodes = many_nodes;
-    p.node_count = MANY;
-    p.wall_ms = 1000;
+    p->dag_id = "many";
+    p->nodes = many_nodes;
+    p->node_count = MANY;
+    p->wall_ms = 1000;
+}
+
+static void test_many_series(void **state)
+{
+    (void)state;
+    dp_run_profile p;
+    build_many(&p);
 
     dp_derived_metrics *m = make(false, 5000);
     assert_int_equal(dp_derived_metrics_record(m, &p), 0);
@@ -880,6 +886,255 @@ static void test_many_series(void **state)
         assert_string_equal(hp->attributes[1]->value->string_value, many_ids[i]);
     }
     request_free(req);
+    dp_derived_metrics_destroy(m);
+}
+
+/* --- one collection in several requests ---------------------------------------- */
+
+/* Every request dp_derived_metrics_collect_split() handed over, decoded. */
+typedef struct split_requests {
+    pb_request *req[64];
+    size_t len[64];
+    size_t points[64];
+    size_t count;
+} split_requests;
+
+static int keep_split(void *arg, dp_buf *request, size_t points)
+{
+    split_requests *o = arg;
+    assert_true(o->count < 64);
+    o->req[o->count] =
+        opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+            NULL, request->len, (const uint8_t *)request->data);
+    assert_non_null(o->req[o->count]);
+    o->len[o->count] = request->len;
+    o->points[o->count++] = points;
+    return 0;
+}
+
+static void split_requests_free(split_requests *o)
+{
+    for (size_t i = 0; i < o->count; i++)
+        request_free(o->req[i]);
+    o->count = 0;
+}
+
+/* Bytes of a length-delimited field (number 1..15) of len bytes: tag, varint, payload. */
+static size_t field_bytes(size_t len)
+{
+    size_t n = 1;
+    for (size_t v = len; v >= 0x80; v >>= 7)
+        n++;
+    return 1 + n + len;
+}
+
+/* A request's one ResourceMetrics, checked to carry dagprof's resource. */
+static const Opentelemetry__Proto__Metrics__V1__ResourceMetrics *only_resource(const pb_request *r)
+{
+    assert_int_equal(r->n_resource_metrics, 1);
+    const Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rm = r->resource_metrics[0];
+    assert_non_null(rm->resource);
+    assert_int_equal(rm->resource->n_attributes, 3); /* as in a whole collection */
+    assert_string_equal(rm->resource->attributes[0]->key, "service.name");
+    return rm;
+}
+
+/* Eight self-telemetry counters of one point each. */
+static void eight_counters(dp_telemetry *t)
+{
+    static const char *const names[8] = {"dagprof_a_total", "dagprof_b_total", "dagprof_c_total",
+                                         "dagprof_d_total", "dagprof_e_total", "dagprof_f_total",
+                                         "dagprof_g_total", "dagprof_h_total"};
+    dp_telemetry_init(t);
+    for (size_t i = 0; i < 8; i++) {
+        dp_telemetry_family_add(t, names[i], DP_TELEMETRY_COUNTER, "1", "A counter.");
+        dp_telemetry_add(t, (double)(i + 1), NULL);
+    }
+}
+
+/*
+ * Eight metrics of one point each (self-telemetry only, scope
+ * "dagprof.telemetry"), so requests are cut between metrics. A request of
+ * metrics a..b is, by the OTLP layout,
+ *   field(resource field + field(scope field + sum of field(metric_i)))
+ * with each part's size taken from the one-request collection (packed again
+ * by protobuf-c). With the limit at the size of metrics 0..2 the first
+ * request holds exactly those three; the rest follow by the same rule,
+ * worked out here metric by metric.
+ */
+static void test_split_between_metrics(void **state)
+{
+    (void)state;
+    dp_telemetry t;
+    eight_counters(&t);
+    dp_derived_metrics *m = make(false, 0);
+    pb_request *whole = collect(m, &t, T1, 8);
+    const Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rm = only_resource(whole);
+    assert_int_equal(rm->n_scope_metrics, 1);
+    const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm = rm->scope_metrics[0];
+    assert_int_equal(sm->n_metrics, 8);
+    size_t resource_field =
+        field_bytes(opentelemetry__proto__resource__v1__resource__get_packed_size(rm->resource));
+    size_t scope_field = field_bytes(
+        opentelemetry__proto__common__v1__instrumentation_scope__get_packed_size(sm->scope));
+    size_t metric_field[8];
+    for (size_t i = 0; i < 8; i++)
+        metric_field[i] =
+            field_bytes(opentelemetry__proto__metrics__v1__metric__get_packed_size(sm->metrics[i]));
+#define REQUEST_SIZE(sum) field_bytes(resource_field + field_bytes(scope_field + (sum)))
+    size_t limit = REQUEST_SIZE(metric_field[0] + metric_field[1] + metric_field[2]);
+
+    /* the expected cut: add metrics while the request stays within the limit */
+    size_t want_first[8], want_size[8], want_count = 0, sum = 0;
+    for (size_t i = 0; i < 8; i++) {
+        if (sum && REQUEST_SIZE(sum + metric_field[i]) > limit) {
+            want_size[want_count++] = REQUEST_SIZE(sum);
+            sum = 0;
+        }
+        if (!sum)
+            want_first[want_count] = i;
+        sum += metric_field[i];
+    }
+    want_size[want_count++] = REQUEST_SIZE(sum);
+#undef REQUEST_SIZE
+    assert_true(want_count >= 3); /* 8 metrics, 3 per request at most */
+    assert_int_equal(want_first[1], 3);
+
+    split_requests o = {.count = 0};
+    assert_int_equal(dp_derived_metrics_collect_split(m, &t, T1, limit, keep_split, &o), 8);
+    assert_int_equal(o.count, want_count);
+    assert_int_equal(o.len[0], limit);
+    for (size_t q = 0; q < o.count; q++) {
+        assert_int_equal(o.len[q], want_size[q]);
+        const Opentelemetry__Proto__Metrics__V1__ResourceMetrics *part = only_resource(o.req[q]);
+        assert_int_equal(part->n_scope_metrics, 1);
+        const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *ps = part->scope_metrics[0];
+        assert_string_equal(ps->scope->name, "dagprof.telemetry");
+        size_t end = q + 1 < want_count ? want_first[q + 1] : 8;
+        assert_int_equal(ps->n_metrics, end - want_first[q]);
+        assert_int_equal(o.points[q], end - want_first[q]);
+        for (size_t i = 0; i < ps->n_metrics; i++)
+            assert_string_equal(ps->metrics[i]->name, sm->metrics[want_first[q] + i]->name);
+    }
+    split_requests_free(&o);
+    request_free(whole);
+    dp_telemetry_free(&t);
+    dp_derived_metrics_destroy(m);
+}
+
+/* The packed bytes of a metric's point k, for comparing points across requests. */
+static size_t packed_point(const pb_metric *pm, size_t k, uint8_t *buf, size_t cap)
+{
+    size_t n;
+    if (pm->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM) {
+        n = opentelemetry__proto__metrics__v1__histogram_data_point__get_packed_size(
+            pm->histogram->data_points[k]);
+        assert_true(n <= cap);
+        opentelemetry__proto__metrics__v1__histogram_data_point__pack(pm->histogram->data_points[k],
+                                                                      buf);
+    } else {
+        const pb_number_point *np =
+            pm->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM
+                ? pm->sum->data_points[k]
+                : pm->gauge->data_points[k];
+        n = opentelemetry__proto__metrics__v1__number_data_point__get_packed_size(np);
+        assert_true(n <= cap);
+        opentelemetry__proto__metrics__v1__number_data_point__pack(np, buf);
+    }
+    return n;
+}
+
+/* Each metric of a request with the name of its scope, in order. */
+typedef struct scoped_metric {
+    const char *scope;
+    const pb_metric *metric;
+} scoped_metric;
+
+static size_t scoped_metrics(const pb_request *r, scoped_metric *out, size_t cap)
+{
+    const Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rm = only_resource(r);
+    size_t n = 0;
+    for (size_t k = 0; k < rm->n_scope_metrics; k++)
+        for (size_t i = 0; i < rm->scope_metrics[k]->n_metrics; i++) {
+            assert_true(n < cap);
+            out[n++] = (scoped_metric){rm->scope_metrics[k]->scope->name,
+                                       rm->scope_metrics[k]->metrics[i]};
+        }
+    return n;
+}
+
+/*
+ * MANY node series plus the self-telemetry: a metric's points do not fit
+ * one request and are cut across several. Every request is within the
+ * limit, each metric under its own scope with its name, unit, description
+ * and temporality, and the points in order over the requests are byte for
+ * byte those of the one-request collection, each once.
+ */
+static void test_split_within_metric(void **state)
+{
+    (void)state;
+    dp_run_profile p;
+    build_many(&p);
+    dp_telemetry t;
+    eight_counters(&t);
+    dp_derived_metrics *m = make(false, 5000);
+    assert_int_equal(dp_derived_metrics_record(m, &p), 0);
+    dp_buf b;
+    dp_buf_init(&b, 0);
+    long points = dp_derived_metrics_collect(m, &t, T1, &b);
+    assert_true(points > 0);
+    pb_request *whole =
+        opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+            NULL, b.len, (const uint8_t *)b.data);
+    assert_non_null(whole);
+    scoped_metric want[32], got[32];
+    size_t want_count = scoped_metrics(whole, want, 32);
+    assert_string_equal(want[want_count - 1].scope, "dagprof.telemetry");
+
+    size_t limit = b.len / 5;
+    split_requests o = {.count = 0};
+    assert_int_equal(dp_derived_metrics_collect_split(m, &t, T1, limit, keep_split, &o), points);
+    assert_true(o.count >= 5);
+    size_t next_metric = 0, next_point = 0, total = 0;
+    uint8_t want_point[4096], got_point[4096];
+    for (size_t q = 0; q < o.count; q++) {
+        assert_true(o.len[q] <= limit);
+        size_t n = scoped_metrics(o.req[q], got, 32), in_request = 0;
+        for (size_t i = 0; i < n; i++) {
+            const pb_metric *pm = got[i].metric;
+            /* a request starts where the previous one stopped: the same
+             * metric (its next point) or the next one */
+            if (next_point == point_count(want[next_metric].metric)) {
+                next_metric++;
+                next_point = 0;
+            }
+            assert_true(next_metric < want_count);
+            const pb_metric *wm = want[next_metric].metric;
+            assert_string_equal(got[i].scope, want[next_metric].scope);
+            assert_string_equal(pm->name, wm->name);
+            assert_string_equal(pm->unit, wm->unit);
+            assert_string_equal(pm->description, wm->description);
+            assert_int_equal(pm->data_case, wm->data_case);
+            if (pm->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM)
+                assert_int_equal(pm->histogram->aggregation_temporality,
+                                 wm->histogram->aggregation_temporality);
+            for (size_t k = 0; k < point_count(pm); k++, next_point++) {
+                size_t len = packed_point(pm, k, got_point, sizeof(got_point));
+                assert_int_equal(packed_point(wm, next_point, want_point, sizeof(want_point)), len);
+                assert_memory_equal(got_point, want_point, len);
+                in_request++;
+            }
+        }
+        assert_int_equal(in_request, o.points[q]);
+        total += in_request;
+    }
+    assert_int_equal(total, (size_t)points);
+    assert_int_equal(next_metric, want_count - 1);
+    assert_int_equal(next_point, point_count(want[next_metric].metric));
+    split_requests_free(&o);
+    request_free(whole);
+    dp_buf_free(&b);
+    dp_telemetry_free(&t);
     dp_derived_metrics_destroy(m);
 }
 
@@ -917,6 +1172,8 @@ int main(void)
         cmocka_unit_test(test_concurrent_record),
         cmocka_unit_test(test_many_series),
         cmocka_unit_test(test_buffer_cap_keeps_data),
+        cmocka_unit_test(test_split_between_metrics),
+        cmocka_unit_test(test_split_within_metric),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

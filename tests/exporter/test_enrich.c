@@ -7,7 +7,9 @@
  *
  * Runs come from real encoded requests (generated protobuf-c code) through
  * the decoder and the trace table, or are written by hand where the point is
- * an exact profile. A last test prints enrichment and decode cost per span.
+ * an exact profile. A run too large for one request is cut into several
+ * (sizes worked out by hand). A last test prints enrichment and decode cost
+ * per span.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -702,6 +704,261 @@ static void test_no_profile_passes_through(void **state)
     free(req_bytes);
 }
 
+/* ---- one run in several requests ------------------------------------------ */
+
+/* Every request dp_enrich_run_split() handed over, copied. */
+typedef struct split_out {
+    dp_buf req[16];
+    size_t spans[16];
+    size_t count;
+} split_out;
+
+static int keep_request(void *arg, dp_buf *request, size_t span_count)
+{
+    split_out *o = arg;
+    assert_true(o->count < 16);
+    dp_buf_init(&o->req[o->count], 0);
+    assert_int_equal(dp_buf_append(&o->req[o->count], request->data, request->len), 0);
+    o->spans[o->count++] = span_count;
+    return 0;
+}
+
+static void split_out_free(split_out *o)
+{
+    for (size_t i = 0; i < o->count; i++)
+        dp_buf_free(&o->req[i]);
+    o->count = 0;
+}
+
+/*
+ * A hand-made run whose sizes are worked out by hand. One resource, bytes
+ * 10 05 (dropped_attributes_count 5): its ResourceSpans.resource field is
+ * 1 + 1 + 2 = 4 bytes. Two scopes, 0a 02 "s0" and 0a 02 "s1" (name): each
+ * ScopeSpans.scope field is 1 + 1 + 4 = 6 bytes. Five spans, each 2a 60
+ * and 96 name bytes (raw 98 bytes), so each ScopeSpans.spans entry is
+ * 1 + 1 + 98 = 100 bytes. Spans 0, 2, 4 are in scope s0, spans 1, 3 in s1:
+ * the request writes s0's spans (0, 2, 4) and then s1's (1, 3).
+ *
+ * ScopeSpans of n spans: 6 + 100n bytes, as a field 1 + varint + that:
+ * n=1: 106 -> 108, n=2: 206 -> 209, n=3: 306 -> 309.
+ * The whole run: ResourceSpans 4 + 309 + 209 = 522 -> request 1 + 2 + 522 = 525.
+ */
+typedef struct hand_run {
+    uint8_t raw[5][98];
+    dp_span_ref spans[5];
+    dp_span_scope scopes[2];
+    dp_run_record run;
+} hand_run;
+
+static void hand_run_init(hand_run *h)
+{
+    static const char resource[] = "\x10\x05";
+    static const char scope0[] = "\x0a\x02s0", scope1[] = "\x0a\x02s1";
+    memset(h, 0, sizeof(*h));
+    for (int i = 0; i < 2; i++) {
+        h->scopes[i].resource_raw = (dp_str){resource, 2};
+        h->scopes[i].scope_raw = (dp_str){i ? scope1 : scope0, 4};
+    }
+    for (int i = 0; i < 5; i++) {
+        h->raw[i][0] = 0x2a; /* Span.name, length-delimited */
+        h->raw[i][1] = 96;
+        memset(h->raw[i] + 2, 'a' + i, 96);
+        h->spans[i].raw = (dp_str){(const char *)h->raw[i], 98};
+        h->spans[i].span_id[7] = (uint8_t)(i + 1);
+        h->spans[i].scope_index = (uint32_t)(i % 2);
+    }
+    memcpy(h->run.trace_id, TRACE_ID, 16);
+    h->run.spans = h->spans;
+    h->run.span_count = 5;
+    h->run.scopes = h->scopes;
+    h->run.scope_count = 2;
+}
+
+/* The span names' first letters of one request, in order, checking on the
+ * way that it decodes and that each ResourceSpans/ScopeSpans has its
+ * resource and scope. */
+static void request_letters(const dp_buf *req, char *letters, size_t max)
+{
+    TraceRequest *r =
+        opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+            NULL, req->len, (const uint8_t *)req->data);
+    assert_non_null(r);
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_resource_spans; i++) {
+        ResourceSpans *rs = r->resource_spans[i];
+        assert_non_null(rs->resource);
+        assert_int_equal(rs->resource->dropped_attributes_count, 5);
+        for (size_t k = 0; k < rs->n_scope_spans; k++) {
+            ScopeSpans *ss = rs->scope_spans[k];
+            assert_non_null(ss->scope);
+            for (size_t j = 0; j < ss->n_spans; j++) {
+                assert_true(n + 1 < max);
+                /* s0 holds spans a, c, e; s1 holds b, d */
+                char letter = ss->spans[j]->name[0];
+                assert_string_equal(ss->scope->name, (letter - 'a') % 2 ? "s1" : "s0");
+                letters[n++] = letter;
+            }
+        }
+    }
+    letters[n] = '\0';
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(r,
+                                                                                            NULL);
+}
+
+static void test_split_fits_one_request(void **state)
+{
+    (void)state;
+    hand_run h;
+    hand_run_init(&h);
+    split_out o = {.count = 0};
+    char letters[8];
+    /* 525 bytes (see hand_run) fit a limit of 525: one request */
+    assert_int_equal(dp_enrich_run_split(&h.run, NULL, 525, keep_request, &o), 0);
+    assert_int_equal(o.count, 1);
+    assert_int_equal(o.req[0].len, 525);
+    assert_int_equal(o.spans[0], 5);
+    request_letters(&o.req[0], letters, sizeof(letters));
+    assert_string_equal(letters, "acebd");
+    /* the same bytes as dp_enrich_run() */
+    dp_buf whole = enrich_to_buf(&h.run, NULL);
+    assert_int_equal(whole.len, 525);
+    assert_memory_equal(whole.data, o.req[0].data, 525);
+    dp_buf_free(&whole);
+    split_out_free(&o);
+}
+
+static void test_split_boundaries(void **state)
+{
+    (void)state;
+    hand_run h;
+    hand_run_init(&h);
+    split_out o = {.count = 0};
+    char letters[8];
+
+    /* Limit 524 (one under the whole run). Filling in write order:
+     * a: 4 + 108 = 112 -> 114; c: 4 + 209 = 213 -> 216; e: 4 + 309 = 313 -> 316;
+     * b (new ScopeSpans s1): 313 + 108 = 421 -> 424; d: 313 + 209 = 522 -> 525 > 524.
+     * So "aceb" in 424 bytes, then "d" alone: 4 + 108 = 112 -> 114. */
+    assert_int_equal(dp_enrich_run_split(&h.run, NULL, 524, keep_request, &o), 0);
+    assert_int_equal(o.count, 2);
+    assert_int_equal(o.req[0].len, 424);
+    assert_int_equal(o.spans[0], 4);
+    request_letters(&o.req[0], letters, sizeof(letters));
+    assert_string_equal(letters, "aceb");
+    assert_int_equal(o.req[1].len, 114);
+    assert_int_equal(o.spans[1], 1);
+    request_letters(&o.req[1], letters, sizeof(letters));
+    assert_string_equal(letters, "d");
+    split_out_free(&o);
+
+    /* Limit 250: a 114, c 216, e 316 > 250 -> "ac" (216). Then e: 114;
+     * s0 closes (resource part 4 + 108 = 112); b: 112 + 108 = 220 -> 223;
+     * d: 112 + 209 = 321 -> 324 > 250 -> "eb" (223). Then "d" (114). */
+    assert_int_equal(dp_enrich_run_split(&h.run, NULL, 250, keep_request, &o), 0);
+    assert_int_equal(o.count, 3);
+    static const size_t want_len[] = {216, 223, 114};
+    static const char *const want_letters[] = {"ac", "eb", "d"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(o.req[i].len, want_len[i]);
+        request_letters(&o.req[i], letters, sizeof(letters));
+        assert_string_equal(letters, want_letters[i]);
+        assert_int_equal(o.spans[i], strlen(want_letters[i]));
+    }
+    split_out_free(&o);
+
+    /* Limit 100, under one span's request (114): each span alone, over the limit. */
+    assert_int_equal(dp_enrich_run_split(&h.run, NULL, 100, keep_request, &o), 0);
+    assert_int_equal(o.count, 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(o.req[i].len, 114);
+        assert_int_equal(o.spans[i], 1);
+        request_letters(&o.req[i], letters, sizeof(letters));
+        assert_int_equal(letters[0], "acebd"[i]);
+    }
+    split_out_free(&o);
+}
+
+/* The emit callback stops the split: its value comes back, nothing more is handed over. */
+static int refuse_second(void *arg, dp_buf *request, size_t span_count)
+{
+    (void)request;
+    (void)span_count;
+    size_t *calls = arg;
+    return ++*calls == 2 ? -42 : 0;
+}
+
+static void test_split_stops_when_told(void **state)
+{
+    (void)state;
+    hand_run h;
+    hand_run_init(&h);
+    size_t calls = 0;
+    assert_int_equal(dp_enrich_run_split(&h.run, NULL, 100, refuse_second, &calls), -42);
+    assert_int_equal(calls, 2);
+}
+
+/*
+ * An enriched run (the main request and its profile) cut at every limit
+ * from a third of it up: every span arrives exactly once, byte for byte as
+ * in the one-request encoding (its original bytes plus what the profile
+ * added), and every request is within the limit unless it holds a single
+ * span (the root, with its events, may alone pass a small limit).
+ */
+static void test_split_enriched_run(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *req_bytes = main_request(&len);
+    run_ctx rc;
+    run_from_request(req_bytes, len, &rc);
+    dp_buf whole = enrich_to_buf(rc.run, rc.profile);
+    dp_str want[8];
+    size_t want_count = 0;
+    dp_str rss[4], sss[4], spans[8];
+    size_t nrs = len_fields((dp_str){whole.data, whole.len}, 1, rss, 4);
+    for (size_t r = 0; r < nrs; r++) {
+        size_t nss = len_fields(rss[r], 2, sss, 4);
+        for (size_t k = 0; k < nss; k++)
+            want_count += len_fields(sss[k], 2, want + want_count, 8 - want_count);
+    }
+    assert_int_equal(want_count, rc.run->span_count);
+
+    for (size_t limit = whole.len / 3; limit <= whole.len; limit += 7) {
+        split_out o = {.count = 0};
+        assert_int_equal(dp_enrich_run_split(rc.run, rc.profile, limit, keep_request, &o), 0);
+        size_t seen[8] = {0}, total = 0;
+        for (size_t q = 0; q < o.count; q++) {
+            assert_true(o.req[q].len <= limit || o.spans[q] == 1);
+            size_t in_request = 0;
+            nrs = len_fields((dp_str){o.req[q].data, o.req[q].len}, 1, rss, 4);
+            for (size_t r = 0; r < nrs; r++) {
+                size_t nss = len_fields(rss[r], 2, sss, 4);
+                for (size_t k = 0; k < nss; k++) {
+                    size_t nsp = len_fields(sss[k], 2, spans, 8);
+                    for (size_t i = 0; i < nsp; i++) {
+                        size_t w = 0;
+                        while (w < want_count && !dp_str_eq(want[w], spans[i]))
+                            w++;
+                        assert_true(w < want_count);
+                        seen[w]++;
+                        in_request++;
+                    }
+                }
+            }
+            assert_int_equal(in_request, o.spans[q]);
+            total += in_request;
+        }
+        assert_int_equal(total, want_count);
+        for (size_t w = 0; w < want_count; w++)
+            assert_int_equal(seen[w], 1);
+        assert_true(o.count >= (limit < whole.len ? 2u : 1u));
+        split_out_free(&o);
+    }
+    dp_buf_free(&whole);
+    run_ctx_free(&rc);
+    free(req_bytes);
+}
+
 /* ---- a hand-made profile: exact events, omissions, partial chaining -------- */
 
 static uint8_t *pack_span(Span *s, size_t *len)
@@ -1016,6 +1273,10 @@ int main(void)
         cmocka_unit_test(test_chaining_adds_nothing_twice),
         cmocka_unit_test(test_no_profile_passes_through),
         cmocka_unit_test(test_hand_profile),
+        cmocka_unit_test(test_split_fits_one_request),
+        cmocka_unit_test(test_split_boundaries),
+        cmocka_unit_test(test_split_stops_when_told),
+        cmocka_unit_test(test_split_enriched_run),
         cmocka_unit_test(test_cost_per_span),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,7 +67,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.queue_max_items, 1000000);
     assert_int_equal(cfg.queue_max_bytes, 268435456); /* 256MiB = 256 * 1048576 */
     assert_int_equal(cfg.batch_max_items, 8192);
-    assert_int_equal(cfg.batch_max_bytes, 4194304); /* 4MiB = 4 * 1048576 */
+    assert_int_equal(cfg.batch_max_bytes, 4000000); /* 4MB = 4 * 1000000, under 4MiB = 4194304 */
     assert_int_equal(cfg.batch_timeout_ms, 200);
     assert_int_equal(cfg.retry_initial_ms, 100);
     assert_int_equal(cfg.retry_max_ms, 5000); /* 5s */
