@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "url_redact.h"
 
 #define KIB DP_CONFIG_KIB
 #define MIB DP_CONFIG_MIB
@@ -322,8 +323,10 @@ int dp_config_key_set(void *base, const dp_config_section *s, const dp_config_ke
     memcpy(text, value, len);
     text[len] = '\0';
     /* what the message quotes: the user's text, shortened; secrets are
-     * never quoted */
-    snprintf(shown, sizeof(shown), "%.*s", (int)(sizeof(shown) - 1), text);
+     * never quoted, nor the password of a URL (http://user:***@host) */
+    char redacted[sizeof(text)];
+    dp_url_redact(text, redacted, sizeof(redacted));
+    snprintf(shown, sizeof(shown), "%.*s", (int)(sizeof(shown) - 1), redacted);
     if (len >= sizeof(shown))
         memcpy(shown + sizeof(shown) - 4, "...", 4);
     if (k->traits & DP_CONFIG_SECRET)

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,33 @@ static const dp_input_plugin http_input_plugin = {
     http_input_destroy,
 };
 
+/*
+ * Metrics and logs sent to dagprof when no upstream is set: they have
+ * nowhere to go. They are answered OK (as a Collector's pipeline ending in
+ * its nop exporter would; an error would only make SDKs retry them for
+ * ever), counted, said once at warn and totalled at exit.
+ */
+typedef struct side_signals_dropped {
+    atomic_ullong points, records;
+    atomic_bool warned;
+} side_signals_dropped;
+
+static int drop_side_signal(void *ctx, enum dp_signal signal, const uint8_t *data, size_t len,
+                            size_t items)
+{
+    side_signals_dropped *d = ctx;
+    (void)data;
+    (void)len;
+    bool metrics = signal == DP_SIGNAL_METRICS;
+    atomic_fetch_add(metrics ? &d->points : &d->records, items);
+    if (!atomic_exchange(&d->warned, true))
+        dp_log_warn("daemon",
+                    "metrics and logs are forwarded only when an upstream is set "
+                    "(upstream.endpoint); %zu %s dropped, answered OK (totals at exit)",
+                    items, metrics ? "metric data point(s)" : "log record(s)");
+    return 0;
+}
+
 static void log_totals(dp_engine *engine, dp_ingest *const ingest[DP_TRANSPORT_COUNT])
 {
     dp_ingest_stats rs, one;
@@ -240,7 +268,8 @@ static int read_identity(dp_service_identity *id)
 }
 
 /* The ingest a transport's receiver hands requests to; NULL when out of memory. */
-static dp_ingest *make_ingest(dp_engine *engine, dp_export_pipeline *exporter, dp_storage *storage)
+static dp_ingest *make_ingest(dp_engine *engine, dp_export_pipeline *exporter,
+                              side_signals_dropped *dropped, dp_storage *storage)
 {
     dp_ingest_options io;
     memset(&io, 0, sizeof(io));
@@ -248,6 +277,9 @@ static dp_ingest *make_ingest(dp_engine *engine, dp_export_pipeline *exporter, d
     if (exporter) {
         io.forward_counted = dp_export_pipeline_forward;
         io.forward_ctx = exporter;
+    } else {
+        io.forward_counted = drop_side_signal;
+        io.forward_ctx = dropped;
     }
     /* persistent queue: requests on disk before the answer */
     io.storage = storage;
@@ -267,7 +299,8 @@ int dp_daemon_run(const dp_config *cfg)
     receiver_security security = {NULL, NULL};            /* both receivers' TLS and tokens */
     grpc_input grpc = {cfg, NULL, &security, NULL};
     http_input http = {cfg, NULL, &security, NULL};
-    dp_health_endpoint *health = NULL;   /* 503 until listening, and again while draining */
+    dp_health_endpoint *health = NULL; /* 503 until listening, and again while draining */
+    side_signals_dropped dropped = {0, 0, false}; /* metrics and logs, without an upstream */
     dp_self_telemetry *telemetry = NULL; /* /metrics, the status line, self-metrics upstream */
     dp_storage *storage = NULL;          /* the persistent queue; NULL when storage.path is empty */
     dp_ingest *replay_ingest = NULL;     /* its replay's own ingest (own counters) */
@@ -344,9 +377,9 @@ int dp_daemon_run(const dp_config *cfg)
         goto out;
     }
 
-    grpc.ingest = ingest[DP_TRANSPORT_GRPC] = make_ingest(engine, exporter, storage);
+    grpc.ingest = ingest[DP_TRANSPORT_GRPC] = make_ingest(engine, exporter, &dropped, storage);
     if (cfg->server.http_listen[0])
-        http.ingest = ingest[DP_TRANSPORT_HTTP] = make_ingest(engine, exporter, storage);
+        http.ingest = ingest[DP_TRANSPORT_HTTP] = make_ingest(engine, exporter, &dropped, storage);
     if (!grpc.ingest || (cfg->server.http_listen[0] && !http.ingest)) {
         dp_log_error("daemon", "out of memory creating the receivers");
         goto out;
@@ -355,7 +388,7 @@ int dp_daemon_run(const dp_config *cfg)
      * listen, through an ingest of its own */
     if (storage) {
         void *replay = NULL;
-        replay_ingest = make_ingest(engine, exporter, storage);
+        replay_ingest = make_ingest(engine, exporter, &dropped, storage);
         if (replay_ingest)
             replay =
                 dp_storage_input_create(storage, replay_ingest, cfg->server.max_recv_message_bytes);
@@ -445,6 +478,12 @@ out:
     dp_engine_stop(engine);
     if (engine && sink)
         log_totals(engine, ingest);
+    if (atomic_load(&dropped.points) || atomic_load(&dropped.records))
+        dp_log_warn("daemon",
+                    "metrics and logs not forwarded (no upstream): %llu metric data point(s), "
+                    "%llu log record(s) dropped",
+                    (unsigned long long)atomic_load(&dropped.points),
+                    (unsigned long long)atomic_load(&dropped.records));
     /* final metrics, then deliver what is queued within the shutdown timeout;
      * what is left is counted and logged, and the exit is still clean */
     dp_export_pipeline_finish(exporter);
