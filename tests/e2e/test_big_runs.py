@@ -11,6 +11,9 @@ Scenarios (--scenario, one CTest test each):
                generated here with python3-protobuf: every span id arrives
                upstream, in requests of at most 4 MiB, and the JSON report
                (printed too, --reports always) counts 100,001 spans.
+  hugespan     one span of 4.5 MiB among 50 small ones: sent alone, refused by
+               the upstream as too large, counted and logged once (not
+               retried); the small spans arrive.
   cardinality  20,000 runs with distinct dag ids and models: every metrics
                export is split into requests of at most 4 MiB and arrives,
                each interval, with the series capped at
@@ -253,6 +256,44 @@ def scenario_bigrun(c, args):
          "nothing refused or undelivered:\n" + d.stderr_tail(10))
 
 
+# ---- one span larger than the upstream takes -----------------------------------
+
+def scenario_hugespan(c, args):
+    small = 50
+    tid = bytes([0xB2] * 16)
+    root = trace_pb2.Span(trace_id=tid, span_id=(1).to_bytes(8, "big"), name="run",
+                          start_time_unix_nano=BASE_NS, end_time_unix_nano=BASE_NS + 1000 * MS)
+    root.attributes.append(kv("dag.id", "huge-dag"))
+    # 4.5 MiB of attribute: more than the upstream's 4 MiB on its own
+    root.attributes.append(kv("payload", "x" * (4 * MIB + MIB // 2)))
+    spans = [root]
+    for i in range(small):
+        sp = trace_pb2.Span(trace_id=tid, span_id=(2 + i).to_bytes(8, "big"),
+                            parent_span_id=root.span_id, name="step",
+                            start_time_unix_nano=BASE_NS + i * MS,
+                            end_time_unix_nano=BASE_NS + (i + 1) * MS)
+        sp.attributes.append(kv("dag.node.id", "node%d" % i))
+        spans.append(sp)
+    sink = SizedSink().start()
+    d = start_daemon(args.dagprof, sink.port)
+    try:
+        with grpc.insecure_channel(d.endpoint) as ch:
+            export(ch, "traces", trace_request(spans))
+        c.ok(sink.wait_for(lambda: len(sink.span_ids) >= small, timeout=120),
+             "the small spans arrived (%d of %d)" % (len(sink.span_ids), small))
+    finally:
+        rc, _ = d.stop()
+        sink.stop()
+    c.eq(rc, 0, "exit code")
+    c.eq(len(sink.span_ids), small, "span ids upstream: every small one, not the huge one")
+    c.ok(root.span_id not in sink.span_ids, "the huge span did not arrive")
+    too_large = [l for l in d.stderr_lines if "as too large (RESOURCE_EXHAUSTED" in l]
+    c.eq(len(too_large), 1, "one refusal as too large, not retried")
+    c.ok(any("one span takes" in l for l in d.stderr_lines), "the huge span was warned about")
+    c.ok(any("(as too large 1)" in l for l in d.stderr_lines),
+         "the exit totals count it:\n" + d.stderr_tail(6))
+
+
 # ---- 20,000 dag ids and models ---------------------------------------------------
 
 def scenario_cardinality(c, args):
@@ -382,7 +423,7 @@ def scenario_noupstream(c, args):
          "exit summary counts %d points and %d records: %r" % (points, records, summary))
 
 
-SCENARIOS = {"bigrun": scenario_bigrun, "cardinality": scenario_cardinality,
+SCENARIOS = {"bigrun": scenario_bigrun, "hugespan": scenario_hugespan, "cardinality": scenario_cardinality,
              "redaction": scenario_redaction, "noupstream": scenario_noupstream}
 
 

@@ -373,6 +373,7 @@ static void test_invalid_argument_counted_and_later_delivered(void **state)
     assert_int_equal(dp_upstream_shutdown(up, FLUSH_MS), 0);
     dp_upstream_get_stats(up, DP_UPSTREAM_TRACES, &st);
     assert_int_equal(st.failed_items, 3);
+    assert_int_equal(st.too_large_items, 0); /* refused, but not for its size */
     assert_int_equal(st.failed_calls, 1);
     assert_int_equal(st.retries, 0);
     assert_int_equal(st.exported_items, 4);
@@ -411,7 +412,8 @@ static void test_resource_exhausted_with_and_without_retry_info(void **state)
     assert_int_equal(st.retries, 1);
     assert_int_equal(st.exported_items, 2);
     assert_int_equal(st.failed_items, 6);
-    assert_int_equal(st.attempts, 3); /* exhausted, ok, exhausted_plain */
+    assert_int_equal(st.too_large_items, 6); /* what a server's size limit answers */
+    assert_int_equal(st.attempts, 3);        /* exhausted, ok, exhausted_plain */
     dp_upstream_destroy(up);
 
     sink_stats(k, stats, sizeof(stats));
