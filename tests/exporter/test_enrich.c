@@ -827,55 +827,42 @@ static void test_split_fits_one_request(void **state)
     split_out_free(&o);
 }
 
-static void test_split_boundaries(void **state)
+/* Split the hand run at `limit`: the requests must be `count`, of the sizes
+ * in `len` holding the spans whose letters are in `letters`. */
+static void check_split(size_t limit, size_t count, const size_t *len, const char *const *letters)
 {
-    (void)state;
     hand_run h;
     hand_run_init(&h);
     split_out o = {.count = 0};
-    char letters[8];
+    char got[8];
+    assert_int_equal(dp_enrich_run_split(&h.run, NULL, limit, keep_request, &o), 0);
+    assert_int_equal(o.count, count);
+    for (size_t i = 0; i < count; i++) {
+        assert_int_equal(o.req[i].len, len[i]);
+        request_letters(&o.req[i], got, sizeof(got));
+        assert_string_equal(got, letters[i]);
+        assert_int_equal(o.spans[i], strlen(letters[i]));
+    }
+    split_out_free(&o);
+}
 
+static void test_split_boundaries(void **state)
+{
+    (void)state;
     /* Limit 524 (one under the whole run). Filling in write order:
      * a: 4 + 108 = 112 -> 114; c: 4 + 209 = 213 -> 216; e: 4 + 309 = 313 -> 316;
      * b (new ScopeSpans s1): 313 + 108 = 421 -> 424; d: 313 + 209 = 522 -> 525 > 524.
      * So "aceb" in 424 bytes, then "d" alone: 4 + 108 = 112 -> 114. */
-    assert_int_equal(dp_enrich_run_split(&h.run, NULL, 524, keep_request, &o), 0);
-    assert_int_equal(o.count, 2);
-    assert_int_equal(o.req[0].len, 424);
-    assert_int_equal(o.spans[0], 4);
-    request_letters(&o.req[0], letters, sizeof(letters));
-    assert_string_equal(letters, "aceb");
-    assert_int_equal(o.req[1].len, 114);
-    assert_int_equal(o.spans[1], 1);
-    request_letters(&o.req[1], letters, sizeof(letters));
-    assert_string_equal(letters, "d");
-    split_out_free(&o);
+    check_split(524, 2, (const size_t[]){424, 114}, (const char *const[]){"aceb", "d"});
 
     /* Limit 250: a 114, c 216, e 316 > 250 -> "ac" (216). Then e: 114;
      * s0 closes (resource part 4 + 108 = 112); b: 112 + 108 = 220 -> 223;
      * d: 112 + 209 = 321 -> 324 > 250 -> "eb" (223). Then "d" (114). */
-    assert_int_equal(dp_enrich_run_split(&h.run, NULL, 250, keep_request, &o), 0);
-    assert_int_equal(o.count, 3);
-    static const size_t want_len[] = {216, 223, 114};
-    static const char *const want_letters[] = {"ac", "eb", "d"};
-    for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(o.req[i].len, want_len[i]);
-        request_letters(&o.req[i], letters, sizeof(letters));
-        assert_string_equal(letters, want_letters[i]);
-        assert_int_equal(o.spans[i], strlen(want_letters[i]));
-    }
-    split_out_free(&o);
+    check_split(250, 3, (const size_t[]){216, 223, 114}, (const char *const[]){"ac", "eb", "d"});
 
     /* Limit 100, under one span's request (114): each span alone, over the limit. */
-    assert_int_equal(dp_enrich_run_split(&h.run, NULL, 100, keep_request, &o), 0);
-    assert_int_equal(o.count, 5);
-    for (size_t i = 0; i < 5; i++) {
-        assert_int_equal(o.req[i].len, 114);
-        assert_int_equal(o.spans[i], 1);
-        request_letters(&o.req[i], letters, sizeof(letters));
-        assert_int_equal(letters[0], "acebd"[i]);
-    }
-    split_out_free(&o);
+    check_split(100, 5, (const size_t[]){114, 114, 114, 114, 114},
+                (const char *const[]){"a", "c", "e", "b", "d"});
 }
 
 /* The emit callback stops the split: its value comes back, nothing more is handed over. */
