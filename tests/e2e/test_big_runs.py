@@ -206,7 +206,10 @@ def scenario_bigrun(c, args):
     template = trace_pb2.Span(trace_id=tid, parent_span_id=root.span_id, name="step")
     batches = []
     per_request = 20_000  # about 1.5 MB per request to dagprof (16 MiB cap)
-    spans = [root]
+    # The root goes last: a run is finished once its root is in and no span
+    # came for the idle timeout, so however slow the requests (a sanitizer
+    # build), the run cannot be finished before every span is in.
+    spans = []
     for i in range(nodes):
         sp = trace_pb2.Span()
         sp.CopyFrom(template)
@@ -218,8 +221,8 @@ def scenario_bigrun(c, args):
         if len(spans) == per_request:
             batches.append(trace_request(spans))
             spans = []
-    if spans:
-        batches.append(trace_request(spans))
+    spans.append(root)
+    batches.append(trace_request(spans))
     sent_bytes = sum(b.ByteSize() for b in batches)
     # Each span alone is far under 4 MiB, and the run is over 4 MiB: it
     # cannot go upstream in one request.
