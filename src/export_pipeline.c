@@ -304,10 +304,10 @@ uint64_t dp_export_pipeline_finish(dp_export_pipeline *p)
     p->undelivered = lost;
     dp_log_info(COMPONENT,
                 "upstream totals: spans queued %" PRIu64 ", exported %" PRIu64 ", refused %" PRIu64
-                " (as too large %" PRIu64 "), rejected %" PRIu64 ", retries %" PRIu64
+                ", rejected %" PRIu64 ", retries %" PRIu64 ", refused as too large %" PRIu64
                 "; metric points exported %" PRIu64 "; log records exported %" PRIu64,
-                t->submitted_items, t->exported_items, t->failed_items, t->too_large_items,
-                t->rejected_items, t->retries, st[DP_UPSTREAM_METRICS].exported_items,
+                t->submitted_items, t->exported_items, t->failed_items, t->rejected_items,
+                t->retries, t->too_large_items, st[DP_UPSTREAM_METRICS].exported_items,
                 st[DP_UPSTREAM_LOGS].exported_items);
     if (lost)
         dp_log_error(COMPONENT,

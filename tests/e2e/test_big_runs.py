@@ -293,7 +293,7 @@ def scenario_hugespan(c, args):
     too_large = [l for l in d.stderr_lines if "as too large (RESOURCE_EXHAUSTED" in l]
     c.eq(len(too_large), 1, "one refusal as too large, not retried")
     c.ok(any("one span takes" in l for l in d.stderr_lines), "the huge span was warned about")
-    c.ok(any("(as too large 1)" in l for l in d.stderr_lines),
+    c.ok(any("refused as too large 1;" in l for l in d.stderr_lines),
          "the exit totals count it:\n" + d.stderr_tail(6))
 
 
