@@ -57,9 +57,10 @@ int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *
     const dp_file_input_options input_opt = {files, count > 0 ? (size_t)count : 0, on_file, &totals,
                                              0};
 
-    dp_sink *sink = cfg->output.format == DP_FORMAT_HTML
-                        ? dp_ordered_html_report_sink_create(0)
-                        : dp_ordered_report_sink_create(cfg->output.format == DP_FORMAT_JSON, &opt, 0);
+    dp_sink *sink =
+        cfg->output.format == DP_FORMAT_HTML
+            ? dp_ordered_html_report_sink_create(0)
+            : dp_ordered_report_sink_create(cfg->output.format == DP_FORMAT_JSON, &opt, 0);
     dp_sink *pages = NULL; /* --html-dir: a page per run besides the report */
     if (cfg->output.html_dir[0]) {
         char err[4200];
