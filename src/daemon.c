@@ -432,6 +432,7 @@ int dp_daemon_run(const dp_config *cfg)
         src.grpc = grpc.receiver;
         src.http = http.receiver;
         src.upstream = exporter ? dp_export_pipeline_upstream(exporter) : NULL;
+        src.storage = storage;
         src.identity = &identity;
         src.start_ms = start_ms;
         dp_self_telemetry_attach(telemetry, &src);

@@ -57,6 +57,7 @@ typedef struct dp_self_telemetry_sources {
     dp_receiver *grpc;                     /* NULL = not running */
     dp_http_receiver *http;                /* NULL = not running */
     dp_upstream *upstream;                 /* NULL = no upstream */
+    dp_storage *storage;                   /* NULL = no persistent queue */
     const dp_service_identity *identity;   /* NULL = none: no target_info */
     uint64_t start_ms;                     /* monotonic start, for the uptime */
 } dp_self_telemetry_sources;

@@ -275,6 +275,53 @@ static void collect_upstream(const dp_self_telemetry_sources *src, dp_telemetry 
     }
 }
 
+/* --- the persistent queue ------------------------------------------------------------------ */
+
+#define STORAGE_FIGURE(n, k, u, h, f)                                                              \
+    {                                                                                              \
+        n, k, u, h, offsetof(dp_storage_stats, f), 1                                               \
+    }
+
+/* the same shape as the upstream's: offset of a uint64_t in dp_storage_stats */
+static const upstream_figure storage_figures[] = {
+    STORAGE_FIGURE("dagprof_storage_segments", DP_TELEMETRY_GAUGE, "{file}",
+                   "Segment files of the persistent queue on disk.", segments),
+    STORAGE_FIGURE("dagprof_storage_bytes", DP_TELEMETRY_GAUGE, "By",
+                   "Bytes of the persistent queue's segment files.", bytes),
+    STORAGE_FIGURE("dagprof_storage_outstanding_items", DP_TELEMETRY_GAUGE, "{item}",
+                   "Spans, metric points and log records on disk not yet reported or delivered.",
+                   outstanding),
+    STORAGE_FIGURE("dagprof_storage_appended_records", DP_TELEMETRY_COUNTER, "{record}",
+                   "Requests written to the persistent queue since the start.", records),
+    STORAGE_FIGURE("dagprof_storage_refused_records", DP_TELEMETRY_COUNTER, "{record}",
+                   "Requests refused because the queue reached storage.max_size or the disk was "
+                   "full (answered UNAVAILABLE / 503).",
+                   refused_full),
+    STORAGE_FIGURE("dagprof_storage_syncs", DP_TELEMETRY_COUNTER, "{call}",
+                   "fdatasync calls of the persistent queue.", syncs),
+    STORAGE_FIGURE("dagprof_storage_replayed_records", DP_TELEMETRY_COUNTER, "{record}",
+                   "Records read back from the queue at start and taken in again.",
+                   replayed_records),
+    STORAGE_FIGURE("dagprof_storage_corrupted_tails", DP_TELEMETRY_COUNTER, "{segment}",
+                   "Segment ends found corrupted or truncated at start, skipped.", corrupted_tails),
+    STORAGE_FIGURE("dagprof_storage_skipped_bytes", DP_TELEMETRY_COUNTER, "By",
+                   "Bytes of the corrupted or truncated segment ends skipped at start.",
+                   skipped_bytes),
+};
+
+static void collect_storage(const dp_self_telemetry_sources *src, dp_telemetry *t)
+{
+    dp_storage_stats st;
+    dp_storage_get_stats(src->storage, &st);
+    for (size_t i = 0; i < sizeof(storage_figures) / sizeof(storage_figures[0]); i++) {
+        const upstream_figure *f = &storage_figures[i];
+        uint64_t v;
+        memcpy(&v, (const char *)&st + f->offset, sizeof(v));
+        dp_telemetry_family_add(t, f->name, f->kind, f->unit, f->help);
+        dp_telemetry_add(t, (double)v, NULL);
+    }
+}
+
 void dp_self_telemetry_collect(const dp_self_telemetry_sources *src, dp_telemetry *out)
 {
     counter(out, "dagprof_process_uptime_seconds", "s", "Time since dagprof started.",
@@ -283,6 +330,8 @@ void dp_self_telemetry_collect(const dp_self_telemetry_sources *src, dp_telemetr
     collect_assembly(src, out);
     if (src->upstream)
         collect_upstream(src, out);
+    if (src->storage)
+        collect_storage(src, out);
 }
 
 /* --- the status line ------------------------------------------------------------------------ */

@@ -4,6 +4,8 @@
 #include "storage_input.h"
 
 #include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "arena.h"
@@ -18,16 +20,29 @@ typedef struct storage_input {
     uint64_t spans_before, invalid;
 } storage_input;
 
-/* One record back in: 1 = the table or the queue is full, offer it again. */
+/* SIGTERM or SIGINT waiting for the daemon's sigwait(): the daemon blocks
+ * both in every thread, so a replay running before it waits sees them here. */
+static bool shutdown_pending(void)
+{
+    sigset_t pending;
+    if (sigpending(&pending) != 0)
+        return false;
+    return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
+}
+
+/* One record back in: DP_STORAGE_REPLAY_AGAIN = the table or the queue is
+ * full, offer it again; DP_STORAGE_REPLAY_STOP = asked to shut down. */
 static int replay_record(void *ctx, enum dp_signal signal, const uint8_t *data, size_t len,
                          uint16_t segment)
 {
     storage_input *in = ctx;
+    if (shutdown_pending())
+        return DP_STORAGE_REPLAY_STOP;
     dp_ingest_result r;
     dp_ingest_replay(in->ingest, signal, data, len, segment, &in->arena, &r);
     dp_arena_reset(&in->arena);
     if (r.status == DP_INGEST_UNAVAILABLE)
-        return 1;
+        return DP_STORAGE_REPLAY_AGAIN;
     if (r.status != DP_INGEST_OK) {
         /* it was valid when it was written: only a changed limit gets here */
         in->invalid++;
@@ -56,6 +71,12 @@ static int storage_input_start(void *ctx, dp_engine *engine, char *err, size_t e
                     st.records, after.spans_accepted - before.spans_accepted,
                     after.metric_points - before.metric_points,
                     after.log_records - before.log_records, st.segments, st.corrupted_tails);
+    if (st.stopped)
+        dp_log_warn(COMPONENT,
+                    "replay stopped by a shutdown signal after %" PRIu64
+                    " record(s); the segment it was in and every later one are kept whole for "
+                    "the next start (records already replayed from them will be replayed again)",
+                    st.records);
     /* an unreadable segment stays on disk for the next start: not fatal */
     (void)rc;
     (void)engine;

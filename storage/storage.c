@@ -72,6 +72,7 @@ struct dp_storage {
     bool syncer_started, stopping;
 
     atomic_ullong refused_full, syncs, records;
+    atomic_ullong replayed_records, corrupted_tails, skipped_bytes; /* the replay at start */
 };
 
 static segment *slot_of(dp_storage *s, uint64_t seq)
@@ -571,7 +572,13 @@ static int replay_segment(dp_storage *s, segment *g, dp_storage_replay_fn fn, vo
             break;
         }
         uint64_t waited = 0;
-        while (fn(ctx, r.signal, r.payload, r.payload_len, tag) != 0) {
+        int taken;
+        while ((taken = fn(ctx, r.signal, r.payload, r.payload_len, tag)) != 0) {
+            if (taken == DP_STORAGE_REPLAY_STOP) {
+                st->stopped = true;
+                free(buf);
+                return 1;
+            }
             /* the table or the upstream queue is full: the engine is
              * draining it, offer the record again shortly */
             st->retries++;
@@ -606,7 +613,10 @@ int dp_storage_replay(dp_storage *s, dp_storage_replay_fn fn, void *ctx,
         pthread_mutex_unlock(&s->mu);
         if (!mine)
             continue;
-        if (replay_segment(s, g, fn, ctx, &st) != 0) {
+        int rc = replay_segment(s, g, fn, ctx, &st);
+        if (rc == 1)
+            break; /* stopped: this segment and the later ones stay whole (replaying keeps them) */
+        if (rc != 0) {
             result = -1;
             continue; /* unreadable: left as it is (replaying keeps it) */
         }
@@ -615,6 +625,9 @@ int dp_storage_replay(dp_storage *s, dp_storage_replay_fn fn, void *ctx,
         maybe_delete(s, g);
         pthread_mutex_unlock(&s->mu);
     }
+    atomic_store(&s->replayed_records, st.records);
+    atomic_store(&s->corrupted_tails, st.corrupted_tails);
+    atomic_store(&s->skipped_bytes, st.skipped_bytes);
     if (out)
         *out = st;
     return result;
@@ -633,4 +646,7 @@ void dp_storage_get_stats(dp_storage *s, dp_storage_stats *out)
     out->refused_full = atomic_load(&s->refused_full);
     out->syncs = atomic_load(&s->syncs);
     out->records = atomic_load(&s->records);
+    out->replayed_records = atomic_load(&s->replayed_records);
+    out->corrupted_tails = atomic_load(&s->corrupted_tails);
+    out->skipped_bytes = atomic_load(&s->skipped_bytes);
 }

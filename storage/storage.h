@@ -101,10 +101,14 @@ void dp_storage_unpin(dp_storage *s, uint16_t segment, uint64_t items);
 /**
  * Called by dp_storage_replay() for each valid record, in log order, with
  * the record's segment tag. Return 0 when the record was taken (or can
- * never be: invalid), 1 to be called again with it a little later (the
- * table or the queue is full for now). The callback counts what it keeps
- * with dp_storage_pin() (ingest.c does).
+ * never be: invalid), DP_STORAGE_REPLAY_AGAIN to be called again with it a
+ * little later (the table or the queue is full for now), or
+ * DP_STORAGE_REPLAY_STOP to end the replay there (shutting down): that
+ * record's segment and every later one stay on disk, whole, for the next
+ * start. The callback counts what it keeps with dp_storage_pin() (ingest.c
+ * does).
  */
+enum { DP_STORAGE_REPLAY_AGAIN = 1, DP_STORAGE_REPLAY_STOP = 2 };
 typedef int (*dp_storage_replay_fn)(void *ctx, enum dp_signal signal, const uint8_t *data,
                                     size_t len, uint16_t segment);
 
@@ -116,6 +120,7 @@ typedef struct dp_storage_replay_stats {
     uint64_t corrupted_tails; /* segments whose end was corrupted or truncated */
     uint64_t skipped_bytes;   /* bytes of those ends */
     uint64_t retries;         /* callbacks answered "again later" */
+    bool stopped;             /* the callback ended the replay early */
 } dp_storage_replay_stats;
 
 /**
@@ -136,6 +141,10 @@ typedef struct dp_storage_stats {
     uint64_t refused_full; /* appends refused: max_size or a full disk */
     uint64_t syncs;        /* fdatasync calls */
     uint64_t records;      /* records appended since the start */
+    /* the replay at start (all 0 before it or without one) */
+    uint64_t replayed_records; /* valid records handed back to the ingest */
+    uint64_t corrupted_tails;  /* segment ends found corrupted or truncated, skipped */
+    uint64_t skipped_bytes;    /* their bytes */
 } dp_storage_stats;
 
 void dp_storage_get_stats(dp_storage *s, dp_storage_stats *out);

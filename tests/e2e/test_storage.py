@@ -116,6 +116,13 @@ def scenario_kill9(c, args, path):
              "the forwarded metrics delivered after the restart")
         c.ok(wait_until(lambda: segment_files(path) == [], 60),
              "segment files deleted once delivered: %r" % segment_files(path))
+        # the replay in the self-metrics: 40 trace + 3 metrics requests read back
+        status, _, body = d2.scrape()
+        c.eq(status, 200, "/metrics answers")
+        c.ok(re.search(r"^dagprof_storage_replayed_records_total(\{[^}]*\})? 43$", body, re.M),
+             "dagprof_storage_replayed_records_total is 43")
+        c.ok(re.search(r"^dagprof_storage_corrupted_tails_total(\{[^}]*\})? 0$", body, re.M),
+             "no corrupted tail counted")
     finally:
         rc, _ = d2.stop()
     c.eq(rc, 0, "dagprof exit status")

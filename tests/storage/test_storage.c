@@ -155,6 +155,64 @@ static void test_replay_and_damaged_tail(void **state)
     dp_storage_close(s);
 }
 
+/* A callback that says stop after `stop_after` records (shutting down). */
+typedef struct stopper {
+    int taken, stop_after;
+} stopper;
+
+static int take_then_stop(void *ctx, enum dp_signal signal, const uint8_t *data, size_t len,
+                          uint16_t segment)
+{
+    (void)signal;
+    (void)data;
+    (void)len;
+    (void)segment;
+    stopper *st = ctx;
+    if (st->taken == st->stop_after)
+        return DP_STORAGE_REPLAY_STOP;
+    st->taken++;
+    return 0;
+}
+
+/* A replay stopped in the second of three segments: the first (replayed
+ * whole, nothing counted in) is done and deleted; the second and third stay
+ * whole, and the next start replays all their records again. */
+static void test_replay_stopped(void **state)
+{
+    fixture *f = *state;
+    f->opt.segment_size_bytes = 64 * 1024;
+    dp_storage *s = open_ok(&f->opt);
+    static char big[40000];
+    /* 40,024-byte records in 64 KiB segments: one record per segment */
+    append_ok(s, DP_SIGNAL_TRACES, big, sizeof(big), 1);
+    append_ok(s, DP_SIGNAL_TRACES, big, sizeof(big), 1);
+    append_ok(s, DP_SIGNAL_TRACES, big, sizeof(big), 1);
+    dp_storage_close(s);
+    assert_int_equal(count_segments(f->opt.path), 3);
+
+    s = open_ok(&f->opt);
+    stopper st = {0, 1};
+    dp_storage_replay_stats rs;
+    assert_int_equal(dp_storage_replay(s, take_then_stop, &st, &rs), 0);
+    assert_true(rs.stopped);
+    assert_int_equal(rs.records, 1);
+    assert_int_equal(st.taken, 1);
+    dp_storage_stats ss;
+    dp_storage_get_stats(s, &ss);
+    assert_int_equal(ss.replayed_records, 1);
+    dp_storage_close(s);
+    assert_int_equal(count_segments(f->opt.path), 2);
+
+    s = open_ok(&f->opt);
+    seen got;
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(dp_storage_replay(s, collect, &got, &rs), 0);
+    assert_false(rs.stopped);
+    assert_int_equal(got.count, 2);
+    dp_storage_close(s);
+    assert_int_equal(count_segments(f->opt.path), 0);
+}
+
 /* A closed segment goes when its last item is done; the active one stays
  * until the storage closes. */
 static void test_segment_deleted_when_closed_and_done(void **state)
@@ -279,6 +337,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_segment_deleted_when_closed_and_done, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_stopped, setup, teardown),
         cmocka_unit_test(test_sync_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
