@@ -684,37 +684,45 @@ int dp_trace_table_insert(dp_trace_table *t, const dp_span_batch *batch)
     for (size_t i = 0; i < batch->scope_count; i++)
         scope_hashes[i] = scope_hash(&batch->scopes[i]);
 
+    /* spans of one trace usually come together in a request: a span of the
+     * previous span's trace needs neither its hash nor a lookup again */
     uint64_t bitmap[DP_TRACE_TABLE_MAX_SHARDS / 64] = {0};
     for (size_t i = 0; i < batch->span_count; i++) {
+        if (i > 0 && memcmp(batch->spans[i].trace_id, batch->spans[i - 1].trace_id, 16) == 0)
+            continue;
         unsigned s = shard_of(t, trace_hash(batch->spans[i].trace_id));
         bitmap[s / 64] |= 1ull << (s % 64);
     }
     shards_lock(t, bitmap);
     uint64_t now = now_ms(t);
-    trace_entry *txn = NULL;
+    trace_entry *txn = NULL, *prev = NULL;
     size_t created = 0;
     size_t i;
     for (i = 0; i < batch->span_count; i++) {
         const dp_span_ref *sp = &batch->spans[i];
-        uint64_t h = trace_hash(sp->trace_id);
-        shard *s = &t->shards[shard_of(t, h)];
-        trace_entry *e = shard_find(s, sp->trace_id, h);
-        if (!e) {
-            e = calloc(1, sizeof(*e));
-            if (!e)
-                break;
-            memcpy(e->trace_id, sp->trace_id, 16);
-            e->hash = h;
-            e->first_ms = e->last_ms = now;
-            e->stored_bytes = sizeof(*e);
-            e->late = late_contains(s, sp->trace_id, h, now);
-            shard_link(s, e);
-            age_append(s, e);
-            act_append(s, e);
-            entry_mark(e, &txn, true);
-            created++;
-        } else if (!e->in_txn) {
-            entry_mark(e, &txn, false);
+        trace_entry *e = prev;
+        if (!e || memcmp(e->trace_id, sp->trace_id, 16) != 0) {
+            uint64_t h = trace_hash(sp->trace_id);
+            shard *s = &t->shards[shard_of(t, h)];
+            e = shard_find(s, sp->trace_id, h);
+            if (!e) {
+                e = calloc(1, sizeof(*e));
+                if (!e)
+                    break;
+                memcpy(e->trace_id, sp->trace_id, 16);
+                e->hash = h;
+                e->first_ms = e->last_ms = now;
+                e->stored_bytes = sizeof(*e);
+                e->late = late_contains(s, sp->trace_id, h, now);
+                shard_link(s, e);
+                age_append(s, e);
+                act_append(s, e);
+                entry_mark(e, &txn, true);
+                created++;
+            } else if (!e->in_txn) {
+                entry_mark(e, &txn, false);
+            }
+            prev = e;
         }
         const dp_span_scope *bs = &batch->scopes[sp->scope_index];
         uint64_t sh = scope_hashes[sp->scope_index];
