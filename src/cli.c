@@ -19,6 +19,7 @@
 #include "config_table.h"
 #include "price_doc.h"
 #include "daemon.h"
+#include "diff_cmd.h"
 #include "grpc_log.h"
 #include "log.h"
 #include "report_cmd.h"
@@ -33,6 +34,9 @@ typedef struct pending_set {
 static const char usage_text[] =
     "Usage: dagprof [OPTIONS]                 receive OTLP/gRPC traces, report every DAG run\n"
     "       dagprof report [OPTIONS] FILE...  profile OTLP trace files (protobuf or OTLP/JSON)\n"
+    "       dagprof diff [OPTIONS] RUN_A RUN_B  what changed between two runs (OTLP files,\n"
+    "                                         FILE#TRACEID to pick a run; --trace-a ID,\n"
+    "                                         --trace-b ID, --output FILE, --format)\n"
     "       dagprof validate [OPTIONS]        check the configuration (file, flags, "
     "environment),\n"
     "                                         print ok, start nothing\n"
@@ -183,6 +187,9 @@ int dp_cli_parse(dp_cli *cli, int argc, char **argv, char *err, size_t errlen)
     } else if (argc > 1 && strcmp(argv[1], "validate") == 0) {
         cli->command = DP_CLI_VALIDATE;
         first = 2;
+    } else if (argc > 1 && strcmp(argv[1], "diff") == 0) {
+        cli->command = DP_CLI_DIFF;
+        first = 2;
     }
 
     sets = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*sets));
@@ -196,7 +203,8 @@ int dp_cli_parse(dp_cli *cli, int argc, char **argv, char *err, size_t errlen)
     for (int i = first; i < argc; i++) {
         const char *arg = argv[i];
         if (only_files || arg[0] != '-' || strcmp(arg, "-") == 0) {
-            if (cli->command != DP_CLI_REPORT && cli->command != DP_CLI_PRICES) {
+            if (cli->command != DP_CLI_REPORT && cli->command != DP_CLI_PRICES &&
+                cli->command != DP_CLI_DIFF) {
                 usage_error(cli, err, errlen, "unexpected argument '%s'%s", arg,
                             cli->command == DP_CLI_DAEMON     ? " (to profile files use: dagprof "
                                                                 "report FILE...)"
@@ -252,6 +260,19 @@ int dp_cli_parse(dp_cli *cli, int argc, char **argv, char *err, size_t errlen)
             set_count++;
             continue;
         }
+        if (cli->command == DP_CLI_DIFF &&
+            (strcmp(flag_text, "--trace-a") == 0 || strcmp(flag_text, "--trace-b") == 0 ||
+             strcmp(flag_text, "--output") == 0)) {
+            if (flag_value(cli, argc, argv, &i, eq, flag_text, &value, err, errlen) < 0)
+                goto out;
+            if (strcmp(flag_text, "--output") == 0)
+                cli->output_path = value;
+            else if (strcmp(flag_text, "--trace-a") == 0)
+                cli->trace_a = value;
+            else
+                cli->trace_b = value;
+            continue;
+        }
         const dp_config_section *s;
         const dp_config_key *k = flag_key(arg, name_len, &s);
         if (!k) {
@@ -291,6 +312,11 @@ int dp_cli_parse(dp_cli *cli, int argc, char **argv, char *err, size_t errlen)
     }
     if (cli->command == DP_CLI_REPORT && cli->file_count == 0) {
         usage_error(cli, err, errlen, "report needs at least one FILE");
+        goto out;
+    }
+    if (cli->command == DP_CLI_DIFF && cli->file_count != 2) {
+        usage_error(cli, err, errlen, "diff needs two runs: dagprof diff RUN_A RUN_B (got %d)",
+                    cli->file_count);
         goto out;
     }
     result = 0;
@@ -398,6 +424,10 @@ int dp_cli_main_to(int argc, char **argv, FILE *out, FILE *errout)
         status = print_price_explain(&cli, out, errout);
     } else if (cli.command == DP_CLI_REPORT) {
         status = dp_report_run_to(&cli.config, cli.files, cli.file_count, out, errout);
+    } else if (cli.command == DP_CLI_DIFF) {
+        const dp_diff_args args = {cli.files[0], cli.files[1], cli.trace_a, cli.trace_b,
+                                   cli.output_path};
+        status = dp_diff_run_to(&cli.config, &args, out, errout);
     } else {
         /* the environment under the upstream settings, checked before
          * anything starts: a bad one is a configuration error */

@@ -3,6 +3,7 @@
  * drive it in-process:
  *   dagprof [OPTIONS]                 run the daemon
  *   dagprof report [OPTIONS] FILE...  profile OTLP trace files offline
+ *   dagprof diff [OPTIONS] RUN_A RUN_B what changed between two runs
  *   dagprof validate [OPTIONS]        check the configuration, start nothing
  *   dagprof config-reference          print docs/configuration.md
  *   dagprof config-example            print examples/dagprof.yaml
@@ -34,6 +35,7 @@ enum dp_cli_command {
     DP_CLI_CONFIG_EXAMPLE,
     DP_CLI_PRICES,
     DP_CLI_VALIDATE,
+    DP_CLI_DIFF,
 };
 
 /** A parsed command line. files point into argv. */
@@ -43,7 +45,10 @@ typedef struct dp_cli {
     const char *config_path; /* NULL when no --config */
     char **files;            /* report: the FILE arguments (owned array) */
     int file_count;
-    bool usage_hint; /* after an error: the command line was wrong (not the file) */
+    bool usage_hint;     /* after an error: the command line was wrong (not the file) */
+    const char *trace_a; /* diff: --trace-a, --trace-b, --output (NULL when absent) */
+    const char *trace_b;
+    const char *output_path;
 } dp_cli;
 
 /**
