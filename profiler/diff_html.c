@@ -42,11 +42,20 @@ static void pct_cell(html_out *o, bool have, double a, double b)
     html_lit(o, "</td>");
 }
 
+/* A figure as the JSON report writes it; counts (decimals 0) as integers. */
+static void figure(html_out *o, double v, unsigned decimals)
+{
+    if (decimals == 0)
+        html_put(o, "%.0f", v);
+    else
+        html_num(o, v, decimals);
+}
+
 static void signed_num(html_out *o, double v, unsigned decimals)
 {
     if (v > 0)
         html_lit(o, "+");
-    html_num(o, v, decimals);
+    figure(o, v, decimals);
 }
 
 /* One side's figure in a cell: "-" without the node, a cost as the report
@@ -59,7 +68,7 @@ static void side_cell(html_out *o, bool have, double v, unsigned decimals, const
     else if (usd_known)
         html_usd(o, v, *usd_known);
     else
-        html_num(o, v, decimals);
+        figure(o, v, decimals);
     html_lit(o, "</td>");
 }
 
@@ -110,9 +119,9 @@ static void card(html_out *o, const char *label, double a, double b, unsigned de
                  const char *unit)
 {
     html_put(o, "<div class=\"card\">%s<b>", label);
-    html_num(o, b, decimals);
+    figure(o, b, decimals);
     html_put(o, "%s</b>was ", unit);
-    html_num(o, a, decimals);
+    figure(o, a, decimals);
     html_put(o, "%s (<span class=\"%s\">", unit,
              strcmp(label, "parallelism") ? worse_if_up(b - a) : "");
     signed_num(o, b - a, decimals);
@@ -188,12 +197,18 @@ static const char *status_name(enum dp_diff_status s)
                                     : "removed";
 }
 
-static void side_text(html_out *o, const dp_diff_node_side *s, const char *v)
+/* "A → B" of a count, "-" for a side without the node. */
+static void count_pair(html_out *o, bool have_a, uint64_t a, bool have_b, uint64_t b)
 {
-    if (!s->present)
-        html_lit(o, "-");
+    if (have_a)
+        html_put(o, "%" PRIu64, a);
     else
-        html_text(o, v, "-");
+        html_lit(o, "-");
+    html_lit(o, " &rarr; ");
+    if (have_b)
+        html_put(o, "%" PRIu64, b);
+    else
+        html_lit(o, "-");
 }
 
 static void node_row(html_out *o, const dp_diff_node *n)
@@ -216,69 +231,57 @@ static void node_row(html_out *o, const dp_diff_node *n)
     html_put(o, "</td><td class=\"status\">%s</td>", status_name(n->status));
     real_cells(o, a->present, a->duration_ms, b->present, b->duration_ms, MS_DECIMALS, true);
     real_cells(o, a->present, a->wait_ms, b->present, b->wait_ms, MS_DECIMALS, true);
-    /* tokens: A → B of each kind, then the total's delta */
-    html_lit(o, "<td class=\"n tokens\">");
-    const uint64_t ka[4] = {a->tokens.input, a->tokens.output, a->tokens.cache_read,
-                            a->tokens.cache_write};
-    const uint64_t kb[4] = {b->tokens.input, b->tokens.output, b->tokens.cache_read,
-                            b->tokens.cache_write};
-    static const char *const kinds[4] = {"in", "out", "cache read", "cache write"};
-    for (int k = 0; k < 4; k++) {
-        html_put(o, "%s%s ", k ? "<br>" : "", kinds[k]);
-        if (a->present)
-            html_put(o, "%" PRIu64, ka[k]);
-        else
-            html_lit(o, "-");
-        html_lit(o, " &rarr; ");
-        if (b->present)
-            html_put(o, "%" PRIu64, kb[k]);
-        else
-            html_lit(o, "-");
+    /* tokens: the total A → B, then each kind that changed */
+    html_lit(o, "<td class=\"n tokens\" style=\"white-space:nowrap\">");
+    const uint64_t ka[5] = {a->tokens.total, a->tokens.input, a->tokens.output,
+                            a->tokens.cache_read, a->tokens.cache_write};
+    const uint64_t kb[5] = {b->tokens.total, b->tokens.input, b->tokens.output,
+                            b->tokens.cache_read, b->tokens.cache_write};
+    static const char *const kinds[5] = {"", "input ", "output ", "cache read ", "cache write "};
+    for (int k = 0; k < 5; k++) {
+        if (k > 0 && (!a->present || !b->present || ka[k] == kb[k]))
+            continue;
+        html_put(o, "%s%s", k ? "<br>" : "", kinds[k]);
+        count_pair(o, a->present, ka[k], b->present, kb[k]);
     }
     html_lit(o, "</td>");
     int64_t dt = (int64_t)((b->present ? b->tokens.total : 0) - (a->present ? a->tokens.total : 0));
     html_put(o, "<td class=\"n %s\">%+" PRId64 "</td>", worse_if_up((double)dt), dt);
     usd_cells(o, a->present, a->cost_known, a->cost_usd, b->present, b->cost_known, b->cost_usd);
-    html_lit(o, "<td class=\"n\">");
-    if (a->present)
-        html_put(o, "%" PRIu64, a->retries);
-    else
-        html_lit(o, "-");
-    html_lit(o, " &rarr; ");
-    if (b->present)
-        html_put(o, "%" PRIu64, b->retries);
-    else
-        html_lit(o, "-");
-    html_put(o, "</td><td>%s &rarr; %s</td><td class=\"model\">",
+    html_lit(o, "<td class=\"n\" style=\"white-space:nowrap\">");
+    count_pair(o, a->present, a->retries, b->present, b->retries);
+    html_put(o, "</td><td style=\"white-space:nowrap\">%s &rarr; %s</td><td class=\"model\">",
              !a->present           ? "-"
              : a->on_critical_path ? "yes"
                                    : "no",
              !b->present           ? "-"
              : b->on_critical_path ? "yes"
                                    : "no");
-    side_text(o, a, a->model);
-    bool same_model =
+    /* one model, or "A → B" when a node of both runs changed it */
+    bool changed =
         a->present && b->present &&
-        ((!a->model && !b->model) || (a->model && b->model && strcmp(a->model, b->model) == 0));
-    if (!same_model) {
+        !((!a->model && !b->model) || (a->model && b->model && strcmp(a->model, b->model) == 0));
+    html_text(o, a->present ? a->model : b->model, "-");
+    if (changed) {
         html_lit(o, " &rarr; ");
-        side_text(o, b, b->model);
+        html_text(o, b->model, "-");
     }
     html_lit(o, "</td></tr>\n");
 }
 
 static void node_table_head(html_out *o)
 {
-    html_lit(o, "<table class=\"nodes\"><thead><tr><th>node</th><th>status</th>"
-                "<th class=\"n\">duration A ms</th><th class=\"n\">duration B ms</th>"
-                "<th class=\"n\">delta</th><th class=\"n\">%</th>"
-                "<th class=\"n\">wait A ms</th><th class=\"n\">wait B ms</th>"
-                "<th class=\"n\">delta</th><th class=\"n\">%</th>"
-                "<th class=\"n\">tokens A &rarr; B</th><th class=\"n\">tokens delta</th>"
-                "<th class=\"n\">cost A</th><th class=\"n\">cost B</th>"
-                "<th class=\"n\">delta</th><th class=\"n\">%</th>"
-                "<th class=\"n\">retries</th><th>critical path</th><th>model</th>"
-                "</tr></thead><tbody>\n");
+    html_lit(
+        o, "<table class=\"nodes\"><thead><tr><th>node</th><th>status</th>"
+           "<th class=\"n\">duration A ms</th><th class=\"n\">duration B ms</th>"
+           "<th class=\"n\">delta</th><th class=\"n\">%</th>"
+           "<th class=\"n\">wait A ms</th><th class=\"n\">wait B ms</th>"
+           "<th class=\"n\">delta</th><th class=\"n\">%</th>"
+           "<th class=\"n\">tokens A &rarr; B (changed kinds)</th><th class=\"n\">tokens delta</th>"
+           "<th class=\"n\">cost A</th><th class=\"n\">cost B</th>"
+           "<th class=\"n\">delta</th><th class=\"n\">%</th>"
+           "<th class=\"n\">retries</th><th>critical path</th><th>model</th>"
+           "</tr></thead><tbody>\n");
 }
 
 static void nodes(html_out *o, const dp_run_diff *d)
