@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "derived_metrics.h"
+#include "memguard.h"
 #include "profile_config.h"
 #include "receiver.h"
 #include "self_telemetry.h"
@@ -60,6 +61,7 @@ typedef struct dp_config {
     dp_price_table *prices;             /* owned: built-ins + price_file entries */
 
     dp_self_telemetry_options telemetry; /* src/self_telemetry_config.c */
+    dp_memguard_options memory;          /* common/memguard_config.c */
 } dp_config;
 
 /** Fill every field with its built-in default. prices stays NULL. */
