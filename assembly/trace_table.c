@@ -876,14 +876,14 @@ static void entry_finalise(dp_trace_table *t, trace_entry *e, enum dp_run_finali
     pthread_mutex_unlock(&t->pending_lock);
 }
 
-/* Finalise the oldest runs (across shards) until under the memory limit. */
-static size_t enforce_memory_limit(dp_trace_table *t)
+/* Finalise the oldest runs (across shards) until buffered bytes are at most `target`. */
+static size_t finalise_oldest(dp_trace_table *t, size_t target)
 {
     size_t done = 0;
     /* one evicting thread is enough; the others carry on inserting */
     if (pthread_mutex_trylock(&t->evict_lock) != 0)
         return 0;
-    while (atomic_load(&t->buffered_bytes) > t->opt.memory_limit_bytes) {
+    while (atomic_load(&t->buffered_bytes) > target) {
         unsigned best = 0;
         uint64_t best_ms = UINT64_MAX;
         for (unsigned i = 0; i < t->shard_count; i++) {
@@ -910,6 +910,17 @@ static size_t enforce_memory_limit(dp_trace_table *t)
     }
     pthread_mutex_unlock(&t->evict_lock);
     return done;
+}
+
+/* Finalise the oldest runs (across shards) until under the memory limit. */
+static size_t enforce_memory_limit(dp_trace_table *t)
+{
+    return finalise_oldest(t, t->opt.memory_limit_bytes);
+}
+
+size_t dp_trace_table_shed(dp_trace_table *t, size_t keep_bytes)
+{
+    return finalise_oldest(t, keep_bytes); /* each run goes to the pending queue, waking a taker */
 }
 
 size_t dp_trace_table_collect(dp_trace_table *t)

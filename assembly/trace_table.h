@@ -162,6 +162,14 @@ DP_MUST_CHECK int dp_trace_table_insert(dp_trace_table *t, const dp_span_batch *
  */
 size_t dp_trace_table_collect(dp_trace_table *t);
 
+/**
+ * Finalise the oldest buffered runs (reason MEMORY) until the buffered
+ * bytes are at most keep_bytes: what a process over its memory limit asks
+ * for. Returns how many (0 also when another thread is finalising for
+ * memory at the same time).
+ */
+size_t dp_trace_table_shed(dp_trace_table *t, size_t keep_bytes);
+
 /** Finalise every buffered run (reason SHUTDOWN). Returns how many. */
 size_t dp_trace_table_finalise_all(dp_trace_table *t);
 

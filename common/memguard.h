@@ -48,7 +48,7 @@ typedef struct dp_memguard_options {
 } dp_memguard_options;
 
 /** Free heap bytes that make a check under the soft limit trim the heap. */
-#define DP_MEMGUARD_TRIM_BYTES ((size_t)64 << 20)
+#define DP_MEMGUARD_TRIM_BYTES ((size_t)16 << 20)
 
 typedef enum dp_memguard_state {
     DP_MEMGUARD_NORMAL = 0,

@@ -523,7 +523,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             if (a != DP_AUTH_OK)
                 decide(c, 401, "%s", dp_auth_message(r->opt.auth, a));
         }
-        if (c->status == 413 || c->status == 401) { /* do not read a body that is not taken */
+        dp_ingest_result admit;
+        if (!c->status && !dp_ingest_admit(r->opt.ingest, c->signal, &admit))
+            decide(c, 503, "%s", admit.message); /* over the memory guard's limit */
+        /* do not read a body that is not taken */
+        if (c->status == 413 || c->status == 401 || c->status == 503) {
             c->answered = true;
             return answer(r, conn, c, c->status, &(dp_ingest_result){0});
         }

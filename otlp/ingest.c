@@ -209,21 +209,49 @@ static void ingest_side(dp_ingest *in, enum dp_signal signal, const uint8_t *dat
     out->status = DP_INGEST_OK;
 }
 
+/* A refusal of the memory guard, counted with the table's and the queue's. */
+static void refuse_for_memory(dp_ingest *in, enum dp_signal signal, dp_ingest_result *out)
+{
+    out->status = DP_INGEST_UNAVAILABLE;
+    if ((unsigned)signal < DP_SIGNAL_COUNT)
+        atomic_fetch_add_explicit(&in->requests_refused[signal], 1, memory_order_relaxed);
+}
+
+bool dp_ingest_admit(dp_ingest *in, enum dp_signal signal, dp_ingest_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (dp_memguard_admit(in->opt.guard, out->message, sizeof(out->message)))
+        return true;
+    refuse_for_memory(in, signal, out);
+    return false;
+}
+
 void dp_ingest_request(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
                        dp_arena *arena, dp_ingest_result *out)
 {
     uint64_t start = dp_clock_monotonic_ns();
     wal_place w = {.append = true};
     memset(out, 0, sizeof(*out));
+    /* the guard's state may have changed since the receiver asked; then
+     * the request's size is held against the in-flight budget while its
+     * decode memory and its copy into the table exist */
+    if (!dp_ingest_admit(in, signal, out))
+        goto out;
+    if (!dp_memguard_acquire(in->opt.guard, len, out->message, sizeof(out->message))) {
+        refuse_for_memory(in, signal, out);
+        goto out;
+    }
     if (signal == DP_SIGNAL_TRACES)
         ingest_traces(in, data, len, arena, &w, out);
     else
         ingest_side(in, signal, data, len, arena, &w, out);
+    dp_memguard_release(in->opt.guard, len);
     _Atomic uint64_t *outcome = out->status == DP_INGEST_UNAVAILABLE ? in->requests_refused
                                 : out->status == DP_INGEST_INVALID   ? in->decode_errors
                                                                      : NULL;
     if (outcome && (unsigned)signal < DP_SIGNAL_COUNT)
         atomic_fetch_add_explicit(&outcome[signal], 1, memory_order_relaxed);
+out:
     atomic_fetch_add_explicit(&in->busy_ns, dp_clock_monotonic_ns() - start, memory_order_relaxed);
 }
 

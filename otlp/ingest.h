@@ -11,8 +11,10 @@
  *   DP_INGEST_INVALID      the payload does not decode; permanent
  *   DP_INGEST_TOO_LARGE    it needs more decode memory than the arena's cap
  *   DP_INGEST_UNAVAILABLE  the table (or the forward hook) cannot take more
- *                          now; nothing of the request was kept, so the
- *                          client's retry does not duplicate anything
+ *                          now, or the memory guard refuses (over its soft
+ *                          limit, or too many bytes in flight); nothing of
+ *                          the request was kept, so the client's retry does
+ *                          not duplicate anything
  *
  * The caller maps these to its transport's statuses; the counters are
  * atomic, so any number of threads may call dp_ingest_request() at once.
@@ -20,12 +22,14 @@
 #ifndef DP_INGEST_H
 #define DP_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "arena.h"
 #include "buf.h"
 #include "dp_err.h"
+#include "memguard.h"
 #include "otlp_signal.h"
 #include "storage.h"
 #include "trace_table.h"
@@ -53,6 +57,10 @@ typedef struct dp_ingest_options {
     dp_storage *storage;
     int (*forward_tracked)(void *ctx, enum dp_signal signal, const uint8_t *data, size_t len,
                            size_t items, dp_progress *progress);
+    /* The process memory guard (borrowed; NULL = none): a request is
+     * refused while it is over its soft limit, and takes its size from the
+     * guard's in-flight budget while it is decoded and stored. */
+    dp_memguard *guard;
 } dp_ingest_options;
 
 /** Counters since creation; each read atomically. Per-signal arrays are
@@ -98,6 +106,14 @@ void dp_ingest_destroy(dp_ingest *in);
  */
 void dp_ingest_request(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
                        dp_arena *arena, dp_ingest_result *out);
+
+/**
+ * Ask the memory guard, before a request's body is read, whether it may be
+ * taken now: true, or false with *out filled (DP_INGEST_UNAVAILABLE and the
+ * reason) and the refusal counted. Receivers call it when a request starts;
+ * dp_ingest_request() asks again.
+ */
+bool dp_ingest_admit(dp_ingest *in, enum dp_signal signal, dp_ingest_result *out);
 
 /**
  * Re-ingest one request read back from the persistent queue's `segment`

@@ -32,7 +32,8 @@
 #include "log.h"
 #include "pb_wire.h"
 
-#define DP_RECEIVER_SIDE_CALLS 2 /* outstanding metrics and logs calls per worker */
+#define DP_RECEIVER_SIDE_CALLS 2            /* outstanding metrics and logs calls per worker */
+#define DP_RECEIVER_KEPT_SCRATCH (1u << 20) /* message copy a call context keeps */
 
 static const char *const method_paths[3] = {
     "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
@@ -359,6 +360,10 @@ static void on_call(call_ctx *c)
     size_t len;
     if (!authenticated(c))
         return;
+    if (!dp_ingest_admit(r->ingest, c->signal, &res)) { /* over the memory guard's limit */
+        answer(c, GRPC_STATUS_UNAVAILABLE, NULL, res.message);
+        return;
+    }
     if (read_payload(c, &data, &len) != 0) {
         memset(&res, 0, sizeof(res));
         res.status = DP_INGEST_INVALID;
@@ -393,6 +398,12 @@ static void on_sent(call_ctx *c)
     if (c->other)
         grpc_call_details_destroy(&c->call_details);
     dp_arena_reset(&c->arena);
+    /* a copy of a rare large multi-slice message goes back to the allocator */
+    if (c->scratch_cap > DP_RECEIVER_KEPT_SCRATCH) {
+        free(c->scratch);
+        c->scratch = NULL;
+        c->scratch_cap = 0;
+    }
     request_call(c);
 }
 
@@ -492,7 +503,7 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
         r->worker_count = n > 0 ? (unsigned)n : 1;
     }
 
-    grpc_arg args[2];
+    grpc_arg args[3];
     memset(args, 0, sizeof(args));
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -502,7 +513,23 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     args[1].key = GRPC_ARG_ALLOW_REUSEPORT;
     args[1].value.integer = 0;
     grpc_channel_args cargs = {2, args};
+    /* the memory guard's hard limit bounds the core's own buffers too: under
+     * pressure it shrinks flow-control windows, and past it refuses */
+    grpc_resource_quota *quota = NULL;
+    if (r->opt.memory_quota_bytes) {
+        quota = grpc_resource_quota_create("dagprof-receiver");
+        if (!quota)
+            goto out;
+        grpc_resource_quota_resize(quota, r->opt.memory_quota_bytes);
+        args[2].type = GRPC_ARG_POINTER;
+        args[2].key = GRPC_ARG_RESOURCE_QUOTA;
+        args[2].value.pointer.p = quota;
+        args[2].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+        cargs.num_args = 3;
+    }
     r->server = grpc_server_create(&cargs, NULL);
+    if (quota)
+        grpc_resource_quota_unref(quota); /* the server holds its own reference */
     if (!r->server)
         goto out;
     for (int m = 0; m < 3; m++) {

@@ -59,6 +59,7 @@ typedef struct dp_receiver_options {
     dp_ingest *ingest; /* where requests go; borrowed, required (other receivers may share it) */
     dp_tls_server *tls_server; /* borrowed; NULL = plaintext */
     dp_auth *authenticator;    /* borrowed; NULL = every request is taken */
+    size_t memory_quota_bytes; /* the gRPC core's resource quota (its buffers); 0 = none */
 } dp_receiver_options;
 
 /** Counters since start (the span, point and record counts are the ingest's, so they include

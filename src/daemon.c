@@ -30,6 +30,7 @@
 #include "http_receiver.h"
 #include "ingest.h"
 #include "log.h"
+#include "memguard.h"
 #include "receiver.h"
 #include "receiver_tls.h"
 #include "render.h"
@@ -53,6 +54,7 @@ typedef struct grpc_input {
     dp_ingest *ingest; /* the gRPC transport's */
     const receiver_security *security;
     dp_receiver *receiver;
+    size_t memory_quota; /* the gRPC core's buffers: the memory guard's hard limit */
 } grpc_input;
 
 /* The OTLP/HTTP receiver as the engine's input. */
@@ -79,6 +81,7 @@ static int grpc_input_start(void *ctx, dp_engine *engine, char *err, size_t errl
     rcv.ingest = in->ingest;
     rcv.tls_server = in->security->tls;
     rcv.authenticator = in->security->auth;
+    rcv.memory_quota_bytes = in->memory_quota;
     return dp_receiver_start(&rcv, &in->receiver, err, errlen) == DP_RECEIVER_OK ? 0 : -1;
 }
 
@@ -267,13 +270,28 @@ static int read_identity(dp_service_identity *id)
     return 0;
 }
 
+/* The memory guard over its hard limit: the oldest runs that hold half of
+ * the table's buffered bytes are finalised (reported as partial, never
+ * dropped), so their memory goes once they are reported. */
+static void shed_runs(void *ctx)
+{
+    dp_trace_table *table = ctx;
+    dp_trace_table_stats ts;
+    dp_trace_table_get_stats(table, &ts);
+    size_t runs = dp_trace_table_shed(table, ts.buffered_bytes / 2);
+    if (runs)
+        dp_log_debug("daemon", "memory over memory.limit: %zu oldest runs finalised", runs);
+}
+
 /* The ingest a transport's receiver hands requests to; NULL when out of memory. */
 static dp_ingest *make_ingest(dp_engine *engine, dp_export_pipeline *exporter,
-                              side_signals_dropped *dropped, dp_storage *storage)
+                              side_signals_dropped *dropped, dp_storage *storage,
+                              dp_memguard *guard)
 {
     dp_ingest_options io;
     memset(&io, 0, sizeof(io));
     io.table = dp_engine_table(engine);
+    io.guard = guard;
     if (exporter) {
         io.forward_counted = dp_export_pipeline_forward;
         io.forward_ctx = exporter;
@@ -297,13 +315,14 @@ int dp_daemon_run(const dp_config *cfg)
     dp_sink *pages = NULL; /* output.html_dir: a page per run, besides the other output */
     dp_ingest *ingest[DP_TRANSPORT_COUNT] = {NULL, NULL}; /* what a receiver does with a request */
     receiver_security security = {NULL, NULL};            /* both receivers' TLS and tokens */
-    grpc_input grpc = {cfg, NULL, &security, NULL};
+    grpc_input grpc = {cfg, NULL, &security, NULL, 0};
     http_input http = {cfg, NULL, &security, NULL};
     dp_health_endpoint *health = NULL; /* 503 until listening, and again while draining */
     side_signals_dropped dropped = {0, 0, false}; /* metrics and logs, without an upstream */
     dp_self_telemetry *telemetry = NULL; /* /metrics, the status line, self-metrics upstream */
     dp_storage *storage = NULL;          /* the persistent queue; NULL when storage.path is empty */
     dp_ingest *replay_ingest = NULL;     /* its replay's own ingest (own counters) */
+    dp_memguard *guard = NULL;           /* refuses requests over the memory limits */
     dp_service_identity identity;
     memset(&identity, 0, sizeof(identity));
 
@@ -377,9 +396,27 @@ int dp_daemon_run(const dp_config *cfg)
         goto out;
     }
 
-    grpc.ingest = ingest[DP_TRANSPORT_GRPC] = make_ingest(engine, exporter, &dropped, storage);
+    dp_memguard_hooks hooks = {.shed = shed_runs, .shed_ctx = dp_engine_table(engine)};
+    guard = dp_memguard_create(&cfg->memory, &hooks);
+    if (!guard || dp_memguard_start(guard) != 0) {
+        dp_log_error("daemon", "cannot start the memory guard");
+        goto out;
+    }
+    {
+        dp_memguard_stats ms;
+        dp_memguard_get_stats(guard, &ms);
+        grpc.memory_quota = ms.limit_bytes;
+        dp_log_info("daemon",
+                    "memory limit %zu MiB (refusing requests from %zu MiB), %zu MiB of requests "
+                    "in flight at most",
+                    ms.limit_bytes >> 20, ms.soft_limit_bytes >> 20,
+                    ms.in_flight_limit_bytes >> 20);
+    }
+    grpc.ingest = ingest[DP_TRANSPORT_GRPC] =
+        make_ingest(engine, exporter, &dropped, storage, guard);
     if (cfg->server.http_listen[0])
-        http.ingest = ingest[DP_TRANSPORT_HTTP] = make_ingest(engine, exporter, &dropped, storage);
+        http.ingest = ingest[DP_TRANSPORT_HTTP] =
+            make_ingest(engine, exporter, &dropped, storage, guard);
     if (!grpc.ingest || (cfg->server.http_listen[0] && !http.ingest)) {
         dp_log_error("daemon", "out of memory creating the receivers");
         goto out;
@@ -388,7 +425,7 @@ int dp_daemon_run(const dp_config *cfg)
      * listen, through an ingest of its own */
     if (storage) {
         void *replay = NULL;
-        replay_ingest = make_ingest(engine, exporter, &dropped, storage);
+        replay_ingest = make_ingest(engine, exporter, &dropped, storage, NULL);
         if (replay_ingest)
             replay =
                 dp_storage_input_create(storage, replay_ingest, cfg->server.max_recv_message_bytes);
@@ -427,6 +464,7 @@ int dp_daemon_run(const dp_config *cfg)
         memset(&src, 0, sizeof(src));
         src.engine = engine;
         src.memory_limit_bytes = cfg->assembly.memory_limit_bytes;
+        src.guard = guard;
         src.ingest[DP_TRANSPORT_GRPC] = grpc.ingest;
         src.ingest[DP_TRANSPORT_HTTP] = http.receiver ? http.ingest : NULL;
         src.grpc = grpc.receiver;
@@ -490,6 +528,7 @@ out:
     dp_export_pipeline_finish(exporter);
     /* it reads the receivers, the engine and the upstream: before they go */
     dp_self_telemetry_destroy(telemetry);
+    dp_memguard_destroy(guard); /* its thread sheds runs of the engine's table: before it goes */
     dp_engine_destroy(engine);
     for (int i = 0; i < DP_TRANSPORT_COUNT; i++)
         dp_ingest_destroy(ingest[i]); /* after the receivers that used them */

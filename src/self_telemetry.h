@@ -31,6 +31,7 @@
 #include "dp_err.h"
 #include "http_receiver.h"
 #include "ingest.h"
+#include "memguard.h"
 #include "receiver.h"
 #include "service_identity.h"
 #include "telemetry.h"
@@ -60,6 +61,7 @@ typedef struct dp_self_telemetry_sources {
     dp_storage *storage;                   /* NULL = no persistent queue */
     const dp_service_identity *identity;   /* NULL = none: no target_info */
     uint64_t start_ms;                     /* monotonic start, for the uptime */
+    dp_memguard *guard;                    /* NULL = no memory guard */
 } dp_self_telemetry_sources;
 
 /** Add every figure of `src` to `out`. */

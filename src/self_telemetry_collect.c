@@ -322,6 +322,34 @@ static void collect_storage(const dp_self_telemetry_sources *src, dp_telemetry *
     }
 }
 
+/* --- the memory guard ------------------------------------------------------------------------- */
+
+static void collect_memory(const dp_self_telemetry_sources *src, dp_telemetry *t)
+{
+    dp_memguard_stats ms;
+    dp_memguard_get_stats(src->guard, &ms);
+    gauge(t, "dagprof_process_memory_bytes", "By",
+          "Resident memory at the memory guard's last reading (memory.check_interval).",
+          (double)ms.memory_bytes);
+    gauge(t, "dagprof_memory_limit_bytes", "By", "memory.limit: the hard limit.",
+          (double)ms.limit_bytes);
+    gauge(t, "dagprof_memory_soft_limit_bytes", "By",
+          "memory.limit minus memory.spike_limit: over it requests are refused.",
+          (double)ms.soft_limit_bytes);
+    gauge(t, "dagprof_memory_state", "1",
+          "0 under the soft limit, 1 over it, 2 over the hard limit.", (double)ms.state);
+    gauge(t, "dagprof_memory_in_flight_bytes", "By",
+          "Bytes of requests being decoded and stored now (at most memory.in_flight_limit).",
+          (double)ms.in_flight_bytes);
+    dp_telemetry_family_add(t, "dagprof_memory_refused_requests", DP_TELEMETRY_COUNTER, "{request}",
+                            "Requests refused by the memory guard (gRPC UNAVAILABLE, HTTP 503), "
+                            "by reason: over the soft or hard limit, or in-flight bytes.");
+    dp_telemetry_add(t, (double)ms.refused_memory, "reason", "memory_limit", NULL);
+    dp_telemetry_add(t, (double)ms.refused_in_flight, "reason", "in_flight_limit", NULL);
+    counter(t, "dagprof_memory_limit_crossings", "{crossing}",
+            "Times memory went over the soft limit (each logged once).", (double)ms.soft_crossings);
+}
+
 void dp_self_telemetry_collect(const dp_self_telemetry_sources *src, dp_telemetry *out)
 {
     counter(out, "dagprof_process_uptime_seconds", "s", "Time since dagprof started.",
@@ -332,6 +360,8 @@ void dp_self_telemetry_collect(const dp_self_telemetry_sources *src, dp_telemetr
         collect_upstream(src, out);
     if (src->storage)
         collect_storage(src, out);
+    if (src->guard)
+        collect_memory(src, out);
 }
 
 /* --- the status line ------------------------------------------------------------------------ */

@@ -122,15 +122,15 @@ static void test_soft_only_and_unreadable(void **state)
     dp_memguard_destroy(g);
 }
 
-/* Under the soft limit the heap is trimmed only with 64 MiB free, once a second at most. */
+/* Under the soft limit the heap is trimmed only with 16 MiB free, once a second at most. */
 static void test_idle_trim(void **state)
 {
     (void)state;
-    fake f = {.memory = 100 * MIB, .free_heap = 64 * MIB - 1, .now_ms = 5000};
+    fake f = {.memory = 100 * MIB, .free_heap = 16 * MIB - 1, .now_ms = 5000};
     dp_memguard *g = make(&f);
     dp_memguard_check(g);
     assert_int_equal(f.trims, 0); /* one byte short of DP_MEMGUARD_TRIM_BYTES */
-    f.free_heap = 64 * MIB;
+    f.free_heap = 16 * MIB;
     f.now_ms += 999; /* within the second of the last look */
     dp_memguard_check(g);
     assert_int_equal(f.trims, 0);
