@@ -233,7 +233,7 @@ static int parse_duration(const char *s, double *out_ms)
     static const struct {
         const char *unit;
         double mult;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", HOUR_MS}};
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", HOUR_MS}, {"d", 24 * HOUR_MS}};
     double v;
     const char *p;
     if (parse_decimal(s, &v, &p) < 0)

@@ -23,7 +23,7 @@ enum dp_config_type {
     DP_CFG_STRING,      /* char[size], NUL-terminated; longer values are an error */
     DP_CFG_UINT,        /* unsigned integer stored in `size` bytes (4 or 8) */
     DP_CFG_SIZE,        /* bytes, stored like UINT; accepts B, KiB, MiB, GiB, KB, MB, GB */
-    DP_CFG_DURATION,    /* milliseconds, stored like UINT; accepts ms, s, m, h */
+    DP_CFG_DURATION,    /* milliseconds, stored like UINT; accepts ms, s, m, h, d */
     DP_CFG_DURATION_D,  /* double milliseconds; same syntax as DP_CFG_DURATION */
     DP_CFG_DOUBLE,      /* double */
     DP_CFG_ENUM,        /* int, one of enum_values */

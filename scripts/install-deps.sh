@@ -9,9 +9,11 @@ packages=(
     build-essential cmake pkg-config
     libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
     libssl-dev libcmocka-dev libyaml-dev libjansson-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev
-    libcurl4-openssl-dev libpcre2-dev
+    libcurl4-openssl-dev libpcre2-dev libsqlite3-dev
 )
 if [ "${1:-}" = "--test" ]; then
+    # sqlite3: the independent reader of the run history in its tests
+    packages+=(sqlite3)
     packages+=(python3 python3-grpcio python3-protobuf protobuf-compiler openssl clang-format curl)
     # the independent parser of the /metrics text (tests/e2e/test_telemetry.py)
     packages+=(python3-prometheus-client)

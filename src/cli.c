@@ -23,6 +23,7 @@
 #include "grpc_log.h"
 #include "log.h"
 #include "report_cmd.h"
+#include "runs_cmd.h"
 
 /* A flag from argv waiting to be applied after the config file. */
 typedef struct pending_set {
@@ -45,6 +46,11 @@ static const char usage_text[] =
     "default\n"
     "       dagprof prices                    print the built-in model prices (Markdown)\n"
     "       dagprof prices MODEL...           show the price each model name gets, and why\n"
+    "       dagprof runs [--dag ID] [--since DURATION] [--limit N] [--history PATH]\n"
+    "                                         list the recent runs of the run history\n"
+    "       dagprof trends --dag ID [--since DURATION] [--window N | --previous DURATION]\n"
+    "                      [--threshold PCT] [--history PATH]\n"
+    "                                         per-node trends of a DAG and regressions\n"
     "\n"
     "Settings come from built-in defaults, then --config FILE, then flags (later wins).\n"
     "Upstream settings: OTEL_EXPORTER_OTLP_* variables < --config FILE < flags.\n"
@@ -369,6 +375,12 @@ int dp_cli_main_to(int argc, char **argv, FILE *out, FILE *errout)
     int status = DP_EXIT_USAGE;
     dp_cli cli;
     char err[2048];
+
+    /* the run history's commands take their own options */
+    if (argc > 1 && strcmp(argv[1], "runs") == 0)
+        return dp_runs_main(argc - 1, argv + 1, out, errout);
+    if (argc > 1 && strcmp(argv[1], "trends") == 0)
+        return dp_trends_main(argc - 1, argv + 1, out, errout);
 
     /* the config file's warnings wait for the log format it sets */
     dp_log_hold();

@@ -16,6 +16,7 @@
 
 #include "derived_metrics.h"
 #include "memguard.h"
+#include "history.h"
 #include "profile_config.h"
 #include "receiver.h"
 #include "self_telemetry.h"
@@ -62,6 +63,7 @@ typedef struct dp_config {
 
     dp_self_telemetry_options telemetry; /* src/self_telemetry_config.c */
     dp_memguard_options memory;          /* common/memguard_config.c */
+    dp_history_options history;          /* history/history_config.c */
 } dp_config;
 
 /** Fill every field with its built-in default. prices stays NULL. */

@@ -126,6 +126,7 @@ const dp_config_part dp_config_parts[] = {
     PART(dp_self_telemetry_section, telemetry),
     PART(dp_storage_section, storage),
     PART(dp_memguard_section, memory),
+    PART(dp_history_section, history),
 };
 
 const size_t dp_config_part_count = sizeof(dp_config_parts) / sizeof(dp_config_parts[0]);

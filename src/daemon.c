@@ -34,6 +34,7 @@
 #include "receiver.h"
 #include "receiver_tls.h"
 #include "render.h"
+#include "history.h"
 #include "html_sink.h"
 #include "self_telemetry.h"
 #include "service_identity.h"
@@ -312,7 +313,8 @@ int dp_daemon_run(const dp_config *cfg)
     dp_engine *engine = NULL;
     dp_export_pipeline *exporter = NULL; /* NULL without an upstream; owns its sink then */
     dp_sink *sink = NULL;
-    dp_sink *pages = NULL; /* output.html_dir: a page per run, besides the other output */
+    dp_sink *pages = NULL;   /* output.html_dir: a page per run, besides the other output */
+    dp_sink *history = NULL; /* history.path: every run recorded, off the run processors */
     dp_ingest *ingest[DP_TRANSPORT_COUNT] = {NULL, NULL}; /* what a receiver does with a request */
     receiver_security security = {NULL, NULL};            /* both receivers' TLS and tokens */
     grpc_input grpc = {cfg, NULL, &security, NULL, 0};
@@ -444,8 +446,17 @@ int dp_daemon_run(const dp_config *cfg)
             goto out;
         }
     }
+    if (cfg->history.path[0]) {
+        history = dp_history_sink_create(&cfg->history, NULL);
+        if (!history) {
+            dp_log_error("daemon", "cannot start the run history (history.path)");
+            goto out;
+        }
+        dp_log_info("daemon", "recording runs in %s", cfg->history.path);
+    }
     if (dp_engine_add_output(engine, sink) != 0 ||
         (pages && dp_engine_add_output(engine, pages) != 0) ||
+        (history && dp_engine_add_output(engine, history) != 0) ||
         dp_engine_add_input(engine, &grpc_input_plugin, &grpc) != 0 ||
         (cfg->server.http_listen[0] &&
          dp_engine_add_input(engine, &http_input_plugin, &http) != 0) ||
@@ -473,6 +484,10 @@ int dp_daemon_run(const dp_config *cfg)
         src.storage = storage;
         src.identity = &identity;
         src.start_ms = start_ms;
+        if (history) {
+            src.extra = dp_history_sink_gather;
+            src.extra_ctx = history;
+        }
         dp_self_telemetry_attach(telemetry, &src);
     }
     if (exporter &&
@@ -542,6 +557,7 @@ out:
     else
         dp_sink_destroy(sink);
     dp_sink_destroy(pages);
+    dp_sink_destroy(history); /* after the telemetry that reads it */
     /* last: the upstream has told every tracked request how it ended; what
      * was not done stays on disk for the next start */
     dp_storage_close(storage);

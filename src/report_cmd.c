@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "file_input.h"
+#include "history.h"
 #include "html_sink.h"
 #include "sink.h"
 
@@ -61,13 +62,28 @@ int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *
         cfg->output.format == DP_FORMAT_HTML
             ? dp_ordered_html_report_sink_create(0)
             : dp_ordered_report_sink_create(cfg->output.format == DP_FORMAT_JSON, &opt, 0);
-    dp_sink *pages = NULL; /* --html-dir: a page per run besides the report */
+    dp_sink *pages = NULL;   /* --html-dir: a page per run besides the report */
+    dp_sink *history = NULL; /* --history: every run recorded in the run history */
     if (cfg->output.html_dir[0]) {
         char err[4200];
         pages = dp_html_sink_create(cfg->output.html_dir, cfg->output.html_max_files, true, err,
                                     sizeof(err));
         if (!pages) {
             fprintf(errout, "dagprof report: %s\n", err);
+            goto out;
+        }
+    }
+    if (cfg->history.path[0]) {
+        /* a history that cannot be opened is said at once, not after the retries */
+        char err[1600];
+        dp_history *h = NULL;
+        if (dp_history_open(cfg->history.path, DP_HISTORY_WRITE, &h, err, sizeof(err)) < 0) {
+            fprintf(errout, "dagprof report: %s\n", err);
+            goto out;
+        }
+        dp_history_close(h);
+        if (!(history = dp_history_sink_create(&cfg->history, NULL))) {
+            fprintf(errout, "dagprof report: cannot start the run history\n");
             goto out;
         }
     }
@@ -78,6 +94,7 @@ int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *
     }
     if (dp_engine_add_output(engine, sink) != 0 ||
         (pages && dp_engine_add_output(engine, pages) != 0) ||
+        (history && dp_engine_add_output(engine, history) != 0) ||
         dp_engine_add_input(engine, &dp_file_input_plugin, input) != 0)
         goto out;
     input = NULL; /* the engine's now */
@@ -104,6 +121,18 @@ int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *
     /* a run that could not be profiled or rendered was logged by the engine or the sink */
     if (st.runs_failed || st.spans_undecodable)
         status = 1;
+    if (history) {
+        /* the engine flushed it: every run was written, or the history failed */
+        dp_history_sink_counts hc;
+        dp_history_sink_get_counts(history, &hc);
+        if (hc.runs_written < st.runs_processed) {
+            fprintf(errout,
+                    "dagprof report: %llu of %llu runs not recorded in the run history %s\n",
+                    (unsigned long long)(st.runs_processed - hc.runs_written),
+                    (unsigned long long)st.runs_processed, cfg->history.path);
+            status = 1;
+        }
+    }
     if (dp_report_sink_write_ordered(sink, out) != 0) {
         fprintf(errout, "dagprof report: cannot write the report\n");
         status = 1;
@@ -114,6 +143,7 @@ out:
     dp_engine_destroy(engine);
     dp_sink_destroy(sink);
     dp_sink_destroy(pages);
+    dp_sink_destroy(history);
     return status;
 }
 

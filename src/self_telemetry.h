@@ -62,6 +62,8 @@ typedef struct dp_self_telemetry_sources {
     const dp_service_identity *identity;   /* NULL = none: no target_info */
     uint64_t start_ms;                     /* monotonic start, for the uptime */
     dp_memguard *guard;                    /* NULL = no memory guard */
+    dp_telemetry_gather_fn extra;          /* more figures (the run history's); NULL = none */
+    void *extra_ctx;
 } dp_self_telemetry_sources;
 
 /** Add every figure of `src` to `out`. */

@@ -362,6 +362,8 @@ void dp_self_telemetry_collect(const dp_self_telemetry_sources *src, dp_telemetr
         collect_storage(src, out);
     if (src->guard)
         collect_memory(src, out);
+    if (src->extra)
+        src->extra(src->extra_ctx, out);
 }
 
 /* --- the status line ------------------------------------------------------------------------ */

@@ -100,6 +100,9 @@ static void test_values_and_formatting(void **state)
     assert_int_equal(s.wait_ms, 120000);
     dp_config_key_format(&s, key("wait"), text, sizeof(text));
     assert_string_equal(text, "2m");
+    /* days: 0.001 d = 86.4 s = 86400 ms */
+    assert_int_equal(set(&s, "wait", "0.001d", err, sizeof(err)), 0);
+    assert_int_equal(s.wait_ms, 86400);
     assert_int_equal(set(&s, "bytes", "1048576", err, sizeof(err)), 0);
     dp_config_key_format(&s, key("bytes"), text, sizeof(text));
     assert_string_equal(text, "1MiB");

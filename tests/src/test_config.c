@@ -181,7 +181,7 @@ static void test_unknown_key_and_section(void **state)
     expect_load_error("output:\n  format: json\nserve:\n  listen: x\n",
                       "3: unknown section 'serve' (allowed: server, assembly, output, upstream, "
                       "metrics, profile, thresholds, recommendations, budget, pricing, log, "
-                      "health, telemetry, storage, memory)");
+                      "health, telemetry, storage, memory, history)");
 }
 
 /* A key whose name has a dot may be written nested (as the Collector's
@@ -274,7 +274,7 @@ static void test_wrong_types(void **state)
     expect_load_error("- server\n",
                       "1: expected a mapping of sections, got a list (allowed: server, assembly, "
                       "output, upstream, metrics, profile, thresholds, recommendations, budget, "
-                      "pricing, log, health, telemetry, storage, memory)");
+                      "pricing, log, health, telemetry, storage, memory, history)");
 }
 
 static void test_out_of_range(void **state)
@@ -354,7 +354,7 @@ static void test_set_single_key(void **state)
     assert_int_equal(dp_config_set(&c, "sever.listen", "x", err, sizeof(err)), -1);
     assert_string_equal(err, "unknown section 'sever' (allowed: server, assembly, output, "
                              "upstream, metrics, profile, thresholds, recommendations, budget, "
-                             "pricing, log, health, telemetry, storage, memory)");
+                             "pricing, log, health, telemetry, storage, memory, history)");
     assert_int_equal(dp_config_set(&c, "budget", "1", err, sizeof(err)), -1);
     assert_string_equal(err, "'budget' names a section, not a key (allowed keys: usd, tokens)");
     /* the health endpoint's address is checked like the receivers': empty turns it off */
