@@ -47,6 +47,7 @@ typedef struct history_sink {
     size_t cap, head, count; /* ring[head .. head+count) queued; the first `writing` in flight */
     size_t writing;
     bool stop;
+    bool failing; /* the last attempt failed: flush does not wait for the next */
     bool thread_started;
     pthread_t thread;
     atomic_ullong written, dropped_full, dropped_failed, failures, deleted;
@@ -197,6 +198,7 @@ static void *writer_main(void *arg)
         failing = false;
         backoff = s->retry_ms;
         pthread_mutex_lock(&s->lock);
+        s->failing = false;
         for (size_t i = 0; i < n; i++) {
             item_free(s->ring[s->head]);
             s->ring[s->head] = NULL;
@@ -218,6 +220,8 @@ static void *writer_main(void *arg)
         h = NULL;
         pthread_mutex_lock(&s->lock);
         s->writing = 0;
+        s->failing = true;
+        pthread_cond_broadcast(&s->emptied); /* a waiting flush gives up */
         pthread_mutex_unlock(&s->lock);
         if (stopping)
             break; /* one last attempt at shutdown; what is left is counted below */
@@ -264,7 +268,8 @@ static int history_on_run(dp_sink *sink, const dp_run_record *run, const dp_run_
     return 0;
 }
 
-/* Wait (at most flush_wait_ms) until every queued run is written. */
+/* Wait (at most flush_wait_ms) until every queued run is written; not while the database
+ * fails (the runs stay queued for the retries, or are counted at destroy). */
 static int history_flush(dp_sink *sink)
 {
     history_sink *s = (history_sink *)sink;
@@ -277,7 +282,8 @@ static int history_flush(dp_sink *sink)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&s->lock);
-    while (s->count > 0 && pthread_cond_timedwait(&s->emptied, &s->lock, &until) == 0)
+    while (s->count > 0 && !s->failing &&
+           pthread_cond_timedwait(&s->emptied, &s->lock, &until) == 0)
         ;
     size_t left = s->count;
     pthread_mutex_unlock(&s->lock);
