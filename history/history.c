@@ -67,8 +67,13 @@ static const char migration_1[] = "CREATE TABLE runs ("
                                   " tool_calls INTEGER NOT NULL,"
                                   " PRIMARY KEY (run_id, idx));";
 
-/* Version 2: late reports told apart, the findings, listings by DAG. */
+/* Version 2: late reports told apart, when a run was recorded (retention by age; older rows
+ * take their start), the findings, listings by DAG. */
 static const char migration_2[] = "ALTER TABLE runs ADD COLUMN late INTEGER NOT NULL DEFAULT 0;"
+                                  "ALTER TABLE runs ADD COLUMN recorded_ns INTEGER NOT NULL "
+                                  "DEFAULT 0;"
+                                  "UPDATE runs SET recorded_ns = start_ns;"
+                                  "CREATE INDEX runs_recorded ON runs(recorded_ns);"
                                   "CREATE INDEX runs_dag_start ON runs(dag_id, start_ns);"
                                   "CREATE TABLE findings ("
                                   " run_id INTEGER NOT NULL,"
@@ -385,8 +390,8 @@ int dp_history_insert(dp_history *h, const dp_run_profile *p, const char *json, 
     const char *sql = "INSERT INTO runs (trace_id, dag_id, service, start_ns, wall_ms, "
                       "critical_path_ms, parallelism, input_tokens, output_tokens, "
                       "cache_read_tokens, cache_write_tokens, cost_usd, cost_complete, "
-                      "node_count, partial, report_json, late) "
-                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+                      "node_count, partial, report_json, late, recorded_ns) "
+                      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     if (prepare(h, &h->insert_run, sql) < 0) {
         set_err(err, errlen, h->db, "cannot store the run");
         goto fail;
@@ -411,6 +416,7 @@ int dp_history_insert(dp_history *h, const dp_run_profile *p, const char *json, 
         len--;
     sqlite3_bind_text(st, 16, json, (int)len, SQLITE_STATIC);
     sqlite3_bind_int(st, 17, p->late);
+    sqlite3_bind_int64(st, 18, as_int(dp_clock_realtime_ns()));
     if (len > INT32_MAX || sqlite3_step(st) != SQLITE_DONE) {
         set_err(err, errlen, h->db, "cannot store the run");
         goto fail;
@@ -452,7 +458,7 @@ int dp_history_apply_retention(dp_history *h, uint64_t now_ns, uint64_t max_age_
     if (max_age_ms && now_ns > max_age_ms * 1000000u) {
         if (dp_history_begin(h, err, errlen) < 0)
             return -1;
-        if (delete_runs(h, "start_ns < ?1", as_int(now_ns - max_age_ms * 1000000u), false, NULL,
+        if (delete_runs(h, "recorded_ns < ?1", as_int(now_ns - max_age_ms * 1000000u), false, NULL,
                         err, errlen) < 0 ||
             dp_history_commit(h, err, errlen) < 0) {
             dp_history_rollback(h);

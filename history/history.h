@@ -37,7 +37,7 @@
 /** The history section of the config file (history_config.c). */
 typedef struct dp_history_options {
     char path[1024];         /* the database file; "" = no history (the daemon's default) */
-    uint64_t max_age_ms;     /* runs that started longer ago are deleted; 0 = no limit */
+    uint64_t max_age_ms;     /* runs recorded longer ago are deleted; 0 = no limit */
     uint64_t max_size_bytes; /* pages in use above this: the oldest runs are deleted */
     unsigned queue_runs;     /* runs waiting for the writer; beyond it runs are dropped */
 } dp_history_options;
@@ -93,7 +93,7 @@ int dp_history_insert(dp_history *h, const dp_run_profile *p, const char *json, 
                       char *err, size_t errlen);
 
 /**
- * Retention: delete the runs that started before `now_ns - max_age_ms`
+ * Retention: delete the runs recorded before `now_ns - max_age_ms`
  * (max_age_ms 0: none), then, while the pages in use exceed max_size_bytes
  * (0: no limit), the runs that started first; freed pages are given back to
  * the file system. *deleted (may be NULL) gets the number of runs deleted.

@@ -17,7 +17,8 @@ static const dp_config_key history_keys[] = {
         "must exist). Empty = off. The commands read $XDG_STATE_HOME/dagprof/history.db "
         "(~/.local/state/dagprof/history.db) when given no path."),
     KEY("max_age", DP_CFG_DURATION, max_age_ms, "30d", 0, 3650.0 * DP_CONFIG_DAY_MS, NULL, NULL,
-        "Runs that started longer ago are deleted. 0 = no age limit."),
+        "Runs recorded longer ago are deleted (so trace files profiled with dagprof report "
+        "--history stay as long as live runs). 0 = no age limit."),
     KEY("max_size", DP_CFG_SIZE, max_size_bytes, "1GiB", DP_CONFIG_MIB, 1024.0 * DP_CONFIG_GIB,
         NULL, NULL,
         "Most bytes of database pages in use; beyond it the runs that started first are "

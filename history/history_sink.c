@@ -192,7 +192,6 @@ static void *writer_main(void *arg)
                                        s->opt.max_size_bytes, &deleted, err, sizeof(err)) < 0)
             dp_log_warn("history", "retention: %s", err);
         atomic_fetch_add(&s->deleted, deleted);
-        atomic_fetch_add(&s->written, n);
         if (failing)
             dp_log_info("history", "%s: writing runs again", s->opt.path);
         failing = false;
@@ -206,6 +205,8 @@ static void *writer_main(void *arg)
         }
         s->count -= n;
         s->writing = 0;
+        /* counted with the queue's change, so a snapshot never sees a run twice */
+        atomic_fetch_add(&s->written, n);
         if (s->count == 0)
             pthread_cond_broadcast(&s->emptied);
         pthread_mutex_unlock(&s->lock);
@@ -348,12 +349,12 @@ void dp_history_sink_get_counts(dp_sink *sink, dp_history_sink_counts *out)
 {
     history_sink *s = (history_sink *)sink;
     memset(out, 0, sizeof(*out));
-    out->runs_written = atomic_load(&s->written);
     out->runs_dropped_full = atomic_load(&s->dropped_full);
     out->runs_dropped_failed = atomic_load(&s->dropped_failed);
     out->write_failures = atomic_load(&s->failures);
     out->runs_deleted = atomic_load(&s->deleted);
     pthread_mutex_lock(&s->lock);
+    out->runs_written = atomic_load(&s->written); /* changed with the queue, under the lock */
     out->queued = s->count;
     pthread_mutex_unlock(&s->lock);
 }

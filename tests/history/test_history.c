@@ -327,6 +327,8 @@ static void test_retention_by_age(void **state)
         sample(&s, (uint8_t)(0x10 + i), now_s - ago[i], "qa");
         insert(h, &s.p, "{}");
     }
+    /* they were recorded as they started (a daemon records a run when it ends) */
+    sql_exec("UPDATE runs SET recorded_ns = start_ns");
     uint64_t deleted = 0;
     char err[512];
     /* max age 1 day: only the run of an hour ago is younger */
@@ -418,7 +420,9 @@ static void test_migration_from_version_1(void **state)
     dp_history *h = open_db();
     assert_int_equal(sql_int("PRAGMA user_version"), 2);
     /* the old row is kept, now with late = 0, and the new table is there */
-    assert_int_equal(sql_int("SELECT count(*) FROM runs WHERE dag_id = 'old-dag' AND late = 0"), 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM runs WHERE dag_id = 'old-dag' AND late = 0 AND "
+                             "recorded_ns = start_ns"),
+                     1);
     assert_int_equal(sql_int("SELECT count(*) FROM findings"), 0);
     char *json, err[512];
     assert_int_equal(dp_history_load_report(h, "cdcd", &json, err, sizeof(err)), 0);
