@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "diff.h"
 #include "engine.h"
+#include "history.h"
 #include "file_input.h"
 #include "report_cmd.h"
 #include "sink.h"
@@ -246,6 +247,37 @@ static bool is_file(const char *path, bool *is_dir)
     return true;
 }
 
+/* An operand that is no file: a trace id (or a unique prefix) of the run
+ * history at history.path, else at its conventional place. */
+static int load_stored(const dp_config *cfg, const char *operand, char **json, char *err,
+                       size_t errlen)
+{
+    char where[1024], why[1024];
+    if (cfg->history.path[0])
+        snprintf(where, sizeof(where), "%s", cfg->history.path);
+    else if (dp_history_default_path(where, sizeof(where)) < 0) {
+        snprintf(err, errlen,
+                 "%s: not a file, and no run history to look it up in (history.path unset, "
+                 "neither XDG_STATE_HOME nor HOME set)",
+                 operand);
+        return -1;
+    }
+    dp_history *h = NULL;
+    if (dp_history_open(where, DP_HISTORY_READ, &h, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s: not a file, and the run history cannot be read: %s", operand,
+                 why);
+        return -1;
+    }
+    int rc = dp_history_load_report(h, operand, json, why, sizeof(why));
+    dp_history_close(h);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: not a file, nor a run of the history %s: %s", operand, where,
+                 why);
+        return -1;
+    }
+    return 0;
+}
+
 int dp_diff_load_operand(const dp_config *cfg, const char *operand, const char *trace, char **json,
                          char *err, size_t errlen)
 {
@@ -281,8 +313,7 @@ int dp_diff_load_operand(const dp_config *cfg, const char *operand, const char *
             }
         }
         if (!hash) {
-            /* the one place where stored runs will be looked up */
-            snprintf(err, errlen, "%s: not a file; run history not available", operand);
+            result = load_stored(cfg, operand, json, err, errlen);
             goto out;
         }
     }

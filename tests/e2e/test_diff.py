@@ -62,8 +62,10 @@ TRACE_B = "b" * 32
 
 
 def run(dagprof, *args):
+    # no run history unless a test gives one: XDG_STATE_HOME at a place with none
+    env = dict(os.environ, XDG_STATE_HOME="/nonexistent/dagprof-test")
     r = subprocess.run([dagprof, "diff"] + list(args), stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, timeout=120)
+                       stderr=subprocess.PIPE, timeout=120, env=env)
     return r.returncode, r.stdout.decode("utf-8"), r.stderr.decode("utf-8")
 
 
@@ -189,6 +191,17 @@ def scenario_operands(c, args, work):
             with open(path) as src:
                 f.write(src.read())
     rc, want, err = run(args.dagprof, "--format", "json", BEFORE, AFTER)
+    # the same two runs recorded in a run history and named by trace id
+    # prefixes: the comparison is the one of the files
+    db = os.path.join(work, "history.db")
+    for path in (BEFORE, AFTER):
+        r = subprocess.run([args.dagprof, "report", "--history", db, path],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+        c.eq(r.returncode, 0, "report --history %s: %r" % (path, r.stderr))
+    rc_h, got_h, err_h = run(args.dagprof, "--format", "json", "--set", "history.path=" + db,
+                             "aaaa", "bbbbbbbb")
+    c.eq(rc_h, 0, "diff of two stored runs: exit status (%r)" % err_h)
+    c.eq(got_h, want, "diff of two stored runs = diff of their files")
     c.eq(rc, 0, "reference run")
     for label, argv in (("FILE#TRACEID", [both + "#" + TRACE_A, both + "#" + TRACE_B]),
                         ("prefixes", [both + "#AAAA", both + "#b"]),
@@ -205,7 +218,8 @@ def scenario_operands(c, args, work):
     c.eq(out, "", "nothing on stdout")
     rc, out, err = run(args.dagprof, "abc123", AFTER)
     c.eq(rc, 1, "not a file: exit status")
-    c.eq(err, "dagprof diff: abc123: not a file; run history not available\n", "not a file")
+    c.ok(err.startswith("dagprof diff: abc123: not a file, and the run history cannot be read"),
+         "not a file, no history: %r" % err)
     rc, out, err = run(args.dagprof, BEFORE)
     c.eq(rc, 2, "one operand: exit status")
     c.ok("diff needs two runs" in err, "one operand: message %r" % err)

@@ -31,6 +31,8 @@ static int setup(void **state)
     char err[512];
     (void)state;
     dp_config_defaults(&cfg);
+    /* a run history that does not exist: operands that are no file fail there */
+    snprintf(cfg.history.path, sizeof(cfg.history.path), "/nonexistent/dagprof-test/history.db");
     return dp_config_load_prices(&cfg, err, sizeof(err));
 }
 
@@ -106,9 +108,10 @@ static void test_errors(void **state)
     expect_error(TWO_RUNS, "0", "trace id prefix '0' matches 2 runs", NULL);
     expect_error(TWO_RUNS, "xyz", "'xyz' is not a trace id", NULL);
     expect_error(TWO_RUNS "#0a", "0b", "two trace ids given", NULL);
-    /* the run history is not there yet */
-    expect_error("0a0a0a", NULL, "0a0a0a: not a file; run history not available", NULL);
-    expect_error(DATA "/nope.json#0a", NULL, "not a file; run history not available", NULL);
+    /* neither a file nor a run of a history (history.path names no database) */
+    expect_error("0a0a0a", NULL, "0a0a0a: not a file, and the run history cannot be read", NULL);
+    expect_error(DATA "/nope.json#0a", NULL, "not a file, and the run history cannot be read",
+                 NULL);
     expect_error(DATA "/diff", NULL, "is a directory", NULL);
     expect_error(DATA "/otlp/broken.jsonl", NULL, "broken.jsonl:", NULL);
     expect_error("", NULL, "empty", NULL);
