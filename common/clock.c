@@ -1,5 +1,7 @@
-/* Clocks and hex (clock.h). */
+/* Clocks, UTC dates and hex (clock.h). */
 #include "clock.h"
+
+#include <stdio.h>
 
 uint64_t dp_clock_monotonic_ms(void)
 {
@@ -33,6 +35,18 @@ struct timespec dp_clock_deadline(uint64_t ms)
         ts.tv_nsec -= 1000000000L;
     }
     return ts;
+}
+
+char *dp_utc_iso8601(uint64_t unix_ns, char *out)
+{
+    time_t secs = (time_t)(unix_ns / 1000000000u);
+    struct tm tm;
+    char day[24];
+    if (!gmtime_r(&secs, &tm) || !strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm) ||
+        snprintf(out, DP_ISO8601_MAX, "%s.%03uZ", day, (unsigned)(unix_ns / 1000000u % 1000u)) >=
+            DP_ISO8601_MAX)
+        snprintf(out, DP_ISO8601_MAX, "unknown");
+    return out;
 }
 
 void dp_hex(const uint8_t *bytes, size_t n, char *out)

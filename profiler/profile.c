@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "profile_internal.h"
+#include "report_figures.h"
 
 #include <openssl/evp.h>
 
@@ -191,6 +192,8 @@ int dp_profile_build(const dp_span *spans, size_t count, const dp_profile_config
         dp_prof_link_nodes(&c) < 0)
         goto out;
     clean_profile_text(p);
+    if (dp_report_tool_stats(p) < 0)
+        goto out;
     if (p->wall_ms > 0)
         p->parallelism = p->execution_ms / p->wall_ms;
     if (p->critical_path_ms > 0)

@@ -97,6 +97,16 @@ typedef struct dp_call_profile {
     bool cost_known;
 } dp_call_profile;
 
+/** The tool calls of one tool name over the run (docs/metrics.md). */
+typedef struct dp_tool_stat {
+    const char *name;
+    unsigned count;
+    double p50_ms; /* nearest rank */
+    double max_ms;
+    double total_ms;
+    unsigned failures; /* calls whose span status is ERROR */
+} dp_tool_stat;
+
 /** Usage of one model over the run, from the actual per-call tokens. */
 typedef struct dp_model_usage {
     const char *model; /* "unknown" when a call names no model and no default is set */
@@ -158,6 +168,11 @@ typedef struct dp_recommendation {
     unsigned overlaps; /* bit (1 << type) per other recommendation claiming the same savings */
     char description[256];
     char implementation[256];
+    /* the nodes the advice concerns, in node order (the critical path's for
+     * restructure_dag; indexes into nodes);
+     * none for advice on the whole run (parallelize) */
+    const size_t *nodes;
+    size_t node_count;
 } dp_recommendation;
 
 /** Where the nodes of a run came from (see docs/metrics.md). */
@@ -228,6 +243,8 @@ struct dp_run_profile {
     size_t recommendation_count;
     dp_call_profile *calls; /* every LLM and tool call, in span order */
     size_t call_count;
+    dp_tool_stat *tool_stats; /* per tool name, by total duration descending, then name */
+    size_t tool_stat_count;
 
     dp_arena arena; /* owns every string and array above */
 };

@@ -61,6 +61,38 @@ static dp_recommendation *add(dp_run_profile *p, enum dp_recommendation_type typ
     return r;
 }
 
+/* A flag per node, for collecting the nodes a recommendation concerns. */
+static bool *node_marks(dp_prof_ctx *c)
+{
+    return dp_arena_calloc(c->scratch, c->p->node_count ? c->p->node_count : 1, sizeof(bool));
+}
+
+static void mark_node(bool *mark, int node)
+{
+    if (mark && node >= 0)
+        mark[node] = true;
+}
+
+/* The marked nodes, in node order, as r's node list (in the profile's arena). */
+static int set_nodes(dp_prof_ctx *c, dp_recommendation *r, const bool *mark)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < c->p->node_count; j++)
+        n += mark[j];
+    if (!n)
+        return 0;
+    size_t *list = dp_arena_alloc(&c->p->arena, n * sizeof(*list));
+    if (!list)
+        return -1;
+    for (size_t j = 0, k = 0; j < c->p->node_count; j++) {
+        if (mark[j])
+            list[k++] = j;
+    }
+    r->nodes = list;
+    r->node_count = n;
+    return 0;
+}
+
 /* Only when dependencies are inferred: declared ones (or LangGraph's
  * steps) say which nodes cannot overlap, and waits beyond them are
  * dependency_wait findings. The saving is the one speedup_if_independent
@@ -129,6 +161,9 @@ static int cache(dp_prof_ctx *c)
             calls[k++] = (int)i;
     }
     qsort_r(calls, k, sizeof(int), cmp_cache, c);
+    bool *mark = node_marks(c);
+    if (!mark)
+        return -1;
     double time = 0, cost = 0;
     uint64_t tokens = 0;
     unsigned repeats = 0, groups = 0;
@@ -141,6 +176,7 @@ static int cache(dp_prof_ctx *c)
         if (i < 2 || !same_call(c, calls[i - 2], calls[i - 1]))
             groups++;
         repeats++;
+        mark_node(mark, cur->node);
         time += dp_prof_ms(cur->end_ns - cur->start_ns);
         tokens += dp_token_total(&cur->tokens);
         if (cur->cost_known)
@@ -165,7 +201,7 @@ static int cache(dp_prof_ctx *c)
     dp_prof_format(r->implementation, sizeof(r->implementation),
                    "Cache responses keyed by model and a hash of the input, or use the "
                    "provider's prompt caching");
-    return 0;
+    return set_nodes(c, r, mark);
 }
 
 static double price_level(const dp_model_price *pr)
@@ -173,7 +209,7 @@ static double price_level(const dp_model_price *pr)
     return pr->input_per_mtok + pr->output_per_mtok;
 }
 
-static void model_downgrade(dp_prof_ctx *c)
+static int model_downgrade(dp_prof_ctx *c)
 {
     dp_run_profile *p = c->p;
     const dp_model_usage *top = NULL;
@@ -191,10 +227,10 @@ static void model_downgrade(dp_prof_ctx *c)
         }
     }
     if (!top || all_tokens == 0)
-        return;
+        return 0;
     double share = (double)dp_token_total(&top->tokens) / (double)all_tokens;
     if (share < c->cfg->model_downgrade_share)
-        return;
+        return 0;
     dp_str top_name = dp_str_from_cstr(top->model);
     const char *vendor = dp_price_vendor(top_name);
 
@@ -221,8 +257,11 @@ static void model_downgrade(dp_prof_ctx *c)
             alt = NULL;
     }
     if (!alt)
-        return;
+        return 0;
 
+    bool *mark = node_marks(c);
+    if (!mark)
+        return -1;
     double saved = 0;
     for (size_t i = 0; i < c->n; i++) {
         const dp_prof_span *ps = &c->si[i];
@@ -230,14 +269,16 @@ static void model_downgrade(dp_prof_ctx *c)
             continue;
         double now = ps->cost;
         double then = dp_prof_call_cost(alt, &ps->tokens);
-        if (now > then)
+        if (now > then) {
             saved += now - then;
+            mark_node(mark, ps->node);
+        }
     }
     if (saved <= 0)
-        return;
+        return 0;
     dp_recommendation *r = add(p, DP_REC_MODEL_DOWNGRADE);
     if (!r)
-        return;
+        return 0;
     r->savings_cost_usd = saved;
     r->priority = priority_for(c, 0, saved);
     dp_prof_format(r->description, sizeof(r->description),
@@ -247,12 +288,16 @@ static void model_downgrade(dp_prof_ctx *c)
     dp_prof_format(r->implementation, sizeof(r->implementation),
                    "Move the simpler nodes from %s to %s and keep %s for the steps that need it",
                    top->model, alt_name, top->model);
+    return set_nodes(c, r, mark);
 }
 
-static void reduce_context(dp_prof_ctx *c)
+static int reduce_context(dp_prof_ctx *c)
 {
     dp_run_profile *p = c->p;
     double threshold = c->cfg->reduce_context_tokens > 0 ? c->cfg->reduce_context_tokens : 0;
+    bool *mark = node_marks(c);
+    if (!mark)
+        return -1;
     uint64_t input = 0, excess = 0;
     unsigned calls = 0;
     double cost = 0;
@@ -266,6 +311,7 @@ static void reduce_context(dp_prof_ctx *c)
         if ((double)ps->tokens.input > threshold) {
             uint64_t over = ps->tokens.input - (uint64_t)threshold;
             excess += over;
+            mark_node(mark, ps->node);
             const dp_model_price *pr = dp_prof_price(c, ps->model);
             if (pr)
                 cost += (double)over * pr->input_per_mtok / 1e6;
@@ -274,13 +320,13 @@ static void reduce_context(dp_prof_ctx *c)
         }
     }
     if (!calls)
-        return;
+        return 0;
     double mean = (double)input / calls;
     if (mean <= threshold)
-        return;
+        return 0;
     dp_recommendation *r = add(p, DP_REC_REDUCE_CONTEXT);
     if (!r)
-        return;
+        return 0;
     r->savings_tokens = excess;
     r->savings_cost_usd = cost;
     r->savings_cost_known = cost_known;
@@ -294,6 +340,7 @@ static void reduce_context(dp_prof_ctx *c)
     dp_prof_format(r->implementation, sizeof(r->implementation),
                    "Summarise or retrieve context selectively before each call instead of "
                    "passing whole documents and histories");
+    return set_nodes(c, r, mark);
 }
 
 static dp_str batch_name(const dp_prof_ctx *c, int i)
@@ -337,6 +384,9 @@ static int batch_operations(dp_prof_ctx *c)
             calls[k++] = (int)i;
     }
     qsort_r(calls, k, sizeof(int), cmp_batch, c);
+    bool *mark = node_marks(c);
+    if (!mark)
+        return -1;
     double saved = 0;
     unsigned groups = 0, best_count = 0;
     int best_first = -1;
@@ -365,6 +415,7 @@ static int batch_operations(dp_prof_ctx *c)
             busy += cur_e - cur_s;
             saved += dp_prof_ms(busy - longest);
             groups++;
+            mark_node(mark, c->si[calls[i]].node);
             if (count > best_count) {
                 best_count = count;
                 best_first = calls[i];
@@ -390,14 +441,14 @@ static int batch_operations(dp_prof_ctx *c)
     dp_prof_format(r->implementation, sizeof(r->implementation),
                    "Send these requests as one batched call (one prompt with all items, or the "
                    "tool's bulk API)");
-    return 0;
+    return set_nodes(c, r, mark);
 }
 
-static void restructure_dag(dp_prof_ctx *c)
+static int restructure_dag(dp_prof_ctx *c)
 {
     dp_run_profile *p = c->p;
     if (p->critical_path_count < c->cfg->restructure_chain_nodes || p->critical_path_count < 2)
-        return;
+        return 0;
     double longest = 0;
     for (size_t i = 0; i < p->critical_path_count; i++) {
         double e = p->nodes[p->critical_path[i]].execution_ms;
@@ -406,10 +457,10 @@ static void restructure_dag(dp_prof_ctx *c)
     }
     double saved = p->critical_path_ms - longest;
     if (saved <= 0)
-        return;
+        return 0;
     dp_recommendation *r = add(p, DP_REC_RESTRUCTURE_DAG);
     if (!r)
-        return;
+        return 0;
     r->savings_time_ms = saved;
     r->priority = priority_for(c, saved, 0);
     if (!p->explicit_deps) {
@@ -428,6 +479,9 @@ static void restructure_dag(dp_prof_ctx *c)
     dp_prof_format(r->implementation, sizeof(r->implementation),
                    "Remove dependencies that are not real, merge small sequential steps, or "
                    "split long steps into parallel parts");
+    r->nodes = p->critical_path; /* the chain itself, in path order */
+    r->node_count = p->critical_path_count;
+    return 0;
 }
 
 /* Recommendations whose savings come from the same time or the same calls
@@ -462,11 +516,9 @@ int dp_prof_recommend(dp_prof_ctx *c)
     parallelize(c);
     if (cache(c) < 0)
         return -1;
-    model_downgrade(c);
-    reduce_context(c);
-    if (batch_operations(c) < 0)
+    if (model_downgrade(c) < 0 || reduce_context(c) < 0 || batch_operations(c) < 0 ||
+        restructure_dag(c) < 0)
         return -1;
-    restructure_dag(c);
     mark_overlaps(p);
     return 0;
 }

@@ -18,12 +18,14 @@
 
 #include "clock.h"
 #include "profile_types.h"
+#include "report_figures.h"
 
 #define NAME_COL 24
 #define BAR_WIDTH 20
 #define WATERFALL_MAX 200
 #define MODEL_COL_MAX 40
 #define ELLIPSIS "..."
+#define REC_NODES_SHOWN 10 /* node ids listed under a recommendation */
 
 typedef struct text_out {
     dp_buf *b;
@@ -137,6 +139,10 @@ static void summary(text_out *o, const dp_run_profile *p)
             "  [PARTIAL: reported before the run was complete (assembly.%s); a whole report "
             "follows if its remaining spans arrive]\n",
             p->partial_reason ? p->partial_reason : "max_age");
+    char when[DP_ISO8601_MAX];
+    put(o, "  DAG %s   service %s   run start %s\n", p->dag_id ? p->dag_id : "unknown",
+        p->service ? p->service : "unknown",
+        p->span_count ? dp_utc_iso8601(p->start_ns, when) : "unknown");
     put(o, "Summary\n");
     put(o, "  wall time        %12.1f ms\n", p->wall_ms);
     put(o, "  execution (sum)  %12.1f ms   parallelism %.2f\n", p->execution_ms, p->parallelism);
@@ -150,17 +156,34 @@ static void summary(text_out *o, const dp_run_profile *p)
             p->speedup);
     put(o, "  nodes %zu   LLM calls %u   tool calls %u   retries %u\n", p->node_count, p->llm_calls,
         p->tool_calls, p->retries);
-    put(o, "  tokens           %llu (input %llu, output %llu, cache read %llu, cache write %llu)\n",
-        (unsigned long long)dp_token_total(&p->tokens), (unsigned long long)p->tokens.input,
-        (unsigned long long)p->tokens.output, (unsigned long long)p->tokens.cache_read,
-        (unsigned long long)p->tokens.cache_write);
-    if (p->cost_complete)
-        put(o, "  cost             %s\n", money(usd, sizeof(usd), p->cost_usd, true));
-    else if (p->cost_any_known)
+    if (dp_token_total(&p->tokens)) {
+        put(o, "  tokens           %llu (input %llu, output %llu",
+            (unsigned long long)dp_token_total(&p->tokens), (unsigned long long)p->tokens.input,
+            (unsigned long long)p->tokens.output);
+        if (p->tokens.cache_read)
+            put(o, ", cache read %llu", (unsigned long long)p->tokens.cache_read);
+        if (p->tokens.cache_write)
+            put(o, ", cache write %llu", (unsigned long long)p->tokens.cache_write);
+        put(o, ")\n");
+    }
+    /* a run without model calls and without cost has no cost lines */
+    double per_1000;
+    if (p->cost_complete) {
+        if (p->cost_usd != 0 || p->llm_calls)
+            put(o, "  cost             %s\n", money(usd, sizeof(usd), p->cost_usd, true));
+    } else if (p->cost_any_known)
         put(o, "  cost             %s known + unknown (%u call(s) with no price)\n",
             money(usd, sizeof(usd), p->cost_usd, true), p->unknown_cost_calls);
     else
         put(o, "  cost             unknown (%u call(s) with no price)\n", p->unknown_cost_calls);
+    if (dp_report_cost_per_1000_runs(p, &per_1000) && per_1000 > 0) {
+        if (per_1000 >= 1)
+            snprintf(usd, sizeof(usd), "$%.2f", per_1000);
+        else
+            money(usd, sizeof(usd), per_1000, true);
+        put(o, "  cost per 1,000 runs %s%s (extrapolated from this run: its cost x 1000)\n",
+            p->cost_complete ? "" : ">= ", usd);
+    }
     if (p->coerced_values || p->ignored_values)
         put(o, "  odd values       %u coerced, %u ignored\n", p->coerced_values, p->ignored_values);
     if (p->duplicate_spans)
@@ -205,11 +228,103 @@ static void node_table(text_out *o, const dp_run_profile *p)
             (unsigned long long)dp_token_total(&n->tokens),
             money(cost, sizeof(cost), n->cost_usd, n->cost_known), n->model ? n->model : "-",
             n->on_critical_path ? "  *" : "");
-        for (size_t t = 0; t < n->tool_call_count; t++) {
-            const dp_tool_call_profile *tc = &n->tool_calls[t];
-            put(o, "      tool %-.40s %.1f ms %s\n", tc->name, tc->duration_ms,
-                tc->success ? "ok" : "FAILED");
-        }
+    }
+}
+
+/* The width of a name column: the longest name, at most MODEL_COL_MAX. */
+static size_t widen_column(size_t width, const char *s)
+{
+    size_t w = s ? text_width(s) : 1;
+    if (w > MODEL_COL_MAX)
+        w = MODEL_COL_MAX;
+    return w > width ? w : width;
+}
+
+/* " 6500.0 ms, 300 tokens, $0.1161": the non-zero parts of a saving; "unknown" cost when so. */
+static void savings_parts(text_out *o, double ms, uint64_t tokens, double usd, bool usd_known)
+{
+    char cost[32];
+    const char *sep = "";
+    if (ms > 0) {
+        put(o, "%.1f ms", ms);
+        sep = ", ";
+    }
+    if (tokens) {
+        put(o, "%s%llu tokens", sep, (unsigned long long)tokens);
+        sep = ", ";
+    }
+    if (!usd_known || usd > 0)
+        put(o, "%s%s%s", sep, usd_known ? "" : "cost ", money(cost, sizeof(cost), usd, usd_known));
+    else if (!*sep)
+        put(o, "nothing measurable");
+}
+
+/* One unit of the combined savings: "X" or "X to Y" (only the units with a saving). */
+static void combined_part(text_out *o, const char **sep, const char *fmt, double lo, double hi)
+{
+    if (!(hi > 0))
+        return;
+    put(o, "%s", *sep);
+    put(o, fmt, lo);
+    if (lo < hi) {
+        put(o, " to ");
+        put(o, fmt, hi);
+    }
+    *sep = ", ";
+}
+
+static void top_fixes(text_out *o, const dp_run_profile *p)
+{
+    dp_top_fixes top;
+    dp_report_top_fixes(p, &top);
+    if (!top.count)
+        return;
+    put(o, "\nTop %zu fix%s (largest estimated savings first)\n", top.count,
+        top.count == 1 ? "" : "es");
+    for (size_t i = 0; i < top.count; i++) {
+        const dp_recommendation *r = &p->recommendations[top.rec[i]];
+        put(o, "  %zu. %-17s saves ", i + 1, dp_recommendation_type_name(r->type));
+        savings_parts(o, r->savings_time_ms, r->savings_tokens, r->savings_cost_usd,
+                      r->savings_cost_known);
+        put(o, " (%.1f%% of the run's %s)%s\n", top.share_pct[i],
+            dp_report_share_basis_name(top.share_of[i]), r->hypothesis ? "  (hypothesis)" : "");
+    }
+    if (top.count < 2)
+        return;
+    put(o, "  combined: ");
+    const char *sep = "";
+    combined_part(o, &sep, "%.1f ms", top.at_least.time_ms, top.at_most.time_ms);
+    combined_part(o, &sep, "%.0f tokens", (double)top.at_least.tokens, (double)top.at_most.tokens);
+    if (!top.at_most.cost_known)
+        put(o, "%scost unknown", sep), sep = ", ";
+    else
+        combined_part(o, &sep, top.at_most.cost_usd < 0.001 ? "$%.6f" : "$%.4f",
+                      top.at_least.cost_usd, top.at_most.cost_usd);
+    if (!*sep)
+        put(o, "nothing");
+    put(o, "%s\n",
+        top.overlapping ? "  (some claim the same savings: from the best set that does "
+                          "not overlap up to the sum, an upper bound)"
+                        : "  (no two claim the same savings: the sum)");
+}
+
+static void tool_table(text_out *o, const dp_run_profile *p)
+{
+    const dp_tool_stat *st = p->tool_stats;
+    size_t n = p->tool_stat_count;
+    if (!n)
+        return;
+    size_t width = 4;
+    for (size_t i = 0; i < n; i++)
+        width = widen_column(width, st[i].name);
+    put(o, "\nTools\n  ");
+    put_column(o, "TOOL", width);
+    put(o, " %6s %10s %10s %10s %8s\n", "CALLS", "P50 ms", "MAX ms", "TOTAL ms", "FAILURES");
+    for (size_t i = 0; i < n; i++) {
+        put(o, "  ");
+        put_column(o, st[i].name, width);
+        put(o, " %6u %10.1f %10.1f %10.1f %8u\n", st[i].count, st[i].p50_ms, st[i].max_ms,
+            st[i].total_ms, st[i].failures);
     }
 }
 
@@ -253,7 +368,11 @@ static void waterfall(text_out *o, const dp_run_profile *p, unsigned width)
 
 static void cost_bars(text_out *o, const dp_run_profile *p)
 {
-    if (!p->node_count || !p->llm_calls)
+    /* nodes that cost nothing have no line; no such node, no section */
+    size_t shown = 0;
+    for (size_t j = 0; j < p->node_count; j++)
+        shown += !p->nodes[j].cost_known || p->nodes[j].cost_usd != 0;
+    if (!shown)
         return;
     put(o, "\nCost by node\n");
     /* U+2588 / U+2591, three bytes each */
@@ -265,6 +384,8 @@ static void cost_bars(text_out *o, const dp_run_profile *p)
             put(o, "  %-*.*s %-*s  unknown\n", NAME_COL, NAME_COL, n->id, BAR_WIDTH, "?");
             continue;
         }
+        if (n->cost_usd == 0)
+            continue;
         double share = p->cost_usd > 0 ? n->cost_usd / p->cost_usd : 0;
         unsigned filled = (unsigned)lround(share * BAR_WIDTH);
         for (unsigned i = 0; i < BAR_WIDTH; i++)
@@ -274,26 +395,64 @@ static void cost_bars(text_out *o, const dp_run_profile *p)
         put(o, "  %-*.*s %s %3.0f%%  %s\n", NAME_COL, NAME_COL, n->id, bar, share * 100.0,
             money(usd, sizeof(usd), n->cost_usd, true));
     }
-    if (p->model_count) {
-        put(o, "\nBy model\n");
-        /* the column fits the longest name, up to MODEL_COL_MAX */
-        size_t width = 0;
-        for (size_t m = 0; m < p->model_count && width < MODEL_COL_MAX; m++) {
-            size_t w = p->models[m].model ? text_width(p->models[m].model) : 1;
-            if (w > width)
-                width = w;
-        }
-        if (width > MODEL_COL_MAX)
-            width = MODEL_COL_MAX;
-        for (size_t m = 0; m < p->model_count; m++) {
-            const dp_model_usage *u = &p->models[m];
-            char cost[32];
-            put(o, "  ");
-            put_column(o, u->model ? u->model : "-", width);
-            put(o, " calls %4u  tokens %9llu  cost %s\n", u->calls,
-                (unsigned long long)dp_token_total(&u->tokens),
-                money(cost, sizeof(cost), u->cost_usd, u->cost_known));
-        }
+}
+
+/* ", cache read $0.0012": one non-zero part of a cost split. */
+static void split_part(text_out *o, const char **sep, const char *what, double usd)
+{
+    if (!(usd > 0))
+        return;
+    char cost[32];
+    put(o, "%s%s %s", *sep, what, money(cost, sizeof(cost), usd, true));
+    *sep = ", ";
+}
+
+static void by_model(text_out *o, const dp_run_profile *p)
+{
+    /* a model with no call, no token and no cost (all zero) has no row */
+    size_t width = 5;
+    bool any = false, cache = false;
+    for (size_t m = 0; m < p->model_count; m++) {
+        const dp_model_usage *u = &p->models[m];
+        if (!u->calls && !dp_token_total(&u->tokens) && u->cost_known && u->cost_usd == 0)
+            continue;
+        any = true;
+        cache |= u->tokens.cache_read || u->tokens.cache_write;
+        width = widen_column(width, u->model);
+    }
+    if (!any)
+        return;
+    /* the cache columns only when some model read or wrote a cache */
+    put(o, "\nBy model (input includes the cache tokens)\n  ");
+    put_column(o, "MODEL", width);
+    put(o, " %6s %10s", "CALLS", "INPUT");
+    if (cache)
+        put(o, " %11s %12s", "CACHE READ", "CACHE WRITE");
+    put(o, " %10s %12s\n", "OUTPUT", "COST");
+    for (size_t m = 0; m < p->model_count; m++) {
+        const dp_model_usage *u = &p->models[m];
+        if (!u->calls && !dp_token_total(&u->tokens) && u->cost_known && u->cost_usd == 0)
+            continue;
+        char cost[32];
+        put(o, "  ");
+        put_column(o, u->model ? u->model : "-", width);
+        put(o, " %6u %10llu", u->calls, (unsigned long long)u->tokens.input);
+        if (cache)
+            put(o, " %11llu %12llu", (unsigned long long)u->tokens.cache_read,
+                (unsigned long long)u->tokens.cache_write);
+        put(o, " %10llu %12s\n", (unsigned long long)u->tokens.output,
+            money(cost, sizeof(cost), u->cost_usd, u->cost_known));
+        if (!u->cost_known || !(u->cost_usd > 0))
+            continue;
+        /* what the cost paid for: only the parts that cost something */
+        const char *sep = "";
+        put(o, "    cost: ");
+        split_part(o, &sep, "uncached input", u->cost_split.input);
+        split_part(o, &sep, "cache read", u->cost_split.cache_read);
+        split_part(o, &sep, "cache write", u->cost_split.cache_write);
+        split_part(o, &sep, "output", u->cost_split.output);
+        split_part(o, &sep, "given on the span", u->cost_split.given);
+        put(o, "\n");
     }
 }
 
@@ -333,13 +492,22 @@ static void recommendations(text_out *o, const dp_run_profile *p)
     put(o, "\nRecommendations%s\n", p->recommendation_count ? "" : ": none");
     for (size_t i = 0; i < p->recommendation_count; i++) {
         const dp_recommendation *r = &p->recommendations[i];
-        char cost[32];
-        put(o, "  %zu. %s[%s]%s %s  saves %.1f ms, %llu tokens, %s\n", i + 1,
-            sev_color(o, r->priority), dp_severity_name(r->priority), reset(o),
-            dp_recommendation_type_name(r->type), r->savings_time_ms,
-            (unsigned long long)r->savings_tokens,
-            money(cost, sizeof(cost), r->savings_cost_usd, r->savings_cost_known));
+        put(o, "  %zu. %s[%s]%s %s  saves ", i + 1, sev_color(o, r->priority),
+            dp_severity_name(r->priority), reset(o), dp_recommendation_type_name(r->type));
+        savings_parts(o, r->savings_time_ms, r->savings_tokens, r->savings_cost_usd,
+                      r->savings_cost_known);
+        put(o, "\n");
         put(o, "     %s\n     -> %s\n", r->description, r->implementation);
+        if (r->node_count) {
+            put(o, "     nodes:");
+            for (size_t k = 0; k < r->node_count && k < REC_NODES_SHOWN; k++) {
+                if (r->nodes[k] < p->node_count)
+                    put(o, "%s %s", k ? "," : "", p->nodes[r->nodes[k]].id);
+            }
+            if (r->node_count > REC_NODES_SHOWN)
+                put(o, " and %zu more", r->node_count - REC_NODES_SHOWN);
+            put(o, "\n");
+        }
         if (r->overlaps) {
             char names[256];
             dp_render_overlap_names(r->overlaps, names, sizeof(names));
@@ -365,12 +533,15 @@ int dp_render_text(const dp_run_profile *p, const dp_render_options *opt, dp_buf
         estimate = out->max - (out->len < out->max ? out->len : out->max); /* a chunk at most */
     (void)dp_buf_reserve(out, estimate);
     summary(&o, p);
+    top_fixes(&o, p);
     node_table(&o, p);
+    tool_table(&o, p);
     critical(&o, p);
     bottlenecks(&o, p);
     recommendations(&o, p);
     waterfall(&o, p, width);
     cost_bars(&o, p);
+    by_model(&o, p);
     put(&o, "\n");
     return o.err;
 }

@@ -31,8 +31,10 @@
 #include "json_write.h"
 #include "profile_types.h"
 #include "render_html_internal.h"
+#include "report_figures.h"
 
-#define TOP_FIXES 3
+/* node links listed under one recommendation; the rest are counted */
+#define REC_NODE_LINKS 12
 
 int dp_html_escape(dp_buf *out, const char *s, size_t len)
 {
@@ -159,17 +161,16 @@ int dp_render_html_end(dp_buf *out)
     return dp_buf_puts(out, "</main></body></html>\n") < 0 ? -1 : 0;
 }
 
-/* "2026-12-01 07:51:48.123 UTC" */
-static void date(html_out *o, uint64_t ns)
+/* <time datetime="2026-12-01T07:51:48.123Z">2026-12-01T07:51:48.123Z</time> (UTC, ISO 8601) */
+static void date(html_out *o, const dp_run_profile *p)
 {
-    time_t secs = (time_t)(ns / 1000000000u);
-    struct tm tm;
-    char buf[64];
-    if (!gmtime_r(&secs, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm)) {
+    char when[DP_ISO8601_MAX];
+    if (!p->span_count) {
         html_lit(o, "unknown");
         return;
     }
-    html_put(o, "%s.%03u UTC", buf, (unsigned)(ns / 1000000u % 1000u));
+    dp_utc_iso8601(p->start_ns, when);
+    html_put(o, "<time datetime=\"%s\">%s</time>", when, when);
 }
 
 static void card(html_out *o, const char *label, const char *cls)
@@ -188,47 +189,89 @@ static void recommendation_savings(html_out *o, const dp_recommendation *r)
     html_lit(o, "</span>");
 }
 
-/* The three recommendations with the largest time savings (then cost), best first. */
+/* Links to the nodes a recommendation concerns (the first REC_NODE_LINKS). */
+static void rec_nodes(html_out *o, const dp_run_profile *p, const dp_recommendation *r)
+{
+    if (!r->node_count)
+        return;
+    html_lit(o, "<span class=\"rec-nodes\">nodes: ");
+    for (size_t i = 0; i < r->node_count && i < REC_NODE_LINKS; i++) {
+        if (i)
+            html_lit(o, ", ");
+        html_node_link(o, p, r->nodes[i] < p->node_count ? (int)r->nodes[i] : -1);
+    }
+    if (r->node_count > REC_NODE_LINKS)
+        html_put(o, " and %zu more", r->node_count - REC_NODE_LINKS);
+    html_lit(o, "</span>");
+}
+
+/* One unit of the combined savings: "X" or "X to Y"; nothing when it saves none. */
+static void combined_part(html_out *o, const char **sep, double lo, double hi, int unit)
+{
+    if (!(hi > 0))
+        return;
+    html_lit(o, *sep);
+    for (int k = 0; k < 2; k++) {
+        double v = k ? hi : lo;
+        if (k && !(lo < hi))
+            break;
+        if (k)
+            html_lit(o, " to ");
+        if (unit == 0)
+            html_ms(o, v);
+        else if (unit == 1)
+            html_put(o, "%.0f tokens", v);
+        else
+            html_usd(o, v, true);
+    }
+    *sep = ", ";
+}
+
+/* The recommendations with the largest estimated savings (report_figures.h), best first,
+ * and what they save together. */
 static void top_fixes(html_out *o, const dp_run_profile *p)
 {
-    size_t pick[TOP_FIXES], n = 0;
-    for (size_t r = 0; r < p->recommendation_count; r++) {
-        const dp_recommendation *x = &p->recommendations[r];
-        size_t at = n;
-        while (at > 0) {
-            const dp_recommendation *y = &p->recommendations[pick[at - 1]];
-            bool better = x->savings_time_ms > y->savings_time_ms ||
-                          (x->savings_time_ms == y->savings_time_ms &&
-                           x->savings_cost_usd > y->savings_cost_usd);
-            if (!better)
-                break;
-            at--;
-        }
-        if (at >= TOP_FIXES)
-            continue;
-        size_t last = n < TOP_FIXES ? n : TOP_FIXES - 1;
-        memmove(&pick[at + 1], &pick[at], (last - at) * sizeof(pick[0]));
-        pick[at] = r;
-        if (n < TOP_FIXES)
-            n++;
-    }
+    dp_top_fixes top;
+    dp_report_top_fixes(p, &top);
     html_lit(o, "<h3>Top fixes</h3>");
-    if (!n) {
+    if (!top.count) {
         html_lit(o, "<p>No recommendation for this run.</p>");
         return;
     }
     html_lit(o, "<ol class=\"top-fixes\">");
-    for (size_t i = 0; i < n; i++) {
-        const dp_recommendation *r = &p->recommendations[pick[i]];
-        html_put(o, "<li><a href=\"#%s-r%zu\"><b>%s</b></a> (%s priority%s): ", o->rid, pick[i],
+    for (size_t i = 0; i < top.count; i++) {
+        const dp_recommendation *r = &p->recommendations[top.rec[i]];
+        html_put(o, "<li><a href=\"#%s-r%zu\"><b>%s</b></a> (%s priority%s): ", o->rid, top.rec[i],
                  dp_recommendation_type_name(r->type), dp_severity_name(r->priority),
                  r->hypothesis ? ", hypothesis" : "");
         recommendation_savings(o, r);
-        html_lit(o, ". ");
+        html_lit(o, " <span class=\"share\">(");
+        html_num(o, top.share_pct[i], PCT_DECIMALS);
+        html_put(o, "%% of the run's %s)</span>. ", dp_report_share_basis_name(top.share_of[i]));
         html_text(o, r->description, "");
+        html_lit(o, " ");
+        rec_nodes(o, p, r);
         html_lit(o, "</li>");
     }
     html_lit(o, "</ol>");
+    if (top.count < 2)
+        return;
+    html_put(o, "<p class=\"combined\" data-overlapping=\"%d\">Together: <b>", top.overlapping);
+    const char *sep = "";
+    combined_part(o, &sep, top.at_least.time_ms, top.at_most.time_ms, 0);
+    combined_part(o, &sep, (double)top.at_least.tokens, (double)top.at_most.tokens, 1);
+    if (!top.at_most.cost_known) {
+        html_lit(o, sep);
+        html_lit(o, "cost unknown");
+        sep = ", ";
+    } else {
+        combined_part(o, &sep, top.at_least.cost_usd, top.at_most.cost_usd, 2);
+    }
+    if (!*sep)
+        html_lit(o, "nothing");
+    html_lit(o, top.overlapping ? "</b> (some claim the same savings: from the best set that does "
+                                  "not overlap up to their sum, an upper bound)</p>"
+                                : "</b> (no two claim the same savings: their sum)</p>");
 }
 
 static void summary(html_out *o, const dp_run_profile *p, const char *trace)
@@ -242,7 +285,7 @@ static void summary(html_out *o, const dp_run_profile *p, const char *trace)
              "</span></h2>\n<p class=\"meta\">trace <code>%s</code> &middot; started <span "
              "class=\"run-start\">",
              trace);
-    date(o, p->start_ns);
+    date(o, p);
     html_lit(o, "</span> &middot; service <span class=\"service\">");
     html_text(o, p->service, "unknown");
     html_put(
@@ -498,6 +541,31 @@ out:
     free(order);
 }
 
+/* Tool calls by tool name (docs/metrics.md). */
+static void tool_table(html_out *o, const dp_run_profile *p)
+{
+    if (!p->tool_stat_count)
+        return;
+    html_lit(o, "<h3>Tools</h3><table class=\"tools\"><thead><tr><th>tool</th><th "
+                "class=\"n\">calls</th><th class=\"n\">p50</th><th class=\"n\">max</th><th "
+                "class=\"n\">total</th><th class=\"n\">failures</th></tr></thead><tbody>\n");
+    for (size_t i = 0; i < p->tool_stat_count; i++) {
+        const dp_tool_stat *t = &p->tool_stats[i];
+        html_lit(o, "<tr data-tool=\"");
+        html_text(o, t->name, "");
+        html_lit(o, "\"><td class=\"tool-name\">");
+        html_text(o, t->name, "");
+        html_put(o, "</td><td class=\"n calls\">%u</td><td class=\"n p50\">", t->count);
+        html_ms(o, t->p50_ms);
+        html_lit(o, "</td><td class=\"n max\">");
+        html_ms(o, t->max_ms);
+        html_lit(o, "</td><td class=\"n total\">");
+        html_ms(o, t->total_ms);
+        html_put(o, "</td><td class=\"n failures\">%u</td></tr>\n", t->failures);
+    }
+    html_lit(o, "</tbody></table>\n");
+}
+
 static void findings(html_out *o, const dp_run_profile *p)
 {
     html_put(o, "<h3>Bottlenecks</h3>%s", p->bottleneck_count ? "" : "<p>None.</p>");
@@ -513,6 +581,11 @@ static void findings(html_out *o, const dp_run_profile *p)
                      o->rid, i, i + 1, sev, sev, dp_bottleneck_type_name(b->type),
                      b->hypothesis ? " <small>(hypothesis)</small>" : "");
             html_node_link(o, p, b->node);
+            if (b->node >= 0)
+                html_put(o,
+                         " <small>(<a href=\"#%s-w%d\">waterfall</a>, <a "
+                         "href=\"#%s-g%d\">graph</a>)</small>",
+                         o->rid, b->node, o->rid, b->node);
             html_lit(o, "</td><td class=\"n\">");
             html_num(o, b->impact_pct, PCT_DECIMALS);
             html_lit(o, "%</td><td>");
@@ -539,6 +612,10 @@ static void findings(html_out *o, const dp_run_profile *p)
         recommendation_savings(o, r);
         html_lit(o, "<br>");
         html_text(o, r->description, "");
+        if (r->node_count) {
+            html_lit(o, "<br>");
+            rec_nodes(o, p, r);
+        }
         html_lit(o, "<br>&rarr; ");
         html_text(o, r->implementation, "");
         if (r->overlaps) {
@@ -569,6 +646,7 @@ int dp_render_html_run(const dp_run_profile *p, dp_buf *out)
     dp_html_graph(&o, p);
     findings(&o, p);
     dp_html_cost_section(&o, p);
+    tool_table(&o, p);
     dp_html_wait_section(&o, p);
     node_table(&o, p);
     html_lit(&o, "</section>\n");

@@ -30,8 +30,9 @@ static void token_stack(html_out *o, const dp_token_counts *t, uint64_t max)
     html_lit(o, "</div>");
 }
 
-/* One stacked bar of a cost by what it paid for, scaled to `max` USD. */
-static void cost_bar(html_out *o, const dp_cost_split *sp, bool known, double max)
+/* One stacked bar of a cost by what it paid for, scaled to `max` USD; with
+ * `text`, the non-zero parts in figures under it too. */
+static void cost_bar(html_out *o, const dp_cost_split *sp, bool known, double max, bool text)
 {
     const struct {
         const char *cls, *what;
@@ -41,8 +42,9 @@ static void cost_bar(html_out *o, const dp_cost_split *sp, bool known, double ma
                 {"k-cw", "cache write", sp->cache_write},
                 {"k-out", "output", sp->output},
                 {"k-given", "given on the span", sp->given}};
+    const size_t parts = sizeof(part) / sizeof(part[0]);
     html_lit(o, "<div class=\"stack\">");
-    for (size_t i = 0; known && i < sizeof(part) / sizeof(part[0]); i++) {
+    for (size_t i = 0; known && i < parts; i++) {
         if (!(part[i].v > 0))
             continue;
         long width = html_share(part[i].v, max);
@@ -52,6 +54,16 @@ static void cost_bar(html_out *o, const dp_cost_split *sp, bool known, double ma
         html_lit(o, "\"></span>");
     }
     html_lit(o, "</div>");
+    if (!text || !known)
+        return;
+    html_lit(o, "<small class=\"cost-split\">");
+    for (size_t i = 0, shown = 0; i < parts; i++) {
+        if (!(part[i].v > 0))
+            continue;
+        html_put(o, "%s%s ", shown++ ? " &middot; " : "", part[i].what);
+        html_usd(o, part[i].v, true);
+    }
+    html_lit(o, "</small>");
 }
 
 /* The largest token total and known cost so far, for scaling bars. */
@@ -66,12 +78,13 @@ static void widen(uint64_t *max_tokens, double *max_cost, const dp_token_counts 
 
 /* The cost, its bar, the token total and its split: the last cells of a row. */
 static void cost_cells(html_out *o, double cost, bool known, const dp_cost_split *sp,
-                       double max_cost, const dp_token_counts *t, uint64_t max_tokens)
+                       double max_cost, const dp_token_counts *t, uint64_t max_tokens,
+                       bool split_text)
 {
     html_lit(o, "<td class=\"n cost\">");
     html_usd(o, cost, known);
     html_lit(o, "</td><td>");
-    cost_bar(o, sp, known, max_cost);
+    cost_bar(o, sp, known, max_cost, split_text);
     html_put(o, "</td><td class=\"n tokens\">%llu</td><td>", (unsigned long long)dp_token_total(t));
     token_stack(o, t, max_tokens);
     html_lit(o, "</td></tr>\n");
@@ -99,7 +112,8 @@ void dp_html_cost_section(html_out *o, const dp_run_profile *p)
         html_lit(o, "<tr><td>");
         html_node_link(o, p, (int)j);
         html_lit(o, "</td>");
-        cost_cells(o, n->cost_usd, n->cost_known, &n->cost_split, max_cost, &n->tokens, max_tokens);
+        cost_cells(o, n->cost_usd, n->cost_known, &n->cost_split, max_cost, &n->tokens, max_tokens,
+                   false);
     }
     html_lit(o, "</tbody></table>\n");
 
@@ -127,7 +141,8 @@ void dp_html_cost_section(html_out *o, const dp_run_profile *p)
                  u->calls, (unsigned long long)u->tokens.input,
                  (unsigned long long)u->tokens.output, (unsigned long long)u->tokens.cache_read,
                  (unsigned long long)u->tokens.cache_write);
-        cost_cells(o, u->cost_usd, u->cost_known, &u->cost_split, max_cost, &u->tokens, max_tokens);
+        cost_cells(o, u->cost_usd, u->cost_known, &u->cost_split, max_cost, &u->tokens, max_tokens,
+                   true);
     }
     html_lit(o, "</tbody></table>\n");
 }

@@ -130,8 +130,8 @@ void dp_html_graph(html_out *o, const dp_run_profile *p)
     for (size_t j = 0; j < n; j++) {
         const dp_node_profile *t = &p->nodes[j];
         long x = PAD + (long)layer[j] * COL_W, y = PAD + (long)row[j] * ROW_H;
-        html_put(o, "<a href=\"#%s-n%zu\"><g class=\"gn%s\" data-node=\"", o->rid, j,
-                 t->on_critical_path ? " crit" : "");
+        html_put(o, "<a href=\"#%s-n%zu\"><g id=\"%s-g%zu\" class=\"gn%s\" data-node=\"", o->rid, j,
+                 o->rid, j, t->on_critical_path ? " crit" : "");
         html_text(o, t->id, "");
         html_lit(o, "\"><title>");
         dp_html_node_tooltip(o, t);

@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "json_write.h"
 #include "profile_types.h"
+#include "report_figures.h"
 
 /* Rounding of reals, chosen so binary noise (0.1 + 0.2) never shows and
  * reports compare cleanly: times to the microsecond, money to a millionth
@@ -102,6 +103,9 @@ static void summary(dp_json_writer *w, const dp_run_profile *p)
                                                        : "inferred");
     key_uint(w, "aggregate_spans", p->aggregate_spans);
     key_uint(w, "duplicate_layer_spans", p->duplicate_layer_spans);
+    double per_1000;
+    bool known = dp_report_cost_per_1000_runs(p, &per_1000);
+    key_usd(w, "cost_per_1000_runs_usd", per_1000, known);
     dp_json_writer_object_end(w);
 }
 
@@ -150,6 +154,18 @@ static void models(dp_json_writer *w, const dp_run_profile *p)
         key_uint(w, "calls", u->calls);
         tokens(w, &u->tokens);
         key_usd(w, "cost_usd", u->cost_usd, u->cost_known);
+        dp_json_writer_key(w, "cost_split");
+        if (u->cost_known) {
+            dp_json_writer_object_begin(w);
+            key_usd(w, "input", u->cost_split.input, true);
+            key_usd(w, "cache_read", u->cost_split.cache_read, true);
+            key_usd(w, "cache_write", u->cost_split.cache_write, true);
+            key_usd(w, "output", u->cost_split.output, true);
+            key_usd(w, "given", u->cost_split.given, true);
+            dp_json_writer_object_end(w);
+        } else {
+            dp_json_writer_null(w);
+        }
         dp_json_writer_object_end(w);
     }
     dp_json_writer_array_end(w);
@@ -201,6 +217,77 @@ static void recommendations(dp_json_writer *w, const dp_run_profile *p)
         dp_json_writer_array_end(w);
         key_text(w, "description", x->description);
         key_text(w, "implementation", x->implementation);
+        dp_json_writer_key(w, "nodes");
+        dp_json_writer_array_begin(w);
+        for (size_t i = 0; i < x->node_count; i++) {
+            if (x->nodes[i] < p->node_count)
+                dp_json_writer_cstring(w, p->nodes[x->nodes[i]].id);
+        }
+        dp_json_writer_array_end(w);
+        dp_json_writer_object_end(w);
+    }
+    dp_json_writer_array_end(w);
+}
+
+static void savings(dp_json_writer *w, const char *key, double ms, uint64_t tok, double usd,
+                    bool usd_known)
+{
+    dp_json_writer_key(w, key);
+    dp_json_writer_object_begin(w);
+    key_ms(w, "time_ms", ms);
+    key_uint(w, "tokens", tok);
+    key_usd(w, "cost_usd", usd, usd_known);
+    dp_json_writer_object_end(w);
+}
+
+static void top_fixes(dp_json_writer *w, const dp_run_profile *p)
+{
+    dp_top_fixes top;
+    dp_report_top_fixes(p, &top);
+    dp_json_writer_key(w, "top_fixes");
+    dp_json_writer_object_begin(w);
+    dp_json_writer_key(w, "fixes");
+    dp_json_writer_array_begin(w);
+    for (size_t i = 0; i < top.count; i++) {
+        const dp_recommendation *r = &p->recommendations[top.rec[i]];
+        dp_json_writer_object_begin(w);
+        key_uint(w, "recommendation", top.rec[i]);
+        key_text(w, "type", dp_recommendation_type_name(r->type));
+        dp_json_writer_key(w, "share_pct");
+        dp_json_writer_double(w, top.share_pct[i], PCT_DECIMALS);
+        key_text(w, "share_of",
+                 top.share_of[i] == DP_SHARE_COST     ? "cost"
+                 : top.share_of[i] == DP_SHARE_TOKENS ? "tokens"
+                                                      : "wall_time");
+        savings(w, "savings", r->savings_time_ms, r->savings_tokens, r->savings_cost_usd,
+                r->savings_cost_known);
+        dp_json_writer_object_end(w);
+    }
+    dp_json_writer_array_end(w);
+    dp_json_writer_key(w, "combined_savings");
+    dp_json_writer_object_begin(w);
+    savings(w, "at_least", top.at_least.time_ms, top.at_least.tokens, top.at_least.cost_usd,
+            top.at_least.cost_known);
+    savings(w, "at_most", top.at_most.time_ms, top.at_most.tokens, top.at_most.cost_usd,
+            top.at_most.cost_known);
+    key_bool(w, "overlapping", top.overlapping);
+    dp_json_writer_object_end(w);
+    dp_json_writer_object_end(w);
+}
+
+static void tool_stats(dp_json_writer *w, const dp_run_profile *p)
+{
+    dp_json_writer_key(w, "tool_stats");
+    dp_json_writer_array_begin(w);
+    for (size_t i = 0; i < p->tool_stat_count; i++) {
+        const dp_tool_stat *t = &p->tool_stats[i];
+        dp_json_writer_object_begin(w);
+        key_text(w, "name", t->name);
+        key_uint(w, "calls", t->count);
+        key_ms(w, "p50_ms", t->p50_ms);
+        key_ms(w, "max_ms", t->max_ms);
+        key_ms(w, "total_ms", t->total_ms);
+        key_uint(w, "failures", t->failures);
         dp_json_writer_object_end(w);
     }
     dp_json_writer_array_end(w);
@@ -219,6 +306,10 @@ int dp_render_json(const dp_run_profile *p, dp_buf *out)
     dp_json_writer_key(&w, "trace_id");
     dp_json_writer_string(&w, trace, 32);
     key_text(&w, "dag_id", p->dag_id ? p->dag_id : "unknown");
+    key_text(&w, "service", p->service);
+    char when[DP_ISO8601_MAX];
+    key_text(&w, "start_time", p->span_count ? dp_utc_iso8601(p->start_ns, when) : NULL);
+    key_uint(&w, "start_unix_nano", p->start_ns);
     key_bool(&w, "late", p->late);
     key_bool(&w, "partial", p->partial);
     dp_json_writer_key(&w, "partial_reason");
@@ -244,8 +335,10 @@ int dp_render_json(const dp_run_profile *p, dp_buf *out)
     dp_json_writer_array_end(&w);
     dp_json_writer_object_end(&w);
     models(&w, p);
+    tool_stats(&w, p);
     bottlenecks(&w, p);
     recommendations(&w, p);
+    top_fixes(&w, p);
     dp_json_writer_object_end(&w);
     /* the newline is part of the document so a failure removes it too */
     if (!w.err && dp_buf_append(out, "\n", 1) != 0)

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "json_write.h"
 #include "runs_cmd.h"
+#include "stats.h"
 
 #define MONTH_S (30.0 * 86400.0)
 
@@ -136,22 +137,6 @@ static int parse_args(int argc, char **argv, trends_args *a, FILE *out, FILE *er
 
 /* --- figures -------------------------------------------------------------------------------- */
 
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return a < b ? -1 : a > b;
-}
-
-/* Nearest rank: the smallest value with at least p% of the values at or below it (sorts v). */
-static double percentile(double *v, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    qsort(v, n, sizeof(*v), cmp_double);
-    size_t rank = (size_t)ceil(p / 100.0 * (double)n);
-    return v[(rank < 1 ? 1 : rank) - 1];
-}
-
 static node_stat *node_of(window *w, const char *id)
 {
     for (size_t i = 0; i < w->node_count; i++)
@@ -262,8 +247,8 @@ static int totals_of(const window *w, run_totals *t)
         return -1;
     for (size_t i = 0; i < w->run_count; i++)
         walls[i] = w->runs[i].wall_ms;
-    t->p50_wall = percentile(walls, w->run_count, 50);
-    t->p95_wall = percentile(walls, w->run_count, 95);
+    t->p50_wall = dp_percentile_nearest_rank(walls, w->run_count, 50);
+    t->p95_wall = dp_percentile_nearest_rank(walls, w->run_count, 95);
     free(walls);
     t->cost_per_run = w->cost_sum / (double)w->run_count;
     uint64_t first = w->runs[0].start_ns, last = w->runs[w->run_count - 1].start_ns;
@@ -292,17 +277,17 @@ static void figures_of(const node_stat *s, const window *cur, const node_stat *p
                        const window *prev, double threshold, node_figures *f)
 {
     memset(f, 0, sizeof(*f));
-    f->p50_duration = percentile(s->duration, s->count, 50);
-    f->p95_duration = percentile(s->duration, s->count, 95);
-    f->p50_wait = percentile(s->wait, s->count, 50);
-    f->p95_wait = percentile(s->wait, s->count, 95);
+    f->p50_duration = dp_percentile_nearest_rank(s->duration, s->count, 50);
+    f->p95_duration = dp_percentile_nearest_rank(s->duration, s->count, 95);
+    f->p50_wait = dp_percentile_nearest_rank(s->wait, s->count, 50);
+    f->p95_wait = dp_percentile_nearest_rank(s->wait, s->count, 95);
     f->mean_tokens = s->tokens_sum / (double)s->count;
     f->cost_per_run = s->cost_sum / (double)cur->run_count;
     f->critical_pct = 100.0 * (double)s->critical / (double)s->count;
     f->bottleneck_pct = 100.0 * (double)s->bottleneck / (double)s->count;
     if (p && p->count) {
         f->has_previous = true;
-        f->prev_p50_duration = percentile(p->duration, p->count, 50);
+        f->prev_p50_duration = dp_percentile_nearest_rank(p->duration, p->count, 50);
         f->prev_cost_per_run = p->cost_sum / (double)prev->run_count;
         f->duration_change = change_pct(f->prev_p50_duration, f->p50_duration);
         f->cost_change = change_pct(f->prev_cost_per_run, f->cost_per_run);

@@ -1,4 +1,4 @@
-/* The shared clock and hex helpers. */
+/* The shared clock, date and hex helpers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +27,18 @@ static void test_hex(void **state)
     assert_int_equal(dp_hex_digit('g'), -1);
     assert_int_equal(dp_hex_digit('/'), -1);
     assert_int_equal(dp_hex_digit('\0'), -1);
+}
+
+/* ISO 8601 in UTC with milliseconds: 1700000000 s is 2023-11-14 22:13:20 UTC
+ * (19675 days after 1970-01-01 plus 80000 s); + 123.456789 ms shows .123
+ * (cut, not rounded). 0 is the epoch; 951782400 s is 2000-02-29 00:00:00. */
+static void test_utc_iso8601(void **state)
+{
+    (void)state;
+    char out[DP_ISO8601_MAX];
+    assert_string_equal(dp_utc_iso8601(1700000000123456789ull, out), "2023-11-14T22:13:20.123Z");
+    assert_string_equal(dp_utc_iso8601(0, out), "1970-01-01T00:00:00.000Z");
+    assert_string_equal(dp_utc_iso8601(951782400999000000ull, out), "2000-02-29T00:00:00.999Z");
 }
 
 /* Monotonic nanoseconds agree with the milliseconds read around them. */
@@ -66,6 +78,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_utc_iso8601),
         cmocka_unit_test(test_monotonic_ns),
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_realtime_is_unix_nanoseconds),

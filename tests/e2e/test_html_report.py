@@ -43,9 +43,10 @@ sys.path.insert(0, HERE)
 from e2e_common import Checker, Daemon  # noqa: E402
 
 SKIP = 77
-# 2026-01-02 03:04:05.678 UTC: the run start of every generated trace
+# 2026-01-02 03:04:05.678 UTC: the run start of every generated trace, as
+# the report writes it (ISO 8601, UTC)
 T0_NS = calendar.timegm((2026, 1, 2, 3, 4, 5)) * 10**9 + 678 * 10**6
-T0_TEXT = "2026-01-02 03:04:05.678 UTC"
+T0_TEXT = "2026-01-02T03:04:05.678Z"
 
 
 # ---- OTLP/JSON written by the test --------------------------------------------
@@ -113,6 +114,19 @@ def small_trace():
     <- plan: 1000 - 0 = 1000 ms. wall 1000 ms. execution 200+400+140+300 =
     1040 ms, parallelism 1040/1000 = 1.04. Tokens 3000 in + 700 out = 3700.
     Cost 0.0045 + 0.00725 = $0.01175.
+    Tools: web_search, one call of 200 ms (300..500), not failed: p50 = max =
+    total = 200 ms.
+    Recommendations (docs/metrics.md section 8): parallelize, the four
+    top-level nodes replayed from 0 end at max(200, 400, 140, 300) = 400
+    instead of 1000: saves 600 ms (60 % of the wall time). model_downgrade:
+    gpt-4o ($2.50 + $10 per 1M) is dearer than e2e-model ($2 + $8) and holds
+    1200 of 3700 tokens (32 % >= 30 %); its sibling gpt-4o-mini ($0.15 in,
+    $0.60 out) would cost (1000 x 0.15 + 200 x 0.60) / 1e6 = $0.00027 for
+    plan's call instead of its $0.0045: saves $0.00423, 0.00423 / 0.01175 =
+    36 % of the cost; it concerns node plan. No cache (no inputs), no
+    reduce_context (mean input 1500), no restructure_dag (a path of 3 nodes).
+    Top fixes: parallelize (60 %), model_downgrade (36 %); they claim
+    different savings (time, cost): together 600 ms and $0.00423.
     """
     t = Trace(0x51)
     root = t.span("pipeline", 0, 1000, {"dag.id": "html-dag"})
@@ -424,12 +438,48 @@ def scenario_small(c, args, browser, work):
         c.eq(bars, ["uncached input $0.003", "cache read $0.00025", "output $0.004",
                     "uncached input 1500 tokens", "cache read 500 tokens", "output 500 tokens"],
              "e2e-model's stacked cost and token bars")
+        split = m.find("small", "cost-split")
+        c.eq(split.text() if split else None,
+             "uncached input $0.003 \u00b7 cache read $0.00025 \u00b7 output $0.004",
+             "e2e-model's cost split in figures")
     if "gpt-4o" in models:
         given = [sp.attrs.get("title") for sp in models["gpt-4o"].find_all("span", "k-given")]
         c.eq(given, ["given on the span $0.0045"], "a cost given on the span has no split")
     fixes = s.find("ol", "top-fixes")
+    c.ok(fixes is not None, "the summary lists the top fixes")
     if fixes is not None:
-        c.ok(len(fixes.find_all("li")) <= 3, "at most three top fixes")
+        items = fixes.find_all("li")
+        c.eq([li.find("b").text() for li in items], ["parallelize", "model_downgrade"],
+             "top fixes, largest saving first")
+        c.eq([li.find("span", "share").text() for li in items],
+             ["(60.0% of the run's wall time)", "(36.0% of the run's cost)"], "their shares")
+        c.eq([li.find("span", "save-ms").text() for li in items], ["600.0 ms", "0.0 ms"],
+             "time saved")
+        c.eq([li.find("span", "save-usd").text() for li in items], ["$0.0", "$0.00423"],
+             "cost saved")
+        nodes = items[1].find("span", "rec-nodes") if len(items) > 1 else None
+        c.eq([a.text() for a in nodes.find_all("a")] if nodes else None, ["plan"],
+             "model_downgrade links to the node it concerns")
+    combined = s.find("p", "combined")
+    c.eq(combined.find("b").text() if combined else None, "600.0 ms, $0.00423",
+         "the fixes' combined savings")
+    c.eq(combined.attrs.get("data-overlapping") if combined else None, "0",
+         "the fixes do not overlap")
+    # bottlenecks link to their node's row, waterfall row and graph box
+    btable = s.find("table", "bottlenecks")
+    for tr in btable.find_all("tr") if btable is not None else []:
+        links = [a.attrs.get("href", "") for a in tr.find_all("a")]
+        if links:
+            c.eq([h.rsplit("-", 1)[1][0] for h in links], ["n", "w", "g"],
+                 "a bottleneck's links: node row, waterfall, graph")
+    # per-tool statistics
+    tools = {r.attrs["data-tool"]: r for r in s.find_all("tr") if "data-tool" in r.attrs}
+    c.eq(sorted(tools), ["web_search"], "tools")
+    if "web_search" in tools:
+        t = tools["web_search"]
+        c.eq((cell(t, "calls"), cell(t, "p50"), cell(t, "max"), cell(t, "total"),
+              cell(t, "failures")), ("1", "200.0 ms", "200.0 ms", "200.0 ms", "0"),
+             "web_search statistics")
     # the same figures as the JSON report of the same file, node by node
     r = subprocess.run([args.dagprof, "report", "--format", "json", "--price-file", prices, path],
                        stdout=subprocess.PIPE, timeout=120)
@@ -446,6 +496,27 @@ def scenario_small(c, args, browser, work):
              "%s cost as in the JSON report" % jn["id"])
     c.eq(float(card("parallelism")), report["summary"]["parallelism"],
          "parallelism as in the JSON report")
+    c.eq(report["start_time"], T0_TEXT, "run start as in the JSON report")
+    c.eq(report["service"], "html-e2e", "service in the JSON report")
+    if fixes is not None:
+        c.eq([f["type"] for f in report["top_fixes"]["fixes"]],
+             [li.find("b").text() for li in fixes.find_all("li")],
+             "the same top fixes as the JSON report")
+    c.eq([(t["name"], t["calls"], t["p50_ms"], t["failures"]) for t in report["tool_stats"]],
+         [("web_search", 1, 200.0, 0)], "tool statistics in the JSON report")
+    # the text report of the same file: the header, the fixes and the tools
+    r = subprocess.run([args.dagprof, "report", "--price-file", prices, path],
+                       stdout=subprocess.PIPE, timeout=120)
+    text = r.stdout.decode()
+    c.ok("  DAG html-dag   service html-e2e   run start %s\n" % T0_TEXT in text,
+         "text header")
+    c.ok("  1. parallelize       saves 600.0 ms (60.0% of the run's wall time)" in text and
+         "  2. model_downgrade   saves $0.0042 (36.0% of the run's cost)" in text,
+         "text top fixes")
+    c.ok("  combined: 600.0 ms, $0.0042  (no two claim the same savings: the sum)\n" in text,
+         "text combined savings")
+    c.ok("  cost per 1,000 runs $11.75 (extrapolated from this run: its cost x 1000)\n" in text,
+         "text cost per 1,000 runs")
     png = os.path.join(args.artifacts, "html_small.png")
     c.ok(browser.screenshot(page, png), "screenshot %s" % png)
 
@@ -497,6 +568,9 @@ def scenario_xss(c, args, browser, work):
     tool = s.find("div", "waterfall").find("span", "tool")
     c.ok(tool is not None and tool.attrs.get("title", "").startswith(XSS["tool"] + ":"),
          "tool name in a title attribute")
+    tool_row = s.find("table", "tools").find("tr", None, data_tool=XSS["tool"])
+    c.ok(tool_row is not None and cell(tool_row, "tool-name") == XSS["tool"],
+         "tool name in the tools table, as text and attribute")
     svg_titles = [e.text() for e in s.find("svg", "dag").find_all("title")]
     c.ok(any(t.startswith(XSS["node_a"] + ":") for t in svg_titles), "node id in an SVG title")
 

@@ -87,6 +87,7 @@ static void test_parallelize(void **state)
     assert_true(r->hypothesis);
     assert_int_equal(r->savings_tokens, 0);
     assert_float_equal(p->speedup_if_independent, 3.0, EPS);
+    assert_int_equal(r->node_count, 0); /* advice on the whole run */
     dp_run_profile_destroy(p);
 
     cfg.parallelize_min_share = 0.7; /* 200 < 210 */
@@ -185,6 +186,9 @@ static void test_cache(void **state)
     assert_int_equal(r->savings_tokens, 2200);
     assert_float_equal(r->savings_cost_usd, 0.007, EPS);
     assert_true(r->savings_cost_known);
+    /* the repeats are calls of node n, the only node */
+    assert_int_equal(r->node_count, 1);
+    assert_int_equal(r->nodes[0], 0);
     dp_run_profile_destroy(p);
 }
 
@@ -215,6 +219,8 @@ static void test_model_downgrade_sibling(void **state)
     assert_float_equal(r->savings_cost_usd, 2.35, EPS);
     assert_int_equal(r->priority, DP_SEVERITY_HIGH);
     assert_non_null(strstr(r->description, "gpt-4o-mini"));
+    assert_int_equal(r->node_count, 1); /* node a makes the gpt-4o call */
+    assert_int_equal(r->nodes[0], 0);
     dp_run_profile_destroy(p);
 }
 
@@ -244,6 +250,10 @@ static void test_reduce_context(void **state)
     assert_int_equal(r->savings_tokens, 6000);
     assert_float_equal(r->savings_cost_usd, 0.015, EPS);
     assert_int_equal(r->priority, DP_SEVERITY_MEDIUM);
+    /* only a's call (10000) is above 4000; b's (2000) is not: nodes [a]
+     * (a and b start together: a is node 0 by id) */
+    assert_int_equal(r->node_count, 1);
+    assert_string_equal(p->nodes[r->nodes[0]].id, "a");
     dp_run_profile_destroy(p);
 
     cfg.reduce_context_tokens = 6000; /* mean 6000 is not above */
@@ -266,6 +276,8 @@ static void test_batch_operations(void **state)
     const dp_recommendation *r = find(p, DP_REC_BATCH_OPERATIONS);
     assert_non_null(r);
     assert_float_equal(r->savings_time_ms, 400.0, EPS);
+    assert_int_equal(r->node_count, 1); /* the calls of node n */
+    assert_string_equal(p->nodes[r->nodes[0]].id, "n");
     dp_run_profile_destroy(p);
 
     cfg.batch_min_calls = 6;
@@ -307,6 +319,11 @@ static void test_restructure_dag(void **state)
     assert_non_null(r);
     assert_float_equal(r->savings_time_ms, 300.0, EPS);
     assert_int_equal(r->priority, DP_SEVERITY_HIGH); /* 75% of wall */
+    /* the nodes of the chain, in path order */
+    assert_int_equal(r->node_count, 4);
+    const char *chain[] = {"a", "b", "c", "d"};
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(p->nodes[r->nodes[i]].id, chain[i]);
     dp_run_profile_destroy(p);
 
     cfg.restructure_chain_nodes = 5;

@@ -72,6 +72,13 @@ static void test_json(void **state)
     assert_string_equal(json_string_value(json_object_get(root, "dag_id")), "render-dag");
     assert_true(json_is_true(json_object_get(root, "late")));
     assert_int_equal(json_integer_value(json_object_get(root, "span_count")), 4);
+    /* the header: the run starts with the root at the builder's base time,
+     * 1700000000 s = 2023-11-14T22:13:20Z; the spans carry no service */
+    assert_string_equal(json_string_value(json_object_get(root, "start_time")),
+                        "2023-11-14T22:13:20.000Z");
+    assert_true(json_integer_value(json_object_get(root, "start_unix_nano")) ==
+                1700000000000000000LL);
+    assert_true(json_is_null(json_object_get(root, "service")));
 
     json_t *s = json_object_get(root, "summary");
     assert_float_equal(num(s, "wall_ms"), 1000.0, EPS);
@@ -89,6 +96,8 @@ static void test_json(void **state)
     assert_float_equal(num(s, "cost_usd"), 0.002, EPS);
     assert_true(json_is_false(json_object_get(s, "cost_complete")));
     assert_int_equal(json_integer_value(json_object_get(s, "unknown_cost_calls")), 1);
+    /* the known $0.002 x 1000 (a lower bound: cost_complete is false) */
+    assert_float_equal(num(s, "cost_per_1000_runs_usd"), 2.0, EPS);
 
     json_t *nodes = json_object_get(root, "nodes");
     assert_int_equal(json_array_size(nodes), 2);
@@ -125,6 +134,48 @@ static void test_json(void **state)
     assert_float_equal(num(m0, "cost_usd"), 0.002, EPS);
     assert_string_equal(json_string_value(json_object_get(m1, "model")), "mystery");
     assert_true(json_is_null(json_object_get(m1, "cost_usd")));
+    /* haiku's $0.002: 1000 uncached input x $1 + 200 output x $5 per 1M */
+    json_t *split = json_object_get(m0, "cost_split");
+    assert_float_equal(num(split, "input"), 0.001, EPS);
+    assert_float_equal(num(split, "output"), 0.001, EPS);
+    assert_float_equal(num(split, "cache_read"), 0.0, EPS);
+    assert_float_equal(num(split, "cache_write"), 0.0, EPS);
+    assert_float_equal(num(split, "given"), 0.0, EPS);
+    assert_true(json_is_null(json_object_get(m1, "cost_split")));
+
+    /* one tool name, one call of 12.5 ms */
+    json_t *ts = json_object_get(root, "tool_stats");
+    assert_int_equal(json_array_size(ts), 1);
+    json_t *grep = json_array_get(ts, 0);
+    assert_string_equal(json_string_value(json_object_get(grep, "name")), "grep");
+    assert_int_equal(json_integer_value(json_object_get(grep, "calls")), 1);
+    assert_float_equal(num(grep, "p50_ms"), 12.5, EPS);
+    assert_float_equal(num(grep, "max_ms"), 12.5, EPS);
+    assert_float_equal(num(grep, "total_ms"), 12.5, EPS);
+    assert_int_equal(json_integer_value(json_object_get(grep, "failures")), 0);
+
+    /* the one recommendation: parallelize (inferred dependencies; a and b
+     * replayed from 0 end at max(400, 600) = 600 instead of 1000: 400 ms,
+     * 40 % of the wall time). No downgrade (haiku has no cheaper sibling, and
+     * mystery no price), no cache, no reduce_context (mean input 505), no
+     * restructure (a path of 2 nodes). Alone, it is also the combination. */
+    json_t *top = json_object_get(root, "top_fixes");
+    json_t *fixes = json_object_get(top, "fixes");
+    assert_int_equal(json_array_size(fixes), 1);
+    json_t *f0 = json_array_get(fixes, 0);
+    assert_string_equal(json_string_value(json_object_get(f0, "type")), "parallelize");
+    assert_int_equal(json_integer_value(json_object_get(f0, "recommendation")), 0);
+    assert_float_equal(num(f0, "share_pct"), 40.0, EPS);
+    assert_string_equal(json_string_value(json_object_get(f0, "share_of")), "wall_time");
+    assert_float_equal(num(json_object_get(f0, "savings"), "time_ms"), 400.0, EPS);
+    json_t *comb = json_object_get(top, "combined_savings");
+    assert_float_equal(num(json_object_get(comb, "at_least"), "time_ms"), 400.0, EPS);
+    assert_float_equal(num(json_object_get(comb, "at_most"), "time_ms"), 400.0, EPS);
+    assert_true(json_is_false(json_object_get(comb, "overlapping")));
+    /* parallelize concerns the whole run: no node list */
+    assert_int_equal(json_array_size(json_object_get(
+                         json_array_get(json_object_get(root, "recommendations"), 0), "nodes")),
+                     0);
 
     assert_true(json_is_array(json_object_get(root, "bottlenecks")));
     json_t *recs = json_object_get(root, "recommendations");
@@ -215,6 +266,26 @@ static void test_text(void **state)
     assert_non_null(strstr(s, "unknown"));
     assert_non_null(strstr(s, "$0.0020 known + unknown"));
     assert_null(strstr(s, "\033["));
+    /* the header: DAG, service (none sent) and the run's start in ISO 8601 */
+    assert_non_null(
+        strstr(s, "\n  DAG render-dag   service unknown   run start 2023-11-14T22:13:20.000Z\n"));
+    /* $0.002 known x 1000 = $2.00, at least (b's cost is unknown) */
+    assert_non_null(strstr(s, "\n  cost per 1,000 runs >= $2.00 (extrapolated from this run: its "
+                              "cost x 1000)\n"));
+    /* the one fix (see test_json): 400 ms of 1000 */
+    assert_non_null(strstr(s, "\nTop 1 fix (largest estimated savings first)\n  1. parallelize    "
+                              "   saves 400.0 ms (40.0% of the run's wall time)  (hypothesis)\n"));
+    assert_null(strstr(s, "combined:")); /* one fix is no combination */
+    /* tools by name instead of a line per call: grep, 1 call of 12.5 ms */
+    assert_non_null(strstr(s, "\nTools\n  TOOL  CALLS     P50 ms     MAX ms   TOTAL ms FAILURES\n"
+                              "  grep      1       12.5       12.5       12.5        0\n"));
+    assert_null(strstr(s, "tool grep"));
+    /* by model: no cache column (no model used a cache); haiku's cost split
+     * without its zero parts; mystery's unknown cost has none */
+    assert_non_null(strstr(s, "\n  MODEL    CALLS      INPUT     OUTPUT         COST\n"
+                              "  haiku        1       1000        200      $0.0020\n"
+                              "    cost: uncached input $0.0010, output $0.0010\n"
+                              "  mystery      1         10         10      unknown\n"));
     dp_buf_free(&out);
 
     /* colour adds ANSI codes only when asked */
@@ -394,9 +465,11 @@ static void test_json_layout(void **state)
     json_t *r = json_loads(out.data, 0, NULL);
     assert_non_null(r);
 
-    KEYS(r, "report", "trace_id", "dag_id", "late", "partial", "partial_reason",
-         "supersedes_partial", "span_count", "summary", "nodes", "critical_path", "by_model",
-         "bottlenecks", "recommendations");
+    KEYS(r, "report", "trace_id", "dag_id", "service", "start_time", "start_unix_nano", "late",
+         "partial", "partial_reason", "supersedes_partial", "span_count", "summary", "nodes",
+         "critical_path", "by_model", "tool_stats", "bottlenecks", "recommendations", "top_fixes");
+    assert_true(json_is_string(json_object_get(r, "start_time")));
+    assert_true(json_is_integer(json_object_get(r, "start_unix_nano")));
     assert_true(json_is_string(json_object_get(r, "dag_id")));
     assert_true(json_is_integer(json_object_get(r, "span_count")));
     assert_true(json_is_false(json_object_get(r, "late")));
@@ -404,7 +477,11 @@ static void test_json_layout(void **state)
     KEYS(s, "summary", "wall_ms", "execution_ms", "critical_path_ms", "parallelism", "speedup",
          "speedup_if_independent", "node_count", "retries", "llm_calls", "tool_calls", "tokens",
          "cost_usd", "cost_complete", "unknown_cost_calls", "coerced_values", "ignored_values",
-         "duplicate_spans", "dependencies", "aggregate_spans", "duplicate_layer_spans");
+         "duplicate_spans", "dependencies", "aggregate_spans", "duplicate_layer_spans",
+         "cost_per_1000_runs_usd");
+    /* $0.3 x 1000 */
+    assert_true(json_is_real(json_object_get(s, "cost_per_1000_runs_usd")));
+    assert_float_equal(num(s, "cost_per_1000_runs_usd"), 300.0, EPS);
     assert_true(json_is_real(json_object_get(s, "wall_ms"))); /* 300.0, not 300 */
     assert_true(json_is_real(json_object_get(s, "speedup")));
     assert_true(json_is_integer(json_object_get(s, "node_count")));
@@ -434,8 +511,16 @@ static void test_json_layout(void **state)
 
     KEYS(json_object_get(r, "critical_path"), "critical_path", "duration_ms", "nodes");
     json_t *m0 = json_array_get(json_object_get(r, "by_model"), 0);
-    KEYS(m0, "by_model entry", "model", "calls", "tokens", "cost_usd");
+    KEYS(m0, "by_model entry", "model", "calls", "tokens", "cost_usd", "cost_split");
     assert_true(json_is_integer(json_object_get(m0, "calls")));
+    KEYS(json_object_get(m0, "cost_split"), "cost_split", "input", "cache_read", "cache_write",
+         "output", "given");
+
+    json_t *ts = json_object_get(r, "tool_stats");
+    assert_int_equal(json_array_size(ts), 1);
+    KEYS(json_array_get(ts, 0), "tool_stats entry", "name", "calls", "p50_ms", "max_ms", "total_ms",
+         "failures");
+    assert_float_equal(num(json_array_get(ts, 0), "p50_ms"), 30.0, EPS);
 
     json_t *bs = json_object_get(r, "bottlenecks");
     assert_true(json_array_size(bs) >= 1);
@@ -450,9 +535,20 @@ static void test_json_layout(void **state)
     for (size_t i = 0; i < json_array_size(recs); i++) {
         json_t *x = json_array_get(recs, i);
         KEYS(x, "recommendation", "type", "priority", "savings", "hypothesis", "overlaps_with",
-             "description", "implementation");
+             "description", "implementation", "nodes");
         KEYS(json_object_get(x, "savings"), "savings", "time_ms", "tokens", "cost_usd");
+        assert_true(json_is_array(json_object_get(x, "nodes")));
     }
+    json_t *top = json_object_get(r, "top_fixes");
+    KEYS(top, "top_fixes", "fixes", "combined_savings");
+    KEYS(json_object_get(top, "combined_savings"), "combined_savings", "at_least", "at_most",
+         "overlapping");
+    KEYS(json_object_get(json_object_get(top, "combined_savings"), "at_least"), "at_least",
+         "time_ms", "tokens", "cost_usd");
+    assert_true(json_array_size(json_object_get(top, "fixes")) >= 1);
+    for (size_t i = 0; i < json_array_size(json_object_get(top, "fixes")); i++)
+        KEYS(json_array_get(json_object_get(top, "fixes"), i), "top fix", "recommendation", "type",
+             "share_pct", "share_of", "savings");
     json_decref(r);
     dp_buf_free(&out);
     dp_run_profile_destroy(p);
@@ -557,7 +653,7 @@ static void test_json_non_finite(void **state)
 /* The start of the "By model" line of model, or NULL. */
 static const char *model_line(const char *report, const char *model)
 {
-    const char *sec = strstr(report, "\nBy model\n");
+    const char *sec = strstr(report, "\nBy model");
     assert_non_null(sec);
     char needle[128];
     snprintf(needle, sizeof(needle), "\n  %s", model);
@@ -567,7 +663,8 @@ static const char *model_line(const char *report, const char *model)
 
 /* "By model": the name column is as wide as the longest name (in
  * characters, not bytes), so a dated model name is never cut; past 40
- * characters a name is cut to 37 plus "...". */
+ * characters a name is cut to 37 plus "...". The calls follow in a column
+ * of 6 after one space. */
 static void test_text_model_column(void **state)
 {
     (void)state;
@@ -585,13 +682,13 @@ static void test_text_model_column(void **state)
      * spaces, "modèle" (6 characters, 7 bytes) gets 20 */
     const char *l = model_line(out.data, "claude-3-5-sonnet-20241022");
     assert_non_null(l);
-    assert_memory_equal(l, "  claude-3-5-sonnet-20241022 calls", 34);
+    assert_memory_equal(l, "  claude-3-5-sonnet-20241022      1", 35);
     l = model_line(out.data, "haiku");
     assert_non_null(l);
-    assert_memory_equal(l, "  haiku                      calls", 34);
+    assert_memory_equal(l, "  haiku                           1", 35);
     l = model_line(out.data, "mod\xC3\xA8le");
     assert_non_null(l);
-    assert_memory_equal(l, "  mod\xC3\xA8le                     calls", 35);
+    assert_memory_equal(l, "  mod\xC3\xA8le                          1", 36);
     dp_buf_free(&out);
     dp_run_profile_destroy(p);
 
@@ -607,13 +704,123 @@ static void test_text_model_column(void **state)
     assert_int_equal(dp_render_text(p, NULL, &out), 0);
     l = model_line(out.data, "a-very");
     assert_non_null(l);
-    assert_memory_equal(l, "  a-very-long-model-name-from-a-custom-... calls", 48);
+    assert_memory_equal(l, "  a-very-long-model-name-from-a-custom-...      1", 49);
     l = model_line(out.data, "haiku");
     assert_non_null(l);
     /* 5 characters + 35 spaces = 40 */
-    assert_memory_equal(l, "  haiku                                    calls", 48);
+    assert_memory_equal(l, "  haiku                                         1", 49);
     dp_buf_free(&out);
     dp_run_profile_destroy(p);
+}
+
+/* The text of section `title` (from its line to the blank line after it), or NULL. */
+static char *section(const char *report, const char *title)
+{
+    static char buf[4096];
+    const char *at = strstr(report, title);
+    if (!at)
+        return NULL;
+    const char *end = strstr(at, "\n\n");
+    size_t n = end ? (size_t)(end - at) : strlen(at);
+    if (n >= sizeof(buf))
+        n = sizeof(buf) - 1;
+    memcpy(buf, at, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The profile of the trace t (default configuration) and its text report in *out. */
+static dp_run_profile *text_report(dp_buf *out)
+{
+    dp_run_profile *p = NULL;
+    assert_int_equal(dp_profile_build(t.spans, t.count, NULL, &p), 0);
+    dp_buf_init(out, 1 << 20);
+    assert_int_equal(dp_render_text(p, NULL, out), 0);
+    return p;
+}
+
+/* No lines of zeros. Run 1: a (haiku, 100 in / 10 out: 100 x 1 + 10 x 5 =
+ * $0.00015) and b, a node that calls nothing: the tokens line has no cache
+ * parts, b has no line in "Cost by node" (it costs $0). Run 2: one node and a
+ * tool call, no model: no tokens, cost or cost-at-scale line, no "Cost by
+ * node" and no "By model" section. */
+static void test_text_no_zero_lines(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "root", -1, 0, 300);
+    sb_node(&t, sb_span(&t, "a", root, 0, 100), "a", "haiku", 100, 10);
+    sb_str(&t, sb_span(&t, "b", root, 0, 100), "dag.node.id", "b");
+    dp_buf out;
+    dp_run_profile *p = text_report(&out);
+    assert_non_null(strstr(out.data, "\n  tokens           110 (input 100, output 10)\n"));
+    assert_non_null(strstr(out.data, "\n  cost             $0.000150\n"));
+    /* $0.00015 x 1000 = $0.15 */
+    assert_non_null(strstr(out.data, "\n  cost per 1,000 runs $0.1500 (extrapolated"));
+    char *costs = section(out.data, "\nCost by node\n");
+    assert_non_null(costs);
+    assert_non_null(strstr(costs, "\n  a "));
+    assert_null(strstr(costs, "\n  b "));
+    dp_buf_free(&out);
+    dp_run_profile_destroy(p);
+
+    sb_init(&t);
+    root = sb_span(&t, "root", -1, 0, 100);
+    int n = sb_span(&t, "n", root, 0, 100);
+    sb_str(&t, n, "dag.node.id", "n");
+    sb_str(&t, sb_span(&t, "t", n, 10, 20), "gen_ai.tool.name", "ls");
+    p = text_report(&out);
+    assert_null(strstr(out.data, "  tokens "));
+    assert_null(strstr(out.data, "  cost "));
+    assert_null(strstr(out.data, "cost per 1,000 runs"));
+    assert_null(strstr(out.data, "Cost by node"));
+    assert_null(strstr(out.data, "By model"));
+    assert_non_null(
+        strstr(out.data, "\n  ls        1       10.0       10.0       10.0        0\n"));
+    dp_buf_free(&out);
+    dp_run_profile_destroy(p);
+}
+
+/* The top fixes of the overlapping case of test_report_figures.c, in text:
+ * restructure_dag 600 ms (60 % of 1000 ms), parallelize 400 ms (40 %),
+ * model_downgrade $0.2 of $0.5 (40 %); together 600 to 1000 ms (the first
+ * two overlap) and $0.2. */
+static void test_text_top_fixes(void **state)
+{
+    (void)state;
+    static dp_recommendation recs[3];
+    memset(recs, 0, sizeof(recs));
+    recs[0].type = DP_REC_PARALLELIZE;
+    recs[0].savings_time_ms = 400;
+    recs[0].overlaps = 1u << DP_REC_RESTRUCTURE_DAG;
+    recs[1].type = DP_REC_MODEL_DOWNGRADE;
+    recs[1].savings_cost_usd = 0.2;
+    recs[2].type = DP_REC_RESTRUCTURE_DAG;
+    recs[2].savings_time_ms = 600;
+    recs[2].overlaps = 1u << DP_REC_PARALLELIZE;
+    for (int i = 0; i < 3; i++)
+        recs[i].savings_cost_known = true;
+    dp_run_profile p;
+    memset(&p, 0, sizeof(p));
+    p.dag_id = "d";
+    p.wall_ms = 1000;
+    p.cost_usd = 0.5;
+    p.cost_any_known = p.cost_complete = true;
+    p.speedup_if_independent = -1;
+    p.recommendations = recs;
+    p.recommendation_count = 3;
+    dp_buf out;
+    dp_buf_init(&out, 1 << 20);
+    assert_int_equal(dp_render_text(&p, NULL, &out), 0);
+    assert_non_null(strstr(out.data,
+                           "\nTop 3 fixes (largest estimated savings first)\n"
+                           "  1. restructure_dag   saves 600.0 ms (60.0% of the run's wall time)\n"
+                           "  2. parallelize       saves 400.0 ms (40.0% of the run's wall time)\n"
+                           "  3. model_downgrade   saves $0.2000 (40.0% of the run's cost)\n"
+                           "  combined: 600.0 ms to 1000.0 ms, $0.2000  (some claim the same "
+                           "savings: from the best set that does not overlap up to the sum, an "
+                           "upper bound)\n"));
+    dp_buf_free(&out);
 }
 
 /* A run of many nodes renders whole in both formats, into a buffer that
@@ -668,6 +875,8 @@ int main(void)
         cmocka_unit_test(test_json_non_finite),
         cmocka_unit_test(test_text_model_column),
         cmocka_unit_test(test_many_nodes),
+        cmocka_unit_test(test_text_no_zero_lines),
+        cmocka_unit_test(test_text_top_fixes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

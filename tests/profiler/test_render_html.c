@@ -62,13 +62,16 @@ static dp_node_profile nodes[3];
 static size_t deps1[] = {0, 2}, deps2[] = {1};
 static size_t path[] = {0, 1};
 static dp_tool_call_profile tools[] = {{"grep <x>", 12.5, false}};
+static dp_tool_stat tool_stats[] = {{"grep <x>", 1, 12.5, 12.5, 12.5, 1}};
 static dp_call_profile calls[] = {
     {1, true, false, "chat", "gpt-<4o>", 600.0, 300.0, true, {1000, 200, 300, 0}, 0.25, true},
     {0, false, true, "grep <x>", NULL, 50.0, 12.5, false, {0}, 0, true},
     {-1, true, false, "embeddings", "e5", 0.0, 10.0, true, {5, 0, 0, 0}, 0, true},
 };
 static dp_bottleneck findings[1];
-static dp_recommendation recs[1];
+static dp_recommendation recs[2];
+static const size_t rec_nodes[] = {1};
+static dp_model_usage models[1];
 
 static void build(dp_run_profile *p)
 {
@@ -142,6 +145,8 @@ static void build(dp_run_profile *p)
     p->critical_path_count = 2;
     p->calls = calls;
     p->call_count = 3;
+    p->tool_stats = tool_stats; /* as dp_report_tool_stats() makes them of the one tool call */
+    p->tool_stat_count = 1;
     findings[0] = (dp_bottleneck){
         .type = DP_BOTTLENECK_SLOW_NODE, .node = 1, .severity = DP_SEVERITY_HIGH, .impact_pct = 50};
     snprintf(findings[0].details, sizeof(findings[0].details), "node </td><script>x</script>");
@@ -155,8 +160,24 @@ static void build(dp_run_profile *p)
                                   .savings_cost_usd = 0.125,
                                   .savings_cost_known = true};
     snprintf(recs[0].description, sizeof(recs[0].description), "cache 'it'");
+    recs[0].overlaps = 1u << DP_REC_PARALLELIZE;
+    recs[0].nodes = rec_nodes;
+    recs[0].node_count = 1;
+    recs[1] = (dp_recommendation){.type = DP_REC_PARALLELIZE,
+                                  .priority = DP_SEVERITY_MEDIUM,
+                                  .savings_time_ms = 400,
+                                  .savings_cost_known = true,
+                                  .overlaps = 1u << DP_REC_CACHE};
     p->recommendations = recs;
-    p->recommendation_count = 1;
+    p->recommendation_count = 2;
+    models[0] = (dp_model_usage){.model = "gpt-<4o>",
+                                 .calls = 1,
+                                 .tokens = {1000, 200, 300, 0},
+                                 .cost_usd = 0.25,
+                                 .cost_known = true,
+                                 .cost_split = {0.1, 0.05, 0, 0.1, 0}};
+    p->models = models;
+    p->model_count = 1;
 }
 
 static size_t count(const char *hay, const char *needle)
@@ -216,10 +237,43 @@ static void test_page_structure(void **state)
     /* 3 edges: 0->1 on the path, 2->1 and 1->2 (the cycle) are not */
     assert_int_equal(count(h, "<path class=\"ge explicit crit\""), 1);
     assert_int_equal(count(h, "<path class=\"ge explicit\""), 2);
-    /* the finding links to its node; the top fix to its recommendation */
+    /* the finding links to its node's row, waterfall row and graph box,
+     * each of which has that anchor; the top fix to its recommendation */
     assert_non_null(strstr(h, "href=\"#ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-n1\""));
+    assert_non_null(
+        strstr(h, "<a href=\"#ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-n1\">q&quot;u&#39;o&amp;te</a> "
+                  "<small>(<a href=\"#ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-w1\">waterfall</a>, "
+                  "<a href=\"#ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-g1\">graph</a>)</small>"));
+    assert_non_null(strstr(h, "id=\"ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-w1\""));
+    assert_non_null(strstr(h, "id=\"ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-g1\""));
+    assert_int_equal(count(h, "id=\"ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-g"), 3);
     assert_non_null(strstr(h, "href=\"#ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-b0\""));
     assert_non_null(strstr(h, "href=\"#ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-r0\""));
+    /* the recommendation names its node, as a link */
+    assert_non_null(
+        strstr(h, "<span class=\"rec-nodes\">nodes: <a "
+                  "href=\"#ra0a1a2a3a4a5a6a7a8a9aaabacadaeaf-n1\">q&quot;u&#39;o&amp;te</a>"
+                  "</span>"));
+    /* top fixes: cache saves $0.125 of $0.25 (50 % of the cost, more than
+     * 250.5 ms of 1000), parallelize 400 ms (40 % of the wall time): cache
+     * first. Together: the two overlap in time, so 400 (the larger) to
+     * 250.5 + 400 = 650.5 ms; cache's 300 tokens and $0.125 alone. */
+    const char *fixes = strstr(h, "<ol class=\"top-fixes\">");
+    assert_non_null(fixes);
+    assert_true(strstr(fixes, "-r0\"><b>cache</b>") < strstr(fixes, "-r1\"><b>parallelize</b>"));
+    assert_non_null(strstr(fixes, "<span class=\"share\">(50.0% of the run's cost)</span>"));
+    assert_non_null(strstr(fixes, "<span class=\"share\">(40.0% of the run's wall time)</span>"));
+    assert_non_null(strstr(h, "<p class=\"combined\" data-overlapping=\"1\">Together: <b>400.0 ms "
+                              "to 650.5 ms, 300 tokens, $0.125</b>"));
+    /* tools by name: grep <x>, 1 call of 12.5 ms, failed */
+    assert_non_null(strstr(h, "<tr data-tool=\"grep &lt;x&gt;\"><td class=\"tool-name\">grep "
+                              "&lt;x&gt;</td><td class=\"n calls\">1</td><td class=\"n p50\">12.5 "
+                              "ms</td><td class=\"n max\">12.5 ms</td><td class=\"n total\">12.5 "
+                              "ms</td><td class=\"n failures\">1</td></tr>"));
+    /* the model's cost split in figures, only its non-zero parts */
+    assert_non_null(strstr(h, "<tr data-model=\"gpt-&lt;4o&gt;\">"));
+    assert_non_null(strstr(h, "<small class=\"cost-split\">uncached input $0.1 &middot; cache read "
+                              "$0.05 &middot; output $0.1</small>"));
     /* figures as the JSON report writes them */
     assert_non_null(strstr(h, "<b>1000.0 ms</b>")); /* wall */
     assert_non_null(strstr(h, "<b>1.1</b>"));       /* parallelism */
@@ -232,7 +286,10 @@ static void test_page_structure(void **state)
                               "style=\"width:20.000%\" title=\"cache read $0.05\"></span><span "
                               "class=\"k-out\" style=\"width:40.000%\" title=\"output "
                               "$0.1\"></span></div>"));
-    assert_non_null(strstr(h, "2023-11-14 22:13:20.123 UTC"));
+    /* the run start in ISO 8601 (UTC) */
+    assert_non_null(strstr(h,
+                           "<span class=\"run-start\"><time datetime=\"2023-11-14T22:13:20.123Z\">"
+                           "2023-11-14T22:13:20.123Z</time></span>"));
     /* the wait is drawn before the node: 100 ms from 400 ms of a 1000 ms run */
     assert_non_null(strstr(h, "class=\"wait\" style=\"left:40.000%;width:10.000%\""));
     /* calls under their nodes: node 0 (tool) and node 1 (LLM) are expandable,
