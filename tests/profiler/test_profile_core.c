@@ -14,6 +14,7 @@
 
 #include "profile_types.h"
 #include "profile_lookup.h"
+#include "report_figures.h"
 #include "span_builder.h"
 
 static sb_trace t;
@@ -187,6 +188,34 @@ static void test_code_review_dag(void **state)
     assert_int_equal(p->recommendations[1].type, DP_REC_MODEL_DOWNGRADE);
     assert_float_equal(p->recommendations[1].savings_cost_usd, 0.1161, EPS);
     assert_int_equal(p->recommendations[1].priority, DP_SEVERITY_HIGH);
+    /* the downgrade concerns the three sonnet nodes, in node order (fetch
+     * 0, then analyze and check at 3421 by id, review at 3500) */
+    assert_int_equal(p->recommendations[1].node_count, 3);
+    const char *sonnet[] = {"analyze-complexity", "check-security", "review-performance"};
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(p->nodes[p->recommendations[1].nodes[i]].id, sonnet[i]);
+
+    /* Top fixes (metrics.md section 15): model_downgrade 0.1161 / 0.18539 =
+     * 62.62 % of the cost, then parallelize 6500 / 19000 = 34.21 % of the wall
+     * time; no overlap, so together 6500 ms and $0.1161 exactly. Cost per
+     * 1,000 runs: 0.18539 x 1000 = 185.39. */
+    dp_top_fixes top;
+    dp_report_top_fixes(p, &top);
+    assert_int_equal(top.count, 2);
+    assert_int_equal(top.rec[0], 1);
+    assert_int_equal(top.rec[1], 0);
+    assert_float_equal(top.share_pct[0], 0.1161 / 0.18539 * 100, 1e-6);
+    assert_float_equal(top.share_pct[1], 6500.0 / 19000.0 * 100, 1e-6);
+    assert_int_equal(top.share_of[0], DP_SHARE_COST);
+    assert_int_equal(top.share_of[1], DP_SHARE_WALL_TIME);
+    assert_false(top.overlapping);
+    assert_float_equal(top.at_least.time_ms, 6500.0, EPS);
+    assert_float_equal(top.at_most.time_ms, 6500.0, EPS);
+    assert_float_equal(top.at_least.cost_usd, 0.1161, EPS);
+    assert_float_equal(top.at_most.cost_usd, 0.1161, EPS);
+    double per_1000;
+    assert_true(dp_report_cost_per_1000_runs(p, &per_1000));
+    assert_float_equal(per_1000, 185.39, 1e-9);
     dp_run_profile_destroy(p);
 }
 
