@@ -110,6 +110,13 @@ typedef struct dp_run_record {
      * by the engine while outputs have the run; NULL without storage. An
      * output that finishes with the run later holds it (dp_progress_hold). */
     struct dp_progress *progress;
+    /* Per span, set by the engine while outputs have the run (NULL = none):
+     * true for a copy of a span that came earlier in the run or in the
+     * partial records it completes (same span id and start: a retried
+     * request). The profile counts such a span once and an output that
+     * forwards spans sends it once: it leaves out the copies. */
+    const bool *duplicate;
+    size_t duplicate_count; /* how many are true */
 } dp_run_record;
 
 /** Counters; a snapshot, each read atomically. */

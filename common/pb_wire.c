@@ -28,15 +28,15 @@ int dp_pb_read_varint(const uint8_t **pos, const uint8_t *end, uint64_t *out)
     return -1;
 }
 
-int dp_pb_next_any(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, const char **why)
+/* A field tag at *p: 0 with its number and wire type, or -1 with *why. */
+static int read_tag(const uint8_t **p, const uint8_t *end, uint32_t *number, int *wire_type,
+                    const char **why)
 {
-    const uint8_t *p = *pos;
+    const uint8_t *start = *p;
     uint64_t tag;
-    if (p >= end)
-        return 0;
     /* a tag is a 32-bit varint: at most 5 bytes (protobuf-c refuses longer
      * ones, even when the extra bytes are zero) */
-    if (dp_pb_read_varint(&p, end, &tag) < 0 || p - *pos > 5) {
+    if (dp_pb_read_varint(p, end, &tag) < 0 || *p - start > 5) {
         *why = "truncated or overlong field tag";
         return -1;
     }
@@ -44,11 +44,18 @@ int dp_pb_next_any(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, cons
         *why = "field number out of range";
         return -1;
     }
-    f->number = (uint32_t)(tag >> 3);
-    f->wire_type = (int)(tag & 7);
-    f->value = 0;
-    f->data = NULL;
-    f->len = 0;
+    *number = (uint32_t)(tag >> 3);
+    *wire_type = (int)(tag & 7);
+    return 0;
+}
+
+/*
+ * The payload of a field of wire type f->wire_type at *p, other than a
+ * group: into f (value, or data and len) and *p past it. 0, or -1 with *why.
+ */
+static int read_payload(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, const char **why)
+{
+    const uint8_t *p = *pos;
     switch (f->wire_type) {
     case DP_PB_VARINT:
         if (dp_pb_read_varint(&p, end, &f->value) < 0) {
@@ -90,10 +97,75 @@ int dp_pb_next_any(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, cons
         p += n;
         break;
     }
+    case DP_PB_EGROUP:
+        *why = "end group tag without its start group";
+        return -1;
     default:
         *why = "unsupported wire type";
         return -1;
     }
+    *pos = p;
+    return 0;
+}
+
+/*
+ * The group whose start tag (field f->number) was just read, up to *p:
+ * f->data and f->len get its fields, f->value how deep groups nest in it
+ * (1: none inside), and *p moves past its matching end tag. Nested groups
+ * are followed without recursion, their field numbers on a stack.
+ */
+static int read_group(const uint8_t **p, const uint8_t *end, dp_pb_field *f, const char **why)
+{
+    uint32_t open[DP_PB_MAX_GROUP_NESTING];
+    size_t depth = 1;
+    open[0] = f->number;
+    f->data = *p;
+    f->value = 1;
+    for (;;) {
+        const uint8_t *at = *p;
+        dp_pb_field inner = {0};
+        if (at >= end) {
+            *why = "group without its end group tag";
+            return -1;
+        }
+        if (read_tag(p, end, &inner.number, &inner.wire_type, why) < 0)
+            return -1;
+        if (inner.wire_type == DP_PB_SGROUP) {
+            if (depth == DP_PB_MAX_GROUP_NESTING) {
+                *why = "groups nested more than 100 deep";
+                return -1;
+            }
+            open[depth++] = inner.number;
+            if (depth > f->value)
+                f->value = depth;
+        } else if (inner.wire_type == DP_PB_EGROUP) {
+            if (inner.number != open[depth - 1]) {
+                *why = "end group tag does not match its start group";
+                return -1;
+            }
+            if (--depth == 0) {
+                f->len = (size_t)(at - f->data);
+                return 0;
+            }
+        } else if (read_payload(p, end, &inner, why) < 0) {
+            return -1;
+        }
+    }
+}
+
+int dp_pb_next_any(const uint8_t **pos, const uint8_t *end, dp_pb_field *f, const char **why)
+{
+    const uint8_t *p = *pos;
+    if (p >= end)
+        return 0;
+    if (read_tag(&p, end, &f->number, &f->wire_type, why) < 0)
+        return -1;
+    f->value = 0;
+    f->data = NULL;
+    f->len = 0;
+    if (f->wire_type == DP_PB_SGROUP ? read_group(&p, end, f, why) < 0
+                                     : read_payload(&p, end, f, why) < 0)
+        return -1;
     *pos = p;
     return 1;
 }

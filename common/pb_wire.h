@@ -30,27 +30,41 @@
 #include "buf.h"
 #include "dp_err.h"
 
-/** Wire types (groups, 3 and 4, are not used by OTLP). */
+/**
+ * Wire types. OTLP declares no group fields, but a group (start group 3 ...
+ * matching end group 4) is legal as an unknown field, as protobuf parsers
+ * keep it: the reader returns it whole, as one DP_PB_SGROUP field.
+ */
 enum dp_pb_wire_type {
     DP_PB_VARINT = 0,
     DP_PB_I64 = 1,
     DP_PB_LEN = 2,
+    DP_PB_SGROUP = 3,
+    DP_PB_EGROUP = 4,
     DP_PB_I32 = 5,
 };
+
+/** Deepest nesting of groups in groups the reader follows (protobuf's
+ *  default recursion limit; deeper is malformed). */
+#define DP_PB_MAX_GROUP_NESTING 100
 
 /** One field read off the wire. */
 typedef struct dp_pb_field {
     uint32_t number;
     int wire_type;
-    uint64_t value;      /* VARINT, I64 and I32 fields */
-    const uint8_t *data; /* LEN fields: the payload (a view into the input) */
+    uint64_t value;      /* VARINT, I64 and I32 fields; DP_PB_SGROUP: how deep its
+                            groups nest (1: no group inside it) */
+    const uint8_t *data; /* LEN fields: the payload (a view into the input);
+                            DP_PB_SGROUP: the group's fields, without its end tag */
     size_t len;
 } dp_pb_field;
 
 /**
  * Read the field at *pos (not past end) and advance *pos.
  * Returns 1 for a field, 0 at the end, -1 when malformed (*why says how,
- * e.g. "length runs past the end of the message").
+ * e.g. "length runs past the end of the message"). A group is read up to
+ * its matching end group tag (same field number, nested groups matched
+ * too); an end group tag without its start group is malformed.
  */
 DP_MUST_CHECK static inline int dp_pb_next(const uint8_t **pos, const uint8_t *end, dp_pb_field *f,
                                            const char **why);
@@ -103,8 +117,9 @@ static inline size_t dp_pb_varint_size(uint64_t v)
     return n;
 }
 
-/** Deepest dp_pb_begin() nesting a writer accepts. */
-#define DP_PB_MAX_NESTING 96
+/** Deepest dp_pb_begin() nesting a writer accepts (more than protobuf's
+ *  default recursion limit of 100 messages). */
+#define DP_PB_MAX_NESTING 104
 
 /** Nested messages whose sizes a writer keeps without allocating. */
 #define DP_PB_INLINE_SIZES 256

@@ -562,10 +562,17 @@ static void layout_free(enrich_layout *l)
     free(l->node_bottlenecks);
 }
 
+/* Whether span i of the run is sent: not a copy of one sent already
+ * (dp_run_record.duplicate: a retried request's spans). */
+static bool span_sent(const dp_run_record *run, size_t i)
+{
+    return !run->duplicate || !run->duplicate[i];
+}
+
 /* Work out what each span gets and the order spans are written in (grouped
- * by ResourceSpans, then ScopeSpans, arrival order within each); the
- * context covers every span. 0, or -1 on out of memory or a bad run (l is
- * then freed). */
+ * by ResourceSpans, then ScopeSpans, arrival order within each), leaving
+ * out the run's duplicates; the context covers every span sent. 0, or -1
+ * on out of memory or a bad run (l is then freed). */
 static int layout_build(enrich_layout *l, const dp_run_record *run, const dp_run_profile *profile)
 {
     int result = -1;
@@ -637,10 +644,14 @@ static int layout_build(enrich_layout *l, const dp_run_record *run, const dp_run
     }
 
     /* what each span gets, and how many spans each ScopeSpans holds */
+    size_t sent = 0;
     for (size_t i = 0; i < run->span_count; i++) {
         const dp_span_ref *s = &run->spans[i];
         span_plan *sp = &plan[i];
         sp->node = -1;
+        if (!span_sent(run, i))
+            continue;
+        sent++;
         if (profile) {
             sp->node = nodes ? find_node(profile, node_by_span, s->span_id) : -1;
             sp->root = profile->has_root && memcmp(profile->root_span_id, s->span_id, 8) == 0;
@@ -679,11 +690,11 @@ static int layout_build(enrich_layout *l, const dp_run_record *run, const dp_run
         const dp_span_ref *s = &run->spans[i];
         size_t k = s->scope_index < run->scope_count ? s->scope_index : run->scope_count;
         scope_plan *sc = &scopes[scopes[k].same_scope];
-        order[sc->first + sc->span_count++] = i;
+        if (span_sent(run, i))
+            order[sc->first + sc->span_count++] = i;
     }
 
-    l->ctx = (enrich_ctx){run,   profile, node_bottlenecks, plan, scopes, order,
-                          slots, 0,       run->span_count};
+    l->ctx = (enrich_ctx){run, profile, node_bottlenecks, plan, scopes, order, slots, 0, sent};
     l->plan = plan;
     l->scopes = scopes;
     l->order = order;
@@ -801,7 +812,8 @@ int dp_enrich_run_split(const dp_run_record *run, const dp_run_profile *profile,
     int rc = DP_ENOMEM;
     if (!emit || layout_build(&l, run, profile) != 0)
         return DP_ENOMEM;
-    if (run->span_count == 0) {
+    size_t sent = l.ctx.to; /* the spans the requests hold: no duplicate */
+    if (sent == 0) {
         rc = DP_OK;
         goto out;
     }
@@ -812,7 +824,7 @@ int dp_enrich_run_split(const dp_run_record *run, const dp_run_profile *profile,
     rc = encode_range(&l, max, &b, NULL);
     if (rc != DP_EFULL) {
         if (rc == DP_OK)
-            rc = emit(arg, &b, run->span_count);
+            rc = emit(arg, &b, sent);
         dp_buf_free(&b);
         goto out;
     }
@@ -826,9 +838,9 @@ int dp_enrich_run_split(const dp_run_record *run, const dp_run_profile *profile,
      * makes a request too large goes in a request of its own.
      */
     rc = DP_ENOMEM;
-    if (!(entry = malloc(run->span_count * sizeof(*entry))))
+    if (!(entry = malloc(sent * sizeof(*entry))))
         goto out;
-    for (size_t o = 0; o < run->span_count; o++)
+    for (size_t o = 0; o < sent; o++)
         if (span_entry_size(&l.ctx, o, &entry[o]) != 0)
             goto out;
     request_size cur = {0, 0, 0, false, false};
@@ -875,7 +887,7 @@ int dp_enrich_run_split(const dp_run_record *run, const dp_run_profile *profile,
         cur.closed += dp_pb_len_field_size(cur.resource);
         cur.in_resource = false;
     }
-    rc = emit_range(&l, start, run->span_count, request_size_total(&cur), emit, arg);
+    rc = emit_range(&l, start, sent, request_size_total(&cur), emit, arg);
 out:
     free(entry);
     layout_free(&l);

@@ -21,8 +21,9 @@
 
 /**
  * Append to `out` one encoded ExportTraceServiceRequest holding every span
- * of `run`, grouped by resource and scope, enriched from `profile`
- * (profile may be NULL: then the spans pass through unchanged).
+ * of `run` but its duplicates (run->duplicate: the copies a retried request
+ * brought, sent once), grouped by resource and scope, enriched from
+ * `profile` (profile may be NULL: then the spans pass through unchanged).
  * Returns 0, or -1 when out of memory / over the buffer's cap (out is then
  * left as it was).
  */

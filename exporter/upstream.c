@@ -590,6 +590,12 @@ int dp_upstream_submit_logs(dp_upstream *up, const void *bytes, size_t len,
     return dp_upstream_submit(up, DP_UPSTREAM_LOGS, bytes, len, log_record_count);
 }
 
+void dp_upstream_count_duplicates(dp_upstream *up, dp_upstream_signal signal, uint64_t n)
+{
+    if (n && dp_upstream_enabled(up, signal))
+        count(&up->senders[signal], &up->senders[signal].stats.duplicate_items, n);
+}
+
 void dp_upstream_get_stats(dp_upstream *up, dp_upstream_signal signal, dp_upstream_stats *out)
 {
     memset(out, 0, sizeof(*out));

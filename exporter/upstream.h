@@ -64,6 +64,8 @@ typedef struct dp_upstream_stats {
     uint64_t queue_items;           /**< queued and in flight, now */
     uint64_t queue_bytes;           /**< queued and in flight, now */
     uint64_t queue_oldest_age_ms;   /**< age of the oldest request queued or in flight, now */
+    uint64_t duplicate_items;       /**< never sent: copies of an item of the same run sent
+                                         once (spans of a retried request) */
 } dp_upstream_stats;
 
 /**
@@ -141,6 +143,9 @@ int dp_upstream_submit_metrics(dp_upstream *up, const void *bytes, size_t len,
 /** dp_upstream_submit() for an ExportLogsServiceRequest. */
 int dp_upstream_submit_logs(dp_upstream *up, const void *bytes, size_t len,
                             uint64_t log_record_count);
+
+/** Count n items of `signal` left out as copies of ones sent (duplicate_items). */
+void dp_upstream_count_duplicates(dp_upstream *up, dp_upstream_signal signal, uint64_t n);
 
 /** Snapshot of one signal's counters (zeros for a disabled signal). */
 void dp_upstream_get_stats(dp_upstream *up, dp_upstream_signal signal, dp_upstream_stats *out);

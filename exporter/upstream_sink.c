@@ -118,7 +118,10 @@ static int upstream_on_run(dp_sink *sink, const dp_run_record *run, const dp_run
     /* the reports (when also wanted) do not depend on the delivery */
     if (u->opt.also)
         dp_sink_on_run(u->opt.also, run, profile);
-    if (run->span_count == 0)
+    /* the copies of spans a retried request brought are sent once */
+    size_t to_send = run->span_count - run->duplicate_count;
+    dp_upstream_count_duplicates(u->opt.upstream, DP_UPSTREAM_TRACES, run->duplicate_count);
+    if (to_send == 0)
         return 0;
     /* Late spans belong to a run already profiled and sent: they are
      * forwarded as they arrived, not enriched as if they were a run of their
@@ -141,15 +144,15 @@ static int upstream_on_run(dp_sink *sink, const dp_run_record *run, const dp_run
         if (d.requests > 1) {
             dp_hex(run->trace_id, 16, hex);
             dp_log_debug(COMPONENT, "run %s: %zu spans in %zu requests of at most %zu bytes", hex,
-                         run->span_count, d.requests, u->opt.max_request_bytes);
+                         to_send, d.requests, u->opt.max_request_bytes);
         }
     } else {
-        size_t lost = run->span_count - d.spans_queued;
+        size_t lost = to_send - d.spans_queued;
         atomic_fetch_add(&u->runs_failed, 1);
         atomic_fetch_add(&u->spans_undelivered, lost);
         dp_hex(run->trace_id, 16, hex);
-        dp_log_error(COMPONENT, "run %s: %zu of %zu span(s) not delivered: %s", hex, lost,
-                     run->span_count, why);
+        dp_log_error(COMPONENT, "run %s: %zu of %zu span(s) not delivered: %s", hex, lost, to_send,
+                     why);
     }
     /* metrics describe every profiled run, delivered or not (late spans are no run) */
     if (u->opt.metrics && enrich_with &&

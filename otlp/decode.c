@@ -194,21 +194,32 @@ static int next_field(walk_ctx *c, const ProtobufCMessageDescriptor *desc, const
     return fd ? 1 : 2; /* 2: unknown field, skipped */
 }
 
-/* Check one nested part; the reference parse also unpacks it with protobuf-c
- * (into the scratch arena, emptied by the caller) and returns it in *unpacked. */
+/* Check one nested part; *too_deep gets how many of its attributes nest too
+ * deep (to be left out: rewrite_part). The reference parse also unpacks it
+ * with protobuf-c (into the scratch arena, emptied by the caller; without
+ * its groups and too deep attributes, which protobuf-c cannot take) and
+ * returns it in *unpacked. */
 static int check_part(walk_ctx *c, const ProtobufCMessageDescriptor *desc, const dp_pb_field *f,
                       int depth, dp_otlp_wire_visit_fn visit, void *ctx,
-                      ProtobufCMessage **unpacked)
+                      ProtobufCMessage **unpacked, size_t *too_deep)
 {
     static const uint8_t empty[1];
     const uint8_t *data = f->len ? f->data : empty;
+    dp_otlp_wire_found found = {.drop_deep = true};
 
-    if (dp_otlp_wire_check_visit(desc, c->base, data, f->len, depth, visit, ctx, c->err,
+    if (dp_otlp_wire_check_visit(desc, c->base, data, f->len, depth, visit, ctx, &found, c->err,
                                  c->errlen) < 0)
         return DP_OTLP_EDECODE;
+    *too_deep = found.attributes_too_deep;
     if (!c->reference)
         return DP_OTLP_OK;
-    *unpacked = protobuf_c_message_unpack(desc, &c->alloc, f->len, data);
+    dp_str bytes = {(const char *)data, f->len};
+    if (dp_otlp_wire_for_pbc(desc, &found, &bytes, depth, &c->scratch) != DP_OTLP_OK) {
+        snprintf(c->err, c->errlen, "out of memory decoding a %s at offset %zu", desc->short_name,
+                 (size_t)(f->data - c->base));
+        return DP_OTLP_ENOMEM;
+    }
+    *unpacked = protobuf_c_message_unpack(desc, &c->alloc, bytes.len, (const uint8_t *)bytes.ptr);
     if (*unpacked)
         return DP_OTLP_OK;
     if (c->track.failed) {
@@ -226,14 +237,30 @@ static void scratch_empty(walk_ctx *c)
     c->track.failed = false;
 }
 
+/* A part (at depth `depth`) without its attributes that nest too deep: a
+ * copy in the caller's arena replaces *raw, and the attributes left out are
+ * counted. */
+static int rewrite_part(walk_ctx *c, const ProtobufCMessageDescriptor *desc, int depth, dp_str *raw)
+{
+    size_t dropped = 0;
+    int rc = dp_otlp_wire_rewrite(desc, *raw, depth, false, c->arena, raw, &dropped);
+    if (rc != DP_OTLP_OK) {
+        snprintf(c->err, c->errlen, "out of memory leaving out attributes nested too deep");
+        return rc == DP_OTLP_ENOMEM ? rc : DP_OTLP_EDECODE;
+    }
+    c->out->attributes_dropped += dropped;
+    return DP_OTLP_OK;
+}
+
 static int add_span(walk_ctx *c, const dp_pb_field *f, size_t scope_index, size_t rs_index,
                     size_t ss_index, size_t k)
 {
     dp_otlp_trace_batch *out = c->out;
     span_fields sp = {0};
     ProtobufCMessage *unpacked = NULL;
+    size_t too_deep = 0;
     int rc = check_part(c, &opentelemetry__proto__trace__v1__span__descriptor, f, 3,
-                        visit_span_field, &sp, &unpacked);
+                        visit_span_field, &sp, &unpacked, &too_deep);
     if (rc != DP_OTLP_OK)
         return rc;
     if (unpacked)
@@ -253,8 +280,12 @@ static int add_span(walk_ctx *c, const dp_pb_field *f, size_t scope_index, size_
     rc = grow(c, (void **)&out->spans, out->span_count, &c->span_cap, sizeof *out->spans);
     if (rc != DP_OTLP_OK)
         return rc;
+    dp_str raw = {(const char *)f->data, f->len};
+    if (too_deep && (rc = rewrite_part(c, &opentelemetry__proto__trace__v1__span__descriptor, 3,
+                                       &raw)) != DP_OTLP_OK)
+        return rc;
     dp_span_ref *ref = &out->spans[out->span_count++];
-    ref->raw = (dp_str){(const char *)f->data, f->len};
+    ref->raw = raw;
     ref->scope_index = (uint32_t)scope_index;
     memcpy(ref->trace_id, sp.trace_id, 16);
     memcpy(ref->span_id, sp.span_id, 8);
@@ -277,7 +308,7 @@ static int walk_scope_spans(walk_ctx *c, const uint8_t *data, size_t len, size_t
     dp_otlp_trace_batch *out = c->out;
     const uint8_t *pos = data, *end = data + len;
     dp_pb_field f;
-    size_t k = 0, scopes = 0;
+    size_t k = 0, scopes = 0, too_deep = 0;
     int rc;
 
     rc = grow(c, (void **)&out->scopes, out->scope_count, &c->scope_cap, sizeof *out->scopes);
@@ -294,10 +325,12 @@ static int walk_scope_spans(walk_ctx *c, const uint8_t *data, size_t len, size_t
             continue;
         if (f.number == 1) { /* scope */
             ProtobufCMessage *unpacked = NULL;
+            size_t deep = 0;
             rc = check_part(c, &opentelemetry__proto__common__v1__instrumentation_scope__descriptor,
-                            &f, 3, NULL, NULL, &unpacked);
+                            &f, 3, NULL, NULL, &unpacked, &deep);
             if (rc != DP_OTLP_OK)
                 return rc;
+            too_deep += deep;
             scratch_empty(c);
             if (scopes++ == 0)
                 scope->scope_raw = (dp_str){(const char *)f.data, f.len};
@@ -315,9 +348,14 @@ static int walk_scope_spans(walk_ctx *c, const uint8_t *data, size_t len, size_t
     if (scopes > 1) {
         /* given more than once: protobuf merges the occurrences */
         rc = merged_field(data, len, 1, c->arena, &scope->scope_raw);
-        if (rc != DP_OTLP_OK)
+        if (rc != DP_OTLP_OK) {
             snprintf(c->err, c->errlen, "out of memory merging resources or scopes");
+            return rc;
+        }
     }
+    if (too_deep)
+        rc = rewrite_part(c, &opentelemetry__proto__common__v1__instrumentation_scope__descriptor,
+                          3, &scope->scope_raw);
     return rc;
 }
 
@@ -328,7 +366,7 @@ static int walk_resource_spans(walk_ctx *c, const uint8_t *data, size_t len, siz
     dp_otlp_trace_batch *out = c->out;
     const uint8_t *pos = data, *end = data + len;
     dp_pb_field f;
-    size_t j = 0, resources = 0;
+    size_t j = 0, resources = 0, too_deep = 0;
     int rc;
 
     rc = grow(c, (void **)&out->resources, out->resource_count, &c->resource_cap,
@@ -344,10 +382,12 @@ static int walk_resource_spans(walk_ctx *c, const uint8_t *data, size_t len, siz
             continue;
         if (f.number == 1) { /* resource */
             ProtobufCMessage *unpacked = NULL;
+            size_t deep = 0;
             rc = check_part(c, &opentelemetry__proto__resource__v1__resource__descriptor, &f, 2,
-                            NULL, NULL, &unpacked);
+                            NULL, NULL, &unpacked, &deep);
             if (rc != DP_OTLP_OK)
                 return rc;
+            too_deep += deep;
             scratch_empty(c);
             if (resources++ == 0)
                 out->resources[res_index].resource_raw = (dp_str){(const char *)f.data, f.len};
@@ -363,9 +403,14 @@ static int walk_resource_spans(walk_ctx *c, const uint8_t *data, size_t len, siz
         return DP_OTLP_EDECODE;
     if (resources > 1) {
         rc = merged_field(data, len, 1, c->arena, &out->resources[res_index].resource_raw);
-        if (rc != DP_OTLP_OK)
+        if (rc != DP_OTLP_OK) {
             snprintf(c->err, c->errlen, "out of memory merging resources or scopes");
+            return rc;
+        }
     }
+    if (too_deep)
+        rc = rewrite_part(c, &opentelemetry__proto__resource__v1__resource__descriptor, 2,
+                          &out->resources[res_index].resource_raw);
     return rc;
 }
 

@@ -34,6 +34,10 @@ enum {
     DP_OTLP_ENOMEM = DP_ENOMEM,   /* arena cap or out of memory */
 };
 
+/** Deepest message nesting a request may have (protobuf's default
+ *  recursion limit; the request itself is depth 0). */
+#define DP_OTLP_NESTING_LIMIT 100
+
 /** One resource (ResourceSpans.resource) of a request, as encoded bytes. */
 typedef struct dp_otlp_resource_ref {
     dp_str resource_raw; /* encoded Resource message; empty when absent */
@@ -57,6 +61,10 @@ typedef struct dp_otlp_trace_batch {
                                  "resource_spans[0].scope_spans[1].spans[3]: trace_id is 5 bytes,
                                  want 16" */
     size_t reject_offset;     /* byte offset of that span in the request */
+    /* attributes (of spans, their events and links, resources and scopes)
+     * whose value nests deeper than protobuf's recursion limit: left out of
+     * the listed bytes, each counted in its message's dropped_attributes_count */
+    size_t attributes_dropped;
 } dp_otlp_trace_batch;
 
 /**

@@ -20,6 +20,7 @@
 struct dp_ingest {
     dp_ingest_options opt;
     _Atomic uint64_t spans_received, spans_accepted, spans_rejected, spans_refused;
+    _Atomic uint64_t attributes_dropped_nesting;
     _Atomic uint64_t metric_points, log_records;
     /* by outcome and signal, and the time spent: one relaxed add per request */
     _Atomic uint64_t requests_refused[DP_SIGNAL_COUNT], decode_errors[DP_SIGNAL_COUNT];
@@ -131,11 +132,17 @@ static void ingest_traces(dp_ingest *in, const uint8_t *data, size_t len, dp_are
     if (rc == DP_TRACE_TABLE_OK) {
         atomic_fetch_add(&in->spans_accepted, batch.span_count);
         atomic_fetch_add(&in->spans_rejected, batch.rejected);
+        atomic_fetch_add(&in->attributes_dropped_nesting, batch.attributes_dropped);
         out->status = DP_INGEST_OK;
         out->rejected = batch.rejected;
         if (batch.rejected)
             snprintf(out->message, sizeof(out->message), "%zu span(s) rejected; first: %s",
                      batch.rejected, batch.reject_message);
+        else if (batch.attributes_dropped)
+            /* a warning in partial_success: every span was accepted */
+            snprintf(out->message, sizeof(out->message),
+                     "%zu attribute(s) dropped: nested more than %d messages deep",
+                     batch.attributes_dropped, DP_OTLP_NESTING_LIMIT);
         if (stored)
             wal_settle(in, w, out);
         return;
@@ -277,6 +284,7 @@ void dp_ingest_get_stats(dp_ingest *in, dp_ingest_stats *o)
     o->spans_accepted = atomic_load(&in->spans_accepted);
     o->spans_rejected = atomic_load(&in->spans_rejected);
     o->spans_refused = atomic_load(&in->spans_refused);
+    o->attributes_dropped_nesting = atomic_load(&in->attributes_dropped_nesting);
     o->metric_points = atomic_load(&in->metric_points);
     o->log_records = atomic_load(&in->log_records);
     for (int s = 0; s < DP_SIGNAL_COUNT; s++) {

@@ -70,6 +70,10 @@ typedef struct dp_ingest_stats {
     uint64_t spans_accepted; /* stored in the table */
     uint64_t spans_rejected; /* unusable (partial_success) */
     uint64_t spans_refused;  /* refused for now (the client may retry) */
+    /* attributes of accepted spans (and their resources, scopes, events,
+     * links) left out: their value nests deeper than protobuf's recursion
+     * limit of 100 messages */
+    uint64_t attributes_dropped_nesting;
     uint64_t metric_points;
     uint64_t log_records;
     uint64_t requests_refused[DP_SIGNAL_COUNT]; /* DP_INGEST_UNAVAILABLE */

@@ -19,41 +19,71 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "decode.h"
 #include "pb_wire.h"
 #include "span.h"
 
-/** Deepest message nesting accepted (request → ... → nested AnyValue). */
-#define DP_OTLP_MAX_DEPTH 64
+/** Deepest message nesting accepted (request → ... → nested AnyValue), as
+ *  protobuf's default recursion limit: the top message is depth 0, and a
+ *  message or group at depth 101 is too deep. */
+#define DP_OTLP_MAX_DEPTH DP_OTLP_NESTING_LIMIT
+
+/** What a check found besides errors, for a caller that may rewrite. */
+typedef struct dp_otlp_wire_found {
+    /* in: an attribute (a KeyValue of a message with dropped_attributes_count)
+     * that nests deeper than DP_OTLP_MAX_DEPTH is counted below rather than
+     * an error */
+    bool drop_deep;
+    size_t attributes_too_deep; /* out: such attributes, to drop */
+    bool groups;                /* out: some unknown field is a group */
+} dp_otlp_wire_found;
 
 /**
  * Check that data is a well-formed encoding of `desc`: every field readable,
  * known fields with their wire type, nested messages checked recursively, at
  * most DP_OTLP_MAX_DEPTH levels, packed repeated scalars made of whole
- * values. Unknown fields are skipped (they are legal).
+ * values. Unknown fields are skipped (they are legal), groups among them.
  * On failure writes "offset N: Message.field: reason" to err and returns -1.
+ * found may be NULL (then nothing too deep is allowed).
  */
 int dp_otlp_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
-                       char *err, size_t errlen);
-
-/**
- * dp_otlp_wire_check() for a message nested `depth` levels inside a larger
- * one that starts at base: offsets in err count from base, and the nesting
- * limit counts the enclosing levels.
- */
-int dp_otlp_wire_check_at(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
-                          const uint8_t *data, size_t len, int depth, char *err, size_t errlen);
+                       dp_otlp_wire_found *found, char *err, size_t errlen);
 
 /** Called for each known field of the checked message, after that field passed. */
 typedef void (*dp_otlp_wire_visit_fn)(void *ctx, const dp_pb_field *f);
 
 /**
- * dp_otlp_wire_check_at() that also hands every known top-level field to
- * visit (in wire order, once it is checked), so a caller can read the
- * fields it needs in the same walk that validates them.
+ * dp_otlp_wire_check() for a message nested `depth` levels inside a larger
+ * one that starts at base (offsets in err count from base, and the nesting
+ * limit counts the enclosing levels), which also hands every known
+ * top-level field to visit (in wire order, once it is checked; a dropped
+ * attribute is not handed over), so a caller can read the fields it needs
+ * in the same walk that validates them. visit may be NULL.
  */
 int dp_otlp_wire_check_visit(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
                              const uint8_t *data, size_t len, int depth,
-                             dp_otlp_wire_visit_fn visit, void *ctx, char *err, size_t errlen);
+                             dp_otlp_wire_visit_fn visit, void *ctx, dp_otlp_wire_found *found,
+                             char *err, size_t errlen);
+
+/**
+ * Re-encode a message of type desc at depth `depth` that passed the check
+ * (with drop_deep): every attribute that nests deeper than DP_OTLP_MAX_DEPTH
+ * left out, and its message's dropped_attributes_count raised by as many (a
+ * field appended after the others: the last value counts); with
+ * strip_groups also without any group field. Everything else is kept, in
+ * order. *out is a copy in the arena; *dropped (may be NULL) gets how many
+ * attributes were left out. DP_OTLP_OK, DP_OTLP_ENOMEM or DP_OTLP_EDECODE.
+ */
+int dp_otlp_wire_rewrite(const ProtobufCMessageDescriptor *desc, dp_str in, int depth,
+                         bool strip_groups, dp_arena *arena, dp_str *out, size_t *dropped);
+
+/**
+ * Make checked bytes fit for protobuf-c, which refuses groups and has no
+ * nesting limit: when found says they hold a group or a too deep attribute,
+ * *bytes becomes a rewrite without them (dp_otlp_wire_rewrite()).
+ */
+int dp_otlp_wire_for_pbc(const ProtobufCMessageDescriptor *desc, const dp_otlp_wire_found *found,
+                         dp_str *bytes, int depth, dp_arena *arena);
 
 /**
  * The wire type a field of protobuf type t is encoded with (packed repeated

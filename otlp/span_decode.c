@@ -120,14 +120,20 @@ static ProtobufCMessage *unpack_checked(const ProtobufCMessageDescriptor *desc, 
     char err[8];
     ProtobufCAllocator alloc;
     dp_otlp_alloc_track track = {.arena = arena};
+    dp_otlp_wire_found found = {0};
     ProtobufCMessage *m;
 
-    if (dp_otlp_wire_check(desc, data, raw.len, err, sizeof err) < 0) {
+    if (dp_otlp_wire_check(desc, data, raw.len, &found, err, sizeof err) < 0) {
         *rc = DP_OTLP_EDECODE;
         return NULL;
     }
+    /* protobuf-c refuses groups: it unpacks the bytes without them */
+    dp_str bytes = {(const char *)data, raw.len};
+    *rc = dp_otlp_wire_for_pbc(desc, &found, &bytes, 0, arena);
+    if (*rc != DP_OTLP_OK)
+        return NULL;
     dp_otlp_arena_allocator_tracked(&track, &alloc);
-    m = protobuf_c_message_unpack(desc, &alloc, raw.len, data);
+    m = protobuf_c_message_unpack(desc, &alloc, bytes.len, (const uint8_t *)bytes.ptr);
     if (!m)
         *rc = track.failed ? DP_OTLP_ENOMEM : DP_OTLP_EDECODE;
     return m;

@@ -31,10 +31,20 @@ static ProtobufCMessage *unpack_request(const ProtobufCMessageDescriptor *desc, 
         }
         data = empty;
     }
-    if (dp_otlp_wire_check(desc, data, len, err, errlen) < 0)
+    dp_otlp_wire_found found = {0};
+    if (dp_otlp_wire_check(desc, data, len, &found, err, errlen) < 0)
         return NULL;
+    /* protobuf-c refuses groups: it counts the items of the bytes without
+     * them (the request is forwarded as it came) */
+    dp_str bytes = {(const char *)data, len};
+    *rc = dp_otlp_wire_for_pbc(desc, &found, &bytes, 0, arena);
+    if (*rc != DP_OTLP_OK) {
+        snprintf(err, errlen, "out of memory decoding a %zu-byte request", len);
+        return NULL;
+    }
+    *rc = DP_OTLP_EDECODE;
     dp_otlp_arena_allocator_tracked(&track, &alloc);
-    m = protobuf_c_message_unpack(desc, &alloc, len, data);
+    m = protobuf_c_message_unpack(desc, &alloc, bytes.len, (const uint8_t *)bytes.ptr);
     if (!m) {
         if (track.failed) {
             *rc = DP_OTLP_ENOMEM;

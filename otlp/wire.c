@@ -2,8 +2,17 @@
  * A schema-driven validity check over the shared wire reader (pb_wire.h).
  *
  * It gives byte offsets in error messages, bounds nesting depth (protobuf-c
- * has no limit), and checks every known field's wire type against the
- * generated descriptors. It reads only; it never allocates.
+ * has no limit) at protobuf's default recursion limit, and checks every
+ * known field's wire type against the generated descriptors. Unknown fields
+ * are skipped, groups (wire types 3 and 4) among them, as protobuf does; a
+ * group counts one level of nesting per group it is in. It reads only; it
+ * never allocates.
+ *
+ * An attribute (a KeyValue of a message that has a dropped_attributes_count)
+ * whose value nests deeper than the limit may be reported rather than
+ * refused (dp_otlp_wire_found.drop_deep); dp_otlp_wire_rewrite() then writes
+ * the message without it. The rewrite also strips groups for protobuf-c,
+ * which refuses them.
  *
  * The check runs on every byte the receiver takes, so the descriptors are
  * turned once into flat schemas: per message, a table indexed by field
@@ -13,8 +22,11 @@
  */
 #include "otlp_internal.h"
 
+#include "decode.h"
+
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
@@ -31,13 +43,18 @@ typedef struct wire_field {
     const ProtobufCFieldDescriptor *fd; /* NULL: unknown field */
     uint8_t want;                       /* wire type */
     bool packable;                      /* repeated scalar: may come as one LEN field */
+    bool attributes;                    /* its KeyValues may be dropped (and counted) */
     const wire_schema *sub;             /* nested message, else NULL */
 } wire_field;
 
 struct wire_schema {
     const ProtobufCMessageDescriptor *desc;
+    uint32_t dropped_attributes; /* number of its dropped_attributes_count, else 0 */
     wire_field fields[DP_WIRE_FAST_FIELDS];
 };
+
+/* A nested message deeper than DP_OTLP_MAX_DEPTH (check_message's third outcome). */
+#define WIRE_TOO_DEEP 1
 
 static wire_schema schemas[DP_WIRE_MAX_SCHEMAS];
 static size_t schema_count;
@@ -71,13 +88,25 @@ static const wire_schema *schema_find(const ProtobufCMessageDescriptor *desc)
     return NULL;
 }
 
-/* A field's entry; sub is the schema of its message type, if it has one. */
-static wire_field field_entry(const ProtobufCFieldDescriptor *fd, const wire_schema *sub)
+/* The number of desc's dropped_attributes_count, 0 when it has none. */
+static uint32_t dropped_attributes_field(const ProtobufCMessageDescriptor *desc)
+{
+    const ProtobufCFieldDescriptor *fd =
+        protobuf_c_message_descriptor_get_field_by_name(desc, "dropped_attributes_count");
+    return fd && fd->type == PROTOBUF_C_TYPE_UINT32 ? fd->id : 0;
+}
+
+/* A field of desc; sub is the schema of its message type, if it has one. */
+static wire_field field_entry(const ProtobufCMessageDescriptor *desc,
+                              const ProtobufCFieldDescriptor *fd, const wire_schema *sub)
 {
     wire_field w;
     w.fd = fd;
     w.want = (uint8_t)dp_otlp_wire_type_for(fd->type);
     w.packable = fd->label == PROTOBUF_C_LABEL_REPEATED && w.want != DP_PB_LEN;
+    w.attributes = fd->type == PROTOBUF_C_TYPE_MESSAGE && fd->label == PROTOBUF_C_LABEL_REPEATED &&
+                   fd->descriptor == &opentelemetry__proto__common__v1__key_value__descriptor &&
+                   dropped_attributes_field(desc) != 0;
     w.sub = sub;
     return w;
 }
@@ -90,11 +119,12 @@ static const wire_schema *schema_add(const ProtobufCMessageDescriptor *desc)
         return found;
     wire_schema *s = &schemas[schema_count++];
     s->desc = desc;
+    s->dropped_attributes = dropped_attributes_field(desc);
     for (unsigned i = 0; i < desc->n_fields; i++) {
         const ProtobufCFieldDescriptor *fd = &desc->fields[i];
         if (fd->id < DP_WIRE_FAST_FIELDS)
             s->fields[fd->id] = field_entry(
-                fd, fd->type == PROTOBUF_C_TYPE_MESSAGE ? schema_add(fd->descriptor) : NULL);
+                desc, fd, fd->type == PROTOBUF_C_TYPE_MESSAGE ? schema_add(fd->descriptor) : NULL);
     }
     return s;
 }
@@ -118,7 +148,7 @@ static wire_field field_of(const ProtobufCMessageDescriptor *desc, const wire_sc
     if (!fd)
         return (wire_field){0};
     /* the schemas are built: only look one up */
-    return field_entry(fd,
+    return field_entry(desc, fd,
                        fd->type == PROTOBUF_C_TYPE_MESSAGE ? schema_find(fd->descriptor) : NULL);
 }
 
@@ -137,9 +167,16 @@ static const char *packed_problem(int want, const uint8_t *data, size_t len)
     return NULL;
 }
 
+/*
+ * 0 when valid, -1 with err written when not, WIRE_TOO_DEEP (err written)
+ * when a message or group in it nests deeper than DP_OTLP_MAX_DEPTH outside
+ * an attribute that found allows to drop. found (may be NULL) collects what
+ * the caller may have to rewrite.
+ */
 static int check_message(const ProtobufCMessageDescriptor *desc, const wire_schema *schema,
                          const uint8_t *base, const uint8_t *data, size_t len, int depth,
-                         dp_otlp_wire_visit_fn visit, void *ctx, char *err, size_t errlen)
+                         dp_otlp_wire_visit_fn visit, void *ctx, dp_otlp_wire_found *found,
+                         char *err, size_t errlen)
 {
     const uint8_t *pos = data, *end = data + len;
     dp_pb_field f;
@@ -149,7 +186,7 @@ static int check_message(const ProtobufCMessageDescriptor *desc, const wire_sche
     if (depth > DP_OTLP_MAX_DEPTH) {
         snprintf(err, errlen, "offset %zu: %s: messages nested more than %d deep",
                  (size_t)(data - base), desc->short_name, DP_OTLP_MAX_DEPTH);
-        return -1;
+        return WIRE_TOO_DEEP;
     }
     for (;;) {
         const uint8_t *at = pos;
@@ -161,8 +198,18 @@ static int check_message(const ProtobufCMessageDescriptor *desc, const wire_sche
             return -1;
         }
         wire_field w = field_of(desc, schema, f.number);
-        if (!w.fd)
-            continue; /* unknown fields are legal and skipped */
+        if (!w.fd) {
+            /* unknown fields are legal and skipped; a group is one level per group */
+            if (f.wire_type != DP_PB_SGROUP)
+                continue;
+            if (found)
+                found->groups = true;
+            if ((uint64_t)depth + f.value <= DP_OTLP_MAX_DEPTH)
+                continue;
+            snprintf(err, errlen, "offset %zu: %s: groups nested more than %d deep",
+                     (size_t)(at - base), desc->short_name, DP_OTLP_MAX_DEPTH);
+            return WIRE_TOO_DEEP;
+        }
         bool packed = w.packable && f.wire_type == DP_PB_LEN;
         if (f.wire_type != w.want && !packed) {
             snprintf(err, errlen, "offset %zu: %s.%s: wire type %d, want %d", (size_t)(at - base),
@@ -175,9 +222,14 @@ static int check_message(const ProtobufCMessageDescriptor *desc, const wire_sche
             return -1;
         }
         if (w.fd->type == PROTOBUF_C_TYPE_MESSAGE) {
-            if (check_message(w.fd->descriptor, w.sub, base, f.data, f.len, depth + 1, NULL, NULL,
-                              err, errlen) < 0)
-                return -1;
+            rc = check_message(w.fd->descriptor, w.sub, base, f.data, f.len, depth + 1, NULL, NULL,
+                               found, err, errlen);
+            if (rc == WIRE_TOO_DEEP && w.attributes && found && found->drop_deep) {
+                found->attributes_too_deep++; /* this attribute goes, the rest stays */
+                continue;
+            }
+            if (rc != 0)
+                return rc;
         }
         if (visit)
             visit(ctx, &f);
@@ -187,30 +239,135 @@ static int check_message(const ProtobufCMessageDescriptor *desc, const wire_sche
 /* The check from the top: the schema of desc, if it is an OTLP message type. */
 static int check_top(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
                      const uint8_t *data, size_t len, int depth, dp_otlp_wire_visit_fn visit,
-                     void *ctx, char *err, size_t errlen)
+                     void *ctx, dp_otlp_wire_found *found, char *err, size_t errlen)
 {
     pthread_once(&schemas_once, schemas_build);
-    return check_message(desc, schema_find(desc), base, data, len, depth, visit, ctx, err, errlen);
+    if (found) {
+        found->attributes_too_deep = 0;
+        found->groups = false;
+    }
+    return check_message(desc, schema_find(desc), base, data, len, depth, visit, ctx, found, err,
+                         errlen) == 0
+               ? 0
+               : -1;
 }
 
 int dp_otlp_wire_check_visit(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
                              const uint8_t *data, size_t len, int depth,
-                             dp_otlp_wire_visit_fn visit, void *ctx, char *err, size_t errlen)
+                             dp_otlp_wire_visit_fn visit, void *ctx, dp_otlp_wire_found *found,
+                             char *err, size_t errlen)
 {
-    return check_top(desc, base, data, len, depth, visit, ctx, err, errlen);
-}
-
-int dp_otlp_wire_check_at(const ProtobufCMessageDescriptor *desc, const uint8_t *base,
-                          const uint8_t *data, size_t len, int depth, char *err, size_t errlen)
-{
-    return check_top(desc, base, data, len, depth, NULL, NULL, err, errlen);
+    return check_top(desc, base, data, len, depth, visit, ctx, found, err, errlen);
 }
 
 int dp_otlp_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
-                       char *err, size_t errlen)
+                       dp_otlp_wire_found *found, char *err, size_t errlen)
 {
     static const uint8_t empty[1];
     if (!data) /* no pointer arithmetic on NULL */
         data = empty, len = 0;
-    return check_top(desc, data, data, len, 0, NULL, NULL, err, errlen);
+    return check_top(desc, data, data, len, 0, NULL, NULL, found, err, errlen);
+}
+
+/* ---- rewriting --------------------------------------------------------------- */
+
+typedef struct rewrite_ctx {
+    const ProtobufCMessageDescriptor *desc;
+    const uint8_t *data;
+    size_t len;
+    int depth;
+    bool strip_groups;
+    size_t dropped; /* attributes left out (counted while measuring) */
+} rewrite_ctx;
+
+/* True when the KeyValue at f (at message depth `depth`) nests too deep. */
+static bool attribute_too_deep(const wire_field *w, const dp_pb_field *f, int depth)
+{
+    char err[8];
+    return check_message(w->fd->descriptor, w->sub, f->data, f->data, f->len, depth, NULL, NULL,
+                         NULL, err, sizeof err) == WIRE_TOO_DEEP;
+}
+
+/* One message (already checked) at depth `depth`, field by field. */
+static void rewrite_message(dp_pb_writer *w, rewrite_ctx *c, const ProtobufCMessageDescriptor *desc,
+                            const uint8_t *data, size_t len, int depth)
+{
+    const wire_schema *schema = schema_find(desc);
+    const uint8_t *pos = data, *end = data + len;
+    uint32_t dropped_field = schema ? schema->dropped_attributes : 0;
+    uint64_t dropped_before = 0;
+    size_t dropped_here = 0;
+    dp_pb_field f;
+    const char *why;
+
+    for (;;) {
+        const uint8_t *at = pos;
+        if (dp_pb_next(&pos, end, &f, &why) <= 0)
+            break;
+        if (f.wire_type == DP_PB_SGROUP && c->strip_groups)
+            continue;
+        wire_field wf = field_of(desc, schema, f.number);
+        if (wf.fd && f.number == dropped_field && f.wire_type == DP_PB_VARINT)
+            dropped_before = (uint32_t)f.value; /* the last one given counts */
+        if (!wf.fd || wf.fd->type != PROTOBUF_C_TYPE_MESSAGE) {
+            dp_pb_put_raw(w, at, (size_t)(pos - at));
+            continue;
+        }
+        if (wf.attributes) {
+            if (attribute_too_deep(&wf, &f, depth + 1)) {
+                dropped_here++;
+                continue;
+            }
+            if (!c->strip_groups) {
+                dp_pb_put_raw(w, at, (size_t)(pos - at));
+                continue;
+            }
+        }
+        dp_pb_begin(w, f.number);
+        rewrite_message(w, c, wf.fd->descriptor, f.data, f.len, depth + 1);
+        dp_pb_end(w);
+    }
+    if (!dropped_here)
+        return;
+    /* appended after every earlier value: the last one counts */
+    uint64_t total = dropped_before + dropped_here;
+    dp_pb_put_varint(w, dropped_field, total > UINT32_MAX ? UINT32_MAX : total);
+    if (dp_pb_measuring(w))
+        c->dropped += dropped_here;
+}
+
+static void rewrite_top(dp_pb_writer *w, const void *arg)
+{
+    rewrite_ctx *c = (rewrite_ctx *)arg;
+    rewrite_message(w, c, c->desc, c->data, c->len, c->depth);
+}
+
+int dp_otlp_wire_rewrite(const ProtobufCMessageDescriptor *desc, dp_str in, int depth,
+                         bool strip_groups, dp_arena *arena, dp_str *out, size_t *dropped)
+{
+    rewrite_ctx c = {desc, (const uint8_t *)in.ptr, in.len, depth, strip_groups, 0};
+    dp_buf b;
+    pthread_once(&schemas_once, schemas_build);
+    dp_buf_init(&b, 0);
+    int rc = dp_pb_encode(rewrite_top, &c, &b);
+    char *copy = rc == DP_OK ? dp_arena_alloc(arena, b.len ? b.len : 1) : NULL;
+    if (copy) {
+        if (b.len)
+            memcpy(copy, b.data, b.len);
+        *out = (dp_str){copy, b.len};
+        if (dropped)
+            *dropped = c.dropped;
+    }
+    dp_buf_free(&b);
+    if (copy)
+        return DP_OTLP_OK;
+    return rc == DP_OK || rc == DP_ENOMEM ? DP_OTLP_ENOMEM : DP_OTLP_EDECODE;
+}
+
+int dp_otlp_wire_for_pbc(const ProtobufCMessageDescriptor *desc, const dp_otlp_wire_found *found,
+                         dp_str *bytes, int depth, dp_arena *arena)
+{
+    if (!found->groups && !found->attributes_too_deep)
+        return DP_OTLP_OK;
+    return dp_otlp_wire_rewrite(desc, *bytes, depth, true, arena, bytes, NULL);
 }

@@ -165,12 +165,36 @@ static size_t decode_spans(dp_arena *arena, const dp_run_record *const *records,
 }
 
 /*
- * The spans of a run (with the partial records it completes) decoded into
- * the arena, ordered and each once. *total is every stored span, *copies the
- * duplicates left out; returns how many decoded into *out, with *out NULL
- * on out of memory.
+ * Mark the spans of the last record that order_spans() left out (copies of
+ * a span earlier in it or in the records before it): the record's
+ * duplicate array, for the outputs. -1 on out of memory.
  */
-static size_t run_spans(dp_arena *arena, const dp_run_record *const *records, size_t nrecords,
+static int mark_duplicates(dp_arena *arena, dp_run_record *run, uint32_t record,
+                           const ordered_span *kept, size_t nkept)
+{
+    bool *dup = dp_arena_alloc(arena, run->span_count ? run->span_count : 1);
+    if (!dup)
+        return -1;
+    memset(dup, 1, run->span_count);
+    for (size_t i = 0; i < nkept; i++)
+        if (kept[i].record == record)
+            dup[kept[i].span - run->spans] = false;
+    size_t n = 0;
+    for (size_t i = 0; i < run->span_count; i++)
+        n += dup[i];
+    run->duplicate = n ? dup : NULL;
+    run->duplicate_count = n;
+    return 0;
+}
+
+/*
+ * The spans of a run (with the partial records it completes, the run last)
+ * decoded into the arena, ordered and each once; the run's copies marked
+ * (mark_duplicates). *total is every stored span, *copies the duplicates
+ * left out; returns how many decoded into *out, with *out NULL on out of
+ * memory.
+ */
+static size_t run_spans(dp_arena *arena, dp_run_record *const *records, size_t nrecords,
                         dp_span **out, size_t *total, size_t *copies)
 {
     *out = NULL;
@@ -186,13 +210,14 @@ static size_t run_spans(dp_arena *arena, const dp_run_record *const *records, si
         if (decode_resources(arena, records[r], &res[r]) < 0)
             return 0;
     size_t left_out;
-    size_t unique = order_spans(records, nrecords, refs, &left_out);
+    size_t unique = order_spans((const dp_run_record *const *)records, nrecords, refs, &left_out);
     dp_span *spans = dp_arena_calloc(arena, unique ? unique : 1, sizeof(*spans));
-    if (!spans)
+    if (!spans ||
+        mark_duplicates(arena, records[nrecords - 1], (uint32_t)(nrecords - 1), refs, unique) < 0)
         return 0;
     *out = spans;
     *copies = left_out;
-    return decode_spans(arena, records, res, refs, unique, spans);
+    return decode_spans(arena, (const dp_run_record *const *)records, res, refs, unique, spans);
 }
 
 static bool finalised_early(const dp_run_record *run)
@@ -240,8 +265,7 @@ static bool process_run(dp_engine *d, dp_arena *arena, dp_run_record *run)
     parts[nparts] = run;
     size_t total, copies;
     dp_span *spans;
-    size_t n =
-        run_spans(arena, (const dp_run_record *const *)parts, nparts + 1, &spans, &total, &copies);
+    size_t n = run_spans(arena, parts, nparts + 1, &spans, &total, &copies);
     if (copies) {
         atomic_fetch_add(&d->spans_duplicate, copies);
         dp_log_debug(COMPONENT, "run %s: %zu span(s) stored more than once, profiled once", hex,
@@ -286,6 +310,8 @@ static bool process_run(dp_engine *d, dp_arena *arena, dp_run_record *run)
     atomic_fetch_add(ok ? &d->runs_processed : &d->runs_failed, 1);
     dp_run_profile_destroy(profile);
 keep:
+    run->duplicate = NULL; /* in the arena, which the next run resets */
+    run->duplicate_count = 0;
     /* an early run (or a whole one finalised early again) is kept for its rest */
     if (finalised_early(run)) {
         uint64_t now = dp_clock_monotonic_ms();

@@ -52,7 +52,7 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
     bool running[DP_TRANSPORT_COUNT];
     double received[DP_TRANSPORT_COUNT], accepted[DP_TRANSPORT_COUNT], refused[DP_TRANSPORT_COUNT],
         rejected[DP_TRANSPORT_COUNT], points[DP_TRANSPORT_COUNT], records[DP_TRANSPORT_COUNT],
-        busy[DP_TRANSPORT_COUNT];
+        busy[DP_TRANSPORT_COUNT], dropped_nesting[DP_TRANSPORT_COUNT];
     uint64_t refused_requests[DP_TRANSPORT_COUNT][DP_SIGNAL_COUNT];
     uint64_t decode_errors[DP_TRANSPORT_COUNT][DP_SIGNAL_COUNT];
     memset(in, 0, sizeof(in));
@@ -66,6 +66,7 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
         rejected[i] = (double)in[i].spans_rejected;
         points[i] = (double)in[i].metric_points;
         records[i] = (double)in[i].log_records;
+        dropped_nesting[i] = (double)in[i].attributes_dropped_nesting;
         busy[i] = (double)in[i].busy_ns / NS_PER_S;
         memcpy(refused_requests[i], in[i].requests_refused, sizeof(refused_requests[i]));
         memcpy(decode_errors[i], in[i].decode_errors, sizeof(decode_errors[i]));
@@ -83,6 +84,14 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
                   "Unusable spans (ids of the wrong size) left out of accepted requests and "
                   "reported in partial_success.",
                   rejected);
+    dp_telemetry_family_add(t, "dagprof_receiver_attributes_dropped", DP_TELEMETRY_COUNTER,
+                            "{attribute}",
+                            "Attributes left out of accepted spans, by reason (nesting: the "
+                            "value nests deeper than protobuf's limit of 100 messages).");
+    for (int i = 0; i < DP_TRANSPORT_COUNT; i++)
+        if (running[i])
+            dp_telemetry_add(t, dropped_nesting[i], "transport", transport_names[i], "reason",
+                             "nesting", NULL);
     per_transport(t, running, "dagprof_receiver_accepted_metric_points", "{datapoint}",
                   "Metric data points taken and forwarded upstream.", points);
     per_transport(t, running, "dagprof_receiver_accepted_log_records", "{record}",
@@ -253,6 +262,10 @@ static const upstream_figure upstream_figures[] = {
            "Items still undelivered when the shutdown timeout ran out.", dropped_at_shutdown, 1),
     FIGURE("dagprof_exporter_retries", DP_TELEMETRY_COUNTER, "{attempt}",
            "Export attempts that were followed by a retry.", retries, 1),
+    FIGURE("dagprof_exporter_duplicate_items", DP_TELEMETRY_COUNTER, "{item}",
+           "Items not sent because the same item of the run was sent once (the spans of a "
+           "retried request).",
+           duplicate_items, 1),
 };
 
 static void collect_upstream(const dp_self_telemetry_sources *src, dp_telemetry *t)

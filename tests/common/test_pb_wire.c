@@ -122,6 +122,74 @@ static void test_nested_lengths(void **state)
     dp_buf_free(&b);
 }
 
+/* Groups: read whole up to the matching end tag, nested ones included. */
+static void test_reader_groups(void **state)
+{
+    (void)state;
+    /* field 2 group { 1: varint 5; 3 group { 1: fixed32 } ; 4: "ab" } then field 6: varint 1 */
+    static const uint8_t msg[] = {0x13, 0x08, 0x05, 0x1b, 0x0d, 1,    2,    3,   4,
+                                  0x1c, 0x22, 0x02, 'a',  'b',  0x14, 0x30, 0x01};
+    const uint8_t *pos = msg, *end = msg + sizeof msg;
+    dp_pb_field f;
+    const char *why = NULL;
+    assert_int_equal(dp_pb_next(&pos, end, &f, &why), 1);
+    assert_int_equal(f.number, 2);
+    assert_int_equal(f.wire_type, DP_PB_SGROUP);
+    assert_ptr_equal(f.data, msg + 1);
+    assert_int_equal(f.len, 13);  /* bytes 1..13, before the end tag 0x14 */
+    assert_int_equal(f.value, 2); /* a group in the group */
+    assert_int_equal(dp_pb_next(&pos, end, &f, &why), 1);
+    assert_int_equal(f.number, 6);
+    assert_int_equal(f.value, 1);
+    assert_int_equal(dp_pb_next(&pos, end, &f, &why), 0);
+
+    /* an empty group: 0x0b 0x0c */
+    static const uint8_t empty[] = {0x0b, 0x0c};
+    pos = empty;
+    assert_int_equal(dp_pb_next(&pos, empty + 2, &f, &why), 1);
+    assert_int_equal(f.len, 0);
+    assert_int_equal(f.value, 1);
+    assert_ptr_equal(pos, empty + 2);
+
+    /* ends that do not match, stray ends, truncated contents */
+    static const uint8_t wrong_end[] = {0x0b, 0x08, 0x01, 0x14}; /* start 1, end 2 */
+    pos = wrong_end;
+    assert_int_equal(dp_pb_next(&pos, wrong_end + sizeof wrong_end, &f, &why), -1);
+    assert_string_equal(why, "end group tag does not match its start group");
+    assert_ptr_equal(pos, wrong_end);
+    static const uint8_t inner_wrong[] = {0x0b, 0x13, 0x0c, 0x14}; /* 1 { 2 { end 1 ... */
+    pos = inner_wrong;
+    assert_int_equal(dp_pb_next(&pos, inner_wrong + sizeof inner_wrong, &f, &why), -1);
+    assert_string_equal(why, "end group tag does not match its start group");
+    static const uint8_t stray[] = {0x0c};
+    pos = stray;
+    assert_int_equal(dp_pb_next(&pos, stray + 1, &f, &why), -1);
+    assert_string_equal(why, "end group tag without its start group");
+    static const uint8_t cut[] = {0x0b, 0x12, 0x05, 'a'}; /* a string running past the end */
+    pos = cut;
+    assert_int_equal(dp_pb_next(&pos, cut + sizeof cut, &f, &why), -1);
+    assert_string_equal(why, "length runs past the end of the message");
+
+    /* 100 groups in groups are read; 101 are too deep */
+    uint8_t deep[2 * (DP_PB_MAX_GROUP_NESTING + 1)];
+    for (int n = DP_PB_MAX_GROUP_NESTING; n <= DP_PB_MAX_GROUP_NESTING + 1; n++) {
+        for (int i = 0; i < n; i++) {
+            deep[i] = 0x0b;
+            deep[n + i] = 0x0c;
+        }
+        pos = deep;
+        int rc = dp_pb_next(&pos, deep + 2 * n, &f, &why);
+        if (n == DP_PB_MAX_GROUP_NESTING) {
+            assert_int_equal(rc, 1);
+            assert_int_equal(f.value, 100);
+            assert_int_equal(f.len, 2 * n - 2);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_string_equal(why, "groups nested more than 100 deep");
+        }
+    }
+}
+
 static void test_reader_fields_and_errors(void **state)
 {
     (void)state;
@@ -149,9 +217,10 @@ static void test_reader_fields_and_errors(void **state)
     assert_string_equal(why, "length runs past the end of the message");
     assert_ptr_equal(pos, past_end); /* not advanced */
 
-    static const uint8_t group[] = {0x0b}; /* field 1, wire type 3 */
+    static const uint8_t group[] = {0x0b}; /* field 1, wire type 3, never ended */
     pos = group;
     assert_int_equal(dp_pb_next(&pos, group + 1, &f, &why), -1);
+    assert_string_equal(why, "group without its end group tag");
 
     static const uint8_t field_zero[] = {0x00, 0x01};
     pos = field_zero;
@@ -339,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_fixed_and_negative),
         cmocka_unit_test(test_nested_lengths),
         cmocka_unit_test(test_reader_fields_and_errors),
+        cmocka_unit_test(test_reader_groups),
         cmocka_unit_test(test_errors_leave_buffer_alone),
         cmocka_unit_test(test_inline_reader_agrees_with_general_reader),
         cmocka_unit_test(test_varint_size),

@@ -827,12 +827,17 @@ static void test_split_fits_one_request(void **state)
     split_out_free(&o);
 }
 
-/* Split the hand run at `limit`: the requests must be `count`, of the sizes
- * in `len` holding the spans whose letters are in `letters`. */
-static void check_split(size_t limit, size_t count, const size_t *len, const char *const *letters)
+/* Split the hand run (its spans marked as in `dup`, when not NULL) at
+ * `limit`: the requests must be `count`, of the sizes in `len` holding the
+ * spans whose letters are in `letters`. */
+static void check_split(size_t limit, size_t count, const size_t *len, const char *const *letters,
+                        const bool *dup)
 {
     hand_run h;
     hand_run_init(&h);
+    h.run.duplicate = dup;
+    for (size_t i = 0; dup && i < 5; i++)
+        h.run.duplicate_count += dup[i];
     split_out o = {.count = 0};
     char got[8];
     assert_int_equal(dp_enrich_run_split(&h.run, NULL, limit, keep_request, &o), 0);
@@ -853,16 +858,43 @@ static void test_split_boundaries(void **state)
      * a: 4 + 108 = 112 -> 114; c: 4 + 209 = 213 -> 216; e: 4 + 309 = 313 -> 316;
      * b (new ScopeSpans s1): 313 + 108 = 421 -> 424; d: 313 + 209 = 522 -> 525 > 524.
      * So "aceb" in 424 bytes, then "d" alone: 4 + 108 = 112 -> 114. */
-    check_split(524, 2, (const size_t[]){424, 114}, (const char *const[]){"aceb", "d"});
+    check_split(524, 2, (const size_t[]){424, 114}, (const char *const[]){"aceb", "d"}, NULL);
 
     /* Limit 250: a 114, c 216, e 316 > 250 -> "ac" (216). Then e: 114;
      * s0 closes (resource part 4 + 108 = 112); b: 112 + 108 = 220 -> 223;
      * d: 112 + 209 = 321 -> 324 > 250 -> "eb" (223). Then "d" (114). */
-    check_split(250, 3, (const size_t[]){216, 223, 114}, (const char *const[]){"ac", "eb", "d"});
+    check_split(250, 3, (const size_t[]){216, 223, 114}, (const char *const[]){"ac", "eb", "d"},
+                NULL);
 
     /* Limit 100, under one span's request (114): each span alone, over the limit. */
     check_split(100, 5, (const size_t[]){114, 114, 114, 114, 114},
-                (const char *const[]){"a", "c", "e", "b", "d"});
+                (const char *const[]){"a", "c", "e", "b", "d"}, NULL);
+}
+
+/*
+ * The hand run with spans c and d marked as copies of spans sent already (a
+ * retried request): they are left out, whole or split. s0 then holds a and
+ * e (ScopeSpans 6 + 200 = 206 -> 209), s1 holds b (108): ResourceSpans
+ * 4 + 209 + 108 = 321 -> request 1 + 2 + 321 = 324. At 250: a 114, e 216,
+ * b 213 + 108 = 321 -> 324 > 250, so "ae" (216), then "b" (114).
+ */
+static void test_duplicates_are_left_out(void **state)
+{
+    (void)state;
+    const bool dup[5] = {false, false, true, true, false};
+    check_split(0, 1, (const size_t[]){324}, (const char *const[]){"aeb"}, dup);
+    check_split(250, 2, (const size_t[]){216, 114}, (const char *const[]){"ae", "b"}, dup);
+    /* dp_enrich_run() leaves them out the same way */
+    hand_run h;
+    hand_run_init(&h);
+    h.run.duplicate = dup;
+    h.run.duplicate_count = 2;
+    dp_buf whole = enrich_to_buf(&h.run, NULL);
+    char got[8];
+    assert_int_equal(whole.len, 324);
+    request_letters(&whole, got, sizeof(got));
+    assert_string_equal(got, "aeb");
+    dp_buf_free(&whole);
 }
 
 /* The emit callback stops the split: its value comes back, nothing more is handed over. */
@@ -1262,6 +1294,7 @@ int main(void)
         cmocka_unit_test(test_hand_profile),
         cmocka_unit_test(test_split_fits_one_request),
         cmocka_unit_test(test_split_boundaries),
+        cmocka_unit_test(test_duplicates_are_left_out),
         cmocka_unit_test(test_split_stops_when_told),
         cmocka_unit_test(test_split_enriched_run),
         cmocka_unit_test(test_cost_per_span),

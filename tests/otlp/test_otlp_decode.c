@@ -616,41 +616,6 @@ static void test_huge_attribute_value(void **state)
     free(val);
 }
 
-/* AnyValue arrays nested 100 deep: refused before protobuf-c recurses. */
-static void test_deep_nesting_is_refused(void **state)
-{
-    fixture *f = *state;
-    bytes value = {NULL, 0};
-    put_varint_field(&value, 3, 1); /* AnyValue{int_value: 1} */
-    for (int i = 0; i < 100; i++) {
-        bytes arr = {NULL, 0}, any = {NULL, 0};
-        put_len_field(&arr, 1, value.p, value.len); /* ArrayValue{values} */
-        put_len_field(&any, 5, arr.p, arr.len);     /* AnyValue{array_value} */
-        free(value.p), free(arr.p);
-        value = any;
-    }
-    bytes kv = {NULL, 0};
-    put_len_field(&kv, 1, "deep", 4);
-    put_len_field(&kv, 2, value.p, value.len);
-    Span s;
-    make_span(&s, TID_A, 16, 1, 8, NULL, 0, "deep", 1, 2);
-    bytes span = pack_msg(&s.base);
-    put_len_field(&span, 9, kv.p, kv.len);
-    bytes scope = {NULL, 0}, rs = {NULL, 0}, req = {NULL, 0};
-    put_len_field(&scope, 2, span.p, span.len);
-    put_len_field(&rs, 2, scope.p, scope.len);
-    put_len_field(&req, 1, rs.p, rs.len);
-
-    int rc = dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &f->batch, f->err, sizeof f->err);
-    assert_int_equal(rc, DP_OTLP_EDECODE);
-    assert_non_null(strstr(f->err, "nested more than 64 deep"));
-    dp_span d;
-    assert_int_equal(
-        dp_otlp_span_decode((dp_str){(char *)span.p, span.len}, DP_STR_NULL, &f->arena, &d),
-        DP_OTLP_EDECODE);
-    free(value.p), free(kv.p), free(span.p), free(scope.p), free(rs.p), free(req.p);
-}
-
 /* Gauge with 2 points + sum with 1 + histogram with 1 = 4 points; 3 log records. */
 static void test_metrics_and_logs_are_counted(void **state)
 {
@@ -917,6 +882,369 @@ static void test_wire_decode_refuses_bad_bytes(void **state)
     free(res.p);
 }
 
+/* ---- groups and deep nesting -------------------------------------------- */
+
+static void put_tag(bytes *b, uint32_t field, int wire_type)
+{
+    put_varint(b, (uint64_t)field << 3 | (uint64_t)wire_type);
+}
+
+/* An unknown group field 50 holding a varint, a string and a nested group
+ * 51 holding a fixed32 (the kind of bytes an old proto2 sender writes). */
+static void put_group(bytes *b)
+{
+    put_tag(b, 50, 3);
+    put_varint_field(b, 1, 7);
+    put_len_field(b, 2, "in-group", 8);
+    put_tag(b, 51, 3);
+    put_tag(b, 1, 5);
+    put(b, "\x01\x02\x03\x04", 4);
+    put_tag(b, 51, 4);
+    put_tag(b, 50, 4);
+}
+
+/* n empty groups of field `field`, each in the one before. */
+static void put_nested_groups(bytes *b, uint32_t field, int n)
+{
+    for (int i = 0; i < n; i++)
+        put_tag(b, field, 3);
+    for (int i = 0; i < n; i++)
+        put_tag(b, field, 4);
+}
+
+/* Parse req as the receiver does: one span listed, nothing dropped, its
+ * bytes exactly `span`. */
+static void assert_span_listed_as_sent(fixture *f, const bytes *req, const bytes *span)
+{
+    int rc =
+        dp_otlp_trace_batch_parse(req->p, req->len, &f->arena, &f->batch, f->err, sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_OK);
+    assert_int_equal(f->batch.span_count, 1);
+    assert_int_equal(f->batch.attributes_dropped, 0);
+    assert_int_equal(f->batch.spans[0].raw.len, span->len);
+    assert_memory_equal(f->batch.spans[0].raw.ptr, span->p, span->len);
+}
+
+/* A request of one ResourceSpans (with `resource` when not empty) of one
+ * ScopeSpans holding `span`. */
+static bytes request_of(const bytes *resource, const bytes *span)
+{
+    bytes scope = {NULL, 0}, rs = {NULL, 0}, req = {NULL, 0};
+    put_len_field(&scope, 2, span->p, span->len);
+    if (resource && resource->len)
+        put_len_field(&rs, 1, resource->p, resource->len);
+    put_len_field(&rs, 2, scope.p, scope.len);
+    put_len_field(&req, 1, rs.p, rs.len);
+    free(scope.p), free(rs.p);
+    return req;
+}
+
+/* KeyValue{key, value} of an encoded AnyValue (freed here). */
+static bytes kv_of(const char *key, bytes value)
+{
+    bytes kv = {NULL, 0};
+    put_len_field(&kv, 1, key, strlen(key));
+    put_len_field(&kv, 2, value.p, value.len);
+    free(value.p);
+    return kv;
+}
+
+/* KeyValue{key, value: AnyValue{string_value}}. */
+static bytes string_kv(const char *key, const char *val)
+{
+    bytes any = {NULL, 0};
+    put_len_field(&any, 1, val, strlen(val));
+    return kv_of(key, any);
+}
+
+/* Groups as unknown fields of a Span, of a KeyValue inside it, of its
+ * resource and of the request: skipped like any unknown field, kept in the
+ * span's bytes, and the rest reads as without them. */
+static void test_group_fields_are_skipped(void **state)
+{
+    fixture *f = *state;
+    bytes span = base_span();
+    put_len_field(&span, 5, "grouped", 7);
+    put_group(&span);
+    bytes kv = string_kv("k", "v");
+    put_group(&kv);
+    put_len_field(&span, 9, kv.p, kv.len);
+    bytes res = string_kv("service.name", "svc"), resource = {NULL, 0};
+    put_len_field(&resource, 1, res.p, res.len);
+    put_group(&resource);
+    bytes req = request_of(&resource, &span);
+    put_group(&req);
+
+    /* the span's bytes are listed as they came, groups and all */
+    assert_span_listed_as_sent(f, &req, &span);
+    assert_int_equal(f->batch.spans[0].start_ns, 10);
+    assert_int_equal(f->batch.spans[0].end_ns, 20);
+
+    /* both decoders read it (protobuf-c, which refuses groups, without them) */
+    dp_str res_raw = f->batch.resources[0].resource_raw;
+    dp_span d, r;
+    assert_int_equal(dp_otlp_span_decode(f->batch.spans[0].raw, res_raw, &f->arena, &d),
+                     DP_OTLP_OK);
+    assert_int_equal(dp_otlp_span_decode_pbc(f->batch.spans[0].raw, res_raw, &f->arena, &r),
+                     DP_OTLP_OK);
+    for (int i = 0; i < 2; i++) {
+        const dp_span *x = i ? &r : &d;
+        assert_true(str_is(x->name, "grouped", 7));
+        assert_int_equal(x->attr_count, 1);
+        assert_true(str_is(x->attrs[0].key, "k", 1));
+        assert_true(str_is(x->attrs[0].value.u.s, "v", 1));
+        assert_int_equal(x->resource_attr_count, 1);
+        assert_true(str_is(x->resource_attrs[0].key, "service.name", 12));
+    }
+    /* the reference parse agrees */
+    dp_otlp_trace_batch ref;
+    assert_int_equal(
+        dp_otlp_trace_batch_parse_pbc(req.p, req.len, &f->arena, &ref, f->err, sizeof f->err),
+        DP_OTLP_OK);
+    assert_int_equal(ref.span_count, 1);
+    assert_memory_equal(ref.spans[0].span_id, f->batch.spans[0].span_id, 8);
+    free(span.p), free(kv.p), free(res.p), free(resource.p), free(req.p);
+}
+
+/* Groups that do not close properly are malformed, wherever they are. */
+static void test_broken_groups_are_refused(void **state)
+{
+    fixture *f = *state;
+    static const char *const want[] = {
+        "end group tag does not match its start group",
+        "end group tag without its start group",
+        "group without its end group tag",
+    };
+    for (int kind = 0; kind < 3; kind++) {
+        bytes span = base_span();
+        if (kind == 0) { /* start 50, end 51 */
+            put_tag(&span, 50, 3);
+            put_varint_field(&span, 1, 1);
+            put_tag(&span, 51, 4);
+        } else if (kind == 1) { /* an end group alone */
+            put_tag(&span, 50, 4);
+        } else { /* a start group that never ends */
+            put_tag(&span, 50, 3);
+            put_varint_field(&span, 1, 1);
+        }
+        bytes req = request_of(NULL, &span);
+        int rc =
+            dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &f->batch, f->err, sizeof f->err);
+        assert_int_equal(rc, DP_OTLP_EDECODE);
+        assert_non_null(strstr(f->err, want[kind]));
+        assert_non_null(strstr(f->err, "Span"));
+        dp_span d;
+        assert_int_equal(
+            dp_otlp_span_decode((dp_str){(char *)span.p, span.len}, DP_STR_NULL, &f->arena, &d),
+            DP_OTLP_EDECODE);
+        free(span.p), free(req.p);
+    }
+}
+
+/*
+ * KeyValue{key, value} whose innermost message is at message depth `depth`
+ * when the KeyValue is at depth `kv_depth` (a span's attribute: 4). The
+ * value is AnyValue arrays in arrays: each adds two levels (ArrayValue,
+ * AnyValue); an odd remainder ends in an empty ArrayValue, itself a level.
+ */
+static bytes deep_kv(const char *key, int kv_depth, int depth)
+{
+    int below = depth - (kv_depth + 1); /* levels under the KeyValue's AnyValue */
+    bytes value = {NULL, 0};
+    assert_true(below >= 0);
+    if (below % 2) {
+        put_len_field(&value, 5, "", 0); /* AnyValue{array_value: ArrayValue{}} */
+        below--;
+    } else {
+        put_varint_field(&value, 3, 1); /* AnyValue{int_value: 1} */
+    }
+    for (; below > 0; below -= 2) {
+        bytes arr = {NULL, 0}, any = {NULL, 0};
+        put_len_field(&arr, 1, value.p, value.len); /* ArrayValue{values} */
+        put_len_field(&any, 5, arr.p, arr.len);     /* AnyValue{array_value} */
+        free(value.p), free(arr.p);
+        value = any;
+    }
+    return kv_of(key, value);
+}
+
+/* A kvlist nested 20 deep (65 messages: the OTLP SDKs send such values)
+ * and values whose innermost message is at depth 100, protobuf's default
+ * limit: taken whole, nothing dropped. */
+static void test_nesting_up_to_the_limit_is_accepted(void **state)
+{
+    fixture *f = *state;
+    /* 20 x AnyValue{kvlist_value: KeyValueList{values: KeyValue{key, value}}}
+     * around AnyValue{string_value "leaf"}: 4 + 1 + 3 x 20 = 65 */
+    bytes value = {NULL, 0};
+    put_len_field(&value, 1, "leaf", 4);
+    for (int i = 0; i < 20; i++) {
+        bytes kv = kv_of("k", value), list = {NULL, 0}, any = {NULL, 0};
+        put_len_field(&list, 1, kv.p, kv.len);
+        put_len_field(&any, 6, list.p, list.len);
+        free(kv.p), free(list.p);
+        value = any;
+    }
+    bytes kvlist = kv_of("kvlist20", value);
+    bytes at100 = deep_kv("d100", 4, 100), at99 = deep_kv("d99", 4, 99);
+    bytes span = base_span();
+    put_len_field(&span, 9, kvlist.p, kvlist.len);
+    put_len_field(&span, 9, at100.p, at100.len);
+    put_len_field(&span, 9, at99.p, at99.len);
+    /* a group at depth 100: span (3) + 97 groups nested */
+    put_nested_groups(&span, 60, 97);
+    bytes req = request_of(NULL, &span);
+
+    assert_span_listed_as_sent(f, &req, &span);
+    dp_span d;
+    assert_int_equal(dp_otlp_span_decode(f->batch.spans[0].raw, DP_STR_NULL, &f->arena, &d),
+                     DP_OTLP_OK);
+    assert_int_equal(d.attr_count, 3);
+    assert_int_equal(d.attrs[0].value.kind, DP_VALUE_KVLIST);
+    assert_true(str_is(d.attrs[1].key, "d100", 4));
+    assert_int_equal(d.attrs[1].value.kind, DP_VALUE_ARRAY);
+    free(kvlist.p), free(at100.p), free(at99.p), free(span.p), free(req.p);
+}
+
+/* A Span's dropped_attributes_count as the last of its field 10 says. */
+static uint64_t dropped_count(dp_str raw)
+{
+    const uint8_t *pos = (const uint8_t *)raw.ptr, *end = pos + raw.len;
+    dp_pb_field fl;
+    const char *why;
+    uint64_t n = 0;
+    while (dp_pb_next(&pos, end, &fl, &why) > 0)
+        if (fl.number == 10 && fl.wire_type == DP_PB_VARINT)
+            n = fl.value;
+    return n;
+}
+
+/*
+ * One level more (101) in a span's attribute, an event's attribute, a
+ * resource attribute and an attribute holding a group: only those
+ * attributes go, each counted, the spans are listed and their
+ * dropped_attributes_count raised.
+ */
+static void test_attribute_past_the_limit_is_dropped(void **state)
+{
+    fixture *f = *state;
+    bytes keep = string_kv("keep", "yes");
+    bytes deep_span = deep_kv("deep", 4, 101);
+    /* an event (Span.events, depth 4) whose attribute (depth 5) reaches 101 */
+    bytes deep_event = deep_kv("deep-in-event", 5, 101), event = {NULL, 0};
+    put_len_field(&event, 2, "ev", 2);
+    put_len_field(&event, 3, deep_event.p, deep_event.len);
+    put_len_field(&event, 3, keep.p, keep.len);
+    /* an attribute whose KeyValue (depth 4) holds a group of 97: 4 + 97 = 101 */
+    bytes grouped = string_kv("grouped", "g");
+    put_nested_groups(&grouped, 61, 97);
+
+    bytes span = base_span();
+    put_len_field(&span, 5, "s", 1);
+    put_varint_field(&span, 10, 2); /* the sender dropped 2 already */
+    put_len_field(&span, 9, deep_span.p, deep_span.len);
+    put_len_field(&span, 9, keep.p, keep.len);
+    put_len_field(&span, 11, event.p, event.len);
+    put_len_field(&span, 9, grouped.p, grouped.len);
+    /* the resource (depth 2): its attribute (3) reaching 101 */
+    bytes deep_res = deep_kv("deep-res", 3, 101), resource = {NULL, 0};
+    put_len_field(&resource, 1, deep_res.p, deep_res.len);
+    put_len_field(&resource, 1, keep.p, keep.len);
+    bytes req = request_of(&resource, &span);
+
+    int rc = dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &f->batch, f->err, sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_OK);
+    assert_int_equal(f->batch.span_count, 1);
+    assert_int_equal(f->batch.rejected, 0);
+    /* span: "deep" and "grouped"; event: "deep-in-event"; resource: "deep-res" */
+    assert_int_equal(f->batch.attributes_dropped, 4);
+    dp_str raw = f->batch.spans[0].raw;
+    assert_true(raw.len < span.len - deep_span.len - grouped.len);
+    assert_int_equal(dropped_count(raw), 4); /* 2 + "deep" + "grouped" */
+
+    dp_span d, r;
+    dp_str res_raw = f->batch.resources[0].resource_raw;
+    assert_int_equal(dp_otlp_span_decode(raw, res_raw, &f->arena, &d), DP_OTLP_OK);
+    assert_int_equal(dp_otlp_span_decode_pbc(raw, res_raw, &f->arena, &r), DP_OTLP_OK);
+    for (int i = 0; i < 2; i++) {
+        const dp_span *x = i ? &r : &d;
+        assert_true(str_is(x->name, "s", 1));
+        assert_int_equal(x->attr_count, 1);
+        assert_true(str_is(x->attrs[0].key, "keep", 4));
+        assert_int_equal(x->resource_attr_count, 1);
+        assert_true(str_is(x->resource_attrs[0].key, "keep", 4));
+    }
+    /* the event is still there, with its other attribute and a count of 1 */
+    Opentelemetry__Proto__Trace__V1__Span *u =
+        opentelemetry__proto__trace__v1__span__unpack(NULL, raw.len, (const uint8_t *)raw.ptr);
+    assert_non_null(u);
+    assert_int_equal(u->dropped_attributes_count, 4);
+    assert_int_equal(u->n_events, 1);
+    assert_string_equal(u->events[0]->name, "ev");
+    assert_int_equal(u->events[0]->n_attributes, 1);
+    assert_string_equal(u->events[0]->attributes[0]->key, "keep");
+    assert_int_equal(u->events[0]->dropped_attributes_count, 1);
+    opentelemetry__proto__trace__v1__span__free_unpacked(u, NULL);
+    Opentelemetry__Proto__Resource__V1__Resource *ur =
+        opentelemetry__proto__resource__v1__resource__unpack(NULL, res_raw.len,
+                                                             (const uint8_t *)res_raw.ptr);
+    assert_non_null(ur);
+    assert_int_equal(ur->n_attributes, 1);
+    assert_int_equal(ur->dropped_attributes_count, 1);
+    opentelemetry__proto__resource__v1__resource__free_unpacked(ur, NULL);
+
+    /* the reference parse lists the same span bytes */
+    dp_otlp_trace_batch ref;
+    assert_int_equal(
+        dp_otlp_trace_batch_parse_pbc(req.p, req.len, &f->arena, &ref, f->err, sizeof f->err),
+        DP_OTLP_OK);
+    assert_int_equal(ref.attributes_dropped, 4);
+    assert_int_equal(ref.spans[0].raw.len, raw.len);
+    assert_memory_equal(ref.spans[0].raw.ptr, raw.ptr, raw.len);
+
+    /* a span's own decode (finalisation) refuses what is too deep for it */
+    assert_int_equal(dp_otlp_span_decode((dp_str){(char *)deep_span.p, deep_span.len}, DP_STR_NULL,
+                                         &f->arena, &d),
+                     DP_OTLP_EDECODE);
+    free(keep.p), free(deep_span.p), free(deep_event.p), free(event.p), free(grouped.p);
+    free(span.p), free(deep_res.p), free(resource.p), free(req.p);
+}
+
+/* Too deep outside any attribute (a group of the span itself): the request
+ * is malformed, as protobuf finds it. */
+static void test_group_past_the_limit_outside_attributes_is_refused(void **state)
+{
+    fixture *f = *state;
+    bytes span = base_span();
+    put_nested_groups(&span, 60, 98); /* span (3) + 98 = 101 */
+    bytes req = request_of(NULL, &span);
+    int rc = dp_otlp_trace_batch_parse(req.p, req.len, &f->arena, &f->batch, f->err, sizeof f->err);
+    assert_int_equal(rc, DP_OTLP_EDECODE);
+    assert_non_null(strstr(f->err, "Span: groups nested more than 100 deep"));
+    free(span.p), free(req.p);
+}
+
+/* Metrics and logs with groups are counted as without them. */
+static void test_metrics_and_logs_with_groups(void **state)
+{
+    fixture *f = *state;
+    /* LogsRequest{resource_logs: ResourceLogs{scope_logs: ScopeLogs{log_records x 2}}} */
+    bytes rec = {NULL, 0}, scope = {NULL, 0}, rl = {NULL, 0}, req = {NULL, 0};
+    put_varint_field(&rec, 2, 9); /* severity_number */
+    put_group(&rec);
+    put_len_field(&scope, 2, rec.p, rec.len);
+    put_len_field(&scope, 2, rec.p, rec.len);
+    put_group(&scope);
+    put_len_field(&rl, 2, scope.p, scope.len);
+    put_len_field(&req, 1, rl.p, rl.len);
+    put_group(&req);
+    size_t n = 0;
+    assert_int_equal(dp_otlp_logs_validate(req.p, req.len, &f->arena, &n, f->err, sizeof f->err),
+                     DP_OTLP_OK);
+    assert_int_equal(n, 2);
+    free(rec.p), free(scope.p), free(rl.p), free(req.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -929,7 +1257,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_repeated_resource_and_unusual_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_span_decode_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_huge_attribute_value, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deep_nesting_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_and_logs_are_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_receive_walk_takes_the_last_of_a_repeated_singular_field, setup, teardown),
@@ -940,6 +1267,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wire_decode_matches_reference_on_odd_encodings, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wire_decode_refuses_bad_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_fields_are_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broken_groups_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nesting_up_to_the_limit_is_accepted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attribute_past_the_limit_is_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_past_the_limit_outside_attributes_is_refused,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_and_logs_with_groups, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,6 +172,9 @@ typedef struct seen_run {
     unsigned llm_calls;
     uint64_t input, output;
     bool partial, supersedes, late;
+    /* the record handed over: its spans, those marked duplicate (bit i: span i) */
+    size_t record_spans, duplicates;
+    uint32_t duplicate_mask;
 } seen_run;
 
 typedef struct capture {
@@ -187,13 +190,20 @@ static int capture_on_run(dp_sink *sink, const dp_run_record *run, const dp_run_
 {
     capture *c = (capture *)sink;
     pthread_mutex_lock(&c->lock);
+    uint32_t mask = 0;
+    size_t marked = 0;
+    for (size_t i = 0; run->duplicate && i < run->span_count; i++) {
+        marked += run->duplicate[i];
+        if (run->duplicate[i] && i < 32)
+            mask |= 1u << i;
+    }
+    assert_int_equal(marked, run->duplicate_count);
     if (c->count < 8)
-        c->runs[c->count++] =
-            (seen_run){p->span_count, p->llm_calls,  p->tokens.input, p->tokens.output,
-                       p->partial,    p->supersedes, p->late};
+        c->runs[c->count++] = (seen_run){
+            p->span_count, p->llm_calls, p->tokens.input, p->tokens.output,     p->partial,
+            p->supersedes, p->late,      run->span_count, run->duplicate_count, mask};
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
-    (void)run;
     return 0;
 }
 
@@ -336,6 +346,11 @@ static void partial_then_whole(bool resend)
     assert_true(whole.supersedes);
     assert_false(whole.late);
     assert_whole(&whole);
+    /* the whole run's own record: with `resend` the copies of a and its
+     * chat (its spans 1 and 2, already in the partial record) are marked */
+    assert_int_equal(whole.record_spans, resend ? 5 : 3);
+    assert_int_equal(whole.duplicates, resend ? 2 : 0);
+    assert_int_equal(whole.duplicate_mask, resend ? 0x6u : 0u);
     dp_engine_stats st;
     dp_engine_get_stats(e, &st);
     assert_int_equal(st.spans_duplicate, resend ? 2 : 0);
@@ -382,6 +397,10 @@ static void test_duplicates_profiled_once(void **state)
     dp_engine_stop(e);
     assert_int_equal(out.count, 1);
     assert_whole(&out.runs[0]);
+    /* 12 stored in arrival order: the first 5 are sent, the 7 after marked */
+    assert_int_equal(out.runs[0].record_spans, 12);
+    assert_int_equal(out.runs[0].duplicates, 7);
+    assert_int_equal(out.runs[0].duplicate_mask, 0xfe0u);
     dp_engine_stats st;
     dp_engine_get_stats(e, &st);
     assert_int_equal(st.spans_duplicate, 5 + 2);
