@@ -115,12 +115,13 @@ static int upstream_on_run(dp_sink *sink, const dp_run_record *run, const dp_run
     char hex[33];
     const char *why = "out of memory";
 
+    /* the copies of spans a retried request brought are sent once (counted
+     * before the report below is out, so a reader of both sees both) */
+    size_t to_send = run->span_count - run->duplicate_count;
+    dp_upstream_count_duplicates(u->opt.upstream, DP_UPSTREAM_TRACES, run->duplicate_count);
     /* the reports (when also wanted) do not depend on the delivery */
     if (u->opt.also)
         dp_sink_on_run(u->opt.also, run, profile);
-    /* the copies of spans a retried request brought are sent once */
-    size_t to_send = run->span_count - run->duplicate_count;
-    dp_upstream_count_duplicates(u->opt.upstream, DP_UPSTREAM_TRACES, run->duplicate_count);
     if (to_send == 0)
         return 0;
     /* Late spans belong to a run already profiled and sent: they are
