@@ -34,12 +34,15 @@
 #include "log.h"
 #include "partial_runs.h"
 #include "profile.h"
+#include "span_memory.h"
 
 #define COMPONENT "engine"
 #define DP_ENGINE_MAX_INPUTS 8
 #define DP_ENGINE_MAX_OUTPUTS 8
 #define DP_ENGINE_RUN_ARENA_MAX (1024u * 1024 * 1024)
 #define DP_ENGINE_FINALISER_MAX_WAIT_MS 1000
+/* Spans of reported runs remembered for their late copies: 8 bytes each. */
+#define DP_ENGINE_SENT_SPANS_MAX (512u * 1024)
 
 /* A run processor thread and the time it spent on runs. */
 typedef struct engine_processor {
@@ -59,6 +62,7 @@ struct dp_engine {
     dp_engine_options opt;
     dp_trace_table *table;
     dp_partial_runs *partials; /* runs reported early, kept for their rest */
+    dp_span_memory *sent;      /* spans of reported runs, for late copies; NULL = none */
     engine_input inputs[DP_ENGINE_MAX_INPUTS];
     size_t input_count;
     dp_sink *outputs[DP_ENGINE_MAX_OUTPUTS];
@@ -99,14 +103,18 @@ static int compare_ordered(const void *a, const void *b)
 }
 
 /* Every span of the records, sorted, each stored span once (the first
- * copy); returns how many there are, and the copies left out in *copies. */
-static size_t order_spans(const dp_run_record *const *records, size_t nrecords, ordered_span *refs,
-                          size_t *copies)
+ * copy), none of the last record's that sent_before marks (when not NULL);
+ * returns how many there are, and the copies left out in *copies. */
+static size_t order_spans(const dp_run_record *const *records, size_t nrecords,
+                          const bool *sent_before, ordered_span *refs, size_t *copies)
 {
-    size_t n = 0;
+    size_t n = 0, all = 0;
     for (size_t r = 0; r < nrecords; r++)
-        for (size_t i = 0; i < records[r]->span_count; i++, n++)
-            refs[n] = (ordered_span){&records[r]->spans[i], (uint32_t)r, (uint32_t)n};
+        for (size_t i = 0; i < records[r]->span_count; i++, all++) {
+            if (sent_before && r == nrecords - 1 && sent_before[i])
+                continue;
+            refs[n++] = (ordered_span){&records[r]->spans[i], (uint32_t)r, (uint32_t)all};
+        }
     qsort(refs, n, sizeof *refs, compare_ordered);
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
@@ -115,7 +123,7 @@ static size_t order_spans(const dp_run_record *const *records, size_t nrecords, 
             continue;
         refs[kept++] = refs[i];
     }
-    *copies = n - kept;
+    *copies = all - kept;
     return kept;
 }
 
@@ -189,13 +197,14 @@ static int mark_duplicates(dp_arena *arena, dp_run_record *run, uint32_t record,
 
 /*
  * The spans of a run (with the partial records it completes, the run last)
- * decoded into the arena, ordered and each once; the run's copies marked
+ * decoded into the arena, ordered and each once, without the run's spans
+ * that sent_before marks (may be NULL); the run's copies marked
  * (mark_duplicates). *total is every stored span, *copies the duplicates
  * left out; returns how many decoded into *out, with *out NULL on out of
  * memory.
  */
 static size_t run_spans(dp_arena *arena, dp_run_record *const *records, size_t nrecords,
-                        dp_span **out, size_t *total, size_t *copies)
+                        const bool *sent_before, dp_span **out, size_t *total, size_t *copies)
 {
     *out = NULL;
     *total = 0;
@@ -210,7 +219,8 @@ static size_t run_spans(dp_arena *arena, dp_run_record *const *records, size_t n
         if (decode_resources(arena, records[r], &res[r]) < 0)
             return 0;
     size_t left_out;
-    size_t unique = order_spans((const dp_run_record *const *)records, nrecords, refs, &left_out);
+    size_t unique =
+        order_spans((const dp_run_record *const *)records, nrecords, sent_before, refs, &left_out);
     dp_span *spans = dp_arena_calloc(arena, unique ? unique : 1, sizeof(*spans));
     if (!spans ||
         mark_duplicates(arena, records[nrecords - 1], (uint32_t)(nrecords - 1), refs, unique) < 0)
@@ -218,6 +228,50 @@ static size_t run_spans(dp_arena *arena, dp_run_record *const *records, size_t n
     *out = spans;
     *copies = left_out;
     return decode_spans(arena, (const dp_run_record *const *)records, res, refs, unique, spans);
+}
+
+/* The keys of the run's spans (dp_span_memory_key), in the arena; NULL on out of memory. */
+static uint64_t *span_keys(dp_arena *arena, const dp_run_record *run)
+{
+    uint64_t *keys = dp_arena_alloc(arena, (run->span_count ? run->span_count : 1) * sizeof(*keys));
+    for (size_t i = 0; keys && i < run->span_count; i++)
+        keys[i] = dp_span_memory_key(run->spans[i].span_id, run->spans[i].start_ns);
+    return keys;
+}
+
+/*
+ * A late run's spans that were reported (and forwarded) with an earlier run
+ * of the trace: the copies a retry brought after that run was reported.
+ * Returns how many, with *found marking them (NULL when none).
+ */
+static size_t find_sent_before(dp_engine *d, dp_arena *arena, const dp_run_record *run,
+                               bool **found)
+{
+    *found = NULL;
+    if (!d->sent || !run->late || !run->span_count)
+        return 0;
+    uint64_t *keys = span_keys(arena, run);
+    bool *marks = dp_arena_alloc(arena, run->span_count * sizeof(*marks));
+    if (!keys || !marks)
+        return 0;
+    size_t n = dp_span_memory_find(d->sent, run->trace_id, keys, run->span_count, marks);
+    *found = n ? marks : NULL;
+    return n;
+}
+
+/* Remember the spans the outputs had of this run (not its copies). */
+static void remember_sent(dp_engine *d, dp_arena *arena, const dp_run_record *run)
+{
+    if (!d->sent)
+        return;
+    uint64_t *keys = span_keys(arena, run);
+    if (!keys)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < run->span_count; i++)
+        if (!run->duplicate || !run->duplicate[i])
+            keys[n++] = keys[i];
+    dp_span_memory_add(d->sent, run->trace_id, keys, n, dp_clock_monotonic_ms());
 }
 
 static bool finalised_early(const dp_run_record *run)
@@ -263,9 +317,21 @@ static bool process_run(dp_engine *d, dp_arena *arena, dp_run_record *run)
     if (run->late)
         nparts = dp_partial_runs_take(d->partials, run->trace_id, parts, DP_ENGINE_PARTS_MAX - 1);
     parts[nparts] = run;
+    /* a retry that came after its run was reported: its spans are copies */
+    bool *sent_before;
+    size_t before = find_sent_before(d, arena, run, &sent_before);
+    if (before && before == run->span_count && nparts == 0) {
+        atomic_fetch_add(&d->spans_duplicate, before);
+        dp_log_debug(COMPONENT,
+                     "run %s: %zu late span(s), each a copy of a span reported before: "
+                     "not reported or forwarded again",
+                     hex, before);
+        dp_progress_release(dp_storage_progress_for_run(d->opt.storage, run), true);
+        goto keep;
+    }
     size_t total, copies;
     dp_span *spans;
-    size_t n = run_spans(arena, parts, nparts + 1, &spans, &total, &copies);
+    size_t n = run_spans(arena, parts, nparts + 1, sent_before, &spans, &total, &copies);
     if (copies) {
         atomic_fetch_add(&d->spans_duplicate, copies);
         dp_log_debug(COMPONENT, "run %s: %zu span(s) stored more than once, profiled once", hex,
@@ -307,6 +373,7 @@ static bool process_run(dp_engine *d, dp_arena *arena, dp_run_record *run)
         ok = dp_sink_on_run(d->outputs[i], run, profile) == 0 && ok;
     dp_progress_release(run->progress, ok);
     run->progress = NULL;
+    remember_sent(d, arena, run);
     atomic_fetch_add(ok ? &d->runs_processed : &d->runs_failed, 1);
     dp_run_profile_destroy(profile);
 keep:
@@ -359,6 +426,7 @@ static void *finaliser_main(void *arg)
         pthread_mutex_unlock(&d->lock);
         dp_trace_table_collect(d->table);
         dp_partial_runs_expire(d->partials, dp_clock_monotonic_ms());
+        dp_span_memory_expire(d->sent, dp_clock_monotonic_ms());
         uint64_t wait = dp_trace_table_next_due_ms(d->table, DP_ENGINE_FINALISER_MAX_WAIT_MS);
         if (wait < 1)
             wait = 1; /* a due run was just collected; do not spin */
@@ -402,6 +470,15 @@ int dp_engine_create(const dp_config *cfg, const dp_engine_options *opt, dp_engi
     if (e->table)
         e->partials = dp_partial_runs_create(e->table, cfg->assembly.late_window_ms,
                                              cfg->assembly.memory_limit_bytes / 2, 4096);
+    /* late copies of reported spans are known for as long as late runs are */
+    if (e->table && !e->opt.finalise_at_stop && cfg->assembly.late_window_ms) {
+        e->sent = dp_span_memory_create(cfg->assembly.late_window_ms, DP_ENGINE_SENT_SPANS_MAX);
+        if (!e->sent) {
+            dp_log_error(COMPONENT, "out of memory creating the trace table");
+            dp_engine_destroy(e);
+            return -1;
+        }
+    }
     if (!e->table || !e->partials) {
         dp_log_error(COMPONENT, "out of memory creating the trace table");
         dp_engine_destroy(e);
@@ -537,6 +614,7 @@ void dp_engine_destroy(dp_engine *e)
     for (size_t i = 0; i < e->input_count; i++)
         e->inputs[i].plugin->destroy(e->inputs[i].ctx);
     dp_partial_runs_destroy(e->partials);
+    dp_span_memory_destroy(e->sent);
     dp_trace_table_destroy(e->table);
     pthread_cond_destroy(&e->wake);
     pthread_mutex_destroy(&e->lock);

@@ -21,7 +21,10 @@
  * A run is profiled from its spans ordered by start time (then span id),
  * whatever order they arrived in; a span stored more than once (same span
  * id and start: a retried request, a file read twice) is profiled once and
- * counted in dp_engine_stats.spans_duplicate.
+ * counted in dp_engine_stats.spans_duplicate, and its copies are marked for
+ * the outputs (dp_run_record.duplicate), which forward it once. The spans of
+ * reported runs are remembered for the late window: a late run's copies of
+ * them are copies too, and a late run of nothing else is not reported.
  */
 #ifndef DP_ENGINE_H
 #define DP_ENGINE_H

@@ -20,11 +20,15 @@ Scenarios (--scenario):
   retry    The same request sent twice (a client retrying a call whose
            answer it lost): the upstream gets every span once, the report
            counts each once, and both copies are counted on /metrics.
+  retry_late  The same, but the retry comes after the run was reported and
+           forwarded: the copies are not reported or forwarded again.
 """
 
 import argparse
 import os
 import sys
+import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -261,13 +265,33 @@ def scenario_forward(c, args):
     sink.stop()
 
 
-def scenario_retry(c, args):
+def start_retry(args, idle):
+    """An upstream, a daemon with that idle timeout printing its reports, run 1."""
     sink = ue.start_sink()
-    # idle 3 s: both copies land in one run however slow the machine is
-    d = ue.start_daemon(args.dagprof, sink.port,
-                        ["--idle-timeout", "3s", "--reports", "always"])
+    d = ue.start_daemon(args.dagprof, sink.port, ["--idle-timeout", idle, "--reports", "always"])
     spans = ue.build_run(1)
-    req = ue.trace_request(spans)
+    return sink, d, spans, ue.trace_request(spans)
+
+
+def check_sent_once(c, sink, spans, reports):
+    """Each of the run's spans at the upstream once, one report counting each
+    once; the report, or None."""
+    seen = {}
+    for _, _, sp in sink.spans():
+        seen[ue.span_key(sp)] = seen.get(ue.span_key(sp), 0) + 1
+    c.eq(sorted(seen.values()), [1] * len(spans), "each span forwarded exactly once")
+    c.eq(set(seen), {ue.span_key(sp) for sp in spans}, "the spans forwarded are the run's")
+    runs = [r for r in reports if r.get("trace_id") == trace_id(1).hex()]
+    c.eq(len(runs), 1, "one report of the run (no late report of copies)")
+    if not runs:
+        return None
+    c.eq(runs[0].get("span_count"), len(spans), "the report counts each span once")
+    return runs[0]
+
+
+def scenario_retry(c, args):
+    # idle 3 s: both copies land in one run however slow the machine is
+    sink, d, spans, req = start_retry(args, "3s")
     try:
         with grpc.insecure_channel(d.endpoint) as ch:
             c.eq(call(pb_export(ch), req)[0], "OK", "first attempt")
@@ -286,19 +310,45 @@ def scenario_retry(c, args):
         rc, reports = d.stop()
     c.eq(rc, 0, "dagprof exit status")
     # after the stop everything queued was delivered: nothing more can come
-    seen = {}
-    for _, _, sp in sink.spans():
-        seen[ue.span_key(sp)] = seen.get(ue.span_key(sp), 0) + 1
-    c.eq(sorted(seen.values()), [1] * len(spans), "each span forwarded exactly once")
-    c.eq(set(seen), {ue.span_key(sp) for sp in spans}, "the spans forwarded are the run's")
-    runs = [r for r in reports if r.get("trace_id") == trace_id(1).hex()]
-    c.eq(len(runs), 1, "one report of the run")
-    if runs:
-        c.eq(runs[0].get("span_count"), len(spans), "the report counts each span once")
+    report = check_sent_once(c, sink, spans, reports)
+    if report:
         # 3 calls of 100 in / 10 out (build_run), counted once
-        c.eq(runs[0].get("summary", {}).get("tokens", {}).get("input"), 300,
+        c.eq(report.get("summary", {}).get("tokens", {}).get("input"), 300,
              "input tokens counted once")
     sink.stop()
+
+
+def scenario_retry_late(c, args):
+    sink, d, spans, req = start_retry(args, "200ms")
+    try:
+        with grpc.insecure_channel(d.endpoint) as ch:
+            c.eq(call(pb_export(ch), req)[0], "OK", "first attempt")
+            c.ok(d.wait_for_report(lambda r: r.get("trace_id") == trace_id(1).hex(), 60),
+                 "the run is reported")
+            c.ok(sink.wait_for(lambda: len(sink.spans()) >= len(spans), 60), "spans delivered")
+            # the answer was lost after all: the client sends the request again
+            c.eq(call(pb_export(ch), req)[0], "OK", "retry after the run was reported")
+            # the copies make a late run that is neither reported nor
+            # forwarded: wait until the processors counted them
+            counted = poll(lambda: metric(d.scrape()[2], "dagprof_processor_duplicate_spans_total")
+                           == float(len(spans)), 60)
+            c.ok(counted, "the late copies are counted")
+    finally:
+        rc, reports = d.stop()
+    c.eq(rc, 0, "dagprof exit status")
+    check_sent_once(c, sink, spans, reports)
+    sink.stop()
+
+
+def poll(predicate, timeout):
+    """Whether predicate() became true before the timeout (checked every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        pause.wait(0.05)
+    return predicate()
 
 
 def pb_export(channel):
@@ -307,7 +357,8 @@ def pb_export(channel):
                                response_deserializer=ue.MESSAGES["traces"][1].FromString)
 
 
-SCENARIOS = {"legal": scenario_legal, "forward": scenario_forward, "retry": scenario_retry}
+SCENARIOS = {"legal": scenario_legal, "forward": scenario_forward, "retry": scenario_retry,
+             "retry_late": scenario_retry_late}
 
 
 def main():

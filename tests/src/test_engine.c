@@ -408,6 +408,43 @@ static void test_duplicates_profiled_once(void **state)
 }
 
 /*
+ * A retry that comes after its run was reported: the root, node a and its
+ * chat are reported (3 spans); then a and its chat come again with node b
+ * and its chat (a late run: 2 copies, 2 new spans, reported from the 2 new
+ * ones, the copies marked for the outputs); then the first request once
+ * more (3 copies: no report at all). 5 copies counted.
+ */
+static void test_late_copies_of_reported_spans(void **state)
+{
+    (void)state;
+    dp_config cfg = config(1);
+    cfg.assembly.idle_timeout_ms = 1;
+    capture out;
+    test_input in = {0, 3, false, false, false};
+    dp_engine *e = start_engine(&cfg, NULL, &out, &in);
+    assert_true(wait_runs(&out, 1));
+    assert_int_equal(out.runs[0].spans, 3);
+    assert_false(out.runs[0].late);
+    insert(e, 1, NSPANS);
+    assert_true(wait_runs(&out, 2));
+    seen_run late = out.runs[1];
+    assert_true(late.late);
+    assert_int_equal(late.spans, 2);
+    assert_int_equal(late.input, 200);
+    assert_int_equal(late.record_spans, 4);
+    assert_int_equal(late.duplicates, 2);
+    assert_int_equal(late.duplicate_mask, 0x3u);
+    insert(e, 0, 3);
+    dp_engine_stop(e);
+    assert_int_equal(out.count, 2);
+    dp_engine_stats st;
+    dp_engine_get_stats(e, &st);
+    assert_int_equal(st.spans_duplicate, 2 + 3);
+    assert_int_equal(st.runs_processed, 2);
+    dp_engine_destroy(e);
+}
+
+/*
  * finalise_at_stop: with idle_timeout and max_age at 1 ms, the root with
  * node a arrives, time passes, then node b: still one run of 5 spans,
  * finalised at stop (reason SHUTDOWN), neither partial nor late. The pause
@@ -465,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_partial_then_whole),
         cmocka_unit_test(test_duplicates_profiled_once),
         cmocka_unit_test(test_duplicates_across_partial_parts),
+        cmocka_unit_test(test_late_copies_of_reported_spans),
         cmocka_unit_test(test_finalise_at_stop),
         cmocka_unit_test(test_finalise_at_stop_bound),
     };
