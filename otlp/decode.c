@@ -196,8 +196,9 @@ static int next_field(walk_ctx *c, const ProtobufCMessageDescriptor *desc, const
 
 /* Check one nested part; *too_deep gets how many of its attributes nest too
  * deep (to be left out: rewrite_part). The reference parse also unpacks it
- * with protobuf-c (into the scratch arena, emptied by the caller; without
- * its groups and too deep attributes, which protobuf-c cannot take) and
+ * with protobuf-c (into the scratch arena, emptied by the caller; rewritten
+ * as dp_otlp_wire_for_pbc says, as protobuf-c cannot take groups, some
+ * merges or too deep attributes) and
  * returns it in *unpacked. */
 static int check_part(walk_ctx *c, const ProtobufCMessageDescriptor *desc, const dp_pb_field *f,
                       int depth, dp_otlp_wire_visit_fn visit, void *ctx,

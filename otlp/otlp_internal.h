@@ -36,6 +36,7 @@ typedef struct dp_otlp_wire_found {
     bool drop_deep;
     size_t attributes_too_deep; /* out: such attributes, to drop */
     bool groups;                /* out: some unknown field is a group */
+    bool merges;                /* out: a singular message field is given more than once */
 } dp_otlp_wire_found;
 
 /**
@@ -70,17 +71,22 @@ int dp_otlp_wire_check_visit(const ProtobufCMessageDescriptor *desc, const uint8
  * (with drop_deep): every attribute that nests deeper than DP_OTLP_MAX_DEPTH
  * left out, and its message's dropped_attributes_count raised by as many (a
  * field appended after the others: the last value counts); with
- * strip_groups also without any group field. Everything else is kept, in
+ * for_pbc also without any group field, and without the occurrences of a
+ * singular message field given more than once that hold no known field
+ * (keeping one when all are so): what protobuf-c is given, as it refuses
+ * groups and fails to merge two such occurrences (merging a message without
+ * known fields changes nothing). Everything else is kept, in
  * order. *out is a copy in the arena; *dropped (may be NULL) gets how many
  * attributes were left out. DP_OTLP_OK, DP_OTLP_ENOMEM or DP_OTLP_EDECODE.
  */
-int dp_otlp_wire_rewrite(const ProtobufCMessageDescriptor *desc, dp_str in, int depth,
-                         bool strip_groups, dp_arena *arena, dp_str *out, size_t *dropped);
+int dp_otlp_wire_rewrite(const ProtobufCMessageDescriptor *desc, dp_str in, int depth, bool for_pbc,
+                         dp_arena *arena, dp_str *out, size_t *dropped);
 
 /**
- * Make checked bytes fit for protobuf-c, which refuses groups and has no
- * nesting limit: when found says they hold a group or a too deep attribute,
- * *bytes becomes a rewrite without them (dp_otlp_wire_rewrite()).
+ * Make checked bytes fit for protobuf-c, which refuses groups, fails to
+ * merge some messages given twice and has no nesting limit: when found says
+ * they hold a group, a singular message given twice or a too deep
+ * attribute, *bytes becomes the rewrite (dp_otlp_wire_rewrite(), for_pbc).
  */
 int dp_otlp_wire_for_pbc(const ProtobufCMessageDescriptor *desc, const dp_otlp_wire_found *found,
                          dp_str *bytes, int depth, dp_arena *arena);

@@ -127,7 +127,8 @@ static ProtobufCMessage *unpack_checked(const ProtobufCMessageDescriptor *desc, 
         *rc = DP_OTLP_EDECODE;
         return NULL;
     }
-    /* protobuf-c refuses groups: it unpacks the bytes without them */
+    /* protobuf-c refuses groups and fails on some merges: it unpacks a
+     * rewrite that means the same (dp_otlp_wire_for_pbc) */
     dp_str bytes = {(const char *)data, raw.len};
     *rc = dp_otlp_wire_for_pbc(desc, &found, &bytes, 0, arena);
     if (*rc != DP_OTLP_OK)

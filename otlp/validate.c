@@ -34,8 +34,9 @@ static ProtobufCMessage *unpack_request(const ProtobufCMessageDescriptor *desc, 
     dp_otlp_wire_found found = {0};
     if (dp_otlp_wire_check(desc, data, len, &found, err, errlen) < 0)
         return NULL;
-    /* protobuf-c refuses groups: it counts the items of the bytes without
-     * them (the request is forwarded as it came) */
+    /* protobuf-c refuses groups and fails on some merges: it counts the
+     * items of a rewrite that means the same (dp_otlp_wire_for_pbc; the
+     * request is forwarded as it came) */
     dp_str bytes = {(const char *)data, len};
     *rc = dp_otlp_wire_for_pbc(desc, &found, &bytes, 0, arena);
     if (*rc != DP_OTLP_OK) {

@@ -11,8 +11,11 @@
  * An attribute (a KeyValue of a message that has a dropped_attributes_count)
  * whose value nests deeper than the limit may be reported rather than
  * refused (dp_otlp_wire_found.drop_deep); dp_otlp_wire_rewrite() then writes
- * the message without it. The rewrite also strips groups for protobuf-c,
- * which refuses them.
+ * the message without it. The rewrite also makes bytes protobuf-c can
+ * unpack: without groups, which it refuses, and without the occurrences of
+ * a singular message field given more than once that hold no known field
+ * (protobuf-c fails to merge two such occurrences; merging one changes
+ * nothing).
  *
  * The check runs on every byte the receiver takes, so the descriptors are
  * turned once into flat schemas: per message, a table indexed by field
@@ -181,6 +184,7 @@ static int check_message(const ProtobufCMessageDescriptor *desc, const wire_sche
     const uint8_t *pos = data, *end = data + len;
     dp_pb_field f;
     const char *why = NULL;
+    uint32_t singular_seen = 0; /* singular message fields below 32 met so far */
     int rc;
 
     if (depth > DP_OTLP_MAX_DEPTH) {
@@ -222,6 +226,11 @@ static int check_message(const ProtobufCMessageDescriptor *desc, const wire_sche
             return -1;
         }
         if (w.fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+            if (found && w.fd->label != PROTOBUF_C_LABEL_REPEATED && f.number < 32) {
+                if (singular_seen & (1u << f.number))
+                    found->merges = true;
+                singular_seen |= 1u << f.number;
+            }
             rc = check_message(w.fd->descriptor, w.sub, base, f.data, f.len, depth + 1, NULL, NULL,
                                found, err, errlen);
             if (rc == WIRE_TOO_DEEP && w.attributes && found && found->drop_deep) {
@@ -245,6 +254,7 @@ static int check_top(const ProtobufCMessageDescriptor *desc, const uint8_t *base
     if (found) {
         found->attributes_too_deep = 0;
         found->groups = false;
+        found->merges = false;
     }
     return check_message(desc, schema_find(desc), base, data, len, depth, visit, ctx, found, err,
                          errlen) == 0
@@ -276,7 +286,7 @@ typedef struct rewrite_ctx {
     const uint8_t *data;
     size_t len;
     int depth;
-    bool strip_groups;
+    bool for_pbc;
     size_t dropped; /* attributes left out (counted while measuring) */
 } rewrite_ctx;
 
@@ -286,6 +296,45 @@ static bool attribute_too_deep(const wire_field *w, const dp_pb_field *f, int de
     char err[8];
     return check_message(w->fd->descriptor, w->sub, f->data, f->data, f->len, depth, NULL, NULL,
                          NULL, err, sizeof err) == WIRE_TOO_DEEP;
+}
+
+/* Whether the message at data holds no field of desc (unknown ones aside). */
+static bool no_known_field(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len)
+{
+    const wire_schema *schema = schema_find(desc);
+    const uint8_t *pos = data, *end = data + len;
+    dp_pb_field f;
+    const char *why;
+    while (dp_pb_next(&pos, end, &f, &why) > 0)
+        if (field_of(desc, schema, f.number).fd)
+            return false;
+    return true;
+}
+
+/*
+ * For protobuf-c: whether the occurrence at `at` of singular message field
+ * f (of a message at data) is written. One that holds no known field is
+ * left out when another occurrence holds one, or when a later one exists
+ * (so one of them stays when all are so).
+ */
+static bool pbc_keeps(const wire_field *w, const dp_pb_field *f, const uint8_t *at,
+                      const uint8_t *data, size_t len)
+{
+    if (w->fd->label == PROTOBUF_C_LABEL_REPEATED ||
+        !no_known_field(w->fd->descriptor, f->data, f->len))
+        return true;
+    const uint8_t *pos = data, *end = data + len;
+    dp_pb_field o;
+    const char *why;
+    for (;;) {
+        const uint8_t *o_at = pos;
+        if (dp_pb_next(&pos, end, &o, &why) <= 0)
+            return true;
+        if (o.number != f->number || o.wire_type != DP_PB_LEN || o_at == at)
+            continue;
+        if (o_at > at || !no_known_field(w->fd->descriptor, o.data, o.len))
+            return false;
+    }
 }
 
 /* One message (already checked) at depth `depth`, field by field. */
@@ -304,7 +353,7 @@ static void rewrite_message(dp_pb_writer *w, rewrite_ctx *c, const ProtobufCMess
         const uint8_t *at = pos;
         if (dp_pb_next(&pos, end, &f, &why) <= 0)
             break;
-        if (f.wire_type == DP_PB_SGROUP && c->strip_groups)
+        if (f.wire_type == DP_PB_SGROUP && c->for_pbc)
             continue;
         wire_field wf = field_of(desc, schema, f.number);
         if (wf.fd && f.number == dropped_field && f.wire_type == DP_PB_VARINT)
@@ -313,12 +362,14 @@ static void rewrite_message(dp_pb_writer *w, rewrite_ctx *c, const ProtobufCMess
             dp_pb_put_raw(w, at, (size_t)(pos - at));
             continue;
         }
+        if (c->for_pbc && !pbc_keeps(&wf, &f, at, data, len))
+            continue;
         if (wf.attributes) {
             if (attribute_too_deep(&wf, &f, depth + 1)) {
                 dropped_here++;
                 continue;
             }
-            if (!c->strip_groups) {
+            if (!c->for_pbc) {
                 dp_pb_put_raw(w, at, (size_t)(pos - at));
                 continue;
             }
@@ -342,10 +393,10 @@ static void rewrite_top(dp_pb_writer *w, const void *arg)
     rewrite_message(w, c, c->desc, c->data, c->len, c->depth);
 }
 
-int dp_otlp_wire_rewrite(const ProtobufCMessageDescriptor *desc, dp_str in, int depth,
-                         bool strip_groups, dp_arena *arena, dp_str *out, size_t *dropped)
+int dp_otlp_wire_rewrite(const ProtobufCMessageDescriptor *desc, dp_str in, int depth, bool for_pbc,
+                         dp_arena *arena, dp_str *out, size_t *dropped)
 {
-    rewrite_ctx c = {desc, (const uint8_t *)in.ptr, in.len, depth, strip_groups, 0};
+    rewrite_ctx c = {desc, (const uint8_t *)in.ptr, in.len, depth, for_pbc, 0};
     dp_buf b;
     pthread_once(&schemas_once, schemas_build);
     dp_buf_init(&b, 0);
@@ -367,7 +418,7 @@ int dp_otlp_wire_rewrite(const ProtobufCMessageDescriptor *desc, dp_str in, int 
 int dp_otlp_wire_for_pbc(const ProtobufCMessageDescriptor *desc, const dp_otlp_wire_found *found,
                          dp_str *bytes, int depth, dp_arena *arena)
 {
-    if (!found->groups && !found->attributes_too_deep)
+    if (!found->groups && !found->merges && !found->attributes_too_deep)
         return DP_OTLP_OK;
     return dp_otlp_wire_rewrite(desc, *bytes, depth, true, arena, bytes, NULL);
 }

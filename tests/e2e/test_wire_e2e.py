@@ -25,6 +25,7 @@ Scenarios (--scenario):
 """
 
 import argparse
+import http.client
 import os
 import sys
 import threading
@@ -216,19 +217,34 @@ def scenario_legal(c, args):
             c.ok("end group tag does not match its start group" in str(details),
                  "the error says why: %r" % (details,))
 
-            ok = d.wait_for_report(lambda r: r.get("trace_id") == trace_id(3).hex(), 60)
-            c.ok(ok, "the run with the dropped attribute is reported")
+            # the same over OTLP/HTTP: 200, the attribute dropped alone
+            conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=30)
+            conn.request("POST", "/v1/traces", too_deep_request(5),
+                         {"Content-Type": "application/x-protobuf"})
+            r = conn.getresponse()
+            body = r.read()
+            conn.close()
+            c.eq(r.status, 200, "OTLP/HTTP request with an attribute at depth 101")
+            if r.status == 200:
+                resp = ue.MESSAGES["traces"][1].FromString(body)
+                c.ok("1 attribute(s) dropped" in resp.partial_success.error_message,
+                     "OTLP/HTTP partial_success says so: %r" % resp.partial_success.error_message)
+
+            for run_no in (3, 5):
+                ok = d.wait_for_report(lambda r: r.get("trace_id") == trace_id(run_no).hex(), 60)
+                c.ok(ok, "run %d, with the dropped attribute, is reported" % run_no)
             status, _, text = d.scrape()
             c.eq(status, 200, "/metrics")
-            c.eq(metric(text, "dagprof_receiver_attributes_dropped_total", reason="nesting",
-                        transport="grpc"), 1.0, "attributes dropped for nesting")
+            for transport in ("grpc", "http"):
+                c.eq(metric(text, "dagprof_receiver_attributes_dropped_total", reason="nesting",
+                            transport=transport), 1.0, "attributes dropped for nesting, " + transport)
             c.eq(metric(text, "dagprof_receiver_decode_errors_total", signal="traces",
                         transport="grpc"), 1.0, "the mismatched group is the one decode error")
     finally:
         rc, reports = d.stop()
     c.eq(rc, 0, "dagprof exit status")
     got = {r["trace_id"]: r.get("span_count") for r in reports}
-    for run_no in (1, 2, 3):
+    for run_no in (1, 2, 3, 5):
         c.eq(got.get(trace_id(run_no).hex()), 7, "run %d reported with its 7 spans" % run_no)
     c.ok(trace_id(4).hex() not in got, "nothing of the malformed request is reported")
 

@@ -1245,6 +1245,39 @@ static void test_metrics_and_logs_with_groups(void **state)
     free(rec.p), free(scope.p), free(rl.p), free(req.p);
 }
 
+/* A KeyValue whose value comes twice with no value set in either (one
+ * holding only an unknown field): legal, an empty value. protobuf-c cannot
+ * merge such occurrences itself; the decoders and the reference parse still
+ * read the span. */
+static void test_value_given_twice_without_a_value(void **state)
+{
+    fixture *f = *state;
+    bytes any = {NULL, 0}, kv = {NULL, 0};
+    put_varint_field(&any, 1309, 9); /* AnyValue{unknown field 1309} */
+    put_len_field(&kv, 1, "k", 1);
+    put_len_field(&kv, 2, any.p, any.len);
+    put_len_field(&kv, 2, "", 0);
+    bytes span = base_span();
+    put_len_field(&span, 9, kv.p, kv.len);
+    bytes req = request_of(NULL, &span);
+    assert_span_listed_as_sent(f, &req, &span);
+    dp_span d, r;
+    dp_str raw = f->batch.spans[0].raw;
+    assert_int_equal(dp_otlp_span_decode(raw, DP_STR_NULL, &f->arena, &d), DP_OTLP_OK);
+    assert_int_equal(dp_otlp_span_decode_pbc(raw, DP_STR_NULL, &f->arena, &r), DP_OTLP_OK);
+    assert_int_equal(d.attr_count, 1);
+    assert_int_equal(r.attr_count, 1);
+    assert_true(str_is(d.attrs[0].key, "k", 1));
+    assert_int_equal(d.attrs[0].value.kind, DP_VALUE_EMPTY);
+    assert_int_equal(r.attrs[0].value.kind, DP_VALUE_EMPTY);
+    dp_otlp_trace_batch ref;
+    assert_int_equal(
+        dp_otlp_trace_batch_parse_pbc(req.p, req.len, &f->arena, &ref, f->err, sizeof f->err),
+        DP_OTLP_OK);
+    assert_int_equal(ref.span_count, 1);
+    free(any.p), free(kv.p), free(span.p), free(req.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1274,6 +1307,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_past_the_limit_outside_attributes_is_refused,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_and_logs_with_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_given_twice_without_a_value, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
