@@ -26,11 +26,11 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "arena.h"
 #include "buf.h"
 #include "http_cors.h"
+#include "inflate_capped.h"
 #include "json_write.h"
 #include "log.h"
 #include "otlp_file.h"
@@ -57,12 +57,11 @@ typedef struct request_ctx {
     struct request_ctx *next_all;
     enum dp_signal signal;
     enum body_type type;
-    int status;         /* an answer decided before the body was read; 0 = none yet */
-    char message[320];  /* its reason */
-    bool gzip, z_ready; /* body is gzip; z holds an inflate stream */
-    bool z_ended;       /* the gzip stream's end was read */
-    bool answered;      /* an answer was queued early (over-size) */
-    z_stream z;
+    int status;        /* an answer decided before the body was read; 0 = none yet */
+    char message[320]; /* its reason */
+    bool compressed;   /* the body is gzip or deflate; z inflates it */
+    bool answered;     /* an answer was queued early (over-size) */
+    dp_inflater z;
     dp_buf body;    /* the body, inflated; capped at max_recv_message_bytes */
     dp_buf encoded; /* an OTLP/JSON body encoded as protobuf */
     dp_buf answer;  /* the answer's bytes */
@@ -130,7 +129,7 @@ static request_ctx *ctx_take(dp_http_receiver *r)
     c->next_free = NULL;
     c->status = 0;
     c->message[0] = '\0';
-    c->gzip = c->answered = c->z_ended = false;
+    c->compressed = c->answered = false;
     c->type = BODY_PROTOBUF;
     dp_buf_reset(&c->body);
     dp_buf_reset(&c->encoded);
@@ -140,10 +139,7 @@ static request_ctx *ctx_take(dp_http_receiver *r)
 
 static void ctx_give_back(dp_http_receiver *r, request_ctx *c)
 {
-    if (c->z_ready) {
-        inflateEnd(&c->z);
-        c->z_ready = false;
-    }
+    dp_inflater_end(&c->z);
     dp_arena_reset(&c->arena);
     /* a pooled context keeps a body buffer of ordinary size; one grown for a
      * rare large request goes back to the allocator */
@@ -159,8 +155,7 @@ static void ctx_give_back(dp_http_receiver *r, request_ctx *c)
 
 static void ctx_free(request_ctx *c)
 {
-    if (c->z_ready)
-        inflateEnd(&c->z);
+    dp_inflater_end(&c->z);
     dp_buf_free(&c->body);
     dp_buf_free(&c->encoded);
     dp_buf_free(&c->answer);
@@ -378,71 +373,56 @@ static void judge_headers(dp_http_receiver *r, struct MHD_Connection *conn, requ
         return;
     }
     const char *encoding = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Encoding");
-    if (encoding && strcasecmp(encoding, "gzip") == 0) {
-        memset(&c->z, 0, sizeof(c->z));
-        if (inflateInit2(&c->z, 16 + MAX_WBITS) != Z_OK) {
+    bool gzip = encoding && strcasecmp(encoding, "gzip") == 0;
+    if (gzip || (encoding && strcasecmp(encoding, "deflate") == 0)) {
+        if (dp_inflater_init(&c->z, gzip ? DP_INFLATE_GZIP : DP_INFLATE_ZLIB,
+                             r->opt.max_recv_message_bytes) != DP_INFLATE_OK) {
+            dp_inflater_end(&c->z);
             decide(c, 503, "out of memory starting to inflate");
             return;
         }
-        c->z_ready = c->gzip = true;
+        c->compressed = true;
     } else if (encoding && strcasecmp(encoding, "identity") != 0) {
-        decide(c, 415, "Content-Encoding %.60s is not taken: use gzip or none", encoding);
+        decide(c, 415, "Content-Encoding %.60s is not taken: use gzip, deflate or none", encoding);
         return;
     }
     const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    if (length && !c->gzip && strtoull(length, NULL, 10) > r->opt.max_recv_message_bytes)
+    if (length && !c->compressed && strtoull(length, NULL, 10) > r->opt.max_recv_message_bytes)
         decide(c, 413, "the body is %.30s bytes, over the limit of %zu", length,
                r->opt.max_recv_message_bytes);
 }
 
 /* --- the body --------------------------------------------------------------------------- */
 
+static const char *inflate_format_name(const request_ctx *c)
+{
+    return c->z.format == DP_INFLATE_GZIP ? "gzip" : "deflate";
+}
+
 /* Keep (or inflate) one piece of the body; sets c->status when it cannot be taken. */
 static void take_body(dp_http_receiver *r, request_ctx *c, const char *data, size_t len)
 {
     size_t cap = r->opt.max_recv_message_bytes;
-    if (!c->gzip) {
+    if (!c->compressed) {
         if (c->body.len + len > cap)
             decide(c, 413, "the body is over the limit of %zu bytes", cap);
         else if (dp_buf_append(&c->body, data, len) != 0)
             decide(c, 503, "out of memory taking the body");
         return;
     }
-    c->z.next_in = (Bytef *)data;
-    c->z.avail_in = (uInt)len;
-    while (c->z.avail_in > 0) {
-        if (c->z_ended) {
-            decide(c, 400, "bytes after the end of the gzip stream");
-            return;
-        }
-        if (c->body.cap == c->body.len) { /* grow by doubling, never past the cap */
-            size_t want = c->body.cap ? c->body.cap : 64 * 1024;
-            if (want > cap - c->body.len)
-                want = cap - c->body.len;
-            if (dp_buf_reserve(&c->body, want) != 0) {
-                decide(c, 503, "out of memory inflating the body");
-                return;
-            }
-        }
-        /* one byte past the cap is room enough to tell that the body is over it */
-        size_t room = c->body.cap - c->body.len;
-        if (room > cap + 1 - c->body.len)
-            room = cap + 1 - c->body.len;
-        uInt in_before = c->z.avail_in;
-        c->z.next_out = (Bytef *)c->body.data + c->body.len;
-        c->z.avail_out = (uInt)room;
-        int zr = inflate(&c->z, Z_NO_FLUSH);
-        c->body.len += room - c->z.avail_out;
-        if (c->body.len > cap) {
-            decide(c, 413, "the body inflates to more than the limit of %zu bytes", cap);
-            return;
-        }
-        if (zr == Z_STREAM_END) {
-            c->z_ended = true;
-        } else if (zr != Z_OK && !(zr == Z_BUF_ERROR && c->z.avail_in < in_before)) {
-            decide(c, 400, "the body is not valid gzip: %s", c->z.msg ? c->z.msg : "bad data");
-            return;
-        }
+    switch (dp_inflater_feed(&c->z, data, len, &c->body)) {
+    case DP_INFLATE_OK:
+        break;
+    case DP_INFLATE_OVER_CAP:
+        decide(c, 413, "the body inflates to more than the limit of %zu bytes", cap);
+        break;
+    case DP_INFLATE_NOMEM:
+        decide(c, 503, "out of memory inflating the body");
+        break;
+    default:
+        decide(c, 400, "the body is not valid %s: %s", inflate_format_name(c),
+               dp_inflater_message(&c->z));
+        break;
     }
 }
 
@@ -451,8 +431,9 @@ static enum MHD_Result finish(dp_http_receiver *r, struct MHD_Connection *conn, 
 {
     dp_ingest_result res;
     memset(&res, 0, sizeof(res));
-    if (!c->status && c->gzip && !c->z_ended)
-        decide(c, 400, "the gzip body is truncated");
+    if (!c->status && c->compressed && dp_inflater_finish(&c->z) != DP_INFLATE_OK)
+        decide(c, 400, "the %s body is %s", inflate_format_name(c),
+               c->z.status == DP_INFLATE_TRUNCATED ? "truncated" : "not valid");
     const uint8_t *data = (const uint8_t *)c->body.data;
     size_t len = c->body.len;
     if (!c->status && c->type == BODY_JSON) {

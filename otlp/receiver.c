@@ -27,8 +27,10 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "buf.h"
 #include "decode.h"
 #include "health_watch.h"
+#include "inflate_capped.h"
 #include "log.h"
 #include "pb_wire.h"
 
@@ -59,9 +61,8 @@ typedef struct call_ctx {
     grpc_byte_buffer *response;
     grpc_slice details;
     int cancelled;
-    dp_arena arena;   /* per call: decode structures; reset between calls */
-    uint8_t *scratch; /* contiguous copy of a multi-slice message */
-    size_t scratch_cap;
+    dp_arena arena; /* per call: decode structures; reset between calls */
+    dp_buf scratch; /* a multi-slice message copied, or a compressed one inflated */
 } call_ctx;
 
 struct worker {
@@ -86,6 +87,7 @@ struct dp_receiver {
     dp_ingest *ingest;          /* where requests go (borrowed) */
     dp_health_watches *watches; /* open health Watch streams */
     _Atomic uint64_t calls_by_status[17];
+    _Atomic uint64_t inflate_over_limit; /* compressed requests refused as they inflated */
 };
 
 /* --- answers --------------------------------------------------------------- */
@@ -114,59 +116,99 @@ static grpc_byte_buffer *response_buffer(const dp_ingest_result *res)
 
 /* --- reading a request --------------------------------------------------------- */
 
-/* The request's bytes, contiguous; NULL with *len 0 for an empty message. -1 on failure. */
-static int read_payload(call_ctx *c, const uint8_t **data, size_t *len)
+/* A compressed message inflated into c->scratch, never past max_recv_message_bytes
+ * (the core's own decompression is off: it would inflate the whole message first). */
+static grpc_status_code inflate_payload(call_ctx *c, grpc_byte_buffer *bb, char *why, size_t whylen)
+{
+    size_t limit = c->w->r->opt.max_recv_message_bytes;
+    grpc_compression_algorithm alg = bb->data.raw.compression;
+    if (alg != GRPC_COMPRESS_GZIP && alg != GRPC_COMPRESS_DEFLATE) {
+        snprintf(why, whylen, "grpc-encoding %d is not taken: use gzip, deflate or identity",
+                 (int)alg);
+        return GRPC_STATUS_UNIMPLEMENTED;
+    }
+    const char *name = alg == GRPC_COMPRESS_GZIP ? "gzip" : "deflate";
+    dp_inflater f;
+    dp_buf_reset(&c->scratch);
+    dp_inflate_status st =
+        dp_inflater_init(&f, alg == GRPC_COMPRESS_GZIP ? DP_INFLATE_GZIP : DP_INFLATE_ZLIB, limit);
+    const grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
+    for (size_t i = 0; st == DP_INFLATE_OK && i < sb->count; i++)
+        st = dp_inflater_feed(&f, GRPC_SLICE_START_PTR(sb->slices[i]),
+                              GRPC_SLICE_LENGTH(sb->slices[i]), &c->scratch);
+    if (st == DP_INFLATE_OK)
+        st = dp_inflater_finish(&f);
+    grpc_status_code status = GRPC_STATUS_OK;
+    switch (st) {
+    case DP_INFLATE_OK:
+        break;
+    case DP_INFLATE_OVER_CAP:
+        atomic_fetch_add(&c->w->r->inflate_over_limit, 1);
+        snprintf(why, whylen,
+                 "the %s request message inflates to more than max_recv_message_size (%zu bytes)",
+                 name, limit);
+        status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        break;
+    case DP_INFLATE_NOMEM:
+        snprintf(why, whylen, "out of memory inflating the request message; retry later");
+        status = GRPC_STATUS_UNAVAILABLE;
+        break;
+    default:
+        snprintf(why, whylen, "the %s request message is %s: %s", name,
+                 st == DP_INFLATE_TRUNCATED ? "truncated" : "not valid", dp_inflater_message(&f));
+        status = GRPC_STATUS_INVALID_ARGUMENT;
+        break;
+    }
+    dp_inflater_end(&f);
+    return status;
+}
+
+/* The request's bytes, contiguous, in *data and *len (NULL and 0 for an empty
+ * message). GRPC_STATUS_OK, or the status to answer with its reason in why. */
+static grpc_status_code read_payload(call_ctx *c, const uint8_t **data, size_t *len, char *why,
+                                     size_t whylen)
 {
     *data = NULL;
     *len = 0;
     grpc_byte_buffer *bb = c->payload;
     if (!bb)
-        return 0;
-    if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
-        bb->data.raw.slice_buffer.count == 1) {
+        return GRPC_STATUS_OK;
+    size_t limit = c->w->r->opt.max_recv_message_bytes;
+    if (bb->type != GRPC_BB_RAW) {
+        snprintf(why, whylen, "the request message cannot be read");
+        return GRPC_STATUS_INTERNAL;
+    }
+    if (bb->data.raw.compression != GRPC_COMPRESS_NONE) {
+        grpc_status_code st = inflate_payload(c, bb, why, whylen);
+        if (st == GRPC_STATUS_OK) {
+            *data = (const uint8_t *)c->scratch.data;
+            *len = c->scratch.len;
+        }
+        return st;
+    }
+    const grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
+    if (sb->count == 1) {
         /* the common case: one slice, use it in place */
-        grpc_slice s = bb->data.raw.slice_buffer.slices[0];
-        *data = GRPC_SLICE_START_PTR(s);
-        *len = GRPC_SLICE_LENGTH(s);
-        return 0;
+        *data = GRPC_SLICE_START_PTR(sb->slices[0]);
+        *len = GRPC_SLICE_LENGTH(sb->slices[0]);
+        return GRPC_STATUS_OK;
     }
-    grpc_byte_buffer_reader reader;
-    if (!grpc_byte_buffer_reader_init(&reader, bb))
-        return -1; /* undecompressable */
-    size_t total = 0;
-    grpc_slice s;
-    int rc = 0;
-    while (grpc_byte_buffer_reader_next(&reader, &s)) {
-        size_t sl = GRPC_SLICE_LENGTH(s);
-        size_t limit = c->w->r->opt.max_recv_message_bytes;
-        if (rc == 0 && total + sl > limit)
-            rc = -1; /* decompressed past the cap */
-        if (rc == 0 && total + sl > c->scratch_cap) {
-            size_t ncap = c->scratch_cap ? c->scratch_cap : 64 * 1024;
-            while (ncap < total + sl)
-                ncap *= 2;
-            if (ncap > limit)
-                ncap = limit;
-            uint8_t *p = realloc(c->scratch, ncap);
-            if (!p) {
-                rc = -1;
-            } else {
-                c->scratch = p;
-                c->scratch_cap = ncap;
-            }
-        }
-        if (rc == 0) {
-            memcpy(c->scratch + total, GRPC_SLICE_START_PTR(s), sl);
-            total += sl;
-        }
-        grpc_slice_unref(s);
+    dp_buf_reset(&c->scratch);
+    if (sb->length > limit) { /* the core checks it too */
+        snprintf(why, whylen, "the request message is over max_recv_message_size (%zu bytes)",
+                 limit);
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
     }
-    grpc_byte_buffer_reader_destroy(&reader);
-    if (rc == 0) {
-        *data = c->scratch;
-        *len = total;
+    if (dp_buf_reserve_exact(&c->scratch, sb->length) != 0) {
+        snprintf(why, whylen, "out of memory reading the request message; retry later");
+        return GRPC_STATUS_UNAVAILABLE;
     }
-    return rc;
+    for (size_t i = 0; i < sb->count; i++)
+        dp_buf_append(&c->scratch, GRPC_SLICE_START_PTR(sb->slices[i]),
+                      GRPC_SLICE_LENGTH(sb->slices[i])); /* reserved above: cannot fail */
+    *data = (const uint8_t *)c->scratch.data;
+    *len = c->scratch.len;
+    return GRPC_STATUS_OK;
 }
 
 /* --- handling ------------------------------------------------------------------ */
@@ -309,8 +351,10 @@ static void on_health_request(call_ctx *c)
     const uint8_t *data;
     size_t len;
     bool known;
-    if (read_payload(c, &data, &len) != 0) {
-        answer(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "the health check request cannot be read");
+    char why[256];
+    grpc_status_code st = read_payload(c, &data, &len, why, sizeof(why));
+    if (st != GRPC_STATUS_OK) {
+        answer(c, st, NULL, why);
         return;
     }
     if (dp_health_read_request(data, len, &known) != 0) {
@@ -364,16 +408,15 @@ static void on_call(call_ctx *c)
         answer(c, GRPC_STATUS_UNAVAILABLE, NULL, res.message);
         return;
     }
-    if (read_payload(c, &data, &len) != 0) {
-        memset(&res, 0, sizeof(res));
-        res.status = DP_INGEST_INVALID;
-        snprintf(res.message, sizeof(res.message),
-                 "the request message cannot be read (bad compression or over %zu bytes)",
-                 r->opt.max_recv_message_bytes);
-    } else {
-        dp_ingest_request(r->ingest, c->signal, data, len, &c->arena, &res);
+    grpc_status_code status = read_payload(c, &data, &len, res.message, sizeof(res.message));
+    if (status != GRPC_STATUS_OK) {
+        dp_log_debug("receiver", "%s: status %d: %s", method_paths[c->signal], (int)status,
+                     res.message);
+        answer(c, status, NULL, res.message);
+        return;
     }
-    grpc_status_code status = grpc_status_of(res.status);
+    dp_ingest_request(r->ingest, c->signal, data, len, &c->arena, &res);
+    status = grpc_status_of(res.status);
     if (status != GRPC_STATUS_OK)
         dp_log_debug("receiver", "%s: status %d: %s", method_paths[c->signal], (int)status,
                      res.message);
@@ -399,11 +442,8 @@ static void on_sent(call_ctx *c)
         grpc_call_details_destroy(&c->call_details);
     dp_arena_reset(&c->arena);
     /* a copy of a rare large multi-slice message goes back to the allocator */
-    if (c->scratch_cap > DP_RECEIVER_KEPT_SCRATCH) {
-        free(c->scratch);
-        c->scratch = NULL;
-        c->scratch_cap = 0;
-    }
+    if (c->scratch.cap > DP_RECEIVER_KEPT_SCRATCH)
+        dp_buf_free(&c->scratch);
     request_call(c);
 }
 
@@ -467,6 +507,7 @@ static int worker_init(dp_receiver *r, worker *w, unsigned trace_calls)
         c->state = CTX_IDLE;
         c->details = grpc_empty_slice();
         dp_arena_init(&c->arena, 64 * 1024, arena_cap);
+        dp_buf_init(&c->scratch, 0);
     }
     return 0;
 }
@@ -503,7 +544,7 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
         r->worker_count = n > 0 ? (unsigned)n : 1;
     }
 
-    grpc_arg args[3];
+    grpc_arg args[4];
     memset(args, 0, sizeof(args));
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -512,7 +553,11 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = GRPC_ARG_ALLOW_REUSEPORT;
     args[1].value.integer = 0;
-    grpc_channel_args cargs = {2, args};
+    /* compressed messages come as they are, to be inflated under the cap (inflate_payload) */
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION;
+    args[2].value.integer = 0;
+    grpc_channel_args cargs = {3, args};
     /* the memory guard's hard limit bounds the core's own buffers too: under
      * pressure it shrinks flow-control windows, and past it refuses */
     grpc_resource_quota *quota = NULL;
@@ -521,11 +566,11 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
         if (!quota)
             goto out;
         grpc_resource_quota_resize(quota, r->opt.memory_quota_bytes);
-        args[2].type = GRPC_ARG_POINTER;
-        args[2].key = GRPC_ARG_RESOURCE_QUOTA;
-        args[2].value.pointer.p = quota;
-        args[2].value.pointer.vtable = grpc_resource_quota_arg_vtable();
-        cargs.num_args = 3;
+        args[3].type = GRPC_ARG_POINTER;
+        args[3].key = GRPC_ARG_RESOURCE_QUOTA;
+        args[3].value.pointer.p = quota;
+        args[3].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+        cargs.num_args = 4;
     }
     r->server = grpc_server_create(&cargs, NULL);
     if (quota)
@@ -641,7 +686,7 @@ void dp_receiver_destroy(dp_receiver *r)
         worker *w = &r->workers[i];
         for (size_t k = 0; w->ctxs && k < w->ctx_count; k++) {
             dp_arena_free(&w->ctxs[k].arena);
-            free(w->ctxs[k].scratch);
+            dp_buf_free(&w->ctxs[k].scratch);
         }
         free(w->ctxs);
         if (w->cq)
@@ -672,4 +717,5 @@ void dp_receiver_get_stats(dp_receiver *r, dp_receiver_stats *o)
     o->log_records = is.log_records;
     for (int i = 0; i < 17; i++)
         o->calls_by_status[i] = atomic_load(&r->calls_by_status[i]);
+    o->inflate_over_limit = atomic_load(&r->inflate_over_limit);
 }

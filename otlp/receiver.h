@@ -9,7 +9,10 @@
  * spans go into the trace table, all or nothing:
  *   OK                  spans stored (partial_success lists unusable spans)
  *   INVALID_ARGUMENT    the payload does not decode
- *   RESOURCE_EXHAUSTED  over max_recv_message_bytes (answered by the core)
+ *   RESOURCE_EXHAUSTED  over max_recv_message_bytes: as sent (answered by the
+ *                       core), or as it inflates (gzip or deflate, inflated
+ *                       here with zlib and refused at the cap, before more
+ *                       memory than the cap is taken)
  *   UNAVAILABLE         the table cannot take more now; nothing was kept,
  *                       so the client's retry does not duplicate spans
  *   UNAUTHENTICATED     with an authenticator, the call's metadata carries
@@ -72,6 +75,7 @@ typedef struct dp_receiver_stats {
     uint64_t metric_points;
     uint64_t log_records;
     uint64_t calls_by_status[17]; /* indexed by gRPC status code */
+    uint64_t inflate_over_limit;  /* compressed requests refused as they inflated past the cap */
 } dp_receiver_stats;
 
 typedef struct dp_receiver dp_receiver;

@@ -19,6 +19,9 @@ if [ "${1:-}" = "--test" ]; then
     packages+=(python3-prometheus-client)
     # grpc_tools.protoc: the gRPC health stubs of the Watch test
     packages+=(python3-grpc-tools)
+    # a hand-driven HTTP/2 client for the receiver's fault tests (tests/e2e/test_receiver_faults.py):
+    # pre-compressed messages, trickled bytes, half-sent messages, a window that never opens
+    packages+=(python3-h2)
     # the HTML report tests load pages in headless Chromium (tests/e2e/test_html_report.py)
     packages+=(chromium)
     # the other HTTP libraries of the OTLP/HTTP library comparison (bench/http_null_server.c)

@@ -132,6 +132,15 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
         dp_telemetry_add(t, (double)h.unauthenticated, "transport", "http", "reason",
                          "unauthenticated", NULL);
     }
+    if (src->grpc) {
+        dp_receiver_stats g;
+        dp_receiver_get_stats(src->grpc, &g);
+        dp_telemetry_family_add(t, "dagprof_receiver_grpc_inflate_refused_requests",
+                                DP_TELEMETRY_COUNTER, "{request}",
+                                "gRPC requests whose gzip or deflate message inflated past "
+                                "server.max_recv_message_size, refused at the limit.");
+        dp_telemetry_add(t, (double)g.inflate_over_limit, NULL);
+    }
     per_transport(t, running, "dagprof_receiver_busy_seconds", "s",
                   "Time the transport's threads spent decoding and storing requests, all threads "
                   "together.",

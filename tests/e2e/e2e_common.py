@@ -32,6 +32,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def status_kib(pid, key):
+    """A line of /proc/PID/status in KiB (VmHWM, VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise RuntimeError("no %s in /proc/%d/status" % (key, pid))
+
+
 class Daemon:
     """A running dagprof daemon with its stdout and stderr collected."""
 

@@ -30,7 +30,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_common import Checker, Daemon, import_grpc  # noqa: E402
+from e2e_common import Checker, Daemon, import_grpc, status_kib  # noqa: E402
 
 grpc = import_grpc()
 import otlp_pb  # noqa: E402
@@ -38,15 +38,6 @@ from test_http_receiver import curl  # noqa: E402  (real curl, status, headers, 
 
 MIB = 1 << 20
 BLOB = 256 * 1024  # bytes of one span's attribute
-
-
-def status_kib(pid, key):
-    """A line of /proc/PID/status in KiB (VmHWM, VmRSS)."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise RuntimeError("no %s in /proc/%d/status" % (key, pid))
 
 
 class Requests:

@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+"""End-to-end: the OTLP/gRPC receiver against hostile clients.
+
+The hostile clients are driven frame by frame with python3-h2 (HTTP/2 with
+prior knowledge, as gRPC speaks it), since a well-behaved gRPC library will
+not send a pre-compressed bomb, trickle a message, stop halfway or keep its
+flow-control window shut. The daemon's resident memory comes from
+/proc/PID/status (VmHWM, the peak; VmRSS).
+
+  bomb        a 4 MiB gzip message that inflates to 4 GiB: RESOURCE_EXHAUSTED
+              with a message, and the daemon's peak RSS under its idle RSS +
+              2 x max_recv_message_size; three at once under 3 x that;
+              valid gzip and deflate messages of the same client are taken
+              and reported
+  slowloris   200 streams trickling a message a few bytes at a time: each
+              cut off (DEADLINE_EXCEEDED) within server.recv_timeout + margin,
+              while a normal client is served meanwhile
+  noread      connections whose flow-control window never opens (a client
+              that never reads its answers) and keep opening calls: RSS stays
+              bounded, the stuck calls are cut off, others are served
+  shutdown    one half-sent message, then SIGTERM: the daemon exits within
+              server.shutdown_timeout + margin, logs the calls it cancelled,
+              and the run taken before is reported
+  fdlimit     the daemon at RLIMIT_NOFILE 64 and more idle connections than
+              that: once they close, a normal export succeeds promptly
+
+  test_receiver_faults.py --dagprof PATH --scenario NAME
+"""
+
+import argparse
+import gzip
+import os
+import resource
+import socket
+import sys
+import threading
+import time
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_common import Checker, Daemon, import_grpc, status_kib  # noqa: E402
+
+grpc = import_grpc()
+import otlp_pb  # noqa: E402
+
+import h2.config  # noqa: E402  (python3-h2)
+import h2.connection  # noqa: E402
+import h2.events  # noqa: E402
+import h2.exceptions  # noqa: E402
+import h2.settings  # noqa: E402
+
+MIB = 1 << 20
+GRPC_STATUS = {0: "OK", 1: "CANCELLED", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED",
+               8: "RESOURCE_EXHAUSTED", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE"}
+
+
+def grpc_frame(message, compressed=False):
+    """A gRPC length-prefixed message: the compressed flag, the length (big-endian), the bytes."""
+    return bytes([1 if compressed else 0]) + len(message).to_bytes(4, "big") + message
+
+
+class Call:
+    """What came back on one stream."""
+
+    def __init__(self):
+        self.headers = {}
+        self.status = None  # grpc-status as a name, "RST_STREAM n", or "GOAWAY"
+        self.message = ""
+        self.done = threading.Event()
+
+
+class H2Client:
+    """One HTTP/2 connection to the receiver, driven with python3-h2.
+
+    A reader thread takes every frame the server sends (answering its
+    SETTINGS and PINGs). `window` sets the client's initial stream window
+    (0: answers' messages can never be sent to it); with `grant` False the
+    client never opens its windows again, so it never reads an answer's
+    bytes."""
+
+    def __init__(self, port, window=None, grant=True):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.settimeout(None)
+        self.port = port
+        self.grant = grant
+        self.conn = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.cond = threading.Condition()
+        self.calls = {}
+        self.closed = False
+        self.conn.initiate_connection()
+        if window is not None:
+            self.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+        self._flush()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _flush(self):
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def _read(self):
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    break
+                with self.cond:
+                    try:
+                        events = self.conn.receive_data(data)
+                    except h2.exceptions.ProtocolError:
+                        break
+                    for ev in events:
+                        self._event(ev)
+                    self._flush()
+                    self.cond.notify_all()
+        except OSError:
+            pass
+        with self.cond:
+            self.closed = True
+            for call in self.calls.values():
+                if call.status is None:
+                    call.status = "closed"
+                call.done.set()
+            self.cond.notify_all()
+
+    def _event(self, ev):
+        call = self.calls.get(getattr(ev, "stream_id", None))
+        if isinstance(ev, (h2.events.ResponseReceived, h2.events.TrailersReceived)) and call:
+            call.headers.update(dict(ev.headers))
+            if "grpc-status" in call.headers:
+                code = int(call.headers["grpc-status"])
+                call.status = GRPC_STATUS.get(code, str(code))
+                call.message = call.headers.get("grpc-message", "")
+                call.done.set()
+        elif isinstance(ev, h2.events.DataReceived):
+            if self.grant:
+                self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+        elif isinstance(ev, h2.events.StreamReset) and call:
+            if call.status is None:
+                call.status = "RST_STREAM %d" % ev.error_code
+            call.done.set()
+        elif isinstance(ev, h2.events.ConnectionTerminated):
+            self.closed = True
+            for c in self.calls.values():
+                if c.status is None:
+                    c.status = "GOAWAY"
+                c.done.set()
+
+    def start(self, path=otlp_pb.TRACE_EXPORT, encoding=None):
+        """Open a call (its headers); returns its stream id."""
+        headers = [(":method", "POST"), (":scheme", "http"), (":path", path),
+                   (":authority", "127.0.0.1:%d" % self.port),
+                   ("content-type", "application/grpc"), ("te", "trailers")]
+        if encoding:
+            headers.append(("grpc-encoding", encoding))
+        with self.cond:
+            sid = self.conn.get_next_available_stream_id()
+            self.calls[sid] = Call()
+            self.conn.send_headers(sid, headers)
+            self._flush()
+        return sid
+
+    def send(self, sid, data, end=False, timeout=30.0):
+        """Send `data` on stream `sid` as the flow-control windows allow
+        (waiting for the server's WINDOW_UPDATEs); False when the stream or
+        the connection ended first or the windows stayed shut."""
+        deadline = time.monotonic() + timeout
+        view = memoryview(data)
+        with self.cond:
+            while True:
+                if self.closed or self.calls[sid].done.is_set():
+                    return False
+                try:
+                    room = min(self.conn.local_flow_control_window(sid),
+                               self.conn.max_outbound_frame_size)
+                except h2.exceptions.StreamClosedError:
+                    return False
+                if len(view) == 0 or room > 0:
+                    n = min(room, len(view))
+                    last = end and n == len(view)
+                    try:
+                        self.conn.send_data(sid, view[:n].tobytes(), end_stream=last)
+                        self._flush()
+                    except (h2.exceptions.StreamClosedError, OSError):
+                        return False
+                    view = view[n:]
+                    if len(view) == 0:
+                        return True
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+
+    def call(self, message, encoding=None, path=otlp_pb.TRACE_EXPORT, timeout=30.0):
+        """A whole unary call: returns its Call once it has ended (or the timeout passed)."""
+        sid = self.start(path, encoding)
+        self.send(sid, grpc_frame(message, compressed=encoding is not None), end=True,
+                  timeout=timeout)
+        self.calls[sid].done.wait(timeout)
+        return self.calls[sid]
+
+    def close(self):
+        try:
+            with self.cond:
+                self.conn.close_connection()
+                self._flush()
+        except OSError:
+            pass
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.reader.join(10)
+
+
+def gzip_bomb(inflated_mib):
+    """A valid gzip member of `inflated_mib` MiB of zeros, built without
+    compressing them all: one 1 MiB piece deflated and fully flushed (byte
+    aligned, no reference to what came before) is repeated; the trailer's
+    CRC-32 and size are those of all the zeros."""
+    zeros = bytes(MIB)
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    head = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
+    piece = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
+    tail = c.flush(zlib.Z_FINISH)  # the final empty block and c's own trailer
+    body = tail[:-8]
+    crc = 0
+    for _ in range(inflated_mib):
+        crc = zlib.crc32(zeros, crc)
+    trailer = crc.to_bytes(4, "little") + ((inflated_mib * MIB) & 0xffffffff).to_bytes(4, "little")
+    return head + piece * (inflated_mib - 1) + body + trailer
+
+
+def one_trace(pb, tag, spans=1):
+    """(trace id hex, serialized request) of one trace of `spans` spans."""
+    tid = os.urandom(16)
+    s = [otlp_pb.simple_span(pb, tid, k + 1, 0 if k == 0 else 1, "%s-%d" % (tag, k))
+         for k in range(spans)]
+    return tid.hex(), otlp_pb.trace_request(pb, s, "faults-" + tag, "e2e").SerializeToString()
+
+
+def reported(daemon, tid, timeout=30.0):
+    return daemon.wait_for_report(lambda r: r.get("trace_id") == tid, timeout)
+
+
+def metric(daemon, name):
+    """The value of an unlabelled sample on the daemon's /metrics, or None."""
+    status, _, body = daemon.scrape()
+    assert status == 200, status
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def grpc_export(endpoint, body, timeout=10.0, compression=None):
+    """A normal client's export with python3-grpcio: None when OK, else the error."""
+    ch = grpc.insecure_channel(endpoint)
+    try:
+        ch.unary_unary(otlp_pb.TRACE_EXPORT)(body, timeout=timeout, compression=compression)
+        return None
+    except grpc.RpcError as e:
+        return "%s: %s" % (e.code().name, e.details())
+    finally:
+        ch.close()
+
+
+# --- scenarios -----------------------------------------------------------------
+
+
+def scenario_bomb(c, args):
+    pb = otlp_pb.load()
+    cap = 16 * MIB
+    daemon = Daemon(args.dagprof, extra_args=["--workers", "2", "--set",
+                                              "server.max_recv_message_size=16MiB"]).start()
+    pid = daemon.proc.pid
+    try:
+        # the inflating path takes valid gzip and deflate (and grpcio's own gzip)
+        h = H2Client(daemon.port)
+        tid, body = one_trace(pb, "gzip")
+        call = h.call(gzip.compress(body), encoding="gzip")
+        c.eq(call.status, "OK", "a valid gzip message (%s)" % call.message)
+        c.ok(reported(daemon, tid), "the gzip message's trace is reported")
+        tid, body = one_trace(pb, "deflate")
+        call = h.call(zlib.compress(body), encoding="deflate")
+        c.eq(call.status, "OK", "a valid deflate message (%s)" % call.message)
+        c.ok(reported(daemon, tid), "the deflate message's trace is reported")
+        tid, body = one_trace(pb, "grpcio")
+        c.eq(grpc_export(daemon.endpoint, body, compression=grpc.Compression.Gzip), None,
+             "grpcio's gzip")
+        c.ok(reported(daemon, tid), "grpcio's gzip message's trace is reported")
+        # two gzip members, as gunzip reads them
+        tid, body = one_trace(pb, "members")
+        call = h.call(gzip.compress(body[:10]) + gzip.compress(body[10:]), encoding="gzip")
+        c.eq(call.status, "OK", "a message of two gzip members (%s)" % call.message)
+        # corrupt: INVALID_ARGUMENT with a message
+        bad = bytearray(gzip.compress(body))
+        bad[-8] ^= 0xff
+        call = h.call(bytes(bad), encoding="gzip")
+        c.eq(call.status, "INVALID_ARGUMENT", "a gzip message with a wrong CRC")
+        c.ok("gzip" in call.message, "its message names gzip: %r" % call.message)
+
+        bomb = gzip_bomb(4096)
+        c.ok(len(bomb) < 5 * MIB, "the bomb is %.1f MiB" % (len(bomb) / MIB))
+        d = zlib.decompressobj(31)
+        c.eq(len(d.decompress(bomb, 64 * MIB)), 64 * MIB, "the bomb inflates past 64 MiB")
+        baseline = status_kib(pid, "VmRSS")
+        started = time.monotonic()
+        call = h.call(bomb, encoding="gzip", timeout=50)
+        print("bomb: %s %r in %.1f s" % (call.status, call.message, time.monotonic() - started))
+        c.eq(call.status, "RESOURCE_EXHAUSTED", "the bomb's status")
+        c.ok("max_recv_message_size" in call.message and str(cap) in call.message,
+             "the message names the limit: %r" % call.message)
+        peak = status_kib(pid, "VmHWM")
+        print("idle RSS %d KiB, peak %d KiB, bound %d KiB" % (baseline, peak,
+                                                               baseline + 2 * cap // 1024))
+        c.ok(peak <= baseline + 2 * cap // 1024,
+             "peak RSS %d KiB within idle %d KiB + 2 x max_recv_message_size" % (peak, baseline))
+        h.close()
+
+        # three at once, on three connections: bounded by what is held at once
+        results = []
+
+        def one():
+            hc = H2Client(daemon.port)
+            results.append(hc.call(bomb, encoding="gzip", timeout=50).status)
+            hc.close()
+
+        threads = [threading.Thread(target=one) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        c.eq(results, ["RESOURCE_EXHAUSTED"] * 3, "three bombs at once")
+        peak = status_kib(pid, "VmHWM")
+        # each request in flight within 2 x max_recv_message_size, as one alone
+        # (its inflate buffer, its compressed message in the core, the allocator's slack)
+        bound = baseline + 3 * 2 * cap // 1024
+        print("three bombs: peak %d KiB, bound %d KiB" % (peak, bound))
+        c.ok(peak <= bound, "peak RSS %d KiB within %d KiB with three bombs" % (peak, bound))
+        tid, body = one_trace(pb, "after")
+        c.eq(grpc_export(daemon.endpoint, body), None, "a normal export after the bombs")
+        c.ok(reported(daemon, tid), "and its trace is reported")
+        c.eq(metric(daemon, "dagprof_receiver_grpc_inflate_refused_requests_total"), 4.0,
+             "the four bombs counted as refused as they inflated")
+    finally:
+        rc, _ = daemon.stop(timeout=30)
+        c.eq(rc, 0, "exit status")
+
+
+SCENARIOS = {
+    "bomb": scenario_bomb,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dagprof", required=True)
+    ap.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
+    args = ap.parse_args()
+    c = Checker("receiver faults: " + args.scenario)
+    SCENARIOS[args.scenario](c, args)
+    return c.report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
