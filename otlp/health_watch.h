@@ -47,6 +47,7 @@ enum dp_health_serving_status {
 enum dp_grpc_tag_kind {
     DP_TAG_CALL = 0,  /* a call context of receiver.c */
     DP_TAG_WATCH = 1, /* a batch of a Watch stream */
+    DP_TAG_SEND = 2,  /* the answer of a call of receiver.c */
 };
 
 /**

@@ -1,13 +1,19 @@
 /*
  * OTLP/gRPC receiver on the gRPC C core; see receiver.h for the contract.
  *
- * Each worker thread owns a completion queue and a pool of call contexts.
- * A context cycles: REQUESTED (a registered call is requested on the
- * worker's queue) -> the call arrives, the worker handles it synchronously
- * (read, parse into the context's arena, insert into the trace table) and
- * starts one batch that sends the answer -> SENDING -> the batch completes,
- * the call is released, the arena reset, and the call requested again.
- * A context is freed only after its last batch has completed (shutdown).
+ * Each worker thread owns a completion queue, a decode arena and a pool of
+ * call contexts. A context cycles: REQUESTED (a registered call is
+ * requested on the worker's queue) -> the call's headers arrive and the
+ * context starts reading its message -> RECEIVING (at most
+ * server.recv_timeout, then the call is cancelled) -> the message is in, the
+ * worker handles it synchronously (read, inflate, parse into the worker's
+ * arena, insert into the trace table) and starts one batch that sends the
+ * answer, which a small `sending` record of its own carries from then on
+ * (at most server.recv_timeout too), so the context is requested again at
+ * once: a client that never reads its answers holds no context.
+ * A context or sending record is freed only after its last batch has
+ * completed. The worker wakes at least every tick to cancel calls past
+ * their time.
  */
 #include "receiver.h"
 
@@ -24,10 +30,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arena.h"
 #include "buf.h"
+#include "clock.h"
 #include "decode.h"
 #include "health_watch.h"
 #include "inflate_capped.h"
@@ -35,7 +43,7 @@
 #include "pb_wire.h"
 
 #define DP_RECEIVER_SIDE_CALLS 2            /* outstanding metrics and logs calls per worker */
-#define DP_RECEIVER_KEPT_SCRATCH (1u << 20) /* message copy a call context keeps */
+#define DP_RECEIVER_KEPT_SCRATCH (1u << 20) /* message copy a worker keeps */
 
 static const char *const method_paths[3] = {
     "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
@@ -43,7 +51,7 @@ static const char *const method_paths[3] = {
     "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
 };
 
-enum ctx_state { CTX_IDLE, CTX_REQUESTED, CTX_RECEIVING, CTX_SENDING };
+enum ctx_state { CTX_IDLE, CTX_REQUESTED, CTX_RECEIVING };
 
 typedef struct worker worker;
 
@@ -58,12 +66,22 @@ typedef struct call_ctx {
     gpr_timespec deadline;
     grpc_metadata_array request_md;
     grpc_byte_buffer *payload;
+    uint64_t recv_deadline_ms; /* RECEIVING: cancelled when the message is not in by then */
+    bool cut;                  /* cancelled for taking too long */
+} call_ctx;
+
+/* A call being answered: what the answer's batch needs until it completes. */
+typedef struct sending {
+    enum dp_grpc_tag_kind kind; /* DP_TAG_SEND */
+    worker *w;
+    grpc_call *call;
     grpc_byte_buffer *response;
     grpc_slice details;
     int cancelled;
-    dp_arena arena; /* per call: decode structures; reset between calls */
-    dp_buf scratch; /* a multi-slice message copied, or a compressed one inflated */
-} call_ctx;
+    uint64_t deadline_ms; /* cancelled when the client has not taken the answer by then */
+    bool cut;
+    struct sending *prev, *next;
+} sending;
 
 struct worker {
     dp_receiver *r;
@@ -72,6 +90,10 @@ struct worker {
     bool thread_started;
     call_ctx *ctxs;
     size_t ctx_count;
+    sending *sendings; /* answers in flight, newest first */
+    dp_arena arena;    /* decode structures of the call being handled; reset after it */
+    dp_buf scratch;    /* a multi-slice message copied, or a compressed one inflated */
+    uint64_t next_sweep_ms;
 };
 
 struct dp_receiver {
@@ -88,6 +110,11 @@ struct dp_receiver {
     dp_health_watches *watches; /* open health Watch streams */
     _Atomic uint64_t calls_by_status[17];
     _Atomic uint64_t inflate_over_limit; /* compressed requests refused as they inflated */
+    _Atomic uint64_t cut_recv, cut_send; /* calls cancelled past server.recv_timeout */
+    _Atomic uint64_t in_flight;          /* calls taken and not yet released */
+    _Atomic uint64_t
+        active; /* contexts not idle and answers in flight: what may still use a queue */
+    _Atomic uint64_t cut_shutdown; /* calls in flight cancelled past server.shutdown_timeout */
 };
 
 /* --- answers --------------------------------------------------------------- */
@@ -129,13 +156,13 @@ static grpc_status_code inflate_payload(call_ctx *c, grpc_byte_buffer *bb, char 
     }
     const char *name = alg == GRPC_COMPRESS_GZIP ? "gzip" : "deflate";
     dp_inflater f;
-    dp_buf_reset(&c->scratch);
+    dp_buf_reset(&c->w->scratch);
     dp_inflate_status st =
         dp_inflater_init(&f, alg == GRPC_COMPRESS_GZIP ? DP_INFLATE_GZIP : DP_INFLATE_ZLIB, limit);
     const grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
     for (size_t i = 0; st == DP_INFLATE_OK && i < sb->count; i++)
         st = dp_inflater_feed(&f, GRPC_SLICE_START_PTR(sb->slices[i]),
-                              GRPC_SLICE_LENGTH(sb->slices[i]), &c->scratch);
+                              GRPC_SLICE_LENGTH(sb->slices[i]), &c->w->scratch);
     if (st == DP_INFLATE_OK)
         st = dp_inflater_finish(&f);
     grpc_status_code status = GRPC_STATUS_OK;
@@ -181,8 +208,8 @@ static grpc_status_code read_payload(call_ctx *c, const uint8_t **data, size_t *
     if (bb->data.raw.compression != GRPC_COMPRESS_NONE) {
         grpc_status_code st = inflate_payload(c, bb, why, whylen);
         if (st == GRPC_STATUS_OK) {
-            *data = (const uint8_t *)c->scratch.data;
-            *len = c->scratch.len;
+            *data = (const uint8_t *)c->w->scratch.data;
+            *len = c->w->scratch.len;
         }
         return st;
     }
@@ -193,21 +220,21 @@ static grpc_status_code read_payload(call_ctx *c, const uint8_t **data, size_t *
         *len = GRPC_SLICE_LENGTH(sb->slices[0]);
         return GRPC_STATUS_OK;
     }
-    dp_buf_reset(&c->scratch);
+    dp_buf_reset(&c->w->scratch);
     if (sb->length > limit) { /* the core checks it too */
         snprintf(why, whylen, "the request message is over max_recv_message_size (%zu bytes)",
                  limit);
         return GRPC_STATUS_RESOURCE_EXHAUSTED;
     }
-    if (dp_buf_reserve_exact(&c->scratch, sb->length) != 0) {
+    if (dp_buf_reserve_exact(&c->w->scratch, sb->length) != 0) {
         snprintf(why, whylen, "out of memory reading the request message; retry later");
         return GRPC_STATUS_UNAVAILABLE;
     }
     for (size_t i = 0; i < sb->count; i++)
-        dp_buf_append(&c->scratch, GRPC_SLICE_START_PTR(sb->slices[i]),
+        dp_buf_append(&c->w->scratch, GRPC_SLICE_START_PTR(sb->slices[i]),
                       GRPC_SLICE_LENGTH(sb->slices[i])); /* reserved above: cannot fail */
-    *data = (const uint8_t *)c->scratch.data;
-    *len = c->scratch.len;
+    *data = (const uint8_t *)c->w->scratch.data;
+    *len = c->w->scratch.len;
     return GRPC_STATUS_OK;
 }
 
@@ -229,13 +256,23 @@ static grpc_status_code grpc_status_of(dp_ingest_status st)
     return GRPC_STATUS_UNAVAILABLE;
 }
 
+/* The context has nothing outstanding on its queue any more. */
+static void ctx_idle(call_ctx *c)
+{
+    if (c->state != CTX_IDLE)
+        atomic_fetch_sub(&c->w->r->active, 1);
+    c->state = CTX_IDLE;
+}
+
 static void request_call(call_ctx *c)
 {
     dp_receiver *r = c->w->r;
     if (atomic_load(&r->shutting_down)) {
-        c->state = CTX_IDLE;
+        ctx_idle(c);
         return;
     }
+    if (c->state == CTX_IDLE)
+        atomic_fetch_add(&r->active, 1);
     grpc_metadata_array_init(&c->request_md);
     c->call = NULL;
     c->payload = NULL;
@@ -247,7 +284,7 @@ static void request_call(call_ctx *c)
                                      c->w->cq, c->w->cq, c);
     } else {
         e = grpc_server_request_registered_call(r->server, r->methods[c->signal], &c->call,
-                                                &c->deadline, &c->request_md, &c->payload, c->w->cq,
+                                                &c->deadline, &c->request_md, NULL, c->w->cq,
                                                 c->w->cq, c);
     }
     if (e != GRPC_CALL_OK) {
@@ -255,39 +292,110 @@ static void request_call(call_ctx *c)
         grpc_metadata_array_destroy(&c->request_md);
         if (c->other)
             grpc_call_details_destroy(&c->call_details);
-        c->state = CTX_IDLE;
+        ctx_idle(c);
     }
 }
 
-static void on_sent(call_ctx *c);
+static uint64_t now_ms(void)
+{
+    return dp_clock_monotonic_ms();
+}
+
+/* server.recv_timeout from now; UINT64_MAX when there is none. */
+static uint64_t call_deadline(const dp_receiver *r)
+{
+    return r->opt.recv_timeout_ms ? now_ms() + r->opt.recv_timeout_ms : UINT64_MAX;
+}
+
+/* The call is over for this receiver: one fewer in flight. */
+static void call_released(dp_receiver *r)
+{
+    atomic_fetch_sub(&r->in_flight, 1);
+}
+
+static void release(call_ctx *c);
+
+static void sending_free(sending *s)
+{
+    worker *w = s->w;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->sendings = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    if (s->response)
+        grpc_byte_buffer_destroy(s->response);
+    grpc_slice_unref(s->details);
+    grpc_call_unref(s->call);
+    call_released(w->r);
+    atomic_fetch_sub(&w->r->active, 1);
+    free(s);
+}
 
 /* Answer the call: initial metadata, the response when there is one, the
- * status with its message; completes as CTX_SENDING. */
+ * status with its message. The call goes to a sending record (freed when
+ * the batch completes) and the context takes calls again. */
 static void answer(call_ctx *c, grpc_status_code status, grpc_byte_buffer *response,
                    const char *message)
 {
+    worker *w = c->w;
+    atomic_fetch_add(&w->r->calls_by_status[status], 1);
+    sending *s = calloc(1, sizeof(*s));
+    if (!s) {
+        /* out of memory: the client gets CANCELLED and may retry */
+        if (response)
+            grpc_byte_buffer_destroy(response);
+        grpc_call_cancel(c->call, NULL);
+        release(c);
+        return;
+    }
+    atomic_fetch_add(&w->r->active, 1);
+    s->kind = DP_TAG_SEND;
+    s->w = w;
+    s->call = c->call;
+    c->call = NULL;
+    s->response = response;
+    s->details = grpc_slice_from_copied_string(message);
+    s->deadline_ms = call_deadline(w->r);
+    s->next = w->sendings;
+    if (s->next)
+        s->next->prev = s;
+    w->sendings = s;
     grpc_op ops[4];
     memset(ops, 0, sizeof(ops));
     size_t n = 0;
     ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-    c->response = response;
     if (response) {
         ops[n].op = GRPC_OP_SEND_MESSAGE;
         ops[n++].data.send_message.send_message = response;
     }
-    c->details = grpc_slice_from_copied_string(message);
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = status;
-    ops[n++].data.send_status_from_server.status_details = &c->details;
+    ops[n++].data.send_status_from_server.status_details = &s->details;
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
-    c->state = CTX_SENDING;
-    atomic_fetch_add(&c->w->r->calls_by_status[status], 1);
-    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+    ops[n++].data.recv_close_on_server.cancelled = &s->cancelled;
+    grpc_call_error e = grpc_call_start_batch(s->call, ops, n, s, NULL);
     if (e != GRPC_CALL_OK) {
         dp_log_error("receiver", "cannot answer a call: grpc_call_error %d", (int)e);
-        on_sent(c); /* clean up as if it had completed */
+        sending_free(s); /* clean up as if it had completed */
     }
+    release(c);
+}
+
+/* Start reading the call's message: RECEIVING until it is in, or cancelled
+ * past server.recv_timeout. */
+static void receive(call_ctx *c)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &c->payload;
+    c->state = CTX_RECEIVING;
+    c->cut = false;
+    c->recv_deadline_ms = call_deadline(c->w->r);
+    if (grpc_call_start_batch(c->call, &op, 1, c, NULL) != GRPC_CALL_OK)
+        answer(c, GRPC_STATUS_INTERNAL, NULL, "cannot read the request message");
 }
 
 static bool method_is(grpc_slice method, const char *path)
@@ -302,7 +410,8 @@ static void on_watch_call(call_ctx *c)
     int rc = dp_health_watch_start(c->w->r->watches, c->call);
     if (rc == DP_OK) {
         c->call = NULL; /* the watch's now */
-        on_sent(c);
+        call_released(c->w->r);
+        release(c);
         return;
     }
     if (rc == DP_EFULL)
@@ -322,14 +431,7 @@ static void on_other_call(call_ctx *c)
         return;
     }
     if (method_is(method, DP_HEALTH_CHECK)) {
-        grpc_op op;
-        memset(&op, 0, sizeof(op));
-        op.op = GRPC_OP_RECV_MESSAGE;
-        op.data.recv_message.recv_message = &c->payload;
-        c->state = CTX_RECEIVING;
-        if (grpc_call_start_batch(c->call, &op, 1, c, NULL) == GRPC_CALL_OK)
-            return;
-        answer(c, GRPC_STATUS_INTERNAL, NULL, "cannot read the health check request");
+        receive(c);
         return;
     }
     char message[300];
@@ -415,7 +517,7 @@ static void on_call(call_ctx *c)
         answer(c, status, NULL, res.message);
         return;
     }
-    dp_ingest_request(r->ingest, c->signal, data, len, &c->arena, &res);
+    dp_ingest_request(r->ingest, c->signal, data, len, &c->w->arena, &res);
     status = grpc_status_of(res.status);
     if (status != GRPC_STATUS_OK)
         dp_log_debug("receiver", "%s: status %d: %s", method_paths[c->signal], (int)status,
@@ -424,15 +526,14 @@ static void on_call(call_ctx *c)
            status == GRPC_STATUS_OK ? "" : res.message);
 }
 
-static void on_sent(call_ctx *c)
+/* The context is done with its call (answered, handed over or cancelled): it takes calls again. */
+static void release(call_ctx *c)
 {
-    if (c->response)
-        grpc_byte_buffer_destroy(c->response);
-    c->response = NULL;
-    grpc_slice_unref(c->details);
-    c->details = grpc_empty_slice();
-    if (c->call) /* NULL when a health Watch took the call over */
+    worker *w = c->w;
+    if (c->call) { /* not answered: cancelled, or out of memory answering */
         grpc_call_unref(c->call);
+        call_released(w->r);
+    }
     c->call = NULL;
     if (c->payload)
         grpc_byte_buffer_destroy(c->payload);
@@ -440,24 +541,88 @@ static void on_sent(call_ctx *c)
     grpc_metadata_array_destroy(&c->request_md);
     if (c->other)
         grpc_call_details_destroy(&c->call_details);
-    dp_arena_reset(&c->arena);
-    /* a copy of a rare large multi-slice message goes back to the allocator */
-    if (c->scratch.cap > DP_RECEIVER_KEPT_SCRATCH)
-        dp_buf_free(&c->scratch);
+    dp_arena_reset(&w->arena);
+    /* a copy of a rare large message goes back to the allocator */
+    if (w->scratch.cap > DP_RECEIVER_KEPT_SCRATCH)
+        dp_buf_free(&w->scratch);
     request_call(c);
+}
+
+/* The call's message is in (or the call ended first). */
+static void on_received(call_ctx *c, bool success)
+{
+    if (!success || c->cut) {
+        /* cancelled: by the client, past server.recv_timeout, or at shutdown */
+        release(c);
+        return;
+    }
+    if (c->other)
+        on_health_request(c);
+    else
+        on_call(c);
+}
+
+/* Cancel the calls of this worker that are past their time: a message not
+ * in, or an answer not taken, within server.recv_timeout. */
+static void sweep(worker *w)
+{
+    dp_receiver *r = w->r;
+    uint64_t now = now_ms();
+    char message[160];
+    snprintf(message, sizeof(message),
+             "the request message did not arrive within server.recv_timeout (%u ms)",
+             r->opt.recv_timeout_ms);
+    for (size_t i = 0; i < w->ctx_count; i++) {
+        call_ctx *c = &w->ctxs[i];
+        if (c->state == CTX_RECEIVING && !c->cut && now >= c->recv_deadline_ms) {
+            c->cut = true;
+            atomic_fetch_add(&r->cut_recv, 1);
+            grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, message, NULL);
+        }
+    }
+    for (sending *s = w->sendings; s; s = s->next) {
+        if (!s->cut && now >= s->deadline_ms) {
+            s->cut = true;
+            atomic_fetch_add(&r->cut_send, 1);
+            grpc_call_cancel_with_status(s->call, GRPC_STATUS_DEADLINE_EXCEEDED,
+                                         "the answer was not taken within server.recv_timeout",
+                                         NULL);
+        }
+    }
+}
+
+/* How long a worker waits for an event before it looks for calls past their time. */
+static uint64_t sweep_tick_ms(const dp_receiver *r)
+{
+    uint64_t t = r->opt.recv_timeout_ms / 8;
+    return t < 20 ? 20 : t > 1000 ? 1000 : t;
 }
 
 static void *worker_main(void *arg)
 {
     worker *w = arg;
+    uint64_t tick = sweep_tick_ms(w->r);
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        gpr_timespec wake = w->r->opt.recv_timeout_ms
+                                ? gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                               gpr_time_from_millis((int64_t)tick, GPR_TIMESPAN))
+                                : gpr_inf_future(GPR_CLOCK_MONOTONIC);
+        grpc_event ev = grpc_completion_queue_next(w->cq, wake, NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
+        if (w->r->opt.recv_timeout_ms && now_ms() >= w->next_sweep_ms) {
+            sweep(w);
+            w->next_sweep_ms = now_ms() + tick;
+        }
         if (ev.type != GRPC_OP_COMPLETE)
             continue;
-        if (*(enum dp_grpc_tag_kind *)ev.tag == DP_TAG_WATCH) {
+        enum dp_grpc_tag_kind kind = *(enum dp_grpc_tag_kind *)ev.tag;
+        if (kind == DP_TAG_WATCH) {
             dp_health_watch_on_event(ev.tag, ev.success);
+            continue;
+        }
+        if (kind == DP_TAG_SEND) {
+            sending_free(ev.tag);
             continue;
         }
         call_ctx *c = ev.tag;
@@ -467,17 +632,16 @@ static void *worker_main(void *arg)
                 grpc_metadata_array_destroy(&c->request_md);
                 if (c->other)
                     grpc_call_details_destroy(&c->call_details);
-                c->state = CTX_IDLE;
+                ctx_idle(c);
                 continue;
             }
+            atomic_fetch_add(&w->r->in_flight, 1);
             if (c->other)
                 on_other_call(c);
             else
-                on_call(c);
+                receive(c);
         } else if (c->state == CTX_RECEIVING) {
-            on_health_request(c);
-        } else if (c->state == CTX_SENDING) {
-            on_sent(c);
+            on_received(c, ev.success);
         }
     }
     return NULL;
@@ -496,7 +660,8 @@ static int worker_init(dp_receiver *r, worker *w, unsigned trace_calls)
     if (!w->ctxs)
         return -1;
     /* decoded structures are a few times the message size at most */
-    size_t arena_cap = 4 * r->opt.max_recv_message_bytes + (1u << 20);
+    dp_arena_init(&w->arena, 64 * 1024, 4 * r->opt.max_recv_message_bytes + (1u << 20));
+    dp_buf_init(&w->scratch, 0);
     for (size_t i = 0; i < w->ctx_count; i++) {
         call_ctx *c = &w->ctxs[i];
         c->w = w;
@@ -505,9 +670,6 @@ static int worker_init(dp_receiver *r, worker *w, unsigned trace_calls)
                                                                : DP_SIGNAL_LOGS;
         c->other = i == w->ctx_count - 1;
         c->state = CTX_IDLE;
-        c->details = grpc_empty_slice();
-        dp_arena_init(&c->arena, 64 * 1024, arena_cap);
-        dp_buf_init(&c->scratch, 0);
     }
     return 0;
 }
@@ -544,20 +706,40 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
         r->worker_count = n > 0 ? (unsigned)n : 1;
     }
 
-    grpc_arg args[4];
+    grpc_arg args[16];
     memset(args, 0, sizeof(args));
-    args[0].type = GRPC_ARG_INTEGER;
-    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[0].value.integer = (int)r->opt.max_recv_message_bytes;
-    /* without this a second server on the same port would bind silently */
-    args[1].type = GRPC_ARG_INTEGER;
-    args[1].key = GRPC_ARG_ALLOW_REUSEPORT;
-    args[1].value.integer = 0;
-    /* compressed messages come as they are, to be inflated under the cap (inflate_payload) */
-    args[2].type = GRPC_ARG_INTEGER;
-    args[2].key = GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION;
-    args[2].value.integer = 0;
-    grpc_channel_args cargs = {3, args};
+    size_t nargs = 0;
+    struct {
+        const char *key;
+        unsigned value;
+        bool set;
+    } ints[] = {
+        {GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (unsigned)r->opt.max_recv_message_bytes, true},
+        /* without this a second server on the same port would bind silently */
+        {GRPC_ARG_ALLOW_REUSEPORT, 0, true},
+        /* compressed messages come as they are, to be inflated under the cap (inflate_payload) */
+        {GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION, 0, true},
+        {GRPC_ARG_MAX_CONCURRENT_STREAMS, r->opt.max_concurrent_streams,
+         r->opt.max_concurrent_streams > 0},
+        {GRPC_ARG_KEEPALIVE_TIME_MS, r->opt.keepalive_time_ms, r->opt.keepalive_time_ms > 0},
+        {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, r->opt.keepalive_timeout_ms,
+         r->opt.keepalive_timeout_ms > 0},
+        {GRPC_ARG_MAX_CONNECTION_IDLE_MS, r->opt.max_connection_idle_ms,
+         r->opt.max_connection_idle_ms > 0},
+        {GRPC_ARG_MAX_CONNECTION_AGE_MS, r->opt.max_connection_age_ms,
+         r->opt.max_connection_age_ms > 0},
+        {GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, r->opt.max_connection_age_grace_ms,
+         r->opt.max_connection_age_grace_ms > 0},
+        {GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, r->opt.handshake_timeout_ms,
+         r->opt.handshake_timeout_ms > 0},
+    };
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        if (!ints[i].set)
+            continue;
+        args[nargs].type = GRPC_ARG_INTEGER;
+        args[nargs].key = (char *)ints[i].key;
+        args[nargs++].value.integer = ints[i].value > INT_MAX ? INT_MAX : (int)ints[i].value;
+    }
     /* the memory guard's hard limit bounds the core's own buffers too: under
      * pressure it shrinks flow-control windows, and past it refuses */
     grpc_resource_quota *quota = NULL;
@@ -566,20 +748,20 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
         if (!quota)
             goto out;
         grpc_resource_quota_resize(quota, r->opt.memory_quota_bytes);
-        args[3].type = GRPC_ARG_POINTER;
-        args[3].key = GRPC_ARG_RESOURCE_QUOTA;
-        args[3].value.pointer.p = quota;
-        args[3].value.pointer.vtable = grpc_resource_quota_arg_vtable();
-        cargs.num_args = 4;
+        args[nargs].type = GRPC_ARG_POINTER;
+        args[nargs].key = GRPC_ARG_RESOURCE_QUOTA;
+        args[nargs].value.pointer.p = quota;
+        args[nargs++].value.pointer.vtable = grpc_resource_quota_arg_vtable();
     }
+    grpc_channel_args cargs = {nargs, args};
     r->server = grpc_server_create(&cargs, NULL);
     if (quota)
         grpc_resource_quota_unref(quota); /* the server holds its own reference */
     if (!r->server)
         goto out;
     for (int m = 0; m < 3; m++) {
-        r->methods[m] = grpc_server_register_method(r->server, method_paths[m], NULL,
-                                                    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        r->methods[m] =
+            grpc_server_register_method(r->server, method_paths[m], NULL, GRPC_SRM_PAYLOAD_NONE, 0);
         if (!r->methods[m])
             goto out;
     }
@@ -651,10 +833,30 @@ void dp_receiver_shutdown(dp_receiver *r)
     dp_health_watches_shutdown(r->watches);
     if (r->server) {
         if (r->started) {
-            /* no new calls; the tag comes once every call in flight has finished */
+            /* no new calls; the tag comes once every call in flight has finished,
+             * or is cancelled past server.shutdown_timeout */
             grpc_server_shutdown_and_notify(r->server, r->shutdown_cq, r);
-            grpc_completion_queue_pluck(r->shutdown_cq, r, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                        NULL);
+            gpr_timespec limit = gpr_time_add(
+                gpr_now(GPR_CLOCK_MONOTONIC),
+                gpr_time_from_millis((int64_t)r->opt.shutdown_timeout_ms, GPR_TIMESPAN));
+            if (grpc_completion_queue_pluck(r->shutdown_cq, r, limit, NULL).type ==
+                GRPC_QUEUE_TIMEOUT) {
+                uint64_t open = atomic_load(&r->in_flight);
+                atomic_store(&r->cut_shutdown, open);
+                dp_log_warn("receiver",
+                            "shutdown: %llu call(s) still open after server.shutdown_timeout "
+                            "(%u ms) cancelled (CANCELLED to their clients, nothing of them kept)",
+                            (unsigned long long)open, r->opt.shutdown_timeout_ms);
+                grpc_server_cancel_all_calls(r->server);
+                grpc_completion_queue_pluck(r->shutdown_cq, r, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                            NULL);
+            }
+            /* the server is done with its calls, but a worker may still be
+             * handling the end of one (a cancelled call's last batch, a call
+             * matched just before): its queue is shut down only once every
+             * context is idle and every answer's record freed */
+            for (int i = 0; i < 10000 && atomic_load(&r->active) > 0; i++)
+                nanosleep(&(struct timespec){0, 1000000}, NULL);
         }
         grpc_server_destroy(r->server);
         r->server = NULL;
@@ -684,10 +886,8 @@ void dp_receiver_destroy(dp_receiver *r)
     dp_receiver_shutdown(r);
     for (unsigned i = 0; r->workers && i < r->worker_count; i++) {
         worker *w = &r->workers[i];
-        for (size_t k = 0; w->ctxs && k < w->ctx_count; k++) {
-            dp_arena_free(&w->ctxs[k].arena);
-            dp_buf_free(&w->ctxs[k].scratch);
-        }
+        dp_arena_free(&w->arena);
+        dp_buf_free(&w->scratch);
         free(w->ctxs);
         if (w->cq)
             grpc_completion_queue_destroy(w->cq);
@@ -718,4 +918,8 @@ void dp_receiver_get_stats(dp_receiver *r, dp_receiver_stats *o)
     for (int i = 0; i < 17; i++)
         o->calls_by_status[i] = atomic_load(&r->calls_by_status[i]);
     o->inflate_over_limit = atomic_load(&r->inflate_over_limit);
+    o->cut_recv_timeout = atomic_load(&r->cut_recv);
+    o->cut_send_timeout = atomic_load(&r->cut_send);
+    o->cut_shutdown = atomic_load(&r->cut_shutdown);
+    o->calls_in_flight = atomic_load(&r->in_flight);
 }

@@ -15,6 +15,8 @@
  *                       memory than the cap is taken)
  *   UNAVAILABLE         the table cannot take more now; nothing was kept,
  *                       so the client's retry does not duplicate spans
+ *   DEADLINE_EXCEEDED   the message did not fully arrive within recv_timeout
+ *                       (or the answer was not taken within it): cancelled
  *   UNAUTHENTICATED     with an authenticator, the call's metadata carries
  *                       no accepted token (checked before the message is
  *                       decoded; health checks are not asked)
@@ -52,8 +54,18 @@ typedef struct dp_receiver_options {
     unsigned workers;              /* 0 = number of cores */
     size_t max_recv_message_bytes; /* larger requests get RESOURCE_EXHAUSTED; not 0 */
     unsigned max_concurrent_calls; /* outstanding trace calls per worker; not 0 */
-    dp_tls_options tls;            /* tls.* */
-    dp_auth_options auth;          /* auth.* */
+    /* Limits on clients (docs/security.md); durations in ms, 0 = none unless said. */
+    unsigned max_concurrent_streams; /* calls open at once on one connection */
+    unsigned recv_timeout_ms;        /* a call's message must be in (its answer taken) by then */
+    unsigned keepalive_time_ms;      /* a ping after this long without activity */
+    unsigned keepalive_timeout_ms;   /* no ping answer within this: the connection is closed */
+    unsigned max_connection_idle_ms; /* a connection without calls this long gets GOAWAY */
+    unsigned max_connection_age_ms;  /* a connection this old gets GOAWAY */
+    unsigned max_connection_age_grace_ms; /* then its calls have this long to finish */
+    unsigned handshake_timeout_ms;        /* TLS and HTTP/2 setup of a new connection; not 0 */
+    unsigned shutdown_timeout_ms; /* shutdown waits this long for calls in flight, then cancels */
+    dp_tls_options tls;           /* tls.* */
+    dp_auth_options auth;         /* auth.* */
     /* The OTLP/HTTP receiver's (http_receiver.h): CORS and keep-alive. */
     char http_cors_allowed_origins[1024]; /* comma-separated; "" = no CORS */
     char http_cors_allowed_headers[512];  /* comma-separated; "*" = any */
@@ -76,6 +88,10 @@ typedef struct dp_receiver_stats {
     uint64_t log_records;
     uint64_t calls_by_status[17]; /* indexed by gRPC status code */
     uint64_t inflate_over_limit;  /* compressed requests refused as they inflated past the cap */
+    uint64_t cut_recv_timeout;    /* calls cancelled: the message not in within recv_timeout */
+    uint64_t cut_send_timeout;    /* calls cancelled: the answer not taken within recv_timeout */
+    uint64_t cut_shutdown;        /* calls cancelled at shutdown, past shutdown_timeout */
+    uint64_t calls_in_flight;     /* calls taken and not finished now (a gauge) */
 } dp_receiver_stats;
 
 typedef struct dp_receiver dp_receiver;
@@ -107,7 +123,9 @@ int dp_receiver_port(const dp_receiver *r);
 
 /**
  * Stop accepting, let calls in flight finish (their spans are in the table
- * when this returns), stop and join the workers. Idempotent.
+ * when this returns) for at most shutdown_timeout_ms, then cancel those
+ * still open (logged with their count), stop and join the workers.
+ * Idempotent.
  */
 void dp_receiver_shutdown(dp_receiver *r);
 

@@ -38,9 +38,41 @@ static const dp_config_key server_keys[] = {
         DP_CONFIG_GIB, NULL, NULL,
         "Largest accepted request (after decompression). Larger ones get RESOURCE_EXHAUSTED "
         "(gRPC) or 413 (HTTP)."),
-    KEY("max_concurrent_calls", DP_CFG_UINT, max_concurrent_calls, "32", 1, 1024, NULL, NULL,
-        "Trace export calls each worker handles at once. Further calls wait in the gRPC "
+    KEY("max_concurrent_calls", DP_CFG_UINT, max_concurrent_calls, "256", 1, 1024, NULL, NULL,
+        "Trace export calls each worker takes at once (reading their messages, at most "
+        "recv_timeout each; they are decoded one at a time). Further calls wait in the gRPC "
         "core's queue until one finishes; they are not refused."),
+    KEY("max_concurrent_streams", DP_CFG_UINT, max_concurrent_streams, "100", 1, 1000000, NULL,
+        NULL,
+        "Calls one gRPC connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); "
+        "a client past it waits or gets REFUSED_STREAM."),
+    KEY("recv_timeout", DP_CFG_DURATION, recv_timeout_ms, "30s", 0, DP_CONFIG_HOUR_MS, NULL, NULL,
+        "A gRPC call whose request message has not fully arrived this long after the call "
+        "started is cancelled with DEADLINE_EXCEEDED (slow or stalled clients); so is an answer "
+        "the client has not taken this long after it was sent. 0: no limit."),
+    KEY("keepalive_time", DP_CFG_DURATION, keepalive_time_ms, "2h", 1000, DP_CONFIG_DAY_MS, NULL,
+        NULL, "A gRPC connection without activity this long is pinged (HTTP/2 PING)."),
+    KEY("keepalive_timeout", DP_CFG_DURATION, keepalive_timeout_ms, "20s", 1, DP_CONFIG_HOUR_MS,
+        NULL, NULL, "A keepalive ping not answered within this closes the connection."),
+    KEY("max_connection_idle", DP_CFG_DURATION, max_connection_idle_ms, "0", 0, DP_CONFIG_DAY_MS,
+        NULL, NULL,
+        "A gRPC connection with no call open this long is closed with GOAWAY. 0: never."),
+    KEY("max_connection_age", DP_CFG_DURATION, max_connection_age_ms, "0", 0, DP_CONFIG_DAY_MS,
+        NULL, NULL,
+        "A gRPC connection this old is closed with GOAWAY (clients reconnect, e.g. to spread "
+        "over replicas). 0: never."),
+    KEY("max_connection_age_grace", DP_CFG_DURATION, max_connection_age_grace_ms, "0", 0,
+        DP_CONFIG_DAY_MS, NULL, NULL,
+        "After max_connection_age, how long the connection's calls in flight may still take "
+        "before it is closed. 0: as long as they need."),
+    KEY("handshake_timeout", DP_CFG_DURATION, handshake_timeout_ms, "120s", 100, DP_CONFIG_HOUR_MS,
+        NULL, NULL,
+        "A new gRPC connection that has not finished its TLS and HTTP/2 setup within this is "
+        "closed."),
+    KEY("shutdown_timeout", DP_CFG_DURATION, shutdown_timeout_ms, "5s", 0, DP_CONFIG_HOUR_MS, NULL,
+        NULL,
+        "On SIGTERM the gRPC receiver waits this long for calls in flight, then cancels those "
+        "still open (logged with their count) and the daemon goes on to report and exit."),
     KEY("tls.cert_file", DP_CFG_STRING, tls.cert_file, "", 0, 0, NULL, NULL,
         "PEM certificate (then its chain) both receivers present; with tls.key_file it turns "
         "TLS on for OTLP/gRPC and OTLP/HTTP. Read again on SIGHUP. Empty: plaintext."),

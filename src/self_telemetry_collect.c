@@ -140,6 +140,19 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
                                 "gRPC requests whose gzip or deflate message inflated past "
                                 "server.max_recv_message_size, refused at the limit.");
         dp_telemetry_add(t, (double)g.inflate_over_limit, NULL);
+        dp_telemetry_family_add(t, "dagprof_receiver_grpc_cut_off_calls", DP_TELEMETRY_COUNTER,
+                                "{call}",
+                                "gRPC calls cancelled by the receiver, by reason: the message not "
+                                "in (recv_timeout) or the answer not taken (send_timeout) within "
+                                "server.recv_timeout, or still open past server.shutdown_timeout.");
+        dp_telemetry_add(t, (double)g.cut_recv_timeout, "reason", "recv_timeout", NULL);
+        dp_telemetry_add(t, (double)g.cut_send_timeout, "reason", "send_timeout", NULL);
+        dp_telemetry_add(t, (double)g.cut_shutdown, "reason", "shutdown", NULL);
+        dp_telemetry_family_add(t, "dagprof_receiver_grpc_calls_in_flight", DP_TELEMETRY_GAUGE,
+                                "{call}",
+                                "gRPC calls the receiver has taken and not finished: reading "
+                                "their message, being decoded, or being answered.");
+        dp_telemetry_add(t, (double)g.calls_in_flight, NULL);
     }
     per_transport(t, running, "dagprof_receiver_busy_seconds", "s",
                   "Time the transport's threads spent decoding and storing requests, all threads "

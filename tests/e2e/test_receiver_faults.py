@@ -352,8 +352,214 @@ def scenario_bomb(c, args):
         c.eq(rc, 0, "exit status")
 
 
+def metric_value(daemon, name, labels=""):
+    """The value of sample `name{labels}` on the daemon's /metrics (labels as
+    written there, e.g. 'reason="recv_timeout"'), or None."""
+    status, _, body = daemon.scrape()
+    assert status == 200, status
+    want = name + ("{%s}" % labels if labels else "") + " "
+    for line in body.splitlines():
+        if line.startswith(want):
+            return float(line.split()[1])
+    return None
+
+
+def wait_until(pred, timeout):
+    """Poll `pred` until it is true or `timeout` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(0.05)  # polling interval of a condition with a deadline
+
+
+def scenario_slowloris(c, args):
+    """200 streams on 4 connections, each trickling its message one byte every
+    200 ms: every one is cut off within recv_timeout + margin of its start,
+    while a normal client is served."""
+    pb = otlp_pb.load()
+    recv_timeout = 2.0
+    daemon = Daemon(args.dagprof, extra_args=["--workers", "2", "--set",
+                                              "server.recv_timeout=2s"]).start()
+    conns = []
+    try:
+        conns = [H2Client(daemon.port) for _ in range(4)]
+        streams = []  # (client, stream id, start)
+        for h in conns:
+            for _ in range(50):
+                sid = h.start()
+                # the prefix announces 1000 bytes; they come one at a time below
+                h.send(sid, grpc_frame(b"x" * 1000)[:5])
+                streams.append((h, sid, time.monotonic()))
+        stop = threading.Event()
+
+        def trickle():
+            while not stop.is_set():
+                for h, sid, _ in streams:
+                    if not h.calls[sid].done.is_set():
+                        h.send(sid, b"x", timeout=0.1)
+                stop.wait(0.2)  # the slow client's pace, not a synchronisation
+
+        t = threading.Thread(target=trickle, daemon=True)
+        t.start()
+        # a normal client meanwhile, before any slow stream is cut off
+        tid, body = one_trace(pb, "normal")
+        started = time.monotonic()
+        err = grpc_export(daemon.endpoint, body, timeout=recv_timeout * 4)
+        took = time.monotonic() - started
+        c.eq(err, None, "a normal export while 200 slow streams are open")
+        c.ok(took < recv_timeout, "served in %.2f s, before the slow ones are cut off" % took)
+        c.ok(reported(daemon, tid), "its trace is reported")
+        ended = [h.calls[sid].done.wait(max(0.0, start + recv_timeout + 3 - time.monotonic()))
+                 for h, sid, start in streams]
+        stop.set()
+        t.join(5)
+        c.eq(sum(ended), 200, "slow streams ended within recv_timeout + 3 s of their start")
+        statuses = {}
+        for h, sid, _ in streams:
+            statuses[h.calls[sid].status] = statuses.get(h.calls[sid].status, 0) + 1
+        c.eq(statuses, {"DEADLINE_EXCEEDED": 200}, "their statuses")
+        msgs = {h.calls[sid].message for h, sid, _ in streams}
+        c.ok(all("recv_timeout" in m for m in msgs), "their messages name recv_timeout: %s" % msgs)
+        c.eq(metric_value(daemon, "dagprof_receiver_grpc_cut_off_calls_total",
+                          'reason="recv_timeout"'), 200.0, "cut-off calls counted")
+        c.eq(metric_value(daemon, "dagprof_receiver_grpc_calls_in_flight"), 0.0,
+             "no call left in flight")
+        tid, body = one_trace(pb, "after")
+        c.eq(grpc_export(daemon.endpoint, body), None, "a normal export afterwards")
+    finally:
+        for h in conns:
+            h.close()
+        rc, _ = daemon.stop(timeout=30)
+        c.eq(rc, 0, "exit status")
+
+
+def scenario_noread(c, args):
+    """Two connections whose flow-control window stays shut keep opening calls
+    with valid 64 KiB requests for 12 s: their answers can never be sent. The
+    stuck calls are cut off after recv_timeout, the daemon's memory levels off,
+    and a normal client is served throughout."""
+    pb = otlp_pb.load()
+    daemon = Daemon(args.dagprof, extra_args=["--workers", "2", "--set",
+                                              "server.recv_timeout=2s"]).start()
+    pid = daemon.proc.pid
+    baseline = status_kib(pid, "VmRSS")
+    stop = threading.Event()
+    opened = [0, 0]
+    conns = [H2Client(daemon.port, window=0, grant=False) for _ in range(2)]
+    tid0 = os.urandom(16)
+    spans = [otlp_pb.simple_span(pb, tid0, 1, 0, "root", attrs=[("blob", "y" * 65536)])]
+    template = otlp_pb.trace_request(pb, spans, "faults-noread", "e2e").SerializeToString()
+
+    def flood(i):
+        h = conns[i]
+        while not stop.is_set():
+            with h.cond:
+                full = h.conn.open_outbound_streams >= h.conn.remote_settings.max_concurrent_streams
+                if full:
+                    h.cond.wait(0.5)
+                    continue
+            if h.closed:
+                return
+            body = template.replace(tid0, os.urandom(16))
+            sid = h.start()
+            h.send(sid, grpc_frame(body), end=True, timeout=5)
+            opened[i] += 1
+
+    threads = [threading.Thread(target=flood, args=(i,), daemon=True) for i in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        samples = []
+        served = []
+        started = time.monotonic()
+        while time.monotonic() - started < 12:
+            tid, body = one_trace(pb, "normal")
+            t0 = time.monotonic()
+            served.append((grpc_export(daemon.endpoint, body, timeout=5), time.monotonic() - t0))
+            samples.append((time.monotonic() - started, status_kib(pid, "VmRSS")))
+            stop.wait(0.5)  # the pace of the normal client
+        stop.set()
+        for t in threads:
+            t.join(10)
+        peak = status_kib(pid, "VmHWM")
+        print("calls opened by the never-reading clients: %s; idle RSS %d KiB, peak %d KiB" % (
+            opened, baseline, peak))
+        print("RSS samples (s, KiB): %s" % [(round(a, 1), b) for a, b in samples])
+        c.ok(sum(opened) >= 600, "the never-reading clients opened %d calls (> 3 x 200 open at "
+             "most): stuck calls were cut off and replaced" % sum(opened))
+        c.eq([e for e, _ in served if e], [], "every normal export served")
+        c.ok(max(d for _, d in served) < 2.0, "normal exports took at most %.2f s" %
+             max(d for _, d in served))
+        # levels off: the second half adds little to the first half's peak
+        first = max(k for t_, k in samples if t_ < 6)
+        second = max(k for t_, k in samples if t_ >= 6)
+        c.ok(second <= first + 32 * 1024,
+             "RSS levels off: peak %d KiB in the first 6 s, %d KiB after" % (first, second))
+        c.ok(peak <= baseline + 256 * 1024, "peak RSS %d KiB within idle %d KiB + 256 MiB" % (
+            peak, baseline))
+        cut = metric_value(daemon, "dagprof_receiver_grpc_cut_off_calls_total",
+                           'reason="send_timeout"')
+        c.ok(cut and cut >= 400, "answers never taken were cut off: %s" % cut)
+    finally:
+        stop.set()
+        for h in conns:
+            h.close()
+        rc, _ = daemon.stop(timeout=30)
+        c.eq(rc, 0, "exit status")
+
+
+def scenario_shutdown(c, args):
+    """A trace acknowledged, then a call whose message is half sent; SIGTERM:
+    the daemon exits within shutdown_timeout + margin, logs the cancelled call,
+    and reports the acknowledged trace."""
+    pb = otlp_pb.load()
+    shutdown_timeout = 2.0
+    daemon = Daemon(args.dagprof, idle_timeout="1h",
+                    extra_args=["--set", "server.shutdown_timeout=2s"]).start()
+    h = H2Client(daemon.port)
+    try:
+        tid, body = one_trace(pb, "acked", spans=3)
+        c.eq(grpc_export(daemon.endpoint, body), None, "a trace acknowledged first")
+        sid = h.start()
+        h.send(sid, grpc_frame(b"z" * 1000)[:500])
+        c.ok(wait_until(lambda: metric_value(daemon, "dagprof_receiver_grpc_calls_in_flight") == 1,
+                        10), "the half-sent call is in flight")
+        started = time.monotonic()
+        daemon.proc.send_signal(15)
+        rc = None
+        deadline = started + shutdown_timeout + 3
+        while rc is None and time.monotonic() < deadline:
+            rc = daemon.proc.poll()
+            if rc is None:
+                time.sleep(0.05)  # polling the exit with a deadline
+        took = time.monotonic() - started
+        print("exit after %.2f s (shutdown_timeout %.1f s)" % (took, shutdown_timeout))
+        c.ok(rc is not None, "exited within shutdown_timeout + 3 s (%.2f s)" % took)
+        c.ok(took >= shutdown_timeout - 0.2, "waited for the call first (%.2f s)" % took)
+        rc, reports = daemon.stop(timeout=30)
+        c.eq(rc, 0, "exit status")
+        if rc != 0:
+            print(daemon.stderr_tail(30))
+        c.ok(any(r.get("trace_id") == tid and r.get("span_count") == 3 for r in reports),
+             "the acknowledged trace is reported whole")
+        c.ok(any("1 call(s) still open after server.shutdown_timeout" in l
+                 for l in daemon.stderr_lines), "the cancelled call is logged:\n%s" %
+             daemon.stderr_tail(10))
+        c.ok(h.calls[sid].done.wait(5), "the half-sent call ended for its client (%s)" %
+             h.calls[sid].status)
+    finally:
+        h.close()
+        if daemon.proc.poll() is None:
+            daemon.stop(timeout=30)
+
+
 SCENARIOS = {
     "bomb": scenario_bomb,
+    "slowloris": scenario_slowloris,
+    "noread": scenario_noread,
+    "shutdown": scenario_shutdown,
 }
 
 

@@ -30,7 +30,7 @@ static void test_defaults(void **state)
     assert_string_equal(o.http_listen, "127.0.0.1:4318");         /* OTLP/HTTP's port */
     assert_int_equal(o.workers, 0);                               /* one per core */
     assert_int_equal(o.max_recv_message_bytes, 16 * 1024 * 1024); /* 16MiB */
-    assert_int_equal(o.max_concurrent_calls, 32);
+    assert_int_equal(o.max_concurrent_calls, 256);
     /* plaintext and no tokens unless files are named; TLS 1.2 and up */
     assert_string_equal(o.tls.cert_file, "");
     assert_string_equal(o.tls.key_file, "");

@@ -160,7 +160,7 @@ static void test_precedence(void **state)
 static void test_usage_errors_exit_2_with_one_line_and_hint(void **state)
 {
     const char *hint = "Try 'dagprof --help' for more information.\n";
-    char want[512];
+    char want[1024];
     struct {
         char *argv[6];
         int argc;
@@ -184,7 +184,10 @@ static void test_usage_errors_exit_2_with_one_line_and_hint(void **state)
          3,
          "option '--set': unknown key 'port' in section 'server' (allowed: listen, http_listen, "
          "workers, "
-         "max_recv_message_size, max_concurrent_calls, tls.cert_file, tls.key_file, "
+         "max_recv_message_size, max_concurrent_calls, max_concurrent_streams, recv_timeout, "
+         "keepalive_time, keepalive_timeout, max_connection_idle, max_connection_age, "
+         "max_connection_age_grace, handshake_timeout, shutdown_timeout, tls.cert_file, "
+         "tls.key_file, "
          "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
          "auth.header_values_file, http_cors_allowed_origins, "
          "http_cors_allowed_headers, http_cors_max_age, http_idle_timeout)"},

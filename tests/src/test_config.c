@@ -71,7 +71,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.server.http_listen, "127.0.0.1:4318"); /* OTLP/HTTP's port */
     assert_int_equal(c.server.workers, 0);
     assert_int_equal(c.server.max_recv_message_bytes, 16 * 1024 * 1024); /* 16MiB */
-    assert_int_equal(c.server.max_concurrent_calls, 32);
+    assert_int_equal(c.server.max_concurrent_calls, 256);
     assert_int_equal(c.assembly.idle_timeout_ms, 2000);         /* 2s */
     assert_int_equal(c.assembly.max_age_ms, 3600000);           /* 1h = 3600 * 1000 */
     assert_int_equal(c.assembly.memory_limit_bytes, 268435456); /* 256 * 1048576 */
@@ -174,7 +174,10 @@ static void test_unknown_key_and_section(void **state)
     expect_load_error(
         "server:\n  listn: 1.2.3.4:5\n",
         "2: unknown key 'listn' in section 'server' (allowed: listen, http_listen, workers, "
-        "max_recv_message_size, max_concurrent_calls, tls.cert_file, tls.key_file, "
+        "max_recv_message_size, max_concurrent_calls, max_concurrent_streams, recv_timeout, "
+        "keepalive_time, keepalive_timeout, max_connection_idle, max_connection_age, "
+        "max_connection_age_grace, handshake_timeout, shutdown_timeout, tls.cert_file, "
+        "tls.key_file, "
         "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
         "auth.header_values_file, http_cors_allowed_origins, "
         "http_cors_allowed_headers, http_cors_max_age, http_idle_timeout)");
@@ -217,18 +220,24 @@ static void test_nested_keys(void **state)
     expect_load_error(
         "server:\n  tls:\n    cert: a.crt\n",
         "3: unknown key 'tls.cert' in section 'server' (allowed: listen, http_listen, workers, "
-        "max_recv_message_size, max_concurrent_calls, tls.cert_file, tls.key_file, "
+        "max_recv_message_size, max_concurrent_calls, max_concurrent_streams, recv_timeout, "
+        "keepalive_time, keepalive_timeout, max_connection_idle, max_connection_age, "
+        "max_connection_age_grace, handshake_timeout, shutdown_timeout, tls.cert_file, "
+        "tls.key_file, "
         "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
         "auth.header_values_file, http_cors_allowed_origins, http_cors_allowed_headers, "
         "http_cors_max_age, http_idle_timeout)");
     /* a group is not a key of its own */
-    expect_load_error("server:\n  tls: on\n",
-                      "2: unknown key 'tls' in section 'server' (allowed: listen, http_listen, "
-                      "workers, max_recv_message_size, max_concurrent_calls, tls.cert_file, "
-                      "tls.key_file, tls.client_ca_file, tls.min_version, "
-                      "auth.bearer_tokens_file, auth.header, auth.header_values_file, "
-                      "http_cors_allowed_origins, http_cors_allowed_headers, http_cors_max_age, "
-                      "http_idle_timeout)");
+    expect_load_error(
+        "server:\n  tls: on\n",
+        "2: unknown key 'tls' in section 'server' (allowed: listen, http_listen, "
+        "workers, max_recv_message_size, max_concurrent_calls, max_concurrent_streams, "
+        "recv_timeout, keepalive_time, keepalive_timeout, max_connection_idle, max_connection_age, "
+        "max_connection_age_grace, handshake_timeout, shutdown_timeout, tls.cert_file, "
+        "tls.key_file, tls.client_ca_file, tls.min_version, "
+        "auth.bearer_tokens_file, auth.header, auth.header_values_file, "
+        "http_cors_allowed_origins, http_cors_allowed_headers, http_cors_max_age, "
+        "http_idle_timeout)");
 }
 
 static void test_duplicates(void **state)
@@ -267,7 +276,9 @@ static void test_wrong_types(void **state)
     expect_load_error("server: 4317\n",
                       "1: section 'server' must be a mapping of keys, got a value (allowed: "
                       "listen, http_listen, workers, max_recv_message_size, max_concurrent_calls, "
-                      "tls.cert_file, tls.key_file, "
+                      "max_concurrent_streams, recv_timeout, keepalive_time, keepalive_timeout, "
+                      "max_connection_idle, max_connection_age, max_connection_age_grace, "
+                      "handshake_timeout, shutdown_timeout, tls.cert_file, tls.key_file, "
                       "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
                       "auth.header_values_file, http_cors_allowed_origins, "
                       "http_cors_allowed_headers, http_cors_max_age, http_idle_timeout)");
@@ -347,7 +358,10 @@ static void test_set_single_key(void **state)
     assert_int_equal(dp_config_set(&c, "server.nope", "1", err, sizeof(err)), -1);
     assert_string_equal(
         err, "unknown key 'nope' in section 'server' (allowed: listen, http_listen, workers, "
-             "max_recv_message_size, max_concurrent_calls, tls.cert_file, tls.key_file, "
+             "max_recv_message_size, max_concurrent_calls, max_concurrent_streams, recv_timeout, "
+             "keepalive_time, keepalive_timeout, max_connection_idle, max_connection_age, "
+             "max_connection_age_grace, handshake_timeout, shutdown_timeout, tls.cert_file, "
+             "tls.key_file, "
              "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
              "auth.header_values_file, http_cors_allowed_origins, "
              "http_cors_allowed_headers, http_cors_max_age, http_idle_timeout)");
