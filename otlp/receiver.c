@@ -20,10 +20,16 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
+#include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -41,6 +47,7 @@
 #include "inflate_capped.h"
 #include "log.h"
 #include "pb_wire.h"
+#include "tcp_listen.h"
 
 #define DP_RECEIVER_SIDE_CALLS 2            /* outstanding metrics and logs calls per worker */
 #define DP_RECEIVER_KEPT_SCRATCH (1u << 20) /* message copy a worker keeps */
@@ -112,9 +119,15 @@ struct dp_receiver {
     _Atomic uint64_t inflate_over_limit; /* compressed requests refused as they inflated */
     _Atomic uint64_t cut_recv, cut_send; /* calls cancelled past server.recv_timeout */
     _Atomic uint64_t in_flight;          /* calls taken and not yet released */
-    _Atomic uint64_t
-        active; /* contexts not idle and answers in flight: what may still use a queue */
-    _Atomic uint64_t cut_shutdown; /* calls in flight cancelled past server.shutdown_timeout */
+    /* contexts not idle and answers in flight: what may still use a queue */
+    _Atomic uint64_t active;
+    int listen_fd;  /* plaintext: the listening socket dagprof accepts on; -1 with TLS */
+    int reserve_fd; /* a descriptor kept to give up when the process has no other */
+    grpc_server_credentials *insecure; /* for connections accepted here */
+    pthread_t acceptor;
+    bool acceptor_started;
+    _Atomic uint64_t refused_fd_limit; /* connections closed at once: no descriptor to spare */
+    _Atomic uint64_t cut_shutdown;     /* calls in flight cancelled past server.shutdown_timeout */
 };
 
 /* --- answers --------------------------------------------------------------- */
@@ -647,6 +660,69 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* --- accepting (plaintext) ----------------------------------------------------- */
+
+/*
+ * The gRPC core's own listener (1.51) stops accepting for good after one
+ * accept4() fails with EMFILE. dagprof accepts plaintext connections itself
+ * and hands each to the core; when the process is out of descriptors it
+ * gives up its reserve descriptor for a moment to accept the waiting
+ * connection and close it at once (the client sees the connection reset and
+ * retries), so the backlog does not hang clients, and takes connections
+ * again as soon as descriptors are free.
+ */
+static void refuse_one(dp_receiver *r, int err, uint64_t *last_log_ms)
+{
+    if (r->reserve_fd >= 0) {
+        close(r->reserve_fd);
+        int fd = accept4(r->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            close(fd);
+            atomic_fetch_add(&r->refused_fd_limit, 1);
+        }
+        r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    } else {
+        /* no reserve either: wait for descriptors to be freed */
+        poll(NULL, 0, 100);
+    }
+    uint64_t now = now_ms();
+    if (*last_log_ms == 0 || now - *last_log_ms >= 10000) {
+        *last_log_ms = now;
+        dp_log_warn("receiver",
+                    "cannot accept a gRPC connection: %s (out of file descriptors: raise ulimit "
+                    "-n); new connections are closed until descriptors are free (%llu so far)",
+                    strerror(err), (unsigned long long)atomic_load(&r->refused_fd_limit));
+    }
+}
+
+static void *acceptor_main(void *arg)
+{
+    dp_receiver *r = arg;
+    uint64_t last_log_ms = 0;
+    while (!atomic_load(&r->shutting_down)) {
+        struct pollfd p = {.fd = r->listen_fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0) /* wakes to see shutting_down */
+            continue;
+        for (int n = 0; n < 64 && !atomic_load(&r->shutting_down); n++) {
+            int fd = accept4(r->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd >= 0) {
+                int one = 1;
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                grpc_server_add_channel_from_fd(r->server, fd, r->insecure);
+                continue;
+            }
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                refuse_one(r, errno, &last_log_ms);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK)
+                dp_log_warn("receiver", "accept: %s", strerror(errno));
+            break;
+        }
+    }
+    return NULL;
+}
+
 /* --- lifecycle ------------------------------------------------------------------- */
 
 static int worker_init(dp_receiver *r, worker *w, unsigned trace_calls)
@@ -694,6 +770,7 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     }
     r->opt = *opt;
     r->ingest = opt->ingest;
+    r->listen_fd = r->reserve_fd = -1;
     r->watches = dp_health_watches_create();
     if (!r->watches)
         goto out;
@@ -777,13 +854,35 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     if (!r->shutdown_cq)
         goto out;
 
-    grpc_server_credentials *creds = r->opt.tls_server
-                                         ? dp_tls_server_grpc_credentials(r->opt.tls_server)
-                                         : grpc_insecure_server_credentials_create();
-    if (!creds)
+    if (!r->opt.tls_server) {
+        /* plaintext: dagprof's own listening socket and accept loop (acceptor_main) */
+        char why[256];
+        r->listen_fd = dp_tcp_listen(r->opt.listen, 1024, &r->port, why, sizeof(why));
+        if (r->listen_fd < 0) {
+            rc = r->listen_fd == DP_EINVAL ? DP_RECEIVER_EINVAL : DP_RECEIVER_EBIND;
+            r->listen_fd = -1;
+            snprintf(err, errlen, "receiver: cannot listen on %s: %s", r->opt.listen, why);
+            goto out;
+        }
+        if (fcntl(r->listen_fd, F_SETFL, fcntl(r->listen_fd, F_GETFL) | O_NONBLOCK) != 0) {
+            rc = DP_RECEIVER_EBIND;
+            snprintf(err, errlen, "receiver: cannot listen on %s: %s", r->opt.listen,
+                     strerror(errno));
+            goto out;
+        }
+        r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        r->insecure = grpc_insecure_server_credentials_create();
+        if (!r->insecure)
+            goto out;
+    }
+    grpc_server_credentials *creds =
+        r->opt.tls_server ? dp_tls_server_grpc_credentials(r->opt.tls_server) : NULL;
+    if (r->opt.tls_server && !creds)
         goto out;
-    r->port = grpc_server_add_http2_port(r->server, r->opt.listen, creds);
-    grpc_server_credentials_release(creds);
+    if (creds) {
+        r->port = grpc_server_add_http2_port(r->server, r->opt.listen, creds);
+        grpc_server_credentials_release(creds);
+    }
     if (r->port <= 0) {
         rc = DP_RECEIVER_EBIND;
         snprintf(err, errlen, "receiver: cannot listen on %s (address in use or invalid%s)",
@@ -806,6 +905,14 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
             goto out;
         }
         r->workers[i].thread_started = true;
+    }
+    if (r->listen_fd >= 0) {
+        if (pthread_create(&r->acceptor, NULL, acceptor_main, r) != 0) {
+            rc = DP_RECEIVER_ETHREAD;
+            snprintf(err, errlen, "receiver: cannot start the accepting thread");
+            goto out;
+        }
+        r->acceptor_started = true;
     }
     *out = r;
     r = NULL;
@@ -831,6 +938,10 @@ void dp_receiver_shutdown(dp_receiver *r)
     /* Watch streams get NOT_SERVING and end now: the shutdown below waits
      * for every call, and does not wait for watching clients this way */
     dp_health_watches_shutdown(r->watches);
+    if (r->acceptor_started) { /* it sees shutting_down within its poll's 100 ms */
+        pthread_join(r->acceptor, NULL);
+        r->acceptor_started = false;
+    }
     if (r->server) {
         if (r->started) {
             /* no new calls; the tag comes once every call in flight has finished,
@@ -893,6 +1004,12 @@ void dp_receiver_destroy(dp_receiver *r)
             grpc_completion_queue_destroy(w->cq);
     }
     free(r->workers);
+    if (r->listen_fd >= 0)
+        close(r->listen_fd);
+    if (r->reserve_fd >= 0)
+        close(r->reserve_fd);
+    if (r->insecure)
+        grpc_server_credentials_release(r->insecure);
     if (r->shutdown_cq) {
         grpc_completion_queue_shutdown(r->shutdown_cq);
         grpc_completion_queue_destroy(r->shutdown_cq);
@@ -922,4 +1039,5 @@ void dp_receiver_get_stats(dp_receiver *r, dp_receiver_stats *o)
     o->cut_send_timeout = atomic_load(&r->cut_send);
     o->cut_shutdown = atomic_load(&r->cut_shutdown);
     o->calls_in_flight = atomic_load(&r->in_flight);
+    o->connections_refused_fd_limit = atomic_load(&r->refused_fd_limit);
 }

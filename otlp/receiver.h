@@ -20,6 +20,9 @@
  *   UNAUTHENTICATED     with an authenticator, the call's metadata carries
  *                       no accepted token (checked before the message is
  *                       decoded; health checks are not asked)
+ * Plaintext connections are accepted by a thread of the receiver and handed
+ * to the core, so running out of file descriptors closes new connections
+ * for the moment instead of stopping the listener; with TLS the core listens.
  * Metrics and logs are validated and answered OK (or INVALID_ARGUMENT), then
  * offered to the forward hook when one is set (upstream export). What is done
  * with a request's bytes is dp_ingest_request() (ingest.h), shared with the
@@ -92,6 +95,7 @@ typedef struct dp_receiver_stats {
     uint64_t cut_send_timeout;    /* calls cancelled: the answer not taken within recv_timeout */
     uint64_t cut_shutdown;        /* calls cancelled at shutdown, past shutdown_timeout */
     uint64_t calls_in_flight;     /* calls taken and not finished now (a gauge) */
+    uint64_t connections_refused_fd_limit; /* accepted and closed at once: out of descriptors */
 } dp_receiver_stats;
 
 typedef struct dp_receiver dp_receiver;

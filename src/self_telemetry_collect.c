@@ -153,6 +153,11 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
                                 "gRPC calls the receiver has taken and not finished: reading "
                                 "their message, being decoded, or being answered.");
         dp_telemetry_add(t, (double)g.calls_in_flight, NULL);
+        dp_telemetry_family_add(t, "dagprof_receiver_grpc_refused_connections",
+                                DP_TELEMETRY_COUNTER, "{connection}",
+                                "Plaintext gRPC connections accepted and closed at once because "
+                                "the process was out of file descriptors.");
+        dp_telemetry_add(t, (double)g.connections_refused_fd_limit, NULL);
     }
     per_transport(t, running, "dagprof_receiver_busy_seconds", "s",
                   "Time the transport's threads spent decoding and storing requests, all threads "

@@ -555,11 +555,64 @@ def scenario_shutdown(c, args):
             daemon.stop(timeout=30)
 
 
+def scenario_fdlimit(c, args):
+    """The daemon at RLIMIT_NOFILE 64; 150 idle connections (more than it has
+    descriptors) opened, then closed: a normal export succeeds promptly."""
+    pb = otlp_pb.load()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # the limit is inherited by the daemon started here, then put back for this process
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+    try:
+        daemon = Daemon(args.dagprof, extra_args=["--workers", "2"]).start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    socks = []
+    try:
+        with open("/proc/%d/limits" % daemon.proc.pid) as f:
+            line = next(l for l in f if l.startswith("Max open files"))
+        c.eq(int(line.split()[3]), 64, "the daemon's soft limit on open files")
+        tid, body = one_trace(pb, "before")
+        c.eq(grpc_export(daemon.endpoint, body), None, "an export before")
+        for _ in range(150):
+            s = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
+            socks.append(s)
+        # idle connections that did connect: the daemon ran out of descriptors
+        c.ok(daemon.wait_for_log("Too many open files|descriptors", timeout=10) is not None,
+             "the daemon ran out of descriptors (logged)")
+        for s in socks:
+            s.close()
+        socks = []
+        started = time.monotonic()
+        err = "not tried"
+        while time.monotonic() - started < 20:
+            tid, body = one_trace(pb, "after")
+            err = grpc_export(daemon.endpoint, body, timeout=2)
+            if err is None:
+                break
+        took = time.monotonic() - started
+        print("an export succeeded %.2f s after the idle connections closed (%s)" % (took, err))
+        if err:
+            print(daemon.stderr_tail(15))
+        c.eq(err, None, "an export after the idle connections closed")
+        c.ok(took < 5, "promptly: %.2f s" % took)
+        if err is None:
+            c.ok(reported(daemon, tid), "its trace is reported")
+        refused = metric_value(daemon, "dagprof_receiver_grpc_refused_connections_total")
+        c.ok(refused and refused > 0, "connections closed for want of descriptors counted: %s" %
+             refused)
+    finally:
+        for s in socks:
+            s.close()
+        rc, _ = daemon.stop(timeout=30)
+        c.eq(rc, 0, "exit status")
+
+
 SCENARIOS = {
     "bomb": scenario_bomb,
     "slowloris": scenario_slowloris,
     "noread": scenario_noread,
     "shutdown": scenario_shutdown,
+    "fdlimit": scenario_fdlimit,
 }
 
 
