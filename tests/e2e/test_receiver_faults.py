@@ -50,6 +50,9 @@ import h2.exceptions  # noqa: E402
 import h2.settings  # noqa: E402
 
 MIB = 1 << 20
+# AddressSanitizer's allocator keeps freed memory in quarantine: on such a
+# build the memory bounds are not asserted (the rest is)
+SANITIZED = False
 GRPC_STATUS = {0: "OK", 1: "CANCELLED", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED",
                8: "RESOURCE_EXHAUSTED", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE"}
 
@@ -318,7 +321,7 @@ def scenario_bomb(c, args):
         peak = status_kib(pid, "VmHWM")
         print("idle RSS %d KiB, peak %d KiB, bound %d KiB" % (baseline, peak,
                                                                baseline + 2 * cap // 1024))
-        c.ok(peak <= baseline + 2 * cap // 1024,
+        c.ok(SANITIZED or peak <= baseline + 2 * cap // 1024,
              "peak RSS %d KiB within idle %d KiB + 2 x max_recv_message_size" % (peak, baseline))
         h.close()
 
@@ -341,7 +344,8 @@ def scenario_bomb(c, args):
         # (its inflate buffer, its compressed message in the core, the allocator's slack)
         bound = baseline + 3 * 2 * cap // 1024
         print("three bombs: peak %d KiB, bound %d KiB" % (peak, bound))
-        c.ok(peak <= bound, "peak RSS %d KiB within %d KiB with three bombs" % (peak, bound))
+        c.ok(SANITIZED or peak <= bound,
+             "peak RSS %d KiB within %d KiB with three bombs" % (peak, bound))
         tid, body = one_trace(pb, "after")
         c.eq(grpc_export(daemon.endpoint, body), None, "a normal export after the bombs")
         c.ok(reported(daemon, tid), "and its trace is reported")
@@ -495,9 +499,9 @@ def scenario_noread(c, args):
         # levels off: the second half adds little to the first half's peak
         first = max(k for t_, k in samples if t_ < 6)
         second = max(k for t_, k in samples if t_ >= 6)
-        c.ok(second <= first + 32 * 1024,
+        c.ok(SANITIZED or second <= first + 32 * 1024,
              "RSS levels off: peak %d KiB in the first 6 s, %d KiB after" % (first, second))
-        c.ok(peak <= baseline + 256 * 1024, "peak RSS %d KiB within idle %d KiB + 256 MiB" % (
+        c.ok(SANITIZED or peak <= baseline + 256 * 1024, "peak RSS %d KiB within idle %d KiB + 256 MiB" % (
             peak, baseline))
         cut = metric_value(daemon, "dagprof_receiver_grpc_cut_off_calls_total",
                            'reason="send_timeout"')
@@ -621,6 +625,11 @@ def main():
     ap.add_argument("--dagprof", required=True)
     ap.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
     args = ap.parse_args()
+    global SANITIZED
+    with open(args.dagprof, "rb") as f:
+        SANITIZED = b"__asan_init" in f.read()
+    if SANITIZED:
+        print("a sanitizer build: memory bounds not asserted")
     c = Checker("receiver faults: " + args.scenario)
     SCENARIOS[args.scenario](c, args)
     return c.report()
