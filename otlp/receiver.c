@@ -861,7 +861,7 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
         if (r->listen_fd < 0) {
             rc = r->listen_fd == DP_EINVAL ? DP_RECEIVER_EINVAL : DP_RECEIVER_EBIND;
             r->listen_fd = -1;
-            snprintf(err, errlen, "receiver: cannot listen on %s: %s", r->opt.listen, why);
+            snprintf(err, errlen, "receiver: %s", why); /* names the address */
             goto out;
         }
         if (fcntl(r->listen_fd, F_SETFL, fcntl(r->listen_fd, F_GETFL) | O_NONBLOCK) != 0) {
