@@ -84,8 +84,11 @@ static int read_payload(const uint8_t **pos, const uint8_t *end, dp_pb_field *f,
         break;
     case DP_PB_LEN: {
         uint64_t n;
-        if (dp_pb_read_varint(&p, end, &n) < 0) {
-            *why = "truncated length";
+        const uint8_t *at = p;
+        /* a length is a 32-bit varint too: protobuf-c refuses one of more
+         * than 5 bytes, even when the extra bytes are zero */
+        if (dp_pb_read_varint(&p, end, &n) < 0 || p - at > 5) {
+            *why = "truncated or overlong length";
             return -1;
         }
         if (n > (uint64_t)(end - p)) {

@@ -243,6 +243,20 @@ static void test_reader_fields_and_errors(void **state)
     assert_int_equal(dp_pb_next(&pos, tag5 + sizeof tag5, &f, &why), 1);
     assert_int_equal(f.number, 1);
     assert_int_equal(f.value, 1);
+
+    /* the same for a length: 2 padded to 6 bytes (82 80 80 80 80 00) is
+     * overlong, padded to 5 bytes it is accepted */
+    static const uint8_t len6[] = {0x0a, 0x82, 0x80, 0x80, 0x80, 0x80, 0x00, 'h', 'i'};
+    pos = len6;
+    assert_int_equal(dp_pb_next(&pos, len6 + sizeof len6, &f, &why), -1);
+    assert_string_equal(why, "truncated or overlong length");
+    assert_ptr_equal(pos, len6);
+    static const uint8_t len5[] = {0x0a, 0x82, 0x80, 0x80, 0x80, 0x00, 'h', 'i'};
+    pos = len5;
+    assert_int_equal(dp_pb_next(&pos, len5 + sizeof len5, &f, &why), 1);
+    assert_int_equal(f.number, 1);
+    assert_int_equal(f.len, 2);
+    assert_memory_equal(f.data, "hi", 2);
 }
 
 static void encode_unbalanced(dp_pb_writer *w, const void *ctx)
