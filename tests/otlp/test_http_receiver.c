@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "http_receiver.h"
 #include "ingest.h"
@@ -48,14 +49,16 @@ static int connect_to(int port)
     return fd;
 }
 
-/* Post body on fd and read one whole answer (headers and Content-Length body); its status. */
-static int post(int fd, const char *path, const void *body, size_t len, char *answer, size_t cap)
+/* Post body on fd with extra header lines (each ending in \r\n) and read one whole answer
+ * (headers and Content-Length body); its status. */
+static int post_with(int fd, const char *path, const char *extra, const void *body, size_t len,
+                     char *answer, size_t cap)
 {
-    char head[256];
+    char head[512];
     int hl = snprintf(head, sizeof(head),
                       "POST %s HTTP/1.1\r\nHost: test\r\nContent-Type: application/x-protobuf\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      path, len);
+                      "%sContent-Length: %zu\r\n\r\n",
+                      path, extra, len);
     assert_int_equal(write(fd, head, (size_t)hl), hl);
     assert_int_equal(write(fd, body, len), (ssize_t)len);
     size_t got = 0;
@@ -72,6 +75,11 @@ static int post(int fd, const char *path, const void *body, size_t len, char *an
     int status = 0;
     assert_int_equal(sscanf(answer, "HTTP/1.1 %d", &status), 1);
     return status;
+}
+
+static int post(int fd, const char *path, const void *body, size_t len, char *answer, size_t cap)
+{
+    return post_with(fd, path, "", body, len, answer, cap);
 }
 
 static void refused_settings_and_bind_conflict(void **state)
@@ -143,11 +151,88 @@ static void keep_alive_and_shutdown(void **state)
     dp_trace_table_destroy(t);
 }
 
+/*
+ * A gzip body cut short that inflates past the 64 KiB limit (found by the
+ * otlp_http_body fuzz target): a deflate stream of zeros whose input runs
+ * out in the middle of its data.
+ */
+static const uint8_t cut_gzip_over_64k[] = {0x1f,        0x8b, 0x08, 0x00, 0x00, 0x00, 0x00,
+                                            0x00,        0x02, 0x03, 0xed, 0xc1, 0x31, 0x01,
+                                            0x00,        0x00, 0x00, 0xc2, 0xa0, 0xf5, 0x4f,
+                                            0x6d,        0x06, 0x7f, 0xa0, /* then zeros up to */
+                                            [86] = 0xa4, 0x7b, 0x22, 0x00};
+
+/* How many bytes zlib inflates from a gzip stream, up to cap + 1. */
+static size_t inflated_size(const uint8_t *in, size_t len, size_t cap)
+{
+    uint8_t *out = malloc(cap + 1);
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    assert_int_equal(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)(cap + 1);
+    int zr;
+    while ((zr = inflate(&z, Z_NO_FLUSH)) == Z_OK && z.avail_out > 0 && z.avail_in > 0)
+        ;
+    size_t got = cap + 1 - z.avail_out;
+    inflateEnd(&z);
+    free(out);
+    return got;
+}
+
+/* The status of the cut gzip body posted to a new receiver with a 64 KiB
+ * limit, after a plain body of `earlier` bytes on the same connection (none
+ * for 0): one connection, so both requests take the same pooled context. */
+static int cut_gzip_status(size_t earlier, char *answer, size_t cap)
+{
+    dp_trace_table *t = dp_trace_table_create(NULL);
+    dp_ingest_options io = {t, NULL, NULL, NULL};
+    dp_ingest *in = dp_ingest_create(&io);
+    dp_http_receiver *r = NULL;
+    char err[256];
+    dp_http_receiver_options o = {"127.0.0.1:0", 1, 64 * 1024, 0, in};
+    assert_int_equal(dp_http_receiver_start(&o, &r, err, sizeof(err)), DP_OK);
+    int fd = connect_to(dp_http_receiver_port(r));
+    if (earlier) { /* not OTLP: 400 */
+        uint8_t *junk = malloc(earlier);
+        memset(junk, 0xff, earlier);
+        assert_int_equal(post(fd, "/v1/traces", junk, earlier, answer, cap), 400);
+        free(junk);
+    }
+    int status = post_with(fd, "/v1/traces", "Content-Encoding: gzip\r\n", cut_gzip_over_64k,
+                           sizeof(cut_gzip_over_64k), answer, cap);
+    close(fd);
+    dp_http_receiver_destroy(r);
+    dp_ingest_destroy(in);
+    dp_trace_table_destroy(t);
+    return status;
+}
+
+/* A gzip body is judged on what it inflates to, whatever the body buffer a
+ * pooled request context kept from an earlier request: over the limit is
+ * 413 even when the input runs out just as that buffer fills up. */
+static void gzip_over_limit_whatever_the_pooled_buffer(void **state)
+{
+    const size_t limit = 64 * 1024;
+    char answer[4096];
+    assert_true(inflated_size(cut_gzip_over_64k, sizeof(cut_gzip_over_64k), limit) > limit);
+    /* a fresh context: its buffer grows as the body inflates */
+    assert_int_equal(cut_gzip_status(0, answer, sizeof(answer)), 413);
+    assert_non_null(strstr(answer, "more than the limit"));
+    /* 40,000 bytes before leave the buffer at 64 KiB, exactly the limit: the
+     * body's input is used up as inflating fills it */
+    assert_int_equal(cut_gzip_status(40000, answer, sizeof(answer)), 413);
+    assert_non_null(strstr(answer, "more than the limit"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(refused_settings_and_bind_conflict),
         cmocka_unit_test(keep_alive_and_shutdown),
+        cmocka_unit_test(gzip_over_limit_whatever_the_pooled_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
