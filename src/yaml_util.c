@@ -14,24 +14,45 @@ static int read_capped(const char *path, unsigned char **out, size_t *len, char 
 {
     int result = -1;
     unsigned char *data = NULL;
-    size_t used = 0;
+    size_t used = 0, cap = 0;
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         goto out;
     }
-    data = malloc(DP_YAML_MAX_FILE_BYTES + 1);
-    if (!data) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        goto out;
+    /* the buffer grows with what is read, up to one byte past the limit
+     * (enough to tell that the file is over it), so a small file never
+     * costs the limit's worth of memory */
+    for (;;) {
+        if (used == cap) {
+            if (cap > DP_YAML_MAX_FILE_BYTES)
+                break;
+            size_t grown = cap ? 2 * cap : 16 * 1024;
+            if (grown > (size_t)DP_YAML_MAX_FILE_BYTES + 1)
+                grown = (size_t)DP_YAML_MAX_FILE_BYTES + 1;
+            unsigned char *bigger = realloc(data, grown);
+            if (!bigger) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                goto out;
+            }
+            data = bigger;
+            cap = grown;
+        }
+        size_t n = fread(data + used, 1, cap - used, f);
+        used += n;
+        if (n == 0)
+            break;
     }
-    used = fread(data, 1, DP_YAML_MAX_FILE_BYTES + 1, f);
     if (ferror(f)) {
         snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         goto out;
     }
     if (used > DP_YAML_MAX_FILE_BYTES) {
         snprintf(err, errlen, "%s: file is larger than %d bytes", path, DP_YAML_MAX_FILE_BYTES);
+        goto out;
+    }
+    if (!data && !(data = malloc(1))) { /* an empty file: still a buffer to hand over */
+        snprintf(err, errlen, "%s: out of memory", path);
         goto out;
     }
     *out = data;
