@@ -3,7 +3,22 @@
 # Idempotent: packages already present are left as they are.
 #   scripts/install-deps.sh          build and run dependencies
 #   scripts/install-deps.sh --test   also the end-to-end test peers (Python, Node)
+#   scripts/install-deps.sh --fuzz   also clang with libFuzzer (scripts/fuzz.sh)
+# --test and --fuzz may be given together.
 set -euo pipefail
+
+with_test=0
+with_fuzz=0
+for arg in "$@"; do
+    case "$arg" in
+    --test) with_test=1 ;;
+    --fuzz) with_fuzz=1 ;;
+    *)
+        echo "usage: $0 [--test] [--fuzz]" >&2
+        exit 2
+        ;;
+    esac
+done
 
 packages=(
     build-essential cmake pkg-config
@@ -11,7 +26,7 @@ packages=(
     libssl-dev libcmocka-dev libyaml-dev libjansson-dev zlib1g-dev libmicrohttpd-dev libgnutls28-dev
     libcurl4-openssl-dev libpcre2-dev libsqlite3-dev
 )
-if [ "${1:-}" = "--test" ]; then
+if [ "$with_test" = 1 ]; then
     # sqlite3: the independent reader of the run history in its tests
     packages+=(sqlite3)
     packages+=(python3 python3-grpcio python3-protobuf protobuf-compiler openssl clang-format curl)
@@ -31,6 +46,12 @@ if [ "${1:-}" = "--test" ]; then
     # Node.js may come from elsewhere than Debian (with npm bundled); only
     # install Debian's when there is none.
     command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+fi
+
+if [ "$with_fuzz" = 1 ]; then
+    # libFuzzer's runtime is only a recommendation of Debian 12's clang-14,
+    # which --no-install-recommends leaves out
+    packages+=(clang libclang-rt-14-dev)
 fi
 
 missing=()
