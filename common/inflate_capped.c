@@ -62,7 +62,10 @@ dp_inflate_status dp_inflater_feed(dp_inflater *f, const void *data, size_t len,
         uInt chunk = len > UINT_MAX ? UINT_MAX : (uInt)len;
         f->z.next_in = (Bytef *)in;
         f->z.avail_in = chunk;
-        while (f->z.avail_in > 0) {
+        /* on until the input is used up and zlib holds no output back: when
+         * the output room ran out, it may keep some even with no input left */
+        bool held = false;
+        while (f->z.avail_in > 0 || held) {
             /* at the cap zlib gets one byte of its own: output there means over it */
             unsigned char probe;
             bool full = out->len == f->cap;
@@ -89,15 +92,20 @@ dp_inflate_status dp_inflater_feed(dp_inflater *f, const void *data, size_t len,
                 } else if (inflateReset(&f->z) != Z_OK) {
                     return fail(f, DP_INFLATE_CORRUPT);
                 }
+                held = false;
                 continue;
             }
             if (zr == Z_MEM_ERROR)
                 return fail(f, DP_INFLATE_NOMEM);
-            /* Z_BUF_ERROR only means no progress; with input and room that is bad data */
+            /* Z_BUF_ERROR only means no progress; with input and room that is
+             * bad data, without input it is the end of what this piece gives */
             bool progress = f->z.avail_in < in_before || f->z.avail_out < room;
+            if (zr == Z_BUF_ERROR && !progress && f->z.avail_in == 0)
+                break;
             if (zr != Z_OK && !(zr == Z_BUF_ERROR && progress))
                 return fail(f, DP_INFLATE_CORRUPT);
             f->member_open = true;
+            held = f->z.avail_out == 0;
         }
         in += chunk;
         len -= chunk;

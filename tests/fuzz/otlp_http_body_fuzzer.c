@@ -67,8 +67,8 @@ static uint64_t drain(dp_trace_table *t)
     return spans;
 }
 
-/* What the body should come to, by zlib in one call: 0 and *out (ownership
- * passes), 400 (not gzip, truncated, bytes after its end), 413 (over the
+/* What the body should come to, by zlib in one call per member: 0 and *out
+ * (ownership passes), 400 (not gzip, truncated, or not gzip after a member), 413 (over the
  * cap), -1 (zlib out of memory: no verdict). */
 static int expected_gzip(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
 {
@@ -83,15 +83,27 @@ static int expected_gzip(const uint8_t *in, size_t len, uint8_t **out, size_t *o
     z.avail_in = (uInt)len;
     z.next_out = buf;
     z.avail_out = FUZZ_CAP + 1;
-    int zr = inflate(&z, Z_NO_FLUSH);
-    while (zr == Z_OK && z.avail_in > 0 && z.avail_out > 0)
+    /* gzip members one after the other, as gunzip reads them: more bytes
+     * after a member's end start the next one */
+    int zr;
+    size_t got;
+    for (;;) {
         zr = inflate(&z, Z_NO_FLUSH);
-    size_t got = FUZZ_CAP + 1 - z.avail_out;
+        while (zr == Z_OK && z.avail_in > 0 && z.avail_out > 0)
+            zr = inflate(&z, Z_NO_FLUSH);
+        got = FUZZ_CAP + 1 - z.avail_out;
+        if (zr != Z_STREAM_END || z.avail_in == 0 || got > FUZZ_CAP)
+            break;
+        if (inflateReset(&z) != Z_OK) {
+            zr = Z_MEM_ERROR;
+            break;
+        }
+    }
     int verdict;
     if (got > FUZZ_CAP)
         verdict = 413;
     else if (zr == Z_STREAM_END)
-        verdict = z.avail_in > 0 ? 400 : 0; /* bytes after the stream's end */
+        verdict = 0;
     else if (zr == Z_MEM_ERROR)
         verdict = -1;
     else
@@ -141,12 +153,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c->signal = signal;
     c->type = json ? BODY_JSON : BODY_PROTOBUF;
     if (gzip) {
-        memset(&c->z, 0, sizeof(c->z));
-        if (inflateInit2(&c->z, 16 + MAX_WBITS) != Z_OK) {
+        if (dp_inflater_init(&c->z, DP_INFLATE_GZIP, FUZZ_CAP) != DP_INFLATE_OK) {
+            dp_inflater_end(&c->z);
             ctx_give_back(r, c);
             goto out;
         }
-        c->z_ready = c->gzip = true;
+        c->compressed = true;
     }
     /* the pieces as libmicrohttpd hands them over (on_request) */
     for (size_t off = 0; off < len; off += piece) {
@@ -154,7 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!c->status)
             take_body(r, c, (const char *)body + off, n);
     }
-    if (gzip && !c->status && !c->z_ended)
+    if (gzip && !c->status && dp_inflater_finish(&c->z) != DP_INFLATE_OK)
         decide(c, 400, "the gzip body is truncated"); /* as finish() decides it */
     if (verdict >= 0 && c->status != 503) {
         if (c->status != verdict)
