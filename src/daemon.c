@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "engine.h"
 #include "export_pipeline.h"
+#include "grpc_log.h"
 #include "health_endpoint.h"
 #include "http_receiver.h"
 #include "ingest.h"
@@ -307,6 +308,26 @@ static dp_ingest *make_ingest(dp_engine *engine, dp_export_pipeline *exporter,
     return dp_ingest_create(&io);
 }
 
+/*
+ * The gRPC core's own listener (the TLS port) gave up accepting (gRPC 1.51
+ * does so for good after accept4() fails, e.g. out of file descriptors):
+ * said once at error, and both health checks fail from then on (the gRPC
+ * probe cannot connect any more), so a supervisor restarts dagprof.
+ */
+static void on_grpc_listener_failed(void *ctx, const char *reason)
+{
+    static atomic_bool said;
+    if (atomic_exchange(&said, true))
+        return;
+    dp_log_error("receiver",
+                 "the OTLP/gRPC port stopped accepting connections (%s) and the gRPC core does "
+                 "not resume it: restart dagprof; the health endpoint answers 503 from now on. "
+                 "Raise ulimit -n above the connections expected so it does not happen again",
+                 reason);
+    dp_health_endpoint_fail(ctx, "the OTLP/gRPC port stopped accepting connections (out of file "
+                                 "descriptors); restart dagprof");
+}
+
 int dp_daemon_run(const dp_config *cfg)
 {
     int rc = 1;
@@ -349,6 +370,7 @@ int dp_daemon_run(const dp_config *cfg)
             goto out;
         }
     }
+    dp_grpc_log_on_listener_failure(on_grpc_listener_failed, health);
     /* always: without an endpoint or a status line it still feeds the OTLP self-metrics */
     char telemetry_err[300];
     if (dp_self_telemetry_start(&cfg->telemetry, &telemetry, telemetry_err,
@@ -550,6 +572,7 @@ out:
     dp_ingest_destroy(replay_ingest);
     dp_tls_server_destroy(security.tls);
     dp_auth_destroy(security.auth);
+    dp_grpc_log_on_listener_failure(NULL, NULL);
     dp_health_endpoint_destroy(health);
     dp_service_identity_free(&identity);
     if (exporter)

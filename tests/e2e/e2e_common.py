@@ -46,8 +46,10 @@ class Daemon:
 
     def __init__(self, binary, extra_args=(), idle_timeout="200ms", start_timeout=30.0,
                  http_listen="127.0.0.1:0", health_listen="127.0.0.1:0",
-                 telemetry_listen="127.0.0.1:0", env=None):
+                 telemetry_listen="127.0.0.1:0", env=None, nofile=None):
         self.binary = binary
+        # RLIMIT_NOFILE (soft and hard) of the daemon only; None: this process's
+        self.nofile = nofile
         # the OTLP/HTTP receiver: a free port by default, so tests never
         # compete for 4318; "" turns it off
         self.http_listen = http_listen
@@ -69,6 +71,11 @@ class Daemon:
         self._ready = threading.Event()
         self._threads = []
         self._cond = threading.Condition()
+
+    def _limits(self):
+        """In the child, before exec: its open-file limit (hard too, so it cannot raise it)."""
+        import resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def _read_stdout(self):
         for line in self.proc.stdout:
@@ -154,7 +161,8 @@ class Daemon:
                     "--telemetry-listen", self.telemetry_listen,
                     "--format", "json"] + idle + self.extra_args
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         text=True, bufsize=1, env=self.env)
+                                         text=True, bufsize=1, env=self.env,
+                                         preexec_fn=self._limits if self.nofile else None)
             self._threads = [threading.Thread(target=self._read_stdout, daemon=True),
                              threading.Thread(target=self._read_stderr, daemon=True)]
             for t in self._threads:

@@ -23,16 +23,24 @@ flow-control window shut. The daemon's resident memory comes from
               and the run taken before is reported
   fdlimit     the daemon at RLIMIT_NOFILE 64 and more idle connections than
               that: once they close, a normal export succeeds promptly
+  fdlimit_tls the same with TLS on the gRPC port, which the gRPC core accepts
+              on itself and gives up for good (gRPC 1.51): dagprof logs it at
+              error and the health endpoint answers 503 with the reason, so a
+              supervisor restarts it
 
   test_receiver_faults.py --dagprof PATH --scenario NAME
 """
 
 import argparse
 import gzip
+import http.client
+import json
 import os
 import resource
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -611,12 +619,81 @@ def scenario_fdlimit(c, args):
         c.eq(rc, 0, "exit status")
 
 
+def scenario_fdlimit_tls(c, args):
+    """TLS on the gRPC port at RLIMIT_NOFILE 64 (soft and hard); more idle
+    connections than that: the core's listener stops, and dagprof says so in
+    its log and on the health endpoint."""
+    work = tempfile.mkdtemp(prefix="dagprof-fdtls-")
+    key, crt = os.path.join(work, "server.key"), os.path.join(work, "server.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-keyout", key, "-out", crt,
+                    "-subj", "/CN=dagprof-test", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    daemon = Daemon(args.dagprof, nofile=64,
+                    extra_args=["--workers", "2", "--set", "server.tls.cert_file=" + crt,
+                                "--set", "server.tls.key_file=" + key]).start()
+    socks = []
+    try:
+        with open(crt, "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+        pb = otlp_pb.load()
+        tid, body = one_trace(pb, "before")
+        ch = grpc.secure_channel(daemon.endpoint, creds)
+        try:
+            export = ch.unary_unary(
+                "/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+            export(body, timeout=10)
+            c.ok(True, "an export over TLS before")
+        except grpc.RpcError as e:
+            c.ok(False, "an export over TLS before: %s" % e.code())
+        finally:
+            ch.close()
+        c.eq(health_status(daemon)[0], 200, "health before")
+        for _ in range(150):
+            socks.append(socket.create_connection(("127.0.0.1", daemon.port), timeout=5))
+        m = daemon.wait_for_log("port stopped accepting connections.*", timeout=20)
+        line = m.group(0) if m else ""
+        c.ok("restart dagprof" in line and "Too many open files" in line,
+             "logged at error, with the reason and what to do: %s" % line)
+        for s in socks:
+            s.close()
+        socks = []
+        # the health endpoint has descriptors again once the connections are closed
+        deadline = time.monotonic() + 20
+        status, doc = None, {}
+        while time.monotonic() < deadline:
+            status, doc = health_status(daemon)
+            if status is not None:
+                break
+        c.eq(status, 503, "health after the listener stopped")
+        c.ok("stopped accepting" in doc.get("reason", ""), "with the reason: %s" % doc)
+    finally:
+        for s in socks:
+            s.close()
+        rc, _ = daemon.stop(timeout=30)
+        c.eq(rc, 0, "exit status")
+
+
+def health_status(daemon):
+    """(HTTP status, JSON body) of the health endpoint; (None, {}) when it cannot be reached."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", daemon.health_port, timeout=5)
+        conn.request("GET", "/health")
+        r = conn.getresponse()
+        doc = json.loads(r.read() or b"{}")
+        conn.close()
+        return r.status, doc
+    except (OSError, ValueError):
+        return None, {}
+
+
 SCENARIOS = {
     "bomb": scenario_bomb,
     "slowloris": scenario_slowloris,
     "noread": scenario_noread,
     "shutdown": scenario_shutdown,
     "fdlimit": scenario_fdlimit,
+    "fdlimit_tls": scenario_fdlimit_tls,
 }
 
 
