@@ -282,8 +282,8 @@ static int model_downgrade(dp_prof_ctx *c)
     r->savings_cost_usd = saved;
     r->priority = priority_for(c, 0, saved);
     dp_prof_format(r->description, sizeof(r->description),
-                   "%.0f%% of the run's tokens go to %s, its most expensive model; the same "
-                   "tokens on %s would cost $%.4f less",
+                   "%.0f%% of the run's LLM tokens (embedding models aside) go to %s, its most "
+                   "expensive model; the same tokens on %s would cost $%.4f less",
                    share * 100.0, top->model, alt_name, saved);
     dp_prof_format(r->implementation, sizeof(r->implementation),
                    "Move the simpler nodes from %s to %s and keep %s for the steps that need it",

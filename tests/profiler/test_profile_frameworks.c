@@ -358,7 +358,10 @@ static void test_no_cache_for_retries_no_embedding_downgrade(void **state)
     assert_non_null(down);
     assert_float_equal(down->savings_cost_usd, 0.00235, EPS);
     assert_non_null(strstr(down->description, "gpt-4o-mini"));
-    assert_null(strstr(down->description, "embedding"));
+    assert_null(strstr(down->description, "text-embedding"));
+    /* the share leaves the 5000 embedding tokens out: 1000 / 1000 */
+    assert_non_null(
+        strstr(down->description, "100% of the run's LLM tokens (embedding models aside)"));
     assert_true(model(p, "text-embedding-3-small")->embedding);
     assert_int_equal(p->retries, 1);
     dp_run_profile_destroy(p);
