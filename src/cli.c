@@ -33,7 +33,7 @@ typedef struct pending_set {
 } pending_set;
 
 static const char usage_text[] =
-    "Usage: dagprof [OPTIONS]                 receive OTLP/gRPC traces, report every DAG run\n"
+    "Usage: dagprof [OPTIONS]                 receive OTLP (gRPC, HTTP), report every DAG run\n"
     "       dagprof report [OPTIONS] FILE...  profile OTLP trace files (protobuf or OTLP/JSON)\n"
     "       dagprof diff [OPTIONS] RUN_A RUN_B  what changed between two runs (OTLP files,\n"
     "                                         FILE#TRACEID to pick a run; --trace-a ID,\n"

@@ -362,7 +362,10 @@ static int render_text(dp_buf *b, const trends_args *a, const window *cur, const
         figures_of(s, cur, find_node(prev, s->id), prev, a->threshold_pct, &f);
         regressions += f.duration_regressed || f.cost_regressed;
         char cost[24];
-        snprintf(cost, sizeof(cost), "%s$%.6f", s->cost_unknown ? ">=" : "", f.cost_per_run);
+        if (s->cost_unknown && s->cost_sum == 0)
+            snprintf(cost, sizeof(cost), "unknown"); /* no call of it has a price */
+        else
+            snprintf(cost, sizeof(cost), "%s$%.6f", s->cost_unknown ? ">=" : "", f.cost_per_run);
         dp_buf_printf(b,
                       "  %-*.*s  %5zu  %7.1f ms  %7.1f ms  %7.1f ms  %7.1f ms  %11.1f  %11s  "
                       "%7.1f%%  %9.1f%%\n",
@@ -557,7 +560,13 @@ int dp_trends_main(int argc, char **argv, FILE *out, FILE *errout)
     }
     split_windows(&a, all, run_n, now, sorted, &cur, &prev);
     if (cur.run_count == 0) {
-        fprintf(errout, "dagprof trends: no whole runs of DAG %s in the window\n", a.dag);
+        if (a.window_runs)
+            fprintf(errout, "dagprof trends: no whole runs of DAG %s in the history\n", a.dag);
+        else
+            fprintf(errout,
+                    "dagprof trends: no whole runs of DAG %s started in the last %s (--since "
+                    "DURATION looks further back; dagprof runs lists what the history holds)\n",
+                    a.dag, a.since_text);
         if (!a.json)
             goto done;
     }

@@ -45,7 +45,7 @@ ANSWER_COST = (2000 * GPT4O_IN + 100 * GPT4O_OUT) / 1e6  # 0.006
 RUN_COST = PLAN_COST + ANSWER_COST  # 0.00627
 
 
-def run_spans(trace_no, start_s, search_ms, dag="hist-dag", retries=0):
+def run_spans(trace_no, start_s, search_ms, dag="hist-dag", retries=0, answer_model="gpt-4o"):
     """plan (0..100 ms, gpt-4o-mini 1000 in / 200 out) -> search (search_ms) ->
     10 ms wait -> answer (50 ms, gpt-4o 2000 in / 100 out), under a root that
     covers them: wall = critical path = 160 + search_ms. retries >= 2 on search
@@ -79,7 +79,7 @@ def run_spans(trace_no, start_s, search_ms, dag="hist-dag", retries=0):
     answer = span(5, root, "answer", 110 + search_ms, end,
                   {"dag.node.id": "answer", "dag.depends_on": ["search"]})
     span(6, answer, "chat", 110 + search_ms, end,
-         {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+         {"gen_ai.operation.name": "chat", "gen_ai.request.model": answer_model,
           "gen_ai.usage.input_tokens": 2000, "gen_ai.usage.output_tokens": 100},
          Span.SPAN_KIND_CLIENT)
     return trace_id.hex(), spans
@@ -123,7 +123,9 @@ def scenario_record(binary, c, tmp):
             tid, spans = run_spans(no, NOW_S - ago, search, retries=retries)
             traces[tid] = (no, ago, search)
             runs.append(spans)
-        other, other_spans = run_spans(9, NOW_S - 600, 100, dag="other-dag")
+        # its answer on a model without a price
+        other, other_spans = run_spans(9, NOW_S - 600, 100, dag="other-dag",
+                                       answer_model="acme-llm-1")
         runs.append(other_spans)
         send_all(daemon, runs)
 
@@ -243,6 +245,16 @@ def scenario_record(binary, c, tmp):
          "text regression line:\n" + out)
     c.ok("cost per 1,000 runs $6.27" in out, "text cost per 1,000 runs")
     c.ok("cost per month $27.09" in out, "text cost per month")
+    # other-dag: answer's only call has no price (unknown), plan's has one
+    rc, out, _ = dagprof(binary, "trends", "--history", db, "--dag", "other-dag", "--since", "2h")
+    rows = {l.split()[0]: l for l in out.splitlines() if l.startswith("  ") and len(l.split()) > 8}
+    c.ok("answer" in rows and rows["answer"].split()[-3] == "unknown",
+         "a node with no priced call: cost unknown:\n" + out)
+    c.ok("plan" in rows and rows["plan"].split()[-3] == "$0.000270", "plan's cost:\n" + out)
+    rc, _, err = dagprof(binary, "trends", "--history", db, "--dag", "absent-dag")
+    c.eq(rc, 0, "trends of a DAG without runs: exit status (nothing to show is no error)")
+    c.ok("no whole runs of DAG absent-dag started in the last 24h" in err and "--since" in err,
+         "says which window, and how to widen it: " + err.strip())
     # a threshold above 50% flags nothing
     rc, out, _ = dagprof(binary, "trends", "--history", db, "--dag", "hist-dag", "--since", "2h",
                          "--threshold", "60%", "--format", "json")
