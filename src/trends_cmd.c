@@ -332,9 +332,10 @@ static void text_header(dp_buf *b, const trends_args *a, const window *cur, cons
     else
         dp_buf_printf(b,
                       "  cost per month %s$%.2f at the observed %.4g runs/s (%.0f runs in 30 "
-                      "days)\n",
+                      "days; the rate of %zu runs over %.3f s)\n",
                       atleast, t->rate_per_s * MONTH_S * t->cost_per_run, t->rate_per_s,
-                      t->rate_per_s * MONTH_S);
+                      t->rate_per_s * MONTH_S, cur->run_count,
+                      (double)(cur->run_count - 1) / t->rate_per_s);
     if (cur->cost_incomplete)
         dp_buf_printf(b, "  (>= : some calls had no known price; the cost is a lower bound)\n");
 }

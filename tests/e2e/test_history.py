@@ -245,6 +245,8 @@ def scenario_record(binary, c, tmp):
          "text regression line:\n" + out)
     c.ok("cost per 1,000 runs $6.27" in out, "text cost per 1,000 runs")
     c.ok("cost per month $27.09" in out, "text cost per month")
+    # runs 4..8 started 3600 s to 1200 s ago: 5 runs over 2400 s
+    c.ok("the rate of 5 runs over 2400.000 s" in out, "text: what the rate comes from")
     # other-dag: answer's only call has no price (unknown), plan's has one
     rc, out, _ = dagprof(binary, "trends", "--history", db, "--dag", "other-dag", "--since", "2h")
     rows = {l.split()[0]: l for l in out.splitlines() if l.startswith("  ") and len(l.split()) > 8}
