@@ -119,6 +119,7 @@ static const char css[] =
     ".k-exec{background:#1f77b4}"
     ".legend span{display:inline-block;width:12px;height:10px;margin:0 4px 0 12px}"
     ".sev-high{color:#b00020;font-weight:bold}.sev-medium{color:#a05a00}.sev-low{color:#256}"
+    ".save.zero{display:none}.save:not(.zero)~.save:not(.zero)::before{content:', '}"
     "@media print{main{max-width:none}.graph{max-height:none;overflow:visible}"
     "details::details-content{content-visibility:visible;display:contents}"
     "h2{break-before:page}h3,tr,.row{break-inside:avoid}a{color:inherit}}";
@@ -178,15 +179,23 @@ static void card(html_out *o, const char *label, const char *cls)
     html_put(o, "<div class=\"card %s\">%s<b>", cls, label);
 }
 
+/* What a recommendation saves: time, tokens and cost, each in its own element
+ * for readers of the page; a part that saves nothing is there but not shown
+ * (class zero; CSS puts the commas between the parts shown), as the text
+ * report leaves it out. The time stays shown when nothing else is. */
 static void recommendation_savings(html_out *o, const dp_recommendation *r)
 {
-    html_lit(o, "saves <span class=\"save-ms\">");
+    bool tokens = r->savings_tokens > 0;
+    bool cost = r->savings_cost_usd > 0 || !r->savings_cost_known;
+    bool ms = r->savings_time_ms > 0 || (!tokens && !cost);
+    html_put(o, "saves <span class=\"save%s\"><span class=\"save-ms\">", ms ? "" : " zero");
     html_ms(o, r->savings_time_ms);
     html_put(o,
-             "</span>, <span class=\"save-tokens\">%llu tokens</span>, <span class=\"save-usd\">",
-             (unsigned long long)r->savings_tokens);
+             "</span></span><span class=\"save%s\"><span class=\"save-tokens\">%llu "
+             "tokens</span></span><span class=\"save%s\"><span class=\"save-usd\">",
+             tokens ? "" : " zero", (unsigned long long)r->savings_tokens, cost ? "" : " zero");
     html_usd(o, r->savings_cost_usd, r->savings_cost_known);
-    html_lit(o, "</span>");
+    html_lit(o, "</span></span>");
 }
 
 /* Links to the nodes a recommendation concerns (the first REC_NODE_LINKS). */
@@ -322,12 +331,15 @@ static void summary(html_out *o, const dp_run_profile *p, const char *trace)
     }
     html_lit(o, "</div>");
     card(o, "tokens", "tokens");
-    html_put(
-        o,
-        "%llu</b><small>input %llu, output %llu, cache read %llu, cache write %llu</small></div>",
-        (unsigned long long)dp_token_total(&p->tokens), (unsigned long long)p->tokens.input,
-        (unsigned long long)p->tokens.output, (unsigned long long)p->tokens.cache_read,
-        (unsigned long long)p->tokens.cache_write);
+    /* the cache parts only when there are some, as in the text report */
+    html_put(o, "%llu</b><small>input %llu, output %llu",
+             (unsigned long long)dp_token_total(&p->tokens), (unsigned long long)p->tokens.input,
+             (unsigned long long)p->tokens.output);
+    if (p->tokens.cache_read)
+        html_put(o, ", cache read %llu", (unsigned long long)p->tokens.cache_read);
+    if (p->tokens.cache_write)
+        html_put(o, ", cache write %llu", (unsigned long long)p->tokens.cache_write);
+    html_lit(o, "</small></div>");
     card(o, "cost", "cost");
     html_usd(o, p->cost_usd, html_run_cost_known(p));
     html_lit(o, "</b>");
@@ -335,8 +347,9 @@ static void summary(html_out *o, const dp_run_profile *p, const char *trace)
         html_put(o, "<small>+ unknown: %u call(s) with no price</small>", p->unknown_cost_calls);
     html_lit(o, "</div>");
     card(o, "nodes / calls", "counts");
-    html_put(o, "%zu</b><small>%u LLM calls, %u tool calls, %u retries</small></div></div>\n",
-             p->node_count, p->llm_calls, p->tool_calls, p->retries);
+    html_put(o, "%zu</b><small>%u LLM call%s, %u tool call%s, %u retr%s</small></div></div>\n",
+             p->node_count, p->llm_calls, p->llm_calls == 1 ? "" : "s", p->tool_calls,
+             p->tool_calls == 1 ? "" : "s", p->retries, p->retries == 1 ? "y" : "ies");
 
     if (p->critical_path_count) {
         html_lit(o, "<p class=\"critical-path-nodes\">Critical path: ");

@@ -277,7 +277,19 @@ static void test_page_structure(void **state)
     /* figures as the JSON report writes them */
     assert_non_null(strstr(h, "<b>1000.0 ms</b>")); /* wall */
     assert_non_null(strstr(h, "<b>1.1</b>"));       /* parallelism */
-    assert_non_null(strstr(h, "saves <span class=\"save-ms\">250.5 ms</span>"));
+    /* the cards: no zero cache part; one call, one retry in the singular */
+    assert_non_null(strstr(h, "1200</b><small>input 1000, output 200, cache read 300</small>"));
+    assert_non_null(strstr(h, "<small>1 LLM call, 1 tool call, 0 retries</small>"));
+    /* cache saves all three; parallelize 400 ms only: its tokens and cost are hidden */
+    assert_non_null(strstr(h,
+                           "saves <span class=\"save\"><span class=\"save-ms\">250.5 "
+                           "ms</span></span><span class=\"save\"><span class=\"save-tokens\">300 "
+                           "tokens</span></span><span class=\"save\"><span "
+                           "class=\"save-usd\">$0.125</span></span>"));
+    assert_non_null(strstr(h, "saves <span class=\"save\"><span class=\"save-ms\">400.0 "
+                              "ms</span></span><span class=\"save zero\"><span "
+                              "class=\"save-tokens\">0 tokens</span></span><span class=\"save "
+                              "zero\"><span class=\"save-usd\">$0.0</span></span>"));
     assert_non_null(strstr(h, "$0.125"));                            /* the saving's cost */
     assert_non_null(strstr(h, "<td class=\"n cost\">unknown</td>")); /* node 2 */
     /* node 1's cost by part, on the scale of the dearest node (0.25): 40 %, 20 %, 40 % */
