@@ -15,6 +15,7 @@
 #include "http_receiver.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -31,6 +32,7 @@
 #include "buf.h"
 #include "http_cors.h"
 #include "inflate_capped.h"
+#include "clock.h"
 #include "json_write.h"
 #include "log.h"
 #include "otlp_file.h"
@@ -78,6 +80,9 @@ struct dp_http_receiver {
     request_ctx *all;   /* every context made, for destroy */
     dp_http_cors *cors; /* NULL: no CORS */
     _Atomic uint64_t answers[8];
+    _Atomic uint64_t open_conns;       /* started and not yet closed */
+    _Atomic uint64_t refused_max_conn; /* closed at once: max_connections open */
+    _Atomic uint64_t limit_log_ms;     /* when the refusals were last logged */
 };
 
 /* Index of each answered status in dp_http_receiver::answers. */
@@ -537,12 +542,44 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     *state = NULL;
 }
 
+/* libmicrohttpd says every connection it set up (STARTED) and, once, its end (CLOSED). */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
     dp_http_receiver *r = cls;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED && r->opt.tls)
-        dp_tls_server_mhd_connection_started(r->opt.tls, conn, socket_context);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        atomic_fetch_add(&r->open_conns, 1);
+        if (r->opt.tls)
+            dp_tls_server_mhd_connection_started(r->opt.tls, conn, socket_context);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        atomic_fetch_sub(&r->open_conns, 1);
+    }
+}
+
+/*
+ * server.max_connections: called on a connection just accepted, before
+ * libmicrohttpd sets it up; at the limit it is closed at once (counted,
+ * logged at most every 10 s). Connections accepted at the same instant by
+ * different threads of the pool are judged before either is counted, so
+ * the limit may be passed by at most the pool's threads - 1.
+ */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    dp_http_receiver *r = cls;
+    (void)addr;
+    (void)addrlen;
+    if (atomic_load(&r->open_conns) < r->opt.max_connections)
+        return MHD_YES;
+    uint64_t refused = atomic_fetch_add(&r->refused_max_conn, 1) + 1;
+    uint64_t now = dp_clock_monotonic_ms();
+    uint64_t last = atomic_load(&r->limit_log_ms);
+    if ((last == 0 || now - last >= 10000) &&
+        atomic_compare_exchange_strong(&r->limit_log_ms, &last, now))
+        dp_log_warn(COMPONENT,
+                    "server.max_connections (%u) HTTP connections are open: new connections are "
+                    "closed at once until some close (%llu so far)",
+                    r->opt.max_connections, (unsigned long long)refused);
+    return MHD_NO;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -605,15 +642,29 @@ int dp_http_receiver_start(const dp_http_receiver_options *opt, dp_http_receiver
         flags |= MHD_USE_TLS;
         dp_tls_server_mhd_options(r->opt.tls, tls_options, 4);
     }
+    /* max_connections is judged here (on_accept), on the whole pool's count;
+     * libmicrohttpd's own limit (1020 by default, divided among the pool's
+     * threads; a thread at its share stops accepting, which leaves clients
+     * waiting in the backlog) is put where no thread reaches it first */
+    struct MHD_OptionItem limit_options[2] = {{MHD_OPTION_END, 0, NULL}};
+    if (r->opt.max_connections) {
+        uint64_t per_thread = (uint64_t)r->opt.max_connections + r->opt.threads;
+        uint64_t mhd_limit = per_thread * r->opt.threads;
+        limit_options[0] =
+            (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
+                                    (intptr_t)(mhd_limit > INT_MAX ? INT_MAX : mhd_limit), NULL};
+    }
     /* libmicrohttpd's thread pool, each thread with its own epoll set; the
      * listening socket is handed over and closed by MHD_stop_daemon */
     r->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, r, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_LISTEN_SOCKET, r->listen_fd, MHD_OPTION_THREAD_POOL_SIZE, r->opt.threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        r, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)r->opt.idle_timeout_s,
+        flags, 0, r->opt.max_connections ? on_accept : NULL, r, on_request, r,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, r->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, r->opt.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, r,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, r, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)r->opt.idle_timeout_s,
         /* strict: an HTTP/1.1 request without Host is a 400, as in the Collector */
-        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
+        MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_ARRAY,
+        limit_options, MHD_OPTION_END);
     if (!r->daemon) {
         snprintf(err, errlen, "http receiver: cannot start the HTTP server threads%s",
                  r->opt.tls ? " (or set up TLS)" : "");
@@ -668,4 +719,6 @@ void dp_http_receiver_get_stats(dp_http_receiver *r, dp_http_receiver_stats *o)
     o->unsupported_type = atomic_load(&r->answers[5]);
     o->unavailable = atomic_load(&r->answers[6]);
     o->unauthenticated = atomic_load(&r->answers[7]);
+    o->connections_open = atomic_load(&r->open_conns);
+    o->connections_refused_max_connections = atomic_load(&r->refused_max_conn);
 }

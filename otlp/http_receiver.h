@@ -26,7 +26,8 @@
  * Around the requests, as the Collector's confighttp does: CORS for
  * browser exporters when origins are allowed (http_cors.h: preflights 204,
  * Access-Control-Allow-Origin on answers to allowed origins); a connection
- * idle for idle_timeout_s is closed; malformed HTTP gets libmicrohttpd's
+ * idle for idle_timeout_s is closed; past max_connections open connections
+ * a new one is closed as soon as it is accepted; malformed HTTP gets libmicrohttpd's
  * 4xx (400 for a bad header line, a bad Content-Length or chunked body, an
  * HTTP/1.1 request without Host; 431 for headers past its memory; 505 for
  * another HTTP version); a request line without a space is closed without
@@ -55,20 +56,25 @@ typedef struct dp_http_receiver_options {
     const char *cors_allowed_headers;
     unsigned cors_max_age_s; /* 0: no Access-Control-Max-Age */
     unsigned idle_timeout_s; /* close a connection idle this long; 0 = never */
+    /* connections open at once; a new one past it is closed at once (its client sees the
+     * connection closed and retries); 0 = no limit of dagprof's */
+    unsigned max_connections;
 } dp_http_receiver_options;
 
 typedef struct dp_http_receiver dp_http_receiver;
 
-/** Answers given since start, by status; each read atomically. */
+/** Answers given since start, by status, and connections; each read atomically. */
 typedef struct dp_http_receiver_stats {
-    uint64_t ok;                 /* 200 */
-    uint64_t bad_request;        /* 400 */
-    uint64_t not_found;          /* 404 */
-    uint64_t method_not_allowed; /* 405 */
-    uint64_t too_large;          /* 413 */
-    uint64_t unsupported_type;   /* 415 */
-    uint64_t unavailable;        /* 503 */
-    uint64_t unauthenticated;    /* 401 */
+    uint64_t ok;                                  /* 200 */
+    uint64_t bad_request;                         /* 400 */
+    uint64_t not_found;                           /* 404 */
+    uint64_t method_not_allowed;                  /* 405 */
+    uint64_t too_large;                           /* 413 */
+    uint64_t unsupported_type;                    /* 415 */
+    uint64_t unavailable;                         /* 503 */
+    uint64_t unauthenticated;                     /* 401 */
+    uint64_t connections_open;                    /* now (a gauge) */
+    uint64_t connections_refused_max_connections; /* closed at once: max_connections open */
 } dp_http_receiver_stats;
 
 /**

@@ -42,6 +42,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "clock.h"
+#include "conn_limit.h"
 #include "decode.h"
 #include "health_watch.h"
 #include "inflate_capped.h"
@@ -127,7 +128,10 @@ struct dp_receiver {
     pthread_t acceptor;
     bool acceptor_started;
     _Atomic uint64_t refused_fd_limit; /* connections closed at once: no descriptor to spare */
-    _Atomic uint64_t cut_shutdown;     /* calls in flight cancelled past server.shutdown_timeout */
+    _Atomic uint64_t refused_max_conn; /* connections closed at once: server.max_connections */
+    dp_conn_table conns;           /* plaintext: connections handed to the core (the acceptor's) */
+    uint64_t next_sweep_ms;        /* at the limit, conns is swept again from then on */
+    _Atomic uint64_t cut_shutdown; /* calls in flight cancelled past server.shutdown_timeout */
 };
 
 /* --- answers --------------------------------------------------------------- */
@@ -695,10 +699,47 @@ static void refuse_one(dp_receiver *r, int err, uint64_t *last_log_ms)
     }
 }
 
+/*
+ * server.max_connections on the plaintext port: the connections handed to
+ * the core are tracked by descriptor (dp_conn_table); the core closes them
+ * on its own, so the table is swept (each tracked descriptor checked with
+ * fstat) only when the count reaches the limit, and while it stays there at
+ * most every 50 ms (or 10 times as long as a sweep took, for large tables).
+ * At the limit the new connection is closed at once: its client sees the
+ * reset and retries, instead of waiting in the backlog.
+ */
+static bool admit(dp_receiver *r, int fd, uint64_t *last_log_ms)
+{
+    unsigned limit = r->opt.max_connections;
+    if (r->conns.count >= limit) {
+        uint64_t now = now_ms();
+        if (now >= r->next_sweep_ms) {
+            dp_conn_table_sweep(&r->conns);
+            uint64_t took = now_ms() - now;
+            r->next_sweep_ms = now_ms() + (took * 10 > 50 ? took * 10 : 50);
+        }
+    }
+    if (r->conns.count >= limit) {
+        uint64_t refused = atomic_fetch_add(&r->refused_max_conn, 1) + 1;
+        uint64_t now = now_ms();
+        if (*last_log_ms == 0 || now - *last_log_ms >= 10000) {
+            *last_log_ms = now;
+            dp_log_warn("receiver",
+                        "server.max_connections (%u) gRPC connections are open: new connections "
+                        "are closed at once until some close (%llu so far)",
+                        limit, (unsigned long long)refused);
+        }
+        return false;
+    }
+    /* fstat cannot fail on a socket just accepted; out of memory, it is taken uncounted */
+    dp_conn_table_track(&r->conns, fd);
+    return true;
+}
+
 static void *acceptor_main(void *arg)
 {
     dp_receiver *r = arg;
-    uint64_t last_log_ms = 0;
+    uint64_t last_log_ms = 0, last_limit_log_ms = 0;
     while (!atomic_load(&r->shutting_down)) {
         struct pollfd p = {.fd = r->listen_fd, .events = POLLIN};
         if (poll(&p, 1, 100) <= 0) /* wakes to see shutting_down */
@@ -706,6 +747,10 @@ static void *acceptor_main(void *arg)
         for (int n = 0; n < 64 && !atomic_load(&r->shutting_down); n++) {
             int fd = accept4(r->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd >= 0) {
+                if (r->opt.max_connections && !admit(r, fd, &last_limit_log_ms)) {
+                    close(fd);
+                    continue;
+                }
                 int one = 1;
                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 grpc_server_add_channel_from_fd(r->server, fd, r->insecure);
@@ -771,6 +816,7 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     r->opt = *opt;
     r->ingest = opt->ingest;
     r->listen_fd = r->reserve_fd = -1;
+    dp_conn_table_init(&r->conns);
     r->watches = dp_health_watches_create();
     if (!r->watches)
         goto out;
@@ -1008,6 +1054,7 @@ void dp_receiver_destroy(dp_receiver *r)
         close(r->listen_fd);
     if (r->reserve_fd >= 0)
         close(r->reserve_fd);
+    dp_conn_table_free(&r->conns);
     if (r->insecure)
         grpc_server_credentials_release(r->insecure);
     if (r->shutdown_cq) {
@@ -1040,4 +1087,5 @@ void dp_receiver_get_stats(dp_receiver *r, dp_receiver_stats *o)
     o->cut_shutdown = atomic_load(&r->cut_shutdown);
     o->calls_in_flight = atomic_load(&r->in_flight);
     o->connections_refused_fd_limit = atomic_load(&r->refused_fd_limit);
+    o->connections_refused_max_connections = atomic_load(&r->refused_max_conn);
 }

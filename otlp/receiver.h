@@ -21,8 +21,10 @@
  *                       no accepted token (checked before the message is
  *                       decoded; health checks are not asked)
  * Plaintext connections are accepted by a thread of the receiver and handed
- * to the core, so running out of file descriptors closes new connections
- * for the moment instead of stopping the listener; with TLS the core listens.
+ * to the core, so running out of file descriptors, or max_connections
+ * connections open, closes new connections for the moment instead of
+ * stopping the listener; with TLS the core listens (and max_connections
+ * does not apply: the connections are the core's alone).
  * Metrics and logs are validated and answered OK (or INVALID_ARGUMENT), then
  * offered to the forward hook when one is set (upstream export). What is done
  * with a request's bytes is dp_ingest_request() (ingest.h), shared with the
@@ -66,6 +68,9 @@ typedef struct dp_receiver_options {
     unsigned max_connection_age_ms;  /* a connection this old gets GOAWAY */
     unsigned max_connection_age_grace_ms; /* then its calls have this long to finish */
     unsigned handshake_timeout_ms;        /* TLS and HTTP/2 setup of a new connection; not 0 */
+    /* Connections open at once on each receiver's port (plaintext gRPC, and HTTP); more are
+     * closed at once. 0: no limit here (the daemon puts the automatic value, conn_limit.h). */
+    unsigned max_connections;
     unsigned shutdown_timeout_ms; /* shutdown waits this long for calls in flight, then cancels */
     dp_tls_options tls;           /* tls.* */
     dp_auth_options auth;         /* auth.* */
@@ -96,6 +101,7 @@ typedef struct dp_receiver_stats {
     uint64_t cut_shutdown;        /* calls cancelled at shutdown, past shutdown_timeout */
     uint64_t calls_in_flight;     /* calls taken and not finished now (a gauge) */
     uint64_t connections_refused_fd_limit; /* accepted and closed at once: out of descriptors */
+    uint64_t connections_refused_max_connections; /* accepted and closed: max_connections open */
 } dp_receiver_stats;
 
 typedef struct dp_receiver dp_receiver;

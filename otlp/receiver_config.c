@@ -69,6 +69,12 @@ static const dp_config_key server_keys[] = {
         NULL, NULL,
         "A new gRPC connection that has not finished its TLS and HTTP/2 setup within this is "
         "closed."),
+    KEY("max_connections", DP_CFG_UINT, max_connections, "0", 0, 16777216, NULL, NULL,
+        "Connections open at once on each receiver (the gRPC port and the HTTP port, each "
+        "separately); a new one past it is closed at once (its client sees the reset and "
+        "retries). 0 = automatic: (soft open-file limit - 128) / 2, at least 16, from the limit "
+        "after dagprof raised it to the hard limit at start. With TLS the gRPC core accepts its "
+        "connections itself and only OTLP/HTTP is limited."),
     KEY("shutdown_timeout", DP_CFG_DURATION, shutdown_timeout_ms, "5s", 0, DP_CONFIG_HOUR_MS, NULL,
         NULL,
         "On SIGTERM the gRPC receiver waits this long for calls in flight, then cancels those "

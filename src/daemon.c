@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "auth.h"
 #include "cli.h"
 #include "clock.h"
+#include "conn_limit.h"
 #include "engine.h"
 #include "export_pipeline.h"
 #include "grpc_log.h"
@@ -56,7 +58,8 @@ typedef struct grpc_input {
     dp_ingest *ingest; /* the gRPC transport's */
     const receiver_security *security;
     dp_receiver *receiver;
-    size_t memory_quota; /* the gRPC core's buffers: the memory guard's hard limit */
+    size_t memory_quota;      /* the gRPC core's buffers: the memory guard's hard limit */
+    unsigned max_connections; /* server.max_connections, the automatic value worked out */
 } grpc_input;
 
 /* The OTLP/HTTP receiver as the engine's input. */
@@ -65,6 +68,7 @@ typedef struct http_input {
     dp_ingest *ingest;
     const receiver_security *security;
     dp_http_receiver *receiver;
+    unsigned max_connections; /* server.max_connections, the automatic value worked out */
 } http_input;
 
 /* "HOST:PORT" with the port actually bound (the configured one may be 0). */
@@ -84,6 +88,7 @@ static int grpc_input_start(void *ctx, dp_engine *engine, char *err, size_t errl
     rcv.tls_server = in->security->tls;
     rcv.authenticator = in->security->auth;
     rcv.memory_quota_bytes = in->memory_quota;
+    rcv.max_connections = in->max_connections;
     return dp_receiver_start(&rcv, &in->receiver, err, errlen) == DP_RECEIVER_OK ? 0 : -1;
 }
 
@@ -123,6 +128,7 @@ static int http_input_start(void *ctx, dp_engine *engine, char *err, size_t errl
     opt.ingest = in->ingest;
     opt.tls = in->security->tls;
     opt.auth = in->security->auth;
+    opt.max_connections = in->max_connections;
     return dp_http_receiver_start(&opt, &in->receiver, err, errlen) == DP_OK ? 0 : -1;
 }
 
@@ -328,6 +334,53 @@ static void on_grpc_listener_failed(void *ctx, const char *reason)
                                  "descriptors); restart dagprof");
 }
 
+/* A limit for the log: its number, or "unlimited". */
+static const char *limit_text(uint64_t v, char *buf, size_t len)
+{
+    if (v == UINT64_MAX)
+        return "unlimited";
+    snprintf(buf, len, "%llu", (unsigned long long)v);
+    return buf;
+}
+
+/*
+ * The soft open-file limit raised to the hard limit (as the Go runtime does
+ * for the Collector: connections, upstream export, storage files), then
+ * server.max_connections for each receiver: as configured, or 0 for the
+ * automatic value derived from the raised limit (conn_limit.h).
+ */
+static unsigned connection_limit(const dp_config *cfg)
+{
+    uint64_t before, after;
+    char a[24], b[24];
+    if (dp_fd_limit_raise(&before, &after) != 0)
+        dp_log_warn("daemon",
+                    "cannot raise the open-file limit (%s) to the hard limit: %s; going on with "
+                    "it",
+                    limit_text(before, a, sizeof(a)), strerror(errno));
+    else if (after != before)
+        dp_log_info("daemon", "open-file limit raised from %s to %s (the hard limit)",
+                    limit_text(before, a, sizeof(a)), limit_text(after, b, sizeof(b)));
+    uint64_t soft = dp_fd_limit_soft();
+    unsigned n = cfg->server.max_connections;
+    bool automatic = n == 0;
+    if (automatic)
+        n = dp_max_connections_auto(soft);
+    const char *tls_note = cfg->server.tls.cert_file[0]
+                               ? "; with TLS the gRPC core accepts its own connections: OTLP/HTTP "
+                                 "only"
+                               : "";
+    if (automatic)
+        dp_log_info("daemon",
+                    "server.max_connections: %u per receiver (automatic: (open-file limit %s - %u) "
+                    "/ 2)%s",
+                    n, limit_text(soft, a, sizeof(a)), DP_CONN_RESERVED_FDS, tls_note);
+    else
+        dp_log_info("daemon", "server.max_connections: %u per receiver (open-file limit %s)%s", n,
+                    limit_text(soft, a, sizeof(a)), tls_note);
+    return n;
+}
+
 int dp_daemon_run(const dp_config *cfg)
 {
     int rc = 1;
@@ -338,8 +391,8 @@ int dp_daemon_run(const dp_config *cfg)
     dp_sink *history = NULL; /* history.path: every run recorded, off the run processors */
     dp_ingest *ingest[DP_TRANSPORT_COUNT] = {NULL, NULL}; /* what a receiver does with a request */
     receiver_security security = {NULL, NULL};            /* both receivers' TLS and tokens */
-    grpc_input grpc = {cfg, NULL, &security, NULL, 0};
-    http_input http = {cfg, NULL, &security, NULL};
+    grpc_input grpc = {cfg, NULL, &security, NULL, 0, 0};
+    http_input http = {cfg, NULL, &security, NULL, 0};
     dp_health_endpoint *health = NULL; /* 503 until listening, and again while draining */
     side_signals_dropped dropped = {0, 0, false}; /* metrics and logs, without an upstream */
     dp_self_telemetry *telemetry = NULL; /* /metrics, the status line, self-metrics upstream */
@@ -357,6 +410,7 @@ int dp_daemon_run(const dp_config *cfg)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     uint64_t start_ms = dp_clock_monotonic_ms();
+    grpc.max_connections = http.max_connections = connection_limit(cfg);
 
     if (security_open(cfg, &security) != 0) {
         rc = DP_EXIT_USAGE; /* a bad file of the configuration */

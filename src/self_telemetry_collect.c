@@ -131,6 +131,15 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
                          "method_not_allowed", NULL);
         dp_telemetry_add(t, (double)h.unauthenticated, "transport", "http", "reason",
                          "unauthenticated", NULL);
+        dp_telemetry_family_add(t, "dagprof_receiver_http_refused_connections",
+                                DP_TELEMETRY_COUNTER, "{connection}",
+                                "OTLP/HTTP connections closed as soon as accepted, by reason: "
+                                "server.max_connections were open (max_connections).");
+        dp_telemetry_add(t, (double)h.connections_refused_max_connections, "reason",
+                         "max_connections", NULL);
+        dp_telemetry_family_add(t, "dagprof_receiver_http_connections", DP_TELEMETRY_GAUGE,
+                                "{connection}", "OTLP/HTTP connections open now.");
+        dp_telemetry_add(t, (double)h.connections_open, NULL);
     }
     if (src->grpc) {
         dp_receiver_stats g;
@@ -155,9 +164,12 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
         dp_telemetry_add(t, (double)g.calls_in_flight, NULL);
         dp_telemetry_family_add(t, "dagprof_receiver_grpc_refused_connections",
                                 DP_TELEMETRY_COUNTER, "{connection}",
-                                "Plaintext gRPC connections accepted and closed at once because "
-                                "the process was out of file descriptors.");
-        dp_telemetry_add(t, (double)g.connections_refused_fd_limit, NULL);
+                                "Plaintext gRPC connections accepted and closed at once, by "
+                                "reason: the process was out of file descriptors (fd_limit), or "
+                                "server.max_connections were open (max_connections).");
+        dp_telemetry_add(t, (double)g.connections_refused_fd_limit, "reason", "fd_limit", NULL);
+        dp_telemetry_add(t, (double)g.connections_refused_max_connections, "reason",
+                         "max_connections", NULL);
     }
     per_transport(t, running, "dagprof_receiver_busy_seconds", "s",
                   "Time the transport's threads spent decoding and storing requests, all threads "

@@ -46,7 +46,7 @@ class Daemon:
 
     def __init__(self, binary, extra_args=(), idle_timeout="200ms", start_timeout=30.0,
                  http_listen="127.0.0.1:0", health_listen="127.0.0.1:0",
-                 telemetry_listen="127.0.0.1:0", env=None, nofile=None):
+                 telemetry_listen="127.0.0.1:0", env=None, nofile=None, preexec_fn=None):
         self.binary = binary
         # RLIMIT_NOFILE (soft and hard) of the daemon only; None: this process's
         self.nofile = nofile
@@ -61,6 +61,7 @@ class Daemon:
         self.telemetry_listen = telemetry_listen
         self.metrics_port = None
         self.env = env  # the process environment; None = this one's
+        self.preexec_fn = preexec_fn  # run in the child before dagprof (e.g. setrlimit)
         self.extra_args = list(extra_args)
         self.idle_timeout = idle_timeout
         self.start_timeout = start_timeout
@@ -162,7 +163,7 @@ class Daemon:
                     "--format", "json"] + idle + self.extra_args
             self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          text=True, bufsize=1, env=self.env,
-                                         preexec_fn=self._limits if self.nofile else None)
+                                         preexec_fn=self._limits if self.nofile else self.preexec_fn)
             self._threads = [threading.Thread(target=self._read_stdout, daemon=True),
                              threading.Thread(target=self._read_stderr, daemon=True)]
             for t in self._threads:

@@ -27,6 +27,9 @@ flow-control window shut. The daemon's resident memory comes from
               on itself and gives up for good (gRPC 1.51): dagprof logs it at
               error and the health endpoint answers 503 with the reason, so a
               supervisor restarts it
+  maxconn     server.max_connections 20: on each port the 21st and 22nd
+              connections are closed at once and counted; once some of the
+              20 close, an export on a new connection succeeds
 
   test_receiver_faults.py --dagprof PATH --scenario NAME
 """
@@ -568,16 +571,15 @@ def scenario_shutdown(c, args):
 
 
 def scenario_fdlimit(c, args):
-    """The daemon at RLIMIT_NOFILE 64; 150 idle connections (more than it has
-    descriptors) opened, then closed: a normal export succeeds promptly."""
+    """The daemon at RLIMIT_NOFILE 64 (soft and hard: dagprof raises the soft
+    limit to the hard one) with server.max_connections well above it; 150 idle
+    connections (more than it has descriptors) opened, then closed: a normal
+    export succeeds promptly."""
     pb = otlp_pb.load()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    # the limit is inherited by the daemon started here, then put back for this process
-    resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
-    try:
-        daemon = Daemon(args.dagprof, extra_args=["--workers", "2"]).start()
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    daemon = Daemon(args.dagprof,
+                    extra_args=["--workers", "2", "--set", "server.max_connections=1000"],
+                    preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+                    ).start()
     socks = []
     try:
         with open("/proc/%d/limits" % daemon.proc.pid) as f:
@@ -609,7 +611,8 @@ def scenario_fdlimit(c, args):
         c.ok(took < 5, "promptly: %.2f s" % took)
         if err is None:
             c.ok(reported(daemon, tid), "its trace is reported")
-        refused = metric_value(daemon, "dagprof_receiver_grpc_refused_connections_total")
+        refused = metric_value(daemon, "dagprof_receiver_grpc_refused_connections_total",
+                               'reason="fd_limit"')
         c.ok(refused and refused > 0, "connections closed for want of descriptors counted: %s" %
              refused)
     finally:
@@ -669,6 +672,176 @@ def scenario_fdlimit_tls(c, args):
         c.ok("stopped accepting" in doc.get("reason", ""), "with the reason: %s" % doc)
     finally:
         for s in socks:
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type 4, no flags, stream 0
+
+
+def first_bytes(s, timeout):
+    """What the server sends first on socket s: bytes, b"" (closed), "reset", or None (nothing
+    within the timeout)."""
+    s.settimeout(timeout)
+    try:
+        return s.recv(4096)
+    except socket.timeout:
+        return None
+    except ConnectionResetError:
+        return "reset"
+
+
+def closed_by_server(s, timeout):
+    """True when the server closes s (EOF or reset) within the timeout without sending anything."""
+    got = first_bytes(s, timeout)
+    return got == b"" or got == "reset"
+
+
+def check_closed_at_once(c, socks, what):
+    """The server closes each of socks within 5 s, sending nothing; then they are closed here."""
+    started = time.monotonic()
+    closed = [closed_by_server(s, 5) for s in socks]
+    took = time.monotonic() - started
+    c.eq(closed, [True] * len(socks), "%s closed by dagprof" % what)
+    c.ok(took < 5, "within %.2f s" % took)
+    for s in socks:
+        s.close()
+
+
+def retry_until(attempt, done, bound):
+    """Call attempt() until done(its result) or `bound` seconds pass: (last result, seconds)."""
+    started = time.monotonic()
+    result = attempt()
+    while not done(result) and time.monotonic() - started < bound:
+        time.sleep(0.05)  # polling interval of a condition with a deadline
+        result = attempt()
+    return result, time.monotonic() - started
+
+
+def http_export(port, body, timeout=5.0):
+    """POST /v1/traces on a new connection: the status, or the error."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    except (OSError, http.client.HTTPException) as e:
+        return "%s: %s" % (type(e).__name__, e)
+    finally:
+        conn.close()
+
+
+def scenario_maxconn(c, args):
+    """server.max_connections 20: on the gRPC port 20 idle connections (HTTP/2
+    preface sent, the server's SETTINGS read back) are held; the 21st and 22nd
+    are closed by dagprof at once, counted and logged; once 5 of the 20 close
+    an export on a new connection succeeds. The same on the HTTP port with
+    20 keep-alive connections that each made one request."""
+    pb = otlp_pb.load()
+    limit = 20
+    daemon = Daemon(args.dagprof, extra_args=["--workers", "2", "--set",
+                                              "server.max_connections=%d" % limit]).start()
+    pid = daemon.proc.pid
+    baseline = status_kib(pid, "VmRSS")
+    held = []
+    try:
+        c.ok(daemon.wait_for_log(r"server\.max_connections: 20 per receiver", 5) is not None,
+             "the effective limit is logged")
+
+        # --- gRPC ---
+        for i in range(limit):
+            s = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
+            s.sendall(H2_PREFACE + H2_EMPTY_SETTINGS)
+            got = first_bytes(s, 5)
+            held.append(s)
+            if not isinstance(got, bytes) or not got:
+                c.ok(False, "gRPC connection %d: the server's SETTINGS (got %r)" % (i + 1, got))
+                return
+        extra = []
+        for i in range(2):
+            s = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
+            try:
+                s.sendall(H2_PREFACE + H2_EMPTY_SETTINGS)
+            except OSError:
+                pass  # closed already
+            extra.append(s)
+        check_closed_at_once(c, extra, "gRPC connections 21 and 22")
+        c.eq(metric_value(daemon, "dagprof_receiver_grpc_refused_connections_total",
+                          'reason="max_connections"'), 2.0, "the two refusals counted")
+        c.eq(metric_value(daemon, "dagprof_receiver_grpc_refused_connections_total",
+                          'reason="fd_limit"'), 0.0, "none for want of descriptors")
+        c.ok(daemon.wait_for_log(r"server\.max_connections \(20\) gRPC connections are open", 5)
+             is not None, "the refusal logged")
+        # a client at the limit is turned away, not left waiting
+        tid, body = one_trace(pb, "at-limit")
+        started = time.monotonic()
+        err = grpc_export(daemon.endpoint, body, timeout=10)
+        took = time.monotonic() - started
+        c.ok(err is not None and took < 5,
+             "an export at the limit fails at once (%.2f s): %s" % (took, err))
+        for s in held[:5]:
+            s.close()
+        held = held[5:]
+        traces = []
+
+        def grpc_attempt():
+            traces.append(one_trace(pb, "after"))
+            return grpc_export(daemon.endpoint, traces[-1][1], timeout=2)
+
+        err, took = retry_until(grpc_attempt, lambda e: e is None, 10)
+        tid = traces[-1][0]
+        print("gRPC: an export succeeded %.2f s after 5 connections closed (%s)" % (took, err))
+        c.eq(err, None, "a gRPC export once 5 of the 20 closed")
+        if err is None:
+            c.ok(reported(daemon, tid), "its trace is reported")
+        for s in held:
+            s.close()
+        held = []
+
+        # --- HTTP ---
+        conns = []
+        empty = otlp_pb.trace_request(pb, [], "faults-maxconn", "e2e").SerializeToString()
+        for i in range(limit):
+            conn = http.client.HTTPConnection("127.0.0.1", daemon.http_port, timeout=5)
+            conn.request("POST", "/v1/traces", empty, {"Content-Type": "application/x-protobuf"})
+            r = conn.getresponse()
+            r.read()
+            conns.append(conn)
+            if r.status != 200:
+                c.eq(r.status, 200, "HTTP connection %d's request" % (i + 1))
+                return
+        c.eq(metric_value(daemon, "dagprof_receiver_http_connections"), float(limit),
+             "20 HTTP connections open")
+        extra = [socket.create_connection(("127.0.0.1", daemon.http_port), timeout=5)
+                 for _ in range(2)]
+        check_closed_at_once(c, extra, "HTTP connections 21 and 22")
+        c.eq(metric_value(daemon, "dagprof_receiver_http_refused_connections_total",
+                          'reason="max_connections"'), 2.0, "the two HTTP refusals counted")
+        c.ok(daemon.wait_for_log(r"server\.max_connections \(20\) HTTP connections are open", 5)
+             is not None, "the HTTP refusal logged")
+        for conn in conns[:5]:
+            conn.close()
+        conns = conns[5:]
+        traces = []
+
+        def http_attempt():
+            traces.append(one_trace(pb, "after-http"))
+            return http_export(daemon.http_port, traces[-1][1], timeout=2)
+
+        status, took = retry_until(http_attempt, lambda st: st == 200, 10)
+        tid = traces[-1][0]
+        print("HTTP: an export succeeded %.2f s after 5 connections closed (%s)" % (took, status))
+        c.eq(status, 200, "an HTTP export once 5 of the 20 closed")
+        if status == 200:
+            c.ok(reported(daemon, tid), "its trace is reported")
+        for conn in conns:
+            conn.close()
+        c.ok(wait_until(lambda: metric_value(daemon, "dagprof_receiver_http_connections") == 0.0,
+                        10), "no HTTP connection left open")
+        peak = status_kib(pid, "VmHWM")
+        print("idle RSS %d KiB, peak %d KiB" % (baseline, peak))
+        c.ok(SANITIZED or peak <= baseline + 64 * 1024,
+             "peak RSS %d KiB within idle %d KiB + 64 MiB" % (peak, baseline))
+    finally:
+        for s in held:
             s.close()
         rc, _ = daemon.stop(timeout=30)
         c.eq(rc, 0, "exit status")
@@ -694,6 +867,7 @@ SCENARIOS = {
     "shutdown": scenario_shutdown,
     "fdlimit": scenario_fdlimit,
     "fdlimit_tls": scenario_fdlimit_tls,
+    "maxconn": scenario_maxconn,
 }
 
 

@@ -176,7 +176,8 @@ static void test_unknown_key_and_section(void **state)
         "2: unknown key 'listn' in section 'server' (allowed: listen, http_listen, workers, "
         "max_recv_message_size, max_concurrent_calls, max_concurrent_streams, recv_timeout, "
         "keepalive_time, keepalive_timeout, max_connection_idle, max_connection_age, "
-        "max_connection_age_grace, handshake_timeout, shutdown_timeout, tls.cert_file, "
+        "max_connection_age_grace, handshake_timeout, max_connections, shutdown_timeout, "
+        "tls.cert_file, "
         "tls.key_file, "
         "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
         "auth.header_values_file, http_cors_allowed_origins, "
@@ -222,7 +223,8 @@ static void test_nested_keys(void **state)
         "3: unknown key 'tls.cert' in section 'server' (allowed: listen, http_listen, workers, "
         "max_recv_message_size, max_concurrent_calls, max_concurrent_streams, recv_timeout, "
         "keepalive_time, keepalive_timeout, max_connection_idle, max_connection_age, "
-        "max_connection_age_grace, handshake_timeout, shutdown_timeout, tls.cert_file, "
+        "max_connection_age_grace, handshake_timeout, max_connections, shutdown_timeout, "
+        "tls.cert_file, "
         "tls.key_file, "
         "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
         "auth.header_values_file, http_cors_allowed_origins, http_cors_allowed_headers, "
@@ -233,7 +235,8 @@ static void test_nested_keys(void **state)
         "2: unknown key 'tls' in section 'server' (allowed: listen, http_listen, "
         "workers, max_recv_message_size, max_concurrent_calls, max_concurrent_streams, "
         "recv_timeout, keepalive_time, keepalive_timeout, max_connection_idle, max_connection_age, "
-        "max_connection_age_grace, handshake_timeout, shutdown_timeout, tls.cert_file, "
+        "max_connection_age_grace, handshake_timeout, max_connections, shutdown_timeout, "
+        "tls.cert_file, "
         "tls.key_file, tls.client_ca_file, tls.min_version, "
         "auth.bearer_tokens_file, auth.header, auth.header_values_file, "
         "http_cors_allowed_origins, http_cors_allowed_headers, http_cors_max_age, "
@@ -273,15 +276,16 @@ static void test_wrong_types(void **state)
     expect_load_error("server:\n  workers:\n",
                       "2: server.workers: expected a single integer value, "
                       "got nothing");
-    expect_load_error("server: 4317\n",
-                      "1: section 'server' must be a mapping of keys, got a value (allowed: "
-                      "listen, http_listen, workers, max_recv_message_size, max_concurrent_calls, "
-                      "max_concurrent_streams, recv_timeout, keepalive_time, keepalive_timeout, "
-                      "max_connection_idle, max_connection_age, max_connection_age_grace, "
-                      "handshake_timeout, shutdown_timeout, tls.cert_file, tls.key_file, "
-                      "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
-                      "auth.header_values_file, http_cors_allowed_origins, "
-                      "http_cors_allowed_headers, http_cors_max_age, http_idle_timeout)");
+    expect_load_error(
+        "server: 4317\n",
+        "1: section 'server' must be a mapping of keys, got a value (allowed: "
+        "listen, http_listen, workers, max_recv_message_size, max_concurrent_calls, "
+        "max_concurrent_streams, recv_timeout, keepalive_time, keepalive_timeout, "
+        "max_connection_idle, max_connection_age, max_connection_age_grace, "
+        "handshake_timeout, max_connections, shutdown_timeout, tls.cert_file, tls.key_file, "
+        "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
+        "auth.header_values_file, http_cors_allowed_origins, "
+        "http_cors_allowed_headers, http_cors_max_age, http_idle_timeout)");
     expect_load_error("- server\n",
                       "1: expected a mapping of sections, got a list (allowed: server, assembly, "
                       "output, upstream, metrics, profile, thresholds, recommendations, budget, "
@@ -360,7 +364,8 @@ static void test_set_single_key(void **state)
         err, "unknown key 'nope' in section 'server' (allowed: listen, http_listen, workers, "
              "max_recv_message_size, max_concurrent_calls, max_concurrent_streams, recv_timeout, "
              "keepalive_time, keepalive_timeout, max_connection_idle, max_connection_age, "
-             "max_connection_age_grace, handshake_timeout, shutdown_timeout, tls.cert_file, "
+             "max_connection_age_grace, handshake_timeout, max_connections, shutdown_timeout, "
+             "tls.cert_file, "
              "tls.key_file, "
              "tls.client_ca_file, tls.min_version, auth.bearer_tokens_file, auth.header, "
              "auth.header_values_file, http_cors_allowed_origins, "
