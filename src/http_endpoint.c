@@ -89,11 +89,13 @@ int dp_http_endpoint_start(const char *name, const char *listen, dp_http_endpoin
     e->handler = handler;
     e->ctx = ctx;
     e->port = port;
-    /* the listening socket is handed over and closed by MHD_stop_daemon */
-    e->daemon =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                         on_request, e, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)10, MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL, MHD_OPTION_END);
+    /* the listening socket is handed over and closed by MHD_stop_daemon; poll(), not
+     * select(): with the open-file limit raised (conn_limit.h) a probe's connection may
+     * get a descriptor past FD_SETSIZE, which select() cannot watch */
+    e->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                                 0, NULL, NULL, on_request, e, MHD_OPTION_LISTEN_SOCKET, fd,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                                 MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL, MHD_OPTION_END);
     if (!e->daemon) {
         rc = DP_ETHREAD;
         snprintf(err, errlen, "%s: cannot start its thread", name);

@@ -30,6 +30,9 @@ flow-control window shut. The daemon's resident memory comes from
   maxconn     server.max_connections 20: on each port the 21st and 22nd
               connections are closed at once and counted; once some of the
               20 close, an export on a new connection succeeds
+  manyfds     the automatic limit with the open-file limit raised: 1100 idle
+              connections (descriptors past FD_SETSIZE); the health endpoint
+              and an export still answer
 
   test_receiver_faults.py --dagprof PATH --scenario NAME
 """
@@ -672,6 +675,11 @@ def scenario_fdlimit_tls(c, args):
         c.ok("stopped accepting" in doc.get("reason", ""), "with the reason: %s" % doc)
     finally:
         for s in socks:
+            s.close()
+        rc, _ = daemon.stop(timeout=30)
+        c.eq(rc, 0, "exit status")
+
+
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 H2_EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type 4, no flags, stream 0
 
@@ -860,6 +868,59 @@ def health_status(daemon):
         return None, {}
 
 
+def scenario_manyfds(c, args):
+    """The default (automatic) max_connections after dagprof raised its
+    open-file limit: 1100 idle gRPC connections, so the daemon holds
+    descriptors past FD_SETSIZE (1024); the health endpoint and /metrics still
+    answer, and an export succeeds."""
+    pb = otlp_pb.load()
+    conns = 1100
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = conns + 300  # this process's sockets, and the daemon's: the connections + its own
+    if hard != resource.RLIM_INFINITY and hard < need:
+        print("skipped: the hard open-file limit is %d, under %d" % (hard, need))
+        return
+    # this process needs the sockets too; the daemon raises its own limit itself
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    daemon = Daemon(args.dagprof, extra_args=["--workers", "2"],
+                    preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+                    ).start()
+    held = []
+    try:
+        m = daemon.wait_for_log(r"server\.max_connections: (\d+) per receiver \(automatic", 5)
+        c.ok(m is not None and int(m.group(1)) >= conns,
+             "the automatic limit (%s) is above %d" % (m and m.group(1), conns))
+        for i in range(conns):
+            s = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
+            s.sendall(H2_PREFACE + H2_EMPTY_SETTINGS)
+            held.append(s)
+        got = [first_bytes(s, 5) for s in held]
+        c.eq(sum(1 for g in got if isinstance(g, bytes) and g), conns,
+             "every connection got the server's SETTINGS")
+        fds = len(os.listdir("/proc/%d/fd" % daemon.proc.pid))
+        c.ok(fds > 1024, "the daemon holds %d descriptors" % fds)
+        conn = http.client.HTTPConnection("127.0.0.1", daemon.health_port, timeout=5)
+        try:
+            conn.request("GET", "/health")
+            status = conn.getresponse().status
+        except (OSError, http.client.HTTPException) as e:
+            status = repr(e)
+        finally:
+            conn.close()
+        c.eq(status, 200, "GET /health past FD_SETSIZE")
+        c.eq(metric_value(daemon, "dagprof_receiver_grpc_refused_connections_total",
+                          'reason="max_connections"'), 0.0, "no connection refused")
+        tid, body = one_trace(pb, "many")
+        c.eq(grpc_export(daemon.endpoint, body), None, "an export")
+        c.ok(reported(daemon, tid), "its trace is reported")
+    finally:
+        for s in held:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        rc, _ = daemon.stop(timeout=30)
+        c.eq(rc, 0, "exit status")
+
+
 SCENARIOS = {
     "bomb": scenario_bomb,
     "slowloris": scenario_slowloris,
@@ -868,6 +929,7 @@ SCENARIOS = {
     "fdlimit": scenario_fdlimit,
     "fdlimit_tls": scenario_fdlimit_tls,
     "maxconn": scenario_maxconn,
+    "manyfds": scenario_manyfds,
 }
 
 
