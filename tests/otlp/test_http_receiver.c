@@ -3,12 +3,14 @@
  * and a plain TCP socket as the client, writing HTTP/1.1 by hand. Checks
  * the settings it refuses, a bind conflict, and that two requests on one
  * keep-alive connection are answered and their spans are in the table once
- * the receiver has shut down. (Every answer of the specification, with
+ * the receiver has shut down, and max_connections. (Every answer of the specification, with
  * curl, python3-protobuf and the JS SDK: tests/e2e/test_http_receiver.py.)
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -227,11 +231,83 @@ static void gzip_over_limit_whatever_the_pooled_buffer(void **state)
     assert_non_null(strstr(answer, "more than the limit"));
 }
 
+/* True when the server closes fd (end of file or reset) within 5 s without sending anything. */
+static bool closed_by_server(int fd)
+{
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char c;
+    ssize_t n = read(fd, &c, 1);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/* The receiver's count of open connections once it is `want`, or after 5 s. */
+static uint64_t open_connections_after(dp_http_receiver *r, uint64_t want)
+{
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    dp_http_receiver_stats st;
+    dp_http_receiver_get_stats(r, &st);
+    for (int i = 0; i < 500 && st.connections_open != want; i++) {
+        nanosleep(&pause, NULL); /* polling a condition, at most 5 s */
+        dp_http_receiver_get_stats(r, &st);
+    }
+    return st.connections_open;
+}
+
+/* max_connections 2: two keep-alive connections are served, a third is closed at
+ * once and counted; once one of the two closes, a new connection is served. */
+static void max_connections(void **state)
+{
+    dp_ingest_options io = {dp_trace_table_create(NULL), NULL, NULL, NULL};
+    dp_ingest *in = dp_ingest_create(&io);
+    char err[256], answer[4096];
+    dp_http_receiver *r = NULL;
+    dp_http_receiver_options o = {.listen = "127.0.0.1:0",
+                                  .threads = 2,
+                                  .max_recv_message_bytes = 64 * 1024,
+                                  .ingest = in,
+                                  .max_connections = 2};
+    assert_int_equal(dp_http_receiver_start(&o, &r, err, sizeof(err)), DP_OK);
+    int port = dp_http_receiver_port(r);
+    int a = connect_to(port), b = connect_to(port);
+    assert_int_equal(post(a, "/v1/traces", one_span, sizeof(one_span), answer, sizeof(answer)),
+                     200);
+    assert_int_equal(post(b, "/v1/traces", one_span, sizeof(one_span), answer, sizeof(answer)),
+                     200);
+    dp_http_receiver_stats st;
+    dp_http_receiver_get_stats(r, &st);
+    assert_int_equal(st.connections_open, 2);
+    assert_int_equal(st.connections_refused_max_connections, 0);
+
+    int c = connect_to(port);
+    assert_true(closed_by_server(c));
+    close(c);
+    dp_http_receiver_get_stats(r, &st);
+    assert_int_equal(st.connections_refused_max_connections, 1);
+    assert_int_equal(st.connections_open, 2);
+
+    /* a closes: its place is free once the receiver has seen it close */
+    close(a);
+    assert_int_equal(open_connections_after(r, 1), 1);
+    c = connect_to(port);
+    assert_int_equal(post(c, "/v1/traces", one_span, sizeof(one_span), answer, sizeof(answer)),
+                     200);
+    close(b);
+    close(c);
+    assert_int_equal(open_connections_after(r, 0), 0);
+    dp_http_receiver_get_stats(r, &st);
+    assert_int_equal(st.connections_refused_max_connections, 1);
+    dp_http_receiver_destroy(r);
+    dp_ingest_destroy(in);
+    dp_trace_table_destroy(io.table);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(refused_settings_and_bind_conflict),
         cmocka_unit_test(keep_alive_and_shutdown),
+        cmocka_unit_test(max_connections),
         cmocka_unit_test(gzip_over_limit_whatever_the_pooled_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

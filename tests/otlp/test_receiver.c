@@ -1,15 +1,24 @@
 /*
  * The OTLP/gRPC receiver in-process: a real server on a free loopback port,
  * a gRPC C core client channel, hand-encoded OTLP requests. Checks the
- * status of each answer and that the accepted spans reach the trace table.
+ * status of each answer and that the accepted spans reach the trace table,
+ * and max_connections with raw HTTP/2 connections.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <grpc/byte_buffer.h>
@@ -389,11 +398,84 @@ static void bind_conflict_is_an_error(void **state)
     assert_non_null(strstr(err, addr));
 }
 
+/* A TCP connection to port that sends the HTTP/2 preface and an empty SETTINGS frame. */
+static int h2_connect(int port)
+{
+    static const char hello[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                                "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    (void)send(fd, hello, sizeof(hello) - 1, MSG_NOSIGNAL); /* may be closed already */
+    return fd;
+}
+
+/* What the server does first on fd within 5 s: 1 it sent bytes (its SETTINGS), 0 it closed
+ * the connection (end of file or reset), -1 nothing. */
+static int server_first(int fd)
+{
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    return n > 0 ? 1 : n == 0 || errno == ECONNRESET ? 0 : -1;
+}
+
+/* max_connections 2: two connections are handed to the core, a third is closed at
+ * once and counted; once one of the two is closed, a new connection is taken. */
+static void max_connections(void **state)
+{
+    fixture *f = *state;
+    char err[256] = "";
+    dp_receiver_options ro;
+    dp_receiver_options_defaults(&ro);
+    snprintf(ro.listen, sizeof(ro.listen), "127.0.0.1:0");
+    ro.workers = 1;
+    ro.ingest = f->ingest;
+    ro.max_connections = 2;
+    dp_receiver *r = NULL;
+    assert_int_equal(dp_receiver_start(&ro, &r, err, sizeof(err)), DP_RECEIVER_OK);
+    int port = dp_receiver_port(r);
+    int a = h2_connect(port), b = h2_connect(port);
+    assert_int_equal(server_first(a), 1);
+    assert_int_equal(server_first(b), 1);
+    int c = h2_connect(port);
+    assert_int_equal(server_first(c), 0);
+    close(c);
+    dp_receiver_stats st;
+    dp_receiver_get_stats(r, &st);
+    assert_int_equal(st.connections_refused_max_connections, 1);
+    assert_int_equal(st.connections_refused_fd_limit, 0);
+
+    /* a closes; the core closes its end on its own, then a new connection is taken
+     * (tried until it is, at most 50 times: each refusal is counted) */
+    close(a);
+    int taken = 0, tries = 0;
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    while (!taken && tries < 50) {
+        c = h2_connect(port);
+        taken = server_first(c) == 1;
+        tries++;
+        if (!taken) {
+            close(c);
+            nanosleep(&pause, NULL); /* polling a condition, at most 50 tries */
+        }
+    }
+    assert_true(taken);
+    dp_receiver_get_stats(r, &st);
+    assert_int_equal(st.connections_refused_max_connections, (uint64_t)tries);
+    close(b);
+    close(c);
+    dp_receiver_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(statuses_and_spans, setup, teardown),
         cmocka_unit_test_setup_teardown(bind_conflict_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(max_connections, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
