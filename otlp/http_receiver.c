@@ -30,9 +30,9 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "clock.h"
 #include "http_cors.h"
 #include "inflate_capped.h"
-#include "clock.h"
 #include "json_write.h"
 #include "log.h"
 #include "otlp_file.h"
