@@ -110,13 +110,35 @@ dp_str dp_otlp_scope_name(dp_str scope_raw);
 DP_MUST_CHECK int dp_otlp_resource_decode(dp_str resource_raw, dp_arena *arena,
                                           const dp_attr **attrs, size_t *count);
 
-/** Validate an encoded ExportMetricsServiceRequest; count its data points. */
-DP_MUST_CHECK int dp_otlp_metrics_validate(const uint8_t *data, size_t len, dp_arena *arena,
-                                           size_t *points, char *err, size_t errlen);
+/**
+ * A metrics or logs request as validated: what it holds and what to forward
+ * (upstream and into the persistent queue).
+ */
+typedef struct dp_otlp_side_request {
+    size_t items; /* data points, or log records */
+    /* attributes (of resources, scopes, log records: the messages with a
+     * dropped_attributes_count) whose value nests deeper than protobuf's
+     * recursion limit: left out of `forward`, each counted in its message's
+     * dropped_attributes_count */
+    size_t attributes_dropped;
+    /* the bytes to forward: the request as it came, or (attributes_dropped)
+     * its rewrite without them, in the arena; groups and unknown fields kept */
+    const uint8_t *forward;
+    size_t forward_len;
+} dp_otlp_side_request;
 
-/** Validate an encoded ExportLogsServiceRequest; count its log records. */
+/**
+ * Validate an encoded ExportMetricsServiceRequest; count its data points.
+ * Too deep outside such an attribute (a data point's or an exemplar's
+ * attribute, which have no dropped count) is malformed. Returns DP_OTLP_OK,
+ * DP_OTLP_EDECODE (reason in err) or DP_OTLP_ENOMEM; *out zeroed on failure.
+ */
+DP_MUST_CHECK int dp_otlp_metrics_validate(const uint8_t *data, size_t len, dp_arena *arena,
+                                           dp_otlp_side_request *out, char *err, size_t errlen);
+
+/** Validate an encoded ExportLogsServiceRequest; count its log records (as above). */
 DP_MUST_CHECK int dp_otlp_logs_validate(const uint8_t *data, size_t len, dp_arena *arena,
-                                        size_t *records, char *err, size_t errlen);
+                                        dp_otlp_side_request *out, char *err, size_t errlen);
 
 /** A ProtobufCAllocator-compatible adapter over an arena (free is a no-op). */
 struct ProtobufCAllocator;

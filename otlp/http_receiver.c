@@ -441,14 +441,17 @@ static enum MHD_Result finish(dp_http_receiver *r, struct MHD_Connection *conn, 
                c->z.status == DP_INFLATE_TRUNCATED ? "truncated" : "not valid");
     const uint8_t *data = (const uint8_t *)c->body.data;
     size_t len = c->body.len;
+    /* attributes the OTLP/JSON encoder left out (nested too deep): counted
+     * and said by the ingest as the protobuf decode's own */
+    dp_otlp_json_dropped dropped = {0};
     if (!c->status && c->type == BODY_JSON) {
         /* OTLP/JSON becomes the protobuf request it stands for; from there
          * on it takes the same path as a binary one */
         static const char *const requests[] = {
             "ExportTraceServiceRequest", "ExportMetricsServiceRequest", "ExportLogsServiceRequest"};
         char err[256];
-        if (dp_otlp_json_encode_signal(c->signal, c->body.data, c->body.len, &c->encoded, err,
-                                       sizeof(err)) != 0)
+        if (dp_otlp_json_encode_dropped(c->signal, c->body.data, c->body.len, &c->encoded, &dropped,
+                                        err, sizeof(err)) != 0)
             decide(c, 400, "OTLP/JSON %s cannot be read: %s", requests[c->signal], err);
         else if (c->encoded.len > r->opt.max_recv_message_bytes)
             decide(c, 413, "the OTLP/JSON body is %zu bytes as protobuf, over the limit of %zu",
@@ -458,8 +461,12 @@ static enum MHD_Result finish(dp_http_receiver *r, struct MHD_Connection *conn, 
     }
     if (c->status)
         return answer(r, conn, c, c->status, &res);
+    if (dropped.attributes)
+        dp_log_debug(COMPONENT, "OTLP/JSON: %zu attribute(s) nested too deep left out, first %s",
+                     dropped.attributes, dropped.first);
 
-    dp_ingest_request(r->opt.ingest, c->signal, data, len, &c->arena, &res);
+    dp_ingest_request_dropped(r->opt.ingest, c->signal, data, len, dropped.attributes, &c->arena,
+                              &res);
     int status = 200;
     switch (res.status) {
     case DP_INGEST_OK:

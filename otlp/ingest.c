@@ -94,8 +94,17 @@ static void wal_settle(dp_ingest *in, const wal_place *w, dp_ingest_result *out)
              "dagprof's persistent queue cannot be synced; retry later");
 }
 
-static void ingest_traces(dp_ingest *in, const uint8_t *data, size_t len, dp_arena *arena,
-                          wal_place *w, dp_ingest_result *out)
+/* The partial_success warning for attributes left out (every item was taken). */
+static void say_dropped(dp_ingest_result *out, size_t dropped)
+{
+    snprintf(out->message, sizeof(out->message),
+             "%zu attribute(s) dropped: nested more than %d messages deep", dropped,
+             DP_OTLP_NESTING_LIMIT);
+}
+
+/* dropped_before: attributes the caller left out already (the OTLP/JSON encoder) */
+static void ingest_traces(dp_ingest *in, const uint8_t *data, size_t len, size_t dropped_before,
+                          dp_arena *arena, wal_place *w, dp_ingest_result *out)
 {
     dp_otlp_trace_batch batch;
     char err[256] = "";
@@ -111,6 +120,7 @@ static void ingest_traces(dp_ingest *in, const uint8_t *data, size_t len, dp_are
         return;
     }
     atomic_fetch_add(&in->spans_received, batch.span_count + batch.rejected);
+    batch.attributes_dropped += dropped_before;
 
     /* persistent queue: the request is on disk before its spans are in the
      * table, each span tagged with its segment (counted off when reported) */
@@ -139,10 +149,7 @@ static void ingest_traces(dp_ingest *in, const uint8_t *data, size_t len, dp_are
             snprintf(out->message, sizeof(out->message), "%zu span(s) rejected; first: %s",
                      batch.rejected, batch.reject_message);
         else if (batch.attributes_dropped)
-            /* a warning in partial_success: every span was accepted */
-            snprintf(out->message, sizeof(out->message),
-                     "%zu attribute(s) dropped: nested more than %d messages deep",
-                     batch.attributes_dropped, DP_OTLP_NESTING_LIMIT);
+            say_dropped(out, batch.attributes_dropped); /* every span was accepted */
         if (stored)
             wal_settle(in, w, out);
         return;
@@ -177,15 +184,15 @@ static int forward_stored(dp_ingest *in, enum dp_signal signal, const uint8_t *d
 }
 
 static void ingest_side(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
-                        dp_arena *arena, wal_place *w, dp_ingest_result *out)
+                        size_t dropped_before, dp_arena *arena, wal_place *w, dp_ingest_result *out)
 {
     char err[256] = "";
-    size_t items = 0;
+    dp_otlp_side_request v;
     int rc;
     if (signal == DP_SIGNAL_METRICS)
-        rc = dp_otlp_metrics_validate(data, len, arena, &items, err, sizeof(err));
+        rc = dp_otlp_metrics_validate(data, len, arena, &v, err, sizeof(err));
     else
-        rc = dp_otlp_logs_validate(data, len, arena, &items, err, sizeof(err));
+        rc = dp_otlp_logs_validate(data, len, arena, &v, err, sizeof(err));
     const char *what =
         signal == DP_SIGNAL_METRICS ? "ExportMetricsServiceRequest" : "ExportLogsServiceRequest";
     if (rc == DP_OTLP_EDECODE) {
@@ -197,6 +204,11 @@ static void ingest_side(dp_ingest *in, enum dp_signal signal, const uint8_t *dat
              arena->max_bytes);
         return;
     }
+    /* from here on, the request is what is forwarded: without the
+     * attributes nested too deep (a rewrite in the arena) when it had some */
+    data = v.forward;
+    len = v.forward_len;
+    size_t items = v.items;
     /* the forward hook queues the request upstream without waiting: a full
      * queue is answered "unavailable" so the SDK keeps the data and retries */
     int taken = 0;
@@ -213,7 +225,11 @@ static void ingest_side(dp_ingest *in, enum dp_signal signal, const uint8_t *dat
         return;
     }
     atomic_fetch_add(signal == DP_SIGNAL_METRICS ? &in->metric_points : &in->log_records, items);
+    size_t dropped = dropped_before + v.attributes_dropped;
+    atomic_fetch_add(&in->attributes_dropped_nesting, dropped);
     out->status = DP_INGEST_OK;
+    if (dropped)
+        say_dropped(out, dropped);
 }
 
 /* A refusal of the memory guard, counted with the table's and the queue's. */
@@ -236,6 +252,13 @@ bool dp_ingest_admit(dp_ingest *in, enum dp_signal signal, dp_ingest_result *out
 void dp_ingest_request(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
                        dp_arena *arena, dp_ingest_result *out)
 {
+    dp_ingest_request_dropped(in, signal, data, len, 0, arena, out);
+}
+
+void dp_ingest_request_dropped(dp_ingest *in, enum dp_signal signal, const uint8_t *data,
+                               size_t len, size_t attributes_dropped, dp_arena *arena,
+                               dp_ingest_result *out)
+{
     uint64_t start = dp_clock_monotonic_ns();
     wal_place w = {.append = true};
     memset(out, 0, sizeof(*out));
@@ -249,9 +272,9 @@ void dp_ingest_request(dp_ingest *in, enum dp_signal signal, const uint8_t *data
         goto out;
     }
     if (signal == DP_SIGNAL_TRACES)
-        ingest_traces(in, data, len, arena, &w, out);
+        ingest_traces(in, data, len, attributes_dropped, arena, &w, out);
     else
-        ingest_side(in, signal, data, len, arena, &w, out);
+        ingest_side(in, signal, data, len, attributes_dropped, arena, &w, out);
     dp_memguard_release(in->opt.guard, len);
     _Atomic uint64_t *outcome = out->status == DP_INGEST_UNAVAILABLE ? in->requests_refused
                                 : out->status == DP_INGEST_INVALID   ? in->decode_errors
@@ -272,9 +295,9 @@ void dp_ingest_replay(dp_ingest *in, enum dp_signal signal, const uint8_t *data,
         return;
     }
     if (signal == DP_SIGNAL_TRACES)
-        ingest_traces(in, data, len, arena, &w, out);
+        ingest_traces(in, data, len, 0, arena, &w, out);
     else
-        ingest_side(in, signal, data, len, arena, &w, out);
+        ingest_side(in, signal, data, len, 0, arena, &w, out);
 }
 
 void dp_ingest_get_stats(dp_ingest *in, dp_ingest_stats *o)

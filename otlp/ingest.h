@@ -70,9 +70,9 @@ typedef struct dp_ingest_stats {
     uint64_t spans_accepted; /* stored in the table */
     uint64_t spans_rejected; /* unusable (partial_success) */
     uint64_t spans_refused;  /* refused for now (the client may retry) */
-    /* attributes of accepted spans (and their resources, scopes, events,
-     * links) left out: their value nests deeper than protobuf's recursion
-     * limit of 100 messages */
+    /* attributes of accepted requests (of spans, their events and links,
+     * log records, resources, scopes) left out: their value nests deeper
+     * than protobuf's recursion limit of 100 messages */
     uint64_t attributes_dropped_nesting;
     uint64_t metric_points;
     uint64_t log_records;
@@ -110,6 +110,16 @@ void dp_ingest_destroy(dp_ingest *in);
  */
 void dp_ingest_request(dp_ingest *in, enum dp_signal signal, const uint8_t *data, size_t len,
                        dp_arena *arena, dp_ingest_result *out);
+
+/**
+ * dp_ingest_request() for a request from which `attributes_dropped`
+ * attributes nested too deep were already left out before it was encoded
+ * (by the OTLP/JSON encoder): when the request is taken they are counted
+ * and said in partial_success as the ones its decode leaves out.
+ */
+void dp_ingest_request_dropped(dp_ingest *in, enum dp_signal signal, const uint8_t *data,
+                               size_t len, size_t attributes_dropped, dp_arena *arena,
+                               dp_ingest_result *out);
 
 /**
  * Ask the memory guard, before a request's body is read, whether it may be

@@ -34,7 +34,11 @@
  *
  * The bounds are the protobuf reader's: a message nested more than
  * DP_OTLP_MAX_DEPTH deep (arrays in arrays) fails with its JSON path rather
- * than with a byte offset later.
+ * than with a byte offset later; but an attribute of a message that has a
+ * dropped_attributes_count (resource, scope, span, event, link, log record)
+ * is left out instead, as the protobuf receive path does, and counted in
+ * that message's droppedAttributesCount (the JSON's value plus the left
+ * out ones) and in what the encoder reports.
  *
  * The encoder runs twice (measure, then write) and allocates nothing: error
  * paths are built only on failure, from segments on the stack, and base64 is
@@ -61,6 +65,7 @@ typedef struct encode_job {
     const enc_signal *signal;
     char *err;
     size_t errlen;
+    dp_otlp_json_dropped *dropped; /* may be NULL */
 } encode_job;
 
 /* Render a path into buf (at most cap - 1 characters, cut at the end). */
@@ -210,6 +215,25 @@ int enc_put_u32(encoder *c, json_t *obj, const json_path *path, const char *came
         dp_pb_put_fixed32(c->w, number, (uint32_t)x);
     else if (x)
         dp_pb_put_varint(c->w, number, x);
+    return 0;
+}
+
+/* A droppedAttributesCount plus the attributes the encoder left out, left out when 0. */
+int enc_put_dropped_count(encoder *c, json_t *obj, const json_path *path, uint32_t number,
+                          size_t extra)
+{
+    json_t *v = enc_member(obj, "droppedAttributesCount", "dropped_attributes_count");
+    uint64_t x = 0;
+    int rc = v ? enc_parse_u64(c, v, path, "droppedAttributesCount", &x) : 0;
+    if (!rc && x > UINT32_MAX)
+        rc = enc_bad(c, path, "droppedAttributesCount", "not an unsigned 32-bit integer");
+    if (rc < 0)
+        return -1;
+    if (rc > 0)
+        x = 0; /* lenient: the malformed value is left out, the left out attributes count */
+    x += extra;
+    if (x)
+        dp_pb_put_varint(c->w, number, x > UINT32_MAX ? UINT32_MAX : x);
     return 0;
 }
 
@@ -556,6 +580,72 @@ static int put_key_value(encoder *c, json_t *kv, const json_path *path, uint32_t
     return 0;
 }
 
+/*
+ * Whether the AnyValue v, written as a message at depth `depth`, keeps every
+ * message in it at most DP_OTLP_MAX_DEPTH deep, as enc_put_any_value()
+ * writes it (the first kind present is the value). Malformed parts count as
+ * they are nested (the putter judges them), so the answer depends on the
+ * JSON alone: both passes agree. Recursion stops at the limit.
+ */
+static bool any_value_fits(json_t *v, int depth)
+{
+    json_t *x, *vals;
+    if (depth > DP_OTLP_MAX_DEPTH)
+        return false;
+    if (!json_is_object(v) || enc_member(v, "stringValue", "string_value") ||
+        enc_member(v, "boolValue", "bool_value") || enc_member(v, "intValue", "int_value") ||
+        enc_member(v, "doubleValue", "double_value") || enc_member(v, "bytesValue", "bytes_value"))
+        return true;
+    /* AnyValue → KeyValueList (depth + 1) → KeyValue (+ 2) → AnyValue (+ 3),
+     * or AnyValue → ArrayValue (depth + 1) → AnyValue (+ 2) */
+    bool kvlist = (x = enc_member(v, "kvlistValue", "kvlist_value")) != NULL;
+    if ((!kvlist && !(x = enc_member(v, "arrayValue", "array_value"))) || !json_is_object(x))
+        return true;
+    if (depth + 1 > DP_OTLP_MAX_DEPTH)
+        return false;
+    vals = enc_member(x, "values", NULL);
+    for (size_t i = 0; json_is_array(vals) && i < json_array_size(vals); i++) {
+        json_t *item = json_array_get(vals, i);
+        if (!kvlist) {
+            if (!any_value_fits(item, depth + 2))
+                return false;
+            continue;
+        }
+        if (!json_is_object(item)) /* written as nothing */
+            continue;
+        if (depth + 2 > DP_OTLP_MAX_DEPTH)
+            return false;
+        if ((item = enc_member(item, "value", NULL)) && !any_value_fits(item, depth + 3))
+            return false;
+    }
+    return true;
+}
+
+/* One attribute of a message with a dropped_attributes_count: left out,
+ * and counted, when its value would nest too deep. */
+static int put_attribute(encoder *c, json_t *kv, const json_path *path, uint32_t number)
+{
+    json_t *value = json_is_object(kv) ? enc_member(kv, "value", NULL) : NULL;
+    /* the KeyValue would be a message at the writer's depth + 1, its value + 2 */
+    if (enc_too_deep(c, 1) || (value && !any_value_fits(value, c->w->depth + 2))) {
+        if (!c->attributes_dropped++ && c->first_dropped)
+            path_render(path, c->first_dropped, c->first_dropped_len);
+        c->dropped_here++;
+        return 0;
+    }
+    return put_key_value(c, kv, path, number);
+}
+
+/* The attributes of a message that counts dropped ones; *dropped: how many were left out. */
+int enc_put_attributes(encoder *c, json_t *obj, const json_path *path, uint32_t number,
+                       size_t *dropped)
+{
+    c->dropped_here = 0;
+    int rc = enc_put_each(c, obj, path, "attributes", NULL, number, put_attribute);
+    *dropped = c->dropped_here;
+    return rc;
+}
+
 /* A repeated string field; what is not a string is malformed. */
 static int put_strings(encoder *c, json_t *obj, const json_path *path, const char *camel,
                        const char *snake, uint32_t number)
@@ -598,8 +688,7 @@ static int put_entity_ref(encoder *c, json_t *ref, const json_path *path, uint32
 /* Resource: what the profile does not read. */
 static int put_resource_optional(encoder *c, json_t *res, const json_path *path)
 {
-    if (enc_put_u32(c, res, path, "droppedAttributesCount", "dropped_attributes_count", 2, false) <
-            0 ||
+    if (enc_put_dropped_count(c, res, path, 2, c->pending_dropped) < 0 ||
         enc_put_each(c, res, path, "entityRefs", "entity_refs", 3, put_entity_ref) < 0)
         return -1;
     return 0;
@@ -631,10 +720,10 @@ static int put_scope_name(encoder *c, json_t *scope, const json_path *path)
 /* InstrumentationScope: what the profile does not read. */
 static int put_scope_optional(encoder *c, json_t *scope, const json_path *path)
 {
+    size_t deep = 0;
     if (enc_put_string(c, scope, path, "version", NULL, 2) < 0 ||
-        enc_put_key_values(c, scope, path, "attributes", NULL, 3) < 0 ||
-        enc_put_u32(c, scope, path, "droppedAttributesCount", "dropped_attributes_count", 4,
-                    false) < 0)
+        enc_put_attributes(c, scope, path, 3, &deep) < 0 ||
+        enc_put_dropped_count(c, scope, path, 4, deep) < 0)
         return -1;
     return 0;
 }
@@ -680,10 +769,11 @@ static int put_scope_items(encoder *c, json_t *ss, const json_path *path, uint32
 /* Resource: the attributes are checked (the profile reads them). */
 static int put_resource(encoder *c, json_t *res, const json_path *path)
 {
-    if (enc_put_key_values(c, res, path, "attributes", NULL, 1) < 0 ||
-        enc_put_optional(c, put_resource_optional, res, path) < 0)
+    size_t deep = 0;
+    if (enc_put_attributes(c, res, path, 1, &deep) < 0)
         return -1;
-    return 0;
+    c->pending_dropped = deep; /* for the count, in the optional part */
+    return enc_put_optional(c, put_resource_optional, res, path) < 0 ? -1 : 0;
 }
 
 /* One Resource<X>: its resource, its Scope<X> list, its schema URL. */
@@ -705,8 +795,12 @@ static void encode_request(dp_pb_writer *w, const void *ctx)
 {
     const encode_job *job = ctx;
     const enc_signal *sig = job->signal;
-    encoder c = {w, job->err, job->errlen, false, sig->strict, sig};
+    encoder c = {w, job->err, job->errlen, false, sig->strict, sig, 0, 0, 0, NULL, 0};
     int rc;
+    if (job->dropped) {
+        c.first_dropped = job->dropped->first;
+        c.first_dropped_len = sizeof job->dropped->first;
+    }
     if (!json_is_object(job->root))
         rc = enc_bad(&c, NULL, "", "want an %s object", sig->request_name);
     else
@@ -714,6 +808,8 @@ static void encode_request(dp_pb_writer *w, const void *ctx)
                           put_resource_items);
     if (rc < 0)
         dp_pb_fail(w, DP_EDECODE);
+    if (job->dropped) /* each pass finds the same */
+        job->dropped->attributes = c.attributes_dropped;
 }
 
 /* --- entry points ------------------------------------------------------------------- */
@@ -723,7 +819,8 @@ static const enc_signal *signal_of(enum dp_signal s)
     return s == DP_SIGNAL_METRICS ? &enc_metrics : s == DP_SIGNAL_LOGS ? &enc_logs : &enc_traces;
 }
 
-static int encode_tree(const enc_signal *sig, json_t *root, dp_buf *out, char *err, size_t errlen)
+static int encode_tree(const enc_signal *sig, json_t *root, dp_buf *out,
+                       dp_otlp_json_dropped *dropped, char *err, size_t errlen)
 {
     char scratch[8];
     if (!err || !errlen) {
@@ -731,10 +828,14 @@ static int encode_tree(const enc_signal *sig, json_t *root, dp_buf *out, char *e
         errlen = sizeof scratch;
     }
     err[0] = '\0';
-    encode_job job = {root, sig, err, errlen};
+    if (dropped)
+        *dropped = (dp_otlp_json_dropped){0};
+    encode_job job = {root, sig, err, errlen, dropped};
     int rc = dp_pb_encode(encode_request, &job, out);
     if (rc == DP_OK)
         return 0;
+    if (dropped)
+        *dropped = (dp_otlp_json_dropped){0};
     if (rc == DP_ENOMEM)
         snprintf(err, errlen, "out of memory");
     else if (rc != DP_EDECODE)
@@ -742,13 +843,20 @@ static int encode_tree(const enc_signal *sig, json_t *root, dp_buf *out, char *e
     return -1;
 }
 
-int dp_otlp_json_encode_tree(struct json_t *root, dp_buf *out, char *err, size_t errlen)
+int dp_otlp_json_encode_tree(struct json_t *root, dp_buf *out, dp_otlp_json_dropped *dropped,
+                             char *err, size_t errlen)
 {
-    return encode_tree(&enc_traces, root, out, err, errlen);
+    return encode_tree(&enc_traces, root, out, dropped, err, errlen);
 }
 
 int dp_otlp_json_encode_signal(enum dp_signal signal, const char *json, size_t len, dp_buf *out,
                                char *err, size_t errlen)
+{
+    return dp_otlp_json_encode_dropped(signal, json, len, out, NULL, err, errlen);
+}
+
+int dp_otlp_json_encode_dropped(enum dp_signal signal, const char *json, size_t len, dp_buf *out,
+                                dp_otlp_json_dropped *dropped, char *err, size_t errlen)
 {
     json_error_t jerr;
     char scratch[8];
@@ -757,6 +865,8 @@ int dp_otlp_json_encode_signal(enum dp_signal signal, const char *json, size_t l
         errlen = sizeof scratch;
     }
     err[0] = '\0';
+    if (dropped)
+        *dropped = (dp_otlp_json_dropped){0};
     if (!json) {
         snprintf(err, errlen, "no data");
         return -1;
@@ -767,7 +877,7 @@ int dp_otlp_json_encode_signal(enum dp_signal signal, const char *json, size_t l
                  jerr.text);
         return -1;
     }
-    int rc = encode_tree(signal_of(signal), root, out, err, errlen);
+    int rc = encode_tree(signal_of(signal), root, out, dropped, err, errlen);
     json_decref(root);
     return rc;
 }

@@ -38,6 +38,12 @@ typedef struct encoder {
     bool lenient; /* in a part the profile does not read: leave out what is malformed */
     bool strict;  /* every part is checked (metrics, logs): enc_put_optional() checks too */
     const struct enc_signal *signal;
+    /* attributes nested too deep, left out (enc_put_attributes) */
+    size_t attributes_dropped; /* in the whole request */
+    size_t dropped_here;       /* in the list enc_put_attributes() is writing */
+    size_t pending_dropped;    /* of a message whose count a part written later puts */
+    char *first_dropped;       /* the JSON path of the first (may be NULL) */
+    size_t first_dropped_len;
 } encoder;
 
 /** One item of a repeated message field, as field `number`, at `path`. */
@@ -131,6 +137,25 @@ int enc_put_each(encoder *c, json_t *obj, const json_path *path, const char *cam
 /** A list of KeyValue (attributes) as repeated field `number`. */
 int enc_put_key_values(encoder *c, json_t *obj, const json_path *path, const char *camel,
                        const char *snake, uint32_t number);
+
+/**
+ * The attributes of a message that has a dropped_attributes_count (Resource,
+ * InstrumentationScope, Span, Span.Event, Span.Link, LogRecord), as repeated
+ * field `number`: an attribute whose value would nest deeper than
+ * DP_OTLP_MAX_DEPTH is left out (decided before anything of it is written,
+ * the same in both passes), counted in c->attributes_dropped and in
+ * *dropped, which the message's enc_put_dropped_count() adds.
+ */
+int enc_put_attributes(encoder *c, json_t *obj, const json_path *path, uint32_t number,
+                       size_t *dropped);
+
+/**
+ * A message's droppedAttributesCount as field `number`: the JSON's value
+ * plus `extra` attributes left out (capped at 2^32 - 1), left out when 0.
+ * Malformed in a lenient part: the JSON's value counts as 0.
+ */
+int enc_put_dropped_count(encoder *c, json_t *obj, const json_path *path, uint32_t number,
+                          size_t extra);
 
 /** An AnyValue as field `number`: the first of its kinds present is the value. */
 int enc_put_any_value(encoder *c, json_t *v, const json_path *path, uint32_t number);

@@ -31,6 +31,7 @@ static int put_body(encoder *c, json_t *record, const json_path *path)
 /* One LogRecord. */
 static int put_log_record(encoder *c, json_t *r, const json_path *path, uint32_t number)
 {
+    size_t deep = 0;
     if (!json_is_object(r))
         return enc_outcome(enc_bad(c, path, "", "want a LogRecord object"));
     dp_pb_begin(c->w, number);
@@ -38,9 +39,8 @@ static int put_log_record(encoder *c, json_t *r, const json_path *path, uint32_t
         enc_put_enum(c, r, path, "severityNumber", "severity_number", severity_names,
                      sizeof(severity_names) / sizeof(severity_names[0]), 2) < 0 ||
         enc_put_string(c, r, path, "severityText", "severity_text", 3) < 0 ||
-        put_body(c, r, path) < 0 || enc_put_key_values(c, r, path, "attributes", NULL, 6) < 0 ||
-        enc_put_u32(c, r, path, "droppedAttributesCount", "dropped_attributes_count", 7, false) <
-            0 ||
+        put_body(c, r, path) < 0 || enc_put_attributes(c, r, path, 6, &deep) < 0 ||
+        enc_put_dropped_count(c, r, path, 7, deep) < 0 ||
         enc_put_u32(c, r, path, "flags", NULL, 8, true) < 0 ||
         enc_put_hex_id(c, r, path, "traceId", "trace_id", 16, 9) < 0 ||
         enc_put_hex_id(c, r, path, "spanId", "span_id", 8, 10) < 0 ||

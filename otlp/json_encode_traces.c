@@ -11,14 +11,15 @@
 /* One Span.events item. */
 static int put_event(encoder *c, json_t *ev, const json_path *path, uint32_t number)
 {
+    size_t deep = 0;
     if (!json_is_object(ev))
         return enc_outcome(enc_bad(c, path, "", "want an object"));
     /* lenient: a malformed field is left out, the others are written */
     dp_pb_begin(c->w, number);
     enc_put_fixed64(c, ev, path, "timeUnixNano", "time_unix_nano", 1);
     enc_put_string(c, ev, path, "name", NULL, 2);
-    enc_put_key_values(c, ev, path, "attributes", NULL, 3);
-    enc_put_u32(c, ev, path, "droppedAttributesCount", "dropped_attributes_count", 4, false);
+    enc_put_attributes(c, ev, path, 3, &deep);
+    enc_put_dropped_count(c, ev, path, 4, deep);
     dp_pb_end(c->w);
     return 0;
 }
@@ -26,9 +27,10 @@ static int put_event(encoder *c, json_t *ev, const json_path *path, uint32_t num
 /* Span.Link: what the profile does not read. */
 static int put_link_optional(encoder *c, json_t *link, const json_path *path)
 {
+    size_t deep = 0;
     enc_put_string(c, link, path, "traceState", "trace_state", 3);
-    enc_put_key_values(c, link, path, "attributes", NULL, 4);
-    enc_put_u32(c, link, path, "droppedAttributesCount", "dropped_attributes_count", 5, false);
+    enc_put_attributes(c, link, path, 4, &deep);
+    enc_put_dropped_count(c, link, path, 5, deep);
     enc_put_u32(c, link, path, "flags", NULL, 6, true);
     return 0;
 }
@@ -74,11 +76,13 @@ static int put_status(encoder *c, json_t *span, const json_path *path)
     return 0;
 }
 
-/* Span: what the profile does not read. */
+/* Span: what the profile does not read (c->pending_dropped: the span's
+ * attributes put_span() left out, added to its count before the events,
+ * which have their own). */
 static int put_span_optional(encoder *c, json_t *span, const json_path *path)
 {
     enc_put_string(c, span, path, "traceState", "trace_state", 3);
-    enc_put_u32(c, span, path, "droppedAttributesCount", "dropped_attributes_count", 10, false);
+    enc_put_dropped_count(c, span, path, 10, c->pending_dropped);
     enc_put_each(c, span, path, "events", NULL, 11, put_event);
     enc_put_u32(c, span, path, "droppedEventsCount", "dropped_events_count", 12, false);
     enc_put_u32(c, span, path, "droppedLinksCount", "dropped_links_count", 14, false);
@@ -95,6 +99,7 @@ static int put_span(encoder *c, json_t *js, const json_path *path, uint32_t numb
 {
     uint8_t parent[8];
     bool present;
+    size_t deep = 0;
     int rc;
 
     if (!json_is_object(js))
@@ -113,9 +118,10 @@ static int put_span(encoder *c, json_t *js, const json_path *path, uint32_t numb
         enc_put_enum(c, js, path, "kind", NULL, span_kind_names, 6, 6) < 0 ||
         enc_put_fixed64(c, js, path, "startTimeUnixNano", "start_time_unix_nano", 7) < 0 ||
         enc_put_fixed64(c, js, path, "endTimeUnixNano", "end_time_unix_nano", 8) < 0 ||
-        put_status(c, js, path) < 0 || enc_put_key_values(c, js, path, "attributes", NULL, 9) < 0 ||
+        put_status(c, js, path) < 0 || enc_put_attributes(c, js, path, 9, &deep) < 0 ||
         enc_put_each(c, js, path, "links", NULL, 13, put_link) < 0)
         return -1;
+    c->pending_dropped = deep;
     enc_put_optional(c, put_span_optional, js, path);
     dp_pb_end(c->w);
     return 0;

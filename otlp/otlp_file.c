@@ -41,8 +41,8 @@ static bool is_blank(char ch)
  * "PATH:LINE: message" in err; or -2 when the very first object is not JSON
  * at all (the file may be protobuf that happens to start with "\n{").
  */
-static int encode_json(const char *path, const char *data, size_t len, dp_buf *out, char *err,
-                       size_t errlen)
+static int encode_json(const char *path, const char *data, size_t len, dp_buf *out, size_t *dropped,
+                       char *err, size_t errlen)
 {
     size_t pos = 0, line = 1, first;
     char why[384];
@@ -67,12 +67,14 @@ static int encode_json(const char *path, const char *data, size_t len, dp_buf *o
                      line + (jerr.line > 0 ? (size_t)jerr.line - 1 : 0), jerr.column, jerr.text);
             return pos == first ? -2 : -1;
         }
-        int rc = dp_otlp_json_encode_tree(root, out, why, sizeof why);
+        dp_otlp_json_dropped deep;
+        int rc = dp_otlp_json_encode_tree(root, out, &deep, why, sizeof why);
         json_decref(root);
         if (rc < 0) {
             snprintf(err, errlen, "%s:%zu: %s", path, line, why);
             return -1;
         }
+        *dropped += deep.attributes;
         /* jansson reports how many bytes the object took */
         size_t used = jerr.position;
         if (used == 0 || used > len - pos) {
@@ -144,10 +146,13 @@ int dp_otlp_file_read(const char *path, dp_arena *arena, dp_buf *bytes, dp_otlp_
         goto out;
     }
     if (text.data[i] == '{') {
-        rc = encode_json(path, text.data, text.len, bytes, err, errlen);
+        size_t dropped = 0;
+        rc = encode_json(path, text.data, text.len, bytes, &dropped, err, errlen);
         if (rc == 0) {
             rc = parse_request(path, " (its OTLP/JSON as protobuf)", bytes, arena, batch, err,
                                errlen);
+            /* left out by the encoder rather than by the parse: counted the same */
+            batch->attributes_dropped += dropped;
             goto out;
         }
         /* Binary requests begin with 0x0a (field 1, length-delimited), which

@@ -43,6 +43,19 @@ DP_MUST_CHECK int dp_otlp_json_encode(const char *json, size_t len, dp_buf *out,
                                       size_t errlen);
 
 /**
+ * What the OTLP/JSON encoder left out of a request: attributes (of a
+ * resource, scope, span, span event or link, log record) whose value would
+ * nest deeper than protobuf's recursion limit of 100 messages. Each is
+ * counted in its message's dropped_attributes_count (the JSON's
+ * droppedAttributesCount plus the left out ones), the rest is encoded.
+ */
+typedef struct dp_otlp_json_dropped {
+    size_t attributes;
+    char first[192]; /* the JSON path of the first, e.g.
+                        "resourceLogs[0].scopeLogs[0].logRecords[2].attributes[1]" */
+} dp_otlp_json_dropped;
+
+/**
  * dp_otlp_json_encode() for any signal: an OTLP/JSON ExportTraceServiceRequest,
  * ExportMetricsServiceRequest or ExportLogsServiceRequest as protobuf.
  * Metrics and logs are checked whole (a malformed value anywhere fails the
@@ -50,5 +63,10 @@ DP_MUST_CHECK int dp_otlp_json_encode(const char *json, size_t len, dp_buf *out,
  */
 DP_MUST_CHECK int dp_otlp_json_encode_signal(enum dp_signal signal, const char *json, size_t len,
                                              dp_buf *out, char *err, size_t errlen);
+
+/** dp_otlp_json_encode_signal() that says what it left out in *dropped (zeroed on failure). */
+DP_MUST_CHECK int dp_otlp_json_encode_dropped(enum dp_signal signal, const char *json, size_t len,
+                                              dp_buf *out, dp_otlp_json_dropped *dropped, char *err,
+                                              size_t errlen);
 
 #endif

@@ -128,11 +128,14 @@ void dp_otlp_arena_allocator_tracked(dp_otlp_alloc_track *track, struct Protobuf
 
 /**
  * Encode one parsed OTLP/JSON ExportTraceServiceRequest (a jansson json_t)
- * as protobuf, appended to out (json_encode.c). Returns 0, or -1 with
+ * as protobuf, appended to out (json_encode.c); *dropped (may be NULL) says
+ * which attributes nested too deep were left out. Returns 0, or -1 with
  * "json.path: reason" in err and out left as it was.
  */
 struct json_t;
-DP_MUST_CHECK int dp_otlp_json_encode_tree(struct json_t *root, dp_buf *out, char *err,
+struct dp_otlp_json_dropped;
+DP_MUST_CHECK int dp_otlp_json_encode_tree(struct json_t *root, dp_buf *out,
+                                           struct dp_otlp_json_dropped *dropped, char *err,
                                            size_t errlen);
 
 /** True when all n bytes are zero (an invalid OTLP id). */

@@ -3,7 +3,11 @@
  *
  * The receiver answers MetricsService/Export and LogsService/Export so SDKs
  * that send every signal work unchanged; it needs to know whether the
- * payload decodes and how many items it carries.
+ * payload decodes, how many items it carries and what to forward: the
+ * request as it came, or, when an attribute (of a resource, a scope or a log
+ * record) nests deeper than protobuf's recursion limit, a rewrite without
+ * it (as traces are stored), so an upstream with the default limit does
+ * not refuse the whole request.
  */
 #include "decode.h"
 
@@ -13,10 +17,11 @@
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 #include "otlp_internal.h"
 
-/* Check and unpack a whole request; NULL with a reason on failure. */
+/* Check and unpack a whole request; NULL with a reason on failure. out gets
+ * the bytes to forward and the attributes left out of them. */
 static ProtobufCMessage *unpack_request(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
-                                        size_t len, dp_arena *arena, int *rc, char *err,
-                                        size_t errlen)
+                                        size_t len, dp_arena *arena, dp_otlp_side_request *out,
+                                        int *rc, char *err, size_t errlen)
 {
     static const uint8_t empty[1];
     ProtobufCAllocator alloc;
@@ -31,13 +36,28 @@ static ProtobufCMessage *unpack_request(const ProtobufCMessageDescriptor *desc, 
         }
         data = empty;
     }
-    dp_otlp_wire_found found = {0};
+    /* an attribute of a message with a dropped_attributes_count that nests
+     * too deep is left out, as in traces; too deep elsewhere is malformed */
+    dp_otlp_wire_found found = {.drop_deep = true};
     if (dp_otlp_wire_check(desc, data, len, &found, err, errlen) < 0)
         return NULL;
-    /* protobuf-c refuses groups and fails on some merges: it counts the
-     * items of a rewrite that means the same (dp_otlp_wire_for_pbc; the
-     * request is forwarded as it came) */
     dp_str bytes = {(const char *)data, len};
+    if (found.attributes_too_deep) {
+        /* what is forwarded and stored: the request without them, groups
+         * and the rest as they came, each dropped_attributes_count raised */
+        dp_str forward;
+        size_t dropped = 0;
+        *rc = dp_otlp_wire_rewrite(desc, bytes, 0, false, arena, &forward, &dropped);
+        if (*rc != DP_OTLP_OK) {
+            snprintf(err, errlen, "out of memory leaving out attributes nested too deep");
+            return NULL;
+        }
+        out->forward = (const uint8_t *)forward.ptr;
+        out->forward_len = forward.len;
+        out->attributes_dropped = dropped;
+    }
+    /* protobuf-c refuses groups and fails on some merges: it counts the
+     * items of a rewrite that means the same (dp_otlp_wire_for_pbc) */
     *rc = dp_otlp_wire_for_pbc(desc, &found, &bytes, 0, arena);
     if (*rc != DP_OTLP_OK) {
         snprintf(err, errlen, "out of memory decoding a %zu-byte request", len);
@@ -59,6 +79,25 @@ static ProtobufCMessage *unpack_request(const ProtobufCMessageDescriptor *desc, 
     return m;
 }
 
+/* Start a validation: out as for a request forwarded as it came. */
+static void side_start(const uint8_t *data, size_t len, dp_otlp_side_request *out, char **err,
+                       size_t *errlen, char *scratch, size_t scratch_len)
+{
+    if (!*err || !*errlen) {
+        *err = scratch;
+        *errlen = scratch_len;
+    }
+    (*err)[0] = '\0';
+    *out = (dp_otlp_side_request){.forward = data, .forward_len = len};
+}
+
+/* A failed validation: nothing to forward. */
+static int side_fail(dp_otlp_side_request *out, int rc)
+{
+    *out = (dp_otlp_side_request){0};
+    return rc;
+}
+
 static size_t metric_points(const Opentelemetry__Proto__Metrics__V1__Metric *m)
 {
     switch (m->data_case) {
@@ -77,55 +116,45 @@ static size_t metric_points(const Opentelemetry__Proto__Metrics__V1__Metric *m)
     }
 }
 
-int dp_otlp_metrics_validate(const uint8_t *data, size_t len, dp_arena *arena, size_t *points,
-                             char *err, size_t errlen)
+int dp_otlp_metrics_validate(const uint8_t *data, size_t len, dp_arena *arena,
+                             dp_otlp_side_request *out, char *err, size_t errlen)
 {
     char scratch[8];
     int rc;
-    if (!err || !errlen) {
-        err = scratch;
-        errlen = sizeof scratch;
-    }
-    err[0] = '\0';
-    *points = 0;
+    side_start(data, len, out, &err, &errlen, scratch, sizeof scratch);
     Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest *req =
         (void *)unpack_request(
             &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor,
-            data, len, arena, &rc, err, errlen);
+            data, len, arena, out, &rc, err, errlen);
     if (!req)
-        return rc;
+        return side_fail(out, rc);
     for (size_t i = 0; i < req->n_resource_metrics; i++) {
         const Opentelemetry__Proto__Metrics__V1__ResourceMetrics *rm = req->resource_metrics[i];
         for (size_t j = 0; j < rm->n_scope_metrics; j++) {
             const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm = rm->scope_metrics[j];
             for (size_t k = 0; k < sm->n_metrics; k++)
-                *points += metric_points(sm->metrics[k]);
+                out->items += metric_points(sm->metrics[k]);
         }
     }
     return DP_OTLP_OK;
 }
 
-int dp_otlp_logs_validate(const uint8_t *data, size_t len, dp_arena *arena, size_t *records,
-                          char *err, size_t errlen)
+int dp_otlp_logs_validate(const uint8_t *data, size_t len, dp_arena *arena,
+                          dp_otlp_side_request *out, char *err, size_t errlen)
 {
     char scratch[8];
     int rc;
-    if (!err || !errlen) {
-        err = scratch;
-        errlen = sizeof scratch;
-    }
-    err[0] = '\0';
-    *records = 0;
+    side_start(data, len, out, &err, &errlen, scratch, sizeof scratch);
     Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest *req =
         (void *)unpack_request(
             &opentelemetry__proto__collector__logs__v1__export_logs_service_request__descriptor,
-            data, len, arena, &rc, err, errlen);
+            data, len, arena, out, &rc, err, errlen);
     if (!req)
-        return rc;
+        return side_fail(out, rc);
     for (size_t i = 0; i < req->n_resource_logs; i++) {
         const Opentelemetry__Proto__Logs__V1__ResourceLogs *rl = req->resource_logs[i];
         for (size_t j = 0; j < rl->n_scope_logs; j++)
-            *records += rl->scope_logs[j]->n_log_records;
+            out->items += rl->scope_logs[j]->n_log_records;
     }
     return DP_OTLP_OK;
 }

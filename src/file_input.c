@@ -13,6 +13,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "log.h"
 #include "otlp_file.h"
 
 #define DP_FILE_INPUT_MEMORY_MAX ((size_t)4 << 30)
@@ -29,6 +30,11 @@ static int insert_file(dp_trace_table *table, const char *path, dp_arena *arena,
     *spans = 0;
     if (dp_otlp_file_read(path, arena, bytes, &batch, err, errlen) < 0)
         return -1;
+    if (batch.attributes_dropped)
+        dp_log_warn("file_input",
+                    "%s: %zu attribute(s) dropped: nested more than %d messages deep (each "
+                    "counted in its message's dropped_attributes_count)",
+                    path, batch.attributes_dropped, DP_OTLP_NESTING_LIMIT);
     /* the index the parse filled is the table's input, as it is */
     dp_span_batch tb = dp_otlp_trace_batch_spans(&batch);
     switch (dp_trace_table_insert(table, &tb)) {

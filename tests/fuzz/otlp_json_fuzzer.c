@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         if (dp_otlp_trace_batch_parse((const uint8_t *)pb.data, pb.len, &arena, &batch, err,
                                       sizeof err) != DP_OTLP_OK ||
-            batch.rejected)
+            batch.rejected || batch.attributes_dropped)
             abort();
         for (size_t i = 0; i < batch.span_count; i++) {
             const dp_span_ref *ref = &batch.spans[i];
@@ -52,18 +52,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the same bytes as metrics and as logs: what encodes is a request the
      * receiver's validator accepts */
     for (int signal = DP_SIGNAL_METRICS; signal <= DP_SIGNAL_LOGS; signal++) {
-        size_t items;
+        dp_otlp_side_request v;
+        dp_otlp_json_dropped dropped;
         dp_buf_reset(&pb);
         dp_arena_reset(&arena);
-        rc = dp_otlp_json_encode_signal((enum dp_signal)signal, (const char *)data, size, &pb, err,
-                                        sizeof err);
-        if (rc < 0 && (pb.len != 0 || err[0] == '\0'))
+        rc = dp_otlp_json_encode_dropped((enum dp_signal)signal, (const char *)data, size, &pb,
+                                         &dropped, err, sizeof err);
+        if (rc < 0 && (pb.len != 0 || err[0] == '\0' || dropped.attributes))
             abort();
-        if (rc == 0 && (signal == DP_SIGNAL_METRICS
-                            ? dp_otlp_metrics_validate((const uint8_t *)pb.data, pb.len, &arena,
-                                                       &items, err, sizeof err)
-                            : dp_otlp_logs_validate((const uint8_t *)pb.data, pb.len, &arena,
-                                                    &items, err, sizeof err)) != DP_OTLP_OK)
+        /* the encoder left out every attribute nested too deep: the
+         * validator finds none */
+        if (rc == 0 && ((signal == DP_SIGNAL_METRICS
+                             ? dp_otlp_metrics_validate((const uint8_t *)pb.data, pb.len, &arena,
+                                                        &v, err, sizeof err)
+                             : dp_otlp_logs_validate((const uint8_t *)pb.data, pb.len, &arena, &v,
+                                                     err, sizeof err)) != DP_OTLP_OK ||
+                        v.attributes_dropped))
             abort();
     }
     dp_buf_free(&pb);

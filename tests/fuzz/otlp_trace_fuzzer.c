@@ -144,7 +144,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dp_arena arena;
     dp_otlp_trace_batch batch;
     char err[256];
-    size_t n;
 
     compare_with_reference(data, size);
     dp_arena_init(&arena, 0, 256u << 20);
@@ -180,15 +179,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         }
     }
-    /* every counted item takes at least two bytes (its tag and length) */
-    dp_arena_reset(&arena);
-    if (dp_otlp_metrics_validate(data, size, &arena, &n, err, sizeof err) == DP_OTLP_OK &&
-        n > size / 2)
-        abort();
-    dp_arena_reset(&arena);
-    if (dp_otlp_logs_validate(data, size, &arena, &n, err, sizeof err) == DP_OTLP_OK &&
-        n > size / 2)
-        abort();
+    /* every counted item takes at least two bytes (its tag and length);
+     * what is forwarded validates again, the same items, nothing more to drop */
+    for (int logs = 0; logs < 2; logs++) {
+        dp_otlp_side_request v, again;
+        dp_arena_reset(&arena);
+        int (*validate)(const uint8_t *, size_t, dp_arena *, dp_otlp_side_request *, char *,
+                        size_t) = logs ? dp_otlp_logs_validate : dp_otlp_metrics_validate;
+        if (validate(data, size, &arena, &v, err, sizeof err) != DP_OTLP_OK)
+            continue;
+        if (v.items > size / 2 || (!v.attributes_dropped && v.forward != data))
+            abort();
+        if (validate(v.forward, v.forward_len, &arena, &again, err, sizeof err) != DP_OTLP_OK ||
+            again.items != v.items || again.attributes_dropped)
+            abort();
+    }
     dp_arena_free(&arena);
     return 0;
 }

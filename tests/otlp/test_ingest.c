@@ -59,13 +59,18 @@ typedef struct fixture {
     dp_arena arena;     /* decode memory, reset after each request */
     int forward_answer; /* what the forward hook returns */
     size_t forwarded_items;
+    uint8_t forwarded[256]; /* the last request taken (its start) */
+    size_t forwarded_len;
 } fixture;
 
 static int forward(void *ctx, enum dp_signal signal, const uint8_t *data, size_t len, size_t items)
 {
     fixture *f = ctx;
-    if (f->forward_answer == 0)
+    if (f->forward_answer == 0) {
         f->forwarded_items += items;
+        f->forwarded_len = len;
+        memcpy(f->forwarded, data, len < sizeof f->forwarded ? len : sizeof f->forwarded);
+    }
     return f->forward_answer;
 }
 
@@ -196,6 +201,124 @@ static void metrics_and_logs(void **state)
     release(f);
 }
 
+/* A growing byte string for hand encoding. */
+typedef struct hand {
+    uint8_t p[2048];
+    size_t len;
+} hand;
+
+static void hand_put(hand *h, const void *d, size_t n)
+{
+    assert_true(h->len + n <= sizeof h->p);
+    memmove(h->p + h->len, d, n);
+    h->len += n;
+}
+
+/* Field `number` (LEN) holding inner's bytes, appended to h. */
+static void hand_len_field(hand *h, uint32_t number, const hand *inner)
+{
+    uint8_t head[6];
+    size_t k = 0, v = inner->len;
+    head[k++] = (uint8_t)(number << 3 | 2);
+    do {
+        head[k++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    hand_put(h, head, k);
+    hand_put(h, inner->p, inner->len);
+}
+
+/*
+ * A logs request whose one LogRecord (depth 3) has two attributes: "deep",
+ * an AnyValue (depth 5) holding 48 ArrayValue/AnyValue pairs, the innermost
+ * empty AnyValue at 5 + 96 = 101, then "keep" = "yes". Forwarded without
+ * "deep", the record's dropped_attributes_count (field 7) appended:
+ *   keep KeyValue   0a 04 "keep" 12 05 0a 03 "yes"       13 bytes
+ *   LogRecord       32 0d <13> 38 01                      17
+ *   ScopeLogs       12 11 <17>                            19
+ *   ResourceLogs    12 13 <19>                            21
+ *   request         0a 15 <21>                            23
+ */
+static const uint8_t LOGS_FORWARDED[23] = {0x0a, 0x15, 0x12, 0x13, 0x12, 0x11, 0x32, 0x0d,
+                                           0x0a, 0x04, 'k',  'e',  'e',  'p',  0x12, 0x05,
+                                           0x0a, 0x03, 'y',  'e',  's',  0x38, 0x01};
+
+static size_t deep_logs_request(hand *req)
+{
+    static hand v, arr, kv, rec, sl, rl;
+    v.len = 0; /* the innermost AnyValue, empty */
+    for (int i = 0; i < 48; i++) {
+        arr.len = 0;
+        hand_len_field(&arr, 1, &v); /* ArrayValue.values */
+        v.len = 0;
+        hand_len_field(&v, 5, &arr); /* AnyValue.array_value */
+    }
+    kv.len = 0;
+    hand_put(&kv,
+             "\x0a\x04"
+             "deep",
+             6);
+    hand_len_field(&kv, 2, &v);
+    rec.len = 0;
+    hand_len_field(&rec, 6, &kv);
+    hand_put(&rec, "\x32\x0d\x0a\x04keep\x12\x05\x0a\x03yes", 15);
+    sl.len = rl.len = req->len = 0;
+    hand_len_field(&sl, 2, &rec);
+    hand_len_field(&rl, 2, &sl);
+    hand_len_field(req, 1, &rl);
+    return req->len;
+}
+
+/* Attributes nested past the limit: left out of what is forwarded, counted,
+ * said in partial_success; those the OTLP/JSON encoder left out too. */
+static void attributes_nested_too_deep(void **state)
+{
+    fixture *f = make(0);
+    dp_ingest_result res;
+    dp_ingest_stats st;
+    static hand req;
+    size_t len = deep_logs_request(&req);
+
+    assert_int_equal(ingest(f, DP_SIGNAL_LOGS, req.p, len, &res), DP_INGEST_OK);
+    assert_string_equal(res.message, "1 attribute(s) dropped: nested more than 100 messages deep");
+    assert_int_equal(f->forwarded_items, 1);
+    assert_int_equal(f->forwarded_len, sizeof LOGS_FORWARDED);
+    assert_memory_equal(f->forwarded, LOGS_FORWARDED, sizeof LOGS_FORWARDED);
+    dp_ingest_get_stats(f->ingest, &st);
+    assert_int_equal(st.attributes_dropped_nesting, 1);
+    assert_int_equal(st.log_records, 1);
+
+    /* not taken (the upstream queue is full): nothing counted */
+    f->forward_answer = -1;
+    assert_int_equal(ingest(f, DP_SIGNAL_LOGS, req.p, len, &res), DP_INGEST_UNAVAILABLE);
+    f->forward_answer = 0;
+    dp_ingest_get_stats(f->ingest, &st);
+    assert_int_equal(st.attributes_dropped_nesting, 1);
+
+    /* clean bytes whose encoder left out 2: forwarded as they are, 2 counted */
+    dp_ingest_request_dropped(f->ingest, DP_SIGNAL_LOGS, LOGS_FORWARDED, sizeof LOGS_FORWARDED, 2,
+                              &f->arena, &res);
+    dp_arena_reset(&f->arena);
+    assert_int_equal(res.status, DP_INGEST_OK);
+    assert_string_equal(res.message, "2 attribute(s) dropped: nested more than 100 messages deep");
+    assert_int_equal(f->forwarded_len, sizeof LOGS_FORWARDED);
+    /* and a trace request whose encoder left out 4 */
+    uint8_t treq[128];
+    size_t tlen = write_request(treq, 8);
+    dp_ingest_request_dropped(f->ingest, DP_SIGNAL_TRACES, treq, tlen, 4, &f->arena, &res);
+    dp_arena_reset(&f->arena);
+    assert_int_equal(res.status, DP_INGEST_OK);
+    assert_string_equal(res.message, "4 attribute(s) dropped: nested more than 100 messages deep");
+    /* a request that does not decode counts none of them */
+    dp_ingest_request_dropped(f->ingest, DP_SIGNAL_LOGS, (const uint8_t *)"\x0a\x05", 2, 5,
+                              &f->arena, &res);
+    dp_arena_reset(&f->arena);
+    assert_int_equal(res.status, DP_INGEST_INVALID);
+    dp_ingest_get_stats(f->ingest, &st);
+    assert_int_equal(st.attributes_dropped_nesting, 1 + 2 + 4);
+    release(f);
+}
+
 static void encoders(void **state)
 {
     dp_buf b;
@@ -228,9 +351,8 @@ static void encoders(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(traces),
-        cmocka_unit_test(refused_by_the_table),
-        cmocka_unit_test(metrics_and_logs),
+        cmocka_unit_test(traces),           cmocka_unit_test(refused_by_the_table),
+        cmocka_unit_test(metrics_and_logs), cmocka_unit_test(attributes_nested_too_deep),
         cmocka_unit_test(encoders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

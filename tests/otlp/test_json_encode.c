@@ -17,7 +17,10 @@
 #include <cmocka.h>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "decode.h"
 #include "otlp_file.h"
+
+#include "json_nesting.h"
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest request;
 typedef Opentelemetry__Proto__Trace__V1__Span pb_span;
@@ -391,41 +394,129 @@ static void test_error_messages(void **state)
 #undef SPAN_END
 }
 
+/* How deep the innermost message of an AnyValue at depth `depth` is. */
+static int any_depth(const any_value *v, int depth)
+{
+    int deepest = depth;
+    if (v->value_case == ANY(ARRAY_VALUE)) {
+        deepest = depth + 1;
+        for (size_t i = 0; i < v->array_value->n_values; i++) {
+            int d = any_depth(v->array_value->values[i], depth + 2);
+            deepest = d > deepest ? d : deepest;
+        }
+    } else if (v->value_case == ANY(KVLIST_VALUE)) {
+        deepest = depth + 1;
+        for (size_t i = 0; i < v->kvlist_value->n_values; i++) {
+            const Opentelemetry__Proto__Common__V1__KeyValue *kv = v->kvlist_value->values[i];
+            int d = kv->value ? any_depth(kv->value, depth + 3) : depth + 2;
+            deepest = d > deepest ? d : deepest;
+        }
+    }
+    return deepest;
+}
+
 /*
- * Arrays in arrays as deep as the protobuf reader takes them: a span
- * attribute's AnyValue is message 5 (request 0, ResourceSpans 1, ScopeSpans
- * 2, Span 3, KeyValue 4) and each array adds two (ArrayValue, AnyValue), so
- * 47 arrays put the innermost value at 5 + 94 = 99 and 48 at 101, past
- * protobuf's limit of 100.
+ * Values as deep as the protobuf reader takes them, and one level more. A
+ * span attribute's AnyValue is message 5 (request 0, ResourceSpans 1,
+ * ScopeSpans 2, Span 3, KeyValue 4), an event's 6 (Event 4), a resource's 4
+ * (Resource 2); each arrayValue adds two (ArrayValue, AnyValue), each
+ * kvlistValue three (KeyValueList, KeyValue, AnyValue). An attribute whose
+ * innermost message would be at 101 is left out, and its message's
+ * droppedAttributesCount is the JSON's plus the left out ones; at exactly
+ * 100 it is kept whole. The rest of the request is encoded.
  */
 static void test_nesting_limit(void **state)
 {
     (void)state;
-    for (int depth = 47; depth <= 48; depth++) {
-        char doc[8192], err[512];
-        size_t n = 0;
-        n += (size_t)snprintf(doc + n, sizeof doc - n,
-                              "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
-                              "\"11111111111111111111111111111111\",\"spanId\":"
-                              "\"2222222222222222\",\"attributes\":[{\"key\":\"d\",\"value\":");
-        for (int i = 0; i < depth; i++)
-            n += (size_t)snprintf(doc + n, sizeof doc - n, "{\"arrayValue\":{\"values\":[");
-        n += (size_t)snprintf(doc + n, sizeof doc - n, "{\"intValue\":1}");
-        for (int i = 0; i < depth; i++)
-            n += (size_t)snprintf(doc + n, sizeof doc - n, "]}}");
-        n += (size_t)snprintf(doc + n, sizeof doc - n, "}]}]}]}]}");
-        assert_true(n < sizeof doc);
-        request *req = encode_unpack(doc, err, sizeof err);
-        if (depth == 47) {
-            assert_non_null(req);
-            free_request(req);
-        } else {
-            assert_null(req);
-            assert_non_null(strstr(err, "nested more than 100 messages deep"));
-            const char *at = "resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.";
-            assert_true(strncmp(err, at, strlen(at)) == 0);
-        }
-    }
+    static char doc[32768];
+    size_t n = 0;
+    const size_t cap = sizeof doc;
+    static const char *const empty_array = "{\"arrayValue\":{}}", *const one = "{\"intValue\":1}";
+    put_text(doc, cap, &n, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+    /* resource: 48 arrays around an int: 4 + 96 = 100, kept; around an
+     * empty array: its ArrayValue at 101, left out */
+    put_nested(doc, cap, &n, "r100", 48, false, one);
+    put_text(doc, cap, &n, ",");
+    put_nested(doc, cap, &n, "r101", 48, false, empty_array);
+    put_text(doc, cap, &n,
+             "],\"droppedAttributesCount\":7},\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+             "\"11111111111111111111111111111111\",\"spanId\":\"2222222222222222\","
+             "\"droppedAttributesCount\":\"3\",\"attributes\":[{\"key\":\"a\",\"value\":"
+             "{\"stringValue\":\"x\"}},");
+    /* span: 48 arrays around an int: 5 + 96 = 101, left out; 47 around an
+     * empty array: AnyValue 99, its ArrayValue 100, kept */
+    put_nested(doc, cap, &n, "deep", 48, false, one);
+    put_text(doc, cap, &n, ",");
+    put_nested(doc, cap, &n, "d100", 47, false, empty_array);
+    put_text(doc, cap, &n, ",");
+    /* 31 kvlists (5 + 93 = 98), then a KeyValueList (99) whose KeyValue
+     * (100) holds an empty AnyValue (101): left out; without the value: kept */
+    put_nested(doc, cap, &n, "kv101", 31, true,
+               "{\"kvlistValue\":{\"values\":[{\"key\":\"z\",\"value\":{}}]}}");
+    put_text(doc, cap, &n, ",");
+    put_nested(doc, cap, &n, "kv100", 31, true, "{\"kvlistValue\":{\"values\":[{\"key\":\"z\"}]}}");
+    put_text(doc, cap, &n,
+             ",{\"key\":\"b\",\"value\":{\"boolValue\":true}}],\"events\":[{\"name\":\"ev\","
+             "\"attributes\":[");
+    /* event: 48 arrays around an int: 6 + 96 = 102, left out (a lenient part) */
+    put_nested(doc, cap, &n, "e101", 48, false, one);
+    put_text(doc, cap, &n, ",{\"key\":\"e\",\"value\":{\"intValue\":2}}]}]}]}]}]}");
+
+    dp_buf pb;
+    dp_otlp_json_dropped dropped;
+    char err[512];
+    /* resource r101; span deep, kv101; event e101 */
+    encode_leaving_out(DP_SIGNAL_TRACES, doc, n, &pb, 4, "resourceSpans[0].resource.attributes[1]");
+    request *req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+        NULL, pb.len, (const uint8_t *)pb.data);
+    assert_non_null(req);
+
+    const Opentelemetry__Proto__Resource__V1__Resource *res = req->resource_spans[0]->resource;
+    assert_int_equal(res->n_attributes, 1);
+    assert_string_equal(res->attributes[0]->key, "r100");
+    assert_int_equal(any_depth(res->attributes[0]->value, 4), 100);
+    assert_int_equal(res->dropped_attributes_count, 8); /* 7 + 1 */
+
+    const pb_span *s = req->resource_spans[0]->scope_spans[0]->spans[0];
+    assert_int_equal(s->n_attributes, 4);
+    assert_string_equal(s->attributes[0]->key, "a");
+    assert_string_equal(s->attributes[1]->key, "d100");
+    assert_int_equal(any_depth(s->attributes[1]->value, 5), 100);
+    assert_string_equal(s->attributes[2]->key, "kv100");
+    assert_int_equal(any_depth(s->attributes[2]->value, 5), 100);
+    assert_string_equal(s->attributes[3]->key, "b");
+    assert_int_equal(s->dropped_attributes_count, 5); /* "3" + 2 */
+    assert_int_equal(s->n_events, 1);
+    assert_string_equal(s->events[0]->name, "ev");
+    assert_int_equal(s->events[0]->n_attributes, 1);
+    assert_string_equal(s->events[0]->attributes[0]->key, "e");
+    assert_int_equal(s->events[0]->dropped_attributes_count, 1);
+    free_request(req);
+
+    /* the protobuf reader takes it whole: nothing in it is too deep */
+    dp_arena arena;
+    dp_otlp_trace_batch batch;
+    dp_arena_init(&arena, 0, 16u << 20);
+    assert_int_equal(dp_otlp_trace_batch_parse((const uint8_t *)pb.data, pb.len, &arena, &batch,
+                                               err, sizeof err),
+                     DP_OTLP_OK);
+    assert_int_equal(batch.span_count, 1);
+    assert_int_equal(batch.attributes_dropped, 0);
+    dp_arena_free(&arena);
+
+    /* without the report, the same bytes */
+    dp_buf plain;
+    dp_buf_init(&plain, 0);
+    assert_int_equal(dp_otlp_json_encode(doc, n, &plain, err, sizeof err), 0);
+    assert_int_equal(plain.len, pb.len);
+    assert_memory_equal(plain.data, pb.data, pb.len);
+    dp_buf_free(&plain);
+    dp_buf_free(&pb);
+
+    /* a document that fails reports nothing dropped */
+    assert_int_equal(encode_dropped(DP_SIGNAL_TRACES, "[1]", 3, &pb, &dropped, err, sizeof err),
+                     -1);
+    dp_buf_free(&pb);
 }
 
 int main(void)

@@ -19,7 +19,10 @@
 
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
+#include "decode.h"
 #include "otlp_file.h"
+
+#include "json_nesting.h"
 
 typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest metrics_request;
 typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest logs_request;
@@ -242,6 +245,142 @@ static void test_logs_every_field(void **state)
     opentelemetry__proto__collector__logs__v1__export_logs_service_request__free_unpacked(r, NULL);
 }
 
+/*
+ * Logs: a LogRecord (depth 3) attribute's AnyValue is message 5, a scope's
+ * (InstrumentationScope 3) too; 48 arrays around an int put the innermost
+ * value at 101: that attribute is left out and counted (the JSON's
+ * droppedAttributesCount + 1), 47 around an empty array (100) is kept, the
+ * records and the rest are encoded, and the validator finds nothing left to
+ * drop. The body is no attribute: 101 deep there fails the request.
+ */
+static void test_logs_deep_attribute_left_out(void **state)
+{
+    (void)state;
+    static char doc[16384];
+    size_t n = 0;
+    const size_t cap = sizeof doc;
+    put_text(doc, cap, &n,
+             "{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+             "\"value\":{\"stringValue\":\"svc\"}}]},\"scopeLogs\":[{\"scope\":{\"name\":\"lg\","
+             "\"droppedAttributesCount\":1,\"attributes\":[");
+    put_nested(doc, cap, &n, "s101", 48, false, "{\"intValue\":1}");
+    put_text(doc, cap, &n,
+             "]},\"logRecords\":[{\"body\":{\"stringValue\":\"b\"},\"attributes\":[{\"key\":"
+             "\"keep\",\"value\":{\"stringValue\":\"yes\"}},");
+    put_nested(doc, cap, &n, "deep", 48, false, "{\"intValue\":1}");
+    put_text(doc, cap, &n, ",");
+    put_nested(doc, cap, &n, "d100", 47, false, "{\"arrayValue\":{}}");
+    put_text(doc, cap, &n, "],\"droppedAttributesCount\":2},{\"severityText\":\"second\"}]}]}]}");
+
+    dp_buf pb;
+    dp_otlp_json_dropped dropped;
+    char err[256];
+    encode_leaving_out(DP_SIGNAL_LOGS, doc, n, &pb, 2,
+                       "resourceLogs[0].scopeLogs[0].scope.attributes[0]");
+    logs_request *r =
+        opentelemetry__proto__collector__logs__v1__export_logs_service_request__unpack(
+            NULL, pb.len, (const uint8_t *)pb.data);
+    assert_non_null(r);
+    assert_string_equal(r->resource_logs[0]->resource->attributes[0]->key, "service.name");
+    const Opentelemetry__Proto__Logs__V1__ScopeLogs *sl = r->resource_logs[0]->scope_logs[0];
+    assert_string_equal(sl->scope->name, "lg");
+    assert_int_equal(sl->scope->n_attributes, 0);
+    assert_int_equal(sl->scope->dropped_attributes_count, 2); /* 1 + 1 */
+    assert_int_equal(sl->n_log_records, 2);
+    const Opentelemetry__Proto__Logs__V1__LogRecord *lr = sl->log_records[0];
+    assert_string_equal(lr->body->string_value, "b");
+    assert_int_equal(lr->n_attributes, 2);
+    assert_string_equal(lr->attributes[0]->key, "keep");
+    assert_string_equal(lr->attributes[1]->key, "d100");
+    /* d100: 47 arrays, the innermost AnyValue holding an empty ArrayValue */
+    const Opentelemetry__Proto__Common__V1__AnyValue *v = lr->attributes[1]->value;
+    int arrays = 0;
+    while (v->value_case == ANY(ARRAY_VALUE) && v->array_value->n_values == 1)
+        v = v->array_value->values[0], arrays++;
+    assert_int_equal(arrays, 47);
+    assert_int_equal(v->value_case, ANY(ARRAY_VALUE));
+    assert_int_equal(lr->dropped_attributes_count, 3); /* 2 + 1 */
+    assert_string_equal(sl->log_records[1]->severity_text, "second");
+    opentelemetry__proto__collector__logs__v1__export_logs_service_request__free_unpacked(r, NULL);
+
+    /* the receiver's validator: nothing too deep is left, forwarded as encoded */
+    dp_arena arena;
+    dp_otlp_side_request side;
+    dp_arena_init(&arena, 0, 16u << 20);
+    assert_int_equal(
+        dp_otlp_logs_validate((const uint8_t *)pb.data, pb.len, &arena, &side, err, sizeof err),
+        DP_OTLP_OK);
+    assert_int_equal(side.items, 2);
+    assert_int_equal(side.attributes_dropped, 0);
+    assert_ptr_equal(side.forward, (const uint8_t *)pb.data);
+    dp_arena_free(&arena);
+    dp_buf_free(&pb);
+
+    /* LogRecord.body (AnyValue 4): 48 arrays around an empty array reach 101 */
+    n = 0;
+    put_text(doc, cap, &n, "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"body\":");
+    put_nested(doc, cap, &n, NULL, 48, false, "{\"arrayValue\":{}}");
+    put_text(doc, cap, &n, "}]}]}]}");
+    assert_int_equal(encode_dropped(DP_SIGNAL_LOGS, doc, n, &pb, &dropped, err, sizeof err), -1);
+    assert_non_null(strstr(err, "nested more than 100 messages deep"));
+    assert_true(strncmp(err, "resourceLogs[0].scopeLogs[0].logRecords[0].body.", 48) == 0);
+    dp_buf_free(&pb);
+}
+
+/*
+ * Metrics: a Resource (depth 2) attribute's AnyValue is message 4: 48
+ * arrays around an int (100) are kept, around an empty array (101) left
+ * out, the resource's count 0 + 1. A data point's attribute has no count
+ * to raise: too deep there fails the request with its path.
+ */
+static void test_metrics_deep_attribute_left_out(void **state)
+{
+    (void)state;
+    static char doc[16384];
+    size_t n = 0;
+    const size_t cap = sizeof doc;
+    put_text(doc, cap, &n, "{\"resourceMetrics\":[{\"resource\":{\"attributes\":[");
+    put_nested(doc, cap, &n, "r101", 48, false, "{\"arrayValue\":{}}");
+    put_text(doc, cap, &n, ",");
+    put_nested(doc, cap, &n, "r100", 48, false, "{\"intValue\":1}");
+    put_text(doc, cap, &n,
+             "]},\"scopeMetrics\":[{\"metrics\":[{\"name\":\"m\",\"gauge\":{\"dataPoints\":"
+             "[{\"asInt\":\"5\"}]}}]}]}]}");
+    dp_buf pb;
+    dp_otlp_json_dropped dropped;
+    char err[256];
+    encode_leaving_out(DP_SIGNAL_METRICS, doc, n, &pb, 1,
+                       "resourceMetrics[0].resource.attributes[0]");
+    metrics_request *r =
+        opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+            NULL, pb.len, (const uint8_t *)pb.data);
+    assert_non_null(r);
+    const Opentelemetry__Proto__Resource__V1__Resource *res = r->resource_metrics[0]->resource;
+    assert_int_equal(res->n_attributes, 1);
+    assert_string_equal(res->attributes[0]->key, "r100");
+    assert_int_equal(res->dropped_attributes_count, 1);
+    metric **m = metrics_of(r, 1);
+    assert_string_equal(m[0]->name, "m");
+    assert_int_equal(m[0]->gauge->data_points[0]->as_int, 5);
+    opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
+        r, NULL);
+    dp_buf_free(&pb);
+
+    /* NumberDataPoint (5) attribute: KeyValue 6, AnyValue 7; 47 arrays around an int: 101 */
+    n = 0;
+    put_text(doc, cap, &n,
+             "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"gauge\":{\"dataPoints\":"
+             "[{\"asInt\":1,\"attributes\":[");
+    put_nested(doc, cap, &n, "p", 47, false, "{\"intValue\":1}");
+    put_text(doc, cap, &n, "]}]}}]}]}]}");
+    assert_int_equal(encode_dropped(DP_SIGNAL_METRICS, doc, n, &pb, &dropped, err, sizeof err), -1);
+    assert_non_null(strstr(err, "nested more than 100 messages deep"));
+    const char *at = "resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints[0]."
+                     "attributes[0].value.";
+    assert_true(strncmp(err, at, strlen(at)) == 0);
+    dp_buf_free(&pb);
+}
+
 static void test_errors_name_the_json_path(void **state)
 {
 #define M(inner) "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[" inner "]}]}]}"
@@ -299,6 +438,8 @@ int main(void)
         cmocka_unit_test(test_metrics_every_kind),
         cmocka_unit_test(test_metrics_minimal_bytes),
         cmocka_unit_test(test_logs_every_field),
+        cmocka_unit_test(test_logs_deep_attribute_left_out),
+        cmocka_unit_test(test_metrics_deep_attribute_left_out),
         cmocka_unit_test(test_errors_name_the_json_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -322,7 +322,7 @@ static void test_garbage_and_empty(void **state)
     assert_string_equal(
         f->err, "offset 0: ExportTraceServiceRequest: length runs past the end of the message");
 
-    size_t n;
+    dp_otlp_side_request n;
     rc = dp_otlp_metrics_validate((const uint8_t *)garbage, strlen(garbage), &f->arena, &n, f->err,
                                   sizeof f->err);
     assert_int_equal(rc, DP_OTLP_EDECODE);
@@ -659,10 +659,14 @@ static void test_metrics_and_logs_are_counted(void **state)
     opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__init(&mreq);
     mreq.n_resource_metrics = 1, mreq.resource_metrics = rmp;
     bytes mb = pack_msg(&mreq.base);
-    size_t n = 0;
+    dp_otlp_side_request n;
     int rc = dp_otlp_metrics_validate(mb.p, mb.len, &f->arena, &n, f->err, sizeof f->err);
     assert_int_equal(rc, DP_OTLP_OK);
-    assert_int_equal(n, 4);
+    assert_int_equal(n.items, 4);
+    /* nothing left out: forwarded as it came */
+    assert_int_equal(n.attributes_dropped, 0);
+    assert_ptr_equal(n.forward, mb.p);
+    assert_int_equal(n.forward_len, mb.len);
 
     Opentelemetry__Proto__Logs__V1__LogRecord lr[3], *lrp[3] = {&lr[0], &lr[1], &lr[2]};
     Opentelemetry__Proto__Logs__V1__ScopeLogs sl, *slp[1] = {&sl};
@@ -681,7 +685,8 @@ static void test_metrics_and_logs_are_counted(void **state)
     bytes lb = pack_msg(&lreq.base);
     rc = dp_otlp_logs_validate(lb.p, lb.len, &f->arena, &n, f->err, sizeof f->err);
     assert_int_equal(rc, DP_OTLP_OK);
-    assert_int_equal(n, 3);
+    assert_int_equal(n.items, 3);
+    assert_ptr_equal(n.forward, lb.p);
     /* truncated by one byte: refused */
     rc = dp_otlp_logs_validate(lb.p, lb.len - 1, &f->arena, &n, f->err, sizeof f->err);
     assert_int_equal(rc, DP_OTLP_EDECODE);
@@ -739,9 +744,10 @@ static void test_packed_field_with_a_partial_value_is_refused(void **state)
     put_len_field(&sm, 2, metric.p, metric.len); /* ScopeMetrics.metrics */
     put_len_field(&rm, 2, sm.p, sm.len);         /* ResourceMetrics.scope_metrics */
     put_len_field(&req, 1, rm.p, rm.len);        /* request.resource_metrics */
-    size_t n = 0;
+    dp_otlp_side_request n;
     int rc = dp_otlp_metrics_validate(req.p, req.len, &f->arena, &n, f->err, sizeof f->err);
     assert_int_equal(rc, DP_OTLP_EDECODE);
+    assert_null(n.forward);
     assert_non_null(strstr(f->err, "bucket_counts"));
     assert_non_null(strstr(f->err, "partial value"));
     free(dp.p), free(hist.p), free(metric.p), free(sm.p), free(rm.p), free(req.p);
@@ -1238,11 +1244,201 @@ static void test_metrics_and_logs_with_groups(void **state)
     put_len_field(&rl, 2, scope.p, scope.len);
     put_len_field(&req, 1, rl.p, rl.len);
     put_group(&req);
-    size_t n = 0;
+    dp_otlp_side_request n;
     assert_int_equal(dp_otlp_logs_validate(req.p, req.len, &f->arena, &n, f->err, sizeof f->err),
                      DP_OTLP_OK);
-    assert_int_equal(n, 2);
+    assert_int_equal(n.items, 2);
+    /* forwarded as they came, groups included */
+    assert_ptr_equal(n.forward, req.p);
+    assert_int_equal(n.forward_len, req.len);
     free(rec.p), free(scope.p), free(rl.p), free(req.p);
+}
+
+/* The payload of the first LEN field `number` of the message m (NULL ptr when none). */
+static dp_str first_field(dp_str m, uint32_t number)
+{
+    const uint8_t *pos = (const uint8_t *)m.ptr, *end = pos + m.len;
+    dp_pb_field fl;
+    const char *why;
+    while (dp_pb_next(&pos, end, &fl, &why) > 0)
+        if (fl.number == number && fl.wire_type == DP_PB_LEN)
+            return (dp_str){(const char *)fl.data, fl.len};
+    return (dp_str){NULL, 0};
+}
+
+/* The keys of message m's attributes (field attrs), joined by ',' into keys;
+ * returns the last value of its varint field `count` (0 when absent). */
+static uint64_t attributes_of(dp_str m, uint32_t attrs, uint32_t count, char *keys, size_t cap)
+{
+    const uint8_t *pos = (const uint8_t *)m.ptr, *end = pos + m.len;
+    dp_pb_field fl;
+    const char *why;
+    uint64_t n = 0;
+    size_t k = 0;
+    keys[0] = '\0';
+    while (dp_pb_next(&pos, end, &fl, &why) > 0) {
+        if (fl.number == count && fl.wire_type == DP_PB_VARINT)
+            n = fl.value;
+        if (fl.number != attrs || fl.wire_type != DP_PB_LEN)
+            continue;
+        dp_str key = first_field((dp_str){(const char *)fl.data, fl.len}, 1);
+        k += (size_t)snprintf(keys + k, cap - k, "%s%.*s", k ? "," : "", (int)key.len,
+                              key.ptr ? key.ptr : "");
+        assert_true(k < cap);
+    }
+    return n;
+}
+
+/* Whether m holds the bytes of b. */
+static bool holds(dp_str m, bytes b)
+{
+    for (size_t i = 0; i + b.len <= m.len; i++)
+        if (memcmp(m.ptr + i, b.p, b.len) == 0)
+            return true;
+    return false;
+}
+
+/* Request → Resource<X>[0] → Scope<X>[0] → item[0] (the three signals share the shape). */
+static dp_str first_item(const uint8_t *req, size_t len)
+{
+    dp_str r = first_field((dp_str){(const char *)req, len}, 1);
+    return first_field(first_field(r, 2), 2);
+}
+
+static dp_str first_resource(const uint8_t *req, size_t len)
+{
+    return first_field(first_field((dp_str){(const char *)req, len}, 1), 1);
+}
+
+typedef int (*side_validate_fn)(const uint8_t *, size_t, dp_arena *, dp_otlp_side_request *, char *,
+                                size_t);
+
+/* req validated (which must work) with `items` items, `dropped` attributes left out. */
+static dp_otlp_side_request validated(fixture *f, side_validate_fn validate, bytes req,
+                                      size_t items, size_t dropped)
+{
+    dp_otlp_side_request v;
+    assert_int_equal(validate(req.p, req.len, &f->arena, &v, f->err, sizeof f->err), DP_OTLP_OK);
+    assert_int_equal(v.items, items);
+    assert_int_equal(v.attributes_dropped, dropped);
+    return v;
+}
+
+/*
+ * A log record whose attribute nests 101 deep (the record is depth 3, its
+ * KeyValue 4): the request is accepted, that attribute alone is left out of
+ * what is forwarded, the record's dropped_attributes_count is 2 + 1, the
+ * attribute exactly 100 deep and the plain one stay, and so does the
+ * record's unknown group (forwarded bytes are not protobuf-c's rewrite).
+ */
+static void test_logs_attribute_past_the_limit_is_dropped(void **state)
+{
+    fixture *f = *state;
+    bytes deep = deep_kv("deep", 4, 101), keep = string_kv("keep", "yes");
+    bytes at100 = deep_kv("d100", 4, 100), rec = {NULL, 0}, group = {NULL, 0};
+    put_len_field(&rec, 3, "INFO", 4);
+    put_len_field(&rec, 6, deep.p, deep.len);
+    put_len_field(&rec, 6, keep.p, keep.len);
+    put_varint_field(&rec, 7, 2); /* the sender dropped 2 already */
+    put_len_field(&rec, 6, at100.p, at100.len);
+    put_group(&group);
+    put(&rec, group.p, group.len);
+    bytes req = request_of(NULL, &rec);
+
+    char keys[64];
+    dp_otlp_side_request v = validated(f, dp_otlp_logs_validate, req, 1, 1);
+    assert_true(v.forward != req.p);
+    /* the deep KeyValue goes with its tag and length, the count's 2 bytes come */
+    assert_true(v.forward_len < req.len - deep.len);
+    dp_str r = first_item(v.forward, v.forward_len);
+    assert_non_null(r.ptr);
+    assert_int_equal(attributes_of(r, 6, 7, keys, sizeof keys), 3);
+    assert_string_equal(keys, "keep,d100");
+    assert_true(str_is(first_field(r, 3), "INFO", 4));
+    assert_true(holds(r, group));
+    /* what is forwarded validates with nothing more to leave out */
+    dp_otlp_side_request again;
+    assert_int_equal(
+        dp_otlp_logs_validate(v.forward, v.forward_len, &f->arena, &again, f->err, sizeof f->err),
+        DP_OTLP_OK);
+    assert_int_equal(again.items, 1);
+    assert_int_equal(again.attributes_dropped, 0);
+    assert_ptr_equal(again.forward, v.forward);
+
+    /* the body is no attribute: 101 deep there is malformed (the record's
+     * body AnyValue is depth 4, as a KeyValue's, so its value is 5 + ...) */
+    bytes body_rec = {NULL, 0}, body = deep_kv("x", 3, 101);
+    dp_str body_value = first_field((dp_str){(const char *)body.p, body.len}, 2);
+    put_len_field(&body_rec, 5, body_value.ptr, body_value.len);
+    bytes body_req = request_of(NULL, &body_rec);
+    assert_int_equal(
+        dp_otlp_logs_validate(body_req.p, body_req.len, &f->arena, &v, f->err, sizeof f->err),
+        DP_OTLP_EDECODE);
+    assert_non_null(strstr(f->err, "nested more than 100 deep"));
+    assert_null(v.forward);
+    free(deep.p), free(keep.p), free(at100.p), free(rec.p), free(group.p), free(req.p);
+    free(body_rec.p), free(body.p), free(body_req.p);
+}
+
+/* A metrics request of one gauge whose one data point has the attribute kv (freed here). */
+static bytes point_request(bytes kv)
+{
+    bytes point = {NULL, 0}, gauge = {NULL, 0}, metric = {NULL, 0};
+    put_len_field(&point, 7, kv.p, kv.len);
+    put_len_field(&gauge, 1, point.p, point.len);
+    put_len_field(&metric, 5, gauge.p, gauge.len);
+    bytes req = request_of(NULL, &metric);
+    free(kv.p), free(point.p), free(gauge.p), free(metric.p);
+    return req;
+}
+
+/*
+ * A metrics request whose Resource (depth 2; its KeyValues 3) has an
+ * attribute 101 deep: left out, the resource's count 0 + 1, its sibling and
+ * the one exactly 100 deep kept, the metric and its data point forwarded. A
+ * data point's attribute 101 deep (NumberDataPoint has no dropped count) is
+ * malformed, as it is for protobuf.
+ */
+static void test_metrics_resource_attribute_past_the_limit_is_dropped(void **state)
+{
+    fixture *f = *state;
+    bytes deep = deep_kv("deep-res", 3, 101), keep = string_kv("service.name", "svc");
+    bytes at100 = deep_kv("r100", 3, 100), resource = {NULL, 0};
+    put_len_field(&resource, 1, keep.p, keep.len);
+    put_len_field(&resource, 1, deep.p, deep.len);
+    put_len_field(&resource, 1, at100.p, at100.len);
+    /* Metric{name "m", gauge{data_points: one empty NumberDataPoint}} */
+    bytes gauge = {NULL, 0}, metric = {NULL, 0};
+    put_len_field(&gauge, 1, "", 0);
+    put_len_field(&metric, 1, "m", 1);
+    put_len_field(&metric, 5, gauge.p, gauge.len);
+    bytes req = request_of(&resource, &metric);
+
+    char keys[64];
+    dp_otlp_side_request v = validated(f, dp_otlp_metrics_validate, req, 1, 1);
+    dp_str res = first_resource(v.forward, v.forward_len);
+    assert_non_null(res.ptr);
+    assert_int_equal(attributes_of(res, 1, 2, keys, sizeof keys), 1);
+    assert_string_equal(keys, "service.name,r100");
+    dp_str m = first_item(v.forward, v.forward_len);
+    assert_int_equal(m.len, metric.len);
+    assert_memory_equal(m.ptr, metric.p, metric.len);
+
+    /* NumberDataPoint (depth 5) attribute (KeyValue 6) 101 deep: refused */
+    bytes req2 = point_request(deep_kv("dp", 6, 101));
+    assert_int_equal(
+        dp_otlp_metrics_validate(req2.p, req2.len, &f->arena, &v, f->err, sizeof f->err),
+        DP_OTLP_EDECODE);
+    assert_non_null(strstr(f->err, "nested more than 100 deep"));
+    /* exactly 100 there: taken whole */
+    bytes req3 = point_request(deep_kv("dp", 6, 100));
+    assert_int_equal(
+        dp_otlp_metrics_validate(req3.p, req3.len, &f->arena, &v, f->err, sizeof f->err),
+        DP_OTLP_OK);
+    assert_int_equal(v.attributes_dropped, 0);
+    assert_ptr_equal(v.forward, req3.p);
+    free(deep.p), free(keep.p), free(at100.p), free(resource.p), free(gauge.p), free(metric.p);
+    free(req.p), free(req2.p), free(req3.p);
 }
 
 /* A KeyValue whose value comes twice with no value set in either (one
@@ -1307,6 +1503,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_past_the_limit_outside_attributes_is_refused,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_and_logs_with_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logs_attribute_past_the_limit_is_dropped, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_resource_attribute_past_the_limit_is_dropped,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_value_given_twice_without_a_value, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
