@@ -28,8 +28,9 @@
  * views into `bytes`). The requests of a JSON file are concatenated into
  * one, which protobuf defines as the request holding all their resource
  * spans. A file is read whole or not at all: a span that cannot be used
- * fails the file. Returns 0, or -1 with "PATH:LINE: message" (JSON) or
- * "PATH: offset N: message" (protobuf) in err.
+ * fails the file. batch->attributes_dropped counts the attributes nested
+ * past protobuf's limit left out, by the parse or by the JSON encoder. Returns 0, or -1 with
+ * "PATH:LINE: message" (JSON) or "PATH: offset N: message" (protobuf) in err.
  */
 DP_MUST_CHECK int dp_otlp_file_read(const char *path, dp_arena *arena, dp_buf *bytes,
                                     dp_otlp_trace_batch *batch, char *err, size_t errlen);

@@ -86,8 +86,9 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
                   rejected);
     dp_telemetry_family_add(t, "dagprof_receiver_attributes_dropped", DP_TELEMETRY_COUNTER,
                             "{attribute}",
-                            "Attributes left out of accepted spans, by reason (nesting: the "
-                            "value nests deeper than protobuf's limit of 100 messages).");
+                            "Attributes left out of accepted requests (spans, metrics, logs), by "
+                            "reason (nesting: the value nests deeper than protobuf's limit of "
+                            "100 messages).");
     for (int i = 0; i < DP_TRANSPORT_COUNT; i++)
         if (running[i])
             dp_telemetry_add(t, dropped_nesting[i], "transport", transport_names[i], "reason",

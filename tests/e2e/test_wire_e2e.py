@@ -17,6 +17,12 @@ Scenarios (--scenario):
   forward  With an upstream: the span whose attribute was too deep arrives
            without it (dropped_attributes_count raised by one), its other
            attributes and its groups as they were sent.
+  side     With an upstream: a metrics request (protobuf over gRPC) whose
+           resource has an attribute at depth 101 and a logs request
+           (OTLP/JSON over HTTP) whose log record has one are accepted, said
+           in partial_success and counted; the upstream (Python's protobuf,
+           which refuses depth 101) gets them without that attribute, the
+           dropped_attributes_count raised, the rest as sent.
   retry    The same request sent twice (a client retrying a call whose
            answer it lost): the upstream gets every span once, the report
            counts each once, and both copies are counted on /metrics.
@@ -26,6 +32,7 @@ Scenarios (--scenario):
 
 import argparse
 import http.client
+import json
 import os
 import sys
 import threading
@@ -281,6 +288,92 @@ def scenario_forward(c, args):
     sink.stop()
 
 
+def deep_json(levels):
+    """An OTLP/JSON AnyValue of `levels` arrays, one in the other, around an int."""
+    value = {"intValue": "1"}
+    for _ in range(levels):
+        value = {"arrayValue": {"values": [value]}}
+    return value
+
+
+def scenario_side(c, args):
+    sink = ue.start_sink()
+    d = ue.start_daemon(args.dagprof, sink.port, ["--idle-timeout", "200ms"])
+    metrics_type, metrics_answer = ue.MESSAGES["metrics"]
+    logs_type, logs_answer = ue.MESSAGES["logs"]
+    try:
+        # metrics: a Resource (depth 2) attribute (its KeyValue 3) reaching 101
+        mreq = metrics_type()
+        rm = mreq.resource_metrics.add()
+        rm.resource.attributes.extend([ue.kv("service.name", "deep-svc"),
+                                       deep_attribute("too.deep", 101, kv_depth=3)])
+        m = rm.scope_metrics.add().metrics.add()
+        m.name = "deep.gauge"
+        m.gauge.data_points.add().as_int = 7
+        payload = mreq.SerializeToString()
+        try:
+            metrics_type.FromString(payload)
+            c.ok(False, "Python's protobuf parses the deep metrics request")
+        except Exception:  # noqa: BLE001  (DecodeError: past its limit of 100)
+            pass
+        with grpc.insecure_channel(d.endpoint) as ch:
+            export = ch.unary_unary(ue.EXPORT["metrics"], request_serializer=lambda b: b,
+                                    response_deserializer=metrics_answer.FromString)
+            st, resp = call(export, payload)
+        c.eq(st, "OK", "metrics request with a resource attribute at depth 101")
+        if st == "OK":
+            c.eq(resp.partial_success.error_message,
+                 "1 attribute(s) dropped: nested more than 100 messages deep",
+                 "metrics partial_success")
+
+        # logs as OTLP/JSON: a LogRecord (3) attribute's AnyValue is 5, 48 arrays reach 101
+        doc = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{
+            "body": {"stringValue": "hello"},
+            "attributes": [{"key": "keep", "value": {"stringValue": "yes"}},
+                           {"key": "too.deep", "value": deep_json(48)}],
+            "droppedAttributesCount": 1}]}]}]}
+        conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=30)
+        conn.request("POST", "/v1/logs", json.dumps(doc), {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        c.eq(r.status, 200, "OTLP/JSON logs request with an attribute at depth 101")
+        if r.status == 200:
+            answer = json.loads(body)
+            c.eq(answer.get("partialSuccess", {}).get("errorMessage"),
+                 "1 attribute(s) dropped: nested more than 100 messages deep",
+                 "logs partial_success: %r" % answer)
+
+        c.ok(sink.wait_for(lambda: sink.received["metrics"] and sink.received["logs"], 60),
+             "metrics and logs delivered")
+        status, _, text = d.scrape()
+        c.eq(status, 200, "/metrics")
+        for transport in ("grpc", "http"):
+            c.eq(metric(text, "dagprof_receiver_attributes_dropped_total", reason="nesting",
+                        transport=transport), 1.0, "attributes dropped for nesting, " + transport)
+    finally:
+        rc, _ = d.stop()
+    c.eq(rc, 0, "dagprof exit status")
+    # dagprof's own derived metrics may arrive too: the request's is the one with its gauge
+    got = [rm for req in sink.received["metrics"] for rm in req.resource_metrics
+           if any(m.name == "deep.gauge" for sm in rm.scope_metrics for m in sm.metrics)]
+    c.eq(len(got), 1, "the ResourceMetrics sent arrives once")
+    if got:
+        c.eq([a.key for a in got[0].resource.attributes], ["service.name"],
+             "the resource keeps its other attribute only")
+        c.eq(got[0].resource.dropped_attributes_count, 1, "the resource counts the dropped one")
+        c.eq(got[0].scope_metrics[0].metrics[0], mreq.resource_metrics[0].scope_metrics[0].metrics[0],
+             "the metric arrives as sent")
+    recs = [lr for req in sink.received["logs"] for rl in req.resource_logs
+            for sl in rl.scope_logs for lr in sl.log_records]
+    c.eq(len(recs), 1, "one log record at the upstream")
+    if recs:
+        c.eq([a.key for a in recs[0].attributes], ["keep"], "the record keeps its other attribute")
+        c.eq(recs[0].dropped_attributes_count, 2, "dropped_attributes_count: 1 sent + 1 dropped")
+        c.eq(recs[0].body.string_value, "hello", "the body arrives")
+    sink.stop()
+
+
 def start_retry(args, idle):
     """An upstream, a daemon with that idle timeout printing its reports, run 1."""
     sink = ue.start_sink()
@@ -373,8 +466,8 @@ def pb_export(channel):
                                response_deserializer=ue.MESSAGES["traces"][1].FromString)
 
 
-SCENARIOS = {"legal": scenario_legal, "forward": scenario_forward, "retry": scenario_retry,
-             "retry_late": scenario_retry_late}
+SCENARIOS = {"legal": scenario_legal, "forward": scenario_forward, "side": scenario_side,
+             "retry": scenario_retry, "retry_late": scenario_retry_late}
 
 
 def main():

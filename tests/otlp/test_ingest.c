@@ -7,7 +7,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -319,6 +322,71 @@ static void attributes_nested_too_deep(void **state)
     release(f);
 }
 
+/* The persistent queue's forward hook: the request is kept as forwarded
+ * and left outstanding (not delivered), so the next start replays it. */
+static int forward_tracked(void *ctx, enum dp_signal signal, const uint8_t *data, size_t len,
+                           size_t items, dp_progress *progress)
+{
+    forward(ctx, signal, data, len, items);
+    dp_progress_release(progress, false);
+    return 0;
+}
+
+/* Replay: the record's bytes, as the forward hook would have them. */
+static int replayed(void *ctx, enum dp_signal signal, const uint8_t *data, size_t len,
+                    uint16_t segment)
+{
+    (void)segment;
+    fixture *f = ctx;
+    assert_int_equal(signal, DP_SIGNAL_LOGS);
+    f->forwarded_items++;
+    f->forwarded_len = len;
+    memcpy(f->forwarded, data, len < sizeof f->forwarded ? len : sizeof f->forwarded);
+    return 0;
+}
+
+/* With the persistent queue: what is stored (and replayed at the next
+ * start) is the request without the attribute nested too deep. */
+static void attributes_nested_too_deep_stored_without(void **state)
+{
+    fixture *f = make(0);
+    dp_ingest_result res;
+    static hand req;
+    char dir[] = "/tmp/dp-test-ingest-XXXXXX", err[256];
+    assert_non_null(mkdtemp(dir));
+    dp_storage_options so;
+    dp_storage_options_defaults(&so);
+    snprintf(so.path, sizeof so.path, "%s", dir);
+    dp_storage *s;
+    assert_int_equal(dp_storage_open(&so, &s, err, sizeof err), 0);
+    dp_ingest_destroy(f->ingest);
+    dp_ingest_options io = {
+        .table = f->table, .storage = s, .forward_tracked = forward_tracked, .forward_ctx = f};
+    f->ingest = dp_ingest_create(&io);
+    assert_non_null(f->ingest);
+
+    size_t len = deep_logs_request(&req);
+    assert_int_equal(ingest(f, DP_SIGNAL_LOGS, req.p, len, &res), DP_INGEST_OK);
+    assert_string_equal(res.message, "1 attribute(s) dropped: nested more than 100 messages deep");
+    assert_int_equal(f->forwarded_len, sizeof LOGS_FORWARDED);
+    assert_memory_equal(f->forwarded, LOGS_FORWARDED, sizeof LOGS_FORWARDED);
+    dp_ingest_destroy(f->ingest);
+    f->ingest = NULL;
+    dp_storage_close(s);
+
+    /* the next start replays the stored record */
+    f->forwarded_len = f->forwarded_items = 0;
+    assert_int_equal(dp_storage_open(&so, &s, err, sizeof err), 0);
+    dp_storage_replay_stats st;
+    assert_int_equal(dp_storage_replay(s, replayed, f, &st), 0);
+    assert_int_equal(st.records, 1);
+    assert_int_equal(f->forwarded_len, sizeof LOGS_FORWARDED);
+    assert_memory_equal(f->forwarded, LOGS_FORWARDED, sizeof LOGS_FORWARDED);
+    dp_storage_close(s); /* nothing outstanding: the segment goes */
+    assert_int_equal(rmdir(dir), 0);
+    release(f);
+}
+
 static void encoders(void **state)
 {
     dp_buf b;
@@ -351,8 +419,11 @@ static void encoders(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(traces),           cmocka_unit_test(refused_by_the_table),
-        cmocka_unit_test(metrics_and_logs), cmocka_unit_test(attributes_nested_too_deep),
+        cmocka_unit_test(traces),
+        cmocka_unit_test(refused_by_the_table),
+        cmocka_unit_test(metrics_and_logs),
+        cmocka_unit_test(attributes_nested_too_deep),
+        cmocka_unit_test(attributes_nested_too_deep_stored_without),
         cmocka_unit_test(encoders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

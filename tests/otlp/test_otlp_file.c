@@ -262,6 +262,47 @@ static size_t write_binary(char *path, size_t trace_len, size_t name_len)
     return len;
 }
 
+/* A JSON file of two requests (one per line), each span with an attribute
+ * whose value would nest 101 deep (span attributes' AnyValue is message 5,
+ * 48 arrays add 96): read, each span without it, both counted. */
+static void test_json_file_with_too_deep_attributes(void **state)
+{
+    fixture *f = *state;
+    char path[] = "/tmp/dp-test-deep-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *out = fdopen(fd, "w");
+    assert_non_null(out);
+    for (int line = 1; line <= 2; line++) {
+        fprintf(out,
+                "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+                "\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"000000000000000%d\",\"name\":"
+                "\"s%d\",\"attributes\":[{\"key\":\"keep\",\"value\":{\"stringValue\":\"y\"}},"
+                "{\"key\":\"deep\",\"value\":",
+                line, line);
+        for (int i = 0; i < 48; i++)
+            fputs("{\"arrayValue\":{\"values\":[", out);
+        fputs("{\"intValue\":1}", out);
+        for (int i = 0; i < 48; i++)
+            fputs("]}}", out);
+        fputs("}]}]}]}]}\n", out);
+    }
+    assert_int_equal(fclose(out), 0);
+    assert_int_equal(read_file(f, path), 0);
+    unlink(path);
+    assert_int_equal(f->count, 2);
+    assert_int_equal(f->batch.attributes_dropped, 2);
+    for (int line = 1; line <= 2; line++) {
+        char name[4];
+        snprintf(name, sizeof name, "s%d", line);
+        const dp_span *s = find_span(f, name);
+        assert_non_null(s);
+        assert_int_equal(s->attr_count, 1);
+        assert_int_equal(s->attrs[0].key.len, 4);
+        assert_memory_equal(s->attrs[0].key.ptr, "keep", 4);
+    }
+}
+
 /* A file of blanks only holds no spans: read without error, nothing added
  * (the report command then says the file holds no spans). */
 static void test_blank_file(void **state)
@@ -327,6 +368,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_edge_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binary_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blank_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_file_with_too_deep_attributes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
