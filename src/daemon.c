@@ -325,13 +325,14 @@ static void on_grpc_listener_failed(void *ctx, const char *reason)
     static atomic_bool said;
     if (atomic_exchange(&said, true))
         return;
+    /* the health state first: once the line is in the log, probes see it */
+    dp_health_endpoint_fail(ctx, "the OTLP/gRPC port stopped accepting connections (out of file "
+                                 "descriptors); restart dagprof");
     dp_log_error("receiver",
                  "the OTLP/gRPC port stopped accepting connections (%s) and the gRPC core does "
                  "not resume it: restart dagprof; the health endpoint answers 503 from now on. "
                  "Raise ulimit -n above the connections expected so it does not happen again",
                  reason);
-    dp_health_endpoint_fail(ctx, "the OTLP/gRPC port stopped accepting connections (out of file "
-                                 "descriptors); restart dagprof");
 }
 
 /* A limit for the log: its number, or "unlimited". */
