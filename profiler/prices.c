@@ -112,7 +112,7 @@ static const builtin_price builtin_prices[] = {
 #define BUILTIN_COUNT (sizeof(builtin_prices) / sizeof(builtin_prices[0]))
 #define USER_PRICES_MAX 65536
 #define USER_NAMES_MAX 262144
-#define USER_GROUPS_MAX 4096
+#define USER_GROUPS_MAX DP_PRICE_TABLE_MAX_GROUPS
 #define PATTERN_MAX 256
 #define FORMS_MAX 8
 
@@ -287,6 +287,32 @@ out:
     if (rule.destroy)
         rule.destroy(rule.state);
     return result;
+}
+
+dp_price_table_mark dp_price_table_mark_now(const dp_price_table *t)
+{
+    if (!t)
+        return (dp_price_table_mark){0, 0, 0};
+    return (dp_price_table_mark){t->user_count, t->name_count, t->group_count};
+}
+
+void dp_price_table_rollback(dp_price_table *t, dp_price_table_mark mark)
+{
+    if (!t)
+        return;
+    while (t->user_count > mark.users) {
+        user_entry *e = &t->user[--t->user_count];
+        free((char *)e->price.pattern);
+        matcher_release(&e->rule);
+    }
+    while (t->name_count > mark.names)
+        free(t->names[--t->name_count].name);
+    while (t->group_count > mark.groups) {
+        price_group *g = &t->groups[--t->group_count];
+        free(g->id);
+        matcher_release(&g->model_rule);
+    }
+    t->version = atomic_fetch_add(&next_version, 1);
 }
 
 int dp_price_table_add_group(dp_price_table *t, const char *id, dp_price_matcher model_rule)

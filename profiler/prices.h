@@ -126,6 +126,23 @@ void dp_price_table_explain(const dp_price_table *t, dp_str model, dp_price_matc
 /** Number of user entries. */
 size_t dp_price_table_user_count(const dp_price_table *t);
 
+/** Provider groups a table holds at most. */
+#define DP_PRICE_TABLE_MAX_GROUPS 4096
+
+/** What a table holds at one moment: its user entries, names and groups (counts). */
+typedef struct dp_price_table_mark {
+    size_t users, names, groups;
+} dp_price_table_mark;
+
+/** The table as it is now, to go back to with dp_price_table_rollback(). */
+dp_price_table_mark dp_price_table_mark_now(const dp_price_table *t);
+
+/**
+ * Remove every user entry, name and group added since mark (a load that
+ * failed halfway leaves the table as it was before it).
+ */
+void dp_price_table_rollback(dp_price_table *t, dp_price_table_mark mark);
+
 /** Free a table and its user entries; NULL is accepted. */
 void dp_price_table_destroy(dp_price_table *t);
 

@@ -309,7 +309,19 @@ static void today_utc(char out[11])
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
+static int load_any(dp_price_table *t, const char *path, char *err, size_t errlen);
+
+/* A load that fails leaves the table as it was: what it added is taken back. */
 int dp_price_file_load(dp_price_table *t, const char *path, char *err, size_t errlen)
+{
+    dp_price_table_mark before = dp_price_table_mark_now(t);
+    int rc = load_any(t, path, err, errlen);
+    if (rc < 0)
+        dp_price_table_rollback(t, before);
+    return rc;
+}
+
+static int load_any(dp_price_table *t, const char *path, char *err, size_t errlen)
 {
     int c = first_byte(path);
     /* '{': LiteLLM's object keyed by model; '[': genai-prices' provider list

@@ -199,9 +199,18 @@ int dp_price_file_load_litellm(dp_price_table *t, const char *path, const json_t
     }
     for (size_t i = 0; i < count; i++) {
         const char *name = entries[i].price.pattern;
-        int g = entries[i].provider ? provider_group(t, &groups, entries[i].provider) : -1;
-        if ((entries[i].provider && g < 0) ||
-            dp_price_table_add(t, &entries[i].price, &name, 1, (dp_price_matcher){NULL, NULL, NULL},
+        /* an empty litellm_provider is none */
+        const char *provider =
+            entries[i].provider && entries[i].provider[0] ? entries[i].provider : NULL;
+        int g = provider ? provider_group(t, &groups, provider) : -1;
+        if (provider && g < 0) {
+            snprintf(err, errlen,
+                     "%s: model '%.128s': cannot add its provider '%.64s' (out of memory, or "
+                     "more than %d providers)",
+                     path, name, provider, DP_PRICE_TABLE_MAX_GROUPS);
+            goto out;
+        }
+        if (dp_price_table_add(t, &entries[i].price, &name, 1, (dp_price_matcher){NULL, NULL, NULL},
                                g) < 0) {
             snprintf(err, errlen, "%s: cannot add the price of '%.128s' (out of memory)", path,
                      name);

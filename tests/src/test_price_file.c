@@ -16,7 +16,9 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "buf.h"
 #include "price_file.h"
+#include "prices.h"
 #include "prices.h"
 #include "profile_internal.h"
 
@@ -193,6 +195,53 @@ static void test_errors(void **state)
     expect_error("[{\"id\": \"p\", \"models\": 3}]", ": provider 1: expected {id, models: [...]}");
 }
 
+/* A LiteLLM entry with an empty litellm_provider has no provider (it is
+ * loaded); a load that fails after adding entries (here: more providers
+ * than a table holds) takes them back, leaving what was loaded before. */
+static void test_litellm_providers(void **state)
+{
+    (void)state;
+    char path[64], err[1024];
+    write_tmp(path, "{\"acme-1\": {\"input_cost_per_token\": 2e-06, \"output_cost_per_token\": "
+                    "8e-06, \"litellm_provider\": \"\", \"mode\": \"chat\"}}");
+    dp_price_table *t = dp_price_table_create();
+    assert_int_equal(dp_price_file_load(t, path, err, sizeof(err)), 0);
+    assert_int_equal(dp_price_table_user_count(t), 1);
+    const dp_model_price *p = dp_price_table_lookup(t, dp_str_from_cstr("acme-1"));
+    assert_non_null(p);
+    assert_float_equal(p->input_per_mtok, 2.0, 1e-9);
+    assert_float_equal(p->output_per_mtok, 8.0, 1e-9);
+    unlink(path);
+
+    /* one provider more than a table holds, each with its own model */
+    size_t n = DP_PRICE_TABLE_MAX_GROUPS + 1;
+    dp_buf b;
+    dp_buf_init(&b, 0);
+    assert_int_equal(dp_buf_puts(&b, "{"), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(dp_buf_printf(&b,
+                                       "%s\"m%zu\": {\"input_cost_per_token\": 1e-06, "
+                                       "\"litellm_provider\": \"p%zu\"}",
+                                       i ? "," : "", i, i),
+                         0);
+    assert_int_equal(dp_buf_puts(&b, "}"), 0);
+    write_tmp(path, b.data);
+    dp_buf_free(&b);
+    assert_int_equal(dp_price_file_load(t, path, err, sizeof(err)), -1);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "%s: model 'm4096': cannot add its provider 'p4096' (out of memory, or more than "
+             "4096 providers)",
+             path);
+    assert_string_equal(err, want);
+    /* the 4096 models added before the failure are gone; acme-1 stays */
+    assert_int_equal(dp_price_table_user_count(t), 1);
+    assert_null(dp_price_table_lookup(t, dp_str_from_cstr("m0")));
+    assert_non_null(dp_price_table_lookup(t, dp_str_from_cstr("acme-1")));
+    dp_price_table_destroy(t);
+    unlink(path);
+}
+
 /* The YAML format's tier: above_tokens and above_* prices, each defaulting
  * to its base price. */
 static void test_yaml_tier(void **state)
@@ -285,9 +334,10 @@ static void test_prices_command(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_litellm),        cmocka_unit_test(test_genai),
-        cmocka_unit_test(test_errors),         cmocka_unit_test(test_yaml_tier),
-        cmocka_unit_test(test_json_yaml_list), cmocka_unit_test(test_prices_command),
+        cmocka_unit_test(test_litellm),        cmocka_unit_test(test_litellm_providers),
+        cmocka_unit_test(test_genai),          cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_yaml_tier),      cmocka_unit_test(test_json_yaml_list),
+        cmocka_unit_test(test_prices_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
