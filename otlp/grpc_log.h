@@ -14,17 +14,4 @@ int dp_grpc_log_level(int gpr_severity);
 /** Route the gRPC core's log lines through dagprof's logger; call before grpc_init(). */
 void dp_grpc_log_route(void);
 
-/**
- * Called, on a gRPC thread, when a listener of the core stops accepting:
- * gRPC 1.51 gives a port up for good after one accept4() fails with an
- * error other than EAGAIN or ECONNABORTED (EMFILE: out of file descriptors),
- * and says so only in its log ("Failed accept4: REASON"). reason is that
- * line. dagprof accepts plaintext connections itself, so this concerns the
- * TLS port, which the core listens on.
- */
-typedef void (*dp_grpc_listener_failed_fn)(void *ctx, const char *reason);
-
-/** Watch the routed log lines for that (fn NULL: stop watching). Needs dp_grpc_log_route(). */
-void dp_grpc_log_on_listener_failure(dp_grpc_listener_failed_fn fn, void *ctx);
-
 #endif

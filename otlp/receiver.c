@@ -49,6 +49,7 @@
 #include "log.h"
 #include "pb_wire.h"
 #include "tcp_listen.h"
+#include "tls_proxy.h"
 
 #define DP_RECEIVER_SIDE_CALLS 2            /* outstanding metrics and logs calls per worker */
 #define DP_RECEIVER_KEPT_SCRATCH (1u << 20) /* message copy a worker keeps */
@@ -122,9 +123,12 @@ struct dp_receiver {
     _Atomic uint64_t in_flight;          /* calls taken and not yet released */
     /* contexts not idle and answers in flight: what may still use a queue */
     _Atomic uint64_t active;
-    int listen_fd;  /* plaintext: the listening socket dagprof accepts on; -1 with TLS */
+    int listen_fd;  /* the listening socket dagprof accepts on */
     int reserve_fd; /* a descriptor kept to give up when the process has no other */
-    grpc_server_credentials *insecure; /* for connections accepted here */
+    grpc_server_credentials *insecure; /* for connections accepted here (TLS: their plaintext) */
+    dp_tls_proxy *proxy;               /* TLS: handshakes, then bytes between client and core */
+    pthread_mutex_t core_lock;         /* a connection handed to the core vs its shutdown */
+    bool core_closed;                  /* under core_lock: the core takes no more connections */
     pthread_t acceptor;
     bool acceptor_started;
     _Atomic uint64_t refused_fd_limit; /* connections closed at once: no descriptor to spare */
@@ -664,12 +668,13 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* --- accepting (plaintext) ----------------------------------------------------- */
+/* --- accepting ------------------------------------------------------------------ */
 
 /*
  * The gRPC core's own listener (1.51) stops accepting for good after one
- * accept4() fails with EMFILE. dagprof accepts plaintext connections itself
- * and hands each to the core; when the process is out of descriptors it
+ * accept4() fails with EMFILE. dagprof accepts every connection itself and
+ * hands it to the core (plaintext at once, TLS through the proxy after its
+ * handshake, tls_proxy.h); when the process is out of descriptors it
  * gives up its reserve descriptor for a moment to accept the waiting
  * connection and close it at once (the client sees the connection reset and
  * retries), so the backlog does not hang clients, and takes connections
@@ -700,26 +705,29 @@ static void refuse_one(dp_receiver *r, int err, uint64_t *last_log_ms)
 }
 
 /*
- * server.max_connections on the plaintext port: the connections handed to
- * the core are tracked by descriptor (dp_conn_table); the core closes them
- * on its own, so the table is swept (each tracked descriptor checked with
- * fstat) only when the count reaches the limit, and while it stays there at
- * most every 50 ms (or 10 times as long as a sweep took, for large tables).
- * At the limit the new connection is closed at once: its client sees the
- * reset and retries, instead of waiting in the backlog.
+ * server.max_connections. With TLS the proxy counts the connections it
+ * holds, from the accept to their close. In plaintext the connections
+ * handed to the core are tracked by descriptor (dp_conn_table); the core
+ * closes them on its own, so the table is swept (each tracked descriptor
+ * checked with fstat) only when the count reaches the limit, and while it
+ * stays there at most every 50 ms (or 10 times as long as a sweep took, for
+ * large tables). At the limit the new connection is closed at once: its
+ * client sees the reset and retries, instead of waiting in the backlog.
  */
 static bool admit(dp_receiver *r, int fd, uint64_t *last_log_ms)
 {
     unsigned limit = r->opt.max_connections;
-    if (r->conns.count >= limit) {
+    uint64_t open = r->proxy ? dp_tls_proxy_open(r->proxy) : r->conns.count;
+    if (!r->proxy && open >= limit) {
         uint64_t now = now_ms();
         if (now >= r->next_sweep_ms) {
             dp_conn_table_sweep(&r->conns);
             uint64_t took = now_ms() - now;
             r->next_sweep_ms = now_ms() + (took * 10 > 50 ? took * 10 : 50);
         }
+        open = r->conns.count;
     }
-    if (r->conns.count >= limit) {
+    if (open >= limit) {
         uint64_t refused = atomic_fetch_add(&r->refused_max_conn, 1) + 1;
         uint64_t now = now_ms();
         if (*last_log_ms == 0 || now - *last_log_ms >= 10000) {
@@ -732,7 +740,8 @@ static bool admit(dp_receiver *r, int fd, uint64_t *last_log_ms)
         return false;
     }
     /* fstat cannot fail on a socket just accepted; out of memory, it is taken uncounted */
-    dp_conn_table_track(&r->conns, fd);
+    if (!r->proxy)
+        dp_conn_table_track(&r->conns, fd);
     return true;
 }
 
@@ -753,7 +762,10 @@ static void *acceptor_main(void *arg)
                 }
                 int one = 1;
                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                grpc_server_add_channel_from_fd(r->server, fd, r->insecure);
+                if (r->proxy)
+                    dp_tls_proxy_add(r->proxy, fd); /* closes it when out of memory */
+                else
+                    grpc_server_add_channel_from_fd(r->server, fd, r->insecure);
                 continue;
             }
             if (errno == EINTR || errno == ECONNABORTED)
@@ -766,6 +778,18 @@ static void *acceptor_main(void *arg)
         }
     }
     return NULL;
+}
+
+/* A TLS connection past its handshake (a proxy thread): its plaintext end to the core. */
+static void deliver_to_core(void *ctx, int fd)
+{
+    dp_receiver *r = ctx;
+    pthread_mutex_lock(&r->core_lock);
+    if (r->core_closed)
+        close(fd);
+    else
+        grpc_server_add_channel_from_fd(r->server, fd, r->insecure);
+    pthread_mutex_unlock(&r->core_lock);
 }
 
 /* --- lifecycle ------------------------------------------------------------------- */
@@ -816,6 +840,7 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     r->opt = *opt;
     r->ingest = opt->ingest;
     r->listen_fd = r->reserve_fd = -1;
+    pthread_mutex_init(&r->core_lock, NULL);
     dp_conn_table_init(&r->conns);
     r->watches = dp_health_watches_create();
     if (!r->watches)
@@ -900,44 +925,35 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     if (!r->shutdown_cq)
         goto out;
 
-    if (!r->opt.tls_server) {
-        /* plaintext: dagprof's own listening socket and accept loop (acceptor_main) */
-        char why[256];
-        r->listen_fd = dp_tcp_listen(r->opt.listen, 1024, &r->port, why, sizeof(why));
-        if (r->listen_fd < 0) {
-            rc = r->listen_fd == DP_EINVAL ? DP_RECEIVER_EINVAL : DP_RECEIVER_EBIND;
-            r->listen_fd = -1;
-            snprintf(err, errlen, "receiver: %s", why); /* names the address */
-            goto out;
-        }
-        if (fcntl(r->listen_fd, F_SETFL, fcntl(r->listen_fd, F_GETFL) | O_NONBLOCK) != 0) {
-            rc = DP_RECEIVER_EBIND;
-            snprintf(err, errlen, "receiver: cannot listen on %s: %s", r->opt.listen,
-                     strerror(errno));
-            goto out;
-        }
-        r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        r->insecure = grpc_insecure_server_credentials_create();
-        if (!r->insecure)
-            goto out;
-    }
-    grpc_server_credentials *creds =
-        r->opt.tls_server ? dp_tls_server_grpc_credentials(r->opt.tls_server) : NULL;
-    if (r->opt.tls_server && !creds)
+    /* dagprof's own listening socket and accept loop (acceptor_main) */
+    char why[256];
+    r->listen_fd = dp_tcp_listen(r->opt.listen, 1024, &r->port, why, sizeof(why));
+    if (r->listen_fd < 0) {
+        rc = r->listen_fd == DP_EINVAL ? DP_RECEIVER_EINVAL : DP_RECEIVER_EBIND;
+        r->listen_fd = -1;
+        snprintf(err, errlen, "receiver: %s", why); /* names the address */
         goto out;
-    if (creds) {
-        r->port = grpc_server_add_http2_port(r->server, r->opt.listen, creds);
-        grpc_server_credentials_release(creds);
     }
-    if (r->port <= 0) {
+    if (fcntl(r->listen_fd, F_SETFL, fcntl(r->listen_fd, F_GETFL) | O_NONBLOCK) != 0) {
         rc = DP_RECEIVER_EBIND;
-        snprintf(err, errlen, "receiver: cannot listen on %s (address in use or invalid%s)",
-                 r->opt.listen,
-                 r->opt.tls_server ? ", or the gRPC core refused the TLS certificate or key" : "");
+        snprintf(err, errlen, "receiver: cannot listen on %s: %s", r->opt.listen, strerror(errno));
         goto out;
     }
+    r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    r->insecure = grpc_insecure_server_credentials_create();
+    if (!r->insecure)
+        goto out;
     grpc_server_start(r->server);
     r->started = true;
+    if (r->opt.tls_server) {
+        dp_tls_proxy_options po = {r->opt.tls_server, r->worker_count, r->opt.handshake_timeout_ms,
+                                   deliver_to_core, r};
+        int prc = dp_tls_proxy_start(&po, &r->proxy, err, errlen);
+        if (prc != DP_OK) {
+            rc = prc;
+            goto out;
+        }
+    }
 
     for (unsigned i = 0; i < r->worker_count; i++) {
         worker *w = &r->workers[i];
@@ -952,14 +968,12 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
         }
         r->workers[i].thread_started = true;
     }
-    if (r->listen_fd >= 0) {
-        if (pthread_create(&r->acceptor, NULL, acceptor_main, r) != 0) {
-            rc = DP_RECEIVER_ETHREAD;
-            snprintf(err, errlen, "receiver: cannot start the accepting thread");
-            goto out;
-        }
-        r->acceptor_started = true;
+    if (pthread_create(&r->acceptor, NULL, acceptor_main, r) != 0) {
+        rc = DP_RECEIVER_ETHREAD;
+        snprintf(err, errlen, "receiver: cannot start the accepting thread");
+        goto out;
     }
+    r->acceptor_started = true;
     *out = r;
     r = NULL;
     rc = DP_RECEIVER_OK;
@@ -988,6 +1002,10 @@ void dp_receiver_shutdown(dp_receiver *r)
         pthread_join(r->acceptor, NULL);
         r->acceptor_started = false;
     }
+    /* handshakes that finish from now on are not handed to the core */
+    pthread_mutex_lock(&r->core_lock);
+    r->core_closed = true;
+    pthread_mutex_unlock(&r->core_lock);
     if (r->server) {
         if (r->started) {
             /* no new calls; the tag comes once every call in flight has finished,
@@ -1017,6 +1035,13 @@ void dp_receiver_shutdown(dp_receiver *r)
         }
         grpc_server_destroy(r->server);
         r->server = NULL;
+    }
+    if (r->proxy) {
+        /* the core has closed its ends: the proxy sends the last answers on and closes */
+        for (int i = 0; i < 1000 && dp_tls_proxy_open(r->proxy) > 0; i++)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+        dp_tls_proxy_destroy(r->proxy);
+        r->proxy = NULL;
     }
     for (unsigned i = 0; r->workers && i < r->worker_count; i++) {
         worker *w = &r->workers[i];
@@ -1055,6 +1080,7 @@ void dp_receiver_destroy(dp_receiver *r)
     if (r->reserve_fd >= 0)
         close(r->reserve_fd);
     dp_conn_table_free(&r->conns);
+    pthread_mutex_destroy(&r->core_lock);
     if (r->insecure)
         grpc_server_credentials_release(r->insecure);
     if (r->shutdown_cq) {

@@ -20,11 +20,12 @@
  *   UNAUTHENTICATED     with an authenticator, the call's metadata carries
  *                       no accepted token (checked before the message is
  *                       decoded; health checks are not asked)
- * Plaintext connections are accepted by a thread of the receiver and handed
- * to the core, so running out of file descriptors, or max_connections
- * connections open, closes new connections for the moment instead of
- * stopping the listener; with TLS the core listens (and max_connections
- * does not apply: the connections are the core's alone).
+ * Connections are accepted by a thread of the receiver (the core never
+ * listens) and handed to the core, in plaintext at once, with TLS through
+ * the TLS proxy (tls_proxy.h), which does the handshake and then copies the
+ * bytes between the client and a socket pair whose other end is the core's;
+ * so running out of file descriptors, or max_connections connections open,
+ * closes new connections for the moment instead of stopping the listener.
  * Metrics and logs are validated and answered OK (or INVALID_ARGUMENT), then
  * offered to the forward hook when one is set (upstream export). What is done
  * with a request's bytes is dp_ingest_request() (ingest.h), shared with the
@@ -67,9 +68,9 @@ typedef struct dp_receiver_options {
     unsigned max_connection_idle_ms; /* a connection without calls this long gets GOAWAY */
     unsigned max_connection_age_ms;  /* a connection this old gets GOAWAY */
     unsigned max_connection_age_grace_ms; /* then its calls have this long to finish */
-    unsigned handshake_timeout_ms;        /* TLS and HTTP/2 setup of a new connection; not 0 */
-    /* Connections open at once on each receiver's port (plaintext gRPC, and HTTP); more are
-     * closed at once. 0: no limit here (the daemon puts the automatic value, conn_limit.h). */
+    unsigned handshake_timeout_ms;        /* TLS handshake, then HTTP/2 setup; not 0 */
+    /* Connections open at once on each receiver's port; more are closed at once. 0: no limit
+     * here (the daemon puts the automatic value, conn_limit.h). */
     unsigned max_connections;
     unsigned shutdown_timeout_ms; /* shutdown waits this long for calls in flight, then cancels */
     dp_tls_options tls;           /* tls.* */

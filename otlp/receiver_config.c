@@ -67,14 +67,15 @@ static const dp_config_key server_keys[] = {
         "before it is closed. 0: as long as they need."),
     KEY("handshake_timeout", DP_CFG_DURATION, handshake_timeout_ms, "120s", 100, DP_CONFIG_HOUR_MS,
         NULL, NULL,
-        "A new gRPC connection that has not finished its TLS and HTTP/2 setup within this is "
-        "closed."),
+        "A new gRPC connection that has not finished its TLS handshake within this is closed; so "
+        "is one that has not finished its HTTP/2 setup within this after it."),
     KEY("max_connections", DP_CFG_UINT, max_connections, "0", 0, 16777216, NULL, NULL,
         "Connections open at once on each receiver (the gRPC port and the HTTP port, each "
         "separately); a new one past it is closed at once (its client sees the reset and "
         "retries). 0 = automatic: (soft open-file limit - 128) / 2, at least 16, from the limit "
-        "after dagprof raised it to the hard limit at start. With TLS the gRPC core accepts its "
-        "connections itself and only OTLP/HTTP is limited."),
+        "after dagprof raised it to the hard limit at start; a third of that on the gRPC port "
+        "with TLS, where a connection holds three descriptors. A TLS connection counts from its "
+        "accept, handshake included, until it is closed."),
     KEY("shutdown_timeout", DP_CFG_DURATION, shutdown_timeout_ms, "5s", 0, DP_CONFIG_HOUR_MS, NULL,
         NULL,
         "On SIGTERM the gRPC receiver waits this long for calls in flight, then cancels those "
@@ -88,8 +89,7 @@ static const dp_config_key server_keys[] = {
         "PEM CA certificates of the clients. Set: every client must present a certificate "
         "signed by one of them (mTLS). Read again on SIGHUP. Empty: no client certificates."),
     KEY("tls.min_version", DP_CFG_ENUM, tls.min_version, "1.2", 0, 0, tls_versions, NULL,
-        "Oldest TLS version taken. With 1.3 the OTLP/gRPC receiver still takes 1.2 "
-        "(docs/security.md)."),
+        "Oldest TLS version taken, on both receivers: 1.2 or 1.3."),
     KEY("auth.bearer_tokens_file", DP_CFG_STRING, auth.bearer_tokens_file, "", 0, 0, NULL, NULL,
         "File of accepted bearer tokens, one a line: requests must carry Authorization: Bearer "
         "TOKEN (or the API-key header). Read again on SIGHUP. Empty: no bearer tokens."),

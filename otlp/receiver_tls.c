@@ -2,22 +2,19 @@
  * TLS of the OTLP receivers; see receiver_tls.h for the contract.
  *
  * One reading of the files is a tls_material: the PEM texts as they were
- * read (the gRPC core parses them itself, with OpenSSL), the client CAs as
- * a GnuTLS trust list (for the HTTP receiver's verify function) and a
+ * read (each handshake imports its own copy of the certificate and key),
+ * the client CAs as a GnuTLS trust list (for the verify function) and a
  * summary for the log. Both receivers' handshakes use the material in use
  * under a read lock; a reload reads and checks the files without the lock
- * and swaps the new material in under the write lock, bumping a
- * generation number the gRPC fetcher compares with the one it delivered.
+ * and swaps the new material in under the write lock.
  */
 #include "receiver_tls.h"
 
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
-#include <grpc/grpc_security.h>
 #include <microhttpd.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,20 +38,13 @@ typedef struct tls_material {
     char summary[2600];
 } tls_material;
 
-/* What the gRPC core's certificate config fetcher is given. */
-typedef struct grpc_fetcher {
-    dp_tls_server *t;
-    _Atomic uint64_t delivered; /* generation last handed to the core; 0 = none */
-    struct grpc_fetcher *next;
-} grpc_fetcher;
-
 struct dp_tls_server {
     dp_tls_options opt;
     pthread_rwlock_t lock;
     tls_material *current; /* under lock */
-    uint64_t generation;   /* under lock: 1 at start, +1 per reload */
-    pthread_mutex_t fetchers_lock;
-    grpc_fetcher *fetchers;
+    /* the OTLP/gRPC receiver's sessions (dp_tls_server_session_new) */
+    gnutls_certificate_credentials_t creds;
+    gnutls_priority_t priority;
 };
 
 /* --- reading and checking the files ------------------------------------------------------ */
@@ -237,6 +227,8 @@ static void warn_if_expired(const dp_tls_options *o, const tls_material *m)
                     o->cert_file);
 }
 
+static int session_setup(dp_tls_server *t, char *err, size_t errlen);
+
 /* --- lifecycle --------------------------------------------------------------------------- */
 
 bool dp_tls_options_enabled(const dp_tls_options *o)
@@ -260,14 +252,16 @@ int dp_tls_server_create(const dp_tls_options *o, dp_tls_server **out, char *err
     }
     t->opt = *o;
     pthread_rwlock_init(&t->lock, NULL);
-    pthread_mutex_init(&t->fetchers_lock, NULL);
     t->current = material_read(o, err, errlen);
     if (!t->current) {
         dp_tls_server_destroy(t);
         return DP_EINVAL;
     }
-    t->generation = 1;
     warn_if_expired(o, t->current);
+    if (session_setup(t, err, errlen) != DP_OK) {
+        dp_tls_server_destroy(t);
+        return DP_ENOMEM;
+    }
     *out = t;
     return DP_OK;
 }
@@ -282,7 +276,6 @@ int dp_tls_server_reload(dp_tls_server *t, char *summary, size_t summary_len, ch
     pthread_rwlock_wrlock(&t->lock);
     tls_material *old = t->current;
     t->current = next;
-    t->generation++;
     pthread_rwlock_unlock(&t->lock);
     /* handshakes copy what they take under the lock, so nothing refers to it now */
     material_free(old);
@@ -307,75 +300,25 @@ void dp_tls_server_destroy(dp_tls_server *t)
     if (!t)
         return;
     material_free(t->current);
-    for (grpc_fetcher *f = t->fetchers, *next; f; f = next) {
-        next = f->next;
-        free(f);
-    }
-    pthread_mutex_destroy(&t->fetchers_lock);
+    if (t->creds)
+        gnutls_certificate_free_credentials(t->creds);
+    if (t->priority)
+        gnutls_priority_deinit(t->priority);
     pthread_rwlock_destroy(&t->lock);
     free(t);
 }
 
-/* --- gRPC ----------------------------------------------------------------------------------- */
+/* --- handshakes (GnuTLS) --------------------------------------------------------------------- */
 
 /*
- * Asked by the gRPC core before each new handshake (and once when the port
- * is added): a new config when a reload happened since it last took one.
- * The config holds copies of the PEM texts.
+ * Both receivers' sessions go through the same two callbacks; what differs
+ * is how a session leads to its dp_tls_server: an HTTP session's pointer is
+ * libmicrohttpd's connection, whose socket context is the server
+ * (dp_tls_server_mhd_connection_started); a gRPC session's pointer is the
+ * server itself (dp_tls_server_session_new). Each transport has its own
+ * retrieve function, which sets the matching verify function.
  */
-static grpc_ssl_certificate_config_reload_status
-fetch_config(void *user, grpc_ssl_server_certificate_config **config)
-{
-    grpc_fetcher *f = user;
-    dp_tls_server *t = f->t;
-    grpc_ssl_certificate_config_reload_status status = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
-    pthread_rwlock_rdlock(&t->lock);
-    if (atomic_load(&f->delivered) != t->generation) {
-        const tls_material *m = t->current;
-        grpc_ssl_pem_key_cert_pair pair = {m->key_pem.data, m->cert_pem.data};
-        /* the core (1.51) asserts that a fetched config has root certificates;
-         * without a client CA none are asked for, so the server's own chain
-         * stands in and is never used */
-        *config = grpc_ssl_server_certificate_config_create(
-            m->ca_pem.len ? m->ca_pem.data : m->cert_pem.data, &pair, 1);
-        if (*config) {
-            atomic_store(&f->delivered, t->generation);
-            status = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
-        } else {
-            status = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_FAIL;
-        }
-    }
-    pthread_rwlock_unlock(&t->lock);
-    return status;
-}
-
-struct grpc_server_credentials *dp_tls_server_grpc_credentials(dp_tls_server *t)
-{
-    grpc_fetcher *f = calloc(1, sizeof(*f));
-    if (!f)
-        return NULL;
-    f->t = t;
-    pthread_mutex_lock(&t->fetchers_lock);
-    f->next = t->fetchers;
-    t->fetchers = f;
-    pthread_mutex_unlock(&t->fetchers_lock);
-    if (t->opt.min_version == DP_TLS_1_3)
-        dp_log_warn(COMPONENT,
-                    "server.tls.min_version 1.3 holds for OTLP/HTTP; the OTLP/gRPC receiver also "
-                    "takes TLS 1.2 (with ECDHE and AES-GCM only): the gRPC core cannot raise its "
-                    "floor for reloadable certificates");
-    grpc_ssl_server_credentials_options *options =
-        grpc_ssl_server_credentials_create_options_using_config_fetcher(
-            t->opt.client_ca_file[0] ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                     : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
-            fetch_config, f);
-    return options ? grpc_ssl_server_credentials_create_with_options(options) : NULL;
-}
-
-/* --- libmicrohttpd (GnuTLS) ----------------------------------------------------------------- */
-
-/* The dp_tls_server of a session: libmicrohttpd's connection is the session's pointer. */
-static dp_tls_server *server_of(gnutls_session_t session)
+static dp_tls_server *server_of_mhd(gnutls_session_t session)
 {
     struct MHD_Connection *conn = gnutls_session_get_ptr(session);
     const union MHD_ConnectionInfo *info =
@@ -386,12 +329,11 @@ static dp_tls_server *server_of(gnutls_session_t session)
 /*
  * The client's certificate chain, checked during the handshake against the
  * client CAs in use, for TLS client authentication (extended key usage
- * clientAuth when the certificate lists usages), as OpenSSL checks it for
- * the gRPC receiver. Non-zero fails the handshake.
+ * clientAuth when the certificate lists usages). Non-zero fails the
+ * handshake.
  */
-static int verify_client(gnutls_session_t session)
+static int verify_client(dp_tls_server *t, gnutls_session_t session)
 {
-    dp_tls_server *t = server_of(session);
     unsigned count = 0, status = 1;
     const gnutls_datum_t *raw = gnutls_certificate_get_peers(session, &count);
     gnutls_x509_crt_t chain[MAX_CHAIN];
@@ -433,12 +375,11 @@ static int verify_client(gnutls_session_t session)
  * session (GNUTLS_CERT_RETR_DEINIT_ALL), so a reload never frees what a
  * handshake uses.
  */
-static int retrieve_certificate(gnutls_session_t session, const struct gnutls_cert_retr_st *info,
-                                gnutls_pcert_st **certs, unsigned *certs_length,
-                                gnutls_ocsp_data_st **ocsp, unsigned *ocsp_length,
-                                gnutls_privkey_t *privkey, unsigned *flags)
+static int retrieve_certificate(dp_tls_server *t, gnutls_certificate_verify_function *verify,
+                                gnutls_session_t session, gnutls_pcert_st **certs,
+                                unsigned *certs_length, gnutls_ocsp_data_st **ocsp,
+                                unsigned *ocsp_length, gnutls_privkey_t *privkey, unsigned *flags)
 {
-    dp_tls_server *t = server_of(session);
     gnutls_pcert_st *chain = t ? gnutls_calloc(MAX_CHAIN, sizeof(*chain)) : NULL;
     gnutls_privkey_t key = NULL;
     unsigned n = MAX_CHAIN;
@@ -469,7 +410,7 @@ static int retrieve_certificate(gnutls_session_t session, const struct gnutls_ce
         /* asked before the server's CertificateRequest is written: a client
          * certificate is required and checked by verify_client */
         gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
-        gnutls_session_set_verify_function(session, verify_client);
+        gnutls_session_set_verify_function(session, verify);
     }
     *certs = chain;
     *certs_length = n;
@@ -480,16 +421,91 @@ static int retrieve_certificate(gnutls_session_t session, const struct gnutls_ce
     return 0;
 }
 
+static int verify_client_mhd(gnutls_session_t session)
+{
+    return verify_client(server_of_mhd(session), session);
+}
+
+static int retrieve_certificate_mhd(gnutls_session_t session,
+                                    const struct gnutls_cert_retr_st *info, gnutls_pcert_st **certs,
+                                    unsigned *certs_length, gnutls_ocsp_data_st **ocsp,
+                                    unsigned *ocsp_length, gnutls_privkey_t *privkey,
+                                    unsigned *flags)
+{
+    (void)info;
+    return retrieve_certificate(server_of_mhd(session), verify_client_mhd, session, certs,
+                                certs_length, ocsp, ocsp_length, privkey, flags);
+}
+
+static int verify_client_own(gnutls_session_t session)
+{
+    return verify_client(gnutls_session_get_ptr(session), session);
+}
+
+static int retrieve_certificate_own(gnutls_session_t session,
+                                    const struct gnutls_cert_retr_st *info, gnutls_pcert_st **certs,
+                                    unsigned *certs_length, gnutls_ocsp_data_st **ocsp,
+                                    unsigned *ocsp_length, gnutls_privkey_t *privkey,
+                                    unsigned *flags)
+{
+    (void)info;
+    return retrieve_certificate(gnutls_session_get_ptr(session), verify_client_own, session, certs,
+                                certs_length, ocsp, ocsp_length, privkey, flags);
+}
+
+/* GnuTLS priorities of min_version: TLS 1.3, and 1.2 unless the floor is 1.3. */
+static const char *priorities(const dp_tls_server *t)
+{
+    return t->opt.min_version == DP_TLS_1_3 ? "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+                                            : "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
+}
+
+/* The credentials and priorities of the gRPC receiver's sessions. */
+static int session_setup(dp_tls_server *t, char *err, size_t errlen)
+{
+    int g = gnutls_certificate_allocate_credentials(&t->creds);
+    if (g >= 0) {
+        gnutls_certificate_set_retrieve_function3(t->creds, retrieve_certificate_own);
+        g = gnutls_priority_init2(&t->priority, priorities(t), NULL, 0);
+    }
+    if (g < 0) {
+        snprintf(err, errlen, "server.tls: cannot set up TLS sessions: %s", gnutls_strerror(g));
+        return DP_ENOMEM;
+    }
+    return DP_OK;
+}
+
+int dp_tls_server_session_new(dp_tls_server *t, int fd, gnutls_session_t *out)
+{
+    static const gnutls_datum_t h2 = {(unsigned char *)"h2", 2};
+    gnutls_session_t s = NULL;
+    int g = gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+    if (g < 0)
+        return g;
+    gnutls_session_set_ptr(s, t);
+    g = gnutls_priority_set(s, t->priority);
+    if (g >= 0)
+        g = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, t->creds);
+    if (g >= 0)
+        g = gnutls_alpn_set_protocols(s, &h2, 1, 0);
+    if (g < 0) {
+        gnutls_deinit(s);
+        return g;
+    }
+    gnutls_transport_set_int(s, fd);
+    /* the caller times the handshake (server.handshake_timeout) */
+    gnutls_handshake_set_timeout(s, 0);
+    *out = s;
+    return 0;
+}
+
 int dp_tls_server_mhd_options(dp_tls_server *t, struct MHD_OptionItem *items, size_t cap)
 {
     if (cap < 3)
         return -1;
-    items[0] =
-        (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK2, 0, (void *)&retrieve_certificate};
-    items[1] = (struct MHD_OptionItem){
-        MHD_OPTION_HTTPS_PRIORITIES, 0,
-        (void *)(t->opt.min_version == DP_TLS_1_3 ? "NORMAL:-VERS-ALL:+VERS-TLS1.3"
-                                                  : "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2")};
+    items[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK2, 0,
+                                       (void *)&retrieve_certificate_mhd};
+    items[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)priorities(t)};
     items[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     return 3;
 }
@@ -497,6 +513,6 @@ int dp_tls_server_mhd_options(dp_tls_server *t, struct MHD_OptionItem *items, si
 void dp_tls_server_mhd_connection_started(dp_tls_server *t, struct MHD_Connection *conn,
                                           void **socket_context)
 {
-    /* a session whose connection has no server fails its handshake (retrieve_certificate) */
+    /* a session whose connection has no server fails its handshake (retrieve_certificate_mhd) */
     *socket_context = t;
 }

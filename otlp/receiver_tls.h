@@ -12,25 +12,21 @@
  * receivers; connections already open keep their session. A bad file
  * leaves the certificates in use as they were.
  *
- * The two transports take the certificates through a callback asked at
- * each new handshake:
- *   - gRPC: dp_tls_server_grpc_credentials(), ssl server credentials whose
- *     certificate config fetcher hands the gRPC core a new config when a
- *     reload happened since it last asked;
- *   - libmicrohttpd: dp_tls_server_mhd_options(), a GnuTLS certificate
- *     retrieve function (each handshake gets its own copy of the
- *     certificate and key, freed by GnuTLS with the session) which, with a
- *     client CA, also requires a client certificate of the session and sets
- *     a verify function that checks it against the CAs in use during the
- *     handshake, so a client without a good certificate fails the handshake
- *     as it does on gRPC. libmicrohttpd's own MHD_OPTION_HTTPS_MEM_TRUST is
- *     not used: it only asks for a certificate, checks nothing, and could
- *     not be reloaded.
- *
- * min_version 1.3 is applied by libmicrohttpd (GnuTLS priorities); the gRPC
- * C core of Debian 12 (1.51) has no way to raise its floor of TLS 1.2 for
- * reloadable certificates, so its receiver keeps taking TLS 1.2 (with its
- * ECDHE AEAD ciphers only) and dagprof says so in a warning at start.
+ * Both receivers do their handshakes with GnuTLS, through a certificate
+ * retrieve function asked at each new handshake: each handshake gets its
+ * own copy of the certificate and key (freed by GnuTLS with the session)
+ * and, with a client CA, requires a client certificate and sets a verify
+ * function that checks it against the CAs in use, so a client without a
+ * good certificate fails the handshake. The priorities are min_version's
+ * (TLS 1.3 only, or 1.3 and 1.2) on both ports:
+ *   - OTLP/HTTP: dp_tls_server_mhd_options(), for libmicrohttpd, which does
+ *     the handshakes (its own MHD_OPTION_HTTPS_MEM_TRUST is not used: it
+ *     only asks for a certificate, checks nothing, and could not be
+ *     reloaded);
+ *   - OTLP/gRPC: dp_tls_server_session_new(), a session for a connection
+ *     that dagprof accepted itself, offering ALPN "h2"; the receiver's TLS
+ *     proxy (tls_proxy.h) does the handshake and hands the plaintext
+ *     HTTP/2 stream to the gRPC core.
  */
 #ifndef DP_RECEIVER_TLS_H
 #define DP_RECEIVER_TLS_H
@@ -40,8 +36,8 @@
 
 #include "dp_err.h"
 
-struct grpc_server_credentials;
 struct MHD_Connection;
+struct gnutls_session_int;
 struct MHD_OptionItem;
 
 enum dp_tls_version {
@@ -97,13 +93,16 @@ void dp_tls_server_destroy(dp_tls_server *t);
 /* --- the transports' adapters ---------------------------------------------------------- */
 
 /**
- * Server credentials for grpc_server_add_http2_port(): TLS with the
- * certificates in use at each new handshake, client certificates required
- * and verified when a client CA is configured. The caller releases them
- * (grpc_server_credentials_release) once the port is added; their fetcher
- * state belongs to `t`. NULL when out of memory.
+ * A GnuTLS server session (a gnutls_session_t) for the connected socket fd: non-blocking
+ * (gnutls_handshake and the record functions return GNUTLS_E_AGAIN), no
+ * SIGPIPE, the priorities of min_version, ALPN "h2" offered, the
+ * certificates in use at its handshake, a client certificate required and
+ * verified when a client CA is configured, no handshake timeout of its own.
+ * The session's pointer (gnutls_session_set_ptr) is `t`: leave it. The
+ * caller owns the session (gnutls_deinit) and fd. Returns 0 and *out, or a
+ * negative GnuTLS error.
  */
-struct grpc_server_credentials *dp_tls_server_grpc_credentials(dp_tls_server *t);
+int dp_tls_server_session_new(dp_tls_server *t, int fd, struct gnutls_session_int **out);
 
 /**
  * The libmicrohttpd options of an HTTPS daemon served with `t`, for

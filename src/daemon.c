@@ -314,27 +314,6 @@ static dp_ingest *make_ingest(dp_engine *engine, dp_export_pipeline *exporter,
     return dp_ingest_create(&io);
 }
 
-/*
- * The gRPC core's own listener (the TLS port) gave up accepting (gRPC 1.51
- * does so for good after accept4() fails, e.g. out of file descriptors):
- * said once at error, and both health checks fail from then on (the gRPC
- * probe cannot connect any more), so a supervisor restarts dagprof.
- */
-static void on_grpc_listener_failed(void *ctx, const char *reason)
-{
-    static atomic_bool said;
-    if (atomic_exchange(&said, true))
-        return;
-    /* the health state first: once the line is in the log, probes see it */
-    dp_health_endpoint_fail(ctx, "the OTLP/gRPC port stopped accepting connections (out of file "
-                                 "descriptors); restart dagprof");
-    dp_log_error("receiver",
-                 "the OTLP/gRPC port stopped accepting connections (%s) and the gRPC core does "
-                 "not resume it: restart dagprof; the health endpoint answers 503 from now on. "
-                 "Raise ulimit -n above the connections expected so it does not happen again",
-                 reason);
-}
-
 /* A limit for the log: its number, or "unlimited". */
 static const char *limit_text(uint64_t v, char *buf, size_t len)
 {
@@ -348,9 +327,11 @@ static const char *limit_text(uint64_t v, char *buf, size_t len)
  * The soft open-file limit raised to the hard limit (as the Go runtime does
  * for the Collector: connections, upstream export, storage files), then
  * server.max_connections for each receiver: as configured, or 0 for the
- * automatic value derived from the raised limit (conn_limit.h).
+ * automatic value derived from the raised limit (conn_limit.h), a third of
+ * it for the gRPC port with TLS. Returns the HTTP receiver's; the gRPC
+ * receiver's in *grpc_limit.
  */
-static unsigned connection_limit(const dp_config *cfg)
+static unsigned connection_limit(const dp_config *cfg, unsigned *grpc_limit)
 {
     uint64_t before, after;
     char a[24], b[24];
@@ -367,18 +348,22 @@ static unsigned connection_limit(const dp_config *cfg)
     bool automatic = n == 0;
     if (automatic)
         n = dp_max_connections_auto(soft);
-    const char *tls_note = cfg->server.tls.cert_file[0]
-                               ? "; with TLS the gRPC core accepts its own connections: OTLP/HTTP "
-                                 "only"
-                               : "";
-    if (automatic)
+    /* a TLS gRPC connection holds three descriptors: its socket and a pair to the core */
+    *grpc_limit = n;
+    if (automatic && cfg->server.tls.cert_file[0]) {
+        *grpc_limit = n / 3 > DP_CONN_AUTO_MIN ? n / 3 : DP_CONN_AUTO_MIN;
         dp_log_info("daemon",
                     "server.max_connections: %u per receiver (automatic: (open-file limit %s - %u) "
-                    "/ 2)%s",
-                    n, limit_text(soft, a, sizeof(a)), DP_CONN_RESERVED_FDS, tls_note);
+                    "/ 2), a third of it on the TLS gRPC port (%u: three descriptors a connection)",
+                    n, limit_text(soft, a, sizeof(a)), DP_CONN_RESERVED_FDS, *grpc_limit);
+    } else if (automatic)
+        dp_log_info("daemon",
+                    "server.max_connections: %u per receiver (automatic: (open-file limit %s - %u) "
+                    "/ 2)",
+                    n, limit_text(soft, a, sizeof(a)), DP_CONN_RESERVED_FDS);
     else
-        dp_log_info("daemon", "server.max_connections: %u per receiver (open-file limit %s)%s", n,
-                    limit_text(soft, a, sizeof(a)), tls_note);
+        dp_log_info("daemon", "server.max_connections: %u per receiver (open-file limit %s)", n,
+                    limit_text(soft, a, sizeof(a)));
     return n;
 }
 
@@ -411,7 +396,7 @@ int dp_daemon_run(const dp_config *cfg)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     uint64_t start_ms = dp_clock_monotonic_ms();
-    grpc.max_connections = http.max_connections = connection_limit(cfg);
+    http.max_connections = connection_limit(cfg, &grpc.max_connections);
 
     if (security_open(cfg, &security) != 0) {
         rc = DP_EXIT_USAGE; /* a bad file of the configuration */
@@ -425,7 +410,6 @@ int dp_daemon_run(const dp_config *cfg)
             goto out;
         }
     }
-    dp_grpc_log_on_listener_failure(on_grpc_listener_failed, health);
     /* always: without an endpoint or a status line it still feeds the OTLP self-metrics */
     char telemetry_err[300];
     if (dp_self_telemetry_start(&cfg->telemetry, &telemetry, telemetry_err,
@@ -627,7 +611,6 @@ out:
     dp_ingest_destroy(replay_ingest);
     dp_tls_server_destroy(security.tls);
     dp_auth_destroy(security.auth);
-    dp_grpc_log_on_listener_failure(NULL, NULL);
     dp_health_endpoint_destroy(health);
     dp_service_identity_free(&identity);
     if (exporter)

@@ -23,13 +23,13 @@ flow-control window shut. The daemon's resident memory comes from
               and the run taken before is reported
   fdlimit     the daemon at RLIMIT_NOFILE 64 and more idle connections than
               that: once they close, a normal export succeeds promptly
-  fdlimit_tls the same with TLS on the gRPC port, which the gRPC core accepts
-              on itself and gives up for good (gRPC 1.51): dagprof logs it at
-              error and the health endpoint answers 503 with the reason, so a
-              supervisor restarts it
+  fdlimit_tls the same with TLS on the gRPC port (dagprof accepts TLS
+              connections too, and does their handshakes itself)
   maxconn     server.max_connections 20: on each port the 21st and 22nd
               connections are closed at once and counted; once some of the
-              20 close, an export on a new connection succeeds
+              20 close, an export on a new connection succeeds; then the same
+              on the gRPC port with TLS, where connections still in their
+              handshake count too
   manyfds     the automatic limit with the open-file limit raised: 1100 idle
               connections (descriptors past FD_SETSIZE); the health endpoint
               and an export still answer
@@ -43,6 +43,7 @@ import http.client
 import json
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -274,9 +275,10 @@ def metric(daemon, name):
     return None
 
 
-def grpc_export(endpoint, body, timeout=10.0, compression=None):
-    """A normal client's export with python3-grpcio: None when OK, else the error."""
-    ch = grpc.insecure_channel(endpoint)
+def grpc_export(endpoint, body, timeout=10.0, compression=None, creds=None):
+    """A normal client's export with python3-grpcio (over TLS with creds): None when OK, else
+    the error."""
+    ch = grpc.secure_channel(endpoint, creds) if creds else grpc.insecure_channel(endpoint)
     try:
         ch.unary_unary(otlp_pb.TRACE_EXPORT)(body, timeout=timeout, compression=compression)
         return None
@@ -573,14 +575,32 @@ def scenario_shutdown(c, args):
             daemon.stop(timeout=30)
 
 
-def scenario_fdlimit(c, args):
+def self_signed(work):
+    """A P-256 certificate for 127.0.0.1 and its key in work: (crt path, key path)."""
+    key, crt = os.path.join(work, "server.key"), os.path.join(work, "server.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-keyout", key, "-out", crt,
+                    "-subj", "/CN=dagprof-test", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return crt, key
+
+
+def scenario_fdlimit(c, args, tls=False):
     """The daemon at RLIMIT_NOFILE 64 (soft and hard: dagprof raises the soft
     limit to the hard one) with server.max_connections well above it; 150 idle
     connections (more than it has descriptors) opened, then closed: a normal
-    export succeeds promptly."""
+    export succeeds promptly (with tls, over TLS: the idle connections are
+    then accepted by dagprof and wait in their handshake)."""
     pb = otlp_pb.load()
+    extra, creds, work = [], None, None
+    if tls:
+        work = tempfile.mkdtemp(prefix="dagprof-fdtls-")
+        crt, key = self_signed(work)
+        extra = ["--set", "server.tls.cert_file=" + crt, "--set", "server.tls.key_file=" + key]
+        with open(crt, "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
     daemon = Daemon(args.dagprof,
-                    extra_args=["--workers", "2", "--set", "server.max_connections=1000"],
+                    extra_args=["--workers", "2", "--set", "server.max_connections=1000"] + extra,
                     preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
                     ).start()
     socks = []
@@ -589,7 +609,7 @@ def scenario_fdlimit(c, args):
             line = next(l for l in f if l.startswith("Max open files"))
         c.eq(int(line.split()[3]), 64, "the daemon's soft limit on open files")
         tid, body = one_trace(pb, "before")
-        c.eq(grpc_export(daemon.endpoint, body), None, "an export before")
+        c.eq(grpc_export(daemon.endpoint, body, creds=creds), None, "an export before")
         for _ in range(150):
             s = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
             socks.append(s)
@@ -603,7 +623,7 @@ def scenario_fdlimit(c, args):
         err = "not tried"
         while time.monotonic() - started < 20:
             tid, body = one_trace(pb, "after")
-            err = grpc_export(daemon.endpoint, body, timeout=2)
+            err = grpc_export(daemon.endpoint, body, timeout=2, creds=creds)
             if err is None:
                 break
         took = time.monotonic() - started
@@ -618,66 +638,19 @@ def scenario_fdlimit(c, args):
                                'reason="fd_limit"')
         c.ok(refused and refused > 0, "connections closed for want of descriptors counted: %s" %
              refused)
+        status, _ = health_status(daemon)
+        c.eq(status, 200, "health after")
     finally:
         for s in socks:
             s.close()
         rc, _ = daemon.stop(timeout=30)
         c.eq(rc, 0, "exit status")
+        if work:
+            shutil.rmtree(work, True)
 
 
 def scenario_fdlimit_tls(c, args):
-    """TLS on the gRPC port at RLIMIT_NOFILE 64 (soft and hard); more idle
-    connections than that: the core's listener stops, and dagprof says so in
-    its log and on the health endpoint."""
-    work = tempfile.mkdtemp(prefix="dagprof-fdtls-")
-    key, crt = os.path.join(work, "server.key"), os.path.join(work, "server.crt")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-keyout", key, "-out", crt,
-                    "-subj", "/CN=dagprof-test", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
-    daemon = Daemon(args.dagprof, nofile=64,
-                    extra_args=["--workers", "2", "--set", "server.tls.cert_file=" + crt,
-                                "--set", "server.tls.key_file=" + key]).start()
-    socks = []
-    try:
-        with open(crt, "rb") as f:
-            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
-        pb = otlp_pb.load()
-        tid, body = one_trace(pb, "before")
-        ch = grpc.secure_channel(daemon.endpoint, creds)
-        try:
-            export = ch.unary_unary(
-                "/opentelemetry.proto.collector.trace.v1.TraceService/Export")
-            export(body, timeout=10)
-            c.ok(True, "an export over TLS before")
-        except grpc.RpcError as e:
-            c.ok(False, "an export over TLS before: %s" % e.code())
-        finally:
-            ch.close()
-        c.eq(health_status(daemon)[0], 200, "health before")
-        for _ in range(150):
-            socks.append(socket.create_connection(("127.0.0.1", daemon.port), timeout=5))
-        m = daemon.wait_for_log("port stopped accepting connections.*", timeout=20)
-        line = m.group(0) if m else ""
-        c.ok("restart dagprof" in line and "Too many open files" in line,
-             "logged at error, with the reason and what to do: %s" % line)
-        for s in socks:
-            s.close()
-        socks = []
-        # the health endpoint has descriptors again once the connections are closed
-        deadline = time.monotonic() + 20
-        status, doc = None, {}
-        while time.monotonic() < deadline:
-            status, doc = health_status(daemon)
-            if status is not None:
-                break
-        c.eq(status, 503, "health after the listener stopped")
-        c.ok("stopped accepting" in doc.get("reason", ""), "with the reason: %s" % doc)
-    finally:
-        for s in socks:
-            s.close()
-        rc, _ = daemon.stop(timeout=30)
-        c.eq(rc, 0, "exit status")
+    scenario_fdlimit(c, args, tls=True)
 
 
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -853,6 +826,65 @@ def scenario_maxconn(c, args):
             s.close()
         rc, _ = daemon.stop(timeout=30)
         c.eq(rc, 0, "exit status")
+    maxconn_tls(c, args, pb)
+
+
+def maxconn_tls(c, args, pb):
+    """server.max_connections 5 with TLS on the gRPC port: 5 TCP connections
+    that never start their handshake are held (they count from their
+    accept); the 6th and 7th are closed at once and counted, a TLS export
+    fails at once; once 2 of the 5 close, a TLS export succeeds."""
+    limit = 5
+    work = tempfile.mkdtemp(prefix="dagprof-maxconn-tls-")
+    crt, key = self_signed(work)
+    with open(crt, "rb") as f:
+        creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+    daemon = Daemon(args.dagprof, extra_args=[
+        "--workers", "2", "--set", "server.max_connections=%d" % limit,
+        "--set", "server.tls.cert_file=" + crt, "--set", "server.tls.key_file=" + key]).start()
+    held = []
+    try:
+        tid, body = one_trace(pb, "tls-first")
+        c.eq(grpc_export(daemon.endpoint, body, creds=creds), None, "TLS: an export first")
+        c.ok(wait_until(lambda: metric_value(daemon, "dagprof_receiver_grpc_refused_connections_total",
+                                             'reason="max_connections"') == 0.0, 5),
+             "TLS: nothing refused yet")
+        held = [socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
+                for _ in range(limit)]
+        # the first export's connection was closed by its client: the 5 held are all open;
+        # each new connection is refused once the acceptor has seen the 5
+        extra = []
+        for _ in range(2):
+            extra.append(socket.create_connection(("127.0.0.1", daemon.port), timeout=5))
+        check_closed_at_once(c, extra, "TLS: gRPC connections 6 and 7")
+        c.eq(metric_value(daemon, "dagprof_receiver_grpc_refused_connections_total",
+                          'reason="max_connections"'), 2.0, "TLS: the two refusals counted")
+        tid, body = one_trace(pb, "tls-at-limit")
+        started = time.monotonic()
+        err = grpc_export(daemon.endpoint, body, timeout=10, creds=creds)
+        took = time.monotonic() - started
+        c.ok(err is not None and took < 5,
+             "TLS: an export at the limit fails at once (%.2f s): %s" % (took, err))
+        for s in held[:2]:
+            s.close()
+        held = held[2:]
+        traces = []
+
+        def attempt():
+            traces.append(one_trace(pb, "tls-after"))
+            return grpc_export(daemon.endpoint, traces[-1][1], timeout=2, creds=creds)
+
+        err, took = retry_until(attempt, lambda e: e is None, 10)
+        print("TLS: an export succeeded %.2f s after 2 connections closed (%s)" % (took, err))
+        c.eq(err, None, "TLS: an export once 2 of the 5 closed")
+        if err is None:
+            c.ok(reported(daemon, traces[-1][0]), "TLS: its trace is reported")
+    finally:
+        for s in held:
+            s.close()
+        rc, _ = daemon.stop(timeout=30)
+        c.eq(rc, 0, "TLS: exit status")
+        shutil.rmtree(work, True)
 
 
 def health_status(daemon):

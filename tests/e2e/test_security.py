@@ -14,9 +14,11 @@ Python's http.client and ssl modules.
 
 tls: TLS on both receivers, configured with the nested YAML form
   (server: tls: cert_file: ...): clients trusting ca-1 are served, one
-  trusting ca-2 or speaking plaintext is not. Then with tls.min_version 1.3:
-  an HTTPS client limited to TLS 1.2 is refused, the gRPC receiver's
-  limitation is said in a warning.
+  trusting ca-2 or speaking plaintext is not; the gRPC port negotiates
+  ALPN h2, TLS 1.3, and TLS 1.2 with a client limited to it. Then with
+  tls.min_version 1.3: a client limited to TLS 1.2 is refused on both ports
+  (on the gRPC port offering ALPN h2, as a gRPC client would), gRPC over
+  TLS 1.3 is served, and no warning about the floor is logged.
 mtls: tls.client_ca_file = ca-1: a client with ca-1's client certificate is
   served on both receivers; one without a certificate, or with ca-2's, is
   refused, and none of its spans is counted or reported.
@@ -33,6 +35,12 @@ reload: cert, key and token files replaced by new ones, then SIGHUP: after
   logged and the certificates and tokens in use are kept.
 badconfig: a missing or mismatched file is an error at start naming the key
   and the file, with exit status 2.
+grpctls: dagprof's own TLS on the gRPC port under load and abuse: a trace of
+  about 6 MiB over TLS arrives whole (reported with all its spans); 200
+  exports at once from 20 channels all succeed; clients that stop in the
+  middle of their ClientHello, or connect and send nothing, are closed at
+  server.handshake_timeout (1 s here), not before, while a client that
+  connects meanwhile is served.
 """
 
 import argparse
@@ -46,6 +54,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -207,9 +216,33 @@ def peer_certificate(port, pki, ca, alpn=None):
         return "refused", str(e)
 
 
+def tls_probe(port, pki, max_version=None, alpn=("h2",)):
+    """(TLS version, ALPN protocol) a new TLS connection to port negotiates,
+    or ("refused", reason) when the handshake fails."""
+    ctx = client_context(pki, max_version=max_version)
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            with ctx.wrap_socket(s, server_hostname="127.0.0.1") as t:
+                return t.version(), t.selected_alpn_protocol()
+    except (ssl.SSLError, OSError) as e:
+        return "refused", str(e)
+
+
 def serial_and_cn(cert):
     subject = dict(item[0] for item in cert["subject"])
     return cert["serialNumber"], subject.get("commonName")
+
+
+def stop_and_collect(d, c):
+    """Stop the daemon (checking its exit code): the span counts of its reports by dag id."""
+    rc, reports = d.stop()
+    c.eq(rc, 0, "exit code after SIGTERM")
+    got = {}
+    for r in reports:
+        got.setdefault(r.get("dag_id"), []).append(r.get("span_count"))
+    return got
 
 
 def stop_and_check_reports(d, c, accepted, refused):
@@ -219,11 +252,7 @@ def stop_and_check_reports(d, c, accepted, refused):
     for dag in accepted:
         c.ok(d.wait_for_report(lambda r, x=dag: r.get("dag_id") == x, timeout=60),
              "run %s reported" % dag)
-    rc, reports = d.stop()
-    c.eq(rc, 0, "exit code after SIGTERM")
-    got = {}
-    for r in reports:
-        got.setdefault(r.get("dag_id"), []).append(r.get("span_count"))
+    got = stop_and_collect(d, c)
     for dag in accepted:
         c.eq(got.get(dag), [2], "run %s: reported once with its 2 spans" % dag)
     for dag in refused:
@@ -267,6 +296,9 @@ def scenario_tls(args, c, pki, work):
     ch.close()
     c.eq(peer_certificate(d.port, pki, "ca-1.crt", ["h2"]), ("03E9", "dagprof-1"),
          "the gRPC port's certificate")
+    c.eq(tls_probe(d.port, pki), ("TLSv1.3", "h2"), "the gRPC port: TLS 1.3 and ALPN h2")
+    c.eq(tls_probe(d.port, pki, max_version=ssl.TLSVersion.TLSv1_2), ("TLSv1.2", "h2"),
+         "the gRPC port with min_version 1.2: a TLS 1.2 client is served")
 
     body = os.path.join(work, "t.pb")
     with open(body, "wb") as f:
@@ -291,7 +323,7 @@ def scenario_tls(args, c, pki, work):
     conn.close()
     stop_and_check_reports(d, c, accepted, refused)
 
-    # min_version 1.3: a TLS 1.2 client is refused over HTTPS; gRPC says it cannot
+    # min_version 1.3: a TLS 1.2 client is refused on both ports
     d = Daemon(args.dagprof, extra_args=[
         "--set", "server.tls.cert_file=" + pki.path("server-1.crt"),
         "--set", "server.tls.key_file=" + pki.path("server-1.key"),
@@ -310,9 +342,16 @@ def scenario_tls(args, c, pki, work):
     status, _, _ = https_post(conn, "tls13")
     c.eq((status, conn.sock.version()), (200, "TLSv1.3"), "min_version 1.3: a TLS 1.3 client")
     conn.close()
-    c.ok(d.wait_for_log(r"warn .*min_version 1\.3 holds for OTLP/HTTP", timeout=5),
-         "the gRPC receiver's TLS 1.2 floor is said in a warning")
-    stop_and_check_reports(d, c, ["tls13"], ["never-tls12"])
+    got = tls_probe(d.port, pki, max_version=ssl.TLSVersion.TLSv1_2)
+    c.eq(got[0], "refused", "min_version 1.3: the gRPC port refuses a TLS 1.2 client (%s)"
+         % (got,))
+    c.eq(tls_probe(d.port, pki), ("TLSv1.3", "h2"), "min_version 1.3: the gRPC port, TLS 1.3")
+    ch = tls_channel(d.endpoint, pki)
+    c.eq(grpc_export(ch, "grpc-tls13")[0], grpc.StatusCode.OK, "min_version 1.3: gRPC export")
+    ch.close()
+    stop_and_check_reports(d, c, ["tls13", "grpc-tls13"], ["never-tls12"])
+    c.ok(not any("min_version" in l for l in d.stderr_lines if " warn " in l),
+         "no warning about min_version")
     return d
 
 
@@ -597,18 +636,145 @@ def scenario_badconfig(args, c, pki, work):
     return None
 
 
+def big_trace_request(dag, children, attr_bytes):
+    """A trace of a root carrying dag.id and `children` children, each with an
+    attribute of attr_bytes bytes (distinct per child, so a shuffled or
+    dropped piece would change the message)."""
+    _next[0] += 1
+    tid = bytes([0x6e, _next[0]]) + bytes(range(2, 16))
+    spans = [otlp_pb.simple_span(pb, tid, 1, 0, "run", [("dag.id", dag)], tag=0x44)]
+    for i in range(children):
+        filler = ("%03d" % i) * (attr_bytes // 3)
+        spans.append(otlp_pb.simple_span(pb, tid, 2 + i, 1, "node-%d" % i,
+                                         [("dag.node.id", "n%d" % i), ("filler", filler)],
+                                         tag=0x44))
+    return otlp_pb.trace_request(pb, spans, "security-test", "security-test")
+
+
+def client_hello():
+    """The first flight of a Python TLS client: its ClientHello record."""
+    out = ssl.MemoryBIO()
+    obj = ssl.create_default_context().wrap_bio(ssl.MemoryBIO(), out,
+                                                server_hostname="127.0.0.1")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def closed_at(sock, deadline):
+    """time.monotonic() when the server closes sock (EOF or reset), reading
+    and dropping what it sends; None when it is still open at deadline."""
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            if sock.recv(4096) == b"":
+                return time.monotonic()
+        except socket.timeout:
+            continue
+        except OSError:
+            return time.monotonic()
+    return None
+
+
+def scenario_grpctls(args, c, pki, work):
+    timeout_s = 1.0
+    d = Daemon(args.dagprof, extra_args=[
+        "--workers", "2",
+        "--set", "server.tls.cert_file=" + pki.path("server-1.crt"),
+        "--set", "server.tls.key_file=" + pki.path("server-1.key"),
+        "--set", "server.handshake_timeout=1s"]).start()
+    accepted = []
+
+    # the automatic connection limit: a third on the TLS gRPC port
+    m = d.wait_for_log(r"server\.max_connections: (\d+) per receiver \(automatic: \(open-file "
+                       r"limit (\d+) - 128\) / 2\), a third of it on the TLS gRPC port \((\d+):",
+                       timeout=5)
+    c.ok(m is not None, "the automatic limits are logged")
+    if m:
+        n, soft, grpc_n = (int(x) for x in m.groups())
+        c.eq((n, grpc_n), ((soft - 128) // 2, max(16, (soft - 128) // 2 // 3)),
+             "HTTP (soft - 128) / 2, TLS gRPC a third of it (soft limit %d)" % soft)
+
+    # a message of several MiB, in many TLS records and proxy buffers
+    req = big_trace_request("grpc-big", 200, 32 * 1024)
+    size = req.ByteSize()
+    c.ok(size > 6 * 1024 * 1024, "the big request is over 6 MiB (%d bytes)" % size)
+    ch = tls_channel(d.endpoint, pki)
+    try:
+        pb.trace_export(ch)(req, timeout=60)
+        c.ok(True, "a %d-byte trace over TLS: OK" % size)
+    except grpc.RpcError as e:
+        c.ok(False, "a %d-byte trace over TLS: %s %s" % (size, e.code(), e.details()))
+    ch.close()
+
+    # many calls at once over several TLS connections
+    channels = [tls_channel(d.endpoint, pki) for _ in range(20)]
+    futures = []
+    for i in range(200):
+        dag = "grpc-many-%d" % i
+        futures.append(pb.trace_export(channels[i % 20]).future(trace_request(dag), timeout=60))
+        accepted.append(dag)
+    codes = []
+    for f in futures:
+        try:
+            f.result()
+            codes.append(grpc.StatusCode.OK)
+        except grpc.RpcError as e:
+            codes.append(e.code())
+    c.eq(codes.count(grpc.StatusCode.OK), 200, "200 concurrent TLS exports: all OK (%s)"
+         % sorted(set(str(x) for x in codes)))
+    for ch in channels:
+        ch.close()
+
+    # clients that never finish their handshake: half a ClientHello, nothing at all
+    hello = client_hello()
+    c.ok(len(hello) > 100, "a ClientHello of %d bytes" % len(hello))
+    stalled, opened = [], []
+    partial = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    opened.append(time.monotonic())
+    partial.sendall(hello[:len(hello) // 2])
+    stalled.append(partial)
+    stalled.append(socket.create_connection(("127.0.0.1", d.port), timeout=5))
+    opened.append(time.monotonic())
+    ch = tls_channel(d.endpoint, pki)
+    c.eq(grpc_export(ch, "grpc-meanwhile")[0], grpc.StatusCode.OK,
+         "an export while two handshakes stall")
+    accepted.append("grpc-meanwhile")
+    ch.close()
+    deadline = time.monotonic() + 10
+    took = [closed_at(s, deadline) for s in stalled]
+    took = [None if t is None else round(t - o, 2) for t, o in zip(took, opened)]
+    for s in stalled:
+        s.close()
+    print("stalled handshakes closed after %s s (handshake_timeout %.1f s)" % (took, timeout_s))
+    c.ok(all(t is not None for t in took), "both stalled handshakes are closed (%s)" % took)
+    c.ok(all(t is not None and timeout_s - 0.3 <= t <= timeout_s + 1.5 for t in took),
+         "at handshake_timeout, not before (%s s)" % took)
+    got = stop_and_collect(d, c)
+    c.eq(got.get("grpc-big"), [201], "the big trace: reported once with its 201 spans")
+    c.eq([dag for dag in accepted if got.get(dag) != [2]], [],
+         "every other run reported once with its 2 spans")
+    totals = [l for l in d.stderr_lines if "totals:" in l]
+    want = "spans received %d, accepted %d" % (201 + 2 * len(accepted), 201 + 2 * len(accepted))
+    c.ok(totals and want in totals[-1], "totals (%s): %r" % (want, totals[-1:]))
+    return d
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--dagprof", required=True)
     ap.add_argument("--scenario", required=True,
-                    choices=["tls", "mtls", "auth", "reload", "badconfig"])
+                    choices=["tls", "mtls", "auth", "reload", "badconfig", "grpctls"])
     args = ap.parse_args()
     c = Checker("security_" + args.scenario)
     work = tempfile.mkdtemp(prefix="dagprof-security-")
     try:
         pki = Pki(work)
         run = {"tls": scenario_tls, "mtls": scenario_mtls, "auth": scenario_auth,
-               "reload": scenario_reload, "badconfig": scenario_badconfig}[args.scenario]
+               "reload": scenario_reload, "badconfig": scenario_badconfig,
+               "grpctls": scenario_grpctls}[args.scenario]
         d = run(args, c, pki, work)
         if c.failures and d:
             print(d.stderr_tail())

@@ -13,12 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "receiver_tls.h"
@@ -209,11 +209,15 @@ static void test_adapters(void **state)
     dp_tls_server *t = NULL;
     dp_tls_options o = options("a.crt", "a.key", "ca1.crt");
     assert_int_equal(dp_tls_server_create(&o, &t, err, sizeof(err)), DP_OK);
-    grpc_init();
-    grpc_server_credentials *creds = dp_tls_server_grpc_credentials(t);
-    assert_non_null(creds);
-    grpc_server_credentials_release(creds);
-    grpc_shutdown();
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    gnutls_session_t s = NULL;
+    assert_int_equal(dp_tls_server_session_new(t, sv[0], &s), 0);
+    assert_ptr_equal(gnutls_session_get_ptr(s), t);
+    assert_int_equal(gnutls_transport_get_int(s), sv[0]);
+    gnutls_deinit(s);
+    close(sv[0]);
+    close(sv[1]);
 
     struct MHD_OptionItem items[4];
     assert_int_equal(dp_tls_server_mhd_options(t, items, 2), -1);
