@@ -12,12 +12,16 @@
  * timeouts, each in deadline order as every entry's delay is the same: the
  * handshakes (handshake_timeout_ms), and the connections whose core end
  * has closed and whose last bytes and close_notify are still going to a
- * client that does not read them (CLOSE_GRACE_MS). A closed connection's
- * memory is freed after the batch of events, which may still name it.
+ * client that does not read them (CLOSE_GRACE_MS). A step ends after
+ * STEP_ROUNDS rounds that moved bytes, so that one busy connection does not
+ * hold up the others; it then goes on a ready list, run again after the
+ * next (non-waiting) batch of events. A closed connection's memory is
+ * freed after the batch and the ready list, which may still name it.
  */
 #include "tls_proxy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -37,7 +41,8 @@
 #define BUF_SIZE (64u * 1024) /* per direction and connection */
 #define CLOSE_GRACE_MS 5000u  /* the core closed: the client has this long to take the rest */
 #define MAX_EVENTS 64
-#define STEP_ROUNDS 64 /* rounds of one step before other connections get a turn */
+#define STEP_ROUNDS 64  /* rounds of one step before other connections get a turn */
+#define MAX_WARNINGS 16 /* warning alerts taken during one handshake step */
 
 typedef struct pbuf {
     char *data;
@@ -64,7 +69,8 @@ struct conn {
     timer_list *tlist;          /* which, NULL: none */
     struct conn *aprev, *anext; /* every connection of the thread */
     struct conn *dead_next;     /* closed, to be freed after the batch */
-    bool dead;
+    struct conn *ready_next;    /* in the thread's ready list */
+    bool dead, ready;
     pbuf up;         /* client to core */
     pbuf down;       /* core to client */
     bool client_eof; /* nothing more comes from the client */
@@ -84,6 +90,7 @@ struct proxy_thread {
     timer_list handshakes, closing;
     conn *all;
     conn *dead;
+    conn *ready; /* stopped for others' turn while they could still move: run again at once */
 };
 
 struct dp_tls_proxy {
@@ -225,7 +232,7 @@ static bool open_pair(conn *c)
 static bool handshake(conn *c)
 {
     dp_tls_proxy *p = c->th->p;
-    for (int i = 0; i < STEP_ROUNDS; i++) {
+    for (int warnings = 0;; warnings++) {
         int g = gnutls_handshake(c->s);
         if (g == GNUTLS_E_SUCCESS) {
             timer_remove(c);
@@ -236,14 +243,13 @@ static bool handshake(conn *c)
         }
         if (g == GNUTLS_E_AGAIN)
             return true;
-        if (g == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal(g))
+        if ((g == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal(g)) && warnings < MAX_WARNINGS)
             continue; /* a warning alert: go on */
         atomic_fetch_add(&p->failed, 1);
         dp_log_debug(COMPONENT, "a TLS handshake on the gRPC port failed: %s", gnutls_strerror(g));
         conn_close(c);
         return false;
     }
-    return true;
 }
 
 /* Bytes both ways until nothing moves; the ends passed on; closed when both are done. */
@@ -328,6 +334,13 @@ static void pump(conn *c)
         if (!moved)
             return;
     }
+    /* still moving: the others get their turn, then this one goes on (no edge will come for
+     * what is already in the sockets) */
+    if (!c->ready) {
+        c->ready = true;
+        c->ready_next = c->th->ready;
+        c->th->ready = c;
+    }
 }
 
 static void step(conn *c)
@@ -355,6 +368,9 @@ static void conn_new(proxy_thread *th, int fd)
     if (th->all)
         th->all->aprev = c;
     th->all = c;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && !(flags & O_NONBLOCK))
+        fcntl(fd, F_SETFL, flags | O_NONBLOCK); /* a step never waits on one connection */
     int g = dp_tls_server_session_new(p->opt.tls, fd, &c->s);
     if (g < 0) {
         dp_log_warn(COMPONENT, "cannot start a TLS session: %s", gnutls_strerror(g));
@@ -416,8 +432,7 @@ static void *thread_main(void *arg)
     struct epoll_event evs[MAX_EVENTS];
     while (!atomic_load(&th->p->stop)) {
         int timeout = expire(th);
-        free_dead(th);
-        int n = epoll_wait(th->ep, evs, MAX_EVENTS, timeout);
+        int n = epoll_wait(th->ep, evs, MAX_EVENTS, th->ready ? 0 : timeout);
         for (int i = 0; i < n; i++) {
             conn *c = evs[i].data.ptr;
             if (!c)
@@ -425,6 +440,16 @@ static void *thread_main(void *arg)
             else if (!c->dead)
                 step(c);
         }
+        conn *ready = th->ready;
+        th->ready = NULL;
+        while (ready) {
+            conn *c = ready;
+            ready = c->ready_next;
+            c->ready = false;
+            if (!c->dead)
+                step(c);
+        }
+        /* the closed ones, on the ready list of this round or not, are named nowhere now */
         free_dead(th);
     }
     return NULL;

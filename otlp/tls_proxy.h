@@ -55,8 +55,8 @@ DP_MUST_CHECK int dp_tls_proxy_start(const dp_tls_proxy_options *o, dp_tls_proxy
                                      size_t errlen);
 
 /**
- * Take fd, a TCP connection just accepted (the proxy closes it when done).
- * Never blocks on the network. Returns 0, or -1 when out of memory (fd is
+ * Take fd, a TCP connection just accepted (the proxy makes it non-blocking,
+ * and closes it when done). Never blocks on the network. Returns 0, or -1 when out of memory (fd is
  * closed then).
  */
 int dp_tls_proxy_add(dp_tls_proxy *p, int fd);
