@@ -1040,8 +1040,7 @@ void dp_receiver_shutdown(dp_receiver *r)
         /* the core has closed its ends: the proxy sends the last answers on and closes */
         for (int i = 0; i < 1000 && dp_tls_proxy_open(r->proxy) > 0; i++)
             nanosleep(&(struct timespec){0, 1000000}, NULL);
-        dp_tls_proxy_destroy(r->proxy);
-        r->proxy = NULL;
+        dp_tls_proxy_stop(r->proxy); /* freed with the receiver: its counts are still read */
     }
     for (unsigned i = 0; r->workers && i < r->worker_count; i++) {
         worker *w = &r->workers[i];
@@ -1080,6 +1079,7 @@ void dp_receiver_destroy(dp_receiver *r)
     if (r->reserve_fd >= 0)
         close(r->reserve_fd);
     dp_conn_table_free(&r->conns);
+    dp_tls_proxy_destroy(r->proxy);
     pthread_mutex_destroy(&r->core_lock);
     if (r->insecure)
         grpc_server_credentials_release(r->insecure);
@@ -1114,4 +1114,13 @@ void dp_receiver_get_stats(dp_receiver *r, dp_receiver_stats *o)
     o->calls_in_flight = atomic_load(&r->in_flight);
     o->connections_refused_fd_limit = atomic_load(&r->refused_fd_limit);
     o->connections_refused_max_connections = atomic_load(&r->refused_max_conn);
+    /* read by the telemetry thread while the receiver runs: the proxy lives as long */
+    if (r->proxy) {
+        dp_tls_proxy_stats ps;
+        dp_tls_proxy_get_stats(r->proxy, &ps);
+        o->tls = true;
+        o->tls_connections = ps.open;
+        o->tls_handshake_failed = ps.handshakes_failed;
+        o->tls_handshake_timeout = ps.handshakes_timeout;
+    }
 }

@@ -99,6 +99,7 @@ struct dp_tls_proxy {
     unsigned thread_count;
     atomic_uint next;
     atomic_bool stop;
+    bool stopped; /* dp_tls_proxy_stop() done */
     _Atomic uint64_t open, done, failed, timeouts;
     _Atomic uint64_t last_fd_log_ms;
 };
@@ -538,10 +539,11 @@ void dp_tls_proxy_get_stats(dp_tls_proxy *p, dp_tls_proxy_stats *o)
     o->handshakes_timeout = atomic_load(&p->timeouts);
 }
 
-void dp_tls_proxy_destroy(dp_tls_proxy *p)
+void dp_tls_proxy_stop(dp_tls_proxy *p)
 {
-    if (!p)
+    if (!p || p->stopped)
         return;
+    p->stopped = true;
     atomic_store(&p->stop, true);
     for (unsigned i = 0; i < p->thread_count; i++) {
         proxy_thread *th = &p->threads[i];
@@ -554,11 +556,25 @@ void dp_tls_proxy_destroy(dp_tls_proxy *p)
         proxy_thread *th = &p->threads[i];
         if (th->started)
             pthread_join(th->thread, NULL);
+        th->started = false;
         while (th->all)
             conn_close(th->all);
         free_dead(th);
-        for (size_t k = 0; k < th->queued; k++)
+        for (size_t k = 0; k < th->queued; k++) {
             close(th->queue[k]);
+            atomic_fetch_sub(&p->open, 1);
+        }
+        th->queued = 0;
+    }
+}
+
+void dp_tls_proxy_destroy(dp_tls_proxy *p)
+{
+    if (!p)
+        return;
+    dp_tls_proxy_stop(p);
+    for (unsigned i = 0; i < p->thread_count; i++) {
+        proxy_thread *th = &p->threads[i];
         free(th->queue);
         if (th->ep >= 0)
             close(th->ep);

@@ -66,7 +66,14 @@ uint64_t dp_tls_proxy_open(dp_tls_proxy *p);
 
 void dp_tls_proxy_get_stats(dp_tls_proxy *p, dp_tls_proxy_stats *out);
 
-/** Stop the threads and close every connection still open. Tolerates NULL. */
+/**
+ * Stop the threads and close every connection still open; the counts can
+ * still be read. Idempotent; tolerates NULL. Not while dp_tls_proxy_add()
+ * may be called.
+ */
+void dp_tls_proxy_stop(dp_tls_proxy *p);
+
+/** Stop if needed and free everything. Tolerates NULL. */
 void dp_tls_proxy_destroy(dp_tls_proxy *p);
 
 #endif

@@ -165,12 +165,27 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
         dp_telemetry_add(t, (double)g.calls_in_flight, NULL);
         dp_telemetry_family_add(t, "dagprof_receiver_grpc_refused_connections",
                                 DP_TELEMETRY_COUNTER, "{connection}",
-                                "Plaintext gRPC connections accepted and closed at once, by "
+                                "gRPC connections accepted and closed at once, by "
                                 "reason: the process was out of file descriptors (fd_limit), or "
                                 "server.max_connections were open (max_connections).");
         dp_telemetry_add(t, (double)g.connections_refused_fd_limit, "reason", "fd_limit", NULL);
         dp_telemetry_add(t, (double)g.connections_refused_max_connections, "reason",
                          "max_connections", NULL);
+        if (g.tls) {
+            dp_telemetry_family_add(t, "dagprof_receiver_grpc_tls_connections", DP_TELEMETRY_GAUGE,
+                                    "{connection}",
+                                    "TLS gRPC connections open now, those in their handshake "
+                                    "included (what server.max_connections counts).");
+            dp_telemetry_add(t, (double)g.tls_connections, NULL);
+            dp_telemetry_family_add(
+                t, "dagprof_receiver_grpc_tls_failed_handshakes", DP_TELEMETRY_COUNTER,
+                "{connection}",
+                "TLS gRPC connections closed in their handshake, by reason: refused by TLS "
+                "(failed: version, certificate, not TLS, or the client went away) or not done "
+                "within server.handshake_timeout (timeout).");
+            dp_telemetry_add(t, (double)g.tls_handshake_failed, "reason", "failed", NULL);
+            dp_telemetry_add(t, (double)g.tls_handshake_timeout, "reason", "timeout", NULL);
+        }
     }
     per_transport(t, running, "dagprof_receiver_busy_seconds", "s",
                   "Time the transport's threads spent decoding and storing requests, all threads "

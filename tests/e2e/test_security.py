@@ -39,8 +39,9 @@ grpctls: dagprof's own TLS on the gRPC port under load and abuse: a trace of
   about 6 MiB over TLS arrives whole (reported with all its spans); 200
   exports at once from 20 channels all succeed; clients that stop in the
   middle of their ClientHello, or connect and send nothing, are closed at
-  server.handshake_timeout (1 s here), not before, while a client that
-  connects meanwhile is served.
+  server.handshake_timeout (1 s here), not before, and counted, while a
+  client that connects meanwhile is served; once every client has closed,
+  no TLS connection is left open.
 """
 
 import argparse
@@ -398,6 +399,9 @@ def scenario_mtls(args, c, pki, work):
             c.ok(status != 200, "http.client without a certificate is refused (%s)" % status)
             refused.append(dag)
         conn.close()
+    # the gRPC clients refused above failed their handshakes (grpcio may have tried more than once)
+    failed = metric(d, 'dagprof_receiver_grpc_tls_failed_handshakes_total{reason="failed"}')
+    c.ok(failed is not None and failed >= 2, "gRPC handshakes refused, counted: %s" % failed)
     stop_and_check_reports(d, c, accepted, refused)
     return d
 
@@ -651,6 +655,15 @@ def big_trace_request(dag, children, attr_bytes):
     return otlp_pb.trace_request(pb, spans, "security-test", "security-test")
 
 
+def metric(d, sample):
+    """The value of `sample` (name{labels} as /metrics writes it) on the daemon's /metrics."""
+    status, _, body = d.scrape()
+    for line in body.splitlines() if status == 200 else []:
+        if line.startswith(sample + " "):
+            return float(line.split()[1])
+    return None
+
+
 def client_hello():
     """The first flight of a Python TLS client: its ClientHello record."""
     out = ssl.MemoryBIO()
@@ -752,6 +765,16 @@ def scenario_grpctls(args, c, pki, work):
     c.ok(all(t is not None for t in took), "both stalled handshakes are closed (%s)" % took)
     c.ok(all(t is not None and timeout_s - 0.3 <= t <= timeout_s + 1.5 for t in took),
          "at handshake_timeout, not before (%s s)" % took)
+    c.eq(metric(d, 'dagprof_receiver_grpc_tls_failed_handshakes_total{reason="timeout"}'), 2.0,
+         "the two cut handshakes counted")
+    c.eq(metric(d, 'dagprof_receiver_grpc_tls_failed_handshakes_total{reason="failed"}'), 0.0,
+         "no handshake failed otherwise")
+    # every client closed: the connections go (the gauge polled with a bound)
+    deadline = time.monotonic() + 10
+    while (metric(d, "dagprof_receiver_grpc_tls_connections") != 0.0
+           and time.monotonic() < deadline):
+        time.sleep(0.05)  # polling a gauge with a deadline
+    c.eq(metric(d, "dagprof_receiver_grpc_tls_connections"), 0.0, "no TLS connection left open")
     got = stop_and_collect(d, c)
     c.eq(got.get("grpc-big"), [201], "the big trace: reported once with its 201 spans")
     c.eq([dag for dag in accepted if got.get(dag) != [2]], [],
