@@ -193,6 +193,23 @@ static size_t room(pbuf *b)
     return BUF_SIZE - b->end;
 }
 
+/* A buffer is only held while it has bytes or is being read into: idle connections hold none. */
+static bool buffer_take(pbuf *b)
+{
+    if (!b->data)
+        b->data = malloc(BUF_SIZE);
+    return b->data != NULL;
+}
+
+static void buffer_drop_if_empty(pbuf *b)
+{
+    if (b->data && b->start == b->end) {
+        free(b->data);
+        b->data = NULL;
+        b->start = b->end = 0;
+    }
+}
+
 /* Not out of descriptors often: said at most every 10 s. */
 static void log_no_pair(dp_tls_proxy *p, int err)
 {
@@ -214,10 +231,8 @@ static bool open_pair(conn *c)
         log_no_pair(p, errno);
         return false;
     }
-    c->up.data = malloc(BUF_SIZE);
-    c->down.data = malloc(BUF_SIZE);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
-    if (!c->up.data || !c->down.data || epoll_ctl(c->th->ep, EPOLL_CTL_ADD, sv[0], &ev) != 0) {
+    if (epoll_ctl(c->th->ep, EPOLL_CTL_ADD, sv[0], &ev) != 0) {
         close(sv[0]);
         close(sv[1]);
         return false;
@@ -258,6 +273,11 @@ static void pump(conn *c)
 {
     for (int round = 0; round < STEP_ROUNDS; round++) {
         bool moved = false;
+        if ((!c->client_eof && !buffer_take(&c->up)) || (!c->core_eof && !buffer_take(&c->down))) {
+            dp_log_warn(COMPONENT, "out of memory: a TLS gRPC connection is closed");
+            conn_close(c);
+            return;
+        }
         /* client to core */
         if (!c->client_eof && room(&c->up) > 0) {
             ssize_t n = gnutls_record_recv(c->s, c->up.data + c->up.end, BUF_SIZE - c->up.end);
@@ -332,8 +352,11 @@ static void pump(conn *c)
             conn_close(c);
             return;
         }
-        if (!moved)
+        if (!moved) {
+            buffer_drop_if_empty(&c->up);
+            buffer_drop_if_empty(&c->down);
             return;
+        }
     }
     /* still moving: the others get their turn, then this one goes on (no edge will come for
      * what is already in the sockets) */

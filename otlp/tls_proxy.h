@@ -8,8 +8,9 @@
  *
  * A few threads (no thread per connection), each with its own epoll set;
  * new connections go to them in turn. Per connection and direction one
- * bounded buffer: a side is not read while the buffer towards the other is
- * full, so a slow reader holds back its writer instead of memory growing.
+ * bounded buffer (BUF_SIZE, held only while bytes pass through it): a side
+ * is not read while the buffer towards the other is full, so a slow reader
+ * holds back its writer instead of memory growing.
  * The end of one side's stream (TLS close_notify or TCP EOF from the
  * client; the core closing its end) is passed on to the other once what is
  * buffered is written (shutdown of the socket pair's write side, or a TLS
