@@ -21,6 +21,10 @@ flow-control window shut. The daemon's resident memory comes from
   shutdown    one half-sent message, then SIGTERM: the daemon exits within
               server.shutdown_timeout + margin, logs the calls it cancelled,
               and the run taken before is reported
+  shutdown_tls the same with TLS on the gRPC port, the half-sent call over
+              TLS: what the core sends as it cancels the call (through
+              dagprof's TLS proxy) reaches the client before the connection
+              closes
   fdlimit     the daemon at RLIMIT_NOFILE 64 and more idle connections than
               that: once they close, a normal export succeeds promptly
   fdlimit_tls the same with TLS on the gRPC port (dagprof accepts TLS
@@ -585,6 +589,94 @@ def self_signed(work):
     return crt, key
 
 
+def scenario_shutdown_tls(c, args):
+    """scenario_shutdown over TLS, with one thread: the client's TLS socket is
+    written and read in turn (the h2 state machine answers the server's
+    SETTINGS and PINGs as frames come)."""
+    import ssl  # noqa: E402  (only here)
+    pb = otlp_pb.load()
+    work = tempfile.mkdtemp(prefix="dagprof-shutdown-tls-")
+    crt, key = self_signed(work)
+    with open(crt, "rb") as f:
+        creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+    daemon = Daemon(args.dagprof, idle_timeout="1h", extra_args=[
+        "--set", "server.shutdown_timeout=2s", "--set", "server.tls.cert_file=" + crt,
+        "--set", "server.tls.key_file=" + key]).start()
+    sock = None
+    try:
+        tid, body = one_trace(pb, "acked-tls", spans=3)
+        c.eq(grpc_export(daemon.endpoint, body, creds=creds), None, "a trace acknowledged first")
+        ctx = ssl.create_default_context(cafile=crt)
+        ctx.set_alpn_protocols(["h2"])
+        sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", daemon.port), timeout=10),
+                               server_hostname="127.0.0.1")
+        c.eq(sock.selected_alpn_protocol(), "h2", "ALPN h2")
+        conn = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        conn.initiate_connection()
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "POST"), (":scheme", "https"),
+                                (":path", otlp_pb.TRACE_EXPORT),
+                                (":authority", "127.0.0.1:%d" % daemon.port),
+                                ("content-type", "application/grpc"), ("te", "trailers")])
+        conn.send_data(sid, grpc_frame(b"z" * 1000)[:500])
+        sock.sendall(conn.data_to_send())
+        c.ok(wait_until(lambda: metric_value(daemon, "dagprof_receiver_grpc_calls_in_flight") == 1,
+                        10), "the half-sent call is in flight")
+        daemon.proc.send_signal(15)
+        # read until the connection closes, answering as h2 does until the server's GOAWAY
+        # (h2 takes no frame after it); what ended the stream, from the raw frames
+        ended, goaway, raw = None, False, b""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            raw += data
+            if not goaway:
+                try:
+                    for ev in conn.receive_data(data):
+                        goaway = goaway or isinstance(ev, h2.events.ConnectionTerminated)
+                except h2.exceptions.ProtocolError:
+                    goaway = True
+                out = conn.data_to_send()
+                if out:
+                    try:
+                        sock.sendall(out)
+                    except OSError:
+                        break
+        # frames: 3-byte length, type, flags, stream id; after the 9-byte-headed server frames
+        pos = 0
+        while pos + 9 <= len(raw):
+            length = int.from_bytes(raw[pos:pos + 3], "big")
+            ftype, flags = raw[pos + 3], raw[pos + 4]
+            stream = int.from_bytes(raw[pos + 5:pos + 9], "big") & 0x7FFFFFFF
+            if stream == sid and ftype == 3:  # RST_STREAM
+                ended = ended or "RST_STREAM %d" % int.from_bytes(raw[pos + 9:pos + 13], "big")
+            elif stream == sid and ftype == 1 and flags & 1:  # HEADERS with END_STREAM
+                ended = ended or "trailers"
+            pos += 9 + length
+        print("the half-sent TLS call ended with: %s" % ended)
+        c.ok(ended is not None, "the cancelled call's end reached the client over TLS (%s)" % ended)
+        rc, reports = daemon.stop(timeout=30)
+        c.eq(rc, 0, "exit status")
+        c.ok(any(r.get("trace_id") == tid and r.get("span_count") == 3 for r in reports),
+             "the acknowledged trace is reported whole")
+        c.ok(any("1 call(s) still open after server.shutdown_timeout" in l
+                 for l in daemon.stderr_lines), "the cancelled call is logged")
+    finally:
+        if sock:
+            sock.close()
+        if daemon.proc.poll() is None:
+            daemon.stop(timeout=30)
+        shutil.rmtree(work, True)
+
+
 def scenario_fdlimit(c, args, tls=False):
     """The daemon at RLIMIT_NOFILE 64 (soft and hard: dagprof raises the soft
     limit to the hard one) with server.max_connections well above it; 150 idle
@@ -960,6 +1052,7 @@ SCENARIOS = {
     "shutdown": scenario_shutdown,
     "fdlimit": scenario_fdlimit,
     "fdlimit_tls": scenario_fdlimit_tls,
+    "shutdown_tls": scenario_shutdown_tls,
     "maxconn": scenario_maxconn,
     "manyfds": scenario_manyfds,
 }
