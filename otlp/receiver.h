@@ -68,7 +68,7 @@ typedef struct dp_receiver_options {
     unsigned max_connection_idle_ms; /* a connection without calls this long gets GOAWAY */
     unsigned max_connection_age_ms;  /* a connection this old gets GOAWAY */
     unsigned max_connection_age_grace_ms; /* then its calls have this long to finish */
-    unsigned handshake_timeout_ms;        /* TLS handshake, then HTTP/2 setup; not 0 */
+    unsigned handshake_timeout_ms;        /* TLS handshake and HTTP/2 preface; not 0 */
     /* Connections open at once on each receiver's port; more are closed at once. 0: no limit
      * here (the daemon puts the automatic value, conn_limit.h). */
     unsigned max_connections;

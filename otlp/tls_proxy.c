@@ -10,7 +10,10 @@
  * waits on a call that returned EAGAIN, so the next edge wakes it. New
  * connections come through a queue and an eventfd. Two lists give the
  * timeouts, each in deadline order as every entry's delay is the same: the
- * handshakes (handshake_timeout_ms), and the connections whose core end
+ * setups (handshake_timeout_ms from the accept to the end of the TLS
+ * handshake and the first H2_SETUP_BYTES from the client: the HTTP/2
+ * preface and its SETTINGS frame's header, which the core, given the
+ * connection from a descriptor, does not time itself), and the connections whose core end
  * has closed and whose last bytes and close_notify are still going to a
  * client that does not read them (CLOSE_GRACE_MS). A step ends after
  * STEP_ROUNDS rounds that moved bytes, so that one busy connection does not
@@ -41,7 +44,9 @@
 #define BUF_SIZE (64u * 1024) /* per direction and connection */
 #define CLOSE_GRACE_MS 5000u  /* the core closed: the client has this long to take the rest */
 #define MAX_EVENTS 64
-#define STEP_ROUNDS 64  /* rounds of one step before other connections get a turn */
+#define STEP_ROUNDS 64 /* rounds of one step before other connections get a turn */
+/* the HTTP/2 client preface and its SETTINGS frame's header: a connection has set up by then */
+#define H2_SETUP_BYTES (24 + 9)
 #define MAX_WARNINGS 16 /* warning alerts taken during one handshake step */
 
 typedef struct pbuf {
@@ -71,12 +76,13 @@ struct conn {
     struct conn *dead_next;     /* closed, to be freed after the batch */
     struct conn *ready_next;    /* in the thread's ready list */
     bool dead, ready;
-    pbuf up;         /* client to core */
-    pbuf down;       /* core to client */
-    bool client_eof; /* nothing more comes from the client */
-    bool core_shut;  /* the core was told (shutdown of the pair's write side) */
-    bool core_eof;   /* nothing more comes from the core */
-    bool send_again; /* gnutls_record_send returned EAGAIN: call it again with NULL, 0 */
+    pbuf up;            /* client to core */
+    pbuf down;          /* core to client */
+    bool client_eof;    /* nothing more comes from the client */
+    bool core_shut;     /* the core was told (shutdown of the pair's write side) */
+    bool core_eof;      /* nothing more comes from the core */
+    bool send_again;    /* gnutls_record_send returned EAGAIN: call it again with NULL, 0 */
+    size_t setup_bytes; /* from the client, counted up to H2_SETUP_BYTES */
 };
 
 struct proxy_thread {
@@ -251,7 +257,7 @@ static bool handshake(conn *c)
     for (int warnings = 0;; warnings++) {
         int g = gnutls_handshake(c->s);
         if (g == GNUTLS_E_SUCCESS) {
-            timer_remove(c);
+            /* the handshake's deadline runs on until the HTTP/2 preface is in (pump) */
             if (open_pair(c))
                 return true;
             conn_close(c);
@@ -283,6 +289,11 @@ static void pump(conn *c)
             ssize_t n = gnutls_record_recv(c->s, c->up.data + c->up.end, BUF_SIZE - c->up.end);
             if (n > 0) {
                 c->up.end += (size_t)n;
+                if (c->setup_bytes < H2_SETUP_BYTES) {
+                    c->setup_bytes += (size_t)n;
+                    if (c->setup_bytes >= H2_SETUP_BYTES && c->tlist == &c->th->handshakes)
+                        timer_remove(c); /* set up: no handshake deadline any more */
+                }
                 moved = true;
             } else if (n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION) {
                 c->client_eof = true; /* close_notify, or TCP EOF without it */

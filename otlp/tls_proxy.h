@@ -16,8 +16,10 @@
  * buffered is written (shutdown of the socket pair's write side, or a TLS
  * close_notify and shutdown of the TCP write side); the connection is
  * closed when both directions have ended, or at once on an error. A
- * handshake that is not done within handshake_timeout_ms closes the
- * connection.
+ * connection that has not finished its TLS handshake and sent the HTTP/2
+ * client preface and the start of its SETTINGS frame within
+ * handshake_timeout_ms of its accept is closed (counted as a handshake
+ * timeout).
  */
 #ifndef DP_TLS_PROXY_H
 #define DP_TLS_PROXY_H

@@ -38,7 +38,8 @@ badconfig: a missing or mismatched file is an error at start naming the key
 grpctls: dagprof's own TLS on the gRPC port under load and abuse: a trace of
   about 6 MiB over TLS arrives whole (reported with all its spans); 200
   exports at once from 20 channels all succeed; clients that stop in the
-  middle of their ClientHello, or connect and send nothing, are closed at
+  middle of their ClientHello, connect and send nothing, or finish the TLS
+  handshake and send no HTTP/2 preface, are closed at
   server.handshake_timeout (1 s here), not before, and counted, while a
   client that connects meanwhile is served; once every client has closed,
   no TLS connection is left open.
@@ -751,9 +752,15 @@ def scenario_grpctls(args, c, pki, work):
     stalled.append(partial)
     stalled.append(socket.create_connection(("127.0.0.1", d.port), timeout=5))
     opened.append(time.monotonic())
+    # and one that finishes its TLS handshake but never sends the HTTP/2 preface
+    ctx = client_context(pki)
+    ctx.set_alpn_protocols(["h2"])
+    tcp = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+    opened.append(time.monotonic())
+    stalled.append(ctx.wrap_socket(tcp, server_hostname="127.0.0.1"))
     ch = tls_channel(d.endpoint, pki)
     c.eq(grpc_export(ch, "grpc-meanwhile")[0], grpc.StatusCode.OK,
-         "an export while two handshakes stall")
+         "an export while three connections stall")
     accepted.append("grpc-meanwhile")
     ch.close()
     deadline = time.monotonic() + 10
@@ -761,12 +768,12 @@ def scenario_grpctls(args, c, pki, work):
     took = [None if t is None else round(t - o, 2) for t, o in zip(took, opened)]
     for s in stalled:
         s.close()
-    print("stalled handshakes closed after %s s (handshake_timeout %.1f s)" % (took, timeout_s))
-    c.ok(all(t is not None for t in took), "both stalled handshakes are closed (%s)" % took)
+    print("stalled connections closed after %s s (handshake_timeout %.1f s)" % (took, timeout_s))
+    c.ok(all(t is not None for t in took), "the three stalled connections are closed (%s)" % took)
     c.ok(all(t is not None and timeout_s - 0.3 <= t <= timeout_s + 1.5 for t in took),
          "at handshake_timeout, not before (%s s)" % took)
-    c.eq(metric(d, 'dagprof_receiver_grpc_tls_failed_handshakes_total{reason="timeout"}'), 2.0,
-         "the two cut handshakes counted")
+    c.eq(metric(d, 'dagprof_receiver_grpc_tls_failed_handshakes_total{reason="timeout"}'), 3.0,
+         "the three cut counted")
     c.eq(metric(d, 'dagprof_receiver_grpc_tls_failed_handshakes_total{reason="failed"}'), 0.0,
          "no handshake failed otherwise")
     # every client closed: the connections go (the gauge polled with a bound)

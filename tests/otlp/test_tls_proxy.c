@@ -364,6 +364,48 @@ static void test_handshake_timeout(void **state)
     stop(&f);
 }
 
+/* After its TLS handshake a client must send the HTTP/2 preface and a frame header within the
+ * same deadline: one that sends nothing is closed at it, one that sends them is not. */
+static void test_setup_timeout(void **state)
+{
+    (void)state;
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+    fixture f;
+    start(&f, DP_TLS_1_2, 300);
+    uint64_t started = dp_clock_monotonic_ms();
+    client quiet, talker;
+    int quiet_core = connect_served(f.proxy, &quiet, "NORMAL");
+    int talker_core = connect_served(f.proxy, &talker, "NORMAL");
+    assert_int_equal(gnutls_record_send(talker.s, preface, 33), 33);
+    char got[33];
+    size_t n = 0;
+    while (n < sizeof(got)) {
+        ssize_t r = read(talker_core, got + n, sizeof(got) - n);
+        assert_true(r > 0);
+        n += (size_t)r;
+    }
+    assert_memory_equal(got, preface, 33);
+    /* the quiet one: closed at the deadline (its core end sees EOF), nothing sent */
+    struct pollfd p = {.fd = quiet_core, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    char b;
+    assert_int_equal(read(quiet_core, &b, 1), 0);
+    uint64_t took = dp_clock_monotonic_ms() - started;
+    if (took < 290 || took > 2000)
+        fail_msg("closed after %llu ms, handshake_timeout 300 ms", (unsigned long long)took);
+    /* the other one is open past it: its core end has no EOF 300 ms after the deadline */
+    p.fd = talker_core;
+    assert_int_equal(poll(&p, 1, (int)(took > 600 ? 0 : 600 - took)), 0);
+    assert_int_equal(dp_tls_proxy_open(f.proxy), 1);
+    close(quiet_core);
+    client_free(&quiet);
+    close_both(f.proxy, &talker, talker_core);
+    dp_tls_proxy_stats st;
+    dp_tls_proxy_get_stats(f.proxy, &st);
+    assert_int_equal(st.handshakes_timeout, 1);
+    stop(&f);
+}
+
 /* Connections still open when the proxy is destroyed are closed with it. */
 static void test_destroy_with_open(void **state)
 {
@@ -388,9 +430,9 @@ static void test_destroy_with_open(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_echo_big),          cmocka_unit_test(test_core_closes_first),
-        cmocka_unit_test(test_min_version),       cmocka_unit_test(test_handshake_timeout),
-        cmocka_unit_test(test_destroy_with_open),
+        cmocka_unit_test(test_echo_big),      cmocka_unit_test(test_core_closes_first),
+        cmocka_unit_test(test_min_version),   cmocka_unit_test(test_handshake_timeout),
+        cmocka_unit_test(test_setup_timeout), cmocka_unit_test(test_destroy_with_open),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
