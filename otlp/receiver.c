@@ -47,6 +47,7 @@
 #include "health_watch.h"
 #include "inflate_capped.h"
 #include "log.h"
+#include "preface_wait.h"
 #include "pb_wire.h"
 #include "tcp_listen.h"
 #include "tls_proxy.h"
@@ -133,9 +134,11 @@ struct dp_receiver {
     bool acceptor_started;
     _Atomic uint64_t refused_fd_limit; /* connections closed at once: no descriptor to spare */
     _Atomic uint64_t refused_max_conn; /* connections closed at once: server.max_connections */
-    dp_conn_table conns;           /* plaintext: connections handed to the core (the acceptor's) */
-    uint64_t next_sweep_ms;        /* at the limit, conns is swept again from then on */
-    _Atomic uint64_t cut_shutdown; /* calls in flight cancelled past server.shutdown_timeout */
+    dp_conn_table conns;     /* plaintext: connections handed to the core (the acceptor's) */
+    dp_preface_wait preface; /* plaintext: accepted, their HTTP/2 preface not yet whole */
+    _Atomic uint64_t preface_timeouts; /* plaintext: closed, no preface within handshake_timeout */
+    uint64_t next_sweep_ms;            /* at the limit, conns is swept again from then on */
+    _Atomic uint64_t cut_shutdown;     /* calls in flight cancelled past server.shutdown_timeout */
 };
 
 /* --- answers --------------------------------------------------------------- */
@@ -745,36 +748,64 @@ static bool admit(dp_receiver *r, int fd, uint64_t *last_log_ms)
     return true;
 }
 
+/* A plaintext connection whose preface has arrived: to the core. */
+static void plaintext_ready(void *ctx, int fd)
+{
+    dp_receiver *r = ctx;
+    grpc_server_add_channel_from_fd(r->server, fd, r->insecure);
+}
+
+/* Take the connections waiting on the listening socket (at most 64 at a time). */
+static void accept_ready(dp_receiver *r, uint64_t *last_log_ms, uint64_t *last_limit_log_ms)
+{
+    for (int n = 0; n < 64 && !atomic_load(&r->shutting_down); n++) {
+        int fd = accept4(r->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            if (r->opt.max_connections && !admit(r, fd, last_limit_log_ms)) {
+                close(fd);
+                continue;
+            }
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            if (r->proxy)
+                dp_tls_proxy_add(r->proxy, fd); /* closes it when out of memory */
+            else if (dp_preface_wait_add(&r->preface, fd, now_ms()) != DP_OK)
+                plaintext_ready(r, fd); /* no room to wait: the core takes it untimed */
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            refuse_one(r, errno, last_log_ms);
+        else if (errno != EAGAIN && errno != EWOULDBLOCK)
+            dp_log_warn("receiver", "accept: %s", strerror(errno));
+        break;
+    }
+}
+
 static void *acceptor_main(void *arg)
 {
     dp_receiver *r = arg;
     uint64_t last_log_ms = 0, last_limit_log_ms = 0;
+    bool waits = !r->proxy; /* plaintext: connections wait here for their preface */
     while (!atomic_load(&r->shutting_down)) {
-        struct pollfd p = {.fd = r->listen_fd, .events = POLLIN};
-        if (poll(&p, 1, 100) <= 0) /* wakes to see shutting_down */
-            continue;
-        for (int n = 0; n < 64 && !atomic_load(&r->shutting_down); n++) {
-            int fd = accept4(r->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd >= 0) {
-                if (r->opt.max_connections && !admit(r, fd, &last_limit_log_ms)) {
-                    close(fd);
-                    continue;
-                }
-                int one = 1;
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                if (r->proxy)
-                    dp_tls_proxy_add(r->proxy, fd); /* closes it when out of memory */
-                else
-                    grpc_server_add_channel_from_fd(r->server, fd, r->insecure);
-                continue;
-            }
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                refuse_one(r, errno, &last_log_ms);
-            else if (errno != EAGAIN && errno != EWOULDBLOCK)
-                dp_log_warn("receiver", "accept: %s", strerror(errno));
-            break;
+        struct pollfd p[2] = {
+            {.fd = r->listen_fd, .events = POLLIN},
+            {.fd = waits ? dp_preface_wait_fd(&r->preface) : -1, .events = POLLIN}};
+        /* wakes at least every 100 ms to see shutting_down, sooner for a deadline */
+        int timeout = 100;
+        if (waits) {
+            int next = dp_preface_wait_next_ms(&r->preface, now_ms());
+            if (next >= 0 && next < timeout)
+                timeout = next;
+        }
+        int n = poll(p, 2, timeout);
+        if (n > 0 && (p[0].revents & POLLIN))
+            accept_ready(r, &last_log_ms, &last_limit_log_ms);
+        if (waits) {
+            size_t cut = dp_preface_wait_run(&r->preface, now_ms(), plaintext_ready, r);
+            if (cut)
+                atomic_fetch_add(&r->preface_timeouts, cut);
         }
     }
     return NULL;
@@ -840,6 +871,7 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
     r->opt = *opt;
     r->ingest = opt->ingest;
     r->listen_fd = r->reserve_fd = -1;
+    r->preface.ep = -1; /* nothing to close yet */
     pthread_mutex_init(&r->core_lock, NULL);
     dp_conn_table_init(&r->conns);
     r->watches = dp_health_watches_create();
@@ -953,6 +985,9 @@ int dp_receiver_start(const dp_receiver_options *opt, dp_receiver **out, char *e
             rc = prc;
             goto out;
         }
+    } else if (dp_preface_wait_init(&r->preface, r->opt.handshake_timeout_ms) != DP_OK) {
+        snprintf(err, errlen, "receiver: cannot create an epoll set: %s", strerror(errno));
+        goto out;
     }
 
     for (unsigned i = 0; i < r->worker_count; i++) {
@@ -1002,6 +1037,9 @@ void dp_receiver_shutdown(dp_receiver *r)
         pthread_join(r->acceptor, NULL);
         r->acceptor_started = false;
     }
+    /* connections that never sent their preface: closed now */
+    if (r->preface.ep >= 0)
+        dp_preface_wait_free(&r->preface);
     /* handshakes that finish from now on are not handed to the core */
     pthread_mutex_lock(&r->core_lock);
     r->core_closed = true;
@@ -1078,6 +1116,8 @@ void dp_receiver_destroy(dp_receiver *r)
         close(r->listen_fd);
     if (r->reserve_fd >= 0)
         close(r->reserve_fd);
+    if (r->preface.ep >= 0)
+        dp_preface_wait_free(&r->preface); /* a start that failed */
     dp_conn_table_free(&r->conns);
     dp_tls_proxy_destroy(r->proxy);
     pthread_mutex_destroy(&r->core_lock);
@@ -1114,6 +1154,7 @@ void dp_receiver_get_stats(dp_receiver *r, dp_receiver_stats *o)
     o->calls_in_flight = atomic_load(&r->in_flight);
     o->connections_refused_fd_limit = atomic_load(&r->refused_fd_limit);
     o->connections_refused_max_connections = atomic_load(&r->refused_max_conn);
+    o->preface_timeouts = atomic_load(&r->preface_timeouts);
     /* read by the telemetry thread while the receiver runs: the proxy lives as long */
     if (r->proxy) {
         dp_tls_proxy_stats ps;

@@ -103,8 +103,9 @@ typedef struct dp_receiver_stats {
     uint64_t calls_in_flight;     /* calls taken and not finished now (a gauge) */
     uint64_t connections_refused_fd_limit; /* accepted and closed at once: out of descriptors */
     uint64_t connections_refused_max_connections; /* accepted and closed: max_connections open */
-    bool tls;                                     /* the rest is TLS's (0 in plaintext) */
-    uint64_t tls_connections;       /* open now (a gauge), those in their handshake included */
+    uint64_t preface_timeouts; /* plaintext: closed, no HTTP/2 preface within handshake_timeout */
+    bool tls;                  /* the rest is TLS's (0 in plaintext) */
+    uint64_t tls_connections;  /* open now (a gauge), those in their handshake included */
     uint64_t tls_handshake_failed;  /* closed: refused by TLS (version, certificate, not TLS) */
     uint64_t tls_handshake_timeout; /* closed: handshake not done within handshake_timeout */
 } dp_receiver_stats;

@@ -67,9 +67,8 @@ static const dp_config_key server_keys[] = {
         "before it is closed. 0: as long as they need."),
     KEY("handshake_timeout", DP_CFG_DURATION, handshake_timeout_ms, "120s", 100, DP_CONFIG_HOUR_MS,
         NULL, NULL,
-        "A new gRPC connection that has not finished its TLS handshake and sent its HTTP/2 "
-        "preface within this is closed (with TLS; in plaintext the gRPC core waits for the "
-        "preface without a limit)."),
+        "A new gRPC connection that has not finished its TLS handshake (with TLS) and sent its "
+        "HTTP/2 preface within this is closed."),
     KEY("max_connections", DP_CFG_UINT, max_connections, "0", 0, 16777216, NULL, NULL,
         "Connections open at once on each receiver (the gRPC port and the HTTP port, each "
         "separately); a new one past it is closed at once (its client sees the reset and "

@@ -171,6 +171,14 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
         dp_telemetry_add(t, (double)g.connections_refused_fd_limit, "reason", "fd_limit", NULL);
         dp_telemetry_add(t, (double)g.connections_refused_max_connections, "reason",
                          "max_connections", NULL);
+        if (!g.tls) {
+            dp_telemetry_family_add(t, "dagprof_receiver_grpc_preface_timeouts",
+                                    DP_TELEMETRY_COUNTER, "{connection}",
+                                    "Plaintext gRPC connections closed because the client's "
+                                    "HTTP/2 connection preface had not arrived within "
+                                    "server.handshake_timeout of their accept.");
+            dp_telemetry_add(t, (double)g.preface_timeouts, NULL);
+        }
         if (g.tls) {
             dp_telemetry_family_add(t, "dagprof_receiver_grpc_tls_connections", DP_TELEMETRY_GAUGE,
                                     "{connection}",

@@ -25,6 +25,8 @@ flow-control window shut. The daemon's resident memory comes from
               TLS: what the core sends as it cancels the call (through
               dagprof's TLS proxy) reaches the client before the connection
               closes
+  silent      plaintext connections that never send (all of) the HTTP/2
+              preface: closed at server.handshake_timeout and counted
   fdlimit     the daemon at RLIMIT_NOFILE 64 and more idle connections than
               that: once they close, a normal export succeeds promptly
   fdlimit_tls the same with TLS on the gRPC port (dagprof accepts TLS
@@ -1045,6 +1047,48 @@ def scenario_manyfds(c, args):
         c.eq(rc, 0, "exit status")
 
 
+def scenario_silent(c, args):
+    """server.handshake_timeout 1s: plaintext connections that send nothing, or
+    only part of the HTTP/2 preface, are closed by dagprof at about 1 s and
+    counted (the gRPC core does not time a connection it is handed); one that
+    sent its whole preface is served as usual."""
+    pb = otlp_pb.load()
+    daemon = Daemon(args.dagprof, extra_args=["--set", "server.handshake_timeout=1s"]).start()
+    silent, whole = [], None
+    try:
+        started = time.monotonic()
+        for k in range(6):
+            s = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
+            if k == 5:
+                s.sendall(H2_PREFACE[:10])  # a part of the preface, then nothing
+            silent.append(s)
+        whole = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
+        whole.sendall(H2_PREFACE + H2_EMPTY_SETTINGS)
+        closed_at = []
+        for s in silent:
+            closed = closed_by_server(s, 5 - (time.monotonic() - started))
+            closed_at.append(time.monotonic() - started if closed else None)
+        print("closed after: %s" % ", ".join("%.2f s" % t if t else "-" for t in closed_at))
+        c.ok(all(t is not None and 0.7 <= t <= 3.0 for t in closed_at),
+             "silent and half-preface connections closed at handshake_timeout (1 s): %s" %
+             closed_at)
+        got = first_bytes(whole, 0.5)
+        c.ok(isinstance(got, bytes) and len(got) > 0,
+             "the connection with its preface is answered (the core's SETTINGS): %r" % (got,))
+        c.ok(wait_until(lambda: metric_value(
+            daemon, "dagprof_receiver_grpc_preface_timeouts_total") == 6.0, 10),
+             "6 closed without a preface counted: %s" %
+             metric_value(daemon, "dagprof_receiver_grpc_preface_timeouts_total"))
+        tid, body = one_trace(pb, "after-silent")
+        c.eq(grpc_export(daemon.endpoint, body), None, "a normal export")
+        c.ok(reported(daemon, tid), "its trace is reported")
+    finally:
+        for s in silent + ([whole] if whole else []):
+            s.close()
+        rc, _ = daemon.stop(timeout=30)
+        c.eq(rc, 0, "exit status")
+
+
 SCENARIOS = {
     "bomb": scenario_bomb,
     "slowloris": scenario_slowloris,
@@ -1055,6 +1099,7 @@ SCENARIOS = {
     "shutdown_tls": scenario_shutdown_tls,
     "maxconn": scenario_maxconn,
     "manyfds": scenario_manyfds,
+    "silent": scenario_silent,
 }
 
 
