@@ -320,7 +320,9 @@ static bool no_known_field(const ProtobufCMessageDescriptor *desc, const uint8_t
 static bool pbc_keeps(const wire_field *w, const dp_pb_field *f, const uint8_t *at,
                       const uint8_t *data, size_t len)
 {
-    if (w->fd->label == PROTOBUF_C_LABEL_REPEATED ||
+    /* a oneof member given again replaces the earlier one in protobuf-c
+     * (no merge to fail): each occurrence is kept, so the last one counts */
+    if (w->fd->label == PROTOBUF_C_LABEL_REPEATED || (w->fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
         !no_known_field(w->fd->descriptor, f->data, f->len))
         return true;
     const uint8_t *pos = data, *end = data + len;

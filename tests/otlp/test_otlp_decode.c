@@ -821,6 +821,27 @@ static void test_wire_decode_matches_reference_on_odd_encodings(void **state)
     put_len_field(&st2, 2, "b", 1);
     put_len_field(&b, 15, st1.p, st1.len);
     put_len_field(&b, 15, st2.p, st2.len);
+    /* attribute "arr": AnyValue{array_value [a], array_value [b]}: a oneof
+     * member given twice, the last one counts, as protobuf-c reads it -> [b]
+     * (protobuf's C++ would merge the two); attribute "arr2": {array [a],
+     * string "s", array [b]} -> [b] */
+    bytes va = {NULL, 0}, vb = {NULL, 0}, arr_a = {NULL, 0}, arr_b = {NULL, 0};
+    bytes any3 = {NULL, 0}, kv3 = {NULL, 0}, any4 = {NULL, 0}, kv4 = {NULL, 0};
+    put_len_field(&va, 1, "a", 1);
+    put_len_field(&vb, 1, "b", 1);
+    put_len_field(&arr_a, 1, va.p, va.len);
+    put_len_field(&arr_b, 1, vb.p, vb.len);
+    put_len_field(&any3, 5, arr_a.p, arr_a.len);
+    put_len_field(&any3, 5, arr_b.p, arr_b.len);
+    put_len_field(&kv3, 1, "arr", 3);
+    put_len_field(&kv3, 2, any3.p, any3.len);
+    put_len_field(&b, 9, kv3.p, kv3.len);
+    put_len_field(&any4, 5, arr_a.p, arr_a.len);
+    put_len_field(&any4, 1, "s", 1);
+    put_len_field(&any4, 5, arr_b.p, arr_b.len);
+    put_len_field(&kv4, 1, "arr2", 4);
+    put_len_field(&kv4, 2, any4.p, any4.len);
+    put_len_field(&b, 9, kv4.p, kv4.len);
     /* kind as a 10-byte varint of -1 (int32 on the wire) -> -1 */
     put_varint_field(&b, 6, UINT64_MAX);
 
@@ -832,8 +853,18 @@ static void test_wire_decode_matches_reference_on_odd_encodings(void **state)
     assert_true(str_is(r.name, "ab", 2));
     assert_int_equal(d.kind, -1);
     assert_int_equal(r.kind, -1);
-    assert_int_equal(d.attr_count, 2);
-    assert_int_equal(r.attr_count, 2);
+    assert_int_equal(d.attr_count, 4);
+    assert_int_equal(r.attr_count, 4);
+    const dp_span *both[2] = {&d, &r};
+    for (int k = 0; k < 2; k++) {
+        const dp_value *twice = &both[k]->attrs[2].value, *last = &both[k]->attrs[3].value;
+        assert_int_equal(twice->kind, DP_VALUE_ARRAY);
+        assert_int_equal(twice->u.array.count, 1);
+        assert_true(str_is(twice->u.array.items[0].u.s, "b", 1));
+        assert_int_equal(last->kind, DP_VALUE_ARRAY);
+        assert_int_equal(last->u.array.count, 1);
+        assert_true(str_is(last->u.array.items[0].u.s, "b", 1));
+    }
     assert_int_equal(d.attrs[0].value.kind, DP_VALUE_INT);
     assert_int_equal(d.attrs[0].value.u.i, 7);
     assert_int_equal(r.attrs[0].value.u.i, 7);
@@ -844,6 +875,8 @@ static void test_wire_decode_matches_reference_on_odd_encodings(void **state)
     assert_true(str_is(r.status_message, "b", 1));
     assert_int_equal(d.status, r.status);
     free(b.p), free(any.p), free(kv.p), free(kv2.p), free(five.p), free(st1.p), free(st2.p);
+    free(va.p), free(vb.p), free(arr_a.p), free(arr_b.p);
+    free(any3.p), free(kv3.p), free(any4.p), free(kv4.p);
 }
 
 /* Malformed or unusable bytes are refused by the direct decoder, never read past. */
