@@ -39,6 +39,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "preface_wait.h" /* DP_HTTP2_PREFACE_LEN */
 
 #define COMPONENT "receiver"
 #define BUF_SIZE (64u * 1024) /* per direction and connection */
@@ -46,7 +47,7 @@
 #define MAX_EVENTS 64
 #define STEP_ROUNDS 64 /* rounds of one step before other connections get a turn */
 /* the HTTP/2 client preface and its SETTINGS frame's header: a connection has set up by then */
-#define H2_SETUP_BYTES (24 + 9)
+#define H2_SETUP_BYTES (DP_HTTP2_PREFACE_LEN + 9)
 #define MAX_WARNINGS 16 /* warning alerts taken during one handshake step */
 
 typedef struct pbuf {

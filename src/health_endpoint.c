@@ -18,9 +18,6 @@
 struct dp_health_endpoint {
     dp_http_endpoint *server;
     atomic_int state;
-    atomic_bool failed;   /* set once by dp_health_endpoint_fail */
-    atomic_bool reasoned; /* reason is written (after failed) */
-    char reason[200];
     uint64_t up_since_ns; /* wall clock at start */
     uint64_t up_since_ms; /* monotonic clock at start */
 };
@@ -46,16 +43,11 @@ static void on_request(void *ctx, const char *method, const char *url, dp_http_a
     gmtime_r(&t, &tm);
     strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
     uint64_t up_ms = dp_clock_monotonic_ms() - h->up_since_ms;
-    int state = atomic_load(&h->state);
-    bool failed = state != DP_HEALTH_DRAINING && atomic_load(&h->reasoned);
-    bool ready = state == DP_HEALTH_READY && !failed;
+    bool ready = atomic_load(&h->state) == DP_HEALTH_READY;
     a->status = ready ? 200 : 503;
-    (void)dp_buf_printf(&a->body, "{\"status\":\"%s\",\"upSince\":\"%s\",\"uptime\":\"%.3fs\"",
+    (void)dp_buf_printf(&a->body, "{\"status\":\"%s\",\"upSince\":\"%s\",\"uptime\":\"%.3fs\"}",
                         ready ? "Server available" : "Server not available", since,
                         (double)up_ms / 1000.0);
-    if (failed) /* the reason is dagprof's own text, without quotes or backslashes */
-        (void)dp_buf_printf(&a->body, ",\"reason\":\"%s\"", h->reason);
-    (void)dp_buf_puts(&a->body, "}");
 }
 
 int dp_health_endpoint_start(const char *listen, dp_health_endpoint **out, char *err, size_t errlen)
@@ -83,17 +75,6 @@ void dp_health_endpoint_set(dp_health_endpoint *h, dp_health_state state)
 {
     if (h)
         atomic_store(&h->state, (int)state);
-}
-
-void dp_health_endpoint_fail(dp_health_endpoint *h, const char *reason)
-{
-    if (!h || atomic_exchange(&h->failed, true))
-        return;
-    size_t n = 0;
-    for (const char *c = reason; c && *c && n + 1 < sizeof(h->reason); c++)
-        h->reason[n++] = *c == '"' || *c == '\\' || (unsigned char)*c < 0x20 ? ' ' : *c;
-    h->reason[n] = '\0';
-    atomic_store(&h->reasoned, true);
 }
 
 int dp_health_endpoint_port(const dp_health_endpoint *h)

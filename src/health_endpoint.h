@@ -37,14 +37,6 @@ void dp_health_endpoint_set(dp_health_endpoint *h, dp_health_state state);
 /** The bound TCP port. */
 int dp_health_endpoint_port(const dp_health_endpoint *h);
 
-/**
- * A part of dagprof stopped working and will not come back without a
- * restart: from now on probes get 503 with reason (the first reason given
- * is kept), whatever state is set later but DRAINING. Safe from any thread;
- * h may be NULL.
- */
-void dp_health_endpoint_fail(dp_health_endpoint *h, const char *reason);
-
 /** Stop serving and free; NULL is accepted. */
 void dp_health_endpoint_destroy(dp_health_endpoint *h);
 

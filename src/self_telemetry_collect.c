@@ -178,8 +178,7 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
                                     "HTTP/2 connection preface had not arrived within "
                                     "server.handshake_timeout of their accept.");
             dp_telemetry_add(t, (double)g.preface_timeouts, NULL);
-        }
-        if (g.tls) {
+        } else {
             dp_telemetry_family_add(t, "dagprof_receiver_grpc_tls_connections", DP_TELEMETRY_GAUGE,
                                     "{connection}",
                                     "TLS gRPC connections open now, those in their handshake "

@@ -50,35 +50,6 @@ static void test_states_and_routes(void **state)
     dp_health_endpoint_destroy(h);
 }
 
-/* A part that stopped for good: 503 with the first reason given, even when
- * set READY again; quotes in a reason do not break the JSON. */
-static void test_failed(void **state)
-{
-    (void)state;
-    dp_health_endpoint *h = NULL;
-    char err[256], answer[2048];
-    assert_int_equal(dp_health_endpoint_start("127.0.0.1:0", &h, err, sizeof(err)), DP_OK);
-    int port = dp_health_endpoint_port(h);
-    dp_health_endpoint_set(h, DP_HEALTH_READY);
-    dp_health_endpoint_fail(h, "the \"port\" stopped\\");
-    dp_health_endpoint_fail(h, "a second reason");
-    ask(port, "GET", "/health", answer, sizeof(answer));
-    assert_non_null(strstr(answer, "HTTP/1.1 503 "));
-    assert_non_null(strstr(answer, "\"status\":\"Server not available\""));
-    assert_non_null(strstr(answer, "\"reason\":\"the  port  stopped \"}"));
-    assert_null(strstr(answer, "second"));
-    dp_health_endpoint_set(h, DP_HEALTH_READY);
-    ask(port, "GET", "/health", answer, sizeof(answer));
-    assert_non_null(strstr(answer, "HTTP/1.1 503 "));
-    /* draining says only that */
-    dp_health_endpoint_set(h, DP_HEALTH_DRAINING);
-    ask(port, "GET", "/health", answer, sizeof(answer));
-    assert_non_null(strstr(answer, "HTTP/1.1 503 "));
-    assert_null(strstr(answer, "reason"));
-    dp_health_endpoint_fail(NULL, "no endpoint: nothing happens");
-    dp_health_endpoint_destroy(h);
-}
-
 static void test_bad_addresses(void **state)
 {
     (void)state;
@@ -101,7 +72,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_states_and_routes),
-        cmocka_unit_test(test_failed),
         cmocka_unit_test(test_bad_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
