@@ -67,6 +67,12 @@ static const char usage_tail[] =
     "\n";
 
 /* What a flag's value looks like, for --help. */
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
 static void flag_metavar(const dp_config_key *k, char *out, size_t outlen)
 {
     if (k->type == DP_CFG_ENUM || k->type == DP_CFG_ENUM_STRING) {
@@ -88,12 +94,14 @@ static void flag_metavar(const dp_config_key *k, char *out, size_t outlen)
         m = "N";
     else if (k->type == DP_CFG_SIZE)
         m = "SIZE";
-    else if (strcmp(k->name, "listen") == 0 || strcmp(k->name, "endpoint") == 0)
+    else if (ends_with(k->name, "listen") || strcmp(k->name, "endpoint") == 0)
         m = "HOST:PORT";
-    else if (strcmp(k->name, "file") == 0)
+    else if (ends_with(k->name, "file"))
         m = "FILE";
-    else if (strlen(k->name) > 4 && strcmp(k->name + strlen(k->name) - 4, "_dir") == 0)
+    else if (ends_with(k->name, "_dir"))
         m = "DIR";
+    else if (strcmp(k->name, "path") == 0)
+        m = "PATH";
     else if (strcmp(k->name, "default_model") == 0)
         m = "NAME";
     snprintf(out, outlen, "%s", m);

@@ -156,7 +156,8 @@ static const dp_input_plugin http_input_plugin = {
  * Metrics and logs sent to dagprof when no upstream is set: they have
  * nowhere to go. They are answered OK (as a Collector's pipeline ending in
  * its nop exporter would; an error would only make SDKs retry them for
- * ever), counted, said once at warn and totalled at exit.
+ * ever), counted, said once at warn (at the first one that holds a data
+ * point or a record) and totalled at exit.
  */
 typedef struct side_signals_dropped {
     atomic_ullong points, records;
@@ -171,7 +172,7 @@ static int drop_side_signal(void *ctx, enum dp_signal signal, const uint8_t *dat
     (void)len;
     bool metrics = signal == DP_SIGNAL_METRICS;
     atomic_fetch_add(metrics ? &d->points : &d->records, items);
-    if (!atomic_exchange(&d->warned, true))
+    if (items && !atomic_exchange(&d->warned, true))
         dp_log_warn("daemon",
                     "metrics and logs are forwarded only when an upstream is set "
                     "(upstream.endpoint); %zu %s dropped, answered OK (totals at exit)",

@@ -294,6 +294,11 @@ static void test_help_version_and_generated_text(void **state)
                            "--log-level error|warn|info|debug",
                            "--color auto|always|never",
                            "--set SECTION.KEY=VALUE",
+                           "--http-listen HOST:PORT",
+                           "--health-listen HOST:PORT",
+                           "--storage-path PATH",
+                           "--history PATH",
+                           "--html-dir DIR",
                            "--version"};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
         assert_non_null(strstr(out, flags[i]));
