@@ -64,6 +64,8 @@ struct dp_storage {
     uint64_t live_segments, total_bytes;
     int active_fd;  /* -1 until the first append */
     int closing_fd; /* a closed segment's file not yet synced, or -1 */
+    int step_fd;    /* the active segment's file a sync step is syncing outside mu, or -1 */
+    int retired_fd; /* step_fd closed meanwhile: the step closes it when done, or -1 */
     uint64_t active_seq, next_segment_seq;
     uint64_t next_record_seq, written_seq, synced_seq;
     bool syncing, sync_failed;
@@ -147,6 +149,7 @@ static bool sync_step(dp_storage *s)
     uint64_t target = s->written_seq;
     int closing = s->closing_fd, active = s->active_fd;
     s->closing_fd = -1;
+    s->step_fd = active;
     s->syncing = true;
     pthread_mutex_unlock(&s->mu);
     bool ok = true;
@@ -158,6 +161,11 @@ static bool sync_step(dp_storage *s)
         ok = sync_fd(s, active);
     pthread_mutex_lock(&s->mu);
     s->syncing = false;
+    s->step_fd = -1;
+    if (s->retired_fd >= 0) {
+        close(s->retired_fd);
+        s->retired_fd = -1;
+    }
     if (!ok)
         s->sync_failed = true;
     else if (target > s->synced_seq)
@@ -183,14 +191,19 @@ static void *syncer_main(void *arg)
 /* Close the active segment; mu held. Its file is synced and closed by the
  * next sync step (the interval's, or the next waiter's with "always"),
  * outside the lock; only when one is still waiting for that is it done
- * here. */
+ * here. That one may be the file a sync step in flight is syncing (it was
+ * active when the step began): the step closes it when it is done, so its
+ * number is not given to a new segment under it. */
 static void close_active(dp_storage *s)
 {
     if (s->active_fd < 0)
         return;
     if (s->closing_fd >= 0) {
         bool ok = sync_fd(s, s->closing_fd);
-        close(s->closing_fd);
+        if (s->closing_fd == s->step_fd)
+            s->retired_fd = s->closing_fd;
+        else
+            close(s->closing_fd);
         if (!ok)
             s->sync_failed = true;
     }
@@ -222,9 +235,18 @@ static int open_active(dp_storage *s)
         dp_log_error(COMPONENT, "cannot create %s/%s: %s", s->opt.path, name, strerror(err));
         return DP_ECLOSED;
     }
-    /* the new file's name is durable before a record in it is acknowledged */
-    if (fsync(s->dirfd) != 0)
-        dp_log_warn(COMPONENT, "fsync of directory %s failed: %s", s->opt.path, strerror(errno));
+    /* the new file's name is durable before a record in it is acknowledged;
+     * a failed fsync is a failed sync: nothing more is acknowledged on this
+     * disk until a restart */
+    if (fsync(s->dirfd) != 0) {
+        dp_log_error(COMPONENT,
+                     "fsync of directory %s failed: %s; requests are refused from now on",
+                     s->opt.path, strerror(errno));
+        close(fd);
+        unlinkat(s->dirfd, name, 0);
+        s->sync_failed = true;
+        return DP_ECLOSED;
+    }
     *g = (segment){.seq = seq, .live = true};
     s->live_segments++;
     s->next_segment_seq++;
@@ -257,10 +279,17 @@ static int write_record(dp_storage *s, const uint8_t *header, const uint8_t *dat
             continue;
         if (w <= 0) {
             int err = w < 0 ? errno : ENOSPC;
-            /* take the torn record back off, so the segment stays readable */
-            if (done && ftruncate(s->active_fd, (off_t)g->bytes) != 0)
-                dp_log_warn(COMPONENT, "cannot truncate a partial record in %s: %s", s->opt.path,
-                            strerror(errno));
+            /* take the torn record back off, so the segment stays readable;
+             * when that fails the torn bytes end the segment (a replay stops
+             * there): the next record goes to a new one */
+            if (done && ftruncate(s->active_fd, (off_t)g->bytes) != 0) {
+                dp_log_warn(COMPONENT,
+                            "cannot truncate a partial record in %s: %s; starting a new segment",
+                            s->opt.path, strerror(errno));
+                g->bytes += done;
+                s->total_bytes += done;
+                close_active(s);
+            }
             if (err == ENOSPC || err == EDQUOT)
                 return DP_EFULL;
             dp_log_error(COMPONENT, "write to %s failed: %s", s->opt.path, strerror(err));
@@ -437,6 +466,8 @@ int dp_storage_open(const dp_storage_options *opt, dp_storage **out, char *err, 
     s->interval_ms = interval;
     s->active_fd = -1;
     s->closing_fd = -1;
+    s->step_fd = -1;
+    s->retired_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -530,13 +561,22 @@ static uint8_t *read_file(int dirfd, const char *name, size_t *len)
         ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
+        if (r < 0) {
+            /* not an end of file: what follows is unknown, and a segment
+             * replayed is deleted once done, so it must not pass for one */
+            free(buf);
+            buf = NULL;
+            goto out;
+        }
+        if (r == 0)
             break;
         got += (size_t)r;
     }
     *len = got;
-out:
+out:;
+    int saved = errno;
     close(fd);
+    errno = saved;
     return buf;
 }
 
