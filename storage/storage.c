@@ -511,8 +511,10 @@ void dp_storage_close(dp_storage *s)
     while (s->syncing)
         pthread_cond_wait(&s->cond, &s->mu);
     sync_step(s);
-    /* segments never replayed (a start that failed) stay as they are */
-    uint64_t left = 0, items = 0;
+    /* segments not replayed (a start that failed, a replay stopped or a
+     * segment that could not be read) stay as they are: their items were
+     * never counted in, so they are counted apart */
+    uint64_t left = 0, items = 0, unreplayed = 0;
     for (uint32_t i = 0; i < SLOT_COUNT; i++) {
         segment *g = &s->slots[i];
         if (!g->live)
@@ -520,7 +522,10 @@ void dp_storage_close(dp_storage *s)
         maybe_delete(s, g);
         if (g->live) {
             left++;
-            items += g->outstanding > 0 ? (uint64_t)g->outstanding : 0;
+            if (g->replaying)
+                unreplayed++;
+            else
+                items += g->outstanding > 0 ? (uint64_t)g->outstanding : 0;
         }
     }
     pthread_mutex_unlock(&s->mu);
@@ -532,9 +537,10 @@ void dp_storage_close(dp_storage *s)
                     records, syncs, (uint64_t)atomic_load(&s->refused_full));
     if (left && s->dirfd >= 0)
         dp_log_info(COMPONENT,
-                    "%" PRIu64 " segment file(s) with %" PRIu64
-                    " item(s) not yet done kept in %s for the next start",
-                    left, items, s->opt.path);
+                    "%" PRIu64 " segment file(s) kept in %s for the next start: %" PRIu64
+                    " item(s) not yet done in %" PRIu64 ", and %" PRIu64
+                    " not replayed (every record in them)",
+                    left, s->opt.path, items, left - unreplayed, unreplayed);
     if (s->dirfd >= 0)
         close(s->dirfd);
     pthread_cond_destroy(&s->cond);
