@@ -21,6 +21,10 @@ Scenarios (--scenario, one CTest test each):
           deletes the file.
   reports kill9 without an upstream: the replayed runs are reported on
           stdout, and reporting them deletes the segments.
+  sigterm runs and forwarded metrics acknowledged while the upstream is down,
+          then SIGTERM: the shutdown runs out of upstream.shutdown_timeout,
+          exits 0 and keeps the segment with every undelivered item counted
+          in its log line; a restart delivers each span once and deletes it.
 
 With --protocol http/protobuf the upstream is the sink's OTLP/HTTP receiver
 and dagprof exports over OTLP/HTTP: delivery is tracked the same way.
@@ -89,6 +93,34 @@ def kill9(d):
     d.proc.wait()
 
 
+def deliver_after_restart(c, args, sink, path, runs, also=None):
+    """Bring the upstream up and start dagprof again on the same path: every
+    span of these runs (none delivered before) arrives exactly once, as do
+    the forwarded metrics, and the segments go. also(d2) checks more while
+    it runs. Returns the stopped daemon, for its log."""
+    sink.command("up")
+    d2 = daemon(args.dagprof, sink.port, path, "200ms")
+    want = sent_ids(runs)
+    try:
+        c.ok(sink.wait_for(lambda: want <= set(arrived_ids(sink)), 120),
+             "every acknowledged span delivered after the restart (%d of %d)"
+             % (len(want & set(arrived_ids(sink))), len(want)))
+        c.ok(sink.wait_for(lambda: len(sink.received["metrics"]) >= 1, 60),
+             "the forwarded metrics delivered after the restart")
+        c.ok(wait_until(lambda: segment_files(path) == [], 60),
+             "segment files deleted once delivered: %r" % segment_files(path))
+        if also:
+            also(d2)
+    finally:
+        rc, _ = d2.stop()
+    c.eq(rc, 0, "dagprof exit status")
+    got = arrived_ids(sink)
+    c.eq(len(got), len(want), "spans at the upstream (%d runs x %d), each once"
+         % (len(runs), PER_RUN))
+    c.eq(set(got), want, "the spans at the upstream are the ones sent")
+    return d2
+
+
 def scenario_kill9(c, args, path):
     sink = up.start_sink()
     sink.command("down")  # nothing can be delivered before the kill
@@ -105,17 +137,7 @@ def scenario_kill9(c, args, path):
     kill9(d)
     c.eq(len(sink.spans()), 0, "nothing delivered before the kill (upstream down, runs open)")
 
-    sink.command("up")
-    d2 = daemon(args.dagprof, sink.port, path, "200ms")
-    want = sent_ids(runs)
-    try:
-        c.ok(sink.wait_for(lambda: want <= set(arrived_ids(sink)), 120),
-             "every acknowledged span delivered after the restart (%d of %d)"
-             % (len(want & set(arrived_ids(sink))), len(want)))
-        c.ok(sink.wait_for(lambda: len(sink.received["metrics"]) >= 1, 60),
-             "the forwarded metrics delivered after the restart")
-        c.ok(wait_until(lambda: segment_files(path) == [], 60),
-             "segment files deleted once delivered: %r" % segment_files(path))
+    def replay_counted(d2):
         # the replay in the self-metrics: 40 trace + 3 metrics requests read back
         status, _, body = d2.scrape()
         c.eq(status, 200, "/metrics answers")
@@ -123,13 +145,9 @@ def scenario_kill9(c, args, path):
              "dagprof_storage_replayed_records_total is 43")
         c.ok(re.search(r"^dagprof_storage_corrupted_tails_total(\{[^}]*\})? 0$", body, re.M),
              "no corrupted tail counted")
-    finally:
-        rc, _ = d2.stop()
-    c.eq(rc, 0, "dagprof exit status")
-    got = arrived_ids(sink)
+
     # nothing was delivered before the kill, so each span comes back exactly once
-    c.eq(len(got), len(want), "spans at the upstream (40 runs x 7)")
-    c.eq(set(got), want, "the spans at the upstream are the ones sent")
+    d2 = deliver_after_restart(c, args, sink, path, runs, replay_counted)
     # dagprof's own derived metrics go the same way: look at the SDK's only
     sent_m = sorted(m.resource_metrics[0].SerializeToString() for m in metrics)
     got_m = sorted(x.SerializeToString() for req in sink.received["metrics"]
@@ -270,8 +288,35 @@ def scenario_reports(c, args, path):
     c.eq({r["span_count"] for r in reports}, {PER_RUN}, "spans per reported run")
 
 
+def scenario_sigterm(c, args, path):
+    sink = up.start_sink()
+    sink.command("down")  # nothing can be delivered before the stop
+    runs = list(range(1, 41))
+    metrics = [up.metrics_request("sdk-%d" % i, 5) for i in range(3)]
+    stop_soon = ["--set", "upstream.shutdown_timeout=1s"]
+    d = daemon(args.dagprof, sink.port, path, "200ms", stop_soon)
+    with grpc.insecure_channel(d.endpoint) as ch:
+        for r in runs:
+            up.export(ch, "traces", up.trace_request(up.build_run(r, NODES)))
+        for m in metrics:
+            up.export(ch, "metrics", m)
+    rc, _ = d.stop()
+    c.eq(rc, 0, "dagprof exit status after SIGTERM with an undelivered queue")
+    c.eq(len(sink.spans()), 0, "nothing delivered before the stop (upstream down)")
+    c.ok(len(segment_files(path)) >= 1, "segment files kept: %r" % segment_files(path))
+    # 40 runs of 7 spans and 3 forwarded metrics requests (one item each)
+    kept = [l for l in d.stderr_lines if "kept in" in l and "for the next start" in l]
+    c.ok(len(kept) == 1 and "283 item(s) not yet done" in kept[0] and "0 not replayed" in kept[0],
+         "the kept items are counted in the log: %r" % kept)
+
+    d2 = deliver_after_restart(c, args, sink, path, runs)
+    c.ok(any("replayed 43 record(s) (280 span(s), 15 metric point(s)" in l
+             for l in d2.stderr_lines), "the replay is logged:\n" + d2.stderr_tail(10))
+    sink.stop()
+
+
 SCENARIOS = {"kill9": scenario_kill9, "full": scenario_full, "corrupt": scenario_corrupt,
-             "reports": scenario_reports}
+             "reports": scenario_reports, "sigterm": scenario_sigterm}
 
 
 def main():
