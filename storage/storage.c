@@ -437,6 +437,36 @@ static int list_segments(dp_storage *s, char *err, size_t errlen)
     return 0;
 }
 
+/* The directory `path` was just created: make its name in its parent
+ * durable too, or a machine crash could take the whole queue with it (the
+ * segments' names are synced in it, but not it in its parent). */
+static int sync_parent(const char *path, char *err, size_t errlen)
+{
+    char parent[sizeof(((dp_storage_options *)0)->path)];
+    snprintf(parent, sizeof(parent), "%s", path);
+    size_t n = strlen(parent);
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = 0;
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        snprintf(parent, sizeof(parent), ".");
+    else if (slash == parent)
+        parent[1] = 0;
+    else
+        *slash = 0;
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        snprintf(err, errlen, "storage.path %s: created, but fsync of %s failed: %s", path, parent,
+                 strerror(e));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 int dp_storage_open(const dp_storage_options *opt, dp_storage **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -450,7 +480,10 @@ int dp_storage_open(const dp_storage_options *opt, dp_storage **out, char *err, 
         snprintf(err, errlen, "storage.max_size must be at least storage.segment_size");
         return -1;
     }
-    if (mkdir(opt->path, 0700) != 0 && errno != EEXIST) {
+    if (mkdir(opt->path, 0700) == 0) {
+        if (sync_parent(opt->path, err, errlen) != 0)
+            return -1;
+    } else if (errno != EEXIST) {
         snprintf(err, errlen, "storage.path %s: cannot create: %s", opt->path, strerror(errno));
         return -1;
     }

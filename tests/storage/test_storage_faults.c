@@ -25,8 +25,10 @@ int __real_fsync(int fd);
 int __real_fdatasync(int fd);
 
 static struct {
-    int read_fail;   /* reads of a replay: 1 = the next one fails with EIO */
-    int fsync_fail;  /* 1 = the next fsync fails with EIO */
+    int read_fail;     /* reads of a replay: 1 = the next one fails with EIO */
+    int fsync_fail;    /* 1 = the next fsync fails with EIO */
+    ino_t fsynced[16]; /* the inodes fsync was called on, in order */
+    int fsync_count;
     int writev_torn; /* 1 = the next writev writes only its first 10 bytes, the one after fails */
     int ftruncate_fail; /* 1 = every ftruncate fails with EIO */
     /* the rollover test: the next fdatasync first appends these records */
@@ -71,6 +73,9 @@ int __wrap_ftruncate(int fd, off_t length)
 
 int __wrap_fsync(int fd)
 {
+    struct stat st;
+    if (faults.fsync_count < 16 && fstat(fd, &st) == 0)
+        faults.fsynced[faults.fsync_count++] = st.st_ino;
     if (faults.fsync_fail) {
         faults.fsync_fail = 0;
         errno = EIO;
@@ -212,6 +217,31 @@ static void test_torn_record_not_followed(void **state)
     dp_storage_close(s);
 }
 
+/* A storage.path that dagprof creates is made durable in its parent
+ * before anything is written in it; when that fails, the storage does not
+ * open. */
+static void test_new_directory_synced_in_parent(void **state)
+{
+    fixture *f = *state;
+    struct stat parent;
+    assert_int_equal(stat(f->dir, &parent), 0); /* the fixture made it; q is new */
+    dp_storage *s = open_ok(&f->opt);
+    bool synced = false;
+    for (int i = 0; i < faults.fsync_count; i++)
+        synced = synced || faults.fsynced[i] == parent.st_ino;
+    assert_true(synced);
+    dp_storage_close(s);
+
+    snprintf(f->opt.path, sizeof(f->opt.path), "%s/q2/", f->dir); /* a trailing slash too */
+    faults.fsync_fail = 1;
+    char err[512] = "";
+    s = NULL;
+    assert_int_equal(dp_storage_open(&f->opt, &s, err, sizeof(err)), -1);
+    assert_null(s);
+    assert_non_null(strstr(err, "fsync of "));
+    assert_non_null(strstr(err, f->dir));
+}
+
 /* Two rollovers while a sync step runs fdatasync on the active segment
  * outside the lock: the file it syncs stays open under it (closed
  * meanwhile, its number could be another segment's, or invalid, and a
@@ -257,6 +287,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_record_not_followed, setup_faults,
                                         teardown_faults),
         cmocka_unit_test_setup_teardown(test_rollover_during_sync, setup_faults, teardown_faults),
+        cmocka_unit_test_setup_teardown(test_new_directory_synced_in_parent, setup_faults,
+                                        teardown_faults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
