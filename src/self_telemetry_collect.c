@@ -364,7 +364,8 @@ static const upstream_figure storage_figures[] = {
     STORAGE_FIGURE("dagprof_storage_bytes", DP_TELEMETRY_GAUGE, "By",
                    "Bytes of the persistent queue's segment files.", bytes),
     STORAGE_FIGURE("dagprof_storage_outstanding_items", DP_TELEMETRY_GAUGE, "{item}",
-                   "Spans, metric points and log records on disk not yet reported or delivered.",
+                   "Items on disk not yet reported or delivered: spans, and one per forwarded "
+                   "metrics or logs request.",
                    outstanding),
     STORAGE_FIGURE("dagprof_storage_appended_records", DP_TELEMETRY_COUNTER, "{record}",
                    "Requests written to the persistent queue since the start.", records),

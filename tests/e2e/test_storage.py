@@ -300,6 +300,12 @@ def scenario_sigterm(c, args, path):
             up.export(ch, "traces", up.trace_request(up.build_run(r, NODES)))
         for m in metrics:
             up.export(ch, "metrics", m)
+    # outstanding: 40 runs x 7 spans, and one item per metrics request (not its 5 points)
+    status, _, body = d.scrape()
+    c.eq(status, 200, "/metrics answers")
+    c.ok(re.search(r"^dagprof_storage_outstanding_items(\{[^}]*\})? 283$", body, re.M),
+         "dagprof_storage_outstanding_items is 283: %r"
+         % re.findall(r"^dagprof_storage_outstanding_items.*$", body, re.M))
     rc, _ = d.stop()
     c.eq(rc, 0, "dagprof exit status after SIGTERM with an undelivered queue")
     c.eq(len(sink.spans()), 0, "nothing delivered before the stop (upstream down)")
