@@ -55,8 +55,9 @@ int64_t dp_storage_sync_interval_ms(const char *sync);
 typedef struct dp_storage dp_storage;
 
 /**
- * Open (creating it if needed) the directory opt->path and list the
- * segments a previous run left, to be replayed. 0 and *out, or -1 with the
+ * Open (creating it if needed, its name then synced in its parent) the
+ * directory opt->path and list the segments a previous run left, to be
+ * replayed. 0 and *out, or -1 with the
  * reason in err (an unusable directory, a bad sync value).
  */
 DP_MUST_CHECK int dp_storage_open(const dp_storage_options *opt, dp_storage **out, char *err,
@@ -128,7 +129,8 @@ typedef struct dp_storage_replay_stats {
  * record and hand the valid ones to fn. A corrupted or truncated record
  * ends its segment: the rest of that file is skipped, counted and named in
  * one warning. Call once, before any dp_storage_append(). 0, or -1 when a
- * segment could not be read (logged; what was read is kept).
+ * segment could not be opened or read (logged; that segment is not
+ * replayed and stays on disk, whole, for the next start).
  */
 int dp_storage_replay(dp_storage *s, dp_storage_replay_fn fn, void *ctx,
                       dp_storage_replay_stats *out);
