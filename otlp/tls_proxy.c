@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -275,6 +276,20 @@ static bool handshake(conn *c)
     }
 }
 
+/* The core's end is closed (what it wrote may still be in the pair). */
+static bool core_hung_up(const conn *c)
+{
+    struct pollfd p = {.fd = c->plain_fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* The core has closed: the client has CLOSE_GRACE_MS from the first sign of it to take the rest. */
+static void closing_starts(conn *c)
+{
+    if (c->tlist != &c->th->closing)
+        timer_add(&c->th->closing, c, dp_clock_monotonic_ms() + CLOSE_GRACE_MS);
+}
+
 /* Bytes both ways until nothing moves; the ends passed on; closed when both are done. */
 static void pump(conn *c)
 {
@@ -334,7 +349,7 @@ static void pump(conn *c)
             } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
                 /* the core never half-closes: its end is closed, the client gets the rest */
                 c->core_eof = true;
-                timer_add(&c->th->closing, c, dp_clock_monotonic_ms() + CLOSE_GRACE_MS);
+                closing_starts(c);
                 moved = true;
             }
         }
@@ -365,6 +380,11 @@ static void pump(conn *c)
             return;
         }
         if (!moved) {
+            /* the buffer towards a client that takes nothing is full, so the core's end is not
+             * read and its close would not be seen there: asked of the socket instead */
+            if (!c->core_eof && room(&c->down) == 0 && c->tlist != &c->th->closing &&
+                core_hung_up(c))
+                closing_starts(c);
             buffer_drop_if_empty(&c->up);
             buffer_drop_if_empty(&c->down);
             return;

@@ -15,9 +15,11 @@
  * client; the core closing its end) is passed on to the other once what is
  * buffered is written (shutdown of the socket pair's write side, or a TLS
  * close_notify and shutdown of the TCP write side); the connection is
- * closed when both directions have ended, or at once on an error. A
- * connection that has not finished its TLS handshake and sent the HTTP/2
- * client preface and the start of its SETTINGS frame within
+ * closed when both directions have ended, or at once on an error; once
+ * the core has closed its end, a client that does not take the rest has 5 s
+ * (seen even while the buffer towards it is full and the core's end is not
+ * read). A connection that has not finished its TLS handshake and sent the
+ * HTTP/2 client preface and the start of its SETTINGS frame within
  * handshake_timeout_ms of its accept is closed (counted as a handshake
  * timeout).
  */

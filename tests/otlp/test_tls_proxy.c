@@ -132,11 +132,14 @@ typedef struct client {
     gnutls_certificate_credentials_t creds;
 } client;
 
-static void client_connect(dp_tls_proxy *p, client *c, const char *priorities)
+/* sndbuf: SO_SNDBUF of the proxy's end (what the client's socket can hold), 0: the default. */
+static void client_connect_sndbuf(dp_tls_proxy *p, client *c, const char *priorities, int sndbuf)
 {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    if (sndbuf)
+        assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
     assert_int_equal(dp_tls_proxy_add(p, sv[0]), 0);
     c->fd = sv[1];
     assert_int_equal(gnutls_certificate_allocate_credentials(&c->creds), 0);
@@ -146,6 +149,11 @@ static void client_connect(dp_tls_proxy *p, client *c, const char *priorities)
     gnutls_datum_t h2 = {(unsigned char *)"h2", 2};
     assert_int_equal(gnutls_alpn_set_protocols(c->s, &h2, 1, 0), 0);
     gnutls_transport_set_int(c->s, c->fd);
+}
+
+static void client_connect(dp_tls_proxy *p, client *c, const char *priorities)
+{
+    client_connect_sndbuf(p, c, priorities, 0);
 }
 
 static void client_free(client *c)
@@ -299,6 +307,53 @@ static void test_core_closes_first(void **state)
     stop(&f);
 }
 
+/* The core closes while more of what it wrote waits than a client that does not read can take
+ * (the proxy's buffer towards the client full, more in the pair): the connection still goes,
+ * at the close grace (5 s), instead of being held with its descriptors for good. */
+static void test_core_closes_to_slow_reader(void **state)
+{
+    (void)state;
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+    fixture f;
+    start(&f, DP_TLS_1_2, 5000);
+    client c;
+    /* the smallest send buffer (the kernel's minimum, a few KiB): the client's socket holds
+     * little of what is sent to it */
+    client_connect_sndbuf(f.proxy, &c, "NORMAL", 1);
+    assert_int_equal(handshake(&c), 0);
+    int core = take_delivered();
+    assert_true(core >= 0);
+    /* set up, so that no handshake deadline closes it */
+    assert_int_equal(gnutls_record_send(c.s, preface, 33), 33);
+    /* the core writes until the pair is full; the client reads nothing */
+    int big = 1 << 20;
+    setsockopt(core, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    fcntl(core, F_SETFL, fcntl(core, F_GETFL) | O_NONBLOCK);
+    static char chunk[65536];
+    size_t written = 0;
+    for (;;) {
+        ssize_t n = write(core, chunk, sizeof(chunk));
+        if (n > 0) {
+            written += (size_t)n;
+            continue;
+        }
+        assert_true(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+        break;
+    }
+    /* the client's socket, the proxy's 64 KiB buffer and a TLS record in flight hold under
+     * 128 KiB: at 256 KiB written, some is still in the pair, the buffer towards the client full */
+    if (written < 256 * 1024)
+        fail_msg("only %zu bytes written before the pair was full", written);
+    close(core);
+    /* the close grace is 5 s: closed well within 15 s */
+    uint64_t until = dp_clock_monotonic_ms() + 15000;
+    while (dp_tls_proxy_open(f.proxy) > 0 && dp_clock_monotonic_ms() < until)
+        poll(NULL, 0, 20); /* polling the count with a deadline */
+    assert_int_equal(dp_tls_proxy_open(f.proxy), 0);
+    client_free(&c);
+    stop(&f);
+}
+
 /* --- refusals ------------------------------------------------------------------------------- */
 
 static void test_min_version(void **state)
@@ -430,9 +485,13 @@ static void test_destroy_with_open(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_echo_big),      cmocka_unit_test(test_core_closes_first),
-        cmocka_unit_test(test_min_version),   cmocka_unit_test(test_handshake_timeout),
-        cmocka_unit_test(test_setup_timeout), cmocka_unit_test(test_destroy_with_open),
+        cmocka_unit_test(test_echo_big),
+        cmocka_unit_test(test_core_closes_first),
+        cmocka_unit_test(test_min_version),
+        cmocka_unit_test(test_handshake_timeout),
+        cmocka_unit_test(test_setup_timeout),
+        cmocka_unit_test(test_destroy_with_open),
+        cmocka_unit_test(test_core_closes_to_slow_reader),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
