@@ -100,13 +100,22 @@ int dp_preface_wait_next_ms(const dp_preface_wait *w, uint64_t now_ms)
     return d > 1000000 ? 1000000 : (int)d;
 }
 
+size_t dp_http2_setup_len(const unsigned char *head)
+{
+    const unsigned char *frame = head + DP_HTTP2_PREFACE_LEN;
+    size_t len = (size_t)frame[0] << 16 | (size_t)frame[1] << 8 | frame[2];
+    if (frame[3] != 4 /* SETTINGS */ || len > DP_HTTP2_MAX_FIRST_FRAME)
+        return DP_HTTP2_SETUP_HEAD_LEN;
+    return DP_HTTP2_SETUP_HEAD_LEN + len;
+}
+
 /* 1: the preface is whole; 0: not yet; -1: closed by the client, or an error. */
 static int preface_state(int fd)
 {
-    char buf[DP_HTTP2_PREFACE_LEN];
+    unsigned char buf[DP_HTTP2_SETUP_HEAD_LEN + DP_HTTP2_MAX_FIRST_FRAME];
     for (;;) {
         ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK);
-        if (n >= DP_HTTP2_PREFACE_LEN)
+        if (n >= DP_HTTP2_SETUP_HEAD_LEN && (size_t)n >= dp_http2_setup_len(buf))
             return 1;
         if (n > 0)
             return 0;

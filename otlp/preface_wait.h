@@ -6,11 +6,13 @@
  * (grpc_server_add_channel_from_fd): a client that connects and sends
  * nothing would hold its descriptor, and a place under
  * server.max_connections, for as long as it likes. So the receiver's
- * accepting thread keeps each new plaintext connection here until the 24
- * bytes of the preface ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") have arrived,
- * then hands it to the core; one that closes first is closed, one still
- * short of them server.handshake_timeout after its accept is closed and
- * counted. (With TLS the proxy keeps the same deadline, tls_proxy.h.)
+ * accepting thread keeps each new plaintext connection here until its
+ * connection preface has arrived, the 24 bytes of "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+ * and the whole SETTINGS frame after them (a client that stops short of
+ * that frame's end would be held by the core as well), then hands it to the
+ * core; one that closes first is closed, one still short of it
+ * server.handshake_timeout after its accept is closed and counted. (With
+ * TLS the proxy keeps the same deadline, tls_proxy.h.)
  *
  * An epoll set, edge-triggered, so a client that trickles its preface
  * wakes the thread once per arrival, not in a loop. One owner thread.
@@ -23,8 +25,23 @@
 
 #include "dp_err.h"
 
-/** Bytes of the HTTP/2 client connection preface. */
+/** Bytes of the HTTP/2 client connection preface's fixed string. */
 #define DP_HTTP2_PREFACE_LEN 24
+/** The string and the header of the frame after it (HTTP/2 frame headers are 9 bytes). */
+#define DP_HTTP2_SETUP_HEAD_LEN (DP_HTTP2_PREFACE_LEN + 9)
+/** HTTP/2's initial SETTINGS_MAX_FRAME_SIZE: a longer first frame is refused by the core at once.
+ */
+#define DP_HTTP2_MAX_FIRST_FRAME 16384
+
+/**
+ * The bytes of a client's whole connection preface (RFC 9113 3.4: the
+ * string, then a SETTINGS frame), from its first DP_HTTP2_SETUP_HEAD_LEN
+ * bytes: those and the SETTINGS frame's payload as its header gives it; those
+ * alone when the frame is not SETTINGS or is longer than
+ * DP_HTTP2_MAX_FIRST_FRAME (the core closes such a connection as soon as it
+ * reads them).
+ */
+size_t dp_http2_setup_len(const unsigned char *head);
 
 typedef struct dp_preface_slot {
     int fd;               /* -1: free */

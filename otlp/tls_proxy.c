@@ -11,8 +11,8 @@
  * connections come through a queue and an eventfd. Two lists give the
  * timeouts, each in deadline order as every entry's delay is the same: the
  * setups (handshake_timeout_ms from the accept to the end of the TLS
- * handshake and the first H2_SETUP_BYTES from the client: the HTTP/2
- * preface and its SETTINGS frame's header, which the core, given the
+ * handshake and the client's whole HTTP/2 connection preface, its string
+ * and SETTINGS frame (dp_http2_setup_len()), which the core, given the
  * connection from a descriptor, does not time itself), and the connections whose core end
  * has closed and whose last bytes and close_notify are still going to a
  * client that does not read them (CLOSE_GRACE_MS). A step ends after
@@ -40,15 +40,13 @@
 
 #include "clock.h"
 #include "log.h"
-#include "preface_wait.h" /* DP_HTTP2_PREFACE_LEN */
+#include "preface_wait.h" /* dp_http2_setup_len() */
 
 #define COMPONENT "receiver"
 #define BUF_SIZE (64u * 1024) /* per direction and connection */
 #define CLOSE_GRACE_MS 5000u  /* the core closed: the client has this long to take the rest */
 #define MAX_EVENTS 64
-#define STEP_ROUNDS 64 /* rounds of one step before other connections get a turn */
-/* the HTTP/2 client preface and its SETTINGS frame's header: a connection has set up by then */
-#define H2_SETUP_BYTES (DP_HTTP2_PREFACE_LEN + 9)
+#define STEP_ROUNDS 64  /* rounds of one step before other connections get a turn */
 #define MAX_WARNINGS 16 /* warning alerts taken during one handshake step */
 
 typedef struct pbuf {
@@ -84,7 +82,9 @@ struct conn {
     bool core_shut;     /* the core was told (shutdown of the pair's write side) */
     bool core_eof;      /* nothing more comes from the core */
     bool send_again;    /* gnutls_record_send returned EAGAIN: call it again with NULL, 0 */
-    size_t setup_bytes; /* from the client, counted up to H2_SETUP_BYTES */
+    bool set_up;        /* the client's whole HTTP/2 connection preface has passed */
+    size_t setup_bytes; /* from the client until then */
+    unsigned char setup_head[DP_HTTP2_SETUP_HEAD_LEN]; /* their first bytes */
 };
 
 struct proxy_thread {
@@ -290,6 +290,22 @@ static void closing_starts(conn *c)
         timer_add(&c->th->closing, c, dp_clock_monotonic_ms() + CLOSE_GRACE_MS);
 }
 
+/* n more bytes from the client, before its connection preface was whole. */
+static void setup_seen(conn *c, const char *data, size_t n)
+{
+    if (c->setup_bytes < DP_HTTP2_SETUP_HEAD_LEN) {
+        size_t head = DP_HTTP2_SETUP_HEAD_LEN - c->setup_bytes;
+        memcpy(c->setup_head + c->setup_bytes, data, n < head ? n : head);
+    }
+    c->setup_bytes += n;
+    if (c->setup_bytes >= DP_HTTP2_SETUP_HEAD_LEN &&
+        c->setup_bytes >= dp_http2_setup_len(c->setup_head)) {
+        c->set_up = true;
+        if (c->tlist == &c->th->handshakes)
+            timer_remove(c); /* set up: no handshake deadline any more */
+    }
+}
+
 /* Bytes both ways until nothing moves; the ends passed on; closed when both are done. */
 static void pump(conn *c)
 {
@@ -304,12 +320,9 @@ static void pump(conn *c)
         if (!c->client_eof && room(&c->up) > 0) {
             ssize_t n = gnutls_record_recv(c->s, c->up.data + c->up.end, BUF_SIZE - c->up.end);
             if (n > 0) {
+                if (!c->set_up)
+                    setup_seen(c, c->up.data + c->up.end, (size_t)n);
                 c->up.end += (size_t)n;
-                if (c->setup_bytes < H2_SETUP_BYTES) {
-                    c->setup_bytes += (size_t)n;
-                    if (c->setup_bytes >= H2_SETUP_BYTES && c->tlist == &c->th->handshakes)
-                        timer_remove(c); /* set up: no handshake deadline any more */
-                }
                 moved = true;
             } else if (n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION) {
                 c->client_eof = true; /* close_notify, or TCP EOF without it */

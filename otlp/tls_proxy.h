@@ -19,7 +19,7 @@
  * the core has closed its end, a client that does not take the rest has 5 s
  * (seen even while the buffer towards it is full and the core's end is not
  * read). A connection that has not finished its TLS handshake and sent the
- * HTTP/2 client preface and the start of its SETTINGS frame within
+ * whole HTTP/2 client connection preface (its string and SETTINGS frame) within
  * handshake_timeout_ms of its accept is closed (counted as a handshake
  * timeout).
  */

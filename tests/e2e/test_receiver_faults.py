@@ -26,7 +26,8 @@ flow-control window shut. The daemon's resident memory comes from
               dagprof's TLS proxy) reaches the client before the connection
               closes
   silent      plaintext connections that never send (all of) the HTTP/2
-              preface: closed at server.handshake_timeout and counted
+              connection preface (its string and SETTINGS frame): closed at
+              server.handshake_timeout and counted
   fdlimit     the daemon at RLIMIT_NOFILE 64 and more idle connections than
               that: once they close, a normal export succeeds promptly
   fdlimit_tls the same with TLS on the gRPC port (dagprof accepts TLS
@@ -1049,18 +1050,22 @@ def scenario_manyfds(c, args):
 
 def scenario_silent(c, args):
     """server.handshake_timeout 1s: plaintext connections that send nothing, or
-    only part of the HTTP/2 preface, are closed by dagprof at about 1 s and
-    counted (the gRPC core does not time a connection it is handed); one that
-    sent its whole preface is served as usual."""
+    only part of the HTTP/2 connection preface (a part of its string, the
+    string alone, or a SETTINGS frame's header without its payload), are
+    closed by dagprof at about 1 s and counted (the gRPC core does not time a
+    connection it is handed); one that sent its whole preface is served as
+    usual."""
     pb = otlp_pb.load()
     daemon = Daemon(args.dagprof, extra_args=["--set", "server.handshake_timeout=1s"]).start()
     silent, whole = [], None
+    settings_header_of_6 = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00"  # 6 bytes of payload to come
+    short = [H2_PREFACE[:10], H2_PREFACE, H2_PREFACE + settings_header_of_6]
     try:
         started = time.monotonic()
-        for k in range(6):
+        for k in range(8):
             s = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
-            if k == 5:
-                s.sendall(H2_PREFACE[:10])  # a part of the preface, then nothing
+            if k >= 5:
+                s.sendall(short[k - 5])  # a part of the preface, then nothing
             silent.append(s)
         whole = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
         whole.sendall(H2_PREFACE + H2_EMPTY_SETTINGS)
@@ -1076,8 +1081,8 @@ def scenario_silent(c, args):
         c.ok(isinstance(got, bytes) and len(got) > 0,
              "the connection with its preface is answered (the core's SETTINGS): %r" % (got,))
         c.ok(wait_until(lambda: metric_value(
-            daemon, "dagprof_receiver_grpc_preface_timeouts_total") == 6.0, 10),
-             "6 closed without a preface counted: %s" %
+            daemon, "dagprof_receiver_grpc_preface_timeouts_total") == 8.0, 10),
+             "8 closed without a whole preface counted: %s" %
              metric_value(daemon, "dagprof_receiver_grpc_preface_timeouts_total"))
         tid, body = one_trace(pb, "after-silent")
         c.eq(grpc_export(daemon.endpoint, body), None, "a normal export")

@@ -419,45 +419,65 @@ static void test_handshake_timeout(void **state)
     stop(&f);
 }
 
-/* After its TLS handshake a client must send the HTTP/2 preface and a frame header within the
- * same deadline: one that sends nothing is closed at it, one that sends them is not. */
+/* After its TLS handshake a client must send its whole HTTP/2 connection preface (the string
+ * and a SETTINGS frame) within the same deadline: one that sends nothing, or stops short of
+ * the SETTINGS frame's payload, is closed at it; one that sends it all is not. */
 static void test_setup_timeout(void **state)
 {
     (void)state;
-    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0";
+    /* the string, then a SETTINGS frame of one setting (MAX_CONCURRENT_STREAMS 100) */
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\6\4\0\0\0\0\0"
+                                  "\0\3\0\0\0\144";
     fixture f;
     start(&f, DP_TLS_1_2, 300);
     uint64_t started = dp_clock_monotonic_ms();
-    client quiet, talker;
+    client quiet, short_of, talker;
     int quiet_core = connect_served(f.proxy, &quiet, "NORMAL");
+    int short_core = connect_served(f.proxy, &short_of, "NORMAL");
     int talker_core = connect_served(f.proxy, &talker, "NORMAL");
-    assert_int_equal(gnutls_record_send(talker.s, preface, 33), 33);
-    char got[33];
+    assert_int_equal(gnutls_record_send(short_of.s, preface, 33), 33);
+    assert_int_equal(gnutls_record_send(talker.s, preface, 35), 35);
+    assert_int_equal(gnutls_record_send(talker.s, preface + 35, 4), 4);
+    char got[39];
     size_t n = 0;
     while (n < sizeof(got)) {
         ssize_t r = read(talker_core, got + n, sizeof(got) - n);
         assert_true(r > 0);
         n += (size_t)r;
     }
-    assert_memory_equal(got, preface, 33);
-    /* the quiet one: closed at the deadline (its core end sees EOF), nothing sent */
-    struct pollfd p = {.fd = quiet_core, .events = POLLIN};
-    assert_int_equal(poll(&p, 1, 5000), 1);
-    char b;
-    assert_int_equal(read(quiet_core, &b, 1), 0);
-    uint64_t took = dp_clock_monotonic_ms() - started;
-    if (took < 290 || took > 2000)
-        fail_msg("closed after %llu ms, handshake_timeout 300 ms", (unsigned long long)took);
+    assert_memory_equal(got, preface, 39);
+    /* the quiet one and the one short of the payload: closed at the deadline (their core ends
+     * see EOF after what was sent) */
+    int ends[2] = {quiet_core, short_core};
+    size_t sent[2] = {0, 33};
+    uint64_t took = 0;
+    for (int i = 0; i < 2; i++) {
+        char b[64];
+        size_t in = 0;
+        ssize_t r;
+        struct pollfd p = {.fd = ends[i], .events = POLLIN};
+        while (poll(&p, 1, 5000) == 1 && (r = read(ends[i], b + in, sizeof(b) - in)) > 0)
+            in += (size_t)r;
+        /* the loop ends at EOF (read 0) or after 5 s without any (poll 0) */
+        assert_int_equal(poll(&p, 1, 0), 1);
+        assert_int_equal(read(ends[i], b, 1), 0);
+        assert_int_equal(in, sent[i]);
+        took = dp_clock_monotonic_ms() - started;
+        if (took < 290 || took > 2000)
+            fail_msg("closed after %llu ms, handshake_timeout 300 ms", (unsigned long long)took);
+    }
     /* the other one is open past it: its core end has no EOF 300 ms after the deadline */
-    p.fd = talker_core;
+    struct pollfd p = {.fd = talker_core, .events = POLLIN};
     assert_int_equal(poll(&p, 1, (int)(took > 600 ? 0 : 600 - took)), 0);
     assert_int_equal(dp_tls_proxy_open(f.proxy), 1);
     close(quiet_core);
+    close(short_core);
     client_free(&quiet);
+    client_free(&short_of);
     close_both(f.proxy, &talker, talker_core);
     dp_tls_proxy_stats st;
     dp_tls_proxy_get_stats(f.proxy, &st);
-    assert_int_equal(st.handshakes_timeout, 1);
+    assert_int_equal(st.handshakes_timeout, 2);
     stop(&f);
 }
 
