@@ -296,6 +296,14 @@ bool dp_health_watches_shutting_down(dp_health_watches *hw)
     return s;
 }
 
+size_t dp_health_watches_open(dp_health_watches *hw)
+{
+    pthread_mutex_lock(&hw->lock);
+    size_t n = hw->count;
+    pthread_mutex_unlock(&hw->lock);
+    return n;
+}
+
 void dp_health_watches_destroy(dp_health_watches *hw)
 {
     if (!hw)

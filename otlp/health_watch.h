@@ -86,6 +86,9 @@ void dp_health_watches_shutdown(dp_health_watches *hw);
 /** True once dp_health_watches_shutdown() was called. */
 bool dp_health_watches_shutting_down(dp_health_watches *hw);
 
+/** Streams not yet over (their last batch not completed). */
+size_t dp_health_watches_open(dp_health_watches *hw);
+
 /** Free the registry; every stream must have completed (the workers have drained). */
 void dp_health_watches_destroy(dp_health_watches *hw);
 

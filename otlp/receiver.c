@@ -1024,6 +1024,39 @@ int dp_receiver_port(const dp_receiver *r)
     return r->port;
 }
 
+/*
+ * Wait, at most server.shutdown_timeout, for the shutdown's tag; true when it
+ * came. The core sends it once every call has finished and every
+ * connection has closed: a client that keeps a connection without calls
+ * open past the GOAWAY (gRPC libraries close theirs; one that does not
+ * answer the GOAWAY's PING is closed by the core only after 20 s) would
+ * hold it. So once no call is left (every context idle, as the requests
+ * not matched came back at the shutdown, no answer in flight, no Watch
+ * stream open) the remaining connections are closed at once.
+ */
+static bool shutdown_wait(dp_receiver *r)
+{
+    gpr_timespec limit =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                     gpr_time_from_millis((int64_t)r->opt.shutdown_timeout_ms, GPR_TIMESPAN));
+    bool idle_closed = false;
+    for (;;) {
+        gpr_timespec step =
+            gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(10, GPR_TIMESPAN));
+        if (gpr_time_cmp(step, limit) > 0)
+            step = limit;
+        if (grpc_completion_queue_pluck(r->shutdown_cq, r, step, NULL).type != GRPC_QUEUE_TIMEOUT)
+            return true;
+        if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), limit) >= 0)
+            return false;
+        if (!idle_closed && atomic_load(&r->active) == 0 &&
+            dp_health_watches_open(r->watches) == 0) {
+            grpc_server_cancel_all_calls(r->server); /* none left: it closes the connections */
+            idle_closed = true;
+        }
+    }
+}
+
 void dp_receiver_shutdown(dp_receiver *r)
 {
     if (!r || r->shut_down)
@@ -1049,11 +1082,7 @@ void dp_receiver_shutdown(dp_receiver *r)
             /* no new calls; the tag comes once every call in flight has finished,
              * or is cancelled past server.shutdown_timeout */
             grpc_server_shutdown_and_notify(r->server, r->shutdown_cq, r);
-            gpr_timespec limit = gpr_time_add(
-                gpr_now(GPR_CLOCK_MONOTONIC),
-                gpr_time_from_millis((int64_t)r->opt.shutdown_timeout_ms, GPR_TIMESPAN));
-            if (grpc_completion_queue_pluck(r->shutdown_cq, r, limit, NULL).type ==
-                GRPC_QUEUE_TIMEOUT) {
+            if (!shutdown_wait(r)) {
                 uint64_t open = atomic_load(&r->in_flight);
                 atomic_store(&r->cut_shutdown, open);
                 dp_log_warn("receiver",

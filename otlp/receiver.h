@@ -141,7 +141,7 @@ int dp_receiver_port(const dp_receiver *r);
  * Stop accepting, let calls in flight finish (their spans are in the table
  * when this returns) for at most shutdown_timeout_ms, then cancel those
  * still open (logged with their count), stop and join the workers.
- * Idempotent.
+ * Connections are closed once no call is left, not waited for. Idempotent.
  */
 void dp_receiver_shutdown(dp_receiver *r);
 

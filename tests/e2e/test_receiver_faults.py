@@ -28,6 +28,8 @@ flow-control window shut. The daemon's resident memory comes from
   silent      plaintext connections that never send (all of) the HTTP/2
               connection preface (its string and SETTINGS frame): closed at
               server.handshake_timeout and counted
+  shutdown_idle connections without calls that ignore the shutdown's GOAWAY,
+              then SIGTERM: closed at once, no wait for shutdown_timeout
   fdlimit     the daemon at RLIMIT_NOFILE 64 and more idle connections than
               that: once they close, a normal export succeeds promptly
   fdlimit_tls the same with TLS on the gRPC port (dagprof accepts TLS
@@ -582,6 +584,51 @@ def scenario_shutdown(c, args):
             daemon.stop(timeout=30)
 
 
+def scenario_shutdown_idle(c, args):
+    """Connections without calls that stay open after the GOAWAY of the
+    shutdown and do not answer its PING (a client that is not a gRPC
+    library), then SIGTERM: with no call in flight they are closed at once;
+    the shutdown does not wait server.shutdown_timeout (10 s here, under the
+    20 s the core gives the PING) for them, and logs no cancelled calls. A
+    trace acknowledged before is reported."""
+    pb = otlp_pb.load()
+    daemon = Daemon(args.dagprof, idle_timeout="1h",
+                    extra_args=["--set", "server.shutdown_timeout=10s"]).start()
+    idle = []
+    try:
+        tid, body = one_trace(pb, "before-idle-shutdown", spans=2)
+        c.eq(grpc_export(daemon.endpoint, body), None, "a trace acknowledged first")
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
+            s.sendall(H2_PREFACE + H2_EMPTY_SETTINGS)
+            got = first_bytes(s, 5)
+            c.ok(isinstance(got, bytes) and len(got) > 0, "an idle connection set up: %r" % (got,))
+            idle.append(s)
+        started = time.monotonic()
+        rc, reports = daemon.stop(timeout=45)
+        print("exit after %.2f s" % (time.monotonic() - started))
+        c.eq(rc, 0, "exit status")
+        c.ok(not any("still open after server.shutdown_timeout" in l for l in daemon.stderr_lines),
+             "no call cancelled at shutdown_timeout:\n%s" % daemon.stderr_tail(10))
+        c.ok(any(r.get("trace_id") == tid and r.get("span_count") == 2 for r in reports),
+             "the acknowledged trace is reported")
+        for s in idle:
+            s.settimeout(5)
+            ended = False
+            try:
+                while s.recv(4096):
+                    pass  # the GOAWAY, then the close
+                ended = True
+            except (ConnectionResetError, socket.timeout):
+                ended = True
+            c.ok(ended, "an idle connection was closed by dagprof")
+    finally:
+        for s in idle:
+            s.close()
+        if daemon.proc.poll() is None:
+            daemon.stop(timeout=45)
+
+
 def self_signed(work):
     """A P-256 certificate for 127.0.0.1 and its key in work: (crt path, key path)."""
     key, crt = os.path.join(work, "server.key"), os.path.join(work, "server.crt")
@@ -1102,6 +1149,7 @@ SCENARIOS = {
     "fdlimit": scenario_fdlimit,
     "fdlimit_tls": scenario_fdlimit_tls,
     "shutdown_tls": scenario_shutdown_tls,
+    "shutdown_idle": scenario_shutdown_idle,
     "maxconn": scenario_maxconn,
     "manyfds": scenario_manyfds,
     "silent": scenario_silent,
