@@ -694,8 +694,10 @@ static void refuse_one(dp_receiver *r, int err, uint64_t *last_log_ms)
         }
         r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     } else {
-        /* no reserve either: wait for descriptors to be freed */
+        /* no reserve either (another thread took the descriptor it freed):
+         * wait for descriptors to be freed, and take one back as the reserve */
         poll(NULL, 0, 100);
+        r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
     uint64_t now = now_ms();
     if (*last_log_ms == 0 || now - *last_log_ms >= 10000) {
@@ -761,6 +763,10 @@ static void accept_ready(dp_receiver *r, uint64_t *last_log_ms, uint64_t *last_l
     for (int n = 0; n < 64 && !atomic_load(&r->shutting_down); n++) {
         int fd = accept4(r->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
+            /* the reserve lost to another thread in refuse_one(): take it
+             * back now that descriptors are free again */
+            if (r->reserve_fd < 0)
+                r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
             if (r->opt.max_connections && !admit(r, fd, last_limit_log_ms)) {
                 close(fd);
                 continue;
