@@ -131,7 +131,21 @@ static void *grpc_transport_open(const dp_upstream_connection *c, const dp_upstr
 
     if (dp_upstream_headers_parse(c->headers, "upstream headers", headers, &header_count) != 0)
         return NULL; /* the reason is logged */
-    grpc_init();     /* balanced by grpc_transport_close(), which also frees sh */
+    /* gRPC metadata values (keys without "-bin") are printable ASCII: the
+     * core refuses a call carrying any other byte, which would drop every
+     * batch as if the upstream had refused it. OTLP/HTTP sends such bytes. */
+    for (size_t i = 0; i < header_count; i++) {
+        for (const unsigned char *v = (const unsigned char *)headers[i].value; *v; v++) {
+            if (*v > 0x7e) {
+                dp_log_error(COMPONENT,
+                             "upstream headers: the value of %s has a byte outside printable "
+                             "ASCII (0x%02x), which gRPC metadata cannot carry",
+                             headers[i].key, *v);
+                goto out;
+            }
+        }
+    }
+    grpc_init(); /* balanced by grpc_transport_close(), which also frees sh */
     sh = calloc(1, sizeof(*sh));
     if (!sh) {
         grpc_shutdown();

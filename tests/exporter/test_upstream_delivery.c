@@ -722,6 +722,33 @@ static void test_headers_and_gzip(void **state)
     assert_non_null(strstr(stats, "encodings=gzip"));
 }
 
+/* A header value that percent-decodes to bytes outside printable ASCII
+ * (UTF-8 text, say): gRPC metadata cannot carry it and the core refuses
+ * every call that has it, so over gRPC it is refused when the client is
+ * created, naming the variable; OTLP/HTTP sends the bytes (obs-text). */
+static void test_header_value_beyond_ascii(void **state)
+{
+    sink *k = *state;
+    dp_upstream_config cfg;
+    dp_upstream_stats st;
+
+    base_config(&cfg, k->port, false);
+    snprintf(cfg.signal[DP_UPSTREAM_TRACES].headers, sizeof(cfg.signal[0].headers),
+             "x-tenant=caf%%C3%%A9");
+    dp_upstream *up = dp_upstream_create(&cfg);
+    if (!http_mode) {
+        assert_null(up);
+        return;
+    }
+    assert_non_null(up);
+    submit_traces(up, "h", 3, 0);
+    assert_int_equal(dp_upstream_shutdown(up, FLUSH_MS), 0);
+    dp_upstream_get_stats(up, DP_UPSTREAM_TRACES, &st);
+    assert_int_equal(st.exported_items, 3);
+    assert_int_equal(st.failed_items, 0);
+    dp_upstream_destroy(up);
+}
+
 /* partial_success: counted as rejected, not retried. */
 static void test_partial_success_counted_not_retried(void **state)
 {
@@ -946,6 +973,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_each_lane_has_its_own_connection, sink_start,
                                         sink_stop),
         cmocka_unit_test_setup_teardown(test_headers_and_gzip, sink_start, sink_stop),
+        cmocka_unit_test_setup_teardown(test_header_value_beyond_ascii, sink_start, sink_stop),
         cmocka_unit_test_setup_teardown(test_partial_success_counted_not_retried, sink_start,
                                         sink_stop),
         cmocka_unit_test_setup_teardown(test_shutdown_timeout_reports_undelivered, sink_start,
