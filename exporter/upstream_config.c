@@ -96,8 +96,10 @@ static const char *header_list_problem(const char *value)
 }
 
 /* Percent-decode s[0..len) into a new string. A '%' not followed by two hex
- * digits is kept literally, as the SDKs that accept unencoded values do. */
-static char *percent_decode(const char *s, size_t len)
+ * digits is kept literally, as the SDKs that accept unencoded values do.
+ * *out_len is the decoded length: a decoded %00 makes it longer than the
+ * string reads, which the caller refuses rather than cut the text there. */
+static char *percent_decode(const char *s, size_t len, size_t *out_len)
 {
     char *out = malloc(len + 1);
     size_t o = 0;
@@ -115,6 +117,7 @@ static char *percent_decode(const char *s, size_t len)
         }
     }
     out[o] = '\0';
+    *out_len = o;
     return out;
 }
 
@@ -187,8 +190,9 @@ int dp_upstream_headers_parse(const char *list, const char *what,
         const char *vs = eq + 1, *ve = end;
         trim(&vs, &ve);
         dp_upstream_header *h = &out[n];
-        h->key = percent_decode(ks, (size_t)(ke - ks));
-        h->value = percent_decode(vs, (size_t)(ve - vs));
+        size_t key_len = 0, value_len = 0;
+        h->key = percent_decode(ks, (size_t)(ke - ks), &key_len);
+        h->value = percent_decode(vs, (size_t)(ve - vs), &value_len);
         n++;
         if (!h->key || !h->value) {
             result = DP_UPSTREAM_CONFIG_ENOMEM;
@@ -196,13 +200,13 @@ int dp_upstream_headers_parse(const char *list, const char *what,
         }
         for (char *k = h->key; *k; k++)
             *k = (char)tolower((unsigned char)*k);
-        if (!header_key_valid(h->key)) {
+        if (strlen(h->key) != key_len || !header_key_valid(h->key)) {
             dp_log_error("upstream", "%s: item %zu has an invalid header name", what, item);
             goto out;
         }
         /* Values travel as HTTP/2 header text: control characters would
          * be refused by gRPC at call time, so refuse them now. */
-        for (const char *v = h->value; *v; v++) {
+        for (const char *v = h->value; v < h->value + value_len; v++) {
             if ((unsigned char)*v < 0x20 || *v == 0x7f) {
                 dp_log_error("upstream", "%s: item %zu has a control character in its value", what,
                              item);

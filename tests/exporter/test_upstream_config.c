@@ -187,6 +187,11 @@ static void test_bad_headers_refused(void **state)
                      DP_UPSTREAM_CONFIG_EINVAL);
     assert_int_equal(dp_upstream_headers_parse("k=a%0Ab", "test", h, &n),
                      DP_UPSTREAM_CONFIG_EINVAL); /* decoded newline */
+    /* a decoded NUL is a control character too, not the end of the text */
+    assert_int_equal(dp_upstream_headers_parse("k=secret%00tail", "test", h, &n),
+                     DP_UPSTREAM_CONFIG_EINVAL);
+    assert_int_equal(dp_upstream_headers_parse("k%00x=v", "test", h, &n),
+                     DP_UPSTREAM_CONFIG_EINVAL);
     /* A '%' without two hex digits stays literal. */
     assert_int_equal(dp_upstream_headers_parse("k=100%,j=%4", "t", h, &n), 0);
     assert_int_equal(n, 2);
