@@ -314,6 +314,7 @@ static void read_response(grpc_byte_buffer *bb, dp_upstream_result *res)
                                           &res->rejected, res->partial_message,
                                           sizeof(res->partial_message)) != 0)
         dp_log_warn(COMPONENT, "ignoring malformed export response from upstream");
+    dp_upstream_one_line(res->partial_message);
     grpc_slice_unref(all);
 }
 

@@ -434,6 +434,7 @@ static void error_message(http_lane *l, dp_upstream_result *res)
         if (dp_upstream_status_message(l->response, l->response_len, res->message,
                                        sizeof(res->message)) != 0)
             snprintf(res->message, sizeof(res->message), "(malformed google.rpc.Status)");
+        dp_upstream_one_line(res->message);
     } else if (strncasecmp(ct, "text/", 5) == 0 || strncasecmp(ct, "application/json", 16) == 0) {
         dp_upstream_copy_text(res->message, sizeof(res->message), l->response, l->response_len);
     }
@@ -450,6 +451,7 @@ static void classify_answer(http_lane *l, long code, dp_upstream_result *res)
                                               res->partial_message,
                                               sizeof(res->partial_message)) != 0)
             dp_log_warn(COMPONENT, "ignoring malformed export response from upstream");
+        dp_upstream_one_line(res->partial_message);
         return;
     }
     error_message(l, res);

@@ -79,8 +79,13 @@ void dp_upstream_copy_text(char *dst, size_t cap, const void *src, size_t len)
     if (len)
         memcpy(dst, src, len);
     dst[len] = '\0';
+    dp_upstream_one_line(dst);
+}
+
+void dp_upstream_one_line(char *text)
+{
     /* Keep log lines on one line whatever the upstream sent. */
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)dst[i] < 0x20 || dst[i] == 0x7f)
-            dst[i] = ' ';
+    for (; *text; text++)
+        if ((unsigned char)*text < 0x20 || *text == 0x7f)
+            *text = ' ';
 }

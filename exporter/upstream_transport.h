@@ -99,4 +99,9 @@ void dp_upstream_free_secret(char *secret);
  *  truncated, NUL-terminated, control characters turned into blanks. */
 void dp_upstream_copy_text(char *dst, size_t cap, const void *src, size_t len);
 
+/** Turn the control characters of a NUL-terminated text into blanks, in
+ *  place: an upstream's message (partial_success, google.rpc.Status) as
+ *  the parsers copy it may hold newlines, and it is logged. */
+void dp_upstream_one_line(char *text);
+
 #endif

@@ -18,13 +18,15 @@ Protocol, one line each way (stdout is line-buffered):
                             with RA, a Retry-After header: SECONDS, or
                             "date+SECONDS" for an HTTP-date that far ahead)
     throttled N RA          HTTP only: 429 with Retry-After RA (as above)
-    invalid N               INVALID_ARGUMENT (HTTP: 400 with a Status body)
+    invalid N [TEXT]        INVALID_ARGUMENT (HTTP: 400 with a Status body); TEXT,
+                            with backslash escapes decoded (\\n), is its message
     exhausted N DELAY_MS    RESOURCE_EXHAUSTED with a google.rpc.RetryInfo
                             (HTTP: 429 with Retry-After, DELAY_MS rounded up
                             to whole seconds)
     exhausted_plain N       RESOURCE_EXHAUSTED without RetryInfo (HTTP: 413,
                             which the specification does not retry either)
-    partial N REJECTED      OK with partial_success rejecting REJECTED items
+    partial N REJECTED [TEXT]  OK with partial_success rejecting REJECTED items,
+                            TEXT (escapes decoded) its error_message
     route PATH SIGNAL       HTTP only: also take SIGNAL's requests on PATH
     gather N                the next trace requests each wait until N are in
     down / up               stop listening / listen again on the same port
@@ -116,6 +118,13 @@ def status_with_retry_info(code, message, delay_ms):
 def status_bytes(code, message):
     """google.rpc.Status{code=1, message=2}, encoded here by hand."""
     return varint(1 << 3) + varint(code) + field_bytes(2, message.encode())
+
+
+def unescape(words):
+    """A command's optional TEXT: backslash escapes decoded (\\n a newline), or None."""
+    if not words:
+        return None
+    return words[0].encode("ascii").decode("unicode_escape")
 
 
 def retry_after_value(spec):
@@ -247,8 +256,9 @@ class Sink:
     def response(self, signal, kind, arg):
         resp = self.messages[signal][1]()
         if kind == "partial":
-            setattr(resp.partial_success, PARTIAL_FIELDS[signal], arg)
-            resp.partial_success.error_message = "sink rejected some items"
+            rejected, text = arg
+            setattr(resp.partial_success, PARTIAL_FIELDS[signal], rejected)
+            resp.partial_success.error_message = text or "sink rejected some items"
         return resp
 
     def handler(self, signal):
@@ -263,7 +273,7 @@ class Sink:
             if kind == "unavailable":
                 context.abort(grpc.StatusCode.UNAVAILABLE, "sink told to be unavailable")
             if kind == "invalid":
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "sink refuses this batch")
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, arg or "sink refuses this batch")
             if kind == "exhausted":
                 context.set_trailing_metadata((("grpc-status-details-bin",
                                                 status_with_retry_info(8, "slow down", arg)),))
@@ -324,6 +334,8 @@ class Sink:
         elif kind in ("unavailable", "throttled") and arg:
             extra.append(("Retry-After", retry_after_value(arg)))
         grpc_code, message = MESSAGES_OF[kind]
+        if kind == "invalid" and arg:
+            message = arg
         return self.http_reply(h, code, status_bytes(grpc_code, message), extra)
 
     @staticmethod
@@ -426,15 +438,21 @@ class Sink:
         if not words:
             return True
         cmd = words[0]
-        if cmd in ("unavailable", "invalid", "exhausted_plain"):
+        if cmd in ("unavailable", "exhausted_plain"):
             with self.lock:
                 self.plan.append((cmd, int(words[1]), words[2] if len(words) > 2 else None))
+        elif cmd == "invalid":
+            with self.lock:
+                self.plan.append((cmd, int(words[1]), unescape(words[2:])))
         elif cmd == "throttled":
             with self.lock:
                 self.plan.append((cmd, int(words[1]), words[2]))
-        elif cmd in ("exhausted", "partial"):
+        elif cmd == "exhausted":
             with self.lock:
                 self.plan.append((cmd, int(words[1]), int(words[2])))
+        elif cmd == "partial":
+            with self.lock:
+                self.plan.append((cmd, int(words[1]), (int(words[2]), unescape(words[3:]))))
         elif cmd == "route":
             with self.lock:
                 self.routes[words[1]] = words[2]

@@ -770,6 +770,63 @@ static void test_partial_success_counted_not_retried(void **state)
     dp_upstream_destroy(up);
 }
 
+/* Send stderr (where the log goes) to a temporary file until
+ * log_capture_end(), which reads it into buf; returns the saved stderr. */
+static int log_capture_begin(FILE **file)
+{
+    fflush(stderr);
+    *file = tmpfile();
+    assert_non_null(*file);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(*file), STDERR_FILENO) >= 0);
+    return saved;
+}
+
+static void log_capture_end(int saved, FILE *file, char *buf, size_t cap)
+{
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    rewind(file);
+    size_t n = fread(buf, 1, cap - 1, file);
+    buf[n] = '\0';
+    fclose(file);
+    fputs(buf, stderr); /* still shown with the test's output */
+}
+
+/* The upstream's texts (a partial_success error_message, the message of an
+ * error's google.rpc.Status) are logged on one line: a newline in them
+ * cannot start a log line of the upstream's making. */
+static void test_upstream_texts_logged_on_one_line(void **state)
+{
+    sink *k = *state;
+    dp_upstream_config cfg;
+    dp_upstream_stats st;
+    char log[65536];
+    FILE *file;
+
+    sink_command(k, "partial 1 1 partly\\nFORGED-one");
+    sink_command(k, "invalid 1 refused\\nFORGED-two");
+    base_config(&cfg, k->port, false);
+    int saved = log_capture_begin(&file);
+    dp_upstream *up = dp_upstream_create(&cfg);
+    assert_non_null(up);
+    submit_traces(up, "t1", 2, 0);
+    assert_int_equal(dp_upstream_wait_attempts(up, DP_UPSTREAM_TRACES, 1, READ_BOUND_MS), 0);
+    submit_traces(up, "t2", 2, 0);
+    assert_int_equal(dp_upstream_shutdown(up, FLUSH_MS), 0);
+    dp_upstream_get_stats(up, DP_UPSTREAM_TRACES, &st);
+    dp_upstream_destroy(up);
+    log_capture_end(saved, file, log, sizeof(log));
+
+    assert_int_equal(st.rejected_items, 1);
+    assert_int_equal(st.failed_items, 2);
+    assert_non_null(strstr(log, "partly FORGED-one"));
+    assert_non_null(strstr(log, "refused FORGED-two"));
+    assert_null(strstr(log, "\nFORGED"));
+}
+
 /* Upstream down for the whole shutdown: the 7 spans are reported back. */
 static void test_shutdown_timeout_reports_undelivered(void **state)
 {
@@ -975,6 +1032,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_headers_and_gzip, sink_start, sink_stop),
         cmocka_unit_test_setup_teardown(test_header_value_beyond_ascii, sink_start, sink_stop),
         cmocka_unit_test_setup_teardown(test_partial_success_counted_not_retried, sink_start,
+                                        sink_stop),
+        cmocka_unit_test_setup_teardown(test_upstream_texts_logged_on_one_line, sink_start,
                                         sink_stop),
         cmocka_unit_test_setup_teardown(test_shutdown_timeout_reports_undelivered, sink_start,
                                         sink_stop),
