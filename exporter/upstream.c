@@ -346,7 +346,14 @@ static void *sender_main(void *arg)
                 break;
             continue;
         }
-        while (s->transport->batch_begin(l->transport, &batch) != 0) {
+        pthread_mutex_lock(&s->mu);
+        bool aborted = s->abort; /* taken just before the shutdown ran out of time */
+        pthread_mutex_unlock(&s->mu);
+        if (aborted) {
+            count(s, &s->stats.dropped_at_shutdown, batch.items);
+            batch_ready = false;
+        }
+        while (batch_ready && s->transport->batch_begin(l->transport, &batch) != 0) {
             /* Out of memory for the batch's parts (or its compression):
              * the batch waits, nothing is lost; only a shutdown out of
              * time ends the wait. */
@@ -656,7 +663,12 @@ uint64_t dp_upstream_shutdown(dp_upstream *up, uint32_t timeout_ms)
         pthread_mutex_unlock(&s->mu);
     }
 
-    /* Out of time: cancel the calls in flight and stop retrying. */
+    /* Out of time: cancel the calls in flight, stop retrying, and drop what
+     * is still queued now. Left in the queue, the lanes would take it batch
+     * after batch and prepare each (gzip over OTLP/HTTP) only to drop it,
+     * holding the exit for as long as that takes. Dropped under s->mu, so
+     * no lane sees the abort before the queue is empty; the requests' done
+     * callbacks (the persistent queue's) take no lock of this client. */
     for (int i = 0; i < DP_UPSTREAM_SIGNAL_COUNT; i++) {
         sender *s = &up->senders[i];
         if (!s->enabled || !s->lanes[0].thread_started)
@@ -667,6 +679,7 @@ uint64_t dp_upstream_shutdown(dp_upstream *up, uint32_t timeout_ms)
             for (unsigned j = 0; j < s->lane_count; j++)
                 if (s->lanes[j].transport)
                     s->transport->cancel(s->lanes[j].transport);
+            s->stats.dropped_at_shutdown += dp_delivery_queue_drain(&s->queue, NULL);
             pthread_cond_broadcast(&s->cond);
         }
         pthread_mutex_unlock(&s->mu);

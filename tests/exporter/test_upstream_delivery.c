@@ -848,6 +848,67 @@ static void test_shutdown_timeout_reports_undelivered(void **state)
     dp_upstream_destroy(up);
 }
 
+/* How tracked requests ended, and on which thread. */
+typedef struct settled {
+    pthread_mutex_t mu;
+    pthread_t caller;
+    int dropped, dropped_by_caller, done;
+} settled;
+
+static void on_settled(void *ctx, bool done)
+{
+    settled *t = ctx;
+    pthread_mutex_lock(&t->mu);
+    if (done) {
+        t->done++;
+    } else {
+        t->dropped++;
+        if (pthread_equal(pthread_self(), t->caller))
+            t->dropped_by_caller++;
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* When the shutdown runs out of time, what is still queued is dropped at
+ * once by the shutdown itself: it is not handed to the lanes one batch
+ * after the other, each prepared for sending (gzip-compressed over
+ * OTLP/HTTP) only to be dropped, which held the exit past the timeout for
+ * as long as compressing the whole queue took. One lane, one request per
+ * batch, the upstream down: the lane holds the first request, retrying;
+ * the four others are still queued at the deadline. */
+static void test_shutdown_drops_queued_requests_at_once(void **state)
+{
+    sink *k = *state;
+    dp_upstream_config cfg;
+    dp_upstream_stats st;
+    settled t = {.mu = PTHREAD_MUTEX_INITIALIZER, .caller = pthread_self()};
+
+    sink_command(k, "down");
+    base_config(&cfg, k->port, false);
+    cfg.batch_max_items = 1;
+    cfg.signal[DP_UPSTREAM_TRACES].compression = DP_UPSTREAM_COMPRESSION_GZIP;
+    dp_upstream *up = dp_upstream_create(&cfg);
+    assert_non_null(up);
+    for (int i = 0; i < 5; i++) {
+        char prefix[8];
+        size_t len;
+        snprintf(prefix, sizeof(prefix), "d%d", i);
+        uint8_t *buf = make_traces(prefix, 1, &len);
+        assert_int_equal(
+            dp_upstream_submit_tracked(up, DP_UPSTREAM_TRACES, buf, len, 1, on_settled, &t), 0);
+        free(buf);
+    }
+    assert_int_equal(dp_upstream_wait_attempts(up, DP_UPSTREAM_TRACES, 1, READ_BOUND_MS), 0);
+    assert_int_equal(dp_upstream_shutdown(up, 100), 5);
+    dp_upstream_get_stats(up, DP_UPSTREAM_TRACES, &st);
+    assert_int_equal(st.dropped_at_shutdown, 5);
+    assert_int_equal(st.queue_items, 0);
+    dp_upstream_destroy(up);
+    assert_int_equal(t.done, 0);
+    assert_int_equal(t.dropped, 5);
+    assert_int_equal(t.dropped_by_caller, 4); /* all but the one the lane held */
+}
+
 /* Metrics and logs travel to their own services; a signal without an
  * endpoint is refused with EDISABLED. */
 static void test_metrics_and_logs(void **state)
@@ -1036,6 +1097,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_upstream_texts_logged_on_one_line, sink_start,
                                         sink_stop),
         cmocka_unit_test_setup_teardown(test_shutdown_timeout_reports_undelivered, sink_start,
+                                        sink_stop),
+        cmocka_unit_test_setup_teardown(test_shutdown_drops_queued_requests_at_once, sink_start,
                                         sink_stop),
         cmocka_unit_test_setup_teardown(test_metrics_and_logs, sink_start, sink_stop),
         cmocka_unit_test_setup_teardown(test_mutual_tls, sink_start_mtls, sink_stop_mtls),
