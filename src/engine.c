@@ -49,6 +49,11 @@ typedef struct engine_processor {
     struct dp_engine *engine;
     pthread_t thread;
     atomic_ullong busy_ns;
+    /* the run it has now (under the engine's run_lock): its trace and the
+     * order it was taken in */
+    bool has_run;
+    uint64_t run_seq;
+    uint8_t trace_id[16];
 } engine_processor;
 
 typedef struct engine_input {
@@ -76,10 +81,18 @@ struct dp_engine {
 
     engine_processor processors[DP_ENGINE_MAX_PROCESSORS];
     unsigned processor_count;
+    /* Runs are taken one processor at a time (take_lock) and noted at once
+     * with their order (run_lock, run_done): a late run waits until no run
+     * of its trace taken before it is still being processed, so that a
+     * partial run is kept for its rest (and its spans remembered) before
+     * the rest is profiled. */
+    pthread_mutex_t take_lock, run_lock;
+    pthread_cond_t run_done;
+    uint64_t take_seq;
     bool running, stopped;
 
     atomic_ullong runs_processed, runs_failed, runs_partial, runs_whole_again;
-    atomic_ullong spans_undecodable, spans_duplicate;
+    atomic_ullong spans_undecodable, spans_duplicate, runs_waited;
 };
 
 /* One stored span to profile: which record holds it, in arrival order. */
@@ -394,6 +407,56 @@ keep:
     return kept;
 }
 
+/* Take the next run and note it as this processor's, in the order taken. */
+static int take_run(dp_engine *d, engine_processor *self, dp_run_record **run)
+{
+    pthread_mutex_lock(&d->take_lock);
+    int rc = dp_trace_table_take(d->table, UINT64_MAX, run);
+    if (rc == DP_TRACE_TABLE_OK) {
+        pthread_mutex_lock(&d->run_lock);
+        self->has_run = true;
+        self->run_seq = d->take_seq++;
+        memcpy(self->trace_id, (*run)->trace_id, 16);
+        pthread_mutex_unlock(&d->run_lock);
+    }
+    pthread_mutex_unlock(&d->take_lock);
+    return rc;
+}
+
+/*
+ * A late run: wait while another processor has a run of the same trace taken
+ * before it (the partial run it completes, say, still with an output: it is
+ * kept for its rest, and its spans remembered, only once that is done).
+ */
+static void wait_earlier_runs(dp_engine *d, engine_processor *self)
+{
+    bool waited = false;
+    pthread_mutex_lock(&d->run_lock);
+    for (;;) {
+        bool earlier = false;
+        for (unsigned i = 0; i < DP_ENGINE_MAX_PROCESSORS && !earlier; i++) {
+            const engine_processor *p = &d->processors[i];
+            earlier = p != self && p->has_run && p->run_seq < self->run_seq &&
+                      memcmp(p->trace_id, self->trace_id, 16) == 0;
+        }
+        if (!earlier)
+            break;
+        if (!waited)
+            atomic_fetch_add(&d->runs_waited, 1);
+        waited = true;
+        pthread_cond_wait(&d->run_done, &d->run_lock);
+    }
+    pthread_mutex_unlock(&d->run_lock);
+}
+
+static void run_done(dp_engine *d, engine_processor *self)
+{
+    pthread_mutex_lock(&d->run_lock);
+    self->has_run = false;
+    pthread_cond_broadcast(&d->run_done);
+    pthread_mutex_unlock(&d->run_lock);
+}
+
 static void *processor_main(void *arg)
 {
     engine_processor *self = arg;
@@ -402,15 +465,18 @@ static void *processor_main(void *arg)
     dp_arena_init(&arena, 256 * 1024, DP_ENGINE_RUN_ARENA_MAX);
     for (;;) {
         dp_run_record *run = NULL;
-        int rc = dp_trace_table_take(d->table, UINT64_MAX, &run);
+        int rc = take_run(d, self, &run);
         if (rc == DP_TRACE_TABLE_ECLOSED)
             break;
         if (rc != DP_TRACE_TABLE_OK)
             continue;
+        if (run->late)
+            wait_earlier_runs(d, self);
         /* busy time: two clock reads per run, which takes milliseconds */
         uint64_t start = dp_clock_monotonic_ns();
         if (!process_run(d, &arena, run))
             dp_trace_table_release(d->table, run);
+        run_done(d, self);
         atomic_fetch_add_explicit(&self->busy_ns, dp_clock_monotonic_ns() - start,
                                   memory_order_relaxed);
     }
@@ -451,6 +517,9 @@ int dp_engine_create(const dp_config *cfg, const dp_engine_options *opt, dp_engi
     if (opt)
         e->opt = *opt;
     pthread_mutex_init(&e->lock, NULL);
+    pthread_mutex_init(&e->take_lock, NULL);
+    pthread_mutex_init(&e->run_lock, NULL);
+    pthread_cond_init(&e->run_done, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -600,6 +669,7 @@ void dp_engine_get_stats(dp_engine *e, dp_engine_stats *out)
     out->spans_undecodable = atomic_load(&e->spans_undecodable);
     out->spans_duplicate = atomic_load(&e->spans_duplicate);
     out->partial_runs_kept = dp_partial_runs_count(e->partials);
+    out->runs_waited = atomic_load(&e->runs_waited);
     out->processor_count = e->processor_count;
     for (unsigned i = 0; i < e->processor_count; i++)
         out->processor_busy_ns[i] = atomic_load(&e->processors[i].busy_ns);
@@ -618,5 +688,8 @@ void dp_engine_destroy(dp_engine *e)
     dp_trace_table_destroy(e->table);
     pthread_cond_destroy(&e->wake);
     pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->run_done);
+    pthread_mutex_destroy(&e->run_lock);
+    pthread_mutex_destroy(&e->take_lock);
     free(e);
 }

@@ -64,6 +64,7 @@ typedef struct dp_engine_stats {
     uint64_t spans_undecodable; /* stored bytes that did not decode (never expected) */
     uint64_t spans_duplicate;   /* copies of a span already in its run, profiled once */
     size_t partial_runs_kept;   /* partial runs' records kept for their rest, now */
+    uint64_t runs_waited;       /* late runs that waited for an earlier run of their trace */
     unsigned processor_count;   /* run processor threads */
     uint64_t processor_busy_ns[DP_ENGINE_MAX_PROCESSORS]; /* time each spent on runs */
 } dp_engine_stats;

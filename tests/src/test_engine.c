@@ -184,6 +184,8 @@ typedef struct capture {
     seen_run runs[8];
     size_t count;
     int flushes;
+    /* hold_first: the first run is kept in on_run (held) until released */
+    bool hold_first, held, released;
 } capture;
 
 static int capture_on_run(dp_sink *sink, const dp_run_record *run, const dp_run_profile *p)
@@ -203,8 +205,22 @@ static int capture_on_run(dp_sink *sink, const dp_run_record *run, const dp_run_
             p->span_count, p->llm_calls, p->tokens.input, p->tokens.output,     p->partial,
             p->supersedes, p->late,      run->span_count, run->duplicate_count, mask};
     pthread_cond_broadcast(&c->cond);
+    if (c->hold_first && !c->held) {
+        c->held = true;
+        while (!c->released)
+            pthread_cond_wait(&c->cond, &c->lock);
+    }
     pthread_mutex_unlock(&c->lock);
     return 0;
+}
+
+/* Let the held first run go. */
+static void capture_release(capture *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->released = true;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
 }
 
 static int capture_flush(dp_sink *sink)
@@ -445,6 +461,58 @@ static void test_late_copies_of_reported_spans(void **state)
 }
 
 /*
+ * The rest of a partial run that comes while the partial run is still with
+ * an output of one processor (an upstream queue that is full, say) is taken
+ * by another processor: it waits until the first is done (and kept for its
+ * rest), then reports the run whole, superseding the partial report,
+ * instead of a late run of 3 spans of its own. Node b and its chat (no
+ * root) are finalised for memory; the root, node a and its chat follow.
+ */
+static void test_rest_waits_for_its_partial_run(void **state)
+{
+    (void)state;
+    dp_config cfg = config(2);
+    cfg.assembly.idle_timeout_ms = 1;
+    capture out;
+    dp_engine *e = start_engine(&cfg, NULL, &out, NULL);
+    pthread_mutex_lock(&out.lock);
+    out.hold_first = true;
+    pthread_mutex_unlock(&out.lock);
+    insert(e, 3, NSPANS);
+    assert_int_equal(dp_trace_table_shed(dp_engine_table(e), 0), 1);
+    assert_true(wait_runs(&out, 1)); /* held by the output */
+    assert_true(out.runs[0].partial);
+    assert_int_equal(out.runs[0].spans, 2);
+    insert(e, 0, 3); /* a late run, due 1 ms after */
+    /* until it is reported (on its own) or waits for the partial run */
+    bool seen = false;
+    for (int i = 0; i < 30000 && !seen; i++) {
+        pthread_mutex_lock(&out.lock);
+        seen = out.count >= 2;
+        pthread_mutex_unlock(&out.lock);
+        dp_engine_stats st;
+        dp_engine_get_stats(e, &st);
+        seen = seen || st.runs_waited == 1;
+        struct timespec ms = {0, 1000 * 1000};
+        if (!seen)
+            nanosleep(&ms, NULL);
+    }
+    assert_true(seen);
+    capture_release(&out);
+    assert_true(wait_runs(&out, 2));
+    dp_engine_stop(e);
+    assert_int_equal(out.count, 2);
+    assert_true(out.runs[1].supersedes);
+    assert_false(out.runs[1].late);
+    assert_whole(&out.runs[1]);
+    dp_engine_stats st;
+    dp_engine_get_stats(e, &st);
+    assert_int_equal(st.runs_waited, 1);
+    assert_int_equal(st.runs_whole_again, 1);
+    dp_engine_destroy(e);
+}
+
+/*
  * finalise_at_stop: with idle_timeout and max_age at 1 ms, the root with
  * node a arrives, time passes, then node b: still one run of 5 spans,
  * finalised at stop (reason SHUTDOWN), neither partial nor late. The pause
@@ -503,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_duplicates_profiled_once),
         cmocka_unit_test(test_duplicates_across_partial_parts),
         cmocka_unit_test(test_late_copies_of_reported_spans),
+        cmocka_unit_test(test_rest_waits_for_its_partial_run),
         cmocka_unit_test(test_finalise_at_stop),
         cmocka_unit_test(test_finalise_at_stop_bound),
     };
