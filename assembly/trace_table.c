@@ -340,6 +340,16 @@ static void chunks_free(chunk *c)
     }
 }
 
+/* A run's memory: its chunks, index and scopes, and the run. */
+static void run_free(run_internal *r)
+{
+    chunks_free(r->chunks);
+    free(r->index);
+    free(r->scopes);
+    free(r->scope_hashes);
+    free(r);
+}
+
 static void entry_free(trace_entry *e)
 {
     chunks_free(e->head);
@@ -434,10 +444,7 @@ void dp_trace_table_destroy(dp_trace_table *t)
     run_internal *r = t->pending_head;
     while (r) {
         run_internal *next = r->next;
-        chunks_free(r->chunks);
-        free(r->scopes);
-        free(r->scope_hashes);
-        free(r);
+        run_free(r);
         r = next;
     }
     pthread_mutex_destroy(&t->pending_lock);
@@ -1065,11 +1072,7 @@ void dp_trace_table_release(dp_trace_table *t, dp_run_record *run)
         return;
     run_internal *r = (run_internal *)run; /* pub is the first member */
     atomic_fetch_sub(&t->pending_bytes, r->pub.stored_bytes);
-    chunks_free(r->chunks);
-    free(r->index);
-    free(r->scopes);
-    free(r->scope_hashes);
-    free(r);
+    run_free(r);
 }
 
 void dp_trace_table_close(dp_trace_table *t)

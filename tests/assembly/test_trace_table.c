@@ -475,6 +475,25 @@ static void take_after_close(void **state)
     dp_trace_table_destroy(t);
 }
 
+/* A table destroyed with runs still pending (finalised, never taken) and
+ * buffered frees them whole: their spans' index too (the leak check of the
+ * sanitizer build sees what is left). */
+static void destroy_frees_pending_runs(void **state)
+{
+    (void)state;
+    dp_trace_table *t = make_table(0, 0);
+    dp_span_ref a[2] = {make_span(11, 1, 0, "R", 1), make_span(11, 2, 1, "C", 1)};
+    dp_span_ref b = make_span(12, 1, 0, "S", 1);
+    assert_int_equal(insert_spans(t, a, 2), DP_TRACE_TABLE_OK);
+    assert_int_equal(dp_trace_table_finalise_all(t), 1);
+    assert_int_equal(insert_spans(t, &b, 1), DP_TRACE_TABLE_OK);
+    dp_trace_table_stats st;
+    dp_trace_table_get_stats(t, &st);
+    assert_int_equal(st.pending_runs, 1);
+    assert_int_equal(st.buffered_runs, 1);
+    dp_trace_table_destroy(t);
+}
+
 /*
  * A trace sent whole is stored in one exactly sized chunk: the 10-span trace
  * holds exactly 9 more spans than the 1-span trace, and its index exactly 9
@@ -524,6 +543,7 @@ int main(void)
         cmocka_unit_test(no_loss_and_memory_per_span),
         cmocka_unit_test(distinct_resources_are_kept_apart),
         cmocka_unit_test(take_after_close),
+        cmocka_unit_test(destroy_frees_pending_runs),
         cmocka_unit_test(whole_trace_takes_one_exact_chunk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
