@@ -983,6 +983,10 @@ size_t dp_trace_table_collect(dp_trace_table *t)
 size_t dp_trace_table_finalise_all(dp_trace_table *t)
 {
     size_t done = 0;
+    /* a thread finalising for memory (the memory guard's shed) has queued
+     * every run it took off its shard before this returns: a caller that
+     * closes the table next and drains it has them all */
+    pthread_mutex_lock(&t->evict_lock);
     for (unsigned i = 0; i < t->shard_count; i++) {
         shard *s = &t->shards[i];
         for (;;) {
@@ -997,6 +1001,7 @@ size_t dp_trace_table_finalise_all(dp_trace_table *t)
             done++;
         }
     }
+    pthread_mutex_unlock(&t->evict_lock);
     return done;
 }
 

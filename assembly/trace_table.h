@@ -177,7 +177,11 @@ size_t dp_trace_table_collect(dp_trace_table *t);
  */
 size_t dp_trace_table_shed(dp_trace_table *t, size_t keep_bytes);
 
-/** Finalise every buffered run (reason SHUTDOWN). Returns how many. */
+/**
+ * Finalise every buffered run (reason SHUTDOWN). Returns how many, once the
+ * runs another thread was finalising for memory at the same time are
+ * queued too.
+ */
 size_t dp_trace_table_finalise_all(dp_trace_table *t);
 
 /**

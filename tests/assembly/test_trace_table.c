@@ -4,6 +4,7 @@
  * lost, stored bytes intact, memory per buffered span.
  * A fake clock makes every rule deterministic.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -494,6 +495,52 @@ static void destroy_frees_pending_runs(void **state)
     dp_trace_table_destroy(t);
 }
 
+static void *shed_all(void *arg)
+{
+    dp_trace_table_shed(arg, 0);
+    return NULL;
+}
+
+/*
+ * Shutdown while another thread finalises runs for memory (the memory
+ * guard's shed): once finalise_all has returned and the table is closed, a
+ * taker that drained the queue to ECLOSED has had every run; none is left
+ * pending (a run the shed had taken off its shard but not yet queued used to
+ * come after the takers had gone: acknowledged spans never reported). Many
+ * rounds, as the moment is short; each round must end with nothing pending.
+ */
+static void finalise_all_waits_for_a_shed(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 5000, TRACES = 64 };
+    for (int round = 0; round < ROUNDS; round++) {
+        dp_trace_table *t = make_table(0, 0);
+        dp_span_ref s[TRACES];
+        for (int i = 0; i < TRACES; i++) {
+            s[i] = make_span((uint8_t)i, 1, 0, "R", 1);
+            s[i].trace_id[1] = (uint8_t)round;
+        }
+        assert_int_equal(insert_spans(t, s, TRACES), DP_TRACE_TABLE_OK);
+        pthread_t shedder;
+        assert_int_equal(pthread_create(&shedder, NULL, shed_all, t), 0);
+        dp_trace_table_finalise_all(t);
+        dp_trace_table_close(t);
+        size_t taken = 0;
+        dp_run_record *r;
+        while (dp_trace_table_take(t, 0, &r) == DP_TRACE_TABLE_OK) {
+            dp_trace_table_release(t, r);
+            taken++;
+        }
+        pthread_join(shedder, NULL);
+        dp_trace_table_stats st;
+        dp_trace_table_get_stats(t, &st);
+        if (st.pending_runs || taken != TRACES)
+            fail_msg("round %d: %zu runs taken of %d, %zu left pending", round, taken, TRACES,
+                     st.pending_runs);
+        dp_trace_table_destroy(t);
+    }
+}
+
 /*
  * A trace sent whole is stored in one exactly sized chunk: the 10-span trace
  * holds exactly 9 more spans than the 1-span trace, and its index exactly 9
@@ -544,6 +591,7 @@ int main(void)
         cmocka_unit_test(distinct_resources_are_kept_apart),
         cmocka_unit_test(take_after_close),
         cmocka_unit_test(destroy_frees_pending_runs),
+        cmocka_unit_test(finalise_all_waits_for_a_shed),
         cmocka_unit_test(whole_trace_takes_one_exact_chunk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
