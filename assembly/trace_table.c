@@ -677,7 +677,12 @@ int dp_trace_table_insert(dp_trace_table *t, const dp_span_batch *batch)
         encoded += sp->raw.len;
     }
 
-    /* admission before any work: refused batches leave no trace */
+    /* admission before any work: refused batches leave no trace; a batch
+     * over the hard limit on its own would be refused at every retry */
+    if (t->hard_limit && encoded > t->hard_limit) {
+        atomic_fetch_add(&t->batches_refused, 1);
+        return DP_TRACE_TABLE_ETOOBIG;
+    }
     if (t->opt.max_pending_runs && atomic_load(&t->pending_runs) >= t->opt.max_pending_runs)
         goto refuse;
     if (t->hard_limit &&

@@ -25,8 +25,9 @@
  * Admission is all-or-nothing per batch: dp_trace_table_insert() either
  * stores every span of the batch or none (DP_TRACE_TABLE_EFULL when the
  * pending queue holds max_pending_runs runs or memory is over the hard
- * limit, max_held_bytes or 2 x memory_limit_bytes), so a client's retry
- * never duplicates. The table does not look at span ids: a span inserted
+ * limit, max_held_bytes or 2 x memory_limit_bytes; ETOOBIG when the batch's
+ * span bytes alone are over that limit, which no retry changes), so a
+ * client's retry never duplicates. The table does not look at span ids: a span inserted
  * twice (a retry whose answer was lost, a file read twice) is stored twice,
  * and whoever profiles the run counts it once.
  *
@@ -46,10 +47,11 @@
 
 enum {
     DP_TRACE_TABLE_OK = 0,
-    DP_TRACE_TABLE_EFULL = DP_EFULL,    /* cannot take more now: the caller answers UNAVAILABLE */
-    DP_TRACE_TABLE_ENOMEM = DP_ENOMEM,  /* malloc failed; nothing of the batch was kept */
-    DP_TRACE_TABLE_EINVAL = DP_EINVAL,  /* bad arguments (e.g. an index out of range) */
-    DP_TRACE_TABLE_ECLOSED = DP_ECLOSED /* the table is closed and nothing is pending */
+    DP_TRACE_TABLE_EFULL = DP_EFULL,     /* cannot take more now: the caller answers UNAVAILABLE */
+    DP_TRACE_TABLE_ENOMEM = DP_ENOMEM,   /* malloc failed; nothing of the batch was kept */
+    DP_TRACE_TABLE_EINVAL = DP_EINVAL,   /* bad arguments (e.g. an index out of range) */
+    DP_TRACE_TABLE_ECLOSED = DP_ECLOSED, /* the table is closed and nothing is pending */
+    DP_TRACE_TABLE_ETOOBIG = DP_ETOOBIG  /* the batch alone is over the hard limit: never taken */
 };
 
 /** Milliseconds on a monotonic clock; injectable for tests. */
@@ -158,7 +160,7 @@ void dp_trace_table_destroy(dp_trace_table *t);
 
 /**
  * Store every span of `batch` (bytes are copied). All-or-nothing: returns
- * DP_TRACE_TABLE_OK, or EFULL / ENOMEM / EINVAL having kept nothing.
+ * DP_TRACE_TABLE_OK, or EFULL / ETOOBIG / ENOMEM / EINVAL having kept nothing.
  * May finalise the oldest runs when the memory limit is passed.
  */
 DP_MUST_CHECK int dp_trace_table_insert(dp_trace_table *t, const dp_span_batch *batch);

@@ -19,7 +19,9 @@ static const dp_config_key assembly_keys[] = {
         "(reported again, whole, if its remaining spans arrive within late_window)."),
     KEY("memory_limit", DP_CFG_SIZE, memory_limit_bytes, "256MiB", DP_CONFIG_MIB,
         64.0 * DP_CONFIG_GIB, NULL, NULL,
-        "Buffered span bytes. Above it the oldest runs are finished early (never dropped)."),
+        "Buffered span bytes. Above it the oldest runs are finished early (never dropped). A "
+        "request whose spans are more than twice it is refused for good (RESOURCE_EXHAUSTED, "
+        "HTTP 413): keep it above server.max_recv_message_size."),
     KEY("shards", DP_CFG_UINT, shards, "64", 1, DP_TRACE_TABLE_MAX_SHARDS, NULL, NULL,
         "Trace table shards (one lock each). More shards, less contention between workers."),
     KEY("late_window", DP_CFG_DURATION, late_window_ms, "10m", 0, DP_CONFIG_DAY_MS, NULL, NULL,

@@ -22,6 +22,8 @@ const char *dp_strerror(int err)
         return "cannot start a thread";
     case DP_EDISABLED:
         return "not configured";
+    case DP_ETOOBIG:
+        return "too big";
     default:
         return "unknown error";
     }

@@ -18,6 +18,7 @@ enum dp_err {
     DP_EBIND = -6,     /* an address could not be bound */
     DP_ETHREAD = -7,   /* a thread could not be started */
     DP_EDISABLED = -8, /* not configured for this */
+    DP_ETOOBIG = -9,   /* over a bound even alone: retrying the same cannot succeed */
 };
 
 /** On a function whose result says whether it worked: ignoring it is a warning. */

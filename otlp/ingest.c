@@ -159,6 +159,12 @@ static void ingest_traces(dp_ingest *in, const uint8_t *data, size_t len, size_t
         return;
     }
     atomic_fetch_add(&in->spans_refused, batch.span_count + batch.rejected);
+    if (rc == DP_TRACE_TABLE_ETOOBIG) {
+        fail(out, DP_INGEST_TOO_LARGE,
+             "the request's spans are more than dagprof buffers at once (twice "
+             "assembly.memory_limit); nothing of this request was kept: send smaller requests");
+        return;
+    }
     fail(out, DP_INGEST_UNAVAILABLE,
          "dagprof cannot buffer more spans right now (pending runs or memory limit); "
          "nothing of this request was kept, retry later");

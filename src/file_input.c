@@ -42,6 +42,7 @@ static int insert_file(dp_trace_table *table, const char *path, dp_arena *arena,
         *spans = tb.span_count;
         return 0;
     case DP_TRACE_TABLE_EFULL:
+    case DP_TRACE_TABLE_ETOOBIG:
         snprintf(err, errlen,
                  "%s: more spans than can be held at once; profile fewer files together", path);
         return -1;

@@ -295,8 +295,9 @@ static void held_bytes_bound_refuses_without_finalising(void **state)
     assert_non_null(t);
     static char big[101];
     memset(big, 'x', sizeof big);
-    dp_span_ref over = make_span(1, 1, 0, big, 101); /* 0 + 101 > 100 */
-    assert_int_equal(insert_spans(t, &over, 1), DP_TRACE_TABLE_EFULL);
+    /* 101 > 100 on its own: no retry is ever taken, which EFULL would invite */
+    dp_span_ref over = make_span(1, 1, 0, big, 101);
+    assert_int_equal(insert_spans(t, &over, 1), DP_TRACE_TABLE_ETOOBIG);
     dp_span_ref fits = make_span(1, 1, 0, big, 100); /* 0 + 100 = 100 */
     assert_int_equal(insert_spans(t, &fits, 1), DP_TRACE_TABLE_OK);
     dp_span_ref one = make_span(1, 2, 1, "y", 1); /* >= 100 + 1 */

@@ -353,7 +353,9 @@ def scenario_answers(args, c):
 
 
 def scenario_backpressure(args, c):
-    # memory_limit 1 MiB: the table holds at most 2 MiB (buffered + pending)
+    # memory_limit 1 MiB: the table holds at most 2 MiB (buffered + pending);
+    # a request of more span bytes than that would be refused at every retry,
+    # so it is too large (413, no Retry-After), not "retry later" (503)
     d = Daemon(args.dagprof, extra_args=["--set", "assembly.memory_limit=1MiB"]).start()
     tid = new_trace_id()
     fat = "x" * (100 * 1024)
@@ -365,10 +367,12 @@ def scenario_backpressure(args, c):
     conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=30)
     for attempt in range(2):  # a retry is refused the same way, and keeps nothing either
         status, r, out = post(conn, "/v1/traces", body)
-        c.eq(status, 503, "over the table's memory (attempt %d): status" % attempt)
-        c.eq(r.getheader("Retry-After"), "1", "attempt %d: Retry-After" % attempt)
+        c.eq(status, 413, "over the table's memory alone (attempt %d): status" % attempt)
+        c.eq(r.getheader("Retry-After"), None, "attempt %d: no Retry-After" % attempt)
         st = Status.FromString(out)
-        c.ok("nothing of this request was kept" in st.message,
+        c.eq(st.code, 8, "attempt %d: Status.code RESOURCE_EXHAUSTED" % attempt)
+        c.ok("nothing of this request was kept" in st.message
+             and "assembly.memory_limit" in st.message,
              "attempt %d: Status.message (%r)" % (attempt, st.message))
     status, _, _ = post(conn, "/v1/traces", request(trace("after-refusal", 2)).SerializeToString())
     c.eq(status, 200, "a small request after the refusals: status")

@@ -146,23 +146,51 @@ static void traces(void **state)
 
 static void refused_by_the_table(void **state)
 {
-    /* a 10-byte memory limit: the table holds at most 20 bytes, less than one span */
-    fixture *f = make(10);
+    /* a 30-byte memory limit: the table holds at most 60 bytes; the first
+     * 49-byte span fits (and is finished early for memory, its run pending),
+     * a second one does not (49 + 49 > 60): refused for now */
+    fixture *f = make(30);
     uint8_t req[128];
     dp_ingest_result res;
     dp_ingest_stats st;
     size_t len = write_request(req, 8);
+    assert_int_equal(ingest(f, DP_SIGNAL_TRACES, req, len, &res), DP_INGEST_OK);
     assert_int_equal(ingest(f, DP_SIGNAL_TRACES, req, len, &res), DP_INGEST_UNAVAILABLE);
     assert_non_null(strstr(res.message, "nothing of this request was kept"));
     dp_ingest_get_stats(f->ingest, &st);
-    assert_int_equal(st.spans_received, 1);
-    assert_int_equal(st.spans_accepted, 0);
+    assert_int_equal(st.spans_received, 2);
+    assert_int_equal(st.spans_accepted, 1);
     assert_int_equal(st.spans_refused, 1);
     assert_int_equal(st.requests_refused[DP_SIGNAL_TRACES], 1);
     assert_int_equal(st.decode_errors[DP_SIGNAL_TRACES], 0);
     dp_trace_table_stats ts;
     dp_trace_table_get_stats(f->table, &ts);
+    assert_int_equal(ts.spans_inserted, 1);
+    release(f);
+}
+
+/* A 10-byte memory limit: the table holds at most 20 bytes, less than the
+ * request's one 49-byte span even when empty. Answering "retry later" would
+ * have the SDK send it again and again: it is too large, for good. */
+static void too_large_for_the_table(void **state)
+{
+    fixture *f = make(10);
+    uint8_t req[128];
+    dp_ingest_result res;
+    dp_ingest_stats st;
+    size_t len = write_request(req, 8);
+    assert_int_equal(ingest(f, DP_SIGNAL_TRACES, req, len, &res), DP_INGEST_TOO_LARGE);
+    assert_non_null(strstr(res.message, "assembly.memory_limit"));
+    assert_non_null(strstr(res.message, "nothing of this request was kept"));
+    dp_ingest_get_stats(f->ingest, &st);
+    assert_int_equal(st.spans_received, 1);
+    assert_int_equal(st.spans_accepted, 0);
+    assert_int_equal(st.spans_refused, 1);
+    assert_int_equal(st.requests_refused[DP_SIGNAL_TRACES], 0);
+    dp_trace_table_stats ts;
+    dp_trace_table_get_stats(f->table, &ts);
     assert_int_equal(ts.spans_inserted, 0);
+    assert_int_equal(ts.batches_refused, 1);
     release(f);
 }
 
@@ -421,6 +449,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(traces),
         cmocka_unit_test(refused_by_the_table),
+        cmocka_unit_test(too_large_for_the_table),
         cmocka_unit_test(metrics_and_logs),
         cmocka_unit_test(attributes_nested_too_deep),
         cmocka_unit_test(attributes_nested_too_deep_stored_without),
