@@ -340,7 +340,10 @@ static bool process_run(dp_engine *d, dp_arena *arena, dp_run_record *run)
                      "not reported or forwarded again",
                      hex, before);
         dp_progress_release(dp_storage_progress_for_run(d->opt.storage, run), true);
-        goto keep;
+        /* nothing of it was reported: not kept as a partial run either (a
+         * later late run would be reported as superseding a partial report
+         * there never was, with these copies in its profile) */
+        return false;
     }
     size_t total, copies;
     dp_span *spans;

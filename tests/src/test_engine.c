@@ -513,6 +513,42 @@ static void test_rest_waits_for_its_partial_run(void **state)
 }
 
 /*
+ * A late run made only of copies of reported spans and finished for memory
+ * is neither reported nor kept as a partial run: nothing of it was reported
+ * as partial, so the late run after it (node b and its chat) is reported as
+ * late, not as a whole report superseding one. The root, node a and its chat
+ * are reported (finalised by finalise_all, whole); a and its chat come again
+ * and are finished for memory; then b and its chat. One processor: in order.
+ */
+static void test_copies_finished_for_memory_are_not_kept(void **state)
+{
+    (void)state;
+    dp_config cfg = config(1);
+    cfg.assembly.idle_timeout_ms = 3600000; /* runs end only as the test says */
+    capture out;
+    dp_engine *e = start_engine(&cfg, NULL, &out, NULL);
+    dp_trace_table *t = dp_engine_table(e);
+    insert(e, 0, 3);
+    assert_int_equal(dp_trace_table_finalise_all(t), 1);
+    assert_true(wait_runs(&out, 1));
+    insert(e, 1, 3);
+    assert_int_equal(dp_trace_table_shed(t, 0), 1);
+    insert(e, 3, NSPANS);
+    dp_engine_stop(e);
+    assert_int_equal(out.count, 2);
+    assert_true(out.runs[1].late);
+    assert_false(out.runs[1].supersedes);
+    assert_int_equal(out.runs[1].spans, 2);
+    assert_int_equal(out.runs[1].input, 200);
+    dp_engine_stats st;
+    dp_engine_get_stats(e, &st);
+    assert_int_equal(st.spans_duplicate, 2);
+    assert_int_equal(st.runs_whole_again, 0);
+    assert_int_equal(st.runs_partial, 0);
+    dp_engine_destroy(e);
+}
+
+/*
  * finalise_at_stop: with idle_timeout and max_age at 1 ms, the root with
  * node a arrives, time passes, then node b: still one run of 5 spans,
  * finalised at stop (reason SHUTDOWN), neither partial nor late. The pause
@@ -572,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_duplicates_across_partial_parts),
         cmocka_unit_test(test_late_copies_of_reported_spans),
         cmocka_unit_test(test_rest_waits_for_its_partial_run),
+        cmocka_unit_test(test_copies_finished_for_memory_are_not_kept),
         cmocka_unit_test(test_finalise_at_stop),
         cmocka_unit_test(test_finalise_at_stop_bound),
     };
