@@ -527,6 +527,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_size) {
+        /* over the memory guard's limits now: the body is dropped (the
+         * answer is 503 with Retry-After), what was kept of it given back;
+         * requests taken before the limit was reached would otherwise go on
+         * filling memory past it with their bodies */
+        dp_ingest_result admit;
+        if (!c->status && !dp_ingest_admit(r->opt.ingest, c->signal, &admit)) {
+            decide(c, 503, "%s", admit.message);
+            dp_buf_free(&c->body);
+        }
         if (!c->status)
             take_body(r, c, upload, *upload_size);
         /* taken, or (once an answer is decided) read past and dropped: the

@@ -17,6 +17,12 @@ acknowledged and every acknowledged trace is reported with all its spans:
              retried, and resident memory falls back once the clients are gone
   assembly   64 calls of 12.8 MB at once with assembly.memory_limit 64MiB and
              memory.limit 384MiB: the peak stays under twice the limit
+  bodies     40 OTLP/HTTP requests of 15 MiB admitted at once (their headers
+             first), then their bodies, under memory.limit idle + 100 MiB: the
+             bodies past the limit are read and dropped, not kept, so the
+             peak stays under twice the limit; each is answered 503 with
+             Retry-After or 400 (its zeros do not decode), and the daemon
+             still takes a request afterwards
 
   test_memory_guard.py --dagprof PATH --scenario NAME
 """
@@ -24,6 +30,7 @@ acknowledged and every acknowledged trace is reported with all its spans:
 import argparse
 import os
 import re
+import socket
 import sys
 import tempfile
 import threading
@@ -168,6 +175,46 @@ def scenario_assembly(c, args):
     check_reported(c, daemon, acked, spans)
 
 
+def scenario_bodies(c, args):
+    base = idle_rss_mib(args)
+    limit = base + 100
+    daemon = Daemon(args.dagprof, extra_args=["--memory-limit", "%dMiB" % limit,
+                                              "--set", "memory.check_interval=10ms"]).start()
+    pid = daemon.proc.pid
+    n, size = 40, 15 * MIB
+    socks = []
+    for _ in range(n):  # all admitted: nothing is held yet
+        s = socket.create_connection(("127.0.0.1", daemon.http_port), timeout=60)
+        s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/x-protobuf\r\nContent-Length: %d\r\n\r\n" % size)
+        socks.append(s)
+    piece = b"\0" * MIB
+    for _ in range(size // MIB):  # 600 MiB of bodies growing together
+        for s in socks:
+            s.sendall(piece)
+    answers = {}
+    for s in socks:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        status = data.split(b" ", 2)[1].decode() if data.startswith(b"HTTP/1.1 ") else "none"
+        answers[status] = answers.get(status, 0) + 1
+        if status == "503":
+            c.ok(b"Retry-After: 1" in data, "a 503 carries Retry-After")
+        s.close()
+    print("answers %s" % answers)
+    c.eq(sum(v for k, v in answers.items() if k in ("503", "400")), n,
+         "every request answered 503 (over the limit) or 400 (zeros): %s" % answers)
+    c.ok(answers.get("503", 0) >= 1, "some bodies came over the limit: %s" % answers)
+    peak = status_kib(pid, "VmHWM") // 1024
+    print("idle RSS %d MiB, limit %d MiB, peak %d MiB" % (base, limit, peak))
+    c.ok(peak <= 2 * limit, "peak RSS %d MiB is over twice memory.limit (%d MiB)" % (peak, limit))
+    daemon.stop()
+
+
 def idle_rss_mib(args):
     """The daemon's resident memory at rest, in MiB (this build's baseline:
     sanitizer builds are several times larger)."""
@@ -259,7 +306,7 @@ def scenario_refuse(c, args):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dagprof", required=True)
-    ap.add_argument("--scenario", required=True, choices=["refuse", "burst", "assembly"])
+    ap.add_argument("--scenario", required=True, choices=["refuse", "burst", "assembly", "bodies"])
     args = ap.parse_args()
     with open(args.dagprof, "rb") as f:
         if b"__asan_init" in f.read():
@@ -269,7 +316,7 @@ def main():
             return 77
     c = Checker("e2e_memory_guard_" + args.scenario)
     {"refuse": scenario_refuse, "burst": scenario_burst,
-     "assembly": scenario_assembly}[args.scenario](c, args)
+     "assembly": scenario_assembly, "bodies": scenario_bodies}[args.scenario](c, args)
     return c.report()
 
 
