@@ -59,10 +59,11 @@ typedef struct request_ctx {
     struct request_ctx *next_all;
     enum dp_signal signal;
     enum body_type type;
-    int status;        /* an answer decided before the body was read; 0 = none yet */
-    char message[320]; /* its reason */
-    bool compressed;   /* the body is gzip or deflate; z inflates it */
-    bool answered;     /* an answer was queued early (over-size) */
+    int status;          /* an answer decided before the body was read; 0 = none yet */
+    char message[320];   /* its reason */
+    bool compressed;     /* the body is gzip or deflate; z inflates it */
+    bool answered;       /* an answer was queued early (over-size) */
+    uint64_t started_ms; /* when the headers came (monotonic) */
     dp_inflater z;
     dp_buf body;    /* the body, inflated; capped at max_recv_message_bytes */
     dp_buf encoded; /* an OTLP/JSON body encoded as protobuf */
@@ -83,6 +84,8 @@ struct dp_http_receiver {
     _Atomic uint64_t open_conns;       /* started and not yet closed */
     _Atomic uint64_t refused_max_conn; /* closed at once: max_connections open */
     _Atomic uint64_t limit_log_ms;     /* when the refusals were last logged */
+    _Atomic uint64_t cut_recv_timeout; /* requests cut off: body not in within recv_timeout */
+    _Atomic uint64_t cut_log_ms;       /* when the cut-offs were last logged */
 };
 
 /* Index of each answered status in dp_http_receiver::answers. */
@@ -486,6 +489,35 @@ static enum MHD_Result finish(dp_http_receiver *r, struct MHD_Connection *conn, 
     return answer(r, conn, c, status, &res);
 }
 
+/* A warning repeated by many connections is logged at most every 10 s:
+ * true for the one thread whose turn it is (last_ms: when it was last logged). */
+static bool log_due(_Atomic uint64_t *last_ms)
+{
+    uint64_t now = dp_clock_monotonic_ms();
+    uint64_t last = atomic_load(last_ms);
+    return (last == 0 || now - last >= 10000) &&
+           atomic_compare_exchange_strong(last_ms, &last, now);
+}
+
+/*
+ * server.recv_timeout: a body still coming that long after its headers (a
+ * client trickling it) is cut off, as the gRPC receiver cuts off a call:
+ * libmicrohttpd cannot answer in the middle of a body, so the connection is
+ * closed (the client sees it closed and retries). A body that stops coming
+ * altogether is closed by http_idle_timeout. Counted, logged at most every
+ * 10 s.
+ */
+static enum MHD_Result cut_off_slow(dp_http_receiver *r)
+{
+    uint64_t cut = atomic_fetch_add(&r->cut_recv_timeout, 1) + 1;
+    if (log_due(&r->cut_log_ms))
+        dp_log_warn(COMPONENT,
+                    "an OTLP/HTTP request's body was not in within server.recv_timeout (%u ms) "
+                    "of its headers: connection closed (%llu so far)",
+                    r->opt.recv_timeout_ms, (unsigned long long)cut);
+    return MHD_NO;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **state)
@@ -497,6 +529,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!c)
             return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
         *state = c;
+        c->started_ms = dp_clock_monotonic_ms();
         judge_headers(r, conn, c, url, method);
         if (c->status == 405 && is_preflight(r, conn, method)) {
             /* an OTLP path (judged above), asked by a browser before a cross-origin POST;
@@ -527,6 +560,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_size) {
+        if (r->opt.recv_timeout_ms &&
+            dp_clock_monotonic_ms() - c->started_ms > r->opt.recv_timeout_ms)
+            return cut_off_slow(r); /* answered already, or answered never */
         /* over the memory guard's limits now: the body is dropped (the
          * answer is 503 with Retry-After), what was kept of it given back;
          * requests taken before the limit was reached would otherwise go on
@@ -587,10 +623,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     if (atomic_load(&r->open_conns) < r->opt.max_connections)
         return MHD_YES;
     uint64_t refused = atomic_fetch_add(&r->refused_max_conn, 1) + 1;
-    uint64_t now = dp_clock_monotonic_ms();
-    uint64_t last = atomic_load(&r->limit_log_ms);
-    if ((last == 0 || now - last >= 10000) &&
-        atomic_compare_exchange_strong(&r->limit_log_ms, &last, now))
+    if (log_due(&r->limit_log_ms))
         dp_log_warn(COMPONENT,
                     "server.max_connections (%u) HTTP connections are open: new connections are "
                     "closed at once until some close (%llu so far)",
@@ -737,4 +770,5 @@ void dp_http_receiver_get_stats(dp_http_receiver *r, dp_http_receiver_stats *o)
     o->unauthenticated = atomic_load(&r->answers[7]);
     o->connections_open = atomic_load(&r->open_conns);
     o->connections_refused_max_connections = atomic_load(&r->refused_max_conn);
+    o->cut_recv_timeout = atomic_load(&r->cut_recv_timeout);
 }

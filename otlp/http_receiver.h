@@ -26,7 +26,8 @@
  * Around the requests, as the Collector's confighttp does: CORS for
  * browser exporters when origins are allowed (http_cors.h: preflights 204,
  * Access-Control-Allow-Origin on answers to allowed origins); a connection
- * idle for idle_timeout_s is closed; past max_connections open connections
+ * idle for idle_timeout_s is closed, and one whose request's body is not in
+ * recv_timeout_ms after its headers (a slow client); past max_connections open connections
  * a new one is closed as soon as it is accepted; malformed HTTP gets libmicrohttpd's
  * 4xx (400 for a bad header line, a bad Content-Length or chunked body, an
  * HTTP/1.1 request without Host; 431 for headers past its memory; 505 for
@@ -56,6 +57,9 @@ typedef struct dp_http_receiver_options {
     const char *cors_allowed_headers;
     unsigned cors_max_age_s; /* 0: no Access-Control-Max-Age */
     unsigned idle_timeout_s; /* close a connection idle this long; 0 = never */
+    /* a request whose body is still coming this long after its headers came is cut off (the
+     * connection closed: a client trickling its body); 0 = no limit */
+    unsigned recv_timeout_ms;
     /* connections open at once; a new one past it is closed at once (its client sees the
      * connection closed and retries); 0 = no limit of dagprof's */
     unsigned max_connections;
@@ -75,6 +79,7 @@ typedef struct dp_http_receiver_stats {
     uint64_t unauthenticated;                     /* 401 */
     uint64_t connections_open;                    /* now (a gauge) */
     uint64_t connections_refused_max_connections; /* closed at once: max_connections open */
+    uint64_t cut_recv_timeout; /* requests cut off: the body not in within recv_timeout_ms */
 } dp_http_receiver_stats;
 
 /**

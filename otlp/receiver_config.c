@@ -49,7 +49,9 @@ static const dp_config_key server_keys[] = {
     KEY("recv_timeout", DP_CFG_DURATION, recv_timeout_ms, "30s", 0, DP_CONFIG_HOUR_MS, NULL, NULL,
         "A gRPC call whose request message has not fully arrived this long after the call "
         "started is cancelled with DEADLINE_EXCEEDED (slow or stalled clients); so is an answer "
-        "the client has not taken this long after it was sent. 0: no limit."),
+        "the client has not taken this long after it was sent. An OTLP/HTTP request whose body "
+        "is still coming this long after its headers has its connection closed (a body that "
+        "stops altogether: http_idle_timeout). 0: no limit."),
     KEY("keepalive_time", DP_CFG_DURATION, keepalive_time_ms, "2h", 1000, DP_CONFIG_DAY_MS, NULL,
         NULL, "A gRPC connection without activity this long is pinged (HTTP/2 PING)."),
     KEY("keepalive_timeout", DP_CFG_DURATION, keepalive_timeout_ms, "20s", 1, DP_CONFIG_HOUR_MS,

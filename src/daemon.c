@@ -125,6 +125,7 @@ static int http_input_start(void *ctx, dp_engine *engine, char *err, size_t errl
     opt.cors_max_age_s = in->cfg->server.http_cors_max_age_ms / 1000;
     /* whole seconds, rounded up: a configured timeout never ends earlier */
     opt.idle_timeout_s = (in->cfg->server.http_idle_timeout_ms + 999) / 1000;
+    opt.recv_timeout_ms = in->cfg->server.recv_timeout_ms;
     opt.ingest = in->ingest;
     opt.tls = in->security->tls;
     opt.auth = in->security->auth;

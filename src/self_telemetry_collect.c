@@ -138,6 +138,12 @@ static void collect_receivers(const dp_self_telemetry_sources *src, dp_telemetry
                                 "server.max_connections were open (max_connections).");
         dp_telemetry_add(t, (double)h.connections_refused_max_connections, "reason",
                          "max_connections", NULL);
+        dp_telemetry_family_add(t, "dagprof_receiver_http_cut_off_requests", DP_TELEMETRY_COUNTER,
+                                "{request}",
+                                "OTLP/HTTP requests whose connection the receiver closed, by "
+                                "reason: the body still coming server.recv_timeout after the "
+                                "headers (recv_timeout).");
+        dp_telemetry_add(t, (double)h.cut_recv_timeout, "reason", "recv_timeout", NULL);
         dp_telemetry_family_add(t, "dagprof_receiver_http_connections", DP_TELEMETRY_GAUGE,
                                 "{connection}", "OTLP/HTTP connections open now.");
         dp_telemetry_add(t, (double)h.connections_open, NULL);

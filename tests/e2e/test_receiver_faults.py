@@ -15,6 +15,9 @@ flow-control window shut. The daemon's resident memory comes from
   slowloris   200 streams trickling a message a few bytes at a time: each
               cut off (DEADLINE_EXCEEDED) within server.recv_timeout + margin,
               while a normal client is served meanwhile
+  slowloris_http 20 OTLP/HTTP bodies trickled a byte every 200 ms: each
+              connection closed within server.recv_timeout + margin and
+              counted, a normal client served meanwhile
   noread      connections whose flow-control window never opens (a client
               that never reads its answers) and keep opening calls: RSS stays
               bounded, the stuck calls are cut off, others are served
@@ -460,6 +463,63 @@ def scenario_slowloris(c, args):
     finally:
         for h in conns:
             h.close()
+        rc, _ = daemon.stop(timeout=30)
+        c.eq(rc, 0, "exit status")
+
+
+def scenario_slowloris_http(c, args):
+    """20 OTLP/HTTP requests announcing a 1000-byte body and trickling it one
+    byte every 200 ms (so each byte keeps the connection from being idle):
+    each connection is closed within recv_timeout + margin of its headers,
+    long before its body could be in, and counted; a normal client is
+    served meanwhile."""
+    pb = otlp_pb.load()
+    recv_timeout = 2.0
+    daemon = Daemon(args.dagprof, extra_args=["--set", "server.recv_timeout=2s"]).start()
+    socks = []
+    try:
+        head = ("POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Content-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n").encode()
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", daemon.http_port), timeout=5)
+            s.sendall(head)
+            s.setblocking(False)  # a 1-byte send never waits; a recv says at once
+            socks.append([s, time.monotonic(), None])  # socket, start, when seen closed
+        tid, body = one_trace(pb, "normal-http")
+        conn = http.client.HTTPConnection("127.0.0.1", daemon.http_port, timeout=10)
+        conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+        c.eq(conn.getresponse().status, 200, "a normal export while 20 slow bodies trickle")
+        conn.close()
+        # 1000 bytes at 5 a second would take 200 s: stop at recv_timeout + 5 s
+        deadline = time.monotonic() + recv_timeout + 5
+        sent = 0
+        while time.monotonic() < deadline and any(x[2] is None for x in socks):
+            for x in socks:
+                if x[2] is not None:
+                    continue
+                try:
+                    x[0].send(b"x")
+                    if x[0].recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b"":
+                        x[2] = time.monotonic()
+                except BlockingIOError:
+                    pass  # open, nothing to read
+                except OSError:  # reset, or a broken pipe
+                    x[2] = time.monotonic()
+            sent += 1
+            time.sleep(0.2)  # the slow client's pace, not a synchronisation
+        closed = [x for x in socks if x[2] is not None]
+        c.eq(len(closed), 20, "slow connections closed (after %d bytes each at most)" % sent)
+        late = [round(x[2] - x[1], 2) for x in closed if x[2] - x[1] > recv_timeout + 3]
+        c.eq(late, [], "none closed later than recv_timeout + 3 s after its headers")
+        c.ok(sent < 1000, "before their bodies could be in (%d of 1000 bytes sent)" % sent)
+        c.eq(metric_value(daemon, "dagprof_receiver_http_cut_off_requests_total",
+                          'reason="recv_timeout"'), 20.0, "cut-off requests counted")
+        c.ok(any("server.recv_timeout" in l and "OTLP/HTTP" in l for l in daemon.stderr_lines),
+             "logged, naming server.recv_timeout")
+        c.ok(reported(daemon, tid), "the normal trace is reported")
+    finally:
+        for x in socks:
+            x[0].close()
         rc, _ = daemon.stop(timeout=30)
         c.eq(rc, 0, "exit status")
 
@@ -1144,6 +1204,7 @@ def scenario_silent(c, args):
 SCENARIOS = {
     "bomb": scenario_bomb,
     "slowloris": scenario_slowloris,
+    "slowloris_http": scenario_slowloris_http,
     "noread": scenario_noread,
     "shutdown": scenario_shutdown,
     "fdlimit": scenario_fdlimit,
