@@ -26,7 +26,9 @@ static const dp_config_key assembly_keys[] = {
         "Trace table shards (one lock each). More shards, less contention between workers."),
     KEY("late_window", DP_CFG_DURATION, late_window_ms, "10m", 0, DP_CONFIG_DAY_MS, NULL, NULL,
         "How long a finished run's trace id is remembered, so later spans are reported as late; a "
-        "partial run's spans are kept as long, to report it again whole."),
+        "partial run's spans are kept as long, to report it again whole. At most 65,536 ids are "
+        "remembered (1,024 per shard at 64 shards): past about 109 finished runs a second over "
+        "the default 10m the oldest are forgotten early."),
     KEY("max_pending_runs", DP_CFG_UINT, max_pending_runs, "65536", 1, 1000000, NULL, NULL,
         "Finished runs waiting to be profiled and reported; a buffer for bursts (their bytes also "
         "count against twice memory_limit). Beyond it calls get UNAVAILABLE."),

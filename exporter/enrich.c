@@ -266,8 +266,8 @@ static uint32_t known_key_bit(dp_str key)
  * Which of this module's keys and events the span already has (from a
  * dagprof further down the pipeline). A wire walk over the span's top-level
  * fields; only attribute keys and event names are looked at. Groups (wire
- * types 3 and 4) make the walk fail: the receiver refuses them, so a stored
- * span never has one.
+ * types 3 and 4), which the receiver takes as unknown fields, are stepped
+ * over whole by dp_pb_next(); a span whose bytes do not walk makes it fail.
  */
 static int scan_existing(dp_str span, uint32_t *mask)
 {

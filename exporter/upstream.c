@@ -473,6 +473,7 @@ typedef struct request {
     uint64_t items;
     dp_upstream_done_fn done; /* NULL: untracked */
     void *done_ctx;
+    bool retried; /* a wait that runs out is not counted: the caller tries again */
 } request;
 
 static uint64_t batches_completed(sender *s)
@@ -526,7 +527,7 @@ static int submit(dp_upstream *up, dp_upstream_signal signal, const request *r, 
             pthread_cond_timedwait(&s->cond, &s->mu, &ts);
         bool give_up =
             s->done || (s->batches_completed == seen && dp_clock_monotonic_ms() >= until);
-        if (give_up && !s->done)
+        if (give_up && !s->done && !r->retried)
             s->stats.refused_full++;
         bool done = s->done;
         pthread_mutex_unlock(&s->mu);
@@ -576,7 +577,7 @@ int dp_upstream_submit_owned_wait_tracked(dp_upstream *up, dp_upstream_signal si
                                           size_t len, uint64_t items, uint32_t timeout_ms,
                                           dp_upstream_done_fn done, void *done_ctx)
 {
-    request r = {NULL, bytes, len, items, done, done_ctx};
+    request r = {NULL, bytes, len, items, done, done_ctx, true};
     return submit(up, signal, &r, true, timeout_ms);
 }
 
@@ -595,6 +596,12 @@ int dp_upstream_submit_logs(dp_upstream *up, const void *bytes, size_t len,
                             uint64_t log_record_count)
 {
     return dp_upstream_submit(up, DP_UPSTREAM_LOGS, bytes, len, log_record_count);
+}
+
+void dp_upstream_count_refused_full(dp_upstream *up, dp_upstream_signal signal)
+{
+    if (dp_upstream_enabled(up, signal))
+        count(&up->senders[signal], &up->senders[signal].stats.refused_full, 1);
 }
 
 void dp_upstream_count_duplicates(dp_upstream *up, dp_upstream_signal signal, uint64_t n)

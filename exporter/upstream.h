@@ -50,7 +50,7 @@ typedef struct dp_upstream dp_upstream;
 /** Counters of one signal. "items" are spans, data points or log records. */
 typedef struct dp_upstream_stats {
     uint64_t submitted_items;       /**< accepted by submit */
-    uint64_t refused_full;          /**< submit calls answered DP_UPSTREAM_EFULL */
+    uint64_t refused_full;          /**< requests not taken: the queue full (EFULL) */
     uint64_t exported_items;        /**< acknowledged by the upstream (minus partial rejections) */
     uint64_t rejected_items;        /**< partial_success.rejected_* reported by the upstream */
     uint64_t failed_items;          /**< refused (non-retryable) or retries given up */
@@ -128,7 +128,10 @@ int dp_upstream_submit_tracked(dp_upstream *up, dp_upstream_signal signal, const
                                size_t len, uint64_t items, dp_upstream_done_fn done,
                                void *done_ctx);
 
-/** dp_upstream_submit_owned_wait() with `done` told how the request ended. */
+/** dp_upstream_submit_owned_wait() with `done` told how the request ended; a
+ * wait that runs out (EFULL) is not counted in refused_full: the caller
+ * waits again in slices, and counts the request once with
+ * dp_upstream_count_refused_full() if it gives it up. */
 int dp_upstream_submit_owned_wait_tracked(dp_upstream *up, dp_upstream_signal signal, void *bytes,
                                           size_t len, uint64_t items, uint32_t timeout_ms,
                                           dp_upstream_done_fn done, void *done_ctx);
@@ -143,6 +146,9 @@ int dp_upstream_submit_metrics(dp_upstream *up, const void *bytes, size_t len,
 /** dp_upstream_submit() for an ExportLogsServiceRequest. */
 int dp_upstream_submit_logs(dp_upstream *up, const void *bytes, size_t len,
                             uint64_t log_record_count);
+
+/** Count one request of `signal` not taken because the queue stayed full (refused_full). */
+void dp_upstream_count_refused_full(dp_upstream *up, dp_upstream_signal signal);
 
 /** Count n items of `signal` left out as copies of ones sent (duplicate_items). */
 void dp_upstream_count_duplicates(dp_upstream *up, dp_upstream_signal signal, uint64_t n);

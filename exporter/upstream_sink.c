@@ -64,8 +64,12 @@ static int submit(upstream_sink *u, void *bytes, size_t len, uint64_t spans, dp_
         int rc = dp_upstream_submit_owned_wait_tracked(
             u->opt.upstream, DP_UPSTREAM_TRACES, bytes, len, spans, slice,
             progress ? dp_progress_settle : NULL, progress);
-        if (rc != DP_UPSTREAM_EFULL || (deadline && slice == 0))
+        if (rc != DP_UPSTREAM_EFULL)
             return rc;
+        if (deadline && slice == 0) { /* given up: counted once, not per slice */
+            dp_upstream_count_refused_full(u->opt.upstream, DP_UPSTREAM_TRACES);
+            return rc;
+        }
     }
 }
 
@@ -131,7 +135,8 @@ static int upstream_on_run(dp_sink *sink, const dp_run_record *run, const dp_run
     run_delivery d = {u, run, 0, 0, 0};
     int rc = dp_enrich_run_split(run, enrich_with, u->opt.max_request_bytes, queue_request, &d);
     if (rc != 0 && d.submit_rc == 0) {
-        why = "cannot encode the run (out of memory)";
+        why = rc == DP_ENOMEM ? "cannot encode the run (out of memory)"
+                              : "cannot encode the run (an encoder error, logged above)";
     } else if (d.submit_rc == DP_UPSTREAM_EFULL) {
         why = "the upstream queue stayed full until the shutdown deadline";
     } else if (d.submit_rc == DP_UPSTREAM_ESHUTDOWN) {

@@ -576,6 +576,43 @@ static void test_submit_wait_blocks_until_room(void **state)
     assert_spans_arrived_once(stats, 11);
 }
 
+/* A tracked waiting submit (the run sink's, which waits in slices and tries
+ * again) is not counted as refused when one wait runs out; the caller counts
+ * the request once when it gives it up. */
+static void never_done(void *ctx, bool done)
+{
+    (void)done;
+    (*(int *)ctx)++;
+}
+
+static void test_sliced_wait_counted_once_by_caller(void **state)
+{
+    sink *k = *state;
+    dp_upstream_config cfg;
+    dp_upstream_stats st;
+    int calls = 0;
+
+    dp_upstream *up = client_down_with_room_for_10(k, &cfg);
+    submit_traces(up, "s1", 6, 0);
+    size_t len;
+    uint8_t *buf = make_traces("s2", 5, &len);
+    for (int slice = 0; slice < 3; slice++) /* 6 + 5 > 10, the upstream down */
+        assert_int_equal(dp_upstream_submit_owned_wait_tracked(up, DP_UPSTREAM_TRACES, buf, len, 5,
+                                                               10, never_done, &calls),
+                         DP_UPSTREAM_EFULL);
+    dp_upstream_get_stats(up, DP_UPSTREAM_TRACES, &st);
+    assert_int_equal(st.refused_full, 0);
+    dp_upstream_count_refused_full(up, DP_UPSTREAM_TRACES);
+    dp_upstream_get_stats(up, DP_UPSTREAM_TRACES, &st);
+    assert_int_equal(st.refused_full, 1);
+    assert_int_equal(st.submitted_items, 6);
+    free(buf);
+    sink_command(k, "up");
+    assert_int_equal(dp_upstream_shutdown(up, FLUSH_MS), 0);
+    assert_int_equal(calls, 0); /* refused requests are not the upstream's to report */
+    dp_upstream_destroy(up);
+}
+
 /* Requests handed over (dp_upstream_submit_owned*): the upstream frees what
  * it accepted once delivered (LeakSanitizer sees no leak, AddressSanitizer no
  * double free); what it refuses (queue full, a signal with no endpoint, shut
@@ -1084,6 +1121,8 @@ int main(int argc, char **argv)
                                         sink_stop),
         cmocka_unit_test_setup_teardown(test_queue_full_returns_full_code, sink_start, sink_stop),
         cmocka_unit_test_setup_teardown(test_submit_wait_blocks_until_room, sink_start, sink_stop),
+        cmocka_unit_test_setup_teardown(test_sliced_wait_counted_once_by_caller, sink_start,
+                                        sink_stop),
         cmocka_unit_test_setup_teardown(test_owned_requests_delivered_or_returned, sink_start,
                                         sink_stop),
         cmocka_unit_test_setup_teardown(test_concurrent_calls_deliver_everything_once, sink_start,
