@@ -249,7 +249,7 @@ static int sequential_checks(dp_prof_ctx *c, finding_list *l)
             bool sibling = p->nodes[j].parent_node == p->nodes[prev].parent_node;
             bool linked =
                 p->explicit_deps && (dp_prof_has_edge(p, j, prev) || dp_prof_has_edge(p, prev, j));
-            extends = sibling && p->nodes[j].start_ms >= p->nodes[prev].end_ms && !linked;
+            extends = sibling && dp_prof_ran_after(&p->nodes[prev], &p->nodes[j]) && !linked;
         }
         if (extends) {
             chain[len++] = j;

@@ -15,6 +15,17 @@
 /* Inferred dependencies listed per node at most (the latest-ending ones);
  * the ready time only needs the latest. */
 #define DEPS_INFERRED_MAX 64
+/* How much a node may seem to overlap the sibling it followed and still be
+ * taken to have run after it: OpenTelemetry JS SDKs take a span's start from
+ * Date.now(), whole milliseconds, and its end from a sub-millisecond clock,
+ * so a step started right after another is recorded up to 1 ms before that
+ * one's end. */
+#define DEPS_INFERRED_SLACK_MS 1.0
+
+bool dp_prof_ran_after(const dp_node_profile *a, const dp_node_profile *b)
+{
+    return a->end_ms <= b->start_ms || a->end_ms - b->start_ms < DEPS_INFERRED_SLACK_MS;
+}
 
 typedef struct id_index {
     const char *id;
@@ -342,13 +353,14 @@ static size_t heap_pop(end_heap *h)
 }
 
 /* Among siblings, b depends on every earlier-listed a that ended at or before
- * b started (listing order is start order, so zero-length nodes at the same
- * instant cannot depend on each other both ways). Only the direct ones are
- * kept: a is left out when another such sibling started at or after a ended
- * (that sibling already depends on a), so lists stay short while meaning the
- * same chains. Siblings are swept in start order, moving those that have
- * ended into a "done" list that is therefore ordered by end: the kept ones
- * are its tail ending after the latest start among the done. */
+ * b started, or less than DEPS_INFERRED_SLACK_MS after (listing order is
+ * start order, so zero-length nodes at the same instant cannot depend on
+ * each other both ways). Only the direct ones are kept: a is left out when
+ * another such sibling started at or after a ended (that sibling already
+ * depends on a and ends no earlier, so the ready time stays), so lists stay
+ * short while meaning the same chains. Siblings are swept in start order,
+ * moving those that have ended into a "done" list kept ordered by end: the
+ * kept ones are its tail ending after the latest start among the done. */
 static int inferred_deps(dp_prof_ctx *c)
 {
     dp_run_profile *p = c->p;
@@ -369,9 +381,16 @@ static int inferred_deps(dp_prof_ctx *c)
         for (size_t k = g; k < ge; k++) {
             size_t b = order[k];
             dp_node_profile *nb = &p->nodes[b];
-            while (h.count && p->nodes[h.items[0]].end_ms <= nb->start_ms) {
+            while (h.count && dp_prof_ran_after(&p->nodes[h.items[0]], nb)) {
                 size_t a = heap_pop(&h);
-                done[nd++] = a;
+                /* with the slack, a node pushed after an earlier pop can end
+                 * before it: insert by end so the tail search below holds */
+                size_t at = nd++;
+                while (at > 0 && p->nodes[done[at - 1]].end_ms > p->nodes[a].end_ms) {
+                    done[at] = done[at - 1];
+                    at--;
+                }
+                done[at] = a;
                 double st = p->nodes[a].start_ms;
                 if (st > max1) {
                     max2 = max1;

@@ -127,6 +127,9 @@ double dp_prof_ideal_end(dp_prof_ctx *c, double *actual_end);
 size_t *dp_prof_sibling_order(dp_prof_ctx *c);
 /* Whether node b has a direct dependency edge on node a. */
 bool dp_prof_has_edge(const dp_run_profile *p, size_t b, size_t a);
+/* Whether b started when a had ended, within the slack inference allows
+ * for start times of whole milliseconds (deps.c). */
+bool dp_prof_ran_after(const dp_node_profile *a, const dp_node_profile *b);
 
 /* bottlenecks.c */
 int dp_prof_find_bottlenecks(dp_prof_ctx *c);

@@ -264,6 +264,30 @@ static void test_sequential_inferred(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* The same chain as recorded by an OpenTelemetry JS SDK (starts in whole
+ * milliseconds, ends finer): a 0..1000.4, b 1000..2000.7, c 2000..3000; each
+ * start is under 1 ms before the previous end, so they still ran one after
+ * the other. A step that overlapped the previous one by 1 ms or more
+ * (d 2999..3500) breaks the chain: a chain of 3, not 4. impact =
+ * (1000.4 + 1000.7 + 1000 - longest 1000.7) / wall 3500 = 57.15%: high by
+ * share, medium as a hypothesis. */
+static void test_sequential_js_clock(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 3500);
+    add_node("a", root, 0, 1000.4);
+    add_node("b", root, 1000, 2000.7);
+    add_node("c", root, 2000, 3000);
+    add_node("d", root, 2999, 3500);
+    dp_run_profile *p = build();
+    assert_int_equal(count_type(p, DP_BOTTLENECK_SEQUENTIAL), 1);
+    const dp_bottleneck *b = find_type(p, DP_BOTTLENECK_SEQUENTIAL);
+    assert_string_equal(node_id(p, b), "a");
+    assert_int_equal(b->severity, DP_SEVERITY_MEDIUM);
+    assert_float_equal(b->impact_pct, 2000.4 / 3500.0 * 100.0, EPS);
+    dp_run_profile_destroy(p);
+}
+
 /* The severity steps of sequential_bottleneck come from the config.
  * a 0..100, b 100..200, c 200..300 in a run of wall 800; d 300..800 declares
  * its dependency on c, so the run's edges are declared and a, b, c ran one
@@ -504,6 +528,7 @@ int main(void)
         cmocka_unit_test_setup(test_slow_llm_call, setup),
         cmocka_unit_test_setup(test_dependency_wait, setup),
         cmocka_unit_test_setup(test_sequential_inferred, setup),
+        cmocka_unit_test_setup(test_sequential_js_clock, setup),
         cmocka_unit_test_setup(test_sequential_severity_configured, setup),
         cmocka_unit_test_setup(test_sequential_high_step_configured, setup),
         cmocka_unit_test_setup(test_sequential_linked, setup),

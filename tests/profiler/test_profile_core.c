@@ -511,6 +511,53 @@ static void test_critical_path_skewed_dependency(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* OpenTelemetry JS SDKs take a span's start from Date.now() (whole
+ * milliseconds) and its end from a sub-millisecond clock, so a step that
+ * started right after another can be recorded up to 1 ms before that one's
+ * end. Inference tolerates such an overlap (less than 1 ms):
+ *   plan 0..10.6; draft 11..40; review 11..3070.352; check 3069..3075 (ran
+ *   1.352 ms alongside review: parallel); summarize 3070..3078 (0.352 ms).
+ * summarize depends on review (and draft, which no later sibling follows):
+ * ready 3070.352 > start, wait 0, no dependency_wait. check depends on
+ * draft only: ready 40, wait 3029. Critical path plan -> review -> summarize,
+ * 3078 - 0 = 3078 ms. A strict "ended at or before" gave summarize ready 40
+ * (draft) and a wait of 3030 ms. */
+static void test_inferred_js_clock_overlap(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "run", -1, 0, 3080);
+    sb_span(&t, "plan", root, 0, 10.6);
+    sb_span(&t, "draft", root, 11, 40);
+    sb_span(&t, "review", root, 11, 3070.352);
+    sb_span(&t, "check", root, 3069, 3075);
+    sb_span(&t, "summarize", root, 3070, 3078);
+    dp_run_profile *p = build(NULL);
+    assert_int_equal(p->node_count, 5);
+    assert_true(depends(p, "review", "plan"));
+    assert_true(depends(p, "draft", "plan"));
+    assert_true(depends(p, "summarize", "review"));
+    assert_true(depends(p, "summarize", "draft"));
+    assert_false(depends(p, "summarize", "plan"));
+    assert_false(depends(p, "check", "review"));
+    assert_true(depends(p, "check", "draft"));
+    assert_float_equal(node(p, "summarize")->ready_ms, 3070.352, EPS);
+    assert_float_equal(node(p, "summarize")->wait_ms, 0.0, EPS);
+    assert_float_equal(node(p, "check")->wait_ms, 3029.0, EPS);
+    assert_int_equal(p->critical_path_count, 3);
+    assert_string_equal(p->nodes[p->critical_path[0]].id, "plan");
+    assert_string_equal(p->nodes[p->critical_path[1]].id, "review");
+    assert_string_equal(p->nodes[p->critical_path[2]].id, "summarize");
+    assert_float_equal(p->critical_path_ms, 3078.0, EPS);
+    for (size_t i = 0; i < p->bottleneck_count; i++) {
+        bool wait_on_summarize = p->bottlenecks[i].type == DP_BOTTLENECK_DEPENDENCY_WAIT &&
+                                 p->bottlenecks[i].node >= 0 &&
+                                 strcmp(p->nodes[p->bottlenecks[i].node].id, "summarize") == 0;
+        assert_false(wait_on_summarize);
+    }
+    dp_run_profile_destroy(p);
+}
+
 /* dag.depends_on given as one integer names a node id like an array of
  * integers does: node "2" (50..90) depends on node "1" (0..40); ready 40,
  * wait 50 - 40 = 10; one coerced value. */
@@ -550,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_many_parallel_dependencies),
         cmocka_unit_test(test_critical_path_skewed_dependency),
         cmocka_unit_test(test_depends_on_single_integer),
+        cmocka_unit_test(test_inferred_js_clock_overlap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
