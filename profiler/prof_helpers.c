@@ -18,30 +18,44 @@ void dp_prof_format(char *dst, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The four prices a call pays: a prompt above the tier's threshold moves the
+ * whole call to the tier. */
+typedef struct call_rates {
+    double in, out, read, write;
+} call_rates;
+
+static call_rates rates_for(const dp_model_price *pr, const dp_token_counts *t)
+{
+    bool above = pr->tier_threshold > 0 && t->input > pr->tier_threshold;
+    if (above)
+        return (call_rates){pr->above_input_per_mtok, pr->above_output_per_mtok,
+                            pr->above_cache_read_per_mtok, pr->above_cache_write_per_mtok};
+    return (call_rates){pr->input_per_mtok, pr->output_per_mtok, pr->cache_read_per_mtok,
+                        pr->cache_write_per_mtok};
+}
+
+/* cache tokens are inside input: bill them at their own rate, once */
+static uint64_t uncached_input(const dp_token_counts *t)
+{
+    uint64_t cached = t->cache_read + t->cache_write;
+    return t->input > cached ? t->input - cached : 0;
+}
+
 double dp_prof_call_cost(const dp_model_price *pr, const dp_token_counts *t)
 {
-    /* cache tokens are inside input: bill them at their own rate, once */
-    uint64_t cached = t->cache_read + t->cache_write;
-    uint64_t uncached = t->input > cached ? t->input - cached : 0;
-    /* a prompt above the tier's threshold moves the whole call to the tier */
-    bool above = pr->tier_threshold > 0 && t->input > pr->tier_threshold;
-    double in = above ? pr->above_input_per_mtok : pr->input_per_mtok;
-    double out = above ? pr->above_output_per_mtok : pr->output_per_mtok;
-    double read = above ? pr->above_cache_read_per_mtok : pr->cache_read_per_mtok;
-    double write = above ? pr->above_cache_write_per_mtok : pr->cache_write_per_mtok;
-    return ((double)uncached * in + (double)t->output * out + (double)t->cache_read * read +
-            (double)t->cache_write * write) /
+    call_rates r = rates_for(pr, t);
+    return ((double)uncached_input(t) * r.in + (double)t->output * r.out +
+            (double)t->cache_read * r.read + (double)t->cache_write * r.write) /
            1e6;
 }
 
 void dp_prof_call_cost_split(const dp_model_price *pr, const dp_token_counts *t, dp_cost_split *out)
 {
-    uint64_t cached = t->cache_read + t->cache_write;
-    uint64_t uncached = t->input > cached ? t->input - cached : 0;
-    out->input = (double)uncached * pr->input_per_mtok / 1e6;
-    out->cache_read = (double)t->cache_read * pr->cache_read_per_mtok / 1e6;
-    out->cache_write = (double)t->cache_write * pr->cache_write_per_mtok / 1e6;
-    out->output = (double)t->output * pr->output_per_mtok / 1e6;
+    call_rates r = rates_for(pr, t);
+    out->input = (double)uncached_input(t) * r.in / 1e6;
+    out->cache_read = (double)t->cache_read * r.read / 1e6;
+    out->cache_write = (double)t->cache_write * r.write / 1e6;
+    out->output = (double)t->output * r.out / 1e6;
     out->given = 0;
 }
 

@@ -33,6 +33,21 @@ static dp_run_profile *build(void)
     return build_with(&cfg);
 }
 
+/* A trace of one chat call naming its model in model_key, with input
+ * tokens of which read and write are cache reads and writes. */
+static void cached_chat(const char *model_key, const char *model, int64_t input, int64_t read,
+                        int64_t write, int64_t output)
+{
+    sb_init(&t);
+    int s = sb_span(&t, "chat", -1, 0, 100);
+    sb_str(&t, s, "gen_ai.operation.name", "chat");
+    sb_str(&t, s, model_key, model);
+    sb_int(&t, s, "gen_ai.usage.input_tokens", input);
+    sb_int(&t, s, "gen_ai.usage.cache_read.input_tokens", read);
+    sb_int(&t, s, "gen_ai.usage.cache_creation.input_tokens", write);
+    sb_int(&t, s, "gen_ai.usage.output_tokens", output);
+}
+
 /* claude-sonnet-4-5: $3 in, $15 out, $0.30 cache read, $3.75 cache write per 1M.
  * input 10000 of which 4000 cache read and 1000 cache write, output 2000:
  * uncached 5000*3 = 15000; 4000*0.30 = 1200; 1000*3.75 = 3750; 2000*15 = 30000;
@@ -40,14 +55,7 @@ static dp_run_profile *build(void)
 static void test_cache_tokens_inside_input(void **state)
 {
     (void)state;
-    sb_init(&t);
-    int s = sb_span(&t, "chat", -1, 0, 100);
-    sb_str(&t, s, "gen_ai.operation.name", "chat");
-    sb_str(&t, s, "gen_ai.response.model", "claude-sonnet-4-5-20250929");
-    sb_int(&t, s, "gen_ai.usage.input_tokens", 10000);
-    sb_int(&t, s, "gen_ai.usage.cache_read.input_tokens", 4000);
-    sb_int(&t, s, "gen_ai.usage.cache_creation.input_tokens", 1000);
-    sb_int(&t, s, "gen_ai.usage.output_tokens", 2000);
+    cached_chat("gen_ai.response.model", "claude-sonnet-4-5-20250929", 10000, 4000, 1000, 2000);
     dp_run_profile *p = build();
     assert_float_equal(p->cost_usd, 0.04995, EPS);
     assert_int_equal(p->tokens.input, 10000);
@@ -61,6 +69,27 @@ static void test_cache_tokens_inside_input(void **state)
     assert_float_equal(sp->cache_read, 0.0012, EPS);
     assert_float_equal(sp->cache_write, 0.00375, EPS);
     assert_float_equal(sp->output, 0.03, EPS);
+    assert_float_equal(sp->given, 0, EPS);
+    dp_run_profile_destroy(p);
+}
+
+/* A call above a long-context tier: its split is billed at the tier's
+ * prices like its cost (metrics.md section 3's example). claude-sonnet-4-5
+ * above 200000 input tokens: $6 / $22.50 / $0.60 / $7.50 per 1M. input
+ * 250000 (50000 cache read, 10000 cache write), output 1000:
+ * uncached 190000*6 = 1140000 -> 1.14; 50000*0.60 -> 0.03;
+ * 10000*7.50 -> 0.075; 1000*22.50 -> 0.0225; sum 1.2675 = the cost. */
+static void test_cost_split_above_tier(void **state)
+{
+    (void)state;
+    cached_chat("gen_ai.request.model", "claude-sonnet-4-5", 250000, 50000, 10000, 1000);
+    dp_run_profile *p = build();
+    assert_float_equal(p->cost_usd, 1.2675, EPS);
+    const dp_cost_split *sp = &p->models[0].cost_split;
+    assert_float_equal(sp->input, 1.14, EPS);
+    assert_float_equal(sp->cache_read, 0.03, EPS);
+    assert_float_equal(sp->cache_write, 0.075, EPS);
+    assert_float_equal(sp->output, 0.0225, EPS);
     assert_float_equal(sp->given, 0, EPS);
     dp_run_profile_destroy(p);
 }
@@ -443,6 +472,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duplicate_span_counted_once),
         cmocka_unit_test(test_cache_tokens_inside_input),
+        cmocka_unit_test(test_cost_split_above_tier),
         cmocka_unit_test(test_token_attribute_families),
         cmocka_unit_test(test_older_token_names_below_a_node),
         cmocka_unit_test(test_cost_attribute_and_unknown_model),
