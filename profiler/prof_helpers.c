@@ -59,6 +59,15 @@ void dp_prof_call_cost_split(const dp_model_price *pr, const dp_token_counts *t,
     out->given = 0;
 }
 
+double dp_prof_call_input_rate(const dp_model_price *pr, const dp_token_counts *t)
+{
+    if (t->input == 0)
+        return 0;
+    dp_cost_split sp;
+    dp_prof_call_cost_split(pr, t, &sp);
+    return (sp.input + sp.cache_read + sp.cache_write) * 1e6 / (double)t->input;
+}
+
 void dp_cost_split_add(dp_cost_split *a, const dp_cost_split *b)
 {
     a->input += b->input;

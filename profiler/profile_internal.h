@@ -110,6 +110,10 @@ double dp_prof_call_cost(const dp_model_price *pr, const dp_token_counts *t);
  *  differ from it in the last bits only). */
 void dp_prof_call_cost_split(const dp_model_price *pr, const dp_token_counts *t,
                              dp_cost_split *out);
+/** USD per 1M of the call's input tokens, as its input was billed: uncached,
+ *  cache read and write at their rates (the tier's when above it), over all
+ *  of its input; 0 without input. */
+double dp_prof_call_input_rate(const dp_model_price *pr, const dp_token_counts *t);
 /** a += b, part by part. */
 void dp_cost_split_add(dp_cost_split *a, const dp_cost_split *b);
 /* The model name without a trailing release date ("-2024-08-06",

@@ -314,7 +314,7 @@ static int reduce_context(dp_prof_ctx *c)
             mark_node(mark, ps->node);
             const dp_model_price *pr = dp_prof_price(c, ps->model);
             if (pr)
-                cost += (double)over * pr->input_per_mtok / 1e6;
+                cost += (double)over * dp_prof_call_input_rate(pr, &ps->tokens) / 1e6;
             else
                 cost_known = false;
         }

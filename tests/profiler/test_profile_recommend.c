@@ -262,6 +262,33 @@ static void test_reduce_context(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* reduce_context prices the tokens above the threshold at what the call's
+ * input cost per token, cache and long-context tier included
+ * (claude-sonnet-4-5: $3 in, $0.30 cache read; above 200000 input $6):
+ *   a: 20000 input, 16000 of them cache read: input cost 4000*3 + 16000*0.30
+ *      = 16800 -> 0.84 per token; 16000 above 4000 -> 16000*0.84 = 13440
+ *      (at $3, 48000: more than all its input cost);
+ *   b: 250000 input, above the tier: 246000 above 4000 at $6 = 1476000.
+ * Saving (13440 + 1476000) / 1e6 = $1.48944; tokens 262000; mean 135000 >
+ * 8000: high. */
+static void test_reduce_context_cache_and_tier(void **state)
+{
+    (void)state;
+    int root = sb_span(&t, "root", -1, 0, 100);
+    int a = sb_span(&t, "a", root, 0, 100);
+    sb_node(&t, a, "a", "claude-sonnet-4-5", 20000, 0);
+    sb_int(&t, a, "gen_ai.usage.cache_read.input_tokens", 16000);
+    sb_node(&t, sb_span(&t, "b", root, 0, 100), "b", "claude-sonnet-4-5", 250000, 0);
+    dp_run_profile *p = build();
+    const dp_recommendation *r = find(p, DP_REC_REDUCE_CONTEXT);
+    assert_non_null(r);
+    assert_int_equal(r->savings_tokens, 262000);
+    assert_true(r->savings_cost_known);
+    assert_float_equal(r->savings_cost_usd, 1.48944, EPS);
+    assert_int_equal(r->priority, DP_SEVERITY_HIGH);
+    dp_run_profile_destroy(p);
+}
+
 /* Five sequential 100 ms "lookup" tool calls in one node: busy 500 ms, one batched
  * call of the longest length (100) would save 400 ms. Four calls would not do. */
 static void test_batch_operations(void **state)
@@ -345,6 +372,7 @@ int main(void)
         cmocka_unit_test_setup(test_model_downgrade_sibling, setup),
         cmocka_unit_test_setup(test_model_downgrade_not_below_share, setup),
         cmocka_unit_test_setup(test_reduce_context, setup),
+        cmocka_unit_test_setup(test_reduce_context_cache_and_tier, setup),
         cmocka_unit_test_setup(test_batch_operations, setup),
         cmocka_unit_test_setup(test_batch_operations_overlap, setup),
         cmocka_unit_test_setup(test_restructure_dag, setup),
