@@ -554,6 +554,13 @@ static dp_str request_model_key(const dp_prof_span *ps)
     return dp_prof_undated_model(span_label(ps));
 }
 
+/* A cache count two layers agree on: the same, or given by one only (a
+ * framework's span often leaves out what the client library's counts). */
+static bool same_cache_count(uint64_t a, uint64_t b)
+{
+    return a == b || a == 0 || b == 0;
+}
+
 /* Two spans of different instrumentation scopes that overlap in time and
  * report the same model and the same usage are one request seen twice
  * (e.g. a framework's LLM span beside the client library's). */
@@ -562,8 +569,9 @@ static bool same_request(const dp_prof_span *a, const dp_prof_span *b)
     if (!a->scope.len || !b->scope.len || dp_str_eq(a->scope, b->scope))
         return false;
     if (a->has_tokens != b->has_tokens || a->tokens.input != b->tokens.input ||
-        a->tokens.output != b->tokens.output || a->tokens.cache_read != b->tokens.cache_read ||
-        a->tokens.cache_write != b->tokens.cache_write)
+        a->tokens.output != b->tokens.output ||
+        !same_cache_count(a->tokens.cache_read, b->tokens.cache_read) ||
+        !same_cache_count(a->tokens.cache_write, b->tokens.cache_write))
         return false;
     dp_str ma = request_model_key(a), mb = request_model_key(b);
     if (ma.len && mb.len && !dp_str_eq(ma, mb))
@@ -649,6 +657,11 @@ static int fold_layers(dp_prof_ctx *c)
             }
             b->duplicate_layer = true;
             b->is_llm = false;
+            /* the kept call takes the cache counts only the other gave */
+            if (!a->tokens.cache_read)
+                a->tokens.cache_read = b->tokens.cache_read;
+            if (!a->tokens.cache_write)
+                a->tokens.cache_write = b->tokens.cache_write;
             /* usage already folded as an aggregate is counted there */
             if (b->usage_counted || !b->has_usage)
                 p->duplicate_layer_spans++;

@@ -84,11 +84,15 @@ static void test_ai_sdk_aggregate(void **state)
 /* A request seen by two instrumentation layers side by side (a framework's
  * chat span and the client library's, both under the step): one call of
  * 160 in / 20 out, gpt-4o-mini (160 * 0.15 + 20 * 0.60) / 1e6 = 36e-6. The
- * same two spans in one scope are two requests (two identical calls at once). */
+ * same two spans in one scope are two requests (two identical calls at once).
+ * When only the client library's span counts the prompt's cached tokens (32,
+ * Traceloop's attribute), it is still the same request: one call of 160 in
+ * with 32 cache read, (128 * 0.15 + 32 * 0.075 + 20 * 0.60) / 1e6 = 33.6e-6. */
 static void test_duplicate_layer(void **state)
 {
     (void)state;
-    for (int same_scope = 0; same_scope < 2; same_scope++) {
+    enum { TWO_LAYERS, SAME_SCOPE, CACHE_ON_ONE };
+    for (int variant = TWO_LAYERS; variant <= CACHE_ON_ONE; variant++) {
         sb_init(&t);
         int root = sb_span(&t, "run", -1, 0, 200);
         int step = sb_span(&t, "plan", root, 0, 150);
@@ -102,19 +106,23 @@ static void test_duplicate_layer(void **state)
             sb_int(&t, ids[k], "gen_ai.usage.output_tokens", 20);
         }
         sb_str(&t, b, "gen_ai.response.model", "gpt-4o-mini-2024-07-18");
+        if (variant == CACHE_ON_ONE)
+            sb_int(&t, b, "gen_ai.usage.cache_read_input_tokens", 32);
         scope(a, "@traceloop/instrumentation-langchain");
-        scope(b, same_scope ? "@traceloop/instrumentation-langchain"
-                            : "@traceloop/instrumentation-openai");
+        scope(b, variant == SAME_SCOPE ? "@traceloop/instrumentation-langchain"
+                                       : "@traceloop/instrumentation-openai");
         dp_run_profile *p = build();
-        unsigned calls = same_scope ? 2 : 1;
+        unsigned calls = variant == SAME_SCOPE ? 2 : 1;
         assert_int_equal(p->llm_calls, calls);
         assert_int_equal(p->tokens.input, 160 * calls);
-        assert_int_equal(p->duplicate_layer_spans, same_scope ? 0 : 1);
-        assert_float_equal(p->cost_usd, 36e-6 * calls, EPS);
+        assert_int_equal(p->tokens.cache_read, variant == CACHE_ON_ONE ? 32 : 0);
+        assert_int_equal(p->duplicate_layer_spans, variant == SAME_SCOPE ? 0 : 1);
+        assert_float_equal(p->cost_usd, variant == CACHE_ON_ONE ? 33.6e-6 : 36e-6 * calls, EPS);
         /* one model, one entry: the dated response is gpt-4o-mini */
         assert_int_equal(p->model_count, 1);
         assert_string_equal(p->models[0].model, "gpt-4o-mini");
         assert_int_equal(node(p, "plan")->llm_calls, calls);
+        assert_int_equal(node(p, "plan")->tokens.cache_read, variant == CACHE_ON_ONE ? 32 : 0);
         dp_run_profile_destroy(p);
     }
 }
