@@ -668,6 +668,21 @@ static int fold_layers(dp_prof_ctx *c)
             b->usage_counted = false;
         }
     }
+    /* successful calls with no usage of their own nor counted above them:
+     * billed, but nothing says how much */
+    for (size_t x = 0; x < k; x++) {
+        const dp_prof_span *ps = &c->si[calls[x]];
+        if (!ps->is_llm || ps->has_usage || c->spans[calls[x]].status == DP_STATUS_ERROR)
+            continue;
+        bool covered = false;
+        int a = ps->parent;
+        for (size_t guard = 0; a >= 0 && guard < c->n && !covered; guard++) {
+            covered = c->si[a].usage_counted;
+            a = c->si[a].parent;
+        }
+        if (!covered)
+            p->calls_without_usage++;
+    }
     /* from here on the usage fields hold only counted usage */
     for (size_t i = 0; i < c->n; i++) {
         dp_prof_span *ps = &c->si[i];

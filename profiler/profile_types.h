@@ -203,6 +203,7 @@ struct dp_run_profile {
     /* usage not added because it repeats other spans' (docs/metrics.md) */
     unsigned aggregate_spans;       /* usage covering model requests below the span */
     unsigned duplicate_layer_spans; /* one request seen by a second instrumentation layer */
+    unsigned calls_without_usage;   /* successful model calls that report no usage */
     uint64_t start_ns;              /* the run's start: earliest span start */
     bool has_root;
     uint8_t root_span_id[8]; /* the root span (see docs/metrics.md), when has_root */

@@ -202,6 +202,11 @@ static void summary(text_out *o, const dp_run_profile *p)
     else if (p->duplicate_layer_spans)
         put(o, "  counted once     %u second instrumentation layer(s) of a call: not added again\n",
             p->duplicate_layer_spans);
+    if (p->calls_without_usage)
+        put(o,
+            "  no usage         %u LLM call(s) reported no token usage: not in the tokens or "
+            "cost\n",
+            p->calls_without_usage);
     if (p->node_source == DP_NODES_ROOT_CHILDREN)
         put(o, "  (no step attributes: the root's direct children are the nodes)\n");
     else if (p->node_source == DP_NODES_FRAMEWORK)

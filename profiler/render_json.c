@@ -103,6 +103,7 @@ static void summary(dp_json_writer *w, const dp_run_profile *p)
                                                        : "inferred");
     key_uint(w, "aggregate_spans", p->aggregate_spans);
     key_uint(w, "duplicate_layer_spans", p->duplicate_layer_spans);
+    key_uint(w, "calls_without_usage", p->calls_without_usage);
     double per_1000;
     bool known = dp_report_cost_per_1000_runs(p, &per_1000);
     key_usd(w, "cost_per_1000_runs_usd", per_1000, known);

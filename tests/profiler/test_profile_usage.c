@@ -94,6 +94,41 @@ static void test_cost_split_above_tier(void **state)
     dp_run_profile_destroy(p);
 }
 
+/* Model calls that report no usage add nothing to tokens or cost; the ones
+ * that succeeded are counted so the report can say so:
+ *   streamed  chat, status OK, no usage                  -> counted
+ *   failed    chat, status ERROR, no usage (not billed)  -> not counted
+ *   step      ai.generateText.doGenerate without usage below an
+ *             ai.generateText with usage (the wrapper's usage is kept)
+ *                                                        -> not counted
+ *   priced    chat with usage                            -> not counted
+ * calls_without_usage = 1; tokens 100 in + 10 in = 110. */
+static void test_calls_without_usage(void **state)
+{
+    (void)state;
+    sb_init(&t);
+    int root = sb_span(&t, "run", -1, 0, 100);
+    const char *chats[] = {"streamed", "failed", "priced"};
+    int ids[3];
+    for (int k = 0; k < 3; k++) {
+        ids[k] = sb_span(&t, chats[k], root, 0, 50);
+        sb_str(&t, ids[k], "gen_ai.operation.name", "chat");
+        sb_str(&t, ids[k], "gen_ai.request.model", "gpt-4o-mini");
+    }
+    sb_status(&t, ids[1], DP_STATUS_ERROR);
+    sb_int(&t, ids[2], "gen_ai.usage.input_tokens", 100);
+    int gen = sb_span(&t, "ai.generateText", root, 50, 100);
+    sb_str(&t, gen, "ai.model.id", "gpt-4o-mini");
+    sb_int(&t, gen, "ai.usage.promptTokens", 10);
+    sb_str(&t, sb_span(&t, "ai.generateText.doGenerate", gen, 55, 95), "ai.model.id",
+           "gpt-4o-mini");
+    dp_run_profile *p = build();
+    assert_int_equal(p->llm_calls, 4);
+    assert_int_equal(p->calls_without_usage, 1);
+    assert_int_equal(p->tokens.input, 110);
+    dp_run_profile_destroy(p);
+}
+
 /* Every token attribute family, one node each, all priced as haiku ($1 in,
  * $5 out per 1M); the first attribute present in each list wins:
  *   older  gen_ai.usage.prompt_tokens 1200 / completion_tokens 300
@@ -473,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_span_counted_once),
         cmocka_unit_test(test_cache_tokens_inside_input),
         cmocka_unit_test(test_cost_split_above_tier),
+        cmocka_unit_test(test_calls_without_usage),
         cmocka_unit_test(test_token_attribute_families),
         cmocka_unit_test(test_older_token_names_below_a_node),
         cmocka_unit_test(test_cost_attribute_and_unknown_model),

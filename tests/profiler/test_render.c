@@ -478,7 +478,7 @@ static void test_json_layout(void **state)
          "speedup_if_independent", "node_count", "retries", "llm_calls", "tool_calls", "tokens",
          "cost_usd", "cost_complete", "unknown_cost_calls", "coerced_values", "ignored_values",
          "duplicate_spans", "dependencies", "aggregate_spans", "duplicate_layer_spans",
-         "cost_per_1000_runs_usd");
+         "calls_without_usage", "cost_per_1000_runs_usd");
     /* $0.3 x 1000 */
     assert_true(json_is_real(json_object_get(s, "cost_per_1000_runs_usd")));
     assert_float_equal(num(s, "cost_per_1000_runs_usd"), 300.0, EPS);
