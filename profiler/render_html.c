@@ -339,7 +339,11 @@ static void summary(html_out *o, const dp_run_profile *p, const char *trace)
         html_put(o, ", cache read %llu", (unsigned long long)p->tokens.cache_read);
     if (p->tokens.cache_write)
         html_put(o, ", cache write %llu", (unsigned long long)p->tokens.cache_write);
-    html_lit(o, "</small></div>");
+    html_lit(o, "</small>");
+    if (p->calls_without_usage)
+        html_put(o, "<small>+ %u LLM call(s) reported no usage: not in tokens or cost</small>",
+                 p->calls_without_usage);
+    html_lit(o, "</div>");
     card(o, "cost", "cost");
     html_usd(o, p->cost_usd, html_run_cost_known(p));
     html_lit(o, "</b>");

@@ -188,6 +188,21 @@ static size_t count(const char *hay, const char *needle)
     return n;
 }
 
+/* LLM calls with no usage are said beside the tokens, as in the text report */
+static void test_calls_without_usage(void **state)
+{
+    (void)state;
+    dp_run_profile p;
+    build(&p);
+    p.calls_without_usage = 2;
+    dp_buf b;
+    dp_buf_init(&b, 0);
+    assert_int_equal(dp_render_html(&p, &b), 0);
+    assert_non_null(strstr(b.data, "cache read 300</small><small>+ 2 LLM call(s) reported no "
+                                   "usage: not in tokens or cost</small></div>"));
+    dp_buf_free(&b);
+}
+
 static void test_page_structure(void **state)
 {
     (void)state;
@@ -279,6 +294,7 @@ static void test_page_structure(void **state)
     assert_non_null(strstr(h, "<b>1.1</b>"));       /* parallelism */
     /* the cards: no zero cache part; one call, one retry in the singular */
     assert_non_null(strstr(h, "1200</b><small>input 1000, output 200, cache read 300</small>"));
+    assert_null(strstr(h, "reported no usage")); /* every call gave its usage */
     assert_non_null(strstr(h, "<small>1 LLM call, 1 tool call, 0 retries</small>"));
     /* cache saves all three; parallelize 400 ms only: its tokens and cost are hidden */
     assert_non_null(strstr(h,
@@ -357,6 +373,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_page_structure),
+        cmocka_unit_test(test_calls_without_usage),
         cmocka_unit_test(test_several_runs_and_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
