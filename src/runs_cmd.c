@@ -43,6 +43,11 @@ int dp_history_cli_duration(const char *s, uint64_t *out_ms)
     return -1;
 }
 
+uint64_t dp_history_cli_since_ns(uint64_t now_ns, uint64_t ms)
+{
+    return ms < now_ns / 1000000u ? now_ns - ms * 1000000u : 0;
+}
+
 void dp_history_cli_time(uint64_t ns, char *out, size_t outlen)
 {
     time_t secs = (time_t)(ns / 1000000000u);
@@ -301,7 +306,7 @@ int dp_runs_main(int argc, char **argv, FILE *out, FILE *errout)
     f.limit = a.limit;
     uint64_t now = dp_clock_realtime_ns();
     if (a.since_ms)
-        f.since_ns = now > a.since_ms * 1000000u ? now - a.since_ms * 1000000u : 1;
+        f.since_ns = dp_history_cli_since_ns(now, a.since_ms);
     dp_history_run *runs = NULL;
     size_t n = 0;
     char err[1024];

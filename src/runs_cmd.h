@@ -58,6 +58,10 @@ int dp_history_cli_count(const char *s, unsigned long long max, unsigned long lo
 /** Parse a duration with its unit (ms, s, m, h, d, w): "24h", "7d", "1.5h". 0 or -1. */
 int dp_history_cli_duration(const char *s, uint64_t *out_ms);
 
+/** now_ns - ms: the start of the last `ms` milliseconds in Unix ns; 0 (no bound) when that
+ *  reaches back to 1970 or further (also when ms x 10^6 exceeds 2^64). */
+uint64_t dp_history_cli_since_ns(uint64_t now_ns, uint64_t ms);
+
 /** "2026-12-01 07:51:48.123Z" for a Unix time in ns. */
 void dp_history_cli_time(uint64_t ns, char *out, size_t outlen);
 

@@ -505,7 +505,7 @@ static void split_windows(const trends_args *a, const dp_history_run *all, size_
         cur_n = n < a->window_runs ? n : a->window_runs;
         prev_n = n - cur_n;
     } else {
-        uint64_t cut = now_ns > a->since_ms * 1000000u ? now_ns - a->since_ms * 1000000u : 0;
+        uint64_t cut = dp_history_cli_since_ns(now_ns, a->since_ms);
         cur_n = 0;
         for (size_t i = 0; i < n; i++)
             cur_n += sorted[i].start_ns >= cut;
@@ -545,10 +545,9 @@ int dp_trends_main(int argc, char **argv, FILE *out, FILE *errout)
     if (a.window_runs) {
         f.limit = 2 * a.window_runs;
         if (a.since_given)
-            f.since_ns = now > a.since_ms * 1000000u ? now - a.since_ms * 1000000u : 1;
+            f.since_ns = dp_history_cli_since_ns(now, a.since_ms);
     } else {
-        uint64_t span_ns = (a.since_ms + a.previous_ms) * 1000000u;
-        f.since_ns = now > span_ns ? now - span_ns : 1;
+        f.since_ns = dp_history_cli_since_ns(now, a.since_ms + a.previous_ms);
     }
     if (dp_history_list_runs(h, &f, &all, &run_n, err, sizeof(err)) < 0) {
         fprintf(errout, "dagprof trends: %s\n", err);

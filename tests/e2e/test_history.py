@@ -11,6 +11,9 @@ record: nine runs of hist-dag (three 2h40m..3h ago, five 20..60 min ago, one
     is still running (a reader beside the writer).
 unavailable: history.path in a directory that does not exist: the daemon keeps
     reporting runs, counts the failures in /metrics and logs them once.
+far_since: a run of 1990 and one of 20 min ago recorded by `dagprof report
+    --history`; `--since 220000d` (602 years: more ns than 2^64) reaches back
+    past both.
 """
 
 import argparse
@@ -314,15 +317,52 @@ def scenario_unavailable(binary, c, tmp):
     c.eq(len(reports), 3, "every run still reported")
 
 
+def scenario_far_since(binary, c, tmp):
+    db = os.path.join(tmp, "history.db")
+    old_s = 631152000  # 1990-01-01 00:00:00 UTC
+    new_s = NOW_S - 1200
+    old_tid, old_spans = run_spans(0x21, old_s, 100)
+    new_tid, new_spans = run_spans(0x22, new_s, 150)
+    trace_file = os.path.join(tmp, "runs.pb")
+    with open(trace_file, "wb") as f:
+        f.write(otlp_pb.trace_request(pb, old_spans + new_spans, "hist-svc",
+                                      "dagprof-e2e-history").SerializeToString())
+    rc, _, err = dagprof(binary, "report", "--history", db, trace_file)
+    c.eq(rc, 0, "report --history exit status: %s" % err)
+    # 220000 days are 1.9008e19 ns, past 2^64 (1.8447e19): the bound is "no bound", not the
+    # product wrapped round to 17.8 years ago
+    rc, out, err = dagprof(binary, "runs", "--history", db, "--since", "220000d", "--format",
+                           "json")
+    c.eq(rc, 0, "runs --since 220000d exit status: %s" % err)
+    listed = [json.loads(l)["trace_id"] for l in out.splitlines() if l.strip()]
+    c.eq(listed, [new_tid, old_tid], "runs --since 220000d: both runs, newest first")
+    rc, out, err = dagprof(binary, "trends", "--history", db, "--dag", "hist-dag", "--since",
+                           "220000d", "--format", "json")
+    c.eq(rc, 0, "trends --since 220000d exit status: %s" % err)
+    t = json.loads(out) if rc == 0 and out.strip() else {}
+    w = t.get("window", {})
+    c.eq(w.get("runs"), 2, "trends --since 220000d: both runs in the window")
+    c.eq(t.get("previous", {}).get("runs"), 0, "nothing before 602 years ago")
+    # walls 260 ms (search 100) and 310 ms (search 150): p50 is rank ceil(1.0) = 1, p95 rank
+    # ceil(1.9) = 2; one run in (new - old) seconds, printed to 9 decimals
+    c.eq(w.get("p50_wall_ms"), 260.0, "p50 wall")
+    c.eq(w.get("p95_wall_ms"), 310.0, "p95 wall")
+    rate = w.get("runs_per_second") or 0
+    c.ok(abs(rate - 1.0 / (new_s - old_s)) <= 0.5e-9,
+         "runs/s = 1 / (new start - old start): %r" % rate)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dagprof", required=True)
-    ap.add_argument("--scenario", choices=["record", "unavailable"], required=True)
+    ap.add_argument("--scenario", choices=["record", "unavailable", "far_since"], required=True)
     args = ap.parse_args()
     c = Checker("e2e_history_" + args.scenario)
     with tempfile.TemporaryDirectory(prefix="dagprof-history-") as tmp:
         if args.scenario == "record":
             scenario_record(args.dagprof, c, tmp)
+        elif args.scenario == "far_since":
+            scenario_far_since(args.dagprof, c, tmp)
         else:
             scenario_unavailable(args.dagprof, c, tmp)
     return c.report()
