@@ -193,11 +193,22 @@ static void window_free(window *w)
     free(w->nodes);
 }
 
-static bool run_in(const window *w, int64_t row_id)
+/* Whether the run (start, row id) is one of the window's, whose runs are ordered by start,
+ * then row id (as the listing returns them, reversed): a binary search, so that sorting the
+ * nodes of R runs costs O(nodes log R), not O(nodes x R). */
+static bool run_in(const window *w, uint64_t start_ns, int64_t row_id)
 {
-    for (size_t i = 0; i < w->run_count; i++)
-        if (w->runs[i].row_id == row_id)
+    size_t lo = 0, hi = w->run_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const dp_history_run *r = &w->runs[mid];
+        if (r->start_ns == start_ns && r->row_id == row_id)
             return true;
+        if (r->start_ns < start_ns || (r->start_ns == start_ns && r->row_id < row_id))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return false;
 }
 
@@ -213,9 +224,10 @@ static int fill_windows(window *cur, window *prev, const dp_history_node *nodes,
         prev->cost_incomplete |= !prev->runs[i].cost_complete;
     }
     for (size_t i = 0; i < n; i++) {
-        window *w = run_in(cur, nodes[i].run_row_id)    ? cur
-                    : run_in(prev, nodes[i].run_row_id) ? prev
-                                                        : NULL;
+        const dp_history_node *x = &nodes[i];
+        window *w = run_in(cur, x->run_start_ns, x->run_row_id)    ? cur
+                    : run_in(prev, x->run_start_ns, x->run_row_id) ? prev
+                                                                   : NULL;
         if (w && node_add(w, &nodes[i]) < 0)
             return -1;
     }

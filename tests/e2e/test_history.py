@@ -13,7 +13,9 @@ unavailable: history.path in a directory that does not exist: the daemon keeps
     reporting runs, counts the failures in /metrics and logs them once.
 far_since: a run of 1990 and one of 20 min ago recorded by `dagprof report
     --history`; `--since 220000d` (602 years: more ns than 2^64) reaches back
-    past both.
+    past both. Four runs of tie-dag that started at the same time: --window 2
+    takes the two listed first by `dagprof runs`, and each node goes to the
+    window of its own run.
 """
 
 import argparse
@@ -323,16 +325,19 @@ def scenario_far_since(binary, c, tmp):
     new_s = NOW_S - 1200
     old_tid, old_spans = run_spans(0x21, old_s, 100)
     new_tid, new_spans = run_spans(0x22, new_s, 150)
+    ties = []
+    for no, search in ((0x23, 120), (0x24, 170), (0x25, 130), (0x26, 180)):
+        ties += run_spans(no, NOW_S - 600, search, dag="tie-dag")[1]
     trace_file = os.path.join(tmp, "runs.pb")
     with open(trace_file, "wb") as f:
-        f.write(otlp_pb.trace_request(pb, old_spans + new_spans, "hist-svc",
+        f.write(otlp_pb.trace_request(pb, old_spans + new_spans + ties, "hist-svc",
                                       "dagprof-e2e-history").SerializeToString())
     rc, _, err = dagprof(binary, "report", "--history", db, trace_file)
     c.eq(rc, 0, "report --history exit status: %s" % err)
     # 220000 days are 1.9008e19 ns, past 2^64 (1.8447e19): the bound is "no bound", not the
     # product wrapped round to 17.8 years ago
-    rc, out, err = dagprof(binary, "runs", "--history", db, "--since", "220000d", "--format",
-                           "json")
+    rc, out, err = dagprof(binary, "runs", "--history", db, "--dag", "hist-dag", "--since",
+                           "220000d", "--format", "json")
     c.eq(rc, 0, "runs --since 220000d exit status: %s" % err)
     listed = [json.loads(l)["trace_id"] for l in out.splitlines() if l.strip()]
     c.eq(listed, [new_tid, old_tid], "runs --since 220000d: both runs, newest first")
@@ -351,6 +356,20 @@ def scenario_far_since(binary, c, tmp):
     c.ok(abs(rate - 1.0 / (new_s - old_s)) <= 0.5e-9,
          "runs/s = 1 / (new start - old start): %r" % rate)
 
+    # the same start: the listing's order (newest first, then the last stored) decides
+    rc, out, _ = dagprof(binary, "runs", "--history", db, "--dag", "tie-dag", "--format", "json")
+    searches = [json.loads(l)["wall_ms"] - 160 for l in out.splitlines() if l.strip()]
+    c.eq(sorted(searches), [120.0, 130.0, 170.0, 180.0], "the four tie-dag runs: wall 160 + search")
+    rc, out, err = dagprof(binary, "trends", "--history", db, "--dag", "tie-dag", "--window", "2",
+                           "--format", "json")
+    c.eq(rc, 0, "trends --window 2 exit status: %s" % err)
+    t = json.loads(out) if rc == 0 and out.strip() else {}
+    search = [n for n in t.get("nodes", []) if n.get("id") == "search"]
+    # p50 of two values is the 1st of them sorted (rank ceil(1.0) = 1), p95 the 2nd
+    c.eq(len(searches) == 4 and [(n["runs"], n["p50_duration_ms"], n["p95_duration_ms"],
+                                  n["previous"]["p50_duration_ms"]) for n in search],
+         [(2, min(searches[:2]), max(searches[:2]), min(searches[2:]))],
+         "search: this window from the two runs listed first, the previous from the others")
 
 def main():
     ap = argparse.ArgumentParser()
