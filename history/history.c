@@ -189,7 +189,13 @@ int dp_history_open(const char *path, enum dp_history_mode mode, dp_history **ou
      * daemon writes */
     int64_t version = query_int(h, "PRAGMA user_version");
     if (version < 0) {
-        snprintf(err, errlen, "%s: not a run history: %s", path, sqlite3_errmsg(h->db));
+        int code = sqlite3_errcode(h->db);
+        if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+            snprintf(err, errlen,
+                     "%s: the run history is locked by another process (waited %d s): %s", path,
+                     BUSY_TIMEOUT_MS / 1000, sqlite3_errmsg(h->db));
+        else
+            snprintf(err, errlen, "%s: not a run history: %s", path, sqlite3_errmsg(h->db));
         goto out;
     }
     if (!sqlite3_db_readonly(h->db, "main")) {

@@ -4,9 +4,9 @@
  * lookups by trace id and prefix, a whole report replacing its partial one,
  * retention by age and by size (oldest first), the migration of a
  * version-1 database made here by hand, a database from a newer dagprof
- * refused, a reader checking every run is whole while the sink writes, and
- * the sink's behaviour when the database cannot be opened (counted, retried,
- * written once it can be; a full queue drops and counts).
+ * refused, a locked one said to be locked, a reader checking every run is whole while the sink
+ * writes, and the sink's behaviour when the database cannot be opened (counted, retried, written
+ * once it can be; a full queue drops and counts).
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -469,6 +469,25 @@ static void test_refused_databases(void **state)
     assert_int_equal(dp_history_open(db_path, DP_HISTORY_READ, &h, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "no run history there"));
     assert_int_equal(access(db_path, F_OK), -1);
+    /* a run history held locked by another connection (after the 5 s busy timeout) is said
+     * to be locked, not to be something else than a run history */
+    assert_int_equal(dp_history_open(db_path, DP_HISTORY_WRITE, &h, err, sizeof(err)), 0);
+    dp_history_close(h);
+    h = NULL;
+    sqlite3 *holder = NULL;
+    assert_int_equal(sqlite3_open(db_path, &holder), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(holder,
+                                  "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; "
+                                  "SELECT count(*) FROM runs;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(dp_history_open(db_path, DP_HISTORY_READ, &h, err, sizeof(err)), -1);
+    assert_null(h);
+    assert_non_null(strstr(err, "locked by another process"));
+    assert_null(strstr(err, "not a run history"));
+    sqlite3_close(holder);
+    assert_int_equal(dp_history_open(db_path, DP_HISTORY_READ, &h, err, sizeof(err)), 0);
+    dp_history_close(h);
     remove_tree(dir);
 }
 
