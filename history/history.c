@@ -157,6 +157,43 @@ static int migrate(dp_history *h, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * A WAL database is read through its PATH-shm file, which the first reader creates when no
+ * connection has it open. A reader that may not create it (the daemon's history read by
+ * another user while the daemon is stopped: SQLITE_READONLY_DIRECTORY and the like, or
+ * SQLITE_CANTOPEN) reads
+ * the file as it is instead (immutable=1: no -shm, no locks), which is what it holds when
+ * nobody has it open. Returns 0 with h->db replaced, or -1 (h->db kept) when the error was
+ * another one or the reopening failed.
+ */
+static int reopen_unshared(dp_history *h, const char *path)
+{
+    int code = sqlite3_extended_errcode(h->db);
+    if ((code & 0xff) != SQLITE_READONLY && (code & 0xff) != SQLITE_CANTOPEN)
+        return -1;
+    char uri[4096];
+    size_t n = (size_t)snprintf(uri, sizeof(uri), "file:");
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+        bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                     (*c >= '0' && *c <= '9') || strchr("/._-~", *c);
+        if (n + 4 >= sizeof(uri))
+            return -1;
+        n += (size_t)snprintf(uri + n, sizeof(uri) - n, plain ? "%c" : "%%%02X", *c);
+    }
+    if (n + sizeof("?immutable=1") > sizeof(uri))
+        return -1;
+    snprintf(uri + n, sizeof(uri) - n, "?immutable=1");
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_close(h->db);
+    h->db = db;
+    sqlite3_busy_timeout(h->db, BUSY_TIMEOUT_MS);
+    return 0;
+}
+
 int dp_history_open(const char *path, enum dp_history_mode mode, dp_history **out, char *err,
                     size_t errlen)
 {
@@ -188,6 +225,8 @@ int dp_history_open(const char *path, enum dp_history_mode mode, dp_history **ou
     /* user_version fails on a file that is not a database; WAL lets readers read while the
      * daemon writes */
     int64_t version = query_int(h, "PRAGMA user_version");
+    if (version < 0 && mode == DP_HISTORY_READ && reopen_unshared(h, path) == 0)
+        version = query_int(h, "PRAGMA user_version");
     if (version < 0) {
         int code = sqlite3_errcode(h->db);
         if (code == SQLITE_BUSY || code == SQLITE_LOCKED)

@@ -4,7 +4,8 @@
  * lookups by trace id and prefix, a whole report replacing its partial one,
  * retention by age and by size (oldest first), the migration of a
  * version-1 database made here by hand, a database from a newer dagprof
- * refused, a locked one said to be locked, a reader checking every run is whole while the sink
+ * refused, a locked one said to be locked, one read by a user who may not
+ * write its directory, a reader checking every run is whole while the sink
  * writes, and the sink's behaviour when the database cannot be opened (counted, retried, written
  * once it can be; a full queue drops and counts).
  */
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -491,6 +493,62 @@ static void test_refused_databases(void **state)
     remove_tree(dir);
 }
 
+/* In a child that may not write the directory of the database (run as nobody when the test
+ * runs as root, else with the directory made read-only): the run history is read, not refused.
+ * The child's exit status: 0 read with its one run, 1 refused (message on stderr), 2 no
+ * such child could be set up. */
+static int read_as_reader_without_write_access(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (geteuid() == 0 ? setgid(65534) != 0 || setuid(65534) != 0 : chmod(dir, 0555) != 0)
+            _exit(2);
+        dp_history *h = NULL;
+        char err[512];
+        dp_history_run *runs = NULL;
+        size_t n = 0;
+        dp_history_filter f;
+        memset(&f, 0, sizeof(f));
+        if (dp_history_open(db_path, DP_HISTORY_READ, &h, err, sizeof(err)) < 0 ||
+            dp_history_list_runs(h, &f, &runs, &n, err, sizeof(err)) < 0) {
+            fprintf(stderr, "reader without write access: %s\n", err);
+            _exit(1);
+        }
+        int ok = n == 1 && runs[0].trace_id[0] == '3' && runs[0].trace_id[1] == '3';
+        dp_history_runs_free(runs, n);
+        dp_history_close(h);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    chmod(dir, 0755);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/* A run history in WAL mode with nobody writing it has no -wal and -shm files; a reader that
+ * may not create them (the daemon's database read by another user) still reads it. */
+static void test_reader_without_write_access(void **state)
+{
+    (void)state;
+    make_dir();
+    assert_int_equal(chmod(dir, 0755), 0);
+    dp_history *h = open_db();
+    sample_run s;
+    sample(&s, 0x33, 1796000000, "dag-a");
+    insert(h, &s.p, "{}");
+    dp_history_close(h);
+    assert_int_equal(access(db_path, F_OK), 0);
+    char shm[300];
+    snprintf(shm, sizeof(shm), "%s-shm", db_path);
+    assert_int_equal(access(shm, F_OK), -1); /* the last connection removed it */
+    assert_int_equal(chmod(db_path, 0644), 0);
+    assert_int_equal(read_as_reader_without_write_access(), 0);
+    remove_tree(dir);
+}
+
 /* Poll `counts` until cond holds, 10 s at most. */
 #define WAIT_FOR(sink, c, cond)                                                                    \
     do {                                                                                           \
@@ -685,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_migration_from_version_1),
         cmocka_unit_test(test_refused_databases),
         cmocka_unit_test(test_reader_while_sink_writes),
+        cmocka_unit_test(test_reader_without_write_access),
         cmocka_unit_test(test_unavailable_database),
         cmocka_unit_test(test_unwritten_at_shutdown_counted),
         cmocka_unit_test(test_default_path),
