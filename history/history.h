@@ -183,6 +183,9 @@ typedef struct dp_history_sink_tuning {
     unsigned retry_ms;      /* first wait after a failure, doubled up to 30 s; 0 = 1 s */
     unsigned batch_runs;    /* runs per transaction at most; 0 = 256 */
     unsigned flush_wait_ms; /* flush waits this long for the queue to empty; 0 = 10 s */
+    bool wait_when_full;    /* a run that finds the queue full waits for room while the writer
+                             * is not failing (dagprof report: every run of its files recorded);
+                             * false: it is dropped (the daemon's processors never wait) */
 } dp_history_sink_tuning;
 
 /**

@@ -24,8 +24,9 @@ static const dp_config_key history_keys[] = {
         "Most bytes of database pages in use; beyond it the runs that started first are "
         "deleted."),
     KEY("queue_runs", DP_CFG_UINT, queue_runs, "1024", 1, 1000000, NULL, NULL,
-        "Runs waiting for the history's writer; a run that finds the queue full is not "
-        "recorded (counted in dagprof_history_dropped_runs and logged)."),
+        "Runs waiting for the history's writer; in the daemon a run that finds the queue full "
+        "is not recorded (counted in dagprof_history_dropped_runs and logged); dagprof report "
+        "waits for room."),
 };
 
 const dp_config_section dp_history_section = DP_CONFIG_SECTION(

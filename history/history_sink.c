@@ -2,7 +2,9 @@
  * The history sink (history.h): the run processors render a run's JSON
  * report and copy the figures the store keeps (the profile's run fields,
  * nodes and findings, into one arena per run), then append it to a bounded
- * queue and return; they never touch the database and never wait for it.
+ * queue and return; they never touch the database and never wait for it
+ * (unless wait_when_full: dagprof report waits for room rather than drop
+ * runs, as long as the writer is not failing).
  * One writer thread takes up to batch_runs runs at a time, inserts them in
  * one transaction and applies retention after each batch. Runs stay in the
  * queue until their transaction commits, so a failed batch is written again
@@ -40,9 +42,11 @@ typedef struct history_sink {
     dp_sink base; /* first: a dp_sink * is a history_sink * */
     dp_history_options opt;
     unsigned retry_ms, batch_runs, flush_wait_ms;
+    bool wait_when_full;
     pthread_mutex_t lock;
     pthread_cond_t wake;    /* the writer: work, or stop */
     pthread_cond_t emptied; /* flush: the queue became empty */
+    pthread_cond_t room;    /* wait_when_full: runs left the queue, or the writer failed */
     history_item **ring;
     size_t cap, head, count; /* ring[head .. head+count) queued; the first `writing` in flight */
     size_t writing;
@@ -205,6 +209,7 @@ static void *writer_main(void *arg)
         }
         s->count -= n;
         s->writing = 0;
+        pthread_cond_broadcast(&s->room);
         /* counted with the queue's change, so a snapshot never sees a run twice */
         atomic_fetch_add(&s->written, n);
         if (s->count == 0)
@@ -223,6 +228,7 @@ static void *writer_main(void *arg)
         s->writing = 0;
         s->failing = true;
         pthread_cond_broadcast(&s->emptied); /* a waiting flush gives up */
+        pthread_cond_broadcast(&s->room);    /* and so do runs waiting for room */
         pthread_mutex_unlock(&s->lock);
         if (stopping)
             break; /* one last attempt at shutdown; what is left is counted below */
@@ -250,6 +256,8 @@ static int history_on_run(dp_sink *sink, const dp_run_record *run, const dp_run_
     it->json = (char *)json.data; /* ownership moves to the item */
     it->json_len = json.len;
     pthread_mutex_lock(&s->lock);
+    while (s->wait_when_full && s->count == s->cap && !s->stop && !s->failing)
+        pthread_cond_wait(&s->room, &s->lock);
     bool full = s->count == s->cap || s->stop;
     if (!full) {
         s->ring[(s->head + s->count) % s->cap] = it;
@@ -298,6 +306,7 @@ static void history_destroy(dp_sink *sink)
         pthread_mutex_lock(&s->lock);
         s->stop = true;
         pthread_cond_broadcast(&s->wake);
+        pthread_cond_broadcast(&s->room);
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->thread, NULL);
     }
@@ -309,6 +318,7 @@ static void history_destroy(dp_sink *sink)
     for (size_t i = 0; s->ring && i < s->count; i++)
         item_free(s->ring[(s->head + i) % s->cap]);
     free(s->ring);
+    pthread_cond_destroy(&s->room);
     pthread_cond_destroy(&s->emptied);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
@@ -327,10 +337,12 @@ dp_sink *dp_history_sink_create(const dp_history_options *opt, const dp_history_
     s->retry_ms = tuning && tuning->retry_ms ? tuning->retry_ms : 1000;
     s->batch_runs = tuning && tuning->batch_runs ? tuning->batch_runs : 256;
     s->flush_wait_ms = tuning && tuning->flush_wait_ms ? tuning->flush_wait_ms : 10000;
+    s->wait_when_full = tuning && tuning->wait_when_full;
     s->cap = opt->queue_runs ? opt->queue_runs : 1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     pthread_cond_init(&s->emptied, NULL);
+    pthread_cond_init(&s->room, NULL);
     s->ring = calloc(s->cap, sizeof(*s->ring));
     if (!s->ring) {
         history_destroy(&s->base);

@@ -82,7 +82,9 @@ int dp_report_run_to(const dp_config *cfg, char *const *files, int count, FILE *
             goto out;
         }
         dp_history_close(h);
-        if (!(history = dp_history_sink_create(&cfg->history, NULL))) {
+        /* the files' runs arrive faster than the writer stores them: they wait for room */
+        const dp_history_sink_tuning tuning = {.wait_when_full = true};
+        if (!(history = dp_history_sink_create(&cfg->history, &tuning))) {
             fprintf(errout, "dagprof report: cannot start the run history\n");
             goto out;
         }

@@ -16,6 +16,9 @@ far_since: a run of 1990 and one of 20 min ago recorded by `dagprof report
     past both. Four runs of tie-dag that started at the same time: --window 2
     takes the two listed first by `dagprof runs`, and each node goes to the
     window of its own run.
+report_bulk: `dagprof report --history` of a file of 400 runs with
+    history.queue_runs 1: every run is recorded (the run processors wait for
+    the writer instead of dropping runs as the daemon does).
 """
 
 import argparse
@@ -371,10 +374,38 @@ def scenario_far_since(binary, c, tmp):
          [(2, min(searches[:2]), max(searches[:2]), min(searches[2:]))],
          "search: this window from the two runs listed first, the previous from the others")
 
+def scenario_report_bulk(binary, c, tmp):
+    db = os.path.join(tmp, "history.db")
+    runs = 400
+    spans = []
+    for no in range(runs):
+        tid, run = run_spans(0, NOW_S - 7200 + no, 100)
+        real = bytes([0xB1]) + no.to_bytes(2, "big") + bytes(13)
+        for s in run:
+            s.trace_id = real
+        spans += run
+    trace_file = os.path.join(tmp, "runs.pb")
+    with open(trace_file, "wb") as f:
+        f.write(otlp_pb.trace_request(pb, spans, "hist-svc",
+                                      "dagprof-e2e-history").SerializeToString())
+    config = os.path.join(tmp, "dagprof.yaml")
+    with open(config, "w") as f:
+        f.write("history:\n  path: %s\n  queue_runs: 1\n" % db)
+    rc, _, err = dagprof(binary, "report", "--config", config, "--format", "json", trace_file)
+    c.eq(rc, 0, "report exit status: %s" % err[-500:])
+    c.ok("not recorded" not in err, "no run left out: %s" % err[-500:])
+    con = sqlite3.connect(db)
+    stored = con.execute("SELECT count(DISTINCT trace_id) FROM runs").fetchone()[0]
+    nodes = con.execute("SELECT count(*) FROM nodes").fetchone()[0]
+    con.close()
+    c.eq(stored, runs, "every run of the file in the history")
+    c.eq(nodes, 3 * runs, "with its three nodes")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dagprof", required=True)
-    ap.add_argument("--scenario", choices=["record", "unavailable", "far_since"], required=True)
+    ap.add_argument("--scenario", choices=["record", "unavailable", "far_since", "report_bulk"], required=True)
     args = ap.parse_args()
     c = Checker("e2e_history_" + args.scenario)
     with tempfile.TemporaryDirectory(prefix="dagprof-history-") as tmp:
@@ -382,6 +413,8 @@ def main():
             scenario_record(args.dagprof, c, tmp)
         elif args.scenario == "far_since":
             scenario_far_since(args.dagprof, c, tmp)
+        elif args.scenario == "report_bulk":
+            scenario_report_bulk(args.dagprof, c, tmp)
         else:
             scenario_unavailable(args.dagprof, c, tmp)
     return c.report()

@@ -6,8 +6,9 @@
  * version-1 database made here by hand, a database from a newer dagprof
  * refused, a locked one said to be locked, one read by a user who may not
  * write its directory, a reader checking every run is whole while the sink
- * writes, and the sink's behaviour when the database cannot be opened (counted, retried, written
- * once it can be; a full queue drops and counts).
+ * writes, and the sink's behaviour when the database cannot be opened
+ * (counted, retried, written once it can be; a full queue drops and counts,
+ * or makes the run wait for room in dagprof report's mode).
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -688,6 +689,52 @@ static void test_unavailable_database(void **state)
     remove_tree(dir);
 }
 
+/* wait_when_full (dagprof report): runs wait for room instead of being dropped, all of them
+ * written; while the database fails they are dropped rather than wait for ever. */
+static void test_wait_when_full(void **state)
+{
+    (void)state;
+    make_dir();
+    dp_history_options opt;
+    dp_history_options_defaults(&opt);
+    snprintf(opt.path, sizeof(opt.path), "%s", db_path);
+    opt.max_age_ms = 0;
+    opt.queue_runs = 1;
+    dp_history_sink_tuning tune = {.retry_ms = 20, .batch_runs = 1, .wait_when_full = true};
+    dp_sink *sink = dp_history_sink_create(&opt, &tune);
+    assert_non_null(sink);
+    sample_run s;
+    for (int i = 0; i < 60; i++) {
+        sample(&s, (uint8_t)(0x60 + i), 1700000000 + (uint64_t)i, "qa");
+        assert_int_equal(dp_sink_on_run(sink, NULL, &s.p), 0);
+    }
+    assert_int_equal(dp_sink_flush(sink), 0);
+    dp_history_sink_counts c;
+    dp_history_sink_get_counts(sink, &c);
+    assert_int_equal(c.runs_written, 60);
+    assert_int_equal(c.runs_dropped_full, 0);
+    dp_sink_destroy(sink);
+    assert_int_equal(sql_int("SELECT count(*) FROM runs"), 60);
+    assert_int_equal(sql_int("SELECT count(*) FROM nodes"), 120);
+
+    /* a database that cannot be opened: the queue holds 2, the 3 others are dropped once the
+     * writer has failed (those that came before wait for that) */
+    snprintf(opt.path, sizeof(opt.path), "%s/missing/history.db", dir);
+    opt.queue_runs = 2;
+    sink = dp_history_sink_create(&opt, &tune);
+    assert_non_null(sink);
+    for (int i = 0; i < 5; i++) {
+        sample(&s, (uint8_t)(0xa0 + i), 1700000000 + (uint64_t)i, "qa");
+        assert_int_equal(dp_sink_on_run(sink, NULL, &s.p), 0);
+    }
+    dp_history_sink_get_counts(sink, &c);
+    assert_true(c.write_failures >= 1);
+    assert_int_equal(c.runs_dropped_full, 3);
+    assert_int_equal(c.queued, 2);
+    dp_sink_destroy(sink);
+    remove_tree(dir);
+}
+
 static void test_unwritten_at_shutdown_counted(void **state)
 {
     (void)state;
@@ -746,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_reader_without_write_access),
         cmocka_unit_test(test_unavailable_database),
         cmocka_unit_test(test_unwritten_at_shutdown_counted),
+        cmocka_unit_test(test_wait_when_full),
         cmocka_unit_test(test_default_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
