@@ -428,8 +428,10 @@ int dp_history_insert(dp_history *h, const dp_run_profile *p, const char *json, 
     dp_hex(p->trace_id, 16, trace);
     if (own_tx && dp_history_begin(h, err, errlen) < 0)
         return -1;
-    /* a whole report replaces the partial one stored for its trace */
-    if (p->supersedes &&
+    /* a run's report replaces what is stored of its trace but late rows: the partial report
+     * it supersedes, or the same run recorded before (a trace file profiled again, runs
+     * replayed from the persistent queue), which would otherwise count twice */
+    if ((p->supersedes || !p->late) &&
         delete_runs(h, "trace_id = ?1 AND late = 0", 0, true, trace, err, errlen) < 0)
         goto fail;
     const char *sql = "INSERT INTO runs (trace_id, dag_id, service, start_ns, wall_ms, "

@@ -85,8 +85,9 @@ void dp_history_rollback(dp_history *h);
 /**
  * Store one run: its figures (a row of runs), a row per node, a row per
  * bottleneck and recommendation, and `json` (its JSON report, len bytes,
- * without the final newline). When the profile supersedes an earlier
- * partial report, the rows of that trace id are replaced. Returns 0, or -1
+ * without the final newline). A report that is not late replaces the rows
+ * of its trace id that are not late: the partial report it supersedes, or
+ * the same run recorded before. Returns 0, or -1
  * with the reason in err. Outside a transaction it is one of its own.
  */
 int dp_history_insert(dp_history *h, const dp_run_profile *p, const char *json, size_t len,

@@ -313,6 +313,24 @@ static void test_whole_report_replaces_partial(void **state)
     assert_int_equal(dp_history_load_report(h, "1111", &json, err, sizeof(err)), 0);
     assert_string_equal(json, "{\"partial\":false}");
     free(json);
+    /* the same run recorded again (a trace file profiled twice with --history, runs replayed
+     * from the persistent queue): its row is replaced, so it counts once in the listings and
+     * trends; its late row stays */
+    s.p.late = false;
+    s.p.wall_ms = 2500;
+    insert(h, &s.p, "{\"again\":true}");
+    assert_int_equal(sql_int("SELECT count(*) FROM runs"), 2);
+    assert_int_equal(sql_int("SELECT count(*) FROM runs WHERE late = 0 AND wall_ms = 2500"), 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM runs WHERE late = 1"), 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM nodes"), 4); /* 2 of each row */
+    dp_history_filter f;
+    memset(&f, 0, sizeof(f));
+    f.whole_only = true;
+    dp_history_run *runs = NULL;
+    size_t n = 0;
+    assert_int_equal(dp_history_list_runs(h, &f, &runs, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 1);
+    dp_history_runs_free(runs, n);
     dp_history_close(h);
     remove_tree(dir);
 }
