@@ -237,12 +237,21 @@ int dp_history_open(const char *path, enum dp_history_mode mode, dp_history **ou
             snprintf(err, errlen, "%s: not a run history: %s", path, sqlite3_errmsg(h->db));
         goto out;
     }
+    /* version 0 is a new file; with tables it is another program's database, which is left
+     * as it is (no WAL mode, no tables of ours) */
+    int64_t tables = version == 0 ? query_int(h, "SELECT count(*) FROM sqlite_master") : 0;
+    if (tables != 0) {
+        snprintf(err, errlen,
+                 "%s: not a run history: an SQLite database with tables of another program "
+                 "(schema version 0)",
+                 path);
+        goto out;
+    }
     if (!sqlite3_db_readonly(h->db, "main")) {
         /* a new file: freed pages go back to the file system; only possible before the
          * first page is written (WAL mode writes it) */
-        if (version == 0 && query_int(h, "SELECT count(*) FROM sqlite_master") == 0 &&
-            exec(h, "PRAGMA auto_vacuum = INCREMENTAL", "cannot set auto_vacuum", why,
-                 sizeof(why)) < 0) {
+        if (version == 0 && exec(h, "PRAGMA auto_vacuum = INCREMENTAL", "cannot set auto_vacuum",
+                                 why, sizeof(why)) < 0) {
             snprintf(err, errlen, "%s: %s", path, why);
             goto out;
         }

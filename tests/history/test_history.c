@@ -4,7 +4,8 @@
  * lookups by trace id and prefix, a whole report replacing its partial one,
  * retention by age and by size (oldest first), the migration of a
  * version-1 database made here by hand, a database from a newer dagprof
- * refused, a locked one said to be locked, one read by a user who may not
+ * refused, another program's database refused and left alone, a locked one
+ * said to be locked, one read by a user who may not
  * write its directory, a reader checking every run is whole while the sink
  * writes, and the sink's behaviour when the database cannot be opened
  * (counted, retried, written once it can be; a full queue drops and counts,
@@ -485,6 +486,27 @@ static void test_refused_databases(void **state)
     fclose(f);
     assert_int_equal(dp_history_open(db_path, DP_HISTORY_WRITE, &h, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "not a run history"));
+    unlink(db_path);
+    /* another program's SQLite database (tables of its own, user_version 0) is refused and
+     * left as it was: no tables of ours added, its journal mode kept */
+    sql_exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);"
+             "INSERT INTO notes (body) VALUES ('keep me');");
+    for (int mode = DP_HISTORY_WRITE; mode <= DP_HISTORY_READ; mode++) {
+        assert_int_equal(dp_history_open(db_path, (enum dp_history_mode)mode, &h, err, sizeof(err)),
+                         -1);
+        assert_null(h);
+        assert_non_null(strstr(err, "not a run history"));
+    }
+    assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE name = 'runs'"), 0);
+    assert_int_equal(sql_int("SELECT count(*) FROM notes"), 1);
+    assert_int_equal(sql_int("PRAGMA user_version"), 0);
+    /* still in its rollback journal mode: a WAL database says 2 in byte 18 of its header */
+    FILE *db = fopen(db_path, "rb");
+    unsigned char header[20];
+    assert_non_null(db);
+    assert_int_equal(fread(header, 1, sizeof(header), db), sizeof(header));
+    fclose(db);
+    assert_int_equal(header[18], 1);
     unlink(db_path);
     /* reading needs the file */
     assert_int_equal(dp_history_open(db_path, DP_HISTORY_READ, &h, err, sizeof(err)), -1);
