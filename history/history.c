@@ -121,6 +121,19 @@ static int64_t query_int(dp_history *h, const char *sql)
     return v;
 }
 
+/* A schema version at least this build's: 0 when it is this build's, else
+ * -1 with the reason (a newer dagprof made it). */
+static int schema_current(int64_t version, char *err, size_t errlen)
+{
+    if (version == DP_HISTORY_SCHEMA_VERSION)
+        return 0;
+    snprintf(err, errlen,
+             "the history has schema version %" PRId64
+             ", made by a newer dagprof (this one knows up to %d)",
+             version, DP_HISTORY_SCHEMA_VERSION);
+    return -1;
+}
+
 static int migrate(dp_history *h, char *err, size_t errlen)
 {
     int64_t version = query_int(h, "PRAGMA user_version");
@@ -128,19 +141,17 @@ static int migrate(dp_history *h, char *err, size_t errlen)
         set_err(err, errlen, h->db, "cannot read the schema version");
         return -1;
     }
-    if (version == DP_HISTORY_SCHEMA_VERSION)
-        return 0;
-    if (version > DP_HISTORY_SCHEMA_VERSION) {
-        snprintf(err, errlen,
-                 "the history has schema version %" PRId64
-                 ", made by a newer dagprof (this one knows up to %d)",
-                 version, DP_HISTORY_SCHEMA_VERSION);
-        return -1;
-    }
+    if (version >= DP_HISTORY_SCHEMA_VERSION)
+        return schema_current(version, err, errlen);
     if (exec(h, "BEGIN IMMEDIATE", "cannot migrate the schema", err, errlen) < 0)
         return -1;
-    /* another process may have migrated it meanwhile */
+    /* another process (this dagprof or a newer one) may have migrated it
+     * meanwhile: then it is left as that process made it */
     version = query_int(h, "PRAGMA user_version");
+    if (version >= DP_HISTORY_SCHEMA_VERSION) {
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+        return schema_current(version, err, errlen);
+    }
     for (int64_t v = version; v >= 0 && v < DP_HISTORY_SCHEMA_VERSION; v++) {
         if (exec(h, migrations[v], "cannot migrate the schema", err, errlen) < 0) {
             sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
