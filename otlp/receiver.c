@@ -692,13 +692,13 @@ static void refuse_one(dp_receiver *r, int err, uint64_t *last_log_ms)
             close(fd);
             atomic_fetch_add(&r->refused_fd_limit, 1);
         }
-        r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     } else {
         /* no reserve either (another thread took the descriptor it freed):
-         * wait for descriptors to be freed, and take one back as the reserve */
+         * wait for descriptors to be freed */
         poll(NULL, 0, 100);
-        r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
+    /* the reserve back (it stays missing while descriptors are still short) */
+    r->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     uint64_t now = now_ms();
     if (*last_log_ms == 0 || now - *last_log_ms >= 10000) {
         *last_log_ms = now;
